@@ -1,0 +1,5 @@
+import sys
+
+from faceguard.cli import main
+
+sys.exit(main())

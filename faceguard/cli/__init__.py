@@ -1,0 +1,74 @@
+"""The ``faceguard`` command line: thin, one subcommand per module.
+
+User errors are one clear line on stderr; ``--debug`` shows tracebacks.
+Exit codes: 0 all good, 1 some inputs failed (each named), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from faceguard import __version__
+
+#: subcommand -> module in faceguard.cli (each has ``add_parser`` and ``run``)
+COMMANDS = {
+    "detect": "detect",
+    "people": "people",
+    "cloak": "cloak",
+    "models": "models",
+}
+
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit code 2 unless ``code`` says otherwise."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="faceguard",
+        description="Cloak faces in your photos against face recognition, and audit the cloak.",
+    )
+    parser.add_argument("--version", action="version", version=f"faceguard {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMANDS.values():
+        importlib.import_module(f"faceguard.cli.{module}").add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--version"]:  # fast path: no subcommand modules, no torch
+        print(f"faceguard {__version__}")
+        return 0
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except CLIError as exc:
+        if args.debug:
+            raise
+        print(f"faceguard {args.command}: error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(f"faceguard {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug or an unexpected failure: one line unless --debug
+        if args.debug:
+            raise
+        print(f"faceguard {args.command}: error: {exc} (run with --debug for details)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

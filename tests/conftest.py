@@ -1,0 +1,76 @@
+"""Shared fixtures: real photos only (skimage's public-domain astronaut, ../shared/data)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("FACEGUARD_TEST_DATA", REPO.parent / "shared" / "data"))
+
+
+def shared_data_dir(sub: str) -> Path:
+    """Path to ``../shared/data/<sub>``; skips the test with the reason when absent."""
+    path = SHARED_DATA / sub
+    if not path.is_dir():
+        pytest.skip(f"test data {path} is absent (set FACEGUARD_TEST_DATA to the data folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def album_dir() -> Path:
+    return shared_data_dir("album")
+
+
+@pytest.fixture(scope="session")
+def celeb24_dir() -> Path:
+    return shared_data_dir("celeb24")
+
+
+@pytest.fixture(scope="session")
+def att_dir() -> Path:
+    return shared_data_dir("att")
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """skimage's public-domain astronaut photo: (512, 512, 3) uint8 RGB, one face."""
+    import skimage.data
+
+    return skimage.data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def load_model():
+    """load_model(name) -> the installed recognizer (cached for the session)."""
+    from faceguard.models import load_recognizer
+
+    cache: dict = {}
+
+    def load(name: str):
+        if name not in cache:
+            cache[name] = load_recognizer(name, device="cpu")
+        return cache[name]
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def detector():
+    from faceguard.detect import FaceDetector
+
+    return FaceDetector(device="cpu")
+
+
+def album_photos(album_dir: Path) -> dict[str, list[Path]]:
+    """identity -> its photos, from the album's labels.csv."""
+    import csv
+
+    out: dict[str, list[Path]] = {}
+    with open(album_dir / "labels.csv") as f:
+        for row in csv.DictReader(f):
+            out.setdefault(row["identity"], []).append(album_dir / row["identity"] / row["file"])
+    return out

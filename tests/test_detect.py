@@ -1,0 +1,121 @@
+"""MTCNN detection on real photos."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from faceguard.detect import Face, FaceDetector
+
+
+@pytest.fixture(scope="module")
+def detector() -> FaceDetector:
+    return FaceDetector(device="cpu")
+
+
+def _inside(face: Face, slack: float = 0.1) -> bool:
+    x0, y0, x1, y1 = face.box
+    dx, dy = slack * face.width, slack * face.height
+    xs, ys = face.landmarks[:, 0], face.landmarks[:, 1]
+    return bool(((xs > x0 - dx) & (xs < x1 + dx) & (ys > y0 - dy) & (ys < y1 + dy)).all())
+
+
+def test_astronaut_has_one_face_with_landmarks_inside(detector, astronaut):
+    faces = detector(astronaut)
+    assert len(faces) == 1
+    face = faces[0]
+    assert face.score > 0.99
+    assert face.landmarks.shape == (5, 2) and face.landmarks.dtype == np.float64
+    assert _inside(face, slack=0)
+    left_eye, right_eye, nose, mouth_l, mouth_r = face.landmarks
+    assert left_eye[0] < right_eye[0] and mouth_l[0] < mouth_r[0]
+    assert max(left_eye[1], right_eye[1]) < nose[1] < min(mouth_l[1], mouth_r[1])
+
+
+def test_float_and_uint8_inputs_agree(detector, astronaut):
+    a = detector(astronaut)[0]
+    b = detector(astronaut.astype(np.float32) / 255)[0]
+    assert np.allclose(a.box, b.box, atol=1) and np.allclose(a.landmarks, b.landmarks, atol=1)
+
+
+def test_downscaled_detection_maps_boxes_back(astronaut):
+    big = np.asarray(Image.fromarray(astronaut).resize((2048, 2048), Image.BICUBIC))
+    full = FaceDetector(max_side=4096)(big)[0]
+    small = FaceDetector(max_side=512)(big)[0]
+    # the 4x downscale costs a few pixels of precision, not the face
+    assert np.allclose(full.box, small.box, atol=24)
+    assert np.allclose(full.landmarks, small.landmarks, atol=16)
+
+
+def test_no_face_in_a_photo_without_faces(detector):
+    import skimage.data
+
+    assert detector(skimage.data.coffee()) == []
+
+
+def test_rejects_wrong_shape(detector):
+    with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
+        detector(np.zeros((10, 10), np.uint8))
+
+
+def test_bad_thresholds():
+    with pytest.raises(ValueError, match="min_score"):
+        FaceDetector(min_score=2)
+
+
+def test_face_dict_round_trip(detector, astronaut):
+    face = detector(astronaut)[0]
+    again = Face.from_dict(face.to_dict())
+    assert np.allclose(again.box, face.box, atol=0.06)
+    assert np.allclose(again.landmarks, face.landmarks, atol=0.06)
+
+
+def _album_photos(album_dir):
+    import csv
+
+    with open(album_dir / "labels.csv") as f:
+        return [album_dir / row["identity"] / row["file"] for row in csv.DictReader(f)]
+
+
+def test_every_album_photo_has_a_face(detector, album_dir):
+    from faceguard.io import load_photo
+
+    photos = _album_photos(album_dir)
+    assert len(photos) >= 60
+    for path in photos:
+        faces = detector(load_photo(path).pixels)
+        assert faces, f"no face found in {path.name}"
+        assert all(_inside(f) for f in faces), path.name
+        assert faces[0].score > 0.95
+
+
+@pytest.mark.parametrize("name, at_least", [("couple.jpg", 2), ("selfie-many-people.jpg", 4)])
+def test_multi_face_photos(detector, album_dir, name, at_least):
+    from faceguard.io import load_photo
+
+    faces = detector(load_photo(album_dir / "_unlabelled_extras" / name).pixels)
+    assert len(faces) >= at_least
+    boxes = np.array([f.box for f in faces])
+    # distinct faces, not duplicates of one
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    gaps = np.linalg.norm(centres[:, None] - centres[None], axis=-1) + np.eye(len(faces)) * 1e9
+    assert gaps.min() > 20
+
+
+def test_exif_rotated_copy_gives_the_same_faces(detector, album_dir, tmp_path):
+    """A photo stored sideways with an EXIF Orientation tag is detected as upright."""
+    from faceguard.io import load_photo
+
+    src = album_dir / "person_img1" / "img10.jpg"
+    upright = load_photo(src).pixels
+    stored = Image.fromarray((upright * 255).round().astype(np.uint8)).transpose(Image.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display": undoes the ROTATE_90 above
+    path = tmp_path / "sideways.jpg"
+    stored.save(path, quality=95, exif=exif)
+    rotated = load_photo(path).pixels
+    assert rotated.shape == upright.shape
+    a, b = detector(upright)[0], detector(rotated)[0]
+    assert np.allclose(a.box, b.box, atol=6)
+    assert np.allclose(a.landmarks, b.landmarks, atol=4)

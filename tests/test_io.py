@@ -1,0 +1,804 @@
+"""Tests of faceguard.io: formats, modes, orientation, metadata policy, safe writes, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import ExifTags, Image, ImageOps
+
+from faceguard import io as fio
+from faceguard.io import (
+    Photo,
+    PhotoError,
+    find_photos,
+    from_tensor,
+    load_photo,
+    output_suffix,
+    save_photo,
+    to_tensor,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+GPS_IFD = ExifTags.IFD.GPSInfo
+EXIF_IFD = ExifTags.IFD.Exif
+IDENTIFYING_IFD0 = {
+    ExifTags.Base.Artist,
+    ExifTags.Base.Copyright,
+    ExifTags.Base.ImageDescription,
+    ExifTags.Base.Software,
+    ExifTags.Base.DateTime,
+    ExifTags.Base.XPComment,
+    ExifTags.Base.XPAuthor,
+}
+IDENTIFYING_EXIF = {
+    ExifTags.Base.BodySerialNumber,
+    ExifTags.Base.LensSerialNumber,
+    ExifTags.Base.CameraOwnerName,
+    ExifTags.Base.UserComment,
+    ExifTags.Base.MakerNote,
+    ExifTags.Base.DateTimeOriginal,
+    ExifTags.Base.ImageUniqueID,
+}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def as_uint8(pixels: np.ndarray) -> np.ndarray:
+    return np.rint(np.clip(pixels, 0, 1) * 255).astype(np.uint8)
+
+
+def assert_one_line_error(err: pytest.ExceptionInfo[PhotoError], path: Path, *reason: str):
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: "), message
+    for part in reason:
+        assert part in message, message
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG declaring width x height RGB with a few bytes of data (never decodable)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr)
+            + png_chunk(b"IDAT", zlib.compress(b"\0" * 64)) + png_chunk(b"IEND", b""))
+
+
+def album_photos(album_dir: Path) -> list[Path]:
+    return sorted(album_dir.rglob("*.jpg"))
+
+
+def gps_photos(album_dir: Path) -> list[Path]:
+    """Album photos carrying a GPS IFD and an Artist or caption: the privacy test cases."""
+    found = []
+    for path in album_photos(album_dir):
+        with Image.open(path) as im:
+            exif = im.getexif()
+            if exif.get_ifd(GPS_IFD) and (exif.get(ExifTags.Base.Artist)
+                                          or exif.get(ExifTags.Base.ImageDescription)):
+                found.append(path)
+    assert found, "the album is documented to hold photos with GPS EXIF"
+    return found
+
+
+def privacy_cases(album_dir: Path, suffix: str) -> list[Path]:
+    """All GPS photos for JPEG; the smallest one for the slower lossless encoders."""
+    found = gps_photos(album_dir)
+    if suffix == ".jpg":
+        return found
+    return [min(found, key=lambda p: np.prod(Image.open(p).size))]
+
+
+@pytest.fixture
+def astro_png(tmp_path: Path, astronaut: np.ndarray) -> Path:
+    path = tmp_path / "astronaut.png"
+    Image.fromarray(astronaut).save(path)
+    return path
+
+
+# --------------------------------------------------------------------------------------
+# Formats
+
+
+@pytest.mark.parametrize(("fmt", "suffix", "mode", "lossless"), [
+    ("JPEG", ".jpg", "RGB", False),
+    ("PNG", ".png", "RGB", True),
+    ("WEBP", ".webp", "RGB", True),
+    ("BMP", ".bmp", "RGB", True),
+    ("TIFF", ".tif", "RGB", True),
+    ("PPM", ".pgm", "L", True),
+    ("PPM", ".ppm", "RGB", True),
+])
+def test_each_format_loads(tmp_path, astronaut, fmt, suffix, mode, lossless):
+    source = Image.fromarray(astronaut).convert(mode)
+    path = tmp_path / f"astronaut{suffix}"
+    source.save(path, format=fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+    photo = load_photo(path)
+    assert photo.format == fmt
+    assert photo.mode == mode
+    assert photo.size == (512, 512)
+    assert photo.pixels.shape == (512, 512, 3) and photo.pixels.dtype == np.float32
+    assert photo.pixels.min() >= 0 and photo.pixels.max() <= 1
+    with Image.open(path) as decoded:  # exactly what Pillow decodes
+        np.testing.assert_array_equal(as_uint8(photo.pixels), np.asarray(decoded.convert("RGB")))
+    if lossless:
+        np.testing.assert_array_equal(as_uint8(photo.pixels), np.asarray(source.convert("RGB")))
+
+
+def test_real_pgm_from_att_is_grey(att_dir):
+    path = next(iter(sorted(att_dir.rglob("*.pgm"))))
+    photo = load_photo(path)
+    raw = np.asarray(Image.open(path))
+    assert (photo.format, photo.mode, photo.is_grey) == ("PPM", "L", True)
+    assert photo.size == (92, 112)
+    for channel in range(3):
+        np.testing.assert_array_equal(as_uint8(photo.pixels[..., channel]), raw)
+    assert output_suffix(photo) == ".pgm"
+
+
+def test_real_album_jpegs_load(album_dir):
+    for path in album_photos(album_dir)[::6]:
+        photo = load_photo(path)
+        with Image.open(path) as im:
+            assert photo.size == im.size  # the album's photos are all stored upright
+        assert photo.pixels.shape[2] == 3 and 0 <= photo.pixels.min() <= photo.pixels.max() <= 1
+
+
+def test_content_decides_format_not_suffix(album_dir):
+    """The album holds a WebP file named .jpg: it is read as WebP and kept as .webp."""
+    disguised = [p for p in album_photos(album_dir) if Image.open(p).format == "WEBP"]
+    assert disguised
+    photo = load_photo(disguised[0])
+    assert photo.format == "WEBP"
+    assert output_suffix(photo) == ".webp"
+    assert output_suffix(photo, "jpeg") == ".jpg"
+
+
+def test_camera_mpo_reads_the_main_picture_and_writes_plain_jpeg(tmp_path, astronaut):
+    """Phones write MPO (JPEG + preview/depth pictures): the extra pictures, which would be
+    uncloaked copies, are dropped."""
+    main = Image.fromarray(astronaut)
+    preview = Image.fromarray(astronaut[::2, ::2])
+    path = tmp_path / "IMG_0001.JPG"
+    main.save(path, "MPO", save_all=True, append_images=[preview], quality=95)
+    photo = load_photo(path)
+    assert photo.format == "MPO" and photo.size == (512, 512)
+    with Image.open(path) as im:
+        assert im.n_frames == 2
+        np.testing.assert_array_equal(as_uint8(photo.pixels), np.asarray(im.convert("RGB")))
+    assert output_suffix(photo) == ".JPG"
+    out = save_photo(photo, tmp_path / "out.jpg", format="keep")
+    with Image.open(out) as back:
+        assert back.format == "JPEG" and getattr(back, "n_frames", 1) == 1
+
+
+# --------------------------------------------------------------------------------------
+# Modes: what comes in is what goes out
+
+
+def _mode_source(astronaut: np.ndarray, mode: str) -> Image.Image:
+    rgb = Image.fromarray(astronaut)
+    if mode == "I;16":
+        # Values whose low byte is not a copy of the high byte: real 16-bit content.
+        grey = np.asarray(rgb.convert("L"), dtype=np.uint16) * 256 + np.arange(512) % 256
+        return Image.fromarray(grey.astype(np.uint16))
+    if mode == "LA":
+        alpha = np.tile(np.linspace(0, 255, 512).astype(np.uint8), (512, 1))
+        return Image.merge("LA", [rgb.convert("L"), Image.fromarray(alpha)])
+    if mode == "RGBA":
+        alpha = np.tile(np.linspace(0, 255, 512).astype(np.uint8)[:, None], (1, 512))
+        return Image.merge("RGBA", [*rgb.split(), Image.fromarray(alpha)])
+    if mode == "P":
+        return rgb.quantize(64)
+    return rgb.convert(mode)
+
+
+@pytest.mark.parametrize(("mode", "fmt", "written"), [
+    ("L", "PNG", "L"),
+    ("LA", "PNG", "LA"),
+    ("RGBA", "PNG", "RGBA"),
+    ("I;16", "PNG", "I;16"),
+    ("I;16", "TIFF", "I;16"),
+    ("CMYK", "TIFF", "CMYK"),
+    ("LA", "TIFF", "LA"),
+    ("1", "PNG", "L"),  # a bilevel image could not hold a cloak: written as 8-bit grey
+    ("P", "PNG", "RGB"),  # re-quantising to a palette would erase the cloak
+])
+def test_mode_round_trip_is_exact(tmp_path, astronaut, mode, fmt, written):
+    source = _mode_source(astronaut, mode)
+    src_path = tmp_path / f"in.{fmt.lower()}"
+    source.save(src_path, format=fmt)
+    photo = load_photo(src_path)
+    assert photo.mode == source.mode
+    assert photo.is_grey == (mode in ("L", "LA", "I;16", "1"))
+    assert (photo.alpha is not None) == ("A" in mode)
+
+    out = save_photo(photo, tmp_path / f"out.{fmt.lower()}", format="keep")
+    with Image.open(out) as back:
+        assert back.format == fmt
+        assert back.mode == written
+        expected = source if written == source.mode else source.convert(written)
+        np.testing.assert_array_equal(np.asarray(back), np.asarray(expected))
+    again = load_photo(out)
+    np.testing.assert_array_equal(again.pixels, photo.pixels)
+    if photo.alpha is not None:
+        np.testing.assert_array_equal(again.alpha, photo.alpha)
+
+
+def test_sixteen_bit_pgm_stays_sixteen_bit(tmp_path):
+    values = (np.arange(64 * 48, dtype=np.uint32) * 21 % 65536).astype(">u2").reshape(48, 64)
+    path = tmp_path / "deep.pgm"
+    path.write_bytes(b"P5\n64 48\n65535\n" + values.tobytes())
+    photo = load_photo(path)
+    assert photo.is_grey
+    out = save_photo(photo, tmp_path / "deep_out.pgm")
+    assert out.read_bytes().startswith(b"P5\n64 48\n65535\n")
+    np.testing.assert_array_equal(np.asarray(Image.open(out)), values.astype(np.int32))
+
+
+def test_palette_with_transparency_keeps_alpha(tmp_path, astronaut):
+    source = Image.fromarray(astronaut).quantize(32)
+    path = tmp_path / "p.png"
+    source.save(path, transparency=0)
+    photo = load_photo(path)
+    assert photo.mode == "P" and photo.alpha is not None
+    assert set(np.unique(photo.alpha)) == {0.0, 1.0}
+    with Image.open(save_photo(photo, tmp_path / "p_out.png")) as back, Image.open(path) as im:
+        assert back.mode == "RGBA"
+        np.testing.assert_array_equal(np.asarray(back), np.asarray(im.convert("RGBA")))
+
+
+def test_grey_with_transparent_colour_becomes_grey_alpha(tmp_path, astronaut):
+    source = Image.fromarray(astronaut).convert("L")
+    path = tmp_path / "g.png"
+    source.save(path, transparency=0)
+    photo = load_photo(path)
+    assert photo.is_grey and photo.alpha is not None
+    assert Image.open(save_photo(photo, tmp_path / "g_out.png")).mode == "LA"
+
+
+def test_cmyk_jpeg_keeps_mode_and_black_ink(tmp_path, astronaut):
+    rgb = Image.fromarray(astronaut)
+    # Real black ink: K = 60% of the darkness, the rest in C, M, Y.
+    arr = 255 - np.asarray(rgb).astype(np.float64)
+    k = 0.6 * arr.min(axis=2)
+    cmy = (arr - k[..., None]) / (1 - k[..., None] / 255)
+    cmyk = np.concatenate([cmy, k[..., None]], axis=2).round().astype(np.uint8)
+    source = Image.frombytes("CMYK", (512, 512), cmyk.tobytes())
+    path = tmp_path / "cmyk.jpg"
+    source.save(path, quality=95)
+    photo = load_photo(path)
+    assert photo.mode == "CMYK" and photo.black is not None
+    np.testing.assert_array_equal(
+        as_uint8(photo.pixels), as_uint8(np.asarray(Image.open(path).convert("RGB")) / 255))
+    out = save_photo(photo, tmp_path / "cmyk_out.jpg")
+    with Image.open(out) as back, Image.open(path) as original:
+        assert back.mode == "CMYK"
+        diff = np.abs(np.asarray(back).astype(int) - np.asarray(original).astype(int))
+        assert diff[..., 3].mean() < 2  # K survives (a naive RGB -> CMYK would zero it)
+        assert diff.mean() < 2
+    # PNG cannot hold CMYK: written as RGB with the same appearance.
+    with Image.open(save_photo(photo, tmp_path / "cmyk_out.png")) as png:
+        assert png.mode == "RGB"
+        np.testing.assert_array_equal(np.asarray(png), as_uint8(photo.pixels))
+
+
+def test_alpha_is_composited_on_white_where_the_format_has_no_alpha(tmp_path):
+    pixels = np.zeros((32, 32, 3), np.float32)  # black
+    alpha = np.zeros((32, 32), np.float32)
+    alpha[:, 16:] = 1
+    photo = Photo(pixels=pixels, mode="RGBA", alpha=alpha)
+    with Image.open(save_photo(photo, tmp_path / "flat.bmp")) as bmp:
+        arr = np.asarray(bmp)
+        assert bmp.mode == "RGB"
+        assert (arr[:, :16] == 255).all() and (arr[:, 16:] == 0).all()
+
+
+# --------------------------------------------------------------------------------------
+# Pixel round trips and quantisation
+
+
+def test_png_round_trip_is_exact(astro_png, tmp_path):
+    first = load_photo(astro_png)
+    second = load_photo(save_photo(first, tmp_path / "again.png"))
+    np.testing.assert_array_equal(second.pixels, first.pixels)
+
+
+def test_jpeg_round_trip_is_close(album_dir, tmp_path):
+    first = load_photo(album_photos(album_dir)[0])
+    second = load_photo(save_photo(first, tmp_path / "again.jpg"))
+    assert second.pixels.shape == first.pixels.shape
+    assert np.abs(second.pixels - first.pixels).mean() < 2 / 255
+
+
+def test_quantisation_rounds_and_clips(tmp_path):
+    values = np.array([-0.1, 0.0, 100.4 / 255, 100.6 / 255, 254.5 / 255 + 1e-4, 1.3],
+                      np.float32)
+    pixels = np.repeat(np.tile(values, 3)[None, :, None], 3, axis=2)
+    pixels = np.repeat(pixels, 16, axis=0)
+    out = save_photo(Photo(pixels=pixels), tmp_path / "q.png")
+    row = np.asarray(Image.open(out))[0, :6, 0]
+    np.testing.assert_array_equal(row, [0, 0, 100, 101, 255, 255])
+
+
+def test_grey_photo_is_saved_from_luma(tmp_path):
+    pixels = np.zeros((16, 16, 3), np.float32)
+    pixels[..., 0] = 1.0  # pure red
+    photo = Photo(pixels=pixels, mode="L")
+    with Image.open(save_photo(photo, tmp_path / "red.png")) as back:
+        assert back.mode == "L"
+        assert np.asarray(back)[0, 0] == round(0.299 * 255)
+
+
+def test_with_pixels_keeps_metadata_and_shape(album_dir):
+    photo = load_photo(gps_photos(album_dir)[0])
+    cloaked = photo.with_pixels(photo.pixels * 0.5)
+    assert cloaked.exif is photo.exif and cloaked.icc_profile == photo.icc_profile
+    assert cloaked.path == photo.path and cloaked.format == photo.format
+    assert float(cloaked.pixels.max()) <= 0.5
+    with pytest.raises(ValueError, match="shape"):
+        photo.with_pixels(photo.pixels[1:])
+
+
+def test_tensor_round_trip(astronaut):
+    pixels = Photo.from_array(astronaut).pixels
+    tensor = to_tensor(pixels)
+    assert tuple(tensor.shape) == (1, 3, 512, 512)
+    assert float(tensor[0, 0, 10, 20]) == pytest.approx(astronaut[10, 20, 0] / 255)
+    np.testing.assert_array_equal(from_tensor(tensor), pixels)
+    np.testing.assert_array_equal(from_tensor(tensor[0]), pixels)
+    with pytest.raises(ValueError):
+        from_tensor(tensor.repeat(2, 1, 1, 1))
+
+
+# --------------------------------------------------------------------------------------
+# EXIF orientation
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_matches_pillow(tmp_path, astronaut, orientation):
+    stored = Image.fromarray(astronaut[:300, :200])  # not square: rotations change the size
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    path = tmp_path / f"o{orientation}.png"
+    stored.save(path, exif=exif.tobytes())
+    photo = load_photo(path)
+    upright = ImageOps.exif_transpose(Image.open(path))
+    assert photo.size == upright.size
+    np.testing.assert_array_equal(as_uint8(photo.pixels), np.asarray(upright))
+
+
+@pytest.mark.parametrize(("orientation", "stored_as"), [
+    (6, Image.Transpose.ROTATE_90),   # camera held upright: stored turned left
+    (8, Image.Transpose.ROTATE_270),
+    (3, Image.Transpose.ROTATE_180),
+])
+def test_rotated_album_photo_loads_upright(album_dir, tmp_path, orientation, stored_as):
+    original = album_photos(album_dir)[1]
+    upright = load_photo(original)
+    sideways = Image.fromarray(as_uint8(upright.pixels)).transpose(stored_as)
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    exif[ExifTags.Base.Make] = "TestCam"
+    rotated = tmp_path / "rotated.jpg"
+    sideways.save(rotated, quality=95, exif=exif.tobytes())
+
+    photo = load_photo(rotated)
+    assert photo.size == upright.size
+    assert np.abs(photo.pixels - upright.pixels).mean() < 2 / 255
+
+    # Orientation is in the pixels now: any kept EXIF says 1, or viewers rotate twice.
+    out = save_photo(photo, tmp_path / "kept.jpg", metadata="keep")
+    with Image.open(out) as back:
+        assert back.size == upright.size
+        assert back.getexif()[ExifTags.Base.Orientation] == 1
+        assert back.getexif()[ExifTags.Base.Make] == "TestCam"
+
+
+# --------------------------------------------------------------------------------------
+# Metadata policy
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".tif"])
+def test_strip_removes_all_identifying_metadata(album_dir, tmp_path, suffix):
+    for path in privacy_cases(album_dir, suffix):
+        with Image.open(path) as im:
+            exif = im.getexif()
+            secrets = [str(exif.get(t)) for t in (ExifTags.Base.Artist,
+                                                  ExifTags.Base.ImageDescription)
+                       if exif.get(t)]
+            serial = exif.get_ifd(EXIF_IFD).get(ExifTags.Base.BodySerialNumber)
+            if serial:
+                secrets.append(serial)
+            icc = im.info.get("icc_profile")
+        photo = load_photo(path)
+        out = save_photo(photo, tmp_path / (path.stem + suffix))
+        with Image.open(out) as back:
+            assert len(back.getexif()) == 0 or suffix == ".tif"  # TIFF: structure tags only
+            assert not back.getexif().get_ifd(GPS_IFD)
+            assert not set(back.getexif()) & IDENTIFYING_IFD0
+            for key in ("exif", "xmp", "photoshop", "comment", "iptc"):
+                assert key not in back.info, key
+            if icc and suffix != ".tif":
+                assert back.info.get("icc_profile") == icc  # the colour profile is kept
+        data = out.read_bytes()
+        for secret in secrets:  # not hidden anywhere in the file (XMP, IPTC, thumbnails)
+            assert secret.encode("utf-8", "ignore")[:40] not in data, (path.name, secret)
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".tif"])
+def test_keep_keeps_camera_settings_but_nothing_identifying(album_dir, tmp_path, suffix):
+    for path in privacy_cases(album_dir, suffix):
+        with Image.open(path) as im:
+            exif = im.getexif()
+            sub = exif.get_ifd(EXIF_IFD)
+        out = save_photo(load_photo(path), tmp_path / (path.stem + suffix), metadata="keep")
+        with Image.open(out) as back:
+            kept = back.getexif()
+            kept_sub = kept.get_ifd(EXIF_IFD)
+            assert kept[ExifTags.Base.Make] == exif[ExifTags.Base.Make]
+            assert kept[ExifTags.Base.Model] == exif[ExifTags.Base.Model]
+            if ExifTags.Base.FNumber in sub:
+                assert kept_sub[ExifTags.Base.FNumber] == sub[ExifTags.Base.FNumber]
+            assert kept.get(ExifTags.Base.Orientation) == 1
+            assert not kept.get_ifd(GPS_IFD)
+            assert not kept.get_ifd(ExifTags.IFD.IFD1)  # no thumbnail of the bare face
+            assert not set(kept) & IDENTIFYING_IFD0
+            assert not set(kept_sub) & IDENTIFYING_EXIF
+            for key in ("xmp", "photoshop", "comment"):
+                assert key not in back.info, key
+            allowed = (fio.KEPT_EXIF_TAGS["IFD0"] | {ExifTags.Base.Orientation, EXIF_IFD})
+            if suffix != ".tif":  # a TIFF's own structure tags live in the same IFD
+                assert set(kept) <= allowed
+            assert set(kept_sub) <= fio.KEPT_EXIF_TAGS["Exif"]
+
+
+def test_icc_profile_kept_only_where_it_fits(album_dir, tmp_path):
+    with_icc = [p for p in album_photos(album_dir) if Image.open(p).info.get("icc_profile")]
+    path = min(with_icc, key=lambda p: np.prod(Image.open(p).size))
+    photo = load_photo(path)
+    assert photo.icc_profile and photo.icc_profile[16:20] == b"RGB "
+    for suffix in (".jpg", ".png", ".webp", ".tif"):
+        with Image.open(save_photo(photo, tmp_path / f"c{suffix}")) as back:
+            assert back.info.get("icc_profile") == photo.icc_profile, suffix
+    # An RGB profile would misdescribe a grey file: dropped when the photo is written grey.
+    grey = dataclasses.replace(photo, mode="L")
+    with Image.open(save_photo(grey, tmp_path / "grey.png")) as back:
+        assert back.mode == "L" and not back.info.get("icc_profile")
+
+
+# --------------------------------------------------------------------------------------
+# Safe writing
+
+
+def test_save_leaves_no_temporary_files(astro_png, tmp_path):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    save_photo(load_photo(astro_png), out_dir / "a.jpg")
+    save_photo(load_photo(astro_png), out_dir / "a.jpg", overwrite=True)
+    assert sorted(p.name for p in out_dir.iterdir()) == ["a.jpg"]
+
+
+def test_save_renames_a_temporary_file_from_the_same_folder(astro_png, tmp_path, monkeypatch):
+    moves = []
+    real_link, real_replace = os.link, os.replace
+    monkeypatch.setattr(os, "link", lambda a, b: (moves.append((a, b)), real_link(a, b)))
+    monkeypatch.setattr(os, "replace", lambda a, b: (moves.append((a, b)), real_replace(a, b)))
+    photo = load_photo(astro_png)
+    dest = tmp_path / "out.png"
+    save_photo(photo, dest)
+    save_photo(photo, dest, overwrite=True)
+    assert len(moves) == 2
+    for src, dst in moves:
+        assert Path(src).parent == dest.parent and Path(dst) == dest
+        assert Path(src).name.startswith(".out.png.")
+        assert not Path(src).exists()
+
+
+def test_failed_save_leaves_the_old_file_untouched(astro_png, tmp_path, monkeypatch):
+    dest = tmp_path / "out.png"
+    dest.write_bytes(b"previous version")
+    photo = load_photo(astro_png)
+
+    def broken_save(self, fp, format=None, **params):
+        fp.write(b"half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    with pytest.raises(PhotoError, match="No space left") as err:
+        save_photo(photo, dest, overwrite=True)
+    assert_one_line_error(err, dest, "cannot write")
+    assert dest.read_bytes() == b"previous version"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_no_silent_overwrite(astro_png, tmp_path):
+    dest = tmp_path / "out.png"
+    dest.write_bytes(b"keep me")
+    photo = load_photo(astro_png)
+    with pytest.raises(PhotoError) as err:
+        save_photo(photo, dest)
+    assert_one_line_error(err, dest, "already exists")
+    assert dest.read_bytes() == b"keep me"
+    save_photo(photo, dest, overwrite=True)
+    np.testing.assert_array_equal(load_photo(dest).pixels, photo.pixels)
+
+
+def test_never_writes_onto_the_input(astro_png, tmp_path):
+    before = sha256(astro_png)
+    photo = load_photo(astro_png)
+    hard = tmp_path / "hard.png"
+    os.link(astro_png, hard)
+    soft = tmp_path / "soft.png"
+    soft.symlink_to(astro_png)
+    for target in (astro_png, hard, soft):
+        with pytest.raises(PhotoError) as err:
+            save_photo(photo, target, overwrite=True)
+        assert_one_line_error(err, target, "input photo")
+    assert sha256(astro_png) == before
+
+
+def test_format_is_taken_from_the_name_and_checked(astro_png, tmp_path):
+    photo = load_photo(astro_png)
+    assert Image.open(save_photo(photo, tmp_path / "x.JPG")).format == "JPEG"
+    assert Image.open(save_photo(photo, tmp_path / "y.jpeg", format="jpg")).format == "JPEG"
+    assert Image.open(save_photo(photo, tmp_path / "z.png", format="keep")).format == "PNG"
+    with pytest.raises(PhotoError) as err:
+        save_photo(photo, tmp_path / "w.png", format="jpeg")
+    assert_one_line_error(err, tmp_path / "w.png", "JPEG")
+    with pytest.raises(PhotoError) as err:
+        save_photo(photo, tmp_path / "w.xyz")
+    assert_one_line_error(err, tmp_path / "w.xyz", "suffix")
+    with pytest.raises(PhotoError) as err:
+        save_photo(photo, tmp_path / "missing" / "w.png")
+    assert_one_line_error(err, tmp_path / "missing" / "w.png", "does not exist")
+    with pytest.raises(ValueError, match="quality"):
+        save_photo(photo, tmp_path / "q.jpg", quality=0)
+    with pytest.raises(ValueError, match="format"):
+        save_photo(photo, tmp_path / "q.gif", format="gif")
+
+
+def test_jpeg_quality_is_used(astro_png, tmp_path):
+    photo = load_photo(astro_png)
+    high = save_photo(photo, tmp_path / "high.jpg")
+    low = save_photo(photo, tmp_path / "low.jpg", quality=40)
+    assert low.stat().st_size < high.stat().st_size
+    err_high = np.abs(load_photo(high).pixels - photo.pixels).mean()
+    err_low = np.abs(load_photo(low).pixels - photo.pixels).mean()
+    assert err_high < err_low and err_high < 2 / 255
+
+
+def test_originals_are_byte_identical_afterwards(album_dir, tmp_path):
+    paths = gps_photos(album_dir)[:3]
+    before = {p: sha256(p) for p in paths}
+    for i, path in enumerate(paths):
+        photo = load_photo(path)
+        for metadata in ("strip", "keep"):
+            save_photo(photo, tmp_path / f"{i}_{metadata}.jpg", metadata=metadata)
+            save_photo(photo, tmp_path / f"{i}_{metadata}.jpg", metadata=metadata,
+                       overwrite=True)
+    assert {p: sha256(p) for p in paths} == before
+
+
+# --------------------------------------------------------------------------------------
+# Bad inputs: one clear line naming the file
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "x.jpg"
+    path.touch()
+    with pytest.raises(PhotoError) as err:
+        load_photo(path)
+    assert_one_line_error(err, path, "file is empty")
+
+
+def test_truncated_jpeg(album_dir, tmp_path):
+    data = album_photos(album_dir)[0].read_bytes()
+    for cut in (len(data) // 2, 400, 20):
+        path = tmp_path / f"cut{cut}.jpg"
+        path.write_bytes(data[:cut])
+        with pytest.raises(PhotoError) as err:
+            load_photo(path)
+        assert_one_line_error(err, path, "truncated or corrupt JPEG")
+
+
+def test_truncated_png(astro_png, tmp_path):
+    data = astro_png.read_bytes()
+    path = tmp_path / "bad.png"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(PhotoError) as err:
+        load_photo(path)
+    assert_one_line_error(err, path, "truncated or corrupt PNG")
+
+
+def test_text_file_named_jpg(tmp_path):
+    path = tmp_path / "photo.jpg"
+    path.write_text("Dear diary, today I took a photo. Été, naïve café.\n" * 20)
+    with pytest.raises(PhotoError) as err:
+        load_photo(path)
+    assert str(err.value) == f"{path}: not an image (it is a text file)"
+
+
+def test_random_bytes(tmp_path):
+    path = tmp_path / "noise.png"
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    with pytest.raises(PhotoError) as err:
+        load_photo(path)
+    assert_one_line_error(err, path, "not an image")
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("GIF", "x.gif"), ("ICO", "x.ico"), ("TGA", "x.tga")])
+def test_unsupported_format(tmp_path, astronaut, fmt, name):
+    path = tmp_path / name
+    Image.fromarray(astronaut[:64, :64]).save(path, format=fmt)
+    with pytest.raises(PhotoError) as err:
+        load_photo(path)
+    assert_one_line_error(err, path, f"unsupported format {fmt}",
+                          "FaceGuard reads JPEG, PNG, WebP, BMP, TIFF, PGM")
+
+
+def test_heic_is_named(tmp_path):
+    path = tmp_path / "IMG_0001.HEIC"
+    path.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64))
+    with pytest.raises(PhotoError) as err:
+        load_photo(path)
+    assert_one_line_error(err, path, "unsupported format HEIC")
+
+
+def test_animated_and_multipage_are_refused(tmp_path, astronaut):
+    frames = [Image.fromarray(np.roll(astronaut[:64, :64], i, axis=1)) for i in range(3)]
+    for name, params in (("anim.webp", {}), ("anim.png", {}), ("pages.tif", {})):
+        path = tmp_path / name
+        frames[0].save(path, save_all=True, append_images=frames[1:], **params)
+        with pytest.raises(PhotoError) as err:
+            load_photo(path)
+        assert_one_line_error(err, path, "(3 ", "not supported")
+
+
+def test_too_small(tmp_path):
+    path = tmp_path / "dot.png"
+    Image.new("RGB", (1, 1), "red").save(path)
+    with pytest.raises(PhotoError) as err:
+        load_photo(path)
+    assert_one_line_error(err, path, "1x1 is too small to hold a face", "16x16")
+    ok = tmp_path / "small.png"
+    Image.new("RGB", (16, 16), "red").save(ok)
+    assert load_photo(ok).size == (16, 16)
+
+
+def test_huge_declared_size_is_refused_before_decoding(tmp_path):
+    path = tmp_path / "big.png"
+    path.write_bytes(png_header_only(100_000, 100_000))
+    with pytest.raises(PhotoError) as err:
+        load_photo(path)
+    assert str(err.value) == (
+        f"{path}: 100000x100000 is 10000 megapixels, above the 120-megapixel limit "
+        "(raise it with --max-megapixels)")
+
+
+def test_pixel_limit_is_ours_not_pillows(tmp_path, astro_png):
+    with pytest.raises(PhotoError) as err:
+        load_photo(astro_png, max_pixels=200_000)
+    assert_one_line_error(err, astro_png, "512x512 is 0.3 megapixels", "0.2-megapixel limit")
+    # 200 MP is above Pillow's own hard limit (179 MP); with our limit lifted the size
+    # check passes and the (fake) data is what fails, not a DecompressionBombError.
+    path = tmp_path / "wide.png"
+    path.write_bytes(png_header_only(20_000, 10_000))
+    with pytest.raises(PhotoError) as err:
+        load_photo(path, max_pixels=None)
+    assert_one_line_error(err, path, "truncated or corrupt PNG")
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(PhotoError) as err:
+        load_photo(tmp_path / "nope.jpg")
+    assert_one_line_error(err, tmp_path / "nope.jpg", "no such file")
+    with pytest.raises(PhotoError) as err:
+        load_photo(tmp_path)
+    assert_one_line_error(err, tmp_path, "folder")
+
+
+def test_float_images_are_refused(tmp_path):
+    path = tmp_path / "float.tif"
+    Image.fromarray(np.ones((32, 32), np.float32)).save(path)
+    with pytest.raises(PhotoError) as err:
+        load_photo(path)
+    assert_one_line_error(err, path, "floating-point")
+
+
+@pytest.mark.slow
+def test_fifty_megapixel_photo_loads_with_reasonable_memory(tmp_path):
+    path = tmp_path / "big50.jpg"
+    width, height = 8660, 5774  # 50.0 megapixels
+    Image.new("RGB", (width, height), (200, 120, 90)).save(path, quality=90)
+    code = (
+        "import resource, sys\n"
+        "from faceguard.io import load_photo\n"
+        "p = load_photo(sys.argv[1])\n"
+        "print(p.size[0], p.size[1], *(p.pixels[123, 4567] * 255).round())\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(path)], cwd=REPO,
+                         capture_output=True, text=True, check=True)
+    first, peak = run.stdout.split("\n")[:2]
+    assert first.split() == [str(width), str(height), "199.0", "120.0", "90.0"]
+    peak_mb = int(peak) / (1024 * 1024 if sys.platform == "darwin" else 1024)
+    # The float32 pixels alone are 600 MB; a float64 detour would pass 1.8 GB.
+    assert peak_mb < 1400, f"peak memory {peak_mb:.0f} MB"
+
+
+# --------------------------------------------------------------------------------------
+# Finding photos
+
+
+def test_find_photos_on_a_mixed_folder(tmp_path):
+    root = tmp_path / "album"
+    for rel in ("b.JPG", "a.png", "notes.txt", ".hidden.jpg", "c.WebP", "sub/d.tiff",
+                "sub/deeper/e.pgm", ".git/f.jpg", "sub/.cache/g.png", "h.gif", "i.jpeg"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"x")
+    odd = tmp_path / "odd.xyz"
+    odd.write_bytes(b"x")
+    missing = tmp_path / "missing.jpg"
+
+    found = find_photos([root, odd, missing, root / "a.png"])
+    names = [p.relative_to(tmp_path).as_posix() for p in found]
+    assert names == ["album/a.png", "album/b.JPG", "album/c.WebP", "album/i.jpeg",
+                     "album/sub/d.tiff", "album/sub/deeper/e.pgm", "odd.xyz", "missing.jpg"]
+    flat = find_photos([root], recursive=False)
+    assert [p.name for p in flat] == ["a.png", "b.JPG", "c.WebP", "i.jpeg"]
+    assert find_photos([]) == []
+
+
+def test_find_photos_then_load_reports_each_bad_file(tmp_path, astronaut):
+    Image.fromarray(astronaut).save(tmp_path / "good.jpg")
+    (tmp_path / "empty.png").touch()
+    (tmp_path / "readme.jpg").write_text("not a photo\n")
+    results = {}
+    for path in find_photos([tmp_path]):
+        try:
+            results[path.name] = load_photo(path).size
+        except PhotoError as e:
+            results[path.name] = str(e)
+    assert results["good.jpg"] == (512, 512)
+    assert results["empty.png"].endswith("file is empty")
+    assert results["readme.jpg"].endswith("not an image (it is a text file)")
+
+
+def test_supported_suffixes_match_what_loads():
+    assert {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".pgm"} <= (
+        fio.SUPPORTED_SUFFIXES)
+    assert ".gif" not in fio.SUPPORTED_SUFFIXES
+    assert all(s == s.lower() and s.startswith(".") for s in fio.SUPPORTED_SUFFIXES)
+
+
+def test_in_memory_photo_defaults(astronaut, tmp_path):
+    photo = Photo.from_array(astronaut)
+    assert photo.size == (512, 512) and not photo.is_grey
+    assert output_suffix(photo) == ".png"
+    out = save_photo(photo, tmp_path / "mem.png", format="keep")
+    np.testing.assert_array_equal(np.asarray(Image.open(out)), astronaut)
+    with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
+        Photo(pixels=np.zeros((4, 4), np.float32))
+
+
+def test_io_module_does_not_import_torch_or_qt():
+    code = ("import sys, faceguard.io\n"
+            "print(any(m.split('.')[0] in ('torch', 'PySide6') for m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                         text=True, check=True)
+    assert run.stdout.strip() == "False"
+
