@@ -1,0 +1,153 @@
+"""``faceguard cloak``: cloak the faces of chosen people in photos or whole albums."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from faceguard.cli import CLIError, common
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from faceguard.settings import METHODS, PRESETS
+
+    p = sub.add_parser(
+        "cloak", help="cloak faces in photos or albums",
+        description="Add a nearly invisible adversarial cloak to the faces of the people you "
+                    "protect, so that face recognition fails to match them. Originals are "
+                    "never modified; outputs keep the inputs' relative paths in OUTDIR with a "
+                    "manifest (faceguard-manifest.json).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="presets: " + "; ".join(f"{k}: eps {v['eps']:g}, {v['steps']} steps"
+                                      f"{', robust' if v['robust'] else ''}"
+                                      for k, v in PRESETS.items())
+               + "\nmethods:\n" + "\n".join(f"  {k:<14} {v}" for k, v in METHODS.items()))
+    common.add_input_args(p)
+    p.add_argument("-o", "--out", type=Path, required=True, metavar="OUTDIR",
+                   help="output folder (must not be inside an input folder)")
+    who = p.add_argument_group("whom to protect (one of)")
+    who.add_argument("--protect", nargs="+", type=Path, metavar="PHOTO",
+                     help="reference photos (or folders, e.g. from `faceguard people`) "
+                          "of the person to protect")
+    who.add_argument("--protect-all", action="store_true", help="cloak every face")
+    who.add_argument("--mask", type=Path, metavar="FILE",
+                     help="apply a saved universal mask (it knows whose face it protects)")
+    p.add_argument("--gallery", type=Path, metavar="DIR",
+                   help="other people, one sub-folder each (for classifier methods and "
+                        "targeted cloaks)")
+    how = p.add_argument_group("how to cloak")
+    how.add_argument("--method", choices=list(METHODS), default="pgd")
+    how.add_argument("--preset", choices=list(PRESETS), default="balanced")
+    how.add_argument("--eps", type=float, default=None,
+                     help="L-inf budget in grey levels, e.g. 8 (= 8/255)")
+    how.add_argument("--steps", type=int, default=None, help="iterations")
+    rob = how.add_mutually_exclusive_group()
+    rob.add_argument("--robust", dest="robust", action="store_true", default=None,
+                     help="optimise through JPEG/blur/resize so the cloak survives re-encoding")
+    rob.add_argument("--no-robust", dest="robust", action="store_false")
+    how.add_argument("--eot-samples", type=int, default=2,
+                     help="random transforms per step with --robust (default 2)")
+    how.add_argument("--objective", choices=["feature", "classifier"], default="feature",
+                     help="push the face away from the person's centroid (feature) or fool "
+                          "the local face classifier (classifier)")
+    how.add_argument("--targeted", action="store_true",
+                     help="pull towards a decoy person instead (needs --gallery)")
+    common.add_models_arg(how)
+    how.add_argument("--texture", type=float, default=0.0,
+                     help="0..1: spend less of the budget on flat skin (default 0)")
+    how.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    out = p.add_argument_group("output")
+    out.add_argument("--format", choices=["keep", "png", "jpeg"], default="keep")
+    out.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
+    out.add_argument("--keep-metadata", action="store_true",
+                     help="keep non-identifying EXIF (camera, exposure); GPS, names, "
+                          "captions and serials are always removed")
+    out.add_argument("--resume", action="store_true",
+                     help="skip photos already done with identical settings")
+    out.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    common.add_detector_args(p)
+    common.add_device_arg(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from faceguard.pipeline import CloakJob, PipelineError, cloak_album
+    from faceguard.progress import show_in_terminal
+    from faceguard.settings import CloakSettings
+
+    chosen = sum(bool(x) for x in (args.protect, args.protect_all, args.mask))
+    if chosen != 1:
+        raise CLIError("say whom to protect with exactly one of --protect PHOTO..., "
+                       "--protect-all or --mask FILE")
+    for path in [*(args.protect or []), *([args.mask] if args.mask else []),
+                 *([args.gallery] if args.gallery else [])]:
+        if not path.exists():
+            raise CLIError(f"no such file or folder: {path}")
+    common.collect_photos(args)  # usage errors (missing inputs, nothing found) first
+    try:
+        settings = CloakSettings(
+            method=args.method, preset=args.preset, eps=args.eps, steps=args.steps,
+            robust=args.robust, eot_samples=args.eot_samples, objective=args.objective,
+            targeted=args.targeted, models=tuple(common.model_list(args.models)),
+            texture=args.texture, seed=args.seed)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    if not 1 <= args.quality <= 100:
+        raise CLIError("--quality must be 1..100")
+    job = CloakJob(
+        inputs=list(args.inputs), outdir=args.out, settings=settings,
+        protect=_expand(args.protect), protect_all=args.protect_all, gallery=args.gallery,
+        mask=args.mask, format=args.format, quality=args.quality,
+        metadata="keep" if args.keep_metadata else "strip", resume=args.resume,
+        overwrite=args.overwrite, recursive=args.recursive, max_pixels=common.max_pixels(args))
+    detector = common.make_detector(args)
+    counts = {"cloaked": 0, "copied": 0, "skipped": 0, "failed": 0, "faces": 0}
+    try:
+        events = cloak_album(job, detector, lambda names: common.load_ensemble(
+            list(names), args.device))
+        for event in show_in_terminal(events, quiet=args.quiet):
+            if event.stage != "cloaking":
+                continue
+            if event.error:
+                counts["failed"] += 1
+            elif event.skipped:
+                counts["skipped"] += 1
+            elif event.result:
+                counts[event.result["status"]] += 1
+                counts["faces"] += sum(f["protected"] for f in event.result["faces"])
+                if not args.quiet:
+                    _print_photo(event.result)
+    except PipelineError as exc:
+        raise CLIError(str(exc), code=1) from None
+    print(f"{counts['cloaked']} photos cloaked ({counts['faces']} faces), "
+          f"{counts['copied']} without a protected face copied, {counts['skipped']} skipped, "
+          f"{counts['failed']} failed; manifest: {args.out / 'faceguard-manifest.json'}",
+          file=sys.stderr)
+    return 1 if counts["failed"] else 0
+
+
+def _expand(paths: list[Path] | None) -> list[Path] | None:
+    """Reference photos: files as given, folders walked."""
+    if not paths:
+        return None
+    from faceguard.io import find_photos
+
+    return find_photos(paths)
+
+
+def _print_photo(entry: dict) -> None:
+    faces = [f for f in entry["faces"] if f["protected"]]
+    if not faces:
+        print(f"{entry['output']}: no protected face, copied")
+        return
+    parts = []
+    for f in faces:
+        q = f.get("quality", {})
+        moved = ", ".join(f"{m} {f['distance_before'][m]:.2f}->{f['distance_after'][m]:.2f}"
+                          for m in f.get("distance_after", {}))
+        parts.append(f"SSIM {q.get('ssim', float('nan')):.3f}, L-inf {q.get('linf', 0):.0f}, "
+                     f"{moved}")
+    print(f"{entry['output']}: {len(faces)} face(s) cloaked in {entry['seconds']:.1f}s; "
+          + "; ".join(parts))

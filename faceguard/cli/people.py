@@ -1,0 +1,48 @@
+"""``faceguard people``: find the people of an album, with a face chip of each."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from faceguard.cli import common
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("people", help="group the faces of an album into people",
+                       description="Detect every face, group them into people by face "
+                                   "recognition, and write face chips of each person to "
+                                   "OUTDIR/person-N/ (use such a folder with "
+                                   "`faceguard cloak --protect OUTDIR/person-N`).")
+    common.add_input_args(p)
+    p.add_argument("-o", "--out", type=Path, default=Path("people"), metavar="OUTDIR",
+                   help="where to write the face chips (default ./people)")
+    common.add_models_arg(p)
+    common.add_detector_args(p)
+    common.add_device_arg(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from faceguard.pipeline import find_people, write_people
+    from faceguard.progress import show_in_terminal
+
+    photos = common.collect_photos(args)
+    detector = common.make_detector(args)
+    ensemble = common.load_ensemble(args.models, args.device)
+    people, failures = [], []
+    for event in show_in_terminal(find_people(photos, detector, ensemble,
+                                              common.max_pixels(args)), quiet=args.quiet):
+        if event.error:
+            failures.append(event.error)
+        if event.stage == "grouping":
+            people = event.result
+    folders = write_people(people, args.out, common.max_pixels(args))
+    print(f"{'person':<10} {'faces':>5} {'photos':>6}  chips")
+    for person, folder in zip(people, folders, strict=True):
+        photos_of = len({p for p, _ in person.faces})
+        print(f"{person.name:<10} {len(person.faces):>5} {photos_of:>6}  {folder}")
+    summary = f"{len(people)} people in {len(photos) - len(failures)} photos"
+    print(summary + (f", {len(failures)} photos failed" if failures else ""))
+    return 1 if failures else 0

@@ -1,0 +1,137 @@
+"""What a cloak optimises: losses that grow as a face becomes less recognisable.
+
+An objective is called on photo pixels (a region of the photo around one face, or a
+batch of aligned crops) and returns (B,) losses. It aligns the faces for every
+recognizer of its ensemble through the differentiable warp, so the cloak's gradient
+lands in the photo's own full-resolution pixels.
+
+- :class:`FeatureObjective`: deep-feature distance, untargeted (away from the
+  person's clean centroid) or targeted (towards a decoy identity's centroid).
+- :class:`ClassifierObjective`: cross-entropy of the local face classifier,
+  untargeted (away from the true class) or targeted (towards a decoy class, which
+  P-FGSM picks with :func:`pfgsm_target`).
+
+Both can average over random transforms (EOT, ``--robust``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from faceguard.identity import FaceClassifier, normalised_distance
+from faceguard.models.ensemble import Ensemble, FaceTransform
+
+
+class _FaceObjective:
+    """Shared part: align once per call, embed under ``samples`` random transforms."""
+
+    def __init__(self, ensemble: Ensemble, landmarks: np.ndarray,
+                 transform: FaceTransform | None = None, samples: int = 1) -> None:
+        self.ensemble = ensemble
+        self.landmarks = landmarks
+        self.transform = transform
+        self.samples = samples if transform is not None else 1
+
+    def _embeddings(self, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        faces = self.ensemble.align(images, self.landmarks)
+        return [self.ensemble.embed_aligned(faces, self.transform) for _ in range(self.samples)]
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.stack([self.loss(e) for e in self._embeddings(images)]).mean(0)
+
+    def loss(self, embeddings: dict[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class FeatureObjective(_FaceObjective):
+    """Deep-feature distance to the person's clean centroid (or to a decoy's).
+
+    Untargeted: the mean over recognizers of ``min(d_m / threshold_m, cap)``; the cap
+    stops a model that is already fooled from hogging the gradient, so the cloak works
+    on all models of the ensemble. Targeted: minus the mean normalised distance to the
+    decoy's centroid (pulled towards someone else).
+
+    Args:
+        ensemble: the recognizers to fool.
+        landmarks: (5, 2) or (B, 5, 2) landmarks in the images' pixels.
+        centroids: model -> (D,) the person's clean centroid.
+        decoy: model -> (D,) a decoy identity's centroid, for the targeted form.
+        cap: saturation of the untargeted loss, in threshold units.
+        transform, samples: EOT: random face transform and how many draws per step.
+    """
+
+    def __init__(self, ensemble: Ensemble, landmarks: np.ndarray,
+                 centroids: Mapping[str, torch.Tensor],
+                 decoy: Mapping[str, torch.Tensor] | None = None, cap: float = 2.0,
+                 transform: FaceTransform | None = None, samples: int = 1) -> None:
+        super().__init__(ensemble, landmarks, transform, samples)
+        self.centroids = dict(centroids)
+        self.decoy = dict(decoy) if decoy is not None else None
+        self.cap = cap
+
+    def loss(self, embeddings):
+        if self.decoy is not None:
+            d = normalised_distance(self.ensemble, embeddings, self.decoy)
+            return -torch.stack(list(d.values())).mean(0)
+        d = normalised_distance(self.ensemble, embeddings, self.centroids)
+        return torch.stack([v.clamp(max=self.cap) for v in d.values()]).mean(0)
+
+
+class ClassifierObjective(_FaceObjective):
+    """Cross-entropy of the local face classifier, averaged over its per-model heads.
+
+    Args:
+        classifier: the local face classifier.
+        label: the true class index (untargeted: increase its loss).
+        target: a decoy class index (targeted: decrease its loss), or None.
+    """
+
+    def __init__(self, ensemble: Ensemble, landmarks: np.ndarray, classifier: FaceClassifier,
+                 label: int, target: int | None = None,
+                 transform: FaceTransform | None = None, samples: int = 1) -> None:
+        super().__init__(ensemble, landmarks, transform, samples)
+        self.classifier = classifier
+        self.label = label
+        self.target = target
+
+    def loss(self, embeddings):
+        logits = self.classifier.logits(embeddings)
+        first = next(iter(logits.values()))
+        cls = self.label if self.target is None else self.target
+        y = torch.full((first.shape[0],), cls, dtype=torch.long, device=first.device)
+        ce = torch.stack([F.cross_entropy(z, y, reduction="none") for z in logits.values()]).mean(0)
+        return ce if self.target is None else -ce
+
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C) averaged class probabilities of the (untransformed) faces."""
+        faces = self.ensemble.align(images, self.landmarks)
+        return self.classifier.probabilities(self.ensemble.embed_aligned(faces))
+
+
+def pfgsm_target(probabilities: torch.Tensor, label: int, sigma: float,
+                 generator: torch.Generator | None = None) -> int:
+    r"""P-FGSM's decoy class (Li, Sanchez-Matilla, Cavallaro 2019; eq. 6 of the restoration paper).
+
+    Sort the probabilities in non-increasing order and pick at random among the classes
+    whose preceding cumulative probability exceeds ``sigma``:
+    :math:`\hat y = R(\{y_j : \sum_{i=1}^{j-1} p'_i > \sigma\})`. A higher sigma leaves
+    fewer, less likely candidates. The true class is never chosen.
+
+    Args:
+        probabilities: (C,) class probabilities of the clean face.
+        label: the true class.
+        sigma: the cumulative threshold in [0, 1).
+    """
+    if not 0 <= sigma < 1:
+        raise ValueError(f"sigma must be in [0, 1), got {sigma}")
+    order = torch.argsort(probabilities, descending=True)
+    before = torch.cumsum(probabilities[order], 0) - probabilities[order]
+    candidates = [int(c) for c, b in zip(order, before, strict=True) if b > sigma and c != label]
+    if not candidates:  # sigma so high that only the top class is left: take the runner-up
+        candidates = [int(c) for c in order if c != label][:1]
+    pick = torch.randint(len(candidates), (1,), generator=generator).item()
+    return candidates[pick]

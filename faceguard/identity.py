@@ -1,0 +1,152 @@
+"""Who is who: people as sets of embeddings, album clustering, the local face classifier.
+
+Embeddings are per recognizer (``{"dlib": (N, 128), "mobileface": (N, 256), ...}``).
+Distances are always taken in each recognizer's own metric and divided by its
+same-person threshold, so "1.0" means "at the threshold" for every model and models
+can be averaged fairly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from faceguard.models.ensemble import Ensemble
+
+Embeddings = Mapping[str, torch.Tensor]  # model name -> (N, D)
+
+
+@dataclass
+class Person:
+    """A person: a name and the embeddings of their reference faces, per recognizer."""
+
+    name: str
+    embeddings: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(next(iter(self.embeddings.values()))) if self.embeddings else 0
+
+    def centroid(self, model: str) -> torch.Tensor:
+        """(D,) mean embedding for ``model`` (unit-normalised first for cosine models)."""
+        return self.embeddings[model].mean(0)
+
+    def centroids(self) -> dict[str, torch.Tensor]:
+        return {m: self.centroid(m) for m in self.embeddings}
+
+
+def normalised_distance(ensemble: Ensemble, embeddings: Embeddings,
+                        centroids: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """model -> (N,) distance to the centroid divided by the model's threshold (1 = threshold)."""
+    out = {}
+    for m in embeddings:
+        if m in centroids:
+            r = ensemble[m]
+            out[m] = r.compare(embeddings[m], centroids[m].to(embeddings[m])) / r.threshold
+    return out
+
+
+def same_person(ensemble: Ensemble, embeddings: Embeddings, person: Person) -> torch.Tensor:
+    """(N,) bool: the faces are this person by the mean normalised distance over models."""
+    dists = normalised_distance(ensemble, embeddings, person.centroids())
+    return torch.stack(list(dists.values())).mean(0) < 1.0
+
+
+def cluster_faces(ensemble: Ensemble, embeddings: Embeddings, threshold: float = 0.9) -> np.ndarray:
+    """Group faces into people: average-linkage clustering on the mean normalised distance.
+
+    Args:
+        embeddings: model -> (N, D) embeddings of all faces of an album.
+        threshold: cut height in threshold units (below 1 to resist chaining strangers).
+
+    Returns:
+        (N,) int labels, 0 for the largest cluster, then by decreasing size.
+    """
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    n = len(next(iter(embeddings.values())))
+    if n == 1:
+        return np.zeros(1, dtype=int)
+    dist = torch.zeros(n, n)
+    for m, e in embeddings.items():
+        dist += ensemble[m].compare(e[:, None], e[None]) / ensemble[m].threshold
+    dist = (dist / len(embeddings)).fill_diagonal_(0)
+    dist = ((dist + dist.T) / 2).clamp_min(0).numpy().astype(np.float64)
+    raw = fcluster(linkage(squareform(dist, checks=False), "average"), threshold, "distance")
+    # relabel by size, largest first, ties by first appearance
+    order = sorted(set(raw), key=lambda c: (-(raw == c).sum(), np.argmax(raw == c)))
+    return np.array([order.index(c) for c in raw])
+
+
+class FaceClassifier(nn.Module):
+    """The local face classifier: a softmax head per recognizer over normalised embeddings.
+
+    Each head is a cosine classifier (logits = scale * cos(embedding, class weight) +
+    bias), initialised at the class centroids and fine-tuned with cross-entropy, so it
+    trains in well under a second. The ensemble prediction averages the heads' softmax.
+
+    Args:
+        people: the classes, in order.
+        scale: logit scale (temperature) of the cosine classifier.
+    """
+
+    def __init__(self, people: Sequence[Person], scale: float = 16.0) -> None:
+        super().__init__()
+        if len(people) < 2:
+            raise ValueError("a face classifier needs at least two people; add others "
+                             "with --gallery DIR, or use the feature objective")
+        self.names = [p.name for p in people]
+        self.scale = scale
+        models = set.intersection(*(set(p.embeddings) for p in people))
+        self.weights = nn.ParameterDict()
+        self.biases = nn.ParameterDict()
+        for m in sorted(models):
+            centroids = torch.stack([F.normalize(p.embeddings[m], dim=-1).mean(0) for p in people])
+            self.weights[m] = nn.Parameter(F.normalize(centroids, dim=-1))
+            self.biases[m] = nn.Parameter(torch.zeros(len(people)))
+        self._people = list(people)
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.weights)
+
+    def fit(self, steps: int = 200, lr: float = 0.01) -> FaceClassifier:
+        """Fine-tune every head on the people's own embeddings (full batch, Adam)."""
+        labels = torch.cat([torch.full((len(p),), i) for i, p in enumerate(self._people)])
+        feats = {m: torch.cat([p.embeddings[m] for p in self._people]).detach()
+                 for m in self.models}
+        opt = torch.optim.Adam(self.parameters(), lr=lr, weight_decay=1e-4)
+        with torch.enable_grad():
+            for _ in range(steps):
+                opt.zero_grad()
+                loss = sum(F.cross_entropy(z, labels) for z in self.logits(feats).values())
+                loss.backward()
+                opt.step()
+        self.requires_grad_(False)
+        return self
+
+    def logits(self, embeddings: Embeddings) -> dict[str, torch.Tensor]:
+        """model -> (B, C) logits."""
+        out = {}
+        for m in self.models:
+            if m in embeddings:
+                cos = F.normalize(embeddings[m], dim=-1) @ F.normalize(self.weights[m], dim=-1).T
+                out[m] = self.scale * cos + self.biases[m]
+        return out
+
+    def probabilities(self, embeddings: Embeddings) -> torch.Tensor:
+        """(B, C) class probabilities averaged over the heads."""
+        probs = [z.softmax(-1) for z in self.logits(embeddings).values()]
+        return torch.stack(probs).mean(0)
+
+    def predict(self, embeddings: Embeddings) -> torch.Tensor:
+        """(B,) predicted class indices."""
+        return self.probabilities(embeddings).argmax(-1)
+
+    def index(self, name: str) -> int:
+        return self.names.index(name)

@@ -1,0 +1,127 @@
+"""Cloak settings: presets, every knob, and the method they build.
+
+eps is given in grey levels (0-255) in settings and on the command line (``--eps 8``
+is 8/255), because that is how people read it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+
+from faceguard.cloak.base import Cloak
+
+#: method name -> what it is, in plain words
+METHODS = {
+    "pgd": "projected gradient descent, random start (strong, the default)",
+    "bim": "basic iterative method (PGD without random start)",
+    "mifgsm": "momentum iterative FGSM (transfers better to unseen recognizers)",
+    "fgsm": "one-step fast gradient sign (fastest, weakest)",
+    "pfgsm": "private FGSM towards a decoy person (needs other people: --gallery)",
+    "universal": "one universal mask per person via DeepFool (needs other people)",
+    "universal-sgd": "one universal mask per person, fast stochastic variant",
+}
+
+#: preset -> (eps in grey levels, steps, EOT robustness)
+PRESETS = {
+    "low": {"eps": 4.0, "steps": 10, "robust": False},
+    "balanced": {"eps": 8.0, "steps": 20, "robust": True},
+    "high": {"eps": 12.0, "steps": 40, "robust": True},
+}
+
+DEFAULT_MODELS = ("dlib", "mobileface")
+
+
+@dataclass(frozen=True)
+class CloakSettings:
+    """Everything that decides how a face is cloaked (saved in the run manifest).
+
+    Attributes:
+        method: one of :data:`METHODS`.
+        preset: one of :data:`PRESETS`; fills eps, steps, robust when they are None.
+        eps: L-inf budget in grey levels (0-255).
+        steps: iterations of iterative methods.
+        robust: expectation over JPEG / blur / resize transforms while optimising.
+        eot_samples: random transforms per step when robust.
+        objective: "feature" (away from the person's centroid) or "classifier".
+        targeted: pull towards a decoy person instead of away from the true one.
+        models: recognizers the cloak is computed against.
+        texture: texture shaping of the budget (0 = flat, 1 = none on flat skin).
+        seed: random seed (random start, EOT draws, decoy choice).
+    """
+
+    method: str = "pgd"
+    preset: str = "balanced"
+    eps: float | None = None
+    steps: int | None = None
+    robust: bool | None = None
+    eot_samples: int = 2
+    objective: str = "feature"
+    targeted: bool = False
+    models: tuple[str, ...] = DEFAULT_MODELS
+    texture: float = 0.0
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r} (choose from {', '.join(METHODS)})")
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r} (choose from {', '.join(PRESETS)})")
+        if self.objective not in ("feature", "classifier"):
+            raise ValueError("objective must be 'feature' or 'classifier'")
+        if self.eps is not None and not 0 < self.eps <= 64:
+            raise ValueError(f"eps is in grey levels and must be in (0, 64], got {self.eps}")
+        if self.steps is not None and self.steps < 1:
+            raise ValueError("steps must be >= 1")
+        if not self.models:
+            raise ValueError("at least one model is needed")
+        if not 0 <= self.texture <= 1:
+            raise ValueError("texture must be in [0, 1]")
+        if self.method in ("pfgsm", "universal") and self.objective != "classifier":
+            object.__setattr__(self, "objective", "classifier")
+
+    def resolved(self) -> CloakSettings:
+        """A copy with the preset's values filled in where the knob was left None."""
+        p = PRESETS[self.preset]
+        return replace(
+            self,
+            eps=p["eps"] if self.eps is None else self.eps,
+            steps=p["steps"] if self.steps is None else self.steps,
+            robust=p["robust"] if self.robust is None else self.robust,
+        )
+
+    def to_dict(self) -> dict:
+        d = asdict(self.resolved())
+        d["models"] = list(d["models"])
+        return d
+
+    def digest(self) -> str:
+        """Short hash of the resolved settings (``--resume`` compares it)."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def make_cloak(self) -> Cloak:
+        """The per-photo cloak method (not for the universal ones)."""
+        from faceguard.cloak.fgsm import FGSM
+        from faceguard.cloak.iterative import BIM, MIFGSM, PGD
+        from faceguard.cloak.pfgsm import PFGSM
+
+        s = self.resolved()
+        eps = s.eps / 255
+        if s.method == "fgsm":
+            return FGSM(eps)
+        if s.method == "pgd":
+            return PGD(eps, steps=s.steps)
+        if s.method == "bim":
+            return BIM(eps, steps=s.steps)
+        if s.method == "mifgsm":
+            return MIFGSM(eps, steps=s.steps)
+        if s.method == "pfgsm":
+            return PFGSM(eps, max_steps=s.steps)
+        raise ValueError(f"{s.method} makes a universal mask, not a per-photo cloak")
+
+    @property
+    def universal(self) -> bool:
+        return self.method.startswith("universal")

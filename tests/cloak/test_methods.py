@@ -1,0 +1,167 @@
+"""Cloak methods on a real face with the real dlib recognizer, at full resolution."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from faceguard.cloak.base import project
+from faceguard.cloak.fgsm import FGSM
+from faceguard.cloak.iterative import BIM, MIFGSM, PGD
+from faceguard.cloak.objectives import ClassifierObjective, FeatureObjective, pfgsm_target
+from faceguard.cloak.pfgsm import PFGSM
+from faceguard.cloak.photo import cloak_face, crop_face
+from faceguard.identity import FaceClassifier, Person
+from faceguard.io import to_tensor
+from faceguard.models.ensemble import Ensemble
+from faceguard.pipeline import embed_faces
+
+EPS = 8 / 255  # the balanced preset
+
+
+@pytest.fixture(scope="module")
+def scene(astronaut, detector, load_model):
+    """The astronaut photo upscaled 2x (a larger-than-model face), its face, dlib."""
+    big = torch.nn.functional.interpolate(to_tensor(astronaut / 255.0), scale_factor=2,
+                                          mode="bicubic").clamp(0, 1)
+    face = detector(big[0].permute(1, 2, 0).numpy())[0]
+    ensemble = Ensemble([load_model("dlib")])
+    # the person's centroid from a reference photo (here the original-size photo): at
+    # the exact embedding of the face itself every gradient of a distance is zero
+    small = to_tensor(astronaut / 255.0)
+    ref = detector(astronaut)[0]
+    centroids = {m: e[0] for m, e in embed_faces(ensemble, small, [ref]).items()}
+    return big, face, ensemble, centroids
+
+
+def _dlib_distance(scene, image) -> float:
+    _, face, ensemble, centroids = scene
+    after = embed_faces(ensemble, image, [face])["dlib"][0]
+    return float(ensemble["dlib"].compare(after, centroids["dlib"]))
+
+
+@pytest.mark.parametrize("cloak, objective", [
+    (FGSM(EPS), "classifier"),  # the seed paper's method: one step on the local classifier
+    (PGD(EPS, steps=10), "feature"),
+    (BIM(EPS, steps=10), "feature"),
+    (MIFGSM(EPS, steps=10), "feature"),
+    (PFGSM(EPS, sigma=0.5, max_steps=20, target_probability=0.9), "classifier"),
+], ids=lambda v: v if isinstance(v, str) else type(v).__name__)
+def test_method_moves_the_face_beyond_dlib_threshold(scene, classifier_scene, cloak, objective):
+    photo, face, ensemble, centroids = scene
+    gen = torch.Generator().manual_seed(0)
+
+    def objective_for(landmarks):
+        if objective == "classifier":
+            return ClassifierObjective(ensemble, landmarks, classifier_scene, label=0)
+        return FeatureObjective(ensemble, landmarks, centroids)
+
+    out, crop = cloak_face(photo, face, cloak, ensemble, objective_for, generator=gen)
+    assert _dlib_distance(scene, photo) < 0.1
+    assert _dlib_distance(scene, out) > 0.6  # dlib's same-person threshold
+    delta = (out - photo).abs()
+    assert delta.max() <= EPS + 1e-6  # the L-inf bound, at full resolution
+    # nothing changes outside the feathered face ellipse, which lies inside the region
+    changed = delta.sum(1)[0] > 0
+    weight = torch.zeros_like(changed, dtype=torch.float32)
+    x0, y0, x1, y1 = crop.region
+    weight[y0:y1, x0:x1] = crop.weight[0, 0]
+    assert not changed[weight == 0].any()
+    assert changed[weight > 0.5].float().mean() > 0.5
+
+
+def test_repr_shows_hyper_parameters():
+    text = repr(PGD(EPS, steps=7))
+    assert text.startswith("PGD(") and "steps=7" in text and "eps=0.03137" in text
+
+
+@pytest.mark.parametrize("bad", [lambda: PGD(0), lambda: PGD(EPS, steps=0), lambda: FGSM(2.0)])
+def test_bad_hyper_parameters(bad):
+    with pytest.raises(ValueError):
+        bad()
+
+
+def test_project_keeps_the_per_pixel_budget():
+    x0 = torch.full((1, 3, 4, 4), 0.5)
+    budget = torch.linspace(0, 0.1, 16).view(1, 1, 4, 4)
+    out = project(x0 + 1.0, x0, budget)
+    assert torch.allclose(out - x0, budget.expand_as(out))
+    assert project(torch.full_like(x0, 2.0), torch.full_like(x0, 0.99), budget).max() <= 1
+
+
+def test_grey_photo_gets_a_grey_cloak(scene):
+    photo, face, ensemble, centroids = scene
+    grey = photo.mean(1, keepdim=True).expand_as(photo).contiguous()
+    grey_centroids = {m: e[0] for m, e in embed_faces(ensemble, grey, [face]).items()}
+    out, _ = cloak_face(grey, face, PGD(EPS, steps=5), ensemble,
+                        lambda lm: FeatureObjective(ensemble, lm, grey_centroids), grey=True)
+    assert torch.equal(out[:, 0], out[:, 1]) and torch.equal(out[:, 1], out[:, 2])
+    assert (out - grey).abs().max() > 0
+
+
+def test_pfgsm_target_follows_the_cumulative_threshold():
+    probs = torch.tensor([0.70, 0.20, 0.06, 0.03, 0.01])
+    picks = {pfgsm_target(probs, 0, sigma=0.95, generator=torch.Generator().manual_seed(s))
+             for s in range(40)}
+    # classes whose preceding cumulative probability exceeds 0.95: indices 3 and 4
+    assert picks == {3, 4}
+    with pytest.raises(ValueError, match="sigma"):
+        pfgsm_target(probs, 0, sigma=1.5)
+
+
+@pytest.fixture(scope="module")
+def classifier_scene(scene, celeb24_dir, detector):
+    """The astronaut plus five celeb24 people for the local face classifier."""
+    from faceguard.pipeline import reference_person
+
+    photo, face, ensemble, centroids = scene
+    people = [Person("astronaut", {m: c[None] for m, c in centroids.items()})]
+    for folder in sorted(celeb24_dir.iterdir())[:5]:
+        for event in reference_person(folder.name, sorted(folder.glob("*.png"))[:6],
+                                      detector, ensemble):
+            if isinstance(event.result, Person):
+                people.append(event.result)
+    return FaceClassifier(people).fit()
+
+
+def test_classifier_recognises_clean_faces(scene, classifier_scene):
+    photo, face, ensemble, centroids = scene
+    emb = embed_faces(ensemble, photo, [face])
+    assert int(classifier_scene.predict(emb)[0]) == 0
+
+
+def test_pfgsm_reaches_its_decoy(scene, classifier_scene):
+    photo, face, ensemble, _ = scene
+    crop = crop_face(photo, face, ensemble)
+    objective = ClassifierObjective(ensemble, crop.landmarks, classifier_scene, label=0)
+    cloak = PFGSM(EPS, sigma=0.5, max_steps=20, target_probability=0.9)
+    out = cloak(crop.pixels, objective, crop.weight, torch.Generator().manual_seed(0))
+    probs = objective.probabilities(out)[0]
+    assert int(probs.argmax()) != 0  # no longer the astronaut
+    assert (out - crop.pixels).abs().max() <= EPS + 1e-6
+
+
+def test_classifier_objective_untargeted_pgd(scene, classifier_scene):
+    photo, face, ensemble, _ = scene
+    crop = crop_face(photo, face, ensemble)
+    objective = ClassifierObjective(ensemble, crop.landmarks, classifier_scene, label=0)
+    out = PGD(EPS, steps=10)(crop.pixels, objective, crop.weight)
+    assert int(objective.probabilities(out)[0].argmax()) != 0
+
+
+def test_classifier_needs_two_people():
+    with pytest.raises(ValueError, match="at least two"):
+        FaceClassifier([Person("me", {"dlib": torch.zeros(1, 128)})])
+
+
+def test_seeded_runs_are_reproducible(scene):
+    photo, face, ensemble, centroids = scene
+    outs = []
+    for _ in range(2):
+        gen = torch.Generator().manual_seed(42)
+        out, _ = cloak_face(photo, face, PGD(EPS, steps=2), ensemble,
+                            lambda lm: FeatureObjective(ensemble, lm, centroids), generator=gen)
+        outs.append(out)
+    assert torch.equal(outs[0], outs[1])
+    assert np.isfinite(outs[0].numpy()).all()
