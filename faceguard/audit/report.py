@@ -1,0 +1,197 @@
+"""The audit report: ``report.json`` for machines, a self-contained ``report.html`` for people.
+
+The HTML embeds its plots and example faces as PNG data, so it can be mailed or
+archived as one file and opened offline.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from faceguard import __version__
+from faceguard.audit.run import AuditResult
+
+
+def write_report(result: AuditResult, outdir: Path) -> tuple[Path, Path]:
+    """Write ``report.json`` and ``report.html`` into ``outdir``; returns both paths."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    data = {"format": "faceguard-audit/1", "faceguard": __version__,
+            "summary": summary(result), **result.to_json()}
+    json_path = outdir / "report.json"
+    json_path.write_text(json.dumps(data, indent=1))
+    html_path = outdir / "report.html"
+    html_path.write_text(_html(result, data["summary"]))
+    return json_path, html_path
+
+
+def _metric(row: dict) -> tuple[float | None, str]:
+    """The protection figure of a row: top-1 when measurable, else verification."""
+    if row["protected_top1"] is not None:
+        return row["protected_top1"], "top-1 wrong"
+    return row["protected_verify"], "beyond threshold"
+
+
+def summary(result: AuditResult) -> list[str]:
+    """Plain-words findings, most important first."""
+    lines = []
+    rows = [r for r in result.protection if r["faces"]]
+    if not rows:
+        return ["No protected face could be measured (each person needs another photo "
+                "to be recognised by; add --gallery DIR)."]
+    for held_out in (False, True):
+        group = [r for r in rows if r["held_out"] == held_out]
+        if not group:
+            continue
+        kind = "recognizers the cloak was NOT made on (held-out)" if held_out else \
+            "the recognizers the cloak was made on"
+        plain = [r for r in group if r["defense"] == "none"]
+        if plain:
+            value, how = _metric(plain[0])
+            avg = np.mean([_metric(r)[0] for r in plain if _metric(r)[0] is not None])
+            lines.append(f"Against {kind}: {avg:.0%} of cloaked faces protected as published "
+                         f"({how}).")
+        worst = min(group, key=lambda r: _metric(r)[0] if _metric(r)[0] is not None else 1)
+        value, how = _metric(worst)
+        if value is not None:
+            lines.append(f"Weakest case for {kind}: {value:.0%} protected after "
+                         f"'{worst['defense']}' on {worst['model']} ({how}).")
+    broken = [r for r in rows if r["clean_verify"] is not None and r["clean_verify"] < 0.5]
+    for r in broken[:3]:
+        lines.append(f"Note: '{r['defense']}' also stops {r['model']} from recognising clean "
+                     f"faces ({r['clean_verify']:.0%} still recognised), so it is not a "
+                     "practical attack on the cloak.")
+    for d in result.detection:
+        lines.append(d["sentence"])
+    return lines
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _heatmap(result: AuditResult) -> str | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in result.protection if r["faces"]]
+    if not rows:
+        return None
+    defenses = list(dict.fromkeys(r["defense"] for r in rows))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    grid = np.full((len(defenses), len(models)), np.nan)
+    for r in rows:
+        value, _ = _metric(r)
+        if value is not None:
+            grid[defenses.index(r["defense"]), models.index(r["model"])] = value
+    held = {r["model"]: r["held_out"] for r in rows}
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(models), 0.9 + 0.42 * len(defenses)))
+    im = ax.imshow(grid, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(models)), [m + (" (held-out)" if held[m] else "") for m in models],
+                  rotation=20, ha="right")
+    ax.set_yticks(range(len(defenses)), defenses)
+    for (i, j), v in np.ndenumerate(grid):
+        if not np.isnan(v):
+            ax.text(j, i, f"{v:.0%}", ha="center", va="center", fontsize=9)
+    ax.set_title("Share of cloaked faces protected, per defense and recognizer")
+    fig.colorbar(im, ax=ax, fraction=0.04)
+    return _png(fig)
+
+
+def _roc(result: AuditResult) -> str | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not result.detection:
+        return None
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    for d in result.detection:
+        ax.plot(d["roc"]["fpr"], d["roc"]["tpr"], label=f"{d['detector']} (AUC {d['roc_auc']:.2f})")
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    ax.set_xlabel("clean faces wrongly flagged")
+    ax.set_ylabel("cloaked faces flagged")
+    ax.set_title("Detector ROC curves (out-of-fold)")
+    ax.legend(fontsize=7, loc="lower right")
+    return _png(fig)
+
+
+def _image(array: np.ndarray) -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
+    def fmt(v):
+        if v is None:
+            return "n/a"
+        if isinstance(v, bool):
+            return "yes" if v else ""
+        if isinstance(v, float):
+            return f"{v:.3f}" if v > 1 else f"{v:.0%}" if 0 <= v <= 1 else f"{v:.3f}"
+        return html.escape(str(v))
+
+    head = "".join(f"<th>{html.escape(t)}</th>" for _, t in columns)
+    body = "".join("<tr>" + "".join(f"<td>{fmt(r.get(k))}</td>" for k, _ in columns) + "</tr>"
+                   for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _html(result: AuditResult, lines: list[str]) -> str:
+    parts = [f"<h1>FaceGuard audit</h1><p class=small>FaceGuard {__version__}: "
+             f"{result.photos} photos, {result.faces} cloaked faces, {result.people} people "
+             f"known. Cloak made on: {', '.join(result.cloak_models) or 'unknown'}.</p>",
+             "<h2>What it means</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in lines)
+             + "</ul>"]
+    if heat := _heatmap(result):
+        parts.append(f"<h2>Protection</h2><img src='data:image/png;base64,{heat}'>")
+    parts.append(_table(result.protection, [
+        ("defense", "defense"), ("model", "recognizer"), ("held_out", "held-out"),
+        ("faces", "faces"), ("protected_top1", "protected (top-1 wrong)"),
+        ("protected_verify", "protected (beyond threshold)"),
+        ("mean_distance", "distance / threshold"), ("clean_top1", "clean: top-1 right"),
+        ("clean_verify", "clean: within threshold")]))
+    if result.detection:
+        parts.append("<h2>Detection</h2>")
+        if roc := _roc(result):
+            parts.append(f"<img src='data:image/png;base64,{roc}'>")
+        parts.append(_table(result.detection, [
+            ("detector", "detector"), ("roc_auc", "ROC AUC"), ("accuracy", "accuracy"),
+            ("precision", "precision"), ("recall", "recall"), ("f1", "F1"),
+            ("flagged_clean", "clean flagged"), ("split", "split by"),
+            ("after_defense", "after defense")]))
+    if result.examples:
+        parts.append("<h2>Examples</h2><p class=small>original, cloaked, purified, "
+                     "difference x10</p>")
+        for ex in result.examples:
+            imgs = "".join(f"<img class=face src='data:image/png;base64,{_image(ex[k])}' "
+                           f"title='{k}'>" for k in ("original", "cloaked", "purified",
+                                                     "difference"))
+            parts.append(f"<div>{imgs}<p class=small>{html.escape(ex['person'])}, "
+                         f"purified by {html.escape(str(ex['purified_by']))}</p></div>")
+    if result.notes or result.errors:
+        parts.append("<h2>Notes</h2><ul>" + "".join(
+            f"<li>{html.escape(x)}</li>" for x in result.notes + result.errors) + "</ul>")
+    style = ("body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;"
+             "color:#222}table{border-collapse:collapse;font-size:13px;margin:1em 0}"
+             "td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}"
+             "th{background:#f3f3f3}.small{color:#666;font-size:13px}"
+             "img.face{width:160px;margin:2px}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>FaceGuard audit</title>"
+            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")

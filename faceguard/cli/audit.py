@@ -1,0 +1,118 @@
+"""``faceguard audit``: does the cloak survive purification, transfer, and escape detection?"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from faceguard.cli import CLIError, common
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from faceguard.audit.run import QUICK_DEFENSES, QUICK_DETECTORS
+
+    p = sub.add_parser(
+        "audit", help="check whether cloaked photos still protect",
+        description="Try to break the cloak with purification defenses, test it on recognizers "
+                    "it was not made on (held-out), train detectors to spot it, and write "
+                    "report.json and report.html.")
+    p.add_argument("--cloaked", type=Path, metavar="DIR",
+                   help="folder of cloaked photos (a `faceguard cloak` output folder knows its "
+                        "originals)")
+    p.add_argument("--originals", type=Path, metavar="DIR",
+                   help="folder of the originals (needed without a cloak manifest; paired by "
+                        "relative path)")
+    p.add_argument("-o", "--out", type=Path, default=Path("report"), metavar="OUTDIR",
+                   help="where to write the report (default ./report)")
+    p.add_argument("--gallery", type=Path, metavar="DIR",
+                   help="clean photos of known people, one sub-folder each")
+    p.add_argument("--models", default=None, metavar="NAMES",
+                   help="recognizers to test (default: every installed one)")
+    p.add_argument("--defenses", default=",".join(QUICK_DEFENSES), metavar="NAMES",
+                   help="comma-separated defenses, 'all', or name:key=value forms "
+                        f"(default {','.join(QUICK_DEFENSES)})")
+    p.add_argument("--detectors", default=",".join(QUICK_DETECTORS), metavar="NAMES",
+                   help=f"comma-separated detectors, 'all' or 'none' "
+                        f"(default {','.join(QUICK_DETECTORS)})")
+    p.add_argument("--detect-after", default=None, metavar="DEFENSE",
+                   help="purify before detecting, e.g. bl+sr (the paper's BL+SR then detect)")
+    p.add_argument("--list-defenses", action="store_true", help="list the defenses and exit")
+    p.add_argument("--list-detectors", action="store_true", help="list the detectors and exit")
+    p.add_argument("--max-megapixels", type=float, default=None)
+    common.add_detector_args(p)
+    common.add_device_arg(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def make_defenses(names) -> dict:
+    from faceguard.audit.defenses import parse_defense
+
+    try:
+        return {n: parse_defense(n) for n in names}
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def _names(text: str, known) -> list[str]:
+    if text == "all":
+        return list(known)
+    if text == "none":
+        return []
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def run(args: argparse.Namespace) -> int:
+    from faceguard.audit.defenses import DEFENSES, list_defenses
+    from faceguard.audit.detection import DETECTORS
+    from faceguard.audit.report import write_report
+    from faceguard.audit.run import AuditError, AuditJob, run_audit
+    from faceguard.progress import show_in_terminal
+
+    if args.list_defenses:
+        for spec in list_defenses():
+            params = ", ".join(f"{k}={v}" for k, v in spec.defaults.items())
+            print(f"{spec.name:<14} {spec.description}" + (f" [{params}]" if params else ""))
+            if spec.citation:
+                print(f"{'':<14} paper: {spec.citation}")
+            if spec.limits:
+                print(f"{'':<14} limits: {spec.limits}")
+        return 0
+    if args.list_detectors:
+        for name, text in DETECTORS.items():
+            print(f"{name:<16} {text}")
+        return 0
+    if args.cloaked is None:
+        raise CLIError("say which folder holds the cloaked photos: --cloaked DIR")
+    for path in (args.cloaked, args.originals, args.gallery):
+        if path is not None and not path.exists():
+            raise CLIError(f"no such file or folder: {path}")
+    detectors = _names(args.detectors, DETECTORS)
+    unknown = [d for d in detectors if d not in DETECTORS]
+    if unknown:
+        raise CLIError(f"unknown detector(s) {', '.join(unknown)}; see --list-detectors")
+    defenses = _names(args.defenses, DEFENSES)
+    make_defenses(defenses + ([args.detect_after] if args.detect_after else []))  # validate
+    job = AuditJob(cloaked=args.cloaked, outdir=args.out, originals=args.originals,
+                   gallery=args.gallery,
+                   models=common.model_list(args.models) if args.models else None,
+                   defenses=defenses, detectors=detectors, detect_after=args.detect_after,
+                   max_pixels=common.max_pixels(args))
+    result = None
+    try:
+        events = run_audit(job, common.make_detector(args),
+                           lambda names: common.load_ensemble(list(names), args.device),
+                           make_defenses)
+        for event in show_in_terminal(events, quiet=args.quiet):
+            if event.stage == "done":
+                result = event.result
+    except AuditError as exc:
+        raise CLIError(str(exc), code=1) from None
+    json_path, html_path = write_report(result, args.out)
+    from faceguard.audit.report import summary
+
+    for line in summary(result):
+        print(line)
+    print(f"report: {html_path} and {json_path}", file=sys.stderr)
+    return 1 if result.errors else 0
