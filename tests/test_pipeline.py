@@ -1,0 +1,179 @@
+"""Album workflows on real photos: who is protected, outputs, manifest, resume, cancel."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import numpy as np
+import pytest
+from conftest import album_photos
+
+from faceguard.io import load_photo
+from faceguard.manifest import MANIFEST_NAME
+from faceguard.models.ensemble import Ensemble
+from faceguard.pipeline import CloakJob, PipelineError, cloak_album, find_people, photo_jobs
+from faceguard.settings import CloakSettings
+
+FAST = CloakSettings(preset="low", models=("dlib",), steps=5)
+
+
+@pytest.fixture(scope="module")
+def album(album_dir, tmp_path_factory):
+    """A small album copy: 3 photos of person_img26, 2 of others, the couple photo."""
+    photos = album_photos(album_dir)
+    root = tmp_path_factory.mktemp("album")
+    (root / "trip").mkdir()
+    chosen = photos["person_img26"][2:5] + photos["person_img1"][:1] + photos["person_img13"][:1]
+    for p in chosen:
+        shutil.copy(p, root / "trip" / p.name)
+    shutil.copy(album_dir / "_unlabelled_extras" / "couple.jpg", root / "couple.jpg")
+    refs = photos["person_img26"][:2]  # two other photos of the protected person
+    return root, refs, {p.name for p in photos["person_img26"][2:5]}
+
+
+def _ensemble(load_model):
+    return lambda names: Ensemble([load_model(n) for n in names])
+
+
+def _digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_cloaks_exactly_the_protected_person(album, detector, load_model, tmp_path):
+    root, refs, theirs = album
+    before = {p: _digest(p) for p in root.rglob("*.jpg")}
+    job = CloakJob(inputs=[root], outdir=tmp_path / "out", settings=FAST, protect=refs,
+                   format="png")
+    events = list(cloak_album(job, detector, _ensemble(load_model)))
+    done = [e for e in events if e.stage == "cloaking"]
+    assert len(done) == 6 and not any(e.error for e in done)
+    for e in done:
+        entry = e.result
+        name = e.path.name
+        expected = "cloaked" if name in theirs else "copied"
+        assert entry["status"] == expected, name
+        protected = [f for f in entry["faces"] if f["protected"]]
+        assert len(protected) == (1 if name in theirs else 0), name
+        out = tmp_path / "out" / entry["output"]
+        assert out.suffix == ".png" and out.is_file()
+        for f in protected:
+            assert f["quality"]["linf"] <= FAST.resolved().eps + 0.51  # + rounding to 8 bits
+            assert f["distance_after"]["dlib"] > f["distance_before"]["dlib"]
+    # relative paths kept; originals untouched
+    assert (tmp_path / "out" / "trip").is_dir() and (tmp_path / "out" / "couple.png").is_file()
+    assert before == {p: _digest(p) for p in root.rglob("*.jpg")}
+    manifest = json.loads((tmp_path / "out" / MANIFEST_NAME).read_text())
+    assert manifest["settings"]["method"] == "pgd" and manifest["versions"]["torch"]
+    assert len(manifest["photos"]) == 6 and manifest["seed"] == 0
+
+
+def test_pixels_outside_protected_faces_are_unchanged(album, detector, load_model, tmp_path):
+    root, refs, theirs = album
+    name = sorted(theirs)[0]
+    job = CloakJob(inputs=[root / "trip" / name], outdir=tmp_path, settings=FAST,
+                   protect=refs, format="png")
+    entry = [e for e in cloak_album(job, detector, _ensemble(load_model))
+             if e.stage == "cloaking"][0].result
+    original = load_photo(root / "trip" / name).pixels
+    cloaked = load_photo(tmp_path / entry["output"]).pixels
+    changed = np.abs(cloaked - original).max(axis=2) > 0.6 / 255
+    x0, y0, x1, y1 = entry["faces"][0]["box"]
+    w, h = x1 - x0, y1 - y0
+    outside = np.ones_like(changed)
+    outside[max(0, int(y0 - 0.4 * h)):int(y1 + 0.4 * h), max(0, int(x0 - 0.3 * w)):
+            int(x1 + 0.3 * w)] = False
+    assert changed.any() and not changed[outside].any()
+
+
+def test_resume_skips_done_photos_and_redoes_changed_settings(album, detector, load_model,
+                                                               tmp_path):
+    root, refs, _ = album
+    inputs = [root / "trip"]
+    job = CloakJob(inputs=inputs, outdir=tmp_path, settings=FAST, protect=refs)
+    list(cloak_album(job, detector, _ensemble(load_model)))
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.jpg")}
+    job.resume = True
+    again = [e for e in cloak_album(job, detector, _ensemble(load_model))
+             if e.stage == "cloaking"]
+    assert all(e.skipped for e in again) and len(again) == 5
+    assert stamps == {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.jpg")}
+    # other settings: photos are done again, not skipped
+    job.settings = CloakSettings(preset="low", models=("dlib",), steps=6)
+    redo = [e for e in cloak_album(job, detector, _ensemble(load_model))
+            if e.stage == "cloaking"]
+    assert not any(e.skipped for e in redo)
+
+
+def test_existing_outputs_are_never_overwritten_silently(album, detector, load_model, tmp_path):
+    root, refs, theirs = album
+    photo = root / "trip" / sorted(theirs)[0]
+    (tmp_path / photo.name).write_bytes(b"mine")
+    job = CloakJob(inputs=[photo], outdir=tmp_path, settings=FAST, protect=refs)
+    events = [e for e in cloak_album(job, detector, _ensemble(load_model))
+              if e.stage == "cloaking"]
+    assert events[0].error and "already exists" in events[0].error
+    assert (tmp_path / photo.name).read_bytes() == b"mine"
+
+
+def test_cancel_leaves_only_complete_files(album, detector, load_model, tmp_path):
+    root, refs, _ = album
+    job = CloakJob(inputs=[root / "trip"], outdir=tmp_path, settings=FAST, protect=refs)
+    events = cloak_album(job, detector, _ensemble(load_model))
+    for event in events:
+        if event.stage == "cloaking":
+            break  # the user pressed Cancel after the first photo
+    events.close()
+    outputs = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
+    manifest = json.loads((tmp_path / MANIFEST_NAME).read_text())
+    assert outputs == sorted([MANIFEST_NAME, *(e["output"] for e in
+                                               manifest["photos"].values())])
+    assert len(manifest["photos"]) == 1
+    for entry in manifest["photos"].values():
+        load_photo(tmp_path / entry["output"])  # complete, decodable
+
+
+def test_bad_photos_are_reported_and_the_rest_go_on(album, detector, load_model, tmp_path):
+    root, refs, theirs = album
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    shutil.copy(root / "trip" / sorted(theirs)[0], mixed / "good.jpg")
+    (mixed / "empty.jpg").write_bytes(b"")
+    (mixed / "notes.jpg").write_text("not a photo")
+    job = CloakJob(inputs=[mixed], outdir=tmp_path / "out", settings=FAST, protect=refs)
+    events = [e for e in cloak_album(job, detector, _ensemble(load_model))
+              if e.stage == "cloaking"]
+    errors = sorted(e.error for e in events if e.error)
+    assert len(errors) == 2 and "empty.jpg: file is empty" in errors[0]
+    assert "notes.jpg" in errors[1]
+    assert [p.name for p in (tmp_path / "out").glob("*.jpg")] == ["good.jpg"]
+
+
+def test_output_inside_input_is_refused(album, detector, load_model):
+    root, refs, _ = album
+    job = CloakJob(inputs=[root], outdir=root / "out", settings=FAST, protect=refs)
+    with pytest.raises(PipelineError, match="must not be inside"):
+        list(cloak_album(job, detector, _ensemble(load_model)))
+
+
+def test_whom_to_protect_is_required(album, detector, load_model, tmp_path):
+    root, _, _ = album
+    with pytest.raises(PipelineError, match="whom to protect"):
+        list(cloak_album(CloakJob(inputs=[root], outdir=tmp_path), detector,
+                         _ensemble(load_model)))
+
+
+def test_photo_jobs_keep_relative_paths(album):
+    root, _, _ = album
+    rels = {rel.as_posix() for _, rel in photo_jobs([root])}
+    assert "couple.jpg" in rels and any(r.startswith("trip/") for r in rels)
+
+
+def test_find_people_groups_the_album(album_dir, detector, load_model):
+    photos = album_photos(album_dir)
+    paths = photos["person_img26"][:3] + photos["person_img29"][:3]
+    people = [e.result for e in find_people(paths, detector, Ensemble([load_model("dlib")]))
+              if e.stage == "grouping"][0]
+    groups = sorted(sorted(p.parent.name for p, _ in person.faces) for person in people)
+    assert groups == [["person_img26"] * 3, ["person_img29"] * 3]
