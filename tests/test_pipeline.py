@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from conftest import album_photos
 
+from faceguard.album import find_people, photo_jobs
 from faceguard.io import load_photo
 from faceguard.manifest import MANIFEST_NAME
 from faceguard.models.ensemble import Ensemble
-from faceguard.pipeline import CloakJob, PipelineError, cloak_album, find_people, photo_jobs
+from faceguard.pipeline import CloakJob, PipelineError, cloak_album
 from faceguard.settings import CloakSettings
 
 FAST = CloakSettings(preset="low", models=("dlib",), steps=5)
@@ -177,3 +178,22 @@ def test_find_people_groups_the_album(album_dir, detector, load_model):
               if e.stage == "grouping"][0]
     groups = sorted(sorted(p.parent.name for p, _ in person.faces) for person in people)
     assert groups == [["person_img26"] * 3, ["person_img29"] * 3]
+
+
+def test_two_people_picked_from_the_album_are_both_cloaked(album_dir, detector, load_model,
+                                                           tmp_path):
+    photos = album_photos(album_dir)
+    paths = photos["person_img26"][:3] + photos["person_img29"][:2] + photos["person_img1"][:2]
+    ensemble = Ensemble([load_model("dlib")])
+    people = [e.result for e in find_people(paths, detector, ensemble)
+              if e.stage == "grouping"][0]
+    picked = [p.person for p in people
+              if {f.parent.name for f, _ in p.faces} & {"person_img26", "person_img29"}]
+    assert len(picked) == 2
+    job = CloakJob(inputs=paths, outdir=tmp_path, settings=FAST, protect_people=picked)
+    entries = {e.path.parent.name + "/" + e.path.name: e.result
+               for e in cloak_album(job, detector, _ensemble(load_model))
+               if e.stage == "cloaking"}
+    for key, entry in entries.items():
+        expected = "copied" if key.startswith("person_img1/") else "cloaked"
+        assert entry["status"] == expected, key

@@ -135,16 +135,25 @@ def _changed_faces(original: np.ndarray, cloaked: np.ndarray, faces: list[Face])
     return out
 
 
-def run_audit(job: AuditJob, detector: FaceDetector,
-              load_ensemble: Callable[[Sequence[str]], Ensemble],
-              make_defenses: Callable[[Sequence[str]], dict]) -> Iterator[Event]:
+def make_defenses(names: Sequence[str]) -> dict:
+    """name (or "name:key=value,...") -> defense; raises ValueError on a bad name."""
+    from faceguard.audit.defenses import parse_defense
+
+    return {n: parse_defense(n) for n in names}
+
+
+def run_audit(job: AuditJob, detector: FaceDetector | None = None,
+              load_ensemble: Callable[[Sequence[str]], Ensemble] | None = None,
+              make_defenses: Callable[[Sequence[str]], dict] = make_defenses
+              ) -> Iterator[Event]:
     """Run the audit; the last event's ``result`` is the :class:`AuditResult`.
 
     Stages: reading photos, reading gallery, auditing protection (one event per
     defense), detecting (one event per detector), then the result.
     """
     from faceguard.models.install import is_installed, model_info, model_names
-
+    detector = detector or FaceDetector()
+    load_ensemble = load_ensemble or Ensemble.load
     pairs, manifest = find_pairs(job)
     if not pairs:
         raise AuditError(f"no cloaked photos with their originals found in {job.cloaked}")
@@ -259,7 +268,7 @@ def _label_people(ensemble: Ensemble, gallery_faces, faces: list[AuditFace]) -> 
 
 def _add_gallery(folder: Path, detector, ensemble, gallery: Gallery) -> Iterator[Event]:
     """Add the clean photos of a gallery folder (one sub-folder per person)."""
-    from faceguard.pipeline import detect_photos
+    from faceguard.album import detect_photos
 
     subs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     for k, sub in enumerate(subs, 1):

@@ -47,10 +47,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def make_defenses(names) -> dict:
-    from faceguard.audit.defenses import parse_defense
+    from faceguard.audit.run import make_defenses as make
 
     try:
-        return {n: parse_defense(n) for n in names}
+        return make(names)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
 

@@ -78,12 +78,12 @@ def model_list(text: str) -> list[str]:
 
 def load_ensemble(names: str | list[str], device: str | None = None):
     """An Ensemble of installed recognizers; a missing model is a one-line error."""
-    from faceguard.models import ModelError, load_recognizer
+    from faceguard.models import ModelError
     from faceguard.models.ensemble import Ensemble
 
     if isinstance(names, str):
         names = model_list(names)
     try:
-        return Ensemble([load_recognizer(n, device) for n in names])
+        return Ensemble.load(names, device)
     except ModelError as exc:
         raise CLIError(str(exc), code=1) from None

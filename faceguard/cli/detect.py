@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faceguard.pipeline import detect_photos
+    from faceguard.album import detect_photos
     from faceguard.progress import show_in_terminal
 
     photos = common.collect_photos(args)

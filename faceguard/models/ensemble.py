@@ -32,6 +32,13 @@ class Ensemble(nn.Module):
             raise ValueError("an ensemble needs at least one recognizer")
         self.members = nn.ModuleDict({r.name: r for r in recognizers})
 
+    @classmethod
+    def load(cls, names: Sequence[str], device: str | None = None) -> Ensemble:
+        """An ensemble of installed recognizers (raises ModelError if one is missing)."""
+        from faceguard.models.registry import load_recognizer
+
+        return cls([load_recognizer(n, device) for n in names])
+
     @property
     def names(self) -> list[str]:
         return list(self.members)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from faceguard.album import embed_faces
 from faceguard.cloak.base import project
 from faceguard.cloak.fgsm import FGSM
 from faceguard.cloak.iterative import BIM, MIFGSM, PGD
@@ -15,7 +16,6 @@ from faceguard.cloak.photo import cloak_face, crop_face
 from faceguard.identity import FaceClassifier, Person
 from faceguard.io import to_tensor
 from faceguard.models.ensemble import Ensemble
-from faceguard.pipeline import embed_faces
 
 EPS = 8 / 255  # the balanced preset
 
@@ -113,7 +113,7 @@ def test_pfgsm_target_follows_the_cumulative_threshold():
 @pytest.fixture(scope="module")
 def classifier_scene(scene, celeb24_dir, detector):
     """The astronaut plus five celeb24 people for the local face classifier."""
-    from faceguard.pipeline import reference_person
+    from faceguard.album import reference_person
 
     photo, face, ensemble, centroids = scene
     people = [Person("astronaut", {m: c[None] for m, c in centroids.items()})]

@@ -1,0 +1,245 @@
+"""An album's photos and people: finding photos, detecting and embedding faces, grouping
+faces into people. Long work is a generator of progress events (:mod:`faceguard.progress`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from faceguard.detect import Face, FaceDetector
+from faceguard.identity import Person, cluster_faces
+from faceguard.io import Photo, PhotoError, find_photos, load_photo, save_photo, to_tensor
+from faceguard.models.ensemble import Ensemble
+from faceguard.progress import Event
+
+
+class AlbumError(Exception):
+    """A problem with a whole job (not one photo): one line for the user."""
+
+
+# ----------------------------------------------------------------------------------------
+# Finding and scanning photos
+
+
+@dataclass
+class PhotoFaces:
+    """The faces found in one photo, with their embeddings when an ensemble was given."""
+
+    path: Path
+    width: int
+    height: int
+    faces: list[Face]
+    embeddings: dict[str, torch.Tensor] = field(default_factory=dict)  # model -> (F, D)
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "width": self.width, "height": self.height,
+                "faces": [f.to_dict() for f in self.faces]}
+
+
+def photo_jobs(inputs: Sequence[Path], recursive: bool = True) -> list[tuple[Path, Path]]:
+    """(photo, output-relative path) for every photo named by the inputs.
+
+    A folder's photos keep their path relative to it (prefixed by the folder's name
+    when several inputs are given, so that names cannot collide); files given
+    directly keep their name.
+    """
+    jobs: list[tuple[Path, Path]] = []
+    for given in inputs:
+        given = Path(given)
+        for path in find_photos([given], recursive):
+            rel = path.relative_to(given) if given.is_dir() else Path(path.name)
+            if len(inputs) > 1 and given.is_dir():
+                rel = Path(given.resolve().name) / rel
+            jobs.append((path, rel))
+    return jobs
+
+
+def embed_faces(ensemble: Ensemble, photo: torch.Tensor, faces: Sequence[Face]
+                ) -> dict[str, torch.Tensor]:
+    """model -> (F, D) embeddings of the faces of a (1, 3, H, W) photo."""
+    from faceguard.cloak.photo import crop_face
+
+    out: dict[str, list[torch.Tensor]] = {m: [] for m in ensemble.names}
+    with torch.no_grad():
+        for face in faces:
+            crop = crop_face(photo, face, ensemble)
+            for m, e in ensemble.embed(crop.pixels, crop.landmarks).items():
+                out[m].append(e[0])
+    return {m: torch.stack(v) if v else torch.zeros(0) for m, v in out.items()}
+
+
+def detect_photos(
+    paths: Sequence[Path],
+    detector: FaceDetector,
+    ensemble: Ensemble | None = None,
+    max_pixels: int | None = None,
+    stage: str = "detecting",
+) -> Iterator[Event]:
+    """Detect (and embed, given an ensemble) the faces of each photo.
+
+    A bad photo is an error event; the rest go on. Yields one :class:`Event` per photo
+    with ``result`` a :class:`PhotoFaces`.
+    """
+    kwargs = {} if max_pixels is None else {"max_pixels": max_pixels}
+    for i, path in enumerate(paths, 1):
+        try:
+            photo = load_photo(path, **kwargs)
+        except PhotoError as exc:
+            yield Event(i, len(paths), stage, path, error=str(exc))
+            continue
+        faces = detector(photo.pixels)
+        h, w = photo.pixels.shape[:2]
+        result = PhotoFaces(path, w, h, faces)
+        if ensemble is not None and faces:
+            result.embeddings = embed_faces(ensemble, to_tensor(photo.pixels), faces)
+        yield Event(i, len(paths), stage, path, result=result)
+
+
+def reference_person(name: str, paths: Sequence[Path], detector: FaceDetector,
+                     ensemble: Ensemble) -> Iterator[Event]:
+    """Build a :class:`Person` from reference photos (the largest face of each).
+
+    The last event's ``result`` is the person. Raises :class:`AlbumError` when no
+    reference photo shows a face.
+    """
+    embeddings: dict[str, list[torch.Tensor]] = {m: [] for m in ensemble.names}
+    total = len(paths) + 1
+    for event in detect_photos(paths, detector, ensemble, stage=f"reading {name}"):
+        event.total = total
+        if event.result is not None and not event.result.faces:
+            event.error = f"{event.path}: no face found"
+        if event.result is not None and event.result.faces:
+            for m in ensemble.names:
+                embeddings[m].append(event.result.embeddings[m][0])
+        yield event
+    if not embeddings[ensemble.names[0]]:
+        raise AlbumError(f"no face found in the reference photos of {name}")
+    person = Person(name, {m: torch.stack(v) for m, v in embeddings.items()})
+    yield Event(total, total, f"reading {name}", result=person)
+
+
+def gallery_people(folder: Path, detector: FaceDetector, ensemble: Ensemble,
+                   min_faces: int = 1) -> Iterator[Event]:
+    """People of a gallery folder (one sub-folder per person); last event's result is the list."""
+    folders = sorted(p for p in Path(folder).iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise AlbumError(f"{folder}: a gallery needs one sub-folder of photos per person")
+    people = []
+    for i, sub in enumerate(folders, 1):
+        person = None
+        for event in reference_person(sub.name, find_photos([sub]), detector, ensemble):
+            if isinstance(event.result, Person):
+                person = event.result
+        if person is not None and len(person) >= min_faces:
+            people.append(person)
+        yield Event(i, len(folders) + 1, "reading gallery", sub)
+    yield Event(len(folders) + 1, len(folders) + 1, "reading gallery", result=people)
+
+
+def album_people(scanned: Sequence[PhotoFaces], ensemble: Ensemble, threshold: float = 0.9
+                 ) -> list[tuple[Person, list[tuple[int, int]]]]:
+    """Cluster all faces of an album into people.
+
+    Returns:
+        [(person, [(photo index, face index), ...]), ...], largest first; people are
+        named "person 1", "person 2", ...
+    """
+    where = [(i, j) for i, p in enumerate(scanned) for j in range(len(p.faces))]
+    if not where:
+        return []
+    emb = {m: torch.cat([p.embeddings[m] for p in scanned if p.faces]) for m in ensemble.names}
+    labels = cluster_faces(ensemble, emb, threshold)
+    out = []
+    for c in range(labels.max() + 1):
+        idx = np.flatnonzero(labels == c)
+        person = Person(f"person {c + 1}", {m: e[idx] for m, e in emb.items()})
+        out.append((person, [where[k] for k in idx]))
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# Finding the people of an album
+
+
+@dataclass
+class AlbumPerson:
+    """One person found in an album: their faces and where they are."""
+
+    name: str
+    person: Person
+    faces: list[tuple[Path, Face]]
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "count": len(self.faces),
+                "faces": [{"photo": str(p), **f.to_dict()} for p, f in self.faces]}
+
+
+def find_people(paths: Sequence[Path], detector: FaceDetector, ensemble: Ensemble,
+                max_pixels: int | None = None) -> Iterator[Event]:
+    """Detect, embed and cluster every face of an album into people.
+
+    Yields "scanning" events per photo, then one "grouping" event whose ``result`` is
+    the list of :class:`AlbumPerson`, largest first.
+    """
+    scanned = []
+    for event in detect_photos(paths, detector, ensemble, max_pixels, stage="scanning"):
+        if event.result is not None:
+            scanned.append(event.result)
+        yield event
+    people = [AlbumPerson(person.name, person,
+                          [(scanned[i].path, scanned[i].faces[j]) for i, j in where])
+              for person, where in album_people(scanned, ensemble)]
+    yield Event(1, 1, "grouping", result=people)
+
+
+def face_chip(photo: Photo, face: Face, size: int = 160, margin: float = 0.5) -> Photo:
+    """A square crop around a face (box grown by ``margin``), resized to ``size`` px.
+
+    The margin keeps enough context for the detector to find the face again, so
+    chips work as reference photos (``--protect people/person-1``).
+    """
+    import cv2
+
+    x0, y0, x1, y1 = face.box
+    side = max(x1 - x0, y1 - y0) * (1 + 2 * margin)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    scale = size / side
+    m = np.array([[scale, 0, size / 2 - cx * scale], [0, scale, size / 2 - cy * scale]])
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    chip = cv2.warpAffine(photo.pixels, m, (size, size), flags=interp,
+                          borderMode=cv2.BORDER_REPLICATE)
+    return Photo(np.clip(chip, 0, 1))
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of a person's name ("person 1" -> "person-1")."""
+    return "".join(c if c.isalnum() else "-" for c in name).strip("-") or "person"
+
+
+def write_people(people: Sequence[AlbumPerson], outdir: Path, max_pixels: int | None = None,
+                 per_person: int = 5) -> list[Path]:
+    """Write each person's face chips to ``outdir/person-N/`` and ``people.json``.
+
+    Returns the folders, one per person; each is usable as ``--protect FOLDER``.
+    """
+    import json
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    folders = []
+    for person in people:
+        folder = outdir / slug(person.name)
+        folder.mkdir(exist_ok=True)
+        for k, (path, face) in enumerate(person.faces[:per_person]):
+            chip = face_chip(load_photo(path, **({} if max_pixels is None
+                                                 else {"max_pixels": max_pixels})), face)
+            save_photo(chip, folder / f"face-{k + 1}.png", overwrite=True)
+        folders.append(folder)
+    summary = {"people": [dict(p.to_dict(), folder=f.name) for p, f in
+                          zip(people, folders, strict=True)]}
+    (outdir / "people.json").write_text(json.dumps(summary, indent=1))
+    return folders
