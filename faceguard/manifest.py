@@ -70,7 +70,12 @@ class Manifest:
                     and (self.folder / entry["output"]).is_file())
 
     def record(self, rel: str, entry: dict) -> None:
-        self.data["photos"][rel] = entry
+        """Record a photo's outcome; a failure never replaces an earlier complete entry."""
+        old = self.data["photos"].get(rel)
+        if entry.get("status") == "failed" and old and old.get("status") != "failed":
+            old["last_error"] = entry.get("error")
+        else:
+            self.data["photos"][rel] = entry
         self.save()
 
     def save(self) -> None:

@@ -8,8 +8,11 @@ cancelled run leaves only complete files, and ``resume`` picks up where it stopp
 from __future__ import annotations
 
 import hashlib
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -169,7 +172,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
         plan = _plan(s, ensemble, protected, others, scanned, who, job)
         yield Event(1, 1, "learning")
 
-    manifest = Manifest.load(job.outdir) if job.resume else Manifest(job.outdir)
+    manifest = Manifest.load(job.outdir)  # earlier runs' entries stay on record
     digest = s.digest() if mask is None else _file_digest(job.mask)
     manifest.start(s.to_dict() if mask is None else {"mask": str(job.mask), **mask.settings},
                    digest, {"seed": s.seed, "models": ensemble.names,
@@ -192,13 +195,13 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
             yield Event(done, len(jobs), "cloaking", path, skipped=True)
             continue
         try:
-            entry = _cloak_photo(path, rel, scanned[i], who[i], plan, ensemble, s, job)
+            entry = _cloak_photo(path, rel, scanned[i], who[i], plan, ensemble, s, job,
+                                 lambda e, key=key: manifest.record(key, e | {
+                                     "settings_digest": digest}))
         except PhotoError as exc:
             manifest.record(key, {"input": str(path), "status": "failed", "error": str(exc)})
             yield Event(done, len(jobs), "cloaking", path, error=str(exc))
             continue
-        entry["settings_digest"] = digest
-        manifest.record(key, entry)
         yield Event(done, len(jobs), "cloaking", path, result=entry)
 
 
@@ -375,11 +378,29 @@ def _output_path(job: CloakJob, photo: Photo, rel: Path) -> Path:
     return (job.outdir / rel).with_suffix(output_suffix(photo, job.format))
 
 
+@contextmanager
+def _ctrl_c_deferred() -> Iterator[None]:
+    """Hold Ctrl-C back while a photo and its manifest entry are written, so that an
+    interrupted run never leaves an output the manifest does not know."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread receives signals (the GUI cancels between photos)
+        return
+    caught: list = []
+    previous = signal.signal(signal.SIGINT, lambda *args: caught.append(args))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            raise KeyboardInterrupt
+
+
 def _cloak_photo(path: Path, rel: Path, scanned: PhotoFaces, owners: list[int | None],
-                 plan: _Plan, ensemble: Ensemble, s: CloakSettings, job: CloakJob) -> dict:
-    """Cloak the protected faces of one photo (or copy it through); its manifest entry."""
+                 plan: _Plan, ensemble: Ensemble, s: CloakSettings, job: CloakJob,
+                 record: Callable[[dict], None]) -> dict:
+    """Cloak the protected faces of one photo (or copy it through), write it and
+    ``record`` its manifest entry (which it returns)."""
     from faceguard.cloak.photo import cloak_face, crop_face, paste
-    from faceguard.metrics import face_quality
 
     started = time.perf_counter()
     photo = load_photo(path, **_limit(job))
@@ -411,9 +432,20 @@ def _cloak_photo(path: Path, rel: Path, scanned: PhotoFaces, owners: list[int | 
             report.method = s.method
         report.seconds = round(time.perf_counter() - t0, 3)
         report.distance_before = _distances(ensemble, own, centroids[j])
-    save_photo(photo.with_pixels(from_tensor(image)), out_path, format=job.format,
-               quality=job.quality, metadata=job.metadata,
-               overwrite=job.overwrite or job.resume)
+    with _ctrl_c_deferred():
+        save_photo(photo.with_pixels(from_tensor(image)), out_path, format=job.format,
+                   quality=job.quality, metadata=job.metadata,
+                   overwrite=job.overwrite or job.resume)
+        entry = _measure(photo, out_path, scanned, reports, centroids, ensemble, job, started)
+        record(entry)
+    return entry
+
+
+def _measure(photo: Photo, out_path: Path, scanned: PhotoFaces, reports: list[FaceReport],
+             centroids: dict, ensemble: Ensemble, job: CloakJob, started: float) -> dict:
+    """The photo's manifest entry, with figures measured on the file as written."""
+    from faceguard.metrics import face_quality
+
     if centroids:
         # measure what was actually written: quantised to 8 bits, maybe JPEG-compressed
         saved = load_photo(out_path, max_pixels=None)
@@ -424,7 +456,7 @@ def _cloak_photo(path: Path, rel: Path, scanned: PhotoFaces, owners: list[int | 
                                                    centroids[j])
             reports[j].quality = face_quality(photo.pixels, saved.pixels, scanned.faces[j].box)
     return {
-        "input": str(path), "output": str(out_path.relative_to(job.outdir)),
+        "input": str(photo.path), "output": str(out_path.relative_to(job.outdir)),
         "status": "cloaked" if centroids else "copied",
         "width": scanned.width, "height": scanned.height,
         "seconds": round(time.perf_counter() - started, 3),

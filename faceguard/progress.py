@@ -7,6 +7,7 @@ stopping leaves nothing half-written.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +50,8 @@ def show_in_terminal(events: Iterable[Event], quiet: bool = False) -> Iterator[E
                 stage = event.stage
                 bar = tqdm(total=event.total or None, desc=event.stage, unit="photo",
                            disable=quiet or None, leave=False, dynamic_ncols=True)
-            if event.error:
-                bar.write(f"error: {event.error}")
+            if event.error:  # one line per failed input, on stderr, even when quiet
+                bar.write(f"error: {event.error}", file=sys.stderr)
             bar.update(event.done - bar.n)
             yield event
     finally:

@@ -31,8 +31,6 @@ def run(args: argparse.Namespace) -> int:
     for event in show_in_terminal(events, quiet=args.quiet or args.json):
         if event.error:
             failures.append(event.error)
-            if args.json:
-                print(f"error: {event.error}", file=sys.stderr)
         else:
             results.append(event.result)
     if args.json:
@@ -46,8 +44,6 @@ def run(args: argparse.Namespace) -> int:
             ) or "no face"
             size = f"{r.width}x{r.height}"
             print(f"{_short(str(r.path)):<48} {size:>11} {len(r.faces):>5}  {boxes}")
-        for message in failures:
-            print(f"error: {message}", file=sys.stderr)
         print(f"{len(results)} photos, {sum(len(r.faces) for r in results)} faces"
               + (f", {len(failures)} failed" if failures else ""), file=sys.stderr)
     return 1 if failures else 0

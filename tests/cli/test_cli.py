@@ -1,0 +1,191 @@
+"""The command line as a user runs it: real processes, real photos, exit codes, messages."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+from conftest import album_photos
+from PIL import Image
+
+from faceguard import __version__
+
+
+def faceguard(*args: str, cwd: Path | None = None, timeout: float = 900
+              ) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "faceguard", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_version_is_fast_and_light():
+    started = time.perf_counter()
+    done = faceguard("--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"faceguard {__version__}"
+    code = "import sys, faceguard.cli as c; c.main(['--version']); print('torch' in sys.modules)"
+    light = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert light.stdout.strip().endswith("False")  # --version never imports torch
+    assert time.perf_counter() - started < 60  # generous: a sanity bound, not a benchmark
+
+
+def test_usage_errors_exit_2():
+    assert faceguard().returncode == 2
+    done = faceguard("detect", "/no/such/photo.jpg")
+    assert done.returncode == 2 and "no such file or folder: /no/such/photo.jpg" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert faceguard("cloak", "x.jpg").returncode == 2  # -o missing
+
+
+@pytest.fixture(scope="module")
+def mixed_folder(tmp_path_factory, astronaut, album_dir) -> Path:
+    """Good photos and every kind of bad file a user's folder can hold."""
+    folder = tmp_path_factory.mktemp("mixed")
+    Image.fromarray(astronaut).save(folder / "astronaut.png")
+    shutil.copy(album_photos(album_dir)["person_img26"][0], folder / "press.jpg")
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "notes.jpg").write_text("shopping list: milk, eggs\n")
+    data = (folder / "press.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(data[: len(data) // 3])
+    Image.new("RGB", (1, 1)).save(folder / "dot.png")
+    Image.new("RGB", (64, 64), "white").save(folder / "blank.png")  # a photo with no face
+    Image.new("RGB", (8, 8)).save(folder / "anim.gif")
+    # a PNG whose header declares 100000 x 100000 pixels: a decompression bomb
+    png = (folder / "dot.png").read_bytes()
+    bomb = bytearray(png)
+    bomb[16:24] = (100000).to_bytes(4, "big") * 2
+    bomb[29:33] = zlib.crc32(bytes(bomb[12:29])).to_bytes(4, "big")  # IHDR's checksum
+    (folder / "bomb.png").write_bytes(bytes(bomb))
+    return folder
+
+
+def test_detect_mixed_folder(mixed_folder):
+    before = {p.name: _digest(p) for p in mixed_folder.iterdir()}
+    done = faceguard("detect", mixed_folder, "--json")
+    assert done.returncode == 1  # some inputs failed
+    out = json.loads(done.stdout)
+    found = {Path(p["path"]).name: len(p["faces"]) for p in out["photos"]}
+    assert found["astronaut.png"] == 1 and found["press.jpg"] == 1 and found["blank.png"] == 0
+    errors = "\n".join(out["errors"])
+    for name, reason in [("empty.jpg", "empty"), ("notes.jpg", "text"),
+                         ("truncated.jpg", "truncated"), ("dot.png", "small"),
+                         ("bomb.png", "megapixel")]:
+        line = next(e for e in out["errors"] if name in e)
+        assert reason in line.lower(), line
+    assert "anim.gif" not in errors  # .gif is not a photo suffix FaceGuard looks for in folders
+    assert before == {p.name: _digest(p) for p in mixed_folder.iterdir()}
+
+
+def test_detect_table_names_each_failure_on_its_own_line(mixed_folder):
+    done = faceguard("detect", mixed_folder / "astronaut.png", mixed_folder / "empty.jpg",
+                     "--quiet")
+    assert done.returncode == 1
+    assert "astronaut.png" in done.stdout and "1" in done.stdout
+    assert any(line.startswith("error:") and "empty.jpg: file is empty" in line
+               for line in done.stderr.splitlines())
+
+
+def test_unsupported_format_named_explicitly(mixed_folder):
+    done = faceguard("detect", mixed_folder / "anim.gif", "--quiet")
+    assert done.returncode == 1 and "anim.gif" in done.stderr and "GIF" in done.stderr
+
+
+def test_models_list_shows_the_three_families():
+    done = faceguard("models", "list")
+    assert done.returncode == 0
+    for name in ("dlib", "faceres", "mobileface"):
+        line = next(x for x in done.stdout.splitlines() if x.startswith(name + " "))
+        assert " yes " in line, line
+    assert "mobilefacenet" not in done.stdout
+
+
+def test_cloak_and_audit_end_to_end(album_dir, tmp_path):
+    photos = album_photos(album_dir)
+    album = tmp_path / "album"
+    album.mkdir()
+    for p in photos["person_img26"][2:4] + photos["person_img1"][:1]:
+        shutil.copy(p, album / p.name)
+    refs = photos["person_img26"][:2]
+    before = {p.name: _digest(p) for p in album.iterdir()}
+    out = tmp_path / "cloaked"
+    done = faceguard("cloak", album, "-o", out, "--protect", *refs, "--models", "dlib",
+                     "--preset", "low", "--steps", "4", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "2 photos cloaked (2 faces), 1 without a protected face copied" in done.stderr
+    manifest = json.loads((out / "faceguard-manifest.json").read_text())
+    assert {e["status"] for e in manifest["photos"].values()} == {"cloaked", "copied"}
+    assert before == {p.name: _digest(p) for p in album.iterdir()}
+    # GPS and captions are gone from the outputs
+    for p in out.glob("*.jpg"):
+        assert not Image.open(p).getexif(), p.name
+    # a second run without --resume refuses to overwrite, per photo
+    again = faceguard("cloak", album, "-o", out, "--protect", *refs, "--models", "dlib",
+                      "--preset", "low", "--steps", "4", "--quiet")
+    assert again.returncode == 1 and "already exists" in again.stderr
+    resumed = faceguard("cloak", album, "-o", out, "--protect", *refs, "--models", "dlib",
+                        "--preset", "low", "--steps", "4", "--resume", "--quiet")
+    assert resumed.returncode == 0 and "3 skipped" in resumed.stderr
+    report = tmp_path / "report"
+    audit = faceguard("audit", "--cloaked", out, "-o", report, "--models", "dlib",
+                      "--defenses", "none,jpeg75", "--detectors", "wlmp-linear", "--quiet")
+    assert audit.returncode == 0, audit.stderr
+    data = json.loads((report / "report.json").read_text())
+    assert {r["defense"] for r in data["protection"]} == {"none", "jpeg75"}
+    # two cloaked faces are too few to train a detector: the report says so, not a crash
+    assert data["detection"] or any("wlmp-linear" in n for n in data["notes"])
+    assert "<img" in (report / "report.html").read_text()
+
+
+def test_audit_lists(tmp_path):
+    done = faceguard("audit", "--list-defenses")
+    assert done.returncode == 0
+    for name in ("jpeg75", "bilateral", "bilateral-rgb", "sr", "bl+sr", "median", "gaussian",
+                 "bitdepth", "tvm", "resize", "purifier"):
+        assert any(line.startswith(name + " ") for line in done.stdout.splitlines()), name
+    assert faceguard("audit", "--cloaked", tmp_path, "--defenses", "nonsense").returncode == 2
+
+
+def test_ctrl_c_leaves_only_complete_files(album_dir, tmp_path):
+    photos = album_photos(album_dir)
+    album = tmp_path / "album"
+    album.mkdir()
+    for p in photos["person_img26"][:6]:
+        shutil.copy(p, album / p.name)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "faceguard", "cloak", str(album), "-o",
+                             str(out), "--protect-all", "--models", "dlib", "--preset", "low",
+                             "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + 600
+    while time.time() < deadline and not list(out.glob("*.jpg")):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted" in err
+    manifest = json.loads((out / "faceguard-manifest.json").read_text())
+    written = sorted(p.name for p in out.iterdir() if p.name != "faceguard-manifest.json")
+    assert written == sorted(e["output"] for e in manifest["photos"].values())
+    assert 1 <= len(written) < 6
+    for name in written:  # complete photos
+        Image.open(out / name).load()
+
+
+@pytest.mark.skipif(os.environ.get("FACEGUARD_SKIP_DEMO") == "1", reason="FACEGUARD_SKIP_DEMO=1")
+def test_demo_runs(tmp_path):
+    done = faceguard("demo", "-o", tmp_path / "demo", "--models", "dlib", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "demo" / "cloaked" / "astronaut.png").is_file()
+    report = json.loads((tmp_path / "demo" / "report" / "report.json").read_text())
+    assert report["faces"] == 1 and report["protection"]
+    assert "report.html" in done.stdout
