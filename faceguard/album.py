@@ -191,10 +191,14 @@ def find_people(paths: Sequence[Path], detector: FaceDetector, ensemble: Ensembl
         if event.result is not None:
             scanned.append(event.result)
         yield event
-    people = [AlbumPerson(person.name, person,
-                          [(scanned[i].path, scanned[i].faces[j]) for i, j in where])
-              for person, where in album_people(scanned, ensemble)]
-    yield Event(1, 1, "grouping", result=people)
+    yield Event(1, 1, "grouping", result=group_people(scanned, ensemble))
+
+
+def group_people(scanned: Sequence[PhotoFaces], ensemble: Ensemble) -> list[AlbumPerson]:
+    """The people of already scanned photos, largest first (no photo is read again)."""
+    return [AlbumPerson(person.name, person,
+                        [(scanned[i].path, scanned[i].faces[j]) for i, j in where])
+            for person, where in album_people(scanned, ensemble)]
 
 
 def face_chip(photo: Photo, face: Face, size: int = 160, margin: float = 0.5) -> Photo:

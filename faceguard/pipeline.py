@@ -72,7 +72,10 @@ class CloakJob:
         overwrite: replace existing output files.
         recursive, max_pixels: how inputs are read.
         match_threshold: a face is a protected person when its mean normalised
-            distance to them is below this (1.0 = each model's own threshold).
+            distance to them is below this (1.0 = each model's own threshold; 0.9, the
+            album clustering's cut, keeps look-alikes out).
+        scanned: faces already detected and embedded per photo path (e.g. by the GUI's
+            Photos step, with the same models): reused instead of detecting again.
     """
 
     inputs: list[Path]
@@ -90,7 +93,8 @@ class CloakJob:
     overwrite: bool = False
     recursive: bool = True
     max_pixels: int | None = None
-    match_threshold: float = 1.0
+    match_threshold: float = 0.9
+    scanned: dict[Path, PhotoFaces] | None = None
 
 
 @dataclass
@@ -154,8 +158,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
 
     scanned: list[PhotoFaces | None] = []
     errors: dict[int, str] = {}
-    for event in detect_photos([p for p, _ in jobs], detector, ensemble, job.max_pixels,
-                               stage="scanning"):
+    for event in _scan([p for p, _ in jobs], detector, ensemble, job):
         if event.error:
             errors[event.done - 1] = event.error
         scanned.append(event.result)
@@ -203,6 +206,20 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
             yield Event(done, len(jobs), "cloaking", path, error=str(exc))
             continue
         yield Event(done, len(jobs), "cloaking", path, result=entry)
+
+
+def _scan(paths: list[Path], detector: FaceDetector, ensemble: Ensemble,
+          job: CloakJob) -> Iterator[Event]:
+    """Detect and embed each photo, reusing the job's earlier detections where given."""
+    known = job.scanned or {}
+    for i, path in enumerate(paths, 1):
+        old = known.get(path)
+        if old is not None and (not old.faces or set(old.embeddings) == set(ensemble.names)):
+            yield Event(i, len(paths), "scanning", path, result=old)
+            continue
+        event = next(detect_photos([path], detector, ensemble, job.max_pixels, "scanning"))
+        event.done, event.total = i, len(paths)
+        yield event
 
 
 def _collect(events: Iterator[Event], take: Callable) -> Iterator[Event]:

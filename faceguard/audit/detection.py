@@ -27,6 +27,8 @@ DETECTORS = {
     "trajectory-lstm": "per-block deep-feature trajectory through a recognizer + LSTM",
     "trajectory-mlp": "per-block deep-feature trajectory through a recognizer + MLP",
 }
+#: fewer cloaked faces than this cannot train and test a detector meaningfully
+MIN_FACES = 8
 _WLMP = {"wlmp-linear": "linear", "wlmp-poly": "poly", "wlmp-rbf": "rbf",
          "wlmp-sigmoid": "sigmoid", "wlmp-rf": "random_forest", "wlmp-knn": "knn"}
 
@@ -97,6 +99,9 @@ def cross_validate(name: str, clean: Sequence[torch.Tensor], cloaked: Sequence[t
     k = min(folds, len(set(groups)))
     if k < 2:
         raise ValueError("detection needs faces from at least two people or photos")
+    if n < MIN_FACES:
+        raise ValueError(f"{n} cloaked faces are too few to train and test a detector "
+                         f"(at least {MIN_FACES} are needed)")
     scores = np.zeros(2 * n)
     y = np.r_[np.zeros(n, bool), np.ones(n, bool)]
     threshold = 0.5

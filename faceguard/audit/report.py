@@ -44,6 +44,11 @@ def summary(result: AuditResult) -> list[str]:
     if not rows:
         return ["No protected face could be measured (each person needs another photo "
                 "to be recognised by; add --gallery DIR)."]
+    measured = max(r["faces"] for r in rows)
+    if measured < result.faces:
+        lines.append(f"Measured on {measured} of {result.faces} cloaked faces: a face can only "
+                     "be tested when its person has another photo to be recognised by "
+                     "(add more with --gallery DIR).")
     for held_out in (False, True):
         group = [r for r in rows if r["held_out"] == held_out]
         if not group:
@@ -80,7 +85,7 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _heatmap(result: AuditResult) -> str | None:
+def heatmap_png(result: AuditResult) -> str | None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -110,7 +115,7 @@ def _heatmap(result: AuditResult) -> str | None:
     return _png(fig)
 
 
-def _roc(result: AuditResult) -> str | None:
+def roc_png(result: AuditResult) -> str | None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -159,7 +164,7 @@ def _html(result: AuditResult, lines: list[str]) -> str:
              f"known. Cloak made on: {', '.join(result.cloak_models) or 'unknown'}.</p>",
              "<h2>What it means</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in lines)
              + "</ul>"]
-    if heat := _heatmap(result):
+    if heat := heatmap_png(result):
         parts.append(f"<h2>Protection</h2><img src='data:image/png;base64,{heat}'>")
     parts.append(_table(result.protection, [
         ("defense", "defense"), ("model", "recognizer"), ("held_out", "held-out"),
@@ -169,7 +174,7 @@ def _html(result: AuditResult, lines: list[str]) -> str:
         ("clean_verify", "clean: within threshold")]))
     if result.detection:
         parts.append("<h2>Detection</h2>")
-        if roc := _roc(result):
+        if roc := roc_png(result):
             parts.append(f"<img src='data:image/png;base64,{roc}'>")
         parts.append(_table(result.detection, [
             ("detector", "detector"), ("roc_auc", "ROC AUC"), ("accuracy", "accuracy"),

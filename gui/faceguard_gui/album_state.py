@@ -1,0 +1,141 @@
+"""The album the user is working on: its photos, their faces, its people.
+
+Shared by the three steps; views listen to its signals instead of to each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QImage
+
+from faceguard.album import AlbumPerson, PhotoFaces
+from faceguard.io import find_photos
+from faceguard_gui.jobs import FoundPerson, ScannedPhoto
+
+
+@dataclass
+class AlbumPhoto:
+    """One photo of the album and what the scan found."""
+
+    path: Path
+    scanned: bool = False
+    faces: PhotoFaces | None = None
+    error: str | None = None
+    thumbnail: QImage | None = None
+
+    @property
+    def face_count(self) -> int:
+        return len(self.faces.faces) if self.faces else 0
+
+    @property
+    def problem(self) -> str | None:
+        """Why this photo needs attention (None when it is fine or not scanned yet)."""
+        if not self.scanned:
+            return None
+        if self.error:
+            return self.error
+        if not self.face_count:
+            return "no face found: nothing to protect in this photo"
+        return None
+
+
+class AlbumState(QObject):
+    """The album: inputs as the user gave them, photos in order, people found.
+
+    Signals:
+        photos_changed(): photos were added or removed.
+        photo_scanned(Path): one photo's scan result arrived.
+        people_changed(): the people were grouped again.
+        choice_changed(): the people to protect were (un)ticked.
+    """
+
+    photos_changed = Signal()
+    photo_scanned = Signal(object)
+    people_changed = Signal()
+    choice_changed = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.inputs: list[Path] = []
+        self.photos: dict[Path, AlbumPhoto] = {}
+        self.people: list[FoundPerson] = []
+        self.scan_models: tuple[str, ...] = ()
+        self.chosen: list[AlbumPerson] = []
+
+    def add(self, paths: Iterable[Path]) -> list[Path]:
+        """Add photos and folders (folders: every photo inside); returns the new photos.
+
+        Files with an unknown suffix are kept too, so the scan can say why they fail.
+        """
+        new: list[Path] = []
+        for given in paths:
+            given = Path(given).resolve()
+            if given in self.inputs:
+                continue
+            if given.is_dir():
+                found = find_photos([given])
+            elif given.is_file():
+                if given in self.photos:  # already there through its folder
+                    continue
+                found = [given]
+            else:
+                continue
+            self.inputs.append(given)
+            for path in found:
+                if path not in self.photos:
+                    self.photos[path] = AlbumPhoto(path)
+                    new.append(path)
+        if new:
+            self.photos_changed.emit()
+        return new
+
+    def clear(self) -> None:
+        self.inputs, self.photos, self.people, self.chosen = [], {}, [], []
+        self.scan_models = ()
+        self.photos_changed.emit()
+        self.people_changed.emit()
+        self.choice_changed.emit()
+
+    def choose(self, people: list[AlbumPerson]) -> None:
+        """Set the people to protect."""
+        self.chosen = list(people)
+        self.choice_changed.emit()
+
+    def record(self, photo: ScannedPhoto) -> None:
+        """Store one photo's scan result."""
+        entry = self.photos.get(photo.path)
+        if entry is None:
+            return
+        entry.scanned, entry.faces, entry.error = True, photo.faces, photo.error
+        entry.thumbnail = photo.thumbnail
+        self.photo_scanned.emit(photo.path)
+
+    def set_people(self, people: list[FoundPerson]) -> None:
+        """New grouping (after photos were added): people chosen before stay chosen,
+        recognised by their faces (photo and box), since the names are renumbered."""
+        before = {(path, face.box) for person in self.chosen for path, face in person.faces}
+        self.people = people
+        self.chosen = [f.person for f in people
+                       if any((path, face.box) in before for path, face in f.person.faces)]
+        self.people_changed.emit()
+        self.choice_changed.emit()
+
+    def scanned_faces(self) -> list[PhotoFaces]:
+        """The scan results of every readable photo (for grouping)."""
+        return [p.faces for p in self.photos.values() if p.faces is not None]
+
+    def unscanned(self) -> list[Path]:
+        return [p.path for p in self.photos.values() if not p.scanned]
+
+    def photos_of(self, people: Iterable[AlbumPerson]) -> list[Path]:
+        """Photos where any of these people appear, in album order."""
+        wanted = {path for person in people for path, _ in person.faces}
+        return [p for p in self.photos if p in wanted]
+
+    @property
+    def problems(self) -> list[AlbumPhoto]:
+        return [p for p in self.photos.values() if p.problem]

@@ -1,0 +1,236 @@
+"""The app's jobs: small generators over the core's pipeline, run by :mod:`workers`.
+
+Each yields :class:`faceguard.progress.Event`; where the screen needs pictures, the
+event's ``result`` is wrapped with ``QImage`` thumbnails made here, in the worker
+thread. No cloaking, grouping or auditing logic lives here: that is the core's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from PySide6.QtGui import QImage
+
+from faceguard.album import AlbumPerson, PhotoFaces, detect_photos, embed_faces, group_people
+from faceguard.audit.run import AuditJob, AuditResult, run_audit
+from faceguard.identity import Person
+from faceguard.io import load_photo, to_tensor
+from faceguard.pipeline import CloakJob, cloak_album
+from faceguard.progress import Event
+from faceguard_gui.images import difference_image, thumbnail, to_qimage
+from faceguard_gui.workers import ModelCache
+
+# ----------------------------------------------------------------------------- photos
+
+
+@dataclass
+class ScannedPhoto:
+    """One photo after scanning: its faces (None when unreadable), why not, a thumbnail."""
+
+    path: Path
+    faces: PhotoFaces | None
+    error: str | None
+    thumbnail: QImage | None
+
+
+@dataclass
+class FoundPerson:
+    """A person found in the album, with a face chip to show."""
+
+    person: AlbumPerson
+    chip: QImage | None
+
+    @property
+    def photos(self) -> int:
+        return len({path for path, _ in self.person.faces})
+
+
+def person_chip(person: AlbumPerson, size: int = 128) -> QImage | None:
+    """A face chip of the person's largest face."""
+    from faceguard.album import face_chip
+
+    path, face = max(person.faces, key=lambda pf: pf[1].width)
+    try:
+        return to_qimage(face_chip(load_photo(path), face, size=size).pixels)
+    except Exception:
+        return None
+
+
+def scan_photos(paths: Sequence[Path], earlier: Sequence[PhotoFaces], cache: ModelCache,
+                models: Sequence[str]) -> Iterator[Event]:
+    """Detect and embed the faces of new photos, then group the whole album into people.
+
+    Yields "scanning" events (``result`` a :class:`ScannedPhoto`), then one "grouping"
+    event whose ``result`` is a list of :class:`FoundPerson`, largest first.
+    """
+    detector, ensemble = cache.detector(), cache.ensemble(models)
+    scanned = list(earlier)
+    for event in detect_photos(paths, detector, ensemble, stage="scanning"):
+        if event.result is not None:
+            scanned.append(event.result)
+        photo = ScannedPhoto(event.path, event.result, event.error, thumbnail(event.path))
+        yield replace(event, result=photo)
+    people = group_people(scanned, ensemble)
+    yield Event(1, 1, "grouping", result=[FoundPerson(p, person_chip(p)) for p in people])
+
+
+# ---------------------------------------------------------------------------- protect
+
+
+def people_for_models(people: Sequence[AlbumPerson], ensemble) -> Iterator[Event]:
+    """The people as :class:`Person` embedded by ``ensemble``'s recognizers.
+
+    People found while scanning carry the scan's recognizers; when the user picked
+    others since, their faces are embedded again (from the same photos and boxes).
+    The last event's ``result`` is the list of persons.
+    """
+    out: list[Person] = []
+    for k, album_person in enumerate(people, 1):
+        person = album_person.person
+        if set(person.embeddings) != set(ensemble.names):
+            embeddings: dict[str, list] = {m: [] for m in ensemble.names}
+            by_photo: dict[Path, list] = {}
+            for path, face in album_person.faces:
+                by_photo.setdefault(path, []).append(face)
+            for path, faces in by_photo.items():
+                emb = embed_faces(ensemble, to_tensor(load_photo(path).pixels), faces)
+                for m in ensemble.names:
+                    embeddings[m].extend(emb[m])
+            person = Person(album_person.name, {m: torch.stack(v) for m, v in embeddings.items()})
+        out.append(person)
+        yield Event(k, len(people), "reading people", result=out if k == len(people) else None)
+
+
+def protect_album(job: CloakJob, people: Sequence[AlbumPerson], cache: ModelCache
+                  ) -> Iterator[Event]:
+    """Cloak the album (:func:`faceguard.pipeline.cloak_album`) for the chosen people."""
+    if people:
+        persons: list[Person] = []
+        for event in people_for_models(people, cache.ensemble(job.settings.models)):
+            if event.result is not None:
+                persons = event.result
+            yield replace(event, result=None)
+        job = replace(job, protect_people=persons)
+    yield from cloak_album(job, cache.detector(), load_ensemble=cache.ensemble)
+
+
+@dataclass
+class PreviewData:
+    """Everything the preview window shows for one photo.
+
+    Attributes:
+        original, output: the photo and its protected version (files).
+        entry: the photo's manifest entry (faces with quality and distances).
+        before, after, difference: full-resolution images (difference amplified).
+        thresholds: recognizer -> same-person distance threshold.
+    """
+
+    original: Path
+    output: Path
+    entry: dict
+    before: QImage
+    after: QImage
+    difference: QImage
+    thresholds: dict[str, float] = field(default_factory=dict)
+
+
+def load_preview(original: Path, output: Path, entry: dict,
+                 thresholds: dict[str, float]) -> PreviewData:
+    """Read both photos at full resolution and make the three images."""
+    before = load_photo(original, max_pixels=None).pixels
+    after = load_photo(output, max_pixels=None).pixels
+    if before.shape != after.shape:  # never expected: the cloak keeps the size
+        diff = np.full_like(after, 0.5)
+    else:
+        diff = difference_image(before, after)
+    return PreviewData(original, output, entry, to_qimage(before), to_qimage(after),
+                       to_qimage(diff), thresholds)
+
+
+def preview_photo(job: CloakJob, people: Sequence[AlbumPerson], cache: ModelCache
+                  ) -> Iterator[Event]:
+    """Cloak one photo (``job.inputs[0]``) into a scratch folder and prepare its preview.
+
+    The last event's ``result`` is a :class:`PreviewData`, or its ``error`` says why
+    there is nothing to preview.
+    """
+    entry = None
+    for event in protect_album(job, people, cache):
+        if event.stage == "cloaking":
+            if event.error:
+                yield replace(event, stage="preparing preview")
+                return
+            entry = event.result
+        yield event
+    if entry is None:
+        return
+    thresholds = {m: t for m in job.settings.models if (t := cache.threshold(m)) is not None}
+    data = load_preview(Path(entry["input"]), job.outdir / entry["output"], entry, thresholds)
+    yield Event(1, 1, "preparing preview", job.inputs[0], result=data)
+
+
+# ------------------------------------------------------------------------------ audit
+
+
+@dataclass
+class AuditOutcome:
+    """An audit's result and the report's plots, ready to show."""
+
+    result: AuditResult
+    heatmap: QImage | None
+    roc: QImage | None
+    summary: list[str]
+
+
+def report_plots(result: AuditResult) -> tuple[QImage | None, QImage | None]:
+    """The report's heatmap and ROC plots as images.
+
+    Uses the report module's private plot functions: the core should make them public
+    (``faceguard.audit.report.heatmap_png(result) -> bytes | None`` and ``roc_png``).
+    """
+    import base64
+
+    from faceguard.audit import report
+
+    images = []
+    for make in (report.heatmap_png, report.roc_png):
+        data = make(result)
+        images.append(QImage.fromData(base64.b64decode(data), "PNG") if data else None)
+    return images[0], images[1]
+
+
+def audit(job: AuditJob, cache: ModelCache) -> Iterator[Event]:
+    """Run :func:`faceguard.audit.run.run_audit`; the "done" event carries an AuditOutcome."""
+    from faceguard.audit.report import summary
+
+    for event in run_audit(job, cache.detector(), load_ensemble=cache.ensemble):
+        if event.stage == "done":
+            heatmap, roc = report_plots(event.result)
+            event = replace(event, result=AuditOutcome(event.result, heatmap, roc,
+                                                       summary(event.result)))
+        yield event
+
+
+def export_report(result: AuditResult, outdir: Path) -> Iterator[Event]:
+    """Write report.json and report.html; the event's result is (json path, html path)."""
+    from faceguard.audit.report import write_report
+
+    yield Event(1, 1, "writing the report", outdir, result=write_report(result, outdir))
+
+
+# ----------------------------------------------------------------------------- models
+
+
+def install_models(names: Sequence[str], log: Callable[[str], None]) -> Iterator[Event]:
+    """Install recognizers one by one (:func:`faceguard.models.install.install`)."""
+    from faceguard.models.install import install
+
+    for k, name in enumerate(names, 1):
+        log(f"installing {name}…")
+        install(name, log=log)
+        log(f"{name} is installed")
+        yield Event(k, len(names), "installing models", result=name)

@@ -1,0 +1,107 @@
+"""Render each step's screen to PNG, offscreen, driving the real app as a user would.
+
+``python -m faceguard_gui --screenshot DIR [PHOTO ...]``: adds the photos (default:
+skimage's public-domain astronaut and a mirrored copy), finds the faces, ticks the
+first person, previews one photo, protects the album with a quick setting and runs a
+quick audit, saving ``1-photos.png``, ``2-protect.png``, ``2-preview.png``,
+``3-audit.png`` and ``3-audit-protection.png``. Settings go to a temporary folder
+unless ``FACEGUARD_CONFIG`` is set.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from PySide6.QtWidgets import QApplication, QWidget
+
+from faceguard.models.install import is_installed
+from faceguard.settings import DEFAULT_MODELS
+
+#: the quick settings used for the screenshots (seconds, not minutes, on a laptop CPU)
+QUICK_AUDIT_SETTINGS = {"audit_defenses": ["none", "jpeg75", "bilateral", "resize"],
+                        "audit_detectors": ["wlmp-linear"]}
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 600) -> None:
+    """Process Qt events until ``condition()`` holds (raises TimeoutError after ``timeout`` s)."""
+    app = QApplication.instance()
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise TimeoutError("the app did not finish in time")
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def demo_photos(folder: Path) -> list[Path]:
+    """The astronaut photo and a mirrored copy, written as PNG into ``folder``."""
+    import numpy as np
+    import skimage.data
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    image = skimage.data.astronaut()
+    paths = [folder / "astronaut.png", folder / "astronaut-mirrored.png"]
+    Image.fromarray(image).save(paths[0])
+    Image.fromarray(np.ascontiguousarray(image[:, ::-1])).save(paths[1])
+    return paths
+
+
+def save(widget: QWidget, path: Path) -> Path:
+    QApplication.processEvents()
+    widget.grab().save(str(path))
+    return path
+
+
+def take_screenshots(outdir: Path, photos: Sequence[Path] = ()) -> list[Path]:
+    """Drive the app through its three steps and save one PNG per screen."""
+    from faceguard_gui.main_window import MainWindow
+    from faceguard_gui.settings import AppSettings
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="faceguard-screens-"))
+    os.environ.setdefault("FACEGUARD_CONFIG", str(scratch / "config"))
+    photos = [Path(p).resolve() for p in photos] or demo_photos(scratch / "album")
+    models = [m for m in DEFAULT_MODELS if is_installed(m)] or list(DEFAULT_MODELS)
+    settings = AppSettings(preset="low", eps=8.0, steps=10, robust=False, models=models,
+                           output_folder=str(scratch / "protected"), **QUICK_AUDIT_SETTINGS)
+    window = MainWindow(settings)
+    window.resize(1280, 800)
+    window.show()
+    shots = []
+
+    window.photos.add_paths(photos)
+    wait_until(lambda: not window.jobs.busy and not window.ctx.album.unscanned())
+    shots.append(save(window, outdir / "1-photos.png"))
+
+    window.go_to(1)
+    if window.ctx.album.people:
+        window.protect.set_person_ticked(0)
+    else:
+        window.protect.everyone.setChecked(True)
+    window.protect.preview()
+    wait_until(lambda: not window.jobs.busy)
+    if window.protect.preview_window is not None:
+        preview = window.protect.preview_window
+        preview.resize(1200, 800)
+        preview.zoom_to_face()  # the cloak up close
+        shots.append(save(preview, outdir / "2-preview.png"))
+        preview.difference_box.setChecked(True)
+        shots.append(save(preview, outdir / "2-preview-difference.png"))
+        preview.close()
+    window.protect.protect()
+    wait_until(lambda: not window.jobs.busy)
+    shots.append(save(window, outdir / "2-protect.png"))
+
+    window.protect.next_button.click()
+    window.audit.run()
+    wait_until(lambda: not window.jobs.busy)
+    shots.append(save(window, outdir / "3-audit.png"))
+    window.audit.tabs.setCurrentIndex(1)
+    shots.append(save(window, outdir / "3-audit-protection.png"))
+    window.close()
+    return shots

@@ -1,0 +1,115 @@
+"""What the app remembers between runs: cloak choices, output folder, recent folders.
+
+Stored as JSON in :func:`faceguard.paths.config_dir` (``FACEGUARD_CONFIG`` overrides
+it, which the tests use). A damaged or outdated file never stops the app: unknown
+keys are ignored and bad values fall back to the defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from faceguard.audit.run import QUICK_DEFENSES, QUICK_DETECTORS
+from faceguard.paths import config_dir
+from faceguard.settings import DEFAULT_MODELS, METHODS, PRESETS, CloakSettings
+
+SETTINGS_NAME = "gui-settings.json"
+MAX_RECENT = 8
+
+#: output format choice -> what the user reads
+FORMATS = {
+    "keep": "Same as the original",
+    "png": "PNG (lossless, larger files)",
+    "jpeg": "JPEG",
+    "webp": "WebP",
+}
+
+
+@dataclass
+class AppSettings:
+    """The app's remembered choices (one JSON file).
+
+    Attributes:
+        method, preset, eps, steps, robust, models: the cloak (see
+            :class:`faceguard.settings.CloakSettings`); eps in grey levels (0-255).
+        output_folder: where protected photos go ("" = next to the album).
+        format, quality, keep_metadata: how protected photos are written.
+        protect_everyone: cloak every face instead of chosen people.
+        audit_defenses, audit_detectors, audit_models: the audit's ticks
+            (audit_models empty = every installed recognizer).
+        recent_folders: most recent first.
+        geometry: the main window's saved geometry (hex), "" for the default.
+    """
+
+    method: str = "pgd"
+    preset: str = "balanced"
+    eps: float = PRESETS["balanced"]["eps"]
+    steps: int = PRESETS["balanced"]["steps"]
+    robust: bool = PRESETS["balanced"]["robust"]
+    models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
+    output_folder: str = ""
+    format: str = "keep"
+    quality: int = 95
+    keep_metadata: bool = False
+    protect_everyone: bool = False
+    audit_defenses: list[str] = field(default_factory=lambda: list(QUICK_DEFENSES))
+    audit_detectors: list[str] = field(default_factory=lambda: list(QUICK_DETECTORS))
+    audit_models: list[str] = field(default_factory=list)
+    recent_folders: list[str] = field(default_factory=list)
+    geometry: str = ""
+
+    @staticmethod
+    def path() -> Path:
+        return config_dir() / SETTINGS_NAME
+
+    @classmethod
+    def load(cls) -> AppSettings:
+        """The saved settings, or the defaults when there are none (or they are damaged)."""
+        try:
+            data = json.loads(cls.path().read_text())
+        except (OSError, ValueError):
+            return cls()
+        if not isinstance(data, dict):
+            return cls()
+        default = cls()
+        kept = {}
+        for f in fields(cls):
+            value = data.get(f.name)
+            if value is not None and type(value) is type(getattr(default, f.name)):
+                kept[f.name] = value
+        settings = cls(**kept)
+        try:
+            settings.cloak_settings()
+        except ValueError:  # e.g. a method that no longer exists
+            return cls(recent_folders=settings.recent_folders)
+        return settings
+
+    def save(self) -> None:
+        """Write atomically (a crash never leaves half a file)."""
+        path = self.path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(asdict(self), f, indent=1)
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+    def add_recent(self, folder: Path) -> None:
+        """Put ``folder`` first in the recent folders."""
+        text = str(Path(folder).resolve())
+        self.recent_folders = [text] + [f for f in self.recent_folders if f != text]
+        del self.recent_folders[MAX_RECENT:]
+
+    def cloak_settings(self) -> CloakSettings:
+        """The core's settings for these choices (raises ValueError when invalid)."""
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method}")
+        return CloakSettings(method=self.method, preset=self.preset, eps=float(self.eps),
+                             steps=int(self.steps), robust=bool(self.robust),
+                             models=tuple(self.models))

@@ -1,0 +1,419 @@
+"""The desktop app driven as a user would: real photos, real models, offscreen Qt."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gui_helpers import FAST, JOB_TIMEOUT, wait_idle
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from faceguard.io import load_photo
+from faceguard.manifest import MANIFEST_NAME
+from faceguard_gui.images import FACE_COLOUR, PROTECTED_COLOUR
+
+
+def drop_files(widget, paths: list[Path]) -> None:
+    """Drag and drop files onto a list widget, as from a file manager."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    centre = QPointF(widget.viewport().rect().center())
+    enter = QDragEnterEvent(centre, Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget.viewport(), enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(centre, Qt.DropAction.CopyAction, mime,
+                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget.viewport(), drop)
+
+
+def count_colour(pixmap, colour, tolerance: int = 40) -> int:
+    """Pixels of ``pixmap`` close to ``colour`` (face boxes are drawn in known colours)."""
+    image = pixmap.toImage().convertToFormat(pixmap.toImage().Format.Format_RGB888)
+    w, h = image.width(), image.height()
+    data = np.frombuffer(image.constBits(), np.uint8).reshape(h, image.bytesPerLine())
+    rgb = data[:, : w * 3].reshape(h, w, 3).astype(int)
+    target = np.array([colour.red(), colour.green(), colour.blue()])
+    return int((np.abs(rgb - target).sum(-1) < tolerance).sum())
+
+
+def manifest_of(folder: Path) -> dict:
+    return json.loads((folder / MANIFEST_NAME).read_text())
+
+
+@pytest.mark.slow
+def test_protect_one_person_preview_audit_and_export(make_window, copy_photos, qtbot,
+                                                      tmp_path):
+    window = make_window()
+    photos = copy_photos("a1", "a2")
+
+    # 1. Photos: drop two album photos, see their faces
+    drop_files(window.photos.grid, photos)
+    wait_idle(qtbot, window)
+    album = window.ctx.album
+    assert [p.name for p in album.photos] == [p.name for p in photos]
+    assert window.photos.grid.count() == 2
+    for path in album.photos:
+        photo = album.photos[path]
+        assert photo.face_count == 1 and photo.problem is None
+        assert "1 face" in window.photos._items[path].text()
+        assert count_colour(window.photos._picture(photo), FACE_COLOUR) > 20  # its box
+    assert window.photos.problems.isHidden()
+    assert len(album.people) >= 1
+
+    # 2. Protect: the person appears as a face chip with counts; tick them
+    window.photos.next_button.click()
+    assert window.pages.currentWidget() is window.protect
+    people = window.protect.people_list
+    assert people.count() == len(album.people)
+    assert not window.protect.protect_button.isEnabled()  # nobody chosen yet
+    first = album.people[0]
+    assert f"{len(first.person.faces)} face" in people.item(0).text()
+    assert not people.item(0).icon().isNull()  # the face chip
+    people.item(0).setCheckState(Qt.CheckState.Checked)
+    assert album.chosen == [first.person]
+    assert window.protect.protect_button.isEnabled()
+    chosen_photo = album.photos[first.person.faces[0][0]]  # its box turned green
+    assert count_colour(window.photos._picture(chosen_photo), PROTECTED_COLOUR) > 20
+
+    # preview one photo in seconds: before/after view and per-face figures
+    qtbot.mouseClick(window.protect.preview_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.protect.preview_window is not None, timeout=JOB_TIMEOUT)
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=JOB_TIMEOUT)
+    preview = window.protect.preview_window
+    assert preview.isVisible()
+    assert preview.view.before.size() == preview.view.after.size()
+    assert preview.view.before.width() == Image.open(photos[0]).width  # full resolution
+    figures = preview.figures
+    headers = [figures.horizontalHeaderItem(c).text() for c in range(figures.columnCount())]
+    assert figures.rowCount() == 1
+    row = {h: figures.item(0, c).text() for c, h in enumerate(headers)}
+    assert row["Protected"] == "yes"
+    assert 0.5 < float(row["SSIM (1 = identical)"]) <= 1
+    assert row["PSNR"].endswith("dB")
+    assert "→" in row["dlib: distance before → after"]
+    assert "same person below 0.60" in row["dlib: distance before → after"]
+    preview.difference_box.setChecked(True)  # amplified difference
+    assert preview.view.show_difference
+    preview.split_slider.setValue(250)
+    assert preview.view.split == pytest.approx(0.25)
+    preview.zoom_to_face()
+    assert preview.view.zoom > 1  # a small face fills half the view
+    preview.close()
+
+    # protect the album
+    qtbot.mouseClick(window.protect.protect_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=JOB_TIMEOUT)
+    outdir = tmp_path / "protected"
+    manifest = manifest_of(outdir)
+    entries = manifest["photos"]
+    assert sorted(entries) == sorted(p.name for p in photos)
+    for name, entry in entries.items():
+        out = outdir / entry["output"]
+        assert out.is_file() and load_photo(out).pixels.shape == load_photo(
+            photos[0].parent / name).pixels.shape
+    protected = [f for e in entries.values() for f in e["faces"] if f["protected"]]
+    assert len(protected) == len(first.person.faces)
+    assert window.protect.results.rowCount() == 2
+    assert window.protect.results.item(0, 1).text() in ("protected", "copied (no chosen face)")
+    assert manifest["settings"]["models"] == FAST["models"]
+
+    # 3. Audit: quick audit of the output folder, see the table and the plot
+    window.protect.next_button.click()
+    assert window.pages.currentWidget() is window.audit
+    assert Path(window.audit.cloaked.text()) == outdir
+    qtbot.mouseClick(window.audit.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.audit.outcome is not None, timeout=JOB_TIMEOUT)
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=JOB_TIMEOUT)
+    table = window.audit.protection_table
+    assert table.rowCount() == len(FAST["audit_defenses"]) * len(FAST["audit_models"])
+    assert {table.item(r, 0).text() for r in range(table.rowCount())} == {"none", "jpeg75"}
+    assert table.item(0, 4).text().endswith("%")
+    assert window.audit.heatmap.pixmap() is not None and not window.audit.heatmap.pixmap().isNull()
+    assert "protected" in window.audit.summary.toPlainText()
+
+    # export the report
+    report = tmp_path / "report"
+    window.audit.export(report)
+    qtbot.waitUntil(lambda: window.audit.exported is not None, timeout=JOB_TIMEOUT)
+    assert (report / "report.html").is_file()
+    data = json.loads((report / "report.json").read_text())
+    assert len(data["protection"]) == table.rowCount()
+    assert window.messages == []  # nothing went wrong along the way
+
+
+@pytest.mark.slow
+def test_cancel_midway_leaves_only_complete_files(make_window, copy_photos, qtbot, tmp_path):
+    window = make_window(protect_everyone=True)
+    photos = copy_photos("a1", "b1", "a2")
+    window.photos.add_paths(photos)
+    wait_idle(qtbot, window)
+    window.go_to(1)
+
+    seen = []
+
+    def cancel_on_first_photo(event) -> None:
+        if event.stage == "cloaking":
+            seen.append(event.path)
+            if len(seen) == 1:
+                window.cancel_button.click()
+
+    window.jobs.progressed.connect(cancel_on_first_photo)
+    window.protect.protect_button.click()
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=JOB_TIMEOUT)
+
+    outdir = tmp_path / "protected"
+    entries = manifest_of(outdir)["photos"]
+    assert seen and 1 <= len(entries) < len(photos)  # stopped between photos
+    written = sorted(p.name for p in outdir.iterdir() if p.name != MANIFEST_NAME)
+    assert written == sorted(e["output"] for e in entries.values())  # no partial or temp file
+    for entry in entries.values():
+        assert load_photo(outdir / entry["output"]).pixels.shape[2] == 3  # complete, readable
+    assert "stopped" in window.status_text.text()
+    assert "Stopped" in window.protect.results_note.text()
+
+    # running again finishes the rest and keeps what was done
+    done_before = len(entries)
+    window.jobs.progressed.disconnect(cancel_on_first_photo)
+    window.protect.protect_button.click()
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=JOB_TIMEOUT)
+    entries = manifest_of(outdir)["photos"]
+    assert len(entries) == len(photos)
+    skipped = [window.protect.results.item(r, 1).text()
+               for r in range(window.protect.results.rowCount())]
+    assert skipped.count("already done (kept)") == done_before
+
+
+def test_unreadable_and_faceless_photos_show_error_rows(make_window, copy_photos, qtbot,
+                                                        tmp_path):
+    window = make_window()
+    good = copy_photos("b1")[0]
+    broken = good.parent / "broken.jpg"
+    broken.write_bytes(b"this is not a photo")
+    blank = good.parent / "blank.png"
+    Image.fromarray(np.full((120, 160, 3), 200, np.uint8)).save(blank)
+
+    window.photos.add_paths([good, broken, blank])
+    wait_idle(qtbot, window)
+    problems = window.photos.problems
+    assert problems.isVisible()
+    rows = {problems.item(r, 0).text(): problems.item(r, 1).text()
+            for r in range(problems.rowCount())}
+    assert set(rows) == {"broken.jpg", "blank.png"}
+    assert "broken.jpg" in rows["broken.jpg"]  # the core's message names the file
+    assert "no face" in rows["blank.png"]
+    assert "cannot be read" in window.photos._items[broken.resolve()].text()
+    assert "1 face" in window.photos._items[good.resolve()].text()
+    assert "2 need attention" in window.photos.summary.text()
+    assert window.isVisible() and window.messages == []  # an error row, not a crash
+
+
+@pytest.mark.slow
+def test_closing_during_a_run_asks_then_stops_cleanly(make_window, copy_photos, qtbot,
+                                                      tmp_path):
+    window = make_window(protect_everyone=True)
+    photos = copy_photos("a1", "b1", "a2")
+    window.photos.add_paths(photos)
+    wait_idle(qtbot, window)
+    questions = []
+
+    def confirm(title: str, text: str) -> bool:
+        questions.append(title)
+        return True
+
+    window.confirm = confirm
+
+    def close_on_first_photo(event) -> None:
+        if event.stage == "cloaking" and not questions:
+            window.close()
+
+    window.jobs.progressed.connect(close_on_first_photo)
+    window.protect.protect_button.click()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=JOB_TIMEOUT)
+    assert questions == ["Stop and quit?"]
+    assert not window.jobs.busy  # the window closed only after the worker stopped
+    outdir = tmp_path / "protected"
+    entries = manifest_of(outdir)["photos"]
+    assert 1 <= len(entries) < len(photos)
+    written = sorted(p.name for p in outdir.iterdir() if p.name != MANIFEST_NAME)
+    assert written == sorted(e["output"] for e in entries.values())
+
+
+def test_closing_during_a_run_can_be_refused(make_window, copy_photos, qtbot):
+    window = make_window()
+    window.photos.add_paths(copy_photos("b1"))  # scanning starts
+    assert window.jobs.busy
+    window.confirm = lambda title, text: False
+    window.close()
+    assert window.isVisible()  # the user said no: nothing stops
+    wait_idle(qtbot, window)
+    assert window.ctx.album.people
+
+
+def test_missing_model_is_named_and_installed_with_progress(make_window, copy_photos, qtbot,
+                                                            tmp_path, monkeypatch):
+    from faceguard.models.install import is_installed
+
+    monkeypatch.setenv("FACEGUARD_MODELS", str(tmp_path / "models"))  # nothing installed
+    window = make_window(models=["dlib"])
+    qtbot.waitUntil(lambda: window.banner.isVisible())
+    assert "dlib" in window.banner_text.text() and "not installed" in window.banner_text.text()
+    assert not window.protect.model_boxes["dlib"].isEnabled()
+
+    # a first photo cannot be scanned yet: the app says which model is missing
+    photo = copy_photos("b1")[0].resolve()
+    window.photos.add_paths([photo])
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=JOB_TIMEOUT)
+    title, text = window.messages[-1]
+    assert title == "Could not find the faces" and "dlib" in text and "Install now" in text
+    assert "not scanned yet" in window.photos._items[photo].text()
+
+    qtbot.mouseClick(window.install_button, Qt.MouseButton.LeftButton)
+    dialog = window._models_dialog
+    assert dialog.isVisible() and dialog.progress.isVisible()
+    wait_idle(qtbot, window)  # installs, then scans the waiting photo
+    assert is_installed("dlib")
+    assert "converting dlib" in dialog.log.toPlainText()
+    assert not window.banner.isVisible()
+    assert window.protect.model_boxes["dlib"].isEnabled()
+    assert window.protect.model_boxes["dlib"].isChecked()
+    assert window.ctx.album.photos[photo].face_count == 1
+
+
+def test_settings_and_recent_folders_persist(make_window, tmp_path):
+    from faceguard_gui.settings import AppSettings
+
+    window = make_window()
+    window.protect.eps.setValue(12)
+    window.protect.robust.setChecked(True)
+    window.protect.format.setCurrentIndex(window.protect.format.findData("png"))
+    empty = tmp_path / "empty-folder"
+    empty.mkdir()
+    window.photos.add_paths([empty])
+    assert window.messages and window.messages[-1][0] == "Nothing new"
+
+    saved = AppSettings.load()
+    assert (saved.eps, saved.robust, saved.format) == (12.0, True, "png")
+    assert saved.recent_folders[0] == str(empty.resolve())
+
+    again = make_window(**{k: getattr(saved, k) for k in ("eps", "robust", "format",
+                                                           "recent_folders", "steps")})
+    assert again.protect.eps.value() == 12
+    assert "12 / 255" in again.protect.eps_label.text()
+    again.photos._fill_recent()
+    assert [a.text() for a in again.photos.recent_menu.actions()][0] == str(empty.resolve())
+
+
+def test_damaged_settings_file_falls_back_to_defaults(tmp_path, monkeypatch):
+    from faceguard_gui.settings import AppSettings
+
+    monkeypatch.setenv("FACEGUARD_CONFIG", str(tmp_path))
+    AppSettings.path().write_text('{"eps": "loud", "method": "nonsense", "quality": 80}')
+    settings = AppSettings.load()
+    assert settings.method == "pgd" and settings.eps == AppSettings().eps
+    AppSettings.path().write_text("{not json")
+    assert AppSettings.load() == AppSettings()
+
+
+def test_progress_clock_says_photos_done_and_time_left(monkeypatch):
+    from faceguard.progress import Event
+    from faceguard_gui import workers
+
+    now = [100.0]
+    monkeypatch.setattr(workers.time, "monotonic", lambda: now[0])
+    clock = workers.ProgressClock()
+    clock.update(Event(1, 10, "cloaking"))
+    assert clock.text() == "cloaking: 1 of 10 photos"
+    now[0] += 6.0
+    clock.update(Event(4, 10, "cloaking"))  # 3 photos in 6 s: 2 s each, 6 left
+    assert clock.seconds_left() == pytest.approx(12.0)
+    assert clock.text() == "cloaking: 4 of 10 photos, about 12 s left"
+    assert workers.format_seconds(95) == "1 min 35 s"
+
+
+def test_worker_reports_a_failing_job_as_a_message(qtbot):
+    from faceguard.pipeline import PipelineError
+    from faceguard.progress import Event
+    from faceguard_gui.workers import FAILED, JobController
+
+    def broken():
+        yield Event(1, 2, "cloaking", Path("a.jpg"))
+        raise PipelineError("no photos found in /nowhere")
+
+    jobs = JobController()
+    seen, ends = [], []
+    jobs.start("Testing", broken, seen.append, lambda *end: ends.append(end))
+    qtbot.waitUntil(lambda: not jobs.busy, timeout=10_000)
+    assert [e.done for e in seen] == [1]
+    assert ends == [(FAILED, "no photos found in /nowhere")]
+
+
+def test_cancel_closes_the_generator_in_its_worker_thread(qtbot):
+    import threading
+
+    from faceguard.progress import Event
+    from faceguard_gui.workers import CANCELLED, JobController
+
+    closed_in = []
+    gate = threading.Event()
+
+    def job():
+        try:
+            for i in range(1, 100):
+                yield Event(i, 99, "cloaking")
+                gate.wait(5)  # the next step starts only once the test has pressed cancel
+        finally:
+            closed_in.append(threading.current_thread())
+
+    jobs = JobController()
+    ends, seen = [], []
+
+    def on_event(event) -> None:
+        seen.append(event.done)
+        jobs.cancel()
+        gate.set()
+
+    jobs.start("Testing", job, on_event, lambda *end: ends.append(end))
+    qtbot.waitUntil(lambda: not jobs.busy, timeout=10_000)
+    assert ends == [(CANCELLED, "")]
+    assert seen in ([1], [1, 2])  # stopped between steps, at most one step after cancel
+    assert closed_in and closed_in[0] is not threading.main_thread()
+
+
+def test_screen_fits_1280x800(make_window):
+    window = make_window()
+    window.resize(1280, 800)
+    for step in range(3):
+        window.go_to(step)
+        QApplication.processEvents()
+        page = window.pages.currentWidget()
+        assert page.minimumSizeHint().width() <= window.pages.width()
+        assert page.minimumSizeHint().height() <= window.pages.height()
+    assert window.minimumSizeHint().width() <= 1280
+
+
+def test_people_stay_chosen_when_the_album_is_grouped_again(qtbot):
+    from faceguard.album import AlbumPerson
+    from faceguard.detect import Face
+    from faceguard.identity import Person
+    from faceguard_gui.album_state import AlbumState
+    from faceguard_gui.jobs import FoundPerson
+
+    def person(name: str, *faces: tuple[str, float]) -> FoundPerson:
+        return FoundPerson(AlbumPerson(name, Person(name), [
+            (Path(p), Face((x, 0.0, x + 50, 50), np.zeros((5, 2)), 1.0)) for p, x in faces]),
+            None)
+
+    album = AlbumState()
+    album.set_people([person("person 1", ("a.jpg", 0)), person("person 2", ("b.jpg", 0))])
+    album.choose([album.people[1].person])
+    # a new photo of person 2 makes them the largest group: renumbered "person 1"
+    album.set_people([person("person 1", ("b.jpg", 0), ("c.jpg", 10)),
+                      person("person 2", ("a.jpg", 0))])
+    assert [p.name for p in album.chosen] == ["person 1"]
+    assert album.chosen[0].faces[1][0] == Path("c.jpg")
