@@ -80,6 +80,31 @@ def transform_points(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.asarray(points, dtype=np.float64) @ transform[:, :2].T + transform[:, 2]
 
 
+def jitter_landmarks(landmarks: np.ndarray, rng: np.random.Generator, shift: float = 0.04,
+                     scale: float = 0.04, rotate: float = 4.0) -> np.ndarray:
+    """Landmarks moved by a small random similarity transform, one per face.
+
+    Recognizers of other people align faces with other detectors; optimising through
+    slightly different alignments makes the cloak hold under theirs (alignment EOT).
+
+    Args:
+        landmarks: (5, 2) or (B, 5, 2).
+        shift: largest shift, as a fraction of the face size (2.2 x the eye distance).
+        scale: largest relative change of size.
+        rotate: largest rotation, degrees.
+    """
+    marks = np.asarray(landmarks, dtype=np.float64)
+    out = []
+    for m in marks.reshape(-1, 5, 2):
+        centre = m.mean(0)
+        size = 2.2 * np.linalg.norm(m[1] - m[0])
+        a = np.deg2rad(rng.uniform(-rotate, rotate))
+        s = 1 + rng.uniform(-scale, scale)
+        rot = s * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        out.append((m - centre) @ rot.T + centre + rng.uniform(-shift, shift, 2) * size)
+    return np.stack(out).reshape(marks.shape)
+
+
 def face_transform(landmarks: np.ndarray, template: np.ndarray) -> np.ndarray:
     """(2, 3) transform from photo pixels to the aligned face of ``template``."""
     return similarity_transform(landmarks, template)

@@ -358,7 +358,8 @@ def _fit_universal(s: CloakSettings, ensemble: Ensemble, person: Person, index: 
     else:
         transform = RandomTransform(s.seed) if s.robust else None
         objective = FeatureObjective(ensemble, CANONICAL_TEMPLATE, person.centroids(),
-                                     transform=transform, samples=s.eot_samples)
+                                     transform=transform, samples=s.eot_samples if s.robust
+                                     else 1, seed=s.seed)
         sgd = UniversalSGD(xi=xi, steps=s.steps * 5)
         v = sgd.fit(faces_t, lambda x, idx: objective(x), generator)
         with torch.no_grad():
@@ -489,6 +490,8 @@ def _objective_factory(s: CloakSettings, ensemble: Ensemble, centroids, own, k: 
 
     seed = int(torch.randint(2**31, (1,), generator=generator))
     transform = RandomTransform(seed) if s.robust else None
+    samples = s.eot_samples if s.robust else 1  # alignment jitter alone needs no extra draws
+    jitter = s.method != "fgsm"  # a single step gains nothing from random alignments
 
     def make(landmarks: np.ndarray):
         if s.objective == "classifier":
@@ -500,9 +503,9 @@ def _objective_factory(s: CloakSettings, ensemble: Ensemble, centroids, own, k: 
                 probs[label] = float("inf")
                 target = int(probs.argmin())
             return ClassifierObjective(ensemble, landmarks, plan.classifier, label, target,
-                                       transform, s.eot_samples)
+                                       transform, samples, jitter, seed)
         return FeatureObjective(ensemble, landmarks, centroids, plan.decoys.get(k),
-                                transform=transform, samples=s.eot_samples)
+                                transform=transform, samples=samples, jitter=jitter, seed=seed)
 
     return make
 

@@ -14,7 +14,8 @@ from faceguard.cloak.base import Cloak
 
 #: method name -> what it is, in plain words
 METHODS = {
-    "pgd": "projected gradient descent, random start (strong, the default)",
+    "perceptual": "strongest for how little it shows: keeps the face's SSIM (the default)",
+    "pgd": "projected gradient descent, random start",
     "bim": "basic iterative method (PGD without random start)",
     "mifgsm": "momentum iterative FGSM (transfers better to unseen recognizers)",
     "fgsm": "one-step fast gradient sign (fastest, weakest)",
@@ -23,11 +24,18 @@ METHODS = {
     "universal-sgd": "one universal mask per person, fast stochastic variant",
 }
 
-#: preset -> (eps in grey levels, steps, EOT robustness)
+#: preset -> eps in grey levels, steps, EOT robustness; for sign-gradient methods
 PRESETS = {
     "low": {"eps": 4.0, "steps": 10, "robust": False},
     "balanced": {"eps": 8.0, "steps": 20, "robust": True},
     "high": {"eps": 12.0, "steps": 40, "robust": True},
+}
+#: the same for the perceptual method, which also keeps an SSIM floor on the face: it
+#: may use a larger L-inf bound because it spends it where it does not show
+PERCEPTUAL_PRESETS = {
+    "low": {"eps": 12.0, "steps": 30, "robust": False, "ssim": 0.98},
+    "balanced": {"eps": 16.0, "steps": 60, "robust": True, "ssim": 0.96},
+    "high": {"eps": 24.0, "steps": 100, "robust": True, "ssim": 0.93},
 }
 
 DEFAULT_MODELS = ("dlib", "mobileface")
@@ -43,6 +51,7 @@ class CloakSettings:
         eps: L-inf budget in grey levels (0-255).
         steps: iterations of iterative methods.
         robust: expectation over JPEG / blur / resize transforms while optimising.
+        ssim: the perceptual method's SSIM floor on the face.
         eot_samples: random transforms per step when robust.
         objective: "feature" (away from the person's centroid) or "classifier".
         targeted: pull towards a decoy person instead of away from the true one.
@@ -51,11 +60,12 @@ class CloakSettings:
         seed: random seed (random start, EOT draws, decoy choice).
     """
 
-    method: str = "pgd"
+    method: str = "perceptual"
     preset: str = "balanced"
     eps: float | None = None
     steps: int | None = None
     robust: bool | None = None
+    ssim: float | None = None
     eot_samples: int = 2
     objective: str = "feature"
     targeted: bool = False
@@ -75,6 +85,8 @@ class CloakSettings:
             raise ValueError(f"eps is in grey levels and must be in (0, 64], got {self.eps}")
         if self.steps is not None and self.steps < 1:
             raise ValueError("steps must be >= 1")
+        if self.ssim is not None and not 0 < self.ssim <= 1:
+            raise ValueError("ssim must be in (0, 1]")
         if not self.models:
             raise ValueError("at least one model is needed")
         if not 0 <= self.texture <= 1:
@@ -84,12 +96,13 @@ class CloakSettings:
 
     def resolved(self) -> CloakSettings:
         """A copy with the preset's values filled in where the knob was left None."""
-        p = PRESETS[self.preset]
+        p = (PERCEPTUAL_PRESETS if self.method == "perceptual" else PRESETS)[self.preset]
         return replace(
             self,
             eps=p["eps"] if self.eps is None else self.eps,
             steps=p["steps"] if self.steps is None else self.steps,
             robust=p["robust"] if self.robust is None else self.robust,
+            ssim=p.get("ssim") if self.ssim is None else self.ssim,
         )
 
     def to_dict(self) -> dict:
@@ -106,10 +119,13 @@ class CloakSettings:
         """The per-photo cloak method (not for the universal ones)."""
         from faceguard.cloak.fgsm import FGSM
         from faceguard.cloak.iterative import BIM, MIFGSM, PGD
+        from faceguard.cloak.perceptual import PerceptualCloak
         from faceguard.cloak.pfgsm import PFGSM
 
         s = self.resolved()
         eps = s.eps / 255
+        if s.method == "perceptual":
+            return PerceptualCloak(eps, steps=s.steps, ssim=s.ssim or 0.96)
         if s.method == "fgsm":
             return FGSM(eps)
         if s.method == "pgd":

@@ -11,7 +11,8 @@ lands in the photo's own full-resolution pixels.
   untargeted (away from the true class) or targeted (towards a decoy class, which
   P-FGSM picks with :func:`pfgsm_target`).
 
-Both can average over random transforms (EOT, ``--robust``).
+Both average over random alignments (always) and random image transforms (EOT,
+``--robust``).
 """
 
 from __future__ import annotations
@@ -22,23 +23,36 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from faceguard.align import jitter_landmarks
 from faceguard.identity import FaceClassifier, normalised_distance
 from faceguard.models.ensemble import Ensemble, FaceTransform
 
 
 class _FaceObjective:
-    """Shared part: align once per call, embed under ``samples`` random transforms."""
+    """Shared part: embed under ``samples`` random alignments and transforms (EOT).
+
+    Each sample aligns the faces with slightly jittered landmarks
+    (:func:`faceguard.align.jitter_landmarks`), because an attacker's detector will not
+    put the landmarks exactly where ours does, then applies ``transform`` if given.
+    """
 
     def __init__(self, ensemble: Ensemble, landmarks: np.ndarray,
-                 transform: FaceTransform | None = None, samples: int = 1) -> None:
+                 transform: FaceTransform | None = None, samples: int = 1,
+                 jitter: bool = True, seed: int = 0) -> None:
         self.ensemble = ensemble
         self.landmarks = landmarks
         self.transform = transform
-        self.samples = samples if transform is not None else 1
+        self.samples = samples
+        self.jitter = jitter
+        self.rng = np.random.default_rng(seed)
 
     def _embeddings(self, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
-        faces = self.ensemble.align(images, self.landmarks)
-        return [self.ensemble.embed_aligned(faces, self.transform) for _ in range(self.samples)]
+        out = []
+        for _ in range(self.samples):
+            marks = jitter_landmarks(self.landmarks, self.rng) if self.jitter else self.landmarks
+            faces = self.ensemble.align(images, marks)
+            out.append(self.ensemble.embed_aligned(faces, self.transform))
+        return out
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         return torch.stack([self.loss(e) for e in self._embeddings(images)]).mean(0)
@@ -61,14 +75,16 @@ class FeatureObjective(_FaceObjective):
         centroids: model -> (D,) the person's clean centroid.
         decoy: model -> (D,) a decoy identity's centroid, for the targeted form.
         cap: saturation of the untargeted loss, in threshold units.
-        transform, samples: EOT: random face transform and how many draws per step.
+        transform, samples, jitter, seed: EOT: a random face transform, how many draws
+            per step, alignment jitter, and the seed of the jitter.
     """
 
     def __init__(self, ensemble: Ensemble, landmarks: np.ndarray,
                  centroids: Mapping[str, torch.Tensor],
                  decoy: Mapping[str, torch.Tensor] | None = None, cap: float = 2.0,
-                 transform: FaceTransform | None = None, samples: int = 1) -> None:
-        super().__init__(ensemble, landmarks, transform, samples)
+                 transform: FaceTransform | None = None, samples: int = 1,
+                 jitter: bool = True, seed: int = 0) -> None:
+        super().__init__(ensemble, landmarks, transform, samples, jitter, seed)
         self.centroids = dict(centroids)
         self.decoy = dict(decoy) if decoy is not None else None
         self.cap = cap
@@ -92,8 +108,9 @@ class ClassifierObjective(_FaceObjective):
 
     def __init__(self, ensemble: Ensemble, landmarks: np.ndarray, classifier: FaceClassifier,
                  label: int, target: int | None = None,
-                 transform: FaceTransform | None = None, samples: int = 1) -> None:
-        super().__init__(ensemble, landmarks, transform, samples)
+                 transform: FaceTransform | None = None, samples: int = 1,
+                 jitter: bool = True, seed: int = 0) -> None:
+        super().__init__(ensemble, landmarks, transform, samples, jitter, seed)
         self.classifier = classifier
         self.label = label
         self.target = target

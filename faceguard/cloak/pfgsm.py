@@ -50,7 +50,8 @@ class PFGSM(Cloak):
         target = pfgsm_target(probs, objective.label, self.sigma, generator)
         targeted = ClassifierObjective(objective.ensemble, objective.landmarks,
                                        objective.classifier, objective.label, target,
-                                       objective.transform, objective.samples)
+                                       objective.transform, objective.samples,
+                                       objective.jitter)
         step = budget * (self.alpha / self.eps)
         x = images
         for _ in range(self.max_steps):

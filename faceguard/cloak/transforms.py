@@ -112,22 +112,27 @@ def resize_down_up(images: torch.Tensor, factor: float) -> torch.Tensor:
 
 
 class RandomTransform:
-    """One random transform per call: JPEG q 50-90, blur sigma 0.4-1.0, or resize 0.5-0.9.
+    """One random transform per call: JPEG q 60-90, blur sigma 0.3-0.7, resize 0.7-0.95,
+    or none.
 
-    The mix the guide measured to lift transfer to held-out recognizers and to survive
-    JPEG q75. ``rng`` makes it reproducible.
+    Milder than the guide's first mix (q 50-90, blur up to 1.0, resize down to 0.5):
+    on celeb24 the strong mix cost white-box protection of the 112 px mobileface
+    (83% vs 96%) without helping after JPEG q75; this one keeps both (see
+    benchmarks/results/protection.json). ``seed`` makes it reproducible.
     """
 
     def __init__(self, seed: int | None = None) -> None:
         self.rng = random.Random(seed)
 
     def __repr__(self) -> str:
-        return "RandomTransform(jpeg q50-90 | blur 0.4-1.0 | resize 0.5-0.9)"
+        return "RandomTransform(jpeg q60-90 | blur 0.3-0.7 | resize 0.7-0.95 | none)"
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        kind = self.rng.randrange(3)
+        kind = self.rng.randrange(4)
         if kind == 0:
-            return jpeg(images, self.rng.randint(50, 90))
+            return jpeg(images, self.rng.randint(60, 90))
         if kind == 1:
-            return gaussian_blur(images, self.rng.uniform(0.4, 1.0))
-        return resize_down_up(images, self.rng.uniform(0.5, 0.9))
+            return gaussian_blur(images, self.rng.uniform(0.3, 0.7))
+        if kind == 2:
+            return resize_down_up(images, self.rng.uniform(0.7, 0.95))
+        return images
