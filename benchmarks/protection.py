@@ -163,6 +163,7 @@ def cloak_probes(config: dict, data: Data, ensembles: dict, seed: int = 0) -> to
         weight = weight * texture_weight(x, s.texture)
     transform = RandomTransform(seed) if s.robust else None
     samples = s.eot_samples if s.robust else 1
+    jitter = s.method != "fgsm"  # as the pipeline: a single step gains nothing from it
     # the user's references: per protected person, their clean centroid / class
     ref_emb = {}
     with torch.no_grad():
@@ -178,15 +179,20 @@ def cloak_probes(config: dict, data: Data, ensembles: dict, seed: int = 0) -> to
     if s.objective == "classifier":
         clf = FaceClassifier(people).fit()
         labels = [data.user_ids.index(n) for n in probe_labels]
+        decoys = random.Random(seed)
         out = []
-        for k in range(len(x)):  # per probe: each has its own label
-            obj = ClassifierObjective(ens, landmarks[k], clf, labels[k], None, transform,
-                                      samples)
+        for k in range(len(x)):  # per probe: each has its own label (and decoy)
+            target = None
+            if config.get("targeted"):
+                target = (labels[k] + 1 + decoys.randrange(len(people) - 1)) % len(people)
+            obj = ClassifierObjective(ens, landmarks[k], clf, labels[k], target, transform,
+                                      samples, jitter)
             out.append(s.make_cloak()(x[k:k + 1], obj, weight[k:k + 1], gen))
         return torch.cat(out)
     centroids = {m: torch.stack([people[data.user_ids.index(n)].centroid(m)
                                  for n in probe_labels]) for m in ens.names}
-    obj = FeatureObjective(ens, landmarks, centroids, transform=transform, samples=samples)
+    obj = FeatureObjective(ens, landmarks, centroids, transform=transform, samples=samples,
+                           jitter=jitter)
     return s.make_cloak()(x, obj, weight, gen)
 
 
@@ -255,32 +261,39 @@ def run_config(config: dict, data: Data, ensembles: dict, attack: Ensemble,
 def configs(quick: bool) -> list[dict]:
     default = ["dlib", "mobileface"]
     out = [
-        {"name": "pgd-balanced-default", "method": "pgd", "preset": "balanced",
-         "models": default},
-        {"name": "pgd-balanced-not-robust", "method": "pgd", "preset": "balanced",
-         "robust": False, "models": default},
+        {"name": "perceptual-balanced-default", "method": "perceptual", "models": default},
+        {"name": "pgd-balanced-default", "method": "pgd", "models": default},
     ]
     if quick:
         return out
     for preset in ("low", "high"):
-        out.append({"name": f"pgd-{preset}-default", "method": "pgd", "preset": preset,
-                    "models": default})
+        out.append({"name": f"perceptual-{preset}-default", "method": "perceptual",
+                    "preset": preset, "models": default})
+    out.append({"name": "perceptual-balanced-not-robust", "method": "perceptual",
+                "robust": False, "models": default})
     for m in MODELS:
-        out.append({"name": f"pgd-balanced-whitebox-{m}", "method": "pgd", "preset": "balanced",
+        out.append({"name": f"perceptual-balanced-whitebox-{m}", "method": "perceptual",
                     "models": [m]})
     out += [
-        {"name": "pgd-balanced-dlib+faceres", "method": "pgd", "models": ["dlib", "faceres"]},
-        {"name": "pgd-balanced-mobileface+faceres", "method": "pgd",
+        {"name": "perceptual-balanced-dlib+faceres", "method": "perceptual",
+         "models": ["dlib", "faceres"]},
+        {"name": "perceptual-balanced-mobileface+faceres", "method": "perceptual",
          "models": ["mobileface", "faceres"]},
-        {"name": "pgd-balanced-all3", "method": "pgd", "models": list(MODELS)},
+        {"name": "perceptual-balanced-all3", "method": "perceptual", "models": list(MODELS)},
     ]
-    for method in ("fgsm", "bim", "mifgsm"):
-        out.append({"name": f"{method}-balanced-default", "method": method, "models": default})
+    for preset in ("low", "high"):
+        out.append({"name": f"pgd-{preset}-default", "method": "pgd", "preset": preset,
+                    "models": default})
+    out.append({"name": "pgd-balanced-not-robust", "method": "pgd", "robust": False,
+                "models": default})
     out += [
         {"name": "fgsm-balanced-classifier", "method": "fgsm", "objective": "classifier",
          "models": default},
+        {"name": "bim-balanced-default", "method": "bim", "models": default},
+        {"name": "mifgsm-balanced-default", "method": "mifgsm", "models": default},
         {"name": "pfgsm-balanced-default", "method": "pfgsm", "models": default},
-        {"name": "universal-sgd-balanced-default", "method": "universal-sgd", "models": default},
+        {"name": "universal-sgd-balanced-default", "method": "universal-sgd",
+         "models": default},
         {"name": "universal-deepfool-balanced-default", "method": "universal",
          "models": default},
     ]
