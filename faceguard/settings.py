@@ -41,6 +41,11 @@ PERCEPTUAL_PRESETS = {
 DEFAULT_MODELS = ("dlib", "mobileface")
 
 
+def preset_values(method: str, preset: str) -> dict:
+    """The preset's knobs for a method: eps, steps, robust (and ssim for perceptual)."""
+    return dict((PERCEPTUAL_PRESETS if method == "perceptual" else PRESETS)[preset])
+
+
 @dataclass(frozen=True)
 class CloakSettings:
     """Everything that decides how a face is cloaked (saved in the run manifest).
@@ -96,7 +101,7 @@ class CloakSettings:
 
     def resolved(self) -> CloakSettings:
         """A copy with the preset's values filled in where the knob was left None."""
-        p = (PERCEPTUAL_PRESETS if self.method == "perceptual" else PRESETS)[self.preset]
+        p = preset_values(self.method, self.preset)
         return replace(
             self,
             eps=p["eps"] if self.eps is None else self.eps,

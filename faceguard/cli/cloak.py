@@ -10,7 +10,7 @@ from faceguard.cli import CLIError, common
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from faceguard.settings import METHODS, PRESETS
+    from faceguard.settings import METHODS, PERCEPTUAL_PRESETS, PRESETS
 
     p = sub.add_parser(
         "cloak", help="cloak faces in photos or albums",
@@ -19,9 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "never modified; outputs keep the inputs' relative paths in OUTDIR with a "
                     "manifest (faceguard-manifest.json).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="presets: " + "; ".join(f"{k}: eps {v['eps']:g}, {v['steps']} steps"
-                                      f"{', robust' if v['robust'] else ''}"
-                                      for k, v in PRESETS.items())
+        epilog="presets (perceptual): " + _presets(PERCEPTUAL_PRESETS)
+               + "\npresets (other methods): " + _presets(PRESETS)
                + "\nmethods:\n" + "\n".join(f"  {k:<14} {v}" for k, v in METHODS.items()))
     common.add_input_args(p)
     p.add_argument("-o", "--out", type=Path, required=True, metavar="OUTDIR",
@@ -37,11 +36,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="other people, one sub-folder each (for classifier methods and "
                         "targeted cloaks)")
     how = p.add_argument_group("how to cloak")
-    how.add_argument("--method", choices=list(METHODS), default="pgd")
+    how.add_argument("--method", choices=list(METHODS), default="perceptual")
     how.add_argument("--preset", choices=list(PRESETS), default="balanced")
     how.add_argument("--eps", type=float, default=None,
                      help="L-inf budget in grey levels, e.g. 8 (= 8/255)")
     how.add_argument("--steps", type=int, default=None, help="iterations")
+    how.add_argument("--ssim", type=float, default=None,
+                     help="perceptual method: the SSIM the face keeps (e.g. 0.96; 1 = identical)")
     rob = how.add_mutually_exclusive_group()
     rob.add_argument("--robust", dest="robust", action="store_true", default=None,
                      help="optimise through JPEG/blur/resize so the cloak survives re-encoding")
@@ -72,6 +73,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+def _presets(table: dict) -> str:
+    return "; ".join(f"{k}: eps {v['eps']:g}, {v['steps']} steps"
+                     + (f", SSIM >= {v['ssim']}" if "ssim" in v else "")
+                     + (", robust" if v["robust"] else "") for k, v in table.items())
+
+
 def run(args: argparse.Namespace) -> int:
     from faceguard.pipeline import CloakJob, PipelineError, cloak_album
     from faceguard.progress import show_in_terminal
@@ -89,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = CloakSettings(
             method=args.method, preset=args.preset, eps=args.eps, steps=args.steps,
-            robust=args.robust, eot_samples=args.eot_samples, objective=args.objective,
+            robust=args.robust, ssim=args.ssim, eot_samples=args.eot_samples,
+            objective=args.objective,
             targeted=args.targeted, models=tuple(common.model_list(args.models)),
             texture=args.texture, seed=args.seed)
     except ValueError as exc:

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -32,7 +33,7 @@ from PySide6.QtWidgets import (
 from faceguard.manifest import MANIFEST_NAME
 from faceguard.models.install import is_installed, model_info, model_names
 from faceguard.pipeline import CloakJob
-from faceguard.settings import METHODS, PRESETS
+from faceguard.settings import METHODS, PRESETS, preset_values
 from faceguard_gui.context import AppContext
 from faceguard_gui.jobs import load_preview, preview_photo, protect_album
 from faceguard_gui.preview import PreviewWindow
@@ -46,6 +47,7 @@ PRESET_LABELS = {
     "high": "Strong: slower, may show a faint grain",
 }
 METHOD_LABELS = {  # the methods that need no other people come first
+    "perceptual": "Keeps the look (recommended)",
     "pgd": "Standard (PGD)",
     "mifgsm": "Transfers to other recognizers (MI-FGSM)",
     "bim": "Without random start (BIM)",
@@ -58,8 +60,14 @@ WRITTEN_AS = {"keep": "in their own format", "png": "as PNG", "jpeg": "as JPEG",
               "webp": "as WebP"}
 
 
-def strength_words(eps: float) -> str:
-    """How visible a budget of ``eps`` grey levels is, in plain words."""
+def strength_words(eps: float, ssim: float | None = None) -> str:
+    """How visible a budget of ``eps`` grey levels is, in plain words.
+
+    With an SSIM floor (the perceptual method) the look is set by the floor, not eps.
+    """
+    if ssim is not None:
+        return ("invisible to the eye" if ssim >= 0.98 else "hard to see" if ssim >= 0.95
+                else "a faint grain up close")
     if eps <= 4:
         return "invisible to the eye"
     if eps <= 8:
@@ -182,13 +190,22 @@ class ProtectView(QWidget):
         row.addWidget(self.robust, 1)
         form.addRow("Effort", row)
 
+        self.ssim = QDoubleSpinBox()
+        self.ssim.setRange(0.80, 1.0)
+        self.ssim.setSingleStep(0.01)
+        self.ssim.setDecimals(2)
+        self.ssim.setToolTip("How alike the protected face must stay (SSIM; 1 = identical). "
+                             "Used by the 'keeps the look' method.")
+        self.ssim.valueChanged.connect(self._save_settings)
+        form.addRow("Looks (SSIM)", self.ssim)
+
         self.method = QComboBox()
         for key in METHOD_LABELS:
             if key in METHODS:
                 self.method.addItem(METHOD_LABELS[key], key)
                 self.method.setItemData(self.method.count() - 1, METHODS[key],
                                         Qt.ItemDataRole.ToolTipRole)
-        self.method.currentIndexChanged.connect(self._save_settings)
+        self.method.currentIndexChanged.connect(self._preset_chosen)
         form.addRow("Method", self.method)
 
         self.model_boxes: dict[str, QCheckBox] = {}
@@ -296,7 +313,9 @@ class ProtectView(QWidget):
         self._eps_changed(self.eps.value())
         self.steps.setValue(s.steps)
         self.robust.setChecked(s.robust)
+        self.ssim.setValue(s.ssim)
         self.method.setCurrentIndex(max(self.method.findData(s.method), 0))
+        self.ssim.setEnabled(s.method == "perceptual")
         self.output.setText(s.output_folder)
         self.format.setCurrentIndex(max(self.format.findData(s.format), 0))
         self.quality.setValue(s.quality)
@@ -325,7 +344,10 @@ class ProtectView(QWidget):
         s.eps = float(self.eps.value())
         s.steps = self.steps.value()
         s.robust = self.robust.isChecked()
+        s.ssim = self.ssim.value()
         s.method = self.method.currentData()
+        self.ssim.setEnabled(s.method == "perceptual")
+        self._eps_label()
         models = [n for n, c in self.model_boxes.items() if c.isChecked()]
         if models:
             s.models = models
@@ -345,6 +367,8 @@ class ProtectView(QWidget):
         text = f"{METHOD_LABELS.get(s.method, s.method)}: {METHODS.get(s.method, '')}. "
         text += (f"Every pixel of a protected face changes by at most {s.eps:.0f} of 255 "
                  f"grey levels, refined in {s.steps} steps against {', '.join(s.models)}")
+        if s.method == "perceptual":
+            text += f", keeping the face's SSIM at {s.ssim:.2f} or more"
         text += (", with random compression, blur and resizing so the cloak survives them."
                  if s.robust else ".")
         text += " Photos are written " + WRITTEN_AS.get(s.format, s.format)
@@ -357,17 +381,24 @@ class ProtectView(QWidget):
     def _preset_chosen(self) -> None:
         if self._loading:
             return
-        p = PRESETS[self.preset.currentData()]
+        p = preset_values(self.method.currentData(), self.preset.currentData())
         self._loading = True
         self.eps.setValue(round(p["eps"]))
         self.steps.setValue(p["steps"])
         self.robust.setChecked(p["robust"])
+        if "ssim" in p:
+            self.ssim.setValue(p["ssim"])
         self._loading = False
         self._save_settings()
 
     def _eps_changed(self, value: int) -> None:
-        self.eps_label.setText(f"{value} / 255: {strength_words(value)}")
+        self._eps_label()
         self._save_settings()
+
+    def _eps_label(self) -> None:
+        perceptual = self.method.currentData() == "perceptual"
+        words = strength_words(self.eps.value(), self.ssim.value() if perceptual else None)
+        self.eps_label.setText(f"{self.eps.value()} / 255: {words}")
 
     def choose_output(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Save protected photos to",

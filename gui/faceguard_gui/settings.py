@@ -15,7 +15,7 @@ from pathlib import Path
 
 from faceguard.audit.run import QUICK_DEFENSES, QUICK_DETECTORS
 from faceguard.paths import config_dir
-from faceguard.settings import DEFAULT_MODELS, METHODS, PRESETS, CloakSettings
+from faceguard.settings import DEFAULT_MODELS, METHODS, PERCEPTUAL_PRESETS, CloakSettings
 
 SETTINGS_NAME = "gui-settings.json"
 MAX_RECENT = 8
@@ -34,7 +34,7 @@ class AppSettings:
     """The app's remembered choices (one JSON file).
 
     Attributes:
-        method, preset, eps, steps, robust, models: the cloak (see
+        method, preset, eps, steps, robust, ssim, models: the cloak (see
             :class:`faceguard.settings.CloakSettings`); eps in grey levels (0-255).
         output_folder: where protected photos go ("" = next to the album).
         format, quality, keep_metadata: how protected photos are written.
@@ -45,11 +45,12 @@ class AppSettings:
         geometry: the main window's saved geometry (hex), "" for the default.
     """
 
-    method: str = "pgd"
+    method: str = "perceptual"
     preset: str = "balanced"
-    eps: float = PRESETS["balanced"]["eps"]
-    steps: int = PRESETS["balanced"]["steps"]
-    robust: bool = PRESETS["balanced"]["robust"]
+    eps: float = PERCEPTUAL_PRESETS["balanced"]["eps"]
+    steps: int = PERCEPTUAL_PRESETS["balanced"]["steps"]
+    robust: bool = PERCEPTUAL_PRESETS["balanced"]["robust"]
+    ssim: float = PERCEPTUAL_PRESETS["balanced"]["ssim"]
     models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
     output_folder: str = ""
     format: str = "keep"
@@ -112,4 +113,4 @@ class AppSettings:
             raise ValueError(f"unknown method {self.method}")
         return CloakSettings(method=self.method, preset=self.preset, eps=float(self.eps),
                              steps=int(self.steps), robust=bool(self.robust),
-                             models=tuple(self.models))
+                             ssim=float(self.ssim), models=tuple(self.models))
