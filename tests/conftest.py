@@ -65,7 +65,8 @@ def detector():
     return FaceDetector(device="cpu")
 
 
-def album_photos(album_dir: Path) -> dict[str, list[Path]]:
+@pytest.fixture(scope="session")
+def album_by_person(album_dir: Path) -> dict[str, list[Path]]:
     """identity -> its photos, from the album's labels.csv."""
     import csv
 

@@ -8,7 +8,6 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import album_photos
 
 from faceguard.album import find_people, photo_jobs
 from faceguard.io import load_photo
@@ -21,9 +20,9 @@ FAST = CloakSettings(preset="low", models=("dlib",), steps=5)
 
 
 @pytest.fixture(scope="module")
-def album(album_dir, tmp_path_factory):
+def album(album_dir, tmp_path_factory, album_by_person):
     """A small album copy: 3 photos of person_img26, 2 of others, the couple photo."""
-    photos = album_photos(album_dir)
+    photos = album_by_person
     root = tmp_path_factory.mktemp("album")
     (root / "trip").mkdir()
     chosen = photos["person_img26"][2:5] + photos["person_img1"][:1] + photos["person_img13"][:1]
@@ -171,8 +170,8 @@ def test_photo_jobs_keep_relative_paths(album):
     assert "couple.jpg" in rels and any(r.startswith("trip/") for r in rels)
 
 
-def test_find_people_groups_the_album(album_dir, detector, load_model):
-    photos = album_photos(album_dir)
+def test_find_people_groups_the_album(album_dir, detector, load_model, album_by_person):
+    photos = album_by_person
     paths = photos["person_img26"][:3] + photos["person_img29"][:3]
     people = [e.result for e in find_people(paths, detector, Ensemble([load_model("dlib")]))
               if e.stage == "grouping"][0]
@@ -181,8 +180,8 @@ def test_find_people_groups_the_album(album_dir, detector, load_model):
 
 
 def test_two_people_picked_from_the_album_are_both_cloaked(album_dir, detector, load_model,
-                                                           tmp_path):
-    photos = album_photos(album_dir)
+                                                           tmp_path, album_by_person):
+    photos = album_by_person
     paths = photos["person_img26"][:3] + photos["person_img29"][:2] + photos["person_img1"][:2]
     ensemble = Ensemble([load_model("dlib")])
     people = [e.result for e in find_people(paths, detector, ensemble)

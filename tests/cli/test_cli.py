@@ -14,7 +14,6 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import album_photos
 from PIL import Image
 
 from faceguard import __version__
@@ -49,11 +48,11 @@ def test_usage_errors_exit_2():
 
 
 @pytest.fixture(scope="module")
-def mixed_folder(tmp_path_factory, astronaut, album_dir) -> Path:
+def mixed_folder(tmp_path_factory, astronaut, album_dir, album_by_person) -> Path:
     """Good photos and every kind of bad file a user's folder can hold."""
     folder = tmp_path_factory.mktemp("mixed")
     Image.fromarray(astronaut).save(folder / "astronaut.png")
-    shutil.copy(album_photos(album_dir)["person_img26"][0], folder / "press.jpg")
+    shutil.copy(album_by_person["person_img26"][0], folder / "press.jpg")
     (folder / "empty.jpg").write_bytes(b"")
     (folder / "notes.jpg").write_text("shopping list: milk, eggs\n")
     data = (folder / "press.jpg").read_bytes()
@@ -110,8 +109,8 @@ def test_models_list_shows_the_three_families():
     assert "mobilefacenet" not in done.stdout
 
 
-def test_cloak_and_audit_end_to_end(album_dir, tmp_path):
-    photos = album_photos(album_dir)
+def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
+    photos = album_by_person
     album = tmp_path / "album"
     album.mkdir()
     for p in photos["person_img26"][2:4] + photos["person_img1"][:1]:
@@ -156,8 +155,8 @@ def test_audit_lists(tmp_path):
     assert faceguard("audit", "--cloaked", tmp_path, "--defenses", "nonsense").returncode == 2
 
 
-def test_ctrl_c_leaves_only_complete_files(album_dir, tmp_path):
-    photos = album_photos(album_dir)
+def test_ctrl_c_leaves_only_complete_files(album_dir, tmp_path, album_by_person):
+    photos = album_by_person
     album = tmp_path / "album"
     album.mkdir()
     for p in photos["person_img26"][:6]:

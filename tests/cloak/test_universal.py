@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import album_photos
 
 from faceguard.album import embed_faces, reference_person
 from faceguard.cloak.budget import face_weight
@@ -29,9 +28,9 @@ XI = 8 / 255
 
 
 @pytest.fixture(scope="module")
-def person(album_dir, detector, load_model):
+def person(album_dir, detector, load_model, album_by_person):
     """person_img26's 8 photos: 5 to make the mask, 3 held back; dlib."""
-    photos = album_photos(album_dir)["person_img26"]
+    photos = album_by_person["person_img26"]
     ensemble = Ensemble([load_model("dlib")])
     loaded = []
     for path in photos:
