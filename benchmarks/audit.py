@@ -2,7 +2,7 @@
 
 Cloaks come from the cloaking engine (see benchmarks/protection.py for the split:
 12 user identities, 8 references, 12 gallery images of all 24 identities, the rest
-(10 per user identity, 120 in all) cloaked). For each cloak:
+(5 per user identity, 60 in all) cloaked). For each cloak:
 
 1. Protection table: every defense (``faceguard audit --list-defenses``) applied to the
    cloaked 112 px crops, then each recognizer's top-1 among the 24 gallery identities;
@@ -115,12 +115,17 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     torch.manual_seed(0)
-    data = P.load_data(data_dir("celeb24"), probes_per_id=3 if args.quick else 10,
-                       user_ids=12)
+    probes = 3 if args.quick else 5
+    data = P.load_data(data_dir("celeb24"), probes_per_id=probes, user_ids=12)
     attack = Ensemble.load(P.MODELS)
     gallery_emb = P.embed_given(attack, data.images[data.gallery])
     ensembles = {tuple(DEFAULT): Ensemble([attack[m] for m in DEFAULT])}
     defenses = list(DEFENSES)
+    settings = {"split": f"celeb24: 12 user identities x {probes} cloaked probes; attacker "
+                         "gallery 12 clean images x 24 identities; detection: 5 folds "
+                         "grouped by identity",
+                "defenses": defenses, "papers": PAPERS,
+                "held_out": [m for m in P.MODELS if m not in DEFAULT]}
     results = []
     for config in cloaks(args.quick):
         t0 = time.perf_counter()
@@ -133,12 +138,9 @@ def main() -> None:
         print(json.dumps({k: v for k, v in entry.items() if k != "protection"}), flush=True)
         held = [r for r in entry["protection"] if r["model"] == "faceres"]
         print("  faceres (held-out):", {r["defense"]: r["protection"] for r in held}, flush=True)
-    settings = {"split": "celeb24: 12 user identities x 10 cloaked probes; attacker "
-                         "gallery 12 clean images x 24 identities; detection: 5 folds "
-                         "grouped by identity",
-                "defenses": defenses, "papers": PAPERS,
-                "held_out": [m for m in P.MODELS if m not in DEFAULT]}
-    print(write_results("audit", settings, {"cloaks": results}, args.quick, started))
+        # after every cloak: a long run cut short still leaves its numbers
+        path = write_results("audit", settings, {"cloaks": results}, args.quick, started)
+    print(path)
 
 
 if __name__ == "__main__":

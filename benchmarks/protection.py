@@ -319,14 +319,16 @@ def main() -> None:
                                                      gallery_emb),
                "configs": []}
     print("clean top-1 error", results["clean_top1_error"], flush=True)
+    settings = {"presets": PRESETS, "identities": 24, "user_identities": len(data.user_ids),
+                "refs_per_id": 8, "gallery_per_id": 12, "probes": len(data.probes),
+                "only": args.only, "configs_planned": len(chosen)}
     for config in chosen:
         r = run_config(config, data, ensembles, attack, gallery_emb)
         results["configs"].append(r)
         print(json.dumps(r), flush=True)
-    settings = {"presets": PRESETS, "identities": 24, "user_identities": len(data.user_ids),
-                "refs_per_id": 8, "gallery_per_id": 12, "probes": len(data.probes),
-                "only": args.only}
-    print(write_results("protection", settings, results, args.quick, started))
+        # after every configuration: a long run cut short still leaves its numbers
+        path = write_results("protection", settings, results, args.quick, started)
+    print(path)
 
 
 if __name__ == "__main__":

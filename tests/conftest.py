@@ -31,6 +31,22 @@ def celeb24_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def celeb24_crops(celeb24_dir: Path):
+    """All celeb24 crops as (N, 3, 112, 112) float in [0, 1] and (N,) identity indices."""
+    import torch
+    from PIL import Image
+
+    people = sorted(p for p in celeb24_dir.iterdir() if p.is_dir())
+    images, labels = [], []
+    for i, person in enumerate(people):
+        for f in sorted(person.glob("*.png")):
+            images.append(np.asarray(Image.open(f).convert("RGB")))
+            labels.append(i)
+    x = torch.from_numpy(np.stack(images).transpose(0, 3, 1, 2).astype(np.float32) / 255)
+    return x, np.array(labels)
+
+
+@pytest.fixture(scope="session")
 def att_dir() -> Path:
     return shared_data_dir("att")
 

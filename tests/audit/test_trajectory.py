@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
@@ -47,18 +46,6 @@ class TinyRecognizer(Recognizer):
         )
 
 
-def load_celeb24(root: Path) -> tuple[torch.Tensor, np.ndarray]:
-    """All celeb24 crops as (N, 3, 112, 112) in [0, 1] and (N,) identity indices."""
-    people = sorted(p for p in root.iterdir() if p.is_dir())
-    images, labels = [], []
-    for i, person in enumerate(people):
-        for f in sorted(person.glob("*.png")):
-            images.append(np.asarray(Image.open(f).convert("RGB")))
-            labels.append(i)
-    x = torch.from_numpy(np.stack(images).transpose(0, 3, 1, 2).astype(np.float32) / 255)
-    return x, np.array(labels)
-
-
 def resize(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, size=(SIZE, SIZE), mode="bilinear", antialias=True).clamp(0, 1)
 
@@ -87,9 +74,9 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def data(celeb24_dir: Path) -> dict:
+def data(celeb24_crops) -> dict:
     """Reference faces (5 per person, all 24 people); the rest split by identity."""
-    x112, labels = load_celeb24(celeb24_dir)
+    x112, labels = celeb24_crops
     rec = TinyRecognizer()
     ref = np.zeros(len(labels), bool)
     for person in np.unique(labels):

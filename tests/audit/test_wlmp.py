@@ -19,18 +19,6 @@ from faceguard.audit.detectors.wlmp import (
 )
 
 
-def load_celeb24(root: Path) -> tuple[torch.Tensor, np.ndarray]:
-    """All celeb24 crops as (N, 3, 112, 112) in [0, 1] and (N,) identity indices."""
-    people = sorted(p for p in root.iterdir() if p.is_dir())
-    images, labels = [], []
-    for i, person in enumerate(people):
-        for f in sorted(person.glob("*.png")):
-            images.append(np.asarray(Image.open(f).convert("RGB")))
-            labels.append(i)
-    x = torch.from_numpy(np.stack(images).transpose(0, 3, 1, 2).astype(np.float32) / 255)
-    return x, np.array(labels)
-
-
 def to_tensor(rgb: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 -> (1, 3, H, W) float in [0, 1]."""
     return torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255
@@ -61,9 +49,9 @@ def slow_wlmp(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def celeb24(celeb24_dir: Path) -> dict:
+def celeb24(celeb24_crops) -> dict:
     """Clean crops, the same + random sign noise of 8/255, WLMP features, identity split."""
-    x, labels = load_celeb24(celeb24_dir)
+    x, labels = celeb24_crops
     sign = np.random.default_rng(0).integers(0, 2, x.shape, dtype=np.int8) * 2 - 1
     noisy = (x + torch.from_numpy(sign.astype(np.float32) * (8 / 255))).clamp(0, 1)
     train = labels < 12  # split by identity: 12 people to train on, 12 others to test on

@@ -121,7 +121,14 @@ class Detector(ABC):
 def evaluate(detector: Detector, clean: Images, cloaked: Images) -> dict[str, Any]:
     """How well ``detector`` separates held-out ``clean`` from ``cloaked`` crops.
 
-    "Positive" means cloaked. Threshold metrics use ``detector.threshold``.
+    "Positive" means cloaked. Threshold metrics use ``detector.threshold``; the result is
+    :func:`separation` of the two score arrays.
+    """
+    return separation(detector.score(clean), detector.score(cloaked), detector.threshold)
+
+
+def separation(s_clean: np.ndarray, s_cloaked: np.ndarray, threshold: float) -> dict[str, Any]:
+    """Detection metrics from detector scores (higher = more likely cloaked).
 
     Returns:
         dict with ``precision``, ``recall``, ``f1``, ``accuracy``, ``roc_auc`` (floats),
@@ -138,11 +145,9 @@ def evaluate(detector: Detector, clean: Images, cloaked: Images) -> dict[str, An
         roc_curve,
     )
 
-    s_clean = detector.score(clean)
-    s_cloaked = detector.score(cloaked)
     y = np.concatenate([np.zeros(len(s_clean), bool), np.ones(len(s_cloaked), bool)])
     s = np.concatenate([s_clean, s_cloaked])
-    pred = s >= detector.threshold
+    pred = s >= threshold
     fpr, tpr, thr = roc_curve(y, s)
     return {
         "precision": float(precision_score(y, pred, zero_division=0)),
@@ -154,7 +159,7 @@ def evaluate(detector: Detector, clean: Images, cloaked: Images) -> dict[str, An
         "flagged_clean": float(pred[~y].mean()),
         "n_clean": len(s_clean),
         "n_cloaked": len(s_cloaked),
-        "threshold": float(detector.threshold),
+        "threshold": float(threshold),
         # roc_curve's first threshold is +inf; JSON cannot hold it, so cap it at 1 + max.
         "roc": {
             "fpr": fpr.tolist(),
