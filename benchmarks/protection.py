@@ -44,7 +44,7 @@ from faceguard.cloak.objectives import ClassifierObjective, FeatureObjective  # 
 from faceguard.cloak.transforms import RandomTransform  # noqa: E402
 from faceguard.detect import Face, FaceDetector  # noqa: E402
 from faceguard.identity import FaceClassifier, Person  # noqa: E402
-from faceguard.metrics import psnr, ssim  # noqa: E402
+from faceguard.metrics import face_quality  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
 from faceguard.settings import PRESETS, CloakSettings  # noqa: E402
 
@@ -239,11 +239,9 @@ def run_config(config: dict, data: Data, ensembles: dict, attack: Ensemble,
     boxes = [data.faces[i].box for i in data.probes]
     s, p = [], []
     for a, b, box in zip(clean, cloaked, boxes, strict=True):
-        x0, y0, x1, y1 = (int(round(v)) for v in box)
-        a = a.permute(1, 2, 0).numpy()[y0:y1, x0:x1]
-        b = b.permute(1, 2, 0).numpy()[y0:y1, x0:x1]
-        s.append(ssim(a, b))
-        p.append(psnr(a, b))
+        q = face_quality(a.permute(1, 2, 0).numpy(), b.permute(1, 2, 0).numpy(), box)
+        s.append(q["ssim"])
+        p.append(q["psnr"])
     return {
         **config,
         "probes": len(data.probes),
@@ -259,6 +257,7 @@ def run_config(config: dict, data: Data, ensembles: dict, attack: Ensemble,
 
 
 def configs(quick: bool) -> list[dict]:
+    """The configurations, most important first (a run cut short keeps the first ones)."""
     default = ["dlib", "mobileface"]
     out = [
         {"name": "perceptual-balanced-default", "method": "perceptual", "models": default},
@@ -266,37 +265,37 @@ def configs(quick: bool) -> list[dict]:
     ]
     if quick:
         return out
+    out.append({"name": "perceptual-balanced-not-robust", "method": "perceptual",
+                "robust": False, "models": default})
     for preset in ("low", "high"):
         out.append({"name": f"perceptual-{preset}-default", "method": "perceptual",
                     "preset": preset, "models": default})
-    out.append({"name": "perceptual-balanced-not-robust", "method": "perceptual",
-                "robust": False, "models": default})
-    for m in MODELS:
-        out.append({"name": f"perceptual-balanced-whitebox-{m}", "method": "perceptual",
-                    "models": [m]})
-    out += [
-        {"name": "perceptual-balanced-dlib+faceres", "method": "perceptual",
-         "models": ["dlib", "faceres"]},
-        {"name": "perceptual-balanced-mobileface+faceres", "method": "perceptual",
-         "models": ["mobileface", "faceres"]},
-        {"name": "perceptual-balanced-all3", "method": "perceptual", "models": list(MODELS)},
-    ]
-    for preset in ("low", "high"):
-        out.append({"name": f"pgd-{preset}-default", "method": "pgd", "preset": preset,
-                    "models": default})
-    out.append({"name": "pgd-balanced-not-robust", "method": "pgd", "robust": False,
-                "models": default})
     out += [
         {"name": "fgsm-balanced-classifier", "method": "fgsm", "objective": "classifier",
          "models": default},
-        {"name": "bim-balanced-default", "method": "bim", "models": default},
         {"name": "mifgsm-balanced-default", "method": "mifgsm", "models": default},
         {"name": "pfgsm-balanced-default", "method": "pfgsm", "models": default},
+        {"name": "bim-balanced-default", "method": "bim", "models": default},
         {"name": "universal-sgd-balanced-default", "method": "universal-sgd",
          "models": default},
         {"name": "universal-deepfool-balanced-default", "method": "universal",
          "models": default},
     ]
+    for m in MODELS:
+        out.append({"name": f"perceptual-balanced-whitebox-{m}", "method": "perceptual",
+                    "models": [m]})
+    out += [
+        {"name": "perceptual-balanced-all3", "method": "perceptual", "models": list(MODELS)},
+        {"name": "perceptual-balanced-dlib+faceres", "method": "perceptual",
+         "models": ["dlib", "faceres"]},
+        {"name": "perceptual-balanced-mobileface+faceres", "method": "perceptual",
+         "models": ["mobileface", "faceres"]},
+        {"name": "pgd-balanced-not-robust", "method": "pgd", "robust": False,
+         "models": default},
+    ]
+    for preset in ("low", "high"):
+        out.append({"name": f"pgd-{preset}-default", "method": "pgd", "preset": preset,
+                    "models": default})
     return out
 
 

@@ -30,7 +30,10 @@ def ssim(original: np.ndarray, cloaked: np.ndarray) -> float:
 def face_quality(original: np.ndarray, cloaked: np.ndarray,
                  box: tuple[float, float, float, float]) -> dict[str, float]:
     """L-inf, PSNR and SSIM of the face box of two full-resolution photos (H, W, 3)."""
-    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    # a face at the photo's edge has a box reaching past it: measure the part inside
+    h, w = original.shape[:2]
+    x0, y0 = (max(0, int(round(v))) for v in box[:2])
+    x1, y1 = min(w, int(round(box[2]))), min(h, int(round(box[3])))
     a, b = original[y0:y1, x0:x1], cloaked[y0:y1, x0:x1]
     return {"linf": round(linf(a, b), 2), "psnr": round(psnr(a, b), 2),
             "ssim": round(ssim(a, b), 4)}
