@@ -65,7 +65,7 @@ def test_cloaks_exactly_the_protected_person(album, detector, load_model, tmp_pa
     assert (tmp_path / "out" / "trip").is_dir() and (tmp_path / "out" / "couple.png").is_file()
     assert before == {p: _digest(p) for p in root.rglob("*.jpg")}
     manifest = json.loads((tmp_path / "out" / MANIFEST_NAME).read_text())
-    assert manifest["settings"]["method"] == "pgd" and manifest["versions"]["torch"]
+    assert manifest["settings"]["method"] == FAST.method and manifest["versions"]["torch"]
     assert len(manifest["photos"]) == 6 and manifest["seed"] == 0
 
 

@@ -527,6 +527,10 @@ class ProtectView(QWidget):
                         protect=list(self.reference_photos) or None,
                         protect_all=self.everyone.isChecked(), format=s.format,
                         quality=s.quality, metadata="keep" if s.keep_metadata else "strip",
+                        # the Photos step's detections: the core re-detects only photos
+                        # scanned with other models
+                        scanned={p.path: p.faces for p in self.ctx.album.photos.values()
+                                 if p.faces is not None},
                         **extra)
 
     def preview(self) -> None:
