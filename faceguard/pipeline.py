@@ -177,7 +177,10 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
 
     manifest = Manifest.load(job.outdir)  # earlier runs' entries stay on record
     digest = s.digest() if mask is None else _file_digest(job.mask)
-    manifest.start(s.to_dict() if mask is None else {"mask": str(job.mask), **mask.settings},
+    # a mask's settings minus its centroids (tensors: they stay in the mask file)
+    applied = mask and {"mask": str(job.mask),
+                        **{k: v for k, v in mask.settings.items() if k != "centroids"}}
+    manifest.start(applied or s.to_dict(),
                    digest, {"seed": s.seed, "models": ensemble.names,
                             "protected": [p.name for p in protected],
                             "references": [str(p) for p in job.protect or []],

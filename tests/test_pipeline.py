@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -196,3 +197,23 @@ def test_two_people_picked_from_the_album_are_both_cloaked(album_dir, detector, 
     for key, entry in entries.items():
         expected = "copied" if key.startswith("person_img1/") else "cloaked"
         assert entry["status"] == expected, key
+
+
+def test_a_saved_universal_mask_cloaks_new_photos(album, detector, load_model, tmp_path):
+    """Make person_img26's mask on the album, then apply it alone (``--mask``) elsewhere."""
+    root, refs, theirs = album
+    settings = CloakSettings(method="universal-sgd", preset="low", models=("dlib",), steps=4)
+    made = CloakJob(inputs=[root], outdir=tmp_path / "made", settings=settings, protect=refs)
+    list(cloak_album(made, detector, _ensemble(load_model)))
+    mask = next((tmp_path / "made").glob("*.mask.pt"))
+    job = CloakJob(inputs=[root / "trip"], outdir=tmp_path / "applied", mask=mask)
+    done = [e for e in cloak_album(job, detector, _ensemble(load_model)) if e.stage == "cloaking"]
+    assert len(done) == 5 and not any(e.error for e in done)
+    manifest = json.loads((tmp_path / "applied" / MANIFEST_NAME).read_text())
+    assert manifest["settings"]["mask"] == str(mask)
+    for name, entry in manifest["photos"].items():
+        protected = [f for f in entry["faces"] if f["protected"]]
+        assert len(protected) == (1 if Path(name).name in theirs else 0), name
+        for f in protected:
+            assert f["method"].endswith("mask")
+            assert f["distance_after"]["dlib"] > f["distance_before"]["dlib"]
