@@ -325,8 +325,10 @@ def main() -> None:
         r = run_config(config, data, ensembles, attack, gallery_emb)
         results["configs"].append(r)
         print(json.dumps(r), flush=True)
-        # after every configuration: a long run cut short still leaves its numbers
-        path = write_results("protection", settings, results, args.quick, started)
+        # after every configuration, so a run cut short keeps its numbers; a partial run
+        # (--only) goes to its own file, next to the full one
+        path = write_results("protection-only" if args.only else "protection", settings,
+                             results, args.quick, started)
     print(path)
 
 

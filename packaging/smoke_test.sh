@@ -140,7 +140,10 @@ done
 ok "faceguard-gui --screenshot: photos, protect, preview and audit screens rendered"
 
 # ... and, started plainly, keeps running until it is told to stop.
-run QT_QPA_PLATFORM=offscreen "$APP/faceguard-gui" reference/astronaut.png > gui.txt 2>&1 &
+# Not through run(): backgrounding a function forks a subshell, and $! would be that subshell
+# rather than the app (env execs the app, so here $! is the app itself).
+env -i PATH=/usr/bin:/bin HOME="$TMP/home" LANG=C.UTF-8 TMPDIR="$TMP/tmp" \
+  QT_QPA_PLATFORM=offscreen "$APP/faceguard-gui" reference/astronaut.png > gui.txt 2>&1 &
 pid=$!
 sleep 8
 kill -0 "$pid" 2>/dev/null || { wait "$pid" || true; fail "the GUI quit by itself: $(cat gui.txt)"; }
@@ -148,6 +151,7 @@ kill -TERM "$pid"
 status=0
 wait "$pid" || status=$?
 [ "$status" = 143 ] || fail "the GUI ended with status $status on SIGTERM: $(cat gui.txt)"
+pgrep -f "$APP/faceguard-gui" >/dev/null && fail "a faceguard-gui process outlived SIGTERM"
 if grep -q Traceback gui.txt; then fail "the GUI printed a traceback: $(cat gui.txt)"; fi
 ok "faceguard-gui started offscreen, ran 8 s, stopped on SIGTERM"
 
