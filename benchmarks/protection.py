@@ -23,7 +23,6 @@ Usage: .venv/bin/python benchmarks/protection.py [--quick] [--only NAME ...]
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import random
 import sys
@@ -39,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import data_dir, write_results  # noqa: E402
 
 from faceguard.align import ARCFACE_112, face_transform, warp  # noqa: E402
+from faceguard.audit.defenses import JPEG  # noqa: E402
 from faceguard.cloak.budget import face_weight  # noqa: E402
 from faceguard.cloak.objectives import ClassifierObjective, FeatureObjective  # noqa: E402
 from faceguard.cloak.transforms import RandomTransform  # noqa: E402
@@ -128,17 +128,6 @@ def top1_wrong(ensemble: Ensemble, data: Data, probe_images: torch.Tensor,
         pred = [names[k] for k in d.argmin(1).tolist()]
         out[m] = round(float(np.mean([p != t for p, t in zip(pred, truth, strict=True)])), 4)
     return out
-
-
-def jpeg(images: torch.Tensor, quality: int = 75) -> torch.Tensor:
-    out = []
-    for x in images:
-        buf = io.BytesIO()
-        arr = (x.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-        Image.fromarray(arr).save(buf, format="JPEG", quality=quality)
-        out.append(torch.from_numpy(np.asarray(Image.open(buf), dtype=np.float32) / 255)
-                   .permute(2, 0, 1))
-    return torch.stack(out)
 
 
 def quantise(images: torch.Tensor) -> torch.Tensor:
@@ -235,7 +224,7 @@ def run_config(config: dict, data: Data, ensembles: dict, attack: Ensemble,
     clean = data.images[data.probes]
     made_on = {FAMILY[m] for m in config["models"]}
     plain = top1_wrong(attack, data, cloaked, gallery_emb)
-    after_jpeg = top1_wrong(attack, data, jpeg(cloaked), gallery_emb)
+    after_jpeg = top1_wrong(attack, data, JPEG(75)(cloaked), gallery_emb)
     boxes = [data.faces[i].box for i in data.probes]
     s, p = [], []
     for a, b, box in zip(clean, cloaked, boxes, strict=True):
@@ -314,7 +303,7 @@ def main() -> None:
     results = {"clean_top1_error": top1_wrong(attack, data, data.images[data.probes],
                                               gallery_emb),
                "clean_top1_error_jpeg75": top1_wrong(attack, data,
-                                                     jpeg(data.images[data.probes]),
+                                                     JPEG(75)(data.images[data.probes]),
                                                      gallery_emb),
                "configs": []}
     print("clean top-1 error", results["clean_top1_error"], flush=True)
