@@ -176,15 +176,16 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
         yield Event(1, 1, "learning")
 
     manifest = Manifest.load(job.outdir)  # earlier runs' entries stay on record
-    digest = s.digest() if mask is None else _file_digest(job.mask)
-    # a mask's settings minus its centroids (tensors: they stay in the mask file)
-    applied = mask and {"mask": str(job.mask),
-                        **{k: v for k, v in mask.settings.items() if k != "centroids"}}
-    manifest.start(applied or s.to_dict(),
-                   digest, {"seed": s.seed, "models": ensemble.names,
-                            "protected": [p.name for p in protected],
-                            "references": [str(p) for p in job.protect or []],
-                            "protect_all": job.protect_all})
+    if mask is None:
+        recorded, digest = s.to_dict(), s.digest()
+    else:  # the mask's settings minus its centroids (tensors: they stay in the mask file)
+        recorded = {"mask": str(job.mask),
+                    **{k: v for k, v in mask.settings.items() if k != "centroids"}}
+        digest = _file_digest(job.mask)
+    manifest.start(recorded, digest, {"seed": s.seed, "models": ensemble.names,
+                                      "protected": [p.name for p in protected],
+                                      "references": [str(p) for p in job.protect or []],
+                                      "protect_all": job.protect_all})
     if mask is None and plan.masks:
         files = [plan.masks[k].save(job.outdir / f"{slug(protected[k].name)}.mask.pt")
                  for k in sorted(plan.masks)]
