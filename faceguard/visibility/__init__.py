@@ -1,0 +1,179 @@
+"""How visible a cloak is, as people see it: in colour, on the face, in plain words.
+
+The headline is SSIMULACRA2 of the face region (the face box grown 1.3x, clipped to
+the photo), with its *JPEG equivalent*: the JPEG quality at which re-encoding the
+original face scores the same, so "75" reads "about as visible as saving it at JPEG
+quality 90". CIEDE2000 (the CIE's colour difference; about 2.3 is just noticeable)
+says whether colours shifted. Grey SSIM, PSNR and L-inf stay for continuity.
+
+SSIMULACRA2 is computed with :mod:`faceguard.visibility.differentiable`, a torch port
+that matches the ``ssimulacra2`` reference package (a test keeps them together).
+Images are (H, W, 3) float arrays in [0, 1] unless said otherwise.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import numpy as np
+
+# torch is imported where it is used: the CLI reads the words below at start-up
+__all__ = ["FACE_GROWTH", "describe", "face_box", "jpeg_equivalent", "linf", "measure_face",
+           "psnr", "score", "ssim", "summary"]
+
+#: the face region visibility is measured on: the face box grown by this factor
+FACE_GROWTH = 1.3
+
+#: (least face SSIMULACRA2, words): how visible, from the score (90 is visually
+#: lossless at 1:1; JPEG q90 of a face scores about 75-80, q50 about 65)
+_WORDS = ((85.0, "invisible, even up close"),
+          (75.0, "invisible at normal size, faint up close"),
+          (65.0, "faint at normal size, visible up close"),
+          (float("-inf"), "visible"))
+
+
+def describe(score_: float) -> str:
+    """Plain words for a face SSIMULACRA2 score, e.g. ``"invisible at normal size, faint up
+    close"``."""
+    return next(words for floor, words in _WORDS if score_ >= floor)
+
+
+def summary(quality: dict) -> str:
+    """One line on a face's measured visibility (a :func:`measure_face` dict), e.g.
+    ``"invisible at normal size, faint up close (SSIMULACRA2 78.1, like JPEG quality 91;
+    colour shift p95 1.9, 2.3 is just noticeable)"``."""
+    if "ssimulacra2" not in quality:
+        return "visibility not measured (face too small)"
+    like = (f", like JPEG quality {quality['jpeg_equivalent']}"
+            if "jpeg_equivalent" in quality else "")
+    colour = (f"; colour shift p95 {quality['ciede2000_p95']:.1f}, 2.3 is just noticeable"
+              if "ciede2000_p95" in quality else "")
+    return (f"{describe(quality['ssimulacra2'])} (SSIMULACRA2 {quality['ssimulacra2']:.1f}"
+            f"{like}{colour})")
+
+
+def face_box(box: Sequence[float], width: int, height: int,
+             growth: float = FACE_GROWTH) -> tuple[int, int, int, int]:
+    """The face box (x0, y0, x1, y1) grown ``growth`` times about its centre, in whole
+    pixels clipped to a ``width`` x ``height`` photo (end-exclusive)."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, growth * (x1 - x0) / 2, growth * (y1 - y0) / 2
+    return (max(0, int(np.floor(cx - hw))), max(0, int(np.floor(cy - hh))),
+            min(width, int(np.ceil(cx + hw))), min(height, int(np.ceil(cy + hh))))
+
+
+def _tensor(image: np.ndarray):
+    """(H, W, C) in [0, 1] -> (1, 3, H, W) float64 tensor (grey repeated to three channels)."""
+    import torch
+
+    t = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float64))
+    t = t[..., None] if t.ndim == 2 else t
+    return t.permute(2, 0, 1)[None].expand(1, 3, -1, -1)
+
+
+def score(original: np.ndarray, cloaked: np.ndarray) -> float:
+    """SSIMULACRA2 of two (H, W, 3) images in [0, 1] (100 = identical)."""
+    import torch
+
+    from faceguard.visibility.differentiable import ssimulacra2
+
+    if np.array_equal(original, cloaked):
+        return 100.0
+    with torch.no_grad():
+        return float(ssimulacra2(_tensor(original), _tensor(cloaked)))
+
+
+def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(_to_uint8(image)).save(buffer, "JPEG", quality=quality)
+    buffer.seek(0)
+    return np.asarray(Image.open(buffer).convert("RGB"), dtype=np.float64) / 255
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def jpeg_equivalent(original: np.ndarray, score_: float) -> int:
+    """The JPEG quality (10-100, Pillow's defaults) at which re-encoding ``original``
+    scores ``score_``: the cloak is "about as visible as saving at JPEG quality N".
+
+    Bisection on the quality (the score rises with it); 100 when the cloak is less
+    visible than even quality 100, 10 when more visible than quality 10.
+    """
+    lo, hi = 10, 100
+    if score(original, _jpeg(original, hi)) <= score_:
+        return hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if score(original, _jpeg(original, mid)) <= score_:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def linf(original: np.ndarray, cloaked: np.ndarray) -> float:
+    """Largest per-pixel change, in grey levels (0-255)."""
+    return float(np.abs(cloaked.astype(np.float64) - original).max() * 255)
+
+
+def psnr(original: np.ndarray, cloaked: np.ndarray) -> float:
+    """Peak signal-to-noise ratio in dB (inf when identical)."""
+    mse = float(np.mean((cloaked.astype(np.float64) - original) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
+
+
+def ssim(original: np.ndarray, cloaked: np.ndarray) -> float:
+    """Grey-level structural similarity (Wang et al. 2004; scikit-image, 7x7 window),
+    averaged over channels. Kept for continuity only: it cannot see colour."""
+    from skimage.metrics import structural_similarity
+
+    h, w = original.shape[:2]
+    win = min(7, h, w)
+    win -= 1 - win % 2  # odd window, as SSIM needs
+    return float(structural_similarity(original, cloaked, data_range=1.0, channel_axis=2,
+                                       win_size=max(win, 3)))
+
+
+def ciede2000(original: np.ndarray, cloaked: np.ndarray) -> np.ndarray:
+    """Per-pixel CIEDE2000 colour difference (H, W) of two sRGB images in [0, 1]."""
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    return deltaE_ciede2000(rgb2lab(np.clip(original, 0, 1)), rgb2lab(np.clip(cloaked, 0, 1)))
+
+
+def measure_face(original: np.ndarray, cloaked: np.ndarray, box: Sequence[float],
+                 jpeg: bool = True) -> dict[str, float]:
+    """How visible the change is on one face of two full-resolution photos (H, W, 3).
+
+    Returns (rounded): ``ssimulacra2`` of the face region (box grown 1.3x), ``jpeg_equivalent``
+    (when ``jpeg``), ``ciede2000_mean`` and ``ciede2000_p95`` over the region, and, for
+    continuity, ``linf`` (grey levels), ``psnr`` (dB) and ``ssim`` (grey) of the face box.
+    """
+    h, w = original.shape[:2]
+    x0, y0, x1, y1 = face_box(box, w, h)
+    a, b = _rgb(original[y0:y1, x0:x1]), _rgb(cloaked[y0:y1, x0:x1])
+    out: dict[str, float] = {}
+    if min(a.shape[:2]) >= 8:
+        s = score(a, b)
+        out["ssimulacra2"] = round(s, 2)
+        if jpeg:
+            out["jpeg_equivalent"] = jpeg_equivalent(a, s)
+    delta_e = ciede2000(a, b)
+    out["ciede2000_mean"] = round(float(delta_e.mean()), 3)
+    out["ciede2000_p95"] = round(float(np.percentile(delta_e, 95)), 3)
+    # the box itself (part inside the photo) for the figures kept from before
+    bx0, by0 = (max(0, int(round(v))) for v in box[:2])
+    bx1, by1 = min(w, int(round(box[2]))), min(h, int(round(box[3])))
+    a, b = original[by0:by1, bx0:bx1], cloaked[by0:by1, bx0:bx1]
+    out |= {"linf": round(linf(a, b), 2), "psnr": round(psnr(a, b), 2),
+            "ssim": round(ssim(a, b), 4)}
+    return out
+
+
+def _rgb(image: np.ndarray) -> np.ndarray:
+    return np.repeat(image[..., None], 3, -1) if image.ndim == 2 else image[..., :3]

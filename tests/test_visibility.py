@@ -1,0 +1,180 @@
+"""Visibility: the torch SSIMULACRA2 against the reference package on real album faces,
+the JPEG equivalent, the plain words, and the colour-aware budgets of every cloak."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageFilter
+
+from faceguard.cloak.base import CHROMA, project, to_ycc
+from faceguard.cloak.budget import keep_floor, lightness_weight
+from faceguard.visibility import describe, face_box, jpeg_equivalent, measure_face, score
+from faceguard.visibility.differentiable import ssimulacra2
+
+
+def _reference(a: np.ndarray, b: np.ndarray) -> float:
+    """The ``ssimulacra2`` package's score of two uint8 (H, W, 3) images (via PNG files)."""
+    from ssimulacra2 import compute_ssimulacra2
+
+    files = []
+    for image in (a, b):
+        f = io.BytesIO()
+        Image.fromarray(image).save(f, "PNG")
+        f.seek(0)
+        files.append(f)
+    return compute_ssimulacra2(*files)
+
+
+def _distort(face: np.ndarray, kind: int, rng: np.random.Generator) -> np.ndarray:
+    """One of five distortions people meet: a colour-guarded sign cloak, JPEG, noise,
+    blur, a colour cast; strengths drawn at random."""
+    img = Image.fromarray(face)
+    if kind == 0:  # a PGD-like +-eps pattern through the colour guard
+        x = torch.from_numpy(face / 255.0).permute(2, 0, 1)[None]
+        sign = torch.from_numpy(rng.choice([-1.0, 1.0], x.shape))
+        eps = rng.uniform(2, 12) / 255
+        out = project(x + eps * sign, x, torch.full_like(x[:, :1], eps), CHROMA)
+        return (out[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    if kind == 1:
+        f = io.BytesIO()
+        img.save(f, "JPEG", quality=int(rng.integers(20, 96)))
+        f.seek(0)
+        return np.asarray(Image.open(f).convert("RGB"))
+    if kind == 2:
+        noise = rng.normal(0, rng.uniform(1, 8), face.shape)
+        return np.clip(face + noise, 0, 255).astype(np.uint8)
+    if kind == 3:
+        return np.asarray(img.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 2.5))))
+    cast = rng.uniform(-10, 10, 3)
+    return np.clip(face + cast, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def album_faces(album_by_person, detector) -> list[np.ndarray]:
+    """At least 30 real faces from the album (face box grown 1.3x, at most 160 px)."""
+    faces = []
+    for paths in album_by_person.values():
+        for path in paths:
+            photo = Image.open(path).convert("RGB")
+            photo.thumbnail((800, 800))
+            pixels = np.asarray(photo)
+            for face in detector(pixels)[:2]:
+                x0, y0, x1, y1 = face_box(face.box, photo.width, photo.height)
+                crop = Image.fromarray(pixels[y0:y1, x0:x1])
+                crop.thumbnail((160, 160))
+                if min(crop.size) >= 16:
+                    faces.append(np.asarray(crop))
+            if len(faces) >= 32:
+                return faces
+    return faces
+
+
+def test_torch_ssimulacra2_matches_the_reference_package(album_faces):
+    assert len(album_faces) >= 30
+    rng = np.random.default_rng(0)
+    ours, ref = [], []
+    for i, face in enumerate(album_faces):
+        distorted = _distort(face, i % 5, rng)
+        ref.append(_reference(face, distorted))
+        a, b = (torch.from_numpy(x / 255.0).permute(2, 0, 1)[None] for x in (face, distorted))
+        ours.append(float(ssimulacra2(a, b)))  # float64: the reference's precision
+        # float32, as the optimiser runs it, agrees almost as well
+        assert float(ssimulacra2(a.float(), b.float())) == pytest.approx(ref[-1], abs=0.25)
+    ours, ref = np.array(ours), np.array(ref)
+    assert np.abs(ours - ref).max() < 0.01, list(zip(ours, ref, strict=True))
+    assert ref.max() - ref.min() > 30  # the distortions span the scale
+
+
+def test_ssimulacra2_is_differentiable_and_finite_at_identity(astronaut):
+    a = torch.from_numpy(astronaut[60:180, 170:280] / 255.0).permute(2, 0, 1)[None].float()
+    b = a.clone().requires_grad_(True)
+    s = ssimulacra2(a, b)
+    s.sum().backward()
+    assert float(s.detach()) == pytest.approx(100, abs=1e-3)
+    assert torch.isfinite(b.grad).all()
+    c = (a + 0.02 * torch.randn_like(a)).clamp(0, 1).requires_grad_(True)
+    ssimulacra2(a, c).sum().backward()
+    assert torch.isfinite(c.grad).all() and c.grad.abs().sum() > 0
+
+
+def test_ssimulacra2_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="8x8"):
+        ssimulacra2(torch.zeros(1, 3, 7, 20), torch.zeros(1, 3, 7, 20))
+    with pytest.raises(ValueError, match="one shape"):
+        ssimulacra2(torch.zeros(1, 3, 9, 9), torch.zeros(1, 3, 9, 10))
+
+
+def test_jpeg_equivalent_finds_the_quality_that_was_used(astronaut):
+    face = astronaut[50:190, 160:290] / 255.0
+    for quality in (60, 85, 95):
+        f = io.BytesIO()
+        Image.fromarray(astronaut[50:190, 160:290]).save(f, "JPEG", quality=quality)
+        f.seek(0)
+        saved = np.asarray(Image.open(f).convert("RGB")) / 255.0
+        assert abs(jpeg_equivalent(face, score(face, saved)) - quality) <= 2
+    assert jpeg_equivalent(face, 100.0) == 100
+
+
+def test_words_follow_the_score():
+    assert describe(92) == "invisible, even up close"
+    assert describe(78) == "invisible at normal size, faint up close"
+    assert describe(70) == "faint at normal size, visible up close"
+    assert describe(40) == "visible"
+
+
+def test_measure_face_reports_colour_and_the_old_figures(astronaut):
+    original = astronaut / 255.0
+    cloaked = original.copy()
+    cloaked[80:160, 190:260, 0] = np.clip(cloaked[80:160, 190:260, 0] + 0.06, 0, 1)  # redder
+    q = measure_face(original, cloaked, (181, 62, 268, 172))
+    assert q["ssimulacra2"] < 90 and q["ciede2000_p95"] > 2.3
+    assert q["linf"] == pytest.approx(0.06 * 255, abs=0.6)
+    assert {"jpeg_equivalent", "ciede2000_mean", "psnr", "ssim"} <= set(q)
+    assert measure_face(original, original, (181, 62, 268, 172))["ssimulacra2"] == 100
+
+
+def test_colour_guard_holds_the_chroma_budget():
+    """Whatever the optimiser asks, Cb and Cr move at most chroma * budget per pixel,
+    and L-inf and the [0, 1] range hold."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 32, 32, generator=gen)
+    budget = 8 / 255 * torch.rand(2, 1, 32, 32, generator=gen)
+    wild = x + torch.randn(x.shape, generator=gen) * 0.2
+    out = project(wild, x, budget, CHROMA)
+    ycc = to_ycc(out - x)
+    assert (ycc[:, 1:].abs() <= CHROMA * budget + 1e-6).all()
+    assert ((out - x).abs() <= budget + 1e-6).all()
+    assert out.min() >= 0 and out.max() <= 1
+    # with no guard, the colour moves as much as the brightness
+    free = to_ycc(project(wild, x, budget) - x)
+    assert (free[:, 1:].abs() > CHROMA * budget + 1e-3).any()
+
+
+def test_lightness_cap_matches_ciede2000():
+    """A grey change of the allowed size moves CIEDE2000 by about delta_e."""
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    for grey in (0.15, 0.5, 0.85):
+        x = torch.full((1, 3, 1, 1), grey)
+        step = float(lightness_weight(x, 1.0, 2.5))  # the share of eps = 1
+        a = np.full((1, 1, 3), grey)
+        de = deltaE_ciede2000(rgb2lab(a), rgb2lab(a + step))
+        assert float(de.item()) == pytest.approx(2.5, abs=0.25)
+
+
+def test_keep_floor_scales_a_visible_change_down_to_the_floor(astronaut):
+    x = torch.from_numpy(astronaut[40:200, 150:300] / 255.0).permute(2, 0, 1)[None].float()
+    noisy = (x + 12 / 255 * torch.randn_like(x)).clamp(0, 1)
+
+    def seen(y: torch.Tensor) -> float:
+        eight = (y * 255).round() / 255
+        return float(ssimulacra2(x.double(), eight.double()))
+
+    assert seen(noisy) < 70
+    kept = keep_floor(x, noisy, 80.0)
+    assert 80 <= seen(kept) < 84  # as much as the floor allows, within a bisection step
+    assert keep_floor(x, noisy, 1.0) is noisy  # already within the floor
