@@ -422,7 +422,8 @@ def _cloak_photo(path: Path, rel: Path, scanned: PhotoFaces, owners: list[int | 
                  record: Callable[[dict], None]) -> dict:
     """Cloak the protected faces of one photo (or copy it through), write it and
     ``record`` its manifest entry (which it returns)."""
-    from faceguard.cloak.photo import cloak_face, crop_face, paste
+    from faceguard.cloak.budget import keep_floor
+    from faceguard.cloak.photo import cloak_face, crop_face, face_in, paste
 
     started = time.perf_counter()
     photo = load_photo(path, **_limit(job))
@@ -444,13 +445,16 @@ def _cloak_photo(path: Path, rel: Path, scanned: PhotoFaces, owners: list[int | 
             crop = crop_face(image, face, ensemble)
             region = crop.pixels[:, :1] if photo.is_grey else crop.pixels
             cloaked = plan.masks[k].apply(region, crop.landmarks, crop.weight)
-            image = paste(image, crop, cloaked.expand_as(crop.pixels))
+            cloaked = keep_floor(crop.pixels, cloaked.expand_as(crop.pixels), s.floor,
+                                 face_in(crop, face))
+            image = paste(image, crop, cloaked)
             report.method = f"{plan.masks[k].settings.get('method', 'universal')} mask"
         else:
             gen = torch.Generator().manual_seed(_face_seed(s.seed, rel, j))
             objective_for = _objective_factory(s, ensemble, centroids[j], own, k, plan, gen)
             image, _ = cloak_face(image, face, s.make_cloak(), ensemble, objective_for,
-                                  texture=s.texture, generator=gen, grey=photo.is_grey)
+                                  texture=s.texture, generator=gen, grey=photo.is_grey,
+                                  floor=s.floor, delta_e=s.delta_e)
             report.method = s.method
         report.seconds = round(time.perf_counter() - t0, 3)
         report.distance_before = _distances(ensemble, own, centroids[j])
@@ -458,17 +462,22 @@ def _cloak_photo(path: Path, rel: Path, scanned: PhotoFaces, owners: list[int | 
         save_photo(photo.with_pixels(from_tensor(image)), out_path, format=job.format,
                    quality=job.quality, metadata=job.metadata,
                    overwrite=job.overwrite or job.resume)
-        entry = _measure(photo, out_path, scanned, reports, centroids, ensemble, job, started)
+        entry = _measure(photo, from_tensor(image), out_path, scanned, reports, centroids,
+                         ensemble, job, started)
         record(entry)
     return entry
 
 
-def _measure(photo: Photo, out_path: Path, scanned: PhotoFaces, reports: list[FaceReport],
-             centroids: dict, ensemble: Ensemble, job: CloakJob, started: float) -> dict:
-    """The photo's manifest entry, with figures measured on the file as written."""
-    from faceguard.metrics import face_quality
+def _measure(photo: Photo, cloaked: np.ndarray, out_path: Path, scanned: PhotoFaces,
+             reports: list[FaceReport], centroids: dict, ensemble: Ensemble, job: CloakJob,
+             started: float) -> dict:
+    """The photo's manifest entry: distances measured on the file as written; visibility
+    of the cloak itself (``cloaked`` (H, W, 3), rounded to 8 bits as saved losslessly),
+    plus its SSIMULACRA2 and L-inf after saving (``saved_``: JPEG adds its own loss)."""
+    from faceguard.visibility import measure_face
 
     if centroids:
+        eight_bit = np.round(np.clip(cloaked, 0, 1) * 255) / 255
         # measure what was actually written: quantised to 8 bits, maybe JPEG-compressed
         saved = load_photo(out_path, max_pixels=None)
         hit = sorted(centroids)
@@ -476,7 +485,12 @@ def _measure(photo: Photo, out_path: Path, scanned: PhotoFaces, reports: list[Fa
         for n, j in enumerate(hit):
             reports[j].distance_after = _distances(ensemble, {m: e[n] for m, e in after.items()},
                                                    centroids[j])
-            reports[j].quality = face_quality(photo.pixels, saved.pixels, scanned.faces[j].box)
+            box = scanned.faces[j].box
+            quality = measure_face(photo.pixels, eight_bit, box)
+            after_save = measure_face(photo.pixels, saved.pixels, box, jpeg=False)
+            quality["saved_ssimulacra2"] = after_save.get("ssimulacra2")
+            quality["saved_linf"] = after_save["linf"]
+            reports[j].quality = quality
     return {
         "input": str(photo.path), "output": str(out_path.relative_to(job.outdir)),
         "status": "cloaked" if centroids else "copied",

@@ -14,7 +14,8 @@ from faceguard.cloak.base import Cloak
 
 #: method name -> what it is, in plain words
 METHODS = {
-    "perceptual": "strongest for how little it shows: keeps the face's SSIM (the default)",
+    "perceptual": "strongest for how little it shows: keeps the face's visibility floor "
+                  "(the default)",
     "pgd": "projected gradient descent, random start",
     "bim": "basic iterative method (PGD without random start)",
     "mifgsm": "momentum iterative FGSM (transfers better to unseen recognizers)",
@@ -24,25 +25,33 @@ METHODS = {
     "universal-sgd": "one universal mask per person, fast stochastic variant",
 }
 
-#: preset -> eps in grey levels, steps, EOT robustness; for sign-gradient methods
+#: preset -> how visible any method's cloak may be (see faceguard.visibility):
+#: ``floor``, the least face SSIMULACRA2 (85 hard to see even up close, 75 about as
+#: visible as saving the face at JPEG quality 90, 65 faint at normal size), and
+#: ``delta_e``, the most a pixel's lightness may change in CIEDE2000 units (2.3 is
+#: just noticeable side by side)
+LOOKS = {"low": {"floor": 85.0, "delta_e": 2.0},
+         "balanced": {"floor": 75.0, "delta_e": 2.8},
+         "high": {"floor": 65.0, "delta_e": 4.0}}
+#: preset -> eps in grey levels, steps, EOT robustness, floor; for sign-gradient methods
 PRESETS = {
-    "low": {"eps": 4.0, "steps": 10, "robust": False},
-    "balanced": {"eps": 8.0, "steps": 20, "robust": True},
-    "high": {"eps": 12.0, "steps": 40, "robust": True},
+    "low": {"eps": 4.0, "steps": 10, "robust": False, **LOOKS["low"]},
+    "balanced": {"eps": 8.0, "steps": 20, "robust": True, **LOOKS["balanced"]},
+    "high": {"eps": 12.0, "steps": 40, "robust": True, **LOOKS["high"]},
 }
-#: the same for the perceptual method, which also keeps an SSIM floor on the face: it
-#: may use a larger L-inf bound because it spends it where it does not show
+#: the same for the perceptual method, which optimises under the floor: it may use a
+#: larger L-inf cap because it spends it where it does not show
 PERCEPTUAL_PRESETS = {
-    "low": {"eps": 12.0, "steps": 30, "robust": False, "ssim": 0.98},
-    "balanced": {"eps": 16.0, "steps": 60, "robust": True, "ssim": 0.96},
-    "high": {"eps": 24.0, "steps": 100, "robust": True, "ssim": 0.93},
+    "low": {"eps": 12.0, "steps": 30, "robust": False, **LOOKS["low"]},
+    "balanced": {"eps": 16.0, "steps": 60, "robust": True, **LOOKS["balanced"]},
+    "high": {"eps": 24.0, "steps": 100, "robust": True, **LOOKS["high"]},
 }
 
 DEFAULT_MODELS = ("dlib", "mobileface")
 
 
 def preset_values(method: str, preset: str) -> dict:
-    """The preset's knobs for a method: eps, steps, robust (and ssim for perceptual)."""
+    """The preset's knobs for a method: eps, steps, robust, floor, delta_e."""
     return dict((PERCEPTUAL_PRESETS if method == "perceptual" else PRESETS)[preset])
 
 
@@ -56,7 +65,8 @@ class CloakSettings:
         eps: L-inf budget in grey levels (0-255).
         steps: iterations of iterative methods.
         robust: expectation over JPEG / blur / resize transforms while optimising.
-        ssim: the perceptual method's SSIM floor on the face.
+        floor: the least face SSIMULACRA2 (0-100) the cloak keeps, whatever the method.
+        delta_e: the most a pixel's lightness may change (CIEDE2000 units).
         eot_samples: random transforms per step when robust.
         objective: "feature" (away from the person's centroid) or "classifier".
         targeted: pull towards a decoy person instead of away from the true one.
@@ -70,7 +80,8 @@ class CloakSettings:
     eps: float | None = None
     steps: int | None = None
     robust: bool | None = None
-    ssim: float | None = None
+    floor: float | None = None
+    delta_e: float | None = None
     eot_samples: int = 2
     objective: str = "feature"
     targeted: bool = False
@@ -90,8 +101,10 @@ class CloakSettings:
             raise ValueError(f"eps is in grey levels and must be in (0, 64], got {self.eps}")
         if self.steps is not None and self.steps < 1:
             raise ValueError("steps must be >= 1")
-        if self.ssim is not None and not 0 < self.ssim <= 1:
-            raise ValueError("ssim must be in (0, 1]")
+        if self.floor is not None and not 0 < self.floor <= 100:
+            raise ValueError("floor is an SSIMULACRA2 score and must be in (0, 100]")
+        if self.delta_e is not None and not 0 < self.delta_e <= 50:
+            raise ValueError("delta_e is a CIEDE2000 colour difference and must be in (0, 50]")
         if not self.models:
             raise ValueError("at least one model is needed")
         if not 0 <= self.texture <= 1:
@@ -107,7 +120,8 @@ class CloakSettings:
             eps=p["eps"] if self.eps is None else self.eps,
             steps=p["steps"] if self.steps is None else self.steps,
             robust=p["robust"] if self.robust is None else self.robust,
-            ssim=p.get("ssim") if self.ssim is None else self.ssim,
+            floor=p["floor"] if self.floor is None else self.floor,
+            delta_e=p["delta_e"] if self.delta_e is None else self.delta_e,
         )
 
     def to_dict(self) -> dict:
@@ -130,7 +144,7 @@ class CloakSettings:
         s = self.resolved()
         eps = s.eps / 255
         if s.method == "perceptual":
-            return PerceptualCloak(eps, steps=s.steps, ssim=s.ssim or 0.96)
+            return PerceptualCloak(eps, steps=s.steps, floor=s.floor)
         if s.method == "fgsm":
             return FGSM(eps)
         if s.method == "pgd":

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from faceguard.cli import CLIError, common
+from faceguard.visibility import describe
+from faceguard.visibility import summary as visibility_line
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -41,8 +43,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     how.add_argument("--eps", type=float, default=None,
                      help="L-inf budget in grey levels, e.g. 8 (= 8/255)")
     how.add_argument("--steps", type=int, default=None, help="iterations")
-    how.add_argument("--ssim", type=float, default=None,
-                     help="perceptual method: the SSIM the face keeps (e.g. 0.96; 1 = identical)")
+    how.add_argument("--floor", type=float, default=None, metavar="SCORE",
+                     help="how invisible the cloak stays: the least face SSIMULACRA2, 0-100 "
+                          "(90 looks identical up close, 75 about like saving at JPEG "
+                          "quality 90; default from the preset)")
+    how.add_argument("--delta-e", type=float, default=None, metavar="DE",
+                     help="the most a pixel's lightness may change, in CIEDE2000 units "
+                          "(2.3 is just noticeable side by side; default from the preset)")
     rob = how.add_mutually_exclusive_group()
     rob.add_argument("--robust", dest="robust", action="store_true", default=None,
                      help="optimise through JPEG/blur/resize so the cloak survives re-encoding")
@@ -74,9 +81,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _presets(table: dict) -> str:
-    return "; ".join(f"{k}: eps {v['eps']:g}, {v['steps']} steps"
-                     + (f", SSIM >= {v['ssim']}" if "ssim" in v else "")
-                     + (", robust" if v["robust"] else "") for k, v in table.items())
+    return "; ".join(f"{k}: face SSIMULACRA2 >= {v['floor']:g} ({describe(v['floor'])}), "
+                     f"eps {v['eps']:g}, {v['steps']} steps" + (", robust" if v["robust"] else "")
+                     for k, v in table.items())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = CloakSettings(
             method=args.method, preset=args.preset, eps=args.eps, steps=args.steps,
-            robust=args.robust, ssim=args.ssim, eot_samples=args.eot_samples,
+            robust=args.robust, floor=args.floor, delta_e=args.delta_e,
+            eot_samples=args.eot_samples,
             objective=args.objective,
             targeted=args.targeted, models=tuple(common.model_list(args.models)),
             texture=args.texture, seed=args.seed)
@@ -155,7 +163,6 @@ def _print_photo(entry: dict) -> None:
         q = f.get("quality", {})
         moved = ", ".join(f"{m} {f['distance_before'][m]:.2f}->{f['distance_after'][m]:.2f}"
                           for m in f.get("distance_after", {}))
-        parts.append(f"SSIM {q.get('ssim', float('nan')):.3f}, L-inf {q.get('linf', 0):.0f}, "
-                     f"{moved}")
+        parts.append(f"{visibility_line(q)}; {moved}")
     print(f"{entry['output']}: {len(faces)} face(s) cloaked in {entry['seconds']:.1f}s; "
           + "; ".join(parts))

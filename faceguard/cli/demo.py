@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from faceguard.cli import CLIError, common
+from faceguard.visibility import summary as visibility_line
 
 MARKER = ".faceguard-demo"
 
@@ -76,9 +77,8 @@ def run(args: argparse.Namespace) -> int:
                     moved = ", ".join(f"{m} {face['distance_before'][m]:.2f} -> "
                                       f"{face['distance_after'][m]:.2f}"
                                       for m in face["distance_after"])
-                    print(f"   face cloaked in {face['seconds']:.1f}s: SSIM {q['ssim']:.3f}, "
-                          f"PSNR {q['psnr']:.1f} dB, L-inf {q['linf']:.0f}/255; distance to "
-                          f"her reference: {moved}", file=sys.stderr)
+                    print(f"   face cloaked in {face['seconds']:.1f}s: {visibility_line(q)}; "
+                          f"distance to her reference: {moved}", file=sys.stderr)
     from faceguard.models.install import is_installed, model_names
 
     print("2/2 auditing: purification defenses x recognizers (incl. held-out) ...",

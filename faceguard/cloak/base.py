@@ -5,6 +5,12 @@ grow as the faces become less recognisable (see :mod:`faceguard.cloak.objectives
 The budget is ``eps * weight``: ``weight`` (B, 1, H, W) in [0, 1] is 1 on the face,
 feathered to 0 at its edge, optionally shaped by texture (:mod:`faceguard.cloak.budget`),
 so the L-inf bound ``|cloaked - original| <= eps`` holds at every pixel.
+
+The colour guard: left free, an optimiser spends much of its budget on colour (irises
+turn brown, eyelids pink), which the eye sees long before a change of brightness. So
+every cloak's change is split into luma and chroma (BT.601 YCbCr) and chroma gets a
+separate, much smaller budget, ``chroma * eps * weight`` in Cb and Cr (:func:`project`).
+Grey images (one channel) have no chroma.
 """
 
 from __future__ import annotations
@@ -15,18 +21,32 @@ import torch
 
 Objective = Callable[[torch.Tensor], torch.Tensor]
 
+#: chroma's share of the budget by default: a tenth of eps in Cb and in Cr (a quarter
+#: still added a just-noticeable colour difference on skin on top of the lightness cap)
+CHROMA = 0.1
+
+# RGB -> YCbCr (BT.601, full range, without offsets): rows Y, Cb, Cr
+_TO_YCC = torch.tensor([[0.299, 0.587, 0.114],
+                        [-0.168736, -0.331264, 0.5],
+                        [0.5, -0.418688, -0.081312]])
+_FROM_YCC = torch.linalg.inv(_TO_YCC)
+
 
 class Cloak:
     """Base class: hyper-parameters are attributes and ``repr`` shows them (torchattacks style).
 
     Args:
         eps: L-inf budget in [0, 1] pixel units (4/255 is 4 grey levels).
+        chroma: the colour guard: chroma's budget as a fraction of eps (None: no guard).
     """
 
-    def __init__(self, eps: float) -> None:
+    def __init__(self, eps: float, chroma: float | None = CHROMA) -> None:
         if not 0 < eps <= 1:
             raise ValueError(f"eps must be in (0, 1], got {eps}")
+        if chroma is not None and not 0 <= chroma <= 1:
+            raise ValueError(f"chroma must be in [0, 1], got {chroma}")
         self.eps = eps
+        self.chroma = chroma
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={_fmt(v)}" for k, v in vars(self).items() if not k.startswith("_"))
@@ -60,6 +80,11 @@ class Cloak:
     def perturb(self, images, objective, budget, generator) -> torch.Tensor:
         raise NotImplementedError
 
+    def project(self, images: torch.Tensor, original: torch.Tensor,
+                budget: torch.Tensor) -> torch.Tensor:
+        """:func:`project` with this cloak's colour guard."""
+        return project(images, original, budget, self.chroma)
+
 
 def gradient(objective: Objective, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(losses (B,), d sum(losses) / d images)."""
@@ -69,10 +94,40 @@ def gradient(objective: Objective, images: torch.Tensor) -> tuple[torch.Tensor, 
     return losses.detach(), grad
 
 
-def project(images: torch.Tensor, original: torch.Tensor, budget: torch.Tensor) -> torch.Tensor:
-    """Clip into the per-pixel budget around ``original`` and into the [0, 1] range."""
-    delta = torch.maximum(torch.minimum(images - original, budget), -budget)
-    return (original + delta).clamp(0, 1)
+def project(images: torch.Tensor, original: torch.Tensor, budget: torch.Tensor,
+            chroma: float | None = None) -> torch.Tensor:
+    """Bring ``images`` into the per-pixel budget around ``original`` and into [0, 1].
+
+    Without ``chroma``, each channel is clipped. With it (colour images), the change is
+    clipped in YCbCr (luma to ``budget``, Cb and Cr to ``chroma * budget``), then each
+    pixel's change is scaled as a whole into the L-inf budget and the [0, 1] range,
+    so clipping one channel cannot shift the hue.
+
+    Shape: images, original (B, C, H, W); budget (B, 1, H, W) or broadcastable.
+    """
+    delta = images - original
+    if chroma is None or delta.shape[1] != 3:
+        delta = torch.maximum(torch.minimum(delta, budget), -budget)
+        return (original + delta).clamp(0, 1)
+    delta = limit_chroma(delta, budget, chroma)
+    # the largest s <= 1 per pixel with |s * delta| <= budget and original + s * delta in [0, 1]
+    room = torch.minimum(torch.where(delta > 0, 1 - original, original), budget.expand_as(delta))
+    scale = (room / delta.abs().clamp_min(1e-12)).amin(1, keepdim=True).clamp(0, 1)
+    return (original + delta * scale).clamp(0, 1)  # the clamp only mends float rounding
+
+
+def to_ycc(rgb: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) RGB (or a change of RGB) -> Y, Cb, Cr (BT.601, no offsets)."""
+    return torch.einsum("ij,bjhw->bihw", _TO_YCC.to(rgb), rgb)
+
+
+def limit_chroma(delta: torch.Tensor, budget: torch.Tensor, chroma: float) -> torch.Tensor:
+    """A change of RGB (B, 3, H, W) with its luma clipped to ``budget`` and its Cb and
+    Cr to ``chroma * budget`` (the colour guard)."""
+    ycc = to_ycc(delta)
+    luma = torch.maximum(torch.minimum(ycc[:, :1], budget), -budget)
+    colour = torch.maximum(torch.minimum(ycc[:, 1:], chroma * budget), -chroma * budget)
+    return torch.einsum("ij,bjhw->bihw", _FROM_YCC.to(delta), torch.cat([luma, colour], 1))
 
 
 def _fmt(value) -> str:

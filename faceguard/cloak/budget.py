@@ -4,6 +4,9 @@ The weight (1, 1, h, w) in [0, 1] multiplies the L-inf budget eps. It is a feath
 ellipse over the face (nothing outside the face changes, and there is no visible
 seam), optionally shaped by local texture: more of the budget where the eye does not
 see it (hair, beard, skin texture), less on flat smooth areas.
+
+:func:`keep_floor` is the last word on any cloak: it scales the change down until the
+face, rounded to 8 bits as it will be saved, keeps its visibility floor.
 """
 
 from __future__ import annotations
@@ -77,3 +80,66 @@ def texture_weight(image: torch.Tensor, strength: float = 0.5, size: int = 7) ->
     std = (sq - mean**2).clamp_min(0).sqrt()
     ref = torch.quantile(std.flatten(1), 0.75, dim=1).clamp_min(1e-3)[:, None, None, None]
     return 1 - strength + strength * (std / ref).clamp(0, 1)
+
+
+def keep_floor(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
+               face: tuple[int, int, int, int] | None = None, tries: int = 7) -> torch.Tensor:
+    """``original + a * (cloaked - original)`` with the largest ``a`` in [0, 1] for which
+    the face, rounded to 8 bits, scores SSIMULACRA2 >= ``floor`` (bisection on ``a``).
+
+    Args:
+        original, cloaked: (1, C, h, w) in [0, 1] (C = 1 or 3).
+        floor: the least SSIMULACRA2 (see :mod:`faceguard.visibility`).
+        face: (x0, y0, x1, y1) the region scored, in these pixels; all of it if None.
+        tries: bisection steps when the full change is too visible (a within 1/2^tries).
+
+    Returns:
+        (1, C, h, w): ``cloaked`` itself when it keeps the floor.
+    """
+    from faceguard.visibility.differentiable import ssimulacra2
+
+    x0, y0, x1, y1 = face or (0, 0, original.shape[-1], original.shape[-2])
+    if min(x1 - x0, y1 - y0) < 8:
+        return cloaked
+    ref = _eight_bit(original[..., y0:y1, x0:x1]).expand(-1, 3, -1, -1)
+    delta = cloaked - original
+
+    def seen(a: float) -> float:
+        x = _eight_bit(original[..., y0:y1, x0:x1] + a * delta[..., y0:y1, x0:x1])
+        with torch.no_grad():
+            return float(ssimulacra2(ref, x.expand(-1, 3, -1, -1)))
+
+    if seen(1.0) >= floor:
+        return cloaked
+    lo, hi = 0.0, 1.0
+    for _ in range(tries):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if seen(mid) >= floor else (lo, mid)
+    return original + lo * delta
+
+
+def _eight_bit(x: torch.Tensor) -> torch.Tensor:
+    return (x.clamp(0, 1) * 255).round() / 255
+
+
+def lightness_weight(image: torch.Tensor, eps: float, delta_e: float) -> torch.Tensor:
+    """(B, 1, H, W) in [0, 1]: the share of ``eps`` a pixel may change so that a change
+    of its brightness (luma: the same step on R, G and B) moves its colour by at most
+    ``delta_e`` in CIEDE2000 units (2.3 is just noticeable side by side).
+
+    The slope of CIEDE2000 along the luma direction is measured per pixel, in its own
+    colour (a step of 2 grey levels up and down, the steeper one counts): mid-greys
+    allow about 7 grey levels at ``delta_e = 2.5``, lights and darks more. The colour
+    guard's small chroma budget adds a little on top.
+    """
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    rgb = image[:, :3].detach().permute(0, 2, 3, 1).double().cpu().numpy().clip(0, 1)
+    lab = rgb2lab(rgb, channel_axis=-1)
+    step = 2 / 255
+    slope = np.maximum(
+        deltaE_ciede2000(lab, rgb2lab((rgb + step).clip(0, 1), channel_axis=-1), channel_axis=-1),
+        deltaE_ciede2000(lab, rgb2lab((rgb - step).clip(0, 1), channel_axis=-1), channel_axis=-1),
+    ) / step
+    allowed = delta_e / np.maximum(slope, 1e-6)
+    return torch.from_numpy(allowed / eps).clamp(0, 1)[:, None].to(image)

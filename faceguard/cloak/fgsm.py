@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from faceguard.cloak.base import Cloak, gradient, project
+from faceguard.cloak.base import CHROMA, Cloak, gradient
 
 
 class FGSM(Cloak):
@@ -25,9 +25,9 @@ class FGSM(Cloak):
         >>> cloaked = cloak(images, objective)
     """
 
-    def __init__(self, eps: float = 8 / 255) -> None:
-        super().__init__(eps)
+    def __init__(self, eps: float = 8 / 255, chroma: float | None = CHROMA) -> None:
+        super().__init__(eps, chroma)
 
     def perturb(self, images, objective, budget, generator):
         _, grad = gradient(objective, images)
-        return project(images + budget * grad.sign(), images, budget)
+        return self.project(images + budget * grad.sign(), images, budget)

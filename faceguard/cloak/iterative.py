@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from faceguard.cloak.base import Cloak, gradient, project
+from faceguard.cloak.base import CHROMA, Cloak, gradient
 
 
 class PGD(Cloak):
@@ -29,8 +29,8 @@ class PGD(Cloak):
     """
 
     def __init__(self, eps: float = 8 / 255, alpha: float | None = None, steps: int = 20,
-                 random_start: bool = True) -> None:
-        super().__init__(eps)
+                 random_start: bool = True, chroma: float | None = CHROMA) -> None:
+        super().__init__(eps, chroma)
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
         self.alpha = alpha if alpha is not None else 2.5 * eps / steps
@@ -41,19 +41,20 @@ class PGD(Cloak):
         x = images
         if self.random_start:
             noise = torch.rand(images.shape, generator=generator, dtype=images.dtype)
-            x = project(images + (noise.to(images) * 2 - 1) * budget, images, budget)
+            x = self.project(images + (noise.to(images) * 2 - 1) * budget, images, budget)
         step = budget * (self.alpha / self.eps)
         for _ in range(self.steps):
             _, grad = gradient(objective, x)
-            x = project(x + step * grad.sign(), images, budget)
+            x = self.project(x + step * grad.sign(), images, budget)
         return x
 
 
 class BIM(PGD):
     """Basic Iterative Method: PGD without the random start (Kurakin et al. 2017)."""
 
-    def __init__(self, eps: float = 8 / 255, alpha: float | None = None, steps: int = 20) -> None:
-        super().__init__(eps, alpha, steps, random_start=False)
+    def __init__(self, eps: float = 8 / 255, alpha: float | None = None, steps: int = 20,
+                 chroma: float | None = CHROMA) -> None:
+        super().__init__(eps, alpha, steps, random_start=False, chroma=chroma)
 
 
 class MIFGSM(Cloak):
@@ -76,8 +77,8 @@ class MIFGSM(Cloak):
     """
 
     def __init__(self, eps: float = 8 / 255, alpha: float | None = None, steps: int = 20,
-                 decay: float = 1.0) -> None:
-        super().__init__(eps)
+                 decay: float = 1.0, chroma: float | None = CHROMA) -> None:
+        super().__init__(eps, chroma)
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
         self.alpha = alpha if alpha is not None else eps / steps
@@ -92,5 +93,5 @@ class MIFGSM(Cloak):
             _, grad = gradient(objective, x)
             grad = grad / grad.abs().mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
             momentum = self.decay * momentum + grad
-            x = project(x + step * momentum.sign(), images, budget)
+            x = self.project(x + step * momentum.sign(), images, budget)
         return x

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from faceguard.cloak.base import Cloak, gradient, project
+from faceguard.cloak.base import CHROMA, Cloak, gradient
 from faceguard.cloak.objectives import ClassifierObjective, pfgsm_target
 
 
@@ -33,8 +33,9 @@ class PFGSM(Cloak):
     """
 
     def __init__(self, eps: float = 8 / 255, alpha: float | None = None, sigma: float = 0.99,
-                 max_steps: int = 20, target_probability: float = 0.99) -> None:
-        super().__init__(eps)
+                 max_steps: int = 20, target_probability: float = 0.99,
+                 chroma: float | None = CHROMA) -> None:
+        super().__init__(eps, chroma)
         if max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {max_steps}")
         self.alpha = alpha if alpha is not None else eps / 10
@@ -57,7 +58,7 @@ class PFGSM(Cloak):
         for _ in range(self.max_steps):
             # the targeted loss is -CE(target): ascending it descends CE towards the decoy
             _, grad = gradient(targeted, x)
-            x = project(x + step * grad.sign(), images, budget)
+            x = self.project(x + step * grad.sign(), images, budget)
             with torch.no_grad():
                 if (targeted.probabilities(x)[:, target] >= self.target_probability).all():
                     break

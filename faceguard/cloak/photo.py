@@ -18,7 +18,7 @@ smooth one. Nothing is computed at model resolution (112 px) and pasted back.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -26,7 +26,14 @@ import torch.nn.functional as F
 
 from faceguard.align import face_transform, source_region
 from faceguard.cloak.base import Cloak, Objective, project
-from faceguard.cloak.budget import Region, face_region, face_weight, texture_weight
+from faceguard.cloak.budget import (
+    Region,
+    face_region,
+    face_weight,
+    keep_floor,
+    lightness_weight,
+    texture_weight,
+)
 from faceguard.detect import Face
 from faceguard.models.ensemble import Ensemble
 
@@ -80,6 +87,8 @@ def cloak_face(
     generator: torch.Generator | None = None,
     grey: bool = False,
     work_px: int = WORK_PX,
+    floor: float | None = None,
+    delta_e: float | None = None,
 ) -> tuple[torch.Tensor, FaceCrop]:
     """Cloak one face of a photo.
 
@@ -94,11 +103,19 @@ def cloak_face(
             survives writing the photo back as grey.
         work_px: a face wider than this is optimised at a working scale where it is
             this wide, and the change is brought back to full resolution smoothly.
+        floor: the least face SSIMULACRA2 (of the face box grown 1.3x, at full
+            resolution, rounded to 8 bits): the change is scaled down until it holds
+            (:func:`faceguard.cloak.budget.keep_floor`), whatever the method.
+        delta_e: the most a pixel's lightness may change, in CIEDE2000 units: the
+            budget shrinks where eps would change it more
+            (:func:`faceguard.cloak.budget.lightness_weight`).
 
     Returns:
         (the cloaked photo, the face's crop of the original photo).
     """
     crop = crop_face(photo, face, ensemble, texture)
+    if delta_e is not None:
+        crop = replace(crop, weight=crop.weight * lightness_weight(crop.pixels, cloak.eps, delta_e))
     work = _working_view(crop, face, work_px)
     objective = objective_for(work.landmarks)
     if grey:
@@ -111,8 +128,20 @@ def cloak_face(
         # resolution budget, so the L-inf bound and the feathered edge hold per pixel
         delta = F.interpolate(cloaked - work.pixels, size=crop.pixels.shape[-2:],
                               mode="bilinear", align_corners=False)
-        cloaked = project(crop.pixels + delta, crop.pixels, cloak.eps * crop.weight)
+        cloaked = project(crop.pixels + delta, crop.pixels, cloak.eps * crop.weight,
+                          cloak.chroma)
+    if floor is not None:
+        cloaked = keep_floor(crop.pixels, cloaked, floor, face_in(crop, face))
     return paste(photo, crop, cloaked), crop
+
+
+def face_in(crop: FaceCrop, face: Face) -> tuple[int, int, int, int]:
+    """The face region visibility is measured on, in the crop's pixels."""
+    from faceguard.visibility import face_box
+
+    x0, y0, x1, y1 = crop.region
+    fx0, fy0, fx1, fy1 = face_box(face.box, x1, y1)  # clipped to the region's far edges
+    return max(0, fx0 - x0), max(0, fy0 - y0), fx1 - x0, fy1 - y0
 
 
 def _working_view(crop: FaceCrop, face: Face, work_px: int) -> FaceCrop:

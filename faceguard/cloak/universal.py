@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from faceguard.align import ARCFACE_112, face_transform, invert, warp
-from faceguard.cloak.base import project
+from faceguard.cloak.base import CHROMA, limit_chroma, project
 
 #: The canonical space of universal masks: ArcFace's template at 224 px (twice the
 #: resolution the 112 px models see, so the mask is not coarser than their input).
@@ -140,7 +140,7 @@ class UniversalMask:
         to_region = invert(face_transform(landmarks, CANONICAL_TEMPLATE))
         v = warp(self.perturbation.to(region), to_region, tuple(region.shape[-2:]), antialias=False)
         xi = float(self.perturbation.abs().max())
-        return project(region + v * weight, region, xi * weight)
+        return project(region + v * weight, region, xi * weight, CHROMA)
 
 
 def canonical_faces(images: torch.Tensor, landmarks: np.ndarray) -> torch.Tensor:
@@ -205,7 +205,7 @@ class UniversalPerturbation:
                     fooled = int(logits((x + v).clamp(0, 1)).argmax(1)) != int(labels[i])
                 if not fooled:
                     r = deepfool(logits, (x + v).clamp(0, 1), overshoot=self.overshoot)
-                    v = project_norm(v + r, self.xi, self.norm)
+                    v = project_norm(_colour_guard(v + r, self.xi), self.xi, self.norm)
             rate = fooling_rate(logits, faces, v, labels)
             if progress:
                 progress(n + 1, rate)
@@ -259,10 +259,15 @@ class UniversalSGD:
             with torch.enable_grad():
                 value = loss((faces[idx] + v_).clamp(0, 1), idx).mean()
                 (grad,) = torch.autograd.grad(value, v_)
-            v = (v + self.alpha * grad.sign()).clamp(-self.xi, self.xi)
+            v = _colour_guard(v + self.alpha * grad.sign(), self.xi).clamp(-self.xi, self.xi)
             if progress:
                 progress(step + 1, time.perf_counter() - started)
         return v.detach()
+
+
+def _colour_guard(v: torch.Tensor, xi: float) -> torch.Tensor:
+    """The mask with its chroma limited, as every cloak's is (see ``project`` in base.py)."""
+    return limit_chroma(v, torch.full_like(v[:, :1], xi), CHROMA)
 
 
 def fooling_rate(logits: Logits, faces: torch.Tensor, v: torch.Tensor,
