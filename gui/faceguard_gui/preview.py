@@ -1,15 +1,28 @@
-"""Preview: the original and the protected photo side by side, at full resolution.
+"""Preview: the original and the protected photo, compared at full resolution.
 
-A split line divides the view: the original on its left, the protected photo (or the
-amplified difference) on its right. Zoom with the wheel or the buttons, drag to pan,
-drag the line to compare. Below, per face: how much it changed (SSIM, PSNR, largest
-pixel change) and how far each recognizer now places it from the person.
+Two ways to compare: a split line (the original on its left, the protected photo or the
+amplified difference on its right; drag it, or use the slider) or side by side (two
+panes that zoom and pan together). B, or backslash, puts the original in the protected
+photo's place and back, so the change blinks; Esc closes the window. Zoom with the wheel
+or the buttons, drag to pan, double-click for 100 %. Below, per face: how visible the
+cloak is (the core's words, SSIMULACRA2 and its JPEG equivalent), the colour change
+(CIEDE2000), the largest pixel change against its cap, and how far each recognizer now
+places the face from the person.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QWheelEvent
+from PySide6.QtGui import (
+    QColor,
+    QImage,
+    QKeySequence,
+    QMouseEvent,
+    QPainter,
+    QPen,
+    QShortcut,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -24,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from faceguard.visibility import describe, summary
 from faceguard_gui.images import DIFFERENCE_GAIN, FACE_COLOUR, PROTECTED_COLOUR
 from faceguard_gui.jobs import PreviewData
 from faceguard_gui.widgets import note
@@ -32,7 +46,13 @@ MIN_ZOOM, MAX_ZOOM = 0.02, 16.0
 
 
 class CompareView(QWidget):
-    """Before/after view with a draggable split line, zoom and pan.
+    """Before/after view: a draggable split line, or two panes side by side; zoom and pan.
+
+    In split mode the original lies left of the line, the protected photo (or the
+    amplified difference) right of it. Side by side, the original fills the left pane
+    and the protected photo the right one; both panes show the same part of the photo
+    at the same zoom, so zooming or panning either moves both. ``show_original`` puts the
+    original in the protected photo's place (the B key), to see the change blink.
 
     Signals:
         zoom_changed(float): the zoom (1.0 = one photo pixel per device pixel).
@@ -48,11 +68,13 @@ class CompareView(QWidget):
         self.after = QImage()
         self.difference = QImage()
         self.show_difference = False
+        self.show_original = False
+        self.side_by_side = False
         self.boxes: list[tuple[list[float], bool]] = []  # (box, protected)
         self.show_boxes = True
         self.zoom = 1.0
         self.split = 0.5
-        self._centre = QPointF(0, 0)  # photo point at the middle of the view
+        self._centre = QPointF(0, 0)  # photo point at the middle of each pane
         self._fit = True
         self._drag: str | None = None
         self._last = QPointF()
@@ -65,6 +87,47 @@ class CompareView(QWidget):
         self._centre = QPointF(before.width() / 2, before.height() / 2)
         self.fit()
 
+    def set_side_by_side(self, on: bool) -> None:
+        """Two panes (original, protected) instead of the split line."""
+        if on != self.side_by_side:
+            self.side_by_side = on
+            if self._fit:  # the panes are half as wide: fit the photo again
+                self._apply_fit()
+            self.update()
+
+    def set_show_original(self, on: bool) -> None:
+        """Show the original where the protected photo (or difference) is shown."""
+        self.show_original = on
+        self.update()
+
+    # ------------------------------------------------------------------------- panes
+
+    def panes(self) -> list[QRectF]:
+        """Where the photo is drawn: the whole view, or its left and right halves."""
+        w, h = self.width(), self.height()
+        if not self.side_by_side:
+            return [QRectF(0, 0, w, h)]
+        return [QRectF(0, 0, w / 2, h), QRectF(w / 2, 0, w - w / 2, h)]
+
+    def pane_at(self, point: QPointF) -> int:
+        """The pane (0 left or only, 1 right) holding a view point."""
+        return 1 if self.side_by_side and point.x() >= self.width() / 2 else 0
+
+    def to_photo(self, point: QPointF) -> QPointF:
+        """A view point in photo pixels (in the pane it lies in)."""
+        pane = self.panes()[self.pane_at(point)]
+        return self._centre + (point - pane.center()) / self.scale
+
+    def from_photo(self, point: QPointF, pane: int = 0) -> QPointF:
+        """Where a photo point (photo pixels) lies in the view, in pane ``pane``."""
+        return self.panes()[pane].center() + (point - self._centre) * self.scale
+
+    def _photo_rect(self, pane: QRectF) -> QRectF:
+        """Where the whole photo lies in the view, drawn in ``pane``."""
+        top_left = pane.center() - self._centre * self.scale
+        return QRectF(top_left.x(), top_left.y(), self.before.width() * self.scale,
+                      self.before.height() * self.scale)
+
     # ----------------------------------------------------------------- zoom and split
 
     def fit(self) -> None:
@@ -76,19 +139,21 @@ class CompareView(QWidget):
     def _apply_fit(self) -> None:
         if self.before.isNull() or self.width() < 2:
             return
-        zoom = min(self.width() / self.before.width(), self.height() / self.before.height())
+        pane = self.panes()[0]
+        zoom = min(pane.width() / self.before.width(), pane.height() / self.before.height())
         zoom *= self.devicePixelRatioF()
         self._centre = QPointF(self.before.width() / 2, self.before.height() / 2)
         self._set_zoom(zoom)
 
     def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
-        """Zoom around ``anchor`` (a point of the view; its middle by default)."""
+        """Zoom around ``anchor`` (a point of the view; the middle of a pane by default)."""
         self._fit = False
-        anchor = anchor if anchor is not None else QPointF(self.width() / 2, self.height() / 2)
+        pane = self.panes()[0 if anchor is None else self.pane_at(anchor)]
+        anchor = anchor if anchor is not None else pane.center()
         fixed = self.to_photo(anchor)
         self._set_zoom(zoom)
-        # keep the photo point under the anchor where it was
-        self._centre = fixed - (anchor - QPointF(self.width() / 2, self.height() / 2)) / self.scale
+        # keep the photo point under the anchor where it was (in every pane)
+        self._centre = fixed - (anchor - pane.center()) / self.scale
         self.update()
 
     def _set_zoom(self, zoom: float) -> None:
@@ -98,13 +163,20 @@ class CompareView(QWidget):
             self.zoom_changed.emit(zoom)
 
     def zoom_to(self, box: list[float], fill: float = 0.5) -> None:
-        """Centre on a photo region (x0, y0, x1, y1) and zoom so it fills ``fill`` of the view."""
+        """Centre on a photo region (x0, y0, x1, y1) and zoom so it fills ``fill`` of a pane."""
         x0, y0, x1, y1 = box
-        zoom = fill * min(self.width() / max(x1 - x0, 1), self.height() / max(y1 - y0, 1))
+        pane = self.panes()[0]
+        zoom = fill * min(pane.width() / max(x1 - x0, 1), pane.height() / max(y1 - y0, 1))
         zoom *= self.devicePixelRatioF()
         self._fit = False
         self._set_zoom(zoom)
         self._centre = QPointF((x0 + x1) / 2, (y0 + y1) / 2)
+        self.update()
+
+    def pan(self, delta: QPointF) -> None:
+        """Move the photo by ``delta`` view pixels (in every pane)."""
+        self._fit = False
+        self._centre -= delta / self.scale
         self.update()
 
     def set_split(self, split: float) -> None:
@@ -120,22 +192,20 @@ class CompareView(QWidget):
         pixel, so "100 %" shows every pixel of the photo on high-DPI screens too."""
         return self.zoom / self.devicePixelRatioF()
 
-    def to_photo(self, point: QPointF) -> QPointF:
-        """A view point in photo pixels."""
-        return self._centre + (point - QPointF(self.width() / 2, self.height() / 2)) / self.scale
-
-    def _photo_rect(self) -> QRectF:
-        """Where the whole photo lies in the view."""
-        top_left = QPointF(self.width() / 2, self.height() / 2) - self._centre * self.scale
-        return QRectF(top_left.x(), top_left.y(), self.before.width() * self.scale,
-                      self.before.height() * self.scale)
-
     # ------------------------------------------------------------------------ drawing
 
     def resizeEvent(self, event) -> None:
         if self._fit:
             self._apply_fit()
         super().resizeEvent(event)
+
+    def right_image(self) -> tuple[QImage, str]:
+        """What is shown in the protected photo's place, and its label."""
+        if self.show_original:
+            return self.before, "Original (B)"
+        if self.show_difference:
+            return self.difference, f"Difference ×{DIFFERENCE_GAIN}"
+        return self.after, "Protected"
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
@@ -145,32 +215,58 @@ class CompareView(QWidget):
             return
         # smooth when shrinking; whole pixels when enlarging, so the cloak can be inspected
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.zoom < 1.5)
-        target = self._photo_rect()
+        right, right_label = self.right_image()
+        if self.side_by_side:
+            self._paint_panes(painter, right, right_label)
+        else:
+            self._paint_split(painter, right, right_label)
+        painter.end()
+
+    def _paint_split(self, painter: QPainter, right: QImage, right_label: str) -> None:
+        view = self.panes()[0]
+        target = self._photo_rect(view)
         x_split = self.split * self.width()
-        right = self.difference if self.show_difference else self.after
         for image, clip in ((self.before, QRectF(0, 0, x_split, self.height())),
                             (right, QRectF(x_split, 0, self.width() - x_split, self.height()))):
             painter.save()
             painter.setClipRect(clip)
             painter.drawImage(target, image)
             painter.restore()
-        if self.show_boxes:
-            for box, protected in self.boxes:
-                painter.setPen(QPen(PROTECTED_COLOUR if protected else FACE_COLOUR, 2))
-                x0, y0, x1, y1 = box
-                k = self.scale
-                painter.drawRect(QRectF(target.x() + x0 * k, target.y() + y0 * k,
-                                        (x1 - x0) * k, (y1 - y0) * k))
+        self._paint_boxes(painter, target)
         # the split line, its handle and what is on each side
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setPen(QPen(QColor(255, 255, 255), 2))
         painter.drawLine(QPointF(x_split, 0), QPointF(x_split, self.height()))
         painter.setBrush(QColor(255, 255, 255))
         painter.drawEllipse(QPointF(x_split, self.height() / 2), 7, 7)
-        right_label = f"Difference ×{DIFFERENCE_GAIN}" if self.show_difference else "Protected"
         self._label(painter, "Original", QPointF(x_split - 8, 8), Qt.AlignmentFlag.AlignRight)
         self._label(painter, right_label, QPointF(x_split + 8, 8), Qt.AlignmentFlag.AlignLeft)
-        painter.end()
+
+    def _paint_panes(self, painter: QPainter, right: QImage, right_label: str) -> None:
+        for pane, image, label in zip(self.panes(), (self.before, right),
+                                      ("Original", right_label), strict=True):
+            painter.save()
+            painter.setClipRect(pane)
+            target = self._photo_rect(pane)
+            painter.drawImage(target, image)
+            self._paint_boxes(painter, target)
+            self._label(painter, label, pane.topLeft() + QPointF(8, 8),
+                        Qt.AlignmentFlag.AlignLeft)
+            painter.restore()
+        painter.setPen(QPen(QColor(255, 255, 255), 2))
+        x = self.width() / 2
+        painter.drawLine(QPointF(x, 0), QPointF(x, self.height()))
+
+    def _paint_boxes(self, painter: QPainter, target: QRectF) -> None:
+        if not self.show_boxes:
+            return
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        k = self.scale
+        for box, protected in self.boxes:
+            painter.setPen(QPen(PROTECTED_COLOUR if protected else FACE_COLOUR, 2))
+            x0, y0, x1, y1 = box
+            painter.drawRect(QRectF(target.x() + x0 * k, target.y() + y0 * k,
+                                    (x1 - x0) * k, (y1 - y0) * k))
 
     def _label(self, painter: QPainter, text: str, at: QPointF,
                align: Qt.AlignmentFlag) -> None:
@@ -186,13 +282,15 @@ class CompareView(QWidget):
 
     # -------------------------------------------------------------------- interaction
 
+    def _near_line(self, point: QPointF) -> bool:
+        return not self.side_by_side and abs(point.x() - self.split * self.width()) < 10
+
     def wheelEvent(self, event: QWheelEvent) -> None:
         steps = event.angleDelta().y() / 120
         self.set_zoom(self.zoom * 1.25 ** steps, event.position())
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
-        near_line = abs(event.position().x() - self.split * self.width()) < 10
-        self._drag = "split" if near_line else "pan"
+        self._drag = "split" if self._near_line(event.position()) else "pan"
         self._last = event.position()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
@@ -200,12 +298,10 @@ class CompareView(QWidget):
         if self._drag == "split":
             self.set_split(pos.x() / max(self.width(), 1))
         elif self._drag == "pan":
-            self._fit = False
-            self._centre -= (pos - self._last) / self.scale
+            self.pan(pos - self._last)
             self._last = pos
-            self.update()
-        near_line = abs(pos.x() - self.split * self.width()) < 10
-        self.setCursor(Qt.CursorShape.SplitHCursor if near_line or self._drag == "split"
+        self.setCursor(Qt.CursorShape.SplitHCursor
+                       if self._near_line(pos) or self._drag == "split"
                        else Qt.CursorShape.OpenHandCursor)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
@@ -225,15 +321,53 @@ def verdict(distance: float, threshold: float | None) -> str:
     return "still recognised" if distance < threshold else "not recognised"
 
 
-def face_rows(data: PreviewData) -> list[dict[str, str]]:
-    """The figures table, one row per face (column title -> text)."""
+#: a saved file's suffix -> the format's name, for "after saving as JPEG"
+FORMAT_NAMES = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WebP",
+                ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
+
+#: the figures' visibility columns (the distance columns follow, one per recognizer)
+VISIBLE = "How visible"
+SCORE = "SSIMULACRA2 (100 = identical)"
+COLOUR = "Colour change"
+LARGEST = "Largest change"
+
+
+def _known(quality: dict, key: str) -> bool:
+    return quality.get(key) is not None
+
+
+def face_rows(data: PreviewData, cap: float | None = None,
+              floor: float | None = None) -> list[dict[str, str]]:
+    """The figures table, one row per face (column title -> text).
+
+    ``cap`` is the largest change the user allowed (eps, grey levels) and ``floor`` the
+    least SSIMULACRA2, when known; the figures say them beside what was measured. Faces
+    measured before the core knew SSIMULACRA2 (older manifests) read "–".
+    """
+    saved_as = FORMAT_NAMES.get(data.output.suffix.lower(),
+                                data.output.suffix.lstrip(".").upper() or "a file")
     rows = []
     for k, face in enumerate(data.entry.get("faces", []), 1):
         row = {"Face": f"face {k}", "Protected": "yes" if face["protected"] else "no"}
         q = face.get("quality") or {}
-        row["SSIM (1 = identical)"] = f"{q['ssim']:.3f}" if "ssim" in q else "–"
-        row["PSNR"] = f"{q['psnr']:.1f} dB" if "psnr" in q else "–"
-        row["Largest change"] = f"{q['linf']:.0f} / 255" if "linf" in q else "–"
+        if _known(q, "ssimulacra2"):
+            s = q["ssimulacra2"]
+            row[VISIBLE] = describe(s)
+            text = f"{s:.1f}" + (f" (floor {floor:.0f})" if floor is not None else "")
+            if _known(q, "jpeg_equivalent"):
+                text += f", like JPEG quality {q['jpeg_equivalent']:.0f}"
+            row[SCORE] = text
+        else:
+            row[VISIBLE] = row[SCORE] = "–"
+        row[COLOUR] = (f"{q['ciede2000_p95']:.1f} ΔE (2.3 is just noticeable)"
+                       if _known(q, "ciede2000_p95") else "–")
+        if _known(q, "linf"):
+            text = f"{q['linf']:.0f} / 255" + (f" (cap {cap:.0f})" if cap is not None else "")
+            if _known(q, "saved_linf") and round(q["saved_linf"]) != round(q["linf"]):
+                text += f"; after saving as {saved_as}: {q['saved_linf']:.0f} / 255"
+            row[LARGEST] = text
+        else:
+            row[LARGEST] = "–"
         for model, before in (face.get("distance_before") or {}).items():
             after = (face.get("distance_after") or {}).get(model)
             threshold = data.thresholds.get(model)
@@ -246,10 +380,45 @@ def face_rows(data: PreviewData) -> list[dict[str, str]]:
     return rows
 
 
-class PreviewWindow(QWidget):
-    """A window with the before/after view and the per-face figures of one photo."""
+def face_tips(data: PreviewData) -> list[dict[str, str]]:
+    """Tooltips for the figures, one dict per face (column title -> text): the core's
+    summary, the score after saving, and grey SSIM / PSNR, kept for continuity."""
+    tips = []
+    for face in data.entry.get("faces", []):
+        q = face.get("quality") or {}
+        tip: dict[str, str] = {}
+        if q:
+            tip[VISIBLE] = summary(q)
+        if _known(q, "saved_ssimulacra2"):
+            tip[SCORE] = f"After saving: {q['saved_ssimulacra2']:.1f}"
+        grey = []
+        if _known(q, "ssim"):
+            grey.append(f"grey SSIM {q['ssim']:.3f}")
+        if _known(q, "psnr"):
+            grey.append(f"PSNR {q['psnr']:.1f} dB")
+        if grey:
+            old = ", ".join(grey) + " (kept for comparison with older runs; they do not see colour)"
+            tip[SCORE] = f"{tip[SCORE]}\n{old}" if SCORE in tip else old
+        if _known(q, "ciede2000_mean"):
+            tip[COLOUR] = (f"CIEDE2000 colour difference over the face: 95 % of its pixels "
+                           f"change less than {q.get('ciede2000_p95', 0):.1f}, "
+                           f"{q['ciede2000_mean']:.2f} on average")
+        if _known(q, "linf"):
+            tip[LARGEST] = ("The largest change of any pixel of the face, in grey levels, "
+                            "measured on the cloak before saving")
+        tips.append(tip)
+    return tips
 
-    def __init__(self, data: PreviewData, parent: QWidget | None = None) -> None:
+
+class PreviewWindow(QWidget):
+    """A window with the before/after view and the per-face figures of one photo.
+
+    Keys: B (or backslash) shows the original in the protected photo's place and back;
+    Esc closes the window.
+    """
+
+    def __init__(self, data: PreviewData, parent: QWidget | None = None,
+                 cap: float | None = None, floor: float | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.data = data
         self.setWindowTitle(f"Preview: {data.original.name}")
@@ -277,6 +446,12 @@ class PreviewWindow(QWidget):
             b.setFixedWidth(b.sizeHint().height() + 8)
         self.zoom_label = QLabel()
         self.view.zoom_changed.connect(self._show_zoom)
+        self.original_button = QPushButton("Show original (B)")
+        self.original_button.setCheckable(True)
+        self.original_button.setToolTip(
+            "Show the original in place of the protected photo, and back, to see what "
+            "changed blink. Key: B (or \\). Esc closes the preview.")
+        self.original_button.toggled.connect(self.view.set_show_original)
         self.difference_box = QCheckBox(f"Amplified difference (×{DIFFERENCE_GAIN})")
         self.difference_box.setToolTip("Show what the cloak changed, made ten times stronger "
                                        "around mid-grey: the cloak itself is too faint to see")
@@ -290,6 +465,7 @@ class PreviewWindow(QWidget):
         tools.addStretch(1)
         tools.addWidget(self.boxes_box)
         tools.addWidget(self.difference_box)
+        tools.addWidget(self.original_button)
 
         self.split_slider = QSlider(Qt.Orientation.Horizontal)
         self.split_slider.setRange(0, 1000)
@@ -297,26 +473,45 @@ class PreviewWindow(QWidget):
         self.split_slider.setToolTip("Move the split line (or drag it on the photo)")
         self.split_slider.valueChanged.connect(lambda v: self.view.set_split(v / 1000))
         self.view.split_changed.connect(lambda s: self.split_slider.setValue(round(s * 1000)))
+        self.side_box = QCheckBox("Side by side")
+        self.side_box.setToolTip("The original on the left and the protected photo on the "
+                                 "right, in two panes that zoom and pan together")
+        self.side_box.toggled.connect(self._set_side_by_side)
         split_row = QHBoxLayout()
         split_row.addWidget(QLabel("Original"))
         split_row.addWidget(self.split_slider, 1)
         split_row.addWidget(QLabel("Protected"))
+        split_row.addSpacing(12)
+        split_row.addWidget(self.side_box)
 
-        rows = face_rows(data)
+        rows, tips = face_rows(data, cap, floor), face_tips(data)
         columns = list(dict.fromkeys(k for r in rows for k in r))
         self.figures = QTableWidget(len(rows), len(columns))
         self.figures.setHorizontalHeaderLabels(columns)
         self.figures.verticalHeader().hide()
         self.figures.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        for r, row in enumerate(rows):
+        for r, (row, tip) in enumerate(zip(rows, tips, strict=True)):
             for c, column in enumerate(columns):
-                self.figures.setItem(r, c, QTableWidgetItem(row.get(column, "")))
+                item = QTableWidgetItem(row.get(column, ""))
+                if column in tip:
+                    item.setToolTip(tip[column])
+                self.figures.setItem(r, c, item)
         self.figures.horizontalHeader().setSectionResizeMode(
             QHeaderView.ResizeMode.ResizeToContents)
         height = self.figures.horizontalHeader().height() + 6
         height += sum(self.figures.rowHeight(r) for r in range(len(rows)))
-        self.figures.setMaximumHeight(min(height + 4, 220))
+        height += self.figures.horizontalScrollBar().sizeHint().height()  # wide tables
+        self.figures.setMaximumHeight(min(height + 4, 240))
         self.explanation = note(self._explain(data))
+
+        # B toggles before/after (backslash too, as in Lightroom); Esc closes
+        self.shortcuts = []
+        for key, action in ((Qt.Key.Key_B, self.original_button.toggle),
+                            (Qt.Key.Key_Backslash, self.original_button.toggle),
+                            (Qt.Key.Key_Escape, self.close)):
+            shortcut = QShortcut(QKeySequence(key), self)
+            shortcut.activated.connect(action)
+            self.shortcuts.append(shortcut)
 
         layout = QVBoxLayout(self)
         layout.addLayout(tools)
@@ -332,9 +527,13 @@ class PreviewWindow(QWidget):
             return ("No face in this photo belongs to the people you chose, so it was copied "
                     "unchanged. Pick another photo, or tick other people.")
         return (f"{len(protected)} of {len(faces)} faces protected, written to "
-                f"{data.output.name}. SSIM near 1 and PSNR above about 35 dB mean the change "
-                "is hard to see. A distance above the recognizer's threshold means it no "
-                "longer takes the face for the person.")
+                f"{data.output.name}. SSIMULACRA2 scores how visible the change is to people, "
+                "colour included: 100 is identical, 90 or more cannot be told apart even up "
+                "close, and about 75 is as visible as saving the face as a JPEG at quality "
+                "90. Colour change is the CIEDE2000 difference most of the face stays under "
+                "(2.3 is just noticeable side by side). A distance above the recognizer's "
+                "threshold means it no longer takes the face for the person. Press B to "
+                "swap the protected photo for the original and back; Esc closes.")
 
     def zoom_to_face(self) -> None:
         faces = [f["box"] for f in self.data.entry.get("faces", []) if f["protected"]]
@@ -351,3 +550,7 @@ class PreviewWindow(QWidget):
     def _set_boxes(self, on: bool) -> None:
         self.view.show_boxes = on
         self.view.update()
+
+    def _set_side_by_side(self, on: bool) -> None:
+        self.view.set_side_by_side(on)
+        self.split_slider.setEnabled(not on)

@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -34,6 +33,7 @@ from faceguard.manifest import MANIFEST_NAME
 from faceguard.models.install import is_installed, model_info, model_names
 from faceguard.pipeline import CloakJob
 from faceguard.settings import METHODS, PRESETS, preset_values
+from faceguard.visibility import describe
 from faceguard_gui.context import AppContext
 from faceguard_gui.jobs import load_preview, preview_photo, protect_album
 from faceguard_gui.preview import PreviewWindow
@@ -60,14 +60,14 @@ WRITTEN_AS = {"keep": "in their own format", "png": "as PNG", "jpeg": "as JPEG",
               "webp": "as WebP"}
 
 
-def strength_words(eps: float, ssim: float | None = None) -> str:
+def strength_words(eps: float, floor: float | None = None) -> str:
     """How visible a budget of ``eps`` grey levels is, in plain words.
 
-    With an SSIM floor (the perceptual method) the look is set by the floor, not eps.
+    With a visibility floor (the least face SSIMULACRA2, which every method keeps) the
+    look is set by the floor, in the core's words.
     """
-    if ssim is not None:
-        return ("invisible to the eye" if ssim >= 0.98 else "hard to see" if ssim >= 0.95
-                else "a faint grain up close")
+    if floor is not None:
+        return describe(floor)
     if eps <= 4:
         return "invisible to the eye"
     if eps <= 8:
@@ -99,6 +99,7 @@ class ProtectView(QWidget):
         self.preview_window: PreviewWindow | None = None
         self.last_output: Path | None = None
         self._results: dict[str, dict] = {}
+        self._run_limits: tuple[float | None, float | None] = (None, None)
         self._preview_count = 0
         self._loading = True
 
@@ -190,14 +191,15 @@ class ProtectView(QWidget):
         row.addWidget(self.robust, 1)
         form.addRow("Effort", row)
 
-        self.ssim = QDoubleSpinBox()
-        self.ssim.setRange(0.80, 1.0)
-        self.ssim.setSingleStep(0.01)
-        self.ssim.setDecimals(2)
-        self.ssim.setToolTip("How alike the protected face must stay (SSIM; 1 = identical). "
-                             "Used by the 'keeps the look' method.")
-        self.ssim.valueChanged.connect(self._save_settings)
-        form.addRow("Looks (SSIM)", self.ssim)
+        self.floor = QSpinBox()
+        self.floor.setRange(50, 95)
+        self.floor.setToolTip(
+            "How invisible each protected face must stay: the least SSIMULACRA2 score it "
+            "keeps (100 = identical), whatever the method. 90: cannot be told apart even up "
+            "close; 75: about as visible as saving the face as a JPEG at quality 90; 65: "
+            "faint at normal size. Higher hides the cloak better but weakens it.")
+        self.floor.valueChanged.connect(self._save_settings)
+        form.addRow("Invisibility (SSIMULACRA2 floor)", self.floor)
 
         self.method = QComboBox()
         for key in METHOD_LABELS:
@@ -279,7 +281,7 @@ class ProtectView(QWidget):
         box = QGroupBox("Protected photos")
         self.results = QTableWidget(0, 5)
         self.results.setHorizontalHeaderLabels(
-            ["Photo", "Result", "Faces protected", "Looks (SSIM)", "Recognizers fooled"])
+            ["Photo", "Result", "Faces protected", "How visible", "Recognizers fooled"])
         self.results.verticalHeader().hide()
         self.results.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.results.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -310,12 +312,11 @@ class ProtectView(QWidget):
         self._loading = True
         self.preset.setCurrentIndex(max(self.preset.findData(s.preset), 0))
         self.eps.setValue(round(s.eps))
-        self._eps_changed(self.eps.value())
         self.steps.setValue(s.steps)
         self.robust.setChecked(s.robust)
-        self.ssim.setValue(s.ssim)
+        self.floor.setValue(round(s.floor))
         self.method.setCurrentIndex(max(self.method.findData(s.method), 0))
-        self.ssim.setEnabled(s.method == "perceptual")
+        self._eps_label()  # its words come from the floor: once both are set
         self.output.setText(s.output_folder)
         self.format.setCurrentIndex(max(self.format.findData(s.format), 0))
         self.quality.setValue(s.quality)
@@ -344,9 +345,8 @@ class ProtectView(QWidget):
         s.eps = float(self.eps.value())
         s.steps = self.steps.value()
         s.robust = self.robust.isChecked()
-        s.ssim = self.ssim.value()
+        s.floor = float(self.floor.value())
         s.method = self.method.currentData()
-        self.ssim.setEnabled(s.method == "perceptual")
         self._eps_label()
         models = [n for n, c in self.model_boxes.items() if c.isChecked()]
         if models:
@@ -367,8 +367,8 @@ class ProtectView(QWidget):
         text = f"{METHOD_LABELS.get(s.method, s.method)}: {METHODS.get(s.method, '')}. "
         text += (f"Every pixel of a protected face changes by at most {s.eps:.0f} of 255 "
                  f"grey levels, refined in {s.steps} steps against {', '.join(s.models)}")
-        if s.method == "perceptual":
-            text += f", keeping the face's SSIM at {s.ssim:.2f} or more"
+        text += (f", keeping each face's SSIMULACRA2 at {s.floor:.0f} or more "
+                 f"({describe(s.floor)})")
         text += (", with random compression, blur and resizing so the cloak survives them."
                  if s.robust else ".")
         text += " Photos are written " + WRITTEN_AS.get(s.format, s.format)
@@ -386,8 +386,8 @@ class ProtectView(QWidget):
         self.eps.setValue(round(p["eps"]))
         self.steps.setValue(p["steps"])
         self.robust.setChecked(p["robust"])
-        if "ssim" in p:
-            self.ssim.setValue(p["ssim"])
+        if "floor" in p:
+            self.floor.setValue(round(p["floor"]))
         self._loading = False
         self._save_settings()
 
@@ -396,8 +396,7 @@ class ProtectView(QWidget):
         self._save_settings()
 
     def _eps_label(self) -> None:
-        perceptual = self.method.currentData() == "perceptual"
-        words = strength_words(self.eps.value(), self.ssim.value() if perceptual else None)
+        words = strength_words(self.eps.value(), self.floor.value())
         self.eps_label.setText(f"{self.eps.value()} / 255: {words}")
 
     def choose_output(self) -> None:
@@ -544,13 +543,14 @@ class ProtectView(QWidget):
         if job is None:
             return
         people, cache = list(self.ctx.album.chosen), self.ctx.models
+        limits = self._limits()
 
         def on_event(event) -> None:
             if event.stage == "preparing preview":
                 if event.error:
                     self.ctx.tell("No preview", event.error)
                 else:
-                    self.show_preview(event.result)
+                    self.show_preview(event.result, *limits)
 
         def on_finished(outcome: str, message: str) -> None:
             if outcome == "failed":
@@ -559,10 +559,16 @@ class ProtectView(QWidget):
         self.ctx.jobs.start(f"Previewing {Path(photo).name}",
                             lambda: preview_photo(job, people, cache), on_event, on_finished)
 
-    def show_preview(self, data) -> None:
+    def _limits(self) -> tuple[float, float]:
+        """The cap on any pixel's change (grey levels) and the SSIMULACRA2 floor chosen."""
+        return self.ctx.settings.eps, self.ctx.settings.floor
+
+    def show_preview(self, data, cap: float | None = None, floor: float | None = None) -> None:
+        """Show ``data`` (a PreviewData); ``cap`` and ``floor`` are the limits it was
+        protected with, said beside the figures measured."""
         if self.preview_window is not None:
             self.preview_window.close()
-        self.preview_window = PreviewWindow(data, self)
+        self.preview_window = PreviewWindow(data, self, cap=cap, floor=floor)
         self.preview_window.show()
 
     def protect(self) -> None:
@@ -580,6 +586,7 @@ class ProtectView(QWidget):
             return
         people, cache = list(self.ctx.album.chosen), self.ctx.models
         self.last_output = outdir
+        self._run_limits = self._limits()
         self._results = {}
         self.results.setRowCount(0)
 
@@ -627,8 +634,13 @@ class ProtectView(QWidget):
         status = "protected" if entry["status"] == "cloaked" else "copied (no chosen face)"
         self.results.setItem(row, 1, QTableWidgetItem(status))
         self.results.setItem(row, 2, QTableWidgetItem(f"{len(protected)} of {len(faces)}"))
-        ssim = [f["quality"]["ssim"] for f in protected if f.get("quality")]
-        self.results.setItem(row, 3, QTableWidgetItem(f"{min(ssim):.3f}" if ssim else "–"))
+        scores = [q["ssimulacra2"] for f in protected
+                  if (q := f.get("quality")) and q.get("ssimulacra2") is not None]
+        visible = QTableWidgetItem(describe(min(scores)) if scores else "–")
+        if scores:
+            visible.setToolTip(f"Least SSIMULACRA2 of its protected faces: {min(scores):.1f} "
+                               "(100 = identical)")
+        self.results.setItem(row, 3, visible)
         self.results.setItem(row, 4, QTableWidgetItem(self._fooled(protected)))
         self.results.scrollToBottom()
 
@@ -661,7 +673,7 @@ class ProtectView(QWidget):
             return
         finally:
             self.unsetCursor()
-        self.show_preview(data)
+        self.show_preview(data, *self._run_limits)
 
     def _open_output_folder(self) -> None:
         if self.last_output is not None:

@@ -34,8 +34,9 @@ class AppSettings:
     """The app's remembered choices (one JSON file).
 
     Attributes:
-        method, preset, eps, steps, robust, ssim, models: the cloak (see
-            :class:`faceguard.settings.CloakSettings`); eps in grey levels (0-255).
+        method, preset, eps, steps, robust, floor, models: the cloak (see
+            :class:`faceguard.settings.CloakSettings`); eps in grey levels (0-255),
+            floor the least face SSIMULACRA2 (0-100) of every method.
         output_folder: where protected photos go ("" = next to the album).
         format, quality, keep_metadata: how protected photos are written.
         protect_everyone: cloak every face instead of chosen people.
@@ -50,7 +51,7 @@ class AppSettings:
     eps: float = PERCEPTUAL_PRESETS["balanced"]["eps"]
     steps: int = PERCEPTUAL_PRESETS["balanced"]["steps"]
     robust: bool = PERCEPTUAL_PRESETS["balanced"]["robust"]
-    ssim: float = PERCEPTUAL_PRESETS["balanced"]["ssim"]
+    floor: float = PERCEPTUAL_PRESETS["balanced"]["floor"]
     models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
     output_folder: str = ""
     format: str = "keep"
@@ -113,4 +114,4 @@ class AppSettings:
             raise ValueError(f"unknown method {self.method}")
         return CloakSettings(method=self.method, preset=self.preset, eps=float(self.eps),
                              steps=int(self.steps), robust=bool(self.robust),
-                             ssim=float(self.ssim), models=tuple(self.models))
+                             floor=float(self.floor), models=tuple(self.models))

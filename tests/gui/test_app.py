@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import QApplication
 
 from faceguard.io import load_photo
 from faceguard.manifest import MANIFEST_NAME
+from faceguard.visibility import describe
 from faceguard_gui.images import FACE_COLOUR, PROTECTED_COLOUR
 
 
@@ -94,8 +96,14 @@ def test_protect_one_person_preview_audit_and_export(make_window, copy_photos, q
     assert figures.rowCount() == 1
     row = {h: figures.item(0, c).text() for c, h in enumerate(headers)}
     assert row["Protected"] == "yes"
-    assert 0.5 < float(row["SSIM (1 = identical)"]) <= 1
-    assert row["PSNR"].endswith("dB")
+    # how visible, in the core's words, from the measured SSIMULACRA2 (not grey SSIM/PSNR)
+    score = row["SSIMULACRA2 (100 = identical)"]
+    assert row["How visible"] == describe(float(score.split()[0]))
+    assert "like JPEG quality" in score
+    assert re.fullmatch(r"\d+ / 255 \(cap 8\)(; after saving as JPEG: \d+ / 255)?",
+                        row["Largest change"])
+    assert "2.3 is just noticeable" in row["Colour change"]
+    assert not {"PSNR", "SSIM (1 = identical)"} & set(headers)
     assert "→" in row["dlib: distance before → after"]
     assert "same person below 0.60" in row["dlib: distance before → after"]
     preview.difference_box.setChecked(True)  # amplified difference
@@ -104,6 +112,9 @@ def test_protect_one_person_preview_audit_and_export(make_window, copy_photos, q
     assert preview.view.split == pytest.approx(0.25)
     preview.zoom_to_face()
     assert preview.view.zoom > 1  # a small face fills half the view
+    preview.side_box.setChecked(True)  # two panes showing the same place
+    left, right = preview.view.panes()
+    assert preview.view.to_photo(left.center()) == preview.view.to_photo(right.center())
     preview.close()
 
     # protect the album
@@ -121,6 +132,13 @@ def test_protect_one_person_preview_audit_and_export(make_window, copy_photos, q
     assert len(protected) == len(first.person.faces)
     assert window.protect.results.rowCount() == 2
     assert window.protect.results.item(0, 1).text() in ("protected", "copied (no chosen face)")
+    assert window.protect.results.horizontalHeaderItem(3).text() == "How visible"
+    scores = {e["output"]: min(f["quality"]["ssimulacra2"] for f in e["faces"]
+                               if f["protected"]) for e in entries.values()
+              if any(f["protected"] for f in e["faces"])}
+    shown = {window.protect.results.item(r, 3).text()
+             for r in range(window.protect.results.rowCount())}
+    assert {describe(s) for s in scores.values()} <= shown
     assert manifest["settings"]["models"] == FAST["models"]
 
     # 3. Audit: quick audit of the output folder, see the table and the plot
@@ -289,6 +307,9 @@ def test_settings_and_recent_folders_persist(make_window, tmp_path):
     from faceguard_gui.settings import AppSettings
 
     window = make_window()
+    window.protect.method.setCurrentIndex(window.protect.method.findData("pgd"))
+    assert window.protect.floor.isEnabled()  # the floor holds for every method
+    window.protect.floor.setValue(85)
     window.protect.eps.setValue(12)
     window.protect.robust.setChecked(True)
     window.protect.format.setCurrentIndex(window.protect.format.findData("png"))
@@ -299,12 +320,15 @@ def test_settings_and_recent_folders_persist(make_window, tmp_path):
 
     saved = AppSettings.load()
     assert (saved.eps, saved.robust, saved.format) == (12.0, True, "png")
+    assert (saved.method, saved.floor) == ("pgd", 85.0)
+    assert saved.cloak_settings().resolved().floor == 85.0
     assert saved.recent_folders[0] == str(empty.resolve())
 
-    again = make_window(**{k: getattr(saved, k) for k in ("eps", "robust", "format",
+    again = make_window(**{k: getattr(saved, k) for k in ("eps", "robust", "format", "floor",
                                                            "recent_folders", "steps")})
-    assert again.protect.eps.value() == 12
-    assert "12 / 255" in again.protect.eps_label.text()
+    assert again.protect.eps.value() == 12 and again.protect.floor.value() == 85
+    assert again.protect.eps_label.text() == f"12 / 255: {describe(85)}"
+    assert "SSIMULACRA2 at 85 or more" in again.protect.how_note.text()
     again.photos._fill_recent()
     assert [a.text() for a in again.photos.recent_menu.actions()][0] == str(empty.resolve())
 
