@@ -15,7 +15,10 @@ Setting (split by identity and by image):
 
 Reports, per method / preset / ensemble: white-box protection (recognizers in the
 ensemble), transfer (recognizers of other families), after JPEG q75 (real Pillow
-encode), face-region SSIM/PSNR at the crop's full resolution, seconds per probe.
+encode), beyond-threshold protection (the cloaked probe's distance to the person's clean
+gallery centroid exceeds the recognizer's own same-person threshold), and how visible
+the cloak is (faceguard.visibility: face SSIMULACRA2, its JPEG equivalent, CIEDE2000;
+grey SSIM and PSNR for continuity), seconds per probe.
 
 Usage: .venv/bin/python benchmarks/protection.py [--quick] [--only NAME ...]
 """
@@ -39,14 +42,14 @@ from common import data_dir, write_results  # noqa: E402
 
 from faceguard.align import ARCFACE_112, face_transform, warp  # noqa: E402
 from faceguard.audit.defenses import JPEG  # noqa: E402
-from faceguard.cloak.budget import face_weight  # noqa: E402
+from faceguard.cloak.budget import face_weight, keep_floor, lightness_weight  # noqa: E402
 from faceguard.cloak.objectives import ClassifierObjective, FeatureObjective  # noqa: E402
 from faceguard.cloak.transforms import RandomTransform  # noqa: E402
 from faceguard.detect import Face, FaceDetector  # noqa: E402
 from faceguard.identity import FaceClassifier, Person  # noqa: E402
-from faceguard.metrics import face_quality  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
-from faceguard.settings import PRESETS, CloakSettings  # noqa: E402
+from faceguard.settings import PERCEPTUAL_PRESETS, PRESETS, CloakSettings  # noqa: E402
+from faceguard.visibility import face_box, measure_face  # noqa: E402
 
 MODELS = ("dlib", "mobileface", "faceres")
 FAMILY = {"dlib": "dlib", "mobileface": "mobileface", "faceres": "faceres"}
@@ -130,6 +133,21 @@ def top1_wrong(ensemble: Ensemble, data: Data, probe_images: torch.Tensor,
     return out
 
 
+def beyond_threshold(ensemble: Ensemble, data: Data, probe_images: torch.Tensor,
+                     gallery_emb: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Per recognizer: share of probes farther from their own person's clean gallery
+    centroid than the recognizer's same-person threshold (verification fails)."""
+    glabels = np.array([data.labels[i] for i in data.gallery])
+    emb = embed_given(ensemble, probe_images)
+    out = {}
+    for m in ensemble.names:
+        own = torch.stack([gallery_emb[m][torch.from_numpy(glabels == data.labels[i])].mean(0)
+                           for i in data.probes])
+        d = ensemble[m].compare(emb[m], own)
+        out[m] = round(float((d > ensemble[m].threshold).float().mean()), 4)
+    return out
+
+
 def quantise(images: torch.Tensor) -> torch.Tensor:
     return (images * 255).round() / 255
 
@@ -138,7 +156,8 @@ def cloak_probes(config: dict, data: Data, ensembles: dict, seed: int = 0) -> to
     """Cloak every probe with the configuration (batched: all crops are 112x112)."""
     s = CloakSettings(method=config["method"], preset=config.get("preset", "balanced"),
                       eps=config.get("eps"), steps=config.get("steps"),
-                      robust=config.get("robust"), ssim=config.get("ssim"),
+                      robust=config.get("robust"), floor=config.get("floor"),
+                      delta_e=config.get("delta_e"),
                       models=tuple(config["models"]),
                       objective=config.get("objective", "feature"),
                       texture=config.get("texture", 0.0)).resolved()
@@ -150,6 +169,19 @@ def cloak_probes(config: dict, data: Data, ensembles: dict, seed: int = 0) -> to
         from faceguard.cloak.budget import texture_weight
 
         weight = weight * texture_weight(x, s.texture)
+    weight = weight * lightness_weight(x, s.eps / 255, s.delta_e)  # as cloak_face does
+    return _keep_floor(s, data, x, _cloak(s, config, data, ens, x, landmarks, weight, seed))
+
+
+def _keep_floor(s: CloakSettings, data: Data, x: torch.Tensor,
+                cloaked: torch.Tensor) -> torch.Tensor:
+    """The pipeline's last step on every method: scale each change down to the floor."""
+    return torch.cat([keep_floor(x[k:k + 1], cloaked[k:k + 1], s.floor,
+                                 face_box(data.faces[i].box, 112, 112))
+                      for k, i in enumerate(data.probes)])
+
+
+def _cloak(s, config, data, ens, x, landmarks, weight, seed) -> torch.Tensor:
     transform = RandomTransform(seed) if s.robust else None
     samples = s.eot_samples if s.robust else 1
     jitter = s.method != "fgsm"  # as the pipeline: a single step gains nothing from it
@@ -226,21 +258,30 @@ def run_config(config: dict, data: Data, ensembles: dict, attack: Ensemble,
     plain = top1_wrong(attack, data, cloaked, gallery_emb)
     after_jpeg = top1_wrong(attack, data, JPEG(75)(cloaked), gallery_emb)
     boxes = [data.faces[i].box for i in data.probes]
-    s, p = [], []
-    for a, b, box in zip(clean, cloaked, boxes, strict=True):
-        q = face_quality(a.permute(1, 2, 0).numpy(), b.permute(1, 2, 0).numpy(), box)
-        s.append(q["ssim"])
-        p.append(q["psnr"])
+    q = [measure_face(a.permute(1, 2, 0).numpy(), b.permute(1, 2, 0).numpy(), box)
+         for a, b, box in zip(clean, cloaked, boxes, strict=True)]
+
+    def stat(key: str, how=np.mean) -> float:
+        return round(float(how([f[key] for f in q])), 3)
+
     return {
         **config,
         "probes": len(data.probes),
         "protection": plain,
         "protection_jpeg75": after_jpeg,
+        "beyond_threshold": beyond_threshold(attack, data, cloaked, gallery_emb),
+        "beyond_threshold_jpeg75": beyond_threshold(attack, data, JPEG(75)(cloaked),
+                                                    gallery_emb),
         "white_box": [m for m in attack.names if FAMILY[m] in made_on],
         "held_out": [m for m in attack.names if FAMILY[m] not in made_on],
-        "ssim": round(float(np.mean(s)), 4),
-        "ssim_min": round(float(np.min(s)), 4),
-        "psnr": round(float(np.mean(p)), 2),
+        "ssimulacra2": stat("ssimulacra2"),
+        "ssimulacra2_min": stat("ssimulacra2", np.min),
+        "jpeg_equivalent": stat("jpeg_equivalent", np.median),
+        "ciede2000_mean": stat("ciede2000_mean"),
+        "ciede2000_p95": stat("ciede2000_p95"),
+        "ciede2000_p95_max": stat("ciede2000_p95", np.max),
+        "ssim": stat("ssim"),
+        "psnr": stat("psnr"),
         "seconds_per_probe": round(seconds, 3),
     }
 
@@ -254,11 +295,11 @@ def configs(quick: bool) -> list[dict]:
     ]
     if quick:
         return out
-    out.append({"name": "perceptual-balanced-not-robust", "method": "perceptual",
-                "robust": False, "models": default})
     for preset in ("low", "high"):
         out.append({"name": f"perceptual-{preset}-default", "method": "perceptual",
                     "preset": preset, "models": default})
+        out.append({"name": f"pgd-{preset}-default", "method": "pgd", "preset": preset,
+                    "models": default})
     out += [
         {"name": "fgsm-balanced-classifier", "method": "fgsm", "objective": "classifier",
          "models": default},
@@ -270,35 +311,69 @@ def configs(quick: bool) -> list[dict]:
         {"name": "universal-deepfool-balanced-default", "method": "universal",
          "models": default},
     ]
-    for m in MODELS:
-        out.append({"name": f"perceptual-balanced-whitebox-{m}", "method": "perceptual",
-                    "models": [m]})
-    out += [
-        {"name": "perceptual-balanced-all3", "method": "perceptual", "models": list(MODELS)},
-        {"name": "perceptual-balanced-dlib+faceres", "method": "perceptual",
-         "models": ["dlib", "faceres"]},
-        {"name": "perceptual-balanced-mobileface+faceres", "method": "perceptual",
-         "models": ["mobileface", "faceres"]},
-        {"name": "pgd-balanced-not-robust", "method": "pgd", "robust": False,
-         "models": default},
-    ]
-    for preset in ("low", "high"):
-        out.append({"name": f"pgd-{preset}-default", "method": "pgd", "preset": preset,
-                    "models": default})
     return out
+
+
+def curves() -> list[dict]:
+    """Protection against visibility: the perceptual method from invisible to visible
+    (its floor and lightness cap together), and PGD by eps with no visibility limit."""
+    default = ["dlib", "mobileface"]
+    out = [{"name": f"curve-perceptual-floor{floor:g}", "method": "perceptual",
+            "floor": floor, "delta_e": delta_e, "robust": False, "models": default}
+           for floor, delta_e in ((90, 1.5), (85, 2.0), (75, 2.8), (65, 4.0), (60, 5.0))]
+    out += [{"name": f"curve-pgd-eps{eps:g}", "method": "pgd", "eps": eps, "floor": 1.0,
+             "delta_e": 50.0, "robust": False, "models": default}
+            for eps in (2, 4, 8, 16)]
+    return out
+
+
+def plot_curves(results: list[dict], path: Path) -> None:
+    """Protection (beyond threshold, mean of the recognizers it was made on, and of the
+    held-out one) against measured face SSIMULACRA2, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for prefix, colour in (("curve-perceptual", "tab:blue"), ("curve-pgd", "tab:red")):
+        rows = sorted((r for r in results if r["name"].startswith(prefix)),
+                      key=lambda r: r["ssimulacra2"])
+        if not rows:
+            continue
+        x = [r["ssimulacra2"] for r in rows]
+        for key, style, who in (("white_box", "-o", "made on"), ("held_out", "--s", "held out")):
+            y = [100 * np.mean([r["beyond_threshold"][m] for m in r[key]]) for r in rows]
+            ax.plot(x, y, style, color=colour, label=f"{prefix[6:]} ({who})")
+    ax.axvline(75, color="grey", lw=0.8)
+    ax.text(75.3, 2, "balanced floor", color="grey", fontsize=8)
+    ax.set_xlabel("face SSIMULACRA2 (higher = less visible; JPEG q90 of a face is about 75)")
+    ax.set_ylabel("protection beyond threshold (%)")
+    ax.set_ylim(0, 102)
+    ax.invert_xaxis()
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 configurations, 3 probes per id")
     parser.add_argument("--only", nargs="*", help="run only these configuration names")
+    parser.add_argument("--curves", action="store_true",
+                        help="protection-vs-visibility curves instead (protection-curves.json "
+                             "and .png)")
     args = parser.parse_args()
     started = time.perf_counter()
     torch.manual_seed(0)
     data = load_data(data_dir("celeb24"), probes_per_id=3 if args.quick else 5, user_ids=12)
     attack = Ensemble.load(MODELS)
     gallery_emb = embed_given(attack, data.images[data.gallery])
-    chosen = [c for c in configs(args.quick) if not args.only or c["name"] in args.only]
+    table = curves() if args.curves else configs(args.quick)
+    chosen = [c for c in table if not args.only or c["name"] in args.only]
+    name = ("protection-only" if args.only else
+            "protection-curves" if args.curves else "protection")
     ensembles = {tuple(c["models"]): Ensemble([attack[m] for m in c["models"]]) for c in chosen}
     results = {"clean_top1_error": top1_wrong(attack, data, data.images[data.probes],
                                               gallery_emb),
@@ -307,7 +382,8 @@ def main() -> None:
                                                      gallery_emb),
                "configs": []}
     print("clean top-1 error", results["clean_top1_error"], flush=True)
-    settings = {"presets": PRESETS, "identities": 24, "user_identities": len(data.user_ids),
+    settings = {"presets": PRESETS, "perceptual_presets": PERCEPTUAL_PRESETS, "identities": 24,
+                "user_identities": len(data.user_ids),
                 "refs_per_id": 8, "gallery_per_id": 12, "probes": len(data.probes),
                 "only": args.only, "configs_planned": len(chosen)}
     for config in chosen:
@@ -316,8 +392,9 @@ def main() -> None:
         print(json.dumps(r), flush=True)
         # after every configuration, so a run cut short keeps its numbers; a partial run
         # (--only) goes to its own file, next to the full one
-        path = write_results("protection-only" if args.only else "protection", settings,
-                             results, args.quick, started)
+        path = write_results(name, settings, results, args.quick, started)
+    if args.curves:
+        plot_curves(results["configs"], path.with_suffix(".png"))
     print(path)
 
 
