@@ -160,7 +160,7 @@ def cloak_probes(config: dict, data: Data, ensembles: dict, seed: int = 0) -> to
                       delta_e=config.get("delta_e"),
                       models=tuple(config["models"]),
                       objective=config.get("objective", "feature"),
-                      texture=config.get("texture", 0.0)).resolved()
+                      **{k: config[k] for k in ("texture",) if k in config}).resolved()
     ens = ensembles[tuple(config["models"])]
     x = data.images[data.probes]
     landmarks = np.stack([data.faces[i].landmarks for i in data.probes])

@@ -71,7 +71,9 @@ class CloakSettings:
         objective: "feature" (away from the person's centroid) or "classifier".
         targeted: pull towards a decoy person instead of away from the true one.
         models: recognizers the cloak is computed against.
-        texture: texture shaping of the budget (0 = flat, 1 = none on flat skin).
+        texture: texture shaping of the budget (0 = flat, 1 = none on flat skin); 0.6 by
+            default: on smooth skin a cloak shows as pale streaks long before it shows
+            in hair, brows or beard (benchmarks/results/visibility-astronaut-3x.png).
         seed: random seed (random start, EOT draws, decoy choice).
     """
 
@@ -86,7 +88,7 @@ class CloakSettings:
     objective: str = "feature"
     targeted: bool = False
     models: tuple[str, ...] = DEFAULT_MODELS
-    texture: float = 0.0
+    texture: float = 0.6
     seed: int = 0
     extra: dict = field(default_factory=dict)
 

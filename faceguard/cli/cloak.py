@@ -12,7 +12,7 @@ from faceguard.visibility import summary as visibility_line
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from faceguard.settings import METHODS, PERCEPTUAL_PRESETS, PRESETS
+    from faceguard.settings import METHODS, PERCEPTUAL_PRESETS, PRESETS, CloakSettings
 
     p = sub.add_parser(
         "cloak", help="cloak faces in photos or albums",
@@ -62,8 +62,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     how.add_argument("--targeted", action="store_true",
                      help="pull towards a decoy person instead (needs --gallery)")
     common.add_models_arg(how)
-    how.add_argument("--texture", type=float, default=0.0,
-                     help="0..1: spend less of the budget on flat skin (default 0)")
+    how.add_argument("--texture", type=float, default=CloakSettings.texture,
+                     help="0..1: spend less of the budget on flat skin, where a cloak shows "
+                          "first (default %(default)s)")
     how.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     out = p.add_argument_group("output")
     out.add_argument("--format", choices=["keep", "png", "jpeg"], default="keep")
