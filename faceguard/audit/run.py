@@ -151,7 +151,7 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
     Stages: reading photos, reading gallery, auditing protection (one event per
     defense), detecting (one event per detector), then the result.
     """
-    from faceguard.models.install import is_installed, model_info, model_names
+    from faceguard.models.catalogue import is_installed, model_info, model_names
     detector = detector or FaceDetector()
     load_ensemble = load_ensemble or Ensemble.load
     pairs, manifest = find_pairs(job)

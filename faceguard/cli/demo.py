@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
                     print(f"   face cloaked in {face['seconds']:.1f}s: SSIM {q['ssim']:.3f}, "
                           f"PSNR {q['psnr']:.1f} dB, L-inf {q['linf']:.0f}/255; distance to "
                           f"her reference: {moved}", file=sys.stderr)
-    from faceguard.models.install import is_installed, model_names
+    from faceguard.models.catalogue import is_installed, model_names
 
     print("2/2 auditing: purification defenses x recognizers (incl. held-out) ...",
           file=sys.stderr)

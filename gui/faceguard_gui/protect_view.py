@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from faceguard.manifest import MANIFEST_NAME
-from faceguard.models.install import is_installed, model_info, model_names
+from faceguard.models.catalogue import is_installed, model_info, model_names
 from faceguard.pipeline import CloakJob
 from faceguard.settings import METHODS, PRESETS, preset_values
 from faceguard_gui.context import AppContext

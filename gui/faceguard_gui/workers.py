@@ -32,7 +32,7 @@ def _user_message(exc: BaseException) -> str:
     from faceguard.album import AlbumError
     from faceguard.audit.run import AuditError
     from faceguard.io import PhotoError
-    from faceguard.models.install import ModelError
+    from faceguard.models.catalogue import ModelError
 
     if isinstance(exc, AlbumError | AuditError | ModelError | PhotoError | ValueError | OSError):
         return str(exc)

@@ -257,7 +257,7 @@ def test_closing_during_a_run_can_be_refused(make_window, copy_photos, qtbot):
 
 def test_missing_model_is_named_and_installed_with_progress(make_window, copy_photos, qtbot,
                                                             tmp_path, monkeypatch):
-    from faceguard.models.install import is_installed
+    from faceguard.models.catalogue import is_installed
 
     monkeypatch.setenv("FACEGUARD_MODELS", str(tmp_path / "models"))  # nothing installed
     window = make_window(models=["dlib"])
