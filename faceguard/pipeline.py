@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from faceguard.album import (
@@ -333,15 +333,8 @@ def _mean_distance(ensemble: Ensemble, a: Person, b: Person) -> float:
 def _fit_universal(s: CloakSettings, ensemble: Ensemble, person: Person, index: int,
                    classifier: FaceClassifier | None, scanned, who, job: CloakJob):
     """One person's universal mask, from all their faces in the album."""
-    from faceguard.cloak.objectives import FeatureObjective
-    from faceguard.cloak.transforms import RandomTransform
-    from faceguard.cloak.universal import (
-        CANONICAL_TEMPLATE,
-        UniversalMask,
-        UniversalPerturbation,
-        UniversalSGD,
-        canonical_faces,
-    )
+    from faceguard.cloak.recipe import fit_universal
+    from faceguard.cloak.universal import UniversalMask, canonical_faces
 
     faces = []
     for p, owners in zip(scanned, who, strict=True):
@@ -354,36 +347,11 @@ def _fit_universal(s: CloakSettings, ensemble: Ensemble, person: Person, index: 
         raise PipelineError(f"{person.name} appears in none of the photos")
     faces_t = torch.cat(faces)
     generator = torch.Generator().manual_seed(s.seed)
-    xi = s.eps / 255
-    if s.method == "universal":
-        uap = UniversalPerturbation(xi=xi, max_passes=max(1, s.steps // 4))
-        v, rate = uap.fit(faces_t, _canonical_logits(ensemble, classifier, index), generator)
-        algorithm = repr(uap)
-    else:
-        transform = RandomTransform(s.seed) if s.robust else None
-        objective = FeatureObjective(ensemble, CANONICAL_TEMPLATE, person.centroids(),
-                                     transform=transform, samples=s.eot_samples if s.robust
-                                     else 1, seed=s.seed)
-        sgd = UniversalSGD(xi=xi, steps=s.steps * 5)
-        v = sgd.fit(faces_t, lambda x, idx: objective(x), generator)
-        with torch.no_grad():
-            emb = ensemble.embed((faces_t + v).clamp(0, 1), CANONICAL_TEMPLATE)
-            rate = float((_mean_normalised(ensemble, emb, person) > 1).float().mean())
-        algorithm = repr(sgd)
+    v, rate, algorithm = fit_universal(s, ensemble, faces_t, person.centroids(), generator,
+                                       classifier)
     return UniversalMask(v, person.name, ensemble.names,
                          {"method": s.method, "algorithm": algorithm, "eps": s.eps,
                           "faces": len(faces_t)}, rate)
-
-
-def _canonical_logits(ensemble: Ensemble, classifier: FaceClassifier, index: int):
-    """Classifier logits of canonical faces: the mean over heads of log-softmax."""
-    from faceguard.cloak.universal import CANONICAL_TEMPLATE
-
-    def logits(faces: torch.Tensor) -> torch.Tensor:
-        emb = ensemble.embed(faces, CANONICAL_TEMPLATE)
-        return torch.stack([z.log_softmax(-1) for z in classifier.logits(emb).values()]).mean(0)
-
-    return logits
 
 
 def _limit(job: CloakJob) -> dict:
@@ -423,6 +391,7 @@ def _cloak_photo(path: Path, rel: Path, scanned: PhotoFaces, owners: list[int | 
     """Cloak the protected faces of one photo (or copy it through), write it and
     ``record`` its manifest entry (which it returns)."""
     from faceguard.cloak.photo import cloak_face, crop_face, paste
+    from faceguard.cloak.recipe import make_cloak
 
     started = time.perf_counter()
     photo = load_photo(path, **_limit(job))
@@ -448,8 +417,8 @@ def _cloak_photo(path: Path, rel: Path, scanned: PhotoFaces, owners: list[int | 
             report.method = f"{plan.masks[k].settings.get('method', 'universal')} mask"
         else:
             gen = torch.Generator().manual_seed(_face_seed(s.seed, rel, j))
-            objective_for = _objective_factory(s, ensemble, centroids[j], own, k, plan, gen)
-            image, _ = cloak_face(image, face, s.make_cloak(), ensemble, objective_for,
+            objective_for = _objective_for(s, ensemble, centroids[j], own, k, plan, gen)
+            image, _ = cloak_face(image, face, make_cloak(s), ensemble, objective_for,
                                   texture=s.texture, generator=gen, grey=photo.is_grey)
             report.method = s.method
         report.seconds = round(time.perf_counter() - t0, 3)
@@ -486,32 +455,17 @@ def _measure(photo: Photo, out_path: Path, scanned: PhotoFaces, reports: list[Fa
     }
 
 
-def _objective_factory(s: CloakSettings, ensemble: Ensemble, centroids, own, k: int,
-                       plan: _Plan, generator: torch.Generator):
+def _objective_for(s: CloakSettings, ensemble: Ensemble, centroids, own, k: int,
+                   plan: _Plan, generator: torch.Generator):
     """landmarks -> the objective for one face (``own``: its clean embeddings)."""
-    from faceguard.cloak.objectives import ClassifierObjective, FeatureObjective
-    from faceguard.cloak.transforms import RandomTransform
+    from faceguard.cloak.recipe import classes, objective_factory
 
     seed = int(torch.randint(2**31, (1,), generator=generator))
-    transform = RandomTransform(seed) if s.robust else None
-    samples = s.eot_samples if s.robust else 1  # alignment jitter alone needs no extra draws
-    jitter = s.method != "fgsm"  # a single step gains nothing from random alignments
-
-    def make(landmarks: np.ndarray):
-        if s.objective == "classifier":
-            with torch.no_grad():
-                probs = plan.classifier.probabilities({m: e[None] for m, e in own.items()})[0]
-            label = int(probs.argmax()) if k == SELF else k
-            target = None
-            if s.targeted:  # the class least like the face
-                probs[label] = float("inf")
-                target = int(probs.argmin())
-            return ClassifierObjective(ensemble, landmarks, plan.classifier, label, target,
-                                       transform, samples, jitter, seed)
-        return FeatureObjective(ensemble, landmarks, centroids, plan.decoys.get(k),
-                                transform=transform, samples=samples, jitter=jitter, seed=seed)
-
-    return make
+    make = objective_factory(s, ensemble, centroids, plan.decoys.get(k), plan.classifier, seed)
+    if s.objective != "classifier":
+        return make
+    label, target = classes(s, plan.classifier, own, None if k == SELF else k)
+    return partial(make, label=label, target=target)
 
 
 def _distances(ensemble: Ensemble, embeddings: dict[str, torch.Tensor],

@@ -1,4 +1,6 @@
-"""Cloak settings: presets, every knob, and the method they build.
+"""Cloak settings: presets and every knob, as plain data (validated, resolved, hashed).
+
+How they become an attack is :mod:`faceguard.cloak.recipe`.
 
 eps is given in grey levels (0-255) in settings and on the command line (``--eps 8``
 is 8/255), because that is how people read it.
@@ -9,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
-
-from faceguard.cloak.base import Cloak
 
 #: method name -> what it is, in plain words
 METHODS = {
@@ -119,29 +119,6 @@ class CloakSettings:
         """Short hash of the resolved settings (``--resume`` compares it)."""
         text = json.dumps(self.to_dict(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-    def make_cloak(self) -> Cloak:
-        """The per-photo cloak method (not for the universal ones)."""
-        from faceguard.cloak.fgsm import FGSM
-        from faceguard.cloak.iterative import BIM, MIFGSM, PGD
-        from faceguard.cloak.perceptual import PerceptualCloak
-        from faceguard.cloak.pfgsm import PFGSM
-
-        s = self.resolved()
-        eps = s.eps / 255
-        if s.method == "perceptual":
-            return PerceptualCloak(eps, steps=s.steps, ssim=s.ssim or 0.96)
-        if s.method == "fgsm":
-            return FGSM(eps)
-        if s.method == "pgd":
-            return PGD(eps, steps=s.steps)
-        if s.method == "bim":
-            return BIM(eps, steps=s.steps)
-        if s.method == "mifgsm":
-            return MIFGSM(eps, steps=s.steps)
-        if s.method == "pfgsm":
-            return PFGSM(eps, max_steps=s.steps)
-        raise ValueError(f"{s.method} makes a universal mask, not a per-photo cloak")
 
     @property
     def universal(self) -> bool:
