@@ -62,7 +62,7 @@ def photo_jobs(inputs: Sequence[Path], recursive: bool = True) -> list[tuple[Pat
 def embed_faces(ensemble: Ensemble, photo: torch.Tensor, faces: Sequence[Face]
                 ) -> dict[str, torch.Tensor]:
     """model -> (F, D) embeddings of the faces of a (1, 3, H, W) photo."""
-    from faceguard.cloak.photo import crop_face
+    from faceguard.regions import crop_face
 
     out: dict[str, list[torch.Tensor]] = {m: [] for m in ensemble.names}
     with torch.no_grad():
