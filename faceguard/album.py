@@ -19,7 +19,9 @@ from faceguard.progress import Event
 
 
 class AlbumError(Exception):
-    """A problem with a whole job (not one photo): one line for the user."""
+    """A problem with a whole job, not one photo (no photos, no references, a bad mask
+    file, an output folder inside the input, ...): one line for the user. The album
+    readers and :func:`faceguard.pipeline.cloak_album` raise it."""
 
 
 # ----------------------------------------------------------------------------------------

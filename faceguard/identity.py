@@ -32,7 +32,7 @@ class Person:
         return len(next(iter(self.embeddings.values()))) if self.embeddings else 0
 
     def centroid(self, model: str) -> torch.Tensor:
-        """(D,) mean embedding for ``model`` (unit-normalised first for cosine models)."""
+        """(D,) plain mean of the person's embeddings for ``model`` (not re-normalised)."""
         return self.embeddings[model].mean(0)
 
     def centroids(self) -> dict[str, torch.Tensor]:

@@ -46,9 +46,6 @@ from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
 from faceguard.settings import CloakSettings
 
-#: a whole-job problem (no references, bad mask file, ...): one line for the user
-PipelineError = AlbumError
-
 SELF = -1  # "person" of a face cloaked with protect_all: the face itself
 
 
@@ -133,17 +130,17 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     the photo's manifest entry (or ``error``, or ``skipped``).
 
     Raises:
-        PipelineError: a problem with the whole job (no references, bad mask file, ...).
+        AlbumError: a problem with the whole job (no references, bad mask file, ...).
     """
     s = job.settings.resolved()
     jobs = photo_jobs(job.inputs, job.recursive)
     if not jobs:
-        raise PipelineError("no photos found in " + ", ".join(map(str, job.inputs)))
+        raise AlbumError("no photos found in " + ", ".join(map(str, job.inputs)))
     _check_outdir(job)
     detector = detector or FaceDetector()
     mask = _load_mask(job.mask) if job.mask else None
     if not (job.protect or job.protect_people or job.protect_all or mask):
-        raise PipelineError("say whom to protect: reference photos (--protect), "
+        raise AlbumError("say whom to protect: reference photos (--protect), "
                             "--protect-all, or a universal mask (--mask)")
     ensemble = load_ensemble(mask.models if mask else s.models)
     yield Event(0, 0, "loading models", result=ensemble)
@@ -239,7 +236,7 @@ def _check_outdir(job: CloakJob) -> None:
     for given in job.inputs:
         src = Path(given).resolve()
         if src.is_dir() and (out == src or src in out.parents):
-            raise PipelineError(f"the output folder {job.outdir} must not be inside the input "
+            raise AlbumError(f"the output folder {job.outdir} must not be inside the input "
                                 f"folder {given} (originals are never touched)")
     job.outdir.mkdir(parents=True, exist_ok=True)
 
@@ -250,9 +247,9 @@ def _load_mask(path: Path):
     try:
         mask = UniversalMask.load(path)
     except (OSError, ValueError) as exc:
-        raise PipelineError(str(exc)) from None
+        raise AlbumError(str(exc)) from None
     if "centroids" not in mask.settings:
-        raise PipelineError(f"{path}: the mask does not say whose face it protects")
+        raise AlbumError(f"{path}: the mask does not say whose face it protects")
     return mask
 
 
@@ -304,12 +301,12 @@ def _plan(s: CloakSettings, ensemble: Ensemble, protected: list[Person], others:
     if s.objective == "classifier":
         classes = protected + others
         if len(classes) < 2:
-            raise PipelineError(f"the {s.method} method needs other people to tell the face "
+            raise AlbumError(f"the {s.method} method needs other people to tell the face "
                                 "from: add --gallery DIR (one sub-folder per person)")
         plan.classifier = FaceClassifier(classes).fit()
     if s.targeted and s.objective == "feature":
         if not others or not protected:
-            raise PipelineError("a targeted cloak needs the person (--protect) and a decoy "
+            raise AlbumError("a targeted cloak needs the person (--protect) and a decoy "
                                 "(--gallery DIR)")
         for k, person in enumerate(protected):
             # the decoy is the person least like them (as Fawkes picks its target)
@@ -317,7 +314,7 @@ def _plan(s: CloakSettings, ensemble: Ensemble, protected: list[Person], others:
             plan.decoys[k] = decoy.centroids()
     if s.universal:
         if not protected:
-            raise PipelineError("a universal mask is made for a person: name them with "
+            raise AlbumError("a universal mask is made for a person: name them with "
                                 "--protect instead of --protect-all")
         for k, person in enumerate(protected):
             mask = _fit_universal(s, ensemble, person, k, plan.classifier, scanned, who, job)
@@ -344,7 +341,7 @@ def _fit_universal(s: CloakSettings, ensemble: Ensemble, person: Person, index: 
         faces += [canonical_faces(photo, f.landmarks)
                   for f, k in zip(p.faces, owners, strict=True) if k == index]
     if not faces:
-        raise PipelineError(f"{person.name} appears in none of the photos")
+        raise AlbumError(f"{person.name} appears in none of the photos")
     faces_t = torch.cat(faces)
     generator = torch.Generator().manual_seed(s.seed)
     v, rate, algorithm = fit_universal(s, ensemble, faces_t, person.centroids(), generator,

@@ -281,7 +281,7 @@ def _add_gallery(folder: Path, detector, ensemble, gallery: Gallery) -> Iterator
 
 def _detect(job: AuditJob, ensemble: Ensemble, faces: list[AuditFace], result: AuditResult,
             make_defenses) -> Iterator[Event]:
-    from faceguard.audit.detection import cross_validate
+    from faceguard.audit.cloak_detection import cross_validate
 
     if not job.detectors:
         return

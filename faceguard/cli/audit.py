@@ -64,8 +64,8 @@ def _names(text: str, known) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from faceguard.audit.cloak_detection import DETECTORS
     from faceguard.audit.defenses import DEFENSES, list_defenses
-    from faceguard.audit.detection import DETECTORS
     from faceguard.audit.report import write_report
     from faceguard.audit.run import AuditError, AuditJob, run_audit
     from faceguard.progress import show_in_terminal

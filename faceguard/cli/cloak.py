@@ -80,7 +80,8 @@ def _presets(table: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faceguard.pipeline import CloakJob, PipelineError, cloak_album
+    from faceguard.album import AlbumError
+    from faceguard.pipeline import CloakJob, cloak_album
     from faceguard.progress import show_in_terminal
     from faceguard.settings import CloakSettings
 
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
                 counts["faces"] += sum(f["protected"] for f in event.result["faces"])
                 if not args.quiet:
                     _print_photo(event.result)
-    except PipelineError as exc:
+    except AlbumError as exc:
         raise CLIError(str(exc), code=1) from None
     print(f"{counts['cloaked']} photos cloaked ({counts['faces']} faces), "
           f"{counts['copied']} without a protected face copied, {counts['skipped']} skipped, "

@@ -337,13 +337,13 @@ def test_progress_clock_says_photos_done_and_time_left(monkeypatch):
 
 
 def test_worker_reports_a_failing_job_as_a_message(qtbot):
-    from faceguard.pipeline import PipelineError
+    from faceguard.album import AlbumError
     from faceguard.progress import Event
     from faceguard_gui.workers import FAILED, JobController
 
     def broken():
         yield Event(1, 2, "cloaking", Path("a.jpg"))
-        raise PipelineError("no photos found in /nowhere")
+        raise AlbumError("no photos found in /nowhere")
 
     jobs = JobController()
     seen, ends = [], []
