@@ -13,7 +13,16 @@ import torch
 
 from faceguard.detect import Face, FaceDetector
 from faceguard.identity import Person, cluster_faces
-from faceguard.io import Photo, PhotoError, find_photos, load_photo, save_photo, to_tensor
+from faceguard.io import (
+    DEFAULT_LIMIT,
+    Photo,
+    PhotoError,
+    PixelLimit,
+    find_photos,
+    load_photo,
+    save_photo,
+    to_tensor,
+)
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
 
@@ -79,7 +88,7 @@ def detect_photos(
     paths: Sequence[Path],
     detector: FaceDetector,
     ensemble: Ensemble | None = None,
-    max_pixels: int | None = None,
+    limit: PixelLimit = DEFAULT_LIMIT,
     stage: str = "detecting",
 ) -> Iterator[Event]:
     """Detect (and embed, given an ensemble) the faces of each photo.
@@ -87,10 +96,9 @@ def detect_photos(
     A bad photo is an error event; the rest go on. Yields one :class:`Event` per photo
     with ``result`` a :class:`PhotoFaces`.
     """
-    kwargs = {} if max_pixels is None else {"max_pixels": max_pixels}
     for i, path in enumerate(paths, 1):
         try:
-            photo = load_photo(path, **kwargs)
+            photo = load_photo(path, limit=limit)
         except PhotoError as exc:
             yield Event(i, len(paths), stage, path, error=str(exc))
             continue
@@ -182,14 +190,14 @@ class AlbumPerson:
 
 
 def find_people(paths: Sequence[Path], detector: FaceDetector, ensemble: Ensemble,
-                max_pixels: int | None = None) -> Iterator[Event]:
+                limit: PixelLimit = DEFAULT_LIMIT) -> Iterator[Event]:
     """Detect, embed and cluster every face of an album into people.
 
     Yields "scanning" events per photo, then one "grouping" event whose ``result`` is
     the list of :class:`AlbumPerson`, largest first.
     """
     scanned = []
-    for event in detect_photos(paths, detector, ensemble, max_pixels, stage="scanning"):
+    for event in detect_photos(paths, detector, ensemble, limit, stage="scanning"):
         if event.result is not None:
             scanned.append(event.result)
         yield event
@@ -227,7 +235,7 @@ def slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name).strip("-") or "person"
 
 
-def write_people(people: Sequence[AlbumPerson], outdir: Path, max_pixels: int | None = None,
+def write_people(people: Sequence[AlbumPerson], outdir: Path, limit: PixelLimit = DEFAULT_LIMIT,
                  per_person: int = 5) -> list[Path]:
     """Write each person's face chips to ``outdir/person-N/`` and ``people.json``.
 
@@ -241,8 +249,7 @@ def write_people(people: Sequence[AlbumPerson], outdir: Path, max_pixels: int | 
         folder = outdir / slug(person.name)
         folder.mkdir(exist_ok=True)
         for k, (path, face) in enumerate(person.faces[:per_person]):
-            chip = face_chip(load_photo(path, **({} if max_pixels is None
-                                                 else {"max_pixels": max_pixels})), face)
+            chip = face_chip(load_photo(path, limit=limit), face)
             save_photo(chip, folder / f"face-{k + 1}.png", overwrite=True)
         folders.append(folder)
     summary = {"people": [dict(p.to_dict(), folder=f.name) for p, f in

@@ -33,8 +33,11 @@ from faceguard.album import (
 from faceguard.detect import FaceDetector
 from faceguard.identity import FaceClassifier, Person, normalised_distance
 from faceguard.io import (
+    DEFAULT_LIMIT,
+    NO_LIMIT,
     Photo,
     PhotoError,
+    PixelLimit,
     from_tensor,
     load_photo,
     output_suffix,
@@ -67,7 +70,7 @@ class CloakJob:
         format, quality, metadata: how outputs are written (see :func:`faceguard.io.save_photo`).
         resume: skip photos the manifest says are done with identical settings.
         overwrite: replace existing output files.
-        recursive, max_pixels: how inputs are read.
+        recursive, limit: how inputs are read (folders walked; the pixel limit).
         match_threshold: a face is a protected person when its mean normalised
             distance to them is below this (1.0 = each model's own threshold; 0.9, the
             album clustering's cut, keeps look-alikes out).
@@ -89,7 +92,7 @@ class CloakJob:
     resume: bool = False
     overwrite: bool = False
     recursive: bool = True
-    max_pixels: int | None = None
+    limit: PixelLimit = DEFAULT_LIMIT
     match_threshold: float = 0.9
     scanned: dict[Path, PhotoFaces] | None = None
 
@@ -218,7 +221,7 @@ def _scan(paths: list[Path], detector: FaceDetector, ensemble: Ensemble,
         if old is not None and (not old.faces or set(old.embeddings) == set(ensemble.names)):
             yield Event(i, len(paths), "scanning", path, result=old)
             continue
-        event = next(detect_photos([path], detector, ensemble, job.max_pixels, "scanning"))
+        event = next(detect_photos([path], detector, ensemble, job.limit, "scanning"))
         event.done, event.total = i, len(paths)
         yield event
 
@@ -337,7 +340,7 @@ def _fit_universal(s: CloakSettings, ensemble: Ensemble, person: Person, index: 
     for p, owners in zip(scanned, who, strict=True):
         if p is None or index not in owners:
             continue
-        photo = to_tensor(load_photo(p.path, **_limit(job)).pixels)
+        photo = to_tensor(load_photo(p.path, limit=job.limit).pixels)
         faces += [canonical_faces(photo, f.landmarks)
                   for f, k in zip(p.faces, owners, strict=True) if k == index]
     if not faces:
@@ -349,10 +352,6 @@ def _fit_universal(s: CloakSettings, ensemble: Ensemble, person: Person, index: 
     return UniversalMask(v, person.name, ensemble.names,
                          {"method": s.method, "algorithm": algorithm, "eps": s.eps,
                           "faces": len(faces_t)}, rate)
-
-
-def _limit(job: CloakJob) -> dict:
-    return {} if job.max_pixels is None else {"max_pixels": job.max_pixels}
 
 
 def _face_seed(seed: int, rel: Path, index: int) -> int:
@@ -391,7 +390,7 @@ def _cloak_photo(path: Path, rel: Path, scanned: PhotoFaces, owners: list[int | 
     from faceguard.cloak.recipe import make_cloak
 
     started = time.perf_counter()
-    photo = load_photo(path, **_limit(job))
+    photo = load_photo(path, limit=job.limit)
     out_path = _output_path(job, photo, rel)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     image = to_tensor(photo.pixels)
@@ -436,7 +435,7 @@ def _measure(photo: Photo, out_path: Path, scanned: PhotoFaces, reports: list[Fa
 
     if centroids:
         # measure what was actually written: quantised to 8 bits, maybe JPEG-compressed
-        saved = load_photo(out_path, max_pixels=None)
+        saved = load_photo(out_path, limit=NO_LIMIT)
         hit = sorted(centroids)
         after = embed_faces(ensemble, to_tensor(saved.pixels), [scanned.faces[j] for j in hit])
         for n, j in enumerate(hit):

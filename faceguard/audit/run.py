@@ -16,7 +16,14 @@ import torch
 from faceguard.align import ARCFACE_112, face_transform, warp
 from faceguard.audit.protection import AuditFace, Gallery, audit_crop, protection_table
 from faceguard.detect import Face, FaceDetector
-from faceguard.io import PhotoError, find_photos, load_photo, to_tensor
+from faceguard.io import (
+    DEFAULT_LIMIT,
+    PhotoError,
+    PixelLimit,
+    find_photos,
+    load_photo,
+    to_tensor,
+)
 from faceguard.manifest import MANIFEST_NAME
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
@@ -45,6 +52,7 @@ class AuditJob:
         detect_after: a defense applied before detection (the paper's "BL+SR then detect").
         trajectory_model: the recognizer the trajectory detectors watch.
         examples: how many example faces to show.
+        limit: the pixel limit of the photos read.
     """
 
     cloaked: Path
@@ -57,7 +65,7 @@ class AuditJob:
     detect_after: str | None = None
     trajectory_model: str = "dlib"
     examples: int = 3
-    max_pixels: int | None = None
+    limit: PixelLimit = DEFAULT_LIMIT
 
 
 @dataclass
@@ -175,8 +183,8 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
     gallery_faces: list[tuple[str, Face, torch.Tensor, np.ndarray]] = []
     for i, pair in enumerate(pairs, 1):
         try:
-            orig = load_photo(pair.original, **_limit(job))
-            clk = load_photo(pair.cloaked, **_limit(job))
+            orig = load_photo(pair.original, limit=job.limit)
+            clk = load_photo(pair.cloaked, limit=job.limit)
         except PhotoError as exc:
             result.errors.append(str(exc))
             yield Event(i, len(pairs), "reading photos", pair.cloaked, error=str(exc))
@@ -204,7 +212,7 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
     # the cloak run's reference photos are clean photos of the protected person
     for ref in manifest.get("references", []):
         try:
-            photo = load_photo(ref, **_limit(job))
+            photo = load_photo(ref, limit=job.limit)
         except PhotoError as exc:
             result.notes.append(f"reference photo skipped: {exc}")
             continue
@@ -233,10 +241,6 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
     yield from _detect(job, ensemble, faces, result, make_defenses)
     result.examples = _examples(faces, defenses, job.examples)
     yield Event(1, 1, "done", result=result)
-
-
-def _limit(job: AuditJob) -> dict:
-    return {} if job.max_pixels is None else {"max_pixels": job.max_pixels}
 
 
 def _label_people(ensemble: Ensemble, gallery_faces, faces: list[AuditFace]) -> Gallery:

@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
                    gallery=args.gallery,
                    models=common.model_list(args.models) if args.models else None,
                    defenses=defenses, detectors=detectors, detect_after=args.detect_after,
-                   max_pixels=common.max_pixels(args))
+                   limit=common.pixel_limit(args))
     result = None
     try:
         events = run_audit(job, common.make_detector(args),

@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         protect=_expand(args.protect), protect_all=args.protect_all, gallery=args.gallery,
         mask=args.mask, format=args.format, quality=args.quality,
         metadata="keep" if args.keep_metadata else "strip", resume=args.resume,
-        overwrite=args.overwrite, recursive=args.recursive, max_pixels=common.max_pixels(args))
+        overwrite=args.overwrite, recursive=args.recursive, limit=common.pixel_limit(args))
     detector = common.make_detector(args)
     counts = {"cloaked": 0, "copied": 0, "skipped": 0, "failed": 0, "faces": 0}
     try:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from faceguard.cli import CLIError
+
+if TYPE_CHECKING:
+    from faceguard.io import PixelLimit
 
 
 def add_input_args(parser: argparse.ArgumentParser) -> None:
@@ -39,12 +43,14 @@ def make_detector(args: argparse.Namespace):
         raise CLIError(str(exc)) from None
 
 
-def max_pixels(args: argparse.Namespace) -> int | None:
-    if args.max_megapixels is None:
-        return None
-    if args.max_megapixels <= 0:
-        raise CLIError("--max-megapixels must be positive")
-    return int(args.max_megapixels * 1e6)
+def pixel_limit(args: argparse.Namespace) -> PixelLimit:
+    """The photos' pixel limit from ``--max-megapixels`` (the core's default without it)."""
+    from faceguard.io import PixelLimit
+
+    try:
+        return PixelLimit.megapixels(args.max_megapixels)
+    except ValueError:
+        raise CLIError("--max-megapixels must be positive") from None
 
 
 def collect_photos(args: argparse.Namespace) -> list[Path]:

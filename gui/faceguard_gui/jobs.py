@@ -18,7 +18,7 @@ from PySide6.QtGui import QImage
 from faceguard.album import AlbumPerson, PhotoFaces, detect_photos, embed_faces, group_people
 from faceguard.audit.run import AuditJob, AuditResult, run_audit
 from faceguard.identity import Person
-from faceguard.io import load_photo, to_tensor
+from faceguard.io import NO_LIMIT, load_photo, to_tensor
 from faceguard.pipeline import CloakJob, cloak_album
 from faceguard.progress import Event
 from faceguard_gui.images import difference_image, thumbnail, to_qimage
@@ -141,8 +141,8 @@ class PreviewData:
 def load_preview(original: Path, output: Path, entry: dict,
                  thresholds: dict[str, float]) -> PreviewData:
     """Read both photos at full resolution and make the three images."""
-    before = load_photo(original, max_pixels=None).pixels
-    after = load_photo(output, max_pixels=None).pixels
+    before = load_photo(original, limit=NO_LIMIT).pixels
+    after = load_photo(output, limit=NO_LIMIT).pixels
     if before.shape != after.shape:  # never expected: the cloak keeps the size
         diff = np.full_like(after, 0.5)
     else:
