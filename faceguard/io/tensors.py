@@ -11,11 +11,18 @@ if TYPE_CHECKING:
 
 
 def to_tensor(pixels: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) float [0, 1] numpy -> (1, 3, H, W) float32 torch tensor (a copy)."""
+    """(H, W, 3) or (N, H, W, 3) numpy -> (1 or N, 3, H, W) float32 torch tensor (a copy).
+
+    Floats are taken as [0, 1] (a photo's pixels); uint8 as 0..255, divided by 255.
+    """
     import torch
 
-    arr = np.ascontiguousarray(np.asarray(pixels, dtype=np.float32).transpose(2, 0, 1))
-    return torch.from_numpy(arr).unsqueeze(0)
+    arr = np.asarray(pixels)
+    if arr.dtype == np.uint8:
+        arr = arr.astype(np.float32) / 255
+    arr = np.asarray(arr, dtype=np.float32)
+    batch = arr if arr.ndim == 4 else arr[None]
+    return torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
 
 
 def from_tensor(image: torch.Tensor) -> np.ndarray:
