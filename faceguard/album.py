@@ -133,16 +133,35 @@ def reference_person(name: str, paths: Sequence[Path], detector: FaceDetector,
     yield Event(total, total, f"reading {name}", result=person)
 
 
+def gallery_folders(folder: Path) -> dict[str, list[Path]]:
+    """A gallery folder's people: sub-folder name -> its photos (hidden ones skipped)."""
+    subs = sorted(p for p in Path(folder).iterdir() if p.is_dir() and not p.name.startswith("."))
+    return {sub.name: find_photos([sub]) for sub in subs}
+
+
+def labelled_photos(folder: Path) -> dict[str, list[Path]]:
+    """identity -> photos of a labelled album: ``labels.csv`` with ``identity`` and
+    ``file`` columns, photos in ``<identity>/<file>`` (the evaluation albums' layout)."""
+    import csv
+
+    out: dict[str, list[Path]] = {}
+    with open(Path(folder) / "labels.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            out.setdefault(row["identity"], []).append(Path(folder) / row["identity"] / row["file"])
+    return out
+
+
 def gallery_people(folder: Path, detector: FaceDetector, ensemble: Ensemble,
                    min_faces: int = 1) -> Iterator[Event]:
     """People of a gallery folder (one sub-folder per person); last event's result is the list."""
-    folders = sorted(p for p in Path(folder).iterdir() if p.is_dir() and not p.name.startswith("."))
+    folders = gallery_folders(folder)
     if not folders:
         raise AlbumError(f"{folder}: a gallery needs one sub-folder of photos per person")
     people = []
-    for i, sub in enumerate(folders, 1):
+    for i, (name, photos) in enumerate(folders.items(), 1):
+        sub = Path(folder) / name
         person = None
-        for event in reference_person(sub.name, find_photos([sub]), detector, ensemble):
+        for event in reference_person(name, photos, detector, ensemble):
             if isinstance(event.result, Person):
                 person = event.result
         if person is not None and len(person) >= min_faces:

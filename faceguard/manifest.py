@@ -7,13 +7,12 @@ the complete files on disk, and ``--resume`` can skip what is already done.
 from __future__ import annotations
 
 import json
-import os
 import platform
-import tempfile
 import time
 from pathlib import Path
 
 from faceguard import __version__
+from faceguard.atomic import write_json
 
 MANIFEST_NAME = "faceguard-manifest.json"
 
@@ -79,12 +78,5 @@ class Manifest:
         self.save()
 
     def save(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
         self.data["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".tmp", dir=self.folder)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(self.data, f, indent=1)
-            os.replace(tmp, self.path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        write_json(self.path, self.data)

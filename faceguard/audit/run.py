@@ -272,15 +272,15 @@ def _label_people(ensemble: Ensemble, gallery_faces, faces: list[AuditFace]) -> 
 
 def _add_gallery(folder: Path, detector, ensemble, gallery: Gallery) -> Iterator[Event]:
     """Add the clean photos of a gallery folder (one sub-folder per person)."""
-    from faceguard.album import detect_photos
+    from faceguard.album import detect_photos, gallery_folders
 
-    subs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    for k, sub in enumerate(subs, 1):
-        for event in detect_photos(find_photos([sub]), detector, ensemble):
+    subs = gallery_folders(folder)
+    for k, (name, photos) in enumerate(subs.items(), 1):
+        for event in detect_photos(photos, detector, ensemble):
             if event.result is not None and event.result.faces:
-                gallery.add(sub.name, str(event.path),
+                gallery.add(name, str(event.path),
                             {m: e[0] for m, e in event.result.embeddings.items()})
-        yield Event(k, len(subs), "reading gallery", sub)
+        yield Event(k, len(subs), "reading gallery", folder / name)
 
 
 def _detect(job: AuditJob, ensemble: Ensemble, faces: list[AuditFace], result: AuditResult,

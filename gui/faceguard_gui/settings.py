@@ -8,11 +8,10 @@ keys are ignored and bad values fall back to the defaults.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from faceguard.atomic import write_json
 from faceguard.audit.run import QUICK_DEFENSES, QUICK_DETECTORS
 from faceguard.paths import config_dir
 from faceguard.settings import DEFAULT_MODELS, METHODS, PERCEPTUAL_PRESETS, CloakSettings
@@ -91,15 +90,7 @@ class AppSettings:
 
     def save(self) -> None:
         """Write atomically (a crash never leaves half a file)."""
-        path = self.path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(asdict(self), f, indent=1)
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        write_json(self.path(), asdict(self))
 
     def add_recent(self, folder: Path) -> None:
         """Put ``folder`` first in the recent folders."""
