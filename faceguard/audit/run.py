@@ -5,7 +5,6 @@ Driven as a generator of progress events by ``faceguard audit`` and the GUI.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from faceguard.io import (
     load_photo,
     to_tensor,
 )
-from faceguard.manifest import MANIFEST_NAME
+from faceguard.manifest import MANIFEST_NAME, Manifest
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
 
@@ -101,20 +100,22 @@ class AuditResult:
 
 def find_pairs(job: AuditJob) -> tuple[list[Pair], dict]:
     """Pairs of (original, cloaked) photos and the cloak run's manifest (or {})."""
-    manifest_path = job.cloaked / MANIFEST_NAME
-    if manifest_path.is_file():
-        manifest = json.loads(manifest_path.read_text())
+    if (job.cloaked / MANIFEST_NAME).is_file():
+        try:
+            manifest = Manifest.load(job.cloaked)
+        except ValueError as exc:
+            raise AuditError(str(exc)) from None
         pairs = []
-        for entry in manifest.get("photos", {}).values():
+        for rel, entry in manifest.photos.items():
             if entry.get("status") != "cloaked":
                 continue
-            faces = [Face(tuple(f["box"]), np.asarray(f["landmarks"]), 1.0)
-                     for f in entry["faces"] if f["protected"]]
+            faces = [Face(tuple(f.box), np.asarray(f.landmarks), 1.0)
+                     for f in manifest.faces(rel) if f.protected]
             original = Path(entry["input"])
             if job.originals is not None and not original.is_file():
                 original = job.originals / Path(entry["input"]).name
             pairs.append(Pair(original, job.cloaked / entry["output"], faces))
-        return pairs, manifest
+        return pairs, manifest.data
     if job.originals is None:
         raise AuditError(f"{job.cloaked} has no {MANIFEST_NAME}: say where the originals are "
                          "with --originals DIR")
