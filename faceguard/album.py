@@ -59,12 +59,17 @@ def photo_jobs(inputs: Sequence[Path], recursive: bool = True) -> list[tuple[Pat
     when several inputs are given, so that names cannot collide); files given
     directly keep their name.
     """
+    return relative_paths([(Path(g), find_photos([g], recursive)) for g in inputs])
+
+
+def relative_paths(found: Sequence[tuple[Path, Sequence[Path]]]) -> list[tuple[Path, Path]]:
+    """(photo, output-relative path) for photos already found: (input, its photos) pairs
+    (see :func:`photo_jobs`), so that a shell that found them does not find them again."""
     jobs: list[tuple[Path, Path]] = []
-    for given in inputs:
-        given = Path(given)
-        for path in find_photos([given], recursive):
+    for given, photos in found:
+        for path in photos:
             rel = path.relative_to(given) if given.is_dir() else Path(path.name)
-            if len(inputs) > 1 and given.is_dir():
+            if len(found) > 1 and given.is_dir():
                 rel = Path(given.resolve().name) / rel
             jobs.append((path, rel))
     return jobs
@@ -84,17 +89,58 @@ def embed_faces(ensemble: Ensemble, photo: torch.Tensor, faces: Sequence[Face]
     return {m: torch.stack(v) if v else torch.zeros(0) for m, v in out.items()}
 
 
+class DecodedPhotos:
+    """Photos decoded once per run: kept from the scan for the later steps, up to a
+    memory budget (an album larger than the budget has the rest decoded again).
+
+    Args:
+        limit: the pixel limit of the photos read.
+        budget: bytes of decoded pixels kept at most.
+    """
+
+    def __init__(self, limit: PixelLimit = DEFAULT_LIMIT, budget: int = 1 << 30) -> None:
+        self.limit = limit
+        self.budget = budget
+        self._kept: dict[Path, Photo] = {}
+        self._bytes = 0
+
+    def keep(self, photo: Photo) -> None:
+        size = photo.pixels.nbytes
+        if photo.path is not None and self._bytes + size <= self.budget:
+            self._kept[photo.path] = photo
+            self._bytes += size
+
+    def load(self, path: Path) -> Photo:
+        """The photo, decoded already or now (it stays kept)."""
+        return self._kept.get(Path(path)) or load_photo(path, limit=self.limit)
+
+    def forget(self, path: Path) -> None:
+        """Stop keeping the photo (it is not needed any more)."""
+        photo = self._kept.pop(Path(path), None)
+        if photo is not None:
+            self._bytes -= photo.pixels.nbytes
+
+    def take(self, path: Path) -> Photo:
+        """The photo, decoded already or now; it is not kept any longer."""
+        photo = self._kept.pop(Path(path), None)
+        if photo is None:
+            return load_photo(path, limit=self.limit)
+        self._bytes -= photo.pixels.nbytes
+        return photo
+
+
 def detect_photos(
     paths: Sequence[Path],
     detector: FaceDetector,
     ensemble: Ensemble | None = None,
     limit: PixelLimit = DEFAULT_LIMIT,
     stage: str = "detecting",
+    decoded: DecodedPhotos | None = None,
 ) -> Iterator[Event]:
     """Detect (and embed, given an ensemble) the faces of each photo.
 
     A bad photo is an error event; the rest go on. Yields one :class:`Event` per photo
-    with ``result`` a :class:`PhotoFaces`.
+    with ``result`` a :class:`PhotoFaces`. ``decoded`` keeps the decoded photos.
     """
     for i, path in enumerate(paths, 1):
         try:
@@ -102,6 +148,8 @@ def detect_photos(
         except PhotoError as exc:
             yield Event(i, len(paths), stage, path, error=str(exc))
             continue
+        if decoded is not None:
+            decoded.keep(photo)
         faces = detector(photo.pixels)
         h, w = photo.pixels.shape[:2]
         result = PhotoFaces(path, w, h, faces)
@@ -206,6 +254,30 @@ class AlbumPerson:
     def to_dict(self) -> dict:
         return {"name": self.name, "count": len(self.faces),
                 "faces": [{"photo": str(p), **f.to_dict()} for p, f in self.faces]}
+
+
+def embed_people(people: Sequence[AlbumPerson], ensemble: Ensemble) -> Iterator[Event]:
+    """The people as :class:`Person` embedded by ``ensemble``'s recognizers.
+
+    People found while scanning carry the scan's recognizers; when the user picked
+    others since, their faces are embedded again (from the same photos and boxes).
+    The last event's ``result`` is the list of persons.
+    """
+    out: list[Person] = []
+    for k, album_person in enumerate(people, 1):
+        person = album_person.person
+        if set(person.embeddings) != set(ensemble.names):
+            embeddings: dict[str, list] = {m: [] for m in ensemble.names}
+            by_photo: dict[Path, list] = {}
+            for path, face in album_person.faces:
+                by_photo.setdefault(path, []).append(face)
+            for path, faces in by_photo.items():
+                emb = embed_faces(ensemble, to_tensor(load_photo(path).pixels), faces)
+                for m in ensemble.names:
+                    embeddings[m].extend(emb[m])
+            person = Person(album_person.name, {m: torch.stack(v) for m, v in embeddings.items()})
+        out.append(person)
+        yield Event(k, len(people), "reading people", result=out if k == len(people) else None)
 
 
 def find_people(paths: Sequence[Path], detector: FaceDetector, ensemble: Ensemble,

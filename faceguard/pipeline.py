@@ -21,8 +21,8 @@ import torch
 
 from faceguard.album import (
     AlbumError,
+    DecodedPhotos,
     PhotoFaces,
-    album_people,
     detect_photos,
     embed_faces,
     gallery_people,
@@ -31,25 +31,25 @@ from faceguard.album import (
     slug,
 )
 from faceguard.detect import FaceDetector
-from faceguard.identity import FaceClassifier, Person, normalised_distance
+from faceguard.identity import Person
 from faceguard.io import (
     DEFAULT_LIMIT,
     NO_LIMIT,
     Photo,
     PhotoError,
     PixelLimit,
+    find_photos,
     from_tensor,
     load_photo,
     output_suffix,
     save_photo,
     to_tensor,
 )
-from faceguard.manifest import Manifest
+from faceguard.manifest import FaceRecord, Manifest
 from faceguard.models.ensemble import Ensemble
+from faceguard.planning import SELF, Plan, make_plan, other_people, whose_faces
 from faceguard.progress import Event
-from faceguard.settings import CloakSettings
-
-SELF = -1  # "person" of a face cloaked with protect_all: the face itself
+from faceguard.settings import DEFAULT_FORMAT, DEFAULT_QUALITY, CloakSettings
 
 
 @dataclass
@@ -58,9 +58,11 @@ class CloakJob:
 
     Attributes:
         inputs: photos or folders.
+        photos: (photo, output-relative path) pairs already found from the inputs (e.g.
+            by the CLI's checks, with :func:`faceguard.album.photo_jobs`); None: found here.
         outdir: the output folder (created if needed; never inside an input folder).
         settings: how to cloak.
-        protect: reference photos (or folders) of one person to protect.
+        protect: reference photos (or folders, walked) of one person to protect.
         protect_people: people to protect given directly (e.g. picked among
             :func:`faceguard.album.find_people`'s clusters).
         protect_all: cloak every face.
@@ -81,13 +83,14 @@ class CloakJob:
     inputs: list[Path]
     outdir: Path
     settings: CloakSettings = field(default_factory=CloakSettings)
+    photos: list[tuple[Path, Path]] | None = None
     protect: list[Path] | None = None
     protect_people: list[Person] | None = None
     protect_all: bool = False
     gallery: Path | None = None
     mask: Path | None = None
-    format: str = "keep"
-    quality: int = 95
+    format: str = DEFAULT_FORMAT
+    quality: int = DEFAULT_QUALITY
     metadata: str = "strip"
     resume: bool = False
     overwrite: bool = False
@@ -95,31 +98,6 @@ class CloakJob:
     limit: PixelLimit = DEFAULT_LIMIT
     match_threshold: float = 0.9
     scanned: dict[Path, PhotoFaces] | None = None
-
-
-@dataclass
-class FaceReport:
-    """What happened to one face (a manifest entry)."""
-
-    box: list[float]
-    landmarks: list[list[float]]
-    protected: bool
-    person: str | None = None
-    method: str | None = None
-    quality: dict[str, float] = field(default_factory=dict)
-    distance_before: dict[str, float] = field(default_factory=dict)
-    distance_after: dict[str, float] = field(default_factory=dict)
-    seconds: float = 0.0
-
-
-@dataclass
-class _Plan:
-    """What cloaking needs beyond the settings, per protected person (index)."""
-
-    protected: list[Person]
-    classifier: FaceClassifier | None = None
-    decoys: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
-    masks: dict[int, object] = field(default_factory=dict)  # UniversalMask
 
 
 def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
@@ -136,7 +114,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
         AlbumError: a problem with the whole job (no references, bad mask file, ...).
     """
     s = job.settings.resolved()
-    jobs = photo_jobs(job.inputs, job.recursive)
+    jobs = job.photos if job.photos is not None else photo_jobs(job.inputs, job.recursive)
     if not jobs:
         raise AlbumError("no photos found in " + ", ".join(map(str, job.inputs)))
     _check_outdir(job)
@@ -145,6 +123,9 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     if not (job.protect or job.protect_people or job.protect_all or mask):
         raise AlbumError("say whom to protect: reference photos (--protect), "
                             "--protect-all, or a universal mask (--mask)")
+    references = find_photos(job.protect) if job.protect else []
+    if job.protect and not references and mask is None:
+        raise AlbumError("no reference photos found in " + ", ".join(map(str, job.protect)))
     ensemble = load_ensemble(mask.models if mask else s.models)
     yield Event(0, 0, "loading models", result=ensemble)
 
@@ -152,27 +133,29 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     if mask is not None:
         protected = [Person(mask.person, {m: c[None] for m, c in
                                           mask.settings["centroids"].items()})]
-    elif job.protect:
-        yield from _collect(reference_person("the person to protect", job.protect, detector,
+    elif references:
+        yield from _collect(reference_person("the person to protect", references, detector,
                                              ensemble), protected.append)
 
     scanned: list[PhotoFaces | None] = []
     errors: dict[int, str] = {}
-    for event in _scan([p for p, _ in jobs], detector, ensemble, job):
+    decoded = DecodedPhotos(job.limit)  # each photo decoded once: by the scan
+    for event in _scan([p for p, _ in jobs], detector, ensemble, job, decoded):
         if event.error:
             errors[event.done - 1] = event.error
         scanned.append(event.result)
         yield event
-    who = [_whose_faces(p, protected, ensemble, job) if p else [] for p in scanned]
-    others = _other_people(scanned, who, ensemble)
+    who = [whose_faces(p, protected, ensemble, job.protect_all, job.match_threshold)
+           if p else [] for p in scanned]
+    others = other_people(scanned, who, ensemble)
     if job.gallery:
         yield from _collect(gallery_people(job.gallery, detector, ensemble), others.extend)
 
     if mask is not None:
-        plan = _Plan(protected, masks={0: mask})
+        plan = Plan(protected, masks={0: mask})
     else:
         yield Event(0, 1, "learning")
-        plan = _plan(s, ensemble, protected, others, scanned, who, job)
+        plan = make_plan(s, ensemble, protected, others, scanned, who, decoded.load)
         yield Event(1, 1, "learning")
 
     manifest = Manifest.load(job.outdir)  # earlier runs' entries stay on record
@@ -184,7 +167,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
         digest = _file_digest(job.mask)
     manifest.start(recorded, digest, {"seed": s.seed, "models": ensemble.names,
                                       "protected": [p.name for p in protected],
-                                      "references": [str(p) for p in job.protect or []],
+                                      "references": [str(p) for p in references],
                                       "protect_all": job.protect_all})
     if mask is None and plan.masks:
         files = [plan.masks[k].save(job.outdir / f"{slug(protected[k].name)}.mask.pt")
@@ -199,10 +182,12 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
             yield Event(done, len(jobs), "cloaking", path, error=errors[i])
             continue
         if job.resume and manifest.is_done(key, digest):
+            decoded.forget(path)
             yield Event(done, len(jobs), "cloaking", path, skipped=True)
             continue
         try:
-            entry = _cloak_photo(path, rel, scanned[i], who[i], plan, ensemble, s, job,
+            entry = _cloak_photo(decoded.take(path), rel, scanned[i], who[i], plan, ensemble,
+                                 s, job,
                                  lambda e, key=key: manifest.record(key, e | {
                                      "settings_digest": digest}))
         except PhotoError as exc:
@@ -213,7 +198,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
 
 
 def _scan(paths: list[Path], detector: FaceDetector, ensemble: Ensemble,
-          job: CloakJob) -> Iterator[Event]:
+          job: CloakJob, decoded: DecodedPhotos) -> Iterator[Event]:
     """Detect and embed each photo, reusing the job's earlier detections where given."""
     known = job.scanned or {}
     for i, path in enumerate(paths, 1):
@@ -221,7 +206,7 @@ def _scan(paths: list[Path], detector: FaceDetector, ensemble: Ensemble,
         if old is not None and (not old.faces or set(old.embeddings) == set(ensemble.names)):
             yield Event(i, len(paths), "scanning", path, result=old)
             continue
-        event = next(detect_photos([path], detector, ensemble, job.limit, "scanning"))
+        event = next(detect_photos([path], detector, ensemble, job.limit, "scanning", decoded))
         event.done, event.total = i, len(paths)
         yield event
 
@@ -260,100 +245,6 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
-def _whose_faces(scanned: PhotoFaces, protected: Sequence[Person], ensemble: Ensemble,
-                 job: CloakJob) -> list[int | None]:
-    """Per face: the index of the protected person it is, SELF (protect_all) or None."""
-    if job.protect_all:
-        return [SELF] * len(scanned.faces)
-    out: list[int | None] = [None] * len(scanned.faces)
-    if not scanned.faces or not protected:
-        return out
-    d = torch.stack([_mean_normalised(ensemble, scanned.embeddings, p) for p in protected])
-    best = d.argmin(0)
-    for j in range(len(out)):
-        if d[best[j], j] < job.match_threshold:
-            out[j] = int(best[j])
-    return out
-
-
-def _mean_normalised(ensemble: Ensemble, embeddings, person: Person) -> torch.Tensor:
-    d = normalised_distance(ensemble, embeddings, person.centroids())
-    return torch.stack(list(d.values())).mean(0)
-
-
-def _other_people(scanned, who, ensemble) -> list[Person]:
-    """The album's other people (clusters of the faces nobody protects)."""
-    rest = []
-    for p, owners in zip(scanned, who, strict=True):
-        if p is None or not p.faces:
-            continue
-        keep = [j for j, k in enumerate(owners) if k is None]
-        if keep:
-            rest.append(PhotoFaces(p.path, p.width, p.height, [p.faces[j] for j in keep],
-                                   {m: e[keep] for m, e in p.embeddings.items()}))
-    return [person for person, _ in album_people(rest, ensemble)]
-
-
-def _plan(s: CloakSettings, ensemble: Ensemble, protected: list[Person], others: list[Person],
-          scanned, who, job: CloakJob) -> _Plan:
-    """Whatever the method needs before cloaking: classifier, decoys, universal masks.
-
-    The classifier's classes are the protected people (0..P-1), then the others.
-    """
-    plan = _Plan(protected)
-    if s.objective == "classifier":
-        classes = protected + others
-        if len(classes) < 2:
-            raise AlbumError(f"the {s.method} method needs other people to tell the face "
-                                "from: add --gallery DIR (one sub-folder per person)")
-        plan.classifier = FaceClassifier(classes).fit()
-    if s.targeted and s.objective == "feature":
-        if not others or not protected:
-            raise AlbumError("a targeted cloak needs the person (--protect) and a decoy "
-                                "(--gallery DIR)")
-        for k, person in enumerate(protected):
-            # the decoy is the person least like them (as Fawkes picks its target)
-            decoy = max(others, key=lambda o, p=person: _mean_distance(ensemble, o, p))
-            plan.decoys[k] = decoy.centroids()
-    if s.universal:
-        if not protected:
-            raise AlbumError("a universal mask is made for a person: name them with "
-                                "--protect instead of --protect-all")
-        for k, person in enumerate(protected):
-            mask = _fit_universal(s, ensemble, person, k, plan.classifier, scanned, who, job)
-            mask.settings["centroids"] = person.centroids()
-            plan.masks[k] = mask
-    return plan
-
-
-def _mean_distance(ensemble: Ensemble, a: Person, b: Person) -> float:
-    return float(_mean_normalised(ensemble, {m: c[None] for m, c in a.centroids().items()}, b))
-
-
-def _fit_universal(s: CloakSettings, ensemble: Ensemble, person: Person, index: int,
-                   classifier: FaceClassifier | None, scanned, who, job: CloakJob):
-    """One person's universal mask, from all their faces in the album."""
-    from faceguard.cloak.recipe import fit_universal
-    from faceguard.cloak.universal import UniversalMask, canonical_faces
-
-    faces = []
-    for p, owners in zip(scanned, who, strict=True):
-        if p is None or index not in owners:
-            continue
-        photo = to_tensor(load_photo(p.path, limit=job.limit).pixels)
-        faces += [canonical_faces(photo, f.landmarks)
-                  for f, k in zip(p.faces, owners, strict=True) if k == index]
-    if not faces:
-        raise AlbumError(f"{person.name} appears in none of the photos")
-    faces_t = torch.cat(faces)
-    generator = torch.Generator().manual_seed(s.seed)
-    v, rate, algorithm = fit_universal(s, ensemble, faces_t, person.centroids(), generator,
-                                       classifier)
-    return UniversalMask(v, person.name, ensemble.names,
-                         {"method": s.method, "algorithm": algorithm, "eps": s.eps,
-                          "faces": len(faces_t)}, rate)
-
-
 def _face_seed(seed: int, rel: Path, index: int) -> int:
     # per face, so a resumed run gives the same pixels as an uninterrupted one
     text = f"{seed}:{rel.as_posix()}:{index}"
@@ -381,8 +272,8 @@ def _ctrl_c_deferred() -> Iterator[None]:
             raise KeyboardInterrupt
 
 
-def _cloak_photo(path: Path, rel: Path, scanned: PhotoFaces, owners: list[int | None],
-                 plan: _Plan, ensemble: Ensemble, s: CloakSettings, job: CloakJob,
+def _cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int | None],
+                 plan: Plan, ensemble: Ensemble, s: CloakSettings, job: CloakJob,
                  record: Callable[[dict], None]) -> dict:
     """Cloak the protected faces of one photo (or copy it through), write it and
     ``record`` its manifest entry (which it returns)."""
@@ -390,14 +281,13 @@ def _cloak_photo(path: Path, rel: Path, scanned: PhotoFaces, owners: list[int | 
     from faceguard.cloak.recipe import make_cloak
 
     started = time.perf_counter()
-    photo = load_photo(path, limit=job.limit)
     out_path = _output_path(job, photo, rel)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     image = to_tensor(photo.pixels)
     reports, centroids = [], {}
     for j, (face, k) in enumerate(zip(scanned.faces, owners, strict=True)):
         d = face.to_dict()
-        report = FaceReport(d["box"], d["landmarks"], k is not None)
+        report = FaceRecord(d["box"], d["landmarks"], k is not None)
         reports.append(report)
         if k is None:
             continue
@@ -428,7 +318,7 @@ def _cloak_photo(path: Path, rel: Path, scanned: PhotoFaces, owners: list[int | 
     return entry
 
 
-def _measure(photo: Photo, out_path: Path, scanned: PhotoFaces, reports: list[FaceReport],
+def _measure(photo: Photo, out_path: Path, scanned: PhotoFaces, reports: list[FaceRecord],
              centroids: dict, ensemble: Ensemble, job: CloakJob, started: float) -> dict:
     """The photo's manifest entry, with figures measured on the file as written."""
     from faceguard.metrics import face_quality
@@ -438,21 +328,23 @@ def _measure(photo: Photo, out_path: Path, scanned: PhotoFaces, reports: list[Fa
         saved = load_photo(out_path, limit=NO_LIMIT)
         hit = sorted(centroids)
         after = embed_faces(ensemble, to_tensor(saved.pixels), [scanned.faces[j] for j in hit])
+        thresholds = {m: float(ensemble[m].threshold) for m in ensemble.names}
         for n, j in enumerate(hit):
-            reports[j].distance_after = _distances(ensemble, {m: e[n] for m, e in after.items()},
-                                                   centroids[j])
-            reports[j].quality = face_quality(photo.pixels, saved.pixels, scanned.faces[j].box)
+            reports[j].measured(
+                _distances(ensemble, {m: e[n] for m, e in after.items()}, centroids[j]),
+                thresholds, dict.fromkeys(ensemble.names, True),  # the cloak's own models
+                face_quality(photo.pixels, saved.pixels, scanned.faces[j].box))
     return {
         "input": str(photo.path), "output": str(out_path.relative_to(job.outdir)),
         "status": "cloaked" if centroids else "copied",
         "width": scanned.width, "height": scanned.height,
         "seconds": round(time.perf_counter() - started, 3),
-        "faces": [r.__dict__ for r in reports],
+        "faces": [r.to_dict() for r in reports],
     }
 
 
 def _objective_for(s: CloakSettings, ensemble: Ensemble, centroids, own, k: int,
-                   plan: _Plan, generator: torch.Generator):
+                   plan: Plan, generator: torch.Generator):
     """landmarks -> the objective for one face (``own``: its clean embeddings)."""
     from faceguard.cloak.recipe import classes, objective_factory
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 #: method name -> what it is, in plain words
@@ -38,7 +39,21 @@ PERCEPTUAL_PRESETS = {
     "high": {"eps": 24.0, "steps": 100, "robust": True, "ssim": 0.93},
 }
 
+# The defaults, here only: the CLI's options and the app's first-run choices read them.
+DEFAULT_METHOD = "perceptual"
+DEFAULT_PRESET = "balanced"
 DEFAULT_MODELS = ("dlib", "mobileface")
+DEFAULT_EOT_SAMPLES = 2
+
+#: output format choice -> what the user reads ("keep": each photo's own format)
+OUTPUT_FORMATS = {
+    "keep": "Same as the original",
+    "png": "PNG (lossless, larger files)",
+    "jpeg": "JPEG",
+    "webp": "WebP",
+}
+DEFAULT_FORMAT = "keep"
+DEFAULT_QUALITY = 95  # JPEG / WebP
 
 
 def preset_values(method: str, preset: str) -> dict:
@@ -65,13 +80,13 @@ class CloakSettings:
         seed: random seed (random start, EOT draws, decoy choice).
     """
 
-    method: str = "perceptual"
-    preset: str = "balanced"
+    method: str = DEFAULT_METHOD
+    preset: str = DEFAULT_PRESET
     eps: float | None = None
     steps: int | None = None
     robust: bool | None = None
     ssim: float | None = None
-    eot_samples: int = 2
+    eot_samples: int = DEFAULT_EOT_SAMPLES
     objective: str = "feature"
     targeted: bool = False
     models: tuple[str, ...] = DEFAULT_MODELS
@@ -123,3 +138,29 @@ class CloakSettings:
     @property
     def universal(self) -> bool:
         return self.method.startswith("universal")
+
+
+def build_settings(method: str = DEFAULT_METHOD, preset: str = DEFAULT_PRESET, *,
+                   eps: float | None = None, steps: int | None = None,
+                   robust: bool | None = None, ssim: float | None = None,
+                   models: Sequence[str] = DEFAULT_MODELS, **rest) -> CloakSettings:
+    """The shells' one way from a user's choices to :class:`CloakSettings`.
+
+    A knob left None, or set to the preset's own value, follows the preset (so the
+    CLI's ``--preset high`` and the app's "high" with its sliders untouched are the
+    same settings, with the same :meth:`~CloakSettings.digest`); the SSIM floor is
+    only the perceptual method's. ``rest``: the other fields of :class:`CloakSettings`
+    (eot_samples, objective, targeted, texture, seed).
+
+    Raises:
+        ValueError: an unknown method, preset or a knob out of range.
+    """
+    preset_of = (PERCEPTUAL_PRESETS if method == "perceptual" else PRESETS).get(preset, {})
+
+    def own(name: str, value):
+        return None if value is None or value == preset_of.get(name) else value
+
+    return CloakSettings(method=method, preset=preset, eps=own("eps", eps),
+                         steps=own("steps", steps), robust=own("robust", robust),
+                         ssim=own("ssim", ssim) if method == "perceptual" else None,
+                         models=tuple(models), **rest)

@@ -55,15 +55,21 @@ def pixel_limit(args: argparse.Namespace) -> PixelLimit:
 
 def collect_photos(args: argparse.Namespace) -> list[Path]:
     """The photos named by the inputs; a missing path is a usage error."""
-    from faceguard.io import find_photos
+    return [path for path, _ in photo_jobs(args)]
+
+
+def photo_jobs(args: argparse.Namespace) -> list[tuple[Path, Path]]:
+    """(photo, output-relative path) for the inputs (:func:`faceguard.album.photo_jobs`,
+    the one photo finder); a missing path or no photo at all is a usage error."""
+    from faceguard.album import photo_jobs
 
     missing = [str(p) for p in args.inputs if not p.exists()]
     if missing:
         raise CLIError(f"no such file or folder: {', '.join(missing)}")
-    photos = find_photos(args.inputs, recursive=args.recursive)
-    if not photos:
+    jobs = photo_jobs(args.inputs, recursive=args.recursive)
+    if not jobs:
         raise CLIError("no photos found in " + ", ".join(str(p) for p in args.inputs))
-    return photos
+    return jobs
 
 
 def add_models_arg(parser: argparse.ArgumentParser, default: str | None = None) -> None:
