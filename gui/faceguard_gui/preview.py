@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from faceguard.manifest import FaceRecord
 from faceguard_gui.images import DIFFERENCE_GAIN, FACE_COLOUR, PROTECTED_COLOUR
 from faceguard_gui.jobs import PreviewData
 from faceguard_gui.widgets import note
@@ -218,13 +219,6 @@ class CompareView(QWidget):
             self.fit()
 
 
-def verdict(distance: float, threshold: float | None) -> str:
-    """Whether a recognizer still matches the face, in words."""
-    if threshold is None:
-        return ""
-    return "still recognised" if distance < threshold else "not recognised"
-
-
 def face_rows(data: PreviewData) -> list[dict[str, str]]:
     """The figures table, one row per face (column title -> text)."""
     rows = []
@@ -234,13 +228,15 @@ def face_rows(data: PreviewData) -> list[dict[str, str]]:
         row["SSIM (1 = identical)"] = f"{q['ssim']:.3f}" if "ssim" in q else "–"
         row["PSNR"] = f"{q['psnr']:.1f} dB" if "psnr" in q else "–"
         row["Largest change"] = f"{q['linf']:.0f} / 255" if "linf" in q else "–"
-        for model, before in (face.get("distance_before") or {}).items():
-            after = (face.get("distance_after") or {}).get(model)
-            threshold = data.thresholds.get(model)
+        record = FaceRecord.from_dict(face)
+        for model, before in record.distance_before.items():
+            after = record.distance_after.get(model)
+            threshold = record.thresholds.get(model)
             text = f"{before:.2f} → {after:.2f}" if after is not None else f"{before:.2f}"
-            if threshold is not None:
+            if threshold is not None and model in record.recognised:
                 text += f"  (same person below {threshold:.2f}: "
-                text += verdict(after if after is not None else before, threshold) + ")"
+                text += ("still recognised" if record.recognised[model] else "not recognised")
+                text += ")"
             row[f"{model}: distance before → after"] = text
         rows.append(row)
     return rows

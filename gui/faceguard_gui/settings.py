@@ -14,18 +14,23 @@ from pathlib import Path
 from faceguard.atomic import write_json
 from faceguard.audit.run import QUICK_DEFENSES, QUICK_DETECTORS
 from faceguard.paths import config_dir
-from faceguard.settings import DEFAULT_MODELS, METHODS, PERCEPTUAL_PRESETS, CloakSettings
+from faceguard.settings import (
+    DEFAULT_FORMAT,
+    DEFAULT_METHOD,
+    DEFAULT_MODELS,
+    DEFAULT_PRESET,
+    DEFAULT_QUALITY,
+    OUTPUT_FORMATS,
+    CloakSettings,
+    build_settings,
+    preset_values,
+)
 
 SETTINGS_NAME = "gui-settings.json"
 MAX_RECENT = 8
 
-#: output format choice -> what the user reads
-FORMATS = {
-    "keep": "Same as the original",
-    "png": "PNG (lossless, larger files)",
-    "jpeg": "JPEG",
-    "webp": "WebP",
-}
+FORMATS = OUTPUT_FORMATS  # output format choice -> what the user reads (the core's)
+_FIRST = preset_values(DEFAULT_METHOD, DEFAULT_PRESET)  # the first run's sliders
 
 
 @dataclass
@@ -44,16 +49,16 @@ class AppSettings:
         geometry: the main window's saved geometry (hex), "" for the default.
     """
 
-    method: str = "perceptual"
-    preset: str = "balanced"
-    eps: float = PERCEPTUAL_PRESETS["balanced"]["eps"]
-    steps: int = PERCEPTUAL_PRESETS["balanced"]["steps"]
-    robust: bool = PERCEPTUAL_PRESETS["balanced"]["robust"]
-    ssim: float = PERCEPTUAL_PRESETS["balanced"]["ssim"]
+    method: str = DEFAULT_METHOD
+    preset: str = DEFAULT_PRESET
+    eps: float = _FIRST["eps"]
+    steps: int = _FIRST["steps"]
+    robust: bool = _FIRST["robust"]
+    ssim: float = _FIRST["ssim"]
     models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
     output_folder: str = ""
-    format: str = "keep"
-    quality: int = 95
+    format: str = DEFAULT_FORMAT
+    quality: int = DEFAULT_QUALITY
     keep_metadata: bool = False
     protect_everyone: bool = False
     audit_defenses: list[str] = field(default_factory=lambda: list(QUICK_DEFENSES))
@@ -99,9 +104,8 @@ class AppSettings:
         del self.recent_folders[MAX_RECENT:]
 
     def cloak_settings(self) -> CloakSettings:
-        """The core's settings for these choices (raises ValueError when invalid)."""
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method}")
-        return CloakSettings(method=self.method, preset=self.preset, eps=float(self.eps),
-                             steps=int(self.steps), robust=bool(self.robust),
-                             ssim=float(self.ssim), models=tuple(self.models))
+        """The core's settings for these choices (raises ValueError when invalid), built
+        as the CLI builds them (:func:`faceguard.settings.build_settings`)."""
+        return build_settings(self.method, self.preset, eps=float(self.eps),
+                              steps=int(self.steps), robust=bool(self.robust),
+                              ssim=float(self.ssim), models=self.models)

@@ -254,11 +254,6 @@ class ModelCache:
                 self._recognizers[name] = load_recognizer(name)
         return Ensemble([self._recognizers[n] for n in names])
 
-    def threshold(self, name: str) -> float | None:
-        """A loaded recognizer's same-person threshold (None when not loaded)."""
-        model = self._recognizers.get(name)
-        return None if model is None else float(model.threshold)
-
     def forget(self) -> None:
         """Drop the recognizers (after models were installed again)."""
         self._recognizers.clear()
