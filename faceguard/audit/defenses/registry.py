@@ -6,20 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
+from faceguard.audit.defenses import classic, learned, super_resolution
 from faceguard.audit.defenses.base import Defense
-from faceguard.audit.defenses.classic import (
-    JPEG,
-    Bilateral,
-    BilateralRGB,
-    BitDepth,
-    Gaussian,
-    Median,
-    NoDefense,
-    Resize,
-    TotalVariation,
-)
-from faceguard.audit.defenses.learned import Purifier
-from faceguard.audit.defenses.super_resolution import BilateralSR, SuperResolution
 
 
 @dataclass(frozen=True)
@@ -69,25 +57,25 @@ _SQUEEZE_LIMITS = (
 _SADU = "Sadu and Das, Image restoration for improving facial adversarial robustness, Algorithm 1"
 
 _ENTRIES: list[tuple[str, str, str, str, type, dict[str, Any]]] = [
-    ("none", "No defense: the photo as published.", "", "", NoDefense, {}),
+    ("none", "No defense: the photo as published.", "", "", classic.NoDefense, {}),
     (
         "jpeg",
         "JPEG compression and decompression with Pillow at the given quality.",
         "Dziugaite, Ghahramani and Roy, A study of the effect of JPG compression on "
         "adversarial images, arXiv:1608.00853, 2016",
         "Shin and Song, JPEG-resistant adversarial images, NeurIPS 2017 MLSec workshop",
-        JPEG,
+        classic.JPEG,
         {},
     ),
-    ("jpeg75", "JPEG at quality 75, a typical upload.", "", "", JPEG, {"quality": 75}),
-    ("jpeg50", "JPEG at quality 50, a heavy recompression.", "", "", JPEG, {"quality": 50}),
+    ("jpeg75", "JPEG at quality 75, a typical upload.", "", "", classic.JPEG, {"quality": 75}),
+    ("jpeg50", "JPEG at quality 50, a heavy recompression.", "", "", classic.JPEG, {"quality": 50}),
     (
         "bilateral",
         "Edge-preserving bilateral filter on the grey image, colour restored (the paper's "
         "Algorithm 1); colour=grey leaves the output grey.",
         _SADU,
         _ATHALYE,
-        Bilateral,
+        classic.Bilateral,
         {},
     ),
     (
@@ -95,7 +83,7 @@ _ENTRIES: list[tuple[str, str, str, str, type, dict[str, Any]]] = [
         "Edge-preserving bilateral filter on each colour channel separately.",
         "Tomasi and Manduchi, Bilateral filtering for gray and color images, ICCV 1998",
         _ATHALYE,
-        BilateralRGB,
+        classic.BilateralRGB,
         {},
     ),
     (
@@ -104,7 +92,7 @@ _ENTRIES: list[tuple[str, str, str, str, type, dict[str, Any]]] = [
         "Mustafa et al., Image super-resolution as a defense against adversarial attacks, "
         "IEEE TIP 2019",
         _ATHALYE,
-        SuperResolution,
+        super_resolution.SuperResolution,
         {},
     ),
     (
@@ -113,17 +101,18 @@ _ENTRIES: list[tuple[str, str, str, str, type, dict[str, Any]]] = [
         "paper's strongest).",
         _SADU,
         _ATHALYE,
-        BilateralSR,
+        super_resolution.BilateralSR,
         {},
     ),
-    ("median", "Median filter on each colour channel.", _SQUEEZE, _SQUEEZE_LIMITS, Median, {}),
-    ("gaussian", "Gaussian blur.", _SQUEEZE, _EOT, Gaussian, {}),
+    ("median", "Median filter on each colour channel.", _SQUEEZE, _SQUEEZE_LIMITS,
+     classic.Median, {}),
+    ("gaussian", "Gaussian blur.", _SQUEEZE, _EOT, classic.Gaussian, {}),
     (
         "bitdepth",
         "Fewer colour levels per channel (bit-depth reduction).",
         _SQUEEZE,
         _SQUEEZE_LIMITS,
-        BitDepth,
+        classic.BitDepth,
         {},
     ),
     (
@@ -132,7 +121,7 @@ _ENTRIES: list[tuple[str, str, str, str, type, dict[str, Any]]] = [
         "Guo, Rana, Cisse and van der Maaten, Countering adversarial images using input "
         "transformations, ICLR 2018",
         _ATHALYE,
-        TotalVariation,
+        classic.TotalVariation,
         {},
     ),
     (
@@ -140,7 +129,7 @@ _ENTRIES: list[tuple[str, str, str, str, type, dict[str, Any]]] = [
         "Shrink and enlarge back with bicubic interpolation.",
         "Xie et al., Mitigating adversarial effects through randomization, ICLR 2018",
         _EOT,
-        Resize,
+        classic.Resize,
         {},
     ),
     (
@@ -150,7 +139,7 @@ _ENTRIES: list[tuple[str, str, str, str, type, dict[str, Any]]] = [
         "2017; Haque and Kang, instance sparsity mapping network, J. KIIT 2021",
         "Carlini and Wagner, MagNet and Efficient defenses are not robust to adversarial "
         "examples, arXiv:1711.08478, 2017",
-        Purifier,
+        learned.Purifier,
         {},
     ),
 ]
