@@ -9,7 +9,7 @@ Cloaks come from the cloaking engine (see benchmarks/protection.py for the split
    protection = share of probes whose top-1 is wrong. The clean baseline (the same
    defense on the uncloaked probes: top-1 error) is reported alongside.
 2. Detection: detectors trained on clean vs cloaked crops and tested on people they
-   never saw (5 folds grouped by identity, :func:`faceguard.audit.detection.cross_validate`):
+   never saw (5 folds grouped by identity, :func:`faceguard.audit.cloak_detection.cross_validate`):
    WLMP with its six classifiers (also after BL+SR, the restoration paper's
    "BL+SR then detect"), and the trajectory detector (LSTM and MLP) watching dlib.
 
@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import protection as P  # noqa: E402
 from common import data_dir, write_results  # noqa: E402
 
+from faceguard.audit.cloak_detection import cross_validate  # noqa: E402
 from faceguard.audit.defenses import DEFENSES, make_defense  # noqa: E402
-from faceguard.audit.detection import cross_validate  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
 
 DEFAULT = ["dlib", "mobileface"]

@@ -43,8 +43,12 @@ from common import data_dir, write_results  # noqa: E402
 from faceguard.align import ARCFACE_112, face_transform, warp  # noqa: E402
 from faceguard.audit.defenses import JPEG  # noqa: E402
 from faceguard.cloak.budget import face_weight, keep_floor, lightness_weight  # noqa: E402
-from faceguard.cloak.objectives import ClassifierObjective, FeatureObjective  # noqa: E402
-from faceguard.cloak.transforms import RandomTransform  # noqa: E402
+from faceguard.cloak.recipe import (  # noqa: E402
+    budget,
+    fit_universal,
+    make_cloak,
+    objective_factory,
+)
 from faceguard.detect import Face, FaceDetector  # noqa: E402
 from faceguard.identity import FaceClassifier, Person  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
@@ -169,7 +173,7 @@ def cloak_probes(config: dict, data: Data, ensembles: dict, seed: int = 0) -> to
         from faceguard.cloak.budget import texture_weight
 
         weight = weight * texture_weight(x, s.texture)
-    weight = weight * lightness_weight(x, s.eps / 255, s.delta_e)  # as cloak_face does
+    weight = weight * lightness_weight(x, budget(s), s.delta_e)  # as cloak_face does
     return _keep_floor(s, data, x, _cloak(s, config, data, ens, x, landmarks, weight, seed))
 
 
@@ -182,9 +186,6 @@ def _keep_floor(s: CloakSettings, data: Data, x: torch.Tensor,
 
 
 def _cloak(s, config, data, ens, x, landmarks, weight, seed) -> torch.Tensor:
-    transform = RandomTransform(seed) if s.robust else None
-    samples = s.eot_samples if s.robust else 1
-    jitter = s.method != "fgsm"  # as the pipeline: a single step gains nothing from it
     # the user's references: per protected person, their clean centroid / class
     ref_emb = {}
     with torch.no_grad():
@@ -201,46 +202,32 @@ def _cloak(s, config, data, ens, x, landmarks, weight, seed) -> torch.Tensor:
         clf = FaceClassifier(people).fit()
         labels = [data.user_ids.index(n) for n in probe_labels]
         decoys = random.Random(seed)
+        make = objective_factory(s, ens, classifier=clf, seed=seed)  # as the pipeline does
         out = []
         for k in range(len(x)):  # per probe: each has its own label (and decoy)
             target = None
             if config.get("targeted"):
                 target = (labels[k] + 1 + decoys.randrange(len(people) - 1)) % len(people)
-            obj = ClassifierObjective(ens, landmarks[k], clf, labels[k], target, transform,
-                                      samples, jitter)
-            out.append(s.make_cloak()(x[k:k + 1], obj, weight[k:k + 1], gen))
+            obj = make(landmarks[k], labels[k], target)
+            out.append(make_cloak(s)(x[k:k + 1], obj, weight[k:k + 1], gen))
         return torch.cat(out)
     centroids = {m: torch.stack([people[data.user_ids.index(n)].centroid(m)
                                  for n in probe_labels]) for m in ens.names}
-    obj = FeatureObjective(ens, landmarks, centroids, transform=transform, samples=samples,
-                           jitter=jitter)
-    return s.make_cloak()(x, obj, weight, gen)
+    return make_cloak(s)(x, objective_factory(s, ens, centroids, seed=seed)(landmarks), weight,
+                         gen)
 
 
 def _universal(s, config, data, ens, people, x, landmarks, weight, gen) -> torch.Tensor:
     """One mask per person from their references, applied to their probes."""
-    from faceguard.cloak.universal import CANONICAL_TEMPLATE, UniversalMask, canonical_faces
-    from faceguard.pipeline import _canonical_logits
+    from faceguard.cloak.universal import UniversalMask, canonical_faces
 
     out = x.clone()
     clf = FaceClassifier(people).fit() if s.method == "universal" else None
-    for k, person in enumerate(people):
+    for person in people:
         refs = [i for i in data.refs if data.labels[i] == person.name]
         faces = torch.cat([canonical_faces(data.images[i:i + 1], data.faces[i].landmarks)
                            for i in refs])
-        if s.method == "universal":
-            from faceguard.cloak.universal import UniversalPerturbation
-
-            v, _ = UniversalPerturbation(xi=s.eps / 255, max_passes=max(1, s.steps // 4)).fit(
-                faces, _canonical_logits(ens, clf, k), gen)
-        else:
-            from faceguard.cloak.universal import UniversalSGD
-
-            transform = RandomTransform(0) if s.robust else None
-            obj = FeatureObjective(ens, CANONICAL_TEMPLATE, person.centroids(),
-                                   transform=transform, samples=s.eot_samples if s.robust else 1)
-            v = UniversalSGD(xi=s.eps / 255, steps=s.steps * 5).fit(
-                faces, lambda f, idx, obj=obj: obj(f), gen)
+        v, _, _ = fit_universal(s, ens, faces, person.centroids(), gen, clf)
         mask = UniversalMask(v, person.name, ens.names)
         for j, i in enumerate(data.probes):
             if data.labels[i] == person.name:

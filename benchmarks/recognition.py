@@ -37,13 +37,10 @@ import common
 import numpy as np
 import torch
 
+from faceguard.io import to_tensor  # (N, H, W, 3) uint8 -> (N, 3, H, W) in [0, 1]
+
 MODELS = ("dlib", "faceres", "mobileface", "faceres-deep")
 PAD = 56  # px of edge-replicated border around a 112 crop for the padded detection
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """(N, H, W, 3) uint8 -> (N, 3, H, W) float in [0, 1]."""
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
 
 
 def given_transform(model) -> np.ndarray:

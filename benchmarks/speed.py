@@ -17,7 +17,6 @@ Usage: .venv/bin/python benchmarks/speed.py [--quick] [--threads N]
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import shutil
 import sys
@@ -31,18 +30,11 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import data_dir, median, write_results  # noqa: E402
 
+from faceguard.album import labelled_photos  # noqa: E402
 from faceguard.detect import FaceDetector  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
 from faceguard.pipeline import CloakJob, cloak_album  # noqa: E402
 from faceguard.settings import DEFAULT_MODELS, CloakSettings  # noqa: E402
-
-
-def labelled(album: Path) -> dict[str, list[Path]]:
-    out: dict[str, list[Path]] = {}
-    with open(album / "labels.csv") as f:
-        for row in csv.DictReader(f):
-            out.setdefault(row["identity"], []).append(album / row["identity"] / row["file"])
-    return out
 
 
 def run_job(job: CloakJob, detector: FaceDetector, ensembles: dict) -> tuple[float, list[dict]]:
@@ -60,7 +52,7 @@ def run_job(job: CloakJob, detector: FaceDetector, ensembles: dict) -> tuple[flo
 
 
 def album_speed(album: Path, quick: bool, detector, ensembles, tmp: Path) -> dict:
-    people = labelled(album)
+    people = labelled_photos(album)
     photos = [p for ps in people.values() for p in ps]
     if quick:
         photos = photos[:8]
@@ -82,7 +74,7 @@ def album_speed(album: Path, quick: bool, detector, ensembles, tmp: Path) -> dic
 
 
 def big_photo(album: Path, tmp: Path) -> Path:
-    src = labelled(album)["person_img1"][3]  # img2.jpg, one face
+    src = labelled_photos(album)["person_img1"][3]  # img2.jpg, one face
     path = tmp / "twelve-megapixel.jpg"
     Image.open(src).convert("RGB").resize((4000, 3000), Image.BICUBIC).save(path, quality=92)
     return path
@@ -125,7 +117,7 @@ def twelve_megapixels(path: Path, detector, ensembles, tmp: Path, presets) -> di
 
 
 def universal_vs_per_photo(album: Path, detector, ensembles, tmp: Path) -> dict:
-    person = labelled(album)["person_img26"]
+    person = labelled_photos(album)["person_img26"]
     refs, photos = person[:2], person[2:]
     inputs = tmp / "person"
     inputs.mkdir()

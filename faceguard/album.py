@@ -13,13 +13,24 @@ import torch
 
 from faceguard.detect import Face, FaceDetector
 from faceguard.identity import Person, cluster_faces
-from faceguard.io import Photo, PhotoError, find_photos, load_photo, save_photo, to_tensor
+from faceguard.io import (
+    DEFAULT_LIMIT,
+    Photo,
+    PhotoError,
+    PixelLimit,
+    find_photos,
+    load_photo,
+    save_photo,
+    to_tensor,
+)
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
 
 
 class AlbumError(Exception):
-    """A problem with a whole job (not one photo): one line for the user."""
+    """A problem with a whole job, not one photo (no photos, no references, a bad mask
+    file, an output folder inside the input, ...): one line for the user. The album
+    readers and :func:`faceguard.pipeline.cloak_album` raise it."""
 
 
 # ----------------------------------------------------------------------------------------
@@ -48,12 +59,17 @@ def photo_jobs(inputs: Sequence[Path], recursive: bool = True) -> list[tuple[Pat
     when several inputs are given, so that names cannot collide); files given
     directly keep their name.
     """
+    return relative_paths([(Path(g), find_photos([g], recursive)) for g in inputs])
+
+
+def relative_paths(found: Sequence[tuple[Path, Sequence[Path]]]) -> list[tuple[Path, Path]]:
+    """(photo, output-relative path) for photos already found: (input, its photos) pairs
+    (see :func:`photo_jobs`), so that a shell that found them does not find them again."""
     jobs: list[tuple[Path, Path]] = []
-    for given in inputs:
-        given = Path(given)
-        for path in find_photos([given], recursive):
+    for given, photos in found:
+        for path in photos:
             rel = path.relative_to(given) if given.is_dir() else Path(path.name)
-            if len(inputs) > 1 and given.is_dir():
+            if len(found) > 1 and given.is_dir():
                 rel = Path(given.resolve().name) / rel
             jobs.append((path, rel))
     return jobs
@@ -62,7 +78,7 @@ def photo_jobs(inputs: Sequence[Path], recursive: bool = True) -> list[tuple[Pat
 def embed_faces(ensemble: Ensemble, photo: torch.Tensor, faces: Sequence[Face]
                 ) -> dict[str, torch.Tensor]:
     """model -> (F, D) embeddings of the faces of a (1, 3, H, W) photo."""
-    from faceguard.cloak.photo import crop_face
+    from faceguard.regions import crop_face
 
     out: dict[str, list[torch.Tensor]] = {m: [] for m in ensemble.names}
     with torch.no_grad():
@@ -73,25 +89,67 @@ def embed_faces(ensemble: Ensemble, photo: torch.Tensor, faces: Sequence[Face]
     return {m: torch.stack(v) if v else torch.zeros(0) for m, v in out.items()}
 
 
+class DecodedPhotos:
+    """Photos decoded once per run: kept from the scan for the later steps, up to a
+    memory budget (an album larger than the budget has the rest decoded again).
+
+    Args:
+        limit: the pixel limit of the photos read.
+        budget: bytes of decoded pixels kept at most.
+    """
+
+    def __init__(self, limit: PixelLimit = DEFAULT_LIMIT, budget: int = 1 << 30) -> None:
+        self.limit = limit
+        self.budget = budget
+        self._kept: dict[Path, Photo] = {}
+        self._bytes = 0
+
+    def keep(self, photo: Photo) -> None:
+        size = photo.pixels.nbytes
+        if photo.path is not None and self._bytes + size <= self.budget:
+            self._kept[photo.path] = photo
+            self._bytes += size
+
+    def load(self, path: Path) -> Photo:
+        """The photo, decoded already or now (it stays kept)."""
+        return self._kept.get(Path(path)) or load_photo(path, limit=self.limit)
+
+    def forget(self, path: Path) -> None:
+        """Stop keeping the photo (it is not needed any more)."""
+        photo = self._kept.pop(Path(path), None)
+        if photo is not None:
+            self._bytes -= photo.pixels.nbytes
+
+    def take(self, path: Path) -> Photo:
+        """The photo, decoded already or now; it is not kept any longer."""
+        photo = self._kept.pop(Path(path), None)
+        if photo is None:
+            return load_photo(path, limit=self.limit)
+        self._bytes -= photo.pixels.nbytes
+        return photo
+
+
 def detect_photos(
     paths: Sequence[Path],
     detector: FaceDetector,
     ensemble: Ensemble | None = None,
-    max_pixels: int | None = None,
+    limit: PixelLimit = DEFAULT_LIMIT,
     stage: str = "detecting",
+    decoded: DecodedPhotos | None = None,
 ) -> Iterator[Event]:
     """Detect (and embed, given an ensemble) the faces of each photo.
 
     A bad photo is an error event; the rest go on. Yields one :class:`Event` per photo
-    with ``result`` a :class:`PhotoFaces`.
+    with ``result`` a :class:`PhotoFaces`. ``decoded`` keeps the decoded photos.
     """
-    kwargs = {} if max_pixels is None else {"max_pixels": max_pixels}
     for i, path in enumerate(paths, 1):
         try:
-            photo = load_photo(path, **kwargs)
+            photo = load_photo(path, limit=limit)
         except PhotoError as exc:
             yield Event(i, len(paths), stage, path, error=str(exc))
             continue
+        if decoded is not None:
+            decoded.keep(photo)
         faces = detector(photo.pixels)
         h, w = photo.pixels.shape[:2]
         result = PhotoFaces(path, w, h, faces)
@@ -123,16 +181,35 @@ def reference_person(name: str, paths: Sequence[Path], detector: FaceDetector,
     yield Event(total, total, f"reading {name}", result=person)
 
 
+def gallery_folders(folder: Path) -> dict[str, list[Path]]:
+    """A gallery folder's people: sub-folder name -> its photos (hidden ones skipped)."""
+    subs = sorted(p for p in Path(folder).iterdir() if p.is_dir() and not p.name.startswith("."))
+    return {sub.name: find_photos([sub]) for sub in subs}
+
+
+def labelled_photos(folder: Path) -> dict[str, list[Path]]:
+    """identity -> photos of a labelled album: ``labels.csv`` with ``identity`` and
+    ``file`` columns, photos in ``<identity>/<file>`` (the evaluation albums' layout)."""
+    import csv
+
+    out: dict[str, list[Path]] = {}
+    with open(Path(folder) / "labels.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            out.setdefault(row["identity"], []).append(Path(folder) / row["identity"] / row["file"])
+    return out
+
+
 def gallery_people(folder: Path, detector: FaceDetector, ensemble: Ensemble,
                    min_faces: int = 1) -> Iterator[Event]:
     """People of a gallery folder (one sub-folder per person); last event's result is the list."""
-    folders = sorted(p for p in Path(folder).iterdir() if p.is_dir() and not p.name.startswith("."))
+    folders = gallery_folders(folder)
     if not folders:
         raise AlbumError(f"{folder}: a gallery needs one sub-folder of photos per person")
     people = []
-    for i, sub in enumerate(folders, 1):
+    for i, (name, photos) in enumerate(folders.items(), 1):
+        sub = Path(folder) / name
         person = None
-        for event in reference_person(sub.name, find_photos([sub]), detector, ensemble):
+        for event in reference_person(name, photos, detector, ensemble):
             if isinstance(event.result, Person):
                 person = event.result
         if person is not None and len(person) >= min_faces:
@@ -179,15 +256,39 @@ class AlbumPerson:
                 "faces": [{"photo": str(p), **f.to_dict()} for p, f in self.faces]}
 
 
+def embed_people(people: Sequence[AlbumPerson], ensemble: Ensemble) -> Iterator[Event]:
+    """The people as :class:`Person` embedded by ``ensemble``'s recognizers.
+
+    People found while scanning carry the scan's recognizers; when the user picked
+    others since, their faces are embedded again (from the same photos and boxes).
+    The last event's ``result`` is the list of persons.
+    """
+    out: list[Person] = []
+    for k, album_person in enumerate(people, 1):
+        person = album_person.person
+        if set(person.embeddings) != set(ensemble.names):
+            embeddings: dict[str, list] = {m: [] for m in ensemble.names}
+            by_photo: dict[Path, list] = {}
+            for path, face in album_person.faces:
+                by_photo.setdefault(path, []).append(face)
+            for path, faces in by_photo.items():
+                emb = embed_faces(ensemble, to_tensor(load_photo(path).pixels), faces)
+                for m in ensemble.names:
+                    embeddings[m].extend(emb[m])
+            person = Person(album_person.name, {m: torch.stack(v) for m, v in embeddings.items()})
+        out.append(person)
+        yield Event(k, len(people), "reading people", result=out if k == len(people) else None)
+
+
 def find_people(paths: Sequence[Path], detector: FaceDetector, ensemble: Ensemble,
-                max_pixels: int | None = None) -> Iterator[Event]:
+                limit: PixelLimit = DEFAULT_LIMIT) -> Iterator[Event]:
     """Detect, embed and cluster every face of an album into people.
 
     Yields "scanning" events per photo, then one "grouping" event whose ``result`` is
     the list of :class:`AlbumPerson`, largest first.
     """
     scanned = []
-    for event in detect_photos(paths, detector, ensemble, max_pixels, stage="scanning"):
+    for event in detect_photos(paths, detector, ensemble, limit, stage="scanning"):
         if event.result is not None:
             scanned.append(event.result)
         yield event
@@ -225,7 +326,7 @@ def slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name).strip("-") or "person"
 
 
-def write_people(people: Sequence[AlbumPerson], outdir: Path, max_pixels: int | None = None,
+def write_people(people: Sequence[AlbumPerson], outdir: Path, limit: PixelLimit = DEFAULT_LIMIT,
                  per_person: int = 5) -> list[Path]:
     """Write each person's face chips to ``outdir/person-N/`` and ``people.json``.
 
@@ -239,8 +340,7 @@ def write_people(people: Sequence[AlbumPerson], outdir: Path, max_pixels: int | 
         folder = outdir / slug(person.name)
         folder.mkdir(exist_ok=True)
         for k, (path, face) in enumerate(person.faces[:per_person]):
-            chip = face_chip(load_photo(path, **({} if max_pixels is None
-                                                 else {"max_pixels": max_pixels})), face)
+            chip = face_chip(load_photo(path, limit=limit), face)
             save_photo(chip, folder / f"face-{k + 1}.png", overwrite=True)
         folders.append(folder)
     summary = {"people": [dict(p.to_dict(), folder=f.name) for p, f in

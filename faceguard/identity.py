@@ -32,7 +32,7 @@ class Person:
         return len(next(iter(self.embeddings.values()))) if self.embeddings else 0
 
     def centroid(self, model: str) -> torch.Tensor:
-        """(D,) mean embedding for ``model`` (unit-normalised first for cosine models)."""
+        """(D,) plain mean of the person's embeddings for ``model`` (not re-normalised)."""
         return self.embeddings[model].mean(0)
 
     def centroids(self) -> dict[str, torch.Tensor]:
@@ -50,10 +50,15 @@ def normalised_distance(ensemble: Ensemble, embeddings: Embeddings,
     return out
 
 
+def mean_distance(ensemble: Ensemble, embeddings: Embeddings, person: Person) -> torch.Tensor:
+    """(N,) normalised distance of the faces to the person, averaged over the models."""
+    dists = normalised_distance(ensemble, embeddings, person.centroids())
+    return torch.stack(list(dists.values())).mean(0)
+
+
 def same_person(ensemble: Ensemble, embeddings: Embeddings, person: Person) -> torch.Tensor:
     """(N,) bool: the faces are this person by the mean normalised distance over models."""
-    dists = normalised_distance(ensemble, embeddings, person.centroids())
-    return torch.stack(list(dists.values())).mean(0) < 1.0
+    return mean_distance(ensemble, embeddings, person) < 1.0
 
 
 def cluster_faces(ensemble: Ensemble, embeddings: Embeddings, threshold: float = 0.9) -> np.ndarray:

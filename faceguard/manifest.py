@@ -2,18 +2,24 @@
 
 It is rewritten atomically after every photo, so after Ctrl-C it describes exactly
 the complete files on disk, and ``--resume`` can skip what is already done.
+
+Each photo entry lists its faces as :class:`FaceRecord` dictionaries: per recognizer,
+whether it still recognises the face and whether the cloak was made on it, and the
+visibility figures. The CLI, the app and the audit read these facts from the record
+(:meth:`FaceRecord.from_dict`, :func:`fooled`) instead of deriving them again.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import platform
-import tempfile
 import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from faceguard import __version__
+from faceguard.atomic import write_json
 
 MANIFEST_NAME = "faceguard-manifest.json"
 
@@ -26,6 +32,71 @@ def versions() -> dict[str, str]:
 
     return {"faceguard": __version__, "python": platform.python_version(),
             "torch": torch.__version__, "numpy": numpy.__version__, "pillow": PIL.__version__}
+
+
+@dataclass
+class FaceRecord:
+    """One face of a photo, as the manifest records it (``photos[rel]["faces"][i]``).
+
+    Attributes:
+        box, landmarks: where the face is, in photo pixels.
+        protected: whether it was cloaked.
+        person: whom it was cloaked as ("self" with protect-all); method: how.
+        quality: the visibility figures measured on the written file, as the pipeline
+            measured them (e.g. ``ssim``, ``psnr``, ``linf``): stored as given.
+        distance_before, distance_after: recognizer -> distance of the clean face and of
+            the written face to the person, in the recognizer's own metric.
+        thresholds: recognizer -> its same-person threshold (below it: recognised).
+        made_on: recognizer -> True when the cloak was computed against it (the
+            white-box threat), False when it is only measured (transfer).
+        recognised: recognizer -> whether it still recognises the written face
+            (``distance_after < threshold``; see :meth:`measured`).
+        seconds: time spent on the face.
+    """
+
+    box: list[float]
+    landmarks: list[list[float]]
+    protected: bool
+    person: str | None = None
+    method: str | None = None
+    quality: dict[str, float] = field(default_factory=dict)
+    distance_before: dict[str, float] = field(default_factory=dict)
+    distance_after: dict[str, float] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)
+    made_on: dict[str, bool] = field(default_factory=dict)
+    recognised: dict[str, bool] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def measured(self, distance_after: dict[str, float], thresholds: dict[str, float],
+                 made_on: dict[str, bool], quality: dict[str, float]) -> None:
+        """Record what was measured on the written file; ``recognised`` follows from it."""
+        self.distance_after = distance_after
+        self.thresholds = thresholds
+        self.made_on = made_on
+        self.quality = quality
+        self.recognised = {m: d < thresholds[m] for m, d in distance_after.items()
+                           if m in thresholds}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FaceRecord:
+        """A record from the manifest's JSON (older manifests lack the newer keys)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def fooled(faces: Sequence[FaceRecord], made_on: bool | None = None) -> tuple[int, int]:
+    """(recognizers that recognise none of the faces, recognizers measured).
+
+    ``made_on``: only the recognizers the cloak was made on (True), only the others
+    (False, the transfer threat), or all (None).
+    """
+    models = [m for m in (faces[0].recognised if faces else {})
+              if made_on is None or faces[0].made_on.get(m, False) == made_on]
+    fooled_by = [m for m in models if not any(f.recognised.get(m, True) for f in faces)]
+    return len(fooled_by), len(models)
 
 
 class Manifest:
@@ -57,6 +128,15 @@ class Manifest:
         data.setdefault("photos", {})
         return cls(folder, data)
 
+    @property
+    def photos(self) -> dict[str, dict]:
+        """Output-relative path -> the photo's entry."""
+        return self.data["photos"]
+
+    def faces(self, rel: str) -> list[FaceRecord]:
+        """The faces of a photo's entry as records."""
+        return [FaceRecord.from_dict(f) for f in self.photos[rel].get("faces", [])]
+
     def start(self, settings: dict, digest: str, extra: dict | None = None) -> None:
         self.data.update({"format": "faceguard-manifest/1", "settings": settings,
                           "settings_digest": digest, "versions": versions(),
@@ -79,12 +159,5 @@ class Manifest:
         self.save()
 
     def save(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
         self.data["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".tmp", dir=self.folder)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(self.data, f, indent=1)
-            os.replace(tmp, self.path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        write_json(self.path, self.data)

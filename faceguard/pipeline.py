@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +22,8 @@ import torch
 
 from faceguard.album import (
     AlbumError,
+    DecodedPhotos,
     PhotoFaces,
-    album_people,
     detect_photos,
     embed_faces,
     gallery_people,
@@ -31,25 +32,25 @@ from faceguard.album import (
     slug,
 )
 from faceguard.detect import FaceDetector
-from faceguard.identity import FaceClassifier, Person, normalised_distance
+from faceguard.identity import Person
 from faceguard.io import (
+    DEFAULT_LIMIT,
+    NO_LIMIT,
     Photo,
     PhotoError,
+    PixelLimit,
+    find_photos,
     from_tensor,
     load_photo,
     output_suffix,
     save_photo,
     to_tensor,
 )
-from faceguard.manifest import Manifest
+from faceguard.manifest import FaceRecord, Manifest
 from faceguard.models.ensemble import Ensemble
+from faceguard.planning import SELF, Plan, make_plan, other_people, whose_faces
 from faceguard.progress import Event
-from faceguard.settings import CloakSettings
-
-#: a whole-job problem (no references, bad mask file, ...): one line for the user
-PipelineError = AlbumError
-
-SELF = -1  # "person" of a face cloaked with protect_all: the face itself
+from faceguard.settings import DEFAULT_FORMAT, DEFAULT_QUALITY, CloakSettings
 
 
 @dataclass
@@ -58,9 +59,11 @@ class CloakJob:
 
     Attributes:
         inputs: photos or folders.
+        photos: (photo, output-relative path) pairs already found from the inputs (e.g.
+            by the CLI's checks, with :func:`faceguard.album.photo_jobs`); None: found here.
         outdir: the output folder (created if needed; never inside an input folder).
         settings: how to cloak.
-        protect: reference photos (or folders) of one person to protect.
+        protect: reference photos (or folders, walked) of one person to protect.
         protect_people: people to protect given directly (e.g. picked among
             :func:`faceguard.album.find_people`'s clusters).
         protect_all: cloak every face.
@@ -70,7 +73,7 @@ class CloakJob:
         format, quality, metadata: how outputs are written (see :func:`faceguard.io.save_photo`).
         resume: skip photos the manifest says are done with identical settings.
         overwrite: replace existing output files.
-        recursive, max_pixels: how inputs are read.
+        recursive, limit: how inputs are read (folders walked; the pixel limit).
         match_threshold: a face is a protected person when its mean normalised
             distance to them is below this (1.0 = each model's own threshold; 0.9, the
             album clustering's cut, keeps look-alikes out).
@@ -81,45 +84,21 @@ class CloakJob:
     inputs: list[Path]
     outdir: Path
     settings: CloakSettings = field(default_factory=CloakSettings)
+    photos: list[tuple[Path, Path]] | None = None
     protect: list[Path] | None = None
     protect_people: list[Person] | None = None
     protect_all: bool = False
     gallery: Path | None = None
     mask: Path | None = None
-    format: str = "keep"
-    quality: int = 95
+    format: str = DEFAULT_FORMAT
+    quality: int = DEFAULT_QUALITY
     metadata: str = "strip"
     resume: bool = False
     overwrite: bool = False
     recursive: bool = True
-    max_pixels: int | None = None
+    limit: PixelLimit = DEFAULT_LIMIT
     match_threshold: float = 0.9
     scanned: dict[Path, PhotoFaces] | None = None
-
-
-@dataclass
-class FaceReport:
-    """What happened to one face (a manifest entry)."""
-
-    box: list[float]
-    landmarks: list[list[float]]
-    protected: bool
-    person: str | None = None
-    method: str | None = None
-    quality: dict[str, float] = field(default_factory=dict)
-    distance_before: dict[str, float] = field(default_factory=dict)
-    distance_after: dict[str, float] = field(default_factory=dict)
-    seconds: float = 0.0
-
-
-@dataclass
-class _Plan:
-    """What cloaking needs beyond the settings, per protected person (index)."""
-
-    protected: list[Person]
-    classifier: FaceClassifier | None = None
-    decoys: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
-    masks: dict[int, object] = field(default_factory=dict)  # UniversalMask
 
 
 def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
@@ -133,18 +112,21 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     the photo's manifest entry (or ``error``, or ``skipped``).
 
     Raises:
-        PipelineError: a problem with the whole job (no references, bad mask file, ...).
+        AlbumError: a problem with the whole job (no references, bad mask file, ...).
     """
     s = job.settings.resolved()
-    jobs = photo_jobs(job.inputs, job.recursive)
+    jobs = job.photos if job.photos is not None else photo_jobs(job.inputs, job.recursive)
     if not jobs:
-        raise PipelineError("no photos found in " + ", ".join(map(str, job.inputs)))
+        raise AlbumError("no photos found in " + ", ".join(map(str, job.inputs)))
     _check_outdir(job)
     detector = detector or FaceDetector()
     mask = _load_mask(job.mask) if job.mask else None
     if not (job.protect or job.protect_people or job.protect_all or mask):
-        raise PipelineError("say whom to protect: reference photos (--protect), "
+        raise AlbumError("say whom to protect: reference photos (--protect), "
                             "--protect-all, or a universal mask (--mask)")
+    references = find_photos(job.protect) if job.protect else []
+    if job.protect and not references and mask is None:
+        raise AlbumError("no reference photos found in " + ", ".join(map(str, job.protect)))
     ensemble = load_ensemble(mask.models if mask else s.models)
     yield Event(0, 0, "loading models", result=ensemble)
 
@@ -152,27 +134,29 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     if mask is not None:
         protected = [Person(mask.person, {m: c[None] for m, c in
                                           mask.settings["centroids"].items()})]
-    elif job.protect:
-        yield from _collect(reference_person("the person to protect", job.protect, detector,
+    elif references:
+        yield from _collect(reference_person("the person to protect", references, detector,
                                              ensemble), protected.append)
 
     scanned: list[PhotoFaces | None] = []
     errors: dict[int, str] = {}
-    for event in _scan([p for p, _ in jobs], detector, ensemble, job):
+    decoded = DecodedPhotos(job.limit)  # each photo decoded once: by the scan
+    for event in _scan([p for p, _ in jobs], detector, ensemble, job, decoded):
         if event.error:
             errors[event.done - 1] = event.error
         scanned.append(event.result)
         yield event
-    who = [_whose_faces(p, protected, ensemble, job) if p else [] for p in scanned]
-    others = _other_people(scanned, who, ensemble)
+    who = [whose_faces(p, protected, ensemble, job.protect_all, job.match_threshold)
+           if p else [] for p in scanned]
+    others = other_people(scanned, who, ensemble)
     if job.gallery:
         yield from _collect(gallery_people(job.gallery, detector, ensemble), others.extend)
 
     if mask is not None:
-        plan = _Plan(protected, masks={0: mask})
+        plan = Plan(protected, masks={0: mask})
     else:
         yield Event(0, 1, "learning")
-        plan = _plan(s, ensemble, protected, others, scanned, who, job)
+        plan = make_plan(s, ensemble, protected, others, scanned, who, decoded.load)
         yield Event(1, 1, "learning")
 
     manifest = Manifest.load(job.outdir)  # earlier runs' entries stay on record
@@ -184,7 +168,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
         digest = _file_digest(job.mask)
     manifest.start(recorded, digest, {"seed": s.seed, "models": ensemble.names,
                                       "protected": [p.name for p in protected],
-                                      "references": [str(p) for p in job.protect or []],
+                                      "references": [str(p) for p in references],
                                       "protect_all": job.protect_all})
     if mask is None and plan.masks:
         files = [plan.masks[k].save(job.outdir / f"{slug(protected[k].name)}.mask.pt")
@@ -199,10 +183,12 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
             yield Event(done, len(jobs), "cloaking", path, error=errors[i])
             continue
         if job.resume and manifest.is_done(key, digest):
+            decoded.forget(path)
             yield Event(done, len(jobs), "cloaking", path, skipped=True)
             continue
         try:
-            entry = _cloak_photo(path, rel, scanned[i], who[i], plan, ensemble, s, job,
+            entry = _cloak_photo(decoded.take(path), rel, scanned[i], who[i], plan, ensemble,
+                                 s, job,
                                  lambda e, key=key: manifest.record(key, e | {
                                      "settings_digest": digest}))
         except PhotoError as exc:
@@ -213,7 +199,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
 
 
 def _scan(paths: list[Path], detector: FaceDetector, ensemble: Ensemble,
-          job: CloakJob) -> Iterator[Event]:
+          job: CloakJob, decoded: DecodedPhotos) -> Iterator[Event]:
     """Detect and embed each photo, reusing the job's earlier detections where given."""
     known = job.scanned or {}
     for i, path in enumerate(paths, 1):
@@ -221,7 +207,7 @@ def _scan(paths: list[Path], detector: FaceDetector, ensemble: Ensemble,
         if old is not None and (not old.faces or set(old.embeddings) == set(ensemble.names)):
             yield Event(i, len(paths), "scanning", path, result=old)
             continue
-        event = next(detect_photos([path], detector, ensemble, job.max_pixels, "scanning"))
+        event = next(detect_photos([path], detector, ensemble, job.limit, "scanning", decoded))
         event.done, event.total = i, len(paths)
         yield event
 
@@ -239,7 +225,7 @@ def _check_outdir(job: CloakJob) -> None:
     for given in job.inputs:
         src = Path(given).resolve()
         if src.is_dir() and (out == src or src in out.parents):
-            raise PipelineError(f"the output folder {job.outdir} must not be inside the input "
+            raise AlbumError(f"the output folder {job.outdir} must not be inside the input "
                                 f"folder {given} (originals are never touched)")
     job.outdir.mkdir(parents=True, exist_ok=True)
 
@@ -250,144 +236,14 @@ def _load_mask(path: Path):
     try:
         mask = UniversalMask.load(path)
     except (OSError, ValueError) as exc:
-        raise PipelineError(str(exc)) from None
+        raise AlbumError(str(exc)) from None
     if "centroids" not in mask.settings:
-        raise PipelineError(f"{path}: the mask does not say whose face it protects")
+        raise AlbumError(f"{path}: the mask does not say whose face it protects")
     return mask
 
 
 def _file_digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-
-
-def _whose_faces(scanned: PhotoFaces, protected: Sequence[Person], ensemble: Ensemble,
-                 job: CloakJob) -> list[int | None]:
-    """Per face: the index of the protected person it is, SELF (protect_all) or None."""
-    if job.protect_all:
-        return [SELF] * len(scanned.faces)
-    out: list[int | None] = [None] * len(scanned.faces)
-    if not scanned.faces or not protected:
-        return out
-    d = torch.stack([_mean_normalised(ensemble, scanned.embeddings, p) for p in protected])
-    best = d.argmin(0)
-    for j in range(len(out)):
-        if d[best[j], j] < job.match_threshold:
-            out[j] = int(best[j])
-    return out
-
-
-def _mean_normalised(ensemble: Ensemble, embeddings, person: Person) -> torch.Tensor:
-    d = normalised_distance(ensemble, embeddings, person.centroids())
-    return torch.stack(list(d.values())).mean(0)
-
-
-def _other_people(scanned, who, ensemble) -> list[Person]:
-    """The album's other people (clusters of the faces nobody protects)."""
-    rest = []
-    for p, owners in zip(scanned, who, strict=True):
-        if p is None or not p.faces:
-            continue
-        keep = [j for j, k in enumerate(owners) if k is None]
-        if keep:
-            rest.append(PhotoFaces(p.path, p.width, p.height, [p.faces[j] for j in keep],
-                                   {m: e[keep] for m, e in p.embeddings.items()}))
-    return [person for person, _ in album_people(rest, ensemble)]
-
-
-def _plan(s: CloakSettings, ensemble: Ensemble, protected: list[Person], others: list[Person],
-          scanned, who, job: CloakJob) -> _Plan:
-    """Whatever the method needs before cloaking: classifier, decoys, universal masks.
-
-    The classifier's classes are the protected people (0..P-1), then the others.
-    """
-    plan = _Plan(protected)
-    if s.objective == "classifier":
-        classes = protected + others
-        if len(classes) < 2:
-            raise PipelineError(f"the {s.method} method needs other people to tell the face "
-                                "from: add --gallery DIR (one sub-folder per person)")
-        plan.classifier = FaceClassifier(classes).fit()
-    if s.targeted and s.objective == "feature":
-        if not others or not protected:
-            raise PipelineError("a targeted cloak needs the person (--protect) and a decoy "
-                                "(--gallery DIR)")
-        for k, person in enumerate(protected):
-            # the decoy is the person least like them (as Fawkes picks its target)
-            decoy = max(others, key=lambda o, p=person: _mean_distance(ensemble, o, p))
-            plan.decoys[k] = decoy.centroids()
-    if s.universal:
-        if not protected:
-            raise PipelineError("a universal mask is made for a person: name them with "
-                                "--protect instead of --protect-all")
-        for k, person in enumerate(protected):
-            mask = _fit_universal(s, ensemble, person, k, plan.classifier, scanned, who, job)
-            mask.settings["centroids"] = person.centroids()
-            plan.masks[k] = mask
-    return plan
-
-
-def _mean_distance(ensemble: Ensemble, a: Person, b: Person) -> float:
-    return float(_mean_normalised(ensemble, {m: c[None] for m, c in a.centroids().items()}, b))
-
-
-def _fit_universal(s: CloakSettings, ensemble: Ensemble, person: Person, index: int,
-                   classifier: FaceClassifier | None, scanned, who, job: CloakJob):
-    """One person's universal mask, from all their faces in the album."""
-    from faceguard.cloak.objectives import FeatureObjective
-    from faceguard.cloak.transforms import RandomTransform
-    from faceguard.cloak.universal import (
-        CANONICAL_TEMPLATE,
-        UniversalMask,
-        UniversalPerturbation,
-        UniversalSGD,
-        canonical_faces,
-    )
-
-    faces = []
-    for p, owners in zip(scanned, who, strict=True):
-        if p is None or index not in owners:
-            continue
-        photo = to_tensor(load_photo(p.path, **_limit(job)).pixels)
-        faces += [canonical_faces(photo, f.landmarks)
-                  for f, k in zip(p.faces, owners, strict=True) if k == index]
-    if not faces:
-        raise PipelineError(f"{person.name} appears in none of the photos")
-    faces_t = torch.cat(faces)
-    generator = torch.Generator().manual_seed(s.seed)
-    xi = s.eps / 255
-    if s.method == "universal":
-        uap = UniversalPerturbation(xi=xi, max_passes=max(1, s.steps // 4))
-        v, rate = uap.fit(faces_t, _canonical_logits(ensemble, classifier, index), generator)
-        algorithm = repr(uap)
-    else:
-        transform = RandomTransform(s.seed) if s.robust else None
-        objective = FeatureObjective(ensemble, CANONICAL_TEMPLATE, person.centroids(),
-                                     transform=transform, samples=s.eot_samples if s.robust
-                                     else 1, seed=s.seed)
-        sgd = UniversalSGD(xi=xi, steps=s.steps * 5)
-        v = sgd.fit(faces_t, lambda x, idx: objective(x), generator)
-        with torch.no_grad():
-            emb = ensemble.embed((faces_t + v).clamp(0, 1), CANONICAL_TEMPLATE)
-            rate = float((_mean_normalised(ensemble, emb, person) > 1).float().mean())
-        algorithm = repr(sgd)
-    return UniversalMask(v, person.name, ensemble.names,
-                         {"method": s.method, "algorithm": algorithm, "eps": s.eps,
-                          "faces": len(faces_t)}, rate)
-
-
-def _canonical_logits(ensemble: Ensemble, classifier: FaceClassifier, index: int):
-    """Classifier logits of canonical faces: the mean over heads of log-softmax."""
-    from faceguard.cloak.universal import CANONICAL_TEMPLATE
-
-    def logits(faces: torch.Tensor) -> torch.Tensor:
-        emb = ensemble.embed(faces, CANONICAL_TEMPLATE)
-        return torch.stack([z.log_softmax(-1) for z in classifier.logits(emb).values()]).mean(0)
-
-    return logits
-
-
-def _limit(job: CloakJob) -> dict:
-    return {} if job.max_pixels is None else {"max_pixels": job.max_pixels}
 
 
 def _face_seed(seed: int, rel: Path, index: int) -> int:
@@ -417,23 +273,23 @@ def _ctrl_c_deferred() -> Iterator[None]:
             raise KeyboardInterrupt
 
 
-def _cloak_photo(path: Path, rel: Path, scanned: PhotoFaces, owners: list[int | None],
-                 plan: _Plan, ensemble: Ensemble, s: CloakSettings, job: CloakJob,
+def _cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int | None],
+                 plan: Plan, ensemble: Ensemble, s: CloakSettings, job: CloakJob,
                  record: Callable[[dict], None]) -> dict:
     """Cloak the protected faces of one photo (or copy it through), write it and
     ``record`` its manifest entry (which it returns)."""
     from faceguard.cloak.budget import keep_floor
     from faceguard.cloak.photo import cloak_face, crop_face, face_in, paste
+    from faceguard.cloak.recipe import make_cloak
 
     started = time.perf_counter()
-    photo = load_photo(path, **_limit(job))
     out_path = _output_path(job, photo, rel)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     image = to_tensor(photo.pixels)
     reports, centroids = [], {}
     for j, (face, k) in enumerate(zip(scanned.faces, owners, strict=True)):
         d = face.to_dict()
-        report = FaceReport(d["box"], d["landmarks"], k is not None)
+        report = FaceRecord(d["box"], d["landmarks"], k is not None)
         reports.append(report)
         if k is None:
             continue
@@ -451,8 +307,8 @@ def _cloak_photo(path: Path, rel: Path, scanned: PhotoFaces, owners: list[int | 
             report.method = f"{plan.masks[k].settings.get('method', 'universal')} mask"
         else:
             gen = torch.Generator().manual_seed(_face_seed(s.seed, rel, j))
-            objective_for = _objective_factory(s, ensemble, centroids[j], own, k, plan, gen)
-            image, _ = cloak_face(image, face, s.make_cloak(), ensemble, objective_for,
+            objective_for = _objective_for(s, ensemble, centroids[j], own, k, plan, gen)
+            image, _ = cloak_face(image, face, make_cloak(s), ensemble, objective_for,
                                   texture=s.texture, generator=gen, grey=photo.is_grey,
                                   floor=s.floor, delta_e=s.delta_e)
             report.method = s.method
@@ -469,7 +325,7 @@ def _cloak_photo(path: Path, rel: Path, scanned: PhotoFaces, owners: list[int | 
 
 
 def _measure(photo: Photo, cloaked: np.ndarray, out_path: Path, scanned: PhotoFaces,
-             reports: list[FaceReport], centroids: dict, ensemble: Ensemble, job: CloakJob,
+             reports: list[FaceRecord], centroids: dict, ensemble: Ensemble, job: CloakJob,
              started: float) -> dict:
     """The photo's manifest entry: distances measured on the file as written; visibility
     of the cloak itself (``cloaked`` (H, W, 3), rounded to 8 bits as saved losslessly),
@@ -479,53 +335,40 @@ def _measure(photo: Photo, cloaked: np.ndarray, out_path: Path, scanned: PhotoFa
     if centroids:
         eight_bit = np.round(np.clip(cloaked, 0, 1) * 255) / 255
         # measure what was actually written: quantised to 8 bits, maybe JPEG-compressed
-        saved = load_photo(out_path, max_pixels=None)
+        saved = load_photo(out_path, limit=NO_LIMIT)
         hit = sorted(centroids)
         after = embed_faces(ensemble, to_tensor(saved.pixels), [scanned.faces[j] for j in hit])
+        thresholds = {m: float(ensemble[m].threshold) for m in ensemble.names}
         for n, j in enumerate(hit):
-            reports[j].distance_after = _distances(ensemble, {m: e[n] for m, e in after.items()},
-                                                   centroids[j])
             box = scanned.faces[j].box
             quality = measure_face(photo.pixels, eight_bit, box)
             after_save = measure_face(photo.pixels, saved.pixels, box, jpeg=False)
             quality["saved_ssimulacra2"] = after_save.get("ssimulacra2")
             quality["saved_linf"] = after_save["linf"]
-            reports[j].quality = quality
+            reports[j].measured(
+                _distances(ensemble, {m: e[n] for m, e in after.items()}, centroids[j]),
+                thresholds, dict.fromkeys(ensemble.names, True),  # the cloak's own models
+                quality)
     return {
         "input": str(photo.path), "output": str(out_path.relative_to(job.outdir)),
         "status": "cloaked" if centroids else "copied",
         "width": scanned.width, "height": scanned.height,
         "seconds": round(time.perf_counter() - started, 3),
-        "faces": [r.__dict__ for r in reports],
+        "faces": [r.to_dict() for r in reports],
     }
 
 
-def _objective_factory(s: CloakSettings, ensemble: Ensemble, centroids, own, k: int,
-                       plan: _Plan, generator: torch.Generator):
+def _objective_for(s: CloakSettings, ensemble: Ensemble, centroids, own, k: int,
+                   plan: Plan, generator: torch.Generator):
     """landmarks -> the objective for one face (``own``: its clean embeddings)."""
-    from faceguard.cloak.objectives import ClassifierObjective, FeatureObjective
-    from faceguard.cloak.transforms import RandomTransform
+    from faceguard.cloak.recipe import classes, objective_factory
 
     seed = int(torch.randint(2**31, (1,), generator=generator))
-    transform = RandomTransform(seed) if s.robust else None
-    samples = s.eot_samples if s.robust else 1  # alignment jitter alone needs no extra draws
-    jitter = s.method != "fgsm"  # a single step gains nothing from random alignments
-
-    def make(landmarks: np.ndarray):
-        if s.objective == "classifier":
-            with torch.no_grad():
-                probs = plan.classifier.probabilities({m: e[None] for m, e in own.items()})[0]
-            label = int(probs.argmax()) if k == SELF else k
-            target = None
-            if s.targeted:  # the class least like the face
-                probs[label] = float("inf")
-                target = int(probs.argmin())
-            return ClassifierObjective(ensemble, landmarks, plan.classifier, label, target,
-                                       transform, samples, jitter, seed)
-        return FeatureObjective(ensemble, landmarks, centroids, plan.decoys.get(k),
-                                transform=transform, samples=samples, jitter=jitter, seed=seed)
-
-    return make
+    make = objective_factory(s, ensemble, centroids, plan.decoys.get(k), plan.classifier, seed)
+    if s.objective != "classifier":
+        return make
+    label, target = classes(s, plan.classifier, own, None if k == SELF else k)
+    return partial(make, label=label, target=target)
 
 
 def _distances(ensemble: Ensemble, embeddings: dict[str, torch.Tensor],

@@ -1,4 +1,6 @@
-"""Cloak settings: presets, every knob, and the method they build.
+"""Cloak settings: presets and every knob, as plain data (validated, resolved, hashed).
+
+How they become an attack is :mod:`faceguard.cloak.recipe`.
 
 eps is given in grey levels (0-255) in settings and on the command line (``--eps 8``
 is 8/255), because that is how people read it.
@@ -8,9 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-
-from faceguard.cloak.base import Cloak
 
 #: method name -> what it is, in plain words
 METHODS = {
@@ -47,7 +48,21 @@ PERCEPTUAL_PRESETS = {
     "high": {"eps": 24.0, "steps": 100, "robust": True, **LOOKS["high"]},
 }
 
+# The defaults, here only: the CLI's options and the app's first-run choices read them.
+DEFAULT_METHOD = "perceptual"
+DEFAULT_PRESET = "balanced"
 DEFAULT_MODELS = ("dlib", "mobileface")
+DEFAULT_EOT_SAMPLES = 2
+
+#: output format choice -> what the user reads ("keep": each photo's own format)
+OUTPUT_FORMATS = {
+    "keep": "Same as the original",
+    "png": "PNG (lossless, larger files)",
+    "jpeg": "JPEG",
+    "webp": "WebP",
+}
+DEFAULT_FORMAT = "keep"
+DEFAULT_QUALITY = 95  # JPEG / WebP
 
 
 def preset_values(method: str, preset: str) -> dict:
@@ -77,14 +92,14 @@ class CloakSettings:
         seed: random seed (random start, EOT draws, decoy choice).
     """
 
-    method: str = "perceptual"
-    preset: str = "balanced"
+    method: str = DEFAULT_METHOD
+    preset: str = DEFAULT_PRESET
     eps: float | None = None
     steps: int | None = None
     robust: bool | None = None
     floor: float | None = None
     delta_e: float | None = None
-    eot_samples: int = 2
+    eot_samples: int = DEFAULT_EOT_SAMPLES
     objective: str = "feature"
     targeted: bool = False
     models: tuple[str, ...] = DEFAULT_MODELS
@@ -136,29 +151,33 @@ class CloakSettings:
         text = json.dumps(self.to_dict(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def make_cloak(self) -> Cloak:
-        """The per-photo cloak method (not for the universal ones)."""
-        from faceguard.cloak.fgsm import FGSM
-        from faceguard.cloak.iterative import BIM, MIFGSM, PGD
-        from faceguard.cloak.perceptual import PerceptualCloak
-        from faceguard.cloak.pfgsm import PFGSM
-
-        s = self.resolved()
-        eps = s.eps / 255
-        if s.method == "perceptual":
-            return PerceptualCloak(eps, steps=s.steps, floor=s.floor)
-        if s.method == "fgsm":
-            return FGSM(eps)
-        if s.method == "pgd":
-            return PGD(eps, steps=s.steps)
-        if s.method == "bim":
-            return BIM(eps, steps=s.steps)
-        if s.method == "mifgsm":
-            return MIFGSM(eps, steps=s.steps)
-        if s.method == "pfgsm":
-            return PFGSM(eps, max_steps=s.steps)
-        raise ValueError(f"{s.method} makes a universal mask, not a per-photo cloak")
-
     @property
     def universal(self) -> bool:
         return self.method.startswith("universal")
+
+
+def build_settings(method: str = DEFAULT_METHOD, preset: str = DEFAULT_PRESET, *,
+                   eps: float | None = None, steps: int | None = None,
+                   robust: bool | None = None, floor: float | None = None,
+                   delta_e: float | None = None,
+                   models: Sequence[str] = DEFAULT_MODELS, **rest) -> CloakSettings:
+    """The shells' one way from a user's choices to :class:`CloakSettings`.
+
+    A knob left None, or set to the preset's own value, follows the preset (so the
+    CLI's ``--preset high`` and the app's "high" with its sliders untouched are the
+    same settings, with the same :meth:`~CloakSettings.digest`). ``rest``: the other
+    fields of :class:`CloakSettings`
+    (eot_samples, objective, targeted, texture, seed).
+
+    Raises:
+        ValueError: an unknown method, preset or a knob out of range.
+    """
+    preset_of = (PERCEPTUAL_PRESETS if method == "perceptual" else PRESETS).get(preset, {})
+
+    def own(name: str, value):
+        return None if value is None or value == preset_of.get(name) else value
+
+    return CloakSettings(method=method, preset=preset, eps=own("eps", eps),
+                         steps=own("steps", steps), robust=own("robust", robust),
+                         floor=own("floor", floor), delta_e=own("delta_e", delta_e),
+                         models=tuple(models), **rest)

@@ -84,10 +84,6 @@ def detector():
 @pytest.fixture(scope="session")
 def album_by_person(album_dir: Path) -> dict[str, list[Path]]:
     """identity -> its photos, from the album's labels.csv."""
-    import csv
+    from faceguard.album import labelled_photos
 
-    out: dict[str, list[Path]] = {}
-    with open(album_dir / "labels.csv") as f:
-        for row in csv.DictReader(f):
-            out.setdefault(row["identity"], []).append(album_dir / row["identity"] / row["file"])
-    return out
+    return labelled_photos(album_dir)

@@ -8,10 +8,7 @@ import torch
 
 from faceguard import align
 from faceguard.detect import FaceDetector
-
-
-def _photo_tensor(pixels: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(pixels).permute(2, 0, 1)[None].float() / 255
+from faceguard.io import to_tensor
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +31,7 @@ def test_warp_matches_opencv(astronaut, astronaut_face):
     import cv2
 
     t = align.face_transform(astronaut_face.landmarks, align.ARCFACE_112)
-    ours = align.warp(_photo_tensor(astronaut), t, 112, antialias=False)[0]
+    ours = align.warp(to_tensor(astronaut), t, 112, antialias=False)[0]
     ours = ours.permute(1, 2, 0).numpy() * 255
     ref = cv2.warpAffine(astronaut.astype(np.float32), t, (112, 112), flags=cv2.INTER_LINEAR)
     assert np.abs(ours - ref)[2:-2, 2:-2].mean() < 0.5
@@ -49,7 +46,7 @@ def test_landmarks_land_on_the_template(astronaut, astronaut_face):
 
 
 def test_antialiased_warp_gives_gradient_to_every_face_pixel(astronaut):
-    big = torch.nn.functional.interpolate(_photo_tensor(astronaut), scale_factor=4,
+    big = torch.nn.functional.interpolate(to_tensor(astronaut), scale_factor=4,
                                           mode="bilinear")
     face = FaceDetector()(big[0].permute(1, 2, 0).numpy())[0]
     t = align.face_transform(face.landmarks, align.ARCFACE_112)
@@ -65,7 +62,7 @@ def test_antialiased_warp_gives_gradient_to_every_face_pixel(astronaut):
 
 
 def test_align_then_paste_back_reproduces_the_face(astronaut, astronaut_face):
-    photo = _photo_tensor(astronaut)
+    photo = to_tensor(astronaut)
     t = align.face_transform(astronaut_face.landmarks, align.ARCFACE_112)
     size = 224  # finer than the face (about 90 px), so the round trip is nearly lossless
     t2 = align.compose(np.diag([2.0, 2.0, 1.0])[:2] @ np.eye(3), t)
@@ -81,7 +78,7 @@ def test_align_then_paste_back_reproduces_the_face(astronaut, astronaut_face):
 
 
 def test_paste_back_of_a_changed_face_changes_only_the_face(astronaut, astronaut_face):
-    photo = _photo_tensor(astronaut)
+    photo = to_tensor(astronaut)
     t = align.face_transform(astronaut_face.landmarks, align.ARCFACE_112)
     grey = torch.full((1, 3, 112, 112), 0.5)
     out = align.paste_back(photo, grey, t)

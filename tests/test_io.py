@@ -17,8 +17,10 @@ from PIL import ExifTags, Image, ImageOps
 
 from faceguard import io as fio
 from faceguard.io import (
+    NO_LIMIT,
     Photo,
     PhotoError,
+    PixelLimit,
     find_photos,
     from_tensor,
     load_photo,
@@ -691,14 +693,14 @@ def test_huge_declared_size_is_refused_before_decoding(tmp_path):
 
 def test_pixel_limit_is_ours_not_pillows(tmp_path, astro_png):
     with pytest.raises(PhotoError) as err:
-        load_photo(astro_png, max_pixels=200_000)
+        load_photo(astro_png, limit=PixelLimit(200_000))
     assert_one_line_error(err, astro_png, "512x512 is 0.3 megapixels", "0.2-megapixel limit")
     # 200 MP is above Pillow's own hard limit (179 MP); with our limit lifted the size
     # check passes and the (fake) data is what fails, not a DecompressionBombError.
     path = tmp_path / "wide.png"
     path.write_bytes(png_header_only(20_000, 10_000))
     with pytest.raises(PhotoError) as err:
-        load_photo(path, max_pixels=None)
+        load_photo(path, limit=NO_LIMIT)
     assert_one_line_error(err, path, "truncated or corrupt PNG")
 
 

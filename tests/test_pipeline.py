@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faceguard.album import find_people, photo_jobs
+from faceguard.album import AlbumError, find_people, photo_jobs
 from faceguard.io import load_photo
 from faceguard.manifest import MANIFEST_NAME
 from faceguard.models.ensemble import Ensemble
-from faceguard.pipeline import CloakJob, PipelineError, cloak_album
+from faceguard.pipeline import CloakJob, cloak_album
 from faceguard.settings import CloakSettings
 
 FAST = CloakSettings(preset="low", models=("dlib",), steps=5)
@@ -154,13 +154,13 @@ def test_bad_photos_are_reported_and_the_rest_go_on(album, detector, load_model,
 def test_output_inside_input_is_refused(album, detector, load_model):
     root, refs, _ = album
     job = CloakJob(inputs=[root], outdir=root / "out", settings=FAST, protect=refs)
-    with pytest.raises(PipelineError, match="must not be inside"):
+    with pytest.raises(AlbumError, match="must not be inside"):
         list(cloak_album(job, detector, _ensemble(load_model)))
 
 
 def test_whom_to_protect_is_required(album, detector, load_model, tmp_path):
     root, _, _ = album
-    with pytest.raises(PipelineError, match="whom to protect"):
+    with pytest.raises(AlbumError, match="whom to protect"):
         list(cloak_album(CloakJob(inputs=[root], outdir=tmp_path), detector,
                          _ensemble(load_model)))
 

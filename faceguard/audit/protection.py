@@ -26,10 +26,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from faceguard.cloak.photo import crop_face
 from faceguard.detect import Face
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
+from faceguard.regions import crop_face
 
 Defense = Callable[[torch.Tensor], torch.Tensor]
 

@@ -5,7 +5,6 @@ Driven as a generator of progress events by ``faceguard audit`` and the GUI.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,8 +15,15 @@ import torch
 from faceguard.align import ARCFACE_112, face_transform, warp
 from faceguard.audit.protection import AuditFace, Gallery, audit_crop, protection_table
 from faceguard.detect import Face, FaceDetector
-from faceguard.io import PhotoError, find_photos, load_photo, to_tensor
-from faceguard.manifest import MANIFEST_NAME
+from faceguard.io import (
+    DEFAULT_LIMIT,
+    PhotoError,
+    PixelLimit,
+    find_photos,
+    load_photo,
+    to_tensor,
+)
+from faceguard.manifest import MANIFEST_NAME, Manifest
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
 
@@ -45,6 +51,7 @@ class AuditJob:
         detect_after: a defense applied before detection (the paper's "BL+SR then detect").
         trajectory_model: the recognizer the trajectory detectors watch.
         examples: how many example faces to show.
+        limit: the pixel limit of the photos read.
     """
 
     cloaked: Path
@@ -57,7 +64,7 @@ class AuditJob:
     detect_after: str | None = None
     trajectory_model: str = "dlib"
     examples: int = 3
-    max_pixels: int | None = None
+    limit: PixelLimit = DEFAULT_LIMIT
 
 
 @dataclass
@@ -93,20 +100,22 @@ class AuditResult:
 
 def find_pairs(job: AuditJob) -> tuple[list[Pair], dict]:
     """Pairs of (original, cloaked) photos and the cloak run's manifest (or {})."""
-    manifest_path = job.cloaked / MANIFEST_NAME
-    if manifest_path.is_file():
-        manifest = json.loads(manifest_path.read_text())
+    if (job.cloaked / MANIFEST_NAME).is_file():
+        try:
+            manifest = Manifest.load(job.cloaked)
+        except ValueError as exc:
+            raise AuditError(str(exc)) from None
         pairs = []
-        for entry in manifest.get("photos", {}).values():
+        for rel, entry in manifest.photos.items():
             if entry.get("status") != "cloaked":
                 continue
-            faces = [Face(tuple(f["box"]), np.asarray(f["landmarks"]), 1.0)
-                     for f in entry["faces"] if f["protected"]]
+            faces = [Face(tuple(f.box), np.asarray(f.landmarks), 1.0)
+                     for f in manifest.faces(rel) if f.protected]
             original = Path(entry["input"])
             if job.originals is not None and not original.is_file():
                 original = job.originals / Path(entry["input"]).name
             pairs.append(Pair(original, job.cloaked / entry["output"], faces))
-        return pairs, manifest
+        return pairs, manifest.data
     if job.originals is None:
         raise AuditError(f"{job.cloaked} has no {MANIFEST_NAME}: say where the originals are "
                          "with --originals DIR")
@@ -151,7 +160,7 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
     Stages: reading photos, reading gallery, auditing protection (one event per
     defense), detecting (one event per detector), then the result.
     """
-    from faceguard.models.install import is_installed, model_info, model_names
+    from faceguard.models.catalogue import is_installed, model_info, model_names
     detector = detector or FaceDetector()
     load_ensemble = load_ensemble or Ensemble.load
     pairs, manifest = find_pairs(job)
@@ -175,8 +184,8 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
     gallery_faces: list[tuple[str, Face, torch.Tensor, np.ndarray]] = []
     for i, pair in enumerate(pairs, 1):
         try:
-            orig = load_photo(pair.original, **_limit(job))
-            clk = load_photo(pair.cloaked, **_limit(job))
+            orig = load_photo(pair.original, limit=job.limit)
+            clk = load_photo(pair.cloaked, limit=job.limit)
         except PhotoError as exc:
             result.errors.append(str(exc))
             yield Event(i, len(pairs), "reading photos", pair.cloaked, error=str(exc))
@@ -204,7 +213,7 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
     # the cloak run's reference photos are clean photos of the protected person
     for ref in manifest.get("references", []):
         try:
-            photo = load_photo(ref, **_limit(job))
+            photo = load_photo(ref, limit=job.limit)
         except PhotoError as exc:
             result.notes.append(f"reference photo skipped: {exc}")
             continue
@@ -233,10 +242,6 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
     yield from _detect(job, ensemble, faces, result, make_defenses)
     result.examples = _examples(faces, defenses, job.examples)
     yield Event(1, 1, "done", result=result)
-
-
-def _limit(job: AuditJob) -> dict:
-    return {} if job.max_pixels is None else {"max_pixels": job.max_pixels}
 
 
 def _label_people(ensemble: Ensemble, gallery_faces, faces: list[AuditFace]) -> Gallery:
@@ -268,20 +273,20 @@ def _label_people(ensemble: Ensemble, gallery_faces, faces: list[AuditFace]) -> 
 
 def _add_gallery(folder: Path, detector, ensemble, gallery: Gallery) -> Iterator[Event]:
     """Add the clean photos of a gallery folder (one sub-folder per person)."""
-    from faceguard.album import detect_photos
+    from faceguard.album import detect_photos, gallery_folders
 
-    subs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    for k, sub in enumerate(subs, 1):
-        for event in detect_photos(find_photos([sub]), detector, ensemble):
+    subs = gallery_folders(folder)
+    for k, (name, photos) in enumerate(subs.items(), 1):
+        for event in detect_photos(photos, detector, ensemble):
             if event.result is not None and event.result.faces:
-                gallery.add(sub.name, str(event.path),
+                gallery.add(name, str(event.path),
                             {m: e[0] for m, e in event.result.embeddings.items()})
-        yield Event(k, len(subs), "reading gallery", sub)
+        yield Event(k, len(subs), "reading gallery", folder / name)
 
 
 def _detect(job: AuditJob, ensemble: Ensemble, faces: list[AuditFace], result: AuditResult,
             make_defenses) -> Iterator[Event]:
-    from faceguard.audit.detection import cross_validate
+    from faceguard.audit.cloak_detection import cross_validate
 
     if not job.detectors:
         return

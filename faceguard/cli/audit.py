@@ -64,8 +64,8 @@ def _names(text: str, known) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from faceguard.audit.cloak_detection import DETECTORS
     from faceguard.audit.defenses import DEFENSES, list_defenses
-    from faceguard.audit.detection import DETECTORS
     from faceguard.audit.report import write_report
     from faceguard.audit.run import AuditError, AuditJob, run_audit
     from faceguard.progress import show_in_terminal
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
                    gallery=args.gallery,
                    models=common.model_list(args.models) if args.models else None,
                    defenses=defenses, detectors=detectors, detect_after=args.detect_after,
-                   max_pixels=common.max_pixels(args))
+                   limit=common.pixel_limit(args))
     result = None
     try:
         events = run_audit(job, common.make_detector(args),

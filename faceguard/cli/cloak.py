@@ -5,14 +5,29 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from faceguard.cli import CLIError, common
 from faceguard.visibility import describe
 from faceguard.visibility import summary as visibility_line
 
+if TYPE_CHECKING:
+    from faceguard.settings import CloakSettings
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from faceguard.settings import METHODS, PERCEPTUAL_PRESETS, PRESETS, CloakSettings
+    from faceguard.settings import (
+        DEFAULT_EOT_SAMPLES,
+        DEFAULT_FORMAT,
+        DEFAULT_METHOD,
+        DEFAULT_PRESET,
+        DEFAULT_QUALITY,
+        METHODS,
+        OUTPUT_FORMATS,
+        PERCEPTUAL_PRESETS,
+        PRESETS,
+        CloakSettings,
+    )
 
     p = sub.add_parser(
         "cloak", help="cloak faces in photos or albums",
@@ -38,8 +53,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="other people, one sub-folder each (for classifier methods and "
                         "targeted cloaks)")
     how = p.add_argument_group("how to cloak")
-    how.add_argument("--method", choices=list(METHODS), default="perceptual")
-    how.add_argument("--preset", choices=list(PRESETS), default="balanced")
+    how.add_argument("--method", choices=list(METHODS), default=DEFAULT_METHOD)
+    how.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET)
     how.add_argument("--eps", type=float, default=None,
                      help="L-inf budget in grey levels, e.g. 8 (= 8/255)")
     how.add_argument("--steps", type=int, default=None, help="iterations")
@@ -54,8 +69,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     rob.add_argument("--robust", dest="robust", action="store_true", default=None,
                      help="optimise through JPEG/blur/resize so the cloak survives re-encoding")
     rob.add_argument("--no-robust", dest="robust", action="store_false")
-    how.add_argument("--eot-samples", type=int, default=2,
-                     help="random transforms per step with --robust (default 2)")
+    how.add_argument("--eot-samples", type=int, default=DEFAULT_EOT_SAMPLES,
+                     help=f"random transforms per step with --robust (default "
+                          f"{DEFAULT_EOT_SAMPLES})")
     how.add_argument("--objective", choices=["feature", "classifier"], default="feature",
                      help="push the face away from the person's centroid (feature) or fool "
                           "the local face classifier (classifier)")
@@ -67,8 +83,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                           "first (default %(default)s)")
     how.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     out = p.add_argument_group("output")
-    out.add_argument("--format", choices=["keep", "png", "jpeg"], default="keep")
-    out.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
+    out.add_argument("--format", choices=list(OUTPUT_FORMATS), default=DEFAULT_FORMAT)
+    out.add_argument("--quality", type=int, default=DEFAULT_QUALITY,
+                     help=f"JPEG/WebP quality (default {DEFAULT_QUALITY})")
     out.add_argument("--keep-metadata", action="store_true",
                      help="keep non-identifying EXIF (camera, exposure); GPS, names, "
                           "captions and serials are always removed")
@@ -88,9 +105,9 @@ def _presets(table: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faceguard.pipeline import CloakJob, PipelineError, cloak_album
+    from faceguard.album import AlbumError
+    from faceguard.pipeline import CloakJob, cloak_album
     from faceguard.progress import show_in_terminal
-    from faceguard.settings import CloakSettings
 
     chosen = sum(bool(x) for x in (args.protect, args.protect_all, args.mask))
     if chosen != 1:
@@ -100,25 +117,16 @@ def run(args: argparse.Namespace) -> int:
                  *([args.gallery] if args.gallery else [])]:
         if not path.exists():
             raise CLIError(f"no such file or folder: {path}")
-    common.collect_photos(args)  # usage errors (missing inputs, nothing found) first
-    try:
-        settings = CloakSettings(
-            method=args.method, preset=args.preset, eps=args.eps, steps=args.steps,
-            robust=args.robust, floor=args.floor, delta_e=args.delta_e,
-            eot_samples=args.eot_samples,
-            objective=args.objective,
-            targeted=args.targeted, models=tuple(common.model_list(args.models)),
-            texture=args.texture, seed=args.seed)
-    except ValueError as exc:
-        raise CLIError(str(exc)) from None
+    photos = common.photo_jobs(args)  # usage errors (missing inputs, nothing found) first
+    settings = settings_from_args(args)
     if not 1 <= args.quality <= 100:
         raise CLIError("--quality must be 1..100")
     job = CloakJob(
         inputs=list(args.inputs), outdir=args.out, settings=settings,
-        protect=_expand(args.protect), protect_all=args.protect_all, gallery=args.gallery,
+        photos=photos, protect=args.protect, protect_all=args.protect_all, gallery=args.gallery,
         mask=args.mask, format=args.format, quality=args.quality,
         metadata="keep" if args.keep_metadata else "strip", resume=args.resume,
-        overwrite=args.overwrite, recursive=args.recursive, max_pixels=common.max_pixels(args))
+        overwrite=args.overwrite, recursive=args.recursive, limit=common.pixel_limit(args))
     detector = common.make_detector(args)
     counts = {"cloaked": 0, "copied": 0, "skipped": 0, "failed": 0, "faces": 0}
     try:
@@ -136,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
                 counts["faces"] += sum(f["protected"] for f in event.result["faces"])
                 if not args.quiet:
                     _print_photo(event.result)
-    except PipelineError as exc:
+    except AlbumError as exc:
         raise CLIError(str(exc), code=1) from None
     print(f"{counts['cloaked']} photos cloaked ({counts['faces']} faces), "
           f"{counts['copied']} without a protected face copied, {counts['skipped']} skipped, "
@@ -145,25 +153,33 @@ def run(args: argparse.Namespace) -> int:
     return 1 if counts["failed"] else 0
 
 
-def _expand(paths: list[Path] | None) -> list[Path] | None:
-    """Reference photos: files as given, folders walked."""
-    if not paths:
-        return None
-    from faceguard.io import find_photos
+def settings_from_args(args: argparse.Namespace) -> CloakSettings:
+    """The cloak settings of the command line (:func:`faceguard.settings.build_settings`)."""
+    from faceguard.settings import build_settings
 
-    return find_photos(paths)
+    try:
+        return build_settings(
+            args.method, args.preset, eps=args.eps, steps=args.steps, robust=args.robust,
+            floor=args.floor, delta_e=args.delta_e, models=common.model_list(args.models),
+            eot_samples=args.eot_samples, objective=args.objective, targeted=args.targeted,
+            texture=args.texture, seed=args.seed)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def _print_photo(entry: dict) -> None:
-    faces = [f for f in entry["faces"] if f["protected"]]
+    from faceguard.manifest import FaceRecord, fooled
+
+    faces = [r for r in map(FaceRecord.from_dict, entry["faces"]) if r.protected]
     if not faces:
         print(f"{entry['output']}: no protected face, copied")
         return
     parts = []
     for f in faces:
-        q = f.get("quality", {})
-        moved = ", ".join(f"{m} {f['distance_before'][m]:.2f}->{f['distance_after'][m]:.2f}"
-                          for m in f.get("distance_after", {}))
+        q = f.quality
+        moved = ", ".join(f"{m} {f.distance_before[m]:.2f}->{d:.2f}"
+                          for m, d in f.distance_after.items())
         parts.append(f"{visibility_line(q)}; {moved}")
+    n, total = fooled(faces)
     print(f"{entry['output']}: {len(faces)} face(s) cloaked in {entry['seconds']:.1f}s; "
-          + "; ".join(parts))
+          + "; ".join(parts) + f"; {n} of {total} recognizers fooled")

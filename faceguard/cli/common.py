@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from faceguard.cli import CLIError
+
+if TYPE_CHECKING:
+    from faceguard.io import PixelLimit
 
 
 def add_input_args(parser: argparse.ArgumentParser) -> None:
@@ -39,25 +43,33 @@ def make_detector(args: argparse.Namespace):
         raise CLIError(str(exc)) from None
 
 
-def max_pixels(args: argparse.Namespace) -> int | None:
-    if args.max_megapixels is None:
-        return None
-    if args.max_megapixels <= 0:
-        raise CLIError("--max-megapixels must be positive")
-    return int(args.max_megapixels * 1e6)
+def pixel_limit(args: argparse.Namespace) -> PixelLimit:
+    """The photos' pixel limit from ``--max-megapixels`` (the core's default without it)."""
+    from faceguard.io import PixelLimit
+
+    try:
+        return PixelLimit.megapixels(args.max_megapixels)
+    except ValueError:
+        raise CLIError("--max-megapixels must be positive") from None
 
 
 def collect_photos(args: argparse.Namespace) -> list[Path]:
     """The photos named by the inputs; a missing path is a usage error."""
-    from faceguard.io import find_photos
+    return [path for path, _ in photo_jobs(args)]
+
+
+def photo_jobs(args: argparse.Namespace) -> list[tuple[Path, Path]]:
+    """(photo, output-relative path) for the inputs (:func:`faceguard.album.photo_jobs`,
+    the one photo finder); a missing path or no photo at all is a usage error."""
+    from faceguard.album import photo_jobs
 
     missing = [str(p) for p in args.inputs if not p.exists()]
     if missing:
         raise CLIError(f"no such file or folder: {', '.join(missing)}")
-    photos = find_photos(args.inputs, recursive=args.recursive)
-    if not photos:
+    jobs = photo_jobs(args.inputs, recursive=args.recursive)
+    if not jobs:
         raise CLIError("no photos found in " + ", ".join(str(p) for p in args.inputs))
-    return photos
+    return jobs
 
 
 def add_models_arg(parser: argparse.ArgumentParser, default: str | None = None) -> None:

@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
                                       for m in face["distance_after"])
                     print(f"   face cloaked in {face['seconds']:.1f}s: {visibility_line(q)}; "
                           f"distance to her reference: {moved}", file=sys.stderr)
-    from faceguard.models.install import is_installed, model_names
+    from faceguard.models.catalogue import is_installed, model_names
 
     print("2/2 auditing: purification defenses x recognizers (incl. held-out) ...",
           file=sys.stderr)

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     photos = common.collect_photos(args)
     detector = common.make_detector(args)
     results, failures = [], []
-    events = detect_photos(photos, detector, common.max_pixels(args))
+    events = detect_photos(photos, detector, limit=common.pixel_limit(args))
     for event in show_in_terminal(events, quiet=args.quiet or args.json):
         if event.error:
             failures.append(event.error)

@@ -26,7 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faceguard.models.install import ModelError, install, is_installed, model_info, model_names
+    from faceguard.models.catalogue import ModelError, is_installed, model_info, model_names
+    from faceguard.models.install import install
 
     if args.action in (None, "list"):
         print(f"{'model':<14} {'family':<11} {'installed':<10} source / licence")

@@ -33,12 +33,12 @@ def run(args: argparse.Namespace) -> int:
     ensemble = common.load_ensemble(args.models, args.device)
     people, failures = [], []
     for event in show_in_terminal(find_people(photos, detector, ensemble,
-                                              common.max_pixels(args)), quiet=args.quiet):
+                                              common.pixel_limit(args)), quiet=args.quiet):
         if event.error:
             failures.append(event.error)
         if event.stage == "grouping":
             people = event.result
-    folders = write_people(people, args.out, common.max_pixels(args))
+    folders = write_people(people, args.out, common.pixel_limit(args))
     print(f"{'person':<10} {'faces':>5} {'photos':>6}  chips")
     for person, folder in zip(people, folders, strict=True):
         photos_of = len({p for p, _ in person.faces})

@@ -11,33 +11,13 @@ face, rounded to 8 bits as it will be saved, keeps its visibility floor.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from faceguard.align import feather_mask
 from faceguard.detect import Face
-
-Region = tuple[int, int, int, int]  # x0, y0, x1, y1 in photo pixels, end-exclusive
-
-
-def face_region(face: Face, width: int, height: int, views: Sequence[np.ndarray] = (),
-                margin: float = 0.35) -> Region:
-    """The photo region a face's cloak is computed in, clipped to the photo.
-
-    It holds the face box grown by ``margin`` (a fraction of the box size) and every
-    area a recognizer sees (``views``: (x0, y0, x1, y1) boxes from
-    :func:`faceguard.align.source_region`), so the recognizers see the cloak and its
-    surroundings exactly as in the saved photo.
-    """
-    x0, y0, x1, y1 = face.box
-    mx, my = margin * (x1 - x0), margin * (y1 - y0)
-    boxes = np.array([[x0 - mx, y0 - my, x1 + mx, y1 + my], *views])
-    lo, hi = boxes[:, :2].min(0), boxes[:, 2:].max(0)
-    return (max(0, int(np.floor(lo[0]))) , max(0, int(np.floor(lo[1]))),
-            min(width, int(np.ceil(hi[0])) + 1), min(height, int(np.ceil(hi[1])) + 1))
+from faceguard.regions import Region
 
 
 def face_weight(face: Face, region: Region, feather: float = 0.2,

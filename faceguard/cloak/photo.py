@@ -24,57 +24,35 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from faceguard.align import face_transform, source_region
+from faceguard import regions
 from faceguard.cloak.base import Cloak, Objective, project
-from faceguard.cloak.budget import (
-    Region,
-    face_region,
-    face_weight,
-    keep_floor,
-    lightness_weight,
-    texture_weight,
-)
+from faceguard.cloak.budget import face_weight, keep_floor, lightness_weight, texture_weight
 from faceguard.detect import Face
 from faceguard.models.ensemble import Ensemble
+from faceguard.regions import FaceRegion, paste
+
+__all__ = ["WORK_PX", "FaceCrop", "cloak_face", "crop_face", "face_in", "paste"]
 
 #: faces wider than this (pixels) are optimised at a scale where they are this wide
 WORK_PX = 336
 
 
 @dataclass
-class FaceCrop:
-    """A face's region of the photo, with its landmarks in region pixels."""
+class FaceCrop(FaceRegion):
+    """A face's region (:class:`faceguard.regions.FaceRegion`) with the cloak's budget."""
 
-    region: Region
-    pixels: torch.Tensor  # (1, 3, h, w)
-    landmarks: np.ndarray  # (5, 2) in region pixels
     weight: torch.Tensor  # (1, 1, h, w) budget weight in [0, 1]
 
 
 def crop_face(photo: torch.Tensor, face: Face, ensemble: Ensemble | None = None,
               texture: float = 0.0) -> FaceCrop:
-    """Cut the region a face is cloaked in from a (1, 3, H, W) photo.
-
-    The region covers all that the ``ensemble``'s recognizers see of the face.
-    """
-    h, w = photo.shape[-2:]
-    views = [source_region(face_transform(face.landmarks, r.template), r.input_size)
-             for r in (ensemble or [])]
-    region = face_region(face, w, h, views)
-    x0, y0, x1, y1 = region
-    pixels = photo[..., y0:y1, x0:x1]
-    weight = face_weight(face, region).to(photo)
+    """Cut the region a face is cloaked in from a (1, 3, H, W) photo, with its budget
+    weight (feathered face ellipse, texture-shaped when ``texture`` > 0)."""
+    crop = regions.crop_face(photo, face, ensemble)
+    weight = face_weight(face, crop.region).to(photo)
     if texture > 0:
-        weight = weight * texture_weight(pixels, texture)
-    return FaceCrop(region, pixels, face.landmarks - np.array([x0, y0]), weight)
-
-
-def paste(photo: torch.Tensor, crop: FaceCrop, pixels: torch.Tensor) -> torch.Tensor:
-    """A copy of ``photo`` with the crop's region replaced by ``pixels``."""
-    x0, y0, x1, y1 = crop.region
-    out = photo.clone()
-    out[..., y0:y1, x0:x1] = pixels
-    return out
+        weight = weight * texture_weight(crop.pixels, texture)
+    return FaceCrop(crop.region, crop.pixels, crop.landmarks, weight)
 
 
 def cloak_face(

@@ -5,7 +5,8 @@
 """
 
 from faceguard.models.base import Recognizer
-from faceguard.models.install import ModelError, install, is_installed
+from faceguard.models.catalogue import ModelError, is_installed
+from faceguard.models.install import install
 from faceguard.models.registry import available_models, load_recognizer
 
 __all__ = ["ModelError", "Recognizer", "available_models", "install", "is_installed",

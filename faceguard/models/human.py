@@ -156,7 +156,7 @@ class HumanRecognizer(Recognizer):
 def default_models_dir() -> Path:
     """The package's ``models/`` folder as the installer (:mod:`faceguard.models.install`)
     unpacks it: ``<models dir>/sources/human-models-3.0.4/models``."""
-    from faceguard.models.install import source_dir
+    from faceguard.models.catalogue import source_dir
 
     return source_dir("human-models") / "models"
 

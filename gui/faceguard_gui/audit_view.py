@@ -30,10 +30,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from faceguard.audit.cloak_detection import DETECTORS
 from faceguard.audit.defenses import list_defenses
-from faceguard.audit.detection import DETECTORS
 from faceguard.audit.run import QUICK_DEFENSES, QUICK_DETECTORS, AuditJob
-from faceguard.models.install import is_installed, model_info, model_names
+from faceguard.models.catalogue import is_installed, model_info, model_names
 from faceguard_gui.context import AppContext
 from faceguard_gui.images import to_qimage
 from faceguard_gui.jobs import AuditOutcome, audit, export_report

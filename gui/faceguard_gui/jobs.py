@@ -8,17 +8,16 @@ thread. No cloaking, grouping or auditing logic lives here: that is the core's.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 from PySide6.QtGui import QImage
 
-from faceguard.album import AlbumPerson, PhotoFaces, detect_photos, embed_faces, group_people
+from faceguard.album import AlbumPerson, PhotoFaces, detect_photos, embed_people, group_people
 from faceguard.audit.run import AuditJob, AuditResult, run_audit
 from faceguard.identity import Person
-from faceguard.io import load_photo, to_tensor
+from faceguard.io import NO_LIMIT, load_photo
 from faceguard.pipeline import CloakJob, cloak_album
 from faceguard.progress import Event
 from faceguard_gui.images import difference_image, thumbnail, to_qimage
@@ -81,36 +80,12 @@ def scan_photos(paths: Sequence[Path], earlier: Sequence[PhotoFaces], cache: Mod
 # ---------------------------------------------------------------------------- protect
 
 
-def people_for_models(people: Sequence[AlbumPerson], ensemble) -> Iterator[Event]:
-    """The people as :class:`Person` embedded by ``ensemble``'s recognizers.
-
-    People found while scanning carry the scan's recognizers; when the user picked
-    others since, their faces are embedded again (from the same photos and boxes).
-    The last event's ``result`` is the list of persons.
-    """
-    out: list[Person] = []
-    for k, album_person in enumerate(people, 1):
-        person = album_person.person
-        if set(person.embeddings) != set(ensemble.names):
-            embeddings: dict[str, list] = {m: [] for m in ensemble.names}
-            by_photo: dict[Path, list] = {}
-            for path, face in album_person.faces:
-                by_photo.setdefault(path, []).append(face)
-            for path, faces in by_photo.items():
-                emb = embed_faces(ensemble, to_tensor(load_photo(path).pixels), faces)
-                for m in ensemble.names:
-                    embeddings[m].extend(emb[m])
-            person = Person(album_person.name, {m: torch.stack(v) for m, v in embeddings.items()})
-        out.append(person)
-        yield Event(k, len(people), "reading people", result=out if k == len(people) else None)
-
-
 def protect_album(job: CloakJob, people: Sequence[AlbumPerson], cache: ModelCache
                   ) -> Iterator[Event]:
     """Cloak the album (:func:`faceguard.pipeline.cloak_album`) for the chosen people."""
     if people:
         persons: list[Person] = []
-        for event in people_for_models(people, cache.ensemble(job.settings.models)):
+        for event in embed_people(people, cache.ensemble(job.settings.models)):
             if event.result is not None:
                 persons = event.result
             yield replace(event, result=None)
@@ -124,9 +99,9 @@ class PreviewData:
 
     Attributes:
         original, output: the photo and its protected version (files).
-        entry: the photo's manifest entry (faces with quality and distances).
+        entry: the photo's manifest entry (faces as :class:`~faceguard.manifest.FaceRecord`
+            dictionaries: visibility, distances, thresholds, recognised or not).
         before, after, difference: full-resolution images (difference amplified).
-        thresholds: recognizer -> same-person distance threshold.
     """
 
     original: Path
@@ -135,20 +110,18 @@ class PreviewData:
     before: QImage
     after: QImage
     difference: QImage
-    thresholds: dict[str, float] = field(default_factory=dict)
 
 
-def load_preview(original: Path, output: Path, entry: dict,
-                 thresholds: dict[str, float]) -> PreviewData:
+def load_preview(original: Path, output: Path, entry: dict) -> PreviewData:
     """Read both photos at full resolution and make the three images."""
-    before = load_photo(original, max_pixels=None).pixels
-    after = load_photo(output, max_pixels=None).pixels
+    before = load_photo(original, limit=NO_LIMIT).pixels
+    after = load_photo(output, limit=NO_LIMIT).pixels
     if before.shape != after.shape:  # never expected: the cloak keeps the size
         diff = np.full_like(after, 0.5)
     else:
         diff = difference_image(before, after)
     return PreviewData(original, output, entry, to_qimage(before), to_qimage(after),
-                       to_qimage(diff), thresholds)
+                       to_qimage(diff))
 
 
 def preview_photo(job: CloakJob, people: Sequence[AlbumPerson], cache: ModelCache
@@ -168,8 +141,7 @@ def preview_photo(job: CloakJob, people: Sequence[AlbumPerson], cache: ModelCach
         yield event
     if entry is None:
         return
-    thresholds = {m: t for m in job.settings.models if (t := cache.threshold(m)) is not None}
-    data = load_preview(Path(entry["input"]), job.outdir / entry["output"], entry, thresholds)
+    data = load_preview(Path(entry["input"]), job.outdir / entry["output"], entry)
     yield Event(1, 1, "preparing preview", job.inputs[0], result=data)
 
 

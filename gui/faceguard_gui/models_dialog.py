@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from faceguard.models.install import is_installed, model_info, model_names
+from faceguard.models.catalogue import is_installed, model_info, model_names
 from faceguard_gui.context import AppContext
 from faceguard_gui.jobs import install_models
 from faceguard_gui.widgets import note

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from faceguard.manifest import FaceRecord
 from faceguard.visibility import describe, summary
 from faceguard_gui.images import DIFFERENCE_GAIN, FACE_COLOUR, PROTECTED_COLOUR
 from faceguard_gui.jobs import PreviewData
@@ -314,13 +315,6 @@ class CompareView(QWidget):
             self.fit()
 
 
-def verdict(distance: float, threshold: float | None) -> str:
-    """Whether a recognizer still matches the face, in words."""
-    if threshold is None:
-        return ""
-    return "still recognised" if distance < threshold else "not recognised"
-
-
 #: a saved file's suffix -> the format's name, for "after saving as JPEG"
 FORMAT_NAMES = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WebP",
                 ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
@@ -368,13 +362,15 @@ def face_rows(data: PreviewData, cap: float | None = None,
             row[LARGEST] = text
         else:
             row[LARGEST] = "–"
-        for model, before in (face.get("distance_before") or {}).items():
-            after = (face.get("distance_after") or {}).get(model)
-            threshold = data.thresholds.get(model)
+        record = FaceRecord.from_dict(face)
+        for model, before in record.distance_before.items():
+            after = record.distance_after.get(model)
+            threshold = record.thresholds.get(model)
             text = f"{before:.2f} → {after:.2f}" if after is not None else f"{before:.2f}"
-            if threshold is not None:
+            if threshold is not None and model in record.recognised:
                 text += f"  (same person below {threshold:.2f}: "
-                text += verdict(after if after is not None else before, threshold) + ")"
+                text += ("still recognised" if record.recognised[model] else "not recognised")
+                text += ")"
             row[f"{model}: distance before → after"] = text
         rows.append(row)
     return rows

@@ -4,83 +4,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QIcon, QPixmap
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QCheckBox,
     QComboBox,
-    QFileDialog,
-    QFormLayout,
-    QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
-    QLineEdit,
-    QListView,
-    QListWidget,
-    QListWidgetItem,
     QPushButton,
-    QSlider,
-    QSpinBox,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from faceguard.manifest import MANIFEST_NAME
-from faceguard.models.install import is_installed, model_info, model_names
 from faceguard.pipeline import CloakJob
-from faceguard.settings import METHODS, PRESETS, preset_values
-from faceguard.visibility import describe
 from faceguard_gui.context import AppContext
-from faceguard_gui.jobs import load_preview, preview_photo, protect_album
+from faceguard_gui.jobs import preview_photo, protect_album
 from faceguard_gui.preview import PreviewWindow
-from faceguard_gui.settings import FORMATS
+from faceguard_gui.protect_how import HowPanel, strength_words
+from faceguard_gui.protect_results import ResultsPanel
+from faceguard_gui.protect_who import WhoPanel
 from faceguard_gui.widgets import StepHeader, note
 
-CHIP = 96
-PRESET_LABELS = {
-    "low": "Light: quick, the faintest change",
-    "balanced": "Balanced: recommended",
-    "high": "Strong: slower, may show a faint grain",
-}
-METHOD_LABELS = {  # the methods that need no other people come first
-    "perceptual": "Keeps the look (recommended)",
-    "pgd": "Standard (PGD)",
-    "mifgsm": "Transfers to other recognizers (MI-FGSM)",
-    "bim": "Without random start (BIM)",
-    "fgsm": "Fastest, weakest (FGSM)",
-    "pfgsm": "Towards a decoy person (P-FGSM)",
-    "universal": "One mask per person (universal)",
-    "universal-sgd": "One mask per person, fast (universal SGD)",
-}
-WRITTEN_AS = {"keep": "in their own format", "png": "as PNG", "jpeg": "as JPEG",
-              "webp": "as WebP"}
+__all__ = ["ProtectView", "strength_words"]
 
 
-def strength_words(eps: float, floor: float | None = None) -> str:
-    """How visible a budget of ``eps`` grey levels is, in plain words.
-
-    With a visibility floor (the least face SSIMULACRA2, which every method keeps) the
-    look is set by the floor, in the core's words.
-    """
-    if floor is not None:
-        return describe(floor)
-    if eps <= 4:
-        return "invisible to the eye"
-    if eps <= 8:
-        return "hard to see"
-    if eps <= 12:
-        return "a faint grain up close"
-    if eps <= 16:
-        return "visible grain up close"
-    return "clearly visible"
-
-
-class ProtectView(QWidget):
-    """The Protect step.
+class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
+    """The Protect step: its panels (who, how, results) are in ``protect_who``,
+    ``protect_how`` and ``protect_results``; the view lays them out and runs the jobs.
 
     Signals:
         next_requested(Path): go on to Audit with this output folder.
@@ -97,9 +46,9 @@ class ProtectView(QWidget):
         self.ctx = ctx
         self.reference_photos: list[Path] = []
         self.preview_window: PreviewWindow | None = None
+        self._run_limits: tuple[float | None, float | None] = (None, None)
         self.last_output: Path | None = None
         self._results: dict[str, dict] = {}
-        self._run_limits: tuple[float | None, float | None] = (None, None)
         self._preview_count = 0
         self._loading = True
 
@@ -125,138 +74,6 @@ class ProtectView(QWidget):
 
     # ------------------------------------------------------------------- the layout
 
-    def _who_box(self) -> QGroupBox:
-        box = QGroupBox("Who to protect")
-        self.people_list = QListWidget()
-        self.people_list.setViewMode(QListView.ViewMode.IconMode)
-        self.people_list.setIconSize(QSize(CHIP, CHIP))
-        self.people_list.setGridSize(QSize(CHIP + 40, CHIP + 52))
-        self.people_list.setResizeMode(QListView.ResizeMode.Adjust)
-        self.people_list.setMovement(QListView.Movement.Static)
-        self.people_list.setWordWrap(True)
-        self.people_list.itemChanged.connect(self._people_ticked)
-        self.people_note = note()
-        self.everyone = QCheckBox("Everyone in the photos")
-        self.everyone.setToolTip("Cloak every face found, whoever it is")
-        self.everyone.toggled.connect(self._save_settings)
-        self.everyone.toggled.connect(self._update_actions)
-        self.reference_button = QPushButton("Add reference photos…")
-        self.reference_button.setToolTip("Photos of one person to protect, e.g. yourself: "
-                                         "their face is protected wherever it appears")
-        self.reference_button.clicked.connect(self.choose_reference_photos)
-        self.reference_label = note()
-        self.clear_reference = QPushButton("Remove")
-        self.clear_reference.clicked.connect(lambda: self.set_reference_photos([]))
-        row = QHBoxLayout()
-        row.addWidget(self.reference_button)
-        row.addWidget(self.reference_label, 1)
-        row.addWidget(self.clear_reference)
-        inner = QVBoxLayout(box)
-        inner.addWidget(self.people_list, 1)
-        inner.addWidget(self.people_note)
-        inner.addWidget(self.everyone)
-        inner.addLayout(row)
-        return box
-
-    def _how_box(self) -> QGroupBox:
-        box = QGroupBox("How")
-        form = QFormLayout(box)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.preset = QComboBox()
-        for key in PRESETS:
-            self.preset.addItem(PRESET_LABELS.get(key, key), key)
-        self.preset.currentIndexChanged.connect(self._preset_chosen)
-        form.addRow("Preset", self.preset)
-
-        self.eps = QSlider(Qt.Orientation.Horizontal)
-        self.eps.setRange(1, 32)
-        self.eps.setToolTip("The largest change of any pixel, in grey levels out of 255")
-        self.eps_label = QLabel()
-        self.eps_label.setMinimumWidth(180)
-        self.eps.valueChanged.connect(self._eps_changed)
-        row = QHBoxLayout()
-        row.addWidget(self.eps, 1)
-        row.addWidget(self.eps_label)
-        form.addRow("Strength", row)
-
-        self.steps = QSpinBox()
-        self.steps.setRange(1, 500)
-        self.steps.setSuffix(" steps")
-        self.steps.setToolTip("More steps: a stronger cloak, more time per face")
-        self.steps.valueChanged.connect(self._save_settings)
-        self.robust = QCheckBox("Survive compression, blur and resizing (slower)")
-        self.robust.toggled.connect(self._save_settings)
-        row = QHBoxLayout()
-        row.addWidget(self.steps)
-        row.addWidget(self.robust, 1)
-        form.addRow("Effort", row)
-
-        self.floor = QSpinBox()
-        self.floor.setRange(50, 95)
-        self.floor.setToolTip(
-            "How invisible each protected face must stay: the least SSIMULACRA2 score it "
-            "keeps (100 = identical), whatever the method. 90: cannot be told apart even up "
-            "close; 75: about as visible as saving the face as a JPEG at quality 90; 65: "
-            "faint at normal size. Higher hides the cloak better but weakens it.")
-        self.floor.valueChanged.connect(self._save_settings)
-        form.addRow("Invisibility (SSIMULACRA2 floor)", self.floor)
-
-        self.method = QComboBox()
-        for key in METHOD_LABELS:
-            if key in METHODS:
-                self.method.addItem(METHOD_LABELS[key], key)
-                self.method.setItemData(self.method.count() - 1, METHODS[key],
-                                        Qt.ItemDataRole.ToolTipRole)
-        self.method.currentIndexChanged.connect(self._preset_chosen)
-        form.addRow("Method", self.method)
-
-        self.model_boxes: dict[str, QCheckBox] = {}
-        row = QHBoxLayout()
-        for name in model_names():
-            check = QCheckBox(name)
-            check.setToolTip(model_info(name).get("description", ""))
-            check.toggled.connect(self._save_settings)
-            self.model_boxes[name] = check
-            row.addWidget(check)
-        self.models_button = QPushButton("Models…")
-        self.models_button.clicked.connect(self.models_requested)
-        row.addStretch(1)
-        row.addWidget(self.models_button)
-        form.addRow("Against", row)
-
-        self.output = QLineEdit()
-        self.output.setPlaceholderText("a new folder next to the album")
-        self.output.editingFinished.connect(self._save_settings)
-        browse = QPushButton("Choose…")
-        browse.clicked.connect(self.choose_output)
-        row = QHBoxLayout()
-        row.addWidget(self.output, 1)
-        row.addWidget(browse)
-        form.addRow("Save to", row)
-
-        self.format = QComboBox()
-        for key, label in FORMATS.items():
-            self.format.addItem(label, key)
-        self.format.currentIndexChanged.connect(self._save_settings)
-        self.quality = QSpinBox()
-        self.quality.setRange(50, 100)
-        self.quality.setPrefix("quality ")
-        self.quality.setToolTip("JPEG / WebP quality: below 90 the compression starts to "
-                                "wear the cloak down")
-        self.quality.valueChanged.connect(self._save_settings)
-        self.keep_metadata = QCheckBox("Keep camera details")
-        self.keep_metadata.setToolTip("Keep camera make, model and exposure. Place, date, "
-                                      "names and the embedded thumbnail are always removed.")
-        self.keep_metadata.toggled.connect(self._save_settings)
-        row = QHBoxLayout()
-        row.addWidget(self.format, 1)
-        row.addWidget(self.quality)
-        row.addWidget(self.keep_metadata)
-        form.addRow("Format", row)
-        self.how_note = note()
-        form.addRow(self.how_note)
-        return box
-
     def _action_row(self) -> QHBoxLayout:
         self.preview_photo = QComboBox()
         self.preview_photo.setMinimumWidth(220)
@@ -277,231 +94,7 @@ class ProtectView(QWidget):
         row.addWidget(self.protect_button)
         return row
 
-    def _results_box(self) -> QGroupBox:
-        box = QGroupBox("Protected photos")
-        self.results = QTableWidget(0, 5)
-        self.results.setHorizontalHeaderLabels(
-            ["Photo", "Result", "Faces protected", "How visible", "Recognizers fooled"])
-        self.results.verticalHeader().hide()
-        self.results.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.results.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.results.horizontalHeader().setSectionResizeMode(
-            QHeaderView.ResizeMode.ResizeToContents)
-        self.results.horizontalHeader().setStretchLastSection(True)
-        self.results.cellDoubleClicked.connect(self._open_result)
-        self.results_note = note("Double-click a photo to compare it with the original.")
-        self.open_folder = QPushButton("Open folder")
-        self.open_folder.clicked.connect(self._open_output_folder)
-        self.next_button = QPushButton("Next: audit the protection  →")
-        self.next_button.clicked.connect(lambda: self.next_requested.emit(self.last_output))
-        row = QHBoxLayout()
-        row.addWidget(self.results_note, 1)
-        row.addWidget(self.open_folder)
-        row.addWidget(self.next_button)
-        inner = QVBoxLayout(box)
-        inner.addWidget(self.results, 1)
-        inner.addLayout(row)
-        self.open_folder.setEnabled(False)
-        self.next_button.setEnabled(False)
-        return box
-
-    # ---------------------------------------------------------------------- settings
-
-    def _load_settings(self) -> None:
-        s = self.ctx.settings
-        self._loading = True
-        self.preset.setCurrentIndex(max(self.preset.findData(s.preset), 0))
-        self.eps.setValue(round(s.eps))
-        self.steps.setValue(s.steps)
-        self.robust.setChecked(s.robust)
-        self.floor.setValue(round(s.floor))
-        self.method.setCurrentIndex(max(self.method.findData(s.method), 0))
-        self._eps_label()  # its words come from the floor: once both are set
-        self.output.setText(s.output_folder)
-        self.format.setCurrentIndex(max(self.format.findData(s.format), 0))
-        self.quality.setValue(s.quality)
-        self.keep_metadata.setChecked(s.keep_metadata)
-        self.everyone.setChecked(s.protect_everyone)
-        self._loading = False
-        self.refresh_models()
-        self._explain_choice()
-
-    def refresh_models(self) -> None:
-        """Tick the chosen recognizers; grey out those not installed."""
-        self._loading = True
-        for name, check in self.model_boxes.items():
-            installed = is_installed(name)
-            check.setEnabled(installed)
-            check.setChecked(installed and name in self.ctx.settings.models)
-            check.setText(name if installed else f"{name} (not installed)")
-        self._loading = False
-        self._update_actions()
-
-    def _save_settings(self) -> None:
-        if self._loading:
-            return
-        s = self.ctx.settings
-        s.preset = self.preset.currentData()
-        s.eps = float(self.eps.value())
-        s.steps = self.steps.value()
-        s.robust = self.robust.isChecked()
-        s.floor = float(self.floor.value())
-        s.method = self.method.currentData()
-        self._eps_label()
-        models = [n for n, c in self.model_boxes.items() if c.isChecked()]
-        if models:
-            s.models = models
-        s.output_folder = self.output.text().strip()
-        s.format = self.format.currentData()
-        s.quality = self.quality.value()
-        s.keep_metadata = self.keep_metadata.isChecked()
-        s.protect_everyone = self.everyone.isChecked()
-        s.save()
-        self.quality.setEnabled(s.format in ("jpeg", "webp", "keep"))
-        self._explain_choice()
-        self._update_actions()
-
-    def _explain_choice(self) -> None:
-        """The chosen method and its cost, in plain words, under the form."""
-        s = self.ctx.settings
-        text = f"{METHOD_LABELS.get(s.method, s.method)}: {METHODS.get(s.method, '')}. "
-        text += (f"Every pixel of a protected face changes by at most {s.eps:.0f} of 255 "
-                 f"grey levels, refined in {s.steps} steps against {', '.join(s.models)}")
-        text += (f", keeping each face's SSIMULACRA2 at {s.floor:.0f} or more "
-                 f"({describe(s.floor)})")
-        text += (", with random compression, blur and resizing so the cloak survives them."
-                 if s.robust else ".")
-        text += " Photos are written " + WRITTEN_AS.get(s.format, s.format)
-        if s.format in ("keep", "jpeg", "webp"):
-            text += f" (JPEG and WebP at quality {s.quality} add a little compression noise)"
-        text += ("; camera make and exposure are kept, place, date and names removed."
-                 if s.keep_metadata else "; all metadata (place, date, camera) is removed.")
-        self.how_note.setText(text)
-
-    def _preset_chosen(self) -> None:
-        if self._loading:
-            return
-        p = preset_values(self.method.currentData(), self.preset.currentData())
-        self._loading = True
-        self.eps.setValue(round(p["eps"]))
-        self.steps.setValue(p["steps"])
-        self.robust.setChecked(p["robust"])
-        if "floor" in p:
-            self.floor.setValue(round(p["floor"]))
-        self._loading = False
-        self._save_settings()
-
-    def _eps_changed(self, value: int) -> None:
-        self._eps_label()
-        self._save_settings()
-
-    def _eps_label(self) -> None:
-        words = strength_words(self.eps.value(), self.floor.value())
-        self.eps_label.setText(f"{self.eps.value()} / 255: {words}")
-
-    def choose_output(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Save protected photos to",
-                                                  self.output.text())
-        if folder:
-            self.output.setText(folder)
-            self._save_settings()
-
-    def output_folder(self) -> Path | None:
-        """The chosen output folder, or a new one next to the album's first input."""
-        if text := self.output.text().strip():
-            return Path(text).expanduser()
-        if not self.ctx.album.inputs:
-            return None
-        first = self.ctx.album.inputs[0]
-        base = first if first.is_dir() else first.parent
-        return base.parent / f"{base.name}-protected"
-
-    # ------------------------------------------------------------------------- people
-
-    def _fill_people(self) -> None:
-        self.people_list.blockSignals(True)
-        self.people_list.clear()
-        ratio = self.devicePixelRatioF()
-        for k, found in enumerate(self.ctx.album.people):
-            n, photos = len(found.person.faces), found.photos
-            item = QListWidgetItem(f"{found.person.name}\n{n} face{'s' * (n > 1)} · "
-                                   f"{photos} photo{'s' * (photos > 1)}")
-            if found.chip is not None:
-                pixmap = QPixmap.fromImage(found.chip.scaled(
-                    int(CHIP * ratio), int(CHIP * ratio), Qt.AspectRatioMode.KeepAspectRatio,
-                    Qt.TransformationMode.SmoothTransformation))
-                pixmap.setDevicePixelRatio(ratio)
-                item.setIcon(QIcon(pixmap))
-            item.setData(Qt.ItemDataRole.UserRole, k)
-            item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable
-                          | Qt.ItemFlag.ItemIsSelectable)
-            chosen = found.person in self.ctx.album.chosen
-            item.setCheckState(Qt.CheckState.Checked if chosen else Qt.CheckState.Unchecked)
-            item.setToolTip("Tick to protect this person in every photo")
-            self.people_list.addItem(item)
-        self.people_list.blockSignals(False)
-        album = self.ctx.album
-        if album.people:
-            self.people_note.setText("Tick the people to protect.")
-        elif album.photos and album.unscanned():
-            self.people_note.setText("Looking for faces…")
-        elif album.photos:
-            self.people_note.setText("No faces found in the album.")
-        else:
-            self.people_note.setText("Add photos in step 1 first.")
-        self._people_ticked()
-
-    def try_on(self, photo: Path) -> None:
-        """Make ``photo`` the one to preview, when it is in the list."""
-        if (i := self.preview_photo.findData(str(photo))) >= 0:
-            self.preview_photo.setCurrentIndex(i)
-
-    def set_person_ticked(self, index: int, ticked: bool = True) -> None:
-        """Tick (or untick) the person at ``index`` of the album's people."""
-        item = self.people_list.item(index)
-        item.setCheckState(Qt.CheckState.Checked if ticked else Qt.CheckState.Unchecked)
-
-    def _people_ticked(self, item: QListWidgetItem | None = None) -> None:
-        people = self.ctx.album.people
-        chosen = [people[self.people_list.item(i).data(Qt.ItemDataRole.UserRole)].person
-                  for i in range(self.people_list.count())
-                  if self.people_list.item(i).checkState() == Qt.CheckState.Checked]
-        self.ctx.album.choose(chosen)
-        photos = self.ctx.album.photos_of(chosen) if chosen else list(self.ctx.album.photos)
-        current = self.preview_photo.currentData()
-        self.preview_photo.clear()
-        for path in photos:
-            self.preview_photo.addItem(path.name, str(path))
-        if current is not None and (i := self.preview_photo.findData(current)) >= 0:
-            self.preview_photo.setCurrentIndex(i)
-        self._update_actions()
-
-    def choose_reference_photos(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Reference photos of the person to "
-                                                "protect", "", "Photos (*.jpg *.jpeg *.png "
-                                                "*.webp *.tif *.tiff *.bmp);;All files (*)")
-        if files:
-            self.set_reference_photos([Path(f) for f in files])
-
-    def set_reference_photos(self, paths: list[Path]) -> None:
-        self.reference_photos = list(paths)
-        n = len(paths)
-        self.reference_label.setText(f"{n} reference photo{'s' * (n > 1)}" if n else "")
-        self.clear_reference.setVisible(bool(n))
-        self._update_actions()
-
     # ---------------------------------------------------------------------------- jobs
-
-    def _whom(self) -> str | None:
-        """Why nothing can be protected yet (None when something can)."""
-        album = self.ctx.album
-        if not album.photos:
-            return "Add photos in step 1."
-        if not [n for n, c in self.model_boxes.items() if c.isChecked()]:
-            return "Choose at least one installed recognizer (Models…)."
-        if not (album.chosen or self.reference_photos or self.everyone.isChecked()):
-            return "Tick a person, add reference photos, or choose everyone."
-        return None
 
     def _update_actions(self) -> None:
         problem = self._whom()
@@ -581,7 +174,8 @@ class ProtectView(QWidget):
                                     "with the same names will be replaced. Go on?"):
                 return
         # resume: photos already protected there with the same settings are skipped
-        job = self._job(list(self.ctx.album.inputs), outdir, resume=True)
+        job = self._job(list(self.ctx.album.inputs), outdir, resume=True,
+                        photos=self.ctx.album.photo_jobs())  # as found when added
         if job is None:
             return
         people, cache = list(self.ctx.album.chosen), self.ctx.models
@@ -613,68 +207,3 @@ class ProtectView(QWidget):
         n = len(self.ctx.album.photos)
         self.ctx.jobs.start(f"Protecting {n} photo{'s' * (n != 1)}",
                             lambda: protect_album(job, people, cache), on_event, on_finished)
-
-    def _add_result(self, event) -> None:
-        row = self.results.rowCount()
-        self.results.insertRow(row)
-        name = QTableWidgetItem(event.path.name if event.path else "")
-        name.setToolTip(str(event.path))
-        self.results.setItem(row, 0, name)
-        if event.error:
-            self.results.setItem(row, 1, QTableWidgetItem(f"failed: {event.error}"))
-            return
-        if event.skipped:
-            self.results.setItem(row, 1, QTableWidgetItem("already done (kept)"))
-            return
-        entry = event.result
-        self._results[str(event.path)] = entry
-        name.setData(Qt.ItemDataRole.UserRole, str(event.path))
-        faces = entry["faces"]
-        protected = [f for f in faces if f["protected"]]
-        status = "protected" if entry["status"] == "cloaked" else "copied (no chosen face)"
-        self.results.setItem(row, 1, QTableWidgetItem(status))
-        self.results.setItem(row, 2, QTableWidgetItem(f"{len(protected)} of {len(faces)}"))
-        scores = [q["ssimulacra2"] for f in protected
-                  if (q := f.get("quality")) and q.get("ssimulacra2") is not None]
-        visible = QTableWidgetItem(describe(min(scores)) if scores else "–")
-        if scores:
-            visible.setToolTip(f"Least SSIMULACRA2 of its protected faces: {min(scores):.1f} "
-                               "(100 = identical)")
-        self.results.setItem(row, 3, visible)
-        self.results.setItem(row, 4, QTableWidgetItem(self._fooled(protected)))
-        self.results.scrollToBottom()
-
-    def _fooled(self, faces: list[dict]) -> str:
-        """E.g. "2 of 2": recognizers that no longer match any protected face."""
-        if not faces:
-            return "–"
-        models = list(faces[0].get("distance_after", {}))
-        fooled = 0
-        for m in models:
-            t = self.ctx.models.threshold(m)
-            if t is not None and all(f["distance_after"].get(m, 0) >= t for f in faces):
-                fooled += 1
-        return f"{fooled} of {len(models)}"
-
-    def _open_result(self, row: int, _column: int) -> None:
-        item = self.results.item(row, 0)
-        key = item.data(Qt.ItemDataRole.UserRole) if item else None
-        entry = self._results.get(key) if key else None
-        if entry is None or self.last_output is None:
-            return
-        thresholds = {m: t for m in self.ctx.settings.models
-                      if (t := self.ctx.models.threshold(m)) is not None}
-        self.setCursor(Qt.CursorShape.WaitCursor)
-        try:
-            data = load_preview(Path(entry["input"]), self.last_output / entry["output"],
-                                entry, thresholds)
-        except Exception as exc:  # a file removed meanwhile: say so
-            self.ctx.tell("Cannot open the photo", str(exc))
-            return
-        finally:
-            self.unsetCursor()
-        self.show_preview(data, *self._run_limits)
-
-    def _open_output_folder(self) -> None:
-        if self.last_output is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.last_output)))

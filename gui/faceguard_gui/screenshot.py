@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QApplication, QWidget
 
-from faceguard.models.install import is_installed
+from faceguard.models.catalogue import is_installed
 from faceguard.settings import DEFAULT_MODELS
 
 #: the quick settings used for the screenshots (seconds, not minutes, on a laptop CPU)

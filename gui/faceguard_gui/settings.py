@@ -8,25 +8,29 @@ keys are ignored and bad values fall back to the defaults.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from faceguard.atomic import write_json
 from faceguard.audit.run import QUICK_DEFENSES, QUICK_DETECTORS
 from faceguard.paths import config_dir
-from faceguard.settings import DEFAULT_MODELS, METHODS, PERCEPTUAL_PRESETS, CloakSettings
+from faceguard.settings import (
+    DEFAULT_FORMAT,
+    DEFAULT_METHOD,
+    DEFAULT_MODELS,
+    DEFAULT_PRESET,
+    DEFAULT_QUALITY,
+    OUTPUT_FORMATS,
+    CloakSettings,
+    build_settings,
+    preset_values,
+)
 
 SETTINGS_NAME = "gui-settings.json"
 MAX_RECENT = 8
 
-#: output format choice -> what the user reads
-FORMATS = {
-    "keep": "Same as the original",
-    "png": "PNG (lossless, larger files)",
-    "jpeg": "JPEG",
-    "webp": "WebP",
-}
+FORMATS = OUTPUT_FORMATS  # output format choice -> what the user reads (the core's)
+_FIRST = preset_values(DEFAULT_METHOD, DEFAULT_PRESET)  # the first run's sliders
 
 
 @dataclass
@@ -46,16 +50,16 @@ class AppSettings:
         geometry: the main window's saved geometry (hex), "" for the default.
     """
 
-    method: str = "perceptual"
-    preset: str = "balanced"
-    eps: float = PERCEPTUAL_PRESETS["balanced"]["eps"]
-    steps: int = PERCEPTUAL_PRESETS["balanced"]["steps"]
-    robust: bool = PERCEPTUAL_PRESETS["balanced"]["robust"]
-    floor: float = PERCEPTUAL_PRESETS["balanced"]["floor"]
+    method: str = DEFAULT_METHOD
+    preset: str = DEFAULT_PRESET
+    eps: float = _FIRST["eps"]
+    steps: int = _FIRST["steps"]
+    robust: bool = _FIRST["robust"]
+    floor: float = _FIRST["floor"]
     models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
     output_folder: str = ""
-    format: str = "keep"
-    quality: int = 95
+    format: str = DEFAULT_FORMAT
+    quality: int = DEFAULT_QUALITY
     keep_metadata: bool = False
     protect_everyone: bool = False
     audit_defenses: list[str] = field(default_factory=lambda: list(QUICK_DEFENSES))
@@ -92,15 +96,7 @@ class AppSettings:
 
     def save(self) -> None:
         """Write atomically (a crash never leaves half a file)."""
-        path = self.path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(asdict(self), f, indent=1)
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        write_json(self.path(), asdict(self))
 
     def add_recent(self, folder: Path) -> None:
         """Put ``folder`` first in the recent folders."""
@@ -109,9 +105,8 @@ class AppSettings:
         del self.recent_folders[MAX_RECENT:]
 
     def cloak_settings(self) -> CloakSettings:
-        """The core's settings for these choices (raises ValueError when invalid)."""
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method}")
-        return CloakSettings(method=self.method, preset=self.preset, eps=float(self.eps),
-                             steps=int(self.steps), robust=bool(self.robust),
-                             floor=float(self.floor), models=tuple(self.models))
+        """The core's settings for these choices (raises ValueError when invalid), built
+        as the CLI builds them (:func:`faceguard.settings.build_settings`)."""
+        return build_settings(self.method, self.preset, eps=float(self.eps),
+                              steps=int(self.steps), robust=bool(self.robust),
+                              floor=float(self.floor), models=self.models)

@@ -32,7 +32,7 @@ def _user_message(exc: BaseException) -> str:
     from faceguard.album import AlbumError
     from faceguard.audit.run import AuditError
     from faceguard.io import PhotoError
-    from faceguard.models.install import ModelError
+    from faceguard.models.catalogue import ModelError
 
     if isinstance(exc, AlbumError | AuditError | ModelError | PhotoError | ValueError | OSError):
         return str(exc)
@@ -253,11 +253,6 @@ class ModelCache:
             if name not in self._recognizers:
                 self._recognizers[name] = load_recognizer(name)
         return Ensemble([self._recognizers[n] for n in names])
-
-    def threshold(self, name: str) -> float | None:
-        """A loaded recognizer's same-person threshold (None when not loaded)."""
-        model = self._recognizers.get(name)
-        return None if model is None else float(model.threshold)
 
     def forget(self) -> None:
         """Drop the recognizers (after models were installed again)."""

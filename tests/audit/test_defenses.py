@@ -21,17 +21,13 @@ from faceguard.audit.defenses import (
     parse_defense,
 )
 from faceguard.audit.purifier import PURIFIER_PATH, PurifierNet, load_purifier, save_purifier
-
-
-def _to_tensor(pixels: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) uint8 -> (1, 3, H, W) float32 in [0, 1]."""
-    return torch.from_numpy(np.array(pixels)).permute(2, 0, 1)[None].float() / 255
+from faceguard.io import to_tensor
 
 
 @pytest.fixture(scope="module")
 def face(astronaut: np.ndarray) -> torch.Tensor:
     """The astronaut's head, (1, 3, 150, 150) float32: a real face at chip size."""
-    return _to_tensor(astronaut[30:180, 165:315])
+    return to_tensor(astronaut[30:180, 165:315])
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -144,7 +140,7 @@ def test_jpeg_is_a_real_pillow_round_trip(face: torch.Tensor) -> None:
     pixels = (face[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="JPEG", quality=40)
-    expected = _to_tensor(np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")))
+    expected = to_tensor(np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")))
     assert torch.equal(out, expected)
     assert (out - face).abs().mean() > 1 / 255  # it really compressed
     # lower quality loses more
@@ -219,7 +215,7 @@ def test_sr_restores_sharpness_but_not_pixels(celeb24_dir) -> None:
     texture), so we assert the honest property: at x2 it restores more edge energy than
     bicubic upscaling while staying a faithful copy (PSNR > 25 dB)."""
     files = sorted(celeb24_dir.glob("*/*.png"))[::60]
-    faces = torch.cat([_to_tensor(np.asarray(Image.open(f).convert("RGB"))) for f in files])
+    faces = torch.cat([to_tensor(np.asarray(Image.open(f).convert("RGB"))) for f in files])
     small = torch.nn.functional.interpolate(
         faces, size=(56, 56), mode="bicubic", antialias=True, align_corners=False
     ).clamp(0, 1)
@@ -260,7 +256,7 @@ def test_purifier_reconstructs_unseen_faces_and_removes_noise(celeb24_dir) -> No
     # the validation people of scripts/train_purifier.py (never seen in training)
     people = ["Barack_Obama", "James_Spader", "Leonardo_DiCaprio", "Miley_Cyrus"]
     files = [f for p in people for f in sorted((celeb24_dir / p).glob("*.png"))[:5]]
-    faces = torch.cat([_to_tensor(np.asarray(Image.open(f).convert("RGB"))) for f in files])
+    faces = torch.cat([to_tensor(np.asarray(Image.open(f).convert("RGB"))) for f in files])
     g = torch.Generator().manual_seed(0)
     noisy = (faces + 0.06 * torch.randn(faces.shape, generator=g)).clamp(0, 1)
     purify = make_defense("purifier")
@@ -313,7 +309,7 @@ def test_every_default_defense_keeps_a_clean_face_recognisable(astronaut, detect
     rec = _dlib()
     faces = detector(astronaut)
     assert len(faces) == 1
-    photo = _to_tensor(astronaut)
+    photo = to_tensor(astronaut)
     chip = align_face(photo, faces[0].landmarks, rec.template, rec.input_size).clamp(0, 1)
     with torch.no_grad():
         clean = rec.embed(chip)

@@ -17,11 +17,7 @@ from faceguard.audit.detectors.wlmp import (
     wlmp_codes,
     wlmp_features,
 )
-
-
-def to_tensor(rgb: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) uint8 -> (1, 3, H, W) float in [0, 1]."""
-    return torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255
+from faceguard.io import to_tensor
 
 
 def slow_wlmp(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

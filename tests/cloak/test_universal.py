@@ -80,8 +80,8 @@ def test_deepfool_mask_reaches_a_fooling_rate(person, celeb24_dir, detector):
     With five faces it fits them, but does not carry to held-back photos (the paper
     used thousands of images); the feature-space SGD variant above does.
     """
+    from faceguard.cloak.recipe import canonical_logits
     from faceguard.identity import Person
-    from faceguard.pipeline import _canonical_logits
 
     ensemble, fit, held = person
     people = [Person("me", {"dlib": torch.stack([embed_faces(ensemble, p, [f])["dlib"][0]
@@ -91,7 +91,7 @@ def test_deepfool_mask_reaches_a_fooling_rate(person, celeb24_dir, detector):
                                       detector, ensemble):
             if isinstance(event.result, Person):
                 people.append(event.result)
-    logits = _canonical_logits(ensemble, FaceClassifier(people).fit(), 0)
+    logits = canonical_logits(ensemble, FaceClassifier(people).fit())
     faces = torch.cat([canonical_faces(p, f.landmarks) for p, f in fit])
     passes = []
     uap = UniversalPerturbation(xi=12 / 255, delta=0.2, max_passes=3)

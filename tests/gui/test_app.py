@@ -275,7 +275,7 @@ def test_closing_during_a_run_can_be_refused(make_window, copy_photos, qtbot):
 
 def test_missing_model_is_named_and_installed_with_progress(make_window, copy_photos, qtbot,
                                                             tmp_path, monkeypatch):
-    from faceguard.models.install import is_installed
+    from faceguard.models.catalogue import is_installed
 
     monkeypatch.setenv("FACEGUARD_MODELS", str(tmp_path / "models"))  # nothing installed
     window = make_window(models=["dlib"])
@@ -361,13 +361,13 @@ def test_progress_clock_says_photos_done_and_time_left(monkeypatch):
 
 
 def test_worker_reports_a_failing_job_as_a_message(qtbot):
-    from faceguard.pipeline import PipelineError
+    from faceguard.album import AlbumError
     from faceguard.progress import Event
     from faceguard_gui.workers import FAILED, JobController
 
     def broken():
         yield Event(1, 2, "cloaking", Path("a.jpg"))
-        raise PipelineError("no photos found in /nowhere")
+        raise AlbumError("no photos found in /nowhere")
 
     jobs = JobController()
     seen, ends = [], []

@@ -31,6 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from faceguard.audit.detectors.base import Detector, Images, NotFittedError, image_list
+from faceguard.audit.detectors.trajectory_heads import LSTMHead, MLPHead
 from faceguard.models.base import Recognizer
 
 Prototype = Literal["centroid", "medoid"]
@@ -52,36 +53,6 @@ def _distances(x: torch.Tensor, protos: torch.Tensor, metric: Distance) -> torch
     if metric == "cosine":
         return 1 - F.normalize(x, dim=1) @ F.normalize(protos, dim=1).T
     return torch.cdist(x, protos)
-
-
-class _LSTMHead(nn.Module):
-    """(B, L, C) trajectory -> (B,) logit: LSTM over blocks, last hidden state -> FC."""
-
-    def __init__(self, n_classes: int, hidden: int) -> None:
-        super().__init__()
-        self.lstm = nn.LSTM(n_classes, hidden, batch_first=True)
-        self.fc = nn.Linear(hidden, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _, (h, _) = self.lstm(x)
-        return self.fc(h[-1]).squeeze(-1)
-
-
-class _MLPHead(nn.Module):
-    """(B, L, C) trajectory -> (B,) logit: flatten -> FC(hidden) -> ReLU -> dropout -> FC."""
-
-    def __init__(self, n_layers: int, n_classes: int, hidden: int, dropout: float) -> None:
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(n_layers * n_classes, hidden),
-            nn.ReLU(),
-            nn.Dropout(dropout),
-            nn.Linear(hidden, 1),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(-1)
 
 
 class TrajectoryDetector(Detector):
@@ -274,8 +245,8 @@ class TrajectoryDetector(Detector):
     def _new_head(self) -> nn.Module:
         n_classes = len(self.classes_ or ())
         if self.head == "lstm":
-            return _LSTMHead(n_classes, self.hidden)
-        return _MLPHead(len(self.layers), n_classes, self.hidden, self.dropout)
+            return LSTMHead(n_classes, self.hidden)
+        return MLPHead(len(self.layers), n_classes, self.hidden, self.dropout)
 
     def fit(
         self,

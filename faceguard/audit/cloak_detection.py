@@ -1,8 +1,9 @@
-"""Could a platform flag the cloaked photos? Cross-validated detector scores.
+"""Cloak detection: could a platform flag the cloaked photos? Cross-validated scores.
 
 Detectors are trained on clean and cloaked face crops and tested on crops of people
 they never saw (folds split by person; by photo when there is only one person), as a
-platform would train on other people's photos and then meet yours.
+platform would train on other people's photos and then meet yours. (Faces are
+detected by :mod:`faceguard.detect`; this module detects cloaks.)
 """
 
 from __future__ import annotations

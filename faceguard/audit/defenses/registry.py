@@ -1,0 +1,203 @@
+"""The defense registry: every defense by name, with its citation and its limits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+from faceguard.audit.defenses import classic, learned, super_resolution
+from faceguard.audit.defenses.base import Defense
+
+
+@dataclass(frozen=True)
+class DefenseSpec:
+    """A registry entry.
+
+    Attributes:
+        name: what users type, e.g. ``"jpeg75"``.
+        description: one plain sentence.
+        citation: the paper the defense comes from.
+        limits: a paper on its limits (empty when there is none).
+        defaults: default parameters; :func:`make_defense` accepts exactly these keys.
+        factory: builds the defense from parameters (validates them).
+    """
+
+    name: str
+    description: str
+    citation: str
+    limits: str
+    defaults: dict[str, Any]
+    factory: Callable[..., Defense]
+
+    def make(self, **params: Any) -> Defense:
+        """Build the defense with ``params`` overriding :attr:`defaults`."""
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            accepted = ", ".join(self.defaults) or "none"
+            raise ValueError(
+                f"defense {self.name!r} has no parameter(s) {', '.join(unknown)} "
+                f"(accepted: {accepted})"
+            )
+        return self.factory(**{**self.defaults, **params})
+
+
+def _defaults(cls: type) -> dict[str, Any]:
+    return {f.name: f.default for f in fields(cls) if f.init}
+
+
+_ATHALYE = (
+    "Athalye, Carlini and Wagner, Obfuscated gradients give a false sense of security, ICML 2018"
+)
+_EOT = "Athalye, Engstrom, Ilyas and Kwok, Synthesizing robust adversarial examples, ICML 2018"
+_SQUEEZE = "Xu, Evans and Qi, Feature squeezing, NDSS 2018"
+_SQUEEZE_LIMITS = (
+    "He, Wei, Chen, Carlini and Song, Ensembles of weak defenses are not strong, WOOT 2017"
+)
+_SADU = "Sadu and Das, Image restoration for improving facial adversarial robustness, Algorithm 1"
+
+_ENTRIES: list[tuple[str, str, str, str, type, dict[str, Any]]] = [
+    ("none", "No defense: the photo as published.", "", "", classic.NoDefense, {}),
+    (
+        "jpeg",
+        "JPEG compression and decompression with Pillow at the given quality.",
+        "Dziugaite, Ghahramani and Roy, A study of the effect of JPG compression on "
+        "adversarial images, arXiv:1608.00853, 2016",
+        "Shin and Song, JPEG-resistant adversarial images, NeurIPS 2017 MLSec workshop",
+        classic.JPEG,
+        {},
+    ),
+    ("jpeg75", "JPEG at quality 75, a typical upload.", "", "", classic.JPEG, {"quality": 75}),
+    ("jpeg50", "JPEG at quality 50, a heavy recompression.", "", "", classic.JPEG, {"quality": 50}),
+    (
+        "bilateral",
+        "Edge-preserving bilateral filter on the grey image, colour restored (the paper's "
+        "Algorithm 1); colour=grey leaves the output grey.",
+        _SADU,
+        _ATHALYE,
+        classic.Bilateral,
+        {},
+    ),
+    (
+        "bilateral-rgb",
+        "Edge-preserving bilateral filter on each colour channel separately.",
+        "Tomasi and Manduchi, Bilateral filtering for gray and color images, ICCV 1998",
+        _ATHALYE,
+        classic.BilateralRGB,
+        {},
+    ),
+    (
+        "sr",
+        "Shrink by the scale, then Real-ESRGAN super-resolution back to full size.",
+        "Mustafa et al., Image super-resolution as a defense against adversarial attacks, "
+        "IEEE TIP 2019",
+        _ATHALYE,
+        super_resolution.SuperResolution,
+        {},
+    ),
+    (
+        "bl+sr",
+        "Grey bilateral filter, then shrink and Real-ESRGAN super-resolution (the "
+        "paper's strongest).",
+        _SADU,
+        _ATHALYE,
+        super_resolution.BilateralSR,
+        {},
+    ),
+    ("median", "Median filter on each colour channel.", _SQUEEZE, _SQUEEZE_LIMITS,
+     classic.Median, {}),
+    ("gaussian", "Gaussian blur.", _SQUEEZE, _EOT, classic.Gaussian, {}),
+    (
+        "bitdepth",
+        "Fewer colour levels per channel (bit-depth reduction).",
+        _SQUEEZE,
+        _SQUEEZE_LIMITS,
+        classic.BitDepth,
+        {},
+    ),
+    (
+        "tvm",
+        "Total-variation minimisation: flattens small variations, keeps edges.",
+        "Guo, Rana, Cisse and van der Maaten, Countering adversarial images using input "
+        "transformations, ICLR 2018",
+        _ATHALYE,
+        classic.TotalVariation,
+        {},
+    ),
+    (
+        "resize",
+        "Shrink and enlarge back with bicubic interpolation.",
+        "Xie et al., Mitigating adversarial effects through randomization, ICLR 2018",
+        _EOT,
+        classic.Resize,
+        {},
+    ),
+    (
+        "purifier",
+        "A small autoencoder trained on clean faces redraws the face (MagNet-style).",
+        "Meng and Chen, MagNet: a two-pronged defense against adversarial examples, CCS "
+        "2017; Haque and Kang, instance sparsity mapping network, J. KIIT 2021",
+        "Carlini and Wagner, MagNet and Efficient defenses are not robust to adversarial "
+        "examples, arXiv:1711.08478, 2017",
+        learned.Purifier,
+        {},
+    ),
+]
+
+
+def _build_registry() -> dict[str, DefenseSpec]:
+    registry: dict[str, DefenseSpec] = {}
+    for name, description, citation, limits, cls, overrides in _ENTRIES:
+        family = [e for e in _ENTRIES if e[4] is cls and e[2]]
+        if not citation and family:  # presets share their family's references
+            citation, limits = family[0][2], family[0][3]
+        defaults = {**_defaults(cls), **overrides}
+        registry[name] = DefenseSpec(name, description, citation, limits, defaults, cls)
+    return registry
+
+
+#: Every defense by name, in the order ``faceguard audit --list-defenses`` shows them.
+DEFENSES: dict[str, DefenseSpec] = _build_registry()
+
+
+def list_defenses() -> list[DefenseSpec]:
+    """The registry entries in display order."""
+    return list(DEFENSES.values())
+
+
+def make_defense(name: str, **params: Any) -> Defense:
+    """Build the defense ``name`` with ``params`` overriding its defaults.
+
+    Raises:
+        ValueError: unknown name, unknown parameter, or a parameter out of range.
+    """
+    if name not in DEFENSES:
+        raise ValueError(f"unknown defense {name!r}; choose from {', '.join(DEFENSES)}")
+    return DEFENSES[name].make(**params)
+
+
+def parse_defense(text: str) -> Defense:
+    """Build a defense from ``"name"`` or ``"name:key=value,key=value"`` (CLI syntax).
+
+    Values are converted to the type of the parameter's default, e.g.
+    ``"jpeg:quality=60"`` or ``"bl+sr:colour=luma,scale=4"``.
+    """
+    name, _, rest = text.strip().partition(":")
+    if name not in DEFENSES:
+        raise ValueError(f"unknown defense {name!r}; choose from {', '.join(DEFENSES)}")
+    defaults = DEFENSES[name].defaults
+    params: dict[str, Any] = {}
+    for item in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq:
+            raise ValueError(f"defense parameter {item!r} must look like key=value")
+        if key not in defaults:
+            accepted = ", ".join(defaults) or "none"
+            raise ValueError(f"defense {name!r} has no parameter {key!r} (accepted: {accepted})")
+        kind = type(defaults[key])
+        try:
+            params[key] = kind(value.strip())
+        except ValueError as err:
+            raise ValueError(f"{key} must be {kind.__name__}, got {value.strip()!r}") from err
+    return make_defense(name, **params)

@@ -1,0 +1,152 @@
+"""The photo as FaceGuard holds it: pixels plus what is needed to write it back.
+
+Also the formats FaceGuard reads and writes, and the pixel limit that guards against
+decompression bombs (:class:`PixelLimit`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+DEFAULT_MAX_PIXELS = 120_000_000
+"""Largest photo accepted by default: 120 megapixels (a 50 MP camera photo is fine)."""
+MIN_SIDE = 16
+"""Smallest width or height accepted: below 16 pixels there is no face to protect."""
+
+# Pillow format name -> lower-case file suffixes, first one canonical for writing.
+_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "JPEG": (".jpg", ".jpeg", ".jpe", ".jfif"),
+    "PNG": (".png",),
+    "WEBP": (".webp",),
+    "BMP": (".bmp", ".dib"),
+    "TIFF": (".tif", ".tiff"),
+    "PPM": (".pgm", ".ppm", ".pnm", ".pbm"),
+}
+SUPPORTED_SUFFIXES: frozenset[str] = frozenset(s for v in _SUFFIXES.values() for s in v)
+"""Lower-case suffixes that :func:`find_photos` picks up in folders."""
+
+_READABLE = ("JPEG", "PNG", "WEBP", "BMP", "DIB", "TIFF", "PPM")  # Pillow plugin names
+_READABLE_TEXT = "JPEG, PNG, WebP, BMP, TIFF, PGM/PPM"
+_KEEP = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "BMP": "BMP",
+         "DIB": "BMP", "TIFF": "TIFF", "PPM": "PPM"}  # input format -> format written by "keep"
+_FORMAT_NAMES = {"JPG": "JPEG", "TIF": "TIFF", "PGM": "PPM", "PNM": "PPM"}  # user spellings
+_ALPHA_FORMATS = frozenset({"PNG", "WEBP", "TIFF"})
+_EXIF_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF"})
+_ICC_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF"})
+_GREY_MODES = frozenset({"1", "L", "LA", "La"})
+_GREY16_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
+
+
+@dataclass(frozen=True)
+class PixelLimit:
+    """The most pixels (width x height) a photo may declare, checked before decoding.
+
+    :data:`DEFAULT_LIMIT` is the default (:data:`DEFAULT_MAX_PIXELS`); :data:`NO_LIMIT` is for
+    files FaceGuard wrote itself; :meth:`megapixels` reads the user's
+    ``--max-megapixels``.
+    """
+
+    pixels: int | None = DEFAULT_MAX_PIXELS  # None: no limit
+
+    @classmethod
+    def megapixels(cls, value: float | None) -> PixelLimit:
+        """The limit for ``value`` megapixels (None: the default limit)."""
+        if value is None:
+            return cls()
+        if value <= 0:
+            raise ValueError("the megapixel limit must be positive")
+        return cls(int(value * 1e6))
+
+    def exceeded_by(self, width: int, height: int) -> bool:
+        return self.pixels is not None and width * height > self.pixels
+
+
+DEFAULT_LIMIT = PixelLimit()
+"""The default pixel limit (:data:`DEFAULT_MAX_PIXELS`)."""
+
+NO_LIMIT = PixelLimit(None)
+"""No pixel limit: for files FaceGuard wrote itself (the cloaked outputs)."""
+
+
+class PhotoError(Exception):
+    """A photo cannot be read or written. ``str()`` is one line: ``"<file>: <reason>"``."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{os.fspath(path)}: {reason}")
+
+
+@dataclass(eq=False)
+class Photo:
+    """A decoded photo plus what is needed to write it back faithfully.
+
+    Attributes:
+        pixels: (H, W, 3) float32 RGB in [0, 1], EXIF orientation applied.
+        path: the file it came from (None for an in-memory photo).
+        format: Pillow's name of the input format ("JPEG", "PNG", "WEBP", ...).
+        mode: the original Pillow mode ("RGB", "L", "LA", "P", "RGBA", "CMYK", "I;16", ...).
+        alpha: (H, W) float32 opacity in [0, 1], or None.
+        icc_profile: the embedded ICC colour profile, or None.
+        exif: the original EXIF, read only by ``save_photo(metadata="keep")``.
+        black: (H, W) float32 K ink in [0, 1] of a CMYK original, so that writing CMYK
+            keeps the black channel; None otherwise.
+    """
+
+    pixels: np.ndarray
+    path: Path | None = None
+    format: str = "PNG"
+    mode: str = "RGB"
+    alpha: np.ndarray | None = None
+    icc_profile: bytes | None = None
+    exif: Image.Exif | None = None
+    black: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.pixels = np.asarray(self.pixels, dtype=np.float32)
+        if self.pixels.ndim != 3 or self.pixels.shape[2] != 3:
+            raise ValueError(f"pixels must be (H, W, 3), got {self.pixels.shape}")
+        for name in ("alpha", "black"):
+            plane = getattr(self, name)
+            if plane is not None and plane.shape != self.pixels.shape[:2]:
+                raise ValueError(f"{name} must be {self.pixels.shape[:2]}, got {plane.shape}")
+
+    @classmethod
+    def from_array(cls, image: np.ndarray) -> Photo:
+        """An in-memory RGB photo from (H, W, 3) uint8 in 0..255 or float in [0, 1]."""
+        image = np.asarray(image)
+        if image.dtype == np.uint8:
+            return cls(pixels=image.astype(np.float32) / 255)
+        return cls(pixels=image.astype(np.float32))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels, as Pillow reports sizes."""
+        return self.pixels.shape[1], self.pixels.shape[0]
+
+    @property
+    def is_grey(self) -> bool:
+        """True for greyscale originals (modes 1, L, LA, I;16, I): written back as grey."""
+        return self.mode in _GREY_MODES or self.mode in _GREY16_MODES
+
+    def with_pixels(self, pixels: np.ndarray) -> Photo:
+        """The same photo and metadata with new (H, W, 3) pixels (e.g. cloaked)."""
+        pixels = np.asarray(pixels, dtype=np.float32)
+        if pixels.shape != self.pixels.shape:
+            raise ValueError(f"pixels must keep the shape {self.pixels.shape}, got {pixels.shape}")
+        return dataclasses.replace(self, pixels=pixels)
+
+
+def _megapixels(pixels: int) -> str:
+    mp = pixels / 1e6
+    return f"{mp:.0f}" if mp >= 10 or mp == round(mp) else f"{mp:.1f}"
+
+
+def _nice(fmt: str) -> str:
+    return {"WEBP": "WebP", "PPM": "PGM/PPM", "MPO": "JPEG"}.get(fmt, fmt)

@@ -1,0 +1,253 @@
+"""Reading photos (:func:`load_photo`) and finding them in folders (:func:`find_photos`)."""
+
+from __future__ import annotations
+
+import os
+import struct
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+from PIL import Image
+
+from faceguard.io.metadata import _ORIENTATION, _oriented, _read_exif
+from faceguard.io.photo import (
+    _GREY16_MODES,
+    _READABLE,
+    _READABLE_TEXT,
+    DEFAULT_LIMIT,
+    MIN_SIDE,
+    SUPPORTED_SUFFIXES,
+    Photo,
+    PhotoError,
+    PixelLimit,
+    _megapixels,
+    _nice,
+)
+
+
+def load_photo(path: str | os.PathLike[str], *, limit: PixelLimit = DEFAULT_LIMIT) -> Photo:
+    """Read a photo file; see the module docstring for what is supported.
+
+    Args:
+        path: the file. Its content decides the format, not its suffix.
+        limit: refuse photos whose declared width x height exceeds it, before decoding
+            anything (:data:`~faceguard.io.NO_LIMIT` for files FaceGuard wrote itself).
+
+    Returns:
+        A :class:`Photo` with (H, W, 3) float32 RGB pixels in [0, 1].
+
+    Raises:
+        PhotoError: one line naming the file and the reason.
+    """
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise PhotoError(path, "is a folder, not a photo")
+        size = path.stat().st_size
+        if size == 0:
+            raise PhotoError(path, "file is empty")
+        with open(path, "rb") as fp:
+            return _load(fp, path, limit)
+    except FileNotFoundError as e:
+        raise PhotoError(path, "no such file") from e
+    except PermissionError as e:
+        raise PhotoError(path, "permission denied") from e
+    except MemoryError as e:
+        raise PhotoError(path, "not enough memory to decode this photo") from e
+    except OSError as e:
+        raise PhotoError(path, f"cannot read the file ({e.strerror or e})") from e
+
+
+def _load(fp: IO[bytes], path: Path, limit: PixelLimit) -> Photo:
+    head = fp.read(64)
+    im, fmt = _open_supported(fp, path, head)
+    if fmt == "MPO":
+        im.seek(0)  # the main picture; the others (previews, depth maps) are dropped
+    else:
+        try:
+            frames = getattr(im, "n_frames", 1)  # a TIFF walks its page chain here
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
+            raise PhotoError(path, f"truncated or corrupt {_nice(fmt)}") from e
+        if frames > 1:
+            what = "multi-page TIFF" if fmt == "TIFF" else f"animated {_nice(fmt)}"
+            unit = "pages" if fmt == "TIFF" else "frames"
+            raise PhotoError(path, f"{what} ({frames} {unit}) is not supported; "
+                                   "FaceGuard protects still photos")
+    width, height = im.size
+    if limit.exceeded_by(width, height):
+        raise PhotoError(path, f"{width}x{height} is {_megapixels(width * height)} megapixels, "
+                               f"above the {_megapixels(limit.pixels)}-megapixel limit "
+                               "(raise it with --max-megapixels)")
+    if width < MIN_SIDE or height < MIN_SIDE:
+        raise PhotoError(path, f"{width}x{height} is too small to hold a face "
+                               f"(FaceGuard needs at least {MIN_SIDE}x{MIN_SIDE} pixels)")
+    if im.mode == "F":
+        raise PhotoError(path, "32-bit floating-point images are not supported; "
+                               "FaceGuard reads 8- and 16-bit photos")
+    exif = _read_exif(im)
+    icc = im.info.get("icc_profile") or None
+    try:
+        im.load()
+    except Image.DecompressionBombError as e:
+        raise PhotoError(path, f"{width}x{height} is above Pillow's safety limit") from e
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as e:
+        raise PhotoError(path, f"truncated or corrupt {_nice(fmt)}") from e
+    orientation = exif.get(_ORIENTATION, 1) if exif is not None else 1
+    mode = im.mode
+    try:
+        pixels, alpha, black = _decode(im, orientation)
+    except ValueError as e:  # a conversion Pillow cannot do, e.g. an exotic mode
+        raise PhotoError(path, f"unsupported pixel mode {mode}") from e
+    finally:
+        im.close()
+    return Photo(pixels=pixels, path=path, format=fmt, mode=mode, alpha=alpha,
+                 icc_profile=icc, exif=exif, black=black)
+
+
+def _open_supported(fp: IO[bytes], path: Path, head: bytes) -> tuple[Image.Image, str]:
+    """Identify and open (lazily) with the supported Pillow plugins only.
+
+    This does what ``Image.open`` does minus its decompression-bomb check, whose limit is
+    a process-wide global: our own limit (:class:`PixelLimit`) is applied to the size instead.
+    """
+    Image.init()
+    for name in _READABLE:
+        factory, accept = Image.OPEN[name]
+        if accept is not None:
+            accepted = accept(head)
+            if isinstance(accepted, str) or not accepted:  # a str explains a missing codec
+                continue
+        fp.seek(0)
+        try:
+            im = factory(fp, os.fspath(path))
+        except (SyntaxError, OSError, ValueError, EOFError, IndexError, TypeError,
+                struct.error) as e:
+            if accept is None:  # no magic bytes to go by: try the next plugin
+                continue
+            raise PhotoError(path, f"truncated or corrupt {_nice(name)}") from e
+        return im, "BMP" if im.format == "DIB" else str(im.format)
+    raise PhotoError(path, _why_unreadable(path, head))
+
+
+def _why_unreadable(path: Path, head: bytes) -> str:
+    """The reason a file is not a photo we read, in the user's words."""
+    unsupported = f"(FaceGuard reads {_READABLE_TEXT})"
+    if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"hevc"):
+        return f"unsupported format HEIC {unsupported}"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as other:
+                name = other.format
+    except Exception:  # noqa: BLE001 - any failure only means "not an image"
+        name = None
+    if name:
+        return f"unsupported format {name} {unsupported}"
+    if head.startswith(b"%PDF"):
+        return "not an image (it is a PDF document)"
+    if _looks_like_text(head):
+        return "not an image (it is a text file)"
+    return f"not an image (unrecognised content) {unsupported}"
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if b"\x00" in head:
+        return head.startswith((b"\xff\xfe", b"\xfe\xff"))  # UTF-16 with a byte-order mark
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(head) - 3:  # not just a character cut at the end of the sample
+            return False
+        text = head[: e.start].decode("utf-8")
+    return all(c.isprintable() or c in "\t\r\n\f" for c in text)
+
+
+def _decode(im: Image.Image, orientation: int
+            ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Pixels (H, W, 3), alpha (H, W) or None, black (H, W) or None; all float32 in [0, 1]."""
+    mode = im.mode
+    if mode in _GREY16_MODES:
+        arr = _take_array(im)
+        grey = _oriented(arr, orientation).astype(np.float32, order="C")
+        np.clip(grey, 0, 65535, out=grey)  # mode "I" is 32-bit; photos use 0..65535
+        grey /= 65535
+        return _grey_to_rgb(grey), None, None
+    if mode in ("1", "L") and not im.has_transparency_data:
+        target = "L"
+    elif mode in ("1", "L", "LA", "La"):
+        target = "LA"
+    elif mode == "CMYK":
+        target = "CMYK"
+    elif mode in ("RGBA", "RGBa", "PA") or im.has_transparency_data:
+        target = "RGBA"
+    else:
+        target = "RGB"  # RGB, RGBX, P, YCbCr, LAB, HSV
+    if mode != target:
+        converted = im.convert(target)
+        im.close()
+        im = converted
+    arr = _oriented(_take_array(im), orientation)
+    if target == "L":
+        return _grey_to_rgb(_to_float(arr, 255)), None, None
+    if target == "LA":
+        return _grey_to_rgb(_to_float(arr[..., 0], 255)), _to_float(arr[..., 1], 255), None
+    if target == "CMYK":
+        # Naive CMYK -> RGB (as Pillow and uncalibrated viewers do): R = (1 - C)(1 - K).
+        # K is kept so that saving CMYK inverts this exactly and keeps the black ink.
+        black = _to_float(arr[..., 3], 255)
+        pixels = _to_float(arr[..., :3], 255)
+        np.subtract(1, pixels, out=pixels)
+        pixels *= (1 - black)[..., None]
+        return pixels, None, black
+    alpha = _to_float(arr[..., 3], 255) if target == "RGBA" else None
+    return _to_float(arr[..., :3], 255), alpha, None
+
+
+def _take_array(im: Image.Image) -> np.ndarray:
+    """The pixels as a numpy array; the Pillow image is closed to free its memory early."""
+    arr = np.asarray(im)
+    im.close()
+    return arr
+
+
+def _to_float(arr: np.ndarray, scale: float) -> np.ndarray:
+    out = arr.astype(np.float32, order="C")
+    out /= scale
+    return out
+
+
+def _grey_to_rgb(grey: np.ndarray) -> np.ndarray:
+    return np.repeat(grey[..., None], 3, axis=2)
+
+
+def find_photos(paths: Iterable[str | os.PathLike[str]], recursive: bool = True) -> list[Path]:
+    """The photos to process, in a stable order, without duplicates.
+
+    Files named explicitly are always returned, whatever their suffix (and even if
+    missing), so that :func:`load_photo` can report them. Folders are walked (into
+    sub-folders if ``recursive``) for :data:`SUPPORTED_SUFFIXES`, case-insensitively,
+    sorted, skipping hidden files and folders (names starting with ".").
+    """
+    found: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if not path.is_dir():
+            found.append(path)
+            continue
+        in_folder: list[Path] = []
+        for root, dirs, files in os.walk(path):
+            dirs[:] = [d for d in dirs if not d.startswith(".")] if recursive else []
+            in_folder += [Path(root, f) for f in files if not f.startswith(".")
+                          and Path(f).suffix.lower() in SUPPORTED_SUFFIXES]
+        found += sorted(in_folder)
+    seen: set[Path] = set()
+    unique = []
+    for path in found:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(path)
+    return unique

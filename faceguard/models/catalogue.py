@@ -1,0 +1,69 @@
+"""The model catalogue: which recognizers FaceGuard offers, where they come from and
+where their converted files live (``resources/models.json``, read only).
+
+Installing them is :mod:`faceguard.models.install`'s job; loading them is
+:mod:`faceguard.models.registry`'s. This module imports neither.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from functools import cache
+from pathlib import Path
+
+from faceguard.paths import RESOURCES, models_dir
+
+
+class ModelError(Exception):
+    """A model is missing or broken; the message says how to fix it (one line)."""
+
+
+@cache
+def catalogue() -> dict:
+    """``resources/models.json``: models (name -> info) and packages (name -> source)."""
+    return json.loads((RESOURCES / "models.json").read_text())
+
+
+def model_names() -> list[str]:
+    return list(catalogue()["models"])
+
+
+def model_info(name: str) -> dict:
+    """Catalogue entry of a model, with its package's entry under ``"source"``."""
+    models = catalogue()["models"]
+    if name not in models:
+        raise ModelError(f"unknown model {name!r} (known: {', '.join(models)})")
+    info = dict(models[name])
+    info["source"] = catalogue()["packages"][info["package"]]
+    return info
+
+
+def converted_path(name: str) -> Path:
+    return models_dir() / f"{name}.pt"
+
+
+def is_installed(name: str) -> bool:
+    return converted_path(name).is_file()
+
+
+def _pip_package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"the Python package {package} is missing: run scripts/setup.sh "
+                         f"(or pip install {catalogue()['packages'][package]['spec']})")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def npm_sources_dir(package: str) -> Path:
+    """Where an npm package's verified files are unpacked (under the models folder)."""
+    spec = catalogue()["packages"][package]["spec"]
+    return models_dir() / "sources" / spec.rsplit("/", 1)[-1].replace("@", "-")
+
+
+def source_dir(package: str) -> Path:
+    """Folder holding a package's verified files (they may not be fetched yet)."""
+    entry = catalogue()["packages"][package]
+    if entry["manager"] == "pip":
+        return _pip_package_dir(package)
+    return npm_sources_dir(package)

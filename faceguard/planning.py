@@ -1,0 +1,127 @@
+"""What a cloak run needs before the first photo: who is whom in the album, and what
+the method needs beyond the settings (the local classifier, decoys, universal masks).
+
+:func:`faceguard.pipeline.cloak_album` scans the album, then calls :func:`whose_faces`,
+:func:`other_people` and :func:`make_plan`; how each becomes an attack is
+:mod:`faceguard.cloak.recipe`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from faceguard.album import AlbumError, PhotoFaces, album_people
+from faceguard.identity import FaceClassifier, Person, mean_distance
+from faceguard.io import Photo, to_tensor
+from faceguard.models.ensemble import Ensemble
+from faceguard.settings import CloakSettings
+
+SELF = -1  # "person" of a face cloaked with protect_all: the face itself
+
+
+@dataclass
+class Plan:
+    """What cloaking needs beyond the settings, per protected person (index)."""
+
+    protected: list[Person]
+    classifier: FaceClassifier | None = None
+    decoys: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+    masks: dict[int, object] = field(default_factory=dict)  # UniversalMask
+
+
+def whose_faces(scanned: PhotoFaces, protected: Sequence[Person], ensemble: Ensemble,
+                protect_all: bool, threshold: float) -> list[int | None]:
+    """Per face: the index of the protected person it is, SELF (protect_all) or None.
+
+    A face is the protected person nearest to it when its mean normalised distance to
+    them is below ``threshold``.
+    """
+    if protect_all:
+        return [SELF] * len(scanned.faces)
+    out: list[int | None] = [None] * len(scanned.faces)
+    if not scanned.faces or not protected:
+        return out
+    d = torch.stack([mean_distance(ensemble, scanned.embeddings, p) for p in protected])
+    best = d.argmin(0)
+    for j in range(len(out)):
+        if d[best[j], j] < threshold:
+            out[j] = int(best[j])
+    return out
+
+
+def other_people(scanned, who, ensemble) -> list[Person]:
+    """The album's other people (clusters of the faces nobody protects)."""
+    rest = []
+    for p, owners in zip(scanned, who, strict=True):
+        if p is None or not p.faces:
+            continue
+        keep = [j for j, k in enumerate(owners) if k is None]
+        if keep:
+            rest.append(PhotoFaces(p.path, p.width, p.height, [p.faces[j] for j in keep],
+                                   {m: e[keep] for m, e in p.embeddings.items()}))
+    return [person for person, _ in album_people(rest, ensemble)]
+
+
+def make_plan(s: CloakSettings, ensemble: Ensemble, protected: list[Person],
+              others: list[Person], scanned, who, load: Callable[[Path], Photo]) -> Plan:
+    """Whatever the method needs before cloaking: classifier, decoys, universal masks.
+
+    The classifier's classes are the protected people (0..P-1), then the others.
+    ``load`` reads a photo of the album (universal masks are fitted on their faces).
+    """
+    plan = Plan(protected)
+    if s.objective == "classifier":
+        classes = protected + others
+        if len(classes) < 2:
+            raise AlbumError(f"the {s.method} method needs other people to tell the face "
+                             "from: add --gallery DIR (one sub-folder per person)")
+        plan.classifier = FaceClassifier(classes).fit()
+    if s.targeted and s.objective == "feature":
+        if not others or not protected:
+            raise AlbumError("a targeted cloak needs the person (--protect) and a decoy "
+                             "(--gallery DIR)")
+        for k, person in enumerate(protected):
+            # the decoy is the person least like them (as Fawkes picks its target)
+            decoy = max(others, key=lambda o, p=person: _distance(ensemble, o, p))
+            plan.decoys[k] = decoy.centroids()
+    if s.universal:
+        if not protected:
+            raise AlbumError("a universal mask is made for a person: name them with "
+                             "--protect instead of --protect-all")
+        for k, person in enumerate(protected):
+            mask = _fit_mask(s, ensemble, person, k, plan.classifier, scanned, who, load)
+            mask.settings["centroids"] = person.centroids()
+            plan.masks[k] = mask
+    return plan
+
+
+def _distance(ensemble: Ensemble, a: Person, b: Person) -> float:
+    return float(mean_distance(ensemble, {m: c[None] for m, c in a.centroids().items()}, b))
+
+
+def _fit_mask(s: CloakSettings, ensemble: Ensemble, person: Person, index: int,
+              classifier: FaceClassifier | None, scanned, who, load: Callable[[Path], Photo]):
+    """One person's universal mask, from all their faces in the album."""
+    from faceguard.cloak.recipe import fit_universal
+    from faceguard.cloak.universal import UniversalMask, canonical_faces
+
+    faces = []
+    for p, owners in zip(scanned, who, strict=True):
+        if p is None or index not in owners:
+            continue
+        photo = to_tensor(load(p.path).pixels)
+        faces += [canonical_faces(photo, f.landmarks)
+                  for f, k in zip(p.faces, owners, strict=True) if k == index]
+    if not faces:
+        raise AlbumError(f"{person.name} appears in none of the photos")
+    faces_t = torch.cat(faces)
+    generator = torch.Generator().manual_seed(s.seed)
+    v, rate, algorithm = fit_universal(s, ensemble, faces_t, person.centroids(), generator,
+                                       classifier)
+    return UniversalMask(v, person.name, ensemble.names,
+                         {"method": s.method, "algorithm": algorithm, "eps": s.eps,
+                          "faces": len(faces_t)}, rate)

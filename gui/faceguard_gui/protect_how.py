@@ -1,0 +1,279 @@
+"""The Protect step's "how" panel: method, strength, recognizers, output (saved choices)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+)
+
+from faceguard.models.catalogue import is_installed, model_info, model_names
+from faceguard.settings import METHODS, PRESETS, preset_values
+from faceguard.visibility import describe
+from faceguard_gui.settings import FORMATS
+from faceguard_gui.widgets import note
+
+PRESET_LABELS = {
+    "low": "Light: quick, the faintest change",
+    "balanced": "Balanced: recommended",
+    "high": "Strong: slower, may show a faint grain",
+}
+METHOD_LABELS = {  # the methods that need no other people come first
+    "perceptual": "Keeps the look (recommended)",
+    "pgd": "Standard (PGD)",
+    "mifgsm": "Transfers to other recognizers (MI-FGSM)",
+    "bim": "Without random start (BIM)",
+    "fgsm": "Fastest, weakest (FGSM)",
+    "pfgsm": "Towards a decoy person (P-FGSM)",
+    "universal": "One mask per person (universal)",
+    "universal-sgd": "One mask per person, fast (universal SGD)",
+}
+WRITTEN_AS = {"keep": "in their own format", "png": "as PNG", "jpeg": "as JPEG",
+              "webp": "as WebP"}
+
+
+def strength_words(eps: float, floor: float | None = None) -> str:
+    """How visible a budget of ``eps`` grey levels is, in plain words.
+
+    With a visibility floor (the least face SSIMULACRA2, which every method keeps) the
+    look is set by the floor, in the core's words.
+    """
+    if floor is not None:
+        return describe(floor)
+    if eps <= 4:
+        return "invisible to the eye"
+    if eps <= 8:
+        return "hard to see"
+    if eps <= 12:
+        return "a faint grain up close"
+    if eps <= 16:
+        return "visible grain up close"
+    return "clearly visible"
+
+
+class HowPanel:
+    """How to protect: the method and its strength, recognizers and output.
+
+    A part of :class:`faceguard_gui.protect_view.ProtectView` (it relies on the view's
+    ``ctx`` and on the other panels' methods).
+    """
+
+    def _how_box(self) -> QGroupBox:
+        box = QGroupBox("How")
+        form = QFormLayout(box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.preset = QComboBox()
+        for key in PRESETS:
+            self.preset.addItem(PRESET_LABELS.get(key, key), key)
+        self.preset.currentIndexChanged.connect(self._preset_chosen)
+        form.addRow("Preset", self.preset)
+
+        self.eps = QSlider(Qt.Orientation.Horizontal)
+        self.eps.setRange(1, 32)
+        self.eps.setToolTip("The largest change of any pixel, in grey levels out of 255")
+        self.eps_label = QLabel()
+        self.eps_label.setMinimumWidth(180)
+        self.eps.valueChanged.connect(self._eps_changed)
+        row = QHBoxLayout()
+        row.addWidget(self.eps, 1)
+        row.addWidget(self.eps_label)
+        form.addRow("Strength", row)
+
+        self.steps = QSpinBox()
+        self.steps.setRange(1, 500)
+        self.steps.setSuffix(" steps")
+        self.steps.setToolTip("More steps: a stronger cloak, more time per face")
+        self.steps.valueChanged.connect(self._save_settings)
+        self.robust = QCheckBox("Survive compression, blur and resizing (slower)")
+        self.robust.toggled.connect(self._save_settings)
+        row = QHBoxLayout()
+        row.addWidget(self.steps)
+        row.addWidget(self.robust, 1)
+        form.addRow("Effort", row)
+
+        self.floor = QSpinBox()
+        self.floor.setRange(50, 95)
+        self.floor.setToolTip(
+            "How invisible each protected face must stay: the least SSIMULACRA2 score it "
+            "keeps (100 = identical), whatever the method. 90: cannot be told apart even up "
+            "close; 75: about as visible as saving the face as a JPEG at quality 90; 65: "
+            "faint at normal size. Higher hides the cloak better but weakens it.")
+        self.floor.valueChanged.connect(self._save_settings)
+        form.addRow("Invisibility (SSIMULACRA2 floor)", self.floor)
+
+        self.method = QComboBox()
+        for key in METHOD_LABELS:
+            if key in METHODS:
+                self.method.addItem(METHOD_LABELS[key], key)
+                self.method.setItemData(self.method.count() - 1, METHODS[key],
+                                        Qt.ItemDataRole.ToolTipRole)
+        self.method.currentIndexChanged.connect(self._preset_chosen)
+        form.addRow("Method", self.method)
+
+        self.model_boxes: dict[str, QCheckBox] = {}
+        row = QHBoxLayout()
+        for name in model_names():
+            check = QCheckBox(name)
+            check.setToolTip(model_info(name).get("description", ""))
+            check.toggled.connect(self._save_settings)
+            self.model_boxes[name] = check
+            row.addWidget(check)
+        self.models_button = QPushButton("Models…")
+        self.models_button.clicked.connect(self.models_requested)
+        row.addStretch(1)
+        row.addWidget(self.models_button)
+        form.addRow("Against", row)
+
+        self.output = QLineEdit()
+        self.output.setPlaceholderText("a new folder next to the album")
+        self.output.editingFinished.connect(self._save_settings)
+        browse = QPushButton("Choose…")
+        browse.clicked.connect(self.choose_output)
+        row = QHBoxLayout()
+        row.addWidget(self.output, 1)
+        row.addWidget(browse)
+        form.addRow("Save to", row)
+
+        self.format = QComboBox()
+        for key, label in FORMATS.items():
+            self.format.addItem(label, key)
+        self.format.currentIndexChanged.connect(self._save_settings)
+        self.quality = QSpinBox()
+        self.quality.setRange(50, 100)
+        self.quality.setPrefix("quality ")
+        self.quality.setToolTip("JPEG / WebP quality: below 90 the compression starts to "
+                                "wear the cloak down")
+        self.quality.valueChanged.connect(self._save_settings)
+        self.keep_metadata = QCheckBox("Keep camera details")
+        self.keep_metadata.setToolTip("Keep camera make, model and exposure. Place, date, "
+                                      "names and the embedded thumbnail are always removed.")
+        self.keep_metadata.toggled.connect(self._save_settings)
+        row = QHBoxLayout()
+        row.addWidget(self.format, 1)
+        row.addWidget(self.quality)
+        row.addWidget(self.keep_metadata)
+        form.addRow("Format", row)
+        self.how_note = note()
+        form.addRow(self.how_note)
+        return box
+
+    def _load_settings(self) -> None:
+        s = self.ctx.settings
+        self._loading = True
+        self.preset.setCurrentIndex(max(self.preset.findData(s.preset), 0))
+        self.eps.setValue(round(s.eps))
+        self.steps.setValue(s.steps)
+        self.robust.setChecked(s.robust)
+        self.floor.setValue(round(s.floor))
+        self.method.setCurrentIndex(max(self.method.findData(s.method), 0))
+        self._eps_label()  # its words come from the floor: once both are set
+        self.output.setText(s.output_folder)
+        self.format.setCurrentIndex(max(self.format.findData(s.format), 0))
+        self.quality.setValue(s.quality)
+        self.keep_metadata.setChecked(s.keep_metadata)
+        self.everyone.setChecked(s.protect_everyone)
+        self._loading = False
+        self.refresh_models()
+        self._explain_choice()
+
+    def refresh_models(self) -> None:
+        """Tick the chosen recognizers; grey out those not installed."""
+        self._loading = True
+        for name, check in self.model_boxes.items():
+            installed = is_installed(name)
+            check.setEnabled(installed)
+            check.setChecked(installed and name in self.ctx.settings.models)
+            check.setText(name if installed else f"{name} (not installed)")
+        self._loading = False
+        self._update_actions()
+
+    def _save_settings(self) -> None:
+        if self._loading:
+            return
+        s = self.ctx.settings
+        s.preset = self.preset.currentData()
+        s.eps = float(self.eps.value())
+        s.steps = self.steps.value()
+        s.robust = self.robust.isChecked()
+        s.floor = float(self.floor.value())
+        s.method = self.method.currentData()
+        self._eps_label()
+        models = [n for n, c in self.model_boxes.items() if c.isChecked()]
+        if models:
+            s.models = models
+        s.output_folder = self.output.text().strip()
+        s.format = self.format.currentData()
+        s.quality = self.quality.value()
+        s.keep_metadata = self.keep_metadata.isChecked()
+        s.protect_everyone = self.everyone.isChecked()
+        s.save()
+        self.quality.setEnabled(s.format in ("jpeg", "webp", "keep"))
+        self._explain_choice()
+        self._update_actions()
+
+    def _explain_choice(self) -> None:
+        """The chosen method and its cost, in plain words, under the form."""
+        s = self.ctx.settings
+        text = f"{METHOD_LABELS.get(s.method, s.method)}: {METHODS.get(s.method, '')}. "
+        text += (f"Every pixel of a protected face changes by at most {s.eps:.0f} of 255 "
+                 f"grey levels, refined in {s.steps} steps against {', '.join(s.models)}")
+        text += (f", keeping each face's SSIMULACRA2 at {s.floor:.0f} or more "
+                 f"({describe(s.floor)})")
+        text += (", with random compression, blur and resizing so the cloak survives them."
+                 if s.robust else ".")
+        text += " Photos are written " + WRITTEN_AS.get(s.format, s.format)
+        if s.format in ("keep", "jpeg", "webp"):
+            text += f" (JPEG and WebP at quality {s.quality} add a little compression noise)"
+        text += ("; camera make and exposure are kept, place, date and names removed."
+                 if s.keep_metadata else "; all metadata (place, date, camera) is removed.")
+        self.how_note.setText(text)
+
+    def _preset_chosen(self) -> None:
+        if self._loading:
+            return
+        p = preset_values(self.method.currentData(), self.preset.currentData())
+        self._loading = True
+        self.eps.setValue(round(p["eps"]))
+        self.steps.setValue(p["steps"])
+        self.robust.setChecked(p["robust"])
+        if "floor" in p:
+            self.floor.setValue(round(p["floor"]))
+        self._loading = False
+        self._save_settings()
+
+    def _eps_changed(self, value: int) -> None:
+        self._eps_label()
+        self._save_settings()
+
+    def _eps_label(self) -> None:
+        words = strength_words(self.eps.value(), self.floor.value())
+        self.eps_label.setText(f"{self.eps.value()} / 255: {words}")
+
+    def choose_output(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Save protected photos to",
+                                                  self.output.text())
+        if folder:
+            self.output.setText(folder)
+            self._save_settings()
+
+    def output_folder(self) -> Path | None:
+        """The chosen output folder, or a new one next to the album's first input."""
+        if text := self.output.text().strip():
+            return Path(text).expanduser()
+        if not self.ctx.album.inputs:
+            return None
+        first = self.ctx.album.inputs[0]
+        base = first if first.is_dir() else first.parent
+        return base.parent / f"{base.name}-protected"

@@ -1,0 +1,119 @@
+"""The Protect step's results panel: one row per photo, double-click to compare."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+)
+
+from faceguard.manifest import FaceRecord, fooled
+from faceguard.visibility import describe
+from faceguard_gui.jobs import load_preview
+from faceguard_gui.widgets import note
+
+
+class ResultsPanel:
+    """The results of a run: status, faces, visibility and recognizers fooled.
+
+    A part of :class:`faceguard_gui.protect_view.ProtectView` (it relies on the view's
+    ``ctx`` and on the other panels' methods).
+    """
+
+    def _results_box(self) -> QGroupBox:
+        box = QGroupBox("Protected photos")
+        self.results = QTableWidget(0, 5)
+        self.results.setHorizontalHeaderLabels(
+            ["Photo", "Result", "Faces protected", "How visible", "Recognizers fooled"])
+        self.results.verticalHeader().hide()
+        self.results.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.results.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.results.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents)
+        self.results.horizontalHeader().setStretchLastSection(True)
+        self.results.cellDoubleClicked.connect(self._open_result)
+        self.results_note = note("Double-click a photo to compare it with the original.")
+        self.open_folder = QPushButton("Open folder")
+        self.open_folder.clicked.connect(self._open_output_folder)
+        self.next_button = QPushButton("Next: audit the protection  →")
+        self.next_button.clicked.connect(lambda: self.next_requested.emit(self.last_output))
+        row = QHBoxLayout()
+        row.addWidget(self.results_note, 1)
+        row.addWidget(self.open_folder)
+        row.addWidget(self.next_button)
+        inner = QVBoxLayout(box)
+        inner.addWidget(self.results, 1)
+        inner.addLayout(row)
+        self.open_folder.setEnabled(False)
+        self.next_button.setEnabled(False)
+        return box
+
+    def _add_result(self, event) -> None:
+        row = self.results.rowCount()
+        self.results.insertRow(row)
+        name = QTableWidgetItem(event.path.name if event.path else "")
+        name.setToolTip(str(event.path))
+        self.results.setItem(row, 0, name)
+        if event.error:
+            self.results.setItem(row, 1, QTableWidgetItem(f"failed: {event.error}"))
+            return
+        if event.skipped:
+            self.results.setItem(row, 1, QTableWidgetItem("already done (kept)"))
+            return
+        entry = event.result
+        self._results[str(event.path)] = entry
+        name.setData(Qt.ItemDataRole.UserRole, str(event.path))
+        faces = entry["faces"]
+        protected = [f for f in faces if f["protected"]]
+        status = "protected" if entry["status"] == "cloaked" else "copied (no chosen face)"
+        self.results.setItem(row, 1, QTableWidgetItem(status))
+        self.results.setItem(row, 2, QTableWidgetItem(f"{len(protected)} of {len(faces)}"))
+        scores = [q["ssimulacra2"] for f in protected
+                  if (q := f.get("quality")) and q.get("ssimulacra2") is not None]
+        visible = QTableWidgetItem(describe(min(scores)) if scores else "–")
+        if scores:
+            visible.setToolTip(f"Least SSIMULACRA2 of its protected faces: {min(scores):.1f} "
+                               "(100 = identical)")
+        self.results.setItem(row, 3, visible)
+        self.results.setItem(row, 4, QTableWidgetItem(self._fooled(protected)))
+        self.results.scrollToBottom()
+
+    @staticmethod
+    def _fooled(faces: list[dict]) -> str:
+        """E.g. "2 of 2": recognizers that no longer match any protected face (as the
+        manifest's face records say)."""
+        if not faces:
+            return "–"
+        n, total = fooled([FaceRecord.from_dict(f) for f in faces])
+        return f"{n} of {total}"
+
+    def _open_result(self, row: int, _column: int) -> None:
+        item = self.results.item(row, 0)
+        key = item.data(Qt.ItemDataRole.UserRole) if item else None
+        entry = self._results.get(key) if key else None
+        if entry is None or self.last_output is None:
+            return
+        self.setCursor(Qt.CursorShape.WaitCursor)
+        try:
+            data = load_preview(Path(entry["input"]), self.last_output / entry["output"],
+                                entry)
+        except Exception as exc:  # a file removed meanwhile: say so
+            self.ctx.tell("Cannot open the photo", str(exc))
+            return
+        finally:
+            self.unsetCursor()
+        self.show_preview(data, *self._run_limits)
+
+    def _open_output_folder(self) -> None:
+        if self.last_output is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.last_output)))

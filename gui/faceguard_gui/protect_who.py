@@ -1,0 +1,147 @@
+"""The Protect step's "who" panel: the album's people to tick, or reference photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+)
+
+from faceguard_gui.widgets import note
+
+CHIP = 96
+
+
+class WhoPanel:
+    """Whom to protect: ticked people of the album or reference photos.
+
+    A part of :class:`faceguard_gui.protect_view.ProtectView` (it relies on the view's
+    ``ctx`` and on the other panels' methods).
+    """
+
+    def _who_box(self) -> QGroupBox:
+        box = QGroupBox("Who to protect")
+        self.people_list = QListWidget()
+        self.people_list.setViewMode(QListView.ViewMode.IconMode)
+        self.people_list.setIconSize(QSize(CHIP, CHIP))
+        self.people_list.setGridSize(QSize(CHIP + 40, CHIP + 52))
+        self.people_list.setResizeMode(QListView.ResizeMode.Adjust)
+        self.people_list.setMovement(QListView.Movement.Static)
+        self.people_list.setWordWrap(True)
+        self.people_list.itemChanged.connect(self._people_ticked)
+        self.people_note = note()
+        self.everyone = QCheckBox("Everyone in the photos")
+        self.everyone.setToolTip("Cloak every face found, whoever it is")
+        self.everyone.toggled.connect(self._save_settings)
+        self.everyone.toggled.connect(self._update_actions)
+        self.reference_button = QPushButton("Add reference photos…")
+        self.reference_button.setToolTip("Photos of one person to protect, e.g. yourself: "
+                                         "their face is protected wherever it appears")
+        self.reference_button.clicked.connect(self.choose_reference_photos)
+        self.reference_label = note()
+        self.clear_reference = QPushButton("Remove")
+        self.clear_reference.clicked.connect(lambda: self.set_reference_photos([]))
+        row = QHBoxLayout()
+        row.addWidget(self.reference_button)
+        row.addWidget(self.reference_label, 1)
+        row.addWidget(self.clear_reference)
+        inner = QVBoxLayout(box)
+        inner.addWidget(self.people_list, 1)
+        inner.addWidget(self.people_note)
+        inner.addWidget(self.everyone)
+        inner.addLayout(row)
+        return box
+
+    def _fill_people(self) -> None:
+        self.people_list.blockSignals(True)
+        self.people_list.clear()
+        ratio = self.devicePixelRatioF()
+        for k, found in enumerate(self.ctx.album.people):
+            n, photos = len(found.person.faces), found.photos
+            item = QListWidgetItem(f"{found.person.name}\n{n} face{'s' * (n > 1)} · "
+                                   f"{photos} photo{'s' * (photos > 1)}")
+            if found.chip is not None:
+                pixmap = QPixmap.fromImage(found.chip.scaled(
+                    int(CHIP * ratio), int(CHIP * ratio), Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation))
+                pixmap.setDevicePixelRatio(ratio)
+                item.setIcon(QIcon(pixmap))
+            item.setData(Qt.ItemDataRole.UserRole, k)
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable
+                          | Qt.ItemFlag.ItemIsSelectable)
+            chosen = found.person in self.ctx.album.chosen
+            item.setCheckState(Qt.CheckState.Checked if chosen else Qt.CheckState.Unchecked)
+            item.setToolTip("Tick to protect this person in every photo")
+            self.people_list.addItem(item)
+        self.people_list.blockSignals(False)
+        album = self.ctx.album
+        if album.people:
+            self.people_note.setText("Tick the people to protect.")
+        elif album.photos and album.unscanned():
+            self.people_note.setText("Looking for faces…")
+        elif album.photos:
+            self.people_note.setText("No faces found in the album.")
+        else:
+            self.people_note.setText("Add photos in step 1 first.")
+        self._people_ticked()
+
+    def try_on(self, photo: Path) -> None:
+        """Make ``photo`` the one to preview, when it is in the list."""
+        if (i := self.preview_photo.findData(str(photo))) >= 0:
+            self.preview_photo.setCurrentIndex(i)
+
+    def set_person_ticked(self, index: int, ticked: bool = True) -> None:
+        """Tick (or untick) the person at ``index`` of the album's people."""
+        item = self.people_list.item(index)
+        item.setCheckState(Qt.CheckState.Checked if ticked else Qt.CheckState.Unchecked)
+
+    def _people_ticked(self, item: QListWidgetItem | None = None) -> None:
+        people = self.ctx.album.people
+        chosen = [people[self.people_list.item(i).data(Qt.ItemDataRole.UserRole)].person
+                  for i in range(self.people_list.count())
+                  if self.people_list.item(i).checkState() == Qt.CheckState.Checked]
+        self.ctx.album.choose(chosen)
+        photos = self.ctx.album.photos_of(chosen) if chosen else list(self.ctx.album.photos)
+        current = self.preview_photo.currentData()
+        self.preview_photo.clear()
+        for path in photos:
+            self.preview_photo.addItem(path.name, str(path))
+        if current is not None and (i := self.preview_photo.findData(current)) >= 0:
+            self.preview_photo.setCurrentIndex(i)
+        self._update_actions()
+
+    def choose_reference_photos(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Reference photos of the person to "
+                                                "protect", "", "Photos (*.jpg *.jpeg *.png "
+                                                "*.webp *.tif *.tiff *.bmp);;All files (*)")
+        if files:
+            self.set_reference_photos([Path(f) for f in files])
+
+    def set_reference_photos(self, paths: list[Path]) -> None:
+        self.reference_photos = list(paths)
+        n = len(paths)
+        self.reference_label.setText(f"{n} reference photo{'s' * (n > 1)}" if n else "")
+        self.clear_reference.setVisible(bool(n))
+        self._update_actions()
+
+    def _whom(self) -> str | None:
+        """Why nothing can be protected yet (None when something can)."""
+        album = self.ctx.album
+        if not album.photos:
+            return "Add photos in step 1."
+        if not [n for n, c in self.model_boxes.items() if c.isChecked()]:
+            return "Choose at least one installed recognizer (Models…)."
+        if not (album.chosen or self.reference_photos or self.everyone.isChecked()):
+            return "Tick a person, add reference photos, or choose everyone."
+        return None

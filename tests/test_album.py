@@ -1,0 +1,48 @@
+"""Album helpers: photos found and decoded once per run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from faceguard.album import DecodedPhotos, photo_jobs, relative_paths
+from faceguard.io import Photo, find_photos, save_photo
+
+
+def _photos(folder: Path, n: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    return [save_photo(Photo.from_array(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)),
+                       folder / f"p{k}.png") for k in range(n)]
+
+
+def test_decoded_photos_are_kept_within_the_budget(tmp_path, monkeypatch):
+    paths = _photos(tmp_path, 3)
+    size = 32 * 32 * 3 * 4  # float32 pixels
+    decoded = DecodedPhotos(budget=2 * size)
+    from faceguard import album
+
+    loads = []
+    real = album.load_photo
+    monkeypatch.setattr(album, "load_photo", lambda p, **kw: loads.append(p) or real(p, **kw))
+    for p in paths:
+        decoded.keep(real(p))
+    assert decoded.load(paths[0]) is decoded.load(paths[0])  # kept: no decoding
+    assert loads == []
+    decoded.take(paths[0])
+    decoded.take(paths[2])  # over the budget when scanned: decoded again
+    assert loads == [paths[2]]
+    decoded.forget(paths[1])
+    decoded.take(paths[1])
+    assert loads == [paths[2], paths[1]]
+
+
+def test_relative_paths_of_found_photos_match_photo_jobs(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    _photos(a / "sub", 2)
+    _photos(b, 1)
+    found = [(a, find_photos([a])), (b, find_photos([b]))]
+    assert relative_paths(found) == photo_jobs([a, b])
+    assert [rel.as_posix() for _, rel in photo_jobs([a, b])] == [
+        "a/sub/p0.png", "a/sub/p1.png", "b/p0.png"]

@@ -1,0 +1,57 @@
+"""One source of settings: the CLI and the app build the same settings from the same
+choices, with the core's defaults."""
+
+from __future__ import annotations
+
+import pytest
+
+from faceguard.cli import build_parser
+from faceguard.cli.cloak import settings_from_args
+from faceguard.settings import (
+    DEFAULT_FORMAT,
+    DEFAULT_METHOD,
+    DEFAULT_PRESET,
+    DEFAULT_QUALITY,
+    METHODS,
+    PRESETS,
+    build_settings,
+    preset_values,
+)
+from faceguard_gui.settings import AppSettings
+
+
+def _cli(*options: str):
+    args = build_parser().parse_args(["cloak", "x.jpg", "-o", "out", "--protect-all", *options])
+    return args, settings_from_args(args)
+
+
+def _app(method: str, preset: str, **changed) -> AppSettings:
+    """The app's choices after picking a method and a preset (sliders at the preset)."""
+    return AppSettings(**{**AppSettings().__dict__, **preset_values(method, preset),
+                          "method": method, "preset": preset, **changed})
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("method", METHODS)
+def test_the_app_and_the_cli_make_the_same_settings(method, preset):
+    _, cli = _cli("--method", method, "--preset", preset)
+    app = _app(method, preset).cloak_settings()
+    assert app.digest() == cli.digest()
+    assert app.to_dict() == cli.to_dict()
+
+
+def test_changed_knobs_match_too():
+    _, cli = _cli("--method", "pgd", "--preset", "high", "--eps", "10", "--steps", "7",
+                  "--no-robust", "--models", "dlib")
+    app = _app("pgd", "high", eps=10.0, steps=7, robust=False, models=["dlib"])
+    assert app.cloak_settings().digest() == cli.digest()
+
+
+def test_both_shells_start_from_the_core_defaults():
+    args, cli = _cli()
+    app = AppSettings()
+    assert (args.method, args.preset, app.method, app.preset) == (
+        DEFAULT_METHOD, DEFAULT_PRESET, DEFAULT_METHOD, DEFAULT_PRESET)
+    assert (args.format, args.quality, app.format, app.quality) == (
+        DEFAULT_FORMAT, DEFAULT_QUALITY, DEFAULT_FORMAT, DEFAULT_QUALITY)
+    assert cli.digest() == app.cloak_settings().digest() == build_settings().digest()
