@@ -23,11 +23,13 @@ def image(colour: QColor, w: int = 200, h: int = 150) -> QImage:
 
 
 def preview_data(*qualities: dict | None, output: str = "out.jpg") -> PreviewData:
-    faces = [{"box": [40 + 10 * k, 30, 90 + 10 * k, 90], "protected": q is not None,
+    faces = [{"box": [40 + 10 * k, 30, 90 + 10 * k, 90], "landmarks": [[0, 0]] * 5,
+              "protected": q is not None,
               "quality": q or {}, "distance_before": {"dlib": 0.3},
-              "distance_after": {"dlib": 0.7}} for k, q in enumerate(qualities)]
+              "distance_after": {"dlib": 0.7}, "thresholds": {"dlib": 0.6},
+              "recognised": {"dlib": False}} for k, q in enumerate(qualities)]
     return PreviewData(Path("photo.jpg"), Path(output), {"faces": faces}, image(RED),
-                       image(BLUE), image(GREY), {"dlib": 0.6})
+                       image(BLUE), image(GREY))
 
 
 def measured(score: float, **more) -> dict:
