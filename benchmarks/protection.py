@@ -1,26 +1,27 @@
-"""Protection benchmark on celeb24: does the cloak make recognizers pick the wrong person?
+"""Protection benchmark: do recognizers still match a cloaked face? The honest protocol.
 
-Setting (split by identity and by image):
-- identities: 24. The *user side* holds the first 12 (sorted by name): each is in turn a
-  protected person, and the others are the user's ``--gallery`` for classifier methods.
-- images of every identity: 8 *references* (the user's own photos: the clean centroid
-  of feature objectives, the classifier's training data, the universal mask's faces),
-  12 *gallery* images (the attacker's clean database, all 24 identities), and the rest
-  (up to 10) are *probes*, which get cloaked.
-- the attacker aligns each probe with the crop's own ArcFace alignment and takes the
-  nearest gallery centroid among the 24 identities, per recognizer. Protection rate =
-  share of cloaked probes whose top-1 identity is wrong (clean top-1 error is reported
-  as the baseline).
-- the cloak aligns with our own MTCNN landmarks, as the product does.
+Runs :mod:`faceguard.audit.protection`'s protocol on celeb24 (who is protected and what
+the attacker holds: ``protection_data.py``):
 
-Reports, per method / preset / ensemble: white-box protection (recognizers in the
-ensemble), transfer (recognizers of other families), after JPEG q75 (real Pillow
-encode), beyond-threshold protection (the cloaked probe's distance to the person's clean
-gallery centroid exceeds the recognizer's own same-person threshold), and how visible
-the cloak is (faceguard.visibility: face SSIMULACRA2, its JPEG equivalent, CIEDE2000;
-grey SSIM and PSNR for continuity), seconds per probe.
+- **leave-one-family-out**: for each recognizer family F, the cloak is made with the
+  other families and judged on F (transfer to a recognizer it never saw); the cloak
+  made with every family is reported apart (white-box);
+- **both threat models**: evasion (cloaked photos searched in a clean gallery) and
+  poisoning (the person's gallery entry built from their cloaked photos, clean photos
+  of them searched);
+- **verification** at thresholds calibrated per recognizer at FAR 1% and 0.1% on clean
+  impostor comparisons of the same data, and **top-1** identification among every
+  identity of celeb24, att and the album (77 people);
+- **purification**: each defense is applied to the cloaked photos before the attacker
+  looks (JPEG q75, bilateral, BL+SR, the learned purifier);
+- **visibility** of the cloak on the same photos (face SSIMULACRA2, its JPEG
+  equivalent, CIEDE2000).
 
-Usage: .venv/bin/python benchmarks/protection.py [--quick] [--only NAME ...]
+A *recipe* is the cloak's settings without the models (a method, a preset, transfer
+levers); the protocol runs it once per held-out family plus once with every family.
+
+Usage: .venv/bin/python benchmarks/protection.py [--quick] [--only RECIPE ...] [--curves]
+  --quick: about 40 probes, faceres held out, JPEG q75 only: a screen for the levers.
 """
 
 from __future__ import annotations
@@ -30,142 +31,57 @@ import json
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import data_dir, write_results  # noqa: E402
+from common import write_results  # noqa: E402
+from protection_data import (  # noqa: E402
+    Data,
+    embed_given,
+    load_celeb24,
+    load_distractors,
+)
 
-from faceguard.align import ARCFACE_112, face_transform, warp  # noqa: E402
-from faceguard.audit.defenses import JPEG  # noqa: E402
-from faceguard.cloak.budget import face_weight, keep_floor, lightness_weight  # noqa: E402
+from faceguard.audit.defenses import make_defense  # noqa: E402
+from faceguard.audit.protection import FARS, calibrate, evasion, poisoning  # noqa: E402
+from faceguard.cloak.budget import eight_bit, face_weight, keep_floor, lightness_weight  # noqa: E402
 from faceguard.cloak.recipe import (  # noqa: E402
     budget,
     fit_universal,
     make_cloak,
     objective_factory,
 )
-from faceguard.detect import Face, FaceDetector  # noqa: E402
 from faceguard.identity import FaceClassifier, Person  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
-from faceguard.settings import PERCEPTUAL_PRESETS, PRESETS, CloakSettings  # noqa: E402
+from faceguard.settings import (  # noqa: E402
+    PERCEPTUAL_PRESETS,
+    PRESETS,
+    TRANSFER_LEVERS,
+    CloakSettings,
+)
 from faceguard.visibility import face_box, measure_face  # noqa: E402
 
-MODELS = ("dlib", "mobileface", "faceres")
-FAMILY = {"dlib": "dlib", "mobileface": "mobileface", "faceres": "faceres"}
+#: every recognizer family (one model each)
+FAMILIES = ("dlib", "faceres", "mobileface")
+DEFENSES = ("none", "jpeg75", "bilateral", "bl+sr", "purifier")
+QUICK_DEFENSES = ("none", "jpeg75")
+_SETTINGS = {f.name for f in fields(CloakSettings)}
 
 
-@dataclass
-class Data:
-    images: torch.Tensor  # (N, 3, 112, 112)
-    labels: list[str]
-    faces: list[Face]  # MTCNN on each crop
-    refs: list[int]
-    gallery: list[int]
-    probes: list[int]
-    user_ids: list[str]
+def settings_of(config: dict) -> CloakSettings:
+    """A configuration's cloak settings (its other keys are the benchmark's)."""
+    return CloakSettings(**{k: tuple(v) if isinstance(v, list) else v
+                            for k, v in config.items() if k in _SETTINGS}).resolved()
 
 
-BORDER = 56
-
-
-def _shift(face: Face, d: float) -> Face:
-    x0, y0, x1, y1 = face.box
-    return Face((x0 + d, y0 + d, x1 + d, y1 + d), face.landmarks + d, face.score)
-
-
-def load_data(root: Path, probes_per_id: int, user_ids: int, seed: int = 0) -> Data:
-    detector = FaceDetector()
-    rng = random.Random(seed)
-    images, labels, faces = [], [], []
-    refs, gallery, probes = [], [], []
-    names = sorted(p.name for p in root.iterdir() if p.is_dir())
-    for name in names:
-        files = sorted((root / name).glob("*.png"))
-        rng.shuffle(files)
-        for k, f in enumerate(files):
-            pixels = np.asarray(Image.open(f).convert("RGB"), dtype=np.float32) / 255
-            # MTCNN needs context around a tight crop (on the bare crop its landmarks are
-            # about 7 px off, 3.6 px with a border: benchmarks/results/recognition.json)
-            border = np.pad(pixels, ((BORDER, BORDER), (BORDER, BORDER), (0, 0)), mode="edge")
-            found = [_shift(f, -BORDER) for f in detector(border)]
-            if not found:
-                continue
-            idx = len(images)
-            images.append(torch.from_numpy(pixels).permute(2, 0, 1))
-            labels.append(name)
-            faces.append(found[0])
-            (refs if k < 8 else gallery if k < 20 else probes).append(idx)
-    probes = [i for i in probes if labels[i] in names[:user_ids]]
-    by_id: dict[str, list[int]] = {}
-    for i in probes:
-        by_id.setdefault(labels[i], []).append(i)
-    probes = [i for ids in by_id.values() for i in ids[:probes_per_id]]
-    return Data(torch.stack(images), labels, faces, refs, gallery, probes, names[:user_ids])
-
-
-def embed_given(ensemble: Ensemble, images: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Embeddings with the crops' own ArcFace alignment (the attacker's view)."""
-    out = {}
-    with torch.no_grad():
-        for m in ensemble.names:
-            r = ensemble[m]
-            t = face_transform(ARCFACE_112, r.template)
-            out[m] = torch.cat([r.embed(warp(images[i:i + 64], t, r.input_size))
-                                for i in range(0, len(images), 64)])
-    return out
-
-
-def top1_wrong(ensemble: Ensemble, data: Data, probe_images: torch.Tensor,
-               gallery_emb: dict[str, torch.Tensor]) -> dict[str, float]:
-    """Per recognizer: share of probes whose nearest gallery centroid is another person."""
-    names = sorted(set(data.labels))
-    glabels = np.array([data.labels[i] for i in data.gallery])
-    truth = [data.labels[i] for i in data.probes]
-    emb = embed_given(ensemble, probe_images)
-    out = {}
-    for m in ensemble.names:
-        cents = torch.stack([gallery_emb[m][torch.from_numpy(glabels == n)].mean(0)
-                             for n in names])
-        d = ensemble[m].compare(emb[m][:, None], cents[None])
-        pred = [names[k] for k in d.argmin(1).tolist()]
-        out[m] = round(float(np.mean([p != t for p, t in zip(pred, truth, strict=True)])), 4)
-    return out
-
-
-def beyond_threshold(ensemble: Ensemble, data: Data, probe_images: torch.Tensor,
-                     gallery_emb: dict[str, torch.Tensor]) -> dict[str, float]:
-    """Per recognizer: share of probes farther from their own person's clean gallery
-    centroid than the recognizer's same-person threshold (verification fails)."""
-    glabels = np.array([data.labels[i] for i in data.gallery])
-    emb = embed_given(ensemble, probe_images)
-    out = {}
-    for m in ensemble.names:
-        own = torch.stack([gallery_emb[m][torch.from_numpy(glabels == data.labels[i])].mean(0)
-                           for i in data.probes])
-        d = ensemble[m].compare(emb[m], own)
-        out[m] = round(float((d > ensemble[m].threshold).float().mean()), 4)
-    return out
-
-
-def quantise(images: torch.Tensor) -> torch.Tensor:
-    return (images * 255).round() / 255
-
-
-def cloak_probes(config: dict, data: Data, ensembles: dict, seed: int = 0) -> torch.Tensor:
+def cloak_probes(config: dict, data: Data, seed: int = 0) -> torch.Tensor:
     """Cloak every probe with the configuration (batched: all crops are 112x112)."""
-    s = CloakSettings(method=config["method"], preset=config.get("preset", "balanced"),
-                      eps=config.get("eps"), steps=config.get("steps"),
-                      robust=config.get("robust"), floor=config.get("floor"),
-                      delta_e=config.get("delta_e"),
-                      models=tuple(config["models"]),
-                      objective=config.get("objective", "feature"),
-                      **{k: config[k] for k in ("texture",) if k in config}).resolved()
-    ens = ensembles[tuple(config["models"])]
+    s = settings_of(config)
+    ens = Ensemble.load(s.models)
     x = data.images[data.probes]
     landmarks = np.stack([data.faces[i].landmarks for i in data.probes])
     weight = torch.cat([face_weight(data.faces[i], (0, 0, 112, 112)) for i in data.probes])
@@ -235,88 +151,124 @@ def _universal(s, config, data, ens, people, x, landmarks, weight, gen) -> torch
     return out
 
 
-def run_config(config: dict, data: Data, ensembles: dict, attack: Ensemble,
-               gallery_emb: dict) -> dict:
-    t0 = time.perf_counter()
-    cloaked = quantise(cloak_probes(config, data, ensembles))
-    seconds = (time.perf_counter() - t0) / len(data.probes)
+class Attacker:
+    """What the attacker holds: clean embeddings of everyone, calibrated thresholds."""
+
+    def __init__(self, data: Data) -> None:
+        self.ensemble = Ensemble.load(FAMILIES)
+        clean = embed_given(self.ensemble, data.images)
+        others, other_labels = load_distractors(self.ensemble)
+        known = data.refs + data.gallery  # never the probes
+        both = {m: torch.cat([clean[m][known], others[m]]) for m in FAMILIES}
+        self.thresholds = calibrate(self.ensemble, both,
+                                    [data.labels[i] for i in known] + other_labels)
+        self.gallery = {m: torch.cat([clean[m][data.gallery], others[m]]) for m in FAMILIES}
+        self.gallery_labels = [data.labels[i] for i in data.gallery] + other_labels
+        self.people = len(set(self.gallery_labels))
+        # poisoning: clean photos of the protected people, other than the cloaked ones
+        self.queries = [i for i in data.gallery if data.labels[i] in data.user_ids]
+        self.query_emb = {m: clean[m][self.queries] for m in FAMILIES}
+        self.query_labels = [data.labels[i] for i in self.queries]
+        self.truth = [data.labels[i] for i in data.probes]
+
+    def judge(self, images: torch.Tensor) -> dict[str, dict]:
+        """Both threat models on the probes' (cloaked, purified) images."""
+        emb = embed_given(self.ensemble, images)
+        return {
+            "evasion": evasion(self.ensemble, emb, self.truth, self.gallery,
+                               self.gallery_labels, self.thresholds),
+            "poisoning": poisoning(self.ensemble, emb, self.truth, self.query_emb,
+                                   self.query_labels,
+                                   self.gallery, self.gallery_labels, self.thresholds),
+        }
+
+
+def visibility(data: Data, cloaked: torch.Tensor) -> dict:
     clean = data.images[data.probes]
-    made_on = {FAMILY[m] for m in config["models"]}
-    plain = top1_wrong(attack, data, cloaked, gallery_emb)
-    after_jpeg = top1_wrong(attack, data, JPEG(75)(cloaked), gallery_emb)
-    boxes = [data.faces[i].box for i in data.probes]
-    q = [measure_face(a.permute(1, 2, 0).numpy(), b.permute(1, 2, 0).numpy(), box)
-         for a, b, box in zip(clean, cloaked, boxes, strict=True)]
+    q = [measure_face(a.permute(1, 2, 0).numpy(), b.permute(1, 2, 0).numpy(),
+                      data.faces[i].box)
+         for a, b, i in zip(clean, cloaked, data.probes, strict=True)]
 
     def stat(key: str, how=np.mean) -> float:
         return round(float(how([f[key] for f in q])), 3)
 
-    return {
-        **config,
-        "probes": len(data.probes),
-        "protection": plain,
-        "protection_jpeg75": after_jpeg,
-        "beyond_threshold": beyond_threshold(attack, data, cloaked, gallery_emb),
-        "beyond_threshold_jpeg75": beyond_threshold(attack, data, JPEG(75)(cloaked),
-                                                    gallery_emb),
-        "white_box": [m for m in attack.names if FAMILY[m] in made_on],
-        "held_out": [m for m in attack.names if FAMILY[m] not in made_on],
-        "ssimulacra2": stat("ssimulacra2"),
-        "ssimulacra2_min": stat("ssimulacra2", np.min),
-        "jpeg_equivalent": stat("jpeg_equivalent", np.median),
-        "ciede2000_mean": stat("ciede2000_mean"),
-        "ciede2000_p95": stat("ciede2000_p95"),
-        "ciede2000_p95_max": stat("ciede2000_p95", np.max),
-        "ssim": stat("ssim"),
-        "psnr": stat("psnr"),
-        "seconds_per_probe": round(seconds, 3),
-    }
+    return {"ssimulacra2": stat("ssimulacra2"), "ssimulacra2_min": stat("ssimulacra2", np.min),
+            "jpeg_equivalent": stat("jpeg_equivalent", np.median),
+            "ciede2000_mean": stat("ciede2000_mean"), "ciede2000_p95": stat("ciede2000_p95"),
+            "ciede2000_p95_max": stat("ciede2000_p95", np.max),
+            "ssim": stat("ssim"), "psnr": stat("psnr")}
 
 
-def configs(quick: bool) -> list[dict]:
-    """The configurations, most important first (a run cut short keeps the first ones)."""
-    default = ["dlib", "mobileface"]
-    out = [
-        {"name": "perceptual-balanced-default", "method": "perceptual", "models": default},
-        {"name": "pgd-balanced-default", "method": "pgd", "models": default},
-    ]
-    if quick:
-        return out
-    for preset in ("low", "high"):
-        out.append({"name": f"perceptual-{preset}-default", "method": "perceptual",
-                    "preset": preset, "models": default})
-        out.append({"name": f"pgd-{preset}-default", "method": "pgd", "preset": preset,
-                    "models": default})
-    out += [
-        {"name": "fgsm-balanced-classifier", "method": "fgsm", "objective": "classifier",
-         "models": default},
-        {"name": "mifgsm-balanced-default", "method": "mifgsm", "models": default},
-        {"name": "pfgsm-balanced-default", "method": "pfgsm", "models": default},
-        {"name": "bim-balanced-default", "method": "bim", "models": default},
-        {"name": "universal-sgd-balanced-default", "method": "universal-sgd",
-         "models": default},
-        {"name": "universal-deepfool-balanced-default", "method": "universal",
-         "models": default},
-    ]
+def run_config(config: dict, data: Data, attacker: Attacker, defenses: tuple[str, ...]) -> dict:
+    t0 = time.perf_counter()
+    cloaked = eight_bit(cloak_probes(config, data))
+    seconds = (time.perf_counter() - t0) / len(data.probes)
+    judged = {d: attacker.judge(make_defense(d)(cloaked)) for d in defenses}
+    return {**config, "probes": len(data.probes),
+            "held_out": [m for m in FAMILIES if m not in config["models"]],
+            **{threat: {d: judged[d][threat] for d in defenses}
+               for threat in ("evasion", "poisoning")},
+            **visibility(data, cloaked), "seconds_per_probe": round(seconds, 3)}
+
+
+def summarise(runs: list[dict], defenses: tuple[str, ...]) -> dict:
+    """Per recipe: transfer (the held-out family's protection at FAR 1%, each, mean and
+    minimum) and white-box (every family's, from the cloak made on all of them)."""
+    out: dict[str, dict] = {}
+    for r in runs:
+        entry = out.setdefault(r["recipe"], {"transfer": {}, "white_box": {}})
+        for threat in ("evasion", "poisoning"):
+            for d in defenses:
+                rates = r[threat][d]
+                if r["held_out"]:
+                    (f,) = r["held_out"]
+                    t = entry["transfer"].setdefault(f"{threat}/{d}", {})
+                    t[f] = rates[f]["far_0.01"]
+                    t["mean"] = round(float(np.mean([v for k, v in t.items()
+                                                     if k in FAMILIES])), 4)
+                    t["min"] = min(v for k, v in t.items() if k in FAMILIES)
+                else:
+                    entry["white_box"][f"{threat}/{d}"] = {m: rates[m]["far_0.01"]
+                                                         for m in FAMILIES}
+        entry.setdefault("ssimulacra2", []).append(r["ssimulacra2"])
     return out
 
 
-def curves() -> list[dict]:
+#: recipes: name -> cloak settings without the models; the first is the baseline
+RECIPES = {
+    "perceptual-balanced": {"method": "perceptual"},
+    **{f"perceptual-balanced+{lever}": {"method": "perceptual", "transfer": [lever]}
+       for lever in TRANSFER_LEVERS},
+    "pgd-balanced": {"method": "pgd"},
+}
+
+
+def plan(recipes: dict[str, dict], held_out: tuple[str, ...], white_box: bool) -> list[dict]:
+    """Every run: each recipe with each family held out, then with every family."""
+    out = []
+    for name, recipe in recipes.items():
+        for f in held_out:
+            out.append({"recipe": name, **recipe, "models": [m for m in FAMILIES if m != f]})
+        if white_box:
+            out.append({"recipe": name, **recipe, "models": list(FAMILIES)})
+    return out
+
+
+def curves() -> dict[str, dict]:
     """Protection against visibility: the perceptual method from invisible to visible
     (its floor and lightness cap together), and PGD by eps with no visibility limit."""
-    default = ["dlib", "mobileface"]
-    out = [{"name": f"curve-perceptual-floor{floor:g}", "method": "perceptual",
-            "floor": floor, "delta_e": delta_e, "robust": False, "models": default}
-           for floor, delta_e in ((90, 1.5), (85, 2.0), (75, 2.8), (65, 4.0), (60, 5.0))]
-    out += [{"name": f"curve-pgd-eps{eps:g}", "method": "pgd", "eps": eps, "floor": 1.0,
-             "delta_e": 50.0, "robust": False, "models": default}
-            for eps in (2, 4, 8, 16)]
+    out = {f"curve-perceptual-floor{floor:g}": {"method": "perceptual", "floor": floor,
+                                                "delta_e": delta_e, "robust": False}
+           for floor, delta_e in ((90, 1.5), (85, 2.0), (75, 2.8), (65, 4.0), (60, 5.0))}
+    out |= {f"curve-pgd-eps{eps:g}": {"method": "pgd", "eps": eps, "floor": 1.0,
+                                      "delta_e": 50.0, "robust": False}
+            for eps in (2, 4, 8, 16)}
     return out
 
 
-def plot_curves(results: list[dict], path: Path) -> None:
-    """Protection (beyond threshold, mean of the recognizers it was made on, and of the
-    held-out one) against measured face SSIMULACRA2, as a PNG."""
+def plot_curves(runs: list[dict], path: Path) -> None:
+    """Verification protection at FAR 1% (evasion, no defense) against measured face
+    SSIMULACRA2: mean of the recognizers it was made on, and the held-out one."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -324,18 +276,19 @@ def plot_curves(results: list[dict], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for prefix, colour in (("curve-perceptual", "tab:blue"), ("curve-pgd", "tab:red")):
-        rows = sorted((r for r in results if r["name"].startswith(prefix)),
+        rows = sorted((r for r in runs if r["recipe"].startswith(prefix)),
                       key=lambda r: r["ssimulacra2"])
         if not rows:
             continue
         x = [r["ssimulacra2"] for r in rows]
-        for key, style, who in (("white_box", "-o", "made on"), ("held_out", "--s", "held out")):
-            y = [100 * np.mean([r["beyond_threshold"][m] for m in r[key]]) for r in rows]
+        for key, style, who in (("models", "-o", "made on"), ("held_out", "--s", "held out")):
+            y = [100 * np.mean([r["evasion"]["none"][m]["far_0.01"] for m in r[key]])
+                 for r in rows]
             ax.plot(x, y, style, color=colour, label=f"{prefix[6:]} ({who})")
     ax.axvline(75, color="grey", lw=0.8)
     ax.text(75.3, 2, "balanced floor", color="grey", fontsize=8)
     ax.set_xlabel("face SSIMULACRA2 (higher = less visible; JPEG q90 of a face is about 75)")
-    ax.set_ylabel("protection beyond threshold (%)")
+    ax.set_ylabel("verification protection at FAR 1% (%)")
     ax.set_ylim(0, 102)
     ax.invert_xaxis()
     ax.legend(fontsize=8)
@@ -346,42 +299,43 @@ def plot_curves(results: list[dict], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2 configurations, 3 probes per id")
-    parser.add_argument("--only", nargs="*", help="run only these configuration names")
+    parser.add_argument("--quick", action="store_true",
+                        help="about 40 probes, faceres held out, no white-box run")
+    parser.add_argument("--only", nargs="*", help="run only these recipes")
     parser.add_argument("--curves", action="store_true",
-                        help="protection-vs-visibility curves instead (protection-curves.json "
-                             "and .png)")
+                        help="protection-vs-visibility curves (protection-curves.json, .png)")
     args = parser.parse_args()
     started = time.perf_counter()
     torch.manual_seed(0)
-    data = load_data(data_dir("celeb24"), probes_per_id=3 if args.quick else 5, user_ids=12)
-    attack = Ensemble.load(MODELS)
-    gallery_emb = embed_given(attack, data.images[data.gallery])
-    table = curves() if args.curves else configs(args.quick)
-    chosen = [c for c in table if not args.only or c["name"] in args.only]
-    name = ("protection-only" if args.only else
-            "protection-curves" if args.curves else "protection")
-    ensembles = {tuple(c["models"]): Ensemble([attack[m] for m in c["models"]]) for c in chosen}
-    results = {"clean_top1_error": top1_wrong(attack, data, data.images[data.probes],
-                                              gallery_emb),
-               "clean_top1_error_jpeg75": top1_wrong(attack, data,
-                                                     JPEG(75)(data.images[data.probes]),
-                                                     gallery_emb),
-               "configs": []}
-    print("clean top-1 error", results["clean_top1_error"], flush=True)
-    settings = {"presets": PRESETS, "perceptual_presets": PERCEPTUAL_PRESETS, "identities": 24,
-                "user_identities": len(data.user_ids),
-                "refs_per_id": 8, "gallery_per_id": 12, "probes": len(data.probes),
-                "only": args.only, "configs_planned": len(chosen)}
-    for config in chosen:
-        r = run_config(config, data, ensembles, attack, gallery_emb)
-        results["configs"].append(r)
+    quick = args.quick or args.curves
+    data = load_celeb24(probes_per_id=2 if quick else 5, user_ids=20 if quick else 24)
+    attacker = Attacker(data)
+    recipes = curves() if args.curves else RECIPES
+    recipes = {k: v for k, v in recipes.items() if not args.only or k in args.only}
+    defenses = QUICK_DEFENSES if quick else DEFENSES
+    runs = plan(recipes, ("faceres",) if quick else FAMILIES, white_box=not args.quick)
+    name = ("protection-curves" if args.curves else
+            "protection-only" if args.only else "protection")
+    # the same protocol on the clean probes: the share "protected" without a cloak (the
+    # false rejections at each FAR, and top-1 errors)
+    results = {"thresholds": attacker.thresholds,
+               "clean": attacker.judge(data.images[data.probes]), "runs": []}
+    print("clean", json.dumps(results["clean"]), flush=True)
+    settings = {"presets": PRESETS, "perceptual_presets": PERCEPTUAL_PRESETS,
+                "families": FAMILIES, "defenses": defenses, "fars": FARS,
+                "protected_people": len(data.user_ids), "probes": len(data.probes),
+                "gallery_people": attacker.people, "poisoning_queries": len(attacker.queries),
+                "recipes": recipes, "runs_planned": len(runs)}
+    path = None
+    for config in runs:
+        r = run_config(config, data, attacker, defenses)
+        results["runs"].append(r)
+        results["summary"] = summarise(results["runs"], defenses)
         print(json.dumps(r), flush=True)
-        # after every configuration, so a run cut short keeps its numbers; a partial run
-        # (--only) goes to its own file, next to the full one
+        # after every run, so a run cut short keeps its numbers
         path = write_results(name, settings, results, args.quick, started)
-    if args.curves:
-        plot_curves(results["configs"], path.with_suffix(".png"))
+    if args.curves and path:
+        plot_curves(results["runs"], path.with_suffix(".png"))
     print(path)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 #: method name -> what it is, in plain words
 METHODS = {
@@ -24,6 +24,14 @@ METHODS = {
     "pfgsm": "private FGSM towards a decoy person (needs other people: --gallery)",
     "universal": "one universal mask per person via DeepFool (needs other people)",
     "universal-sgd": "one universal mask per person, fast stochastic variant",
+}
+
+#: transfer lever -> what it does (faceguard.cloak.transfer): ways to make a cloak made
+#: on our recognizers fool recognizers it never saw
+TRANSFER_LEVERS = {
+    "log": "weigh the least-fooled recognizer most (log distance, no cap)",
+    "diversity": "random resize and pad of the face at every step (input diversity)",
+    "dropout": "random dropout inside the recognizers at every step (ghost models)",
 }
 
 #: preset -> how visible any method's cloak may be (see faceguard.visibility):
@@ -51,7 +59,9 @@ PERCEPTUAL_PRESETS = {
 # The defaults, here only: the CLI's options and the app's first-run choices read them.
 DEFAULT_METHOD = "perceptual"
 DEFAULT_PRESET = "balanced"
-DEFAULT_MODELS = ("dlib", "mobileface")
+#: every recognizer family: a cloak made on fewer leaves the others' quirks unexploited
+#: and the one left out matches the face far more often (benchmarks/results/protection.json)
+DEFAULT_MODELS = ("dlib", "mobileface", "faceres")
 DEFAULT_EOT_SAMPLES = 2
 
 #: output format choice -> what the user reads ("keep": each photo's own format)
@@ -90,6 +100,7 @@ class CloakSettings:
             default: on smooth skin a cloak shows as pale streaks long before it shows
             in hair, brows or beard (benchmarks/results/visibility-astronaut-3x.png).
         seed: random seed (random start, EOT draws, decoy choice).
+        transfer: transfer levers, from :data:`TRANSFER_LEVERS`.
     """
 
     method: str = DEFAULT_METHOD
@@ -105,7 +116,7 @@ class CloakSettings:
     models: tuple[str, ...] = DEFAULT_MODELS
     texture: float = 0.6
     seed: int = 0
-    extra: dict = field(default_factory=dict)
+    transfer: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -124,6 +135,10 @@ class CloakSettings:
             raise ValueError("delta_e is a CIEDE2000 colour difference and must be in (0, 50]")
         if not self.models:
             raise ValueError("at least one model is needed")
+        unknown = sorted(set(self.transfer) - set(TRANSFER_LEVERS))
+        if unknown:
+            raise ValueError(f"unknown transfer lever(s) {', '.join(unknown)} "
+                             f"(choose from {', '.join(TRANSFER_LEVERS)})")
         if not 0 <= self.texture <= 1:
             raise ValueError("texture must be in [0, 1]")
         if self.method in ("pfgsm", "universal") and self.objective != "classifier":
@@ -144,6 +159,7 @@ class CloakSettings:
     def to_dict(self) -> dict:
         d = asdict(self.resolved())
         d["models"] = list(d["models"])
+        d["transfer"] = list(d["transfer"])
         return d
 
     def digest(self) -> str:

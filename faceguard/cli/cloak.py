@@ -168,7 +168,8 @@ def settings_from_args(args: argparse.Namespace) -> CloakSettings:
 
 
 def _print_photo(entry: dict) -> None:
-    from faceguard.manifest import FaceRecord, fooled
+    from faceguard.manifest import FaceRecord
+    from faceguard.verdict import verdict
 
     faces = [r for r in map(FaceRecord.from_dict, entry["faces"]) if r.protected]
     if not faces:
@@ -180,6 +181,5 @@ def _print_photo(entry: dict) -> None:
         moved = ", ".join(f"{m} {f.distance_before[m]:.2f}->{d:.2f}"
                           for m, d in f.distance_after.items())
         parts.append(f"{visibility_line(q)}; {moved}")
-    n, total = fooled(faces)
     print(f"{entry['output']}: {len(faces)} face(s) cloaked in {entry['seconds']:.1f}s; "
-          + "; ".join(parts) + f"; {n} of {total} recognizers fooled")
+          + "; ".join(parts) + f". {verdict(faces).words()}")

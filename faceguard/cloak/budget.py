@@ -81,11 +81,11 @@ def keep_floor(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
     x0, y0, x1, y1 = face or (0, 0, original.shape[-1], original.shape[-2])
     if min(x1 - x0, y1 - y0) < 8:
         return cloaked
-    ref = _eight_bit(original[..., y0:y1, x0:x1]).expand(-1, 3, -1, -1)
+    ref = eight_bit(original[..., y0:y1, x0:x1]).expand(-1, 3, -1, -1)
     delta = cloaked - original
 
     def seen(a: float) -> float:
-        x = _eight_bit(original[..., y0:y1, x0:x1] + a * delta[..., y0:y1, x0:x1])
+        x = eight_bit(original[..., y0:y1, x0:x1] + a * delta[..., y0:y1, x0:x1])
         with torch.no_grad():
             return float(ssimulacra2(ref, x.expand(-1, 3, -1, -1)))
 
@@ -98,7 +98,7 @@ def keep_floor(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
     return original + lo * delta
 
 
-def _eight_bit(x: torch.Tensor) -> torch.Tensor:
+def eight_bit(x: torch.Tensor) -> torch.Tensor:
     return (x.clamp(0, 1) * 255).round() / 255
 
 

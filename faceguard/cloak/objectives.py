@@ -17,15 +17,18 @@ Both average over random alignments (always) and random image transforms (EOT,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from faceguard.align import jitter_landmarks
+from faceguard.cloak import transfer
 from faceguard.identity import FaceClassifier, normalised_distance
 from faceguard.models.ensemble import Ensemble, FaceTransform
+from faceguard.settings import TRANSFER_LEVERS
 
 
 class _FaceObjective:
@@ -33,25 +36,35 @@ class _FaceObjective:
 
     Each sample aligns the faces with slightly jittered landmarks
     (:func:`faceguard.align.jitter_landmarks`), because an attacker's detector will not
-    put the landmarks exactly where ours does, then applies ``transform`` if given.
+    put the landmarks exactly where ours does, then applies ``transform`` if given,
+    and the transfer ``levers`` (:mod:`faceguard.cloak.transfer`).
     """
 
     def __init__(self, ensemble: Ensemble, landmarks: np.ndarray,
                  transform: FaceTransform | None = None, samples: int = 1,
-                 jitter: bool = True, seed: int = 0) -> None:
+                 jitter: bool = True, seed: int = 0, levers: Sequence[str] = ()) -> None:
+        unknown = set(levers) - set(TRANSFER_LEVERS)
+        if unknown:
+            raise ValueError(f"unknown transfer lever(s) {', '.join(sorted(unknown))}")
         self.ensemble = ensemble
         self.landmarks = landmarks
         self.transform = transform
         self.samples = samples
         self.jitter = jitter
+        self.levers = tuple(levers)
         self.rng = np.random.default_rng(seed)
+        self.generator = torch.Generator().manual_seed(seed)
 
     def _embeddings(self, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
         out = []
         for _ in range(self.samples):
             marks = jitter_landmarks(self.landmarks, self.rng) if self.jitter else self.landmarks
             faces = self.ensemble.align(images, marks)
-            out.append(self.ensemble.embed_aligned(faces, self.transform))
+            if "diversity" in self.levers:
+                faces = {m: transfer.diversity(f, self.generator) for m, f in faces.items()}
+            ghosts = "dropout" in self.levers
+            with transfer.dropout(self.ensemble, self.generator) if ghosts else nullcontext():
+                out.append(self.ensemble.embed_aligned(faces, self.transform))
         return out
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
@@ -77,14 +90,15 @@ class FeatureObjective(_FaceObjective):
         cap: saturation of the untargeted loss, in threshold units.
         transform, samples, jitter, seed: EOT: a random face transform, how many draws
             per step, alignment jitter, and the seed of the jitter.
+        levers: transfer levers (:data:`faceguard.settings.TRANSFER_LEVERS`).
     """
 
     def __init__(self, ensemble: Ensemble, landmarks: np.ndarray,
                  centroids: Mapping[str, torch.Tensor],
                  decoy: Mapping[str, torch.Tensor] | None = None, cap: float = 2.0,
                  transform: FaceTransform | None = None, samples: int = 1,
-                 jitter: bool = True, seed: int = 0) -> None:
-        super().__init__(ensemble, landmarks, transform, samples, jitter, seed)
+                 jitter: bool = True, seed: int = 0, levers: Sequence[str] = ()) -> None:
+        super().__init__(ensemble, landmarks, transform, samples, jitter, seed, levers)
         self.centroids = dict(centroids)
         self.decoy = dict(decoy) if decoy is not None else None
         self.cap = cap
@@ -94,6 +108,8 @@ class FeatureObjective(_FaceObjective):
             d = normalised_distance(self.ensemble, embeddings, self.decoy)
             return -torch.stack(list(d.values())).mean(0)
         d = normalised_distance(self.ensemble, embeddings, self.centroids)
+        if "log" in self.levers:
+            return torch.stack([v.clamp_min(1e-3).log() for v in d.values()]).mean(0)
         return torch.stack([v.clamp(max=self.cap) for v in d.values()]).mean(0)
 
 
@@ -109,8 +125,8 @@ class ClassifierObjective(_FaceObjective):
     def __init__(self, ensemble: Ensemble, landmarks: np.ndarray, classifier: FaceClassifier,
                  label: int, target: int | None = None,
                  transform: FaceTransform | None = None, samples: int = 1,
-                 jitter: bool = True, seed: int = 0) -> None:
-        super().__init__(ensemble, landmarks, transform, samples, jitter, seed)
+                 jitter: bool = True, seed: int = 0, levers: Sequence[str] = ()) -> None:
+        super().__init__(ensemble, landmarks, transform, samples, jitter, seed, levers)
         self.classifier = classifier
         self.label = label
         self.target = target

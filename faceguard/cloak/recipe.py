@@ -116,9 +116,9 @@ def objective_factory(s: CloakSettings, ensemble: Ensemble,
     def make(landmarks: np.ndarray, label: int | None = None, target: int | None = None):
         if s.objective == "classifier":
             return ClassifierObjective(ensemble, landmarks, classifier, label, target,
-                                       transform, samples, jitter, seed)
+                                       transform, samples, jitter, seed, s.transfer)
         return FeatureObjective(ensemble, landmarks, centroids, decoy, transform=transform,
-                                samples=samples, jitter=jitter, seed=seed)
+                                samples=samples, jitter=jitter, seed=seed, levers=s.transfer)
 
     return make
 
@@ -148,7 +148,7 @@ def fit_universal(s: CloakSettings, ensemble: Ensemble, faces: torch.Tensor,
         return v, rate, repr(fitter)
     transform, samples, _ = eot(s, s.seed)
     objective = FeatureObjective(ensemble, CANONICAL_TEMPLATE, centroids, transform=transform,
-                                 samples=samples, seed=s.seed)
+                                 samples=samples, seed=s.seed, levers=s.transfer)
     v = fitter.fit(faces, lambda x, idx: objective(x), generator)
     with torch.no_grad():
         emb = ensemble.embed((faces + v).clamp(0, 1), CANONICAL_TEMPLATE)

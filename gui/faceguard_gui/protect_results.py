@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from faceguard.manifest import FaceRecord, fooled
+from faceguard.manifest import FaceRecord
+from faceguard.verdict import verdict
 from faceguard.visibility import describe
 from faceguard_gui.jobs import load_preview
 from faceguard_gui.widgets import note
@@ -85,17 +86,17 @@ class ResultsPanel:
             visible.setToolTip(f"Least SSIMULACRA2 of its protected faces: {min(scores):.1f} "
                                "(100 = identical)")
         self.results.setItem(row, 3, visible)
-        self.results.setItem(row, 4, QTableWidgetItem(self._fooled(protected)))
+        self.results.setItem(row, 4, self._fooled(protected))
         self.results.scrollToBottom()
 
     @staticmethod
-    def _fooled(faces: list[dict]) -> str:
-        """E.g. "2 of 2": recognizers that no longer match any protected face (as the
-        manifest's face records say)."""
-        if not faces:
-            return "–"
-        n, total = fooled([FaceRecord.from_dict(f) for f in faces])
-        return f"{n} of {total}"
+    def _fooled(faces: list[dict]) -> QTableWidgetItem:
+        """E.g. "3 of 3; others not checked": recognizers that no longer match any
+        protected face, made on and not (the verdict's words in the tooltip)."""
+        found = verdict([FaceRecord.from_dict(f) for f in faces])
+        item = QTableWidgetItem(found.short())
+        item.setToolTip(found.words())
+        return item
 
     def _open_result(self, row: int, _column: int) -> None:
         item = self.results.item(row, 0)

@@ -1,0 +1,71 @@
+"""Transfer levers (faceguard.cloak.transfer) on a real face with the real dlib recognizer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from faceguard.album import embed_faces
+from faceguard.cloak import transfer
+from faceguard.cloak.iterative import PGD
+from faceguard.cloak.objectives import FeatureObjective
+from faceguard.cloak.photo import cloak_face
+from faceguard.io import to_tensor
+from faceguard.models.ensemble import Ensemble
+from faceguard.settings import TRANSFER_LEVERS, CloakSettings
+
+
+@pytest.fixture(scope="module")
+def scene(astronaut, detector, load_model):
+    """The astronaut, her face, dlib, and her centroid from a half-size reference."""
+    photo = to_tensor(astronaut / 255.0)
+    face = detector(astronaut)[0]
+    ensemble = Ensemble([load_model("dlib")])
+    small = torch.nn.functional.interpolate(photo, scale_factor=0.5, mode="bilinear",
+                                            antialias=True)
+    ref = detector((small[0].permute(1, 2, 0).numpy() * 255).round().astype("uint8"))[0]
+    centroids = {m: e[0] for m, e in embed_faces(ensemble, small, [ref]).items()}
+    return photo, face, ensemble, centroids
+
+
+@pytest.mark.parametrize("lever", list(TRANSFER_LEVERS))
+def test_lever_cloak_moves_the_face_beyond_the_threshold(scene, lever):
+    photo, face, ensemble, centroids = scene
+    cloak = PGD(8 / 255, steps=20)
+
+    def objective_for(landmarks):
+        return FeatureObjective(ensemble, landmarks, centroids, levers=(lever,), seed=3)
+
+    out, crop = cloak_face(photo, face, cloak, ensemble, objective_for,
+                           generator=torch.Generator().manual_seed(0))
+    after = embed_faces(ensemble, out, [face])["dlib"][0]
+    assert float(ensemble["dlib"].compare(after, centroids["dlib"])) > ensemble["dlib"].threshold
+    delta = (out - photo).abs()
+    assert delta.max() <= cloak.eps + 1e-6
+    x0, y0, x1, y1 = crop.region
+    outside = delta.sum(1)[0].clone()
+    outside[y0:y1, x0:x1] = 0
+    assert not outside.any()  # nothing changes outside the face's region
+
+
+def test_diversity_keeps_the_shape_and_changes_the_face():
+    faces = torch.rand(2, 3, 112, 112)
+    gen = torch.Generator().manual_seed(0)
+    draws = [transfer.diversity(faces, gen) for _ in range(8)]
+    assert all(d.shape == faces.shape for d in draws)
+    assert any(not torch.equal(d, faces) for d in draws)
+
+
+def test_dropout_changes_the_embedding_only_while_active(load_model):
+    ensemble = Ensemble([load_model("dlib")])
+    faces = torch.rand(1, 3, 150, 150)
+    clean = ensemble["dlib"].embed(faces)
+    with transfer.dropout(ensemble, torch.Generator().manual_seed(0)):
+        ghost = ensemble["dlib"].embed(faces)
+    assert not torch.allclose(ghost, clean)
+    assert torch.equal(ensemble["dlib"].embed(faces), clean)  # hooks removed
+
+
+def test_unknown_lever_is_refused():
+    with pytest.raises(ValueError, match="unknown transfer lever"):
+        CloakSettings(transfer=("magic",))
