@@ -219,14 +219,36 @@ class ProtectionRow:
     clean_verify: float | None
 
 
+def audit_thresholds(ensemble: Ensemble, gallery: Gallery, far: float = FARS[0],
+                     least: int = 1000) -> tuple[dict[str, float], str]:
+    """The match threshold per recognizer for an audit, and a sentence saying which.
+
+    Calibrated on the gallery (:func:`calibrate`) when it holds at least ``least`` clean
+    impostor comparisons (so the FAR quantile rests on at least 10 of them); else each
+    recognizer's own threshold.
+    """
+    people = len(set(gallery.people))
+    comparisons = len(gallery.people) * (people - 1)
+    if comparisons < least:
+        return ({m: float(ensemble[m].threshold) for m in ensemble.names},
+                f"Match thresholds: each recognizer's own; the {people} people known here "
+                f"give too few comparisons to calibrate them at FAR {far:.1%}.")
+    t = calibrate(ensemble, gallery.embeddings, gallery.people, (far,))
+    return ({m: t[m][far] for m in ensemble.names},
+            f"Match thresholds calibrated on this gallery: {comparisons} comparisons of "
+            f"clean faces with other people, at a false-match rate of {far:.1%}.")
+
+
 def protection_table(faces: Sequence[AuditFace], gallery: Gallery, ensemble: Ensemble,
-                     defenses: Mapping[str, Defense], cloak_families: set[str]
-                     ) -> Iterator[Event]:
+                     defenses: Mapping[str, Defense], cloak_families: set[str],
+                     thresholds: Mapping[str, float] | None = None) -> Iterator[Event]:
     """Evaluate every (defense, recognizer) pair.
 
-    Yields one "auditing protection" event per defense; the last event's ``result`` is
-    the list of :class:`ProtectionRow`.
+    ``thresholds``: model -> match threshold (default: each recognizer's own; see
+    :func:`audit_thresholds`). Yields one "auditing protection" event per defense; the
+    last event's ``result`` is the list of :class:`ProtectionRow`.
     """
+    thresholds = thresholds or {m: float(ensemble[m].threshold) for m in ensemble.names}
     rows: list[ProtectionRow] = []
     names = list(defenses)
     for k, name in enumerate(names, 1):
@@ -249,9 +271,9 @@ def protection_table(faces: Sequence[AuditFace], gallery: Gallery, ensemble: Ens
                     s = stats[m]
                     if len(people) > 1:
                         s[top1].append(people[int(d.argmin())] == face.person)
-                    s[verify].append(d_own < r.threshold)
+                    s[verify].append(d_own < thresholds[m])
                     if top1 == "t1":
-                        s["d"].append(d_own / r.threshold)
+                        s["d"].append(d_own / thresholds[m])
         for m in ensemble.names:
             s = stats[m]
             rows.append(ProtectionRow(

@@ -66,6 +66,11 @@ def summary(result: AuditResult) -> list[str]:
         if value is not None:
             lines.append(f"Weakest case for {kind}: {value:.0%} protected after "
                          f"'{worst['defense']}' on {worst['model']} ({how}).")
+    if not any(r["held_out"] for r in rows):
+        lines.append("Every recognizer checked here was used to make the cloak, so none it "
+                     "was not made on was tested: a platform's own recognizer may still "
+                     "match these faces (README, \"What to expect\", gives how often one "
+                     "left out still matches).")
     broken = [r for r in rows if r["clean_verify"] is not None and r["clean_verify"] < 0.5]
     for r in broken[:3]:
         lines.append(f"Note: '{r['defense']}' also stops {r['model']} from recognising clean "

@@ -13,7 +13,13 @@ import numpy as np
 import torch
 
 from faceguard.align import ARCFACE_112, face_transform, warp
-from faceguard.audit.protection import AuditFace, Gallery, audit_crop, protection_table
+from faceguard.audit.protection import (
+    AuditFace,
+    Gallery,
+    audit_crop,
+    audit_thresholds,
+    protection_table,
+)
 from faceguard.detect import Face, FaceDetector
 from faceguard.io import (
     DEFAULT_LIMIT,
@@ -233,7 +239,10 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
                             "measured by verification (distance beyond the threshold).")
 
     # 3. protection per defense and recognizer
-    for event in protection_table(faces, gallery, ensemble, defenses, cloak_families):
+    thresholds, how = audit_thresholds(ensemble, gallery)
+    result.notes.append(how)
+    for event in protection_table(faces, gallery, ensemble, defenses, cloak_families,
+                                  thresholds):
         if event.result is not None:
             result.protection = [asdict(r) for r in event.result]
         yield event

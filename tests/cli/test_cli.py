@@ -144,6 +144,9 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
     # two cloaked faces are too few to train a detector: the report says so, not a crash
     assert data["detection"] or any("wlmp-linear" in n for n in data["notes"])
     assert "<img" in (report / "report.html").read_text()
+    # audited only on the recognizer it was made on: the report says what was not tested
+    assert any("none it was not made on was tested" in line for line in data["summary"])
+    assert any("Match thresholds" in n for n in data["notes"])
 
 
 def test_audit_lists(tmp_path):
