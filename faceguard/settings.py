@@ -22,6 +22,8 @@ METHODS = {
     "mifgsm": "momentum iterative FGSM (transfers better to unseen recognizers)",
     "fgsm": "one-step fast gradient sign (fastest, weakest)",
     "pfgsm": "private FGSM towards a decoy person (needs other people: --gallery)",
+    "flm": "moves the face's features by a pixel or two (geometric, no colour change)",
+    "hybrid": "moves the face's features and adds a faint pattern, together",
     "universal": "one universal mask per person via DeepFool (needs other people)",
     "universal-sgd": "one universal mask per person, fast stochastic variant",
 }

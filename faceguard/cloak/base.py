@@ -40,6 +40,9 @@ class Cloak:
         chroma: the colour guard: chroma's budget as a fraction of eps (None: no guard).
     """
 
+    #: whether every pixel's change stays within eps * weight (a warp's does not)
+    pixel_bounded = True
+
     def __init__(self, eps: float, chroma: float | None = CHROMA) -> None:
         if not 0 < eps <= 1:
             raise ValueError(f"eps must be in (0, 1], got {eps}")
@@ -68,7 +71,8 @@ class Cloak:
             generator: random source for methods with a random start (reproducibility).
 
         Returns:
-            (B, 3, H, W) cloaked images with ``|out - images| <= eps * weight``.
+            (B, 3, H, W) cloaked images with ``|out - images| <= eps * weight`` (when
+            :attr:`pixel_bounded`).
         """
         images = images.detach()
         if weight is None:

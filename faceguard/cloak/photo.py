@@ -106,8 +106,11 @@ def cloak_face(
         # resolution budget, so the L-inf bound and the feathered edge hold per pixel
         delta = F.interpolate(cloaked - work.pixels, size=crop.pixels.shape[-2:],
                               mode="bilinear", align_corners=False)
-        cloaked = project(crop.pixels + delta, crop.pixels, cloak.eps * crop.weight,
-                          cloak.chroma)
+        if cloak.pixel_bounded:
+            cloaked = project(crop.pixels + delta, crop.pixels, cloak.eps * crop.weight,
+                              cloak.chroma)
+        else:
+            cloaked = (crop.pixels + delta * (crop.weight > 0)).clamp(0, 1)
     if floor is not None:
         cloaked = keep_floor(crop.pixels, cloaked, floor, face_in(crop, face))
     return paste(photo, crop, cloaked), crop

@@ -24,6 +24,7 @@ import torch
 
 from faceguard.cloak.base import Cloak
 from faceguard.cloak.fgsm import FGSM
+from faceguard.cloak.flm import FLM
 from faceguard.cloak.iterative import BIM, MIFGSM, PGD
 from faceguard.cloak.objectives import ClassifierObjective, FeatureObjective
 from faceguard.cloak.perceptual import PerceptualCloak
@@ -53,6 +54,8 @@ PER_PHOTO: dict[str, Callable[[CloakSettings, float], Cloak]] = {
     "bim": lambda s, eps: BIM(eps, steps=s.steps),
     "mifgsm": lambda s, eps: MIFGSM(eps, steps=s.steps),
     "pfgsm": lambda s, eps: PFGSM(eps, max_steps=s.steps),
+    "flm": lambda s, eps: FLM(eps, steps=s.steps),
+    "hybrid": lambda s, eps: FLM(eps, steps=s.steps, additive=True),
 }
 
 #: universal methods: name -> (resolved settings, budget) -> the mask fitter

@@ -37,6 +37,8 @@ METHOD_LABELS = {  # the methods that need no other people come first
     "bim": "Without random start (BIM)",
     "fgsm": "Fastest, weakest (FGSM)",
     "pfgsm": "Towards a decoy person (P-FGSM)",
+    "flm": "Moves the features a little (FLM)",
+    "hybrid": "Moves the features and adds a pattern (hybrid)",
     "universal": "One mask per person (universal)",
     "universal-sgd": "One mask per person, fast (universal SGD)",
 }
