@@ -330,7 +330,7 @@ def _measure(photo: Photo, cloaked: np.ndarray, out_path: Path, scanned: PhotoFa
     """The photo's manifest entry: distances measured on the file as written; visibility
     of the cloak itself (``cloaked`` (H, W, 3), rounded to 8 bits as saved losslessly),
     plus its SSIMULACRA2 and L-inf after saving (``saved_``: JPEG adds its own loss)."""
-    from faceguard.visibility import measure_face
+    from faceguard.visibility import measure_face, measure_saved
 
     if centroids:
         eight_bit = np.round(np.clip(cloaked, 0, 1) * 255) / 255
@@ -341,10 +341,8 @@ def _measure(photo: Photo, cloaked: np.ndarray, out_path: Path, scanned: PhotoFa
         thresholds = {m: float(ensemble[m].threshold) for m in ensemble.names}
         for n, j in enumerate(hit):
             box = scanned.faces[j].box
-            quality = measure_face(photo.pixels, eight_bit, box)
-            after_save = measure_face(photo.pixels, saved.pixels, box, jpeg=False)
-            quality["saved_ssimulacra2"] = after_save.get("ssimulacra2")
-            quality["saved_linf"] = after_save["linf"]
+            quality = measure_face(photo.pixels, eight_bit, box) | measure_saved(
+                photo.pixels, saved.pixels, box)
             reports[j].measured(
                 _distances(ensemble, {m: e[n] for m, e in after.items()}, centroids[j]),
                 thresholds, dict.fromkeys(ensemble.names, True),  # the cloak's own models

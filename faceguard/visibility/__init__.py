@@ -175,5 +175,21 @@ def measure_face(original: np.ndarray, cloaked: np.ndarray, box: Sequence[float]
     return out
 
 
+def measure_saved(original: np.ndarray, saved: np.ndarray, box: Sequence[float]
+                  ) -> dict[str, float]:
+    """The face's visibility after saving (JPEG adds its own loss): ``saved_ssimulacra2``
+    of the face region and ``saved_linf`` (grey levels) of the face box, as
+    :func:`measure_face` measures them."""
+    h, w = original.shape[:2]
+    x0, y0, x1, y1 = face_box(box, w, h)
+    a, b = _rgb(original[y0:y1, x0:x1]), _rgb(saved[y0:y1, x0:x1])
+    bx0, by0 = (max(0, int(round(v))) for v in box[:2])
+    bx1, by1 = min(w, int(round(box[2]))), min(h, int(round(box[3])))
+    out = {"saved_linf": round(linf(original[by0:by1, bx0:bx1], saved[by0:by1, bx0:bx1]), 2)}
+    if min(a.shape[:2]) >= 8:
+        out["saved_ssimulacra2"] = round(score(a, b), 2)
+    return out
+
+
 def _rgb(image: np.ndarray) -> np.ndarray:
     return np.repeat(image[..., None], 3, -1) if image.ndim == 2 else image[..., :3]
