@@ -34,6 +34,8 @@ TRANSFER_LEVERS = {
     "log": "weigh the least-fooled recognizer most (log distance, no cap)",
     "diversity": "random resize and pad of the face at every step (input diversity)",
     "dropout": "random dropout inside the recognizers at every step (ghost models)",
+    "purify": "every other draw sees the face through the bilateral filter an attacker "
+              "may use to clean it",
 }
 
 #: preset -> how visible any method's cloak may be (see faceguard.visibility):

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from faceguard.align import jitter_landmarks
 from faceguard.cloak import transfer
+from faceguard.cloak.transforms import bilateral
 from faceguard.identity import FaceClassifier, normalised_distance
 from faceguard.models.ensemble import Ensemble, FaceTransform
 from faceguard.settings import TRANSFER_LEVERS
@@ -54,12 +55,15 @@ class _FaceObjective:
         self.levers = tuple(levers)
         self.rng = np.random.default_rng(seed)
         self.generator = torch.Generator().manual_seed(seed)
+        self.draws = 0  # every other draw is purified with the "purify" lever
 
     def _embeddings(self, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
         out = []
         for _ in range(self.samples):
             marks = jitter_landmarks(self.landmarks, self.rng) if self.jitter else self.landmarks
-            faces = self.ensemble.align(images, marks)
+            self.draws += 1
+            purified = "purify" in self.levers and self.draws % 2 == 0
+            faces = self.ensemble.align(bilateral(images) if purified else images, marks)
             if "diversity" in self.levers:
                 faces = {m: transfer.diversity(f, self.generator) for m, f in faces.items()}
             ghosts = "dropout" in self.levers

@@ -13,6 +13,14 @@ so only changes that fool a whole family of similar models survive.
   feature maps of every block of every recognizer, anew at each forward pass, so each
   step sees a slightly different "ghost" model.
 
+- ``purify``: purification in the loop: every other draw of the objective sees the
+  face through a differentiable copy of the audit's bilateral defense
+  (:func:`faceguard.cloak.transforms.bilateral`), so the cloak learns to survive it
+  (as LowKey attacks a blurred copy of each image as well).
+- ``log``: the objective's pooling over recognizers: the mean of log distances instead
+  of capped distances, so the least-fooled recognizer gets the most weight and no model
+  stops pulling once past a cap.
+
 :data:`faceguard.settings.TRANSFER_LEVERS` names them; ``CloakSettings.transfer``
 picks them.
 """

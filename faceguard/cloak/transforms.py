@@ -111,6 +111,35 @@ def resize_down_up(images: torch.Tensor, factor: float) -> torch.Tensor:
     return F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
 
 
+#: BT.601 luma weights (as the audit's grey bilateral defense)
+_LUMA = (0.299, 0.587, 0.114)
+
+
+def bilateral(images: torch.Tensor, diameter: int = 9, sigma_color: float = 75 / 255,
+              sigma_space: float = 75.0) -> torch.Tensor:
+    """Differentiable bilateral filter of the luma, colour restored: the audit's
+    ``bilateral`` defense (the restoration paper's Algorithm 1 with OpenCV's parameters)
+    as a torch function, so a cloak can be optimised through it.
+
+    Each pixel's luma becomes the mean of its disc of ``diameter`` pixels, weighted by
+    distance (``sigma_space``, pixels) and by luma difference (``sigma_color``, in [0, 1]
+    units); the change of luma is added to R, G and B alike (Tomasi and Manduchi 1998).
+    Shape: (B, 3, H, W) -> (B, 3, H, W).
+    """
+    r = diameter // 2
+    luma = torch.tensor(_LUMA, dtype=images.dtype, device=images.device)
+    y = torch.einsum("bchw,c->bhw", images, luma)[:, None]
+    h, w = y.shape[-2:]
+    patches = F.unfold(F.pad(y, (r, r, r, r), mode="reflect"), diameter)  # (B, d*d, H*W)
+    t = torch.arange(-r, r + 1, dtype=images.dtype, device=images.device)
+    dist2 = (t[:, None] ** 2 + t[None] ** 2).flatten()
+    space = torch.exp(-dist2 / (2 * sigma_space**2)) * (dist2 <= r * r)  # OpenCV's disc
+    centre = y.flatten(2)
+    weight = space[None, :, None] * torch.exp(-(patches - centre) ** 2 / (2 * sigma_color**2))
+    filtered = (weight * patches).sum(1) / weight.sum(1)
+    return (images + (filtered - centre).view(-1, 1, h, w)).clamp(0, 1)
+
+
 class RandomTransform:
     """One random transform per call: JPEG q 60-90, blur sigma 0.3-0.7, resize 0.7-0.95,
     or none.

@@ -69,3 +69,13 @@ def test_dropout_changes_the_embedding_only_while_active(load_model):
 def test_unknown_lever_is_refused():
     with pytest.raises(ValueError, match="unknown transfer lever"):
         CloakSettings(transfer=("magic",))
+
+
+def test_differentiable_bilateral_matches_the_audit_defense(astronaut):
+    from faceguard.audit.defenses import make_defense
+    from faceguard.cloak.transforms import bilateral
+
+    face = to_tensor(astronaut[:200, 100:300] / 255.0).float()
+    ours, theirs = bilateral(face), make_defense("bilateral")(face)
+    assert float((ours - theirs).abs().max()) < 1e-3  # well under a grey level
+    assert float((theirs - face).abs().mean()) > 2 / 255  # and the filter does change it
