@@ -252,7 +252,7 @@ def _label_people(ensemble: Ensemble, gallery_faces, faces: list[AuditFace]) -> 
         embs = [{m: e[0] for m, e in ensemble.embed(crop, marks).items()}
                 for _, _, crop, marks in gallery_faces]
     stacked = {m: torch.stack([e[m] for e in embs]) for m in ensemble.names}
-    labels = cluster_faces(ensemble, stacked)
+    labels = cluster_faces(ensemble, stacked, photos=[photo for photo, *_ in gallery_faces])
     gallery = Gallery()
     for (photo, _, _, _), emb, label in zip(gallery_faces, embs, labels, strict=True):
         gallery.add(f"person {label + 1}", photo, {m: e.detach() for m, e in emb.items()})
