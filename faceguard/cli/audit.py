@@ -39,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="purify before detecting, e.g. bl+sr (the paper's BL+SR then detect)")
     p.add_argument("--list-defenses", action="store_true", help="list the defenses and exit")
     p.add_argument("--list-detectors", action="store_true", help="list the detectors and exit")
-    p.add_argument("--max-megapixels", type=float, default=None)
+    common.add_size_limit_arg(p)
     common.add_detector_args(p)
     common.add_device_arg(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -40,8 +40,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                + "\npresets (other methods): " + _presets(PRESETS)
                + "\nmethods:\n" + "\n".join(f"  {k:<14} {v}" for k, v in METHODS.items()))
     common.add_input_args(p)
-    p.add_argument("-o", "--out", type=Path, required=True, metavar="OUTDIR",
-                   help="output folder (must not be inside an input folder)")
+    required = p.add_argument_group("required arguments")
+    required.add_argument("-o", "--out", type=Path, required=True, metavar="OUTDIR",
+                          help="output folder (must not be inside an input folder)")
     who = p.add_argument_group("whom to protect (one of)")
     who.add_argument("--protect", nargs="+", type=Path, metavar="PHOTO",
                      help="reference photos (or folders, e.g. from `faceguard people`) "
@@ -53,8 +54,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="other people, one sub-folder each (for classifier methods and "
                         "targeted cloaks)")
     how = p.add_argument_group("how to cloak")
-    how.add_argument("--method", choices=list(METHODS), default=DEFAULT_METHOD)
-    how.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET)
+    how.add_argument("--method", choices=list(METHODS), default=DEFAULT_METHOD,
+                     help=f"how the cloak is computed (default {DEFAULT_METHOD}; the methods "
+                          "are listed below)")
+    how.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET,
+                     help=f"how strong and how visible the cloak is (default {DEFAULT_PRESET}; "
+                          "the presets are listed below)")
     how.add_argument("--eps", type=float, default=None,
                      help="L-inf budget in grey levels, e.g. 8 (= 8/255)")
     how.add_argument("--steps", type=int, default=None, help="iterations")
@@ -68,7 +73,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     rob = how.add_mutually_exclusive_group()
     rob.add_argument("--robust", dest="robust", action="store_true", default=None,
                      help="optimise through JPEG/blur/resize so the cloak survives re-encoding")
-    rob.add_argument("--no-robust", dest="robust", action="store_false")
+    rob.add_argument("--no-robust", dest="robust", action="store_false",
+                     help="optimise on the photo only: faster, weaker after re-encoding")
     how.add_argument("--eot-samples", type=int, default=DEFAULT_EOT_SAMPLES,
                      help=f"random transforms per step with --robust (default "
                           f"{DEFAULT_EOT_SAMPLES})")
@@ -83,7 +89,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                           "first (default %(default)s)")
     how.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     out = p.add_argument_group("output")
-    out.add_argument("--format", choices=list(OUTPUT_FORMATS), default=DEFAULT_FORMAT)
+    out.add_argument("--format", choices=list(OUTPUT_FORMATS), default=DEFAULT_FORMAT,
+                     help="how photos are written: keep (each photo's own format), png, "
+                          f"jpeg or webp (default {DEFAULT_FORMAT})")
     out.add_argument("--quality", type=int, default=DEFAULT_QUALITY,
                      help=f"JPEG/WebP quality (default {DEFAULT_QUALITY})")
     out.add_argument("--keep-metadata", action="store_true",

@@ -17,8 +17,15 @@ def add_input_args(parser: argparse.ArgumentParser) -> None:
                         help="photos or folders of photos")
     parser.add_argument("--no-recursive", dest="recursive", action="store_false",
                         help="do not look into sub-folders")
-    parser.add_argument("--max-megapixels", type=float, default=None,
-                        help="refuse photos larger than this (default 120)")
+    add_size_limit_arg(parser)
+
+
+def add_size_limit_arg(parser: argparse.ArgumentParser) -> None:
+    from faceguard.io import DEFAULT_MAX_PIXELS
+
+    parser.add_argument("--max-megapixels", type=float, default=None, metavar="MP",
+                        help="refuse photos larger than this many megapixels (default "
+                             f"{DEFAULT_MAX_PIXELS / 1e6:g})")
 
 
 def add_device_arg(parser: argparse.ArgumentParser) -> None:
