@@ -130,7 +130,7 @@ def protection_table(faces: Sequence[AuditFace], gallery: Gallery, ensemble: Ens
                      ) -> Iterator[Event]:
     """Evaluate every (defense, recognizer) pair.
 
-    Yields one "auditing protection" event per defense; the last event's ``result`` is
+    Yields one "trying defenses" event per defense; the last event's ``result`` is
     the list of :class:`ProtectionRow`.
     """
     rows: list[ProtectionRow] = []
@@ -167,7 +167,7 @@ def protection_table(faces: Sequence[AuditFace], gallery: Gallery, ensemble: Ens
                 protected_verify=_share(s["v"], invert=True),
                 mean_distance=round(float(np.mean(s["d"])), 3) if s["d"] else None,
                 clean_top1=_share(s["ct1"]), clean_verify=_share(s["cv"])))
-        yield Event(k, len(names), "auditing protection", result=rows if k == len(names) else None)
+        yield Event(k, len(names), "trying defenses", result=rows if k == len(names) else None)
 
 
 def _share(values: list[bool], invert: bool = False) -> float | None:

@@ -157,8 +157,8 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
               ) -> Iterator[Event]:
     """Run the audit; the last event's ``result`` is the :class:`AuditResult`.
 
-    Stages: reading photos, reading gallery, auditing protection (one event per
-    defense), detecting (one event per detector), then the result.
+    Stages: reading photos, reading gallery, trying defenses (one event per
+    defense), training detectors (one event per detector), then the result.
     """
     from faceguard.models.catalogue import is_installed, model_info, model_names
     detector = detector or FaceDetector()
@@ -286,7 +286,7 @@ def _add_gallery(folder: Path, detector, ensemble, gallery: Gallery) -> Iterator
 
 def _detect(job: AuditJob, ensemble: Ensemble, faces: list[AuditFace], result: AuditResult,
             make_defenses) -> Iterator[Event]:
-    from faceguard.audit.cloak_detection import cross_validate
+    from faceguard.audit.cloak_detection import cross_validate, detector_label
 
     if not job.detectors:
         return
@@ -314,13 +314,14 @@ def _detect(job: AuditJob, ensemble: Ensemble, faces: list[AuditFace], result: A
         try:
             r = cross_validate(name, clean, cloaked, groups, persons, rec, split=split)
         except ValueError as exc:
-            result.notes.append(f"{name}: {exc}")
-            yield Event(k, len(job.detectors), "detecting", error=f"{name}: {exc}")
+            result.notes.append(f"{detector_label(name)}: {exc}")
+            yield Event(k, len(job.detectors), "training detectors",
+                        error=f"{name}: {exc}")
             continue
         entry = asdict(r) | {"sentence": r.sentence(), "after_defense": job.detect_after,
                              "watched_model": rec.name if rec is not None else None}
         result.detection.append(entry)
-        yield Event(k, len(job.detectors), "detecting", result=entry)
+        yield Event(k, len(job.detectors), "training detectors", result=entry)
 
 
 def _aligned(crop: torch.Tensor, landmarks: np.ndarray, template: np.ndarray, size: int,

@@ -73,15 +73,16 @@ def run(args: argparse.Namespace) -> int:
     if args.list_defenses:
         for spec in list_defenses():
             params = ", ".join(f"{k}={v}" for k, v in spec.defaults.items())
-            print(f"{spec.name:<14} {spec.description}" + (f" [{params}]" if params else ""))
+            print(f"{spec.name:<14} {spec.label}: {spec.description}"
+                  + (f" [{params}]" if params else ""))
             if spec.citation:
                 print(f"{'':<14} paper: {spec.citation}")
             if spec.limits:
                 print(f"{'':<14} limits: {spec.limits}")
         return 0
     if args.list_detectors:
-        for name, text in DETECTORS.items():
-            print(f"{name:<16} {text}")
+        for name, named in DETECTORS.items():
+            print(f"{name:<16} {named.label}: {named.description}")
         return 0
     if args.cloaked is None:
         raise CLIError("say which folder holds the cloaked photos: --cloaked DIR")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from faceguard.cli import CLIError, common
 from faceguard.visibility import describe
 from faceguard.visibility import summary as visibility_line
+from faceguard.words import plural
 
 if TYPE_CHECKING:
     from faceguard.settings import CloakSettings
@@ -38,7 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="presets (perceptual): " + _presets(PERCEPTUAL_PRESETS)
                + "\npresets (other methods): " + _presets(PRESETS)
-               + "\nmethods:\n" + "\n".join(f"  {k:<14} {v}" for k, v in METHODS.items()))
+               + "\nmethods:\n" + "\n".join(f"  {k:<14} {v.label}: {v.description}"
+                                          for k, v in METHODS.items()))
     common.add_input_args(p)
     required = p.add_argument_group("required arguments")
     required.add_argument("-o", "--out", type=Path, required=True, metavar="OUTDIR",
@@ -116,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
     from faceguard.album import AlbumError
     from faceguard.pipeline import CloakJob, cloak_album
     from faceguard.progress import show_in_terminal
+    from faceguard.settings import METHODS
 
     chosen = sum(bool(x) for x in (args.protect, args.protect_all, args.mask))
     if chosen != 1:
@@ -154,10 +157,10 @@ def run(args: argparse.Namespace) -> int:
                     _print_photo(event.result)
     except AlbumError as exc:
         raise CLIError(str(exc), code=1) from None
-    print(f"{counts['cloaked']} photos cloaked ({counts['faces']} faces), "
-          f"{counts['copied']} without a protected face copied, {counts['skipped']} skipped, "
-          f"{counts['failed']} failed; manifest: {args.out / 'faceguard-manifest.json'}",
-          file=sys.stderr)
+    print(f"{plural(counts['cloaked'], 'photo')} cloaked ({plural(counts['faces'], 'face')}) "
+          f"with {METHODS[settings.method].label}, {counts['copied']} without a protected "
+          f"face copied, {counts['skipped']} skipped, {counts['failed']} failed; "
+          f"manifest: {args.out / 'faceguard-manifest.json'}", file=sys.stderr)
     return 1 if counts["failed"] else 0
 
 
@@ -189,5 +192,6 @@ def _print_photo(entry: dict) -> None:
                           for m, d in f.distance_after.items())
         parts.append(f"{visibility_line(q)}; {moved}")
     n, total = fooled(faces)
-    print(f"{entry['output']}: {len(faces)} face(s) cloaked in {entry['seconds']:.1f}s; "
-          + "; ".join(parts) + f"; {n} of {total} recognizers fooled")
+    print(f"{entry['output']}: {plural(len(faces), 'face')} cloaked in "
+          f"{entry['seconds']:.1f}s; " + "; ".join(parts)
+          + f"; {n} of {plural(total, 'recognizer')} fooled")

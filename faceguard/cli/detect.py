@@ -7,6 +7,7 @@ import json
 import sys
 
 from faceguard.cli import common
+from faceguard.words import plural
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
             ) or "no face"
             size = f"{r.width}x{r.height}"
             print(f"{_short(str(r.path)):<48} {size:>11} {len(r.faces):>5}  {boxes}")
-        print(f"{len(results)} photos, {sum(len(r.faces) for r in results)} faces"
+        print(f"{plural(len(results), 'photo')}, "
+              f"{plural(sum(len(r.faces) for r in results), 'face')}"
               + (f", {len(failures)} failed" if failures else ""), file=sys.stderr)
     return 1 if failures else 0
 

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from faceguard.io import SUPPORTED_SUFFIXES
+from faceguard.words import plural
 from faceguard_gui.album_state import AlbumPhoto
 from faceguard_gui.context import AppContext
 from faceguard_gui.images import (
@@ -36,7 +37,7 @@ from faceguard_gui.images import (
 )
 from faceguard_gui.jobs import scan_photos
 from faceguard_gui.models_dialog import missing_models
-from faceguard_gui.widgets import StepHeader, note, plural
+from faceguard_gui.widgets import StepHeader, note
 
 THUMB = 176  # thumbnail side in the grid, device-independent pixels
 PATH_ROLE = Qt.ItemDataRole.UserRole

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from faceguard.manifest import MANIFEST_NAME
 from faceguard.pipeline import CloakJob
+from faceguard.words import plural
 from faceguard_gui.context import AppContext
 from faceguard_gui.jobs import preview_photo, protect_album
 from faceguard_gui.preview import PreviewWindow
@@ -197,13 +198,13 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
             if outcome == "failed":
                 self.ctx.tell("Protection stopped", message)
             elif outcome == "cancelled":
-                self.results_note.setText(f"Stopped: {done} photos protected so far; the "
-                                          "files in the folder are all complete. Run again "
-                                          "to finish the rest.")
+                self.results_note.setText(f"Stopped: {plural(done, 'photo')} protected so "
+                                          "far; the files in the folder are all complete. "
+                                          "Run again to finish the rest.")
             else:
-                self.results_note.setText(f"{done} photos protected in {outdir}. "
+                self.results_note.setText(f"{plural(done, 'photo')} protected in {outdir}. "
                                           "Double-click a photo to compare.")
 
         n = len(self.ctx.album.photos)
-        self.ctx.jobs.start(f"Protecting {n} photo{'s' * (n != 1)}",
+        self.ctx.jobs.start(f"Protecting {plural(n, 'photo')}",
                             lambda: protect_album(job, people, cache), on_event, on_finished)
