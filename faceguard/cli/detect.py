@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
     from faceguard.album import detect_photos
     from faceguard.progress import show_in_terminal
 
-    photos = common.collect_photos(args)
+    jobs, skipped = common.search_inputs(args)  # skipped files: one line each reason
+    photos = [path for path, _ in jobs]
     detector = common.make_detector(args)
     results, failures = [], []
     events = detect_photos(photos, detector, limit=common.pixel_limit(args))
@@ -35,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             results.append(event.result)
     if args.json:
-        out = {"photos": [r.to_dict() for r in results], "errors": failures}
+        out = {"photos": [r.to_dict() for r in results], "errors": failures,
+               "skipped": [s.to_dict() for s in skipped]}
         print(json.dumps(out, indent=2))
     else:
         print(f"{'photo':<48} {'size':>11} {'faces':>5}  boxes (x0,y0,x1,y1 @ score)")

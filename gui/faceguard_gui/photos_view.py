@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from faceguard.io import SUPPORTED_SUFFIXES
+from faceguard.io import SUPPORTED_SUFFIXES, skipped_lines
 from faceguard.words import plural
 from faceguard_gui.album_state import AlbumPhoto
 from faceguard_gui.context import AppContext
@@ -202,13 +202,17 @@ class PhotosView(QWidget):
         """Add photos or folders to the album and find their faces."""
         if not paths:
             return
+        known = len(self.ctx.album.skipped)
         new = self.ctx.album.add(paths)
         for p in paths:
             self.ctx.settings.add_recent(p if p.is_dir() else p.parent)
         self.ctx.settings.save()
+        self._update_summary()
         if not new:
+            skipped = skipped_lines(self.ctx.album.skipped[known:])
             self.ctx.tell("Nothing new", "These photos are already in the album (or the "
-                          "folders hold no photos FaceGuard can read).")
+                          "folders hold no photos FaceGuard can read)."
+                          + "".join(f"\n{line}" for line in skipped))
         self.scan()
 
     def clear(self) -> None:
@@ -368,7 +372,7 @@ class PhotosView(QWidget):
     def _update_summary(self) -> None:
         album = self.ctx.album
         if not album.photos:
-            self.summary.setText("")
+            self.summary.setText("  ·  ".join(skipped_lines(album.skipped)))
             self.next_button.setEnabled(False)
             return
         faces = sum(p.face_count for p in album.photos.values())
@@ -377,5 +381,5 @@ class PhotosView(QWidget):
             parts.append(plural(len(album.people), "person", "people"))
         if album.problems:
             parts.append(f"{len(album.problems)} need attention")
-        self.summary.setText("  ·  ".join(parts))
+        self.summary.setText("  ·  ".join(parts + skipped_lines(album.skipped)))
         self.next_button.setEnabled(bool(album.people) or not album.unscanned())

@@ -59,7 +59,8 @@ def mixed_folder(tmp_path_factory, astronaut, album_dir, album_by_person) -> Pat
     (folder / "truncated.jpg").write_bytes(data[: len(data) // 3])
     Image.new("RGB", (1, 1)).save(folder / "dot.png")
     Image.new("RGB", (64, 64), "white").save(folder / "blank.png")  # a photo with no face
-    Image.new("RGB", (8, 8)).save(folder / "anim.gif")
+    frames = [Image.new("RGB", (8, 8), c) for c in ("red", "blue")]
+    frames[0].save(folder / "anim.gif", save_all=True, append_images=frames[1:])
     # a PNG whose header declares 100000 x 100000 pixels: a decompression bomb
     png = (folder / "dot.png").read_bytes()
     bomb = bytearray(png)
@@ -82,7 +83,9 @@ def test_detect_mixed_folder(mixed_folder):
                          ("bomb.png", "megapixel")]:
         line = next(e for e in out["errors"] if name in e)
         assert reason in line.lower(), line
-    assert "anim.gif" not in errors  # .gif is not a photo suffix FaceGuard looks for in folders
+    assert "anim.gif" not in errors  # not a photo FaceGuard reads: skipped, and said so
+    assert out["skipped"] == [{"path": str(mixed_folder / "anim.gif"), "reason": "animated GIF"}]
+    assert "skipped 1 file: animated GIF (anim.gif)" in done.stderr.splitlines()
     assert before == {p.name: _digest(p) for p in mixed_folder.iterdir()}
 
 

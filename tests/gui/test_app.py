@@ -463,3 +463,18 @@ def test_the_app_shows_plain_names_with_technical_ones_in_tooltips(make_window):
     shown = {method.itemData(i): method.itemText(i) for i in range(method.count())}
     assert shown["perceptual"].startswith("Recommended") and shown["pgd"] == "Classic (PGD)"
     assert method.itemData(0, Qt.ItemDataRole.ToolTipRole).startswith("perceptual: ")
+
+
+def test_a_folder_says_which_files_it_skipped(make_window, tmp_path):
+    window = make_window()
+    folder = tmp_path / "gifs"
+    folder.mkdir()
+    frames = [Image.new("RGB", (32, 32), c) for c in ("red", "blue")]
+    frames[0].save(folder / "party.gif", save_all=True, append_images=frames[1:])
+    (folder / "notes.txt").write_text("x")
+    window.photos.add_paths([folder])
+    text = window.photos.summary.text()
+    assert "skipped 1 file: animated GIF (party.gif)" in text
+    assert "skipped 1 file: not a photo FaceGuard reads (notes.txt)" in text
+    assert window.messages[-1][0] == "Nothing new"
+    assert "skipped 1 file: animated GIF (party.gif)" in window.messages[-1][1]
