@@ -23,7 +23,7 @@ from faceguard.io import (
     load_photo,
     to_tensor,
 )
-from faceguard.manifest import MANIFEST_NAME, Manifest
+from faceguard.manifest import MANIFEST_NAME, Manifest, manifest_file
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
 
@@ -100,7 +100,7 @@ class AuditResult:
 
 def find_pairs(job: AuditJob) -> tuple[list[Pair], dict]:
     """Pairs of (original, cloaked) photos and the cloak run's manifest (or {})."""
-    if (job.cloaked / MANIFEST_NAME).is_file():
+    if manifest_file(job.cloaked) is not None:
         try:
             manifest = Manifest.load(job.cloaked)
         except ValueError as exc:
@@ -111,11 +111,11 @@ def find_pairs(job: AuditJob) -> tuple[list[Pair], dict]:
                 continue
             faces = [Face(tuple(f.box), np.asarray(f.landmarks), 1.0)
                      for f in manifest.faces(rel) if f.protected]
-            original = Path(entry["input"])
-            if job.originals is not None and not original.is_file():
-                original = job.originals / Path(entry["input"]).name
-            pairs.append(Pair(original, job.cloaked / entry["output"], faces))
-        return pairs, manifest.data
+            pairs.append(Pair(_original(manifest, entry, job.originals),
+                              job.cloaked / entry["output"], faces))
+        data = dict(manifest.data, references=[str(job.cloaked / r) for r in
+                                               manifest.data.get("references", [])])
+        return pairs, data
     if job.originals is None:
         raise AuditError(f"{job.cloaked} has no {MANIFEST_NAME}: say where the originals are "
                          "with --originals DIR")
@@ -126,6 +126,18 @@ def find_pairs(job: AuditJob) -> tuple[list[Pair], dict]:
         if key in originals:
             pairs.append(Pair(originals[key], path))
     return pairs, {}
+
+
+def _original(manifest: Manifest, entry: dict, originals: Path | None) -> Path:
+    """Where a manifest entry's original is: as recorded, else in ``originals``."""
+    recorded = manifest.input_path(entry)
+    if originals is None or (recorded is not None and recorded.is_file()):
+        if recorded is None:
+            raise AuditError(f"{manifest.path.name} does not say where the originals are "
+                             "(their folder is kept private): give it with --originals DIR")
+        return recorded
+    below = originals / entry["input"]
+    return below if below.is_file() else originals / Path(entry["input"]).name
 
 
 def _key(path: Path, root: Path) -> str:

@@ -35,7 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Add a nearly invisible adversarial cloak to the faces of the people you "
                     "protect, so that face recognition fails to match them. Originals are "
                     "never modified; outputs keep the inputs' relative paths in OUTDIR with a "
-                    "manifest (faceguard-manifest.json).",
+                    "hidden manifest (.faceguard-manifest.json: no absolute paths, easy to "
+                    "leave out of an upload).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="presets (perceptual): " + _presets(PERCEPTUAL_PRESETS)
                + "\npresets (other methods): " + _presets(PRESETS)
@@ -116,6 +117,7 @@ def _presets(table: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from faceguard.album import AlbumError
+    from faceguard.manifest import MANIFEST_NAME
     from faceguard.pipeline import CloakJob, cloak_album
     from faceguard.progress import show_in_terminal
     from faceguard.settings import METHODS
@@ -160,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{plural(counts['cloaked'], 'photo')} cloaked ({plural(counts['faces'], 'face')}) "
           f"with {METHODS[settings.method].label}, {counts['copied']} without a protected "
           f"face copied, {counts['skipped']} skipped, {counts['failed']} failed; "
-          f"manifest: {args.out / 'faceguard-manifest.json'}", file=sys.stderr)
+          f"manifest: {args.out / MANIFEST_NAME}", file=sys.stderr)
     return 1 if counts["failed"] else 0
 
 

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from faceguard.manifest import MANIFEST_NAME
+from faceguard.manifest import manifest_file
 from faceguard.pipeline import CloakJob
 from faceguard.words import plural
 from faceguard_gui.context import AppContext
@@ -170,7 +170,7 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
         outdir = self.output_folder()
         if outdir is None or self._whom():
             return
-        if outdir.is_dir() and any(outdir.iterdir()) and not (outdir / MANIFEST_NAME).exists():
+        if outdir.is_dir() and any(outdir.iterdir()) and manifest_file(outdir) is None:
             if not self.ctx.confirm("Folder not empty", f"{outdir} already holds files. Photos "
                                     "with the same names will be replaced. Go on?"):
                 return
@@ -191,8 +191,8 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
 
         def on_finished(outcome: str, message: str) -> None:
             self.open_folder.setEnabled(outdir.is_dir())
-            self.next_button.setEnabled((outdir / MANIFEST_NAME).is_file())
-            if (outdir / MANIFEST_NAME).is_file():
+            self.next_button.setEnabled(manifest_file(outdir) is not None)
+            if manifest_file(outdir) is not None:
                 self.album_protected.emit(outdir)
             done = sum(1 for r in self._results.values() if r.get("status") == "cloaked")
             if outcome == "failed":

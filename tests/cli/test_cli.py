@@ -125,7 +125,7 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
                      "--preset", "low", "--steps", "4", "--quiet")
     assert done.returncode == 0, done.stderr
     assert "2 photos cloaked (2 faces), 1 without a protected face copied" in done.stderr
-    manifest = json.loads((out / "faceguard-manifest.json").read_text())
+    manifest = json.loads((out / ".faceguard-manifest.json").read_text())
     assert {e["status"] for e in manifest["photos"].values()} == {"cloaked", "copied"}
     assert before == {p.name: _digest(p) for p in album.iterdir()}
     # GPS and captions are gone from the outputs
@@ -175,8 +175,8 @@ def test_ctrl_c_leaves_only_complete_files(album_dir, tmp_path, album_by_person)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "interrupted" in err
-    manifest = json.loads((out / "faceguard-manifest.json").read_text())
-    written = sorted(p.name for p in out.iterdir() if p.name != "faceguard-manifest.json")
+    manifest = json.loads((out / ".faceguard-manifest.json").read_text())
+    written = sorted(p.name for p in out.iterdir() if p.name != ".faceguard-manifest.json")
     assert written == sorted(e["output"] for e in manifest["photos"].values())
     assert 1 <= len(written) < 6
     for name in written:  # complete photos
