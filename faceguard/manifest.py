@@ -184,11 +184,11 @@ class Manifest:
         for rel, entry in self.photos.items():
             if "root" not in entry and "input" in entry:
                 entry.update(self._input(Path(entry["input"]), rel))
-        if refs := self.data.get("references"):
-            self.data["references"] = self.places(refs)
+        if refs := self.data.get("references"):  # relative ones are relative to the folder
+            self.data["references"] = self.places([self.folder / r for r in refs])
         settings = self.data.get("settings", {})
-        if isinstance(settings.get("mask"), str) and Path(settings["mask"]).is_absolute():
-            settings["mask"] = self.place(Path(settings["mask"]))
+        if isinstance(settings.get("mask"), str):
+            settings["mask"] = self.place(self.folder / settings["mask"])
 
     def place(self, path: Path) -> str:
         """A file's path as recorded: relative to the output folder, else its name only."""

@@ -115,6 +115,10 @@ def test_an_older_manifest_is_migrated_and_still_resumes(tmp_path):
     manifest.save()
     assert not (out / OLD_MANIFEST_NAME).exists()
     assert str(tmp_path) not in (out / MANIFEST_NAME).read_text()
+    again = Manifest.load(out)  # loading the new form changes nothing
+    assert again.data["references"] == ["../refs/me.jpg"]
+    assert again.data["settings"]["mask"] == "../me.mask.pt"
+    assert again.input_path(again.photos["trip/a.jpg"]) == manifest.input_path(entry)
 
 
 def test_the_audit_finds_the_originals_from_the_private_manifest(tmp_path, monkeypatch):

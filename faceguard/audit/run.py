@@ -131,11 +131,11 @@ def find_pairs(job: AuditJob) -> tuple[list[Pair], dict]:
 def _original(manifest: Manifest, entry: dict, originals: Path | None) -> Path:
     """Where a manifest entry's original is: as recorded, else in ``originals``."""
     recorded = manifest.input_path(entry)
-    if originals is None or (recorded is not None and recorded.is_file()):
-        if recorded is None:
-            raise AuditError(f"{manifest.path.name} does not say where the originals are "
-                             "(their folder is kept private): give it with --originals DIR")
+    if recorded is not None and (originals is None or recorded.is_file()):
         return recorded
+    if originals is None:
+        raise AuditError(f"{manifest.path.name} does not say where the originals are (their "
+                         "folder is kept private): give it with --originals DIR")
     below = originals / entry["input"]
     return below if below.is_file() else originals / Path(entry["input"]).name
 
