@@ -159,8 +159,9 @@ def run(args: argparse.Namespace) -> int:
                     _print_photo(event.result)
     except AlbumError as exc:
         raise CLIError(str(exc), code=1) from None
+    how = f"the mask {args.mask.name}" if args.mask else METHODS[settings.method].label
     print(f"{plural(counts['cloaked'], 'photo')} cloaked ({plural(counts['faces'], 'face')}) "
-          f"with {METHODS[settings.method].label}, {counts['copied']} without a protected "
+          f"with {how}, {counts['copied']} without a protected "
           f"face copied, {counts['skipped']} skipped, {counts['failed']} failed; "
           f"manifest: {args.out / MANIFEST_NAME}", file=sys.stderr)
     return 1 if counts["failed"] else 0

@@ -124,8 +124,11 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
     done = faceguard("cloak", album, "-o", out, "--protect", *refs, "--models", "dlib",
                      "--preset", "low", "--steps", "4", "--quiet")
     assert done.returncode == 0, done.stderr
-    assert "2 photos cloaked (2 faces), 1 without a protected face copied" in done.stderr
-    manifest = json.loads((out / ".faceguard-manifest.json").read_text())
+    assert ("2 photos cloaked (2 faces) with Recommended (keeps the look), 1 without a "
+            "protected face copied") in done.stderr
+    text = (out / ".faceguard-manifest.json").read_text()
+    assert str(tmp_path) not in text  # nothing private next to the photos
+    manifest = json.loads(text)
     assert {e["status"] for e in manifest["photos"].values()} == {"cloaked", "copied"}
     assert before == {p.name: _digest(p) for p in album.iterdir()}
     # GPS and captions are gone from the outputs
@@ -145,7 +148,7 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
     data = json.loads((report / "report.json").read_text())
     assert {r["defense"] for r in data["protection"]} == {"none", "jpeg75"}
     # two cloaked faces are too few to train a detector: the report says so, not a crash
-    assert data["detection"] or any("wlmp-linear" in n for n in data["notes"])
+    assert data["detection"] or any("texture check (linear SVM)" in n for n in data["notes"])
     assert "<img" in (report / "report.html").read_text()
 
 
