@@ -240,6 +240,8 @@ RECIPES = {
     **{f"perceptual-balanced+{lever}": {"method": "perceptual", "transfer": [lever]}
        for lever in TRANSFER_LEVERS},
     "pgd-balanced": {"method": "pgd"},
+    "flm-balanced": {"method": "flm"},
+    "hybrid-balanced": {"method": "hybrid"},
 }
 
 

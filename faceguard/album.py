@@ -224,13 +224,13 @@ def album_people(scanned: Sequence[PhotoFaces], ensemble: Ensemble, threshold: f
 
     Returns:
         [(person, [(photo index, face index), ...]), ...], largest first; people are
-        named "person 1", "person 2", ...
+        named "person 1", "person 2", ... No person has two faces in one photo.
     """
     where = [(i, j) for i, p in enumerate(scanned) for j in range(len(p.faces))]
     if not where:
         return []
     emb = {m: torch.cat([p.embeddings[m] for p in scanned if p.faces]) for m in ensemble.names}
-    labels = cluster_faces(ensemble, emb, threshold)
+    labels = cluster_faces(ensemble, emb, threshold, photos=[i for i, _ in where])
     out = []
     for c in range(labels.max() + 1):
         idx = np.flatnonzero(labels == c)

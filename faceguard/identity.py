@@ -8,7 +8,7 @@ can be averaged fairly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,12 +61,15 @@ def same_person(ensemble: Ensemble, embeddings: Embeddings, person: Person) -> t
     return mean_distance(ensemble, embeddings, person) < 1.0
 
 
-def cluster_faces(ensemble: Ensemble, embeddings: Embeddings, threshold: float = 0.9) -> np.ndarray:
+def cluster_faces(ensemble: Ensemble, embeddings: Embeddings, threshold: float = 0.9,
+                  photos: Sequence[Hashable] | None = None) -> np.ndarray:
     """Group faces into people: average-linkage clustering on the mean normalised distance.
 
     Args:
         embeddings: model -> (N, D) embeddings of all faces of an album.
         threshold: cut height in threshold units (below 1 to resist chaining strangers).
+        photos: N keys, the photo of each face. Faces of one photo are never one person
+            (a cannot-link constraint: a person appears at most once in a photo).
 
     Returns:
         (N,) int labels, 0 for the largest cluster, then by decreasing size.
@@ -82,6 +85,14 @@ def cluster_faces(ensemble: Ensemble, embeddings: Embeddings, threshold: float =
         dist += ensemble[m].compare(e[:, None], e[None]) / ensemble[m].threshold
     dist = (dist / len(embeddings)).fill_diagonal_(0)
     dist = ((dist + dist.T) / 2).clamp_min(0).numpy().astype(np.float64)
+    if photos is not None:
+        # Average linkage merges two groups at the mean of their cross distances: one
+        # cross pair this far apart lifts any such mean above the cut, so groups that
+        # hold two faces of one photo are never merged, and no other merge changes.
+        index = {p: k for k, p in enumerate(dict.fromkeys(photos))}
+        key = np.asarray([index[p] for p in photos])
+        same_photo = (key[:, None] == key[None]) & ~np.eye(n, dtype=bool)
+        dist[same_photo] = threshold * n * n + 1.0
     raw = fcluster(linkage(squareform(dist, checks=False), "average"), threshold, "distance")
     # relabel by size, largest first, ties by first appearance
     order = sorted(set(raw), key=lambda c: (-(raw == c).sum(), np.argmax(raw == c)))

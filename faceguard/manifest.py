@@ -3,6 +3,15 @@
 It is rewritten atomically after every photo, so after Ctrl-C it describes exactly
 the complete files on disk, and ``--resume`` can skip what is already done.
 
+Nothing private next to the photos: the output folder is what people select and
+upload, so the manifest has a hidden name (:data:`MANIFEST_NAME`) and records no
+absolute path. Each photo's ``input`` is its path below its input folder (``root``,
+an index into ``inputs``), and the input folders, reference photos and mask are
+recorded relative to the output folder, or not at all when that relative path would
+climb through the user's home folder or the file-system root (the audit then asks
+for the originals' folder). Manifests of earlier versions (the visible name, absolute
+paths) still load and are rewritten in this form on the next save.
+
 Each photo entry lists its faces as :class:`FaceRecord` dictionaries: per recognizer,
 whether it still recognises the face and whether the cloak was made on it, and the
 visibility figures. The CLI, the app and the audit read these facts from the record
@@ -12,6 +21,7 @@ visibility figures. The CLI, the app and the audit read these facts from the rec
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from collections.abc import Sequence
@@ -21,7 +31,45 @@ from pathlib import Path
 from faceguard import __version__
 from faceguard.atomic import write_json
 
-MANIFEST_NAME = "faceguard-manifest.json"
+MANIFEST_NAME = ".faceguard-manifest.json"
+#: the visible name of earlier versions (still read; replaced on the next save)
+OLD_MANIFEST_NAME = "faceguard-manifest.json"
+
+
+def manifest_file(folder: Path) -> Path | None:
+    """The manifest file of ``folder`` (either name), or None when it has none."""
+    for name in (MANIFEST_NAME, OLD_MANIFEST_NAME):
+        if (path := Path(folder) / name).is_file():
+            return path
+    return None
+
+
+def private_place(target: Path, folder: Path) -> str | None:
+    """``target`` as a path relative to ``folder``, when that names nothing private.
+
+    None when the two share no folder below the user's home folder's parent (the
+    relative path would then spell out the home folder, i.e. the user's name) or
+    lie on different drives.
+
+    >>> private_place(Path.home() / "Pictures" / "trip", Path.home() / "trip-protected")
+    '../Pictures/trip'
+    """
+    target, folder = Path(target).resolve(), Path(folder).resolve()
+    try:
+        common = Path(os.path.commonpath([target, folder]))
+    except ValueError:  # different drives
+        return None
+    if common == Path(common.anchor) or common in Path.home().resolve().parents:
+        return None
+    return Path(os.path.relpath(target, folder)).as_posix()
+
+
+def split_input(path: Path, rel: str) -> tuple[Path, str]:
+    """(input folder, path below it) of a photo whose output-relative key is ``rel``."""
+    path, parts = Path(path), Path(rel).parts
+    if len(path.parts) > len(parts) and path.parts[-len(parts):] == parts:
+        return Path(*path.parts[:-len(parts)]), Path(rel).as_posix()
+    return path.parent, path.name
 
 
 def versions() -> dict[str, str]:
@@ -110,6 +158,7 @@ class Manifest:
     def __init__(self, folder: Path, data: dict | None = None) -> None:
         self.folder = Path(folder)
         self.data = data if data is not None else {"photos": {}}
+        self.data.setdefault("inputs", [])
 
     @property
     def path(self) -> Path:
@@ -117,16 +166,53 @@ class Manifest:
 
     @classmethod
     def load(cls, folder: Path) -> Manifest:
-        """The manifest of ``folder``, or an empty one when there is none."""
-        path = Path(folder) / MANIFEST_NAME
-        if not path.is_file():
+        """The manifest of ``folder`` (an older one migrated), or an empty one."""
+        path = manifest_file(folder)
+        if path is None:
             return cls(folder)
         try:
             data = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"{path}: unreadable manifest ({exc})") from None
         data.setdefault("photos", {})
-        return cls(folder, data)
+        manifest = cls(folder, data)
+        manifest._migrate()
+        return manifest
+
+    def _migrate(self) -> None:
+        """Absolute paths of earlier versions -> the private form (see the module doc)."""
+        for rel, entry in self.photos.items():
+            if "root" not in entry and "input" in entry:
+                entry.update(self._input(Path(entry["input"]), rel))
+        if refs := self.data.get("references"):  # relative ones are relative to the folder
+            self.data["references"] = self.places([self.folder / r for r in refs])
+        settings = self.data.get("settings", {})
+        if isinstance(settings.get("mask"), str):
+            settings["mask"] = self.place(self.folder / settings["mask"])
+
+    def place(self, path: Path) -> str:
+        """A file's path as recorded: relative to the output folder, else its name only."""
+        return private_place(path, self.folder) or Path(path).name
+
+    def places(self, paths: Sequence[Path | str]) -> list[str]:
+        """Paths relative to the output folder; those that would name private folders
+        are left out."""
+        return [p for p in (private_place(Path(x), self.folder) for x in paths) if p]
+
+    def _input(self, path: Path, rel: str) -> dict:
+        """``{"input": path below its input folder, "root": that folder's index}``."""
+        root, below = split_input(path, rel)
+        place = private_place(root, self.folder)
+        inputs = self.data["inputs"]  # None: a folder whose place would name private ones
+        if place not in inputs:
+            inputs.append(place)
+        return {"input": below, "root": inputs.index(place)}
+
+    def input_path(self, entry: dict) -> Path | None:
+        """Where a photo entry's original is, or None when its folder is not recorded."""
+        roots = self.data["inputs"]
+        root = roots[entry["root"]] if "root" in entry and entry["root"] < len(roots) else "."
+        return None if root is None else self.folder / root / entry["input"]
 
     @property
     def photos(self) -> dict[str, dict]:
@@ -150,7 +236,12 @@ class Manifest:
                     and (self.folder / entry["output"]).is_file())
 
     def record(self, rel: str, entry: dict) -> None:
-        """Record a photo's outcome; a failure never replaces an earlier complete entry."""
+        """Record a photo's outcome; a failure never replaces an earlier complete entry.
+
+        The entry's ``input`` (the photo's path as read) is recorded in the private form.
+        """
+        if "input" in entry:
+            entry = entry | self._input(Path(entry["input"]), rel)
         old = self.data["photos"].get(rel)
         if entry.get("status") == "failed" and old and old.get("status") != "failed":
             old["last_error"] = entry.get("error")
@@ -159,5 +250,7 @@ class Manifest:
         self.save()
 
     def save(self) -> None:
+        """Write the manifest (atomically); one of an earlier version's name goes."""
         self.data["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         write_json(self.path, self.data)
+        (self.folder / OLD_MANIFEST_NAME).unlink(missing_ok=True)

@@ -163,12 +163,12 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     if mask is None:
         recorded, digest = s.to_dict(), s.digest()
     else:  # the mask's settings minus its centroids (tensors: they stay in the mask file)
-        recorded = {"mask": str(job.mask),
+        recorded = {"mask": manifest.place(job.mask),
                     **{k: v for k, v in mask.settings.items() if k != "centroids"}}
         digest = _file_digest(job.mask)
     manifest.start(recorded, digest, {"seed": s.seed, "models": ensemble.names,
                                       "protected": [p.name for p in protected],
-                                      "references": [str(p) for p in references],
+                                      "references": manifest.places(references),
                                       "protect_all": job.protect_all})
     if mask is None and plan.masks:
         files = [plan.masks[k].save(job.outdir / f"{slug(protected[k].name)}.mask.pt")

@@ -13,6 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+#: stage -> what one of its steps is, for "3 of 7 defenses" (other stages count steps)
+UNITS = {"scanning": "photo", "detecting": "photo", "cloaking": "photo",
+         "reading photos": "photo", "reading gallery": "person",
+         "trying defenses": "defense", "training detectors": "detector"}
+
+
+def unit_of(stage: str) -> str:
+    """What one step of ``stage`` is, in the singular ("photo", "defense", "step")."""
+    return UNITS.get(stage, "step")
+
 
 @dataclass
 class Event:
@@ -48,7 +58,8 @@ def show_in_terminal(events: Iterable[Event], quiet: bool = False) -> Iterator[E
                 if bar is not None:
                     bar.close()
                 stage = event.stage
-                bar = tqdm(total=event.total or None, desc=event.stage, unit="photo",
+                bar = tqdm(total=event.total or None, desc=event.stage,
+                           unit=unit_of(event.stage),
                            disable=quiet or None, leave=False, dynamic_ncols=True)
             if event.error:  # one line per failed input, on stderr, even when quiet
                 bar.write(f"error: {event.error}", file=sys.stderr)

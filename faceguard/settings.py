@@ -13,19 +13,30 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 
-#: method name -> what it is, in plain words
+from faceguard.words import Named
+
+#: method name -> its plain name and what it is; the methods that need no other people
+#: come first (the app lists them in this order)
 METHODS = {
-    "perceptual": "strongest for how little it shows: keeps the face's visibility floor "
-                  "(the default)",
-    "pgd": "projected gradient descent, random start",
-    "bim": "basic iterative method (PGD without random start)",
-    "mifgsm": "momentum iterative FGSM (transfers better to unseen recognizers)",
-    "fgsm": "one-step fast gradient sign (fastest, weakest)",
-    "pfgsm": "private FGSM towards a decoy person (needs other people: --gallery)",
-    "flm": "moves the face's features by a pixel or two (geometric, no colour change)",
-    "hybrid": "moves the face's features and adds a faint pattern, together",
-    "universal": "one universal mask per person via DeepFool (needs other people)",
-    "universal-sgd": "one universal mask per person, fast stochastic variant",
+    "perceptual": Named("Recommended (keeps the look)",
+                        "strongest for how little it shows: keeps the face's visibility floor "
+                        "(the default)"),
+    "pgd": Named("Classic (PGD)", "projected gradient descent, random start"),
+    "mifgsm": Named("Transfers to other recognizers (MI-FGSM)",
+                    "momentum iterative FGSM (transfers better to unseen recognizers)"),
+    "bim": Named("Classic without random start (BIM)",
+                 "basic iterative method (PGD without random start)"),
+    "fgsm": Named("Fast (FGSM)", "one-step fast gradient sign (fastest, weakest)"),
+    "pfgsm": Named("Towards a decoy person (P-FGSM)",
+                   "private FGSM towards a decoy person (needs other people: --gallery)"),
+    "flm": Named("Moves the features a little (FLM)",
+                 "moves the face's features by a pixel or two (geometric, no colour change)"),
+    "hybrid": Named("Moves the features and adds a pattern (hybrid)",
+                    "moves the face's features and adds a faint pattern, together"),
+    "universal": Named("One mask per person (universal)",
+                       "one universal mask per person via DeepFool (needs other people)"),
+    "universal-sgd": Named("One mask per person, fast (universal SGD)",
+                           "one universal mask per person, fast stochastic variant"),
 }
 
 #: transfer lever -> what it does (faceguard.cloak.transfer): ways to make a cloak made

@@ -12,10 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from faceguard.manifest import FaceRecord, fooled
-
-
-def _recognizers(n: int) -> str:
-    return f"{n} recognizer" if n == 1 else f"{n} recognizers"
+from faceguard.words import plural
 
 
 @dataclass(frozen=True)
@@ -52,10 +49,10 @@ class Verdict:
         n, total = self.made_on
         if not total:
             return "No face was cloaked."
-        out = f"Fooled {n} of {_recognizers(total)} it was made on."
+        out = f"Fooled {n} of {plural(total, 'recognizer')} it was made on."
         m, others = self.not_made_on
         if others:
-            out += f" Fooled {m} of {_recognizers(others)} it was not made on."
+            out += f" Fooled {m} of {plural(others, 'recognizer')} it was not made on."
         else:
             out += (" Not checked on a recognizer it was not made on, which is what a "
                     "platform runs: run an audit to check.")

@@ -26,6 +26,8 @@ from faceguard.io import (
     load_photo,
     output_suffix,
     save_photo,
+    search,
+    skipped_lines,
     to_tensor,
 )
 
@@ -766,6 +768,32 @@ def test_find_photos_on_a_mixed_folder(tmp_path):
     flat = find_photos([root], recursive=False)
     assert [p.name for p in flat] == ["a.png", "b.JPG", "c.WebP", "i.jpeg"]
     assert find_photos([]) == []
+
+
+def test_search_names_every_skipped_file_with_one_line_per_reason(tmp_path):
+    root = tmp_path / "album"
+    (root / "sub").mkdir(parents=True)
+    Image.new("RGB", (32, 32)).save(root / "a.png")
+    frames = [Image.new("RGB", (32, 32), c) for c in ("red", "blue")]
+    for name in ("b.gif", "sub/c.gif"):
+        frames[0].save(root / name, save_all=True, append_images=frames[1:])
+    frames[0].save(root / "still.gif")
+    (root / "notes.txt").write_text("x")
+    (root / ".DS_Store").write_bytes(b"x")
+
+    found = search([root])
+    assert [p.name for p in found.photos] == ["a.png"]
+    assert sorted((s.path.name, s.reason) for s in found.skipped) == [
+        (".DS_Store", "hidden"), ("b.gif", "animated GIF"), ("c.gif", "animated GIF"),
+        ("notes.txt", "not a photo FaceGuard reads"),
+        ("still.gif", "GIF (256 colours cannot hold a cloak)")]
+    lines = skipped_lines(found.skipped)
+    assert "skipped 2 files: animated GIF (b.gif, c.gif)" in lines
+    assert "skipped 1 file: not a photo FaceGuard reads (notes.txt)" in lines
+    assert len(lines) == 4
+    flat = search([root], recursive=False)
+    assert ("sub", "not searched") in [(s.path.name, s.reason) for s in flat.skipped]
+    assert "skipped 1 folder: not searched (sub/)" in skipped_lines(flat.skipped)
 
 
 def test_find_photos_then_load_reports_each_bad_file(tmp_path, astronaut):

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from faceguard.manifest import FaceRecord, Manifest, fooled
+import json
+from pathlib import Path
+
+import pytest
+
+from faceguard.manifest import (
+    MANIFEST_NAME,
+    OLD_MANIFEST_NAME,
+    FaceRecord,
+    Manifest,
+    fooled,
+    manifest_file,
+    private_place,
+)
 
 
 def _face(after: dict[str, float], made_on: bool = True) -> FaceRecord:
@@ -35,3 +48,92 @@ def test_records_round_trip_through_the_manifest(tmp_path):
     # an older manifest without the newer keys still reads
     old = {k: v for k, v in face.to_dict().items() if k not in ("thresholds", "recognised")}
     assert FaceRecord.from_dict(old).recognised == {}
+
+
+# ---------------------------------------------------------------- nothing private
+
+
+def _album(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """An input folder with one photo in a sub-folder, and an output folder beside it."""
+    photo = tmp_path / "album" / "trip" / "a.jpg"
+    photo.parent.mkdir(parents=True)
+    photo.write_bytes(b"original")
+    out = tmp_path / "album-protected"
+    (out / "trip").mkdir(parents=True)
+    (out / "trip" / "a.png").write_bytes(b"cloaked")
+    return tmp_path / "album", photo, out
+
+
+def _entry(photo: Path) -> dict:
+    return {"input": str(photo), "output": "trip/a.png", "status": "cloaked",
+            "settings_digest": "abc", "faces": [_face({"dlib": 0.7}).to_dict()]}
+
+
+def test_the_manifest_is_hidden_and_records_inputs_relative_to_their_folder(tmp_path):
+    root, photo, out = _album(tmp_path)
+    manifest = Manifest(out)
+    manifest.record("trip/a.jpg", _entry(photo.resolve()))
+    assert manifest_file(out) == out / MANIFEST_NAME and MANIFEST_NAME.startswith(".")
+    text = (out / MANIFEST_NAME).read_text()
+    assert str(tmp_path) not in text  # no absolute path next to the photos
+    data = json.loads(text)
+    assert data["inputs"] == ["../album"]
+    assert (data["photos"]["trip/a.jpg"]["input"], data["photos"]["trip/a.jpg"]["root"]) == (
+        "trip/a.jpg", 0)
+    again = Manifest.load(out)
+    assert again.input_path(again.photos["trip/a.jpg"]).read_bytes() == b"original"
+    assert again.is_done("trip/a.jpg", "abc")  # --resume still recognises the photo
+
+
+def test_a_folder_reached_through_the_home_folder_is_not_recorded(tmp_path, monkeypatch):
+    home = tmp_path / "home" / "alice"
+    monkeypatch.setattr(Path, "home", classmethod(lambda cls: home))
+    assert private_place(home / "Pictures", home / "out") == "../Pictures"
+    assert private_place(home / "Pictures", tmp_path / "elsewhere") is None  # would say "alice"
+    photo = home / "Pictures" / "a.jpg"
+    manifest = Manifest(tmp_path / "elsewhere")
+    manifest.record("a.jpg", {"input": str(photo), "output": "a.png", "status": "copied"})
+    assert manifest.data["inputs"] == [None] and manifest.photos["a.jpg"]["input"] == "a.jpg"
+    assert manifest.input_path(manifest.photos["a.jpg"]) is None
+    assert "alice" not in manifest.path.read_text()
+
+
+def test_an_older_manifest_is_migrated_and_still_resumes(tmp_path):
+    root, photo, out = _album(tmp_path)
+    refs = tmp_path / "refs" / "me.jpg"
+    old = {"settings": {"method": "pgd", "mask": str(tmp_path / "me.mask.pt")},
+           "references": [str(refs)], "photos": {"trip/a.jpg": _entry(photo.resolve())}}
+    (out / OLD_MANIFEST_NAME).write_text(json.dumps(old))
+
+    manifest = Manifest.load(out)
+    entry = manifest.photos["trip/a.jpg"]
+    assert (entry["input"], manifest.data["inputs"]) == ("trip/a.jpg", ["../album"])
+    assert manifest.input_path(entry).read_bytes() == b"original"
+    assert manifest.data["references"] == ["../refs/me.jpg"]
+    assert manifest.data["settings"]["mask"] == "../me.mask.pt"
+    assert manifest.is_done("trip/a.jpg", "abc")
+    manifest.save()
+    assert not (out / OLD_MANIFEST_NAME).exists()
+    assert str(tmp_path) not in (out / MANIFEST_NAME).read_text()
+    again = Manifest.load(out)  # loading the new form changes nothing
+    assert again.data["references"] == ["../refs/me.jpg"]
+    assert again.data["settings"]["mask"] == "../me.mask.pt"
+    assert again.input_path(again.photos["trip/a.jpg"]) == manifest.input_path(entry)
+
+
+def test_the_audit_finds_the_originals_from_the_private_manifest(tmp_path, monkeypatch):
+    from faceguard.audit.run import AuditError, AuditJob, find_pairs
+
+    root, photo, out = _album(tmp_path)
+    Manifest(out).record("trip/a.jpg", _entry(photo))
+    pairs, _ = find_pairs(AuditJob(cloaked=out, outdir=tmp_path / "report"))
+    assert pairs[0].original.read_bytes() == b"original"
+    assert pairs[0].cloaked == out / "trip" / "a.png"
+    # a folder that could not be recorded: the audit asks for it, then finds the photo
+    data = json.loads((out / MANIFEST_NAME).read_text())
+    data["inputs"] = [None]
+    (out / MANIFEST_NAME).write_text(json.dumps(data))
+    with pytest.raises(AuditError, match="--originals"):
+        find_pairs(AuditJob(cloaked=out, outdir=tmp_path / "report"))
+    pairs, _ = find_pairs(AuditJob(cloaked=out, outdir=tmp_path / "report", originals=root))
+    assert pairs[0].original == root / "trip" / "a.jpg"

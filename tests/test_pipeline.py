@@ -65,9 +65,12 @@ def test_cloaks_exactly_the_protected_person(album, detector, load_model, tmp_pa
     # relative paths kept; originals untouched
     assert (tmp_path / "out" / "trip").is_dir() and (tmp_path / "out" / "couple.png").is_file()
     assert before == {p: _digest(p) for p in root.rglob("*.jpg")}
-    manifest = json.loads((tmp_path / "out" / MANIFEST_NAME).read_text())
+    text = (tmp_path / "out" / MANIFEST_NAME).read_text()
+    manifest = json.loads(text)
     assert manifest["settings"]["method"] == FAST.method and manifest["versions"]["torch"]
     assert len(manifest["photos"]) == 6 and manifest["seed"] == 0
+    assert str(root) not in text and str(root.parent) not in text  # nothing private
+    assert manifest["photos"]["trip/" + sorted(theirs)[0]]["input"] == "trip/" + sorted(theirs)[0]
 
 
 def test_pixels_outside_protected_faces_are_unchanged(album, detector, load_model, tmp_path):
@@ -210,7 +213,7 @@ def test_a_saved_universal_mask_cloaks_new_photos(album, detector, load_model, t
     done = [e for e in cloak_album(job, detector, _ensemble(load_model)) if e.stage == "cloaking"]
     assert len(done) == 5 and not any(e.error for e in done)
     manifest = json.loads((tmp_path / "applied" / MANIFEST_NAME).read_text())
-    assert manifest["settings"]["mask"] == str(mask)
+    assert manifest["settings"]["mask"] == f"../made/{mask.name}"  # no absolute path
     for name, entry in manifest["photos"].items():
         protected = [f for f in entry["faces"] if f["protected"]]
         assert len(protected) == (1 if Path(name).name in theirs else 0), name

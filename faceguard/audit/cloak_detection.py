@@ -16,18 +16,29 @@ import torch
 
 from faceguard.audit.detectors.base import Detector, separation
 from faceguard.models.base import Recognizer
+from faceguard.words import Named
 
-#: detector name -> what it is
+#: detector name -> its plain name and what it is
 DETECTORS = {
-    "wlmp-linear": "WLMP texture histogram + linear SVM (restoration paper's best on P-FGSM)",
-    "wlmp-poly": "WLMP + polynomial-kernel SVM",
-    "wlmp-rbf": "WLMP + RBF-kernel SVM",
-    "wlmp-sigmoid": "WLMP + sigmoid-kernel SVM",
-    "wlmp-rf": "WLMP + random forest",
-    "wlmp-knn": "WLMP + k-nearest neighbours",
-    "trajectory-lstm": "per-block deep-feature trajectory through a recognizer + LSTM",
-    "trajectory-mlp": "per-block deep-feature trajectory through a recognizer + MLP",
+    "wlmp-linear": Named("texture check (linear SVM)", "WLMP texture histogram + linear SVM "
+                         "(restoration paper's best on P-FGSM)"),
+    "wlmp-poly": Named("texture check (polynomial SVM)", "WLMP + polynomial-kernel SVM"),
+    "wlmp-rbf": Named("texture check (RBF SVM)", "WLMP + RBF-kernel SVM"),
+    "wlmp-sigmoid": Named("texture check (sigmoid SVM)", "WLMP + sigmoid-kernel SVM"),
+    "wlmp-rf": Named("texture check (random forest)", "WLMP + random forest"),
+    "wlmp-knn": Named("texture check (nearest neighbours)", "WLMP + k-nearest neighbours"),
+    "trajectory-lstm": Named("deep-feature check (LSTM)", "per-block deep-feature trajectory "
+                             "through a recognizer + LSTM"),
+    "trajectory-mlp": Named("deep-feature check (MLP)", "per-block deep-feature trajectory "
+                            "through a recognizer + MLP"),
 }
+
+
+def detector_label(name: str) -> str:
+    """The plain name of a detector (its technical name when unknown)."""
+    return DETECTORS[name].label if name in DETECTORS else name
+
+
 #: fewer cloaked faces than this cannot train and test a detector meaningfully
 MIN_FACES = 8
 _WLMP = {"wlmp-linear": "linear", "wlmp-poly": "poly", "wlmp-rbf": "rbf",
@@ -66,8 +77,10 @@ class DetectionResult:
     roc: dict
 
     def sentence(self) -> str:
-        return (f"{self.detector}: a platform could flag {self.flagged_cloaked:.0%} of your "
-                f"cloaked faces while wrongly flagging {self.flagged_clean:.0%} of clean ones "
+        name = detector_label(self.detector)
+        return (f"{name[:1].upper() + name[1:]}: a platform could flag "
+                f"{self.flagged_cloaked:.0%} of your cloaked faces while wrongly flagging "
+                f"{self.flagged_clean:.0%} of clean ones "
                 f"(ROC AUC {self.roc_auc:.2f}; 0.5 = cannot tell them apart)")
 
 

@@ -245,8 +245,8 @@ def protection_table(faces: Sequence[AuditFace], gallery: Gallery, ensemble: Ens
     """Evaluate every (defense, recognizer) pair.
 
     ``thresholds``: model -> match threshold (default: each recognizer's own; see
-    :func:`audit_thresholds`). Yields one "auditing protection" event per defense; the
-    last event's ``result`` is the list of :class:`ProtectionRow`.
+    :func:`audit_thresholds`). Yields one "trying defenses" event per defense; the last
+    event's ``result`` is the list of :class:`ProtectionRow`.
     """
     thresholds = thresholds or {m: float(ensemble[m].threshold) for m in ensemble.names}
     rows: list[ProtectionRow] = []
@@ -283,7 +283,7 @@ def protection_table(faces: Sequence[AuditFace], gallery: Gallery, ensemble: Ens
                 protected_verify=_share(s["v"], invert=True),
                 mean_distance=round(float(np.mean(s["d"])), 3) if s["d"] else None,
                 clean_top1=_share(s["ct1"]), clean_verify=_share(s["cv"])))
-        yield Event(k, len(names), "auditing protection", result=rows if k == len(names) else None)
+        yield Event(k, len(names), "trying defenses", result=rows if k == len(names) else None)
 
 
 def _share(values: list[bool], invert: bool = False) -> float | None:

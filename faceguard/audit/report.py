@@ -15,19 +15,30 @@ from pathlib import Path
 import numpy as np
 
 from faceguard import __version__
+from faceguard.audit.cloak_detection import detector_label
+from faceguard.audit.defenses import defense_label
 from faceguard.audit.run import AuditResult
+from faceguard.settings import METHODS
+from faceguard.words import plural
 
 
 def write_report(result: AuditResult, outdir: Path) -> tuple[Path, Path]:
     """Write ``report.json`` and ``report.html`` into ``outdir``; returns both paths."""
     outdir.mkdir(parents=True, exist_ok=True)
     data = {"format": "faceguard-audit/1", "faceguard": __version__,
-            "summary": summary(result), **result.to_json()}
+            "summary": summary(result), "names": plain_names(result), **result.to_json()}
     json_path = outdir / "report.json"
     json_path.write_text(json.dumps(data, indent=1))
     html_path = outdir / "report.html"
     html_path.write_text(_html(result, data["summary"]))
     return json_path, html_path
+
+
+def plain_names(result: AuditResult) -> dict[str, dict[str, str]]:
+    """Technical name -> plain name of the defenses and detectors the result shows."""
+    return {"defenses": {r["defense"]: defense_label(r["defense"]) for r in result.protection},
+            "detectors": {d["detector"]: detector_label(d["detector"])
+                          for d in result.detection}}
 
 
 def _metric(row: dict) -> tuple[float | None, str]:
@@ -61,11 +72,13 @@ def summary(result: AuditResult) -> list[str]:
             avg = np.mean([_metric(r)[0] for r in plain if _metric(r)[0] is not None])
             lines.append(f"Against {kind}: {avg:.0%} of cloaked faces protected as published "
                          f"({how}).")
-        worst = min(group, key=lambda r: _metric(r)[0] if _metric(r)[0] is not None else 1)
-        value, how = _metric(worst)
-        if value is not None:
+        # the weakest case is what a defense does: "none" is the as-published line above
+        defended = [r for r in group if r["defense"] != "none" and _metric(r)[0] is not None]
+        if defended:
+            worst = min(defended, key=lambda r: _metric(r)[0])
+            value, how = _metric(worst)
             lines.append(f"Weakest case for {kind}: {value:.0%} protected after "
-                         f"'{worst['defense']}' on {worst['model']} ({how}).")
+                         f"{defense_label(worst['defense'])} on {worst['model']} ({how}).")
     if not any(r["held_out"] for r in rows):
         lines.append("Every recognizer checked here was used to make the cloak, so none it "
                      "was not made on was tested: a platform's own recognizer may still "
@@ -73,7 +86,8 @@ def summary(result: AuditResult) -> list[str]:
                      "left out still matches).")
     broken = [r for r in rows if r["clean_verify"] is not None and r["clean_verify"] < 0.5]
     for r in broken[:3]:
-        lines.append(f"Note: '{r['defense']}' also stops {r['model']} from recognising clean "
+        lines.append(f"Note: {defense_label(r['defense'])} also stops {r['model']} from "
+                     "recognising clean "
                      f"faces ({r['clean_verify']:.0%} still recognised), so it is not a "
                      "practical attack on the cloak.")
     for d in result.detection:
@@ -99,7 +113,7 @@ def heatmap_png(result: AuditResult) -> str | None:
     rows = [r for r in result.protection if r["faces"]]
     if not rows:
         return None
-    defenses = list(dict.fromkeys(r["defense"] for r in rows))
+    defenses = list(dict.fromkeys(r["defense"] for r in rows))  # technical names
     models = list(dict.fromkeys(r["model"] for r in rows))
     grid = np.full((len(defenses), len(models)), np.nan)
     for r in rows:
@@ -111,7 +125,7 @@ def heatmap_png(result: AuditResult) -> str | None:
     im = ax.imshow(grid, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(len(models)), [m + (" (held-out)" if held[m] else "") for m in models],
                   rotation=20, ha="right")
-    ax.set_yticks(range(len(defenses)), defenses)
+    ax.set_yticks(range(len(defenses)), [defense_label(d) for d in defenses])
     for (i, j), v in np.ndenumerate(grid):
         if not np.isnan(v):
             ax.text(j, i, f"{v:.0%}", ha="center", va="center", fontsize=9)
@@ -130,7 +144,8 @@ def roc_png(result: AuditResult) -> str | None:
         return None
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
     for d in result.detection:
-        ax.plot(d["roc"]["fpr"], d["roc"]["tpr"], label=f"{d['detector']} (AUC {d['roc_auc']:.2f})")
+        ax.plot(d["roc"]["fpr"], d["roc"]["tpr"],
+                label=f"{detector_label(d['detector'])} (AUC {d['roc_auc']:.2f})")
     ax.plot([0, 1], [0, 1], "k:", lw=1)
     ax.set_xlabel("clean faces wrongly flagged")
     ax.set_ylabel("cloaked faces flagged")
@@ -147,8 +162,19 @@ def _image(array: np.ndarray) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+class _Markup(str):
+    """A table cell already written as HTML."""
+
+
+def _named(label: str, name: str) -> _Markup:
+    """A plain name with its technical name as the hover text."""
+    return _Markup(f"<span title='{html.escape(name, quote=True)}'>{html.escape(label)}</span>")
+
+
 def _table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     def fmt(v):
+        if isinstance(v, _Markup):
+            return v
         if v is None:
             return "n/a"
         if isinstance(v, bool):
@@ -163,15 +189,24 @@ def _table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _method(result: AuditResult) -> str:
+    """ "Method: <plain name>. " (HTML) from the cloak's settings, or ""."""
+    method = result.cloak_settings.get("method")
+    return f"Method: {_named(METHODS[method].label, method)}. " if method in METHODS else ""
+
+
 def _html(result: AuditResult, lines: list[str]) -> str:
     parts = [f"<h1>FaceGuard audit</h1><p class=small>FaceGuard {__version__}: "
-             f"{result.photos} photos, {result.faces} cloaked faces, {result.people} people "
-             f"known. Cloak made on: {', '.join(result.cloak_models) or 'unknown'}.</p>",
+             f"{plural(result.photos, 'photo')}, {plural(result.faces, 'cloaked face')}, "
+             f"{plural(result.people, 'person', 'people')} known. {_method(result)}"
+             f"Cloak made on: {', '.join(result.cloak_models) or 'unknown'}.</p>",
              "<h2>What it means</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in lines)
              + "</ul>"]
     if heat := heatmap_png(result):
         parts.append(f"<h2>Protection</h2><img src='data:image/png;base64,{heat}'>")
-    parts.append(_table(result.protection, [
+    protection = [dict(r, defense=_named(defense_label(r["defense"]), r["defense"]))
+                  for r in result.protection]
+    parts.append(_table(protection, [
         ("defense", "defense"), ("model", "recognizer"), ("held_out", "held-out"),
         ("faces", "faces"), ("protected_top1", "protected (top-1 wrong)"),
         ("protected_verify", "protected (beyond threshold)"),
@@ -181,7 +216,10 @@ def _html(result: AuditResult, lines: list[str]) -> str:
         parts.append("<h2>Detection</h2>")
         if roc := roc_png(result):
             parts.append(f"<img src='data:image/png;base64,{roc}'>")
-        parts.append(_table(result.detection, [
+        detection = [dict(d, detector=_named(detector_label(d["detector"]), d["detector"]),
+                          after_defense=d["after_defense"] and defense_label(d["after_defense"]))
+                     for d in result.detection]
+        parts.append(_table(detection, [
             ("detector", "detector"), ("roc_auc", "ROC AUC"), ("accuracy", "accuracy"),
             ("precision", "precision"), ("recall", "recall"), ("f1", "F1"),
             ("flagged_clean", "clean flagged"), ("split", "split by"),
@@ -194,7 +232,8 @@ def _html(result: AuditResult, lines: list[str]) -> str:
                            f"title='{k}'>" for k in ("original", "cloaked", "purified",
                                                      "difference"))
             parts.append(f"<div>{imgs}<p class=small>{html.escape(ex['person'])}, "
-                         f"purified by {html.escape(str(ex['purified_by']))}</p></div>")
+                         f"purified by {html.escape(defense_label(str(ex['purified_by'])))}"
+                         "</p></div>")
     if result.notes or result.errors:
         parts.append("<h2>Notes</h2><ul>" + "".join(
             f"<li>{html.escape(x)}</li>" for x in result.notes + result.errors) + "</ul>")

@@ -29,7 +29,7 @@ from faceguard.io import (
     load_photo,
     to_tensor,
 )
-from faceguard.manifest import MANIFEST_NAME, Manifest
+from faceguard.manifest import MANIFEST_NAME, Manifest, manifest_file
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
 
@@ -106,7 +106,7 @@ class AuditResult:
 
 def find_pairs(job: AuditJob) -> tuple[list[Pair], dict]:
     """Pairs of (original, cloaked) photos and the cloak run's manifest (or {})."""
-    if (job.cloaked / MANIFEST_NAME).is_file():
+    if manifest_file(job.cloaked) is not None:
         try:
             manifest = Manifest.load(job.cloaked)
         except ValueError as exc:
@@ -117,11 +117,11 @@ def find_pairs(job: AuditJob) -> tuple[list[Pair], dict]:
                 continue
             faces = [Face(tuple(f.box), np.asarray(f.landmarks), 1.0)
                      for f in manifest.faces(rel) if f.protected]
-            original = Path(entry["input"])
-            if job.originals is not None and not original.is_file():
-                original = job.originals / Path(entry["input"]).name
-            pairs.append(Pair(original, job.cloaked / entry["output"], faces))
-        return pairs, manifest.data
+            pairs.append(Pair(_original(manifest, entry, job.originals),
+                              job.cloaked / entry["output"], faces))
+        data = dict(manifest.data, references=[str(job.cloaked / r) for r in
+                                               manifest.data.get("references", [])])
+        return pairs, data
     if job.originals is None:
         raise AuditError(f"{job.cloaked} has no {MANIFEST_NAME}: say where the originals are "
                          "with --originals DIR")
@@ -132,6 +132,18 @@ def find_pairs(job: AuditJob) -> tuple[list[Pair], dict]:
         if key in originals:
             pairs.append(Pair(originals[key], path))
     return pairs, {}
+
+
+def _original(manifest: Manifest, entry: dict, originals: Path | None) -> Path:
+    """Where a manifest entry's original is: as recorded, else in ``originals``."""
+    recorded = manifest.input_path(entry)
+    if recorded is not None and (originals is None or recorded.is_file()):
+        return recorded
+    if originals is None:
+        raise AuditError(f"{manifest.path.name} does not say where the originals are (their "
+                         "folder is kept private): give it with --originals DIR")
+    below = originals / entry["input"]
+    return below if below.is_file() else originals / Path(entry["input"]).name
 
 
 def _key(path: Path, root: Path) -> str:
@@ -163,8 +175,8 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
               ) -> Iterator[Event]:
     """Run the audit; the last event's ``result`` is the :class:`AuditResult`.
 
-    Stages: reading photos, reading gallery, auditing protection (one event per
-    defense), detecting (one event per detector), then the result.
+    Stages: reading photos, reading gallery, trying defenses (one event per
+    defense), training detectors (one event per detector), then the result.
     """
     from faceguard.models.catalogue import is_installed, model_info, model_names
     detector = detector or FaceDetector()
@@ -261,7 +273,7 @@ def _label_people(ensemble: Ensemble, gallery_faces, faces: list[AuditFace]) -> 
         embs = [{m: e[0] for m, e in ensemble.embed(crop, marks).items()}
                 for _, _, crop, marks in gallery_faces]
     stacked = {m: torch.stack([e[m] for e in embs]) for m in ensemble.names}
-    labels = cluster_faces(ensemble, stacked)
+    labels = cluster_faces(ensemble, stacked, photos=[photo for photo, *_ in gallery_faces])
     gallery = Gallery()
     for (photo, _, _, _), emb, label in zip(gallery_faces, embs, labels, strict=True):
         gallery.add(f"person {label + 1}", photo, {m: e.detach() for m, e in emb.items()})
@@ -295,7 +307,7 @@ def _add_gallery(folder: Path, detector, ensemble, gallery: Gallery) -> Iterator
 
 def _detect(job: AuditJob, ensemble: Ensemble, faces: list[AuditFace], result: AuditResult,
             make_defenses) -> Iterator[Event]:
-    from faceguard.audit.cloak_detection import cross_validate
+    from faceguard.audit.cloak_detection import cross_validate, detector_label
 
     if not job.detectors:
         return
@@ -323,13 +335,14 @@ def _detect(job: AuditJob, ensemble: Ensemble, faces: list[AuditFace], result: A
         try:
             r = cross_validate(name, clean, cloaked, groups, persons, rec, split=split)
         except ValueError as exc:
-            result.notes.append(f"{name}: {exc}")
-            yield Event(k, len(job.detectors), "detecting", error=f"{name}: {exc}")
+            result.notes.append(f"{detector_label(name)}: {exc}")
+            yield Event(k, len(job.detectors), "training detectors",
+                        error=f"{name}: {exc}")
             continue
         entry = asdict(r) | {"sentence": r.sentence(), "after_defense": job.detect_after,
                              "watched_model": rec.name if rec is not None else None}
         result.detection.append(entry)
-        yield Event(k, len(job.detectors), "detecting", result=entry)
+        yield Event(k, len(job.detectors), "training detectors", result=entry)
 
 
 def _aligned(crop: torch.Tensor, landmarks: np.ndarray, template: np.ndarray, size: int,

@@ -39,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="purify before detecting, e.g. bl+sr (the paper's BL+SR then detect)")
     p.add_argument("--list-defenses", action="store_true", help="list the defenses and exit")
     p.add_argument("--list-detectors", action="store_true", help="list the detectors and exit")
-    p.add_argument("--max-megapixels", type=float, default=None)
+    common.add_size_limit_arg(p)
     common.add_detector_args(p)
     common.add_device_arg(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -73,15 +73,16 @@ def run(args: argparse.Namespace) -> int:
     if args.list_defenses:
         for spec in list_defenses():
             params = ", ".join(f"{k}={v}" for k, v in spec.defaults.items())
-            print(f"{spec.name:<14} {spec.description}" + (f" [{params}]" if params else ""))
+            print(f"{spec.name:<14} {spec.label}: {spec.description}"
+                  + (f" [{params}]" if params else ""))
             if spec.citation:
                 print(f"{'':<14} paper: {spec.citation}")
             if spec.limits:
                 print(f"{'':<14} limits: {spec.limits}")
         return 0
     if args.list_detectors:
-        for name, text in DETECTORS.items():
-            print(f"{name:<16} {text}")
+        for name, named in DETECTORS.items():
+            print(f"{name:<16} {named.label}: {named.description}")
         return 0
     if args.cloaked is None:
         raise CLIError("say which folder holds the cloaked photos: --cloaked DIR")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from faceguard.cli import CLIError, common
 from faceguard.visibility import describe
 from faceguard.visibility import summary as visibility_line
+from faceguard.words import plural
 
 if TYPE_CHECKING:
     from faceguard.settings import CloakSettings
@@ -34,14 +35,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Add a nearly invisible adversarial cloak to the faces of the people you "
                     "protect, so that face recognition fails to match them. Originals are "
                     "never modified; outputs keep the inputs' relative paths in OUTDIR with a "
-                    "manifest (faceguard-manifest.json).",
+                    "hidden manifest (.faceguard-manifest.json: no absolute paths, easy to "
+                    "leave out of an upload).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="presets (perceptual): " + _presets(PERCEPTUAL_PRESETS)
                + "\npresets (other methods): " + _presets(PRESETS)
-               + "\nmethods:\n" + "\n".join(f"  {k:<14} {v}" for k, v in METHODS.items()))
+               + "\nmethods:\n" + "\n".join(f"  {k:<14} {v.label}: {v.description}"
+                                          for k, v in METHODS.items()))
     common.add_input_args(p)
-    p.add_argument("-o", "--out", type=Path, required=True, metavar="OUTDIR",
-                   help="output folder (must not be inside an input folder)")
+    required = p.add_argument_group("required arguments")
+    required.add_argument("-o", "--out", type=Path, required=True, metavar="OUTDIR",
+                          help="output folder (must not be inside an input folder)")
     who = p.add_argument_group("whom to protect (one of)")
     who.add_argument("--protect", nargs="+", type=Path, metavar="PHOTO",
                      help="reference photos (or folders, e.g. from `faceguard people`) "
@@ -53,8 +57,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="other people, one sub-folder each (for classifier methods and "
                         "targeted cloaks)")
     how = p.add_argument_group("how to cloak")
-    how.add_argument("--method", choices=list(METHODS), default=DEFAULT_METHOD)
-    how.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET)
+    how.add_argument("--method", choices=list(METHODS), default=DEFAULT_METHOD,
+                     help=f"how the cloak is computed (default {DEFAULT_METHOD}; the methods "
+                          "are listed below)")
+    how.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET,
+                     help=f"how strong and how visible the cloak is (default {DEFAULT_PRESET}; "
+                          "the presets are listed below)")
     how.add_argument("--eps", type=float, default=None,
                      help="L-inf budget in grey levels, e.g. 8 (= 8/255)")
     how.add_argument("--steps", type=int, default=None, help="iterations")
@@ -68,7 +76,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     rob = how.add_mutually_exclusive_group()
     rob.add_argument("--robust", dest="robust", action="store_true", default=None,
                      help="optimise through JPEG/blur/resize so the cloak survives re-encoding")
-    rob.add_argument("--no-robust", dest="robust", action="store_false")
+    rob.add_argument("--no-robust", dest="robust", action="store_false",
+                     help="optimise on the photo only: faster, weaker after re-encoding")
     how.add_argument("--eot-samples", type=int, default=DEFAULT_EOT_SAMPLES,
                      help=f"random transforms per step with --robust (default "
                           f"{DEFAULT_EOT_SAMPLES})")
@@ -83,7 +92,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                           "first (default %(default)s)")
     how.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     out = p.add_argument_group("output")
-    out.add_argument("--format", choices=list(OUTPUT_FORMATS), default=DEFAULT_FORMAT)
+    out.add_argument("--format", choices=list(OUTPUT_FORMATS), default=DEFAULT_FORMAT,
+                     help="how photos are written: keep (each photo's own format), png, "
+                          f"jpeg or webp (default {DEFAULT_FORMAT})")
     out.add_argument("--quality", type=int, default=DEFAULT_QUALITY,
                      help=f"JPEG/WebP quality (default {DEFAULT_QUALITY})")
     out.add_argument("--keep-metadata", action="store_true",
@@ -106,8 +117,10 @@ def _presets(table: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from faceguard.album import AlbumError
+    from faceguard.manifest import MANIFEST_NAME
     from faceguard.pipeline import CloakJob, cloak_album
     from faceguard.progress import show_in_terminal
+    from faceguard.settings import METHODS
 
     chosen = sum(bool(x) for x in (args.protect, args.protect_all, args.mask))
     if chosen != 1:
@@ -146,10 +159,11 @@ def run(args: argparse.Namespace) -> int:
                     _print_photo(event.result)
     except AlbumError as exc:
         raise CLIError(str(exc), code=1) from None
-    print(f"{counts['cloaked']} photos cloaked ({counts['faces']} faces), "
-          f"{counts['copied']} without a protected face copied, {counts['skipped']} skipped, "
-          f"{counts['failed']} failed; manifest: {args.out / 'faceguard-manifest.json'}",
-          file=sys.stderr)
+    how = f"the mask {args.mask.name}" if args.mask else METHODS[settings.method].label
+    print(f"{plural(counts['cloaked'], 'photo')} cloaked ({plural(counts['faces'], 'face')}) "
+          f"with {how}, {counts['copied']} without a protected "
+          f"face copied, {counts['skipped']} skipped, {counts['failed']} failed; "
+          f"manifest: {args.out / MANIFEST_NAME}", file=sys.stderr)
     return 1 if counts["failed"] else 0
 
 
@@ -181,5 +195,5 @@ def _print_photo(entry: dict) -> None:
         moved = ", ".join(f"{m} {f.distance_before[m]:.2f}->{d:.2f}"
                           for m, d in f.distance_after.items())
         parts.append(f"{visibility_line(q)}; {moved}")
-    print(f"{entry['output']}: {len(faces)} face(s) cloaked in {entry['seconds']:.1f}s; "
-          + "; ".join(parts) + f". {verdict(faces).words()}")
+    print(f"{entry['output']}: {plural(len(faces), 'face')} cloaked in "
+          f"{entry['seconds']:.1f}s; " + "; ".join(parts) + f". {verdict(faces).words()}")

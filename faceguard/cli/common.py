@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from faceguard.cli import CLIError
 
 if TYPE_CHECKING:
-    from faceguard.io import PixelLimit
+    from faceguard.io import PixelLimit, Skipped
 
 
 def add_input_args(parser: argparse.ArgumentParser) -> None:
@@ -17,8 +18,15 @@ def add_input_args(parser: argparse.ArgumentParser) -> None:
                         help="photos or folders of photos")
     parser.add_argument("--no-recursive", dest="recursive", action="store_false",
                         help="do not look into sub-folders")
-    parser.add_argument("--max-megapixels", type=float, default=None,
-                        help="refuse photos larger than this (default 120)")
+    add_size_limit_arg(parser)
+
+
+def add_size_limit_arg(parser: argparse.ArgumentParser) -> None:
+    from faceguard.io import DEFAULT_MAX_PIXELS
+
+    parser.add_argument("--max-megapixels", type=float, default=None, metavar="MP",
+                        help="refuse photos larger than this many megapixels (default "
+                             f"{DEFAULT_MAX_PIXELS / 1e6:g})")
 
 
 def add_device_arg(parser: argparse.ArgumentParser) -> None:
@@ -59,17 +67,30 @@ def collect_photos(args: argparse.Namespace) -> list[Path]:
 
 
 def photo_jobs(args: argparse.Namespace) -> list[tuple[Path, Path]]:
-    """(photo, output-relative path) for the inputs (:func:`faceguard.album.photo_jobs`,
-    the one photo finder); a missing path or no photo at all is a usage error."""
-    from faceguard.album import photo_jobs
+    """(photo, output-relative path) for the inputs; see :func:`search_inputs`."""
+    return search_inputs(args)[0]
+
+
+def search_inputs(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]], list[Skipped]]:
+    """(photo, output-relative path) for the inputs, and the files skipped in folders.
+
+    One line per reason on stderr names the skipped files; a missing path or no photo
+    at all is a usage error.
+    """
+    from faceguard.album import relative_paths
+    from faceguard.io import search, skipped_lines
 
     missing = [str(p) for p in args.inputs if not p.exists()]
     if missing:
         raise CLIError(f"no such file or folder: {', '.join(missing)}")
-    jobs = photo_jobs(args.inputs, recursive=args.recursive)
+    found = [(p, search([p], args.recursive)) for p in args.inputs]
+    skipped = [s for _, f in found for s in f.skipped]
+    for line in skipped_lines(skipped):
+        print(line, file=sys.stderr)
+    jobs = relative_paths([(p, f.photos) for p, f in found])
     if not jobs:
         raise CLIError("no photos found in " + ", ".join(str(p) for p in args.inputs))
-    return jobs
+    return jobs, skipped
 
 
 def add_models_arg(parser: argparse.ArgumentParser, default: str | None = None) -> None:

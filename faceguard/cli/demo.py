@@ -23,7 +23,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     p.add_argument("-o", "--out", type=Path, default=Path("faceguard-demo"), metavar="DIR",
                    help="where to write the demo's photos and report (default ./faceguard-demo)")
-    p.add_argument("--preset", default="balanced", choices=["low", "balanced", "high"])
+    from faceguard.settings import DEFAULT_PRESET, PRESETS
+
+    p.add_argument("--preset", default=DEFAULT_PRESET, choices=list(PRESETS),
+                   help=f"how strong and how visible the cloak is (default {DEFAULT_PRESET})")
     common.add_models_arg(p)
     common.add_device_arg(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")

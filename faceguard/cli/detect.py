@@ -7,6 +7,7 @@ import json
 import sys
 
 from faceguard.cli import common
+from faceguard.words import plural
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
     from faceguard.album import detect_photos
     from faceguard.progress import show_in_terminal
 
-    photos = common.collect_photos(args)
+    jobs, skipped = common.search_inputs(args)  # skipped files: one line each reason
+    photos = [path for path, _ in jobs]
     detector = common.make_detector(args)
     results, failures = [], []
     events = detect_photos(photos, detector, limit=common.pixel_limit(args))
@@ -34,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             results.append(event.result)
     if args.json:
-        out = {"photos": [r.to_dict() for r in results], "errors": failures}
+        out = {"photos": [r.to_dict() for r in results], "errors": failures,
+               "skipped": [s.to_dict() for s in skipped]}
         print(json.dumps(out, indent=2))
     else:
         print(f"{'photo':<48} {'size':>11} {'faces':>5}  boxes (x0,y0,x1,y1 @ score)")
@@ -44,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
             ) or "no face"
             size = f"{r.width}x{r.height}"
             print(f"{_short(str(r.path)):<48} {size:>11} {len(r.faces):>5}  {boxes}")
-        print(f"{len(results)} photos, {sum(len(r.faces) for r in results)} faces"
+        print(f"{plural(len(results), 'photo')}, "
+              f"{plural(sum(len(r.faces) for r in results), 'face')}"
               + (f", {len(failures)} failed" if failures else ""), file=sys.stderr)
     return 1 if failures else 0
 

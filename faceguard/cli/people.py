@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from faceguard.cli import common
+from faceguard.words import plural
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     for person, folder in zip(people, folders, strict=True):
         photos_of = len({p for p, _ in person.faces})
         print(f"{person.name:<10} {len(person.faces):>5} {photos_of:>6}  {folder}")
-    summary = f"{len(people)} people in {len(photos) - len(failures)} photos"
-    print(summary + (f", {len(failures)} photos failed" if failures else ""))
+    summary = (f"{plural(len(people), 'person', 'people')} in "
+               f"{plural(len(photos) - len(failures), 'photo')}")
+    print(summary + (f", {plural(len(failures), 'photo')} failed" if failures else ""))
     return 1 if failures else 0

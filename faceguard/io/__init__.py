@@ -39,6 +39,7 @@ Safety
 """
 
 
+from faceguard.io.find import Found, Skipped, find_photos, search, skipped_lines
 from faceguard.io.metadata import KEPT_EXIF_TAGS
 from faceguard.io.photo import (
     DEFAULT_LIMIT,
@@ -50,13 +51,14 @@ from faceguard.io.photo import (
     PhotoError,
     PixelLimit,
 )
-from faceguard.io.read import find_photos, load_photo
+from faceguard.io.read import load_photo
 from faceguard.io.tensors import from_tensor, to_tensor
 from faceguard.io.write import output_format, output_suffix, save_photo
 
 __all__ = [
     "DEFAULT_LIMIT",
     "DEFAULT_MAX_PIXELS",
+    "Found",
     "KEPT_EXIF_TAGS",
     "MIN_SIDE",
     "NO_LIMIT",
@@ -64,11 +66,14 @@ __all__ = [
     "Photo",
     "PhotoError",
     "PixelLimit",
+    "Skipped",
     "find_photos",
     "from_tensor",
     "load_photo",
     "output_format",
     "output_suffix",
     "save_photo",
+    "search",
+    "skipped_lines",
     "to_tensor",
 ]

@@ -1,11 +1,10 @@
-"""Reading photos (:func:`load_photo`) and finding them in folders (:func:`find_photos`)."""
+"""Reading photos (:func:`load_photo`); finding them in folders is :mod:`faceguard.io.find`."""
 
 from __future__ import annotations
 
 import os
 import struct
 import warnings
-from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
@@ -19,7 +18,6 @@ from faceguard.io.photo import (
     _READABLE_TEXT,
     DEFAULT_LIMIT,
     MIN_SIDE,
-    SUPPORTED_SUFFIXES,
     Photo,
     PhotoError,
     PixelLimit,
@@ -221,33 +219,3 @@ def _to_float(arr: np.ndarray, scale: float) -> np.ndarray:
 
 def _grey_to_rgb(grey: np.ndarray) -> np.ndarray:
     return np.repeat(grey[..., None], 3, axis=2)
-
-
-def find_photos(paths: Iterable[str | os.PathLike[str]], recursive: bool = True) -> list[Path]:
-    """The photos to process, in a stable order, without duplicates.
-
-    Files named explicitly are always returned, whatever their suffix (and even if
-    missing), so that :func:`load_photo` can report them. Folders are walked (into
-    sub-folders if ``recursive``) for :data:`SUPPORTED_SUFFIXES`, case-insensitively,
-    sorted, skipping hidden files and folders (names starting with ".").
-    """
-    found: list[Path] = []
-    for given in paths:
-        path = Path(given)
-        if not path.is_dir():
-            found.append(path)
-            continue
-        in_folder: list[Path] = []
-        for root, dirs, files in os.walk(path):
-            dirs[:] = [d for d in dirs if not d.startswith(".")] if recursive else []
-            in_folder += [Path(root, f) for f in files if not f.startswith(".")
-                          and Path(f).suffix.lower() in SUPPORTED_SUFFIXES]
-        found += sorted(in_folder)
-    seen: set[Path] = set()
-    unique = []
-    for path in found:
-        key = path.resolve()
-        if key not in seen:
-            seen.add(key)
-            unique.append(path)
-    return unique

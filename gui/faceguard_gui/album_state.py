@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from faceguard.album import AlbumPerson, PhotoFaces, relative_paths
-from faceguard.io import find_photos
+from faceguard.io import Skipped, search
 from faceguard_gui.jobs import FoundPerson, ScannedPhoto
 
 
@@ -62,6 +62,7 @@ class AlbumState(QObject):
         super().__init__(parent)
         self.inputs: list[Path] = []
         self.found: dict[Path, list[Path]] = {}  # input -> its photos (found once)
+        self.skipped: list[Skipped] = []  # files in the added folders that are not photos
         self.photos: dict[Path, AlbumPhoto] = {}
         self.people: list[FoundPerson] = []
         self.scan_models: tuple[str, ...] = ()
@@ -78,7 +79,9 @@ class AlbumState(QObject):
             if given in self.inputs:
                 continue
             if given.is_dir():
-                found = find_photos([given])
+                result = search([given])
+                found = result.photos
+                self.skipped += result.skipped
             elif given.is_file():
                 if given in self.photos:  # already there through its folder
                     continue
@@ -101,7 +104,7 @@ class AlbumState(QObject):
 
     def clear(self) -> None:
         self.inputs, self.photos, self.people, self.chosen = [], {}, [], []
-        self.found = {}
+        self.found, self.skipped = {}, []
         self.scan_models = ()
         self.photos_changed.emit()
         self.people_changed.emit()

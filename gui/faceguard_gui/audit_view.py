@@ -30,14 +30,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from faceguard.audit.cloak_detection import DETECTORS
-from faceguard.audit.defenses import list_defenses
+from faceguard.audit.cloak_detection import DETECTORS, detector_label
+from faceguard.audit.defenses import defense_label, list_defenses
 from faceguard.audit.run import QUICK_DEFENSES, QUICK_DETECTORS, AuditJob
 from faceguard.models.catalogue import is_installed, model_info, model_names
+from faceguard.words import plural
 from faceguard_gui.context import AppContext
 from faceguard_gui.images import to_qimage
 from faceguard_gui.jobs import AuditOutcome, audit, export_report
-from faceguard_gui.widgets import StepHeader, TickList, note, plural
+from faceguard_gui.widgets import StepHeader, TickList, note
 
 PROTECTION_COLUMNS = [  # (key, title)
     ("defense", "What the platform does"),
@@ -131,12 +132,14 @@ class AuditView(QWidget):
 
         s = self.ctx.settings
         self.defenses = TickList()
-        self.defenses.set_choices([(d.name, d.name, f"{d.description}\n{d.citation}".strip())
+        self.defenses.set_choices([(d.name, d.label,
+                                    f"{d.name}: {d.description}\n{d.citation}".strip())
                                    for d in list_defenses()], s.audit_defenses)
         self.recognizers = TickList()
         self.refresh_models()
         self.detectors = TickList()
-        self.detectors.set_choices([(k, k, v) for k, v in DETECTORS.items()], s.audit_detectors)
+        self.detectors.set_choices([(k, v.label, f"{k}: {v.description}")
+                                    for k, v in DETECTORS.items()], s.audit_detectors)
         for title, tick_list in (("What a platform might do to the photo", self.defenses),
                                  ("Recognizers that try to find the person", self.recognizers),
                                  ("Detectors that look for a cloak", self.detectors)):
@@ -200,7 +203,7 @@ class AuditView(QWidget):
         if not self.cloaked.text().strip():
             problem = "Protect photos in step 2, or choose a folder of protected photos."
         elif not self.defenses.ticked():
-            problem = "Tick at least one defense (\"none\" is the photo as published)."
+            problem = "Tick at least one defense (\"nothing\" is the photo as published)."
         elif not self.recognizers.ticked():
             problem = "Tick at least one installed recognizer."
         self.run_note.setText(problem or "")
@@ -288,7 +291,7 @@ class AuditView(QWidget):
             if outcome == "failed":
                 self.ctx.tell("The audit could not run", message)
 
-        self.ctx.jobs.start(f"Auditing {cloaked.name}", lambda: audit(job, cache),
+        self.ctx.jobs.start(f"Audit of {cloaked.name}", lambda: audit(job, cache),
                             on_event, on_finished)
 
     def show_outcome(self, outcome: AuditOutcome) -> None:
@@ -312,6 +315,9 @@ class AuditView(QWidget):
             values = dict(row, protected=protected_share(row))
             for c, (key, _) in enumerate(PROTECTION_COLUMNS):
                 item = QTableWidgetItem(_cell(values.get(key), key))
+                if key == "defense":
+                    item = QTableWidgetItem(defense_label(row["defense"]))
+                    item.setToolTip(row["defense"])
                 if key == "protected" and values[key] is not None:
                     item.setBackground(_red_to_green(values[key]))
                     item.setForeground(QColor(20, 20, 20))
@@ -319,8 +325,9 @@ class AuditView(QWidget):
         self.detection_table.setRowCount(len(result.detection))
         for r, row in enumerate(result.detection):
             for c, (key, _) in enumerate(DETECTION_COLUMNS):
-                item = QTableWidgetItem(_cell(row.get(key), key))
-                item.setToolTip(row.get("sentence", ""))
+                text = detector_label(row[key]) if key == "detector" else _cell(row.get(key), key)
+                item = QTableWidgetItem(text)
+                item.setToolTip(f"{row['detector']}: {row.get('sentence', '')}")
                 self.detection_table.setItem(r, c, item)
         self._set_plot(self.heatmap, outcome.heatmap, "No protection plot (no face measured).")
         self._set_plot(self.roc, outcome.roc, "No detection plot (detection was skipped; "
@@ -348,9 +355,9 @@ class AuditView(QWidget):
             for c, key in enumerate(keys):
                 label = QLabel()
                 label.setPixmap(QPixmap.fromImage(to_qimage(example[key])))
+                purified = defense_label(example["purified_by"] or "none")
                 label.setToolTip(f"{example['person']}: {Path(example['photo']).name}"
-                                 + (f", purified by {example['purified_by']}"
-                                    if key == "purified" else ""))
+                                 + (f", purified by {purified}" if key == "purified" else ""))
                 self.examples_layout.addWidget(label, r, c)
 
     # ------------------------------------------------------------------------ export

@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from faceguard.io import SUPPORTED_SUFFIXES
+from faceguard.io import SUPPORTED_SUFFIXES, skipped_lines
+from faceguard.words import plural
 from faceguard_gui.album_state import AlbumPhoto
 from faceguard_gui.context import AppContext
 from faceguard_gui.images import (
@@ -36,7 +37,7 @@ from faceguard_gui.images import (
 )
 from faceguard_gui.jobs import scan_photos
 from faceguard_gui.models_dialog import missing_models
-from faceguard_gui.widgets import StepHeader, note, plural
+from faceguard_gui.widgets import StepHeader, note
 
 THUMB = 176  # thumbnail side in the grid, device-independent pixels
 PATH_ROLE = Qt.ItemDataRole.UserRole
@@ -201,13 +202,17 @@ class PhotosView(QWidget):
         """Add photos or folders to the album and find their faces."""
         if not paths:
             return
+        known = len(self.ctx.album.skipped)
         new = self.ctx.album.add(paths)
         for p in paths:
             self.ctx.settings.add_recent(p if p.is_dir() else p.parent)
         self.ctx.settings.save()
+        self._update_summary()
         if not new:
+            skipped = skipped_lines(self.ctx.album.skipped[known:])
             self.ctx.tell("Nothing new", "These photos are already in the album (or the "
-                          "folders hold no photos FaceGuard can read).")
+                          "folders hold no photos FaceGuard can read)."
+                          + "".join(f"\n{line}" for line in skipped))
         self.scan()
 
     def clear(self) -> None:
@@ -367,7 +372,7 @@ class PhotosView(QWidget):
     def _update_summary(self) -> None:
         album = self.ctx.album
         if not album.photos:
-            self.summary.setText("")
+            self.summary.setText("  ·  ".join(skipped_lines(album.skipped)))
             self.next_button.setEnabled(False)
             return
         faces = sum(p.face_count for p in album.photos.values())
@@ -376,5 +381,5 @@ class PhotosView(QWidget):
             parts.append(plural(len(album.people), "person", "people"))
         if album.problems:
             parts.append(f"{len(album.problems)} need attention")
-        self.summary.setText("  ·  ".join(parts))
+        self.summary.setText("  ·  ".join(parts + skipped_lines(album.skipped)))
         self.next_button.setEnabled(bool(album.people) or not album.unscanned())

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from faceguard.manifest import FaceRecord
 from faceguard.visibility import describe, summary
+from faceguard.words import plural
 from faceguard_gui.compare_view import CompareView
 from faceguard_gui.images import DIFFERENCE_GAIN
 from faceguard_gui.jobs import PreviewData
@@ -242,7 +243,7 @@ class PreviewWindow(QWidget):
         if not protected:
             return ("No face in this photo belongs to the people you chose, so it was copied "
                     "unchanged. Pick another photo, or tick other people.")
-        return (f"{len(protected)} of {len(faces)} faces protected, written to "
+        return (f"{len(protected)} of {plural(len(faces), 'face')} protected, written to "
                 f"{data.output.name}. SSIMULACRA2 scores how visible the change is to people, "
                 "colour included: 100 is identical, 90 or more cannot be told apart even up "
                 "close, and about 75 is as visible as saving the face as a JPEG at quality "

@@ -30,18 +30,6 @@ PRESET_LABELS = {
     "balanced": "Balanced: recommended",
     "high": "Strong: slower, may show a faint grain",
 }
-METHOD_LABELS = {  # the methods that need no other people come first
-    "perceptual": "Keeps the look (recommended)",
-    "pgd": "Standard (PGD)",
-    "mifgsm": "Transfers to other recognizers (MI-FGSM)",
-    "bim": "Without random start (BIM)",
-    "fgsm": "Fastest, weakest (FGSM)",
-    "pfgsm": "Towards a decoy person (P-FGSM)",
-    "flm": "Moves the features a little (FLM)",
-    "hybrid": "Moves the features and adds a pattern (hybrid)",
-    "universal": "One mask per person (universal)",
-    "universal-sgd": "One mask per person, fast (universal SGD)",
-}
 WRITTEN_AS = {"keep": "in their own format", "png": "as PNG", "jpeg": "as JPEG",
               "webp": "as WebP"}
 
@@ -116,11 +104,10 @@ class HowPanel:
         form.addRow("Invisibility (SSIMULACRA2 floor)", self.floor)
 
         self.method = QComboBox()
-        for key in METHOD_LABELS:
-            if key in METHODS:
-                self.method.addItem(METHOD_LABELS[key], key)
-                self.method.setItemData(self.method.count() - 1, METHODS[key],
-                                        Qt.ItemDataRole.ToolTipRole)
+        for key, named in METHODS.items():
+            self.method.addItem(named.label, key)
+            self.method.setItemData(self.method.count() - 1, f"{key}: {named.description}",
+                                    Qt.ItemDataRole.ToolTipRole)
         self.method.currentIndexChanged.connect(self._preset_chosen)
         form.addRow("Method", self.method)
 
@@ -228,7 +215,8 @@ class HowPanel:
     def _explain_choice(self) -> None:
         """The chosen method and its cost, in plain words, under the form."""
         s = self.ctx.settings
-        text = f"{METHOD_LABELS.get(s.method, s.method)}: {METHODS.get(s.method, '')}. "
+        named = METHODS.get(s.method)
+        text = f"{named.label}: {named.description}. " if named else ""
         text += (f"Every pixel of a protected face changes by at most {s.eps:.0f} of 255 "
                  f"grey levels, refined in {s.steps} steps against {', '.join(s.models)}")
         text += (f", keeping each face's SSIMULACRA2 at {s.floor:.0f} or more "

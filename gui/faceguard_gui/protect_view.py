@@ -14,8 +14,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from faceguard.manifest import MANIFEST_NAME
+from faceguard.manifest import manifest_file
 from faceguard.pipeline import CloakJob
+from faceguard.words import plural
 from faceguard_gui.context import AppContext
 from faceguard_gui.jobs import preview_photo, protect_album
 from faceguard_gui.preview import PreviewWindow
@@ -169,7 +170,7 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
         outdir = self.output_folder()
         if outdir is None or self._whom():
             return
-        if outdir.is_dir() and any(outdir.iterdir()) and not (outdir / MANIFEST_NAME).exists():
+        if outdir.is_dir() and any(outdir.iterdir()) and manifest_file(outdir) is None:
             if not self.ctx.confirm("Folder not empty", f"{outdir} already holds files. Photos "
                                     "with the same names will be replaced. Go on?"):
                 return
@@ -190,20 +191,20 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
 
         def on_finished(outcome: str, message: str) -> None:
             self.open_folder.setEnabled(outdir.is_dir())
-            self.next_button.setEnabled((outdir / MANIFEST_NAME).is_file())
-            if (outdir / MANIFEST_NAME).is_file():
+            self.next_button.setEnabled(manifest_file(outdir) is not None)
+            if manifest_file(outdir) is not None:
                 self.album_protected.emit(outdir)
             done = sum(1 for r in self._results.values() if r.get("status") == "cloaked")
             if outcome == "failed":
                 self.ctx.tell("Protection stopped", message)
             elif outcome == "cancelled":
-                self.results_note.setText(f"Stopped: {done} photos protected so far; the "
-                                          "files in the folder are all complete. Run again "
-                                          "to finish the rest.")
+                self.results_note.setText(f"Stopped: {plural(done, 'photo')} protected so "
+                                          "far; the files in the folder are all complete. "
+                                          "Run again to finish the rest.")
             else:
-                self.results_note.setText(f"{done} photos protected in {outdir}. "
+                self.results_note.setText(f"{plural(done, 'photo')} protected in {outdir}. "
                                           "Double-click a photo to compare.")
 
         n = len(self.ctx.album.photos)
-        self.ctx.jobs.start(f"Protecting {n} photo{'s' * (n != 1)}",
+        self.ctx.jobs.start(f"Protecting {plural(n, 'photo')}",
                             lambda: protect_album(job, people, cache), on_event, on_finished)

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from faceguard.words import plural
 from faceguard_gui.widgets import note
 
 CHIP = 96
@@ -69,8 +70,8 @@ class WhoPanel:
         ratio = self.devicePixelRatioF()
         for k, found in enumerate(self.ctx.album.people):
             n, photos = len(found.person.faces), found.photos
-            item = QListWidgetItem(f"{found.person.name}\n{n} face{'s' * (n > 1)} · "
-                                   f"{photos} photo{'s' * (photos > 1)}")
+            item = QListWidgetItem(f"{found.person.name}\n{plural(n, 'face')} · "
+                                   f"{plural(photos, 'photo')}")
             if found.chip is not None:
                 pixmap = QPixmap.fromImage(found.chip.scaled(
                     int(CHIP * ratio), int(CHIP * ratio), Qt.AspectRatioMode.KeepAspectRatio,

@@ -81,8 +81,3 @@ def note(text: str = "", parent: QWidget | None = None) -> QLabel:
     palette.setColor(label.foregroundRole(), palette.color(palette.ColorRole.PlaceholderText))
     label.setPalette(palette)
     return label
-
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """1 -> "1 photo", 3 -> "3 photos" (or ``many``)."""
-    return f"{n} {word if n == 1 else many or word + 's'}"

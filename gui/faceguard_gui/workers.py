@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, QThread, Signal
 
-from faceguard.progress import Event
+from faceguard.progress import Event, unit_of
+from faceguard.words import plural
 
 EventSource = Callable[[], Iterator[Event]]
 
@@ -117,8 +118,7 @@ class ProgressClock:
         """E.g. "cloaking: 3 of 10 photos, about 40 s left"."""
         if self.total <= 0:
             return f"{self.stage}…"
-        unit = "photo" if self.stage in ("scanning", "cloaking", "reading photos") else "step"
-        line = f"{self.stage}: {self.done} of {self.total} {unit}{'s' if self.total > 1 else ''}"
+        line = f"{self.stage}: {self.done} of {plural(self.total, unit_of(self.stage))}"
         left = self.seconds_left()
         if left is not None and self.done < self.total:
             line += f", about {format_seconds(left)} left"

@@ -59,7 +59,8 @@ def mixed_folder(tmp_path_factory, astronaut, album_dir, album_by_person) -> Pat
     (folder / "truncated.jpg").write_bytes(data[: len(data) // 3])
     Image.new("RGB", (1, 1)).save(folder / "dot.png")
     Image.new("RGB", (64, 64), "white").save(folder / "blank.png")  # a photo with no face
-    Image.new("RGB", (8, 8)).save(folder / "anim.gif")
+    frames = [Image.new("RGB", (8, 8), c) for c in ("red", "blue")]
+    frames[0].save(folder / "anim.gif", save_all=True, append_images=frames[1:])
     # a PNG whose header declares 100000 x 100000 pixels: a decompression bomb
     png = (folder / "dot.png").read_bytes()
     bomb = bytearray(png)
@@ -82,7 +83,9 @@ def test_detect_mixed_folder(mixed_folder):
                          ("bomb.png", "megapixel")]:
         line = next(e for e in out["errors"] if name in e)
         assert reason in line.lower(), line
-    assert "anim.gif" not in errors  # .gif is not a photo suffix FaceGuard looks for in folders
+    assert "anim.gif" not in errors  # not a photo FaceGuard reads: skipped, and said so
+    assert out["skipped"] == [{"path": str(mixed_folder / "anim.gif"), "reason": "animated GIF"}]
+    assert "skipped 1 file: animated GIF (anim.gif)" in done.stderr.splitlines()
     assert before == {p.name: _digest(p) for p in mixed_folder.iterdir()}
 
 
@@ -121,8 +124,11 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
     done = faceguard("cloak", album, "-o", out, "--protect", *refs, "--models", "dlib",
                      "--preset", "low", "--steps", "4", "--quiet")
     assert done.returncode == 0, done.stderr
-    assert "2 photos cloaked (2 faces), 1 without a protected face copied" in done.stderr
-    manifest = json.loads((out / "faceguard-manifest.json").read_text())
+    assert ("2 photos cloaked (2 faces) with Recommended (keeps the look), 1 without a "
+            "protected face copied") in done.stderr
+    text = (out / ".faceguard-manifest.json").read_text()
+    assert str(tmp_path) not in text  # nothing private next to the photos
+    manifest = json.loads(text)
     assert {e["status"] for e in manifest["photos"].values()} == {"cloaked", "copied"}
     assert before == {p.name: _digest(p) for p in album.iterdir()}
     # GPS and captions are gone from the outputs
@@ -142,7 +148,7 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
     data = json.loads((report / "report.json").read_text())
     assert {r["defense"] for r in data["protection"]} == {"none", "jpeg75"}
     # two cloaked faces are too few to train a detector: the report says so, not a crash
-    assert data["detection"] or any("wlmp-linear" in n for n in data["notes"])
+    assert data["detection"] or any("texture check (linear SVM)" in n for n in data["notes"])
     assert "<img" in (report / "report.html").read_text()
     # audited only on the recognizer it was made on: the report says what was not tested
     assert any("none it was not made on was tested" in line for line in data["summary"])
@@ -175,8 +181,8 @@ def test_ctrl_c_leaves_only_complete_files(album_dir, tmp_path, album_by_person)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "interrupted" in err
-    manifest = json.loads((out / "faceguard-manifest.json").read_text())
-    written = sorted(p.name for p in out.iterdir() if p.name != "faceguard-manifest.json")
+    manifest = json.loads((out / ".faceguard-manifest.json").read_text())
+    written = sorted(p.name for p in out.iterdir() if p.name != ".faceguard-manifest.json")
     assert written == sorted(e["output"] for e in manifest["photos"].values())
     assert 1 <= len(written) < 6
     for name in written:  # complete photos

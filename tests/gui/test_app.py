@@ -150,7 +150,10 @@ def test_protect_one_person_preview_audit_and_export(make_window, copy_photos, q
     qtbot.waitUntil(lambda: not window.jobs.busy, timeout=JOB_TIMEOUT)
     table = window.audit.protection_table
     assert table.rowCount() == len(FAST["audit_defenses"]) * len(FAST["audit_models"])
-    assert {table.item(r, 0).text() for r in range(table.rowCount())} == {"none", "jpeg75"}
+    # plain names in the table, the technical ones in the tooltips
+    assert {table.item(r, 0).text() for r in range(table.rowCount())} == {
+        "nothing (as published)", "re-upload (JPEG 75)"}
+    assert {table.item(r, 0).toolTip() for r in range(table.rowCount())} == {"none", "jpeg75"}
     assert table.item(0, 4).text().endswith("%")
     assert window.audit.heatmap.pixmap() is not None and not window.audit.heatmap.pixmap().isNull()
     assert "protected" in window.audit.summary.toPlainText()
@@ -358,6 +361,8 @@ def test_progress_clock_says_photos_done_and_time_left(monkeypatch):
     assert clock.seconds_left() == pytest.approx(12.0)
     assert clock.text() == "cloaking: 4 of 10 photos, about 12 s left"
     assert workers.format_seconds(95) == "1 min 35 s"
+    clock.update(Event(1, 1, "trying defenses"))  # each stage counts its own things
+    assert clock.text() == "trying defenses: 1 of 1 defense"
 
 
 def test_worker_reports_a_failing_job_as_a_message(qtbot):
@@ -441,3 +446,35 @@ def test_people_stay_chosen_when_the_album_is_grouped_again(qtbot):
                       person("person 2", ("a.jpg", 0))])
     assert [p.name for p in album.chosen] == ["person 1"]
     assert album.chosen[0].faces[1][0] == Path("c.jpg")
+
+
+def test_the_app_shows_plain_names_with_technical_ones_in_tooltips(make_window):
+    window = make_window()
+    defenses = window.audit.defenses
+    items = {defenses.item(r).data(Qt.ItemDataRole.UserRole): defenses.item(r)
+             for r in range(defenses.count())}
+    assert items["bl+sr"].text() == "strong filter + upscaling (BL+SR)"
+    assert items["bl+sr"].toolTip().startswith("bl+sr: ")
+    assert items["purifier"].text() == "learned clean-up"
+    detectors = window.audit.detectors
+    texts = [detectors.item(r).text() for r in range(detectors.count())]
+    assert "texture check (RBF SVM)" in texts and "deep-feature check (LSTM)" in texts
+    method = window.protect.method
+    shown = {method.itemData(i): method.itemText(i) for i in range(method.count())}
+    assert shown["perceptual"].startswith("Recommended") and shown["pgd"] == "Classic (PGD)"
+    assert method.itemData(0, Qt.ItemDataRole.ToolTipRole).startswith("perceptual: ")
+
+
+def test_a_folder_says_which_files_it_skipped(make_window, tmp_path):
+    window = make_window()
+    folder = tmp_path / "gifs"
+    folder.mkdir()
+    frames = [Image.new("RGB", (32, 32), c) for c in ("red", "blue")]
+    frames[0].save(folder / "party.gif", save_all=True, append_images=frames[1:])
+    (folder / "notes.txt").write_text("x")
+    window.photos.add_paths([folder])
+    text = window.photos.summary.text()
+    assert "skipped 1 file: animated GIF (party.gif)" in text
+    assert "skipped 1 file: not a photo FaceGuard reads (notes.txt)" in text
+    assert window.messages[-1][0] == "Nothing new"
+    assert "skipped 1 file: animated GIF (party.gif)" in window.messages[-1][1]

@@ -38,6 +38,7 @@ from faceguard.audit.defenses.learned import Purifier
 from faceguard.audit.defenses.registry import (
     DEFENSES,
     DefenseSpec,
+    defense_label,
     list_defenses,
     make_defense,
     parse_defense,
@@ -61,6 +62,7 @@ __all__ = [
     "Resize",
     "SuperResolution",
     "TotalVariation",
+    "defense_label",
     "list_defenses",
     "make_defense",
     "parse_defense",

@@ -15,7 +15,8 @@ class DefenseSpec:
     """A registry entry.
 
     Attributes:
-        name: what users type, e.g. ``"jpeg75"``.
+        name: what users type, e.g. ``"jpeg75"`` (the technical name, in the JSON).
+        label: the plain name people read, e.g. "re-upload (JPEG 75)".
         description: one plain sentence.
         citation: the paper the defense comes from.
         limits: a paper on its limits (empty when there is none).
@@ -24,6 +25,7 @@ class DefenseSpec:
     """
 
     name: str
+    label: str
     description: str
     citation: str
     limits: str
@@ -56,10 +58,13 @@ _SQUEEZE_LIMITS = (
 )
 _SADU = "Sadu and Das, Image restoration for improving facial adversarial robustness, Algorithm 1"
 
-_ENTRIES: list[tuple[str, str, str, str, type, dict[str, Any]]] = [
-    ("none", "No defense: the photo as published.", "", "", classic.NoDefense, {}),
+# (name, plain name, description, citation, limits, class, parameter overrides)
+_ENTRIES: list[tuple[str, str, str, str, str, type, dict[str, Any]]] = [
+    ("none", "nothing (as published)", "No defense: the photo as published.", "", "",
+     classic.NoDefense, {}),
     (
         "jpeg",
+        "re-upload (JPEG)",
         "JPEG compression and decompression with Pillow at the given quality.",
         "Dziugaite, Ghahramani and Roy, A study of the effect of JPG compression on "
         "adversarial images, arXiv:1608.00853, 2016",
@@ -67,10 +72,13 @@ _ENTRIES: list[tuple[str, str, str, str, type, dict[str, Any]]] = [
         classic.JPEG,
         {},
     ),
-    ("jpeg75", "JPEG at quality 75, a typical upload.", "", "", classic.JPEG, {"quality": 75}),
-    ("jpeg50", "JPEG at quality 50, a heavy recompression.", "", "", classic.JPEG, {"quality": 50}),
+    ("jpeg75", "re-upload (JPEG 75)", "JPEG at quality 75, a typical upload.", "", "",
+     classic.JPEG, {"quality": 75}),
+    ("jpeg50", "heavy re-upload (JPEG 50)", "JPEG at quality 50, a heavy recompression.", "",
+     "", classic.JPEG, {"quality": 50}),
     (
         "bilateral",
+        "smoothing filter (bilateral)",
         "Edge-preserving bilateral filter on the grey image, colour restored (the paper's "
         "Algorithm 1); colour=grey leaves the output grey.",
         _SADU,
@@ -80,6 +88,7 @@ _ENTRIES: list[tuple[str, str, str, str, type, dict[str, Any]]] = [
     ),
     (
         "bilateral-rgb",
+        "colour smoothing filter (bilateral RGB)",
         "Edge-preserving bilateral filter on each colour channel separately.",
         "Tomasi and Manduchi, Bilateral filtering for gray and color images, ICCV 1998",
         _ATHALYE,
@@ -88,6 +97,7 @@ _ENTRIES: list[tuple[str, str, str, str, type, dict[str, Any]]] = [
     ),
     (
         "sr",
+        "shrink + upscaling (SR)",
         "Shrink by the scale, then Real-ESRGAN super-resolution back to full size.",
         "Mustafa et al., Image super-resolution as a defense against adversarial attacks, "
         "IEEE TIP 2019",
@@ -97,6 +107,7 @@ _ENTRIES: list[tuple[str, str, str, str, type, dict[str, Any]]] = [
     ),
     (
         "bl+sr",
+        "strong filter + upscaling (BL+SR)",
         "Grey bilateral filter, then shrink and Real-ESRGAN super-resolution (the "
         "paper's strongest).",
         _SADU,
@@ -104,11 +115,12 @@ _ENTRIES: list[tuple[str, str, str, str, type, dict[str, Any]]] = [
         super_resolution.BilateralSR,
         {},
     ),
-    ("median", "Median filter on each colour channel.", _SQUEEZE, _SQUEEZE_LIMITS,
+    ("median", "median filter", "Median filter on each colour channel.", _SQUEEZE, _SQUEEZE_LIMITS,
      classic.Median, {}),
-    ("gaussian", "Gaussian blur.", _SQUEEZE, _EOT, classic.Gaussian, {}),
+    ("gaussian", "blur (Gaussian)", "Gaussian blur.", _SQUEEZE, _EOT, classic.Gaussian, {}),
     (
         "bitdepth",
+        "fewer colours (bit depth)",
         "Fewer colour levels per channel (bit-depth reduction).",
         _SQUEEZE,
         _SQUEEZE_LIMITS,
@@ -117,6 +129,7 @@ _ENTRIES: list[tuple[str, str, str, str, type, dict[str, Any]]] = [
     ),
     (
         "tvm",
+        "flattening filter (TVM)",
         "Total-variation minimisation: flattens small variations, keeps edges.",
         "Guo, Rana, Cisse and van der Maaten, Countering adversarial images using input "
         "transformations, ICLR 2018",
@@ -126,6 +139,7 @@ _ENTRIES: list[tuple[str, str, str, str, type, dict[str, Any]]] = [
     ),
     (
         "resize",
+        "shrink and enlarge (resize)",
         "Shrink and enlarge back with bicubic interpolation.",
         "Xie et al., Mitigating adversarial effects through randomization, ICLR 2018",
         _EOT,
@@ -134,6 +148,7 @@ _ENTRIES: list[tuple[str, str, str, str, type, dict[str, Any]]] = [
     ),
     (
         "purifier",
+        "learned clean-up",
         "A small autoencoder trained on clean faces redraws the face (MagNet-style).",
         "Meng and Chen, MagNet: a two-pronged defense against adversarial examples, CCS "
         "2017; Haque and Kang, instance sparsity mapping network, J. KIIT 2021",
@@ -147,12 +162,12 @@ _ENTRIES: list[tuple[str, str, str, str, type, dict[str, Any]]] = [
 
 def _build_registry() -> dict[str, DefenseSpec]:
     registry: dict[str, DefenseSpec] = {}
-    for name, description, citation, limits, cls, overrides in _ENTRIES:
-        family = [e for e in _ENTRIES if e[4] is cls and e[2]]
+    for name, label, description, citation, limits, cls, overrides in _ENTRIES:
+        family = [e for e in _ENTRIES if e[5] is cls and e[3]]
         if not citation and family:  # presets share their family's references
-            citation, limits = family[0][2], family[0][3]
+            citation, limits = family[0][3], family[0][4]
         defaults = {**_defaults(cls), **overrides}
-        registry[name] = DefenseSpec(name, description, citation, limits, defaults, cls)
+        registry[name] = DefenseSpec(name, label, description, citation, limits, defaults, cls)
     return registry
 
 
@@ -174,6 +189,19 @@ def make_defense(name: str, **params: Any) -> Defense:
     if name not in DEFENSES:
         raise ValueError(f"unknown defense {name!r}; choose from {', '.join(DEFENSES)}")
     return DEFENSES[name].make(**params)
+
+
+def defense_label(text: str) -> str:
+    """The plain name of a defense as the CLI names it (``"name"`` or ``"name:k=v,..."``).
+
+    >>> defense_label("bl+sr"), defense_label("jpeg:quality=60")
+    ('strong filter + upscaling (BL+SR)', 're-upload (JPEG), quality=60')
+    """
+    name, _, rest = text.strip().partition(":")
+    spec = DEFENSES.get(name)
+    if spec is None:
+        return text
+    return spec.label + (f", {rest.replace(',', ', ')}" if rest else "")
 
 
 def parse_defense(text: str) -> Defense:

@@ -1,0 +1,32 @@
+"""Words for people: counts with the right singular or plural, and plain names.
+
+Every registry (defenses, cloak detectors, cloak methods) gives each entry a
+:class:`Named`: the plain name the app, the CLI summary and the report show, and a
+sentence about it; the technical name stays the registry key (in tooltips and JSON).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Named:
+    """A registry entry's words.
+
+    Attributes:
+        label: the plain name people read, e.g. "re-upload (JPEG 75)".
+        description: one plain sentence on what it is.
+    """
+
+    label: str
+    description: str
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """A count and its noun: 1 -> "1 photo", 3 -> "3 photos" (or ``many``).
+
+    >>> plural(1, "person", "people"), plural(0, "face")
+    ('1 person', '0 faces')
+    """
+    return f"{n} {word if n == 1 else many or word + 's'}"

@@ -1,0 +1,52 @@
+"""The audit report in plain words: names people understand, grammar, the weakest case."""
+
+from __future__ import annotations
+
+import json
+
+from faceguard.audit.report import summary, write_report
+from faceguard.audit.run import AuditResult
+
+
+def _row(defense: str, protected: float, model: str = "dlib", held_out: bool = False) -> dict:
+    return {"defense": defense, "model": model, "held_out": held_out, "faces": 4,
+            "protected_top1": protected, "protected_verify": protected, "mean_distance": 1.2,
+            "clean_top1": 1.0, "clean_verify": 1.0}
+
+
+def _result(rows: list[dict], **kw) -> AuditResult:
+    return AuditResult(protection=rows, cloak_models=["dlib"], faces=4, photos=1, people=1,
+                       cloak_settings={"method": "perceptual"}, **kw)
+
+
+def test_weakest_case_names_a_defense_in_plain_words_even_on_ties():
+    lines = summary(_result([_row("none", 0.5), _row("jpeg75", 0.5), _row("bl+sr", 0.75)]))
+    weakest = [line for line in lines if line.startswith("Weakest case")]
+    assert weakest == ["Weakest case for the recognizers the cloak was made on: 50% protected "
+                       "after re-upload (JPEG 75) on dlib (top-1 wrong)."]
+    assert not any("'none'" in line or "nothing" in line for line in lines)
+
+
+def test_only_the_photo_as_published_gives_no_weakest_case():
+    lines = summary(_result([_row("none", 0.25)]))
+    assert lines == ["Against the recognizers the cloak was made on: 25% of cloaked faces "
+                     "protected as published (top-1 wrong)."]
+
+
+def test_detection_sentence_uses_the_plain_detector_name():
+    from faceguard.audit.cloak_detection import DetectionResult
+
+    r = DetectionResult("trajectory-lstm", 1, 1, 1, 1, 0.9, 0.8, 0.1, 2, "person", {})
+    assert r.sentence().startswith("Deep-feature check (LSTM): a platform could flag 80%")
+
+
+def test_report_says_one_person_and_keeps_technical_names_in_json(tmp_path):
+    result = _result([_row("none", 1.0), _row("bl+sr", 0.5)])
+    json_path, html_path = write_report(result, tmp_path)
+    page = html_path.read_text()
+    assert "1 photo, 4 cloaked faces, 1 person known" in page
+    assert "<span title='bl+sr'>strong filter + upscaling (BL+SR)</span>" in page
+    assert "<span title='perceptual'>Recommended (keeps the look)</span>" in page
+    data = json.loads(json_path.read_text())
+    assert [r["defense"] for r in data["protection"]] == ["none", "bl+sr"]
+    assert data["names"]["defenses"]["bl+sr"] == "strong filter + upscaling (BL+SR)"

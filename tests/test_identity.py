@@ -1,0 +1,59 @@
+"""Clustering an album into people, on synthetic embeddings."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from faceguard.album import PhotoFaces, album_people
+from faceguard.detect import Face
+from faceguard.identity import cluster_faces
+from faceguard.models.base import Recognizer
+from faceguard.models.ensemble import Ensemble
+
+
+class _Toy(Recognizer):
+    """Embeddings are given directly; Euclidean distance, threshold 1."""
+
+    name, family, distance, threshold = "toy", "toy", "euclidean", 1.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+ENSEMBLE = Ensemble([_Toy()])
+
+
+def _faces() -> dict[str, torch.Tensor]:
+    """Five faces: three close together (0.3 apart), two far from them and each other."""
+    return {"toy": torch.tensor([[0.0, 0], [0.3, 0], [0.0, 0.3], [5, 5], [-5, 5]])}
+
+
+def test_close_faces_form_one_person_without_constraints():
+    labels = cluster_faces(ENSEMBLE, _faces())
+    assert labels.tolist() == [0, 0, 0, 1, 2]
+
+
+def test_two_faces_of_one_photo_are_never_one_person():
+    # faces 0 and 1 are in photo "a": however close, they are two people
+    labels = cluster_faces(ENSEMBLE, _faces(), photos=["a", "a", "b", "c", "d"])
+    assert labels[0] != labels[1]
+    assert labels[2] in (labels[0], labels[1])  # face 2 still joins one of them
+    assert len({labels[3], labels[4]} & {labels[0], labels[1], labels[2]}) == 0
+
+
+def test_three_faces_of_one_photo_make_three_people():
+    labels = cluster_faces(ENSEMBLE, _faces(), photos=["a", "a", "a", "b", "c"])
+    assert len(set(labels.tolist())) == 5
+
+
+def test_album_people_keeps_faces_of_one_photo_apart():
+    box = Face((0, 0, 10, 10), np.zeros((5, 2)), 1.0)
+    emb = _faces()["toy"]
+    scanned = [PhotoFaces(None, 10, 10, [box, box, box], {"toy": emb[:3]}),
+               PhotoFaces(None, 10, 10, [box, box], {"toy": emb[3:]})]
+    people = album_people(scanned, ENSEMBLE)
+    for _, where in people:
+        photos = [i for i, _ in where]
+        assert len(photos) == len(set(photos))
+    assert len(people) == 5
