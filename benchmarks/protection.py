@@ -306,6 +306,9 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="run only these recipes")
     parser.add_argument("--curves", action="store_true",
                         help="protection-vs-visibility curves (protection-curves.json, .png)")
+    parser.add_argument("--out", help="results file name in benchmarks/results (default: "
+                                      "protection, protection-only with --only, "
+                                      "protection-curves with --curves)")
     args = parser.parse_args()
     started = time.perf_counter()
     torch.manual_seed(0)
@@ -316,8 +319,8 @@ def main() -> None:
     recipes = {k: v for k, v in recipes.items() if not args.only or k in args.only}
     defenses = QUICK_DEFENSES if quick else DEFENSES
     runs = plan(recipes, ("faceres",) if quick else FAMILIES, white_box=not args.quick)
-    name = ("protection-curves" if args.curves else
-            "protection-only" if args.only else "protection")
+    name = args.out or ("protection-curves" if args.curves else
+                        "protection-only" if args.only else "protection")
     # the same protocol on the clean probes: the share "protected" without a cloak (the
     # false rejections at each FAR, and top-1 errors)
     results = {"thresholds": attacker.thresholds,

@@ -110,9 +110,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _presets(table: dict) -> str:
-    return "; ".join(f"{k}: face SSIMULACRA2 >= {v['floor']:g} ({describe(v['floor'])}), "
-                     f"eps {v['eps']:g}, {v['steps']} steps" + (", robust" if v["robust"] else "")
-                     for k, v in table.items())
+    from faceguard.settings import MEASURED_LOOKS
+
+    return "; ".join(f"{k}: face SSIMULACRA2 >= {v['floor']:g} ({describe(v['floor'])}; "
+                     f"{MEASURED_LOOKS[k]}), eps {v['eps']:g}, {v['steps']} steps"
+                     + (", robust" if v["robust"] else "") for k, v in table.items())
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from faceguard.models.catalogue import is_installed, model_info, model_names
-from faceguard.settings import METHODS, PRESETS, preset_values
+from faceguard.settings import MEASURED_LOOKS, METHODS, PRESETS, preset_values
 from faceguard.visibility import describe
 from faceguard_gui.settings import FORMATS
 from faceguard_gui.widgets import note
@@ -67,6 +67,8 @@ class HowPanel:
         self.preset = QComboBox()
         for key in PRESETS:
             self.preset.addItem(PRESET_LABELS.get(key, key), key)
+            self.preset.setItemData(self.preset.count() - 1, MEASURED_LOOKS[key].capitalize(),
+                                    Qt.ItemDataRole.ToolTipRole)
         self.preset.currentIndexChanged.connect(self._preset_chosen)
         form.addRow("Preset", self.preset)
 
