@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "hidden manifest (.faceguard-manifest.json: no absolute paths, easy to "
                     "leave out of an upload).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="presets (perceptual): " + _presets(PERCEPTUAL_PRESETS)
+        epilog="presets (perceptual): " + _presets(PERCEPTUAL_PRESETS, measured=True)
                + "\npresets (other methods): " + _presets(PRESETS)
                + "\nmethods:\n" + "\n".join(f"  {k:<14} {v.label}: {v.description}"
                                           for k, v in METHODS.items()))
@@ -109,11 +109,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _presets(table: dict) -> str:
+def _presets(table: dict, measured: bool = False) -> str:
+    """The presets in one line each; ``measured``: with the default cloak's measured looks."""
     from faceguard.settings import MEASURED_LOOKS
 
-    return "; ".join(f"{k}: face SSIMULACRA2 >= {v['floor']:g} ({describe(v['floor'])}; "
-                     f"{MEASURED_LOOKS[k]}), eps {v['eps']:g}, {v['steps']} steps"
+    return "; ".join(f"{k}: face SSIMULACRA2 >= {v['floor']:g} ({describe(v['floor'])}"
+                     + (f"; {MEASURED_LOOKS[k]}" if measured else "")
+                     + f"), eps {v['eps']:g}, {v['steps']} steps"
                      + (", robust" if v["robust"] else "") for k, v in table.items())
 
 
