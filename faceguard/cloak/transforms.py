@@ -136,7 +136,7 @@ def bilateral(images: torch.Tensor, diameter: int = 9, sigma_color: float = 75 /
     space = torch.exp(-dist2 / (2 * sigma_space**2)) * (dist2 <= r * r)  # OpenCV's disc
     centre = y.flatten(2)
     weight = space[None, :, None] * torch.exp(-(patches - centre) ** 2 / (2 * sigma_color**2))
-    filtered = (weight * patches).sum(1) / weight.sum(1)
+    filtered = (weight * patches).sum(1, keepdim=True) / weight.sum(1, keepdim=True)
     return (images + (filtered - centre).view(-1, 1, h, w)).clamp(0, 1)
 
 

@@ -76,6 +76,7 @@ def test_differentiable_bilateral_matches_the_audit_defense(astronaut):
     from faceguard.cloak.transforms import bilateral
 
     face = to_tensor(astronaut[:200, 100:300] / 255.0).float()
+    face = torch.cat([face, face.flip(-1)])  # a batch of two
     ours, theirs = bilateral(face), make_defense("bilateral")(face)
     assert float((ours - theirs).abs().max()) < 1e-3  # well under a grey level
     assert float((theirs - face).abs().mean()) > 2 / 255  # and the filter does change it
