@@ -278,7 +278,7 @@ def _cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int 
                  record: Callable[[dict], None]) -> dict:
     """Cloak the protected faces of one photo (or copy it through), write it and
     ``record`` its manifest entry (which it returns)."""
-    from faceguard.cloak.budget import keep_floor
+    from faceguard.cloak.budget import keep_floor, lightness_weight
     from faceguard.cloak.photo import cloak_face, crop_face, face_in, paste
     from faceguard.cloak.recipe import make_cloak
 
@@ -298,9 +298,13 @@ def _cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int 
         centroids[j] = own if k == SELF else plan.protected[k].centroids()
         report.person = "self" if k == SELF else plan.protected[k].name
         if k in plan.masks:
-            crop = crop_face(image, face, ensemble)
+            crop = crop_face(image, face, ensemble, s.texture)
+            mask = plan.masks[k]
+            # the same looks limits as a per-photo cloak: texture and lightness shaping
+            weight = crop.weight * lightness_weight(
+                crop.pixels, float(mask.perturbation.abs().max()), s.delta_e)
             region = crop.pixels[:, :1] if photo.is_grey else crop.pixels
-            cloaked = plan.masks[k].apply(region, crop.landmarks, crop.weight)
+            cloaked = mask.apply(region, crop.landmarks, weight)
             cloaked = keep_floor(crop.pixels, cloaked.expand_as(crop.pixels), s.floor,
                                  face_in(crop, face))
             image = paste(image, crop, cloaked)
