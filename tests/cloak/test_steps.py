@@ -9,7 +9,7 @@ import torch
 from faceguard.album import embed_faces
 from faceguard.cloak.iterative import PGD
 from faceguard.cloak.objectives import ClassifierObjective, FeatureObjective
-from faceguard.cloak.photo import crop_face
+from faceguard.cloak.photo import cloak_face, crop_face
 from faceguard.cloak.recipe import PER_PHOTO, UNIVERSAL, fit_universal, make_cloak
 from faceguard.cloak.universal import (
     CANONICAL_TEMPLATE,
@@ -96,6 +96,30 @@ def test_seeded_cloak_is_the_same_with_or_without_a_step_callback(face):
 
     plain, watched = run(), run(Steps())
     assert torch.equal(plain, watched)
+
+
+def test_the_visibility_guard_repeats_the_last_step_so_a_job_can_stop_there(face):
+    photo, found, _, ensemble, centroids, _ = face
+
+    def run(on_step) -> None:  # a loud cloak: the guard has to scale it down (bisection)
+        cloak_face(photo, found, PGD(16 / 255, steps=2), ensemble,
+                   lambda landmarks: FeatureObjective(ensemble, landmarks, centroids),
+                   floor=90, on_step=on_step)
+
+    steps = Steps()
+    run(steps)
+    assert steps.calls[:2] == [(1, 2), (2, 2)] and len(steps.calls) > 3
+    assert set(steps.calls[2:]) == {(2, 2)}  # no progress, but a point to stop at
+    calls = []
+
+    def cancel_in_the_guard(done: int, total: int) -> None:
+        calls.append(done)
+        if len(calls) == 4:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        run(cancel_in_the_guard)
+    assert len(calls) == 4
 
 
 def test_universal_fitters_report_every_step(face):
