@@ -1,18 +1,16 @@
 """Cloaking an album: a generator of progress events (see :mod:`faceguard.progress`).
 
-The CLI and the GUI both drive :func:`cloak_album`. Stopping the iteration cancels
-between photos; every output file and the manifest are written atomically, so a
-cancelled run leaves only complete files, and ``resume`` picks up where it stopped.
+The CLI and the GUI both drive :func:`cloak_album`. Every optimisation step reports its
+progress as an event, so stopping the iteration cancels within a step; every output
+file and the manifest are written atomically, so a cancelled run leaves only complete
+files, and ``resume`` picks up where it stopped.
 """
 
 from __future__ import annotations
 
 import hashlib
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -31,6 +29,7 @@ from faceguard.album import (
     reference_person,
     slug,
 )
+from faceguard.atomic import ctrl_c_deferred
 from faceguard.detect import FaceDetector
 from faceguard.identity import Person
 from faceguard.io import (
@@ -49,7 +48,7 @@ from faceguard.io import (
 from faceguard.manifest import FaceRecord, Manifest
 from faceguard.models.ensemble import Ensemble
 from faceguard.planning import SELF, Plan, make_plan, other_people, whose_faces
-from faceguard.progress import Event
+from faceguard.progress import Event, stepwise
 from faceguard.settings import DEFAULT_FORMAT, DEFAULT_QUALITY, CloakSettings
 
 
@@ -109,7 +108,8 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     Stages (each a run of events): loading models, reading the people, scanning the
     album (detect and embed), learning (classifier, decoys or universal masks, when
     the method needs them), then one "cloaking" event per photo whose ``result`` is
-    the photo's manifest entry (or ``error``, or ``skipped``).
+    the photo's manifest entry (or ``error``, or ``skipped``). Learning and cloaking
+    also report each optimisation step (events with ``part`` set).
 
     Raises:
         AlbumError: a problem with the whole job (no references, bad mask file, ...).
@@ -156,7 +156,10 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
         plan = Plan(protected, masks={0: mask})
     else:
         yield Event(0, 1, "learning")
-        plan = make_plan(s, ensemble, protected, others, scanned, who, decoded.load)
+        plan = yield from stepwise(
+            partial(make_plan, s, ensemble, protected, others, scanned, who, decoded.load),
+            lambda n, steps: Event(0, 1, "learning", part=n / steps,
+                                   detail=f"step {n} of {steps}"))
         yield Event(1, 1, "learning")
 
     manifest = Manifest.load(job.outdir)  # earlier runs' entries stay on record
@@ -187,10 +190,11 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
             yield Event(done, len(jobs), "cloaking", path, skipped=True)
             continue
         try:
-            entry = _cloak_photo(decoded.take(path), rel, scanned[i], who[i], plan, ensemble,
-                                 s, job,
-                                 lambda e, key=key: manifest.record(key, e | {
-                                     "settings_digest": digest}))
+            entry = yield from _cloak_photo(
+                decoded.take(path), rel, scanned[i], who[i], plan, ensemble, s, job,
+                lambda e, key=key: manifest.record(key, e | {"settings_digest": digest}),
+                lambda part, detail, i=i, path=path: Event(i, len(jobs), "cloaking", path,
+                                                           part=part, detail=detail))
         except PhotoError as exc:
             manifest.record(key, {"input": str(path), "status": "failed", "error": str(exc)})
             yield Event(done, len(jobs), "cloaking", path, error=str(exc))
@@ -256,28 +260,13 @@ def _output_path(job: CloakJob, photo: Photo, rel: Path) -> Path:
     return (job.outdir / rel).with_suffix(output_suffix(photo, job.format))
 
 
-@contextmanager
-def _ctrl_c_deferred() -> Iterator[None]:
-    """Hold Ctrl-C back while a photo and its manifest entry are written, so that an
-    interrupted run never leaves an output the manifest does not know."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread receives signals (the GUI cancels between photos)
-        return
-    caught: list = []
-    previous = signal.signal(signal.SIGINT, lambda *args: caught.append(args))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if caught:
-            raise KeyboardInterrupt
-
-
 def _cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int | None],
                  plan: Plan, ensemble: Ensemble, s: CloakSettings, job: CloakJob,
-                 record: Callable[[dict], None]) -> dict:
+                 record: Callable[[dict], None], step_event: Callable[[float, str], Event]
+                 ) -> Generator[Event, None, dict]:
     """Cloak the protected faces of one photo (or copy it through), write it and
-    ``record`` its manifest entry (which it returns)."""
+    ``record`` its manifest entry (which it returns); yields ``step_event(share of the
+    photo done, detail)`` after each optimisation step."""
     from faceguard.cloak.budget import keep_floor, lightness_weight
     from faceguard.cloak.photo import cloak_face, crop_face, face_in, paste
     from faceguard.cloak.recipe import make_cloak
@@ -287,6 +276,7 @@ def _cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int 
     out_path.parent.mkdir(parents=True, exist_ok=True)
     image = to_tensor(photo.pixels)
     reports, centroids = [], {}
+    optimised = [j for j, k in enumerate(owners) if k is not None and k not in plan.masks]
     for j, (face, k) in enumerate(zip(scanned.faces, owners, strict=True)):
         d = face.to_dict()
         report = FaceRecord(d["box"], d["landmarks"], k is not None)
@@ -312,13 +302,15 @@ def _cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int 
         else:
             gen = torch.Generator().manual_seed(_face_seed(s.seed, rel, j))
             objective_for = _objective_for(s, ensemble, centroids[j], own, k, plan, gen)
-            image, _ = cloak_face(image, face, make_cloak(s), ensemble, objective_for,
-                                  texture=s.texture, generator=gen, grey=photo.is_grey,
-                                  floor=s.floor, delta_e=s.delta_e)
+            image, _ = yield from stepwise(
+                partial(cloak_face, image, face, make_cloak(s), ensemble, objective_for,
+                        texture=s.texture, generator=gen, grey=photo.is_grey, floor=s.floor,
+                        delta_e=s.delta_e),
+                partial(_face_step, step_event, optimised.index(j), len(optimised)))
             report.method = s.method
         report.seconds = round(time.perf_counter() - t0, 3)
         report.distance_before = _distances(ensemble, own, centroids[j])
-    with _ctrl_c_deferred():
+    with ctrl_c_deferred():
         save_photo(photo.with_pixels(from_tensor(image)), out_path, format=job.format,
                    quality=job.quality, metadata=job.metadata,
                    overwrite=job.overwrite or job.resume)
@@ -326,6 +318,13 @@ def _cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int 
                          ensemble, job, started)
         record(entry)
     return entry
+
+
+def _face_step(step_event: Callable[[float, str], Event], n: int, of: int, done: int,
+               steps: int) -> Event:
+    """The event of an optimisation step of face ``n`` (from 0) of the ``of`` faces of a
+    photo that are optimised."""
+    return step_event((n + done / steps) / of, f"face {n + 1} of {of}: step {done} of {steps}")
 
 
 def _measure(photo: Photo, cloaked: np.ndarray, out_path: Path, scanned: PhotoFaces,

@@ -18,6 +18,7 @@ from faceguard.album import AlbumError, PhotoFaces, album_people
 from faceguard.identity import FaceClassifier, Person, mean_distance
 from faceguard.io import Photo, to_tensor
 from faceguard.models.ensemble import Ensemble
+from faceguard.progress import StepCallback, no_steps
 from faceguard.settings import CloakSettings
 
 SELF = -1  # "person" of a face cloaked with protect_all: the face itself
@@ -67,11 +68,13 @@ def other_people(scanned, who, ensemble) -> list[Person]:
 
 
 def make_plan(s: CloakSettings, ensemble: Ensemble, protected: list[Person],
-              others: list[Person], scanned, who, load: Callable[[Path], Photo]) -> Plan:
+              others: list[Person], scanned, who, load: Callable[[Path], Photo],
+              on_step: StepCallback = no_steps) -> Plan:
     """Whatever the method needs before cloaking: classifier, decoys, universal masks.
 
     The classifier's classes are the protected people (0..P-1), then the others.
     ``load`` reads a photo of the album (universal masks are fitted on their faces).
+    ``on_step`` follows the masks' fitting, all people's steps counted together.
     """
     plan = Plan(protected)
     if s.objective == "classifier":
@@ -93,7 +96,11 @@ def make_plan(s: CloakSettings, ensemble: Ensemble, protected: list[Person],
             raise AlbumError("a universal mask is made for a person: name them with "
                              "--protect instead of --protect-all")
         for k, person in enumerate(protected):
-            mask = _fit_mask(s, ensemble, person, k, plan.classifier, scanned, who, load)
+            def person_step(done: int, total: int, k: int = k) -> None:
+                on_step(k * total + done, len(protected) * total)
+
+            mask = _fit_mask(s, ensemble, person, k, plan.classifier, scanned, who, load,
+                             person_step)
             mask.settings["centroids"] = person.centroids()
             plan.masks[k] = mask
     return plan
@@ -104,7 +111,8 @@ def _distance(ensemble: Ensemble, a: Person, b: Person) -> float:
 
 
 def _fit_mask(s: CloakSettings, ensemble: Ensemble, person: Person, index: int,
-              classifier: FaceClassifier | None, scanned, who, load: Callable[[Path], Photo]):
+              classifier: FaceClassifier | None, scanned, who, load: Callable[[Path], Photo],
+              on_step: StepCallback = no_steps):
     """One person's universal mask, from all their faces in the album."""
     from faceguard.cloak.recipe import fit_universal
     from faceguard.cloak.universal import UniversalMask, canonical_faces
@@ -121,7 +129,7 @@ def _fit_mask(s: CloakSettings, ensemble: Ensemble, person: Person, index: int,
     faces_t = torch.cat(faces)
     generator = torch.Generator().manual_seed(s.seed)
     v, rate, algorithm = fit_universal(s, ensemble, faces_t, person.centroids(), generator,
-                                       classifier)
+                                       classifier, on_step)
     return UniversalMask(v, person.name, ensemble.names,
                          {"method": s.method, "algorithm": algorithm, "eps": s.eps,
                           "faces": len(faces_t)}, rate)

@@ -1,17 +1,36 @@
 """Progress events: long work in the core yields these; the CLI and the GUI show them.
 
 Work is a generator of :class:`Event`. The consumer shows progress and may stop
-iterating at any time (cancel): the generator only yields between whole steps, so
-stopping leaves nothing half-written.
+iterating at any time (cancel). Most events say a whole step (a photo) is done; a long
+step (optimising a face) also reports how far it has got, every iteration, as events
+with ``part`` set (:func:`stepwise`). Stopping the iteration there stops the
+optimisation at its next iteration; files are only written between steps, and
+atomically, so a cancelled job leaves nothing half-written.
 """
 
 from __future__ import annotations
 
+import queue
 import sys
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+#: ``on_step(done, total)``: called by a long loop after each of its ``total`` iterations;
+#: it raises :class:`Cancelled` when the job was cancelled meanwhile
+StepCallback = Callable[[int, int], None]
+
+
+class Cancelled(Exception):
+    """Raised by a step callback inside a long loop whose job was cancelled."""
+
+
+def no_steps(done: int, total: int) -> None:
+    """The step callback of work nobody watches."""
 
 #: stage -> what one of its steps is, for "3 of 7 defenses" (other stages count steps)
 UNITS = {"scanning": "photo", "detecting": "photo", "cloaking": "photo",
@@ -26,7 +45,7 @@ def unit_of(stage: str) -> str:
 
 @dataclass
 class Event:
-    """One finished step of a long job.
+    """One finished step of a long job, or how far the current step has got.
 
     Attributes:
         done: steps finished so far (this one included).
@@ -36,6 +55,9 @@ class Event:
         result: what the step produced (e.g. the faces of a photo), if anything.
         error: one-line message when the step failed (the job goes on).
         skipped: the step was skipped (e.g. already done with --resume).
+        part: set while a step is under way: the share of step ``done + 1`` done so
+            far, in [0, 1] (such events carry no result).
+        detail: what that part is, e.g. "face 1 of 2: step 12 of 60".
     """
 
     done: int
@@ -45,10 +67,63 @@ class Event:
     result: Any = None
     error: str | None = None
     skipped: bool = False
+    part: float | None = None
+    detail: str = ""
+
+    @property
+    def under_way(self) -> bool:
+        """True for a report from inside a step (the step is not finished yet)."""
+        return self.part is not None
+
+    @property
+    def position(self) -> float:
+        """Steps done plus the share of the current one: where a progress bar stands."""
+        return self.done + (self.part or 0.0)
+
+
+def stepwise(work: Callable[[StepCallback], T],
+             report: Callable[[int, int], Event]) -> Generator[Event, None, T]:
+    """Run ``work(on_step=...)`` and yield ``report(done, total)`` for each step it
+    reports; ``yield from`` it to get work's result (or its exception).
+
+    The work runs in a worker thread so that its steps can be yielded while it runs.
+    When the iteration stops (the consumer closes the generator, or an exception such
+    as Ctrl-C reaches it), work's next ``on_step`` raises :class:`Cancelled` and this
+    waits for the worker to end, so nothing outlives its job.
+    """
+    steps: queue.SimpleQueue = queue.SimpleQueue()
+    stop = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def on_step(done: int, total: int) -> None:
+        if stop.is_set():
+            raise Cancelled
+        steps.put((done, total))
+
+    def run() -> None:
+        try:
+            outcome["result"] = work(on_step=on_step)
+        except BaseException as exc:  # handed to the consumer's thread below
+            outcome["error"] = exc
+        finally:
+            steps.put(None)
+
+    worker = threading.Thread(target=run, name="faceguard-steps", daemon=True)
+    worker.start()
+    try:
+        while (step := steps.get()) is not None:
+            yield report(*step)
+    finally:
+        stop.set()
+        worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 def show_in_terminal(events: Iterable[Event], quiet: bool = False) -> Iterator[Event]:
-    """Pass events through while drawing a tqdm bar on stderr (photos/s and ETA)."""
+    """Pass events through while drawing a tqdm bar on stderr (photos/s and ETA); the
+    bar moves within a step as the step reports its part."""
     from tqdm import tqdm
 
     bar, stage = None, None
@@ -63,7 +138,8 @@ def show_in_terminal(events: Iterable[Event], quiet: bool = False) -> Iterator[E
                            disable=quiet or None, leave=False, dynamic_ncols=True)
             if event.error:  # one line per failed input, on stderr, even when quiet
                 bar.write(f"error: {event.error}", file=sys.stderr)
-            bar.update(event.done - bar.n)
+            bar.set_postfix_str(event.detail, refresh=False)
+            bar.update(round(event.position, 2) - bar.n)
             yield event
     finally:
         if bar is not None:

@@ -19,7 +19,7 @@ def _cloak(photo_dir, out, settings, detector, load_model) -> dict:
                    format="png")
     events = list(cloak_album(job, detector, lambda names: Ensemble(
         [load_model(n) for n in names])))
-    done = [e for e in events if e.stage == "cloaking"]
+    done = [e for e in events if e.stage == "cloaking" and not e.under_way]
     assert len(done) == 1 and not done[0].error, done[0].error
     return done[0].result
 

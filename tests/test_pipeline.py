@@ -5,10 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import threading
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from faceguard.album import AlbumError, find_people, photo_jobs
 from faceguard.io import load_photo
@@ -48,7 +52,7 @@ def test_cloaks_exactly_the_protected_person(album, detector, load_model, tmp_pa
     job = CloakJob(inputs=[root], outdir=tmp_path / "out", settings=FAST, protect=refs,
                    format="png")
     events = list(cloak_album(job, detector, _ensemble(load_model)))
-    done = [e for e in events if e.stage == "cloaking"]
+    done = [e for e in events if e.stage == "cloaking" and not e.under_way]
     assert len(done) == 6 and not any(e.error for e in done)
     for e in done:
         entry = e.result
@@ -79,7 +83,7 @@ def test_pixels_outside_protected_faces_are_unchanged(album, detector, load_mode
     job = CloakJob(inputs=[root / "trip" / name], outdir=tmp_path, settings=FAST,
                    protect=refs, format="png")
     entry = [e for e in cloak_album(job, detector, _ensemble(load_model))
-             if e.stage == "cloaking"][0].result
+             if e.stage == "cloaking" and not e.under_way][0].result
     original = load_photo(root / "trip" / name).pixels
     cloaked = load_photo(tmp_path / entry["output"]).pixels
     changed = np.abs(cloaked - original).max(axis=2) > 0.6 / 255
@@ -100,13 +104,13 @@ def test_resume_skips_done_photos_and_redoes_changed_settings(album, detector, l
     stamps = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.jpg")}
     job.resume = True
     again = [e for e in cloak_album(job, detector, _ensemble(load_model))
-             if e.stage == "cloaking"]
+             if e.stage == "cloaking" and not e.under_way]
     assert all(e.skipped for e in again) and len(again) == 5
     assert stamps == {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.jpg")}
     # other settings: photos are done again, not skipped
     job.settings = CloakSettings(preset="low", models=("dlib",), steps=6)
     redo = [e for e in cloak_album(job, detector, _ensemble(load_model))
-            if e.stage == "cloaking"]
+            if e.stage == "cloaking" and not e.under_way]
     assert not any(e.skipped for e in redo)
 
 
@@ -116,7 +120,7 @@ def test_existing_outputs_are_never_overwritten_silently(album, detector, load_m
     (tmp_path / photo.name).write_bytes(b"mine")
     job = CloakJob(inputs=[photo], outdir=tmp_path, settings=FAST, protect=refs)
     events = [e for e in cloak_album(job, detector, _ensemble(load_model))
-              if e.stage == "cloaking"]
+              if e.stage == "cloaking" and not e.under_way]
     assert events[0].error and "already exists" in events[0].error
     assert (tmp_path / photo.name).read_bytes() == b"mine"
 
@@ -126,7 +130,7 @@ def test_cancel_leaves_only_complete_files(album, detector, load_model, tmp_path
     job = CloakJob(inputs=[root / "trip"], outdir=tmp_path, settings=FAST, protect=refs)
     events = cloak_album(job, detector, _ensemble(load_model))
     for event in events:
-        if event.stage == "cloaking":
+        if event.stage == "cloaking" and not event.under_way:
             break  # the user pressed Cancel after the first photo
     events.close()
     outputs = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
@@ -147,7 +151,7 @@ def test_bad_photos_are_reported_and_the_rest_go_on(album, detector, load_model,
     (mixed / "notes.jpg").write_text("not a photo")
     job = CloakJob(inputs=[mixed], outdir=tmp_path / "out", settings=FAST, protect=refs)
     events = [e for e in cloak_album(job, detector, _ensemble(load_model))
-              if e.stage == "cloaking"]
+              if e.stage == "cloaking" and not e.under_way]
     errors = sorted(e.error for e in events if e.error)
     assert len(errors) == 2 and "empty.jpg: file is empty" in errors[0]
     assert "notes.jpg" in errors[1]
@@ -196,7 +200,7 @@ def test_two_people_picked_from_the_album_are_both_cloaked(album_dir, detector, 
     job = CloakJob(inputs=paths, outdir=tmp_path, settings=FAST, protect_people=picked)
     entries = {e.path.parent.name + "/" + e.path.name: e.result
                for e in cloak_album(job, detector, _ensemble(load_model))
-               if e.stage == "cloaking"}
+               if e.stage == "cloaking" and not e.under_way}
     for key, entry in entries.items():
         expected = "copied" if key.startswith("person_img1/") else "cloaked"
         assert entry["status"] == expected, key
@@ -210,7 +214,8 @@ def test_a_saved_universal_mask_cloaks_new_photos(album, detector, load_model, t
     list(cloak_album(made, detector, _ensemble(load_model)))
     mask = next((tmp_path / "made").glob("*.mask.pt"))
     job = CloakJob(inputs=[root / "trip"], outdir=tmp_path / "applied", mask=mask)
-    done = [e for e in cloak_album(job, detector, _ensemble(load_model)) if e.stage == "cloaking"]
+    done = [e for e in cloak_album(job, detector, _ensemble(load_model))
+            if e.stage == "cloaking" and not e.under_way]
     assert len(done) == 5 and not any(e.error for e in done)
     manifest = json.loads((tmp_path / "applied" / MANIFEST_NAME).read_text())
     assert manifest["settings"]["mask"] == f"../made/{mask.name}"  # no absolute path
@@ -220,3 +225,47 @@ def test_a_saved_universal_mask_cloaks_new_photos(album, detector, load_model, t
         for f in protected:
             assert f["method"].endswith("mask")
             assert f["distance_after"]["dlib"] > f["distance_before"]["dlib"]
+
+
+def test_cancel_mid_face_stops_within_two_seconds_and_resumes(astronaut, detector, load_model,
+                                                              tmp_path):
+    """As the app cancels: another thread asks, the job's thread stops at the next event
+    (every optimisation step is one) and closes the job."""
+    root = tmp_path / "in"
+    root.mkdir()
+    Image.fromarray(astronaut).save(root / "a.png")
+    Image.fromarray(np.ascontiguousarray(astronaut[:, ::-1])).save(root / "b.png")
+    out = tmp_path / "out"
+    job = CloakJob(inputs=[root], outdir=out, protect_all=True,
+                   settings=CloakSettings(models=("dlib",), steps=40))  # the default method
+    cancel, seen, stopped = threading.Event(), [], []
+
+    def run_job() -> None:  # the app's worker thread
+        events = cloak_album(job, detector, _ensemble(load_model))
+        for event in events:
+            seen.append(event)
+            if cancel.is_set():
+                break
+        events.close()
+        stopped.append(time.perf_counter())
+
+    worker = threading.Thread(target=run_job)
+    worker.start()
+    deadline = time.time() + 600
+    while time.time() < deadline and not any(e.under_way and e.done == 1 and e.part >= 0.25
+                                             for e in seen):
+        time.sleep(0.02)  # until the second photo's face is a quarter optimised
+    asked = time.perf_counter()
+    cancel.set()
+    worker.join(60)
+    assert not worker.is_alive() and stopped[0] - asked < 2.0  # within a step or two
+    assert not [t for t in threading.enumerate() if t.name == "faceguard-steps"]
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert list(manifest["photos"]) == ["a.png"]  # the finished photo is kept
+    assert sorted(p.name for p in out.iterdir()) == sorted([MANIFEST_NAME, "a.png"])
+
+    resumed = replace(job, resume=True)
+    photos = [e for e in cloak_album(resumed, detector, _ensemble(load_model))
+              if e.stage == "cloaking" and not e.under_way]
+    assert [(e.path.name, e.skipped) for e in photos] == [("a.png", True), ("b.png", False)]
+    assert photos[1].result["status"] == "cloaked"

@@ -19,6 +19,8 @@ from collections.abc import Callable
 
 import torch
 
+from faceguard.progress import StepCallback, no_steps
+
 Objective = Callable[[torch.Tensor], torch.Tensor]
 
 #: chroma's share of the budget by default: a tenth of eps in Cb and in Cr (a quarter
@@ -61,6 +63,7 @@ class Cloak:
         objective: Objective,
         weight: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        on_step: StepCallback | None = None,
     ) -> torch.Tensor:
         """Cloak ``images``.
 
@@ -69,6 +72,8 @@ class Cloak:
             objective: images -> (B,) losses to increase.
             weight: (B, 1, H, W) in [0, 1] scaling the budget per pixel; 1 if None.
             generator: random source for methods with a random start (reproducibility).
+            on_step: called with (iterations done, total) after each iteration; it may
+                raise :class:`faceguard.progress.Cancelled` to stop the cloak.
 
         Returns:
             (B, 3, H, W) cloaked images with ``|out - images| <= eps * weight`` (when
@@ -79,9 +84,13 @@ class Cloak:
             weight = torch.ones_like(images[:, :1])
         budget = self.eps * weight.to(images)
         with torch.enable_grad():
-            return self.perturb(images, objective, budget, generator).detach()
+            return self.perturb(images, objective, budget, generator,
+                                on_step or no_steps).detach()
 
-    def perturb(self, images, objective, budget, generator) -> torch.Tensor:
+    def perturb(self, images: torch.Tensor, objective: Objective, budget: torch.Tensor,
+                generator: torch.Generator | None, on_step: StepCallback) -> torch.Tensor:
+        """The method itself: ``budget`` is (B, 1, H, W) in pixels; call ``on_step``
+        after every iteration."""
         raise NotImplementedError
 
     def project(self, images: torch.Tensor, original: torch.Tensor,

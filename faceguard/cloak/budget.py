@@ -11,6 +11,8 @@ face, rounded to 8 bits as it will be saved, keeps its visibility floor.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -63,7 +65,8 @@ def texture_weight(image: torch.Tensor, strength: float = 0.5, size: int = 7) ->
 
 
 def keep_floor(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
-               face: tuple[int, int, int, int] | None = None, tries: int = 7) -> torch.Tensor:
+               face: tuple[int, int, int, int] | None = None, tries: int = 7,
+               on_try: Callable[[], None] | None = None) -> torch.Tensor:
     """``original + a * (cloaked - original)`` with the largest ``a`` in [0, 1] for which
     the face, rounded to 8 bits, scores SSIMULACRA2 >= ``floor`` (bisection on ``a``).
 
@@ -72,6 +75,8 @@ def keep_floor(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
         floor: the least SSIMULACRA2 (see :mod:`faceguard.visibility`).
         face: (x0, y0, x1, y1) the region scored, in these pixels; all of it if None.
         tries: bisection steps when the full change is too visible (a within 1/2^tries).
+        on_try: called before each scoring (a large face takes seconds each): a point
+            where a cancelled job stops.
 
     Returns:
         (1, C, h, w): ``cloaked`` itself when it keeps the floor.
@@ -85,6 +90,8 @@ def keep_floor(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
     delta = cloaked - original
 
     def seen(a: float) -> float:
+        if on_try is not None:
+            on_try()
         x = eight_bit(original[..., y0:y1, x0:x1] + a * delta[..., y0:y1, x0:x1])
         with torch.no_grad():
             return float(ssimulacra2(ref, x.expand(-1, 3, -1, -1)))

@@ -28,6 +28,7 @@ class FGSM(Cloak):
     def __init__(self, eps: float = 8 / 255, chroma: float | None = CHROMA) -> None:
         super().__init__(eps, chroma)
 
-    def perturb(self, images, objective, budget, generator):
+    def perturb(self, images, objective, budget, generator, on_step):
         _, grad = gradient(objective, images)
+        on_step(1, 1)
         return self.project(images + budget * grad.sign(), images, budget)

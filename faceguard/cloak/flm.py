@@ -89,7 +89,7 @@ class FLM(Cloak):
         fade = budget / budget.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
         return smooth.clamp(-limit, limit) * fade
 
-    def perturb(self, images, objective, budget, generator):
+    def perturb(self, images, objective, budget, generator, on_step):
         cols = torch.nonzero((budget > 0).any(0).any(0).any(0)).flatten()
         if len(cols) == 0:
             return images
@@ -99,7 +99,7 @@ class FLM(Cloak):
         delta = torch.zeros_like(images)
         step = limit * 2.5 / self.steps
         alpha = budget * 2.5 / self.steps
-        for _ in range(self.steps):
+        for i in range(self.steps):
             control.requires_grad_(True)
             x = (self._warp(images, control, budget, limit) + delta).clamp(0, 1)
             grad_c, grad_x = torch.autograd.grad(objective(x).sum(), [control, x])
@@ -108,6 +108,7 @@ class FLM(Cloak):
                 if self.additive:
                     delta = self.project(images + delta + alpha * grad_x.sign(), images,
                                          budget) - images
+            on_step(i + 1, self.steps)
         with torch.no_grad():
             return (self._warp(images, control, budget, limit) + delta).clamp(0, 1)
 

@@ -37,15 +37,16 @@ class PGD(Cloak):
         self.steps = steps
         self.random_start = random_start
 
-    def perturb(self, images, objective, budget, generator):
+    def perturb(self, images, objective, budget, generator, on_step):
         x = images
         if self.random_start:
             noise = torch.rand(images.shape, generator=generator, dtype=images.dtype)
             x = self.project(images + (noise.to(images) * 2 - 1) * budget, images, budget)
         step = budget * (self.alpha / self.eps)
-        for _ in range(self.steps):
+        for i in range(self.steps):
             _, grad = gradient(objective, x)
             x = self.project(x + step * grad.sign(), images, budget)
+            on_step(i + 1, self.steps)
         return x
 
 
@@ -85,13 +86,14 @@ class MIFGSM(Cloak):
         self.steps = steps
         self.decay = decay
 
-    def perturb(self, images, objective, budget, generator):
+    def perturb(self, images, objective, budget, generator, on_step):
         x = images
         momentum = torch.zeros_like(images)
         step = budget * (self.alpha / self.eps)
-        for _ in range(self.steps):
+        for i in range(self.steps):
             _, grad = gradient(objective, x)
             grad = grad / grad.abs().mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
             momentum = self.decay * momentum + grad
             x = self.project(x + step * momentum.sign(), images, budget)
+            on_step(i + 1, self.steps)
         return x

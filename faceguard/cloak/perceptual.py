@@ -64,7 +64,7 @@ class PerceptualCloak(Cloak):
         self.margin = margin
         self.lr = lr if lr is not None else eps / 8
 
-    def perturb(self, images, objective, budget, generator):
+    def perturb(self, images, objective, budget, generator, on_step):
         ys, xs = torch.nonzero((budget > 0).any(0).any(0), as_tuple=True)
         if len(ys) == 0:
             return images
@@ -90,6 +90,7 @@ class PerceptualCloak(Cloak):
             opt.step()
             with torch.no_grad():
                 delta.copy_(self.project(images + delta, images, budget) - images)
+            on_step(step + 1, self.steps)
         return best
 
 

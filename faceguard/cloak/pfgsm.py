@@ -43,7 +43,7 @@ class PFGSM(Cloak):
         self.max_steps = max_steps
         self.target_probability = target_probability
 
-    def perturb(self, images, objective, budget, generator):
+    def perturb(self, images, objective, budget, generator, on_step):
         if not isinstance(objective, ClassifierObjective):
             raise TypeError("P-FGSM needs the local face classifier (a ClassifierObjective)")
         with torch.no_grad():
@@ -55,10 +55,11 @@ class PFGSM(Cloak):
                                        objective.jitter)
         step = budget * (self.alpha / self.eps)
         x = images
-        for _ in range(self.max_steps):
+        for i in range(self.max_steps):
             # the targeted loss is -CE(target): ascending it descends CE towards the decoy
             _, grad = gradient(targeted, x)
             x = self.project(x + step * grad.sign(), images, budget)
+            on_step(i + 1, self.max_steps)
             with torch.no_grad():
                 if (targeted.probabilities(x)[:, target] >= self.target_probability).all():
                     break

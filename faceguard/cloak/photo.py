@@ -29,6 +29,7 @@ from faceguard.cloak.base import Cloak, Objective, project
 from faceguard.cloak.budget import face_weight, keep_floor, lightness_weight, texture_weight
 from faceguard.detect import Face
 from faceguard.models.ensemble import Ensemble
+from faceguard.progress import StepCallback, no_steps
 from faceguard.regions import FaceRegion, paste
 
 __all__ = ["WORK_PX", "FaceCrop", "cloak_face", "crop_face", "face_in", "paste"]
@@ -67,6 +68,7 @@ def cloak_face(
     work_px: int = WORK_PX,
     floor: float | None = None,
     delta_e: float | None = None,
+    on_step: StepCallback | None = None,
 ) -> tuple[torch.Tensor, FaceCrop]:
     """Cloak one face of a photo.
 
@@ -87,6 +89,9 @@ def cloak_face(
         delta_e: the most a pixel's lightness may change, in CIEDE2000 units: the
             budget shrinks where eps would change it more
             (:func:`faceguard.cloak.budget.lightness_weight`).
+        on_step: the cloak's step callback (see :class:`faceguard.cloak.base.Cloak`);
+            the visibility guard calls it again with the last step before each of its
+            scorings (no progress, but a point where a cancelled job stops).
 
     Returns:
         (the cloaked photo, the face's crop of the original photo).
@@ -96,11 +101,17 @@ def cloak_face(
         crop = replace(crop, weight=crop.weight * lightness_weight(crop.pixels, cloak.eps, delta_e))
     work = _working_view(crop, face, work_px)
     objective = objective_for(work.landmarks)
+    last = [(0, 1)]  # the cloak's last step
+
+    def step(done: int, total: int) -> None:
+        last[0] = (done, total)
+        (on_step or no_steps)(done, total)
+
     if grey:
         cloaked = cloak(work.pixels[:, :1], lambda x: objective(x.expand(-1, 3, -1, -1)),
-                        work.weight, generator).expand_as(work.pixels)
+                        work.weight, generator, step).expand_as(work.pixels)
     else:
-        cloaked = cloak(work.pixels, objective, work.weight, generator)
+        cloaked = cloak(work.pixels, objective, work.weight, generator, step)
     if work is not crop:
         # back to full resolution: a smooth (bilinear) change, clipped to the full-
         # resolution budget, so the L-inf bound and the feathered edge hold per pixel
@@ -112,7 +123,8 @@ def cloak_face(
         else:
             cloaked = (crop.pixels + delta * (crop.weight > 0)).clamp(0, 1)
     if floor is not None:
-        cloaked = keep_floor(crop.pixels, cloaked, floor, face_in(crop, face))
+        cloaked = keep_floor(crop.pixels, cloaked, floor, face_in(crop, face),
+                             on_try=lambda: step(*last[0]))
     return paste(photo, crop, cloaked), crop
 
 

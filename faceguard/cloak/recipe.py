@@ -38,6 +38,7 @@ from faceguard.cloak.universal import (
 )
 from faceguard.identity import FaceClassifier, normalised_distance
 from faceguard.models.ensemble import Ensemble
+from faceguard.progress import StepCallback, no_steps
 from faceguard.settings import CloakSettings
 
 
@@ -138,21 +139,23 @@ def canonical_logits(ensemble: Ensemble, classifier: FaceClassifier) -> Logits:
 
 def fit_universal(s: CloakSettings, ensemble: Ensemble, faces: torch.Tensor,
                   centroids: Mapping[str, torch.Tensor], generator: torch.Generator,
-                  classifier: FaceClassifier | None = None) -> tuple[torch.Tensor, float, str]:
+                  classifier: FaceClassifier | None = None,
+                  on_step: StepCallback = no_steps) -> tuple[torch.Tensor, float, str]:
     """One person's universal mask from their canonical faces (B, 3, S, S).
 
     ``universal`` (DeepFool) fools ``classifier``; ``universal-sgd`` pushes the faces away
-    from ``centroids``. Returns (mask, fooling rate on the faces, the fitter's repr).
+    from ``centroids``; ``on_step`` is the fitter's. Returns (mask, fooling rate on the
+    faces, the fitter's repr).
     """
     s = s.resolved()
     fitter = UNIVERSAL[s.method](s, budget(s))
     if isinstance(fitter, UniversalPerturbation):
-        v, rate = fitter.fit(faces, canonical_logits(ensemble, classifier), generator)
+        v, rate = fitter.fit(faces, canonical_logits(ensemble, classifier), generator, on_step)
         return v, rate, repr(fitter)
     transform, samples, _ = eot(s, s.seed)
     objective = FeatureObjective(ensemble, CANONICAL_TEMPLATE, centroids, transform=transform,
                                  samples=samples, seed=s.seed, levers=s.transfer)
-    v = fitter.fit(faces, lambda x, idx: objective(x), generator)
+    v = fitter.fit(faces, lambda x, idx: objective(x), generator, on_step)
     with torch.no_grad():
         emb = ensemble.embed((faces + v).clamp(0, 1), CANONICAL_TEMPLATE)
         d = normalised_distance(ensemble, emb, centroids)

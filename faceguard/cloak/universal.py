@@ -9,7 +9,6 @@ gradient.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 
 from faceguard.align import ARCFACE_112, face_transform, invert, warp
 from faceguard.cloak.base import CHROMA, limit_chroma, project
+from faceguard.progress import StepCallback, no_steps
 
 #: The canonical space of universal masks: ArcFace's template at 224 px (twice the
 #: resolution the 112 px models see, so the mask is not coarser than their input).
@@ -183,13 +183,13 @@ class UniversalPerturbation:
 
     def fit(self, faces: torch.Tensor, logits: Logits,
             generator: torch.Generator | None = None,
-            progress: Callable[[int, float], None] | None = None) -> tuple[torch.Tensor, float]:
+            on_step: StepCallback = no_steps) -> tuple[torch.Tensor, float]:
         """Compute the mask.
 
         Args:
             faces: (N, 3, S, S) the person's faces in canonical space.
             logits: the local classifier on canonical faces, (B, 3, S, S) -> (B, C).
-            progress: called with (pass number, fooling rate) after each pass.
+            on_step: called with (faces visited, max_passes * N) after each face.
 
         Returns:
             (v (1, 3, S, S), fooling rate on ``faces``).
@@ -197,18 +197,18 @@ class UniversalPerturbation:
         with torch.no_grad():
             labels = logits(faces).argmax(1)
         v = torch.zeros_like(faces[:1])
-        rate = 0.0
+        rate, visits = 0.0, self.max_passes * len(faces)
         for n in range(self.max_passes):
-            for i in torch.randperm(len(faces), generator=generator).tolist():
+            order = torch.randperm(len(faces), generator=generator).tolist()
+            for k, i in enumerate(order):
                 x = faces[i : i + 1]
                 with torch.no_grad():
                     fooled = int(logits((x + v).clamp(0, 1)).argmax(1)) != int(labels[i])
                 if not fooled:
                     r = deepfool(logits, (x + v).clamp(0, 1), overshoot=self.overshoot)
                     v = project_norm(_colour_guard(v + r, self.xi), self.xi, self.norm)
+                on_step(n * len(faces) + k + 1, visits)
             rate = fooling_rate(logits, faces, v, labels)
-            if progress:
-                progress(n + 1, rate)
             if rate >= 1 - self.delta:
                 break
         return v.detach(), rate
@@ -241,18 +241,18 @@ class UniversalSGD:
 
     def fit(self, faces: torch.Tensor, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
             generator: torch.Generator | None = None,
-            progress: Callable[[int, float], None] | None = None) -> torch.Tensor:
+            on_step: StepCallback = no_steps) -> torch.Tensor:
         """Compute the mask.
 
         Args:
             faces: (N, 3, S, S) canonical faces.
             loss: (faces (B, 3, S, S), indices (B,)) -> (B,) losses to increase.
+            on_step: called with (steps done, steps) after each step.
 
         Returns:
             v (1, 3, S, S).
         """
         v = torch.zeros_like(faces[:1])
-        started = time.perf_counter()
         for step in range(self.steps):
             idx = torch.randperm(len(faces), generator=generator)[: self.batch]
             v_ = v.clone().requires_grad_(True)
@@ -260,8 +260,7 @@ class UniversalSGD:
                 value = loss((faces[idx] + v_).clamp(0, 1), idx).mean()
                 (grad,) = torch.autograd.grad(value, v_)
             v = _colour_guard(v + self.alpha * grad.sign(), self.xi).clamp(-self.xi, self.xi)
-            if progress:
-                progress(step + 1, time.perf_counter() - started)
+            on_step(step + 1, self.steps)
         return v.detach()
 
 

@@ -133,7 +133,7 @@ def preview_photo(job: CloakJob, people: Sequence[AlbumPerson], cache: ModelCach
     """
     entry = None
     for event in protect_album(job, people, cache):
-        if event.stage == "cloaking":
+        if event.stage == "cloaking" and not event.under_way:
             if event.error:
                 yield replace(event, stage="preparing preview")
                 return

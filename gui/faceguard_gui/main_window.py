@@ -127,7 +127,7 @@ class MainWindow(QMainWindow):
         self.progress.setMaximumWidth(320)
         self.progress.setTextVisible(True)
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Stop after the current photo; finished photos are kept")
+        self.cancel_button.setToolTip("Stop now; finished photos are kept")
         self.cancel_button.clicked.connect(self.cancel)
         bar.addWidget(self.status_text, 1)
         bar.addPermanentWidget(self.progress)
@@ -201,16 +201,16 @@ class MainWindow(QMainWindow):
 
     def _job_progressed(self, event) -> None:
         clock = self.jobs.clock
-        if event.total > 0:
-            self.progress.setRange(0, event.total)
-            self.progress.setValue(event.done)
+        if event.total > 0:  # in hundredths of a step, so the bar moves within a photo
+            self.progress.setRange(0, event.total * 100)
+            self.progress.setValue(round(event.position * 100))
         else:
             self.progress.setRange(0, 0)
         text = f"{self.jobs.title}: {clock.text()}"
         if event.error:
             text += f"  (problem with {Path(event.path).name if event.path else 'a step'})"
         if self.jobs.cancelling:
-            text = "Stopping after the current photo…"
+            text = "Stopping…"
         self.status_text.setText(text)
 
     def _job_finished(self, outcome: str, message: str) -> None:
@@ -223,11 +223,11 @@ class MainWindow(QMainWindow):
             self.close()
 
     def cancel(self) -> None:
-        """Stop the running job after the current photo."""
+        """Stop the running job at its next step (finished photos are kept)."""
         if self.jobs.busy:
             self.jobs.cancel()
             self.cancel_button.setEnabled(False)
-            self.status_text.setText("Stopping after the current photo…")
+            self.status_text.setText("Stopping…")
 
     # ----------------------------------------------------------------------- models
 

@@ -186,7 +186,7 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
         self.results.setRowCount(0)
 
         def on_event(event) -> None:
-            if event.stage == "cloaking":
+            if event.stage == "cloaking" and not event.under_way:  # a photo is done
                 self._add_result(event)
 
         def on_finished(outcome: str, message: str) -> None:

@@ -2,9 +2,10 @@
 
 A job is a function returning a generator of :class:`faceguard.progress.Event`. A
 :class:`JobThread` iterates it in a ``QThread`` and hands every event to the GUI thread
-through a queued signal. Cancel sets a flag that is checked between events; the
-generator is then closed in its own thread, so the core stops between whole photos
-(its files are written atomically, so only complete files remain).
+through a queued signal. Cancel sets a flag that is checked after every event (the
+core reports every optimisation step); the generator is then closed in its own
+thread, so the core stops within a step (its files are written atomically, so only
+complete files remain).
 
 The app runs one job at a time through a :class:`JobController`, which also keeps the
 photos-done / ETA figures (:class:`ProgressClock`) the status bar shows.
@@ -92,33 +93,41 @@ class JobThread(QThread):
 
 @dataclass
 class ProgressClock:
-    """Steps done and time left of the current stage, from the events seen so far."""
+    """Steps done and time left of the current stage, from the events seen so far
+    (counting the parts of steps under way)."""
 
     stage: str = ""
     started: float = 0.0
-    first_done: int = 0
+    first_position: float = 0.0
+    position: float = 0.0
     done: int = 0
     total: int = 0
+    detail: str = ""
 
     def update(self, event: Event) -> None:
         now = time.monotonic()
         if event.stage != self.stage:  # the clock starts at each stage's first event
-            self.stage, self.started, self.first_done = event.stage, now, event.done
-        self.done, self.total = event.done, event.total
+            self.stage, self.started, self.first_position = event.stage, now, event.position
+        self.done, self.total, self.position = event.done, event.total, event.position
+        self.detail = event.detail if event.under_way else ""
 
     def seconds_left(self) -> float | None:
-        """Estimated seconds to the end of the stage (None until two events were seen)."""
-        steps = self.done - self.first_done
+        """Estimated seconds to the end of the stage (None until it has moved)."""
+        steps = self.position - self.first_position
         if steps <= 0 or self.total <= 0:
             return None
         per_step = (time.monotonic() - self.started) / steps
-        return per_step * max(self.total - self.done, 0)
+        return per_step * max(self.total - self.position, 0)
 
     def text(self) -> str:
-        """E.g. "cloaking: 3 of 10 photos, about 40 s left"."""
+        """E.g. "cloaking: 3 of 10 photos (face 1 of 1: step 12 of 60), about 40 s left"."""
         if self.total <= 0:
             return f"{self.stage}…"
-        line = f"{self.stage}: {self.done} of {plural(self.total, unit_of(self.stage))}"
+        if self.total == 1 and self.detail:  # "learning: step 12 of 500"
+            line = f"{self.stage}: {self.detail}"
+        else:
+            line = f"{self.stage}: {self.done} of {plural(self.total, unit_of(self.stage))}"
+            line += f" ({self.detail})" if self.detail else ""
         left = self.seconds_left()
         if left is not None and self.done < self.total:
             line += f", about {format_seconds(left)} left"

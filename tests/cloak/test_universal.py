@@ -93,13 +93,15 @@ def test_deepfool_mask_reaches_a_fooling_rate(person, celeb24_dir, detector):
                 people.append(event.result)
     logits = canonical_logits(ensemble, FaceClassifier(people).fit())
     faces = torch.cat([canonical_faces(p, f.landmarks) for p, f in fit])
-    passes = []
+    steps = []
     uap = UniversalPerturbation(xi=12 / 255, delta=0.2, max_passes=3)
     v, rate = uap.fit(faces, logits, torch.Generator().manual_seed(0),
-                      progress=lambda n, r: passes.append(r))
+                      on_step=lambda done, total: steps.append((done, total)))
     assert v.abs().max() <= 12 / 255 + 1e-6  # projected onto the xi-ball
-    assert rate == fooling_rate(logits, faces, v) == passes[-1]
-    assert rate >= 0.8 or len(passes) == 3  # stops at 1 - delta, or after max passes
+    assert rate == fooling_rate(logits, faces, v)
+    assert steps == [(n, 3 * len(faces)) for n in range(1, len(steps) + 1)]  # every face
+    assert len(steps) % len(faces) == 0  # whole passes
+    assert rate >= 0.8 or len(steps) == 3 * len(faces)  # stops at 1 - delta, or after max passes
     assert rate >= 0.6
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -179,7 +180,7 @@ def test_cancel_midway_leaves_only_complete_files(make_window, copy_photos, qtbo
     seen = []
 
     def cancel_on_first_photo(event) -> None:
-        if event.stage == "cloaking":
+        if event.stage == "cloaking" and not event.under_way:
             seen.append(event.path)
             if len(seen) == 1:
                 window.cancel_button.click()
@@ -208,6 +209,34 @@ def test_cancel_midway_leaves_only_complete_files(make_window, copy_photos, qtbo
     skipped = [window.protect.results.item(r, 1).text()
                for r in range(window.protect.results.rowCount())]
     assert skipped.count("already done (kept)") == done_before
+
+
+@pytest.mark.slow
+def test_progress_moves_within_a_face_and_cancel_stops_it_at_once(make_window, copy_photos,
+                                                                 qtbot, tmp_path):
+    window = make_window(protect_everyone=True, steps=40)
+    window.photos.add_paths(copy_photos("a1"))
+    wait_idle(qtbot, window)
+    window.go_to(1)
+    values, clicked, finished = [], [], []
+
+    def watch(event) -> None:  # after the window has shown the event
+        if event.stage == "cloaking" and event.under_way:
+            values.append(window.progress.value())
+            if event.part >= 0.25 and not clicked:
+                clicked.append(time.perf_counter())
+                window.cancel_button.click()
+
+    window.jobs.progressed.connect(watch)
+    window.jobs.finished.connect(lambda *end: finished.append(time.perf_counter()))
+    window.protect.protect_button.click()
+    qtbot.waitUntil(lambda: bool(finished), timeout=JOB_TIMEOUT)
+    assert len(set(values)) >= 5 and values == sorted(values)  # the bar moves, face 1 of 1
+    assert 0 < values[0] and values[-1] < window.progress.maximum()
+    assert finished[0] - clicked[0] < 2.0  # stopped within a step or two of the click
+    assert "stopped" in window.status_text.text()
+    outdir = tmp_path / "protected"
+    assert [p.name for p in outdir.iterdir()] in ([], [MANIFEST_NAME])  # nothing half-made
 
 
 def test_unreadable_and_faceless_photos_show_error_rows(make_window, copy_photos, qtbot,
@@ -250,7 +279,7 @@ def test_closing_during_a_run_asks_then_stops_cleanly(make_window, copy_photos, 
     window.confirm = confirm
 
     def close_on_first_photo(event) -> None:
-        if event.stage == "cloaking" and not questions:
+        if event.stage == "cloaking" and not event.under_way and not questions:
             window.close()
 
     window.jobs.progressed.connect(close_on_first_photo)
@@ -360,6 +389,11 @@ def test_progress_clock_says_photos_done_and_time_left(monkeypatch):
     clock.update(Event(4, 10, "cloaking"))  # 3 photos in 6 s: 2 s each, 6 left
     assert clock.seconds_left() == pytest.approx(12.0)
     assert clock.text() == "cloaking: 4 of 10 photos, about 12 s left"
+    clock.update(Event(4, 10, "cloaking", part=0.5, detail="face 1 of 1: step 30 of 60"))
+    assert clock.text().startswith("cloaking: 4 of 10 photos (face 1 of 1: step 30 of 60), ")
+    clock = workers.ProgressClock()
+    clock.update(Event(0, 1, "learning", part=0.25, detail="step 25 of 100"))
+    assert clock.text() == "learning: step 25 of 100"
     assert workers.format_seconds(95) == "1 min 35 s"
     clock.update(Event(1, 1, "trying defenses"))  # each stage counts its own things
     assert clock.text() == "trying defenses: 1 of 1 defense"
