@@ -27,6 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         OUTPUT_FORMATS,
         PERCEPTUAL_PRESETS,
         PRESETS,
+        TRANSFER_LEVERS,
         CloakSettings,
     )
 
@@ -87,6 +88,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     how.add_argument("--targeted", action="store_true",
                      help="pull towards a decoy person instead (needs --gallery)")
     common.add_models_arg(how)
+    how.add_argument("--transfer", default="", metavar="LEVERS",
+                     help="comma-separated transfer levers, to fool recognizers the cloak is "
+                          "not made on: " + "; ".join(f"{k}: {v}"
+                                                      for k, v in TRANSFER_LEVERS.items()))
     how.add_argument("--texture", type=float, default=CloakSettings.texture,
                      help="0..1: spend less of the budget on flat skin, where a cloak shows "
                           "first (default %(default)s)")
@@ -180,7 +185,8 @@ def settings_from_args(args: argparse.Namespace) -> CloakSettings:
             args.method, args.preset, eps=args.eps, steps=args.steps, robust=args.robust,
             floor=args.floor, delta_e=args.delta_e, models=common.model_list(args.models),
             eot_samples=args.eot_samples, objective=args.objective, targeted=args.targeted,
-            texture=args.texture, seed=args.seed)
+            texture=args.texture, seed=args.seed,
+            transfer=tuple(n.strip() for n in args.transfer.split(",") if n.strip()))
     except ValueError as exc:
         raise CLIError(str(exc)) from None
 
