@@ -54,17 +54,17 @@ def summary(result: AuditResult) -> list[str]:
     rows = [r for r in result.protection if r["faces"]]
     if not rows:
         return ["No protected face could be measured (each person needs another photo "
-                "to be recognised by; add --gallery DIR)."]
+                "to be recognised by; add more with --gallery DIR on the command line)."]
     measured = max(r["faces"] for r in rows)
     if measured < result.faces:
         lines.append(f"Measured on {measured} of {result.faces} cloaked faces: a face can only "
                      "be tested when its person has another photo to be recognised by "
-                     "(add more with --gallery DIR).")
+                     "(add more with --gallery DIR on the command line).")
     for held_out in (False, True):
         group = [r for r in rows if r["held_out"] == held_out]
         if not group:
             continue
-        kind = "recognizers the cloak was NOT made on (held-out)" if held_out else \
+        kind = "recognizers the cloak was not made on" if held_out else \
             "the recognizers the cloak was made on"
         plain = [r for r in group if r["defense"] == "none"]
         if plain:
@@ -123,7 +123,7 @@ def heatmap_png(result: AuditResult) -> str | None:
     held = {r["model"]: r["held_out"] for r in rows}
     fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(models), 0.9 + 0.42 * len(defenses)))
     im = ax.imshow(grid, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
-    ax.set_xticks(range(len(models)), [m + (" (held-out)" if held[m] else "") for m in models],
+    ax.set_xticks(range(len(models)), [m + (" (not made on)" if held[m] else "") for m in models],
                   rotation=20, ha="right")
     ax.set_yticks(range(len(defenses)), [defense_label(d) for d in defenses])
     for (i, j), v in np.ndenumerate(grid):
@@ -207,7 +207,7 @@ def _html(result: AuditResult, lines: list[str]) -> str:
     protection = [dict(r, defense=_named(defense_label(r["defense"]), r["defense"]))
                   for r in result.protection]
     parts.append(_table(protection, [
-        ("defense", "defense"), ("model", "recognizer"), ("held_out", "held-out"),
+        ("defense", "defense"), ("model", "recognizer"), ("held_out", "not made on"),
         ("faces", "faces"), ("protected_top1", "protected (top-1 wrong)"),
         ("protected_verify", "protected (beyond threshold)"),
         ("mean_distance", "distance / threshold"), ("clean_top1", "clean: top-1 right"),

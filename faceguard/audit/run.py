@@ -195,7 +195,7 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
                      for m in ensemble.names]
     if not cloak_families:
         result.notes.append("The cloak's models are unknown (no manifest): no recognizer is "
-                            "marked held-out.")
+                            "marked as not made on.")
 
     # 1. crops of every face: cloaked ones as probes, all clean ones for the gallery
     faces: list[AuditFace] = []
@@ -247,8 +247,9 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
     result.people = len(set(gallery.people))
     if result.people < 2:
         result.notes.append("Only one person is known, so top-1 identification cannot be "
-                            "tested; add other people with --gallery DIR. Protection is "
-                            "measured by verification (distance beyond the threshold).")
+                            "tested; add other people (--gallery DIR on the command line). "
+                            "Protection is measured by verification (distance beyond the "
+                            "threshold).")
 
     # 3. protection per defense and recognizer
     thresholds, how = audit_thresholds(ensemble, gallery)

@@ -43,7 +43,7 @@ from faceguard_gui.widgets import StepHeader, TickList, note
 PROTECTION_COLUMNS = [  # (key, title)
     ("defense", "What the platform does"),
     ("model", "Recognizer"),
-    ("held_out", "Held out"),
+    ("held_out", "Not made on"),
     ("faces", "Faces"),
     ("protected", "Protected"),
     ("mean_distance", "Distance / threshold"),
