@@ -21,7 +21,7 @@ A *recipe* is the cloak's settings without the models (a method, a preset, trans
 levers); the protocol runs it once per held-out family plus once with every family.
 
 Usage: .venv/bin/python benchmarks/protection.py [--quick] [--only RECIPE ...] [--curves]
-  --quick: about 40 probes, faceres held out, JPEG q75 only: a screen for the levers.
+  --quick: about 40 probes, faceres held out, JPEG q75 and bilateral only: a lever screen.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ from faceguard.visibility import face_box, measure_face  # noqa: E402
 #: every recognizer family (one model each)
 FAMILIES = ("dlib", "faceres", "mobileface")
 DEFENSES = ("none", "jpeg75", "bilateral", "bl+sr", "purifier")
-QUICK_DEFENSES = ("none", "jpeg75")
+QUICK_DEFENSES = ("none", "jpeg75", "bilateral")
 _SETTINGS = {f.name for f in fields(CloakSettings)}
 
 
