@@ -29,8 +29,18 @@ def test_weakest_case_names_a_defense_in_plain_words_even_on_ties():
 
 def test_only_the_photo_as_published_gives_no_weakest_case():
     lines = summary(_result([_row("none", 0.25)]))
-    assert lines == ["Against the recognizers the cloak was made on: 25% of cloaked faces "
-                     "protected as published (top-1 wrong)."]
+    assert lines[0] == ("Against the recognizers the cloak was made on: 25% of cloaked faces "
+                        "protected as published (top-1 wrong).")
+    assert not any(line.startswith("Weakest case") for line in lines)
+    # and no recognizer it was not made on was checked: the report says so
+    assert "none it was not made on was tested" in lines[1]
+
+
+def test_a_recognizer_it_was_not_made_on_gets_its_own_line():
+    lines = summary(_result([_row("none", 1.0), _row("none", 0.5, "faceres", held_out=True)]))
+    assert ("Against recognizers the cloak was not made on: 50% of cloaked faces protected "
+            "as published (top-1 wrong).") in lines
+    assert not any("none it was not made on was tested" in line for line in lines)
 
 
 def test_detection_sentence_uses_the_plain_detector_name():
