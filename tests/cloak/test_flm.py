@@ -9,8 +9,6 @@ from faceguard.album import embed_faces
 from faceguard.cloak.flm import FLM, warp_by
 from faceguard.cloak.objectives import FeatureObjective
 from faceguard.cloak.photo import cloak_face
-from faceguard.io import to_tensor
-from faceguard.models.ensemble import Ensemble
 
 
 def test_zero_displacement_leaves_the_image_unchanged():
@@ -23,7 +21,8 @@ def test_a_whole_pixel_shift_moves_the_image_by_one_pixel():
     images = torch.rand(1, 3, 20, 20)
     field = torch.zeros(1, 2, 20, 20)
     field[:, 0] = 1.0  # sample one pixel to the right
-    assert torch.allclose(warp_by(images, field)[..., :-1], images[..., 1:], atol=1e-6)
+    # (float32 resampling is exact to about 1e-5)
+    assert torch.allclose(warp_by(images, field)[..., :-1], images[..., 1:], atol=1e-5)
 
 
 def test_the_field_stays_within_its_bound_and_inside_the_face():
@@ -35,21 +34,9 @@ def test_the_field_stays_within_its_bound_and_inside_the_face():
     assert not field[..., :10].any() and not field[..., 50:, :].any()
 
 
-@pytest.fixture(scope="module")
-def scene(astronaut, detector, load_model):
-    photo = to_tensor(astronaut / 255.0)
-    face = detector(astronaut)[0]
-    ensemble = Ensemble([load_model("dlib")])
-    small = torch.nn.functional.interpolate(photo, scale_factor=0.5, mode="bilinear",
-                                            antialias=True)
-    ref = detector((small[0].permute(1, 2, 0).numpy() * 255).round().astype("uint8"))[0]
-    centroids = {m: e[0] for m, e in embed_faces(ensemble, small, [ref]).items()}
-    return photo, face, ensemble, centroids
-
-
 @pytest.mark.parametrize("additive", [False, True], ids=["flm", "hybrid"])
-def test_flm_moves_the_face_beyond_the_threshold(scene, additive):
-    photo, face, ensemble, centroids = scene
+def test_flm_moves_the_face_beyond_the_threshold(astronaut_scene, additive):
+    photo, face, ensemble, centroids = astronaut_scene
     cloak = FLM(8 / 255, shift=0.03, steps=20, grid=10, additive=additive)
 
     def objective_for(landmarks):

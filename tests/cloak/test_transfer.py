@@ -15,22 +15,9 @@ from faceguard.models.ensemble import Ensemble
 from faceguard.settings import TRANSFER_LEVERS, CloakSettings
 
 
-@pytest.fixture(scope="module")
-def scene(astronaut, detector, load_model):
-    """The astronaut, her face, dlib, and her centroid from a half-size reference."""
-    photo = to_tensor(astronaut / 255.0)
-    face = detector(astronaut)[0]
-    ensemble = Ensemble([load_model("dlib")])
-    small = torch.nn.functional.interpolate(photo, scale_factor=0.5, mode="bilinear",
-                                            antialias=True)
-    ref = detector((small[0].permute(1, 2, 0).numpy() * 255).round().astype("uint8"))[0]
-    centroids = {m: e[0] for m, e in embed_faces(ensemble, small, [ref]).items()}
-    return photo, face, ensemble, centroids
-
-
 @pytest.mark.parametrize("lever", list(TRANSFER_LEVERS))
-def test_lever_cloak_moves_the_face_beyond_the_threshold(scene, lever):
-    photo, face, ensemble, centroids = scene
+def test_lever_cloak_moves_the_face_beyond_the_threshold(astronaut_scene, lever):
+    photo, face, ensemble, centroids = astronaut_scene
     cloak = PGD(8 / 255, steps=20)
 
     def objective_for(landmarks):
