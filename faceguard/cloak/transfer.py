@@ -12,7 +12,6 @@ so only changes that fool a whole family of similar models survive.
   transferable adversarial examples via ghost networks", AAAI 2020): dropout on the
   feature maps of every block of every recognizer, anew at each forward pass, so each
   step sees a slightly different "ghost" model.
-
 - ``purify``: purification in the loop: every other draw of the objective sees the
   face through a differentiable copy of the audit's bilateral defense
   (:func:`faceguard.cloak.transforms.bilateral`), so the cloak learns to survive it
