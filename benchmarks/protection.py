@@ -31,7 +31,7 @@ import json
 import random
 import sys
 import time
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -78,8 +78,14 @@ def settings_of(config: dict) -> CloakSettings:
                             for k, v in config.items() if k in _SETTINGS}).resolved()
 
 
-def cloak_probes(config: dict, data: Data, seed: int = 0) -> torch.Tensor:
-    """Cloak every probe with the configuration (batched: all crops are 112x112)."""
+def cloak_probes(config: dict, data: Data, seed: int = 0, batch: int = 40) -> torch.Tensor:
+    """Cloak every probe with the configuration, ``batch`` at a time (all crops are
+    112x112; a batch of 120 through faceres needs about 8 GB)."""
+    return torch.cat([_cloak_batch(config, replace(data, probes=data.probes[k:k + batch]),
+                                   seed) for k in range(0, len(data.probes), batch)])
+
+
+def _cloak_batch(config: dict, data: Data, seed: int) -> torch.Tensor:
     s = settings_of(config)
     ens = Ensemble.load(s.models)
     x = data.images[data.probes]
@@ -306,6 +312,11 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="run only these recipes")
     parser.add_argument("--curves", action="store_true",
                         help="protection-vs-visibility curves (protection-curves.json, .png)")
+    parser.add_argument("--held-out", nargs="*", choices=FAMILIES,
+                        help="hold out only these families (default: each in turn; with "
+                             "--quick: faceres)")
+    parser.add_argument("--no-white-box", action="store_true",
+                        help="skip the run made on every family")
     parser.add_argument("--out", help="results file name in benchmarks/results (default: "
                                       "protection, protection-only with --only, "
                                       "protection-curves with --curves)")
@@ -318,7 +329,9 @@ def main() -> None:
     recipes = curves() if args.curves else RECIPES
     recipes = {k: v for k, v in recipes.items() if not args.only or k in args.only}
     defenses = QUICK_DEFENSES if quick else DEFENSES
-    runs = plan(recipes, ("faceres",) if quick else FAMILIES, white_box=not args.quick)
+    held_out = args.held_out if args.held_out is not None else (
+        ("faceres",) if quick else FAMILIES)
+    runs = plan(recipes, tuple(held_out), white_box=not (args.quick or args.no_white_box))
     name = args.out or ("protection-curves" if args.curves else
                         "protection-only" if args.only else "protection")
     # the same protocol on the clean probes: the share "protected" without a cloak (the
