@@ -334,17 +334,20 @@ def main() -> None:
     runs = plan(recipes, tuple(held_out), white_box=not (args.quick or args.no_white_box))
     name = args.out or ("protection-curves" if args.curves else
                         "protection-only" if args.only else "protection")
-    # the same protocol on the clean probes: the share "protected" without a cloak (the
-    # false rejections at each FAR, and top-1 errors)
+    # the same protocol on the clean probes, after each defense: the share "protected"
+    # without a cloak (false rejections at each FAR, top-1 errors), the floor to read
+    # every figure against (a defense that blurs every face "protects" clean ones too)
+    clean = data.images[data.probes]
     results = {"thresholds": attacker.thresholds,
-               "clean": attacker.judge(data.images[data.probes]), "runs": []}
+               "clean": {d: attacker.judge(make_defense(d)(clean)) for d in defenses},
+               "runs": []}
     print("clean", json.dumps(results["clean"]), flush=True)
     settings = {"presets": PRESETS, "perceptual_presets": PERCEPTUAL_PRESETS,
                 "families": FAMILIES, "defenses": defenses, "fars": FARS,
                 "protected_people": len(data.user_ids), "probes": len(data.probes),
                 "gallery_people": attacker.people, "poisoning_queries": len(attacker.queries),
                 "recipes": recipes, "runs_planned": len(runs)}
-    path = None
+    path = write_results(name, settings, results, args.quick, started)
     for config in runs:
         r = run_config(config, data, attacker, defenses)
         results["runs"].append(r)
