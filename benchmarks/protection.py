@@ -242,7 +242,8 @@ def summarise(runs: list[dict], defenses: tuple[str, ...]) -> dict:
 
 #: recipes: name -> cloak settings without the models; the first is the baseline
 RECIPES = {
-    "perceptual-balanced": {"method": "perceptual"},
+    "perceptual-balanced": {"method": "perceptual"},  # the default, with its default levers
+    "perceptual-balanced-plain": {"method": "perceptual", "transfer": []},
     **{f"perceptual-balanced+{lever}": {"method": "perceptual", "transfer": [lever]}
        for lever in TRANSFER_LEVERS},
     "pgd-balanced": {"method": "pgd"},

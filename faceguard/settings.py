@@ -49,6 +49,12 @@ TRANSFER_LEVERS = {
               "may use to clean it",
 }
 
+#: the levers on by default: the bilateral filter in the loop kept dlib's protection
+#: after that filter at 90% instead of 48%, at the same visibility (40 probes:
+#: benchmarks/results/protection-purify-quick.json); the others gained nothing beyond
+#: the noise (protection-levers-quick.json)
+DEFAULT_TRANSFER = ("purify",)
+
 #: preset -> how visible any method's cloak may be (see faceguard.visibility):
 #: ``floor``, the least face SSIMULACRA2 (85 hard to see even up close, 75 about as
 #: visible as saving the face at JPEG quality 90, 65 faint at normal size), and
@@ -139,7 +145,7 @@ class CloakSettings:
     models: tuple[str, ...] = DEFAULT_MODELS
     texture: float = 0.6
     seed: int = 0
-    transfer: tuple[str, ...] = ()
+    transfer: tuple[str, ...] = DEFAULT_TRANSFER
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

@@ -23,6 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         DEFAULT_METHOD,
         DEFAULT_PRESET,
         DEFAULT_QUALITY,
+        DEFAULT_TRANSFER,
         METHODS,
         OUTPUT_FORMATS,
         PERCEPTUAL_PRESETS,
@@ -88,10 +89,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     how.add_argument("--targeted", action="store_true",
                      help="pull towards a decoy person instead (needs --gallery)")
     common.add_models_arg(how)
-    how.add_argument("--transfer", default="", metavar="LEVERS",
+    how.add_argument("--transfer", default=",".join(DEFAULT_TRANSFER), metavar="LEVERS",
                      help="comma-separated transfer levers, to fool recognizers the cloak is "
-                          "not made on: " + "; ".join(f"{k}: {v}"
-                                                      for k, v in TRANSFER_LEVERS.items()))
+                          "not made on and survive clean-up (default %(default)s; 'none' for "
+                          "none): " + "; ".join(f"{k}: {v}" for k, v in TRANSFER_LEVERS.items()))
     how.add_argument("--texture", type=float, default=CloakSettings.texture,
                      help="0..1: spend less of the budget on flat skin, where a cloak shows "
                           "first (default %(default)s)")
@@ -186,7 +187,8 @@ def settings_from_args(args: argparse.Namespace) -> CloakSettings:
             floor=args.floor, delta_e=args.delta_e, models=common.model_list(args.models),
             eot_samples=args.eot_samples, objective=args.objective, targeted=args.targeted,
             texture=args.texture, seed=args.seed,
-            transfer=tuple(n.strip() for n in args.transfer.split(",") if n.strip()))
+            transfer=tuple(n.strip() for n in args.transfer.split(",")
+                           if n.strip() and n.strip() != "none"))
     except ValueError as exc:
         raise CLIError(str(exc)) from None
 
