@@ -219,6 +219,11 @@ class ProtectionRow:
     clean_verify: float | None
 
 
+def _own_thresholds(ensemble: Ensemble) -> dict[str, float]:
+    """Each recognizer's own same-person threshold."""
+    return {m: float(ensemble[m].threshold) for m in ensemble.names}
+
+
 def audit_thresholds(ensemble: Ensemble, gallery: Gallery, far: float = FARS[0],
                      least: int = 1000) -> tuple[dict[str, float], str]:
     """The match threshold per recognizer for an audit, and a sentence saying which.
@@ -230,7 +235,7 @@ def audit_thresholds(ensemble: Ensemble, gallery: Gallery, far: float = FARS[0],
     people = len(set(gallery.people))
     comparisons = len(gallery.people) * (people - 1)
     if comparisons < least:
-        return ({m: float(ensemble[m].threshold) for m in ensemble.names},
+        return (_own_thresholds(ensemble),
                 f"Match thresholds: each recognizer's own; the {people} people known here "
                 f"give too few comparisons to calibrate them at FAR {far:.1%}.")
     t = calibrate(ensemble, gallery.embeddings, gallery.people, (far,))
@@ -248,7 +253,7 @@ def protection_table(faces: Sequence[AuditFace], gallery: Gallery, ensemble: Ens
     :func:`audit_thresholds`). Yields one "trying defenses" event per defense; the last
     event's ``result`` is the list of :class:`ProtectionRow`.
     """
-    thresholds = thresholds or {m: float(ensemble[m].threshold) for m in ensemble.names}
+    thresholds = thresholds or _own_thresholds(ensemble)
     rows: list[ProtectionRow] = []
     names = list(defenses)
     for k, name in enumerate(names, 1):
