@@ -44,6 +44,8 @@ class Cloak:
 
     #: whether every pixel's change stays within eps * weight (a warp's does not)
     pixel_bounded = True
+    #: whether the method can start from a given image (``start`` of ``__call__``)
+    warm_start = False
 
     def __init__(self, eps: float, chroma: float | None = CHROMA) -> None:
         if not 0 < eps <= 1:
@@ -64,6 +66,7 @@ class Cloak:
         weight: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
         on_step: StepCallback | None = None,
+        start: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Cloak ``images``.
 
@@ -74,6 +77,9 @@ class Cloak:
             generator: random source for methods with a random start (reproducibility).
             on_step: called with (iterations done, total) after each iteration; it may
                 raise :class:`faceguard.progress.Cancelled` to stop the cloak.
+            start: (B, 3, H, W) a warm start, e.g. the images with a person's universal
+                mask added (only methods with :attr:`warm_start`); it is projected into
+                the budget first.
 
         Returns:
             (B, 3, H, W) cloaked images with ``|out - images| <= eps * weight`` (when
@@ -83,14 +89,19 @@ class Cloak:
         if weight is None:
             weight = torch.ones_like(images[:, :1])
         budget = self.eps * weight.to(images)
+        extra = {}
+        if start is not None:
+            if not self.warm_start:
+                raise ValueError(f"{type(self).__name__} cannot start from a given image")
+            extra["start"] = self.project(start.detach().to(images), images, budget)
         with torch.enable_grad():
-            return self.perturb(images, objective, budget, generator,
-                                on_step or no_steps).detach()
+            return self.perturb(images, objective, budget, generator, on_step or no_steps,
+                                **extra).detach()
 
     def perturb(self, images: torch.Tensor, objective: Objective, budget: torch.Tensor,
                 generator: torch.Generator | None, on_step: StepCallback) -> torch.Tensor:
         """The method itself: ``budget`` is (B, 1, H, W) in pixels; call ``on_step``
-        after every iteration."""
+        after every iteration. Methods with :attr:`warm_start` also take ``start``."""
         raise NotImplementedError
 
     def project(self, images: torch.Tensor, original: torch.Tensor,
@@ -105,6 +116,14 @@ def gradient(objective: Objective, images: torch.Tensor) -> tuple[torch.Tensor, 
     losses = objective(x)
     (grad,) = torch.autograd.grad(losses.sum(), x)
     return losses.detach(), grad
+
+
+def satisfied(objective: Objective, n: int) -> bool:
+    """Whether all ``n`` faces of the objective's last call need no further step (its
+    ``satisfied`` attribute, see :class:`faceguard.cloak.objectives.FeatureObjective`):
+    iterative cloaks stop early then. False for objectives that do not say."""
+    done = getattr(objective, "satisfied", None)
+    return done is not None and len(done) == n and bool(done.all())
 
 
 def project(images: torch.Tensor, original: torch.Tensor, budget: torch.Tensor,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from faceguard.cloak.base import CHROMA, Cloak, gradient
+from faceguard.cloak.base import CHROMA, Cloak, gradient, satisfied
 
 
 class PGD(Cloak):
@@ -45,6 +45,8 @@ class PGD(Cloak):
         step = budget * (self.alpha / self.eps)
         for i in range(self.steps):
             _, grad = gradient(objective, x)
+            if satisfied(objective, len(x)):
+                break
             x = self.project(x + step * grad.sign(), images, budget)
             on_step(i + 1, self.steps)
         return x
@@ -92,6 +94,8 @@ class MIFGSM(Cloak):
         step = budget * (self.alpha / self.eps)
         for i in range(self.steps):
             _, grad = gradient(objective, x)
+            if satisfied(objective, len(x)):
+                break
             grad = grad / grad.abs().mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
             momentum = self.decay * momentum + grad
             x = self.project(x + step * momentum.sign(), images, budget)

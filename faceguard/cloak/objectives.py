@@ -56,23 +56,45 @@ class _FaceObjective:
         self.rng = np.random.default_rng(seed)
         self.generator = torch.Generator().manual_seed(seed)
         self.draws = 0  # every other draw is purified with the "purify" lever
+        #: (B,) bool after each call: the face needs no further step (every recognizer
+        #: beyond its margin under every draw); cloaks may stop early on it
+        self.satisfied = torch.zeros(0, dtype=torch.bool)
+        self._beyond: list[torch.Tensor] = []  # per draw, (B,) filled by ``loss``
 
     def _embeddings(self, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
-        out = []
+        """One dict (model -> (B, D)) per draw. All draws go through each recognizer
+        in one batched forward pass (one backward pass too): on a CPU, two faces cost
+        far less than twice one (small late feature maps leave threads idle)."""
+        n = len(images)
+        views, marks = [], []
         for _ in range(self.samples):
-            marks = jitter_landmarks(self.landmarks, self.rng) if self.jitter else self.landmarks
             self.draws += 1
             purified = "purify" in self.levers and self.draws % 2 == 0
-            faces = self.ensemble.align(bilateral(images) if purified else images, marks)
-            if "diversity" in self.levers:
-                faces = {m: transfer.diversity(f, self.generator) for m, f in faces.items()}
-            ghosts = "dropout" in self.levers
-            with transfer.dropout(self.ensemble, self.generator) if ghosts else nullcontext():
-                out.append(self.ensemble.embed_aligned(faces, self.transform))
-        return out
+            views.append(bilateral(images) if purified else images)
+            m = np.broadcast_to(self.landmarks, (n, 5, 2))
+            marks.append(jitter_landmarks(m, self.rng) if self.jitter else m)
+        faces = self.ensemble.align(torch.cat(views), np.concatenate(marks))
+        # per draw: its own random diversity and transform (they draw once per call)
+        draws = [{m: f[k * n:(k + 1) * n] for m, f in faces.items()}
+                 for k in range(self.samples)]
+        if "diversity" in self.levers:
+            draws = [{m: transfer.diversity(f, self.generator) for m, f in d.items()}
+                     for d in draws]
+        if self.transform is not None:
+            draws = [{m: self.transform(f) for m, f in d.items()} for d in draws]
+        batched = {m: torch.cat([d[m] for d in draws]) for m in faces}
+        ghosts = "dropout" in self.levers  # one ghost model per step, shared by its draws
+        with transfer.dropout(self.ensemble, self.generator) if ghosts else nullcontext():
+            embedded = self.ensemble.embed_aligned(batched)
+        return [{m: e[k * n:(k + 1) * n] for m, e in embedded.items()}
+                for k in range(self.samples)]
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.stack([self.loss(e) for e in self._embeddings(images)]).mean(0)
+        self._beyond = []
+        losses = torch.stack([self.loss(e) for e in self._embeddings(images)]).mean(0)
+        self.satisfied = (torch.stack(self._beyond).all(0) if self._beyond else
+                          torch.zeros(len(images), dtype=torch.bool))
+        return losses
 
     def loss(self, embeddings: dict[str, torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
@@ -83,15 +105,18 @@ class FeatureObjective(_FaceObjective):
 
     Untargeted: the mean over recognizers of ``min(d_m / threshold_m, cap)``; the cap
     stops a model that is already fooled from hogging the gradient, so the cloak works
-    on all models of the ensemble. Targeted: minus the mean normalised distance to the
-    decoy's centroid (pulled towards someone else).
+    on all models of the ensemble. Once every recognizer is past the cap under every
+    draw the loss is flat, so :attr:`satisfied` tells the cloak it may stop (early
+    stopping: later steps could only spend visibility). Targeted: minus the mean
+    normalised distance to the decoy's centroid (pulled towards someone else).
 
     Args:
         ensemble: the recognizers to fool.
         landmarks: (5, 2) or (B, 5, 2) landmarks in the images' pixels.
         centroids: model -> (D,) the person's clean centroid.
         decoy: model -> (D,) a decoy identity's centroid, for the targeted form.
-        cap: saturation of the untargeted loss, in threshold units.
+        cap: saturation of the untargeted loss, in threshold units: the margin the
+            cloak aims for beyond each recognizer's threshold.
         transform, samples, jitter, seed: EOT: a random face transform, how many draws
             per step, alignment jitter, and the seed of the jitter.
         levers: transfer levers (:data:`faceguard.settings.TRANSFER_LEVERS`).
@@ -114,6 +139,7 @@ class FeatureObjective(_FaceObjective):
         d = normalised_distance(self.ensemble, embeddings, self.centroids)
         if "log" in self.levers:
             return torch.stack([v.clamp_min(1e-3).log() for v in d.values()]).mean(0)
+        self._beyond.append(torch.stack([v >= self.cap for v in d.values()]).all(0).detach())
         return torch.stack([v.clamp(max=self.cap) for v in d.values()]).mean(0)
 
 

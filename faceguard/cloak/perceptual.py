@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from faceguard.cloak.base import CHROMA, Cloak
+from faceguard.cloak.base import CHROMA, Cloak, satisfied
 from faceguard.visibility.differentiable import ssimulacra2
 
 
@@ -28,8 +28,10 @@ class PerceptualCloak(Cloak):
     where S is SSIMULACRA2 of the face (the bounding box of the non-zero budget, grown
     by a random margin each step: see :func:`_window`), then projects into the budget.
     Of all iterates it keeps the one with the highest objective among those with
-    ``S >= floor``. Distance measures: L-inf (hard), SSIMULACRA2 (soft: the score moves
-    by a few points with the window it is measured in, so
+    ``S >= floor``, and stops early once the objective is satisfied (every recognizer
+    past its margin under every draw) while the floor holds. Distance measures: L-inf
+    (hard), SSIMULACRA2 (soft: the score moves by a few points with the window it is
+    measured in, so
     :func:`faceguard.cloak.budget.keep_floor` has the last word on the face region).
 
     Args:
@@ -64,14 +66,19 @@ class PerceptualCloak(Cloak):
         self.margin = margin
         self.lr = lr if lr is not None else eps / 8
 
-    def perturb(self, images, objective, budget, generator, on_step):
+    warm_start = True
+
+    def perturb(self, images, objective, budget, generator, on_step, start=None):
         ys, xs = torch.nonzero((budget > 0).any(0).any(0), as_tuple=True)
         if len(ys) == 0:
             return images
         extent = (int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1)
         # a small random start: from exactly x0 the first gradient can vanish
         noise = torch.rand(images.shape, generator=generator, dtype=images.dtype)
-        delta = ((noise.to(images) * 2 - 1) * 0.05 * budget).requires_grad_(True)
+        delta = (noise.to(images) * 2 - 1) * 0.05 * budget
+        if start is not None:  # a warm start (a person's mask): refine it
+            delta = self.project(start + delta, images, budget) - images
+        delta.requires_grad_(True)
         best, best_gain = images.clone(), torch.full((len(images),), -torch.inf)
         opt = torch.optim.Adam([delta], lr=self.lr)
         for step in range(self.steps + 1):
@@ -82,7 +89,8 @@ class PerceptualCloak(Cloak):
             with torch.no_grad():  # the iterate as it is now: the best that keeps the floor?
                 better = (seen >= self.floor) & (gain > best_gain)
                 best[better], best_gain[better] = x[better].detach(), gain[better].detach()
-            if step == self.steps:
+            enough = satisfied(objective, len(x)) and bool((seen >= self.floor).all())
+            if step == self.steps or enough:
                 break
             penalty = (self.floor + self.margin - seen).clamp_min(0)
             opt.zero_grad()

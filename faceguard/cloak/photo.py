@@ -32,7 +32,7 @@ from faceguard.models.ensemble import Ensemble
 from faceguard.progress import StepCallback, no_steps
 from faceguard.regions import FaceRegion, paste
 
-__all__ = ["WORK_PX", "FaceCrop", "cloak_face", "crop_face", "face_in", "paste"]
+__all__ = ["WORK_PX", "FaceCrop", "cloak_face", "crop_face", "face_in", "paste", "working_view"]
 
 #: faces wider than this (pixels) are optimised at a scale where they are this wide
 WORK_PX = 336
@@ -69,6 +69,7 @@ def cloak_face(
     floor: float | None = None,
     delta_e: float | None = None,
     on_step: StepCallback | None = None,
+    start_for: Callable[[FaceCrop], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, FaceCrop]:
     """Cloak one face of a photo.
 
@@ -92,6 +93,9 @@ def cloak_face(
         on_step: the cloak's step callback (see :class:`faceguard.cloak.base.Cloak`);
             the visibility guard calls it again with the last step before each of its
             scorings (no progress, but a point where a cancelled job stops).
+        start_for: the region the cloak is optimised in (at the working scale) -> a
+            warm start for it (e.g. the person's universal mask applied), for methods
+            with ``warm_start``.
 
     Returns:
         (the cloaked photo, the face's crop of the original photo).
@@ -99,7 +103,7 @@ def cloak_face(
     crop = crop_face(photo, face, ensemble, texture)
     if delta_e is not None:
         crop = replace(crop, weight=crop.weight * lightness_weight(crop.pixels, cloak.eps, delta_e))
-    work = _working_view(crop, face, work_px)
+    work = working_view(crop, face, work_px)
     objective = objective_for(work.landmarks)
     last = [(0, 1)]  # the cloak's last step
 
@@ -107,11 +111,14 @@ def cloak_face(
         last[0] = (done, total)
         (on_step or no_steps)(done, total)
 
+    start = start_for(work) if start_for is not None else None
     if grey:
         cloaked = cloak(work.pixels[:, :1], lambda x: objective(x.expand(-1, 3, -1, -1)),
-                        work.weight, generator, step).expand_as(work.pixels)
+                        work.weight, generator, step,
+                        None if start is None else start.mean(1, keepdim=True)
+                        ).expand_as(work.pixels)
     else:
-        cloaked = cloak(work.pixels, objective, work.weight, generator, step)
+        cloaked = cloak(work.pixels, objective, work.weight, generator, step, start)
     if work is not crop:
         # back to full resolution: a smooth (bilinear) change, clipped to the full-
         # resolution budget, so the L-inf bound and the feathered edge hold per pixel
@@ -137,7 +144,7 @@ def face_in(crop: FaceCrop, face: Face) -> tuple[int, int, int, int]:
     return max(0, fx0 - x0), max(0, fy0 - y0), fx1 - x0, fy1 - y0
 
 
-def _working_view(crop: FaceCrop, face: Face, work_px: int) -> FaceCrop:
+def working_view(crop: FaceCrop, face: Face, work_px: int) -> FaceCrop:
     """The crop itself, or, for a face wider than ``work_px``, the crop shrunk so that
     the face is ``work_px`` wide (antialiased), with its landmarks and weight."""
     scale = work_px / max(face.width, 1.0)

@@ -214,3 +214,44 @@ def test_large_faces_are_cloaked_smoothly_at_full_resolution(scene):
     # sign steps on every pixel leave a grainy +-eps pattern; a face cloaked at a third
     # of its size and brought back smoothly changes neighbours alike
     assert roughness(64) < 0.7 * roughness(10_000)
+
+
+def test_every_draw_is_one_batched_pass_with_its_own_alignment(scene):
+    """Two EOT draws go through the recognizer as one batch; the loss is still the mean
+    over draws, each with its own jittered landmarks."""
+    from faceguard.align import jitter_landmarks
+    from faceguard.cloak.photo import crop_face as region_of
+
+    photo, face, ensemble, centroids = scene
+    crop = region_of(photo, face, ensemble)
+    objective = FeatureObjective(ensemble, crop.landmarks, centroids, samples=2, seed=7)
+    rng = np.random.default_rng(7)  # the objective's own draws, replayed one by one
+    expected = []
+    for _ in range(2):
+        marks = jitter_landmarks(crop.landmarks[None], rng)
+        d = ensemble["dlib"].compare(ensemble.embed(crop.pixels, marks)["dlib"],
+                                     centroids["dlib"]) / ensemble["dlib"].threshold
+        expected.append(d.clamp(max=objective.cap))
+    with torch.no_grad():
+        got = objective(crop.pixels)
+    assert torch.allclose(got, torch.stack(expected).mean(0), atol=1e-5)
+
+
+@pytest.mark.parametrize("cloak", [PerceptualCloak(16 / 255, steps=30, floor=75),
+                                   PGD(EPS, steps=10)], ids=lambda c: type(c).__name__)
+def test_cloak_stops_once_every_recognizer_is_past_its_margin(scene, cloak):
+    """Early stopping: a low margin (half the threshold) is reached within a few steps,
+    and the loop ends there; a margin out of reach runs every step."""
+    photo, face, ensemble, centroids = scene
+
+    def steps_run(cap: float) -> tuple[int, float]:
+        done = []
+        out, _ = cloak_face(photo, face, cloak, ensemble,
+                            lambda lm: FeatureObjective(ensemble, lm, centroids, cap=cap),
+                            on_step=lambda k, n: done.append(k))
+        return len(done), _dlib_distance(scene, out)
+
+    early, distance = steps_run(0.5)
+    assert early < cloak.steps // 2
+    assert distance >= 0.5 * 0.6 - 0.05  # past the margin (up to the jitter of the draws)
+    assert steps_run(50.0)[0] == cloak.steps
