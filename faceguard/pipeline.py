@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -302,12 +302,15 @@ def _cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int 
         else:
             gen = torch.Generator().manual_seed(_face_seed(s.seed, rel, j))
             objective_for = _objective_for(s, ensemble, centroids[j], own, k, plan, gen)
+            start = plan.starts.get(k)  # the person's mask, refined for a few steps
             image, _ = yield from stepwise(
-                partial(cloak_face, image, face, make_cloak(s), ensemble, objective_for,
-                        texture=s.texture, generator=gen, grey=photo.is_grey, floor=s.floor,
-                        delta_e=s.delta_e),
+                partial(cloak_face, image, face,
+                        make_cloak(replace(s, steps=s.person_mask) if start else s),
+                        ensemble, objective_for, texture=s.texture, generator=gen,
+                        grey=photo.is_grey, floor=s.floor, delta_e=s.delta_e,
+                        start_for=start and start.apply_to),
                 partial(_face_step, step_event, optimised.index(j), len(optimised)))
-            report.method = s.method
+            report.method = s.method + (" from the person's mask" if start else "")
         report.seconds = round(time.perf_counter() - t0, 3)
         report.distance_before = _distances(ensemble, own, centroids[j])
     with ctrl_c_deferred():

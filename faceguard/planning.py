@@ -9,7 +9,7 @@ the method needs beyond the settings (the local classifier, decoys, universal ma
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -32,6 +32,8 @@ class Plan:
     classifier: FaceClassifier | None = None
     decoys: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
     masks: dict[int, object] = field(default_factory=dict)  # UniversalMask
+    #: person -> their mask as the warm start of each photo's cloak (``person_mask``)
+    starts: dict[int, object] = field(default_factory=dict)  # UniversalMask
 
 
 def whose_faces(scanned: PhotoFaces, protected: Sequence[Person], ensemble: Ensemble,
@@ -70,7 +72,8 @@ def other_people(scanned, who, ensemble) -> list[Person]:
 def make_plan(s: CloakSettings, ensemble: Ensemble, protected: list[Person],
               others: list[Person], scanned, who, load: Callable[[Path], Photo],
               on_step: StepCallback = no_steps) -> Plan:
-    """Whatever the method needs before cloaking: classifier, decoys, universal masks.
+    """Whatever the method needs before cloaking: classifier, decoys, universal masks
+    (as the method, or as the warm start of each photo with ``person_mask``).
 
     The classifier's classes are the protected people (0..P-1), then the others.
     ``load`` reads a photo of the album (universal masks are fitted on their faces).
@@ -91,6 +94,14 @@ def make_plan(s: CloakSettings, ensemble: Ensemble, protected: list[Person],
             # the decoy is the person least like them (as Fawkes picks its target)
             decoy = max(others, key=lambda o, p=person: _distance(ensemble, o, p))
             plan.decoys[k] = decoy.centroids()
+    if s.person_mask is not None:  # the album path: one mask per person, refined per photo
+        fit = replace(s, method="universal-sgd", eps=None, steps=None, floor=None,
+                      delta_e=None, person_mask=None).resolved()
+        for k, person in enumerate(protected):
+            if any(k in owners for owners in who):
+                plan.starts[k] = _fit_mask(fit, ensemble, person, k, None, scanned, who,
+                                           load, lambda d, n, k=k: on_step(
+                                               k * n + d, len(protected) * n))
     if s.universal:
         if not protected:
             raise AlbumError("a universal mask is made for a person: name them with "

@@ -130,6 +130,10 @@ class CloakSettings:
             in hair, brows or beard (benchmarks/results/visibility-astronaut-3x.png).
         seed: random seed (random start, EOT draws, decoy choice).
         transfer: transfer levers, from :data:`TRANSFER_LEVERS`.
+        person_mask: the album path (perceptual method only): None optimises every
+            photo from scratch; N fits one universal mask per protected person on all
+            their faces in the album, then starts each photo's cloak from it and
+            refines it for N steps instead of ``steps``.
     """
 
     method: str = DEFAULT_METHOD
@@ -146,6 +150,7 @@ class CloakSettings:
     texture: float = 0.6
     seed: int = 0
     transfer: tuple[str, ...] = DEFAULT_TRANSFER
+    person_mask: int | None = None
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -170,6 +175,10 @@ class CloakSettings:
                              f"(choose from {', '.join(TRANSFER_LEVERS)})")
         if not 0 <= self.texture <= 1:
             raise ValueError("texture must be in [0, 1]")
+        if self.person_mask is not None and (self.method != "perceptual"
+                                             or not 1 <= self.person_mask <= 100):
+            raise ValueError("a person mask is refined by the perceptual method, for 1 to "
+                             "100 steps")
         if self.method in ("pfgsm", "universal") and self.objective != "classifier":
             object.__setattr__(self, "objective", "classifier")
 
@@ -189,6 +198,8 @@ class CloakSettings:
         d = asdict(self.resolved())
         d["models"] = list(d["models"])
         d["transfer"] = list(d["transfer"])
+        if d["person_mask"] is None:  # as before it existed: earlier runs still resume
+            del d["person_mask"]
         return d
 
     def digest(self) -> str:

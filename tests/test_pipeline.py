@@ -227,6 +227,30 @@ def test_a_saved_universal_mask_cloaks_new_photos(album, detector, load_model, t
             assert f["distance_after"]["dlib"] > f["distance_before"]["dlib"]
 
 
+def test_album_path_refines_each_photo_from_the_persons_mask(album, detector, load_model,
+                                                             tmp_path):
+    """``person_mask``: one mask of person_img26 from their faces, then 3 refining steps
+    per photo (not the preset's 60): each face beyond dlib's threshold, at its
+    visibility floor. (Against per-photo cloaks: benchmarks/protection.py.)"""
+    root, refs, theirs = album
+    settings = CloakSettings(models=("dlib",), robust=False, person_mask=3)
+    job = CloakJob(inputs=[root / "trip"], outdir=tmp_path / "out", settings=settings,
+                   protect=refs, format="png")
+    events = list(cloak_album(job, detector, _ensemble(load_model)))
+    assert any(e.stage == "learning" and e.part for e in events)  # the mask's fitting
+    steps = {e.detail.rsplit(" of ", 1)[1] for e in events
+             if e.stage == "cloaking" and e.part is not None and e.detail}
+    assert steps == {"3"}
+    faces = [f for e in events if e.stage == "cloaking" and e.result
+             for f in e.result["faces"] if f["protected"]]
+    assert len(faces) == len(theirs)
+    for f in faces:
+        assert f["method"] == "perceptual from the person's mask"
+        assert f["distance_after"]["dlib"] > max(0.6, f["distance_before"]["dlib"])
+        assert f["quality"]["ssimulacra2"] >= settings.resolved().floor - 0.5
+    assert not list((tmp_path / "out").glob("*.mask.pt"))  # a means, not an output
+
+
 def test_cancel_mid_face_stops_within_two_seconds_and_resumes(astronaut, detector, load_model,
                                                               tmp_path):
     """As the app cancels: another thread asks, the job's thread stops at the next event

@@ -56,3 +56,14 @@ def test_both_shells_start_from_the_core_defaults():
     assert (args.format, args.quality, app.format, app.quality) == (
         DEFAULT_FORMAT, DEFAULT_QUALITY, DEFAULT_FORMAT, DEFAULT_QUALITY)
     assert cli.digest() == app.cloak_settings().digest() == build_settings().digest()
+
+
+def test_the_album_path_is_an_option_of_the_perceptual_method_only():
+    _, cli = _cli("--person-mask", "8")
+    assert cli.person_mask == 8 and cli.digest() != build_settings().digest()
+    # left off, it is not in the settings at all: runs from before it existed resume
+    assert "person_mask" not in build_settings().to_dict()
+    with pytest.raises(ValueError, match="perceptual"):
+        build_settings("pgd", person_mask=8)
+    with pytest.raises(ValueError, match="1 to"):
+        build_settings(person_mask=0)

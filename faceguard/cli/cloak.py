@@ -96,6 +96,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     how.add_argument("--texture", type=float, default=CloakSettings.texture,
                      help="0..1: spend less of the budget on flat skin, where a cloak shows "
                           "first (default %(default)s)")
+    how.add_argument("--person-mask", type=int, metavar="STEPS",
+                     help="faster for albums (perceptual method): fit one mask per protected "
+                          "person on all their faces, then start each photo from it and "
+                          "refine it for STEPS steps (default: every photo from scratch)")
     how.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     out = p.add_argument_group("output")
     out.add_argument("--format", choices=list(OUTPUT_FORMATS), default=DEFAULT_FORMAT,
@@ -186,7 +190,7 @@ def settings_from_args(args: argparse.Namespace) -> CloakSettings:
             args.method, args.preset, eps=args.eps, steps=args.steps, robust=args.robust,
             floor=args.floor, delta_e=args.delta_e, models=common.model_list(args.models),
             eot_samples=args.eot_samples, objective=args.objective, targeted=args.targeted,
-            texture=args.texture, seed=args.seed,
+            texture=args.texture, seed=args.seed, person_mask=args.person_mask,
             transfer=tuple(n.strip() for n in args.transfer.split(",")
                            if n.strip() and n.strip() != "none"))
     except ValueError as exc:

@@ -142,6 +142,11 @@ class UniversalMask:
         xi = float(self.perturbation.abs().max())
         return project(region + v * weight, region, xi * weight, CHROMA)
 
+    def apply_to(self, crop) -> torch.Tensor:
+        """:meth:`apply` on a face's region (:class:`faceguard.regions.FaceRegion` with
+        a ``weight``, e.g. :class:`faceguard.cloak.photo.FaceCrop`)."""
+        return self.apply(crop.pixels, crop.landmarks, crop.weight)
+
 
 def canonical_faces(images: torch.Tensor, landmarks: np.ndarray) -> torch.Tensor:
     """(B, 3, S, S) faces in canonical space from photos (B, 3, H, W) and (B, 5, 2) landmarks."""

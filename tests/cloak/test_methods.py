@@ -255,3 +255,16 @@ def test_cloak_stops_once_every_recognizer_is_past_its_margin(scene, cloak):
     assert early < cloak.steps // 2
     assert distance >= 0.5 * 0.6 - 0.05  # past the margin (up to the jitter of the draws)
     assert steps_run(50.0)[0] == cloak.steps
+
+
+def test_only_methods_that_can_start_from_an_image_take_one():
+    x = torch.rand(1, 3, 16, 16)
+
+    def brighter(im):
+        return im.mean((1, 2, 3))
+
+    with pytest.raises(ValueError, match="cannot start"):
+        PGD(EPS, steps=1)(x, brighter, start=x)
+    start = (x + 0.5).clamp(0, 1)  # far outside the budget: projected into it first
+    out = PerceptualCloak(EPS, steps=1, floor=1)(x, brighter, start=start)
+    assert 0 < (out - x).abs().max() <= EPS + 1e-6
