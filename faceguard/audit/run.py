@@ -32,6 +32,8 @@ from faceguard.io import (
 from faceguard.manifest import MANIFEST_NAME, Manifest, manifest_file
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
+from faceguard.verdict import AuditVerdict, audit_verdict
+from faceguard.visibility import most_visible
 
 #: the quick default: what people meet when they upload, and the papers' strongest
 QUICK_DEFENSES = ("none", "jpeg75", "jpeg50", "bilateral", "resize", "bl+sr", "purifier")
@@ -75,11 +77,13 @@ class AuditJob:
 
 @dataclass
 class Pair:
-    """An original photo, its cloaked version, and the cloaked faces (None: find them)."""
+    """An original photo, its cloaked version, the cloaked faces (None: find them) and
+    their visibility figures as the cloak run measured them (empty when unknown)."""
 
     original: Path
     cloaked: Path
     faces: list[Face] | None = None
+    quality: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -94,9 +98,15 @@ class AuditResult:
     faces: int = 0
     photos: int = 0
     people: int = 0
+    visibility: dict = field(default_factory=dict)
+    detection_problem: str = ""  # one plain sentence when the detection check could not run
     notes: list[str] = field(default_factory=list)
     examples: list[dict] = field(default_factory=list)  # arrays; not in report.json
     errors: list[str] = field(default_factory=list)
+
+    def verdict(self) -> AuditVerdict:
+        """The verdict in plain words (:func:`faceguard.verdict.audit_verdict`)."""
+        return audit_verdict(self.protection, self.visibility)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -115,10 +125,11 @@ def find_pairs(job: AuditJob) -> tuple[list[Pair], dict]:
         for rel, entry in manifest.photos.items():
             if entry.get("status") != "cloaked":
                 continue
-            faces = [Face(tuple(f.box), np.asarray(f.landmarks), 1.0)
-                     for f in manifest.faces(rel) if f.protected]
+            records = [f for f in manifest.faces(rel) if f.protected]
+            faces = [Face(tuple(f.box), np.asarray(f.landmarks), 1.0) for f in records]
             pairs.append(Pair(_original(manifest, entry, job.originals),
-                              job.cloaked / entry["output"], faces))
+                              job.cloaked / entry["output"], faces,
+                              [f.quality for f in records]))
         data = dict(manifest.data, references=[str(job.cloaked / r) for r in
                                                manifest.data.get("references", [])])
         return pairs, data
@@ -199,6 +210,7 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
 
     # 1. crops of every face: cloaked ones as probes, all clean ones for the gallery
     faces: list[AuditFace] = []
+    qualities: list[dict] = []
     gallery_faces: list[tuple[str, Face, torch.Tensor, np.ndarray]] = []
     for i, pair in enumerate(pairs, 1):
         try:
@@ -225,9 +237,11 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
             crop_o, marks = audit_crop(t_orig, face, ensemble)
             gallery_faces.append((str(pair.original), face, crop_o, marks))
         result.photos += 1
+        qualities += pair.quality
         yield Event(i, len(pairs), "reading photos", pair.cloaked)
     if not faces:
         raise AuditError("no cloaked face found in the cloaked photos")
+    result.visibility = most_visible(qualities)
     # the cloak run's reference photos are clean photos of the protected person
     for ref in manifest.get("references", []):
         try:

@@ -43,6 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     common.add_detector_args(p)
     common.add_device_arg(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="after the verdict, print the detailed findings (also in the report)")
     p.set_defaults(run=run)
 
 
@@ -113,7 +115,11 @@ def run(args: argparse.Namespace) -> int:
     json_path, html_path = write_report(result, args.out)
     from faceguard.audit.report import summary
 
-    for line in summary(result):
-        print(line)
+    print(result.verdict().words())
+    if args.verbose:
+        for line in summary(result):
+            print(line)
+    else:
+        print("Details: the report, or run with --verbose.")
     print(f"report: {html_path} and {json_path}", file=sys.stderr)
     return 1 if result.errors else 0

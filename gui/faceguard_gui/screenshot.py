@@ -101,7 +101,7 @@ def take_screenshots(outdir: Path, photos: Sequence[Path] = ()) -> list[Path]:
     window.audit.run()
     wait_until(lambda: not window.jobs.busy)
     shots.append(save(window, outdir / "3-audit.png"))
-    window.audit.tabs.setCurrentIndex(1)
+    window.audit.results.tabs.setCurrentIndex(1)
     shots.append(save(window, outdir / "3-audit-protection.png"))
     window.close()
     return shots

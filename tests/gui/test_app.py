@@ -149,15 +149,19 @@ def test_protect_one_person_preview_audit_and_export(make_window, copy_photos, q
     qtbot.mouseClick(window.audit.run_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.audit.outcome is not None, timeout=JOB_TIMEOUT)
     qtbot.waitUntil(lambda: not window.jobs.busy, timeout=JOB_TIMEOUT)
-    table = window.audit.protection_table
+    table = window.audit.results.protection_table
     assert table.rowCount() == len(FAST["audit_defenses"]) * len(FAST["audit_models"])
     # plain names in the table, the technical ones in the tooltips
     assert {table.item(r, 0).text() for r in range(table.rowCount())} == {
         "nothing (as published)", "re-upload (JPEG 75)"}
     assert {table.item(r, 0).toolTip() for r in range(table.rowCount())} == {"none", "jpeg75"}
     assert table.item(0, 4).text().endswith("%")
-    assert window.audit.heatmap.pixmap() is not None and not window.audit.heatmap.pixmap().isNull()
-    assert "protected" in window.audit.summary.toPlainText()
+    heatmap = window.audit.results.heatmap.pixmap()
+    assert heatmap is not None and not heatmap.isNull()
+    assert "protected" in window.audit.results.summary.toPlainText()
+    # the verdict comes first, in plain words, above the tabs
+    verdict = window.audit.results.verdict.text()
+    assert "recognizer it was made on" in verdict and "How visible:" in verdict
 
     # export the report
     report = tmp_path / "report"
