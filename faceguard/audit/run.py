@@ -5,14 +5,16 @@ Driven as a generator of progress events by ``faceguard audit`` and the GUI.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from faceguard.align import ARCFACE_112, face_transform, warp
+from faceguard.audit.cloak_detection import MIN_FACES
+from faceguard.audit.detection_step import detect_cloaks, too_few
 from faceguard.audit.protection import (
     AuditFace,
     Gallery,
@@ -60,6 +62,8 @@ class AuditJob:
         trajectory_model: the recognizer the trajectory detectors watch.
         examples: how many example faces to show.
         limit: the pixel limit of the photos read.
+        stand_ins: with fewer than MIN_FACES cloaked faces, train the detectors on
+            stand-in faces cloaked with the same settings (see :func:`run_audit`).
     """
 
     cloaked: Path
@@ -73,6 +77,7 @@ class AuditJob:
     trajectory_model: str = "dlib"
     examples: int = 3
     limit: PixelLimit = DEFAULT_LIMIT
+    stand_ins: bool = True
 
 
 @dataclass
@@ -180,14 +185,22 @@ def make_defenses(names: Sequence[str]) -> dict:
     return {n: parse_defense(n) for n in names}
 
 
+#: ``make_stand_ins(settings, detector, load_ensemble)``: cloaks stand-in faces with a
+#: run's recorded settings; events, the last one's ``result`` the folder of cloaked
+#: stand-ins (:func:`faceguard.stand_ins.stand_in_cloaks`)
+StandIns = Callable[[dict, FaceDetector, Callable], Iterator[Event]]
+
+
 def run_audit(job: AuditJob, detector: FaceDetector | None = None,
               load_ensemble: Callable[[Sequence[str]], Ensemble] | None = None,
-              make_defenses: Callable[[Sequence[str]], dict] = make_defenses
-              ) -> Iterator[Event]:
+              make_defenses: Callable[[Sequence[str]], dict] = make_defenses,
+              make_stand_ins: StandIns | None = None) -> Iterator[Event]:
     """Run the audit; the last event's ``result`` is the :class:`AuditResult`.
 
     Stages: reading photos, reading gallery, trying defenses (one event per
-    defense), training detectors (one event per detector), then the result.
+    defense), making stand-in cloaks (only with too few cloaked faces for the
+    detectors, and ``make_stand_ins`` given: the audit never cloaks), training detectors
+    (one event per detector), then the result.
     """
     from faceguard.models.catalogue import is_installed, model_info, model_names
     detector = detector or FaceDetector()
@@ -275,7 +288,13 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
         yield event
 
     # 4. detection
-    yield from _detect(job, ensemble, faces, result, make_defenses)
+    stand_ins: list[AuditFace] = []
+    if job.detectors and len(faces) < MIN_FACES:
+        stand_ins = yield from _stand_ins(job, manifest.get("settings", {}), detector,
+                                          load_ensemble, ensemble, make_stand_ins, result)
+    before = make_defenses([job.detect_after])[job.detect_after] if job.detect_after else None
+    yield from detect_cloaks(job.detectors, faces, stand_ins, result, ensemble,
+                             job.detect_after, before, job.trajectory_model)
     result.examples = _examples(faces, defenses, job.examples)
     yield Event(1, 1, "done", result=result)
 
@@ -320,51 +339,34 @@ def _add_gallery(folder: Path, detector, ensemble, gallery: Gallery) -> Iterator
         yield Event(k, len(subs), "reading gallery", folder / name)
 
 
-def _detect(job: AuditJob, ensemble: Ensemble, faces: list[AuditFace], result: AuditResult,
-            make_defenses) -> Iterator[Event]:
-    from faceguard.audit.cloak_detection import cross_validate, detector_label
-
-    if not job.detectors:
-        return
-    persons = [f.person for f in faces]
-    split = "person" if len(set(persons)) >= 2 else "photo"
-    groups = persons if split == "person" else [f.photo for f in faces]
-    if len(set(groups)) < 2:
-        result.notes.append("Detection needs faces from at least two photos: skipped.")
-        return
-    if split == "photo":
-        result.notes.append("All cloaked faces are one person, so detectors were tested on "
-                            "other photos of the same person (a platform would train on "
-                            "other people, which is no easier for it).")
-    before = make_defenses([job.detect_after])[job.detect_after] if job.detect_after else None
-    for k, name in enumerate(job.detectors, 1):
-        if name.startswith("trajectory-"):
-            model = job.trajectory_model if job.trajectory_model in ensemble.names \
-                else ensemble.names[0]
-            rec = ensemble[model]
-            template, size = rec.template, rec.input_size
-        else:
-            rec, template, size = None, ARCFACE_112 * 2, 224
-        clean = [_aligned(f.original, f.landmarks, template, size, before) for f in faces]
-        cloaked = [_aligned(f.cloaked, f.landmarks, template, size, before) for f in faces]
-        try:
-            r = cross_validate(name, clean, cloaked, groups, persons, rec, split=split)
-        except ValueError as exc:
-            result.notes.append(f"{detector_label(name)}: {exc}")
-            yield Event(k, len(job.detectors), "training detectors",
-                        error=f"{name}: {exc}")
-            continue
-        entry = asdict(r) | {"sentence": r.sentence(), "after_defense": job.detect_after,
-                             "watched_model": rec.name if rec is not None else None}
-        result.detection.append(entry)
-        yield Event(k, len(job.detectors), "training detectors", result=entry)
-
-
-def _aligned(crop: torch.Tensor, landmarks: np.ndarray, template: np.ndarray, size: int,
-             defense=None) -> torch.Tensor:
-    image = defense(crop) if defense is not None else crop
-    with torch.no_grad():
-        return warp(image, face_transform(landmarks, template), size)[0].clamp(0, 1)
+def _stand_ins(job: AuditJob, settings: dict, detector: FaceDetector, load_ensemble,
+              ensemble: Ensemble, make_stand_ins: StandIns | None, result: AuditResult
+              ) -> Generator[Event, None, list[AuditFace]]:
+    """Cloaked stand-in faces as audit crops (their person: the stand-in's name), or []
+    with ``result.detection_problem`` saying why there are none."""
+    if not job.stand_ins or make_stand_ins is None:
+        result.detection_problem = too_few(result.faces, "stand-in faces were turned off")
+        return []
+    folder = None
+    try:
+        for event in make_stand_ins(settings, detector, load_ensemble):
+            if isinstance(event.result, Path):
+                folder = event.result
+            yield replace(event, error=None, result=None)
+        pairs, _ = find_pairs(AuditJob(cloaked=folder, outdir=folder))
+    except Exception as exc:  # noqa: BLE001 - any failure: the check says why, the audit goes on
+        result.detection_problem = too_few(result.faces, f"no stand-in face could be cloaked "
+                                                         f"({exc})")
+        return []
+    out = []
+    for pair in pairs:
+        orig, clk = (to_tensor(load_photo(p).pixels) for p in (pair.original, pair.cloaked))
+        for face in pair.faces or []:
+            crop_o, marks = audit_crop(orig, face, ensemble)
+            crop_c, _ = audit_crop(clk, face, ensemble)
+            out.append(AuditFace(pair.original.stem.split("-")[0], str(pair.original),
+                                 crop_o, crop_c, marks))
+    return out
 
 
 def _examples(faces: list[AuditFace], defenses: dict, count: int) -> list[dict]:

@@ -136,8 +136,10 @@ class AuditResults(QWidget):
         """Fill the verdict, the findings, the tables, the plots and the examples."""
         result = outcome.result
         v = result.verdict()
+        problem = (f"<p>{html.escape(result.detection_problem)}</p>"
+                   if result.detection_problem else "")
         self.verdict.setText(f"<p style='font-size:large'><b>{html.escape(v.headline)}</b> "
-                             f"{html.escape(v.details())}</p>")
+                             f"{html.escape(v.details())}</p>{problem}")
         lines = [f"<h3>{plural(result.photos, 'photo')}, "
                  f"{plural(result.faces, 'protected face')}, "
                  f"{plural(result.people, 'person', 'people')} known</h3><ul>"]

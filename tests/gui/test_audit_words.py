@@ -50,3 +50,17 @@ def test_changing_the_folder_clears_stale_results(make_window, tmp_path):
     assert window.audit.results.protection_table.rowCount() == 0
     assert "Run the audit" in window.audit.results.verdict.text()
     assert not window.audit.export_button.isEnabled()
+
+
+def test_a_detection_check_that_cannot_run_says_why_in_one_sentence(make_window):
+    from faceguard.audit.detection_step import too_few
+    from faceguard_gui.jobs import AuditOutcome
+
+    window = make_window()
+    problem = too_few(3, "stand-in faces were turned off")
+    result = AuditResult(protection=[_row("none", "dlib", 1.0)], faces=3, photos=3, people=1,
+                         detection_problem=problem)
+    window.audit.show_outcome(AuditOutcome(result, None, None, []))
+    assert problem in window.audit.results.verdict.text()
+    assert window.audit.results.roc.text() == f"No detection plot: {problem}"
+    assert window.audit.results.detection_table.rowCount() == 0
