@@ -102,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     detectors = _names(args.detectors, DETECTORS)
     unknown = [d for d in detectors if d not in DETECTORS]
     if unknown:
-        raise CLIError(f"unknown detector(s) {', '.join(unknown)}; see --list-detectors")
+        raise CLIError(f"unknown detector{'s' * (len(unknown) > 1)} {', '.join(unknown)}; "
+                       "see --list-detectors")
     defenses = _names(args.defenses, DEFENSES)
     make_defenses(defenses + ([args.detect_after] if args.detect_after else []))  # validate
     job = AuditJob(cloaked=args.cloaked, outdir=args.out, originals=args.originals,

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHeaderView,
     QLabel,
-    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -28,6 +27,7 @@ from faceguard.verdict import protected_share
 from faceguard.words import plural
 from faceguard_gui.images import to_qimage
 from faceguard_gui.jobs import AuditOutcome
+from faceguard_gui.widgets import scrolling
 
 PROTECTION_COLUMNS = [  # (key, title)
     ("defense", "What the platform does"),
@@ -80,18 +80,6 @@ def _table(titles: list[str]) -> QTableWidget:
     return table
 
 
-def _scrolling(*widgets: QWidget) -> QScrollArea:
-    inner = QWidget()
-    layout = QVBoxLayout(inner)
-    for w in widgets:
-        layout.addWidget(w)
-    layout.addStretch(1)
-    area = QScrollArea()
-    area.setWidgetResizable(True)
-    area.setWidget(inner)
-    return area
-
-
 class AuditResults(QWidget):
     """The verdict above tabs of detail: summary, protection, detection, examples."""
 
@@ -109,14 +97,14 @@ class AuditResults(QWidget):
         self.protection_table = _table([t for _, t in PROTECTION_COLUMNS])
         self.heatmap = QLabel()
         self.heatmap.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.tabs.addTab(_scrolling(self.heatmap, self.protection_table), "Protection")
+        self.tabs.addTab(scrolling(self.heatmap, self.protection_table), "Protection")
         self.detection_table = _table([t for _, t in DETECTION_COLUMNS])
         self.roc = QLabel()
         self.roc.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.tabs.addTab(_scrolling(self.roc, self.detection_table), "Detection")
+        self.tabs.addTab(scrolling(self.roc, self.detection_table), "Detection")
         self.examples = QWidget()
         self.examples_layout = QGridLayout(self.examples)
-        self.tabs.addTab(_scrolling(self.examples), "Examples")
+        self.tabs.addTab(scrolling(self.examples), "Examples")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.verdict)

@@ -29,7 +29,7 @@ from faceguard.models.catalogue import is_installed, model_info, model_names
 from faceguard_gui.audit_results import AuditResults
 from faceguard_gui.context import AppContext
 from faceguard_gui.jobs import AuditOutcome, audit, export_report
-from faceguard_gui.widgets import StepHeader, TickList, note
+from faceguard_gui.widgets import FolderField, StepHeader, TickList, note
 
 
 class AuditView(QWidget):
@@ -61,11 +61,11 @@ class AuditView(QWidget):
         box = QWidget()
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.cloaked = QLineEdit()
+        self.cloaked = FolderField()
         self.cloaked.setPlaceholderText("folder of protected photos")
         self.cloaked.textChanged.connect(self._update_actions)
         self.cloaked.textChanged.connect(self.clear_results)
-        self.originals = QLineEdit()
+        self.originals = FolderField()
         self.originals.setPlaceholderText("only needed without a FaceGuard manifest")
         self.originals.textChanged.connect(self.clear_results)
         folders = QGroupBox("Photos")
@@ -74,9 +74,9 @@ class AuditView(QWidget):
                                              ("Originals", self.originals))):
             button = QPushButton("Choose…")
             button.clicked.connect(lambda _=False, e=edit: self._choose_folder(e))
-            grid.addWidget(QLabel(label), row, 0)
-            grid.addWidget(edit, row, 1)
-            grid.addWidget(button, row, 2)
+            grid.addWidget(QLabel(label), 2 * row, 0)  # the field below: the column is narrow
+            grid.addWidget(button, 2 * row, 1)
+            grid.addWidget(edit, 2 * row + 1, 0, 1, 2)
         layout.addWidget(folders)
 
         s = self.ctx.settings
@@ -129,7 +129,6 @@ class AuditView(QWidget):
     def set_cloaked_folder(self, folder: Path | None) -> None:
         if folder is not None:
             self.cloaked.setText(str(folder))
-            self.cloaked.setToolTip(str(folder))
 
     def quick_choice(self) -> None:
         self.defenses.set_ticked(QUICK_DEFENSES)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -62,7 +63,12 @@ class MainWindow(QMainWindow):
         self.audit = AuditView(self.ctx)
         self.pages = QStackedWidget()
         for page in (self.photos, self.protect, self.audit):
-            self.pages.addWidget(page)
+            # large fonts or a small screen: the step scrolls instead of being cut
+            area = QScrollArea()
+            area.setWidgetResizable(True)
+            area.setFrameShape(QFrame.Shape.NoFrame)
+            area.setWidget(page)
+            self.pages.addWidget(area)
         self.steps = QListWidget()
         self.steps.setObjectName("steps")
         for title in STEPS:
@@ -99,6 +105,10 @@ class MainWindow(QMainWindow):
         if geometry := self.ctx.settings.geometry:
             self.restoreGeometry(QByteArray.fromHex(geometry.encode()))
         QTimer.singleShot(0, self.check_models)
+
+    def current_page(self) -> QWidget:
+        """The step on screen (its view, not the scroll area around it)."""
+        return self.pages.currentWidget().widget()
 
     # ---------------------------------------------------------------------- building
 

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPushButton,
     QSlider,
     QSpinBox,
@@ -23,7 +22,7 @@ from faceguard.models.catalogue import is_installed, model_info, model_names
 from faceguard.settings import MEASURED_LOOKS, METHODS, PRESETS, preset_values
 from faceguard.visibility import describe
 from faceguard_gui.settings import FORMATS
-from faceguard_gui.widgets import note
+from faceguard_gui.widgets import FolderField, note
 
 PRESET_LABELS = {
     "low": "Light: quick, the faintest change",
@@ -103,7 +102,7 @@ class HowPanel:
             "close; 75: about as visible as saving the face as a JPEG at quality 90; 65: "
             "faint at normal size. Higher hides the cloak better but weakens it.")
         self.floor.valueChanged.connect(self._save_settings)
-        form.addRow("Invisibility (SSIMULACRA2 floor)", self.floor)
+        form.addRow("Invisibility", self.floor)
 
         self.method = QComboBox()
         for key, named in METHODS.items():
@@ -127,7 +126,7 @@ class HowPanel:
         row.addWidget(self.models_button)
         form.addRow("Against", row)
 
-        self.output = QLineEdit()
+        self.output = FolderField()
         self.output.setPlaceholderText("a new folder next to the album")
         self.output.editingFinished.connect(self._save_settings)
         browse = QPushButton("Choose…")
@@ -156,7 +155,7 @@ class HowPanel:
         row.addWidget(self.quality)
         row.addWidget(self.keep_metadata)
         form.addRow("Format", row)
-        self.how_note = note()
+        self.how_note = note(fit=True)
         form.addRow(self.how_note)
         return box
 

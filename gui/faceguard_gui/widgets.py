@@ -1,4 +1,5 @@
-"""Small widgets the steps share: a step header and a list of ticks."""
+"""Small widgets the steps share: a step header, a list of ticks, a muted note, a
+scrolling column."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ from collections.abc import Iterable, Sequence
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QFrame,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -72,12 +76,103 @@ class TickList(QListWidget):
                 item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
 
 
-def note(text: str = "", parent: QWidget | None = None) -> QLabel:
-    """A word-wrapped label in the palette's muted text colour."""
-    label = QLabel(text, parent)
+class FittingLabel(QLabel):
+    """A word-wrapped label that claims the height its text needs at its width, so a
+    crowded layout cannot cut it mid-line (it takes the room from stretchy neighbours)."""
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._fit()
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        super().setText(text)
+        self._fit()
+
+    def _fit(self) -> None:
+        needed = self.heightForWidth(self.width()) if self.text() else 0
+        if needed != self.minimumHeight():
+            self.setMinimumHeight(max(needed, 0))
+
+
+def note(text: str = "", parent: QWidget | None = None, fit: bool = False) -> QLabel:
+    """A word-wrapped label in the palette's muted text colour (``fit``: a
+    :class:`FittingLabel`)."""
+    label = (FittingLabel if fit else QLabel)(text, parent)
     label.setWordWrap(True)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     palette = label.palette()
     palette.setColor(label.foregroundRole(), palette.color(palette.ColorRole.PlaceholderText))
     label.setPalette(palette)
     return label
+
+
+def scrolling(*widgets: QWidget, frame: bool = True) -> QScrollArea:
+    """``widgets`` in a column that scrolls when the space is short (large fonts, small
+    screens) instead of squeezing them; without ``frame``, borderless."""
+    inner = QWidget()
+    layout = QVBoxLayout(inner)
+    if not frame:
+        layout.setContentsMargins(0, 0, 0, 0)
+    for w in widgets:
+        layout.addWidget(w)
+    layout.addStretch(1)
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setWidget(inner)
+    if not frame:
+        area.setFrameShape(QFrame.Shape.NoFrame)
+    return area
+
+
+class FolderField(QLineEdit):
+    """A folder's path: whole while it is being edited, else elided in the middle
+    (``/home/…/trip-protected``) with the whole path in the tooltip.
+
+    :meth:`text` and :meth:`setText` are the whole path; ``textChanged`` fires when it
+    changes, never when only the elided form does.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._path = ""
+        self.textChanged.connect(self._typed)  # connected first: runs before the others
+
+    def text(self) -> str:
+        return self._path
+
+    def setText(self, path: str) -> None:  # noqa: N802 - Qt's name
+        changed = path != self._path
+        self._path = path
+        self._show()
+        if changed:
+            self.textChanged.emit(path)
+
+    def _typed(self, text: str) -> None:
+        self._path = text
+        self.setToolTip(text)
+
+    def _show(self) -> None:
+        self.setToolTip(self._path)
+        shown = self._path
+        if not self.hasFocus():
+            room = self.contentsRect().width() - self.textMargins().left() \
+                - self.textMargins().right() - 8
+            shown = self.fontMetrics().elidedText(self._path, Qt.TextElideMode.ElideMiddle,
+                                                  max(room, 0))
+        if shown != super().text():
+            self.blockSignals(True)
+            super().setText(shown)
+            self.blockSignals(False)
+
+    def focusInEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self._show_after(super().focusInEvent, event)
+
+    def focusOutEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self._show_after(super().focusOutEvent, event)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self._show_after(super().resizeEvent, event)
+
+    def _show_after(self, handler, event) -> None:
+        handler(event)
+        self._show()

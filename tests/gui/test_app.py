@@ -71,7 +71,7 @@ def test_protect_one_person_preview_audit_and_export(make_window, copy_photos, q
 
     # 2. Protect: the person appears as a face chip with counts; tick them
     window.photos.next_button.click()
-    assert window.pages.currentWidget() is window.protect
+    assert window.current_page() is window.protect
     people = window.protect.people_list
     assert people.count() == len(album.people)
     assert not window.protect.protect_button.isEnabled()  # nobody chosen yet
@@ -144,7 +144,7 @@ def test_protect_one_person_preview_audit_and_export(make_window, copy_photos, q
 
     # 3. Audit: quick audit of the output folder, see the table and the plot
     window.protect.next_button.click()
-    assert window.pages.currentWidget() is window.audit
+    assert window.current_page() is window.audit
     assert Path(window.audit.cloaked.text()) == outdir
     qtbot.mouseClick(window.audit.run_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.audit.outcome is not None, timeout=JOB_TIMEOUT)
@@ -458,7 +458,7 @@ def test_screen_fits_1280x800(make_window):
     for step in range(3):
         window.go_to(step)
         QApplication.processEvents()
-        page = window.pages.currentWidget()
+        page = window.current_page()
         assert page.minimumSizeHint().width() <= window.pages.width()
         assert page.minimumSizeHint().height() <= window.pages.height()
     assert window.minimumSizeHint().width() <= 1280
