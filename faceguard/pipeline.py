@@ -78,6 +78,8 @@ class CloakJob:
             album clustering's cut, keeps look-alikes out).
         scanned: faces already detected and embedded per photo path (e.g. by the GUI's
             Photos step, with the same models): reused instead of detecting again.
+        face_choices: photo path -> face index (in ``scanned``'s order) -> True to cloak
+            that face whoever it is, False to leave it as it is, whatever the people say.
     """
 
     inputs: list[Path]
@@ -98,6 +100,7 @@ class CloakJob:
     limit: PixelLimit = DEFAULT_LIMIT
     match_threshold: float = 0.9
     scanned: dict[Path, PhotoFaces] | None = None
+    face_choices: dict[Path, dict[int, bool]] | None = None
 
 
 def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
@@ -121,7 +124,8 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     _check_outdir(job)
     detector = detector or FaceDetector()
     mask = _load_mask(job.mask) if job.mask else None
-    if not (job.protect or job.protect_people or job.protect_all or mask):
+    chosen_faces = any(any(c.values()) for c in (job.face_choices or {}).values())
+    if not (job.protect or job.protect_people or job.protect_all or mask or chosen_faces):
         raise AlbumError("say whom to protect: reference photos (--protect), "
                             "--protect-all, or a universal mask (--mask)")
     references = find_photos(job.protect) if job.protect else []
@@ -148,6 +152,10 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
         yield event
     who = [whose_faces(p, protected, ensemble, job.protect_all, job.match_threshold)
            if p else [] for p in scanned]
+    for (path, _), owners in zip(jobs, who, strict=True):
+        for j, cloak in (job.face_choices or {}).get(path, {}).items():
+            if j < len(owners):
+                owners[j] = (SELF if owners[j] is None else owners[j]) if cloak else None
     others = other_people(scanned, who, ensemble)
     if job.gallery:
         yield from _collect(gallery_people(job.gallery, detector, ensemble), others.extend)

@@ -202,11 +202,18 @@ def verdict_html(result: AuditResult) -> str:
     return f"<p class=verdict><b>{html.escape(v.headline)}</b> {html.escape(v.details())}</p>"
 
 
+def _protected(result: AuditResult) -> str:
+    """ "Protected: Me, Sam. " (HTML) as the cloak run named the people, or ""."""
+    named = [n for n in result.protected_people if n and n != "self"]
+    return f"Protected: {html.escape(', '.join(named))}. " if named else ""
+
+
 def _html(result: AuditResult, lines: list[str]) -> str:
     parts = [f"<h1>FaceGuard audit</h1>{verdict_html(result)}"
              f"<p class=small>FaceGuard {__version__}: "
              f"{plural(result.photos, 'photo')}, {plural(result.faces, 'cloaked face')}, "
              f"{plural(result.people, 'person', 'people')} known. {_method(result)}"
+             f"{_protected(result)}"
              f"Cloak made on: {', '.join(result.cloak_models) or 'unknown'}.</p>",
              "<h2>In detail</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in lines)
              + "</ul>"]

@@ -15,9 +15,9 @@ import torch
 from faceguard.align import ARCFACE_112, face_transform, warp
 from faceguard.audit.cloak_detection import MIN_FACES
 from faceguard.audit.detection_step import detect_cloaks, too_few
+from faceguard.audit.people import add_gallery, label_people
 from faceguard.audit.protection import (
     AuditFace,
-    Gallery,
     audit_crop,
     audit_thresholds,
     protection_table,
@@ -82,13 +82,15 @@ class AuditJob:
 
 @dataclass
 class Pair:
-    """An original photo, its cloaked version, the cloaked faces (None: find them) and
-    their visibility figures as the cloak run measured them (empty when unknown)."""
+    """An original photo, its cloaked version, the cloaked faces (None: find them), and
+    as the cloak run recorded them (empty when unknown) their visibility figures and
+    whom each was protected as."""
 
     original: Path
     cloaked: Path
     faces: list[Face] | None = None
     quality: list[dict] = field(default_factory=list)
+    names: list[str | None] = field(default_factory=list)
 
 
 @dataclass
@@ -99,6 +101,7 @@ class AuditResult:
     detection: list[dict] = field(default_factory=list)
     cloak_models: list[str] = field(default_factory=list)
     cloak_settings: dict = field(default_factory=dict)
+    protected_people: list[str] = field(default_factory=list)  # as the user named them
     models: list[dict] = field(default_factory=list)
     faces: int = 0
     photos: int = 0
@@ -134,7 +137,7 @@ def find_pairs(job: AuditJob) -> tuple[list[Pair], dict]:
             faces = [Face(tuple(f.box), np.asarray(f.landmarks), 1.0) for f in records]
             pairs.append(Pair(_original(manifest, entry, job.originals),
                               job.cloaked / entry["output"], faces,
-                              [f.quality for f in records]))
+                              [f.quality for f in records], [f.person for f in records]))
         data = dict(manifest.data, references=[str(job.cloaked / r) for r in
                                                manifest.data.get("references", [])])
         return pairs, data
@@ -212,7 +215,8 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
     ensemble = load_ensemble(names)
     defenses = make_defenses(job.defenses)
     result = AuditResult(cloak_models=list(manifest.get("models", [])),
-                         cloak_settings=manifest.get("settings", {}))
+                         cloak_settings=manifest.get("settings", {}),
+                         protected_people=list(manifest.get("protected", [])))
     cloak_families = {model_info(m)["family"] for m in result.cloak_models}
     result.models = [{"name": m, "family": ensemble[m].family,
                       "held_out": ensemble[m].family not in cloak_families}
@@ -224,6 +228,7 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
     # 1. crops of every face: cloaked ones as probes, all clean ones for the gallery
     faces: list[AuditFace] = []
     qualities: list[dict] = []
+    names: list[str | None] = []  # whom each cloaked face was protected as
     gallery_faces: list[tuple[str, Face, torch.Tensor, np.ndarray]] = []
     for i, pair in enumerate(pairs, 1):
         try:
@@ -242,10 +247,11 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
         cloaked_faces = pair.faces if pair.faces is not None else _changed_faces(
             orig.pixels, clk.pixels, all_faces)
         t_orig, t_clk = to_tensor(orig.pixels), to_tensor(clk.pixels)
-        for face in cloaked_faces:
+        for k, face in enumerate(cloaked_faces):
             crop_o, marks = audit_crop(t_orig, face, ensemble)
             crop_c, _ = audit_crop(t_clk, face, ensemble)
             faces.append(AuditFace("", str(pair.original), crop_o, crop_c, marks))
+            names.append(pair.names[k] if k < len(pair.names) else None)
         for face in all_faces:
             crop_o, marks = audit_crop(t_orig, face, ensemble)
             gallery_faces.append((str(pair.original), face, crop_o, marks))
@@ -267,9 +273,9 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
             gallery_faces.append((str(ref), found[0], crop_o, marks))
 
     # 2. who is who: cluster the clean faces; each cloaked face takes its original's label
-    gallery = _label_people(ensemble, gallery_faces, faces)
+    gallery = label_people(ensemble, gallery_faces, faces, names)
     if job.gallery is not None:
-        yield from _add_gallery(job.gallery, detector, ensemble, gallery)
+        yield from add_gallery(job.gallery, detector, ensemble, gallery)
     result.faces = len(faces)
     result.people = len(set(gallery.people))
     if result.people < 2:
@@ -297,46 +303,6 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
                              job.detect_after, before, job.trajectory_model)
     result.examples = _examples(faces, defenses, job.examples)
     yield Event(1, 1, "done", result=result)
-
-
-def _label_people(ensemble: Ensemble, gallery_faces, faces: list[AuditFace]) -> Gallery:
-    """Cluster every clean face into people; label the cloaked faces from their originals."""
-    from faceguard.identity import cluster_faces
-
-    with torch.no_grad():
-        embs = [{m: e[0] for m, e in ensemble.embed(crop, marks).items()}
-                for _, _, crop, marks in gallery_faces]
-    stacked = {m: torch.stack([e[m] for e in embs]) for m in ensemble.names}
-    labels = cluster_faces(ensemble, stacked, photos=[photo for photo, *_ in gallery_faces])
-    gallery = Gallery()
-    for (photo, _, _, _), emb, label in zip(gallery_faces, embs, labels, strict=True):
-        gallery.add(f"person {label + 1}", photo, {m: e.detach() for m, e in emb.items()})
-    # a cloaked face is the clean face at the same place in the same photo
-    for f in faces:
-        with torch.no_grad():
-            emb = {m: e[0] for m, e in ensemble.embed(f.original, f.landmarks).items()}
-        best, best_d = None, np.inf
-        for k, (photo, _, _, _) in enumerate(gallery_faces):
-            if photo != f.photo:
-                continue
-            d = sum(float((embs[k][m] - emb[m]).norm()) for m in ensemble.names)
-            if d < best_d:
-                best, best_d = k, d
-        f.person = gallery.people[best] if best is not None else "unknown"
-    return gallery
-
-
-def _add_gallery(folder: Path, detector, ensemble, gallery: Gallery) -> Iterator[Event]:
-    """Add the clean photos of a gallery folder (one sub-folder per person)."""
-    from faceguard.album import detect_photos, gallery_folders
-
-    subs = gallery_folders(folder)
-    for k, (name, photos) in enumerate(subs.items(), 1):
-        for event in detect_photos(photos, detector, ensemble):
-            if event.result is not None and event.result.faces:
-                gallery.add(name, str(event.path),
-                            {m: e[0] for m, e in event.result.embeddings.items()})
-        yield Event(k, len(subs), "reading gallery", folder / name)
 
 
 def _stand_ins(job: AuditJob, settings: dict, detector: FaceDetector, load_ensemble,

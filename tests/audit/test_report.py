@@ -78,3 +78,25 @@ def test_the_verdict_comes_first_in_the_report(tmp_path):
     verdict = json.loads(json_path.read_text())["verdict"]
     assert verdict["status"] == "partly" and verdict["reupload"] == [1, 2]
     assert "<h2>In detail</h2>" in body  # the findings follow the verdict
+
+
+def test_the_report_names_the_people_as_the_user_named_them(tmp_path):
+    result = _result([_row("none", 1.0)], protected_people=["Me", "self"])
+    _, html_path = write_report(result, tmp_path)
+    assert "Protected: Me. " in html_path.read_text()
+
+
+def test_named_cloaked_faces_name_their_cluster():
+    import numpy as np
+    import torch
+
+    from faceguard.audit.people import _use_names
+    from faceguard.audit.protection import AuditFace, Gallery
+
+    crop = torch.zeros(1, 3, 4, 4)
+    faces = [AuditFace(p, "a.jpg", crop, crop, np.zeros((5, 2))) for p in ("person 1",
+                                                                          "person 2")]
+    gallery = Gallery(people=["person 1", "person 2", "person 1"], photos=["a", "b", "c"])
+    _use_names(gallery, faces, ["Me", "self"])
+    assert [f.person for f in faces] == ["Me", "person 2"]
+    assert gallery.people == ["Me", "person 2", "Me"]
