@@ -162,7 +162,7 @@ def _after(fooled_: int, checked: int, what: str) -> str:
     if fooled_ == checked:
         return "still protected"
     if not fooled_:
-        return "no longer protected"
+        return "not protected"
     return f"protected against {fooled_} of {plural(checked, what)}"
 
 

@@ -71,7 +71,7 @@ def test_audit_verdict_partly_and_unprotected_and_unchecked():
                             _row("jpeg75", "dlib", 0.8), _row("jpeg75", "faceres", 0.0, True)])
     assert partly.status == "partly" and partly.headline == "Partly protected."
     assert "it was made on; 0 of 1 it was not." in partly.details()
-    assert "After re-upload: no longer protected." in partly.details()
+    assert "After re-upload: not protected." in partly.details()
     assert "After deliberate clean-up: not checked." in partly.details()
     assert "How visible: not measured." in partly.details()
     # a share just under the bar does not count: one face in ten still recognised is allowed

@@ -27,7 +27,7 @@ from faceguard.verdict import protected_share
 from faceguard.words import plural
 from faceguard_gui.images import to_qimage
 from faceguard_gui.jobs import AuditOutcome
-from faceguard_gui.widgets import scrolling
+from faceguard_gui.widgets import FittingLabel, scrolling
 
 PROTECTION_COLUMNS = [  # (key, title)
     ("defense", "What the platform does"),
@@ -85,7 +85,7 @@ class AuditResults(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.verdict = QLabel(NO_VERDICT)
+        self.verdict = FittingLabel(NO_VERDICT)  # never cut: it is what people read first
         self.verdict.setWordWrap(True)
         self.verdict.setTextFormat(Qt.TextFormat.RichText)
         self.verdict.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -31,6 +30,7 @@ from faceguard_gui.models_dialog import ModelsDialog, missing_models
 from faceguard_gui.photos_view import PhotosView
 from faceguard_gui.protect_view import ProtectView
 from faceguard_gui.settings import AppSettings
+from faceguard_gui.widgets import StepArea
 from faceguard_gui.workers import CANCELLED, FAILED, JobController, ModelCache
 
 STEPS = ("1   Photos", "2   Protect", "3   Audit")
@@ -63,12 +63,7 @@ class MainWindow(QMainWindow):
         self.audit = AuditView(self.ctx)
         self.pages = QStackedWidget()
         for page in (self.photos, self.protect, self.audit):
-            # large fonts or a small screen: the step scrolls instead of being cut
-            area = QScrollArea()
-            area.setWidgetResizable(True)
-            area.setFrameShape(QFrame.Shape.NoFrame)
-            area.setWidget(page)
-            self.pages.addWidget(area)
+            self.pages.addWidget(StepArea(page))  # scrolls rather than being cut
         self.steps = QListWidget()
         self.steps.setObjectName("steps")
         for title in STEPS:

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSlider,
     QSpinBox,
+    QVBoxLayout,
 )
 
 from faceguard.models.catalogue import is_installed, model_info, model_names
@@ -61,7 +62,9 @@ class HowPanel:
 
     def _how_box(self) -> QGroupBox:
         box = QGroupBox("How")
-        form = QFormLayout(box)
+        outer = QVBoxLayout(box)  # the note below the form: a form cuts wrapped text
+        form = QFormLayout()
+        outer.addLayout(form)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.preset = QComboBox()
         for key in PRESETS:
@@ -155,8 +158,9 @@ class HowPanel:
         row.addWidget(self.quality)
         row.addWidget(self.keep_metadata)
         form.addRow("Format", row)
-        self.how_note = note(fit=True)
-        form.addRow(self.how_note)
+        self.how_note = note()
+        outer.addWidget(self.how_note)
+        outer.addStretch(1)
         return box
 
     def _load_settings(self) -> None:
