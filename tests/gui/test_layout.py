@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel
+from PySide6.QtWidgets import QAbstractButton, QApplication, QGroupBox, QLabel
+
+from faceguard.audit.run import AuditResult
 
 
 def _cut(window) -> list[str]:
@@ -19,7 +21,24 @@ def _cut(window) -> list[str]:
                 out.append(f"{w.text()[:50]!r}: {w.heightForWidth(w.width())} > {w.height()} high")
         elif w.sizeHint().width() > w.width():
             out.append(f"{w.text()[:50]!r}: {w.sizeHint().width()} > {w.width()} wide")
+    for box in page.findChildren(QGroupBox):  # a squeezed box overlaps its own rows
+        if box.isVisible() and box.height() < box.minimumSizeHint().height():
+            out.append(f"{box.title()!r}: {box.height()} < {box.minimumSizeHint().height()} high")
     return out
+
+
+def _show_an_audit(window) -> None:
+    from faceguard_gui.jobs import AuditOutcome
+
+    rows = [{"defense": d, "model": m, "held_out": m == "faceres", "faces": 3,
+             "protected_top1": None, "protected_verify": 0.5, "mean_distance": 1.1,
+             "clean_top1": None, "clean_verify": 1.0}
+            for d in ("none", "jpeg75", "bl+sr") for m in ("dlib", "faceres")]
+    result = AuditResult(protection=rows, faces=3, photos=3, people=1,
+                         visibility={"ssimulacra2": 77.0, "jpeg_equivalent": 91},
+                         detection_problem="The cloak-detection check could not run: it "
+                                           "needs at least 8 cloaked faces, this set has 3.")
+    window.audit.show_outcome(AuditOutcome(result, None, None, ["A finding."] * 6))
 
 
 @pytest.mark.parametrize("scale", [1, 2])
@@ -32,6 +51,7 @@ def test_nothing_is_cut_at_1024x680(make_window, scale):
     try:
         window = make_window()
         window.resize(1024, 680)
+        _show_an_audit(window)  # the verdict and its detail take room too
         for step in range(3):
             window.go_to(step)
             QApplication.processEvents()
