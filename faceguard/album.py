@@ -255,6 +255,21 @@ class AlbumPerson:
         return {"name": self.name, "count": len(self.faces),
                 "faces": [{"photo": str(p), **f.to_dict()} for p, f in self.faces]}
 
+    def renamed(self, name: str) -> AlbumPerson:
+        """The same person under another name (the name the manifest records)."""
+        return AlbumPerson(name, Person(name, self.person.embeddings), self.faces)
+
+    def without(self, photo: Path) -> AlbumPerson | None:
+        """The person without their faces in ``photo`` (None when none is left)."""
+        keep = [k for k, (path, _) in enumerate(self.faces) if path != photo]
+        if not keep:
+            return None
+        index = torch.tensor(keep)
+        embeddings = {m: e[index] if len(e) == len(self.faces) else e
+                      for m, e in self.person.embeddings.items()}
+        return AlbumPerson(self.name, Person(self.person.name, embeddings),
+                           [self.faces[k] for k in keep])
+
 
 def embed_people(people: Sequence[AlbumPerson], ensemble: Ensemble) -> Iterator[Event]:
     """The people as :class:`Person` embedded by ``ensemble``'s recognizers.

@@ -4,7 +4,8 @@ It is rewritten atomically after every photo, so after Ctrl-C it describes exact
 the complete files on disk, and ``--resume`` can skip what is already done.
 
 Nothing private next to the photos: the output folder is what people select and
-upload, so the manifest has a hidden name (:data:`MANIFEST_NAME`) and records no
+upload, so the manifest has a hidden name (:data:`MANIFEST_NAME`), universal masks
+go into a hidden folder beside it (:data:`PRIVATE_FOLDER`), and it records no
 absolute path. Each photo's ``input`` is its path below its input folder (``root``,
 an index into ``inputs``), and the input folders, reference photos and mask are
 recorded relative to the output folder, or not at all when that relative path would
@@ -34,6 +35,18 @@ from faceguard.atomic import write_json
 MANIFEST_NAME = ".faceguard-manifest.json"
 #: the visible name of earlier versions (still read; replaced on the next save)
 OLD_MANIFEST_NAME = "faceguard-manifest.json"
+#: the hidden folder, next to the manifest, for the run's files that are not photos and
+#: must not be uploaded with them (universal masks: they let anyone re-make the cloak)
+PRIVATE_FOLDER = ".faceguard"
+
+
+def find_mask(path: Path) -> Path:
+    """A mask file as the user named it: where it is, else where a later run moved it
+    (earlier versions saved masks next to the photos; now they are in
+    :data:`PRIVATE_FOLDER`)."""
+    path = Path(path)
+    moved = path.parent / PRIVATE_FOLDER / path.name
+    return moved if not path.exists() and moved.is_file() else path
 
 
 def manifest_file(folder: Path) -> Path | None:
@@ -164,6 +177,11 @@ class Manifest:
     def path(self) -> Path:
         return self.folder / MANIFEST_NAME
 
+    @property
+    def private_folder(self) -> Path:
+        """Where the run keeps files that are not to be uploaded (:data:`PRIVATE_FOLDER`)."""
+        return self.folder / PRIVATE_FOLDER
+
     @classmethod
     def load(cls, folder: Path) -> Manifest:
         """The manifest of ``folder`` (an older one migrated), or an empty one."""
@@ -249,8 +267,24 @@ class Manifest:
             self.data["photos"][rel] = entry
         self.save()
 
+    def _move_masks(self) -> None:
+        """Masks that earlier versions saved next to the photos -> the private folder."""
+        moved = []
+        for name in self.data.get("masks", []):
+            if "/" not in name:
+                old, new = self.folder / name, self.private_folder / name
+                if old.is_file():
+                    new.parent.mkdir(exist_ok=True)
+                    os.replace(old, new)
+                name = f"{PRIVATE_FOLDER}/{name}"
+            moved.append(name)
+        if moved:
+            self.data["masks"] = moved
+
     def save(self) -> None:
-        """Write the manifest (atomically); one of an earlier version's name goes."""
+        """Write the manifest (atomically); one of an earlier version's name goes, and
+        masks saved next to the photos by earlier versions move to the private folder."""
+        self._move_masks()
         self.data["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         write_json(self.path, self.data)
         (self.folder / OLD_MANIFEST_NAME).unlink(missing_ok=True)

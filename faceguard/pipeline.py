@@ -45,7 +45,7 @@ from faceguard.io import (
     save_photo,
     to_tensor,
 )
-from faceguard.manifest import FaceRecord, Manifest
+from faceguard.manifest import FaceRecord, Manifest, find_mask
 from faceguard.models.ensemble import Ensemble
 from faceguard.planning import SELF, Plan, make_plan, other_people, whose_faces
 from faceguard.progress import Event, stepwise
@@ -78,6 +78,8 @@ class CloakJob:
             album clustering's cut, keeps look-alikes out).
         scanned: faces already detected and embedded per photo path (e.g. by the GUI's
             Photos step, with the same models): reused instead of detecting again.
+        face_choices: photo path -> face index (in ``scanned``'s order) -> True to cloak
+            that face whoever it is, False to leave it as it is, whatever the people say.
     """
 
     inputs: list[Path]
@@ -98,6 +100,7 @@ class CloakJob:
     limit: PixelLimit = DEFAULT_LIMIT
     match_threshold: float = 0.9
     scanned: dict[Path, PhotoFaces] | None = None
+    face_choices: dict[Path, dict[int, bool]] | None = None
 
 
 def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
@@ -120,8 +123,10 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
         raise AlbumError("no photos found in " + ", ".join(map(str, job.inputs)))
     _check_outdir(job)
     detector = detector or FaceDetector()
-    mask = _load_mask(job.mask) if job.mask else None
-    if not (job.protect or job.protect_people or job.protect_all or mask):
+    mask_path = find_mask(job.mask) if job.mask else None
+    mask = _load_mask(mask_path) if mask_path else None
+    chosen_faces = any(any(c.values()) for c in (job.face_choices or {}).values())
+    if not (job.protect or job.protect_people or job.protect_all or mask or chosen_faces):
         raise AlbumError("say whom to protect: reference photos (--protect), "
                             "--protect-all, or a universal mask (--mask)")
     references = find_photos(job.protect) if job.protect else []
@@ -148,6 +153,10 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
         yield event
     who = [whose_faces(p, protected, ensemble, job.protect_all, job.match_threshold)
            if p else [] for p in scanned]
+    for (path, _), owners in zip(jobs, who, strict=True):
+        for j, cloak in (job.face_choices or {}).get(path, {}).items():
+            if j < len(owners):
+                owners[j] = (SELF if owners[j] is None else owners[j]) if cloak else None
     others = other_people(scanned, who, ensemble)
     if job.gallery:
         yield from _collect(gallery_people(job.gallery, detector, ensemble), others.extend)
@@ -166,17 +175,18 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     if mask is None:
         recorded, digest = s.to_dict(), s.digest()
     else:  # the mask's settings minus its centroids (tensors: they stay in the mask file)
-        recorded = {"mask": manifest.place(job.mask),
+        recorded = {"mask": manifest.place(mask_path),
                     **{k: v for k, v in mask.settings.items() if k != "centroids"}}
-        digest = _file_digest(job.mask)
+        digest = _file_digest(mask_path)
     manifest.start(recorded, digest, {"seed": s.seed, "models": ensemble.names,
                                       "protected": [p.name for p in protected],
                                       "references": manifest.places(references),
                                       "protect_all": job.protect_all})
     if mask is None and plan.masks:
-        files = [plan.masks[k].save(job.outdir / f"{slug(protected[k].name)}.mask.pt")
-                 for k in sorted(plan.masks)]
-        manifest.data["masks"] = [f.name for f in files]
+        manifest.private_folder.mkdir(exist_ok=True)  # not next to the photos: not uploaded
+        files = [plan.masks[k].save(manifest.private_folder / f"{slug(protected[k].name)}"
+                                    ".mask.pt") for k in sorted(plan.masks)]
+        manifest.data["masks"] = [f.relative_to(job.outdir).as_posix() for f in files]
     manifest.save()
 
     for i, (path, rel) in enumerate(jobs):

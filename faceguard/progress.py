@@ -35,6 +35,7 @@ def no_steps(done: int, total: int) -> None:
 #: stage -> what one of its steps is, for "3 of 7 defenses" (other stages count steps)
 UNITS = {"scanning": "photo", "detecting": "photo", "cloaking": "photo",
          "reading photos": "photo", "reading gallery": "person",
+         "making stand-in cloaks": "photo",
          "trying defenses": "defense", "training detectors": "detector"}
 
 

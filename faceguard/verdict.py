@@ -1,4 +1,5 @@
-"""The protection verdict of a photo's faces, in plain words, from their face records.
+"""The protection verdict in plain words: of a photo's faces, from their face records
+(:func:`verdict`), and of an audit, from its protection table (:func:`audit_verdict`).
 
 A cloak made on some recognizers may fool those and still be matched by a recognizer
 it was never made on, which is what a platform runs. So the verdict always keeps the
@@ -8,11 +9,16 @@ still matches it, or when no such recognizer was checked.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from faceguard.manifest import FaceRecord, fooled
+from faceguard.visibility import in_words
 from faceguard.words import plural
+
+#: an audited recognizer counts as fooled when it misses at least this share of the
+#: measured faces (with fewer than 10 faces: every one of them)
+FOOLED_SHARE = 0.9
 
 
 @dataclass(frozen=True)
@@ -67,3 +73,126 @@ def verdict(faces: Sequence[FaceRecord]) -> Verdict:
     matching = sorted({m for f in faces for m, hit in f.recognised.items() if hit})
     return Verdict(fooled(faces, made_on=True), fooled(faces, made_on=False),
                    tuple(matching))
+
+
+def protected_share(row: Mapping) -> float | None:
+    """A protection row's figure: the share of faces identified as someone else (top-1)
+    when that could be measured (two people or more known), else the share beyond the
+    recognizer's match threshold."""
+    return row["protected_top1"] if row["protected_top1"] is not None else row["protected_verify"]
+
+
+#: an audit verdict's status -> its first words
+HEADLINES = {"protected": "Protected.", "partly": "Partly protected.",
+             "unprotected": "Not protected.", "unchecked": "Not fully checked.",
+             "unmeasured": "Not measured."}
+
+
+@dataclass(frozen=True)
+class AuditVerdict:
+    """An audit's verdict: (fooled, checked) per threat, and how visible the cloak is.
+
+    Attributes:
+        made_on, not_made_on: recognizers fooled by the photos as published, of those
+            checked, split by whether the cloak was made on them.
+        reupload: recognizers still fooled after every re-upload (JPEG) checked.
+        cleanup: deliberate clean-ups (filters, super-resolution, a learned purifier)
+            after which every recognizer checked is still fooled, of the clean-ups checked.
+        visibility: the most visible face's figures (``ssimulacra2``, ``jpeg_equivalent``;
+            see :mod:`faceguard.visibility`), {} when not measured.
+    """
+
+    made_on: tuple[int, int]
+    not_made_on: tuple[int, int]
+    reupload: tuple[int, int]
+    cleanup: tuple[int, int]
+    visibility: dict
+
+    @property
+    def status(self) -> str:
+        """One of :data:`HEADLINES`: "protected" only when every recognizer is fooled as
+        published and after re-upload, one it was not made on included."""
+        fooled_now = self.made_on[0] + self.not_made_on[0]
+        if not self.made_on[1] + self.not_made_on[1]:
+            return "unmeasured"
+        if not fooled_now:
+            return "unprotected"
+        if self.made_on[0] < self.made_on[1] or self.not_made_on[0] < self.not_made_on[1] \
+                or self.reupload[0] < self.reupload[1]:
+            return "partly"
+        return "protected" if self.not_made_on[1] else "unchecked"
+
+    @property
+    def headline(self) -> str:
+        """The verdict's first words, e.g. "Partly protected."."""
+        return HEADLINES[self.status]
+
+    def details(self) -> str:
+        """What the headline rests on, e.g. "Protected against 3 of 3 recognizers it was
+        made on; 1 of 1 it was not. After re-upload: still protected. After deliberate
+        clean-up: protected against 2 of 4 clean-ups. How visible: invisible at normal
+        size, faint up close (like JPEG quality 91)."."""
+        n, total = self.made_on
+        m, others = self.not_made_on
+        if total:
+            first = f"Protected against {n} of {plural(total, 'recognizer')} it was made on"
+        else:
+            first = "No recognizer the cloak was made on was checked"
+        return " ".join([
+            first + (f"; {m} of {others} it was not." if others else
+                     "; none it was not made on was checked, so it cannot be called "
+                     "protected against a platform's own."),
+            "After re-upload: " + _after(*self.reupload, "recognizer") + ".",
+            "After deliberate clean-up: " + _after(*self.cleanup, "clean-up") + ".",
+            f"How visible: {in_words(self.visibility)}."])
+
+    def words(self) -> str:
+        """The whole verdict as one plain paragraph: headline, then details."""
+        return f"{self.headline} {self.details()}"
+
+    def to_json(self) -> dict:
+        return {"status": self.status, "words": self.words(), "made_on": list(self.made_on),
+                "not_made_on": list(self.not_made_on), "reupload": list(self.reupload),
+                "cleanup": list(self.cleanup), "visibility": self.visibility}
+
+
+def _after(fooled_: int, checked: int, what: str) -> str:
+    if not checked:
+        return "not checked"
+    if fooled_ == checked:
+        return "still protected"
+    if not fooled_:
+        return "not protected"
+    return f"protected against {fooled_} of {plural(checked, what)}"
+
+
+def audit_verdict(rows: Sequence[Mapping], visibility: dict | None = None) -> AuditVerdict:
+    """The verdict of an audit's protection rows (``AuditResult.protection``).
+
+    Args:
+        rows: one per (defense, recognizer): ``defense``, ``model``, ``held_out`` and the
+            shares of :func:`protected_share`; rows without a measured face are ignored.
+        visibility: the most visible face's figures (see :class:`AuditVerdict`).
+    """
+    from faceguard.audit.defenses import defense_kind
+
+    rows = [r for r in rows if r["faces"] and protected_share(r) is not None]
+
+    def fooled_by(group: Sequence[Mapping]) -> bool:
+        return all(protected_share(r) >= FOOLED_SHARE for r in group)
+
+    def count(rows_of: Mapping[str, list]) -> tuple[int, int]:
+        return sum(fooled_by(g) for g in rows_of.values()), len(rows_of)
+
+    def by(key: str, kind: str, held_out: bool | None = None) -> dict[str, list]:
+        out: dict[str, list] = {}
+        for r in rows:
+            if defense_kind(r["defense"]) == kind and held_out in (None, r["held_out"]):
+                out.setdefault(r[key], []).append(r)
+        return out
+
+    return AuditVerdict(made_on=count(by("model", "none", False)),
+                        not_made_on=count(by("model", "none", True)),
+                        reupload=count(by("model", "re-upload")),
+                        cleanup=count(by("defense", "clean-up")),
+                        visibility=dict(visibility or {}))

@@ -137,3 +137,21 @@ def test_the_audit_finds_the_originals_from_the_private_manifest(tmp_path, monke
         find_pairs(AuditJob(cloaked=out, outdir=tmp_path / "report"))
     pairs, _ = find_pairs(AuditJob(cloaked=out, outdir=tmp_path / "report", originals=root))
     assert pairs[0].original == root / "trip" / "a.jpg"
+
+
+def test_masks_next_to_the_photos_move_to_the_private_folder(tmp_path):
+    from faceguard.manifest import PRIVATE_FOLDER, find_mask
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "person-1.mask.pt").write_bytes(b"mask")  # where earlier versions saved it
+    (out / MANIFEST_NAME).write_text(json.dumps({"photos": {}, "masks": ["person-1.mask.pt"]}))
+    manifest = Manifest.load(out)
+    manifest.save()  # the next run (e.g. --resume) moves it out of what people upload
+    moved = out / PRIVATE_FOLDER / "person-1.mask.pt"
+    assert moved.read_bytes() == b"mask" and not (out / "person-1.mask.pt").exists()
+    assert Manifest.load(out).data["masks"] == [f"{PRIVATE_FOLDER}/person-1.mask.pt"]
+    # --mask with the old place still finds it; a file that is where it is stays as given
+    assert find_mask(out / "person-1.mask.pt") == moved
+    assert find_mask(moved) == moved
+    assert find_mask(out / "nobody.mask.pt") == out / "nobody.mask.pt"

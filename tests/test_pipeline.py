@@ -212,13 +212,14 @@ def test_a_saved_universal_mask_cloaks_new_photos(album, detector, load_model, t
     settings = CloakSettings(method="universal-sgd", preset="low", models=("dlib",), steps=4)
     made = CloakJob(inputs=[root], outdir=tmp_path / "made", settings=settings, protect=refs)
     list(cloak_album(made, detector, _ensemble(load_model)))
-    mask = next((tmp_path / "made").glob("*.mask.pt"))
+    assert not list((tmp_path / "made").glob("*.mask.pt"))  # not next to the photos
+    mask = next((tmp_path / "made" / ".faceguard").glob("*.mask.pt"))
     job = CloakJob(inputs=[root / "trip"], outdir=tmp_path / "applied", mask=mask)
     done = [e for e in cloak_album(job, detector, _ensemble(load_model))
             if e.stage == "cloaking" and not e.under_way]
     assert len(done) == 5 and not any(e.error for e in done)
     manifest = json.loads((tmp_path / "applied" / MANIFEST_NAME).read_text())
-    assert manifest["settings"]["mask"] == f"../made/{mask.name}"  # no absolute path
+    assert manifest["settings"]["mask"] == f"../made/.faceguard/{mask.name}"  # not absolute
     for name, entry in manifest["photos"].items():
         protected = [f for f in entry["faces"] if f["protected"]]
         assert len(protected) == (1 if Path(name).name in theirs else 0), name

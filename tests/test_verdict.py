@@ -38,3 +38,48 @@ def test_fooled_everywhere_is_protected():
 def test_no_cloaked_face():
     assert verdict([]).words() == "No face was cloaked."
     assert verdict([]).short() == "–"
+
+
+# ------------------------------------------------------------------ an audit's verdict
+
+def _row(defense: str, model: str, share: float, held_out: bool = False) -> dict:
+    return {"defense": defense, "model": model, "held_out": held_out, "faces": 5,
+            "protected_top1": None, "protected_verify": share}
+
+
+def test_audit_verdict_protected_in_the_issues_words():
+    from faceguard.verdict import audit_verdict
+
+    rows = [_row(d, m, 1.0, held_out=m == "faceres")
+            for d in ("none", "jpeg75") for m in ("dlib", "mobileface", "faceres")]
+    rows += [_row("bilateral", m, 1.0) for m in ("dlib", "faceres")]
+    rows += [_row("bl+sr", "dlib", 1.0), _row("bl+sr", "faceres", 0.2),
+             _row("purifier", "dlib", 0.4), _row("resize", "dlib", 0.95)]
+    v = audit_verdict(rows, {"ssimulacra2": 78.0, "jpeg_equivalent": 90})
+    assert v.status == "protected"
+    assert v.words() == (
+        "Protected. Protected against 2 of 2 recognizers it was made on; 1 of 1 it was not. "
+        "After re-upload: still protected. After deliberate clean-up: protected against "
+        "2 of 4 clean-ups. How visible: invisible at normal size, faint up close (like "
+        "JPEG quality 90).")
+
+
+def test_audit_verdict_partly_and_unprotected_and_unchecked():
+    from faceguard.verdict import audit_verdict
+
+    partly = audit_verdict([_row("none", "dlib", 1.0), _row("none", "faceres", 0.5, True),
+                            _row("jpeg75", "dlib", 0.8), _row("jpeg75", "faceres", 0.0, True)])
+    assert partly.status == "partly" and partly.headline == "Partly protected."
+    assert "it was made on; 0 of 1 it was not." in partly.details()
+    assert "After re-upload: not protected." in partly.details()
+    assert "After deliberate clean-up: not checked." in partly.details()
+    assert "How visible: not measured." in partly.details()
+    # a share just under the bar does not count: one face in ten still recognised is allowed
+    assert audit_verdict([_row("none", "dlib", 0.89)]).made_on == (0, 1)
+    none = audit_verdict([_row("none", "dlib", 0.0), _row("none", "faceres", 0.1, True)])
+    assert none.status == "unprotected" and none.words().startswith("Not protected.")
+    made_on_only = audit_verdict([_row("none", "dlib", 1.0)])
+    assert made_on_only.status == "unchecked"
+    assert "none it was not made on was checked, so it cannot be called protected" in \
+        made_on_only.details()
+    assert audit_verdict([]).headline == "Not measured."

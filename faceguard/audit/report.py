@@ -19,6 +19,7 @@ from faceguard.audit.cloak_detection import detector_label
 from faceguard.audit.defenses import defense_label
 from faceguard.audit.run import AuditResult
 from faceguard.settings import METHODS
+from faceguard.verdict import protected_share
 from faceguard.words import plural
 
 
@@ -26,7 +27,8 @@ def write_report(result: AuditResult, outdir: Path) -> tuple[Path, Path]:
     """Write ``report.json`` and ``report.html`` into ``outdir``; returns both paths."""
     outdir.mkdir(parents=True, exist_ok=True)
     data = {"format": "faceguard-audit/1", "faceguard": __version__,
-            "summary": summary(result), "names": plain_names(result), **result.to_json()}
+            "verdict": result.verdict().to_json(), "summary": summary(result),
+            "names": plain_names(result), **result.to_json()}
     json_path = outdir / "report.json"
     json_path.write_text(json.dumps(data, indent=1))
     html_path = outdir / "report.html"
@@ -42,10 +44,9 @@ def plain_names(result: AuditResult) -> dict[str, dict[str, str]]:
 
 
 def _metric(row: dict) -> tuple[float | None, str]:
-    """The protection figure of a row: top-1 when measurable, else verification."""
-    if row["protected_top1"] is not None:
-        return row["protected_top1"], "top-1 wrong"
-    return row["protected_verify"], "beyond threshold"
+    """The protection figure of a row (:func:`protected_share`) and how it was measured."""
+    how = "top-1 wrong" if row["protected_top1"] is not None else "beyond threshold"
+    return protected_share(row), how
 
 
 def summary(result: AuditResult) -> list[str]:
@@ -195,12 +196,26 @@ def _method(result: AuditResult) -> str:
     return f"Method: {_named(METHODS[method].label, method)}. " if method in METHODS else ""
 
 
+def verdict_html(result: AuditResult) -> str:
+    """The verdict as one HTML paragraph, its first words in bold."""
+    v = result.verdict()
+    return f"<p class=verdict><b>{html.escape(v.headline)}</b> {html.escape(v.details())}</p>"
+
+
+def _protected(result: AuditResult) -> str:
+    """ "Protected: Me, Sam. " (HTML) as the cloak run named the people, or ""."""
+    named = [n for n in result.protected_people if n and n != "self"]
+    return f"Protected: {html.escape(', '.join(named))}. " if named else ""
+
+
 def _html(result: AuditResult, lines: list[str]) -> str:
-    parts = [f"<h1>FaceGuard audit</h1><p class=small>FaceGuard {__version__}: "
+    parts = [f"<h1>FaceGuard audit</h1>{verdict_html(result)}"
+             f"<p class=small>FaceGuard {__version__}: "
              f"{plural(result.photos, 'photo')}, {plural(result.faces, 'cloaked face')}, "
              f"{plural(result.people, 'person', 'people')} known. {_method(result)}"
+             f"{_protected(result)}"
              f"Cloak made on: {', '.join(result.cloak_models) or 'unknown'}.</p>",
-             "<h2>What it means</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in lines)
+             "<h2>In detail</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in lines)
              + "</ul>"]
     if heat := heatmap_png(result):
         parts.append(f"<h2>Protection</h2><img src='data:image/png;base64,{heat}'>")
@@ -241,6 +256,6 @@ def _html(result: AuditResult, lines: list[str]) -> str:
              "color:#222}table{border-collapse:collapse;font-size:13px;margin:1em 0}"
              "td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}"
              "th{background:#f3f3f3}.small{color:#666;font-size:13px}"
-             "img.face{width:160px;margin:2px}")
+             "img.face{width:160px;margin:2px}.verdict{font-size:17px;line-height:1.5}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>FaceGuard audit</title>"
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")

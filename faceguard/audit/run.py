@@ -5,17 +5,19 @@ Driven as a generator of progress events by ``faceguard audit`` and the GUI.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from faceguard.align import ARCFACE_112, face_transform, warp
+from faceguard.audit.cloak_detection import MIN_FACES
+from faceguard.audit.detection_step import detect_cloaks, too_few
+from faceguard.audit.people import add_gallery, label_people
 from faceguard.audit.protection import (
     AuditFace,
-    Gallery,
     audit_crop,
     audit_thresholds,
     protection_table,
@@ -32,6 +34,8 @@ from faceguard.io import (
 from faceguard.manifest import MANIFEST_NAME, Manifest, manifest_file
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
+from faceguard.verdict import AuditVerdict, audit_verdict
+from faceguard.visibility import most_visible
 
 #: the quick default: what people meet when they upload, and the papers' strongest
 QUICK_DEFENSES = ("none", "jpeg75", "jpeg50", "bilateral", "resize", "bl+sr", "purifier")
@@ -58,6 +62,8 @@ class AuditJob:
         trajectory_model: the recognizer the trajectory detectors watch.
         examples: how many example faces to show.
         limit: the pixel limit of the photos read.
+        stand_ins: with fewer than MIN_FACES cloaked faces, train the detectors on
+            stand-in faces cloaked with the same settings (see :func:`run_audit`).
     """
 
     cloaked: Path
@@ -71,15 +77,20 @@ class AuditJob:
     trajectory_model: str = "dlib"
     examples: int = 3
     limit: PixelLimit = DEFAULT_LIMIT
+    stand_ins: bool = True
 
 
 @dataclass
 class Pair:
-    """An original photo, its cloaked version, and the cloaked faces (None: find them)."""
+    """An original photo, its cloaked version, the cloaked faces (None: find them), and
+    as the cloak run recorded them (empty when unknown) their visibility figures and
+    whom each was protected as."""
 
     original: Path
     cloaked: Path
     faces: list[Face] | None = None
+    quality: list[dict] = field(default_factory=list)
+    names: list[str | None] = field(default_factory=list)
 
 
 @dataclass
@@ -90,13 +101,20 @@ class AuditResult:
     detection: list[dict] = field(default_factory=list)
     cloak_models: list[str] = field(default_factory=list)
     cloak_settings: dict = field(default_factory=dict)
+    protected_people: list[str] = field(default_factory=list)  # as the user named them
     models: list[dict] = field(default_factory=list)
     faces: int = 0
     photos: int = 0
     people: int = 0
+    visibility: dict = field(default_factory=dict)
+    detection_problem: str = ""  # one plain sentence when the detection check could not run
     notes: list[str] = field(default_factory=list)
     examples: list[dict] = field(default_factory=list)  # arrays; not in report.json
     errors: list[str] = field(default_factory=list)
+
+    def verdict(self) -> AuditVerdict:
+        """The verdict in plain words (:func:`faceguard.verdict.audit_verdict`)."""
+        return audit_verdict(self.protection, self.visibility)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -115,10 +133,11 @@ def find_pairs(job: AuditJob) -> tuple[list[Pair], dict]:
         for rel, entry in manifest.photos.items():
             if entry.get("status") != "cloaked":
                 continue
-            faces = [Face(tuple(f.box), np.asarray(f.landmarks), 1.0)
-                     for f in manifest.faces(rel) if f.protected]
+            records = [f for f in manifest.faces(rel) if f.protected]
+            faces = [Face(tuple(f.box), np.asarray(f.landmarks), 1.0) for f in records]
             pairs.append(Pair(_original(manifest, entry, job.originals),
-                              job.cloaked / entry["output"], faces))
+                              job.cloaked / entry["output"], faces,
+                              [f.quality for f in records], [f.person for f in records]))
         data = dict(manifest.data, references=[str(job.cloaked / r) for r in
                                                manifest.data.get("references", [])])
         return pairs, data
@@ -169,14 +188,22 @@ def make_defenses(names: Sequence[str]) -> dict:
     return {n: parse_defense(n) for n in names}
 
 
+#: ``make_stand_ins(settings, detector, load_ensemble)``: cloaks stand-in faces with a
+#: run's recorded settings; events, the last one's ``result`` the folder of cloaked
+#: stand-ins (:func:`faceguard.stand_ins.stand_in_cloaks`)
+StandIns = Callable[[dict, FaceDetector, Callable], Iterator[Event]]
+
+
 def run_audit(job: AuditJob, detector: FaceDetector | None = None,
               load_ensemble: Callable[[Sequence[str]], Ensemble] | None = None,
-              make_defenses: Callable[[Sequence[str]], dict] = make_defenses
-              ) -> Iterator[Event]:
+              make_defenses: Callable[[Sequence[str]], dict] = make_defenses,
+              make_stand_ins: StandIns | None = None) -> Iterator[Event]:
     """Run the audit; the last event's ``result`` is the :class:`AuditResult`.
 
     Stages: reading photos, reading gallery, trying defenses (one event per
-    defense), training detectors (one event per detector), then the result.
+    defense), making stand-in cloaks (only with too few cloaked faces for the
+    detectors, and ``make_stand_ins`` given: the audit never cloaks), training detectors
+    (one event per detector), then the result.
     """
     from faceguard.models.catalogue import is_installed, model_info, model_names
     detector = detector or FaceDetector()
@@ -188,7 +215,8 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
     ensemble = load_ensemble(names)
     defenses = make_defenses(job.defenses)
     result = AuditResult(cloak_models=list(manifest.get("models", [])),
-                         cloak_settings=manifest.get("settings", {}))
+                         cloak_settings=manifest.get("settings", {}),
+                         protected_people=list(manifest.get("protected", [])))
     cloak_families = {model_info(m)["family"] for m in result.cloak_models}
     result.models = [{"name": m, "family": ensemble[m].family,
                       "held_out": ensemble[m].family not in cloak_families}
@@ -199,6 +227,8 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
 
     # 1. crops of every face: cloaked ones as probes, all clean ones for the gallery
     faces: list[AuditFace] = []
+    qualities: list[dict] = []
+    names: list[str | None] = []  # whom each cloaked face was protected as
     gallery_faces: list[tuple[str, Face, torch.Tensor, np.ndarray]] = []
     for i, pair in enumerate(pairs, 1):
         try:
@@ -217,17 +247,20 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
         cloaked_faces = pair.faces if pair.faces is not None else _changed_faces(
             orig.pixels, clk.pixels, all_faces)
         t_orig, t_clk = to_tensor(orig.pixels), to_tensor(clk.pixels)
-        for face in cloaked_faces:
+        for k, face in enumerate(cloaked_faces):
             crop_o, marks = audit_crop(t_orig, face, ensemble)
             crop_c, _ = audit_crop(t_clk, face, ensemble)
             faces.append(AuditFace("", str(pair.original), crop_o, crop_c, marks))
+            names.append(pair.names[k] if k < len(pair.names) else None)
         for face in all_faces:
             crop_o, marks = audit_crop(t_orig, face, ensemble)
             gallery_faces.append((str(pair.original), face, crop_o, marks))
         result.photos += 1
+        qualities += pair.quality
         yield Event(i, len(pairs), "reading photos", pair.cloaked)
     if not faces:
         raise AuditError("no cloaked face found in the cloaked photos")
+    result.visibility = most_visible(qualities)
     # the cloak run's reference photos are clean photos of the protected person
     for ref in manifest.get("references", []):
         try:
@@ -240,9 +273,9 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
             gallery_faces.append((str(ref), found[0], crop_o, marks))
 
     # 2. who is who: cluster the clean faces; each cloaked face takes its original's label
-    gallery = _label_people(ensemble, gallery_faces, faces)
+    gallery = label_people(ensemble, gallery_faces, faces, names)
     if job.gallery is not None:
-        yield from _add_gallery(job.gallery, detector, ensemble, gallery)
+        yield from add_gallery(job.gallery, detector, ensemble, gallery)
     result.faces = len(faces)
     result.people = len(set(gallery.people))
     if result.people < 2:
@@ -261,96 +294,45 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
         yield event
 
     # 4. detection
-    yield from _detect(job, ensemble, faces, result, make_defenses)
+    stand_ins: list[AuditFace] = []
+    if job.detectors and len(faces) < MIN_FACES:
+        stand_ins = yield from _stand_ins(job, manifest.get("settings", {}), detector,
+                                          load_ensemble, ensemble, make_stand_ins, result)
+    before = make_defenses([job.detect_after])[job.detect_after] if job.detect_after else None
+    yield from detect_cloaks(job.detectors, faces, stand_ins, result, ensemble,
+                             job.detect_after, before, job.trajectory_model)
     result.examples = _examples(faces, defenses, job.examples)
     yield Event(1, 1, "done", result=result)
 
 
-def _label_people(ensemble: Ensemble, gallery_faces, faces: list[AuditFace]) -> Gallery:
-    """Cluster every clean face into people; label the cloaked faces from their originals."""
-    from faceguard.identity import cluster_faces
-
-    with torch.no_grad():
-        embs = [{m: e[0] for m, e in ensemble.embed(crop, marks).items()}
-                for _, _, crop, marks in gallery_faces]
-    stacked = {m: torch.stack([e[m] for e in embs]) for m in ensemble.names}
-    labels = cluster_faces(ensemble, stacked, photos=[photo for photo, *_ in gallery_faces])
-    gallery = Gallery()
-    for (photo, _, _, _), emb, label in zip(gallery_faces, embs, labels, strict=True):
-        gallery.add(f"person {label + 1}", photo, {m: e.detach() for m, e in emb.items()})
-    # a cloaked face is the clean face at the same place in the same photo
-    for f in faces:
-        with torch.no_grad():
-            emb = {m: e[0] for m, e in ensemble.embed(f.original, f.landmarks).items()}
-        best, best_d = None, np.inf
-        for k, (photo, _, _, _) in enumerate(gallery_faces):
-            if photo != f.photo:
-                continue
-            d = sum(float((embs[k][m] - emb[m]).norm()) for m in ensemble.names)
-            if d < best_d:
-                best, best_d = k, d
-        f.person = gallery.people[best] if best is not None else "unknown"
-    return gallery
-
-
-def _add_gallery(folder: Path, detector, ensemble, gallery: Gallery) -> Iterator[Event]:
-    """Add the clean photos of a gallery folder (one sub-folder per person)."""
-    from faceguard.album import detect_photos, gallery_folders
-
-    subs = gallery_folders(folder)
-    for k, (name, photos) in enumerate(subs.items(), 1):
-        for event in detect_photos(photos, detector, ensemble):
-            if event.result is not None and event.result.faces:
-                gallery.add(name, str(event.path),
-                            {m: e[0] for m, e in event.result.embeddings.items()})
-        yield Event(k, len(subs), "reading gallery", folder / name)
-
-
-def _detect(job: AuditJob, ensemble: Ensemble, faces: list[AuditFace], result: AuditResult,
-            make_defenses) -> Iterator[Event]:
-    from faceguard.audit.cloak_detection import cross_validate, detector_label
-
-    if not job.detectors:
-        return
-    persons = [f.person for f in faces]
-    split = "person" if len(set(persons)) >= 2 else "photo"
-    groups = persons if split == "person" else [f.photo for f in faces]
-    if len(set(groups)) < 2:
-        result.notes.append("Detection needs faces from at least two photos: skipped.")
-        return
-    if split == "photo":
-        result.notes.append("All cloaked faces are one person, so detectors were tested on "
-                            "other photos of the same person (a platform would train on "
-                            "other people, which is no easier for it).")
-    before = make_defenses([job.detect_after])[job.detect_after] if job.detect_after else None
-    for k, name in enumerate(job.detectors, 1):
-        if name.startswith("trajectory-"):
-            model = job.trajectory_model if job.trajectory_model in ensemble.names \
-                else ensemble.names[0]
-            rec = ensemble[model]
-            template, size = rec.template, rec.input_size
-        else:
-            rec, template, size = None, ARCFACE_112 * 2, 224
-        clean = [_aligned(f.original, f.landmarks, template, size, before) for f in faces]
-        cloaked = [_aligned(f.cloaked, f.landmarks, template, size, before) for f in faces]
-        try:
-            r = cross_validate(name, clean, cloaked, groups, persons, rec, split=split)
-        except ValueError as exc:
-            result.notes.append(f"{detector_label(name)}: {exc}")
-            yield Event(k, len(job.detectors), "training detectors",
-                        error=f"{name}: {exc}")
-            continue
-        entry = asdict(r) | {"sentence": r.sentence(), "after_defense": job.detect_after,
-                             "watched_model": rec.name if rec is not None else None}
-        result.detection.append(entry)
-        yield Event(k, len(job.detectors), "training detectors", result=entry)
-
-
-def _aligned(crop: torch.Tensor, landmarks: np.ndarray, template: np.ndarray, size: int,
-             defense=None) -> torch.Tensor:
-    image = defense(crop) if defense is not None else crop
-    with torch.no_grad():
-        return warp(image, face_transform(landmarks, template), size)[0].clamp(0, 1)
+def _stand_ins(job: AuditJob, settings: dict, detector: FaceDetector, load_ensemble,
+              ensemble: Ensemble, make_stand_ins: StandIns | None, result: AuditResult
+              ) -> Generator[Event, None, list[AuditFace]]:
+    """Cloaked stand-in faces as audit crops (their person: the stand-in's name), or []
+    with ``result.detection_problem`` saying why there are none."""
+    if not job.stand_ins or make_stand_ins is None:
+        result.detection_problem = too_few(result.faces, "stand-in faces were turned off")
+        return []
+    folder = None
+    try:
+        for event in make_stand_ins(settings, detector, load_ensemble):
+            if isinstance(event.result, Path):
+                folder = event.result
+            yield replace(event, error=None, result=None)
+        pairs, _ = find_pairs(AuditJob(cloaked=folder, outdir=folder))
+    except Exception as exc:  # noqa: BLE001 - any failure: the check says why, the audit goes on
+        result.detection_problem = too_few(result.faces, f"no stand-in face could be cloaked "
+                                                         f"({exc})")
+        return []
+    out = []
+    for pair in pairs:
+        orig, clk = (to_tensor(load_photo(p).pixels) for p in (pair.original, pair.cloaked))
+        for face in pair.faces or []:
+            crop_o, marks = audit_crop(orig, face, ensemble)
+            crop_c, _ = audit_crop(clk, face, ensemble)
+            out.append(AuditFace(pair.original.stem.split("-")[0], str(pair.original),
+                                 crop_o, crop_c, marks))
+    return out
 
 
 def _examples(faces: list[AuditFace], defenses: dict, count: int) -> list[dict]:

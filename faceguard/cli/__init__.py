@@ -1,7 +1,8 @@
 """The ``faceguard`` command line: thin, one subcommand per module.
 
 User errors are one clear line on stderr; ``--debug`` shows tracebacks.
-Exit codes: 0 all good, 1 some inputs failed (each named), 2 usage error.
+Exit codes: 0 all good, 1 some inputs failed (each named), 2 usage error; ``audit``
+also 3: the report was written but its cloak-detection check could not run.
 """
 
 from __future__ import annotations

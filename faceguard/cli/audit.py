@@ -16,7 +16,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "audit", help="check whether cloaked photos still protect",
         description="Try to break the cloak with purification defenses, test it on recognizers "
                     "it was not made on (held-out), train detectors to spot it, and write "
-                    "report.json and report.html.")
+                    "report.json and report.html.",
+        epilog="Exit codes: 0 every check ran; 1 the audit could not run, or some photos "
+               "could not be read (each named); 2 usage error; 3 the report was written but "
+               "the cloak-detection check could not run (the output says why).")
     p.add_argument("--cloaked", type=Path, metavar="DIR",
                    help="folder of cloaked photos (a `faceguard cloak` output folder knows its "
                         "originals)")
@@ -37,12 +40,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         f"(default {','.join(QUICK_DETECTORS)})")
     p.add_argument("--detect-after", default=None, metavar="DEFENSE",
                    help="purify before detecting, e.g. bl+sr (the paper's BL+SR then detect)")
+    p.add_argument("--no-stand-ins", action="store_true",
+                   help="with fewer than 8 cloaked faces, do not train the detectors on "
+                        "stand-in faces FaceGuard cloaks itself (the detection check is "
+                        "then skipped, exit code 3)")
     p.add_argument("--list-defenses", action="store_true", help="list the defenses and exit")
     p.add_argument("--list-detectors", action="store_true", help="list the detectors and exit")
     common.add_size_limit_arg(p)
     common.add_detector_args(p)
     common.add_device_arg(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="after the verdict, print the detailed findings (also in the report)")
     p.set_defaults(run=run)
 
 
@@ -69,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from faceguard.audit.report import write_report
     from faceguard.audit.run import AuditError, AuditJob, run_audit
     from faceguard.progress import show_in_terminal
+    from faceguard.stand_ins import stand_in_cloaks
 
     if args.list_defenses:
         for spec in list_defenses():
@@ -92,19 +102,20 @@ def run(args: argparse.Namespace) -> int:
     detectors = _names(args.detectors, DETECTORS)
     unknown = [d for d in detectors if d not in DETECTORS]
     if unknown:
-        raise CLIError(f"unknown detector(s) {', '.join(unknown)}; see --list-detectors")
+        raise CLIError(f"unknown detector{'s' * (len(unknown) > 1)} {', '.join(unknown)}; "
+                       "see --list-detectors")
     defenses = _names(args.defenses, DEFENSES)
     make_defenses(defenses + ([args.detect_after] if args.detect_after else []))  # validate
     job = AuditJob(cloaked=args.cloaked, outdir=args.out, originals=args.originals,
                    gallery=args.gallery,
                    models=common.model_list(args.models) if args.models else None,
                    defenses=defenses, detectors=detectors, detect_after=args.detect_after,
-                   limit=common.pixel_limit(args))
+                   limit=common.pixel_limit(args), stand_ins=not args.no_stand_ins)
     result = None
     try:
         events = run_audit(job, common.make_detector(args),
                            lambda names: common.load_ensemble(list(names), args.device),
-                           make_defenses)
+                           make_defenses, stand_in_cloaks)
         for event in show_in_terminal(events, quiet=args.quiet):
             if event.stage == "done":
                 result = event.result
@@ -113,7 +124,13 @@ def run(args: argparse.Namespace) -> int:
     json_path, html_path = write_report(result, args.out)
     from faceguard.audit.report import summary
 
-    for line in summary(result):
-        print(line)
+    print(result.verdict().words())
+    if result.detection_problem:
+        print(result.detection_problem)
+    if args.verbose:
+        for line in summary(result):
+            print(line)
+    else:
+        print("Details: the report, or run with --verbose.")
     print(f"report: {html_path} and {json_path}", file=sys.stderr)
-    return 1 if result.errors else 0
+    return 1 if result.errors else 3 if result.detection_problem else 0

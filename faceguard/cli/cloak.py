@@ -54,7 +54,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                           "of the person to protect")
     who.add_argument("--protect-all", action="store_true", help="cloak every face")
     who.add_argument("--mask", type=Path, metavar="FILE",
-                     help="apply a saved universal mask (it knows whose face it protects)")
+                     help="apply a saved universal mask (a universal run keeps its masks in "
+                          "OUTDIR/.faceguard/, out of what you upload; the mask knows whose "
+                          "face it protects)")
     p.add_argument("--gallery", type=Path, metavar="DIR",
                    help="other people, one sub-folder each (for classifier methods and "
                         "targeted cloaks)")
@@ -131,7 +133,7 @@ def _presets(table: dict, measured: bool = False) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from faceguard.album import AlbumError
-    from faceguard.manifest import MANIFEST_NAME
+    from faceguard.manifest import MANIFEST_NAME, PRIVATE_FOLDER, find_mask
     from faceguard.pipeline import CloakJob, cloak_album
     from faceguard.progress import show_in_terminal
     from faceguard.settings import METHODS
@@ -140,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
     if chosen != 1:
         raise CLIError("say whom to protect with exactly one of --protect PHOTO..., "
                        "--protect-all or --mask FILE")
+    if args.mask:  # masks saved by earlier versions next to the photos have moved
+        args.mask = find_mask(args.mask)
     for path in [*(args.protect or []), *([args.mask] if args.mask else []),
                  *([args.gallery] if args.gallery else [])]:
         if not path.exists():
@@ -178,6 +182,11 @@ def run(args: argparse.Namespace) -> int:
           f"with {how}, {counts['copied']} without a protected "
           f"face copied, {counts['skipped']} skipped, {counts['failed']} failed; "
           f"manifest: {args.out / MANIFEST_NAME}", file=sys.stderr)
+    masks = sorted((args.out / PRIVATE_FOLDER).glob("*.mask.pt")) if settings.universal else []
+    if masks and not args.mask:
+        print(f"universal {'masks' if len(masks) > 1 else 'mask'}, kept out of the photos: "
+              f"{', '.join(map(str, masks))} (apply to new photos with --mask FILE)",
+              file=sys.stderr)
     return 1 if counts["failed"] else 0
 
 

@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         if event.stage == "done":
             result = event.result
     _, html_path = write_report(result, audit.outdir)
+    print(result.verdict().words())
     for line in summary(result):
         print(line)
     print(f"cloaked photo: {args.out / 'cloaked' / 'astronaut.png'}\nreport: {html_path}")

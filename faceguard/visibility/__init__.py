@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import numpy as np
 
 # torch is imported where it is used: the CLI reads the words below at start-up
-__all__ = ["FACE_GROWTH", "describe", "face_box", "jpeg_equivalent", "linf", "measure_face",
-           "psnr", "score", "ssim", "summary"]
+__all__ = ["FACE_GROWTH", "describe", "face_box", "in_words", "jpeg_equivalent", "linf",
+           "measure_face", "most_visible", "psnr", "score", "ssim", "summary"]
 
 #: the face region visibility is measured on: the face box grown by this factor
 FACE_GROWTH = 1.3
@@ -51,6 +51,23 @@ def summary(quality: dict) -> str:
               if "ciede2000_p95" in quality else "")
     return (f"{describe(quality['ssimulacra2'])} (SSIMULACRA2 {quality['ssimulacra2']:.1f}"
             f"{like}{colour})")
+
+
+def in_words(quality: dict) -> str:
+    """A face's visibility without the figures people do not know, e.g. ``"invisible at
+    normal size, faint up close (like JPEG quality 91)"``; "not measured" without one."""
+    if "ssimulacra2" not in quality:
+        return "not measured"
+    like = (f" (like JPEG quality {quality['jpeg_equivalent']})"
+            if "jpeg_equivalent" in quality else "")
+    return describe(quality["ssimulacra2"]) + like
+
+
+def most_visible(qualities: Sequence[dict]) -> dict:
+    """The figures of the most visible face (least SSIMULACRA2) among :func:`measure_face`
+    dicts, or {} when none was measured."""
+    measured = [q for q in qualities if "ssimulacra2" in q]
+    return dict(min(measured, key=lambda q: q["ssimulacra2"])) if measured else {}
 
 
 def face_box(box: Sequence[float], width: int, height: int,

@@ -67,6 +67,8 @@ class AlbumState(QObject):
         self.people: list[FoundPerson] = []
         self.scan_models: tuple[str, ...] = ()
         self.chosen: list[AlbumPerson] = []
+        self.names: dict[tuple[Path, tuple], str] = {}  # (photo, box) -> name the user gave
+        self.face_choices: dict[Path, dict[int, bool]] = {}  # clicked faces: cloak or not
 
     def add(self, paths: Iterable[Path]) -> list[Path]:
         """Add photos and folders (folders: every photo inside); returns the new photos.
@@ -104,7 +106,7 @@ class AlbumState(QObject):
 
     def clear(self) -> None:
         self.inputs, self.photos, self.people, self.chosen = [], {}, [], []
-        self.found, self.skipped = {}, []
+        self.found, self.skipped, self.names, self.face_choices = {}, [], {}, {}
         self.scan_models = ()
         self.photos_changed.emit()
         self.people_changed.emit()
@@ -125,14 +127,74 @@ class AlbumState(QObject):
         self.photo_scanned.emit(photo.path)
 
     def set_people(self, people: list[FoundPerson]) -> None:
-        """New grouping (after photos were added): people chosen before stay chosen,
-        recognised by their faces (photo and box), since the names are renumbered."""
+        """New grouping (after photos were added): people chosen before stay chosen, and
+        named ones keep their names, recognised by their faces (photo and box), since
+        the grouping numbers people anew."""
         before = {(path, face.box) for person in self.chosen for path, face in person.faces}
+        for found in people:
+            name = next((self.names[path, face.box] for path, face in found.person.faces
+                         if (path, face.box) in self.names), None)
+            if name is not None:
+                found.person = found.person.renamed(name)
         self.people = people
         self.chosen = [f.person for f in people
                        if any((path, face.box) in before for path, face in f.person.faces)]
         self.people_changed.emit()
         self.choice_changed.emit()
+
+    def rename(self, person: AlbumPerson, name: str) -> None:
+        """Call a person ``name`` (it goes into the manifest and the report)."""
+        name = name.strip()
+        if not name or name == person.name:
+            return
+        for path, face in person.faces:
+            self.names[path, face.box] = name
+        renamed = person.renamed(name)
+        for found in self.people:
+            if found.person is person:
+                found.person = renamed
+        self.chosen = [renamed if p is person else p for p in self.chosen]
+        self.people_changed.emit()
+        self.choice_changed.emit()
+
+    def remove(self, path: Path) -> None:
+        """Take one photo out of the album (the file stays where it is)."""
+        if self.photos.pop(path, None) is None:
+            return
+        for given, found in self.found.items():
+            self.found[given] = [p for p in found if p != path]
+        self.inputs = [g for g in self.inputs if g != path]
+        self.found.pop(path, None)  # a photo given on its own
+        self.face_choices.pop(path, None)
+        people = []
+        for found in self.people:
+            if (rest := found.person.without(path)) is not None:
+                people.append(FoundPerson(rest, found.chip))
+        self.chosen = [rest for p in self.chosen if (rest := p.without(path)) is not None]
+        self.people = people
+        self.photos_changed.emit()
+        self.people_changed.emit()
+        self.choice_changed.emit()
+
+    def is_cloaked(self, path: Path, index: int, everyone: bool = False) -> bool:
+        """Whether face ``index`` of a photo will be cloaked: as clicked, else as its
+        person is chosen (or everyone is)."""
+        choice = self.face_choices.get(path, {}).get(index)
+        if choice is not None:
+            return choice
+        photo = self.photos.get(path)
+        if everyone or photo is None or photo.faces is None:
+            return everyone
+        box = photo.faces.faces[index].box
+        return any(p == path and f.box == box for person in self.chosen for p, f in person.faces)
+
+    def toggle_face(self, path: Path, index: int, everyone: bool = False) -> bool:
+        """Cloak face ``index`` of a photo or leave it, the other way round from now;
+        returns whether it will be cloaked."""
+        cloak = not self.is_cloaked(path, index, everyone)
+        self.face_choices.setdefault(path, {})[index] = cloak
+        self.choice_changed.emit()
+        return cloak
 
     def scanned_faces(self) -> list[PhotoFaces]:
         """The scan results of every readable photo (for grouping)."""

@@ -21,6 +21,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="photos or folders to open")
     p.add_argument("--screenshot", type=Path, metavar="DIR",
                    help="render each step's screen to DIR/*.png offscreen and quit")
+    p.add_argument("--size", action="append", metavar="WxH",
+                   help="window size of the screenshots, e.g. 1024x680; repeat for several "
+                        "(names get a -WxH suffix; default 1280x800)")
     p.add_argument("--version", action="version", version=f"faceguard-gui {__version__}")
     return p.parse_args(argv)
 
@@ -56,7 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.screenshot is not None:
         from faceguard_gui.screenshot import take_screenshots
 
-        for path in take_screenshots(args.screenshot, args.paths):
+        try:
+            sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.size or []]
+        except ValueError:
+            print("faceguard-gui: --size must look like 1024x680", file=sys.stderr)
+            return 2
+        for path in take_screenshots(args.screenshot, args.paths, sizes):
             print(path)
         return 0
     from faceguard_gui.main_window import MainWindow

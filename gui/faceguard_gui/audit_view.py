@@ -9,80 +9,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QColor, QImage, QPixmap
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFileDialog,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
-    QScrollArea,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
-    QTabWidget,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
-from faceguard.audit.cloak_detection import DETECTORS, detector_label
-from faceguard.audit.defenses import defense_label, list_defenses
+from faceguard.audit.cloak_detection import DETECTORS
+from faceguard.audit.defenses import list_defenses
 from faceguard.audit.run import QUICK_DEFENSES, QUICK_DETECTORS, AuditJob
 from faceguard.models.catalogue import is_installed, model_info, model_names
-from faceguard.words import plural
+from faceguard_gui.audit_results import AuditResults
 from faceguard_gui.context import AppContext
-from faceguard_gui.images import to_qimage
 from faceguard_gui.jobs import AuditOutcome, audit, export_report
-from faceguard_gui.widgets import StepHeader, TickList, note
-
-PROTECTION_COLUMNS = [  # (key, title)
-    ("defense", "What the platform does"),
-    ("model", "Recognizer"),
-    ("held_out", "Not made on"),
-    ("faces", "Faces"),
-    ("protected", "Protected"),
-    ("mean_distance", "Distance / threshold"),
-    ("clean_verify", "Clean faces still recognised"),
-]
-DETECTION_COLUMNS = [
-    ("detector", "Detector"),
-    ("flagged_cloaked", "Cloaked faces flagged"),
-    ("flagged_clean", "Clean faces wrongly flagged"),
-    ("roc_auc", "ROC AUC (0.5 = cannot tell)"),
-    ("accuracy", "Accuracy"),
-    ("split", "Tested on other"),
-]
-
-
-RATIO_KEYS = {"mean_distance", "roc_auc"}  # plain numbers, not shares
-
-
-def protected_share(row: dict) -> float | None:
-    """The row's protection figure: top-1 identification when measured, else verification."""
-    return row["protected_top1"] if row["protected_top1"] is not None else row["protected_verify"]
-
-
-def _cell(value, key: str = "") -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else ""
-    if isinstance(value, float):
-        if key in RATIO_KEYS:
-            return f"{value:.2f}"
-        return f"{value:.0%}" if 0 <= value <= 1 else f"{value:.2f}"
-    return str(value)
-
-
-def _red_to_green(share: float) -> QColor:
-    """A soft background colour: red (0, unprotected) to green (1, protected)."""
-    hue = 120 * min(max(share, 0.0), 1.0) / 360
-    return QColor.fromHslF(hue, 0.55, 0.82)
+from faceguard_gui.widgets import FolderField, StepHeader, TickList, note
 
 
 class AuditView(QWidget):
@@ -114,20 +61,22 @@ class AuditView(QWidget):
         box = QWidget()
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.cloaked = QLineEdit()
+        self.cloaked = FolderField()
         self.cloaked.setPlaceholderText("folder of protected photos")
         self.cloaked.textChanged.connect(self._update_actions)
-        self.originals = QLineEdit()
+        self.cloaked.textChanged.connect(self.clear_results)
+        self.originals = FolderField()
         self.originals.setPlaceholderText("only needed without a FaceGuard manifest")
+        self.originals.textChanged.connect(self.clear_results)
         folders = QGroupBox("Photos")
         grid = QGridLayout(folders)
         for row, (label, edit) in enumerate((("Protected", self.cloaked),
                                              ("Originals", self.originals))):
             button = QPushButton("Choose…")
             button.clicked.connect(lambda _=False, e=edit: self._choose_folder(e))
-            grid.addWidget(QLabel(label), row, 0)
-            grid.addWidget(edit, row, 1)
-            grid.addWidget(button, row, 2)
+            grid.addWidget(QLabel(label), 2 * row, 0)  # the field below: the column is narrow
+            grid.addWidget(button, 2 * row, 1)
+            grid.addWidget(edit, 2 * row + 1, 0, 1, 2)
         layout.addWidget(folders)
 
         s = self.ctx.settings
@@ -180,7 +129,6 @@ class AuditView(QWidget):
     def set_cloaked_folder(self, folder: Path | None) -> None:
         if folder is not None:
             self.cloaked.setText(str(folder))
-            self.cloaked.setToolTip(str(folder))
 
     def quick_choice(self) -> None:
         self.defenses.set_ticked(QUICK_DEFENSES)
@@ -217,58 +165,25 @@ class AuditView(QWidget):
         box = QWidget()
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.tabs = QTabWidget()
-        self.summary = QTextBrowser()
-        self.summary.setOpenExternalLinks(True)
-        self.summary.setPlaceholderText("Run the audit to see how well the protection holds.")
-        self.tabs.addTab(self.summary, "Summary")
-
-        self.protection_table = self._table([t for _, t in PROTECTION_COLUMNS])
-        self.heatmap = QLabel()
-        self.heatmap.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.tabs.addTab(self._scrolling(self.heatmap, self.protection_table), "Protection")
-
-        self.detection_table = self._table([t for _, t in DETECTION_COLUMNS])
-        self.roc = QLabel()
-        self.roc.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.tabs.addTab(self._scrolling(self.roc, self.detection_table), "Detection")
-
-        self.examples = QWidget()
-        self.examples_layout = QGridLayout(self.examples)
-        self.tabs.addTab(self._scrolling(self.examples), "Examples")
-
+        self.results = AuditResults()
         self.export_button = QPushButton("Export report (HTML + JSON)…")
         self.export_button.clicked.connect(self.choose_export_folder)
         self.export_note = note()
         row = QHBoxLayout()
         row.addWidget(self.export_note, 1)
         row.addWidget(self.export_button)
-        layout.addWidget(self.tabs, 1)
+        layout.addWidget(self.results, 1)
         layout.addLayout(row)
         return box
 
-    @staticmethod
-    def _table(titles: list[str]) -> QTableWidget:
-        table = QTableWidget(0, len(titles))
-        table.setHorizontalHeaderLabels(titles)
-        table.verticalHeader().hide()
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        table.horizontalHeader().setStretchLastSection(True)
-        table.setMinimumHeight(160)
-        return table
-
-    @staticmethod
-    def _scrolling(*widgets: QWidget) -> QScrollArea:
-        inner = QWidget()
-        layout = QVBoxLayout(inner)
-        for w in widgets:
-            layout.addWidget(w)
-        layout.addStretch(1)
-        area = QScrollArea()
-        area.setWidgetResizable(True)
-        area.setWidget(inner)
-        return area
+    def clear_results(self) -> None:
+        """Forget the results on screen: their input changed, so they no longer hold."""
+        if self.outcome is None:
+            return
+        self.outcome = None
+        self.results.clear()
+        self.export_note.setText("")
+        self._update_actions()
 
     # --------------------------------------------------------------------------- run
 
@@ -281,7 +196,7 @@ class AuditView(QWidget):
                        models=self.recognizers.ticked(), defenses=self.defenses.ticked(),
                        detectors=self.detectors.ticked())
         cache = self.ctx.models
-        self.export_note.setText("")
+        self.clear_results()
 
         def on_event(event) -> None:
             if event.stage == "done":
@@ -295,70 +210,10 @@ class AuditView(QWidget):
                             on_event, on_finished)
 
     def show_outcome(self, outcome: AuditOutcome) -> None:
-        """Fill the summary, the tables, the plots and the examples."""
+        """Show an audit's outcome (the verdict first)."""
         self.outcome = outcome
-        result = outcome.result
-        html = [f"<h3>{plural(result.photos, 'photo')}, "
-                f"{plural(result.faces, 'protected face')}, "
-                f"{plural(result.people, 'person', 'people')} known</h3><ul>"]
-        html += [f"<li>{_escape(line)}</li>" for line in outcome.summary]
-        html.append("</ul>")
-        if result.notes or result.errors:
-            html.append("<h4>Notes</h4><ul>")
-            html += [f"<li>{_escape(x)}</li>" for x in result.notes + result.errors]
-            html.append("</ul>")
-        self.summary.setHtml("".join(html))
-
-        rows = result.protection
-        self.protection_table.setRowCount(len(rows))
-        for r, row in enumerate(rows):
-            values = dict(row, protected=protected_share(row))
-            for c, (key, _) in enumerate(PROTECTION_COLUMNS):
-                item = QTableWidgetItem(_cell(values.get(key), key))
-                if key == "defense":
-                    item = QTableWidgetItem(defense_label(row["defense"]))
-                    item.setToolTip(row["defense"])
-                if key == "protected" and values[key] is not None:
-                    item.setBackground(_red_to_green(values[key]))
-                    item.setForeground(QColor(20, 20, 20))
-                self.protection_table.setItem(r, c, item)
-        self.detection_table.setRowCount(len(result.detection))
-        for r, row in enumerate(result.detection):
-            for c, (key, _) in enumerate(DETECTION_COLUMNS):
-                text = detector_label(row[key]) if key == "detector" else _cell(row.get(key), key)
-                item = QTableWidgetItem(text)
-                item.setToolTip(f"{row['detector']}: {row.get('sentence', '')}")
-                self.detection_table.setItem(r, c, item)
-        self._set_plot(self.heatmap, outcome.heatmap, "No protection plot (no face measured).")
-        self._set_plot(self.roc, outcome.roc, "No detection plot (detection was skipped; "
-                       "see the notes in the summary).")
-        self._show_examples(result.examples)
+        self.results.show_outcome(outcome)
         self._update_actions()
-
-    def _set_plot(self, label: QLabel, image: QImage | None, missing: str) -> None:
-        if image is None or image.isNull():
-            label.setText(missing)
-            label.setPixmap(QPixmap())
-        else:
-            label.setPixmap(QPixmap.fromImage(image))
-
-    def _show_examples(self, examples: list[dict]) -> None:
-        while self.examples_layout.count():
-            item = self.examples_layout.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
-        titles = ["original", "protected", "purified", "difference ×10"]
-        keys = ["original", "cloaked", "purified", "difference"]
-        for c, title in enumerate(titles):
-            self.examples_layout.addWidget(QLabel(f"<b>{title}</b>"), 0, c)
-        for r, example in enumerate(examples, 1):
-            for c, key in enumerate(keys):
-                label = QLabel()
-                label.setPixmap(QPixmap.fromImage(to_qimage(example[key])))
-                purified = defense_label(example["purified_by"] or "none")
-                label.setToolTip(f"{example['person']}: {Path(example['photo']).name}"
-                                 + (f", purified by {purified}" if key == "purified" else ""))
-                self.examples_layout.addWidget(label, r, c)
 
     # ------------------------------------------------------------------------ export
 
@@ -391,9 +246,3 @@ class AuditView(QWidget):
                             on_event, on_finished)
 
     exported: tuple[Path, Path] | None = None
-
-
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(text)

@@ -30,6 +30,7 @@ from faceguard_gui.models_dialog import ModelsDialog, missing_models
 from faceguard_gui.photos_view import PhotosView
 from faceguard_gui.protect_view import ProtectView
 from faceguard_gui.settings import AppSettings
+from faceguard_gui.widgets import StepArea
 from faceguard_gui.workers import CANCELLED, FAILED, JobController, ModelCache
 
 STEPS = ("1   Photos", "2   Protect", "3   Audit")
@@ -62,7 +63,7 @@ class MainWindow(QMainWindow):
         self.audit = AuditView(self.ctx)
         self.pages = QStackedWidget()
         for page in (self.photos, self.protect, self.audit):
-            self.pages.addWidget(page)
+            self.pages.addWidget(StepArea(page))  # scrolls rather than being cut
         self.steps = QListWidget()
         self.steps.setObjectName("steps")
         for title in STEPS:
@@ -99,6 +100,10 @@ class MainWindow(QMainWindow):
         if geometry := self.ctx.settings.geometry:
             self.restoreGeometry(QByteArray.fromHex(geometry.encode()))
         QTimer.singleShot(0, self.check_models)
+
+    def current_page(self) -> QWidget:
+        """The step on screen (its view, not the scroll area around it)."""
+        return self.pages.currentWidget().widget()
 
     # ---------------------------------------------------------------------- building
 

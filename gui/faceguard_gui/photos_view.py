@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QIcon, QPainter, QPixmap
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
-    QListView,
-    QListWidget,
     QListWidgetItem,
     QMenu,
     QPushButton,
@@ -37,65 +35,8 @@ from faceguard_gui.images import (
 )
 from faceguard_gui.jobs import scan_photos
 from faceguard_gui.models_dialog import missing_models
+from faceguard_gui.photo_grid import PATH_ROLE, THUMB, PhotoGrid
 from faceguard_gui.widgets import StepHeader, note
-
-THUMB = 176  # thumbnail side in the grid, device-independent pixels
-PATH_ROLE = Qt.ItemDataRole.UserRole
-
-
-class PhotoGrid(QListWidget):
-    """Thumbnails of the album; accepts photos and folders dropped from a file manager.
-
-    Signals:
-        dropped(list[Path]): files or folders were dropped.
-    """
-
-    dropped = Signal(list)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setViewMode(QListView.ViewMode.IconMode)
-        self.setResizeMode(QListView.ResizeMode.Adjust)
-        self.setMovement(QListView.Movement.Static)
-        self.setIconSize(QSize(THUMB, THUMB))
-        self.setGridSize(QSize(THUMB + 28, THUMB + 52))
-        self.setWordWrap(True)
-        self.setUniformItemSizes(True)
-        self.setSpacing(4)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
-        self.setAcceptDrops(True)
-        self.viewport().setAcceptDrops(True)
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-        else:
-            super().dragEnterEvent(event)
-
-    def dragMoveEvent(self, event) -> None:
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-        else:
-            super().dragMoveEvent(event)
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths:
-            event.acceptProposedAction()
-            self.dropped.emit(paths)
-
-    def paintEvent(self, event) -> None:
-        super().paintEvent(event)
-        if self.count() == 0:  # the empty album says what to do
-            painter = QPainter(self.viewport())
-            painter.setPen(self.palette().color(self.palette().ColorRole.PlaceholderText))
-            font = painter.font()
-            font.setPointSizeF(font.pointSizeF() * 1.3)
-            painter.setFont(font)
-            painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter,
-                             "Drop photos or folders here\n\nor use Add photos… / Add folder…")
-            painter.end()
 
 
 class PhotosView(QWidget):
@@ -137,6 +78,8 @@ class PhotosView(QWidget):
 
         self.grid = PhotoGrid()
         self.grid.dropped.connect(self.add_paths)
+        self.grid.remove_requested.connect(self.remove_photos)
+        self.grid.faces_requested.connect(self.pick_faces)
         self.problems = QTableWidget(0, 2)
         self.problems.setHorizontalHeaderLabels(["Photo", "Needs attention because"])
         self.problems.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
@@ -214,6 +157,22 @@ class PhotosView(QWidget):
                           "folders hold no photos FaceGuard can read)."
                           + "".join(f"\n{line}" for line in skipped))
         self.scan()
+
+    def remove_photos(self, paths: list[Path]) -> None:
+        """Take photos out of the album (their files stay where they are)."""
+        for path in paths:
+            self.ctx.album.remove(path)
+
+    def pick_faces(self, path: Path) -> None:
+        """Show one photo large: a click on a face's box cloaks that face or leaves it."""
+        from faceguard_gui.face_picker import FacePicker
+
+        photo = self.ctx.album.photos.get(path)
+        if photo is None or not photo.face_count:
+            return
+        self.picker = FacePicker(self.ctx.album, path, self.ctx.settings.protect_everyone,
+                                 self)
+        self.picker.show()
 
     def clear(self) -> None:
         if self.ctx.jobs.busy:
@@ -331,15 +290,11 @@ class PhotosView(QWidget):
         return pixmap
 
     def _chosen_boxes(self, photo: AlbumPhoto) -> set[int]:
-        """Indices of the faces of this photo that belong to ticked people."""
-        chosen = set()
-        for person in self.ctx.album.chosen:
-            for path, face in person.faces:
-                if path == photo.path and photo.faces is not None:
-                    for k, f in enumerate(photo.faces.faces):
-                        if f.box == face.box:
-                            chosen.add(k)
-        return chosen
+        """Indices of the faces of this photo that will be cloaked (their person ticked,
+        or their box clicked on)."""
+        everyone = self.ctx.settings.protect_everyone
+        return {k for k in range(photo.face_count)
+                if self.ctx.album.is_cloaked(photo.path, k, everyone)}
 
     def refresh_boxes(self) -> None:
         """Redraw every thumbnail (the ticked people changed colour)."""

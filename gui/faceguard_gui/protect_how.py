@@ -13,17 +13,17 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPushButton,
     QSlider,
     QSpinBox,
+    QVBoxLayout,
 )
 
 from faceguard.models.catalogue import is_installed, model_info, model_names
 from faceguard.settings import MEASURED_LOOKS, METHODS, PRESETS, preset_values
 from faceguard.visibility import describe
 from faceguard_gui.settings import FORMATS
-from faceguard_gui.widgets import note
+from faceguard_gui.widgets import FolderField, note
 
 PRESET_LABELS = {
     "low": "Light: quick, the faintest change",
@@ -62,7 +62,9 @@ class HowPanel:
 
     def _how_box(self) -> QGroupBox:
         box = QGroupBox("How")
-        form = QFormLayout(box)
+        outer = QVBoxLayout(box)  # the note below the form: a form cuts wrapped text
+        form = QFormLayout()
+        outer.addLayout(form)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.preset = QComboBox()
         for key in PRESETS:
@@ -103,7 +105,7 @@ class HowPanel:
             "close; 75: about as visible as saving the face as a JPEG at quality 90; 65: "
             "faint at normal size. Higher hides the cloak better but weakens it.")
         self.floor.valueChanged.connect(self._save_settings)
-        form.addRow("Invisibility (SSIMULACRA2 floor)", self.floor)
+        form.addRow("Invisibility", self.floor)
 
         self.method = QComboBox()
         for key, named in METHODS.items():
@@ -127,7 +129,7 @@ class HowPanel:
         row.addWidget(self.models_button)
         form.addRow("Against", row)
 
-        self.output = QLineEdit()
+        self.output = FolderField()
         self.output.setPlaceholderText("a new folder next to the album")
         self.output.editingFinished.connect(self._save_settings)
         browse = QPushButton("Choose…")
@@ -157,7 +159,8 @@ class HowPanel:
         row.addWidget(self.keep_metadata)
         form.addRow("Format", row)
         self.how_note = note()
-        form.addRow(self.how_note)
+        outer.addWidget(self.how_note)
+        outer.addStretch(1)
         return box
 
     def _load_settings(self) -> None:

@@ -67,6 +67,7 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
 
         ctx.album.people_changed.connect(self._fill_people)
         ctx.album.photos_changed.connect(self._update_actions)
+        ctx.album.choice_changed.connect(self._update_actions)  # e.g. a face clicked
         ctx.jobs.started.connect(lambda _: self._update_actions())
         ctx.jobs.finished.connect(lambda *_: self._update_actions())
         self._load_settings()
@@ -124,6 +125,7 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
                         # scanned with other models
                         scanned={p.path: p.faces for p in self.ctx.album.photos.values()
                                  if p.faces is not None},
+                        face_choices=dict(self.ctx.album.face_choices) or None,
                         **extra)
 
     def preview(self) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtGui import QAction, QIcon, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
+    QInputDialog,
     QListView,
     QListWidget,
     QListWidgetItem,
@@ -41,11 +42,18 @@ class WhoPanel:
         self.people_list.setMovement(QListView.Movement.Static)
         self.people_list.setWordWrap(True)
         self.people_list.itemChanged.connect(self._people_ticked)
+        self.people_list.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        rename = QAction("Rename…", self.people_list)
+        rename.setShortcut(QKeySequence(Qt.Key.Key_F2))
+        rename.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        rename.triggered.connect(lambda: self.rename_person(self.people_list.currentRow()))
+        self.people_list.addAction(rename)
         self.people_note = note()
         self.everyone = QCheckBox("Everyone in the photos")
         self.everyone.setToolTip("Cloak every face found, whoever it is")
         self.everyone.toggled.connect(self._save_settings)
         self.everyone.toggled.connect(self._update_actions)
+        self.everyone.toggled.connect(lambda _: self.ctx.album.choice_changed.emit())
         self.reference_button = QPushButton("Add reference photos…")
         self.reference_button.setToolTip("Photos of one person to protect, e.g. yourself: "
                                          "their face is protected wherever it appears")
@@ -88,7 +96,8 @@ class WhoPanel:
         self.people_list.blockSignals(False)
         album = self.ctx.album
         if album.people:
-            self.people_note.setText("Tick the people to protect.")
+            self.people_note.setText("Tick the people to protect; right-click (or F2) to "
+                                     "give one a name.")
         elif album.photos and album.unscanned():
             self.people_note.setText("Looking for faces…")
         elif album.photos:
@@ -106,6 +115,19 @@ class WhoPanel:
         """Tick (or untick) the person at ``index`` of the album's people."""
         item = self.people_list.item(index)
         item.setCheckState(Qt.CheckState.Checked if ticked else Qt.CheckState.Unchecked)
+
+    def rename_person(self, index: int, name: str | None = None) -> None:
+        """Give the person at ``index`` a name (asked for when None): the manifest and
+        the report use it."""
+        if not 0 <= index < len(self.ctx.album.people):
+            return
+        person = self.ctx.album.people[index].person
+        if name is None:
+            name, ok = QInputDialog.getText(self, "Rename", "Name of this person:",
+                                            text=person.name)
+            if not ok:
+                return
+        self.ctx.album.rename(person, name)
 
     def _people_ticked(self, item: QListWidgetItem | None = None) -> None:
         people = self.ctx.album.people
@@ -143,6 +165,7 @@ class WhoPanel:
             return "Add photos in step 1."
         if not [n for n, c in self.model_boxes.items() if c.isChecked()]:
             return "Choose at least one installed recognizer (Models…)."
-        if not (album.chosen or self.reference_photos or self.everyone.isChecked()):
+        clicked = any(any(c.values()) for c in album.face_choices.values())
+        if not (album.chosen or self.reference_photos or self.everyone.isChecked() or clicked):
             return "Tick a person, add reference photos, or choose everyone."
         return None

@@ -1,6 +1,7 @@
 """Render each step's screen to PNG, offscreen, driving the real app as a user would.
 
-``python -m faceguard_gui --screenshot DIR [PHOTO ...]``: adds the photos (default:
+``python -m faceguard_gui --screenshot DIR [--size WxH ...] [PHOTO ...]``: adds the
+photos (default:
 skimage's public-domain astronaut and a mirrored copy), finds the faces, ticks the
 first person, previews one photo, protects the album with a quick setting and runs a
 quick audit, saving ``1-photos.png``, ``2-protect.png``, ``2-preview.png``,
@@ -57,8 +58,23 @@ def save(widget: QWidget, path: Path) -> Path:
     return path
 
 
-def take_screenshots(outdir: Path, photos: Sequence[Path] = ()) -> list[Path]:
-    """Drive the app through its three steps and save one PNG per screen."""
+def save_sizes(window: QWidget, path: Path, sizes: Sequence[tuple[int, int]]) -> list[Path]:
+    """The window at each size (``name-WxH.png``), or as it is when ``sizes`` is empty."""
+    if not sizes:
+        return [save(window, path)]
+    out = []
+    for w, h in sizes:
+        window.resize(w, h)
+        for _ in range(3):  # the resize, then the layouts it sets off, then the scroll areas
+            QApplication.processEvents()
+        out.append(save(window, path.with_name(f"{path.stem}-{w}x{h}{path.suffix}")))
+    return out
+
+
+def take_screenshots(outdir: Path, photos: Sequence[Path] = (),
+                     sizes: Sequence[tuple[int, int]] = ()) -> list[Path]:
+    """Drive the app through its three steps and save one PNG per screen (and per size
+    of ``sizes``)."""
     from faceguard_gui.main_window import MainWindow
     from faceguard_gui.settings import AppSettings
 
@@ -76,7 +92,7 @@ def take_screenshots(outdir: Path, photos: Sequence[Path] = ()) -> list[Path]:
 
     window.photos.add_paths(photos)
     wait_until(lambda: not window.jobs.busy and not window.ctx.album.unscanned())
-    shots.append(save(window, outdir / "1-photos.png"))
+    shots += save_sizes(window, outdir / "1-photos.png", sizes)
 
     window.go_to(1)
     if window.ctx.album.people:
@@ -95,13 +111,13 @@ def take_screenshots(outdir: Path, photos: Sequence[Path] = ()) -> list[Path]:
         preview.close()
     window.protect.protect()
     wait_until(lambda: not window.jobs.busy)
-    shots.append(save(window, outdir / "2-protect.png"))
+    shots += save_sizes(window, outdir / "2-protect.png", sizes)
 
     window.protect.next_button.click()
     window.audit.run()
     wait_until(lambda: not window.jobs.busy)
-    shots.append(save(window, outdir / "3-audit.png"))
-    window.audit.tabs.setCurrentIndex(1)
-    shots.append(save(window, outdir / "3-audit-protection.png"))
+    shots += save_sizes(window, outdir / "3-audit.png", sizes)
+    window.audit.results.tabs.setCurrentIndex(1)
+    shots += save_sizes(window, outdir / "3-audit-protection.png", sizes)
     window.close()
     return shots

@@ -1,17 +1,54 @@
-"""Small widgets the steps share: a step header and a list of ticks."""
+"""Small widgets the steps share: a step header, a list of ticks, a muted note, a
+scrolling column."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, QSize, Qt
 from PySide6.QtWidgets import (
+    QFrame,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
+
+
+class FittingLabel(QLabel):
+    """A word-wrapped label that claims the height its text needs at its width, so a
+    crowded layout cannot cut it mid-line (it takes the room from stretchy neighbours).
+
+    It sets that height as its minimum instead of answering height-for-width, which
+    layouts honour only in part (a form squeezes its rows to fit the answer).
+    """
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 - Qt's name
+        return False
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(super().sizeHint().width(), self.minimumHeight())
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._fit()
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        super().setText(text)
+        self._fit()
+
+    def _fit(self) -> None:
+        needed = self.heightForWidth(self.width()) if self.text() else 0
+        if needed != self.minimumHeight():
+            self.setMinimumHeight(max(needed, 0))
 
 
 class StepHeader(QWidget):
@@ -27,7 +64,7 @@ class StepHeader(QWidget):
         font.setPointSizeF(font.pointSizeF() * 1.5)
         font.setBold(True)
         self.title.setFont(font)
-        self.text = QLabel(text)
+        self.text = FittingLabel(text)
         self.text.setWordWrap(True)
         layout.addWidget(self.title)
         layout.addWidget(self.text)
@@ -40,6 +77,7 @@ class TickList(QListWidget):
         super().__init__(parent)
         self.setAlternatingRowColors(False)
         self.setUniformItemSizes(True)
+        self.setMinimumHeight(self.fontMetrics().height() * 3 + 8)  # three rows, then scroll
 
     def set_choices(self, choices: Sequence[tuple[str, str, str]], ticked: Iterable[str],
                     disabled: Iterable[str] = ()) -> None:
@@ -73,11 +111,112 @@ class TickList(QListWidget):
 
 
 def note(text: str = "", parent: QWidget | None = None) -> QLabel:
-    """A word-wrapped label in the palette's muted text colour."""
-    label = QLabel(text, parent)
+    """A word-wrapped :class:`FittingLabel` in the palette's muted text colour."""
+    label = FittingLabel(text, parent)
     label.setWordWrap(True)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     palette = label.palette()
     palette.setColor(label.foregroundRole(), palette.color(palette.ColorRole.PlaceholderText))
     label.setPalette(palette)
     return label
+
+
+def scrolling(*widgets: QWidget, frame: bool = True) -> QScrollArea:
+    """``widgets`` in a column that scrolls when the space is short (large fonts, small
+    screens) instead of squeezing them; without ``frame``, borderless."""
+    inner = QWidget()
+    layout = QVBoxLayout(inner)
+    if not frame:
+        layout.setContentsMargins(0, 0, 0, 0)
+    for w in widgets:
+        layout.addWidget(w)
+    layout.addStretch(1)
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setWidget(inner)
+    if not frame:
+        area.setFrameShape(QFrame.Shape.NoFrame)
+    return area
+
+
+class FolderField(QLineEdit):
+    """A folder's path: whole while it is being edited, else elided in the middle
+    (``/home/…/trip-protected``) with the whole path in the tooltip.
+
+    :meth:`text` and :meth:`setText` are the whole path; ``textChanged`` fires when it
+    changes, never when only the elided form does.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._path = ""
+        self.textChanged.connect(self._typed)  # connected first: runs before the others
+
+    def text(self) -> str:
+        return self._path
+
+    def setText(self, path: str) -> None:  # noqa: N802 - Qt's name
+        changed = path != self._path
+        self._path = path
+        self._show()
+        if changed:
+            self.textChanged.emit(path)
+
+    def _typed(self, text: str) -> None:
+        self._path = text
+        self.setToolTip(text)
+
+    def _show(self) -> None:
+        self.setToolTip(self._path)
+        shown = self._path
+        if not self.hasFocus():
+            room = self.contentsRect().width() - self.textMargins().left() \
+                - self.textMargins().right() - 8
+            shown = self.fontMetrics().elidedText(self._path, Qt.TextElideMode.ElideMiddle,
+                                                  max(room, 0))
+        if shown != super().text():
+            self.blockSignals(True)
+            super().setText(shown)
+            self.blockSignals(False)
+
+    def focusInEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self._show_after(super().focusInEvent, event)
+
+    def focusOutEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self._show_after(super().focusOutEvent, event)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self._show_after(super().resizeEvent, event)
+
+    def _show_after(self, handler, event) -> None:
+        handler(event)
+        self._show()
+
+
+class StepArea(QScrollArea):
+    """A step, filling the window, that scrolls only when the window is smaller than
+    the step's minimum size (large fonts, small screens) instead of cutting it.
+
+    (Not ``setWidgetResizable``: for a step with wrapped text that sizes the step to
+    its preferred height, so it would scroll even in a large window.)
+    """
+
+    def __init__(self, step: QWidget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setWidget(step)
+        step.installEventFilter(self)  # its minimum size may change with its content
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self._fit()
+        return super().eventFilter(watched, event)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        step, room = self.widget(), self.viewport().size()
+        least = step.minimumSizeHint().expandedTo(step.minimumSize())
+        step.resize(max(room.width(), least.width()), max(room.height(), least.height()))

@@ -60,3 +60,43 @@ def test_report_says_one_person_and_keeps_technical_names_in_json(tmp_path):
     data = json.loads(json_path.read_text())
     assert [r["defense"] for r in data["protection"]] == ["none", "bl+sr"]
     assert data["names"]["defenses"]["bl+sr"] == "strong filter + upscaling (BL+SR)"
+
+
+def test_the_verdict_comes_first_in_the_report(tmp_path):
+    result = _result([_row("none", 1.0), _row("none", 1.0, "faceres", held_out=True),
+                      _row("jpeg75", 0.5), _row("jpeg75", 1.0, "faceres", held_out=True)],
+                     visibility={"ssimulacra2": 70.0,
+                                                        "jpeg_equivalent": 80})
+    json_path, html_path = write_report(result, tmp_path)
+    body = html_path.read_text().split("<body>", 1)[1]
+    first = body.split("</p>", 1)[0]
+    assert first == ("<h1>FaceGuard audit</h1><p class=verdict><b>Partly protected.</b> "
+                     "Protected against 1 of 1 recognizer it was made on; 1 of 1 it was not. "
+                     "After re-upload: protected against 1 of 2 recognizers. After deliberate "
+                     "clean-up: not checked. How visible: faint at normal size, visible up "
+                     "close (like JPEG quality 80).")
+    verdict = json.loads(json_path.read_text())["verdict"]
+    assert verdict["status"] == "partly" and verdict["reupload"] == [1, 2]
+    assert "<h2>In detail</h2>" in body  # the findings follow the verdict
+
+
+def test_the_report_names_the_people_as_the_user_named_them(tmp_path):
+    result = _result([_row("none", 1.0)], protected_people=["Me", "self"])
+    _, html_path = write_report(result, tmp_path)
+    assert "Protected: Me. " in html_path.read_text()
+
+
+def test_named_cloaked_faces_name_their_cluster():
+    import numpy as np
+    import torch
+
+    from faceguard.audit.people import _use_names
+    from faceguard.audit.protection import AuditFace, Gallery
+
+    crop = torch.zeros(1, 3, 4, 4)
+    faces = [AuditFace(p, "a.jpg", crop, crop, np.zeros((5, 2))) for p in ("person 1",
+                                                                          "person 2")]
+    gallery = Gallery(people=["person 1", "person 2", "person 1"], photos=["a", "b", "c"])
+    _use_names(gallery, faces, ["Me", "self"])
+    assert [f.person for f in faces] == ["Me", "person 2"]
+    assert gallery.people == ["Me", "person 2", "Me"]

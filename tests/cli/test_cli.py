@@ -147,8 +147,25 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
     assert audit.returncode == 0, audit.stderr
     data = json.loads((report / "report.json").read_text())
     assert {r["defense"] for r in data["protection"]} == {"none", "jpeg75"}
-    # two cloaked faces are too few to train a detector: the report says so, not a crash
-    assert data["detection"] or any("texture check (linear SVM)" in n for n in data["notes"])
+    # the verdict comes first, in plain words; the details only with --verbose
+    assert audit.stdout.splitlines()[0] == data["verdict"]["words"]
+    assert "recognizer it was made on" in data["verdict"]["words"]
+    assert not any(line.startswith("Against ") for line in audit.stdout.splitlines())
+    # two cloaked faces are too few to train a detector on: it was trained on stand-ins
+    [detection] = data["detection"]
+    assert detection["split"] == "stand-ins" and not data["detection_problem"]
+    assert "stand-in faces" in detection["sentence"]
+    assert "error:" not in audit.stderr
+    # without stand-ins the check cannot run: one plain sentence and exit code 3
+    bare = faceguard("audit", "--cloaked", out, "-o", tmp_path / "bare", "--models", "dlib",
+                     "--defenses", "none", "--detectors", "wlmp-linear,wlmp-rbf",
+                     "--no-stand-ins", "--quiet")
+    assert bare.returncode == 3, bare.stderr
+    assert ("The cloak-detection check could not run: it needs at least 8 cloaked faces, "
+            "this set has 2, and stand-in faces were turned off.") in bare.stdout.splitlines()
+    assert "error:" not in bare.stderr
+    assert "3 the report was written but the cloak-detection check could not run" in \
+        " ".join(faceguard("audit", "--help").stdout.split())
     assert "<img" in (report / "report.html").read_text()
     # audited only on the recognizer it was made on: the report says what was not tested
     assert any("none it was not made on was tested" in line for line in data["summary"])

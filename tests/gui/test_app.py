@@ -71,7 +71,7 @@ def test_protect_one_person_preview_audit_and_export(make_window, copy_photos, q
 
     # 2. Protect: the person appears as a face chip with counts; tick them
     window.photos.next_button.click()
-    assert window.pages.currentWidget() is window.protect
+    assert window.current_page() is window.protect
     people = window.protect.people_list
     assert people.count() == len(album.people)
     assert not window.protect.protect_button.isEnabled()  # nobody chosen yet
@@ -144,20 +144,24 @@ def test_protect_one_person_preview_audit_and_export(make_window, copy_photos, q
 
     # 3. Audit: quick audit of the output folder, see the table and the plot
     window.protect.next_button.click()
-    assert window.pages.currentWidget() is window.audit
+    assert window.current_page() is window.audit
     assert Path(window.audit.cloaked.text()) == outdir
     qtbot.mouseClick(window.audit.run_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.audit.outcome is not None, timeout=JOB_TIMEOUT)
     qtbot.waitUntil(lambda: not window.jobs.busy, timeout=JOB_TIMEOUT)
-    table = window.audit.protection_table
+    table = window.audit.results.protection_table
     assert table.rowCount() == len(FAST["audit_defenses"]) * len(FAST["audit_models"])
     # plain names in the table, the technical ones in the tooltips
     assert {table.item(r, 0).text() for r in range(table.rowCount())} == {
         "nothing (as published)", "re-upload (JPEG 75)"}
     assert {table.item(r, 0).toolTip() for r in range(table.rowCount())} == {"none", "jpeg75"}
     assert table.item(0, 4).text().endswith("%")
-    assert window.audit.heatmap.pixmap() is not None and not window.audit.heatmap.pixmap().isNull()
-    assert "protected" in window.audit.summary.toPlainText()
+    heatmap = window.audit.results.heatmap.pixmap()
+    assert heatmap is not None and not heatmap.isNull()
+    assert "protected" in window.audit.results.summary.toPlainText()
+    # the verdict comes first, in plain words, above the tabs
+    verdict = window.audit.results.verdict.text()
+    assert "recognizer it was made on" in verdict and "How visible:" in verdict
 
     # export the report
     report = tmp_path / "report"
@@ -454,7 +458,7 @@ def test_screen_fits_1280x800(make_window):
     for step in range(3):
         window.go_to(step)
         QApplication.processEvents()
-        page = window.pages.currentWidget()
+        page = window.current_page()
         assert page.minimumSizeHint().width() <= window.pages.width()
         assert page.minimumSizeHint().height() <= window.pages.height()
     assert window.minimumSizeHint().width() <= 1280

@@ -38,6 +38,7 @@ from faceguard.audit.defenses.learned import Purifier
 from faceguard.audit.defenses.registry import (
     DEFENSES,
     DefenseSpec,
+    defense_kind,
     defense_label,
     list_defenses,
     make_defense,
@@ -62,6 +63,7 @@ __all__ = [
     "Resize",
     "SuperResolution",
     "TotalVariation",
+    "defense_kind",
     "defense_label",
     "list_defenses",
     "make_defense",

@@ -204,6 +204,23 @@ def defense_label(text: str) -> str:
     return spec.label + (f", {rest.replace(',', ', ')}" if rest else "")
 
 
+def defense_kind(text: str) -> str:
+    """What a defense (``"name"`` or ``"name:k=v,..."``) stands for in the verdict:
+    ``"none"`` (the photo as published), ``"re-upload"`` (JPEG, what platforms do to
+    every photo) or ``"clean-up"`` (filters, super-resolution, a learned purifier: what
+    someone does on purpose).
+
+    >>> defense_kind("none"), defense_kind("jpeg:quality=60"), defense_kind("bl+sr")
+    ('none', 're-upload', 'clean-up')
+    """
+    spec = DEFENSES.get(text.strip().partition(":")[0])
+    if spec is None:
+        return "clean-up"
+    if spec.factory is classic.NoDefense:
+        return "none"
+    return "re-upload" if spec.factory is classic.JPEG else "clean-up"
+
+
 def parse_defense(text: str) -> Defense:
     """Build a defense from ``"name"`` or ``"name:key=value,key=value"`` (CLI syntax).
 

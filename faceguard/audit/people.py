@@ -1,0 +1,73 @@
+"""Who is who in an audit: the clean faces clustered into people, named where the
+user named them, and the clean photos of a gallery folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from faceguard.audit.protection import AuditFace, Gallery
+from faceguard.detect import Face, FaceDetector
+from faceguard.models.ensemble import Ensemble
+from faceguard.progress import Event
+
+
+def label_people(ensemble: Ensemble, gallery_faces: Sequence[tuple[str, Face, torch.Tensor,
+                                                                   np.ndarray]],
+                 faces: list[AuditFace], names: Sequence[str | None] = ()) -> Gallery:
+    """Cluster every clean face into people; label the cloaked faces from their originals.
+
+    ``names``: per cloaked face, whom the cloak run protected it as (the name the user
+    gave, from the manifest; None or "self" when unnamed): that person's cluster takes
+    the name instead of "person N".
+    """
+    from faceguard.identity import cluster_faces
+
+    with torch.no_grad():
+        embs = [{m: e[0] for m, e in ensemble.embed(crop, marks).items()}
+                for _, _, crop, marks in gallery_faces]
+    stacked = {m: torch.stack([e[m] for e in embs]) for m in ensemble.names}
+    labels = cluster_faces(ensemble, stacked, photos=[photo for photo, *_ in gallery_faces])
+    gallery = Gallery()
+    for (photo, _, _, _), emb, label in zip(gallery_faces, embs, labels, strict=True):
+        gallery.add(f"person {label + 1}", photo, {m: e.detach() for m, e in emb.items()})
+    # a cloaked face is the clean face at the same place in the same photo
+    for f in faces:
+        with torch.no_grad():
+            emb = {m: e[0] for m, e in ensemble.embed(f.original, f.landmarks).items()}
+        best, best_d = None, np.inf
+        for k, (photo, _, _, _) in enumerate(gallery_faces):
+            if photo != f.photo:
+                continue
+            d = sum(float((embs[k][m] - emb[m]).norm()) for m in ensemble.names)
+            if d < best_d:
+                best, best_d = k, d
+        f.person = gallery.people[best] if best is not None else "unknown"
+    _use_names(gallery, faces, names)
+    return gallery
+
+
+def _use_names(gallery: Gallery, faces: list[AuditFace], names: Sequence[str | None]) -> None:
+    """Rename the clusters of named cloaked faces ("person 2" -> "Me")."""
+    renamed = {f.person: name for f, name in zip(faces, names, strict=False)
+               if name and name != "self" and f.person != "unknown"}
+    gallery.people = [renamed.get(p, p) for p in gallery.people]
+    for f in faces:
+        f.person = renamed.get(f.person, f.person)
+
+
+def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, gallery: Gallery
+                ) -> Iterator[Event]:
+    """Add the clean photos of a gallery folder (one sub-folder per person)."""
+    from faceguard.album import detect_photos, gallery_folders
+
+    subs = gallery_folders(folder)
+    for k, (name, photos) in enumerate(subs.items(), 1):
+        for event in detect_photos(photos, detector, ensemble):
+            if event.result is not None and event.result.faces:
+                gallery.add(name, str(event.path),
+                            {m: e[0] for m, e in event.result.embeddings.items()})
+        yield Event(k, len(subs), "reading gallery", folder / name)

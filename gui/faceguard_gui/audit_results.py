@@ -1,0 +1,197 @@
+"""The Audit step's results: the verdict first, in plain words, then the findings, the
+tables, the plots and example faces (technical detail one click away)."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QGridLayout,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from faceguard.audit.cloak_detection import detector_label
+from faceguard.audit.defenses import defense_label
+from faceguard.verdict import protected_share
+from faceguard.words import plural
+from faceguard_gui.images import to_qimage
+from faceguard_gui.jobs import AuditOutcome
+from faceguard_gui.widgets import FittingLabel, scrolling
+
+PROTECTION_COLUMNS = [  # (key, title)
+    ("defense", "What the platform does"),
+    ("model", "Recognizer"),
+    ("held_out", "Not made on"),
+    ("faces", "Faces"),
+    ("protected", "Protected"),
+    ("mean_distance", "Distance / threshold"),
+    ("clean_verify", "Clean faces still recognised"),
+]
+DETECTION_COLUMNS = [
+    ("detector", "Detector"),
+    ("flagged_cloaked", "Cloaked faces flagged"),
+    ("flagged_clean", "Clean faces wrongly flagged"),
+    ("roc_auc", "ROC AUC (0.5 = cannot tell)"),
+    ("accuracy", "Accuracy"),
+    ("split", "Tested on other"),
+]
+RATIO_KEYS = {"mean_distance", "roc_auc"}  # plain numbers, not shares
+#: what the verdict line shows before any audit has run
+NO_VERDICT = "Run the audit to see how well the protection holds."
+
+
+def _cell(value, key: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if isinstance(value, float):
+        if key in RATIO_KEYS:
+            return f"{value:.2f}"
+        return f"{value:.0%}" if 0 <= value <= 1 else f"{value:.2f}"
+    return str(value)
+
+
+def _red_to_green(share: float) -> QColor:
+    """A soft background colour: red (0, unprotected) to green (1, protected)."""
+    hue = 120 * min(max(share, 0.0), 1.0) / 360
+    return QColor.fromHslF(hue, 0.55, 0.82)
+
+
+def _table(titles: list[str]) -> QTableWidget:
+    table = QTableWidget(0, len(titles))
+    table.setHorizontalHeaderLabels(titles)
+    table.verticalHeader().hide()
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    table.horizontalHeader().setStretchLastSection(True)
+    table.setMinimumHeight(160)
+    return table
+
+
+class AuditResults(QWidget):
+    """The verdict above tabs of detail: summary, protection, detection, examples."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.verdict = FittingLabel(NO_VERDICT)  # never cut: it is what people read first
+        self.verdict.setWordWrap(True)
+        self.verdict.setTextFormat(Qt.TextFormat.RichText)
+        self.verdict.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.tabs = QTabWidget()
+        self.summary = QTextBrowser()
+        self.summary.setOpenExternalLinks(True)
+        self.summary.setPlaceholderText("The findings in detail appear here.")
+        self.tabs.addTab(self.summary, "In detail")
+        self.protection_table = _table([t for _, t in PROTECTION_COLUMNS])
+        self.heatmap = QLabel()
+        self.heatmap.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.tabs.addTab(scrolling(self.heatmap, self.protection_table), "Protection")
+        self.detection_table = _table([t for _, t in DETECTION_COLUMNS])
+        self.roc = QLabel()
+        self.roc.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.tabs.addTab(scrolling(self.roc, self.detection_table), "Detection")
+        self.examples = QWidget()
+        self.examples_layout = QGridLayout(self.examples)
+        self.tabs.addTab(scrolling(self.examples), "Examples")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.verdict)
+        layout.addWidget(self.tabs, 1)
+
+    def clear(self) -> None:
+        """Forget the results shown (their input changed)."""
+        self.verdict.setText(NO_VERDICT)
+        self.summary.clear()
+        for table in (self.protection_table, self.detection_table):
+            table.setRowCount(0)
+        for label in (self.heatmap, self.roc):
+            label.clear()
+        self._show_examples([])
+
+    def show_outcome(self, outcome: AuditOutcome) -> None:
+        """Fill the verdict, the findings, the tables, the plots and the examples."""
+        result = outcome.result
+        v = result.verdict()
+        problem = (f"<p>{html.escape(result.detection_problem)}</p>"
+                   if result.detection_problem else "")
+        self.verdict.setText(f"<p style='font-size:large'><b>{html.escape(v.headline)}</b> "
+                             f"{html.escape(v.details())}</p>{problem}")
+        lines = [f"<h3>{plural(result.photos, 'photo')}, "
+                 f"{plural(result.faces, 'protected face')}, "
+                 f"{plural(result.people, 'person', 'people')} known</h3><ul>"]
+        lines += [f"<li>{html.escape(line)}</li>" for line in outcome.summary]
+        lines.append("</ul>")
+        if result.notes or result.errors:
+            lines.append("<h4>Notes</h4><ul>")
+            lines += [f"<li>{html.escape(x)}</li>" for x in result.notes + result.errors]
+            lines.append("</ul>")
+        self.summary.setHtml("".join(lines))
+        self._fill_protection(result.protection)
+        self._fill_detection(result.detection)
+        self._set_plot(self.heatmap, outcome.heatmap, "No protection plot (no face measured).")
+        self._set_plot(self.roc, outcome.roc, "No detection plot: "
+                       + (result.detection_problem or "see the notes under “In detail”."))
+        self._show_examples(result.examples)
+
+    def _fill_protection(self, rows: list[dict]) -> None:
+        self.protection_table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            values = dict(row, protected=protected_share(row))
+            for c, (key, _) in enumerate(PROTECTION_COLUMNS):
+                item = QTableWidgetItem(_cell(values.get(key), key))
+                if key == "defense":
+                    item = QTableWidgetItem(defense_label(row["defense"]))
+                    item.setToolTip(row["defense"])
+                if key == "protected" and values[key] is not None:
+                    item.setBackground(_red_to_green(values[key]))
+                    item.setForeground(QColor(20, 20, 20))
+                self.protection_table.setItem(r, c, item)
+
+    def _fill_detection(self, rows: list[dict]) -> None:
+        self.detection_table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            for c, (key, _) in enumerate(DETECTION_COLUMNS):
+                text = detector_label(row[key]) if key == "detector" else _cell(row.get(key), key)
+                item = QTableWidgetItem(text)
+                item.setToolTip(f"{row['detector']}: {row.get('sentence', '')}")
+                self.detection_table.setItem(r, c, item)
+
+    @staticmethod
+    def _set_plot(label: QLabel, image: QImage | None, missing: str) -> None:
+        if image is None or image.isNull():
+            label.setPixmap(QPixmap())
+            label.setText(missing)
+        else:
+            label.setPixmap(QPixmap.fromImage(image))
+
+    def _show_examples(self, examples: list[dict]) -> None:
+        while self.examples_layout.count():
+            item = self.examples_layout.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        if not examples:
+            return
+        titles = ["original", "protected", "purified", "difference ×10"]
+        keys = ["original", "cloaked", "purified", "difference"]
+        for c, title in enumerate(titles):
+            self.examples_layout.addWidget(QLabel(f"<b>{title}</b>"), 0, c)
+        for r, example in enumerate(examples, 1):
+            for c, key in enumerate(keys):
+                label = QLabel()
+                label.setPixmap(QPixmap.fromImage(to_qimage(example[key])))
+                purified = defense_label(example["purified_by"] or "none")
+                label.setToolTip(f"{example['person']}: {Path(example['photo']).name}"
+                                 + (f", purified by {purified}" if key == "purified" else ""))
+                self.examples_layout.addWidget(label, r, c)

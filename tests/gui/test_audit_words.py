@@ -1,0 +1,66 @@
+"""The Audit step says its verdict first, in plain words, and forgets stale results."""
+
+from __future__ import annotations
+
+import pytest
+
+from faceguard.audit.run import AuditResult
+
+
+def _row(defense: str, model: str, share: float, held_out: bool = False) -> dict:
+    return {"defense": defense, "model": model, "held_out": held_out, "faces": 3,
+            "protected_top1": None, "protected_verify": share, "mean_distance": 1.3,
+            "clean_top1": None, "clean_verify": 1.0}
+
+
+def _show(window, rows: list[dict], visibility: dict | None = None) -> str:
+    from faceguard_gui.jobs import AuditOutcome
+
+    result = AuditResult(protection=rows, cloak_models=["dlib"], faces=3, photos=3, people=1,
+                         visibility=visibility or {})
+    window.audit.show_outcome(AuditOutcome(result, None, None, ["a finding"]))
+    return window.audit.results.verdict.text()
+
+
+@pytest.mark.parametrize("shares, headline, detail", [
+    ((1.0, 1.0, 1.0), "Protected.", "After re-upload: still protected."),
+    ((1.0, 0.0, 1.0), "Partly protected.", "it was made on; 0 of 1 it was not."),
+    ((0.0, 0.2, 0.0), "Not protected.", "Protected against 0 of 1 recognizer it was made on"),
+])
+def test_verdict_wording(make_window, shares, headline, detail):
+    window = make_window()
+    made_on, other, reupload = shares
+    text = _show(window, [_row("none", "dlib", made_on), _row("none", "faceres", other, True),
+                          _row("jpeg75", "dlib", reupload), _row("jpeg75", "faceres", other,
+                                                                 True)],
+                 {"ssimulacra2": 80.0, "jpeg_equivalent": 92})
+    assert f"<b>{headline}</b>" in text
+    assert detail in text
+    assert "How visible: invisible at normal size, faint up close (like JPEG quality 92)." in text
+    assert window.audit.export_button.isEnabled()
+
+
+def test_changing_the_folder_clears_stale_results(make_window, tmp_path):
+    window = make_window()
+    window.audit.cloaked.setText(str(tmp_path / "one"))
+    _show(window, [_row("none", "dlib", 1.0)])
+    assert window.audit.results.protection_table.rowCount() == 1
+    window.audit.cloaked.setText(str(tmp_path / "two"))
+    assert window.audit.outcome is None
+    assert window.audit.results.protection_table.rowCount() == 0
+    assert "Run the audit" in window.audit.results.verdict.text()
+    assert not window.audit.export_button.isEnabled()
+
+
+def test_a_detection_check_that_cannot_run_says_why_in_one_sentence(make_window):
+    from faceguard.audit.detection_step import too_few
+    from faceguard_gui.jobs import AuditOutcome
+
+    window = make_window()
+    problem = too_few(3, "stand-in faces were turned off")
+    result = AuditResult(protection=[_row("none", "dlib", 1.0)], faces=3, photos=3, people=1,
+                         detection_problem=problem)
+    window.audit.show_outcome(AuditOutcome(result, None, None, []))
+    assert problem in window.audit.results.verdict.text()
+    assert window.audit.results.roc.text() == f"No detection plot: {problem}"
+    assert window.audit.results.detection_table.rowCount() == 0

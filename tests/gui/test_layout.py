@@ -1,0 +1,90 @@
+"""Layout at 1024x680, also with fonts twice as large: nothing cut, long paths elided."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtWidgets import QAbstractButton, QApplication, QGroupBox, QLabel
+
+from faceguard.audit.run import AuditResult
+
+
+def _cut(window) -> list[str]:
+    """Visible labels and buttons of the current step narrower (or, wrapped, lower) than
+    their text needs."""
+    out = []
+    page = window.current_page()
+    for w in page.findChildren(QLabel) + page.findChildren(QAbstractButton):
+        if not w.isVisible() or not w.text():
+            continue
+        if isinstance(w, QLabel) and w.wordWrap():
+            if w.heightForWidth(w.width()) > w.height():
+                out.append(f"{w.text()[:50]!r}: {w.heightForWidth(w.width())} > {w.height()} high")
+        elif w.sizeHint().width() > w.width():
+            out.append(f"{w.text()[:50]!r}: {w.sizeHint().width()} > {w.width()} wide")
+    for box in page.findChildren(QGroupBox):  # a squeezed box overlaps its own rows
+        if box.isVisible() and box.height() < box.minimumSizeHint().height():
+            out.append(f"{box.title()!r}: {box.height()} < {box.minimumSizeHint().height()} high")
+    return out
+
+
+def _show_an_audit(window) -> None:
+    from faceguard_gui.jobs import AuditOutcome
+
+    rows = [{"defense": d, "model": m, "held_out": m == "faceres", "faces": 3,
+             "protected_top1": None, "protected_verify": 0.5, "mean_distance": 1.1,
+             "clean_top1": None, "clean_verify": 1.0}
+            for d in ("none", "jpeg75", "bl+sr") for m in ("dlib", "faceres")]
+    result = AuditResult(protection=rows, faces=3, photos=3, people=1,
+                         visibility={"ssimulacra2": 77.0, "jpeg_equivalent": 91},
+                         detection_problem="The cloak-detection check could not run: it "
+                                           "needs at least 8 cloaked faces, this set has 3.")
+    window.audit.show_outcome(AuditOutcome(result, None, None, ["A finding."] * 6))
+
+
+@pytest.mark.parametrize("scale", [1, 2])
+def test_nothing_is_cut_at_1024x680(make_window, scale):
+    app = QApplication.instance()
+    font = app.font()
+    bigger = app.font()
+    bigger.setPointSizeF(font.pointSizeF() * scale)
+    app.setFont(bigger)
+    try:
+        window = make_window()
+        window.resize(1024, 680)
+        _show_an_audit(window)  # the verdict and its detail take room too
+        for step in range(3):
+            window.go_to(step)
+            QApplication.processEvents()
+            assert (window.width(), window.height()) == (1024, 680)
+            assert _cut(window) == [], f"step {step + 1} at {scale}x fonts"
+            if scale == 1:  # at normal size every step fits without scrolling
+                page = window.current_page()
+                assert page.minimumSizeHint().width() <= window.pages.width()
+                assert page.minimumSizeHint().height() <= window.pages.height()
+    finally:
+        app.setFont(font)
+
+
+def test_long_folder_paths_are_elided_in_the_middle(make_window):
+    window = make_window()
+    window.resize(1024, 680)
+    window.go_to(2)
+    field = window.audit.cloaked
+    path = "/home/someone/" + "very-long-folder-name/" * 8 + "trip-protected"
+    seen = []
+    field.textChanged.connect(seen.append)
+    field.setText(path)
+    QApplication.processEvents()
+    shown = field.displayText()
+    assert field.text() == path and field.toolTip() == path
+    head, _, tail = shown.partition("…")
+    assert head and tail and path.startswith(head) and path.endswith(tail)
+    assert shown.endswith("protected")  # the end of the path names the folder
+    assert field.fontMetrics().horizontalAdvance(shown) <= field.width()
+    window.resize(1400, 680)  # a new width: elided again, no change reported
+    QApplication.processEvents()
+    assert seen == [path]
+    field.setFocus()  # editing shows the whole path
+    QApplication.processEvents()
+    if field.hasFocus():  # offscreen windows may not take focus
+        assert field.displayText() == path
