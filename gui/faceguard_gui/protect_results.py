@@ -35,7 +35,7 @@ class ResultsPanel:
         box = QGroupBox("Protected photos")
         self.results = QTableWidget(0, 5)
         self.results.setHorizontalHeaderLabels(
-            ["Photo", "Result", "Faces protected", "How visible", "Recognizers fooled"])
+            ["Photo", "Result", "Faces cloaked", "How visible", "Recognizers fooled"])
         self.results.verticalHeader().hide()
         self.results.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.results.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -76,7 +76,8 @@ class ResultsPanel:
         name.setData(Qt.ItemDataRole.UserRole, str(event.path))
         faces = entry["faces"]
         protected = [f for f in faces if f["protected"]]
-        status = "protected" if entry["status"] == "cloaked" else "copied (no chosen face)"
+        # "cloaked", not "protected": whether the cloak protects is the last column's say
+        status = "cloaked" if entry["status"] == "cloaked" else "copied (no chosen face)"
         self.results.setItem(row, 1, QTableWidgetItem(status))
         self.results.setItem(row, 2, QTableWidgetItem(f"{len(protected)} of {len(faces)}"))
         scores = [q["ssimulacra2"] for f in protected
