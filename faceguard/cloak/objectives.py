@@ -32,6 +32,11 @@ from faceguard.models.ensemble import Ensemble, FaceTransform
 from faceguard.settings import TRANSFER_LEVERS
 
 
+#: with the "purify" lever, every this many-th draw sees the face through the bilateral
+#: filter (2: every other one)
+PURIFIED_EVERY = 2
+
+
 class _FaceObjective:
     """Shared part: embed under ``samples`` random alignments and transforms (EOT).
 
@@ -55,7 +60,7 @@ class _FaceObjective:
         self.levers = tuple(levers)
         self.rng = np.random.default_rng(seed)
         self.generator = torch.Generator().manual_seed(seed)
-        self.draws = 0  # every other draw is purified with the "purify" lever
+        self.draws = 0  # counts draws, for the "purify" lever
         #: (B,) bool after each call: the face needs no further step (every recognizer
         #: beyond its margin under every draw); cloaks may stop early on it
         self.satisfied = torch.zeros(0, dtype=torch.bool)
@@ -69,7 +74,7 @@ class _FaceObjective:
         views, marks = [], []
         for _ in range(self.samples):
             self.draws += 1
-            purified = "purify" in self.levers and self.draws % 2 == 0
+            purified = "purify" in self.levers and self.draws % PURIFIED_EVERY == 0
             views.append(bilateral(images) if purified else images)
             m = np.broadcast_to(self.landmarks, (n, 5, 2))
             marks.append(jitter_landmarks(m, self.rng) if self.jitter else m)
