@@ -90,13 +90,18 @@ def _cloak_batch(config: dict, data: Data, seed: int) -> torch.Tensor:
     ens = Ensemble.load(s.models)
     x = data.images[data.probes]
     landmarks = np.stack([data.faces[i].landmarks for i in data.probes])
+    return _keep_floor(s, data, x, _cloak(s, config, data, ens, x, landmarks,
+                                          _weight(s, data, x), seed))
+
+
+def _weight(s: CloakSettings, data: Data, x: torch.Tensor) -> torch.Tensor:
+    """The probes' budget weights (B, 1, 112, 112), as cloak_face makes them."""
     weight = torch.cat([face_weight(data.faces[i], (0, 0, 112, 112)) for i in data.probes])
     if s.texture > 0:
         from faceguard.cloak.budget import texture_weight
 
         weight = weight * texture_weight(x, s.texture)
-    weight = weight * lightness_weight(x, budget(s), s.delta_e)  # as cloak_face does
-    return _keep_floor(s, data, x, _cloak(s, config, data, ens, x, landmarks, weight, seed))
+    return weight * lightness_weight(x, budget(s), s.delta_e)
 
 
 def _keep_floor(s: CloakSettings, data: Data, x: torch.Tensor,
@@ -119,7 +124,16 @@ def _cloak(s, config, data, ens, x, landmarks, weight, seed) -> torch.Tensor:
     probe_labels = [data.labels[i] for i in data.probes]
     gen = torch.Generator().manual_seed(seed)
     if s.universal:
-        return _universal(s, config, data, ens, people, x, landmarks, weight, gen)
+        masked = _universal(s, config, data, ens, people, x, landmarks, weight, gen)
+        if not config.get("refine"):
+            return masked
+        # the album path of the speed issue: the person's mask, then a few steps of the
+        # per-photo method started from it (its own eps, floor and objective)
+        p = settings_of({**config, "method": "perceptual", "steps": config["refine"]})
+        centroids = {m: torch.stack([people[data.user_ids.index(n)].centroid(m)
+                                     for n in probe_labels]) for m in ens.names}
+        return make_cloak(p)(x, objective_factory(p, ens, centroids, seed=seed)(landmarks),
+                             _weight(p, data, x), gen, start=masked)
     if s.objective == "classifier":
         clf = FaceClassifier(people).fit()
         labels = [data.user_ids.index(n) for n in probe_labels]
@@ -140,15 +154,16 @@ def _cloak(s, config, data, ens, x, landmarks, weight, seed) -> torch.Tensor:
 
 
 def _universal(s, config, data, ens, people, x, landmarks, weight, gen) -> torch.Tensor:
-    """One mask per person from their references, applied to their probes."""
+    """One mask per person, applied to their probes: fitted on their references and
+    their probes, as the pipeline fits a mask on every face of the person it cloaks."""
     from faceguard.cloak.universal import UniversalMask, canonical_faces
 
     out = x.clone()
     clf = FaceClassifier(people).fit() if s.method == "universal" else None
     for person in people:
-        refs = [i for i in data.refs if data.labels[i] == person.name]
+        theirs = [i for i in data.refs + list(data.probes) if data.labels[i] == person.name]
         faces = torch.cat([canonical_faces(data.images[i:i + 1], data.faces[i].landmarks)
-                           for i in refs])
+                           for i in theirs])
         v, _, _ = fit_universal(s, ens, faces, person.centroids(), gen, clf)
         mask = UniversalMask(v, person.name, ens.names)
         for j, i in enumerate(data.probes):
@@ -247,6 +262,11 @@ RECIPES = {
     **{f"perceptual-balanced+{lever}": {"method": "perceptual", "transfer": [lever]}
        for lever in TRANSFER_LEVERS},
     "pgd-balanced": {"method": "pgd"},
+    # a person's universal mask from their reference photos, alone (DeepFool, signed
+    # SGD) and as the warm start of 10 steps of the default (the speed issue's album path)
+    "universal-balanced": {"method": "universal"},
+    "universal-sgd-balanced": {"method": "universal-sgd"},
+    "universal-sgd-balanced+refine10": {"method": "universal-sgd", "refine": 10},
     "flm-balanced": {"method": "flm"},
     "hybrid-balanced": {"method": "hybrid"},
 }
@@ -318,6 +338,8 @@ def main() -> None:
                              "--quick: faceres)")
     parser.add_argument("--no-white-box", action="store_true",
                         help="skip the run made on every family")
+    parser.add_argument("--white-box", action="store_true",
+                        help="with --quick: add the run made on every family")
     parser.add_argument("--out", help="results file name in benchmarks/results (default: "
                                       "protection, protection-only with --only, "
                                       "protection-curves with --curves)")
@@ -332,7 +354,8 @@ def main() -> None:
     defenses = QUICK_DEFENSES if quick else DEFENSES
     held_out = args.held_out if args.held_out is not None else (
         ("faceres",) if quick else FAMILIES)
-    runs = plan(recipes, tuple(held_out), white_box=not (args.quick or args.no_white_box))
+    white_box = args.white_box or not (args.quick or args.no_white_box)
+    runs = plan(recipes, tuple(held_out), white_box)
     name = args.out or ("protection-curves" if args.curves else
                         "protection-only" if args.only else "protection")
     # the same protocol on the clean probes, after each defense: the share "protected"

@@ -22,8 +22,10 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -80,6 +82,22 @@ def big_photo(album: Path, tmp: Path) -> Path:
     return path
 
 
+def small_portrait(album: Path, tmp: Path) -> Path:
+    """The 12 MP photo's person as a 250x250 portrait (the face fills most of it)."""
+    from faceguard.visibility import face_box
+
+    src = labelled_photos(album)["person_img1"][3]
+    image = Image.open(src).convert("RGB")
+    face = FaceDetector()(np.asarray(image))[0]
+    x0, y0, x1, y1 = face_box(face.box, image.width, image.height)
+    side = max(x1 - x0, y1 - y0)
+    cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+    box = (cx - side // 2, cy - side // 2, cx + side // 2, cy + side // 2)
+    path = tmp / "portrait-250.jpg"
+    image.crop(box).resize((250, 250), Image.BICUBIC).save(path, quality=92)
+    return path
+
+
 def twelve_megapixels(path: Path, detector, ensembles, tmp: Path, presets) -> dict:
     from faceguard.album import embed_faces
     from faceguard.io import load_photo, save_photo, to_tensor
@@ -116,6 +134,95 @@ def twelve_megapixels(path: Path, detector, ensembles, tmp: Path, presets) -> di
     return out
 
 
+def _seconds(fn, reps: int = 3) -> float:
+    """Mean wall seconds of ``fn()`` over ``reps`` calls, after one warm-up call."""
+    fn()
+    t = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return (time.perf_counter() - t) / reps
+
+
+def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
+    """Where one photo's time goes, stage by stage, at ``balanced``: load, detect, embed
+    the reference and the face, the optimisation (timed whole, with its steps counted),
+    the visibility guard, paste and save, and the manifest's measurement; then one
+    optimisation step taken apart: the objective's forward and backward pass per
+    recognizer (all EOT draws batched, alignment included), the visibility penalty's
+    and the purify lever's bilateral filter's, each timed on its own."""
+    from faceguard.album import embed_faces
+    from faceguard.cloak.budget import keep_floor
+    from faceguard.cloak.photo import cloak_face, face_in, paste, working_view
+    from faceguard.cloak.recipe import make_cloak, objective_factory
+    from faceguard.cloak.transforms import bilateral
+    from faceguard.io import from_tensor, load_photo, save_photo, to_tensor
+    from faceguard.models.ensemble import Ensemble
+    from faceguard.visibility import measure_face
+    from faceguard.visibility.differentiable import ssimulacra2
+
+    s = CloakSettings().resolved()
+    out, t = {}, time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal t
+        now = time.perf_counter()
+        out[name] = round(now - t, 3)
+        t = now
+
+    photo = load_photo(path)
+    lap("load")
+    faces = detector(photo.pixels)
+    lap("detect")
+    ref = load_photo(reference)
+    centroids = {m: e[0] for m, e in embed_faces(ensemble, to_tensor(ref.pixels),
+                                                 detector(ref.pixels)[:1]).items()}
+    image = to_tensor(photo.pixels)
+    embed_faces(ensemble, image, faces[:1])
+    lap("embed (reference detected and embedded, then the face)")
+    face = faces[0]
+    steps = []
+    cloak = make_cloak(s)
+    make = objective_factory(s, ensemble, centroids, seed=s.seed)
+    cloaked, crop = cloak_face(image, face, cloak, ensemble, make, texture=s.texture,
+                               delta_e=s.delta_e, on_step=lambda k, n: steps.append(k))
+    lap("optimise (with cutting the region and its budget)")
+    region = cloaked[..., crop.region[1]:crop.region[3], crop.region[0]:crop.region[2]]
+    region = keep_floor(crop.pixels, region, s.floor, face_in(crop, face))
+    image = paste(image, crop, region)
+    lap("visibility guard (keep the floor)")
+    saved = tmp / "stages.jpg"
+    save_photo(photo.with_pixels(from_tensor(image)), saved, quality=95, overwrite=True)
+    lap("save (JPEG q95)")
+    measure_face(photo.pixels, from_tensor(image), face.box)
+    lap("measure (manifest)")
+    # one step taken apart, on the region as the optimiser sees it
+    work = working_view(crop, face, 336)
+    x = work.pixels.clone().requires_grad_(True)
+    per_model = {}
+    plain = replace(s, transfer=())  # the bilateral filter of "purify" is timed apart
+    for m in ensemble.names:
+        alone = objective_factory(plain, Ensemble([ensemble[m]]), {m: centroids[m]},
+                                  seed=s.seed)(work.landmarks)
+        per_model[m] = round(_seconds(lambda o=alone: o(x).sum().backward()), 4)
+
+    def penalty() -> None:  # scored on the whole working region (the loop's window is
+        ssimulacra2(work.pixels, x.clamp(0, 1)).sum().backward()  # 0-63 px larger)
+
+    def purify() -> None:
+        bilateral(x).sum().backward()
+
+    return {"photo": "x".join(map(str, photo.size)), "face_px": round(face.width),
+            "working_px": list(work.pixels.shape[-2:]), "steps_run": len(steps),
+            "steps_planned": s.steps, "eot_draws": s.eot_samples, "stages_s": out,
+            "total_s": round(sum(out.values()), 3),
+            "one_step_s": {"objective_per_recognizer": per_model,
+                           "visibility_penalty": round(_seconds(penalty), 4),
+                           "bilateral_of_the_purify_lever": round(_seconds(purify), 4)},
+            "note": "stages run one after another in this process (not through the "
+                    "pipeline's worker thread); one_step_s times each part of a step "
+                    "alone, forward and backward, at the working scale"}
+
+
 def universal_vs_per_photo(album: Path, detector, ensembles, tmp: Path) -> dict:
     person = labelled_photos(album)["person_img26"]
     refs, photos = person[:2], person[2:]
@@ -145,6 +252,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="8 album photos, balanced only")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--stages-only", action="store_true",
+                        help="only the stage-by-stage profile (speed-stages.json)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
@@ -154,8 +263,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         presets = ("balanced",) if args.quick else ("low", "balanced", "high")
-        results = {"twelve_megapixels": twelve_megapixels(big_photo(album, tmp), detector,
-                                                          ensembles, tmp, presets)}
+        big = big_photo(album, tmp)
+        portrait = small_portrait(album, tmp)
+        ens = ensembles[tuple(DEFAULT_MODELS)]
+        results = {"stages": {"twelve_megapixels": stages(big, portrait, detector, ens, tmp),
+                              "portrait_250px": stages(portrait, big, detector, ens, tmp)}}
+        print(json.dumps(results["stages"]), flush=True)
+        if args.stages_only:
+            print(write_results("speed-stages", {"threads": args.threads,
+                                                 "models": list(DEFAULT_MODELS)},
+                                results, args.quick, started))
+            return
+        results["twelve_megapixels"] = twelve_megapixels(big, detector, ensembles, tmp, presets)
         print(json.dumps(results["twelve_megapixels"]), flush=True)
         results["universal_vs_per_photo"] = universal_vs_per_photo(album, detector,
                                                                    ensembles, tmp)
