@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from faceguard.audit.report import write_report
     from faceguard.audit.run import AuditError, AuditJob, run_audit
     from faceguard.progress import show_in_terminal
+    from faceguard.training_pairs import cloaked_pairs
 
     if args.list_defenses:
         for spec in list_defenses():
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         events = run_audit(job, common.make_detector(args),
                            lambda names: common.load_ensemble(list(names), args.device),
-                           make_defenses)
+                           make_defenses, training_pairs=cloaked_pairs)
         for event in show_in_terminal(events, quiet=args.quiet):
             if event.stage == "done":
                 result = event.result

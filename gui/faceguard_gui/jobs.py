@@ -178,8 +178,10 @@ def report_plots(result: AuditResult) -> tuple[QImage | None, QImage | None]:
 def audit(job: AuditJob, cache: ModelCache) -> Iterator[Event]:
     """Run :func:`faceguard.audit.run.run_audit`; the "done" event carries an AuditOutcome."""
     from faceguard.audit.report import summary
+    from faceguard.training_pairs import cloaked_pairs
 
-    for event in run_audit(job, cache.detector(), load_ensemble=cache.ensemble):
+    for event in run_audit(job, cache.detector(), load_ensemble=cache.ensemble,
+                           training_pairs=cloaked_pairs):
         if event.stage == "done":
             heatmap, roc = report_plots(event.result)
             event = replace(event, result=AuditOutcome(event.result, heatmap, roc,

@@ -19,9 +19,12 @@ limits. Pick them by name from the registry::
 
 Layout: :mod:`~faceguard.audit.defenses.classic` (filters),
 :mod:`~faceguard.audit.defenses.super_resolution`, :mod:`~faceguard.audit.defenses.learned`
-(purifiers), and :mod:`~faceguard.audit.defenses.registry`, which names them all.
+(purifiers), :mod:`~faceguard.audit.defenses.adaptive` (defenses that learn from other
+people's cloaked faces: ``fit`` before use), and :mod:`~faceguard.audit.defenses.registry`,
+which names them all.
 """
 
+from faceguard.audit.defenses.adaptive import AdaptivePurifier, DetectThenPurify, RobustRecognizer
 from faceguard.audit.defenses.base import LUMA, Defense
 from faceguard.audit.defenses.classic import (
     JPEG,
@@ -37,6 +40,7 @@ from faceguard.audit.defenses.classic import (
 from faceguard.audit.defenses.learned import Purifier
 from faceguard.audit.defenses.registry import (
     DEFENSES,
+    TRAINED,
     DefenseSpec,
     defense_label,
     list_defenses,
@@ -47,19 +51,23 @@ from faceguard.audit.defenses.super_resolution import BilateralSR, SuperResoluti
 
 __all__ = [
     "DEFENSES",
+    "TRAINED",
     "JPEG",
+    "AdaptivePurifier",
     "LUMA",
     "Bilateral",
     "BilateralRGB",
     "BilateralSR",
     "BitDepth",
     "Defense",
+    "DetectThenPurify",
     "DefenseSpec",
     "Gaussian",
     "Median",
     "NoDefense",
     "Purifier",
     "Resize",
+    "RobustRecognizer",
     "SuperResolution",
     "TotalVariation",
     "defense_label",

@@ -1,0 +1,384 @@
+"""Defenses that learn from cloaked faces of other people: detect-then-purify, and an
+attacker who trains against FaceGuard (an adaptive purifier, a robust recognizer).
+
+Each needs pairs of clean and cloaked faces before it runs: :meth:`fit` takes them
+(aligned 112 px ArcFace crops of people other than the protected one, cloaked with the
+user's settings; the audit gets them from :mod:`faceguard.training_pairs`). A fitted model is
+cached per training set (``key``) in the user cache.
+
+- :class:`DetectThenPurify`: the instance sparsity mapping defense's modules 1 and 2
+  (Haque and Kang, J. KIIT 2021): a reconstruction check decides, and only the faces it
+  flags go through the learned clean-up.
+- :class:`AdaptivePurifier`: the learned clean-up fine-tuned to turn cloaked faces back
+  into their clean originals (the "adaptive" attacker of Radiya-Dixit et al., ICLR 2022).
+- :class:`RobustRecognizer`: a small head over each frozen recognizer, trained so that
+  a cloaked face and its clean original embed together (ibid., robust training). It is
+  not an image filter: images pass unchanged and :meth:`RobustRecognizer.adapt` gives
+  the recognizers with their heads (see :func:`faceguard.audit.protection.protection_table`).
+
+Limits: all three learn from few faces (tens on a CPU in an audit's minutes), so they
+under-state what a determined attacker with thousands of cloaked faces and a GPU gets;
+treat their protection figures as an upper bound.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from faceguard.align import ARCFACE_112
+from faceguard.audit.defenses.base import _check_images
+from faceguard.audit.detectors.base import NotFittedError
+from faceguard.models.base import Recognizer
+from faceguard.models.ensemble import Ensemble
+from faceguard.progress import Event
+
+
+def _cache_file(kind: str, key: str, params: str) -> Path | None:
+    """Where a fitted model is cached (None when there is no key)."""
+    if not key:
+        return None
+    from faceguard.paths import cache_dir
+
+    return cache_dir() / "attackers" / f"{kind}-{key}-{params}.pt"
+
+
+def _device() -> str:
+    from faceguard.device import pick_device
+
+    return pick_device(None)
+
+
+def _device_of(module: nn.Module) -> torch.device:
+    """Where a module's weights live (the CPU for one with none)."""
+    for tensor in (*module.parameters(), *module.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def _require(fitted: bool, name: str) -> None:
+    if not fitted:
+        raise NotFittedError(f"{name} needs fit(clean, cloaked) on other people's faces first")
+
+
+@dataclass(eq=False)
+class DetectThenPurify:
+    """Purify only the faces a reconstruction check flags as cloaked.
+
+    The check is :class:`~faceguard.audit.detectors.reconstruction.ReconstructionDetector`
+    on error statistics only (the residual map depends on how the face is framed, and
+    audit crops are framed unlike the aligned faces it learns from), at the crop's own
+    resolution; flagged faces go through the shipped learned clean-up.
+
+    Args:
+        faces: how many stand-in faces to learn from (the audit's training set size).
+
+    Paper: Haque and Kang, "Advanced generative adversarial defense model using instance
+    sparsity mapping network", J. KIIT 2021 (modules 1 and 2); Meng and Chen, MagNet,
+    CCS 2017. Limits: Carlini and Wagner, arXiv:1711.08478, 2017.
+    """
+
+    faces: int = 16
+    detector: Any = field(default=None, init=False, repr=False)
+
+    def fit(self, clean: Tensor, cloaked: Tensor, ensemble: Ensemble | None = None,
+            people: list[str] | None = None, key: str = "") -> DetectThenPurify:
+        """Fit the check on (N, 3, 112, 112) clean and cloaked crops; returns ``self``."""
+        from faceguard.audit.detectors.reconstruction import ReconstructionDetector
+
+        path = _cache_file("detect", key, str(self.faces))
+        if path is not None and path.is_file():
+            self.detector = ReconstructionDetector.load(path)
+            return self
+        self.detector = ReconstructionDetector(size=0, grid=False).fit(clean, cloaked)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.detector.save(path)
+        return self
+
+    def __call__(self, images: Tensor) -> Tensor:
+        from faceguard.audit.defenses.learned import Purifier
+
+        _check_images(images)
+        _require(self.detector is not None, "detect-then-purify")
+        flagged = torch.from_numpy(self.detector.predict(images)).to(images.device)
+        out = images.clone()
+        if flagged.any():
+            out[flagged] = Purifier()(images[flagged])
+        return out
+
+
+@dataclass(eq=False)
+class AdaptivePurifier:
+    """The learned clean-up, fine-tuned on other people's clean and cloaked faces.
+
+    Trained from the shipped weights to output the clean face from its cloaked copy
+    (and from itself), on random flips, rescales (0.75-1.5x) and 64 px crops, mean
+    squared error, Adam, as ``scripts/train_purifier.py`` trains the original.
+
+    Args:
+        faces: how many stand-in faces to learn from.
+        steps: optimisation steps of 16 crops each.
+
+    Paper: Radiya-Dixit, Hong, Carlini and Tramèr, "Data poisoning won't save you from
+    facial recognition", ICLR 2022 (adaptive attacker); network: Meng and Chen, MagNet,
+    CCS 2017. Limits: tens of training faces, where the paper's attacker has thousands.
+    """
+
+    faces: int = 16
+    steps: int = 300
+    net: Any = field(default=None, init=False, repr=False)
+
+    def fit(self, clean: Tensor, cloaked: Tensor, ensemble: Ensemble | None = None,
+            people: list[str] | None = None, key: str = "") -> AdaptivePurifier:
+        """Fine-tune on (N, 3, H, W) clean and cloaked crops; returns ``self``."""
+        from faceguard.audit.purifier import PurifierNet, load_purifier
+
+        path = _cache_file("purifier", key, f"{self.faces}-{self.steps}")
+        if path is not None and path.is_file():
+            state = torch.load(path, weights_only=True)
+            net = PurifierNet(**state["arch"])
+            net.load_state_dict(state["state_dict"])
+        else:
+            net = copy.deepcopy(load_purifier()).float().requires_grad_(True)
+            _fine_tune(net, clean, cloaked, self.steps)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                torch.save({"arch": {"width": net.width, "bottleneck": net.bottleneck},
+                            "state_dict": net.state_dict()}, path)
+        self.net = net.eval().requires_grad_(False).to(_device())
+        return self
+
+    def __call__(self, images: Tensor) -> Tensor:
+        _check_images(images)
+        _require(self.net is not None, "the adaptive purifier")
+        dev = _device_of(self.net)
+        with torch.no_grad():
+            out = self.net(images.detach().to(dev, torch.float32).clamp(0, 1))
+        return out.clamp(0, 1).to(images.device, images.dtype).contiguous()
+
+
+def _fine_tune(net: nn.Module, clean: Tensor, cloaked: Tensor, steps: int, batch: int = 16,
+               crop: int = 64, seed: int = 0) -> None:
+    """Adam on cloaked -> clean and clean -> clean pairs (random flip, rescale, crop)."""
+    gen = torch.Generator().manual_seed(seed)
+    inputs, targets = torch.cat([cloaked, clean]).float(), torch.cat([clean, clean]).float()
+    opt = torch.optim.Adam(net.parameters(), lr=3e-4)
+    net.train()
+    for _ in range(steps):
+        idx = torch.randint(len(inputs), (batch,), generator=gen)
+        scale = float(torch.empty(1).uniform_(0.75, 1.5, generator=gen))
+        size = max(crop, round(inputs.shape[-1] * scale))
+        pair = F.interpolate(torch.cat([inputs[idx], targets[idx]]), size=(size, size),
+                             mode="bilinear", antialias=True, align_corners=False)
+        y0, x0 = (int(torch.randint(size - crop + 1, (1,), generator=gen)) for _ in range(2))
+        pair = pair[..., y0:y0 + crop, x0:x0 + crop].clamp(0, 1)
+        if torch.rand(1, generator=gen) < 0.5:
+            pair = pair.flip(-1)
+        x, y = pair.chunk(2)
+        loss = F.mse_loss(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+class EmbeddingHead(nn.Module):
+    """``h(e) = e + W2 relu(W1 e + b1) + b2``; W2 starts at zero, so h starts as the identity.
+
+    Shape: (..., D) -> (..., D).
+    """
+
+    def __init__(self, dim: int, hidden: int = 256) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, dim))
+        nn.init.zeros_(self.mlp[2].weight)
+        nn.init.zeros_(self.mlp[2].bias)
+
+    def forward(self, e: Tensor) -> Tensor:
+        return e + self.mlp(e)
+
+
+class HeadRecognizer(Recognizer):
+    """A frozen recognizer followed by an :class:`EmbeddingHead`, with its own threshold."""
+
+    def __init__(self, base: Recognizer, head: EmbeddingHead, threshold: float) -> None:
+        super().__init__()
+        self.base, self.head = base, head.to(_device_of(base))
+        self.name, self.family, self.input_size = base.name, base.family, base.input_size
+        self.template, self.distance, self.threshold = base.template, base.distance, threshold
+
+    def forward(self, faces: Tensor) -> Tensor:
+        return self.head(self.base.embed(faces))
+
+
+@dataclass(eq=False)
+class RobustRecognizer:
+    """Recognizers retrained so that cloaked and clean faces of other people match.
+
+    Per recognizer, an :class:`EmbeddingHead` over its frozen embeddings, trained (Adam,
+    full batch) to map a cloaked face's embedding to its clean original's and to keep
+    clean embeddings where they are (loss: squared distance in threshold units). The
+    head's threshold keeps the recognizer's own false-match rate, measured on the
+    stand-in faces of different people (the recognizer's own threshold when they are
+    too few). Images pass unchanged; :meth:`adapt` gives the recognizers with heads.
+
+    Args:
+        faces: how many stand-in faces to learn from.
+        steps: Adam steps.
+
+    Paper: Radiya-Dixit, Hong, Carlini and Tramèr, "Data poisoning won't save you from
+    facial recognition", ICLR 2022 (robust training against the cloak). Limits: a head
+    on frozen features learns from tens of faces; fine-tuning the whole network on
+    thousands, as the paper's attacker does, is stronger.
+    """
+
+    faces: int = 16
+    steps: int = 300
+    heads: dict = field(default_factory=dict, init=False, repr=False)
+    thresholds: dict = field(default_factory=dict, init=False, repr=False)
+
+    def fit(self, clean: Tensor, cloaked: Tensor, ensemble: Ensemble,
+            people: list[str] | None = None, key: str = "") -> RobustRecognizer:
+        """Train a head per recognizer of ``ensemble`` on aligned 112 px ArcFace crops."""
+        path = _cache_file("robust", key, f"{self.faces}-{self.steps}-{'+'.join(ensemble.names)}")
+        if path is not None and path.is_file():
+            state = torch.load(path, weights_only=True)
+            for m, sd in state["heads"].items():
+                self.heads[m] = EmbeddingHead(sd["mlp.0.weight"].shape[1])
+                self.heads[m].load_state_dict(sd)
+            self.thresholds = state["thresholds"]
+            return self
+        both = torch.cat([clean, clean.flip(-1), cloaked, cloaked.flip(-1)])
+        with torch.no_grad():
+            emb = {m: e.float().cpu() for m, e in _embed_aligned(ensemble, both).items()}
+        labels = list(people or range(len(clean))) * 2
+        for m in ensemble.names:
+            e_clean, e_cloaked = emb[m].chunk(2)
+            head = _train_head(ensemble[m], e_clean, e_cloaked, self.steps)
+            self.heads[m] = head
+            self.thresholds[m] = _matched_threshold(ensemble[m], head, e_clean, labels)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"heads": {m: h.state_dict() for m, h in self.heads.items()},
+                        "thresholds": self.thresholds}, path)
+        return self
+
+    def __call__(self, images: Tensor) -> Tensor:
+        """``images`` unchanged (the heads act on embeddings: :meth:`adapt`, :meth:`map`)."""
+        _check_images(images)
+        _require(bool(self.heads), "the robust recognizer")
+        return images
+
+    def adapt(self, ensemble: Ensemble) -> Ensemble:
+        """The recognizers of ``ensemble`` with their heads (same names and families)."""
+        _require(bool(self.heads), "the robust recognizer")
+        return Ensemble([HeadRecognizer(ensemble[m], self.heads[m], self.thresholds[m])
+                         for m in ensemble.names])
+
+    def map(self, model: str, embeddings: Tensor) -> Tensor:
+        """(N, D) embeddings of ``model`` through its head."""
+        _require(bool(self.heads), "the robust recognizer")
+        with torch.no_grad():
+            return self.heads[model](embeddings.float().cpu()).to(embeddings)
+
+
+def _embed_aligned(ensemble: Ensemble, faces: Tensor, batch: int = 32) -> dict[str, Tensor]:
+    """model -> (N, D) embeddings of aligned 112 px ArcFace crops."""
+    dev = _device_of(ensemble)
+    parts = [ensemble.embed(faces[k:k + batch].to(dev), ARCFACE_112)
+             for k in range(0, len(faces), batch)]
+    return {m: torch.cat([p[m] for p in parts]) for m in ensemble.names}
+
+
+def _train_head(rec: Recognizer, clean: Tensor, cloaked: Tensor, steps: int) -> EmbeddingHead:
+    """Head with h(cloaked) near clean and h(clean) near clean, in threshold units."""
+    torch.manual_seed(0)
+    head = EmbeddingHead(clean.shape[1])
+    opt = torch.optim.Adam(head.parameters(), lr=1e-3, weight_decay=1e-4)
+    for _ in range(steps):
+        d = torch.cat([rec.compare(head(cloaked), clean), rec.compare(head(clean), clean)])
+        loss = (d / rec.threshold).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return head.eval().requires_grad_(False)
+
+
+def _matched_threshold(rec: Recognizer, head: EmbeddingHead, clean: Tensor,
+                       labels: list, least: int = 50) -> float:
+    """The head's threshold at the false-match rate the recognizer's own threshold has on
+    these clean faces' pairs of different people (its own with < ``least`` pairs)."""
+    people = np.asarray([str(p) for p in labels])
+    impostor = torch.from_numpy(people[:, None] != people[None])
+    if int(impostor.sum()) < 2 * least:
+        return float(rec.threshold)
+    with torch.no_grad():
+        before = rec.compare(clean[:, None], clean[None])[impostor]
+        after = rec.compare(head(clean)[:, None], head(clean)[None])[impostor]
+    far = float((before < rec.threshold).double().mean())
+    return float(torch.quantile(after.double(), far)) if far > 0 else float(after.min())
+
+
+def protected_filter(ensemble: Ensemble, gallery: Any, people: set[str]
+                     ) -> Callable[[Tensor], np.ndarray]:
+    """aligned 112 px crops -> (N,) bool: True where any recognizer matches the face to
+    the clean centroid of one of ``people`` in ``gallery`` (a protection ``Gallery``):
+    the attacker trains on other people only."""
+    centroids = {}
+    for m in ensemble.names:
+        known, cents = gallery.centroids(m)
+        centroids[m] = cents[[known.index(p) for p in sorted(people) if p in known]]
+
+    def avoid(crops: Tensor) -> np.ndarray:
+        with torch.no_grad():
+            emb = _embed_aligned(ensemble, crops)
+        hit = torch.zeros(len(crops), dtype=torch.bool)
+        for m, c in centroids.items():
+            d = ensemble[m].compare(emb[m][:, None].cpu(), c[None].cpu())
+            hit |= (d < ensemble[m].threshold).any(1)
+        return hit.numpy()
+
+    return avoid
+
+
+def fit_trained(defenses: dict, names: Sequence[str], training_pairs: Callable[..., Any] | None,
+                settings: dict, ensemble: Ensemble, avoid: Callable[[Tensor], np.ndarray],
+                notes: list[str]) -> Iterator[Event]:
+    """Fit the defenses ``names`` on stand-in pairs, dropping those that cannot be.
+
+    ``training_pairs(settings, faces, avoid)`` makes the pairs (e.g.
+    :func:`faceguard.training_pairs.cloaked_pairs`); ``notes`` gets one plain sentence per
+    attacker, or why it was left out. Yields one "training attackers" event per step.
+    """
+    from faceguard.audit.defenses.registry import DEFENSES, defense_label
+
+    def drop(why: str) -> None:
+        for n in names:
+            defenses.pop(n)
+            notes.append(f"{defense_label(n)}: left out ({why}).")
+
+    if training_pairs is None:
+        drop("this audit was started without the cloak, which it needs to cloak other "
+             "people's faces")
+        return
+    yield Event(0, len(names) + 1, "training attackers", detail="cloaking other people's faces")
+    try:
+        pairs = training_pairs(settings, max(defenses[n].faces for n in names), avoid)
+    except ValueError as exc:
+        drop(str(exc))
+        return
+    for k, n in enumerate(names, 1):
+        yield Event(k, len(names) + 1, "training attackers", detail=defense_label(n))
+        defenses[n].fit(pairs.clean, pairs.cloaked, ensemble, pairs.people, pairs.key)
+        label = defense_label(n)
+        notes.append(f"{label[:1].upper() + label[1:]}: {DEFENSES[n].description} "
+                     f"It learned from {pairs.source}, cloaked with these photos' settings.")
+    yield Event(len(names) + 1, len(names) + 1, "training attackers")
