@@ -31,7 +31,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="recognizers to test (default: every installed one)")
     p.add_argument("--defenses", default=",".join(QUICK_DEFENSES), metavar="NAMES",
                    help="comma-separated defenses, 'all', or name:key=value forms "
-                        f"(default {','.join(QUICK_DEFENSES)})")
+                        f"(default {','.join(QUICK_DEFENSES)}); the attackers who train "
+                        "against FaceGuard first cloak other people's faces with your "
+                        "settings (minutes on a CPU the first time, then cached)")
     p.add_argument("--detectors", default=",".join(QUICK_DETECTORS), metavar="NAMES",
                    help=f"comma-separated detectors, 'all' or 'none' "
                         f"(default {','.join(QUICK_DETECTORS)})")
