@@ -148,12 +148,13 @@ class AdaptivePurifier:
             net = PurifierNet(**state["arch"])
             net.load_state_dict(state["state_dict"])
         else:
-            net = copy.deepcopy(load_purifier()).float().requires_grad_(True)
+            net = copy.deepcopy(load_purifier()).float().to(_device()).requires_grad_(True)
             _fine_tune(net, clean, cloaked, self.steps)
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 torch.save({"arch": {"width": net.width, "bottleneck": net.bottleneck},
-                            "state_dict": net.state_dict()}, path)
+                            "state_dict": {k: v.cpu() for k, v in net.state_dict().items()}},
+                           path)
         self.net = net.eval().requires_grad_(False).to(_device())
         return self
 
@@ -168,9 +169,12 @@ class AdaptivePurifier:
 
 def _fine_tune(net: nn.Module, clean: Tensor, cloaked: Tensor, steps: int, batch: int = 16,
                crop: int = 64, seed: int = 0) -> None:
-    """Adam on cloaked -> clean and clean -> clean pairs (random flip, rescale, crop)."""
+    """Adam on cloaked -> clean and clean -> clean pairs (random flip, rescale, crop), on
+    the device ``net`` is on."""
     gen = torch.Generator().manual_seed(seed)
-    inputs, targets = torch.cat([cloaked, clean]).float(), torch.cat([clean, clean]).float()
+    dev = _device_of(net)
+    inputs = torch.cat([cloaked, clean]).float().to(dev)
+    targets = torch.cat([clean, clean]).float().to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=3e-4)
     net.train()
     for _ in range(steps):
