@@ -218,6 +218,7 @@ def test_fit_trained_leaves_attackers_out_without_the_cloak_and_says_so():
     notes: list[str] = []
     list(fit_trained(defenses, ["adaptive-purifier"], None, {}, None, None, notes))
     assert list(defenses) == ["none"] and "left out" in notes[0]
+    assert notes[0].startswith("An attacker who trains against FaceGuard")
 
 
 def test_fit_trained_trains_on_other_peoples_pairs_and_explains(split, monkeypatch, tmp_path):
@@ -230,12 +231,12 @@ def test_fit_trained_trains_on_other_peoples_pairs_and_explains(split, monkeypat
         return TrainingPairs(train, _noisy(train), [f"p{k % 4}" for k in range(len(train))],
                         "8 faces of 4 other people", "key")
 
-    defenses = {"detect-then-purify": DetectThenPurify(faces=5)}
+    name = "detect-then-purify:faces=5"  # as the command line names it
+    defenses = {name: make_defense("detect-then-purify", faces=5)}
     notes: list[str] = []
-    events = list(fit_trained(defenses, ["detect-then-purify"], stand_ins, {"eps": 8}, None,
-                              None, notes))
+    events = list(fit_trained(defenses, [name], stand_ins, {"eps": 8}, None, None, notes))
     assert asked == {"settings": {"eps": 8}, "faces": 5}
-    assert defenses["detect-then-purify"].detector.is_fitted
+    assert defenses[name].detector.is_fitted
     assert events[-1].done == events[-1].total
     assert "8 faces of 4 other people" in notes[0] and notes[0].startswith("Clean-up")
 

@@ -331,6 +331,9 @@ def _matched_threshold(rec: Recognizer, head: EmbeddingHead, clean: Tensor,
     return float(torch.quantile(after.double(), far)) if far > 0 else float(after.min())
 
 
+STAGE = "training attackers"
+
+
 def protected_filter(ensemble: Ensemble, gallery: Any, people: set[str]
                      ) -> Callable[[Tensor], np.ndarray]:
     """aligned 112 px crops -> (N,) bool: True where any recognizer matches the face to
@@ -360,29 +363,35 @@ def fit_trained(defenses: dict, names: Sequence[str], training_pairs: Callable[.
 
     ``training_pairs(settings, faces, avoid)`` makes the pairs (e.g.
     :func:`faceguard.training_pairs.cloaked_pairs`); ``notes`` gets one plain sentence per
-    attacker, or why it was left out. Yields one "training attackers" event per step.
+    attacker, or why it was left out. Yields :data:`STAGE` events: one as each step
+    (cloaking the faces, then each fit) starts, one at the end.
     """
     from faceguard.audit.defenses.registry import DEFENSES, defense_label
+    from faceguard.models.catalogue import ModelError
+
+    def named(n: str) -> str:
+        label = defense_label(n)
+        return label[:1].upper() + label[1:]
 
     def drop(why: str) -> None:
         for n in names:
             defenses.pop(n)
-            notes.append(f"{defense_label(n)}: left out ({why}).")
+            notes.append(f"{named(n)}: left out ({why}).")
 
     if training_pairs is None:
         drop("this audit was started without the cloak, which it needs to cloak other "
              "people's faces")
         return
-    yield Event(0, len(names) + 1, "training attackers", detail="cloaking other people's faces")
+    total = len(names) + 1  # cloaking, then one fit per defense
+    yield Event(0, total, STAGE, part=0.0, detail="cloaking other people's faces")
     try:
         pairs = training_pairs(settings, max(defenses[n].faces for n in names), avoid)
-    except ValueError as exc:
+    except (ValueError, ModelError) as exc:
         drop(str(exc))
         return
     for k, n in enumerate(names, 1):
-        yield Event(k, len(names) + 1, "training attackers", detail=defense_label(n))
+        yield Event(k, total, STAGE, part=0.0, detail=defense_label(n))
         defenses[n].fit(pairs.clean, pairs.cloaked, ensemble, pairs.people, pairs.key)
-        label = defense_label(n)
-        notes.append(f"{label[:1].upper() + label[1:]}: {DEFENSES[n].description} "
-                     f"It learned from {pairs.source}, cloaked with these photos' settings.")
-    yield Event(len(names) + 1, len(names) + 1, "training attackers")
+        notes.append(f"{named(n)}: {DEFENSES[n.partition(':')[0]].description} It learned "
+                     f"from {pairs.source}, cloaked with these photos' settings.")
+    yield Event(total, total, STAGE)
