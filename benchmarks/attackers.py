@@ -36,11 +36,8 @@ from protection import FAMILIES, Attacker, cloak_probes, settings_of  # noqa: E4
 from protection_data import embed_given, load_celeb24  # noqa: E402
 
 from faceguard.audit.defenses import make_defense  # noqa: E402
-from faceguard.audit.defenses.adaptive import (  # noqa: E402
-    AdaptivePurifier,
-    DetectThenPurify,
-    RobustRecognizer,
-)
+from faceguard.audit.defenses.adaptive import AdaptivePurifier, DetectThenPurify  # noqa: E402
+from faceguard.audit.defenses.robust import RobustRecognizer  # noqa: E402
 from faceguard.audit.detectors.base import separation  # noqa: E402
 from faceguard.audit.detectors.reconstruction import ReconstructionDetector  # noqa: E402
 from faceguard.audit.protection import calibrate, evasion, poisoning  # noqa: E402

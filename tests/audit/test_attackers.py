@@ -24,7 +24,8 @@ from faceguard.audit.defenses import (
     RobustRecognizer,
     make_defense,
 )
-from faceguard.audit.defenses.adaptive import EmbeddingHead, fit_trained
+from faceguard.audit.defenses.adaptive import fit_trained
+from faceguard.audit.defenses.robust import EmbeddingHead
 from faceguard.audit.detectors import NotFittedError, ReconstructionDetector
 from faceguard.audit.detectors.base import separation
 from faceguard.audit.protection import AuditFace, Gallery, protection_table
@@ -183,6 +184,15 @@ def test_robust_recognizer_maps_a_cloak_back_to_the_clean_face(split):
         assert torch.allclose(adapted.embed(test, ARCFACE_112)["toy"], robust.map("toy", clean),
                               atol=1e-5)
     assert after < 0.5 * before, (float(after), float(before))
+
+
+def test_learning_defenses_train_even_under_no_grad(split):
+    train, _ = split
+    with torch.no_grad():
+        AdaptivePurifier(steps=2).fit(train[:4], train[:4])
+        robust = RobustRecognizer(steps=2).fit(train[:4], _noisy(train[:4]),
+                                               Ensemble([_ToyRecognizer()]))
+    assert robust.heads["toy"] is not None
 
 
 def test_protection_table_looks_through_the_robust_recognizers_heads(split):

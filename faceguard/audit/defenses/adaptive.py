@@ -3,18 +3,20 @@ attacker who trains against FaceGuard (an adaptive purifier, a robust recognizer
 
 Each needs pairs of clean and cloaked faces before it runs: :meth:`fit` takes them
 (aligned 112 px ArcFace crops of people other than the protected one, cloaked with the
-user's settings; the audit gets them from :mod:`faceguard.training_pairs`). A fitted model is
-cached per training set (``key``) in the user cache.
+user's settings; the audit gets them from :mod:`faceguard.training_pairs`). A fitted
+model is cached per training set (``key``) in the user cache.
 
 - :class:`DetectThenPurify`: the instance sparsity mapping defense's modules 1 and 2
   (Haque and Kang, J. KIIT 2021): a reconstruction check decides, and only the faces it
   flags go through the learned clean-up.
 - :class:`AdaptivePurifier`: the learned clean-up fine-tuned to turn cloaked faces back
   into their clean originals (the "adaptive" attacker of Radiya-Dixit et al., ICLR 2022).
-- :class:`RobustRecognizer`: a small head over each frozen recognizer, trained so that
-  a cloaked face and its clean original embed together (ibid., robust training). It is
-  not an image filter: images pass unchanged and :meth:`RobustRecognizer.adapt` gives
-  the recognizers with their heads (see :func:`faceguard.audit.protection.protection_table`).
+- :class:`~faceguard.audit.defenses.robust.RobustRecognizer` (in its own module): a
+  small head over each frozen recognizer, trained so that a cloaked face and its clean
+  original embed together (ibid., robust training).
+
+This module also holds what they share: the cache, :func:`embed_aligned`, and
+:func:`fit_trained`, which trains them for an audit.
 
 Limits: all three learn from few faces (tens on a CPU in an audit's minutes), so they
 under-state what a determined attacker with thousands of cloaked faces and a GPU gets;
@@ -37,7 +39,6 @@ from torch import Tensor, nn
 from faceguard.align import ARCFACE_112
 from faceguard.audit.defenses.base import _check_images
 from faceguard.audit.detectors.base import NotFittedError
-from faceguard.models.base import Recognizer
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
 
@@ -167,6 +168,7 @@ class AdaptivePurifier:
         return out.clamp(0, 1).to(images.device, images.dtype).contiguous()
 
 
+@torch.enable_grad()  # also when the caller runs under torch.no_grad()
 def _fine_tune(net: nn.Module, clean: Tensor, cloaked: Tensor, steps: int, batch: int = 16,
                crop: int = 64, seed: int = 0) -> None:
     """Adam on cloaked -> clean and clean -> clean pairs (random flip, rescale, crop), on
@@ -194,141 +196,12 @@ def _fine_tune(net: nn.Module, clean: Tensor, cloaked: Tensor, steps: int, batch
         opt.step()
 
 
-class EmbeddingHead(nn.Module):
-    """``h(e) = e + W2 relu(W1 e + b1) + b2``; W2 starts at zero, so h starts as the identity.
-
-    Shape: (..., D) -> (..., D).
-    """
-
-    def __init__(self, dim: int, hidden: int = 256) -> None:
-        super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, dim))
-        nn.init.zeros_(self.mlp[2].weight)
-        nn.init.zeros_(self.mlp[2].bias)
-
-    def forward(self, e: Tensor) -> Tensor:
-        return e + self.mlp(e)
-
-
-class HeadRecognizer(Recognizer):
-    """A frozen recognizer followed by an :class:`EmbeddingHead`, with its own threshold."""
-
-    def __init__(self, base: Recognizer, head: EmbeddingHead, threshold: float) -> None:
-        super().__init__()
-        self.base, self.head = base, head.to(_device_of(base))
-        self.name, self.family, self.input_size = base.name, base.family, base.input_size
-        self.template, self.distance, self.threshold = base.template, base.distance, threshold
-
-    def forward(self, faces: Tensor) -> Tensor:
-        return self.head(self.base.embed(faces))
-
-
-@dataclass(eq=False)
-class RobustRecognizer:
-    """Recognizers retrained so that cloaked and clean faces of other people match.
-
-    Per recognizer, an :class:`EmbeddingHead` over its frozen embeddings, trained (Adam,
-    full batch) to map a cloaked face's embedding to its clean original's and to keep
-    clean embeddings where they are (loss: squared distance in threshold units). The
-    head's threshold keeps the recognizer's own false-match rate, measured on the
-    stand-in faces of different people (the recognizer's own threshold when they are
-    too few). Images pass unchanged; :meth:`adapt` gives the recognizers with heads.
-
-    Args:
-        faces: how many stand-in faces to learn from.
-        steps: Adam steps.
-
-    Paper: Radiya-Dixit, Hong, Carlini and Tramèr, "Data poisoning won't save you from
-    facial recognition", ICLR 2022 (robust training against the cloak). Limits: a head
-    on frozen features learns from tens of faces; fine-tuning the whole network on
-    thousands, as the paper's attacker does, is stronger.
-    """
-
-    faces: int = 16
-    steps: int = 300
-    heads: dict = field(default_factory=dict, init=False, repr=False)
-    thresholds: dict = field(default_factory=dict, init=False, repr=False)
-
-    def fit(self, clean: Tensor, cloaked: Tensor, ensemble: Ensemble,
-            people: list[str] | None = None, key: str = "") -> RobustRecognizer:
-        """Train a head per recognizer of ``ensemble`` on aligned 112 px ArcFace crops."""
-        path = _cache_file("robust", key, f"{self.faces}-{self.steps}-{'+'.join(ensemble.names)}")
-        if path is not None and path.is_file():
-            state = torch.load(path, weights_only=True)
-            for m, sd in state["heads"].items():
-                self.heads[m] = EmbeddingHead(sd["mlp.0.weight"].shape[1])
-                self.heads[m].load_state_dict(sd)
-            self.thresholds = state["thresholds"]
-            return self
-        both = torch.cat([clean, clean.flip(-1), cloaked, cloaked.flip(-1)])
-        with torch.no_grad():
-            emb = {m: e.float().cpu() for m, e in _embed_aligned(ensemble, both).items()}
-        labels = list(people or range(len(clean))) * 2
-        for m in ensemble.names:
-            e_clean, e_cloaked = emb[m].chunk(2)
-            head = _train_head(ensemble[m], e_clean, e_cloaked, self.steps)
-            self.heads[m] = head
-            self.thresholds[m] = _matched_threshold(ensemble[m], head, e_clean, labels)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"heads": {m: h.state_dict() for m, h in self.heads.items()},
-                        "thresholds": self.thresholds}, path)
-        return self
-
-    def __call__(self, images: Tensor) -> Tensor:
-        """``images`` unchanged (the heads act on embeddings: :meth:`adapt`, :meth:`map`)."""
-        _check_images(images)
-        _require(bool(self.heads), "the robust recognizer")
-        return images
-
-    def adapt(self, ensemble: Ensemble) -> Ensemble:
-        """The recognizers of ``ensemble`` with their heads (same names and families)."""
-        _require(bool(self.heads), "the robust recognizer")
-        return Ensemble([HeadRecognizer(ensemble[m], self.heads[m], self.thresholds[m])
-                         for m in ensemble.names])
-
-    def map(self, model: str, embeddings: Tensor) -> Tensor:
-        """(N, D) embeddings of ``model`` through its head."""
-        _require(bool(self.heads), "the robust recognizer")
-        with torch.no_grad():
-            return self.heads[model](embeddings.float().cpu()).to(embeddings)
-
-
-def _embed_aligned(ensemble: Ensemble, faces: Tensor, batch: int = 32) -> dict[str, Tensor]:
+def embed_aligned(ensemble: Ensemble, faces: Tensor, batch: int = 32) -> dict[str, Tensor]:
     """model -> (N, D) embeddings of aligned 112 px ArcFace crops."""
     dev = _device_of(ensemble)
     parts = [ensemble.embed(faces[k:k + batch].to(dev), ARCFACE_112)
              for k in range(0, len(faces), batch)]
     return {m: torch.cat([p[m] for p in parts]) for m in ensemble.names}
-
-
-def _train_head(rec: Recognizer, clean: Tensor, cloaked: Tensor, steps: int) -> EmbeddingHead:
-    """Head with h(cloaked) near clean and h(clean) near clean, in threshold units."""
-    torch.manual_seed(0)
-    head = EmbeddingHead(clean.shape[1])
-    opt = torch.optim.Adam(head.parameters(), lr=1e-3, weight_decay=1e-4)
-    for _ in range(steps):
-        d = torch.cat([rec.compare(head(cloaked), clean), rec.compare(head(clean), clean)])
-        loss = (d / rec.threshold).pow(2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return head.eval().requires_grad_(False)
-
-
-def _matched_threshold(rec: Recognizer, head: EmbeddingHead, clean: Tensor,
-                       labels: list, least: int = 50) -> float:
-    """The head's threshold at the false-match rate the recognizer's own threshold has on
-    these clean faces' pairs of different people (its own with < ``least`` pairs)."""
-    people = np.asarray([str(p) for p in labels])
-    impostor = torch.from_numpy(people[:, None] != people[None])
-    if int(impostor.sum()) < 2 * least:
-        return float(rec.threshold)
-    with torch.no_grad():
-        before = rec.compare(clean[:, None], clean[None])[impostor]
-        after = rec.compare(head(clean)[:, None], head(clean)[None])[impostor]
-    far = float((before < rec.threshold).double().mean())
-    return float(torch.quantile(after.double(), far)) if far > 0 else float(after.min())
 
 
 STAGE = "training attackers"
@@ -346,7 +219,7 @@ def protected_filter(ensemble: Ensemble, gallery: Any, people: set[str]
 
     def avoid(crops: Tensor) -> np.ndarray:
         with torch.no_grad():
-            emb = _embed_aligned(ensemble, crops)
+            emb = embed_aligned(ensemble, crops)
         hit = torch.zeros(len(crops), dtype=torch.bool)
         for m, c in centroids.items():
             d = ensemble[m].compare(emb[m][:, None].cpu(), c[None].cpu())

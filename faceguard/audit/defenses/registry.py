@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from faceguard.audit.defenses import adaptive, classic, learned, super_resolution
+from faceguard.audit.defenses import adaptive, classic, learned, robust, super_resolution
 from faceguard.audit.defenses.base import Defense
 
 
@@ -196,7 +196,7 @@ _ENTRIES: list[tuple[str, str, str, str, str, type, dict[str, Any]]] = [
         "cloaked with your settings match their clean photos.",
         _FACECURE,
         _FEW_FACES,
-        adaptive.RobustRecognizer,
+        robust.RobustRecognizer,
         {},
     ),
 ]
