@@ -31,6 +31,9 @@ DETECTORS = {
                              "through a recognizer + LSTM"),
     "trajectory-mlp": Named("deep-feature check (MLP)", "per-block deep-feature trajectory "
                             "through a recognizer + MLP"),
+    "reconstruction": Named("reconstruction check", "MagNet reconstruction residual of the "
+                            "learned clean-up (error statistics + residual map) + logistic "
+                            "regression (sparsity-mapping module 1)"),
 }
 
 
@@ -53,6 +56,10 @@ def make_detector(name: str, recognizer: Recognizer | None = None, seed: int = 0
         from faceguard.audit.detectors.wlmp import WLMPDetector
 
         return WLMPDetector(_WLMP[name], random_state=seed)
+    if name == "reconstruction":
+        from faceguard.audit.detectors.reconstruction import ReconstructionDetector
+
+        return ReconstructionDetector()
     if name.startswith("trajectory-"):
         if recognizer is None:
             raise ValueError(f"{name} needs a recognizer to watch")

@@ -258,15 +258,16 @@ def protection_table(faces: Sequence[AuditFace], gallery: Gallery, ensemble: Ens
     names = list(defenses)
     for k, name in enumerate(names, 1):
         defend = defenses[name]
+        ens, gal, thr = _recognizers(defend, ensemble, gallery, thresholds)
         stats: dict[str, dict[str, list]] = {m: {"t1": [], "v": [], "d": [], "ct1": [], "cv": []}
-                                             for m in ensemble.names}
+                                             for m in ens.names}
         for face in faces:
             with torch.no_grad():
-                clean = _embed(ensemble, defend(face.original), face.landmarks)
-                cloaked = _embed(ensemble, defend(face.cloaked), face.landmarks)
-            for m in ensemble.names:
-                r = ensemble[m]
-                people, cents = gallery.centroids(m, exclude_photo=face.photo)
+                clean = _embed(ens, defend(face.original), face.landmarks)
+                cloaked = _embed(ens, defend(face.cloaked), face.landmarks)
+            for m in ens.names:
+                r = ens[m]
+                people, cents = gal.centroids(m, exclude_photo=face.photo)
                 if face.person not in people:
                     continue  # no other photo of this person to recognise them by
                 own = cents[people.index(face.person)]
@@ -276,19 +277,33 @@ def protection_table(faces: Sequence[AuditFace], gallery: Gallery, ensemble: Ens
                     s = stats[m]
                     if len(people) > 1:
                         s[top1].append(people[int(d.argmin())] == face.person)
-                    s[verify].append(d_own < thresholds[m])
+                    s[verify].append(d_own < thr[m])
                     if top1 == "t1":
-                        s["d"].append(d_own / thresholds[m])
-        for m in ensemble.names:
+                        s["d"].append(d_own / thr[m])
+        for m in ens.names:
             s = stats[m]
             rows.append(ProtectionRow(
-                defense=name, model=m, held_out=ensemble[m].family not in cloak_families,
+                defense=name, model=m, held_out=ens[m].family not in cloak_families,
                 faces=len(s["v"]),
                 protected_top1=_share(s["t1"], invert=True),
                 protected_verify=_share(s["v"], invert=True),
                 mean_distance=round(float(np.mean(s["d"])), 3) if s["d"] else None,
                 clean_top1=_share(s["ct1"]), clean_verify=_share(s["cv"])))
         yield Event(k, len(names), "trying defenses", result=rows if k == len(names) else None)
+
+
+def _recognizers(defend: Defense, ensemble: Ensemble, gallery: Gallery,
+                 thresholds: Mapping[str, float]
+                 ) -> tuple[Ensemble, Gallery, Mapping[str, float]]:
+    """The recognizers an attacker uses with ``defend``: the same ones, or, for a defense
+    that retrains them (``adapt``/``map``, e.g. the robust recognizer), theirs, with the
+    gallery mapped and the thresholds taken again (:func:`audit_thresholds`)."""
+    if not hasattr(defend, "adapt"):
+        return ensemble, gallery, thresholds
+    ens = defend.adapt(ensemble)
+    mapped = Gallery({m: defend.map(m, e) for m, e in gallery.embeddings.items()},
+                     list(gallery.people), list(gallery.photos))
+    return ens, mapped, audit_thresholds(ens, mapped)[0]
 
 
 def _share(values: list[bool], invert: bool = False) -> float | None:

@@ -197,13 +197,18 @@ StandIns = Callable[[dict, FaceDetector, Callable], Iterator[Event]]
 def run_audit(job: AuditJob, detector: FaceDetector | None = None,
               load_ensemble: Callable[[Sequence[str]], Ensemble] | None = None,
               make_defenses: Callable[[Sequence[str]], dict] = make_defenses,
-              make_stand_ins: StandIns | None = None) -> Iterator[Event]:
+              make_stand_ins: StandIns | None = None,
+              training_pairs: Callable | None = None) -> Iterator[Event]:
     """Run the audit; the last event's ``result`` is the :class:`AuditResult`.
 
-    Stages: reading photos, reading gallery, trying defenses (one event per
-    defense), making stand-in cloaks (only with too few cloaked faces for the
-    detectors, and ``make_stand_ins`` given: the audit never cloaks), training detectors
-    (one event per detector), then the result.
+    ``training_pairs(settings, faces, avoid)``: other people's faces cloaked with the cloak's
+    settings (:func:`faceguard.training_pairs.cloaked_pairs`), which the defenses that
+    learn need; without it they are left out, with a note.
+
+    Stages: reading photos, reading gallery, training attackers (for the defenses that
+    learn), trying defenses (one event per defense), making stand-in cloaks (only with
+    too few cloaked faces for the detectors, and ``make_stand_ins`` given: the audit
+    never cloaks), training detectors (one event per detector), then the result.
     """
     from faceguard.models.catalogue import is_installed, model_info, model_names
     detector = detector or FaceDetector()
@@ -284,7 +289,13 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
                             "Protection is measured by verification (distance beyond the "
                             "threshold).")
 
-    # 3. protection per defense and recognizer
+    # 3. protection per defense and recognizer, the learning defenses trained first
+    if trained := [n for n, d in defenses.items() if hasattr(d, "fit")]:
+        from faceguard.audit.defenses.adaptive import fit_trained, protected_filter
+
+        avoid = protected_filter(ensemble, gallery, {f.person for f in faces})
+        yield from fit_trained(defenses, trained, training_pairs, result.cloak_settings, ensemble,
+                               avoid, result.notes)
     thresholds, how = audit_thresholds(ensemble, gallery)
     result.notes.append(how)
     for event in protection_table(faces, gallery, ensemble, defenses, cloak_families,

@@ -34,7 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="recognizers to test (default: every installed one)")
     p.add_argument("--defenses", default=",".join(QUICK_DEFENSES), metavar="NAMES",
                    help="comma-separated defenses, 'all', or name:key=value forms "
-                        f"(default {','.join(QUICK_DEFENSES)})")
+                        f"(default {','.join(QUICK_DEFENSES)}); the attackers who train "
+                        "against FaceGuard first cloak other people's faces with your "
+                        "settings (minutes on a CPU the first time, then cached)")
     p.add_argument("--detectors", default=",".join(QUICK_DETECTORS), metavar="NAMES",
                    help=f"comma-separated detectors, 'all' or 'none' "
                         f"(default {','.join(QUICK_DETECTORS)})")
@@ -79,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from faceguard.audit.run import AuditError, AuditJob, run_audit
     from faceguard.progress import show_in_terminal
     from faceguard.stand_ins import stand_in_cloaks
+    from faceguard.training_pairs import cloaked_pairs
 
     if args.list_defenses:
         for spec in list_defenses():
@@ -115,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         events = run_audit(job, common.make_detector(args),
                            lambda names: common.load_ensemble(list(names), args.device),
-                           make_defenses, stand_in_cloaks)
+                           make_defenses, stand_in_cloaks, training_pairs=cloaked_pairs)
         for event in show_in_terminal(events, quiet=args.quiet):
             if event.stage == "done":
                 result = event.result

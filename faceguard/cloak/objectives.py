@@ -31,7 +31,6 @@ from faceguard.identity import FaceClassifier, normalised_distance
 from faceguard.models.ensemble import Ensemble, FaceTransform
 from faceguard.settings import TRANSFER_LEVERS
 
-
 #: with the "purify" lever, every this many-th draw sees the face through the bilateral
 #: filter (2: every other one)
 PURIFIED_EVERY = 2

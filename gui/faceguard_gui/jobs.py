@@ -179,9 +179,10 @@ def audit(job: AuditJob, cache: ModelCache) -> Iterator[Event]:
     """Run :func:`faceguard.audit.run.run_audit`; the "done" event carries an AuditOutcome."""
     from faceguard.audit.report import summary
     from faceguard.stand_ins import stand_in_cloaks
+    from faceguard.training_pairs import cloaked_pairs
 
     for event in run_audit(job, cache.detector(), load_ensemble=cache.ensemble,
-                           make_stand_ins=stand_in_cloaks):
+                           make_stand_ins=stand_in_cloaks, training_pairs=cloaked_pairs):
         if event.stage == "done":
             heatmap, roc = report_plots(event.result)
             event = replace(event, result=AuditOutcome(event.result, heatmap, roc,

@@ -176,8 +176,11 @@ def test_audit_lists(tmp_path):
     done = faceguard("audit", "--list-defenses")
     assert done.returncode == 0
     for name in ("jpeg75", "bilateral", "bilateral-rgb", "sr", "bl+sr", "median", "gaussian",
-                 "bitdepth", "tvm", "resize", "purifier"):
+                 "bitdepth", "tvm", "resize", "purifier", "detect-then-purify",
+                 "adaptive-purifier", "robust-recognizer"):
         assert any(line.startswith(name + " ") for line in done.stdout.splitlines()), name
+    listed = faceguard("audit", "--list-detectors").stdout
+    assert any(line.startswith("reconstruction ") for line in listed.splitlines())
     assert faceguard("audit", "--cloaked", tmp_path, "--defenses", "nonsense").returncode == 2
 
 

@@ -19,9 +19,13 @@ limits. Pick them by name from the registry::
 
 Layout: :mod:`~faceguard.audit.defenses.classic` (filters),
 :mod:`~faceguard.audit.defenses.super_resolution`, :mod:`~faceguard.audit.defenses.learned`
-(purifiers), and :mod:`~faceguard.audit.defenses.registry`, which names them all.
+(purifiers), :mod:`~faceguard.audit.defenses.adaptive` and
+:mod:`~faceguard.audit.defenses.robust` (defenses that learn from other people's cloaked
+faces: ``fit`` before use), and :mod:`~faceguard.audit.defenses.registry`, which names
+them all.
 """
 
+from faceguard.audit.defenses.adaptive import AdaptivePurifier, DetectThenPurify
 from faceguard.audit.defenses.base import LUMA, Defense
 from faceguard.audit.defenses.classic import (
     JPEG,
@@ -37,6 +41,7 @@ from faceguard.audit.defenses.classic import (
 from faceguard.audit.defenses.learned import Purifier
 from faceguard.audit.defenses.registry import (
     DEFENSES,
+    TRAINED,
     DefenseSpec,
     defense_kind,
     defense_label,
@@ -44,23 +49,28 @@ from faceguard.audit.defenses.registry import (
     make_defense,
     parse_defense,
 )
+from faceguard.audit.defenses.robust import RobustRecognizer
 from faceguard.audit.defenses.super_resolution import BilateralSR, SuperResolution
 
 __all__ = [
     "DEFENSES",
+    "TRAINED",
     "JPEG",
+    "AdaptivePurifier",
     "LUMA",
     "Bilateral",
     "BilateralRGB",
     "BilateralSR",
     "BitDepth",
     "Defense",
+    "DetectThenPurify",
     "DefenseSpec",
     "Gaussian",
     "Median",
     "NoDefense",
     "Purifier",
     "Resize",
+    "RobustRecognizer",
     "SuperResolution",
     "TotalVariation",
     "defense_kind",

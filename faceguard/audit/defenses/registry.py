@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from faceguard.audit.defenses import classic, learned, super_resolution
+from faceguard.audit.defenses import adaptive, classic, learned, robust, super_resolution
 from faceguard.audit.defenses.base import Defense
 
 
@@ -55,6 +55,18 @@ _EOT = "Athalye, Engstrom, Ilyas and Kwok, Synthesizing robust adversarial examp
 _SQUEEZE = "Xu, Evans and Qi, Feature squeezing, NDSS 2018"
 _SQUEEZE_LIMITS = (
     "He, Wei, Chen, Carlini and Song, Ensembles of weak defenses are not strong, WOOT 2017"
+)
+_MAGNET_LIMITS = (
+    "Carlini and Wagner, MagNet and Efficient defenses are not robust to adversarial "
+    "examples, arXiv:1711.08478, 2017"
+)
+_FACECURE = (
+    "Radiya-Dixit, Hong, Carlini and Tramer, Data poisoning won't save you from facial "
+    "recognition, ICLR 2022"
+)
+_FEW_FACES = (
+    "trained on tens of stand-in faces in the audit's minutes, where the paper's attacker "
+    "uses thousands and a GPU: an upper bound on protection"
 )
 _SADU = "Sadu and Das, Image restoration for improving facial adversarial robustness, Algorithm 1"
 
@@ -152,9 +164,39 @@ _ENTRIES: list[tuple[str, str, str, str, str, type, dict[str, Any]]] = [
         "A small autoencoder trained on clean faces redraws the face (MagNet-style).",
         "Meng and Chen, MagNet: a two-pronged defense against adversarial examples, CCS "
         "2017; Haque and Kang, instance sparsity mapping network, J. KIIT 2021",
-        "Carlini and Wagner, MagNet and Efficient defenses are not robust to adversarial "
-        "examples, arXiv:1711.08478, 2017",
+        _MAGNET_LIMITS,
         learned.Purifier,
+        {},
+    ),
+    (
+        "detect-then-purify",
+        "clean-up of faces that look cloaked",
+        "A reconstruction check trained on other people's cloaked faces decides; only the "
+        "faces it flags go through the learned clean-up (sparsity mapping, modules 1-2).",
+        "Haque and Kang, instance sparsity mapping network, J. KIIT 2021; Meng and Chen, "
+        "MagNet, CCS 2017",
+        _MAGNET_LIMITS,
+        adaptive.DetectThenPurify,
+        {},
+    ),
+    (
+        "adaptive-purifier",
+        "an attacker who trains against FaceGuard (clean-up)",
+        "The learned clean-up retrained on other people's faces cloaked with your own "
+        "settings, to undo this cloak in particular.",
+        _FACECURE,
+        _FEW_FACES,
+        adaptive.AdaptivePurifier,
+        {},
+    ),
+    (
+        "robust-recognizer",
+        "an attacker who trains against FaceGuard (recognizer)",
+        "Each recognizer gets a small extra layer trained so that other people's faces "
+        "cloaked with your settings match their clean photos.",
+        _FACECURE,
+        _FEW_FACES,
+        robust.RobustRecognizer,
         {},
     ),
 ]
@@ -173,6 +215,10 @@ def _build_registry() -> dict[str, DefenseSpec]:
 
 #: Every defense by name, in the order ``faceguard audit --list-defenses`` shows them.
 DEFENSES: dict[str, DefenseSpec] = _build_registry()
+
+
+#: defenses that learn from other people's cloaked faces before they run (``fit``)
+TRAINED = tuple(name for name, spec in DEFENSES.items() if hasattr(spec.factory, "fit"))
 
 
 def list_defenses() -> list[DefenseSpec]:

@@ -1,0 +1,211 @@
+"""Training pairs for an attacker who knows FaceGuard: other people's faces, clean and
+cloaked with the user's own settings.
+
+FaceGuard is open, so an attacker can download it and cloak faces of their own
+(Radiya-Dixit, Hong, Carlini and Tramèr, "Data poisoning won't save you from facial
+recognition", ICLR 2022: trained against Fawkes and LowKey cloaks this way, they left
+about 3% protection). The audit's adaptive attackers
+(:mod:`faceguard.audit.defenses.adaptive`) train on the pairs made here.
+
+The faces are never the protected person's: the bundled public-domain photos
+(scikit-image's astronaut and cameraman, and their mirror images) plus, in a
+developer checkout, the aligned faces of ``../shared/data/celeb24`` (or
+``$FACEGUARD_TEST_DATA/celeb24``); installed copies have only the bundled ones, a weak
+attacker, which the report says. Every face is an aligned 112 px ArcFace crop, cloaked
+as a whole batch with the settings' method (feature objective: away from the face's
+own clean embedding, as a photo cloaked with no reference photos), and cached per
+settings hash in the user cache, never next to the photos.
+
+This module is the bridge from the cloak to the audit: the audit itself takes pairs
+and never imports the cloak.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from faceguard.align import ARCFACE_112, face_transform, warp
+from faceguard.detect import Face
+from faceguard.settings import CloakSettings
+
+#: side of the aligned stand-in crops (pixels)
+ALIGNED_PX = 112
+#: where the face sits in an aligned crop: the ArcFace template and the median MTCNN box
+#: measured on 24 celeb24 crops
+ALIGNED_FACE = Face((20.0, 11.0, 100.0, 118.0), ARCFACE_112.copy(), 1.0)
+
+Images = torch.Tensor  # (N, 3, 112, 112) float in [0, 1]
+
+
+@dataclass
+class TrainingPairs:
+    """Pairs of clean and cloaked faces of other people (stand-ins for the protected one).
+
+    Attributes:
+        clean, cloaked: (N, 3, 112, 112) aligned crops in [0, 1], cloaked rounded to 8 bits.
+        people: (N,) who each face is (for splits and thresholds).
+        source: one plain sentence on where the faces come from.
+        key: a hash of the settings and the faces (names the cached models).
+    """
+
+    clean: Images
+    cloaked: Images
+    people: list[str]
+    source: str
+    key: str = ""
+
+
+def shared_faces_dir() -> Path | None:
+    """celeb24 in ``$FACEGUARD_TEST_DATA`` or ``<checkout>/../shared/data``, if present."""
+    root = Path(os.environ.get("FACEGUARD_TEST_DATA",
+                               Path(__file__).resolve().parents[2] / "shared" / "data"))
+    return root / "celeb24" if (root / "celeb24").is_dir() else None
+
+
+def bundled_faces(detector: Callable[[np.ndarray], list[Face]] | None = None
+                  ) -> tuple[Images, list[str]]:
+    """The public-domain faces that ship with scikit-image, aligned, and mirrored."""
+    import skimage.data
+
+    from faceguard.detect import FaceDetector
+
+    detector = detector or FaceDetector()
+    crops, people = [], []
+    for name in ("astronaut", "camera"):
+        pixels = np.asarray(getattr(skimage.data, name)(), np.float32) / 255
+        pixels = np.repeat(pixels[..., None], 3, -1) if pixels.ndim == 2 else pixels[..., :3]
+        found = detector(np.ascontiguousarray(pixels))
+        if not found:
+            continue
+        face = max(found, key=lambda f: f.width)
+        photo = torch.from_numpy(pixels).permute(2, 0, 1)[None]
+        crop = warp(photo, face_transform(face.landmarks, ARCFACE_112), ALIGNED_PX)[0]
+        crops += [crop.clamp(0, 1), crop.flip(-1).clamp(0, 1)]
+        people += [f"skimage/{name}"] * 2
+    return (torch.stack(crops) if crops else torch.zeros(0, 3, ALIGNED_PX, ALIGNED_PX)), people
+
+
+def shared_faces(limit: int, per_person: int = 2) -> tuple[Images, list[str]]:
+    """Up to ``limit`` celeb24 faces, ``per_person`` of each person in name order."""
+    from PIL import Image
+
+    folder = shared_faces_dir()
+    if folder is None or limit <= 0:
+        return torch.zeros(0, 3, ALIGNED_PX, ALIGNED_PX), []
+    crops, people = [], []
+    for person in sorted(p for p in folder.iterdir() if p.is_dir()):
+        for f in sorted(person.glob("*.png"))[:per_person]:
+            if len(crops) == limit:
+                break
+            with Image.open(f) as im:
+                pixels = np.asarray(im.convert("RGB").resize((ALIGNED_PX, ALIGNED_PX)),
+                                    np.float32) / 255
+            crops.append(torch.from_numpy(pixels).permute(2, 0, 1))
+            people.append(f"celeb24/{person.name}")
+    return (torch.stack(crops) if crops else torch.zeros(0, 3, ALIGNED_PX, ALIGNED_PX)), people
+
+
+def cloak_aligned(settings: CloakSettings, images: Images, device: str | None = None,
+                  batch: int = 8) -> Images:
+    """Cloak aligned 112 px crops with ``settings``, ``batch`` at a time.
+
+    Each face is pushed away from its own clean embedding (the feature objective), with
+    the pipeline's budget shaping (face ellipse, texture, lightness) and visibility
+    floor, and rounded to 8 bits as a saved photo is.
+
+    Raises:
+        ValueError: the method needs other people or a universal mask (classifier
+            objective, P-FGSM, universal): not supported here yet.
+    """
+    from faceguard.cloak.budget import (
+        eight_bit,
+        face_weight,
+        keep_floor,
+        lightness_weight,
+        texture_weight,
+    )
+    from faceguard.cloak.recipe import budget, make_cloak, objective_factory
+    from faceguard.models.ensemble import Ensemble
+    from faceguard.visibility import face_box
+
+    s = settings.resolved()
+    if s.universal or s.objective == "classifier":
+        raise ValueError(f"stand-in cloaks with the {s.method} method ({s.objective} "
+                         "objective) are not supported yet")
+    from faceguard.device import pick_device
+
+    dev = pick_device(device)
+    ensemble = Ensemble.load(s.models, dev)
+    gen = torch.Generator(device=dev).manual_seed(s.seed)
+    box = face_box(ALIGNED_FACE.box, ALIGNED_PX, ALIGNED_PX)
+    out = []
+    for k in range(0, len(images), batch):
+        x = images[k:k + batch].to(dev)
+        marks = np.broadcast_to(ALIGNED_FACE.landmarks, (len(x), 5, 2)).copy()
+        with torch.no_grad():
+            own = ensemble.embed(x, marks)
+        weight = face_weight(ALIGNED_FACE, (0, 0, ALIGNED_PX, ALIGNED_PX)).to(x)
+        weight = weight.expand(len(x), -1, -1, -1)
+        if s.texture > 0:
+            weight = weight * texture_weight(x, s.texture)
+        weight = weight * lightness_weight(x, budget(s), s.delta_e)
+        cloaked = make_cloak(s)(x, objective_factory(s, ensemble, own, seed=s.seed)(marks),
+                                weight, gen)
+        cloaked = torch.cat([keep_floor(x[i:i + 1], cloaked[i:i + 1], s.floor, box)
+                             for i in range(len(x))])
+        out.append(eight_bit(cloaked).detach().cpu())
+    return torch.cat(out) if out else images.clone()
+
+
+def cloaked_pairs(settings: CloakSettings | dict | None = None, faces: int = 16,
+                      avoid: Callable[[Images], np.ndarray] | None = None,
+                      cache: Path | None = None, device: str | None = None,
+                      given: tuple[Images, list[str]] | None = None) -> TrainingPairs:
+    """About ``faces`` stand-in faces and their cloaks made with ``settings``.
+
+    Args:
+        settings: the user's cloak settings (a manifest's dict, or None: the defaults).
+        faces: how many faces to cloak (the bundled ones come on top; fewer = quicker).
+        avoid: aligned crops -> (N,) bool, True for a face of a protected person; those
+            are left out (the attacker trains on other people only).
+        cache: folder of cached cloaks (default: ``<user cache>/attackers/pairs``).
+        device: torch device for the cloak (default: CUDA when present).
+        given: (aligned crops, people) to use instead of the bundled and shared faces.
+    """
+    from faceguard.paths import cache_dir
+
+    if isinstance(settings, dict):
+        settings = CloakSettings(**{k: tuple(v) if isinstance(v, list) else v
+                                    for k, v in settings.items()})
+    settings = (settings or CloakSettings()).resolved()
+    if given is not None:
+        (clean, people), shared_people = given, given[1]
+    else:
+        own, own_people = bundled_faces()
+        shared, shared_people = shared_faces(faces)
+        clean, people = torch.cat([own, shared]), own_people + shared_people
+    if avoid is not None and len(clean):
+        keep = ~np.asarray(avoid(clean), bool)
+        clean, people = clean[torch.from_numpy(keep)], [p for p, k in zip(people, keep,
+                                                                           strict=True) if k]
+    if not len(clean):
+        raise ValueError("no stand-in face was found to train an attacker on")
+    key = hashlib.sha256(settings.digest().encode() + "|".join(people).encode()).hexdigest()
+    path = (cache or cache_dir() / "attackers" / "pairs") / f"{key[:20]}.pt"
+    if path.is_file():
+        cloaked = torch.load(path, weights_only=True)
+    else:
+        cloaked = cloak_aligned(settings, clean, device)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(cloaked, path)
+    n = len(set(people))
+    source = (f"{len(clean)} faces of {n} other people"
+              + ("" if shared_people else " (only the bundled sample photos: a weak attacker)"))
+    return TrainingPairs(clean, cloaked, people, source, key[:20])

@@ -1,0 +1,286 @@
+"""Detect-then-purify, the reconstruction check, and the attackers who train against
+FaceGuard: registration and mechanics.
+
+What these show: the pieces learn what they are given (a fixed perturbation pattern, or
+noise the reformer cannot redraw) and generalise it to faces they never saw. They do not
+show what these attackers do to a real cloak: that is benchmarks/attackers.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from faceguard.align import ARCFACE_112
+from faceguard.audit.cloak_detection import DETECTORS, cross_validate, make_detector
+from faceguard.audit.defenses import (
+    DEFENSES,
+    TRAINED,
+    AdaptivePurifier,
+    DetectThenPurify,
+    Purifier,
+    RobustRecognizer,
+    make_defense,
+)
+from faceguard.audit.defenses.adaptive import fit_trained
+from faceguard.audit.defenses.robust import EmbeddingHead
+from faceguard.audit.detectors import NotFittedError, ReconstructionDetector
+from faceguard.audit.detectors.base import separation
+from faceguard.audit.protection import AuditFace, Gallery, protection_table
+from faceguard.models.base import Recognizer
+from faceguard.models.ensemble import Ensemble
+from faceguard.training_pairs import TrainingPairs, cloaked_pairs
+
+
+def _noisy(x: torch.Tensor, eps: float = 8 / 255, seed: int = 0) -> torch.Tensor:
+    """A random-sign +-eps pattern per face: noise of a cloak's size, off the face manifold."""
+    g = torch.Generator().manual_seed(seed)
+    sign = torch.randint(0, 2, x.shape, generator=g).float() * 2 - 1
+    return (x + eps * sign).clamp(0, 1)
+
+
+@pytest.fixture(scope="module")
+def split(celeb24_crops):
+    """Clean celeb24 crops of 4 people to train on, and of 3 others to test on."""
+    x, labels = celeb24_crops
+    train = torch.from_numpy(np.isin(labels, [0, 1, 2, 3]))
+    test = torch.from_numpy(np.isin(labels, [20, 21, 22]))
+    return x[train][::3], x[test][::3]
+
+
+# ---------------------------------------------------------------- registration
+
+
+def test_the_new_defenses_and_detector_are_registered_with_plain_names():
+    assert set(TRAINED) == {"detect-then-purify", "adaptive-purifier", "robust-recognizer"}
+    assert DEFENSES["adaptive-purifier"].label.startswith("an attacker who trains against")
+    assert DEFENSES["robust-recognizer"].label.startswith("an attacker who trains against")
+    for name in TRAINED:
+        assert DEFENSES[name].citation and DEFENSES[name].limits
+        assert "faces" in DEFENSES[name].defaults
+    assert DETECTORS["reconstruction"].label == "reconstruction check"
+    assert isinstance(make_detector("reconstruction"), ReconstructionDetector)
+    assert isinstance(make_defense("detect-then-purify", faces=4), DetectThenPurify)
+
+
+@pytest.mark.parametrize("name", TRAINED)
+def test_a_learning_defense_refuses_to_run_before_it_is_fitted(name):
+    with pytest.raises(NotFittedError):
+        make_defense(name)(torch.rand(1, 3, 32, 32))
+
+
+# ---------------------------------------------------------------- reconstruction check
+
+
+def test_reconstruction_check_spots_noise_on_people_it_never_saw(split, tmp_path):
+    train, test = split
+    det = ReconstructionDetector().fit(train, _noisy(train))
+    m = separation(det.score(test), det.score(_noisy(test, seed=1)), det.threshold)
+    assert m["roc_auc"] > 0.95, m["roc_auc"]
+    # save / load gives the same scores
+    det.save(tmp_path / "det.pkl")
+    again = ReconstructionDetector.load(tmp_path / "det.pkl")
+    assert np.allclose(again.score(test[:4]), det.score(test[:4]))
+
+
+def test_reconstruction_check_runs_in_the_audit_cross_validation(split):
+    train, _ = split
+    clean, noisy = list(train[:16]), list(_noisy(train[:16]))
+    groups = [f"p{i % 4}" for i in range(16)]
+    r = cross_validate("reconstruction", clean, noisy, groups)
+    assert r.detector == "reconstruction" and r.roc_auc > 0.9
+
+
+def test_statistics_only_check_takes_crops_of_any_size(split):
+    train, test = split
+    det = ReconstructionDetector(size=0, grid=False).fit(train, _noisy(train))
+    assert det.features(test[:2]).shape == (2, 9)
+    assert det.score([test[0], test[1, :, :100, :90]]).shape == (2,)
+
+
+# ---------------------------------------------------------------- detect-then-purify
+
+
+def test_detect_then_purify_purifies_only_the_flagged_faces(split):
+    train, test = split
+    defense = DetectThenPurify().fit(train, _noisy(train))
+    clean, noisy = test[:6], _noisy(test[:6], seed=2)
+    x = torch.cat([clean, noisy])
+    out = defense(x)
+    flagged = defense.detector.predict(x)
+    assert flagged[6:].all() and not flagged[:6].any()
+    assert torch.equal(out[:6], clean)  # clean faces pass untouched
+    assert torch.allclose(out[6:], Purifier()(noisy), atol=1e-6)
+
+
+# ---------------------------------------------------------------- adaptive purifier
+
+
+@pytest.mark.slow
+def test_adaptive_purifier_learns_a_fixed_pattern_and_is_cached(split, tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEGUARD_CACHE", str(tmp_path))
+    train, test = split
+    # a colour cast: smooth, so the shipped clean-up redraws it; the retrained one learns
+    # to take it off, on faces it never saw
+    cast = torch.tensor([0.08, 0.0, -0.08])[None, :, None, None]
+
+    def cloak(x):
+        return (x + cast).clamp(0, 1)
+
+    shipped = Purifier()(cloak(test))
+    adaptive = AdaptivePurifier(steps=100).fit(train, cloak(train), key="k")
+    after = adaptive(cloak(test))
+    err_shipped = float((shipped - test).pow(2).mean())
+    err_adaptive = float((after - test).pow(2).mean())
+    assert err_adaptive < 0.8 * err_shipped, (err_adaptive, err_shipped)
+    # the second fit with the same key reads the cached model
+    assert list((tmp_path / "attackers").glob("purifier-k-*.pt"))
+    cached = AdaptivePurifier(steps=100).fit(train[:1], train[:1], key="k")
+    assert torch.allclose(cached(test[:2]), adaptive(test[:2]), atol=1e-6)
+
+
+# ---------------------------------------------------------------- robust recognizer
+
+
+class _ToyRecognizer(Recognizer):
+    """A random-weight 112 px recognizer: tests mechanics, proves nothing about faces."""
+
+    name, family, input_size, distance, threshold = "toy", "toy", 112, "euclidean", 1.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.template = ARCFACE_112
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Conv2d(3, 8, 5, stride=4), nn.ReLU(), nn.Flatten(),
+                                 nn.LazyLinear(32))
+        self.net(torch.zeros(1, 3, 112, 112))
+        self.requires_grad_(False)
+
+    def forward(self, faces: torch.Tensor) -> torch.Tensor:
+        return self.net(faces) * 3
+
+
+def test_robust_recognizer_maps_a_cloak_back_to_the_clean_face(split):
+    train, test = split
+    ens = Ensemble([_ToyRecognizer()])
+    pattern = 0.1 * torch.sign(torch.randn(1, 3, 112, 112, generator=torch.Generator()
+                                           .manual_seed(1)))
+
+    def cloak(x):
+        return (x + pattern).clamp(0, 1)
+
+    assert torch.equal(EmbeddingHead(4)(torch.ones(2, 4)), torch.ones(2, 4))  # starts as h(e)=e
+    robust = RobustRecognizer(steps=300).fit(train, cloak(train), ens)
+    assert torch.equal(robust(test[:2]), test[:2])  # images pass unchanged
+    adapted = robust.adapt(ens)
+    assert adapted.names == ["toy"] and adapted["toy"].family == "toy"
+    rec = ens["toy"]
+    with torch.no_grad():
+        clean, cloaked = rec.embed(test), rec.embed(cloak(test))
+        before = rec.compare(cloaked, clean).mean()
+        after = rec.compare(robust.map("toy", cloaked), robust.map("toy", clean)).mean()
+        assert torch.allclose(adapted.embed(test, ARCFACE_112)["toy"], robust.map("toy", clean),
+                              atol=1e-5)
+    assert after < 0.5 * before, (float(after), float(before))
+
+
+def test_learning_defenses_train_even_under_no_grad(split):
+    train, _ = split
+    with torch.no_grad():
+        AdaptivePurifier(steps=2).fit(train[:4], train[:4])
+        robust = RobustRecognizer(steps=2).fit(train[:4], _noisy(train[:4]),
+                                               Ensemble([_ToyRecognizer()]))
+    assert robust.heads["toy"] is not None
+
+
+def test_protection_table_looks_through_the_robust_recognizers_heads(split):
+    train, test = split
+    ens = Ensemble([_ToyRecognizer()])
+    robust = RobustRecognizer(steps=5).fit(train, _noisy(train), ens)
+    with torch.no_grad():
+        emb = ens.embed(test, ARCFACE_112)["toy"]
+    gallery = Gallery()
+    for k in range(len(test)):
+        gallery.add(f"p{k % 3}", f"photo{k}", {"toy": emb[k]})
+    faces = [AuditFace(f"p{k % 3}", f"photo{k}", test[k:k + 1], _noisy(test[k:k + 1]),
+                       ARCFACE_112) for k in range(6)]
+    seen, mapping = [], robust.map
+
+    def spy(model, e):
+        seen.append(model)
+        return mapping(model, e)
+
+    robust.map = spy
+    events = list(protection_table(faces, gallery, ens, {"none": make_defense("none"),
+                                                         "robust": robust}, {"toy"}))
+    rows = events[-1].result
+    assert [r.defense for r in rows] == ["none", "robust"] and seen == ["toy"]
+    assert rows[1].faces == rows[0].faces == 6
+
+
+# ---------------------------------------------------------------- stand-ins and the audit
+
+
+def test_fit_trained_leaves_attackers_out_without_the_cloak_and_says_so():
+    defenses = {"none": make_defense("none"), "adaptive-purifier": AdaptivePurifier()}
+    notes: list[str] = []
+    list(fit_trained(defenses, ["adaptive-purifier"], None, {}, None, None, notes))
+    assert list(defenses) == ["none"] and "left out" in notes[0]
+    assert notes[0].startswith("An attacker who trains against FaceGuard")
+
+
+def test_fit_trained_trains_on_other_peoples_pairs_and_explains(split, monkeypatch, tmp_path):
+    monkeypatch.setenv("FACEGUARD_CACHE", str(tmp_path))
+    train, _ = split
+    asked = {}
+
+    def stand_ins(settings, faces, avoid):
+        asked.update(settings=settings, faces=faces)
+        return TrainingPairs(train, _noisy(train), [f"p{k % 4}" for k in range(len(train))],
+                        "8 faces of 4 other people", "key")
+
+    name = "detect-then-purify:faces=5"  # as the command line names it
+    defenses = {name: make_defense("detect-then-purify", faces=5)}
+    notes: list[str] = []
+    events = list(fit_trained(defenses, [name], stand_ins, {"eps": 8}, None, None, notes))
+    assert asked == {"settings": {"eps": 8}, "faces": 5}
+    assert defenses[name].detector.is_fitted
+    assert events[-1].done == events[-1].total
+    assert "8 faces of 4 other people" in notes[0] and notes[0].startswith("Clean-up")
+
+
+def test_stand_ins_are_cached_per_settings_and_skip_protected_faces(split, monkeypatch,
+                                                                   tmp_path):
+    import faceguard.training_pairs as training_pairs
+
+    train, _ = split
+    calls = []
+
+    def fake_cloak(settings, images, device=None):
+        calls.append(len(images))
+        return _noisy(images)
+
+    monkeypatch.setattr(training_pairs, "cloak_aligned", fake_cloak)
+    people = [f"p{k % 4}" for k in range(len(train))]
+
+    def avoid(x):
+        return np.array([p == "p0" for p in people])  # p0 is the protected person
+
+    kw = {"cache": tmp_path, "given": (train, people), "avoid": avoid}
+    first = cloaked_pairs(None, **kw)
+    again = cloaked_pairs({"method": "perceptual"}, **kw)  # the same resolved settings
+    assert "p0" not in first.people and len(first.clean) == sum(p != "p0" for p in people)
+    assert calls == [len(first.clean)] and torch.equal(again.cloaked, first.cloaked)
+    assert first.key == again.key
+    other = cloaked_pairs({"method": "pgd"}, **kw)
+    assert other.key != first.key and len(calls) == 2
+
+
+def test_stand_in_cloaks_refuse_methods_that_need_other_people():
+    from faceguard.settings import CloakSettings
+    from faceguard.training_pairs import cloak_aligned
+
+    with pytest.raises(ValueError, match="not supported"):
+        cloak_aligned(CloakSettings(method="pfgsm"), torch.rand(1, 3, 112, 112))
