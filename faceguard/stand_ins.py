@@ -48,16 +48,30 @@ def stand_in_settings(recorded: dict) -> CloakSettings:
     return replace(s, steps=min(s.steps, STEPS), robust=False)
 
 
-def bundled_photos() -> dict[str, np.ndarray]:
-    """name -> (H, W, 3) uint8: scikit-image's public-domain faces, each also mirrored
-    and shrunk (to 70%), so that every one is a different cloak."""
+#: the public-domain faces scikit-image ships (``skimage.data`` names)
+PUBLIC_DOMAIN_FACES = ("astronaut", "camera")
+
+
+def public_domain_photos() -> dict[str, np.ndarray]:
+    """name -> (H, W, 3) uint8: the photos of :data:`PUBLIC_DOMAIN_FACES` (grey as RGB).
+    The stand-ins of both the detectors (here) and the attackers who train against
+    FaceGuard (:mod:`faceguard.training_pairs`) start from them."""
     import skimage.data
+
+    out = {}
+    for name in PUBLIC_DOMAIN_FACES:
+        image = getattr(skimage.data, name)()
+        out[name] = np.repeat(image[..., None], 3, -1) if image.ndim == 2 else image[..., :3]
+    return out
+
+
+def bundled_photos() -> dict[str, np.ndarray]:
+    """name -> (H, W, 3) uint8: :func:`public_domain_photos`, each also mirrored and
+    shrunk (to 70%), so that every one is a different cloak."""
     from PIL import Image
 
     out = {}
-    for name in ("astronaut", "camera"):
-        image = getattr(skimage.data, name)()
-        image = np.repeat(image[..., None], 3, -1) if image.ndim == 2 else image
+    for name, image in public_domain_photos().items():
         h, w = image.shape[:2]
         small = np.asarray(Image.fromarray(image).resize((w * 7 // 10, h * 7 // 10),
                                                          Image.LANCZOS))

@@ -72,15 +72,13 @@ def shared_faces_dir() -> Path | None:
 def bundled_faces(detector: Callable[[np.ndarray], list[Face]] | None = None
                   ) -> tuple[Images, list[str]]:
     """The public-domain faces that ship with scikit-image, aligned, and mirrored."""
-    import skimage.data
-
     from faceguard.detect import FaceDetector
+    from faceguard.stand_ins import public_domain_photos
 
     detector = detector or FaceDetector()
     crops, people = [], []
-    for name in ("astronaut", "camera"):
-        pixels = np.asarray(getattr(skimage.data, name)(), np.float32) / 255
-        pixels = np.repeat(pixels[..., None], 3, -1) if pixels.ndim == 2 else pixels[..., :3]
+    for name, image in public_domain_photos().items():
+        pixels = np.asarray(image, np.float32) / 255
         found = detector(np.ascontiguousarray(pixels))
         if not found:
             continue
