@@ -152,7 +152,7 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
     and the purify lever's bilateral filter's, each timed on its own."""
     from faceguard.album import embed_faces
     from faceguard.cloak.budget import keep_floor
-    from faceguard.cloak.photo import cloak_face, face_in, paste, working_view
+    from faceguard.cloak.photo import WORK_PX, cloak_face, face_in, paste, working_view
     from faceguard.cloak.recipe import make_cloak, objective_factory
     from faceguard.cloak.transforms import bilateral
     from faceguard.io import from_tensor, load_photo, save_photo, to_tensor
@@ -196,7 +196,7 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
     measure_face(photo.pixels, from_tensor(image), face.box)
     lap("measure (manifest)")
     # one step taken apart, on the region as the optimiser sees it
-    work = working_view(crop, face, 336)
+    work = working_view(crop, face, WORK_PX)
     x = work.pixels.clone().requires_grad_(True)
     per_model = {}
     plain = replace(s, transfer=())  # the bilateral filter of "purify" is timed apart

@@ -7,7 +7,8 @@ the differentiable warp, and the cloak method changes the region's pixels within
 
 Faces much larger than any recognizer's input (a 1000 px face in a 12 MP photo;
 models see 112-224 px) are optimised at a working scale where the face is
-:data:`WORK_PX` wide, at least 1.5x finer than the finest model input, and the
+:data:`WORK_PX` wide, 1.5x finer than the face in the finest model input (about 150
+px in faceres's 224 px crop, whose eyes are 70 px apart), and the
 change is brought back to full resolution with a smooth bilinear upsampling, then
 clipped to the full-resolution budget. The recognizers cannot see detail finer than
 that scale anyway; optimising every full-resolution pixel would cost ~10x more per
@@ -34,8 +35,10 @@ from faceguard.regions import FaceRegion, paste
 
 __all__ = ["WORK_PX", "FaceCrop", "cloak_face", "crop_face", "face_in", "paste", "working_view"]
 
-#: faces wider than this (pixels) are optimised at a scale where they are this wide
-WORK_PX = 336
+#: faces wider than this (pixels) are optimised at a scale where they are this wide (336
+#: before: every per-pixel part of a step, the visibility penalty and the purify lever's
+#: filter, costs in proportion to its square; benchmarks/results/speed-stages.json)
+WORK_PX = 224
 
 
 @dataclass
