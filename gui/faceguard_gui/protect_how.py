@@ -79,7 +79,7 @@ class HowPanel:
         self.eps.setToolTip("The largest change of any pixel, in grey levels out of 255")
         self.eps_label = QLabel()
         self.eps_label.setMinimumWidth(180)
-        self.eps.valueChanged.connect(self._eps_changed)
+        self.eps.valueChanged.connect(self._look_changed)
         row = QHBoxLayout()
         row.addWidget(self.eps, 1)
         row.addWidget(self.eps_label)
@@ -104,7 +104,7 @@ class HowPanel:
             "keeps (100 = identical), whatever the method. 90: cannot be told apart even up "
             "close; 75: about as visible as saving the face as a JPEG at quality 90; 65: "
             "faint at normal size. Higher hides the cloak better but weakens it.")
-        self.floor.valueChanged.connect(self._save_settings)
+        self.floor.valueChanged.connect(self._look_changed)  # the words follow the floor
         form.addRow("Invisibility", self.floor)
 
         self.method = QComboBox()
@@ -248,7 +248,7 @@ class HowPanel:
         self._loading = False
         self._save_settings()
 
-    def _eps_changed(self, value: int) -> None:
+    def _look_changed(self, value: int) -> None:
         self._eps_label()
         self._save_settings()
 

@@ -369,6 +369,14 @@ def test_settings_and_recent_folders_persist(make_window, tmp_path):
     assert [a.text() for a in again.photos.recent_menu.actions()][0] == str(empty.resolve())
 
 
+def test_strength_words_follow_every_change_of_the_floor(make_window):
+    how = make_window().protect
+    for floor in (90, 75, 60):
+        how.floor.setValue(floor)
+        assert how.eps_label.text() == f"{how.eps.value()} / 255: {describe(floor)}"
+    assert len({describe(f) for f in (90, 75, 60)}) == 3  # three different words
+
+
 def test_damaged_settings_file_falls_back_to_defaults(tmp_path, monkeypatch):
     from faceguard_gui.settings import AppSettings
 
