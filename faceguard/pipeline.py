@@ -318,7 +318,7 @@ def _cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int 
                         make_cloak(replace(s, steps=s.person_mask) if start else s),
                         ensemble, objective_for, texture=s.texture, generator=gen,
                         grey=photo.is_grey, floor=s.floor, delta_e=s.delta_e,
-                        start_for=start and start.apply_to),
+                        start_for=start.apply_to if start else None),
                 partial(_face_step, step_event, optimised.index(j), len(optimised)))
             report.method = s.method + (" from the person's mask" if start else "")
         report.seconds = round(time.perf_counter() - t0, 3)
