@@ -122,6 +122,9 @@ def _cloak(s, config, data, ens, x, landmarks, weight, seed) -> torch.Tensor:
     people = [Person(n, {m: torch.stack([e[m] for e in ref_emb[n]]) for m in ens.names})
               for n in data.user_ids]
     probe_labels = [data.labels[i] for i in data.probes]
+    # per probe: its person's clean centroid (the feature objective's anchor)
+    centroids = {m: torch.stack([people[data.user_ids.index(n)].centroid(m)
+                                 for n in probe_labels]) for m in ens.names}
     gen = torch.Generator().manual_seed(seed)
     if s.universal:
         masked = _universal(s, config, data, ens, people, x, landmarks, weight, gen)
@@ -130,8 +133,6 @@ def _cloak(s, config, data, ens, x, landmarks, weight, seed) -> torch.Tensor:
         # the album path of the speed issue: the person's mask, then a few steps of the
         # per-photo method started from it (its own eps, floor and objective)
         p = settings_of({**config, "method": "perceptual", "steps": config["refine"]})
-        centroids = {m: torch.stack([people[data.user_ids.index(n)].centroid(m)
-                                     for n in probe_labels]) for m in ens.names}
         return make_cloak(p)(x, objective_factory(p, ens, centroids, seed=seed)(landmarks),
                              _weight(p, data, x), gen, start=masked)
     if s.objective == "classifier":
@@ -147,8 +148,6 @@ def _cloak(s, config, data, ens, x, landmarks, weight, seed) -> torch.Tensor:
             obj = make(landmarks[k], labels[k], target)
             out.append(make_cloak(s)(x[k:k + 1], obj, weight[k:k + 1], gen))
         return torch.cat(out)
-    centroids = {m: torch.stack([people[data.user_ids.index(n)].centroid(m)
-                                 for n in probe_labels]) for m in ens.names}
     return make_cloak(s)(x, objective_factory(s, ens, centroids, seed=seed)(landmarks), weight,
                          gen)
 
