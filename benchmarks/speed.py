@@ -134,12 +134,20 @@ def twelve_megapixels(path: Path, detector, ensembles, tmp: Path, presets) -> di
     return out
 
 
+def _sync() -> None:
+    """Wait for the GPU's queued work (timings on CUDA are otherwise launch times)."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def _seconds(fn, reps: int = 3) -> float:
     """Mean wall seconds of ``fn()`` over ``reps`` calls, after one warm-up call."""
     fn()
+    _sync()
     t = time.perf_counter()
     for _ in range(reps):
         fn()
+    _sync()
     return (time.perf_counter() - t) / reps
 
 
@@ -165,6 +173,7 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
 
     def lap(name: str) -> None:
         nonlocal t
+        _sync()
         now = time.perf_counter()
         out[name] = round(now - t, 3)
         t = now
@@ -197,6 +206,7 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
     lap("measure (manifest)")
     # one step taken apart, on the region as the optimiser sees it
     work = working_view(crop, face, WORK_PX)
+    work = replace(work, pixels=work.pixels.to(ensemble.device))  # where cloak_face works
     x = work.pixels.clone().requires_grad_(True)
     per_model = {}
     plain = replace(s, transfer=())  # the bilateral filter of "purify" is timed apart
@@ -211,7 +221,8 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
     def purify() -> None:
         bilateral(x).sum().backward()
 
-    return {"photo": "x".join(map(str, photo.size)), "face_px": round(face.width),
+    return {"device": str(ensemble.device), "photo": "x".join(map(str, photo.size)),
+            "face_px": round(face.width),
             "working_px": list(work.pixels.shape[-2:]), "steps_run": len(steps),
             "steps_planned": s.steps, "eot_draws": s.eot_samples, "stages_s": out,
             "total_s": round(sum(out.values()), 3),

@@ -79,7 +79,8 @@ class PerceptualCloak(Cloak):
         if start is not None:  # a warm start (a person's mask): refine it
             delta = self.project(start + delta, images, budget) - images
         delta.requires_grad_(True)
-        best, best_gain = images.clone(), torch.full((len(images),), -torch.inf)
+        best = images.clone()
+        best_gain = torch.full((len(images),), -torch.inf, device=images.device)
         opt = torch.optim.Adam([delta], lr=self.lr)
         for step in range(self.steps + 1):
             x = (images + delta).clamp(0, 1)

@@ -103,7 +103,10 @@ def cloak_face(
     Returns:
         (the cloaked photo, the face's crop of the original photo).
     """
-    crop = crop_face(photo, face, ensemble, texture)
+    region = crop_face(photo, face, ensemble, texture)
+    # optimise where the recognizers are (a GPU when there is one); the photo stays put
+    crop = replace(region, pixels=region.pixels.to(ensemble.device),
+                   weight=region.weight.to(ensemble.device))
     if delta_e is not None:
         crop = replace(crop, weight=crop.weight * lightness_weight(crop.pixels, cloak.eps, delta_e))
     work = working_view(crop, face, work_px)
@@ -135,7 +138,7 @@ def cloak_face(
     if floor is not None:
         cloaked = keep_floor(crop.pixels, cloaked, floor, face_in(crop, face),
                              on_try=lambda: step(*last[0]))
-    return paste(photo, crop, cloaked), crop
+    return paste(photo, region, cloaked.to(photo.device)), region
 
 
 def face_in(crop: FaceCrop, face: Face) -> tuple[int, int, int, int]:

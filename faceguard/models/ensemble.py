@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -43,6 +44,13 @@ class Ensemble(nn.Module):
     def names(self) -> list[str]:
         return list(self.members)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the recognizers' weights are (inputs are moved there)."""
+        for tensor in itertools.chain(self.parameters(), self.buffers()):
+            return tensor.device
+        return torch.device("cpu")
+
     def __getitem__(self, name: str) -> Recognizer:
         return self.members[name]
 
@@ -63,6 +71,7 @@ class Ensemble(nn.Module):
             name -> (B, 3, s, s) faces aligned to that member's template.
         """
         marks = np.broadcast_to(landmarks, (images.shape[0], 5, 2))
+        images = images.to(self.device)
         out = {}
         for r in self:
             transforms = np.stack([face_transform(m, r.template) for m in marks])
