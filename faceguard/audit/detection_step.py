@@ -10,7 +10,7 @@ done, :attr:`AuditResult.detection_problem` says why in one plain sentence.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 
 import numpy as np
@@ -23,11 +23,10 @@ from faceguard.audit.cloak_detection import (
     detector_label,
     train_and_test,
 )
+from faceguard.audit.defenses.base import Defense, defend_face
 from faceguard.audit.protection import AuditFace
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
-
-Defense = Callable[[torch.Tensor], torch.Tensor]
 
 
 def too_few(faces: int, why: str) -> str:
@@ -102,6 +101,6 @@ def _crops(faces: list[AuditFace], template: np.ndarray, size: int,
 
 def _aligned(crop: torch.Tensor, landmarks: np.ndarray, template: np.ndarray, size: int,
              defense: Defense | None = None) -> torch.Tensor:
-    image = defense(crop) if defense is not None else crop
+    image = defend_face(defense, crop, landmarks) if defense is not None else crop
     with torch.no_grad():
         return warp(image, face_transform(landmarks, template), size)[0].clamp(0, 1)

@@ -31,19 +31,18 @@ embeddings of an attacker's view of the faces:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from faceguard.audit.defenses.base import Defense, defend_face
 from faceguard.detect import Face
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
 from faceguard.regions import crop_face
-
-Defense = Callable[[torch.Tensor], torch.Tensor]
 
 #: faces are audited with their box about this wide (what recognizers get to see)
 AUDIT_FACE_PX = 224
@@ -263,8 +262,10 @@ def protection_table(faces: Sequence[AuditFace], gallery: Gallery, ensemble: Ens
                                              for m in ens.names}
         for face in faces:
             with torch.no_grad():
-                clean = _embed(ens, defend(face.original), face.landmarks)
-                cloaked = _embed(ens, defend(face.cloaked), face.landmarks)
+                clean = _embed(ens, defend_face(defend, face.original, face.landmarks),
+                               face.landmarks)
+                cloaked = _embed(ens, defend_face(defend, face.cloaked, face.landmarks),
+                                 face.landmarks)
             for m in ens.names:
                 r = ens[m]
                 people, cents = gal.centroids(m, exclude_photo=face.photo)

@@ -38,7 +38,8 @@ from faceguard.verdict import AuditVerdict, audit_verdict
 from faceguard.visibility import most_visible
 
 #: the quick default: what people meet when they upload, and the papers' strongest
-QUICK_DEFENSES = ("none", "jpeg75", "jpeg50", "bilateral", "resize", "bl+sr", "purifier")
+QUICK_DEFENSES = ("none", "jpeg75", "jpeg50", "bilateral", "resize", "bl+sr", "purifier",
+                  "avae")
 QUICK_DETECTORS = ("wlmp-linear", "wlmp-rbf", "wlmp-rf", "trajectory-lstm")
 
 

@@ -110,6 +110,7 @@ def test_parse_defense_converts_values() -> None:
         ("tvm", {"weight": 0}, "weight must satisfy 0 < weight <= 1"),
         ("resize", {"factor": 1.0}, "factor must be below 1"),
         ("purifier", {"weights": "/nonexistent/purifier.pt"}, "purifier weights .* missing"),
+        ("avae", {"weights": "/nonexistent/avae.pt"}, "A-VAE weights .* missing"),
     ],
 )
 def test_bad_parameters_raise_clear_errors(name: str, params: dict, match: str) -> None:

@@ -177,7 +177,7 @@ def test_audit_lists(tmp_path):
     assert done.returncode == 0
     for name in ("jpeg75", "bilateral", "bilateral-rgb", "sr", "bl+sr", "median", "gaussian",
                  "bitdepth", "tvm", "resize", "purifier", "detect-then-purify",
-                 "adaptive-purifier", "robust-recognizer"):
+                 "avae", "adaptive-purifier", "robust-recognizer"):
         assert any(line.startswith(name + " ") for line in done.stdout.splitlines()), name
     listed = faceguard("audit", "--list-detectors").stdout
     assert any(line.startswith("reconstruction ") for line in listed.splitlines())

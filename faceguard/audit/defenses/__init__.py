@@ -26,7 +26,7 @@ them all.
 """
 
 from faceguard.audit.defenses.adaptive import AdaptivePurifier, DetectThenPurify
-from faceguard.audit.defenses.base import LUMA, Defense
+from faceguard.audit.defenses.base import LUMA, Defense, defend_face
 from faceguard.audit.defenses.classic import (
     JPEG,
     Bilateral,
@@ -38,7 +38,7 @@ from faceguard.audit.defenses.classic import (
     Resize,
     TotalVariation,
 )
-from faceguard.audit.defenses.learned import Purifier
+from faceguard.audit.defenses.learned import AVAE, Purifier
 from faceguard.audit.defenses.registry import (
     DEFENSES,
     TRAINED,
@@ -55,6 +55,7 @@ from faceguard.audit.defenses.super_resolution import BilateralSR, SuperResoluti
 __all__ = [
     "DEFENSES",
     "TRAINED",
+    "AVAE",
     "JPEG",
     "AdaptivePurifier",
     "LUMA",
@@ -73,6 +74,7 @@ __all__ = [
     "RobustRecognizer",
     "SuperResolution",
     "TotalVariation",
+    "defend_face",
     "defense_kind",
     "defense_label",
     "list_defenses",

@@ -18,6 +18,13 @@ Defense = Callable[[Tensor], Tensor]
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
+def defend_face(defend: Defense, images: Tensor, landmarks: np.ndarray) -> Tensor:
+    """``defend(images)``; a defense that aligns faces itself (``aligns``, e.g. A-VAE)
+    also gets the face's landmarks ((5, 2) in the images' pixels)."""
+    if getattr(defend, "aligns", False):
+        return defend(images, landmarks)
+    return defend(images)
+
 
 def _check_images(images: Tensor) -> None:
     if not isinstance(images, Tensor):

@@ -169,6 +169,17 @@ _ENTRIES: list[tuple[str, str, str, str, str, type, dict[str, Any]]] = [
         {},
     ),
     (
+        "avae",
+        "face redrawing (A-VAE)",
+        "A generator trained on other people's faces redraws the face from a 32 px copy of "
+        "it; of 32 drawings it keeps the one nearest to the photo.",
+        "Zhou, Liang and Chen, Manifold projection for adversarial defense on face "
+        "recognition, ECCV 2020",
+        _ATHALYE + "; our weights: minutes of training on 592 faces, blurrier than the paper's",
+        learned.AVAE,
+        {},
+    ),
+    (
         "detect-then-purify",
         "clean-up of faces that look cloaked",
         "A reconstruction check trained on other people's cloaked faces decides; only the "
