@@ -13,7 +13,7 @@ from PIL import Image, ImageFilter
 from faceguard.cloak.base import CHROMA, project, to_ycc
 from faceguard.cloak.budget import keep_floor, lightness_weight
 from faceguard.visibility import describe, face_box, jpeg_equivalent, measure_face, score
-from faceguard.visibility.differentiable import ssimulacra2
+from faceguard.visibility.differentiable import prepare, ssimulacra2
 
 
 def _reference(a: np.ndarray, b: np.ndarray) -> float:
@@ -99,6 +99,16 @@ def test_ssimulacra2_is_differentiable_and_finite_at_identity(astronaut):
     c = (a + 0.02 * torch.randn_like(a)).clamp(0, 1).requires_grad_(True)
     ssimulacra2(a, c).sum().backward()
     assert torch.isfinite(c.grad).all() and c.grad.abs().sum() > 0
+
+
+def test_a_prepared_reference_scores_the_same(astronaut):
+    a = torch.from_numpy(astronaut[60:180, 170:280] / 255.0).permute(2, 0, 1)[None].double()
+    others = [(a + 0.03 * torch.randn_like(a)).clamp(0, 1), a.flip(-1), a * 0.9]
+    ref = prepare(a)
+    for b in others:
+        assert float(ssimulacra2(ref, b)) == pytest.approx(float(ssimulacra2(a, b)), abs=1e-9)
+    with pytest.raises(ValueError, match="one shape"):
+        ssimulacra2(ref, a[..., :-1])
 
 
 def test_ssimulacra2_rejects_bad_shapes():

@@ -130,14 +130,19 @@ def bilateral(images: torch.Tensor, diameter: int = 9, sigma_color: float = 75 /
     luma = torch.tensor(_LUMA, dtype=images.dtype, device=images.device)
     y = torch.einsum("bchw,c->bhw", images, luma)[:, None]
     h, w = y.shape[-2:]
-    patches = F.unfold(F.pad(y, (r, r, r, r), mode="reflect"), diameter)  # (B, d*d, H*W)
-    t = torch.arange(-r, r + 1, dtype=images.dtype, device=images.device)
-    dist2 = (t[:, None] ** 2 + t[None] ** 2).flatten()
-    space = torch.exp(-dist2 / (2 * sigma_space**2)) * (dist2 <= r * r)  # OpenCV's disc
-    centre = y.flatten(2)
-    weight = space[None, :, None] * torch.exp(-(patches - centre) ** 2 / (2 * sigma_color**2))
-    filtered = (weight * patches).sum(1, keepdim=True) / weight.sum(1, keepdim=True)
-    return (images + (filtered - centre).view(-1, 1, h, w)).clamp(0, 1)
+    padded = F.pad(y, (r, r, r, r), mode="reflect")
+    # one shifted copy at a time, summed as we go: on a CPU, 12x faster (forward and
+    # backward) on a 500 px region than unfolding all d*d neighbours into one tensor
+    num, den = torch.zeros_like(y), torch.zeros_like(y)
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            if dy * dy + dx * dx > r * r:  # OpenCV's disc
+                continue
+            shifted = padded[..., r + dy:r + dy + h, r + dx:r + dx + w]
+            space = math.exp(-(dy * dy + dx * dx) / (2 * sigma_space**2))
+            weight = space * torch.exp(-(shifted - y) ** 2 / (2 * sigma_color**2))
+            num, den = num + weight * shifted, den + weight
+    return (images + (num / den - y)).clamp(0, 1)
 
 
 class RandomTransform:

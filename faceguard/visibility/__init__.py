@@ -14,13 +14,13 @@ Images are (H, W, 3) float arrays in [0, 1] unless said otherwise.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 # torch is imported where it is used: the CLI reads the words below at start-up
 __all__ = ["FACE_GROWTH", "describe", "face_box", "in_words", "jpeg_equivalent", "linf",
-           "measure_face", "most_visible", "psnr", "score", "ssim", "summary"]
+           "measure_face", "most_visible", "psnr", "score", "scorer", "ssim", "summary"]
 
 #: the face region visibility is measured on: the face box grown by this factor
 FACE_GROWTH = 1.3
@@ -81,24 +81,40 @@ def face_box(box: Sequence[float], width: int, height: int,
 
 
 def _tensor(image: np.ndarray):
-    """(H, W, C) in [0, 1] -> (1, 3, H, W) float64 tensor (grey repeated to three channels)."""
+    """(H, W, C) in [0, 1] -> (1, 3, H, W) float32 tensor (grey repeated to three
+    channels), on the GPU when there is one. float32 agrees with float64 to about 1e-3
+    points and takes half the time: a 12-megapixel photo's face is a million pixels."""
     import torch
 
-    t = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float64))
+    from faceguard.device import pick_device
+
+    t = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))
     t = t[..., None] if t.ndim == 2 else t
-    return t.permute(2, 0, 1)[None].expand(1, 3, -1, -1)
+    return t.permute(2, 0, 1)[None].expand(1, 3, -1, -1).to(pick_device())
+
+
+def scorer(original: np.ndarray) -> Callable[[np.ndarray], float]:
+    """SSIMULACRA2 against ``original`` ((H, W, 3) in [0, 1]) as a function of the other
+    image: the original's side is computed once for all the images it scores."""
+    import torch
+
+    from faceguard.visibility.differentiable import prepare, ssimulacra2
+
+    with torch.no_grad():
+        ref = prepare(_tensor(original))
+
+    def seen(other: np.ndarray) -> float:
+        if np.array_equal(original, other):
+            return 100.0
+        with torch.no_grad():
+            return float(ssimulacra2(ref, _tensor(other)))
+
+    return seen
 
 
 def score(original: np.ndarray, cloaked: np.ndarray) -> float:
     """SSIMULACRA2 of two (H, W, 3) images in [0, 1] (100 = identical)."""
-    import torch
-
-    from faceguard.visibility.differentiable import ssimulacra2
-
-    if np.array_equal(original, cloaked):
-        return 100.0
-    with torch.no_grad():
-        return float(ssimulacra2(_tensor(original), _tensor(cloaked)))
+    return 100.0 if np.array_equal(original, cloaked) else scorer(original)(cloaked)
 
 
 def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
@@ -114,23 +130,34 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def jpeg_equivalent(original: np.ndarray, score_: float) -> int:
-    """The JPEG quality (10-100, Pillow's defaults) at which re-encoding ``original``
-    scores ``score_``: the cloak is "about as visible as saving at JPEG quality N".
+def jpeg_equivalent(original: np.ndarray, score_: float, step: int = 5) -> int:
+    """The JPEG quality (10-100 in steps of ``step``, Pillow's defaults) at which
+    re-encoding ``original`` scores ``score_``: the cloak is "about as visible as saving
+    at JPEG quality N".
 
-    Bisection on the quality (the score rises with it); 100 when the cloak is less
-    visible than even quality 100, 10 when more visible than quality 10.
+    Bisection on the quality (the score rises with it): the highest quality scoring at
+    most ``score_``; 100 when the cloak is less visible than even quality 100, 10 when
+    more visible than quality 10. Steps of 5 are as fine as "about" needs, and take
+    5 scorings where single steps take 8 (each costs seconds on a large face).
     """
-    lo, hi = 10, 100
-    if score(original, _jpeg(original, hi)) <= score_:
-        return hi
+    return _jpeg_equivalent(original, score_, scorer(original), step)
+
+
+def _jpeg_equivalent(original: np.ndarray, score_: float,
+                     seen: Callable[[np.ndarray], float], step: int = 5) -> int:
+    qualities = list(range(10, 101, step))
+    if qualities[-1] != 100:
+        qualities.append(100)
+    lo, hi = 0, len(qualities) - 1
+    if seen(_jpeg(original, qualities[hi])) <= score_:
+        return 100
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if score(original, _jpeg(original, mid)) <= score_:
+        if seen(_jpeg(original, qualities[mid])) <= score_:
             lo = mid
         else:
             hi = mid
-    return lo
+    return qualities[lo]
 
 
 def linf(original: np.ndarray, cloaked: np.ndarray) -> float:
@@ -176,10 +203,11 @@ def measure_face(original: np.ndarray, cloaked: np.ndarray, box: Sequence[float]
     a, b = _rgb(original[y0:y1, x0:x1]), _rgb(cloaked[y0:y1, x0:x1])
     out: dict[str, float] = {}
     if min(a.shape[:2]) >= 8:
-        s = score(a, b)
+        seen = scorer(a)
+        s = seen(b)
         out["ssimulacra2"] = round(s, 2)
         if jpeg:
-            out["jpeg_equivalent"] = jpeg_equivalent(a, s)
+            out["jpeg_equivalent"] = _jpeg_equivalent(a, s, seen)
     delta_e = ciede2000(a, b)
     out["ciede2000_mean"] = round(float(delta_e.mean()), 3)
     out["ciede2000_p95"] = round(float(np.percentile(delta_e, 95)), 3)

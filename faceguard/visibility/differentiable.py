@@ -25,6 +25,7 @@ Shape:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 import torch
@@ -91,12 +92,14 @@ def _norms(d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return d.mean((-2, -1)), (l4 + 1e-36) ** 0.25
 
 
-def _features(a: torch.Tensor, b: torch.Tensor) -> list[torch.Tensor]:
+def _features(a: torch.Tensor, mu_a: torch.Tensor, s_aa: torch.Tensor, b: torch.Tensor
+              ) -> list[torch.Tensor]:
     """One scale's 18 features per image, in the reference's order: per channel c,
-    (ssim mean, ssim 4-norm), (artifact mean, artifact 4-norm), (lost mean, lost 4-norm)."""
-    # one blur call for all five planes: fewer, larger convolutions are faster on CPU
-    mu_a, mu_b, s_aa, s_bb, s_ab = _blur(torch.cat([a, b, a * a, b * b, a * b], 1)).chunk(5, 1)
-    s_aa, s_bb, s_ab = s_aa - mu_a**2, s_bb - mu_b**2, s_ab - mu_a * mu_b
+    (ssim mean, ssim 4-norm), (artifact mean, artifact 4-norm), (lost mean, lost 4-norm).
+    ``mu_a`` and ``s_aa``: the reference plane's blurred mean and variance."""
+    # one blur call for the three planes: fewer, larger convolutions are faster on CPU
+    mu_b, s_bb, s_ab = _blur(torch.cat([b, b * b, a * b], 1)).chunk(3, 1)
+    s_bb, s_ab = s_bb - mu_b**2, s_ab - mu_a * mu_b
     ssim = 1 - (1 - (mu_a - mu_b) ** 2) * (2 * s_ab + _C2) / (s_aa + s_bb + _C2)
     edge = (1 + (b - mu_b).abs()) / (1 + (a - mu_a).abs()) - 1
     return [_norms(ssim.clamp_min(0)), _norms(edge.clamp_min(0)), _norms((-edge).clamp_min(0))]
@@ -107,30 +110,63 @@ def _downsample(rgb: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(rgb, 2, ceil_mode=True)
 
 
-def ssimulacra2(reference: torch.Tensor, distorted: torch.Tensor) -> torch.Tensor:
+@dataclass
+class Reference:
+    """A reference image made ready for scoring: per scale, its XYB planes with their
+    blurred means and variances. Scoring several distortions of one image (a bisection
+    on how much change to keep, the JPEG equivalent) computes these once.
+
+    Attributes:
+        shape: the reference's (B, 3, H, W).
+        scales: per scale, (XYB planes, blurred mean, blurred variance).
+    """
+
+    shape: torch.Size
+    scales: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
+def prepare(reference: torch.Tensor) -> Reference:
+    """The reference side of :func:`ssimulacra2`, computed once; (B, 3, H, W) in [0, 1]."""
+    if reference.ndim != 4 or reference.shape[1] != 3:
+        raise ValueError(f"expected (B, 3, H, W) images, got {tuple(reference.shape)}")
+    if min(reference.shape[-2:]) < 8:
+        raise ValueError(f"SSIMULACRA2 needs at least 8x8 pixels, got {tuple(reference.shape)}")
+    lin, scales = srgb_to_linear(reference), []
+    for scale in range(SCALES):
+        if scale:
+            lin = _downsample(lin)
+        if min(lin.shape[-2:]) < 8:
+            break
+        a = linear_to_xyb(lin)
+        mu, sq = _blur(torch.cat([a, a * a], 1)).chunk(2, 1)
+        scales.append((a, mu, sq - mu**2))
+    return Reference(reference.shape, scales)
+
+
+def ssimulacra2(reference: torch.Tensor | Reference, distorted: torch.Tensor) -> torch.Tensor:
     """SSIMULACRA2 score of ``distorted`` against ``reference`` (see the module docstring).
 
+    ``reference`` may be :func:`prepare`'s result, to score many images against one.
     Differentiable in both arguments; computed in the images' dtype (float64 agrees
     with the reference package to ~1e-6, float32 to ~1e-3 and is twice as fast).
     """
-    if reference.shape != distorted.shape or reference.ndim != 4 or reference.shape[1] != 3:
+    ref = reference if isinstance(reference, Reference) else None
+    shape = ref.shape if ref is not None else reference.shape
+    if shape != distorted.shape or len(shape) != 4 or shape[1] != 3:
         raise ValueError(f"expected two (B, 3, H, W) images of one shape, got "
-                         f"{tuple(reference.shape)} and {tuple(distorted.shape)}")
-    if min(reference.shape[-2:]) < 8:
-        raise ValueError(f"SSIMULACRA2 needs at least 8x8 pixels, got {tuple(reference.shape)}")
+                         f"{tuple(shape)} and {tuple(distorted.shape)}")
+    ref = ref or prepare(reference)
     _, _, weights = _constants()
-    lin_a, lin_b = srgb_to_linear(reference), srgb_to_linear(distorted)
+    lin_b = srgb_to_linear(distorted)
     per_scale = []
-    for scale in range(SCALES):
+    for scale, (a, mu_a, s_aa) in enumerate(ref.scales):
         if scale:
-            lin_a, lin_b = _downsample(lin_a), _downsample(lin_b)
-        if min(lin_a.shape[-2:]) < 8:
-            break
-        per_scale.append(_features(linear_to_xyb(lin_a), linear_to_xyb(lin_b)))
+            lin_b = _downsample(lin_b)
+        per_scale.append(_features(a, mu_a, s_aa, linear_to_xyb(lin_b)))
     # the reference's order: channel, scale, norm (mean / 4-norm), map (ssim, artifact, lost)
     terms = [per_scale[s][m][n][:, c] for c in range(3) for s in range(len(per_scale))
              for n in range(2) for m in range(3)]
-    total = (torch.stack(terms, -1).abs() * weights[: len(terms)].to(lin_a)).sum(-1)
+    total = (torch.stack(terms, -1).abs() * weights[: len(terms)].to(lin_b)).sum(-1)
     total = total * 0.9562382616834844
     total = (2.326765642916932 * total - 0.020884521182843837 * total**2
              + 6.248496625763138e-05 * total**3)
