@@ -162,6 +162,20 @@ def cloak_aligned(settings: CloakSettings, images: Images, device: str | None = 
     return torch.cat(out) if out else images.clone()
 
 
+def _settings(settings: CloakSettings | dict | None) -> CloakSettings:
+    """Cloak settings from a manifest's dict (lists as tuples), or the defaults."""
+    if isinstance(settings, dict):
+        settings = CloakSettings(**{k: tuple(v) if isinstance(v, list) else v
+                                    for k, v in settings.items()})
+    return (settings or CloakSettings()).resolved()
+
+
+def cloak_check(settings: dict, images: Images) -> Images:
+    """Aligned crops cloaked with a run's recorded ``settings`` (a manifest's dict): the
+    audit's held-out check (:mod:`faceguard.audit.held_out`)."""
+    return cloak_aligned(_settings(settings), images)
+
+
 def cloaked_pairs(settings: CloakSettings | dict | None = None, faces: int = 16,
                       avoid: Callable[[Images], np.ndarray] | None = None,
                       cache: Path | None = None, device: str | None = None,
@@ -179,10 +193,7 @@ def cloaked_pairs(settings: CloakSettings | dict | None = None, faces: int = 16,
     """
     from faceguard.paths import cache_dir
 
-    if isinstance(settings, dict):
-        settings = CloakSettings(**{k: tuple(v) if isinstance(v, list) else v
-                                    for k, v in settings.items()})
-    settings = (settings or CloakSettings()).resolved()
+    settings = _settings(settings)
     if given is not None:
         (clean, people), shared_people = given, given[1]
     else:

@@ -100,6 +100,8 @@ class AuditVerdict:
             after which every recognizer checked is still fooled, of the clean-ups checked.
         visibility: the most visible face's figures (``ssimulacra2``, ``jpeg_equivalent``;
             see :mod:`faceguard.visibility`), {} when not measured.
+        check_faces: when ``not_made_on`` comes from the held-out check (cloaks re-made
+            without each family, :mod:`faceguard.audit.held_out`), on how many faces.
     """
 
     made_on: tuple[int, int]
@@ -107,6 +109,7 @@ class AuditVerdict:
     reupload: tuple[int, int]
     cleanup: tuple[int, int]
     visibility: dict
+    check_faces: int = 0
 
     @property
     def status(self) -> str:
@@ -139,12 +142,18 @@ class AuditVerdict:
         else:
             first = "No recognizer the cloak was made on was checked"
         return " ".join([
-            first + (f"; {m} of {others} it was not." if others else
+            first + (f"; {m} of {others} it was not{self._how_checked()}." if others else
                      "; none it was not made on was checked, so it cannot be called "
                      "protected against a platform's own."),
             "After re-upload: " + _after(*self.reupload, "recognizer") + ".",
             "After deliberate clean-up: " + _after(*self.cleanup, "clean-up") + ".",
             f"How visible: {in_words(self.visibility)}."])
+
+    def _how_checked(self) -> str:
+        if not self.check_faces:
+            return ""
+        return (f" (checked on cloaks re-made without each one's family, on "
+                f"{plural(self.check_faces, 'face')})")
 
     def words(self) -> str:
         """The whole verdict as one plain paragraph: headline, then details."""
@@ -153,7 +162,8 @@ class AuditVerdict:
     def to_json(self) -> dict:
         return {"status": self.status, "words": self.words(), "made_on": list(self.made_on),
                 "not_made_on": list(self.not_made_on), "reupload": list(self.reupload),
-                "cleanup": list(self.cleanup), "visibility": self.visibility}
+                "cleanup": list(self.cleanup), "visibility": self.visibility,
+                "check_faces": self.check_faces}
 
 
 def _after(fooled_: int, checked: int, what: str) -> str:
@@ -195,4 +205,6 @@ def audit_verdict(rows: Sequence[Mapping], visibility: dict | None = None) -> Au
                         not_made_on=count(by("model", "none", True)),
                         reupload=count(by("model", "re-upload")),
                         cleanup=count(by("defense", "clean-up")),
-                        visibility=dict(visibility or {}))
+                        visibility=dict(visibility or {}),
+                        check_faces=max((r["faces"] for r in rows if r.get("check")),
+                                        default=0))

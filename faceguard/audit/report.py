@@ -80,7 +80,13 @@ def summary(result: AuditResult) -> list[str]:
             value, how = _metric(worst)
             lines.append(f"Weakest case for {kind}: {value:.0%} protected after "
                          f"{defense_label(worst['defense'])} on {worst['model']} ({how}).")
-    if not any(r["held_out"] for r in rows):
+    checks = [r for r in result.held_out_check if r["faces"] and _metric(r)[0] is not None]
+    for r in checks:
+        value, how = _metric(r)
+        lines.append(f"Held-out check: a cloak re-made without {r['model']}'s family left "
+                     f"{value:.0%} of {plural(r['faces'], 'face')} unrecognised by "
+                     f"{r['model']} ({how}).")
+    if not any(r["held_out"] for r in rows) and not checks:
         lines.append("Every recognizer checked here was used to make the cloak, so none it "
                      "was not made on was tested: a platform's own recognizer may still "
                      "match these faces (README, \"What to expect\", gives how often one "

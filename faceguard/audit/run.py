@@ -15,9 +15,11 @@ import torch
 from faceguard.align import ARCFACE_112, face_transform, warp
 from faceguard.audit.cloak_detection import MIN_FACES
 from faceguard.audit.detection_step import detect_cloaks, too_few
+from faceguard.audit.held_out import CHECK_FACES, CheckCloak, held_out_check, needed
 from faceguard.audit.people import add_gallery, label_people
 from faceguard.audit.protection import (
     AuditFace,
+    Gallery,
     audit_crop,
     audit_thresholds,
     protection_table,
@@ -36,6 +38,7 @@ from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
 from faceguard.verdict import AuditVerdict, audit_verdict
 from faceguard.visibility import most_visible
+from faceguard.words import plural
 
 #: the quick default: what people meet when they upload, and the papers' strongest
 QUICK_DEFENSES = ("none", "jpeg75", "jpeg50", "bilateral", "resize", "bl+sr", "purifier",
@@ -65,6 +68,8 @@ class AuditJob:
         limit: the pixel limit of the photos read.
         stand_ins: with fewer than MIN_FACES cloaked faces, train the detectors on
             stand-in faces cloaked with the same settings (see :func:`run_audit`).
+        held_out_check: faces re-cloaked without each family when the cloak was made on
+            every one (:mod:`faceguard.audit.held_out`); 0 turns the check off.
     """
 
     cloaked: Path
@@ -79,6 +84,7 @@ class AuditJob:
     examples: int = 3
     limit: PixelLimit = DEFAULT_LIMIT
     stand_ins: bool = True
+    held_out_check: int = CHECK_FACES
 
 
 @dataclass
@@ -99,6 +105,7 @@ class AuditResult:
     """Everything the report shows."""
 
     protection: list[dict] = field(default_factory=list)
+    held_out_check: list[dict] = field(default_factory=list)  # rows, see audit.held_out
     detection: list[dict] = field(default_factory=list)
     cloak_models: list[str] = field(default_factory=list)
     cloak_settings: dict = field(default_factory=dict)
@@ -115,7 +122,7 @@ class AuditResult:
 
     def verdict(self) -> AuditVerdict:
         """The verdict in plain words (:func:`faceguard.verdict.audit_verdict`)."""
-        return audit_verdict(self.protection, self.visibility)
+        return audit_verdict(self.protection + self.held_out_check, self.visibility)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -199,12 +206,15 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
               load_ensemble: Callable[[Sequence[str]], Ensemble] | None = None,
               make_defenses: Callable[[Sequence[str]], dict] = make_defenses,
               make_stand_ins: StandIns | None = None,
-              training_pairs: Callable | None = None) -> Iterator[Event]:
+              training_pairs: Callable | None = None,
+              check_cloak: CheckCloak | None = None) -> Iterator[Event]:
     """Run the audit; the last event's ``result`` is the :class:`AuditResult`.
 
     ``training_pairs(settings, faces, avoid)``: other people's faces cloaked with the cloak's
     settings (:func:`faceguard.training_pairs.cloaked_pairs`), which the defenses that
-    learn need; without it they are left out, with a note.
+    learn need; without it they are left out, with a note. ``check_cloak``: re-makes the
+    cloak on aligned faces with other models (:func:`faceguard.training_pairs.cloak_check`),
+    for the held-out check; without it that check is left out, with a note.
 
     Stages: reading photos, reading gallery, training attackers (for the defenses that
     learn), trying defenses (one event per defense), making stand-in cloaks (only with
@@ -305,6 +315,9 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
             result.protection = [asdict(r) for r in event.result]
         yield event
 
+    if needed(result.protection, result.cloak_models):
+        yield from _held_out(job, faces, gallery, ensemble, thresholds, check_cloak, result)
+
     # 4. detection
     stand_ins: list[AuditFace] = []
     if job.detectors and len(faces) < MIN_FACES:
@@ -315,6 +328,25 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
                              job.detect_after, before, job.trajectory_model)
     result.examples = _examples(faces, defenses, job.examples)
     yield Event(1, 1, "done", result=result)
+
+
+def _held_out(job: AuditJob, faces: list[AuditFace], gallery: Gallery, ensemble: Ensemble,
+              thresholds: dict, check_cloak: CheckCloak | None, result: AuditResult
+              ) -> Iterator[Event]:
+    """The held-out check into ``result.held_out_check``, or a note on why it did not run."""
+    if check_cloak is None or not job.held_out_check:
+        result.notes.append("The cloak was made on every recognizer checked, and the check "
+                            "that re-makes it without one of them was turned off.")
+        return
+    for event in held_out_check(faces, gallery, ensemble, result.cloak_settings, check_cloak,
+                                thresholds, job.held_out_check):
+        if event.result is not None:
+            result.held_out_check = event.result
+        yield event
+    n = max((r["faces"] for r in result.held_out_check), default=0)
+    result.notes.append(f"Recognizers it was not made on: checked by re-making the cloak "
+                        f"without each one's family on {plural(n, 'face')} (aligned, "
+                        "112 px) and asking that family to recognise them.")
 
 
 def _stand_ins(job: AuditJob, settings: dict, detector: FaceDetector, load_ensemble,

@@ -46,6 +46,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="with fewer than 8 cloaked faces, do not train the detectors on "
                         "stand-in faces FaceGuard cloaks itself (the detection check is "
                         "then skipped, exit code 3)")
+    p.add_argument("--held-out-check", type=int, default=None, metavar="N",
+                   help="when the cloak was made on every recognizer, re-make it without "
+                        "each one's family on N faces and ask that family (default 4; 0: "
+                        "off, and the verdict cannot say protected)")
     p.add_argument("--list-defenses", action="store_true", help="list the defenses and exit")
     p.add_argument("--list-detectors", action="store_true", help="list the detectors and exit")
     common.add_size_limit_arg(p)
@@ -81,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from faceguard.audit.run import AuditError, AuditJob, run_audit
     from faceguard.progress import show_in_terminal
     from faceguard.stand_ins import stand_in_cloaks
-    from faceguard.training_pairs import cloaked_pairs
+    from faceguard.training_pairs import cloak_check, cloaked_pairs
 
     if args.list_defenses:
         for spec in list_defenses():
@@ -113,12 +117,15 @@ def run(args: argparse.Namespace) -> int:
                    gallery=args.gallery,
                    models=common.model_list(args.models) if args.models else None,
                    defenses=defenses, detectors=detectors, detect_after=args.detect_after,
-                   limit=common.pixel_limit(args), stand_ins=not args.no_stand_ins)
+                   limit=common.pixel_limit(args), stand_ins=not args.no_stand_ins,
+                   **({} if args.held_out_check is None else
+                      {"held_out_check": max(0, args.held_out_check)}))
     result = None
     try:
         events = run_audit(job, common.make_detector(args),
                            lambda names: common.load_ensemble(list(names), args.device),
-                           make_defenses, stand_in_cloaks, training_pairs=cloaked_pairs)
+                           make_defenses, stand_in_cloaks, training_pairs=cloaked_pairs,
+                           check_cloak=cloak_check)
         for event in show_in_terminal(events, quiet=args.quiet):
             if event.stage == "done":
                 result = event.result

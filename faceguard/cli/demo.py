@@ -89,8 +89,10 @@ def run(args: argparse.Namespace) -> int:
     audit = AuditJob(cloaked=args.out / "cloaked", outdir=args.out / "report",
                      models=[m for m in model_names() if is_installed(m)], detectors=())
     result = None
-    for event in show_in_terminal(run_audit(audit, detector, ensemble, make_defenses),
-                                  quiet=args.quiet):
+    from faceguard.training_pairs import cloak_check
+
+    for event in show_in_terminal(run_audit(audit, detector, ensemble, make_defenses,
+                                            check_cloak=cloak_check), quiet=args.quiet):
         if event.stage == "done":
             result = event.result
     _, html_path = write_report(result, audit.outdir)

@@ -179,10 +179,11 @@ def audit(job: AuditJob, cache: ModelCache) -> Iterator[Event]:
     """Run :func:`faceguard.audit.run.run_audit`; the "done" event carries an AuditOutcome."""
     from faceguard.audit.report import summary
     from faceguard.stand_ins import stand_in_cloaks
-    from faceguard.training_pairs import cloaked_pairs
+    from faceguard.training_pairs import cloak_check, cloaked_pairs
 
     for event in run_audit(job, cache.detector(), load_ensemble=cache.ensemble,
-                           make_stand_ins=stand_in_cloaks, training_pairs=cloaked_pairs):
+                           make_stand_ins=stand_in_cloaks, training_pairs=cloaked_pairs,
+                           check_cloak=cloak_check):
         if event.stage == "done":
             heatmap, roc = report_plots(event.result)
             event = replace(event, result=AuditOutcome(event.result, heatmap, roc,

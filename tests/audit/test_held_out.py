@@ -1,0 +1,69 @@
+"""The audit's held-out check: with a cloak made on every recognizer it audits, the
+audit re-makes the cloak without each family and asks that family (real photos, real
+recognizers)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from faceguard.audit.report import summary
+from faceguard.audit.run import AuditJob, run_audit
+from faceguard.models.ensemble import Ensemble
+from faceguard.pipeline import CloakJob, cloak_album
+from faceguard.settings import CloakSettings
+from faceguard.training_pairs import cloak_check
+
+MODELS = ("dlib", "mobileface")
+
+
+@pytest.fixture(scope="module")
+def cloaked_album(album_by_person, detector, load_model, tmp_path_factory):
+    """Two photos of person_img26 cloaked on dlib and mobileface (each face is then
+    recognised by the other photo)."""
+    photos = album_by_person["person_img26"]
+    root = tmp_path_factory.mktemp("held-out")
+    (root / "in").mkdir()
+    for p in photos[2:4]:
+        shutil.copy(p, root / "in" / p.name)
+    job = CloakJob(inputs=[root / "in"], outdir=root / "out", protect=photos[:2],
+                   settings=CloakSettings(models=MODELS, preset="low", steps=4))
+    list(cloak_album(job, detector, lambda names: Ensemble([load_model(n) for n in names])))
+    return root
+
+
+def _audit(root, detector, load_model, **job):
+    audit = AuditJob(cloaked=root / "out", outdir=root / "report", models=list(MODELS),
+                     defenses=["none"], detectors=(), **job)
+    events = list(run_audit(audit, detector,
+                            lambda names: Ensemble([load_model(n) for n in names]),
+                            check_cloak=cloak_check))
+    return events, events[-1].result
+
+
+def test_a_cloak_made_on_every_family_is_checked_without_each(cloaked_album, detector,
+                                                              load_model):
+    events, result = _audit(cloaked_album, detector, load_model, held_out_check=1)
+    assert {r["model"] for r in result.held_out_check} == set(MODELS)
+    for r in result.held_out_check:
+        assert r["check"] and r["held_out"] and r["defense"] == "none" and r["faces"] == 1
+        assert r["protected_verify"] in (0.0, 1.0)
+    assert [e.detail for e in events if e.stage == "checking recognizers it was not made on"
+            ] == ["a cloak made without dlib", "a cloak made without mobileface"]
+    # the user's own rows are all "made on"; the verdict now has a held-out figure
+    assert not any(r["held_out"] for r in result.protection)
+    verdict = result.verdict()
+    assert verdict.not_made_on[1] == 2 and verdict.status != "unchecked"
+    assert "re-made without each one's family, on 1 face" in verdict.words()
+    assert any(line.startswith("Held-out check: a cloak re-made without dlib's family")
+               for line in summary(result))
+
+
+def test_without_the_check_the_verdict_says_none_was_checked(cloaked_album, detector,
+                                                              load_model):
+    _, result = _audit(cloaked_album, detector, load_model, held_out_check=0)
+    assert result.held_out_check == []
+    assert result.verdict().not_made_on == (0, 0)
+    assert "none it was not made on was checked" in result.verdict().words()
+    assert any("turned off" in n for n in result.notes)
