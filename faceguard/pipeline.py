@@ -280,6 +280,7 @@ def _cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int 
     from faceguard.cloak.budget import keep_floor, lightness_weight
     from faceguard.cloak.photo import cloak_face, crop_face, face_in, paste
     from faceguard.cloak.recipe import make_cloak
+    from faceguard.visibility import measure_face
 
     started = time.perf_counter()
     out_path = _output_path(job, photo, rel)
@@ -323,12 +324,17 @@ def _cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int 
             report.method = s.method + (" from the person's mask" if start else "")
         report.seconds = round(time.perf_counter() - t0, 3)
         report.distance_before = _distances(ensemble, own, centroids[j])
+    cloaked, looks = from_tensor(image), {}
+    eight_bit = np.round(np.clip(cloaked, 0, 1) * 255) / 255  # as saved losslessly
+    for n, j in enumerate(sorted(centroids)):  # before saving: Ctrl-C and Cancel stop it
+        yield step_event(1.0, f"measuring how visible face {n + 1} of {len(centroids)} is")
+        looks[j] = measure_face(photo.pixels, eight_bit, scanned.faces[j].box)
     with ctrl_c_deferred():
-        save_photo(photo.with_pixels(from_tensor(image)), out_path, format=job.format,
+        save_photo(photo.with_pixels(cloaked), out_path, format=job.format,
                    quality=job.quality, metadata=job.metadata,
                    overwrite=job.overwrite or job.resume)
-        entry = _measure(photo, from_tensor(image), out_path, scanned, reports, centroids,
-                         ensemble, job, started)
+        entry = _measure(photo, out_path, scanned, reports, centroids, looks, ensemble, job,
+                         started)
         record(entry)
     return entry
 
@@ -340,16 +346,15 @@ def _face_step(step_event: Callable[[float, str], Event], n: int, of: int, done:
     return step_event((n + done / steps) / of, f"face {n + 1} of {of}: step {done} of {steps}")
 
 
-def _measure(photo: Photo, cloaked: np.ndarray, out_path: Path, scanned: PhotoFaces,
-             reports: list[FaceRecord], centroids: dict, ensemble: Ensemble, job: CloakJob,
+def _measure(photo: Photo, out_path: Path, scanned: PhotoFaces, reports: list[FaceRecord],
+             centroids: dict, looks: dict[int, dict], ensemble: Ensemble, job: CloakJob,
              started: float) -> dict:
     """The photo's manifest entry: distances measured on the file as written; visibility
-    of the cloak itself (``cloaked`` (H, W, 3), rounded to 8 bits as saved losslessly),
-    plus its SSIMULACRA2 and L-inf after saving (``saved_``: JPEG adds its own loss)."""
-    from faceguard.visibility import measure_face, measure_saved
+    of the cloak itself (``looks``: face index -> :func:`measure_face`), plus its
+    SSIMULACRA2 and L-inf after saving (``saved_``: JPEG adds its own loss)."""
+    from faceguard.visibility import measure_saved
 
     if centroids:
-        eight_bit = np.round(np.clip(cloaked, 0, 1) * 255) / 255
         # measure what was actually written: quantised to 8 bits, maybe JPEG-compressed
         saved = load_photo(out_path, limit=NO_LIMIT)
         hit = sorted(centroids)
@@ -357,8 +362,7 @@ def _measure(photo: Photo, cloaked: np.ndarray, out_path: Path, scanned: PhotoFa
         thresholds = {m: float(ensemble[m].threshold) for m in ensemble.names}
         for n, j in enumerate(hit):
             box = scanned.faces[j].box
-            quality = measure_face(photo.pixels, eight_bit, box) | measure_saved(
-                photo.pixels, saved.pixels, box)
+            quality = looks[j] | measure_saved(photo.pixels, saved.pixels, box)
             reports[j].measured(
                 _distances(ensemble, {m: e[n] for m, e in after.items()}, centroids[j]),
                 thresholds, dict.fromkeys(ensemble.names, True),  # the cloak's own models

@@ -240,7 +240,7 @@ def test_album_path_refines_each_photo_from_the_persons_mask(album, detector, lo
     events = list(cloak_album(job, detector, _ensemble(load_model)))
     assert any(e.stage == "learning" and e.part for e in events)  # the mask's fitting
     steps = {e.detail.rsplit(" of ", 1)[1] for e in events
-             if e.stage == "cloaking" and e.part is not None and e.detail}
+             if e.stage == "cloaking" and e.part is not None and ": step " in (e.detail or "")}
     assert steps == {"3"}
     faces = [f for e in events if e.stage == "cloaking" and e.result
              for f in e.result["faces"] if f["protected"]]
@@ -294,3 +294,23 @@ def test_cancel_mid_face_stops_within_two_seconds_and_resumes(astronaut, detecto
               if e.stage == "cloaking" and not e.under_way]
     assert [(e.path.name, e.skipped) for e in photos] == [("a.png", True), ("b.png", False)]
     assert photos[1].result["status"] == "cloaked"
+
+
+def test_stopping_while_measuring_leaves_no_file(astronaut, detector, load_model, tmp_path):
+    """How visible the cloak is gets measured before the photo is written (seconds on a
+    large face): a job stopped there has written nothing of that photo."""
+    root = tmp_path / "in"
+    root.mkdir()
+    Image.fromarray(astronaut).save(root / "a.png")
+    out = tmp_path / "out"
+    job = CloakJob(inputs=[root], outdir=out, protect_all=True,
+                   settings=CloakSettings(models=("dlib",), steps=2))
+    events = cloak_album(job, detector, _ensemble(load_model))
+    details = []
+    for event in events:
+        details.append(event.detail or "")
+        if details[-1].startswith("measuring how visible face 1 of 1"):
+            break
+    events.close()
+    assert details[-1].startswith("measuring")
+    assert not list(out.glob("a.*"))
