@@ -214,7 +214,10 @@ def project(net: Generator, faces: Tensor, samples: int = 32, tau: float = 0.03,
     mean, logvar, skip = net.encode(shrink(faces))
     out = []
     for k in range(len(faces)):
-        noise = torch.randn((samples, net.z_dim), generator=generator, device=mean.device)
+        # drawn where the generator lives (the same draws on a CPU and a GPU)
+        noise = torch.randn((samples, net.z_dim), generator=generator,
+                            device=generator.device if generator is not None else mean.device
+                            ).to(mean)
         z = mean[k] + noise * (0.5 * logvar[k]).exp()
         z = clip_codes(z, logvar[k], tau)
         drawn = net.decode(z, skip[k : k + 1].expand(samples, -1, -1, -1))

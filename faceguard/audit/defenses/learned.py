@@ -89,10 +89,12 @@ class AVAE:
 
         from faceguard.align import ARCFACE_112, face_transform, paste_back, warp
         from faceguard.audit.avae import OUTPUT_PX, load_avae, project
+        from faceguard.device import pick_device
 
         _check_images(images)
-        net = load_avae(self.weights or None)
-        x = images.detach().to("cpu", torch.float32).clamp(0, 1)
+        device = pick_device()  # the GPU when there is one
+        net = load_avae(self.weights or None, device)
+        x = images.detach().to(device, torch.float32).clamp(0, 1)
         # the 112 px ArcFace template, scaled to the generator's 128 px (pixel centres)
         template = (ARCFACE_112 + 0.5) * (OUTPUT_PX / 112) - 0.5
         marks = None if landmarks is None else np.broadcast_to(landmarks, (len(x), 5, 2))
