@@ -171,9 +171,12 @@ def _settings(settings: CloakSettings | dict | None) -> CloakSettings:
 
 
 def cloak_check(settings: dict, images: Images) -> Images:
-    """Aligned crops cloaked with a run's recorded ``settings`` (a manifest's dict): the
+    """Aligned crops cloaked as the audit's stand-ins are, from a run's recorded
+    ``settings`` (a manifest's dict; at most 20 steps, :func:`stand_in_settings`): the
     audit's held-out check (:mod:`faceguard.audit.held_out`)."""
-    return cloak_aligned(_settings(settings), images)
+    from faceguard.stand_ins import stand_in_settings
+
+    return cloak_aligned(stand_in_settings(settings), images)
 
 
 def cloaked_pairs(settings: CloakSettings | dict | None = None, faces: int = 16,

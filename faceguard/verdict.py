@@ -152,7 +152,7 @@ class AuditVerdict:
     def _how_checked(self) -> str:
         if not self.check_faces:
             return ""
-        return (f" (checked on cloaks re-made without each one's family, on "
+        return (f" (checked on quicker cloaks re-made without each one's family, on "
                 f"{plural(self.check_faces, 'face')})")
 
     def words(self) -> str:

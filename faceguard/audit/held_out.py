@@ -7,9 +7,12 @@ does (leave one family out): for a sample of the faces, it re-makes the cloak wi
 same settings without one family, and asks that family whether it still recognises the
 face. It does so for each family in turn.
 
-The check cloak is made on the aligned 112 px face (as the stand-in faces are,
-:func:`faceguard.training_pairs.cloak_aligned`), not on the photo: it measures how well
-this kind of cloak transfers, on these faces, rather than the user's own pixels.
+The check cloak is made as the audit's stand-in cloaks are: on the aligned 112 px face,
+with at most 20 steps and one draw per step (:func:`faceguard.stand_ins.stand_in_settings`,
+:func:`faceguard.training_pairs.cloak_check`), so that the audit of 50 photos stays
+within minutes. It measures how well this kind of cloak transfers on these faces, not
+the user's own pixels, and a cloak given fewer steps transfers no better: if anything
+the check understates protection.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ from faceguard.words import plural
 
 #: the quick default: what people meet when they upload, and the papers' strongest
 QUICK_DEFENSES = ("none", "jpeg75", "jpeg50", "bilateral", "resize", "bl+sr", "purifier",
-                  "avae")
+                  "avae-fast")
 QUICK_DETECTORS = ("wlmp-linear", "wlmp-rbf", "wlmp-rf", "trajectory-lstm")
 
 
@@ -345,8 +345,9 @@ def _held_out(job: AuditJob, faces: list[AuditFace], gallery: Gallery, ensemble:
         yield event
     n = max((r["faces"] for r in result.held_out_check), default=0)
     result.notes.append(f"Recognizers it was not made on: checked by re-making the cloak "
-                        f"without each one's family on {plural(n, 'face')} (aligned, "
-                        "112 px) and asking that family to recognise them.")
+                        f"without each one's family on {plural(n, 'face')} (aligned at "
+                        "112 px, at most 20 steps) and asking that family to recognise "
+                        "them.")
 
 
 def _stand_ins(job: AuditJob, settings: dict, detector: FaceDetector, load_ensemble,
