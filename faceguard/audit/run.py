@@ -217,9 +217,11 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
     for the held-out check; without it that check is left out, with a note.
 
     Stages: reading photos, reading gallery, training attackers (for the defenses that
-    learn), trying defenses (one event per defense), making stand-in cloaks (only with
-    too few cloaked faces for the detectors, and ``make_stand_ins`` given: the audit
-    never cloaks), training detectors (one event per detector), then the result.
+    learn), trying defenses (one event per defense), checking recognizers it was not made
+    on (one event per family, when the cloak was made on every one), making stand-in
+    cloaks (only with too few cloaked faces for the detectors, and ``make_stand_ins``
+    given: the audit itself never cloaks; the shells pass the functions that do),
+    training detectors (one event per detector), then the result.
     """
     from faceguard.models.catalogue import is_installed, model_info, model_names
     detector = detector or FaceDetector()
