@@ -26,7 +26,6 @@ one nearest to the input in pixels.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import torch
@@ -226,28 +225,23 @@ def project(net: Generator, faces: Tensor, samples: int = 32, tau: float = 0.03,
     return torch.stack(out)
 
 
-_lock = threading.Lock()
-_cache: dict[tuple[str, str], Generator] = {}
-
-
 def load_avae(path: str | Path | None = None, device: str | torch.device = "cpu") -> Generator:
     """The shipped A-VAE generator (or ``path``) in float32 eval mode; cached.
 
     Raises:
         FileNotFoundError: the weights file is absent.
     """
+    from faceguard.audit.purifier import load_network
+
     path = Path(path) if path is not None else AVAE_PATH
-    key = (str(path), str(device))
-    with _lock:
-        if key not in _cache:
-            if not path.is_file():
-                raise FileNotFoundError(
-                    f"A-VAE weights {path} are missing; make them with scripts/train_avae.py")
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-            net = Generator(**ckpt["arch"])
-            net.load_state_dict(_dequantised(ckpt["state_dict"]))
-            _cache[key] = net.eval().requires_grad_(False).to(device)
-        return _cache[key]
+
+    def build(ckpt: dict) -> Generator:
+        net = Generator(**ckpt["arch"])
+        net.load_state_dict(_dequantised(ckpt["state_dict"]))
+        return net
+
+    return load_network(path, device, build, f"A-VAE weights {path} are missing; make them "
+                                             "with scripts/train_avae.py")
 
 
 def save_avae(net: Generator, path: str | Path, info: dict[str, str]) -> None:

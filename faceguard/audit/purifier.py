@@ -16,6 +16,7 @@ with random rescaling, so it suits face crops of roughly 80-200 px best.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -66,7 +67,26 @@ class PurifierNet(nn.Module):
 
 
 _lock = threading.Lock()
-_cache: dict[tuple[str, str], PurifierNet] = {}
+_cache: dict[tuple[str, str], nn.Module] = {}
+
+
+def load_network(path: Path, device: str | torch.device, build: Callable[[dict], nn.Module],
+                 missing: str) -> nn.Module:
+    """The network ``build(checkpoint)`` makes from a weights file, in eval mode with
+    frozen weights, on ``device``; cached per path and device (the audit's learned
+    defenses share it).
+
+    Raises:
+        FileNotFoundError: the weights file is absent (``missing`` says so).
+    """
+    key = (str(path), str(device))
+    with _lock:
+        if key not in _cache:
+            if not path.is_file():
+                raise FileNotFoundError(missing)
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+            _cache[key] = build(ckpt).eval().requires_grad_(False).to(device)
+        return _cache[key]
 
 
 def load_purifier(
@@ -78,18 +98,14 @@ def load_purifier(
         FileNotFoundError: the weights file is absent.
     """
     path = Path(path) if path is not None else PURIFIER_PATH
-    key = (str(path), str(device))
-    with _lock:
-        if key not in _cache:
-            if not path.is_file():
-                raise FileNotFoundError(
-                    f"purifier weights {path} are missing; make them with scripts/train_purifier.py"
-                )
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-            net = PurifierNet(**ckpt["arch"])
-            net.load_state_dict({k: v.float() for k, v in ckpt["state_dict"].items()})
-            _cache[key] = net.eval().requires_grad_(False).to(device)
-        return _cache[key]
+
+    def build(ckpt: dict) -> PurifierNet:
+        net = PurifierNet(**ckpt["arch"])
+        net.load_state_dict({k: v.float() for k, v in ckpt["state_dict"].items()})
+        return net
+
+    return load_network(path, device, build, f"purifier weights {path} are missing; make "
+                                             "them with scripts/train_purifier.py")
 
 
 def save_purifier(net: PurifierNet, path: str | Path, info: dict[str, str]) -> None:
