@@ -74,8 +74,8 @@ _SETTINGS = {f.name for f in fields(CloakSettings)}
 
 def settings_of(config: dict) -> CloakSettings:
     """A configuration's cloak settings (its other keys are the benchmark's)."""
-    return CloakSettings(**{k: tuple(v) if isinstance(v, list) else v
-                            for k, v in config.items() if k in _SETTINGS}).resolved()
+    return CloakSettings.from_dict({k: v for k, v in config.items()
+                                    if k in _SETTINGS}).resolved()
 
 
 def cloak_probes(config: dict, data: Data, seed: int = 0, batch: int = 40) -> torch.Tensor:

@@ -194,6 +194,12 @@ class CloakSettings:
             delta_e=p["delta_e"] if self.delta_e is None else self.delta_e,
         )
 
+    @classmethod
+    def from_dict(cls, values: dict) -> CloakSettings:
+        """Settings from :meth:`to_dict`'s form (a manifest's ``settings``): its lists
+        back as tuples."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
     def to_dict(self) -> dict:
         d = asdict(self.resolved())
         d["models"] = list(d["models"])

@@ -39,9 +39,7 @@ def stand_in_settings(recorded: dict) -> CloakSettings:
     """The settings stand-ins are cloaked with: the run's (its manifest's ``settings``;
     defaults when unknown) with at most :data:`STEPS` steps and no robustness draws."""
     known = {f.name for f in fields(CloakSettings)}
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in recorded.items()
-              if k in known}
-    s = CloakSettings(**values)
+    s = CloakSettings.from_dict({k: v for k, v in recorded.items() if k in known})
     if s.method in NEEDS_OTHERS:
         s = replace(s, method=DEFAULT_METHOD, objective="feature")
     s = s.resolved()

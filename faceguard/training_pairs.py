@@ -165,8 +165,7 @@ def cloak_aligned(settings: CloakSettings, images: Images, device: str | None = 
 def _settings(settings: CloakSettings | dict | None) -> CloakSettings:
     """Cloak settings from a manifest's dict (lists as tuples), or the defaults."""
     if isinstance(settings, dict):
-        settings = CloakSettings(**{k: tuple(v) if isinstance(v, list) else v
-                                    for k, v in settings.items()})
+        settings = CloakSettings.from_dict(settings)
     return (settings or CloakSettings()).resolved()
 
 

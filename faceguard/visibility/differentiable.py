@@ -150,12 +150,10 @@ def ssimulacra2(reference: torch.Tensor | Reference, distorted: torch.Tensor) ->
     Differentiable in both arguments; computed in the images' dtype (float64 agrees
     with the reference package to ~1e-6, float32 to ~1e-3 and is twice as fast).
     """
-    ref = reference if isinstance(reference, Reference) else None
-    shape = ref.shape if ref is not None else reference.shape
-    if shape != distorted.shape or len(shape) != 4 or shape[1] != 3:
+    ref = reference if isinstance(reference, Reference) else prepare(reference)
+    if ref.shape != distorted.shape:
         raise ValueError(f"expected two (B, 3, H, W) images of one shape, got "
-                         f"{tuple(shape)} and {tuple(distorted.shape)}")
-    ref = ref or prepare(reference)
+                         f"{tuple(ref.shape)} and {tuple(distorted.shape)}")
     _, _, weights = _constants()
     lin_b = srgb_to_linear(distorted)
     per_scale = []

@@ -87,16 +87,16 @@ class AVAE:
     def __call__(self, images: Tensor, landmarks: np.ndarray | None = None) -> Tensor:
         import torch.nn.functional as F
 
-        from faceguard.align import ARCFACE_112, face_transform, paste_back, warp
+        from faceguard.align import face_transform, paste_back, warp
         from faceguard.audit.avae import OUTPUT_PX, load_avae, project
         from faceguard.device import pick_device
+        from faceguard.models.human import arcface_template
 
         _check_images(images)
         device = pick_device()  # the GPU when there is one
         net = load_avae(self.weights or None, device)
         x = images.detach().to(device, torch.float32).clamp(0, 1)
-        # the 112 px ArcFace template, scaled to the generator's 128 px (pixel centres)
-        template = (ARCFACE_112 + 0.5) * (OUTPUT_PX / 112) - 0.5
+        template = arcface_template(OUTPUT_PX)  # the generator's 128 px faces
         marks = None if landmarks is None else np.broadcast_to(landmarks, (len(x), 5, 2))
 
         def redraw(face: Tensor) -> Tensor:  # each face its own draws: batch-independent
