@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from faceguard.align import ARCFACE_112, face_transform, warp
+from faceguard.align import ARCFACE_112, align_face
 from faceguard.detect import Face
 from faceguard.settings import CloakSettings
 
@@ -84,7 +84,7 @@ def bundled_faces(detector: Callable[[np.ndarray], list[Face]] | None = None
             continue
         face = max(found, key=lambda f: f.width)
         photo = torch.from_numpy(pixels).permute(2, 0, 1)[None]
-        crop = warp(photo, face_transform(face.landmarks, ARCFACE_112), ALIGNED_PX)[0]
+        crop = align_face(photo, face.landmarks, ARCFACE_112, ALIGNED_PX)[0]
         crops += [crop.clamp(0, 1), crop.flip(-1).clamp(0, 1)]
         people += [f"skimage/{name}"] * 2
     return (torch.stack(crops) if crops else torch.zeros(0, 3, ALIGNED_PX, ALIGNED_PX)), people

@@ -17,13 +17,13 @@ the check understates protection.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import asdict, replace
 
 import numpy as np
 import torch
 
-from faceguard.align import ARCFACE_112, face_transform, warp
+from faceguard.align import ARCFACE_112, align_face
 from faceguard.audit.defenses.classic import NoDefense
 from faceguard.audit.protection import AuditFace, Gallery, protection_table
 from faceguard.models.ensemble import Ensemble
@@ -38,10 +38,10 @@ STAGE = "checking recognizers it was not made on"
 CheckCloak = Callable[[dict, torch.Tensor], torch.Tensor]
 
 
-def needed(rows: Sequence[Mapping], models: Sequence[str]) -> bool:
+def needed(rows: Sequence[Mapping], families: Collection[str]) -> bool:
     """True when the protection rows hold no recognizer the cloak was not made on, and
-    the cloak was made on more than one model (so one can be left out)."""
-    return len(models) > 1 and not any(r["held_out"] for r in rows)
+    the cloak was made on more than one family (so one can be left out)."""
+    return len(families) > 1 and not any(r["held_out"] for r in rows)
 
 
 def held_out_check(faces: Sequence[AuditFace], gallery: Gallery, ensemble: Ensemble,
@@ -60,8 +60,8 @@ def held_out_check(faces: Sequence[AuditFace], gallery: Gallery, ensemble: Ensem
     left_out = [f for f in dict.fromkeys(families.values())
                 if any(ensemble[m].family == f for m in ensemble.names)]
     chosen = list(faces)[:sample]
-    aligned = torch.cat([warp(f.original, face_transform(f.landmarks, ARCFACE_112),
-                              ALIGNED_PX).clamp(0, 1) for f in chosen])
+    aligned = torch.cat([align_face(f.original, f.landmarks, ARCFACE_112, ALIGNED_PX)
+                         .clamp(0, 1) for f in chosen])
     marks = np.asarray(ALIGNED_FACE.landmarks)
     rows: list[dict] = []
     for k, family in enumerate(left_out, 1):

@@ -317,7 +317,7 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
             result.protection = [asdict(r) for r in event.result]
         yield event
 
-    if needed(result.protection, result.cloak_models):
+    if needed(result.protection, cloak_families):
         yield from _held_out(job, faces, gallery, ensemble, thresholds, check_cloak, result)
 
     # 4. detection
