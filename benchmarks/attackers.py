@@ -5,7 +5,7 @@ top-1 among 77 people, evasion and poisoning; ``protection_data.py``):
 
 - the **protected people** are the first ``--users`` identities; their probes are
   cloaked with the default cloak (perceptual, balanced, every family: white-box; no
-  held-out family, to keep the run short);
+  held-out family, to keep the run short), or with P-FGSM (``--method pfgsm``);
 - the **attacker's training set** is other identities of celeb24 (never a protected
   person): 8 or 12 people x 2 of their reference crops, cloaked with the same settings
   (:func:`faceguard.training_pairs.cloaked_pairs`, cached);
@@ -14,7 +14,7 @@ top-1 among 77 people, evasion and poisoning; ``protection_data.py``):
 - the **reconstruction check**'s ROC AUC on the protected people's clean and cloaked
   probes, trained on the stand-ins only (people it never saw).
 
-Usage: .venv/bin/python benchmarks/attackers.py [--quick]
+Usage: .venv/bin/python benchmarks/attackers.py [--quick] [--method pfgsm]
   --quick: 12 protected people x 1 probe, 8 stand-in people x 2 faces (about 12 min of
   one core); default: 12 x 2 probes and 12 x 2 stand-ins (about 20 min of one core).
 """
@@ -32,7 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_results  # noqa: E402
-from protection import FAMILIES, Attacker, cloak_probes, settings_of  # noqa: E402
+from protection import FAMILIES, Attacker, cloak_probes, settings_of, white_box  # noqa: E402
 from protection_data import embed_given, load_celeb24  # noqa: E402
 
 from faceguard.audit.defenses import make_defense  # noqa: E402
@@ -44,7 +44,6 @@ from faceguard.audit.protection import calibrate, evasion, poisoning  # noqa: E4
 from faceguard.cloak.budget import eight_bit  # noqa: E402
 from faceguard.training_pairs import cloaked_pairs  # noqa: E402
 
-CONFIG = {"recipe": "perceptual-balanced", "method": "perceptual", "models": list(FAMILIES)}
 PAPERS = {
     "faceCure": "Radiya-Dixit et al., ICLR 2022: an adaptive attacker (robust training on "
                 "thousands of cloaked faces) leaves Fawkes and LowKey about 3% protection",
@@ -85,8 +84,12 @@ def robust_judge(attacker: Attacker, data, robust: RobustRecognizer, images: tor
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--method", default="perceptual", choices=("perceptual", "pfgsm"),
+                        help="the cloak (balanced, every family): the default, or P-FGSM "
+                             "(results in attackers-pfgsm.json)")
     parser.add_argument("--quick", action="store_true", help="1 probe each, 8 stand-ins")
     args = parser.parse_args()
+    config = white_box(args.method)
     started = time.perf_counter()
     torch.manual_seed(0)
     probes, n_standins = (1, 8) if args.quick else (2, 12)
@@ -94,11 +97,11 @@ def main() -> None:
     attacker = Attacker(data)
     timings = {}
     t0 = time.perf_counter()
-    cloaked = eight_bit(cloak_probes(CONFIG, data))
+    cloaked = eight_bit(cloak_probes(config, data))
     clean = data.images[data.probes]
     timings["cloak_probes_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    pairs = cloaked_pairs(settings_of(CONFIG), given=stand_ins(data, n_standins, 2))
+    pairs = cloaked_pairs(settings_of(config), given=stand_ins(data, n_standins, 2))
     timings["cloak_standins_s"] = time.perf_counter() - t0
     defenses = {"none": make_defense("none"), "purifier": make_defense("purifier")}
     for name, d in (("detect-then-purify", DetectThenPurify()),
@@ -134,7 +137,7 @@ def main() -> None:
     results["flagged_by_detect_then_purify"] = {
         "cloaked": float(np.mean(defenses["detect-then-purify"].detector.predict(cloaked))),
         "clean": float(np.mean(defenses["detect-then-purify"].detector.predict(clean)))}
-    settings = {"cloak": CONFIG, "cloak_settings": settings_of(CONFIG).to_dict(),
+    settings = {"cloak": config, "cloak_settings": settings_of(config).to_dict(),
                 "protected_people": len(data.user_ids), "probes": len(data.probes),
                 "standins": pairs.source, "standin_people": sorted(set(pairs.people)),
                 "gallery_people": attacker.people, "thresholds": attacker.thresholds,
@@ -144,7 +147,8 @@ def main() -> None:
                         "not identified (top1); clean_cost is the same on uncloaked "
                         "probes (the floor)"}
     print(json.dumps(detection), flush=True)
-    print(write_results("attackers", settings, results, args.quick, started))
+    print(write_results("attackers" + ("" if args.method == "perceptual" else f"-{args.method}"),
+                        settings, results, args.quick, started))
 
 
 if __name__ == "__main__":

@@ -25,9 +25,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from attackers import CONFIG, stand_ins  # noqa: E402
+from attackers import stand_ins  # noqa: E402
 from common import write_results  # noqa: E402
-from protection import FAMILIES, settings_of  # noqa: E402
+from protection import FAMILIES, settings_of, white_box  # noqa: E402
 from protection_data import load_celeb24  # noqa: E402
 
 from faceguard.audit.defenses import AdaptivePurifier, Purifier, RobustRecognizer  # noqa: E402
@@ -39,7 +39,7 @@ from faceguard.training_pairs import cloaked_pairs  # noqa: E402
 def main() -> None:
     started = time.perf_counter()
     data = load_celeb24(probes_per_id=2, user_ids=12)
-    pairs = cloaked_pairs(settings_of(CONFIG), given=stand_ins(data, 12, 2))
+    pairs = cloaked_pairs(settings_of(white_box()), given=stand_ins(data, 12, 2))
     people = sorted(set(pairs.people))
     train = torch.tensor([p in people[:6] for p in pairs.people])
     splits = {"trained_on": train, "never_seen": ~train}
@@ -63,7 +63,7 @@ def main() -> None:
                 "adaptive_mse": float((adaptive(cloaked) - clean).pow(2).mean()),
                 "cloaked_mse": float((cloaked - clean).pow(2).mean())}
     settings = {"pairs": pairs.source, "trained_on": people[:6], "never_seen": people[6:],
-                "cloak": CONFIG}
+                "cloak": white_box()}
     print(write_results("attackers-generalisation", settings, results, started=started))
 
 

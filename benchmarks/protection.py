@@ -72,6 +72,12 @@ QUICK_DEFENSES = ("none", "jpeg75", "bilateral")
 _SETTINGS = {f.name for f in fields(CloakSettings)}
 
 
+def white_box(method: str = "perceptual") -> dict:
+    """A configuration of ``method`` at ``balanced`` made on every family (the audit
+    benchmarks' cloaks: the default, and P-FGSM)."""
+    return {"recipe": f"{method}-balanced", "method": method, "models": list(FAMILIES)}
+
+
 def settings_of(config: dict) -> CloakSettings:
     """A configuration's cloak settings (its other keys are the benchmark's)."""
     return CloakSettings.from_dict({k: v for k, v in config.items()

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,17 +112,29 @@ def shared_faces(limit: int, per_person: int = 2) -> tuple[Images, list[str]]:
 
 
 def cloak_aligned(settings: CloakSettings, images: Images, device: str | None = None,
-                  batch: int = 8) -> Images:
+                  batch: int = 8, people: list[str] | None = None) -> Images:
     """Cloak aligned 112 px crops with ``settings``, ``batch`` at a time.
 
-    Each face is pushed away from its own clean embedding (the feature objective), with
-    the pipeline's budget shaping (face ellipse, texture, lightness) and visibility
-    floor, and rounded to 8 bits as a saved photo is.
+    Each face is pushed away from its own clean embedding (the feature objective), or
+    for the classifier objective (P-FGSM) away from its own person in a classifier of
+    ``people`` (who each face is; needed then), with the pipeline's budget shaping (face
+    ellipse, texture, lightness) and visibility floor, and rounded to 8 bits as a saved
+    photo is.
 
     Raises:
-        ValueError: the method needs other people or a universal mask (classifier
-            objective, P-FGSM, universal): not supported here yet.
+        ValueError: a universal mask (needs many photos of one person), or the classifier
+            objective with fewer than two people.
     """
+    out = list(cloak_batches(settings, images, device, batch, people))
+    return torch.cat(out) if out else images.clone()
+
+
+def cloak_batches(settings: CloakSettings, images: Images, device: str | None = None,
+                  batch: int = 8, people: list[str] | None = None, start: int = 0
+                  ) -> Iterator[Images]:
+    """:func:`cloak_aligned` of ``images[start:]`` one batch at a time (on the CPU), so
+    that a caller with a time budget can stop between batches (the classifier of the
+    classifier objective still knows every face's person)."""
     from faceguard.cloak.budget import (
         eight_bit,
         face_weight,
@@ -130,36 +143,63 @@ def cloak_aligned(settings: CloakSettings, images: Images, device: str | None = 
         texture_weight,
     )
     from faceguard.cloak.recipe import budget, make_cloak, objective_factory
+    from faceguard.device import pick_device
     from faceguard.models.ensemble import Ensemble
     from faceguard.visibility import face_box
 
     s = settings.resolved()
-    if s.universal or s.objective == "classifier":
-        raise ValueError(f"stand-in cloaks with the {s.method} method ({s.objective} "
-                         "objective) are not supported yet")
-    from faceguard.device import pick_device
-
+    if s.universal:
+        raise ValueError(f"stand-in cloaks with the {s.method} method (a universal mask) "
+                         "are not supported yet")
     dev = pick_device(device)
     ensemble = Ensemble.load(s.models, dev)
     gen = torch.Generator(device=dev).manual_seed(s.seed)
     box = face_box(ALIGNED_FACE.box, ALIGNED_PX, ALIGNED_PX)
-    out = []
-    for k in range(0, len(images), batch):
+    marks = np.broadcast_to(ALIGNED_FACE.landmarks, (len(images), 5, 2)).copy()
+    classify = None
+    if s.objective == "classifier":
+        classify = _classes(s, ensemble, images, marks, people)
+    for k in range(start, len(images), batch):
         x = images[k:k + batch].to(dev)
-        marks = np.broadcast_to(ALIGNED_FACE.landmarks, (len(x), 5, 2)).copy()
-        with torch.no_grad():
-            own = ensemble.embed(x, marks)
         weight = face_weight(ALIGNED_FACE, (0, 0, ALIGNED_PX, ALIGNED_PX)).to(x)
         weight = weight.expand(len(x), -1, -1, -1)
         if s.texture > 0:
             weight = weight * texture_weight(x, s.texture)
         weight = weight * lightness_weight(x, budget(s), s.delta_e)
-        cloaked = make_cloak(s)(x, objective_factory(s, ensemble, own, seed=s.seed)(marks),
-                                weight, gen)
+        if classify is None:
+            with torch.no_grad():
+                own = ensemble.embed(x, marks[k:k + len(x)])
+            make = objective_factory(s, ensemble, own, seed=s.seed)
+            cloaked = make_cloak(s)(x, make(marks[k:k + len(x)]), weight, gen)
+        else:  # one call per face: each has its own class and decoy
+            make = objective_factory(s, ensemble, classifier=classify[0], seed=s.seed)
+            cloaked = torch.cat([
+                make_cloak(s)(x[i:i + 1], make(marks[:1], *classify[1][k + i]),
+                              weight[i:i + 1], gen) for i in range(len(x))])
         cloaked = torch.cat([keep_floor(x[i:i + 1], cloaked[i:i + 1], s.floor, box)
                              for i in range(len(x))])
-        out.append(eight_bit(cloaked).detach().cpu())
-    return torch.cat(out) if out else images.clone()
+        yield eight_bit(cloaked).detach().cpu()
+
+
+def _classes(s: CloakSettings, ensemble, images: Images, marks: np.ndarray,
+             people: list[str] | None):
+    """The classifier objective's classifier of the stand-in people, and per face its
+    (class, decoy class), as the pipeline picks them
+    (:func:`faceguard.cloak.recipe.classes`)."""
+    from faceguard.cloak.recipe import classes
+    from faceguard.identity import FaceClassifier, Person
+
+    names = sorted(set(people or []))
+    if len(names) < 2:
+        raise ValueError(f"stand-in cloaks with the {s.method} method need faces of at least "
+                         "two people")
+    with torch.no_grad():
+        emb = {m: e.cpu() for m, e in ensemble.embed(images.to(ensemble.device), marks).items()}
+    who = np.array(people)
+    clf = FaceClassifier([Person(n, {m: e[torch.from_numpy(who == n)] for m, e in emb.items()})
+                          for n in names]).fit()
+    return clf, [classes(s, clf, {m: e[i] for m, e in emb.items()}, names.index(people[i]))
+                 for i in range(len(images))]
 
 
 def _settings(settings: CloakSettings | dict | None) -> CloakSettings:
@@ -181,8 +221,10 @@ def cloak_check(settings: dict, images: Images) -> Images:
 def cloaked_pairs(settings: CloakSettings | dict | None = None, faces: int = 16,
                       avoid: Callable[[Images], np.ndarray] | None = None,
                       cache: Path | None = None, device: str | None = None,
-                      given: tuple[Images, list[str]] | None = None) -> TrainingPairs:
-    """About ``faces`` stand-in faces and their cloaks made with ``settings``.
+                      given: tuple[Images, list[str]] | None = None,
+                      seconds: float | None = None) -> TrainingPairs:
+    """About ``faces`` stand-in faces and their cloaks made with ``settings``: fewer
+    when time is short (``seconds``), more at each later call with the same settings.
 
     Args:
         settings: the user's cloak settings (a manifest's dict, or None: the defaults).
@@ -192,6 +234,9 @@ def cloaked_pairs(settings: CloakSettings | dict | None = None, faces: int = 16,
         cache: folder of cached cloaks (default: ``<user cache>/attackers/pairs``).
         device: torch device for the cloak (default: CUDA when present).
         given: (aligned crops, people) to use instead of the bundled and shared faces.
+        seconds: how long to spend cloaking (None: as long as it takes). The cloaks are
+            cached as they are made, so an audit that ran out of time leaves the next
+            one fewer to make; the bundled faces come first, then two per person.
     """
     from faceguard.paths import cache_dir
 
@@ -210,13 +255,39 @@ def cloaked_pairs(settings: CloakSettings | dict | None = None, faces: int = 16,
         raise ValueError("no stand-in face was found to train an attacker on")
     key = hashlib.sha256(settings.digest().encode() + "|".join(people).encode()).hexdigest()
     path = (cache or cache_dir() / "attackers" / "pairs") / f"{key[:20]}.pt"
-    if path.is_file():
-        cloaked = torch.load(path, weights_only=True)
-    else:
-        cloaked = cloak_aligned(settings, clean, device)
+    cloaked = _cloak_in_time(settings, clean, people, path, seconds, device)
+    wanted, clean, people = len(clean), clean[:len(cloaked)], people[:len(cloaked)]
+    source = f"{len(clean)} faces of {len(set(people))} other people"
+    if not shared_people:
+        source += " (only the bundled sample photos: a weak attacker)"
+    if len(clean) < wanted:
+        source += (f" (of {wanted}: the time for cloaking them ran out; each audit with "
+                   "these settings cloaks more)")
+    # the fitted models are cached per training set: settings, faces and how many
+    return TrainingPairs(clean, cloaked, people, source, f"{key[:20]}-{len(clean)}")
+
+
+def _cloak_in_time(settings: CloakSettings, clean: Images, people: list[str], path: Path,
+                   seconds: float | None, device: str | None) -> Images:
+    """The first faces of ``clean`` (of ``people``) cloaked: those cached at ``path`` by
+    earlier calls, then more, batch by batch, while the next batch is expected to end within
+    ``seconds`` (None: all). With none cached, one batch is always made."""
+    saved = torch.load(path, weights_only=True) if path.is_file() else {}
+    if isinstance(saved, torch.Tensor):  # written before budgets: every face, no timing
+        saved = {"cloaked": saved}
+    cloaked = list(saved.get("cloaked", clean[:0]))
+    per_face = saved.get("seconds_per_face")
+    started = time.perf_counter()
+    batches = cloak_batches(settings, clean, device, people=people, start=len(cloaked))
+    while len(cloaked) < len(clean):
+        elapsed, size = time.perf_counter() - started, min(8, len(clean) - len(cloaked))
+        if (seconds is not None and cloaked
+                and elapsed + (per_face or 0.0) * size > seconds):
+            break
+        t0 = time.perf_counter()
+        made = next(batches)
+        per_face = (time.perf_counter() - t0) / len(made)
+        cloaked += list(made)
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(cloaked, path)
-    n = len(set(people))
-    source = (f"{len(clean)} faces of {n} other people"
-              + ("" if shared_people else " (only the bundled sample photos: a weak attacker)"))
-    return TrainingPairs(clean, cloaked, people, source, key[:20])
+        torch.save({"cloaked": torch.stack(cloaked), "seconds_per_face": per_face}, path)
+    return torch.stack(cloaked)

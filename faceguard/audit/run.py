@@ -14,8 +14,10 @@ import torch
 
 from faceguard.align import ARCFACE_112, face_transform, warp
 from faceguard.audit.cloak_detection import MIN_FACES
+from faceguard.audit.defenses.adaptive import ATTACKER_SECONDS
 from faceguard.audit.detection_step import detect_cloaks, too_few
 from faceguard.audit.held_out import CHECK_FACES, CheckCloak, held_out_check, needed
+from faceguard.audit.pairs import AuditError, changed_faces, find_pairs
 from faceguard.audit.people import add_gallery, label_people
 from faceguard.audit.protection import (
     AuditFace,
@@ -29,11 +31,9 @@ from faceguard.io import (
     DEFAULT_LIMIT,
     PhotoError,
     PixelLimit,
-    find_photos,
     load_photo,
     to_tensor,
 )
-from faceguard.manifest import MANIFEST_NAME, Manifest, manifest_file
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
 from faceguard.verdict import AuditVerdict, audit_verdict
@@ -46,10 +46,6 @@ QUICK_DEFENSES = ("none", "jpeg75", "jpeg50", "bilateral", "resize", "bl+sr", "p
 QUICK_DETECTORS = ("wlmp-linear", "wlmp-rbf", "wlmp-rf", "trajectory-lstm")
 
 
-class AuditError(Exception):
-    """A problem with the whole audit: one line for the user."""
-
-
 @dataclass
 class AuditJob:
     """What to audit and how.
@@ -59,7 +55,8 @@ class AuditJob:
         originals: folder (or file) of the originals; optional with a manifest.
         outdir: where report.json and report.html go.
         gallery: extra clean photos of known people (one sub-folder per person).
-        models: recognizers to test (default: every installed one).
+        models: recognizers to test (default: one per installed family,
+            :func:`faceguard.models.catalogue.audit_models`).
         defenses: defense names (or "name:key=value" forms).
         detectors: detector names.
         detect_after: a defense applied before detection (the paper's "BL+SR then detect").
@@ -70,6 +67,9 @@ class AuditJob:
             stand-in faces cloaked with the same settings (see :func:`run_audit`).
         held_out_check: faces re-cloaked without each family when the cloak was made on
             every one (:mod:`faceguard.audit.held_out`); 0 turns the check off.
+        attacker_seconds: how long the attackers who train may spend cloaking other
+            people's faces to learn from (None: no limit); short of time they learn from
+            fewer, and later audits with the same settings add more (cached).
     """
 
     cloaked: Path
@@ -85,19 +85,7 @@ class AuditJob:
     limit: PixelLimit = DEFAULT_LIMIT
     stand_ins: bool = True
     held_out_check: int = CHECK_FACES
-
-
-@dataclass
-class Pair:
-    """An original photo, its cloaked version, the cloaked faces (None: find them), and
-    as the cloak run recorded them (empty when unknown) their visibility figures and
-    whom each was protected as."""
-
-    original: Path
-    cloaked: Path
-    faces: list[Face] | None = None
-    quality: list[dict] = field(default_factory=list)
-    names: list[str | None] = field(default_factory=list)
+    attacker_seconds: float | None = ATTACKER_SECONDS
 
 
 @dataclass
@@ -130,65 +118,6 @@ class AuditResult:
         return d
 
 
-def find_pairs(job: AuditJob) -> tuple[list[Pair], dict]:
-    """Pairs of (original, cloaked) photos and the cloak run's manifest (or {})."""
-    if manifest_file(job.cloaked) is not None:
-        try:
-            manifest = Manifest.load(job.cloaked)
-        except ValueError as exc:
-            raise AuditError(str(exc)) from None
-        pairs = []
-        for rel, entry in manifest.photos.items():
-            if entry.get("status") != "cloaked":
-                continue
-            records = [f for f in manifest.faces(rel) if f.protected]
-            faces = [Face(tuple(f.box), np.asarray(f.landmarks), 1.0) for f in records]
-            pairs.append(Pair(_original(manifest, entry, job.originals),
-                              job.cloaked / entry["output"], faces,
-                              [f.quality for f in records], [f.person for f in records]))
-        data = dict(manifest.data, references=[str(job.cloaked / r) for r in
-                                               manifest.data.get("references", [])])
-        return pairs, data
-    if job.originals is None:
-        raise AuditError(f"{job.cloaked} has no {MANIFEST_NAME}: say where the originals are "
-                         "with --originals DIR")
-    originals = {_key(p, job.originals): p for p in find_photos([job.originals])}
-    pairs = []
-    for path in find_photos([job.cloaked]):
-        key = _key(path, job.cloaked)
-        if key in originals:
-            pairs.append(Pair(originals[key], path))
-    return pairs, {}
-
-
-def _original(manifest: Manifest, entry: dict, originals: Path | None) -> Path:
-    """Where a manifest entry's original is: as recorded, else in ``originals``."""
-    recorded = manifest.input_path(entry)
-    if recorded is not None and (originals is None or recorded.is_file()):
-        return recorded
-    if originals is None:
-        raise AuditError(f"{manifest.path.name} does not say where the originals are (their "
-                         "folder is kept private): give it with --originals DIR")
-    below = originals / entry["input"]
-    return below if below.is_file() else originals / Path(entry["input"]).name
-
-
-def _key(path: Path, root: Path) -> str:
-    rel = path.relative_to(root) if root.is_dir() else Path(path.name)
-    return rel.with_suffix("").as_posix()
-
-
-def _changed_faces(original: np.ndarray, cloaked: np.ndarray, faces: list[Face]) -> list[Face]:
-    """The faces whose pixels differ (the cloaked ones), by mean absolute change."""
-    out = []
-    for f in faces:
-        x0, y0, x1, y1 = (int(round(v)) for v in f.box)
-        diff = np.abs(original[y0:y1, x0:x1] - cloaked[y0:y1, x0:x1]).mean()
-        if diff > 0.5 / 255:
-            out.append(f)
-    return out
-
-
 def make_defenses(names: Sequence[str]) -> dict:
     """name (or "name:key=value,...") -> defense; raises ValueError on a bad name."""
     from faceguard.audit.defenses import parse_defense
@@ -210,11 +139,12 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
               check_cloak: CheckCloak | None = None) -> Iterator[Event]:
     """Run the audit; the last event's ``result`` is the :class:`AuditResult`.
 
-    ``training_pairs(settings, faces, avoid)``: other people's faces cloaked with the cloak's
-    settings (:func:`faceguard.training_pairs.cloaked_pairs`), which the defenses that
-    learn need; without it they are left out, with a note. ``check_cloak``: re-makes the
-    cloak on aligned faces with other models (:func:`faceguard.training_pairs.cloak_check`),
-    for the held-out check; without it that check is left out, with a note.
+    ``training_pairs(settings, faces, avoid, seconds=...)``: other people's faces cloaked
+    with the cloak's settings (:func:`faceguard.training_pairs.cloaked_pairs`), which the
+    defenses that learn need; without it they are left out, with a note. ``check_cloak``:
+    re-makes the cloak on aligned faces with other models
+    (:func:`faceguard.training_pairs.cloak_check`), for the held-out check; without it
+    that check is left out, with a note.
 
     Stages: reading photos, reading gallery, training attackers (for the defenses that
     learn), trying defenses (one event per defense), checking recognizers it was not made
@@ -223,13 +153,13 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
     given: the audit itself never cloaks; the shells pass the functions that do),
     training detectors (one event per detector), then the result.
     """
-    from faceguard.models.catalogue import is_installed, model_info, model_names
+    from faceguard.models.catalogue import audit_models, model_info
     detector = detector or FaceDetector()
     load_ensemble = load_ensemble or Ensemble.load
     pairs, manifest = find_pairs(job)
     if not pairs:
         raise AuditError(f"no cloaked photos with their originals found in {job.cloaked}")
-    names = job.models or [m for m in model_names() if is_installed(m)]
+    names = job.models or audit_models()
     ensemble = load_ensemble(names)
     defenses = make_defenses(job.defenses)
     result = AuditResult(cloak_models=list(manifest.get("models", [])),
@@ -262,7 +192,7 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
             yield Event(i, len(pairs), "reading photos", pair.cloaked, error=msg)
             continue
         all_faces = detector(orig.pixels)
-        cloaked_faces = pair.faces if pair.faces is not None else _changed_faces(
+        cloaked_faces = pair.faces if pair.faces is not None else changed_faces(
             orig.pixels, clk.pixels, all_faces)
         t_orig, t_clk = to_tensor(orig.pixels), to_tensor(clk.pixels)
         for k, face in enumerate(cloaked_faces):
@@ -308,7 +238,7 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
 
         avoid = protected_filter(ensemble, gallery, {f.person for f in faces})
         yield from fit_trained(defenses, trained, training_pairs, result.cloak_settings, ensemble,
-                               avoid, result.notes)
+                               avoid, result.notes, job.attacker_seconds)
     thresholds, how = audit_thresholds(ensemble, gallery)
     result.notes.append(how)
     for event in protection_table(faces, gallery, ensemble, defenses, cloak_families,

@@ -10,7 +10,7 @@ from faceguard.cli import CLIError, common
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from faceguard.audit.run import QUICK_DEFENSES, QUICK_DETECTORS
+    from faceguard.audit.run import ATTACKER_SECONDS, QUICK_DEFENSES, QUICK_DETECTORS
 
     p = sub.add_parser(
         "audit", help="check whether cloaked photos still protect",
@@ -31,7 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gallery", type=Path, metavar="DIR",
                    help="clean photos of known people, one sub-folder each")
     p.add_argument("--models", default=None, metavar="NAMES",
-                   help="recognizers to test (default: every installed one)")
+                   help="recognizers to test (default: one per installed family; add "
+                        "faceres-deep, a fine-tuned faceres, by name)")
     p.add_argument("--defenses", default=",".join(QUICK_DEFENSES), metavar="NAMES",
                    help="comma-separated defenses, 'all', or name:key=value forms "
                         f"(default {','.join(QUICK_DEFENSES)}); the attackers who train "
@@ -50,6 +51,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="when the cloak was made on every recognizer, re-make it without "
                         "each one's family on N faces and ask that family (default 4; 0: "
                         "off, and the verdict cannot say protected)")
+    p.add_argument("--attacker-time", type=float, default=ATTACKER_SECONDS, metavar="SECONDS",
+                   help="how long the attackers who train may spend cloaking other people's "
+                        f"faces to learn from (default {ATTACKER_SECONDS:.0f}; 0: one batch "
+                        "of 8); they are cached, so each later audit adds more")
     p.add_argument("--list-defenses", action="store_true", help="list the defenses and exit")
     p.add_argument("--list-detectors", action="store_true", help="list the detectors and exit")
     common.add_size_limit_arg(p)
@@ -118,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
                    models=common.model_list(args.models) if args.models else None,
                    defenses=defenses, detectors=detectors, detect_after=args.detect_after,
                    limit=common.pixel_limit(args), stand_ins=not args.no_stand_ins,
+                   attacker_seconds=max(0.0, args.attacker_time),
                    **({} if args.held_out_check is None else
                       {"held_out_check": max(0, args.held_out_check)}))
     result = None

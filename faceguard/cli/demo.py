@@ -82,12 +82,12 @@ def run(args: argparse.Namespace) -> int:
                                       for m in face["distance_after"])
                     print(f"   face cloaked in {face['seconds']:.1f}s: {visibility_line(q)}; "
                           f"distance to her reference: {moved}", file=sys.stderr)
-    from faceguard.models.catalogue import is_installed, model_names
+    from faceguard.models.catalogue import audit_models
 
     print("2/2 auditing: purification defenses x recognizers (incl. held-out) ...",
           file=sys.stderr)
     audit = AuditJob(cloaked=args.out / "cloaked", outdir=args.out / "report",
-                     models=[m for m in model_names() if is_installed(m)], detectors=())
+                     models=audit_models(), detectors=())
     result = None
     from faceguard.training_pairs import cloak_check
 

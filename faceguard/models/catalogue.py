@@ -39,6 +39,17 @@ def model_info(name: str) -> dict:
     return info
 
 
+def audit_models() -> list[str]:
+    """The recognizers an audit tests by default: one per installed family, the first
+    listed (a fine-tuned variant such as faceres-deep adds time to every defense but no
+    family the verdict does not already check; name it with ``--models`` to add it)."""
+    families: dict[str, str] = {}
+    for name in model_names():
+        if is_installed(name):
+            families.setdefault(model_info(name)["family"], name)
+    return list(families.values())
+
+
 def converted_path(name: str) -> Path:
     return models_dir() / f"{name}.pt"
 

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from faceguard.audit.cloak_detection import DETECTORS
 from faceguard.audit.defenses import list_defenses
 from faceguard.audit.run import QUICK_DEFENSES, QUICK_DETECTORS, AuditJob
-from faceguard.models.catalogue import is_installed, model_info, model_names
+from faceguard.models.catalogue import audit_models, is_installed, model_info, model_names
 from faceguard_gui.audit_results import AuditResults
 from faceguard_gui.context import AppContext
 from faceguard_gui.jobs import AuditOutcome, audit, export_report
@@ -115,7 +115,7 @@ class AuditView(QWidget):
     def refresh_models(self) -> None:
         names = model_names()
         installed = [n for n in names if is_installed(n)]
-        ticked = self.ctx.settings.audit_models or installed
+        ticked = self.ctx.settings.audit_models or audit_models()
         self.recognizers.set_choices(
             [(n, n if n in installed else f"{n} (not installed)",
               model_info(n).get("description", "")) for n in names],
@@ -133,7 +133,7 @@ class AuditView(QWidget):
     def quick_choice(self) -> None:
         self.defenses.set_ticked(QUICK_DEFENSES)
         self.detectors.set_ticked(QUICK_DETECTORS)
-        self.recognizers.set_ticked([n for n in model_names() if is_installed(n)])
+        self.recognizers.set_ticked(audit_models())
         self._save_ticks()
 
     def _save_ticks(self) -> None:
@@ -141,8 +141,7 @@ class AuditView(QWidget):
         s.audit_defenses = self.defenses.ticked()
         s.audit_detectors = self.detectors.ticked()
         ticked = self.recognizers.ticked()
-        installed = [n for n in model_names() if is_installed(n)]
-        s.audit_models = [] if set(ticked) == set(installed) else ticked
+        s.audit_models = [] if set(ticked) == set(audit_models()) else ticked
         s.save()
         self._update_actions()
 

@@ -236,16 +236,16 @@ def test_fit_trained_trains_on_other_peoples_pairs_and_explains(split, monkeypat
     train, _ = split
     asked = {}
 
-    def stand_ins(settings, faces, avoid):
-        asked.update(settings=settings, faces=faces)
+    def stand_ins(settings, faces, avoid, seconds):
+        asked.update(settings=settings, faces=faces, seconds=seconds)
         return TrainingPairs(train, _noisy(train), [f"p{k % 4}" for k in range(len(train))],
                         "8 faces of 4 other people", "key")
 
     name = "detect-then-purify:faces=5"  # as the command line names it
     defenses = {name: make_defense("detect-then-purify", faces=5)}
     notes: list[str] = []
-    events = list(fit_trained(defenses, [name], stand_ins, {"eps": 8}, None, None, notes))
-    assert asked == {"settings": {"eps": 8}, "faces": 5}
+    events = list(fit_trained(defenses, [name], stand_ins, {"eps": 8}, None, None, notes, 30))
+    assert asked == {"settings": {"eps": 8}, "faces": 5, "seconds": 30}
     assert defenses[name].detector.is_fitted
     assert events[-1].done == events[-1].total
     assert "8 faces of 4 other people" in notes[0] and notes[0].startswith("Clean-up")
@@ -258,11 +258,12 @@ def test_stand_ins_are_cached_per_settings_and_skip_protected_faces(split, monke
     train, _ = split
     calls = []
 
-    def fake_cloak(settings, images, device=None):
-        calls.append(len(images))
-        return _noisy(images)
+    def fake_cloak(settings, images, device=None, batch=8, people=None, start=0):
+        calls.append(len(images) - start)
+        for k in range(start, len(images), batch):
+            yield _noisy(images[k:k + batch])
 
-    monkeypatch.setattr(training_pairs, "cloak_aligned", fake_cloak)
+    monkeypatch.setattr(training_pairs, "cloak_batches", fake_cloak)
     people = [f"p{k % 4}" for k in range(len(train))]
 
     def avoid(x):
@@ -278,9 +279,69 @@ def test_stand_ins_are_cached_per_settings_and_skip_protected_faces(split, monke
     assert other.key != first.key and len(calls) == 2
 
 
-def test_stand_in_cloaks_refuse_methods_that_need_other_people():
+def test_stand_in_cloaks_refuse_a_universal_mask_and_a_lone_person_for_pfgsm():
     from faceguard.settings import CloakSettings
     from faceguard.training_pairs import cloak_aligned
 
     with pytest.raises(ValueError, match="not supported"):
-        cloak_aligned(CloakSettings(method="pfgsm"), torch.rand(1, 3, 112, 112))
+        cloak_aligned(CloakSettings(method="universal"), torch.rand(1, 3, 112, 112))
+    with pytest.raises(ValueError, match="two people"):
+        cloak_aligned(CloakSettings(method="pfgsm"), torch.rand(2, 3, 112, 112), people=["a", "a"])
+
+
+def test_pfgsm_stand_in_cloaks_fool_a_classifier_of_the_stand_in_people(celeb24_crops):
+    """An attacker's P-FGSM training pairs: each real face is cloaked until the
+    classifier of the stand-in people no longer says it is its own person."""
+    from faceguard.cloak.budget import eight_bit
+    from faceguard.models.ensemble import Ensemble
+    from faceguard.settings import CloakSettings
+    from faceguard.training_pairs import ALIGNED_FACE, _classes, cloak_aligned
+
+    x, labels = celeb24_crops
+    pick = [i for p in (0, 1, 2) for i in np.flatnonzero(labels == p)[:2]]
+    faces, people = x[pick], [f"p{labels[i]}" for i in pick]
+    s = CloakSettings(method="pfgsm", models=("dlib",)).resolved()
+    cloaked = cloak_aligned(s, faces, people=people)
+    assert torch.equal(cloaked, eight_bit(cloaked)) and cloaked.shape == faces.shape
+    assert (cloaked - faces).abs().max() <= s.eps / 255 + 1 / 255
+    marks = np.broadcast_to(ALIGNED_FACE.landmarks, (len(faces), 5, 2)).copy()
+    ens = Ensemble.load(["dlib"])
+    clf, picked = _classes(s, ens, faces, marks, people)
+    assert [label for label, _ in picked] == [0, 0, 1, 1, 2, 2]
+    with torch.no_grad():
+        clean = clf.probabilities(ens.embed(faces, marks)).argmax(1)
+        after = clf.probabilities(ens.embed(cloaked, marks)).argmax(1)
+    assert clean.tolist() == [0, 0, 1, 1, 2, 2]
+    assert (after != clean).float().mean() >= 5 / 6
+
+
+def test_short_of_time_the_attackers_learn_from_fewer_faces_then_more(monkeypatch, tmp_path):
+    """Each batch of 8 takes 80 s on a fake clock: a 100 s budget cloaks one batch per
+    audit (the first always), keeps it cached, and the next audits add the rest."""
+    import faceguard.training_pairs as training_pairs
+
+    now = [0.0]
+
+    class Clock:
+        @staticmethod
+        def perf_counter() -> float:
+            return now[0]
+
+    def slow_cloak(settings, images, device=None, batch=8, people=None, start=0):
+        for k in range(start, len(images), batch):
+            now[0] += 10.0 * len(images[k:k + batch])
+            yield _noisy(images[k:k + batch])
+
+    monkeypatch.setattr(training_pairs, "time", Clock)
+    monkeypatch.setattr(training_pairs, "cloak_batches", slow_cloak)
+    faces = torch.rand(20, 3, 112, 112)
+    kw = {"cache": tmp_path, "given": (faces, [f"p{k // 2}" for k in range(20)]),
+          "seconds": 100.0}
+    sizes = [len(cloaked_pairs(None, **kw).clean) for _ in range(3)]
+    assert sizes == [8, 16, 20]
+    short = cloaked_pairs(None, **{**kw, "seconds": 0.0})  # all cached: nothing to wait for
+    assert len(short.clean) == 20 and "ran out" not in short.source
+    kw["cache"] = tmp_path / "fresh"
+    first = cloaked_pairs(None, **kw)
+    assert "8 faces of 4 other people (of 20: the time" in first.source
+    assert first.key != short.key and torch.equal(first.cloaked, short.cloaked[:8])

@@ -42,6 +42,9 @@ from faceguard.audit.detectors.base import NotFittedError
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
 
+#: the default time an audit's attackers who train may spend cloaking other people's
+#: faces (seconds): about 10-15 faces at the default cloak on 2 cores the first time
+ATTACKER_SECONDS = 120.0
 
 def _cache_file(kind: str, key: str, params: str) -> Path | None:
     """Where a fitted model is cached (None when there is no key)."""
@@ -231,12 +234,13 @@ def protected_filter(ensemble: Ensemble, gallery: Any, people: set[str]
 
 def fit_trained(defenses: dict, names: Sequence[str], training_pairs: Callable[..., Any] | None,
                 settings: dict, ensemble: Ensemble, avoid: Callable[[Tensor], np.ndarray],
-                notes: list[str]) -> Iterator[Event]:
+                notes: list[str], seconds: float | None = None) -> Iterator[Event]:
     """Fit the defenses ``names`` on stand-in pairs, dropping those that cannot be.
 
-    ``training_pairs(settings, faces, avoid)`` makes the pairs (e.g.
-    :func:`faceguard.training_pairs.cloaked_pairs`); ``notes`` gets one plain sentence per
-    attacker, or why it was left out. Yields :data:`STAGE` events: one as each step
+    ``training_pairs(settings, faces, avoid, seconds=seconds)`` makes the pairs (e.g.
+    :func:`faceguard.training_pairs.cloaked_pairs`; fewer faces when ``seconds`` of
+    cloaking are not enough); ``notes`` gets one plain sentence per attacker, or why it
+    was left out. Yields :data:`STAGE` events: one as each step
     (cloaking the faces, then each fit) starts, one at the end.
     """
     from faceguard.audit.defenses.registry import DEFENSES, defense_label
@@ -258,7 +262,8 @@ def fit_trained(defenses: dict, names: Sequence[str], training_pairs: Callable[.
     total = len(names) + 1  # cloaking, then one fit per defense
     yield Event(0, total, STAGE, part=0.0, detail="cloaking other people's faces")
     try:
-        pairs = training_pairs(settings, max(defenses[n].faces for n in names), avoid)
+        pairs = training_pairs(settings, max(defenses[n].faces for n in names), avoid,
+                               seconds=seconds)
     except (ValueError, ModelError) as exc:
         drop(str(exc))
         return

@@ -1,0 +1,99 @@
+"""Which cloaked photo goes with which original, for the audit: from the cloak run's
+manifest (which also records the cloaked faces, their visibility and names), or by
+relative path when there is none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from faceguard.detect import Face
+from faceguard.io import find_photos
+from faceguard.manifest import MANIFEST_NAME, Manifest, manifest_file
+
+
+class AuditError(Exception):
+    """A problem with the whole audit: one line for the user."""
+
+
+class Folders(Protocol):
+    """The two folders an audit pairs (an :class:`~faceguard.audit.run.AuditJob`)."""
+
+    cloaked: Path
+    originals: Path | None
+
+
+@dataclass
+class Pair:
+    """An original photo, its cloaked version, the cloaked faces (None: find them), and
+    as the cloak run recorded them (empty when unknown) their visibility figures and
+    whom each was protected as."""
+
+    original: Path
+    cloaked: Path
+    faces: list[Face] | None = None
+    quality: list[dict] = field(default_factory=list)
+    names: list[str | None] = field(default_factory=list)
+
+
+def find_pairs(job: Folders) -> tuple[list[Pair], dict]:
+    """Pairs of (original, cloaked) photos and the cloak run's manifest (or {})."""
+    if manifest_file(job.cloaked) is not None:
+        try:
+            manifest = Manifest.load(job.cloaked)
+        except ValueError as exc:
+            raise AuditError(str(exc)) from None
+        pairs = []
+        for rel, entry in manifest.photos.items():
+            if entry.get("status") != "cloaked":
+                continue
+            records = [f for f in manifest.faces(rel) if f.protected]
+            faces = [Face(tuple(f.box), np.asarray(f.landmarks), 1.0) for f in records]
+            pairs.append(Pair(_original(manifest, entry, job.originals),
+                              job.cloaked / entry["output"], faces,
+                              [f.quality for f in records], [f.person for f in records]))
+        data = dict(manifest.data, references=[str(job.cloaked / r) for r in
+                                               manifest.data.get("references", [])])
+        return pairs, data
+    if job.originals is None:
+        raise AuditError(f"{job.cloaked} has no {MANIFEST_NAME}: say where the originals are "
+                         "with --originals DIR")
+    originals = {_key(p, job.originals): p for p in find_photos([job.originals])}
+    pairs = []
+    for path in find_photos([job.cloaked]):
+        key = _key(path, job.cloaked)
+        if key in originals:
+            pairs.append(Pair(originals[key], path))
+    return pairs, {}
+
+
+def _original(manifest: Manifest, entry: dict, originals: Path | None) -> Path:
+    """Where a manifest entry's original is: as recorded, else in ``originals``."""
+    recorded = manifest.input_path(entry)
+    if recorded is not None and (originals is None or recorded.is_file()):
+        return recorded
+    if originals is None:
+        raise AuditError(f"{manifest.path.name} does not say where the originals are (their "
+                         "folder is kept private): give it with --originals DIR")
+    below = originals / entry["input"]
+    return below if below.is_file() else originals / Path(entry["input"]).name
+
+
+def _key(path: Path, root: Path) -> str:
+    rel = path.relative_to(root) if root.is_dir() else Path(path.name)
+    return rel.with_suffix("").as_posix()
+
+
+def changed_faces(original: np.ndarray, cloaked: np.ndarray, faces: list[Face]) -> list[Face]:
+    """The faces whose pixels differ (the cloaked ones), by mean absolute change."""
+    out = []
+    for f in faces:
+        x0, y0, x1, y1 = (int(round(v)) for v in f.box)
+        diff = np.abs(original[y0:y1, x0:x1] - cloaked[y0:y1, x0:x1]).mean()
+        if diff > 0.5 / 255:
+            out.append(f)
+    return out
