@@ -5,6 +5,7 @@ faces into people. Long work is a generator of progress events (:mod:`faceguard.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,6 +130,25 @@ class DecodedPhotos:
         return photo
 
 
+def read_ahead(paths: Sequence[Path], limit: PixelLimit = DEFAULT_LIMIT
+               ) -> Iterator[tuple[Path, Photo | PhotoError]]:
+    """Each photo decoded (or why not), the next one decoding in a background thread
+    while the caller works on this one: decoding (in C, outside the GIL) overlaps
+    detection. One photo ahead at most, so memory stays at two decoded photos."""
+    with ThreadPoolExecutor(1, thread_name_prefix="faceguard-read") as pool:
+        def read(path: Path) -> Photo | PhotoError:
+            try:
+                return load_photo(path, limit=limit)
+            except PhotoError as exc:
+                return exc
+
+        pending = pool.submit(read, paths[0]) if paths else None
+        for k, path in enumerate(paths):
+            photo = pending.result()
+            pending = pool.submit(read, paths[k + 1]) if k + 1 < len(paths) else None
+            yield path, photo
+
+
 def detect_photos(
     paths: Sequence[Path],
     detector: FaceDetector,
@@ -142,11 +162,9 @@ def detect_photos(
     A bad photo is an error event; the rest go on. Yields one :class:`Event` per photo
     with ``result`` a :class:`PhotoFaces`. ``decoded`` keeps the decoded photos.
     """
-    for i, path in enumerate(paths, 1):
-        try:
-            photo = load_photo(path, limit=limit)
-        except PhotoError as exc:
-            yield Event(i, len(paths), stage, path, error=str(exc))
+    for i, (path, photo) in enumerate(read_ahead(paths, limit), 1):
+        if isinstance(photo, PhotoError):
+            yield Event(i, len(paths), stage, path, error=str(photo))
             continue
         if decoded is not None:
             decoded.keep(photo)

@@ -216,12 +216,15 @@ def _scan(paths: list[Path], detector: FaceDetector, ensemble: Ensemble,
           job: CloakJob, decoded: DecodedPhotos) -> Iterator[Event]:
     """Detect and embed each photo, reusing the job's earlier detections where given."""
     known = job.scanned or {}
+    reuse = {p: old for p in paths if (old := known.get(p)) is not None
+             and (not old.faces or set(old.embeddings) == set(ensemble.names))}
+    fresh = detect_photos([p for p in paths if p not in reuse], detector, ensemble,
+                          job.limit, "scanning", decoded)
     for i, path in enumerate(paths, 1):
-        old = known.get(path)
-        if old is not None and (not old.faces or set(old.embeddings) == set(ensemble.names)):
-            yield Event(i, len(paths), "scanning", path, result=old)
+        if path in reuse:
+            yield Event(i, len(paths), "scanning", path, result=reuse[path])
             continue
-        event = next(detect_photos([path], detector, ensemble, job.limit, "scanning", decoded))
+        event = next(fresh)  # the photos are read one ahead (album.read_ahead)
         event.done, event.total = i, len(paths)
         yield event
 

@@ -112,3 +112,20 @@ def test_exif_rotated_copy_gives_the_same_faces(detector, album_dir, tmp_path):
     a, b = detector(upright)[0], detector(rotated)[0]
     assert np.allclose(a.box, b.box, atol=6)
     assert np.allclose(a.landmarks, b.landmarks, atol=4)
+
+
+def test_a_small_face_in_a_huge_photo_gets_its_full_resolution_landmarks(astronaut,
+                                                                         monkeypatch):
+    """Detected on the photo shrunk to 1024 px, then found again on a full-resolution
+    crop: the landmarks of a 55 px face land where a full-resolution detection puts
+    them, closer than the shrunk detection alone."""
+    canvas = np.full((2400, 3200, 3), 128, np.uint8)
+    canvas[1500:1820, 2100:2420] = np.asarray(Image.fromarray(astronaut).resize((320, 320),
+                                                                                Image.LANCZOS))
+    full = FaceDetector(max_side=4096)(canvas)[0]
+    refined = FaceDetector()(canvas)[0]
+    monkeypatch.setattr(FaceDetector, "_refine", lambda self, pixels, face: face)
+    coarse = FaceDetector()(canvas)[0]
+    error = np.abs(refined.landmarks - full.landmarks).max()
+    assert error <= 1.5 and refined.score == coarse.score
+    assert error < np.abs(coarse.landmarks - full.landmarks).max()
