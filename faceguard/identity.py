@@ -82,7 +82,7 @@ def cluster_faces(ensemble: Ensemble, embeddings: Embeddings, threshold: float =
         return np.zeros(1, dtype=int)
     dist = torch.zeros(n, n)
     for m, e in embeddings.items():
-        dist += ensemble[m].compare(e[:, None], e[None]) / ensemble[m].threshold
+        dist += (ensemble[m].compare(e[:, None], e[None]) / ensemble[m].threshold).cpu()
     dist = (dist / len(embeddings)).fill_diagonal_(0)
     dist = ((dist + dist.T) / 2).clamp_min(0).numpy().astype(np.float64)
     if photos is not None:

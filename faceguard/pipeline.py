@@ -137,7 +137,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
 
     protected: list[Person] = list(job.protect_people or [])
     if mask is not None:
-        protected = [Person(mask.person, {m: c[None] for m, c in
+        protected = [Person(mask.person, {m: c[None].to(ensemble.device) for m, c in
                                           mask.settings["centroids"].items()})]
     elif references:
         yield from _collect(reference_person("the person to protect", references, detector,

@@ -58,7 +58,9 @@ def load_recognizer(name: str, device: str | None = None) -> Recognizer:
     model = _build(name, path)
     model.family = model_info(name)["family"]
     model.eval().requires_grad_(False)
-    return model.to(pick_device(device))
+    # NHWC weights: a cloak's forward + backward on CPU is about 30% faster for dlib and
+    # faceres (benchmarks/speed_knobs.py, speed-knobs.json); torch.compile was not
+    return model.to(pick_device(device), memory_format=torch.channels_last)
 
 
 def available_models() -> list[str]:
