@@ -28,6 +28,8 @@ import common
 import numpy as np
 import torch
 
+from faceguard.detect import iou
+
 BUCKETS = ((0.0, 0.5, "<0.5 MP"), (0.5, 2.0, "0.5-2 MP"), (2.0, 5.0, "2-5 MP"),
            (5.0, float("inf"), ">5 MP"))
 FULL = 1_000_000  # a max_side no photo reaches: detection at full resolution
@@ -50,14 +52,6 @@ def prebuild(detector) -> float:
     for size in range(12, max(12, detector.min_face_size) + 1):
         detector._net(size)
     return time.perf_counter() - start
-
-
-def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def compare_faces(found: list, reference: list, min_iou: float = 0.5) -> dict:

@@ -177,15 +177,15 @@ class FaceDetector:
         for f in found:
             shifted = Face((f.box[0] + left, f.box[1] + top, f.box[2] + left, f.box[3] + top),
                            f.landmarks + (left, top), f.score)
-            if (iou := _iou(shifted.box, face.box)) > overlap:
-                best, overlap = shifted, iou
+            if (share := iou(shifted.box, face.box)) > overlap:
+                best, overlap = shifted, share
         if best is face:
             return None
         # the score stays the whole photo's: that detection decided there is a face
         return Face(best.box, best.landmarks, face.score)
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     """Intersection over union of two (x0, y0, x1, y1) boxes."""
     iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
