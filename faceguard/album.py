@@ -184,6 +184,7 @@ def reference_person(name: str, paths: Sequence[Path], detector: FaceDetector,
     reference photo shows a face.
     """
     embeddings: dict[str, list[torch.Tensor]] = {m: [] for m in ensemble.names}
+    faces = []
     total = len(paths) + 1
     for event in detect_photos(paths, detector, ensemble, stage=f"reading {name}"):
         event.total = total
@@ -192,10 +193,11 @@ def reference_person(name: str, paths: Sequence[Path], detector: FaceDetector,
         if event.result is not None and event.result.faces:
             for m in ensemble.names:
                 embeddings[m].append(event.result.embeddings[m][0])
+            faces.append((event.path, event.result.faces[0].landmarks))
         yield event
-    if not embeddings[ensemble.names[0]]:
+    if not faces:
         raise AlbumError(f"no face found in the reference photos of {name}")
-    person = Person(name, {m: torch.stack(v) for m, v in embeddings.items()})
+    person = Person(name, {m: torch.stack(v) for m, v in embeddings.items()}, faces)
     yield Event(total, total, f"reading {name}", result=person)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,10 +24,13 @@ Embeddings = Mapping[str, torch.Tensor]  # model name -> (N, D)
 
 @dataclass
 class Person:
-    """A person: a name and the embeddings of their reference faces, per recognizer."""
+    """A person: a name and the embeddings of their reference faces, per recognizer;
+    ``faces``: where those faces are, as (photo, (5, 2) landmarks), when known (reference
+    photos: a universal mask is fitted on them too)."""
 
     name: str
     embeddings: dict[str, torch.Tensor] = field(default_factory=dict)
+    faces: list[tuple[Path, np.ndarray]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(next(iter(self.embeddings.values()))) if self.embeddings else 0

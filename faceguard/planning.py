@@ -16,7 +16,7 @@ import torch
 
 from faceguard.album import AlbumError, PhotoFaces, album_people
 from faceguard.identity import FaceClassifier, Person, mean_distance
-from faceguard.io import Photo, to_tensor
+from faceguard.io import Photo, load_photo, to_tensor
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import StepCallback, no_steps
 from faceguard.settings import CloakSettings
@@ -124,7 +124,8 @@ def _distance(ensemble: Ensemble, a: Person, b: Person) -> float:
 def _fit_mask(s: CloakSettings, ensemble: Ensemble, person: Person, index: int,
               classifier: FaceClassifier | None, scanned, who, load: Callable[[Path], Photo],
               on_step: StepCallback = no_steps):
-    """One person's universal mask, from all their faces in the album."""
+    """One person's universal mask, from all their faces in the album and in their
+    reference photos."""
     from faceguard.cloak.recipe import fit_universal
     from faceguard.cloak.universal import UniversalMask, canonical_faces
 
@@ -137,6 +138,8 @@ def _fit_mask(s: CloakSettings, ensemble: Ensemble, person: Person, index: int,
                   for f, k in zip(p.faces, owners, strict=True) if k == index]
     if not faces:
         raise AlbumError(f"{person.name} appears in none of the photos")
+    faces += [canonical_faces(to_tensor(load_photo(path).pixels), landmarks)
+              for path, landmarks in person.faces]
     faces_t = torch.cat(faces)
     generator = torch.Generator().manual_seed(s.seed)
     v, rate, algorithm = fit_universal(s, ensemble, faces_t, person.centroids(), generator,

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from faceguard.album import AlbumError, find_people, photo_jobs
+from faceguard.cloak.universal import UniversalMask
 from faceguard.io import load_photo
 from faceguard.manifest import MANIFEST_NAME
 from faceguard.models.ensemble import Ensemble
@@ -214,6 +215,10 @@ def test_a_saved_universal_mask_cloaks_new_photos(album, detector, load_model, t
     list(cloak_album(made, detector, _ensemble(load_model)))
     assert not list((tmp_path / "made").glob("*.mask.pt"))  # not next to the photos
     mask = next((tmp_path / "made" / ".faceguard").glob("*.mask.pt"))
+    made_photos = json.loads((tmp_path / "made" / MANIFEST_NAME).read_text())["photos"]
+    in_album = sum(f["protected"] for e in made_photos.values() for f in e["faces"])
+    # fitted on the person's faces in the album and in their reference photos
+    assert UniversalMask.load(mask).settings["faces"] == in_album + len(refs)
     job = CloakJob(inputs=[root / "trip"], outdir=tmp_path / "applied", mask=mask)
     done = [e for e in cloak_album(job, detector, _ensemble(load_model))
             if e.stage == "cloaking" and not e.under_way]
