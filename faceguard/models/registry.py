@@ -59,7 +59,7 @@ def load_recognizer(name: str, device: str | None = None) -> Recognizer:
     model.family = model_info(name)["family"]
     model.eval().requires_grad_(False)
     # NHWC weights: a cloak's forward + backward on CPU is about 30% faster for dlib and
-    # faceres (benchmarks/speed_knobs.py, speed-knobs.json); torch.compile was not
+    # faceres (benchmarks/speed_knobs.py, speed-knobs.json; torch.compile was no faster)
     return model.to(pick_device(device), memory_format=torch.channels_last)
 
 
