@@ -176,6 +176,32 @@ def test_lightness_cap_matches_ciede2000():
         assert float(de.item()) == pytest.approx(2.5, abs=0.25)
 
 
+def test_torch_ciede2000_matches_scikit_image(astronaut):
+    """Lab and CIEDE2000 in torch agree with scikit-image's on a real face with noise,
+    greys, black and white, and where nothing changed."""
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    from faceguard.visibility import ciede2000
+    from faceguard.visibility.colour import colour_difference, srgb_to_lab
+
+    rng = np.random.default_rng(0)
+    a = astronaut[20:220, 140:320] / 255.0
+    b = np.clip(a + rng.normal(0, 0.03, a.shape), 0, 1)
+    a[:20], b[:20] = a[:20].mean(-1, keepdims=True), a[:20].mean(-1, keepdims=True)  # grey
+    b[20:40] = b[20:40].mean(-1, keepdims=True)  # colour against grey
+    a[40:50], b[50:60] = 0.0, 1.0
+    b[60:80] = a[60:80]  # unchanged
+
+    def tensor(x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(x).permute(2, 0, 1)[None]
+
+    reference = deltaE_ciede2000(rgb2lab(a), rgb2lab(b))
+    assert np.abs(srgb_to_lab(tensor(a))[0].permute(1, 2, 0).numpy() - rgb2lab(a)).max() < 1e-9
+    assert np.abs(colour_difference(tensor(a), tensor(b))[0].numpy() - reference).max() < 1e-9
+    assert np.abs(ciede2000(a, b) - reference).max() < 0.01  # the metric's float32
+    assert (ciede2000(a, a) == 0).all()
+
+
 def test_keep_floor_scales_a_visible_change_down_to_the_floor(astronaut):
     x = torch.from_numpy(astronaut[40:200, 150:300] / 255.0).permute(2, 0, 1)[None].float()
     noisy = (x + 12 / 255 * torch.randn_like(x)).clamp(0, 1)

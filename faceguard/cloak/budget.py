@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -139,14 +138,12 @@ def lightness_weight(image: torch.Tensor, eps: float, delta_e: float) -> torch.T
     allow about 7 grey levels at ``delta_e = 2.5``, lights and darks more. The colour
     guard's small chroma budget adds a little on top.
     """
-    from skimage.color import deltaE_ciede2000, rgb2lab
+    from faceguard.visibility.colour import ciede2000, srgb_to_lab
 
-    rgb = image[:, :3].detach().permute(0, 2, 3, 1).double().cpu().numpy().clip(0, 1)
-    lab = rgb2lab(rgb, channel_axis=-1)
-    step = 2 / 255
-    slope = np.maximum(
-        deltaE_ciede2000(lab, rgb2lab((rgb + step).clip(0, 1), channel_axis=-1), channel_axis=-1),
-        deltaE_ciede2000(lab, rgb2lab((rgb - step).clip(0, 1), channel_axis=-1), channel_axis=-1),
-    ) / step
-    allowed = delta_e / np.maximum(slope, 1e-6)
-    return torch.from_numpy(allowed / eps).clamp(0, 1)[:, None].to(image)
+    with torch.no_grad():
+        rgb = image[:, :3].detach().clamp(0, 1)
+        lab = srgb_to_lab(rgb)
+        step = 2 / 255
+        slope = torch.maximum(ciede2000(lab, srgb_to_lab((rgb + step).clamp(0, 1))),
+                              ciede2000(lab, srgb_to_lab((rgb - step).clamp(0, 1)))) / step
+    return (delta_e / slope.clamp_min(1e-6) / eps).clamp(0, 1)[:, None].to(image)

@@ -82,10 +82,11 @@ class PerceptualCloak(Cloak):
         best = images.clone()
         best_gain = torch.full((len(images),), -torch.inf, device=images.device)
         opt = torch.optim.Adam([delta], lr=self.lr)
+        seen = torch.full((len(images),), -torch.inf, device=images.device)  # not scored yet
         for step in range(self.steps + 1):
             x = (images + delta).clamp(0, 1)
             rows, cols = _window(extent, images.shape[-2:], generator)
-            seen = ssimulacra2(_rgb(images[..., rows, cols]), _rgb(x[..., rows, cols]))
+            seen, penalty = self._visibility(images[..., rows, cols], x[..., rows, cols], seen)
             gain = objective(x)
             with torch.no_grad():  # the iterate as it is now: the best that keeps the floor?
                 better = (seen >= self.floor) & (gain > best_gain)
@@ -93,7 +94,6 @@ class PerceptualCloak(Cloak):
             enough = satisfied(objective, len(x)) and bool((seen >= self.floor).all())
             if step == self.steps or enough:
                 break
-            penalty = (self.floor + self.margin - seen).clamp_min(0)
             opt.zero_grad()
             (-(gain - self.weight * penalty).sum()).backward()
             opt.step()
@@ -102,6 +102,32 @@ class PerceptualCloak(Cloak):
             on_step(step + 1, self.steps)
         return best
 
+    def _visibility(self, original: torch.Tensor, x: torch.Tensor, last: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B,) face SSIMULACRA2 of ``x`` (the window scored) and (B,) the penalty.
+
+        A face whose last score (``last``, (B,)) was more than :data:`_SLACK` points
+        above where the penalty starts is scored without gradients (half the cost, and
+        no backward pass): its penalty is zero, and so is its gradient. The others are
+        scored with gradients, as every face was before.
+        """
+        near = last < self.floor + self.margin + _SLACK
+        far = ~near
+        seen, penalty = torch.empty_like(last), torch.zeros_like(last)
+        if far.any():
+            with torch.no_grad():
+                seen[far] = ssimulacra2(_rgb(original[far]), _rgb(x[far]))
+        if near.any():
+            close = ssimulacra2(_rgb(original[near]), _rgb(x[near]))
+            seen[near] = close.detach()
+            penalty[near] = (self.floor + self.margin - close).clamp_min(0)
+        return seen, penalty
+
+
+#: points above where the penalty starts beyond which a face's next step is scored
+#: without gradients; a step moves the score by less (a face that crosses anyway goes
+#: one step without the penalty's pull, and the best iterate is chosen on the true score)
+_SLACK = 3.0
 
 #: SSIMULACRA2 halves the image five times: its 2x2 grid repeats every 32 pixels; the
 #: scored window grows by up to twice that on each side
