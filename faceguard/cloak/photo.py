@@ -7,13 +7,13 @@ the differentiable warp, and the cloak method changes the region's pixels within
 
 Faces much larger than any recognizer's input (a 1000 px face in a 12 MP photo;
 models see 112-224 px) are optimised at a working scale where the face is
-:data:`WORK_PX` wide, 1.5x finer than the face in the finest model input (about 150
-px in faceres's 224 px crop, whose eyes are 70 px apart), and the
-change is brought back to full resolution with a smooth bilinear upsampling, then
-clipped to the full-resolution budget. The recognizers cannot see detail finer than
-that scale anyway; optimising every full-resolution pixel would cost ~10x more per
-step and, with sign or Adam steps, leave blocky or grainy patterns instead of a
-smooth one. Nothing is computed at model resolution (112 px) and pasted back.
+:data:`WORK_PX` wide, 1.5x finer than the face in the finest model input
+(:data:`MODEL_FACE_PX`). The change is brought back to full resolution with a smooth
+bilinear upsampling, blurred down to the finest detail a recognizer sees, then clipped
+to the full-resolution budget. The recognizers cannot see finer detail anyway;
+optimising every full-resolution pixel would cost ~10x more per step and, with sign or
+Adam steps, leave blocky or grainy patterns instead of a smooth one. Nothing is
+computed at model resolution (112 px) and pasted back.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from faceguard import regions
 from faceguard.cloak.base import Cloak, Objective, project
 from faceguard.cloak.budget import face_weight, keep_floor, lightness_weight, texture_weight
+from faceguard.cloak.transforms import gaussian_blur
 from faceguard.detect import Face
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import StepCallback, no_steps
@@ -39,6 +40,17 @@ __all__ = ["WORK_PX", "FaceCrop", "cloak_face", "crop_face", "face_in", "paste",
 #: before: every per-pixel part of a step, the visibility penalty and the purify lever's
 #: filter, costs in proportion to its square; benchmarks/results/speed-stages.json)
 WORK_PX = 224
+
+
+#: about the face's width in the finest recognizer input (faceres's 224 px crop): no
+#: recognizer sees detail finer than ``face width / MODEL_FACE_PX`` full-resolution pixels.
+#: An enlarged change is smoothed by a Gaussian of that sigma. Enlarged, the working
+#: scale's pixel-to-pixel grain becomes blobs that SSIMULACRA2 at full resolution sees on
+#: smooth skin, and that the recognizers do not use. On the album's 1080-px face
+#: (benchmarks/large_face.py) sigma 7 lifts the full-resolution score 56 -> 67 while
+#: keeping 0.9 of the change, so keeping the floor scales it far less: dlib 0.79 -> 0.91
+#: threshold units at the same score.
+MODEL_FACE_PX = 150
 
 
 @dataclass
@@ -126,10 +138,11 @@ def cloak_face(
     else:
         cloaked = cloak(work.pixels, objective, work.weight, generator, step, start)
     if work is not crop:
-        # back to full resolution: a smooth (bilinear) change, clipped to the full-
-        # resolution budget, so the L-inf bound and the feathered edge hold per pixel
+        # back to full resolution: a smooth change (bilinear, then blurred), clipped to
+        # the full-resolution budget, so the L-inf bound and the feathered edge hold per pixel
         delta = F.interpolate(cloaked - work.pixels, size=crop.pixels.shape[-2:],
                               mode="bilinear", align_corners=False)
+        delta = gaussian_blur(delta, face.width / MODEL_FACE_PX)
         if cloak.pixel_bounded:
             cloaked = project(crop.pixels + delta, crop.pixels, cloak.eps * crop.weight,
                               cloak.chroma)
