@@ -139,8 +139,9 @@ def jpeg_equivalent(original: np.ndarray, score_: float, step: int = 5) -> int:
     100 when the cloak is less visible than even quality 100, 10 when more visible than
     quality 10. Steps of 5 are as fine as "about" needs. Each scoring costs seconds on a
     large face, so the search interpolates where the score crosses ``score_``: 3
-    scorings where bisection took 5-6 for a face near quality 90 (``balanced``), about as
-    many as bisection further down, where the score falls ever faster.
+    scorings where bisection took 5-6 near quality 90, but up to 7 where it took 5 near
+    quality 50, where the score falls ever faster (over 12 album faces and 11 scores,
+    392 scorings against bisection's 481).
     """
     return _jpeg_equivalent(original, score_, scorer(original), step)
 
