@@ -335,7 +335,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="about 40 probes, faceres held out, no white-box run")
-    parser.add_argument("--only", nargs="*", help="run only these recipes")
+    parser.add_argument("--only", nargs="*", help="run only these recipes; "
+                        "perceptual-balanced+LEVER+LEVER... combines transfer levers")
     parser.add_argument("--curves", action="store_true",
                         help="protection-vs-visibility curves (protection-curves.json, .png)")
     parser.add_argument("--held-out", nargs="*", choices=FAMILIES,
@@ -355,7 +356,10 @@ def main() -> None:
     data = load_celeb24(probes_per_id=2 if quick else 5, user_ids=20 if quick else 24)
     attacker = Attacker(data)
     recipes = curves() if args.curves else RECIPES
-    recipes = {k: v for k, v in recipes.items() if not args.only or k in args.only}
+    # "perceptual-balanced+a+b": the perceptual method with levers a and b together
+    combined = {k: {"method": "perceptual", "transfer": k.split("+")[1:]}
+                for k in args.only or () if k not in recipes and k.startswith("perceptual-balanced+")}
+    recipes = {k: v for k, v in (recipes | combined).items() if not args.only or k in args.only}
     defenses = QUICK_DEFENSES if quick else DEFENSES
     held_out = args.held_out if args.held_out is not None else (
         ("faceres",) if quick else FAMILIES)

@@ -47,6 +47,11 @@ TRANSFER_LEVERS = {
     "dropout": "random dropout inside the recognizers at every step (ghost models)",
     "purify": "every other draw sees the face through the bilateral filter an attacker "
               "may use to clean it",
+    "smooth": "blur the objective's gradient so the change is smooth (translation "
+              "invariance)",
+    "spectrum": "random noise and frequency scaling of the face at every step (spectrum "
+                "simulation)",
+    "scale": "a darker copy of the face at every step (scale invariance)",
 }
 
 #: the levers on by default: the bilateral filter in the loop kept dlib's protection

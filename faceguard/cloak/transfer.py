@@ -16,6 +16,19 @@ so only changes that fool a whole family of similar models survive.
   face through a differentiable copy of the audit's bilateral defense
   (:func:`faceguard.cloak.transforms.bilateral`), so the cloak learns to survive it
   (as LowKey attacks a blurred copy of each image as well).
+- ``smooth``: translation-invariant gradients (Dong et al., "Evading defenses to
+  transferable adversarial examples by translation-invariant attacks", CVPR 2019): the
+  objective's gradient is blurred by a Gaussian before the step, as if averaged over
+  slightly shifted copies of the face, so the change is smooth rather than fitted to
+  one network's pixel grid.
+- ``spectrum``: spectrum simulation (Long et al., "Frequency domain model augmentation
+  for adversarial attack", SSA, ECCV 2022): each draw adds Gaussian noise to the aligned
+  face and scales each of its DCT coefficients by a random factor in [1 - rho, 1 + rho],
+  which imitates models that weigh frequencies differently.
+- ``scale``: scale invariance (Lin et al., "Nesterov accelerated gradient and scale
+  invariance for adversarial attacks", SI-NI-FGSM, ICLR 2020): each draw divides the
+  aligned face's pixel values by 2^i, i drawn from 0-4; a deep network's decision is
+  about the same on the darker copies, which act as extra models.
 - ``log``: the objective's pooling over recognizers: the mean of log distances instead
   of capped distances, so the least-fooled recognizer gets the most weight and no model
   stops pulling once past a cap.
@@ -32,6 +45,7 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 
+from faceguard.cloak.transforms import dct_matrix, gaussian_blur
 from faceguard.models.ensemble import Ensemble
 
 
@@ -48,6 +62,49 @@ def diversity(faces: torch.Tensor, generator: torch.Generator, low: float = 0.85
     left = int(torch.randint(0, size - side + 1, (1,), generator=generator))
     top = int(torch.randint(0, size - side + 1, (1,), generator=generator))
     return F.pad(small, (left, size - side - left, top, size - side - top), mode="replicate")
+
+
+class _SmoothGradient(torch.autograd.Function):
+    """Identity forward; the backward pass blurs the incoming gradient."""
+
+    @staticmethod
+    def forward(ctx, images: torch.Tensor, sigma: float) -> torch.Tensor:
+        ctx.sigma = sigma
+        return images.view_as(images)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return gaussian_blur(grad, ctx.sigma), None
+
+
+def smooth_gradient(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``images`` (B, C, H, W) unchanged, but the gradient that flows back through them
+    blurred by a Gaussian of ``sigma`` pixels (TI: a gradient averaged over shifts)."""
+    return _SmoothGradient.apply(images, sigma)
+
+
+#: TI's Gaussian, in eye distances: Dong et al. blur with sigma 2.3 pixels on 299-pixel
+#: ImageNet images; a face's eyes are about 16 times that apart at any scale
+SMOOTH_SIGMA_EYES = 1 / 16
+
+
+def spectrum(faces: torch.Tensor, generator: torch.Generator, sigma: float = 16 / 255,
+             rho: float = 0.5) -> torch.Tensor:
+    """One SSA draw of (B, C, H, W) faces in [0, 1]: ``IDCT(DCT(x + noise) * mask)``,
+    noise ~ N(0, sigma^2) per pixel and mask ~ U(1 - rho, 1 + rho) per coefficient
+    (the paper's sigma = eps = 16 / 255 and rho = 0.5)."""
+    h, w = faces.shape[-2:]
+    dh, dw = dct_matrix(h).to(faces), dct_matrix(w).to(faces)
+    noise = torch.randn(faces.shape, generator=generator).to(faces) * sigma
+    mask = 1 + (torch.rand(faces.shape, generator=generator).to(faces) * 2 - 1) * rho
+    return dh.T @ ((dh @ (faces + noise) @ dw.T) * mask) @ dw
+
+
+def scale(faces: torch.Tensor, generator: torch.Generator, copies: int = 5) -> torch.Tensor:
+    """One SI draw: the (B, C, H, W) faces' pixel values divided by 2^i, i uniform in
+    0..copies-1 (the paper averages over all five; each draw here takes one)."""
+    i = int(torch.randint(0, copies, (1,), generator=generator))
+    return faces / 2**i
 
 
 @contextmanager

@@ -29,11 +29,12 @@ _Q_CHROMA = [
 
 
 @cache
-def _dct_matrix() -> torch.Tensor:
-    """(8, 8) orthonormal DCT-II basis."""
-    k = torch.arange(8, dtype=torch.float64)[:, None]
-    n = torch.arange(8, dtype=torch.float64)[None]
-    m = torch.cos(math.pi * (2 * n + 1) * k / 16) * math.sqrt(2 / 8)
+def dct_matrix(size: int = 8) -> torch.Tensor:
+    """(size, size) orthonormal DCT-II basis: ``d @ x`` transforms a column, ``d.T @ y``
+    inverts it."""
+    k = torch.arange(size, dtype=torch.float64)[:, None]
+    n = torch.arange(size, dtype=torch.float64)[None]
+    m = torch.cos(math.pi * (2 * n + 1) * k / (2 * size)) * math.sqrt(2 / size)
     m[0] /= math.sqrt(2)
     return m.float()
 
@@ -84,7 +85,7 @@ def jpeg(images: torch.Tensor, quality: int = 75) -> torch.Tensor:
 def _block_quantise(plane: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     """(N, H, W) plane, H and W multiples of 8 -> DCT, quantise, dequantise, inverse DCT."""
     n, h, w = plane.shape
-    d = _dct_matrix().to(plane)
+    d = dct_matrix().to(plane)
     blocks = plane.view(n, h // 8, 8, w // 8, 8).transpose(2, 3)  # (n, hb, wb, 8, 8)
     coeffs = d @ blocks @ d.T
     coeffs = _soft_round(coeffs / table) * table

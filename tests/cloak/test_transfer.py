@@ -67,3 +67,54 @@ def test_differentiable_bilateral_matches_the_audit_defense(astronaut):
     ours, theirs = bilateral(face), make_defense("bilateral")(face)
     assert float((ours - theirs).abs().max()) < 1e-3  # well under a grey level
     assert float((theirs - face).abs().mean()) > 2 / 255  # and the filter does change it
+
+
+def test_smooth_gradient_keeps_the_face_and_blurs_its_gradient():
+    faces = torch.rand(1, 3, 64, 64, requires_grad=True)
+    out = transfer.smooth_gradient(faces, 2.0)
+    assert torch.equal(out, faces)
+    spike = torch.zeros(1, 3, 64, 64)
+    spike[..., 32, 32] = 1
+    (out * spike).sum().backward()
+    g = faces.grad[0, 0]
+    assert float(g[32, 32]) < 0.1 and float(g[32, 34]) > 0.01  # spread to neighbours
+    assert abs(float(g.sum()) - 1) < 1e-4  # and nothing lost
+
+
+def test_spectrum_without_noise_or_scaling_is_the_identity_and_with_them_changes_the_face():
+    faces = torch.rand(2, 3, 112, 96)
+    gen = torch.Generator().manual_seed(0)
+    same = transfer.spectrum(faces, gen, sigma=0.0, rho=0.0)
+    assert float((same - faces).abs().max()) < 1e-4  # the DCT round trip is exact
+    drawn = transfer.spectrum(faces, gen)
+    assert drawn.shape == faces.shape
+    assert float((drawn - faces).abs().mean()) > 0.02
+
+
+def test_scale_divides_the_face_by_a_power_of_two():
+    faces = torch.rand(1, 3, 32, 32)
+    gen = torch.Generator().manual_seed(0)
+    ratios = {round(float(faces.sum() / transfer.scale(faces, gen).sum())) for _ in range(40)}
+    assert ratios == {1, 2, 4, 8, 16}
+
+
+def test_purify_pulls_through_the_filter_only_once_the_face_is_fooled(astronaut_scene):
+    """The clean astronaut is matched, so the filtered draw adds nothing to the gradient
+    (it equals the plain draw's alone), while the value is still the mean of both."""
+    photo, face, ensemble, centroids = astronaut_scene
+    crop = photo[..., 100:300, 120:320].clone()
+    marks = face.landmarks - [120, 100]
+
+    def value_and_gradient(levers, samples):
+        x = crop.clone().requires_grad_(True)
+        objective = FeatureObjective(ensemble, marks, centroids, samples=samples,
+                                     levers=levers, seed=5)
+        value = objective(x)
+        value.sum().backward()
+        return objective, float(value.detach()), x.grad
+
+    both, value, gated = value_and_gradient(("purify",), 2)
+    assert not both._fooled[0].any()  # the clean face is matched
+    _, plain_value, plain = value_and_gradient((), 1)  # the same first draw (seed)
+    assert torch.allclose(gated, plain, atol=1e-6)
+    assert value != pytest.approx(plain_value)  # the filtered draw is in the value
