@@ -358,7 +358,8 @@ def main() -> None:
     recipes = curves() if args.curves else RECIPES
     # "perceptual-balanced+a+b": the perceptual method with levers a and b together
     combined = {k: {"method": "perceptual", "transfer": k.split("+")[1:]}
-                for k in args.only or () if k not in recipes and k.startswith("perceptual-balanced+")}
+                for k in args.only or ()
+                if k not in recipes and k.startswith("perceptual-balanced+")}
     recipes = {k: v for k, v in (recipes | combined).items() if not args.only or k in args.only}
     defenses = QUICK_DEFENSES if quick else DEFENSES
     held_out = args.held_out if args.held_out is not None else (

@@ -31,11 +31,9 @@ from faceguard.identity import FaceClassifier, normalised_distance
 from faceguard.models.ensemble import Ensemble, FaceTransform
 from faceguard.settings import TRANSFER_LEVERS
 
-#: the levers that change what a draw sees (the filter, input transforms); with any of
-#: them, every this many-th draw is augmented (2: every other one) and the others see
-#: the face as it will be posted
-AUGMENTED_EVERY = 2
-_AUGMENTING = ("purify", "diversity", "spectrum", "scale")
+#: with the "purify" lever, every this many-th draw sees the face through the bilateral
+#: filter (2: every other one)
+PURIFIED_EVERY = 2
 
 
 class _FaceObjective:
@@ -61,13 +59,11 @@ class _FaceObjective:
         self.levers = tuple(levers)
         self.rng = np.random.default_rng(seed)
         self.generator = torch.Generator().manual_seed(seed)
-        self.draws = 0  # counts draws, to augment every AUGMENTED_EVERY-th one
+        self.draws = 0  # counts draws, for the "purify" lever
         #: (B,) bool after each call: the face needs no further step (every recognizer
         #: beyond its margin under every draw); cloaks may stop early on it
         self.satisfied = torch.zeros(0, dtype=torch.bool)
         self._beyond: list[torch.Tensor] = []  # per draw, (B,) filled by ``loss``
-        self._fooled: list[torch.Tensor] = []  # per draw, (B,) every recognizer beyond 1
-        self._augmented: list[bool] = []  # per draw of the last call: augmented
 
     def _embeddings(self, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
         """One dict (model -> (B, D)) per draw. All draws go through each recognizer
@@ -79,14 +75,10 @@ class _FaceObjective:
             eyes = float(np.linalg.norm(marks[:, 0] - marks[:, 1], axis=-1).mean())
             images = transfer.smooth_gradient(images, eyes * transfer.SMOOTH_SIGMA_EYES)
         views, marks = [], []
-        augmenting = any(lever in self.levers for lever in _AUGMENTING)
-        self._augmented = []
         for _ in range(self.samples):
             self.draws += 1
-            augmented = augmenting and self.draws % AUGMENTED_EVERY == 0
-            self._augmented.append(augmented)
-            views.append(bilateral(images) if augmented and "purify" in self.levers
-                         else images)
+            purified = "purify" in self.levers and self.draws % PURIFIED_EVERY == 0
+            views.append(bilateral(images) if purified else images)
             m = np.broadcast_to(self.landmarks, (n, 5, 2))
             marks.append(jitter_landmarks(m, self.rng) if self.jitter else m)
         faces = self.ensemble.align(torch.cat(views), np.concatenate(marks))
@@ -96,8 +88,7 @@ class _FaceObjective:
         for lever in ("diversity", "spectrum", "scale"):  # input transforms, per draw
             if lever in self.levers:
                 change = getattr(transfer, lever)
-                draws = [{m: change(f, self.generator) for m, f in d.items()} if a else d
-                         for d, a in zip(draws, self._augmented, strict=True)]
+                draws = [{m: change(f, self.generator) for m, f in d.items()} for d in draws]
         if self.transform is not None:
             draws = [{m: self.transform(f) for m, f in d.items()} for d in draws]
         batched = {m: torch.cat([d[m] for d in draws]) for m in faces}
@@ -108,28 +99,11 @@ class _FaceObjective:
                 for k in range(self.samples)]
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        self._beyond, self._fooled = [], []
-        losses = torch.stack([self.loss(e) for e in self._embeddings(images)])  # (draws, B)
+        self._beyond = []
+        losses = torch.stack([self.loss(e) for e in self._embeddings(images)]).mean(0)
         self.satisfied = (torch.stack(self._beyond).all(0) if self._beyond else
                           torch.zeros(len(images), dtype=torch.bool))
-        return self._plain_first(losses)
-
-    def _plain_first(self, losses: torch.Tensor) -> torch.Tensor:
-        """(B,) the mean of the (draws, B) losses. An augmented draw's gradient counts
-        only for faces that every plain draw already has beyond every threshold: a face
-        is first made unrecognisable as posted, then made to stay so through the filter
-        and the transforms (with both at once from the start, the augmented draws'
-        pull cost the hardest faces their protection on the recognizers the cloak was
-        made on). The value stays the plain mean, so cloaks compare their iterates on
-        one scale."""
-        mean = losses.mean(0)
-        plain = [f for f, a in zip(self._fooled, self._augmented, strict=False) if not a]
-        if not plain or len(plain) == len(self._augmented) or len(self._fooled) != len(losses):
-            return mean
-        ready = torch.stack(plain).all(0).to(losses)
-        weights = torch.stack([ready if a else torch.ones_like(ready) for a in self._augmented])
-        gated = (losses * weights).sum(0) / weights.sum(0)
-        return gated + (mean - gated).detach()
+        return losses
 
     def loss(self, embeddings: dict[str, torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
@@ -175,7 +149,6 @@ class FeatureObjective(_FaceObjective):
         if "log" in self.levers:
             return torch.stack([v.clamp_min(1e-3).log() for v in d.values()]).mean(0)
         self._beyond.append(torch.stack([v >= self.cap for v in d.values()]).all(0).detach())
-        self._fooled.append(torch.stack([v >= 1 for v in d.values()]).all(0).detach())
         return torch.stack([v.clamp(max=self.cap) for v in d.values()]).mean(0)
 
 

@@ -97,24 +97,3 @@ def test_scale_divides_the_face_by_a_power_of_two():
     ratios = {round(float(faces.sum() / transfer.scale(faces, gen).sum())) for _ in range(40)}
     assert ratios == {1, 2, 4, 8, 16}
 
-
-def test_purify_pulls_through_the_filter_only_once_the_face_is_fooled(astronaut_scene):
-    """The clean astronaut is matched, so the filtered draw adds nothing to the gradient
-    (it equals the plain draw's alone), while the value is still the mean of both."""
-    photo, face, ensemble, centroids = astronaut_scene
-    crop = photo[..., 100:300, 120:320].clone()
-    marks = face.landmarks - [120, 100]
-
-    def value_and_gradient(levers, samples):
-        x = crop.clone().requires_grad_(True)
-        objective = FeatureObjective(ensemble, marks, centroids, samples=samples,
-                                     levers=levers, seed=5)
-        value = objective(x)
-        value.sum().backward()
-        return objective, float(value.detach()), x.grad
-
-    both, value, gated = value_and_gradient(("purify",), 2)
-    assert not both._fooled[0].any()  # the clean face is matched
-    _, plain_value, plain = value_and_gradient((), 1)  # the same first draw (seed)
-    assert torch.allclose(gated, plain, atol=1e-6)
-    assert value != pytest.approx(plain_value)  # the filtered draw is in the value
