@@ -57,7 +57,8 @@ TRANSFER_LEVERS = {
 #: the levers on by default: the bilateral filter in the loop kept dlib's protection
 #: after that filter at 90% instead of 48%, at the same visibility (40 probes:
 #: benchmarks/results/protection-purify-quick.json); the others gained nothing beyond
-#: the noise (protection-levers-quick.json)
+#: the noise (protection-levers-quick.json), or gained on one family what they cost on
+#: another and white-box (the input transforms together: protection-levers-lofo-quick.json)
 DEFAULT_TRANSFER = ("purify",)
 
 #: preset -> how visible any method's cloak may be (see faceguard.visibility):
