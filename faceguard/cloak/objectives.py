@@ -71,8 +71,8 @@ class _FaceObjective:
         far less than twice one (small late feature maps leave threads idle)."""
         n = len(images)
         if "smooth" in self.levers:
-            marks = np.reshape(self.landmarks, (-1, 5, 2))
-            eyes = float(np.linalg.norm(marks[:, 0] - marks[:, 1], axis=-1).mean())
+            points = np.reshape(self.landmarks, (-1, 5, 2))
+            eyes = float(np.linalg.norm(points[:, 0] - points[:, 1], axis=-1).mean())
             images = transfer.smooth_gradient(images, eyes * transfer.SMOOTH_SIGMA_EYES)
         views, marks = [], []
         for _ in range(self.samples):

@@ -96,4 +96,3 @@ def test_scale_divides_the_face_by_a_power_of_two():
     gen = torch.Generator().manual_seed(0)
     ratios = {round(float(faces.sum() / transfer.scale(faces, gen).sum())) for _ in range(40)}
     assert ratios == {1, 2, 4, 8, 16}
-
