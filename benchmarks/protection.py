@@ -131,6 +131,11 @@ def _cloak(s, config, data, ens, x, landmarks, weight, seed) -> torch.Tensor:
     # per probe: its person's clean centroid (the feature objective's anchor)
     centroids = {m: torch.stack([people[data.user_ids.index(n)].centroid(m)
                                  for n in probe_labels]) for m in ens.names}
+    # per probe: its person's reference embeddings (B, N, D), for the hull lever; a set
+    # padded with repeats of its first face spans the same hull
+    most = max(len(p) for p in people)
+    references = {m: torch.stack([_padded(people[data.user_ids.index(n)].embeddings[m], most)
+                                  for n in probe_labels]) for m in ens.names}
     gen = torch.Generator().manual_seed(seed)
     if s.universal:
         masked = _universal(s, config, data, ens, people, x, landmarks, weight, gen)
@@ -139,7 +144,8 @@ def _cloak(s, config, data, ens, x, landmarks, weight, seed) -> torch.Tensor:
         # the album path of the speed issue: the person's mask, then a few steps of the
         # per-photo method started from it (its own eps, floor and objective)
         p = settings_of({**config, "method": "perceptual", "steps": config["refine"]})
-        return make_cloak(p)(x, objective_factory(p, ens, centroids, seed=seed)(landmarks),
+        return make_cloak(p)(x, objective_factory(p, ens, centroids, seed=seed,
+                                                  references=references)(landmarks),
                              _weight(p, data, x), gen, start=masked)
     if s.objective == "classifier":
         clf = FaceClassifier(people).fit()
@@ -154,8 +160,13 @@ def _cloak(s, config, data, ens, x, landmarks, weight, seed) -> torch.Tensor:
             obj = make(landmarks[k], labels[k], target)
             out.append(make_cloak(s)(x[k:k + 1], obj, weight[k:k + 1], gen))
         return torch.cat(out)
-    return make_cloak(s)(x, objective_factory(s, ens, centroids, seed=seed)(landmarks), weight,
-                         gen)
+    make = objective_factory(s, ens, centroids, seed=seed, references=references)
+    return make_cloak(s)(x, make(landmarks), weight, gen)
+
+
+def _padded(embeddings: torch.Tensor, n: int) -> torch.Tensor:
+    """(n, D): ``embeddings`` (N <= n, D) followed by repeats of its first row."""
+    return torch.cat([embeddings, embeddings[:1].expand(n - len(embeddings), -1)])
 
 
 def _universal(s, config, data, ens, people, x, landmarks, weight, gen) -> torch.Tensor:
@@ -169,7 +180,7 @@ def _universal(s, config, data, ens, people, x, landmarks, weight, gen) -> torch
         theirs = [i for i in data.refs + list(data.probes) if data.labels[i] == person.name]
         faces = torch.cat([canonical_faces(data.images[i:i + 1], data.faces[i].landmarks)
                            for i in theirs])
-        v, _, _ = fit_universal(s, ens, faces, person.centroids(), gen, clf)
+        v, _, _ = fit_universal(s, ens, faces, person, gen, clf)
         mask = UniversalMask(v, person.name, ens.names)
         for j, i in enumerate(data.probes):
             if data.labels[i] == person.name:

@@ -142,7 +142,7 @@ def _fit_mask(s: CloakSettings, ensemble: Ensemble, person: Person, index: int,
               for path, landmarks in person.faces]
     faces_t = torch.cat(faces)
     generator = torch.Generator().manual_seed(s.seed)
-    v, rate, algorithm = fit_universal(s, ensemble, faces_t, person.centroids(), generator,
+    v, rate, algorithm = fit_universal(s, ensemble, faces_t, person, generator,
                                        classifier, on_step)
     return UniversalMask(v, person.name, ensemble.names,
                          {"method": s.method, "algorithm": algorithm, "eps": s.eps,

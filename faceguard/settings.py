@@ -52,6 +52,8 @@ TRANSFER_LEVERS = {
     "spectrum": "random noise and frequency scaling of the face at every step (spectrum "
                 "simulation)",
     "scale": "a darker copy of the face at every step (scale invariance)",
+    "hull": "push the face away from every blend of the person's reference photos, not "
+            "only from their average (OPOM)",
 }
 
 #: the levers on by default: the bilateral filter in the loop kept dlib's protection

@@ -6,7 +6,8 @@ recognizer of its ensemble through the differentiable warp, so the cloak's gradi
 lands in the photo's own full-resolution pixels.
 
 - :class:`FeatureObjective`: deep-feature distance, untargeted (away from the
-  person's clean centroid) or targeted (towards a decoy identity's centroid).
+  person's clean centroid, or with the ``hull`` lever from the convex hull of their
+  reference embeddings) or targeted (towards a decoy identity's centroid).
 - :class:`ClassifierObjective`: cross-entropy of the local face classifier,
   untargeted (away from the true class) or targeted (towards a decoy class, which
   P-FGSM picks with :func:`pfgsm_target`).
@@ -129,15 +130,20 @@ class FeatureObjective(_FaceObjective):
         transform, samples, jitter, seed: EOT: a random face transform, how many draws
             per step, alignment jitter, and the seed of the jitter.
         levers: transfer levers (:data:`faceguard.settings.TRANSFER_LEVERS`).
+        references: model -> (N, D) the person's reference embeddings, or (B, N, D) per
+            face: with the ``hull`` lever the untargeted loss measures the distance to
+            their convex hull instead of to ``centroids``.
     """
 
     def __init__(self, ensemble: Ensemble, landmarks: np.ndarray,
                  centroids: Mapping[str, torch.Tensor],
                  decoy: Mapping[str, torch.Tensor] | None = None, cap: float = 2.0,
                  transform: FaceTransform | None = None, samples: int = 1,
-                 jitter: bool = True, seed: int = 0, levers: Sequence[str] = ()) -> None:
+                 jitter: bool = True, seed: int = 0, levers: Sequence[str] = (),
+                 references: Mapping[str, torch.Tensor] | None = None) -> None:
         super().__init__(ensemble, landmarks, transform, samples, jitter, seed, levers)
         self.centroids = dict(centroids)
+        self.references = dict(references) if references is not None else None
         self.decoy = dict(decoy) if decoy is not None else None
         self.cap = cap
 
@@ -145,11 +151,26 @@ class FeatureObjective(_FaceObjective):
         if self.decoy is not None:
             d = normalised_distance(self.ensemble, embeddings, self.decoy)
             return -torch.stack(list(d.values())).mean(0)
-        d = normalised_distance(self.ensemble, embeddings, self.centroids)
+        anchors = self.centroids
+        if "hull" in self.levers and self.references is not None:
+            anchors = self._nearest_in_hull(embeddings)
+        d = normalised_distance(self.ensemble, embeddings, anchors)
         if "log" in self.levers:
             return torch.stack([v.clamp_min(1e-3).log() for v in d.values()]).mean(0)
         self._beyond.append(torch.stack([v >= self.cap for v in d.values()]).all(0).detach())
         return torch.stack([v.clamp(max=self.cap) for v in d.values()]).mean(0)
+
+
+    def _nearest_in_hull(self, embeddings: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """model -> (B, D) the nearest point of the references' convex hull to each face
+        (on the unit sphere for cosine recognizers, where only directions count)."""
+        out = {}
+        for m, refs in self.references.items():
+            e, refs = embeddings[m].detach(), refs.to(embeddings[m])
+            if self.ensemble[m].distance == "cosine":
+                e, refs = F.normalize(e, dim=-1), F.normalize(refs, dim=-1)
+            out[m] = transfer.nearest_in_hull(e, refs)
+        return out
 
 
 class ClassifierObjective(_FaceObjective):

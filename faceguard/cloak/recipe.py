@@ -36,7 +36,7 @@ from faceguard.cloak.universal import (
     UniversalPerturbation,
     UniversalSGD,
 )
-from faceguard.identity import FaceClassifier, normalised_distance
+from faceguard.identity import FaceClassifier, Person, normalised_distance
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import StepCallback, no_steps
 from faceguard.settings import CloakSettings
@@ -107,11 +107,13 @@ def classes(s: CloakSettings, classifier: FaceClassifier, own: Mapping[str, torc
 def objective_factory(s: CloakSettings, ensemble: Ensemble,
                       centroids: Mapping[str, torch.Tensor] | None = None,
                       decoy: Mapping[str, torch.Tensor] | None = None,
-                      classifier: FaceClassifier | None = None, seed: int = 0
+                      classifier: FaceClassifier | None = None, seed: int = 0,
+                      references: Mapping[str, torch.Tensor] | None = None
                       ) -> Callable[..., FeatureObjective | ClassifierObjective]:
     """``make(landmarks, label=None, target=None)`` -> the objective of a face (or batch).
 
-    Feature objective: away from ``centroids`` (towards ``decoy`` when given). Classifier
+    Feature objective: away from ``centroids`` (towards ``decoy`` when given; away from
+    the hull of ``references``, model -> (N, D) or (B, N, D), with the ``hull`` lever). Classifier
     objective: away from class ``label`` (towards ``target``; see :func:`classes`).
     One EOT transform (seeded by ``seed``) is shared by every objective it makes.
     """
@@ -122,7 +124,8 @@ def objective_factory(s: CloakSettings, ensemble: Ensemble,
             return ClassifierObjective(ensemble, landmarks, classifier, label, target,
                                        transform, samples, jitter, seed, s.transfer)
         return FeatureObjective(ensemble, landmarks, centroids, decoy, transform=transform,
-                                samples=samples, jitter=jitter, seed=seed, levers=s.transfer)
+                                samples=samples, jitter=jitter, seed=seed, levers=s.transfer,
+                                references=references)
 
     return make
 
@@ -138,14 +141,14 @@ def canonical_logits(ensemble: Ensemble, classifier: FaceClassifier) -> Logits:
 
 
 def fit_universal(s: CloakSettings, ensemble: Ensemble, faces: torch.Tensor,
-                  centroids: Mapping[str, torch.Tensor], generator: torch.Generator,
+                  person: Person, generator: torch.Generator,
                   classifier: FaceClassifier | None = None,
                   on_step: StepCallback = no_steps) -> tuple[torch.Tensor, float, str]:
     """One person's universal mask from their canonical faces (B, 3, S, S).
 
     ``universal`` (DeepFool) fools ``classifier``; ``universal-sgd`` pushes the faces away
-    from ``centroids``; ``on_step`` is the fitter's. Returns (mask, fooling rate on the
-    faces, the fitter's repr).
+    from the ``person``'s centroid (their hull, with the ``hull`` lever); ``on_step`` is
+    the fitter's. Returns (mask, fooling rate on the faces, the fitter's repr).
     """
     s = s.resolved()
     fitter = UNIVERSAL[s.method](s, budget(s))
@@ -153,8 +156,10 @@ def fit_universal(s: CloakSettings, ensemble: Ensemble, faces: torch.Tensor,
         v, rate = fitter.fit(faces, canonical_logits(ensemble, classifier), generator, on_step)
         return v, rate, repr(fitter)
     transform, samples, _ = eot(s, s.seed)
+    centroids = person.centroids()
     objective = FeatureObjective(ensemble, CANONICAL_TEMPLATE, centroids, transform=transform,
-                                 samples=samples, seed=s.seed, levers=s.transfer)
+                                 samples=samples, seed=s.seed, levers=s.transfer,
+                                 references=person.embeddings)
     v = fitter.fit(faces, lambda x, idx: objective(x), generator, on_step)
     with torch.no_grad():
         emb = ensemble.embed((faces + v).clamp(0, 1), CANONICAL_TEMPLATE)

@@ -29,6 +29,12 @@ so only changes that fool a whole family of similar models survive.
   invariance for adversarial attacks", SI-NI-FGSM, ICLR 2020): each draw divides the
   aligned face's pixel values by 2^i, i drawn from 0-4; a deep network's decision is
   about the same on the darker copies, which act as extra models.
+- ``hull``: the OPOM objective (Zhong and Deng, "OPOM: customized invisible cloak
+  towards face privacy protection", TPAMI 2022): push the face away from the convex
+  hull of the person's reference embeddings (its nearest point, :func:`nearest_in_hull`)
+  rather than from their centroid alone, so the cloak leaves the whole region the
+  person's own photos span: the directions in which their photos already differ are
+  ones every recognizer has learnt to ignore.
 - ``log``: the objective's pooling over recognizers: the mean of log distances instead
   of capped distances, so the least-fooled recognizer gets the most weight and no model
   stops pulling once past a cap.
@@ -123,3 +129,38 @@ def dropout(ensemble: Ensemble, generator: torch.Generator, p: float = 0.1
     finally:
         for h in handles:
             h.remove()
+
+
+def nearest_in_hull(points: torch.Tensor, sets: torch.Tensor, iterations: int = 100
+                    ) -> torch.Tensor:
+    """(B, D) nearest points to ``points`` (B, D) in the convex hulls of ``sets``
+    ((B, N, D), or (N, D) shared by all): ``R^T a`` with ``a`` on the simplex minimising
+    ``|p - R^T a|^2``, by accelerated projected gradient (FISTA); N is a few photos, so
+    the N x N problem costs nothing. Padding a set with repeats leaves its hull as it is.
+    Not differentiated: by Danskin's theorem the distance to a set has the gradient of
+    the distance to its nearest point held fixed."""
+    with torch.no_grad():
+        sets = sets.expand(len(points), *sets.shape[-2:]) if sets.dim() == 2 else sets
+        gram = sets @ sets.transpose(1, 2)  # (B, N, N)
+        linear = (sets @ points[:, :, None])[..., 0]  # (B, N)
+        step = 1 / torch.linalg.eigvalsh(gram)[:, -1:].clamp_min(1e-12)  # 1 / Lipschitz
+        a = torch.full(linear.shape, 1 / sets.shape[1], dtype=points.dtype,
+                       device=points.device)
+        y, t = a, 1.0
+        for _ in range(iterations):
+            grad = (gram @ y[:, :, None])[..., 0] - linear
+            nxt = _onto_simplex(y - step * grad)
+            t_next = (1 + (1 + 4 * t * t) ** 0.5) / 2
+            y, a, t = nxt + (t - 1) / t_next * (nxt - a), nxt, t_next
+        return (a[:, None, :] @ sets)[:, 0]
+
+
+def _onto_simplex(v: torch.Tensor) -> torch.Tensor:
+    """Euclidean projection of each row of (B, N) onto the probability simplex (Duchi et
+    al., "Efficient projections onto the l1-ball", ICML 2008)."""
+    u = v.sort(dim=1, descending=True).values
+    cumulative = u.cumsum(1) - 1
+    k = torch.arange(1, v.shape[1] + 1, device=v.device, dtype=v.dtype)
+    rho = ((u - cumulative / k) > 0).sum(1, keepdim=True)  # how many stay positive
+    theta = cumulative.gather(1, rho - 1) / rho
+    return (v - theta).clamp_min(0)

@@ -149,7 +149,8 @@ def test_the_recipe_hands_the_step_callback_to_the_fitter(face):
     faces = canonical_faces(photo, found.landmarks)
     s = CloakSettings(method="universal-sgd", steps=1, models=("dlib",), robust=False)
     steps = Steps()
-    fit_universal(s, ensemble, faces, centroids, torch.Generator().manual_seed(0),
+    person = Person("astronaut", {m: c[None] for m, c in centroids.items()})
+    fit_universal(s, ensemble, faces, person, torch.Generator().manual_seed(0),
                   on_step=steps)
     expected = UNIVERSAL["universal-sgd"](s.resolved(), 1.0).steps
     assert steps.counted_up() and len(steps.calls) == expected

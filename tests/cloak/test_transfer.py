@@ -20,8 +20,9 @@ def test_lever_cloak_moves_the_face_beyond_the_threshold(astronaut_scene, lever)
     photo, face, ensemble, centroids = astronaut_scene
     cloak = PGD(8 / 255, steps=20)
 
-    def objective_for(landmarks):
-        return FeatureObjective(ensemble, landmarks, centroids, levers=(lever,), seed=3)
+    def objective_for(landmarks):  # the hull of one face is that face
+        return FeatureObjective(ensemble, landmarks, centroids, levers=(lever,), seed=3,
+                                references={m: c[None] for m, c in centroids.items()})
 
     out, crop = cloak_face(photo, face, cloak, ensemble, objective_for,
                            generator=torch.Generator().manual_seed(0))
@@ -96,3 +97,43 @@ def test_scale_divides_the_face_by_a_power_of_two():
     gen = torch.Generator().manual_seed(0)
     ratios = {round(float(faces.sum() / transfer.scale(faces, gen).sum())) for _ in range(40)}
     assert ratios == {1, 2, 4, 8, 16}
+
+
+def test_nearest_in_hull_is_the_closest_blend_of_the_set():
+    gen = torch.Generator().manual_seed(0)
+    sets, points = torch.randn(3, 5, 64, generator=gen), torch.randn(3, 64, generator=gen)
+    nearest = transfer.nearest_in_hull(points, sets)
+    blends = torch.rand(3, 5000, 5, generator=gen)
+    blends = blends / blends.sum(-1, keepdim=True) @ sets  # random points of each hull
+    closest = (blends - points[:, None]).norm(dim=-1).min(1).values
+    assert ((nearest - points).norm(dim=-1) <= closest + 1e-4).all()
+    inside = sets.mean(1)
+    assert torch.allclose(transfer.nearest_in_hull(inside, sets), inside, atol=1e-5)
+    padded = torch.cat([sets, sets[:, :1].expand(3, 4, 64)], 1)  # repeats: the same hull
+    assert torch.allclose(transfer.nearest_in_hull(points, padded), nearest, atol=1e-4)
+
+
+def test_hull_cloak_moves_the_face_beyond_every_blend_of_her_references(astronaut_scene,
+                                                                         detector):
+    """The OPOM objective on real references: three smaller copies of the astronaut."""
+    photo, face, ensemble, centroids = astronaut_scene
+    refs = []
+    for factor in (0.4, 0.5, 0.65):
+        small = torch.nn.functional.interpolate(photo, scale_factor=factor, mode="bilinear",
+                                                antialias=True)
+        found = detector((small[0].permute(1, 2, 0).numpy() * 255).round().astype("uint8"))
+        refs.append(embed_faces(ensemble, small, found[:1])["dlib"][0])
+    references = {"dlib": torch.stack(refs)}
+    cloak = PGD(8 / 255, steps=20)
+
+    def objective_for(landmarks):
+        return FeatureObjective(ensemble, landmarks, centroids, levers=("hull",), seed=3,
+                                references=references)
+
+    out, _ = cloak_face(photo, face, cloak, ensemble, objective_for,
+                        generator=torch.Generator().manual_seed(0))
+    after = embed_faces(ensemble, out, [face])["dlib"]
+    nearest = transfer.nearest_in_hull(after, references["dlib"])
+    dlib = ensemble["dlib"]
+    assert float(dlib.compare(after[0], nearest[0])) > dlib.threshold
+    assert (dlib.compare(after, references["dlib"]) > dlib.threshold).all()
