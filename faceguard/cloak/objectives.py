@@ -61,16 +61,30 @@ class _FaceObjective:
         self.rng = np.random.default_rng(seed)
         self.generator = torch.Generator().manual_seed(seed)
         self.draws = 0  # counts draws, for the "purify" lever
+        #: the "features" lever's reference: the clean images (B, C, H, W); the images of
+        #: the first call when not set
+        self.clean: torch.Tensor | None = None
         #: (B,) bool after each call: the face needs no further step (every recognizer
         #: beyond its margin under every draw); cloaks may stop early on it
         self.satisfied = torch.zeros(0, dtype=torch.bool)
         self._beyond: list[torch.Tensor] = []  # per draw, (B,) filled by ``loss``
 
-    def _embeddings(self, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
-        """One dict (model -> (B, D)) per draw. All draws go through each recognizer
-        in one batched forward pass (one backward pass too): on a CPU, two faces cost
-        far less than twice one (small late feature maps leave threads idle)."""
+    def _embeddings(self, images: torch.Tensor
+                    ) -> tuple[list[dict[str, torch.Tensor]], list[torch.Tensor]]:
+        """One dict (model -> (B, D)) per draw, and with the ``features`` lever one (B,)
+        mid-layer gap per draw (:func:`transfer.feature_gap`; otherwise none). All draws
+        go through each recognizer in one batched forward pass (one backward pass too):
+        on a CPU, two faces cost far less than twice one (small late feature maps leave
+        threads idle)."""
         n = len(images)
+        features = "features" in self.levers
+        if features:
+            # the faces as first seen (the cloak's start: clean but for a faint random
+            # start) ride along in the same batch, aligned and transformed like the
+            # cloaked ones, as the reference of the mid-layer gap
+            if self.clean is None:
+                self.clean = images.detach().clone()
+            images = torch.cat([images, self.clean])
         if "smooth" in self.levers:
             points = np.reshape(self.landmarks, (-1, 5, 2))
             eyes = float(np.linalg.norm(points[:, 0] - points[:, 1], axis=-1).mean())
@@ -81,10 +95,12 @@ class _FaceObjective:
             purified = "purify" in self.levers and self.draws % PURIFIED_EVERY == 0
             views.append(bilateral(images) if purified else images)
             m = np.broadcast_to(self.landmarks, (n, 5, 2))
-            marks.append(jitter_landmarks(m, self.rng) if self.jitter else m)
+            m = jitter_landmarks(m, self.rng) if self.jitter else m
+            marks.append(np.concatenate([m, m]) if features else m)
         faces = self.ensemble.align(torch.cat(views), np.concatenate(marks))
         # per draw: its own random diversity and transform (they draw once per call)
-        draws = [{m: f[k * n:(k + 1) * n] for m, f in faces.items()}
+        size = len(images)  # n, or 2n with the clean faces (the second n of each draw)
+        draws = [{m: f[k * size:(k + 1) * size] for m, f in faces.items()}
                  for k in range(self.samples)]
         for lever in ("diversity", "spectrum", "scale"):  # input transforms, per draw
             if lever in self.levers:
@@ -92,16 +108,31 @@ class _FaceObjective:
                 draws = [{m: change(f, self.generator) for m, f in d.items()} for d in draws]
         if self.transform is not None:
             draws = [{m: self.transform(f) for m, f in d.items()} for d in draws]
-        batched = {m: torch.cat([d[m] for d in draws]) for m in faces}
+        batched = {m: torch.cat([d[m][:n] for d in draws]) for m in faces}
         ghosts = "dropout" in self.levers  # one ghost model per step, shared by its draws
-        with transfer.dropout(self.ensemble, self.generator) if ghosts else nullcontext():
+        with (transfer.dropout(self.ensemble, self.generator) if ghosts else nullcontext(),
+              transfer.middle_layers(self.ensemble) if features else nullcontext() as middle):
             embedded = self.ensemble.embed_aligned(batched)
+        gaps = []
+        if features:  # (B,) per draw: the cloaked faces' gap to the clean ones
+            cloaked = dict(middle)
+            # the clean faces in a pass of their own, without gradients (half the cost)
+            with torch.no_grad(), transfer.middle_layers(self.ensemble) as clean:
+                self.ensemble.embed_aligned({m: torch.cat([d[m][n:] for d in draws])
+                                             for m in faces})
+            gaps = [torch.stack([transfer.feature_gap(cloaked[m][k * n:(k + 1) * n],
+                                                      clean[m][k * n:(k + 1) * n])
+                                 for m in cloaked]).mean(0)
+                    for k in range(self.samples)]
         return [{m: e[k * n:(k + 1) * n] for m, e in embedded.items()}
-                for k in range(self.samples)]
+                for k in range(self.samples)], gaps
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         self._beyond = []
-        losses = torch.stack([self.loss(e) for e in self._embeddings(images)]).mean(0)
+        embeddings, gaps = self._embeddings(images)
+        losses = torch.stack([self.loss(e) for e in embeddings]).mean(0)
+        if gaps:
+            losses = losses + transfer.FEATURE_WEIGHT * torch.stack(gaps).mean(0)
         self.satisfied = (torch.stack(self._beyond).all(0) if self._beyond else
                           torch.zeros(len(images), dtype=torch.bool))
         return losses

@@ -160,7 +160,12 @@ def fit_universal(s: CloakSettings, ensemble: Ensemble, faces: torch.Tensor,
     objective = FeatureObjective(ensemble, CANONICAL_TEMPLATE, centroids, transform=transform,
                                  samples=samples, seed=s.seed, levers=s.transfer,
                                  references=person.embeddings)
-    v = fitter.fit(faces, lambda x, idx: objective(x), generator, on_step)
+
+    def gain(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        objective.clean = faces[idx]  # the "features" lever's reference: these faces
+        return objective(x)
+
+    v = fitter.fit(faces, gain, generator, on_step)
     with torch.no_grad():
         emb = ensemble.embed((faces + v).clamp(0, 1), CANONICAL_TEMPLATE)
         d = normalised_distance(ensemble, emb, centroids)

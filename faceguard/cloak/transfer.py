@@ -35,6 +35,12 @@ so only changes that fool a whole family of similar models survive.
   rather than from their centroid alone, so the cloak leaves the whole region the
   person's own photos span: the directions in which their photos already differ are
   ones every recognizer has learnt to ignore.
+- ``features``: an intermediate-feature objective (Zhou et al., "Transferable
+  adversarial perturbations", TAP, ECCV 2018; Huang et al., "Enhancing adversarial
+  example transferability with an intermediate level attack", ILA, ICCV 2019): the
+  objective also pushes each recognizer's middle block's feature maps away from the
+  clean face's (:func:`feature_gap`). Mid-level features (parts, textures) are shared
+  across networks far more than the final embedding, so disrupting them carries over.
 - ``log``: the objective's pooling over recognizers: the mean of log distances instead
   of capped distances, so the least-fooled recognizer gets the most weight and no model
   stops pulling once past a cap.
@@ -111,6 +117,40 @@ def scale(faces: torch.Tensor, generator: torch.Generator, copies: int = 5) -> t
     0..copies-1 (the paper averages over all five; each draw here takes one)."""
     i = int(torch.randint(0, copies, (1,), generator=generator))
     return faces / 2**i
+
+
+#: weight of the mid-layer gap (a relative distance, 0 at the clean face) against the
+#: embedding's distance in threshold units (capped at 2)
+FEATURE_WEIGHT = 1.0
+
+
+@contextmanager
+def middle_layers(ensemble: Ensemble) -> Iterator[dict[str, torch.Tensor]]:
+    """While active, the dict it yields holds model -> the output of that recognizer's
+    middle block (of :meth:`layers`) from its latest forward pass."""
+    out: dict[str, torch.Tensor] = {}
+
+    def keeper(name: str):
+        def keep(module, inputs, output):
+            out[name] = output
+        return keep
+
+    handles = []
+    for r in ensemble:
+        blocks = list(r.layers().values())
+        handles.append(blocks[len(blocks) // 2].register_forward_hook(keeper(r.name)))
+    try:
+        yield out
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def feature_gap(cloaked: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    """(B,) relative distance |f - f0| / |f0| between feature maps (B, ...) of the
+    cloaked faces and of the clean ones (not differentiated)."""
+    clean = clean.detach().flatten(1)
+    return (cloaked.flatten(1) - clean).norm(dim=1) / clean.norm(dim=1).clamp_min(1e-8)
 
 
 @contextmanager

@@ -137,3 +137,17 @@ def test_hull_cloak_moves_the_face_beyond_every_blend_of_her_references(astronau
     dlib = ensemble["dlib"]
     assert float(dlib.compare(after[0], nearest[0])) > dlib.threshold
     assert (dlib.compare(after, references["dlib"]) > dlib.threshold).all()
+
+
+def test_middle_layers_feed_the_feature_gap_only_while_active(load_model):
+    ensemble = Ensemble([load_model("dlib")])
+    faces = torch.rand(2, 3, 150, 150)
+    with transfer.middle_layers(ensemble) as middle:
+        ensemble["dlib"].embed(faces)
+        clean = middle["dlib"]
+        ensemble["dlib"].embed((faces + 0.03 * torch.randn_like(faces)).clamp(0, 1))
+        changed = middle["dlib"]
+    assert clean.dim() == 4 and len(clean) == 2  # (B, C, H, W) feature maps
+    assert torch.equal(transfer.feature_gap(clean, clean), torch.zeros(2))
+    assert (transfer.feature_gap(changed, clean) > 0.01).all()
+    assert not ensemble["dlib"].layers()["block8"]._forward_hooks  # hooks removed
