@@ -79,9 +79,9 @@ class _FaceObjective:
         n = len(images)
         features = "features" in self.levers
         if features:
-            # the faces as first seen (the cloak's start: clean but for a faint random
-            # start) ride along in the same batch, aligned and transformed like the
-            # cloaked ones, as the reference of the mid-layer gap
+            # the reference of the mid-layer gap: the faces as first seen (the cloak's
+            # start: clean but for a faint random start), aligned and transformed with
+            # the cloaked ones so that only the cloak tells them apart
             if self.clean is None:
                 self.clean = images.detach().clone()
             images = torch.cat([images, self.clean])
@@ -190,7 +190,6 @@ class FeatureObjective(_FaceObjective):
             return torch.stack([v.clamp_min(1e-3).log() for v in d.values()]).mean(0)
         self._beyond.append(torch.stack([v >= self.cap for v in d.values()]).all(0).detach())
         return torch.stack([v.clamp(max=self.cap) for v in d.values()]).mean(0)
-
 
     def _nearest_in_hull(self, embeddings: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """model -> (B, D) the nearest point of the references' convex hull to each face

@@ -112,9 +112,10 @@ def objective_factory(s: CloakSettings, ensemble: Ensemble,
                       ) -> Callable[..., FeatureObjective | ClassifierObjective]:
     """``make(landmarks, label=None, target=None)`` -> the objective of a face (or batch).
 
-    Feature objective: away from ``centroids`` (towards ``decoy`` when given; away from
-    the hull of ``references``, model -> (N, D) or (B, N, D), with the ``hull`` lever). Classifier
-    objective: away from class ``label`` (towards ``target``; see :func:`classes`).
+    Feature objective: away from ``centroids`` (towards ``decoy`` when given; with the
+    ``hull`` lever away from the hull of ``references``, model -> (N, D) or (B, N, D)).
+    Classifier objective: away from class ``label`` (towards ``target``; see
+    :func:`classes`).
     One EOT transform (seeded by ``seed``) is shared by every objective it makes.
     """
     transform, samples, jitter = eot(s, seed)

@@ -119,6 +119,10 @@ def scale(faces: torch.Tensor, generator: torch.Generator, copies: int = 5) -> t
     return faces / 2**i
 
 
+#: where the "features" lever taps each recognizer: this share of the way through its
+#: blocks (0.5: the middle one)
+FEATURE_DEPTH = 0.5
+
 #: weight of the mid-layer gap (a relative distance, 0 at the clean face) against the
 #: embedding's distance in threshold units (capped at 2)
 FEATURE_WEIGHT = 1.0
@@ -127,7 +131,7 @@ FEATURE_WEIGHT = 1.0
 @contextmanager
 def middle_layers(ensemble: Ensemble) -> Iterator[dict[str, torch.Tensor]]:
     """While active, the dict it yields holds model -> the output of that recognizer's
-    middle block (of :meth:`layers`) from its latest forward pass."""
+    block at :data:`FEATURE_DEPTH` (of :meth:`layers`) from its latest forward pass."""
     out: dict[str, torch.Tensor] = {}
 
     def keeper(name: str):
@@ -138,7 +142,8 @@ def middle_layers(ensemble: Ensemble) -> Iterator[dict[str, torch.Tensor]]:
     handles = []
     for r in ensemble:
         blocks = list(r.layers().values())
-        handles.append(blocks[len(blocks) // 2].register_forward_hook(keeper(r.name)))
+        tap = blocks[int(len(blocks) * FEATURE_DEPTH)]
+        handles.append(tap.register_forward_hook(keeper(r.name)))
     try:
         yield out
     finally:
@@ -148,7 +153,7 @@ def middle_layers(ensemble: Ensemble) -> Iterator[dict[str, torch.Tensor]]:
 
 def feature_gap(cloaked: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
     """(B,) relative distance |f - f0| / |f0| between feature maps (B, ...) of the
-    cloaked faces and of the clean ones (not differentiated)."""
+    cloaked faces (f) and of the clean ones (f0, held fixed)."""
     clean = clean.detach().flatten(1)
     return (cloaked.flatten(1) - clean).norm(dim=1) / clean.norm(dim=1).clamp_min(1e-8)
 
