@@ -385,9 +385,8 @@ def _objective_for(s: CloakSettings, ensemble: Ensemble, centroids, own, k: int,
     from faceguard.cloak.recipe import classes, objective_factory
 
     seed = int(torch.randint(2**31, (1,), generator=generator))
-    references = None if k == SELF else plan.protected[k].embeddings  # for the hull lever
-    make = objective_factory(s, ensemble, centroids, plan.decoys.get(k), plan.classifier, seed,
-                             references)
+    make = objective_factory(s, ensemble, centroids, plan.decoys.get(k), plan.classifier,
+                             seed, None if k == SELF else plan.protected[k].embeddings)
     if s.objective != "classifier":
         return make
     label, target = classes(s, plan.classifier, own, None if k == SELF else k)
