@@ -51,11 +51,12 @@ picks them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from faceguard.cloak.transforms import dct_matrix, gaussian_blur
 from faceguard.models.ensemble import Ensemble
@@ -139,16 +140,11 @@ def middle_layers(ensemble: Ensemble) -> Iterator[dict[str, torch.Tensor]]:
             out[name] = output
         return keep
 
-    handles = []
-    for r in ensemble:
-        blocks = list(r.layers().values())
-        tap = blocks[int(len(blocks) * FEATURE_DEPTH)]
-        handles.append(tap.register_forward_hook(keeper(r.name)))
-    try:
+    def tap(blocks: list[nn.Module]) -> nn.Module:
+        return blocks[int(len(blocks) * FEATURE_DEPTH)]
+
+    with _hooks([(tap(list(r.layers().values())), keeper(r.name)) for r in ensemble]):
         yield out
-    finally:
-        for h in handles:
-            h.remove()
 
 
 def feature_gap(cloaked: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
@@ -167,8 +163,14 @@ def dropout(ensemble: Ensemble, generator: torch.Generator, p: float = 0.1
         keep = torch.rand(output.shape, generator=generator) >= p
         return output * keep.to(output) / (1 - p)
 
-    handles = [block.register_forward_hook(drop)
-               for r in ensemble for block in list(r.layers().values())[:-1]]
+    with _hooks([(block, drop) for r in ensemble for block in list(r.layers().values())[:-1]]):
+        yield
+
+
+@contextmanager
+def _hooks(hooks: list[tuple[nn.Module, Callable]]) -> Iterator[None]:
+    """While active, each (module, forward hook) pair is registered."""
+    handles = [module.register_forward_hook(hook) for module, hook in hooks]
     try:
         yield
     finally:
