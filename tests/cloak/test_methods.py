@@ -191,9 +191,8 @@ def test_perceptual_cloak_keeps_its_visibility_floor(scene):
         return measure_face(photo[0].permute(1, 2, 0).numpy(),
                             out[0].permute(1, 2, 0).numpy(), face.box, jpeg=False)["ssimulacra2"]
 
-    # the optimiser alone lands near the floor (seeds 0-5: 64.8-75.6; the score depends
-    # on the randomly drawn windows it scores)
-    assert 75 - 12 <= seen(None) < 100
+    # the optimiser alone lands within a few points (the score depends on the window)
+    assert 75 - 6 <= seen(None) < 100
     # and the final guard, as the pipeline runs it, makes it hold after 8-bit rounding
     assert 75 - 0.5 <= seen(75) < 100
 
