@@ -22,6 +22,7 @@ levers); the protocol runs it once per held-out family plus once with every fami
 
 Usage: .venv/bin/python benchmarks/protection.py [--quick] [--only RECIPE ...] [--curves]
   --quick: about 40 probes, faceres held out, JPEG q75 and bilateral only: a lever screen.
+  --defenses D ...: the attacker's defenses instead (e.g. add bl+sr to a quick screen).
 """
 
 from __future__ import annotations
@@ -357,6 +358,9 @@ def main() -> None:
                         help="skip the run made on every family")
     parser.add_argument("--white-box", action="store_true",
                         help="with --quick: add the run made on every family")
+    parser.add_argument("--defenses", nargs="+",
+                        help="the attacker's defenses (default: "
+                             f"{' '.join(DEFENSES)}; {' '.join(QUICK_DEFENSES)} with --quick)")
     parser.add_argument("--out", help="results file name in benchmarks/results (default: "
                                       "protection, protection-only with --only, "
                                       "protection-curves with --curves)")
@@ -372,7 +376,7 @@ def main() -> None:
                 for k in args.only or ()
                 if k not in recipes and k.startswith("perceptual-balanced+")}
     recipes = {k: v for k, v in (recipes | combined).items() if not args.only or k in args.only}
-    defenses = QUICK_DEFENSES if quick else DEFENSES
+    defenses = tuple(args.defenses or (QUICK_DEFENSES if quick else DEFENSES))
     held_out = args.held_out if args.held_out is not None else (
         ("faceres",) if quick else FAMILIES)
     white_box = args.white_box or not (args.quick or args.no_white_box)

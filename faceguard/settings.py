@@ -47,6 +47,8 @@ TRANSFER_LEVERS = {
     "dropout": "random dropout inside the recognizers at every step (ghost models)",
     "purify": "every other draw sees the face through the bilateral filter an attacker "
               "may use to clean it",
+    "restore": "every other draw sees the face through the bilateral filter and "
+               "super-resolution (BL+SR) an attacker may use to restore it (slow)",
     "smooth": "blur the objective's gradient so the change is smooth (translation "
               "invariance)",
     "spectrum": "random noise and frequency scaling of the face at every step (spectrum "

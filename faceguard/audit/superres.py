@@ -44,7 +44,7 @@ SR_MODELS: dict[str, dict[int, str]] = {
 # seams all but exact). At the image border 8 replicated pixels suffice (outputs differ
 # from 32 by < 0.03 in the outer rows, < 1e-4 inside) and cost a third less than 16.
 _CONTEXT = 16
-_BORDER = 8
+BORDER = 8
 
 
 class SuperResolutionUnavailable(RuntimeError):
@@ -167,7 +167,7 @@ def upscale_array(
         raise ValueError(f"tile must be at least 16 pixels, got {tile}")
     runner = _runner(scale, model, num_threads)
     h, w = image.shape[:2]
-    b, c = _BORDER, _CONTEXT
+    b, c = BORDER, _CONTEXT
     # Edge replication gives the network plausible pixels beyond the border instead of
     # the zero padding of its convolutions (dark rims otherwise).
     padded = np.pad(np.asarray(image, np.float32), ((b, b), (b, b), (0, 0)), mode="edge")

@@ -27,14 +27,18 @@ import torch.nn.functional as F
 
 from faceguard.align import jitter_landmarks
 from faceguard.cloak import transfer
-from faceguard.cloak.transforms import bilateral
+from faceguard.cloak.transforms import bilateral, bilateral_sr
 from faceguard.identity import FaceClassifier, normalised_distance
 from faceguard.models.ensemble import Ensemble, FaceTransform
 from faceguard.settings import TRANSFER_LEVERS
 
-#: with the "purify" lever, every this many-th draw sees the face through the bilateral
-#: filter (2: every other one)
+#: with the "purify" or "restore" lever, every this many-th draw sees the face through
+#: the attacker's filter (2: every other one)
 PURIFIED_EVERY = 2
+
+#: purification lever -> the differentiable defense its draws see the face through;
+#: with both, the purified draws take them in turn
+_PURIFIERS = {"purify": bilateral, "restore": bilateral_sr}
 
 
 class _FaceObjective:
@@ -60,7 +64,8 @@ class _FaceObjective:
         self.levers = tuple(levers)
         self.rng = np.random.default_rng(seed)
         self.generator = torch.Generator().manual_seed(seed)
-        self.draws = 0  # counts draws, for the "purify" lever
+        self.draws = 0  # counts draws, for the purification levers
+        self.purifiers = [f for lever, f in _PURIFIERS.items() if lever in self.levers]
         #: the "features" lever's reference: the clean images (B, C, H, W); the images of
         #: the first call when not set
         self.clean: torch.Tensor | None = None
@@ -92,8 +97,11 @@ class _FaceObjective:
         views, marks = [], []
         for _ in range(self.samples):
             self.draws += 1
-            purified = "purify" in self.levers and self.draws % PURIFIED_EVERY == 0
-            views.append(bilateral(images) if purified else images)
+            if self.purifiers and self.draws % PURIFIED_EVERY == 0:
+                turn = self.draws // PURIFIED_EVERY % len(self.purifiers)
+                views.append(self.purifiers[turn](images))
+            else:
+                views.append(images)
             m = np.broadcast_to(self.landmarks, (n, 5, 2))
             m = jitter_landmarks(m, self.rng) if self.jitter else m
             marks.append(np.concatenate([m, m]) if features else m)

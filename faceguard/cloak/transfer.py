@@ -16,6 +16,10 @@ so only changes that fool a whole family of similar models survive.
   face through a differentiable copy of the audit's bilateral defense
   (:func:`faceguard.cloak.transforms.bilateral`), so the cloak learns to survive it
   (as LowKey attacks a blurred copy of each image as well).
+- ``restore``: the same with the audit's strongest defense, BL+SR (the bilateral
+  filter, a 2x shrink and Real-ESRGAN back up: :func:`faceguard.cloak.transforms.bilateral_sr`,
+  through a torch port of the audit's network); with ``purify`` as well, the purified
+  draws take the two filters in turn.
 - ``smooth``: translation-invariant gradients (Dong et al., "Evading defenses to
   transferable adversarial examples by translation-invariant attacks", CVPR 2019): the
   objective's gradient is blurred by a Gaussian before the step, as if averaged over

@@ -146,6 +146,24 @@ def bilateral(images: torch.Tensor, diameter: int = 9, sigma_color: float = 75 /
     return (images + (num / den - y)).clamp(0, 1)
 
 
+def bilateral_sr(images: torch.Tensor, scale: int = 2) -> torch.Tensor:
+    """Differentiable copy of the audit's strongest defense, BL+SR (the restoration
+    paper's Algorithm 1): :func:`bilateral`, a shrink by ``scale`` (bicubic, antialiased),
+    then Real-ESRGAN's compact network back up (:mod:`faceguard.audit.compact_sr`, the
+    same function as the audit's ncnn one) and a bicubic resize to the exact size.
+    Shape: (B, 3, H, W) -> (B, 3, H, W)."""
+    from faceguard.audit.compact_sr import super_resolve
+
+    h, w = images.shape[-2:]
+    small = F.interpolate(bilateral(images), size=(max(1, round(h / scale)),
+                                                   max(1, round(w / scale))),
+                          mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
+    up = super_resolve(small, scale)
+    if up.shape[-2:] == (h, w):
+        return up
+    return F.interpolate(up, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
 class RandomTransform:
     """One random transform per call: JPEG q 60-90, blur sigma 0.3-0.7, resize 0.7-0.95,
     or none.

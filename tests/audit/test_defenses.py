@@ -241,6 +241,22 @@ def test_sr_restores_sharpness_but_not_pixels(celeb24_dir) -> None:
     assert _psnr(sr, faces) > 25
 
 
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_torch_port_of_the_compact_network_matches_ncnn(celeb24_dir, scale: int) -> None:
+    """The cloak's differentiable Real-ESRGAN computes the audit's function: within 1e-4
+    of ncnn on real faces (one tile; ncnn's own tiles differ from one pass by more)."""
+    from faceguard.audit import compact_sr
+
+    files = sorted(celeb24_dir.glob("*/*.png"))[::90]
+    faces = torch.cat([to_tensor(np.asarray(Image.open(f).convert("RGB"))) for f in files])
+    small = faces[..., 10:90, 15:85]  # 80 x 70: odd shapes, each face its own image
+    ours = compact_sr.super_resolve(small, scale)
+    theirs = superres.super_resolve(small, scale)
+    assert ours.shape == theirs.shape == (len(files), 3, 80 * scale, 70 * scale)
+    assert float((ours - theirs).abs().max()) < 1e-4
+    assert float((theirs - ours.clamp(0, 1).round()).abs().mean()) > 0.1  # not trivial
+
+
 def test_sr_missing_package_is_a_clear_error(monkeypatch) -> None:
     monkeypatch.setattr(superres.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(superres.SuperResolutionUnavailable, match="pip install --no-deps"):

@@ -70,6 +70,19 @@ def test_differentiable_bilateral_matches_the_audit_defense(astronaut):
     assert float((theirs - face).abs().mean()) > 2 / 255  # and the filter does change it
 
 
+def test_differentiable_bl_sr_matches_the_audit_defense(astronaut):
+    from faceguard.audit.defenses import make_defense
+    from faceguard.cloak.transforms import bilateral_sr
+
+    face = to_tensor(astronaut[:150, 150:290] / 255.0).float().requires_grad_()
+    ours, theirs = bilateral_sr(face), make_defense("bl+sr")(face.detach())
+    assert ours.shape == face.shape
+    assert float((ours.detach() - theirs).abs().max()) < 0.1 / 255  # a tenth of a grey level
+    assert float((theirs - face.detach()).abs().mean()) > 2 / 255  # and the defense does change it
+    ours.sum().backward()
+    assert float(face.grad.abs().sum()) > 0  # the cloak's gradient goes through it
+
+
 def test_smooth_gradient_keeps_the_face_and_blurs_its_gradient():
     faces = torch.rand(1, 3, 64, 64, requires_grad=True)
     out = transfer.smooth_gradient(faces, 2.0)
