@@ -232,12 +232,12 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
     the visibility guard, paste and save, and the manifest's measurement; then one
     optimisation step taken apart: the objective's forward and backward pass per
     recognizer (all EOT draws batched, alignment included), the visibility penalty's
-    and the purify lever's bilateral filter's, each timed on its own."""
+    and the purification levers' filters' (bilateral; BL+SR), each timed on its own."""
     from faceguard.album import embed_faces
     from faceguard.cloak.budget import keep_floor
     from faceguard.cloak.photo import WORK_PX, cloak_face, face_in, paste, working_view
     from faceguard.cloak.recipe import make_cloak, objective_factory
-    from faceguard.cloak.transforms import bilateral
+    from faceguard.cloak.transforms import bilateral, bilateral_sr
     from faceguard.io import from_tensor, load_photo, save_photo, to_tensor
     from faceguard.models.ensemble import Ensemble
     from faceguard.visibility import measure_face
@@ -284,7 +284,7 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
     work = replace(work, pixels=work.pixels.to(ensemble.device))  # where cloak_face works
     x = work.pixels.clone().requires_grad_(True)
     per_model = {}
-    plain = replace(s, transfer=())  # the bilateral filter of "purify" is timed apart
+    plain = replace(s, transfer=())  # the purification levers' filters are timed apart
     for m in ensemble.names:
         alone = objective_factory(plain, Ensemble([ensemble[m]]), {m: centroids[m]},
                                   seed=s.seed)(work.landmarks)
@@ -296,6 +296,9 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
     def purify() -> None:
         bilateral(x).sum().backward()
 
+    def restore() -> None:
+        bilateral_sr(x).sum().backward()
+
     return {"device": str(ensemble.device), "photo": "x".join(map(str, photo.size)),
             "face_px": round(face.width),
             "working_px": list(work.pixels.shape[-2:]), "steps_run": len(steps),
@@ -303,7 +306,8 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
             "total_s": round(sum(out.values()), 3),
             "one_step_s": {"objective_per_recognizer": per_model,
                            "visibility_penalty": round(_seconds(penalty), 4),
-                           "bilateral_of_the_purify_lever": round(_seconds(purify), 4)},
+                           "bilateral_of_the_purify_lever": round(_seconds(purify), 4),
+                           "bl_sr_of_the_restore_lever": round(_seconds(restore), 4)},
             "note": "stages run one after another in this process (not through the "
                     "pipeline's worker thread); one_step_s times each part of a step "
                     "alone, forward and backward, at the working scale"}

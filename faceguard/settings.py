@@ -67,8 +67,12 @@ TRANSFER_LEVERS = {
 #: another and white-box (the input transforms together: protection-levers-lofo-quick.json).
 #: "features" transfers best (held-out evasion mean 63 against 59) with white-box whole,
 #: but the bilateral filter strips it as it strips the plain cloak, and with the filter in
-#: the loop its gain vanished (protection-features-lofo-quick.json)
-DEFAULT_TRANSFER = ("purify",)
+#: the loop its gain vanished (protection-features-lofo-quick.json).
+#: "restore" (BL+SR in the loop, on every other filtered draw) kept 92 / 100 / 95% of
+#: the white-box cloak after BL+SR against 72 / 92 / 92%, and 78 / 95 / 92% against
+#: 55 / 82 / 85% where the family was never seen, the rest within the noise, for about
+#: 1.3-1.6x the time (protection-restore-lofo-quick.json)
+DEFAULT_TRANSFER = ("purify", "restore")
 
 #: preset -> how visible any method's cloak may be (see faceguard.visibility):
 #: ``floor``, the least face SSIMULACRA2 (85 hard to see even up close, 75 about as

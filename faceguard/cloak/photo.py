@@ -37,8 +37,8 @@ from faceguard.regions import FaceRegion, paste
 __all__ = ["WORK_PX", "FaceCrop", "cloak_face", "crop_face", "face_in", "paste", "working_view"]
 
 #: faces wider than this (pixels) are optimised at a scale where they are this wide (336
-#: before: every per-pixel part of a step, the visibility penalty and the purify lever's
-#: filter, costs in proportion to its square; benchmarks/results/speed-stages.json)
+#: before: every per-pixel part of a step, the visibility penalty and the purification levers'
+#: filters, costs in proportion to its square; benchmarks/results/speed-stages.json)
 WORK_PX = 224
 
 
