@@ -58,6 +58,7 @@ from faceguard.cloak.recipe import (  # noqa: E402
 )
 from faceguard.identity import FaceClassifier, Person  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
+from faceguard.planning import decoy_for  # noqa: E402
 from faceguard.settings import (  # noqa: E402
     PERCEPTUAL_PRESETS,
     PRESETS,
@@ -161,7 +162,12 @@ def _cloak(s, config, data, ens, x, landmarks, weight, seed) -> torch.Tensor:
             obj = make(landmarks[k], labels[k], target)
             out.append(make_cloak(s)(x[k:k + 1], obj, weight[k:k + 1], gen))
         return torch.cat(out)
-    make = objective_factory(s, ens, centroids, seed=seed, references=references)
+    decoy = None
+    if s.targeted:  # per probe, the protected person least like them, as the pipeline picks
+        chosen = {p.name: decoy_for(ens, p, [o for o in people if o is not p]).centroids()
+                  for p in people}
+        decoy = {m: torch.stack([chosen[n][m] for n in probe_labels]) for m in ens.names}
+    make = objective_factory(s, ens, centroids, decoy, seed=seed, references=references)
     return make_cloak(s)(x, make(landmarks), weight, gen)
 
 
@@ -276,6 +282,8 @@ def summarise(runs: list[dict], defenses: tuple[str, ...]) -> dict:
 RECIPES = {
     "perceptual-balanced": {"method": "perceptual"},  # the default, with its default levers
     "perceptual-balanced-plain": {"method": "perceptual", "transfer": []},
+    # Fawkes's target cloak: towards the protected person least like the probe's
+    "perceptual-balanced-targeted": {"method": "perceptual", "targeted": True},
     **{f"perceptual-balanced+{lever}": {"method": "perceptual", "transfer": [lever]}
        for lever in TRANSFER_LEVERS},
     "pgd-balanced": {"method": "pgd"},

@@ -91,9 +91,7 @@ def make_plan(s: CloakSettings, ensemble: Ensemble, protected: list[Person],
             raise AlbumError("a targeted cloak needs the person (--protect) and a decoy "
                              "(--gallery DIR)")
         for k, person in enumerate(protected):
-            # the decoy is the person least like them (as Fawkes picks its target)
-            decoy = max(others, key=lambda o, p=person: _distance(ensemble, o, p))
-            plan.decoys[k] = decoy.centroids()
+            plan.decoys[k] = decoy_for(ensemble, person, others).centroids()
     if s.person_mask is not None:  # the album path: one mask per person, refined per photo
         fit = replace(s, method="universal-sgd", eps=None, steps=None, floor=None,
                       delta_e=None, person_mask=None).resolved()
@@ -119,6 +117,13 @@ def make_plan(s: CloakSettings, ensemble: Ensemble, protected: list[Person],
 
 def _distance(ensemble: Ensemble, a: Person, b: Person) -> float:
     return float(mean_distance(ensemble, {m: c[None] for m, c in a.centroids().items()}, b))
+
+
+def decoy_for(ensemble: Ensemble, person: Person, others: list[Person]) -> Person:
+    """The decoy of a targeted cloak: the one of ``others`` least like ``person`` (the
+    largest mean normalised distance between their centroids), as Fawkes picks its
+    target (Shan et al., USENIX Security 2020)."""
+    return max(others, key=lambda o: _distance(ensemble, o, person))
 
 
 def _fit_mask(s: CloakSettings, ensemble: Ensemble, person: Person, index: int,

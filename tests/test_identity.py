@@ -57,3 +57,15 @@ def test_album_people_keeps_faces_of_one_photo_apart():
         photos = [i for i, _ in where]
         assert len(photos) == len(set(photos))
     assert len(people) == 5
+
+
+def test_the_decoy_is_the_person_least_like_the_protected_one():
+    from faceguard.identity import Person
+    from faceguard.planning import decoy_for
+
+    me = Person("me", {"toy": torch.tensor([[0.0, 0], [0.2, 0]])})
+    near = Person("near", {"toy": torch.tensor([[1.0, 0]])})
+    far = Person("far", {"toy": torch.tensor([[0.0, 6], [0.0, 8]])})
+    middle = Person("middle", {"toy": torch.tensor([[-4.0, 0]])})
+    assert decoy_for(ENSEMBLE, me, [near, far, middle]) is far
+    assert decoy_for(ENSEMBLE, far, [me, near, middle]) is middle
