@@ -284,6 +284,9 @@ RECIPES = {
     "perceptual-balanced-plain": {"method": "perceptual", "transfer": []},
     # Fawkes's target cloak: towards the protected person least like the probe's
     "perceptual-balanced-targeted": {"method": "perceptual", "targeted": True},
+    # twice the optimisation: twice the steps, or twice the draws per step
+    "perceptual-balanced-steps120": {"method": "perceptual", "steps": 120},
+    "perceptual-balanced-draws4": {"method": "perceptual", "eot_samples": 4},
     **{f"perceptual-balanced+{lever}": {"method": "perceptual", "transfer": [lever]}
        for lever in TRANSFER_LEVERS},
     "pgd-balanced": {"method": "pgd"},
