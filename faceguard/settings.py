@@ -48,7 +48,8 @@ TRANSFER_LEVERS = {
     "purify": "every other draw sees the face through the bilateral filter an attacker "
               "may use to clean it",
     "restore": "every other draw sees the face through the bilateral filter and "
-               "super-resolution (BL+SR) an attacker may use to restore it (slow)",
+               "super-resolution (BL+SR) an attacker may use to restore it (with purify, "
+               "the two take turns; slow)",
     "smooth": "blur the objective's gradient so the change is smooth (translation "
               "invariance)",
     "spectrum": "random noise and frequency scaling of the face at every step (spectrum "
@@ -71,7 +72,7 @@ TRANSFER_LEVERS = {
 #: "restore" (BL+SR in the loop, on every other filtered draw) kept 92 / 100 / 95% of
 #: the white-box cloak after BL+SR against 72 / 92 / 92%, and 78 / 95 / 92% against
 #: 55 / 82 / 85% where the family was never seen, the rest within the noise, for about
-#: 1.3-1.6x the time (protection-restore-lofo-quick.json)
+#: 1.3-1.8x the time (protection-restore-lofo-quick.json)
 DEFAULT_TRANSFER = ("purify", "restore")
 
 #: preset -> how visible any method's cloak may be (see faceguard.visibility):

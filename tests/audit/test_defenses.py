@@ -254,7 +254,9 @@ def test_torch_port_of_the_compact_network_matches_ncnn(celeb24_dir, scale: int)
     theirs = superres.super_resolve(small, scale)
     assert ours.shape == theirs.shape == (len(files), 3, 80 * scale, 70 * scale)
     assert float((ours - theirs).abs().max()) < 1e-4
-    assert float((theirs - ours.clamp(0, 1).round()).abs().mean()) > 0.1  # not trivial
+    bicubic = torch.nn.functional.interpolate(small, scale_factor=scale, mode="bicubic",
+                                              align_corners=False).clamp(0, 1)
+    assert float((theirs - bicubic).abs().mean()) > 2 / 255  # the network redraws detail
 
 
 def test_sr_missing_package_is_a_clear_error(monkeypatch) -> None:
