@@ -69,11 +69,11 @@ TRANSFER_LEVERS = {
 #: "features" transfers best (held-out evasion mean 63 against 59) with white-box whole,
 #: but the bilateral filter strips it as it strips the plain cloak, and with the filter in
 #: the loop its gain vanished (protection-features-lofo-quick.json).
-#: "restore" (BL+SR in the loop, on every other filtered draw) kept 92 / 100 / 95% of
-#: the white-box cloak after BL+SR against 72 / 92 / 92%, and 78 / 95 / 92% against
-#: 55 / 82 / 85% where the family was never seen, the rest within the noise, for about
-#: 1.3-1.8x the time (protection-restore-lofo-quick.json)
-DEFAULT_TRANSFER = ("purify", "restore")
+#: "restore" (BL+SR in the loop as well, the filters taking turns) keeps far more after
+#: BL+SR (white-box dlib 91 against 70%, 117 probes) but less after the bilateral filter
+#: (73 against 85%): the attacker's best defense leaves about as much as before, for
+#: 1.3-1.8x the time (protection-default-restore.json, protection-restore-lofo-quick.json)
+DEFAULT_TRANSFER = ("purify",)
 
 #: preset -> how visible any method's cloak may be (see faceguard.visibility):
 #: ``floor``, the least face SSIMULACRA2 (85 hard to see even up close, 75 about as
