@@ -71,22 +71,16 @@ def linear_to_xyb(rgb: torch.Tensor) -> torch.Tensor:
     return torch.stack([x * 14 + 0.42, y + 0.01, mixed[:, 2] - y + 0.55], 1)
 
 
-def _blur(x: torch.Tensor, by_convolution: bool) -> torch.Tensor:
+def _blur(x: torch.Tensor) -> torch.Tensor:
     """Gaussian blur, sigma 1.5: zero padding across columns, mirrored rows (see above).
-    The two ways agree to float rounding, but a score near 100 magnifies even that (an
-    identical pair scores 99.5 in float32 across them), so both images of a score take
-    the same way."""
+
+    One grouped convolution per axis, on channels-last tensors (as :func:`prepare` and
+    :func:`ssimulacra2` lay them out): on a CPU that is 2-6x faster than the default
+    layout, and 3-6x faster than 11 shifted, weighted sums, forward and backward
+    (torch 2.14, 2 cores, at 1400 and 481 px)."""
     top, bottom = x[..., :_RADIUS, :].flip(-2), x[..., -_RADIUS:, :].flip(-2)
     x = torch.cat([top, x, bottom], -2)  # scipy "reflect": the edge pixel repeats
-    if not by_convolution:
-        # 11 shifted, weighted sums per axis: cheaper than a convolution's backward
-        k = _kernel().tolist()
-        h = x.shape[-2] - len(k) + 1
-        x = sum(k[i] * x[..., i:i + h, :] for i in range(len(k)))
-        x = F.pad(x, (_RADIUS, _RADIUS))
-        w = x.shape[-1] - len(k) + 1
-        return sum(k[i] * x[..., i:i + w] for i in range(len(k)))
-    # one grouped convolution per axis: twice as fast to score on a CPU, without gradients
+    x = x.contiguous(memory_format=torch.channels_last)
     k, c = _kernel().to(x), x.shape[1]
     x = F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
     return F.conv2d(F.pad(x, (_RADIUS, _RADIUS)), k.view(1, 1, 1, -1).expand(c, 1, 1, -1),
@@ -95,18 +89,19 @@ def _blur(x: torch.Tensor, by_convolution: bool) -> torch.Tensor:
 
 def _norms(d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean, 4-norm) over pixels: (B, C, H, W) -> two (B, C)."""
-    l4 = (d**4).mean((-2, -1))
+    d2 = d * d  # two squares: cheaper than a 4th power
+    l4 = (d2 * d2).mean((-2, -1))
     # the 4th root's gradient is infinite at 0 (identical images): keep it finite
     return d.mean((-2, -1)), (l4 + 1e-36) ** 0.25
 
 
-def _features(a: torch.Tensor, mu_a: torch.Tensor, s_aa: torch.Tensor, b: torch.Tensor,
-              by_convolution: bool) -> list[torch.Tensor]:
+def _features(a: torch.Tensor, mu_a: torch.Tensor, s_aa: torch.Tensor, b: torch.Tensor
+              ) -> list[torch.Tensor]:
     """One scale's 18 features per image, in the reference's order: per channel c,
     (ssim mean, ssim 4-norm), (artifact mean, artifact 4-norm), (lost mean, lost 4-norm).
     ``mu_a`` and ``s_aa``: the reference plane's blurred mean and variance."""
     # one blur call for the three planes: fewer, larger convolutions are faster on CPU
-    mu_b, s_bb, s_ab = _blur(torch.cat([b, b * b, a * b], 1), by_convolution).chunk(3, 1)
+    mu_b, s_bb, s_ab = _blur(torch.cat([b, b * b, a * b], 1)).chunk(3, 1)
     s_bb, s_ab = s_bb - mu_b**2, s_ab - mu_a * mu_b
     ssim = 1 - (1 - (mu_a - mu_b) ** 2) * (2 * s_ab + _C2) / (s_aa + s_bb + _C2)
     edge = (1 + (b - mu_b).abs()) / (1 + (a - mu_a).abs()) - 1
@@ -127,13 +122,10 @@ class Reference:
     Attributes:
         shape: the reference's (B, 3, H, W).
         scales: per scale, (XYB planes, blurred mean, blurred variance).
-        by_convolution: how it was blurred (see :func:`_blur`): by convolution when it
-            was prepared without gradients, for scoring only.
     """
 
     shape: torch.Size
     scales: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
-    by_convolution: bool
 
 
 def prepare(reference: torch.Tensor) -> Reference:
@@ -142,16 +134,16 @@ def prepare(reference: torch.Tensor) -> Reference:
         raise ValueError(f"expected (B, 3, H, W) images, got {tuple(reference.shape)}")
     if min(reference.shape[-2:]) < 8:
         raise ValueError(f"SSIMULACRA2 needs at least 8x8 pixels, got {tuple(reference.shape)}")
-    lin, scales, by_convolution = srgb_to_linear(reference), [], not torch.is_grad_enabled()
+    lin, scales = srgb_to_linear(reference).contiguous(memory_format=torch.channels_last), []
     for scale in range(SCALES):
         if scale:
             lin = _downsample(lin)
         if min(lin.shape[-2:]) < 8:
             break
         a = linear_to_xyb(lin)
-        mu, sq = _blur(torch.cat([a, a * a], 1), by_convolution).chunk(2, 1)
+        mu, sq = _blur(torch.cat([a, a * a], 1)).chunk(2, 1)
         scales.append((a, mu, sq - mu**2))
-    return Reference(reference.shape, scales, by_convolution)
+    return Reference(reference.shape, scales)
 
 
 def ssimulacra2(reference: torch.Tensor | Reference, distorted: torch.Tensor) -> torch.Tensor:
@@ -166,12 +158,12 @@ def ssimulacra2(reference: torch.Tensor | Reference, distorted: torch.Tensor) ->
         raise ValueError(f"expected two (B, 3, H, W) images of one shape, got "
                          f"{tuple(ref.shape)} and {tuple(distorted.shape)}")
     _, _, weights = _constants()
-    lin_b = srgb_to_linear(distorted)
+    lin_b = srgb_to_linear(distorted).contiguous(memory_format=torch.channels_last)
     per_scale = []
     for scale, (a, mu_a, s_aa) in enumerate(ref.scales):
         if scale:
             lin_b = _downsample(lin_b)
-        per_scale.append(_features(a, mu_a, s_aa, linear_to_xyb(lin_b), ref.by_convolution))
+        per_scale.append(_features(a, mu_a, s_aa, linear_to_xyb(lin_b)))
     # the reference's order: channel, scale, norm (mean / 4-norm), map (ssim, artifact, lost)
     terms = [per_scale[s][m][n][:, c] for c in range(3) for s in range(len(per_scale))
              for n in range(2) for m in range(3)]
