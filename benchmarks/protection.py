@@ -284,8 +284,10 @@ RECIPES = {
     "perceptual-balanced-plain": {"method": "perceptual", "transfer": []},
     # Fawkes's target cloak: towards the protected person least like the probe's
     "perceptual-balanced-targeted": {"method": "perceptual", "targeted": True},
-    # twice the optimisation: twice the steps, or twice the draws per step
+    # twice the optimisation: twice the steps, or twice the draws per step; or less
     "perceptual-balanced-steps120": {"method": "perceptual", "steps": 120},
+    "perceptual-balanced-steps40": {"method": "perceptual", "steps": 40},
+    "perceptual-balanced-steps30": {"method": "perceptual", "steps": 30},
     "perceptual-balanced-draws4": {"method": "perceptual", "eot_samples": 4},
     **{f"perceptual-balanced+{lever}": {"method": "perceptual", "transfer": [lever]}
        for lever in TRANSFER_LEVERS},
