@@ -286,5 +286,5 @@ class Manifest:
         masks saved next to the photos by earlier versions move to the private folder."""
         self._move_masks()
         self.data["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        write_json(self.path, self.data)
+        write_json(self.path, self.data, one_per_line="photos")  # a photo per line
         (self.folder / OLD_MANIFEST_NAME).unlink(missing_ok=True)

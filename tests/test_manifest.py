@@ -50,6 +50,19 @@ def test_records_round_trip_through_the_manifest(tmp_path):
     assert FaceRecord.from_dict(old).recognised == {}
 
 
+def test_the_manifest_holds_one_photo_per_line_and_reads_back_equal(tmp_path):
+    manifest = Manifest(tmp_path)
+    entries = {f"trip/{n}.jpg": {"status": "cloaked", "faces": [_face({"dlib": 0.7}).to_dict()]}
+               for n in ("a", "b \u00e9\"quoted\"")}
+    for rel, entry in entries.items():
+        manifest.record(rel, entry)
+    text = manifest.path.read_text()
+    assert json.loads(text) == manifest.data
+    assert Manifest.load(tmp_path).photos == manifest.photos == entries
+    lines = [line for line in text.splitlines() if '"status": "cloaked"' in line]
+    assert len(lines) == 2  # each photo's entry on a line of its own
+
+
 # ---------------------------------------------------------------- nothing private
 
 
