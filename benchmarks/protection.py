@@ -289,6 +289,9 @@ RECIPES = {
     "perceptual-balanced-steps40": {"method": "perceptual", "steps": 40},
     "perceptual-balanced-steps30": {"method": "perceptual", "steps": 30},
     "perceptual-balanced-draws4": {"method": "perceptual", "eot_samples": 4},
+    # a larger lightness cap (balanced: 2.8 CIEDE2000 units)
+    "perceptual-balanced-de3.2": {"method": "perceptual", "delta_e": 3.2},
+    "perceptual-balanced-de3.5": {"method": "perceptual", "delta_e": 3.5},
     **{f"perceptual-balanced+{lever}": {"method": "perceptual", "transfer": [lever]}
        for lever in TRANSFER_LEVERS},
     "pgd-balanced": {"method": "pgd"},
