@@ -1,7 +1,8 @@
-"""Face detection with MTCNN (facenet-pytorch), in original-photo pixel coordinates.
+"""Face detection with MTCNN, in original-photo pixel coordinates.
 
 Zhang et al. (2016), "Joint Face Detection and Alignment using Multi-task Cascaded
-Convolutional Networks". The weights ship inside the facenet-pytorch wheel.
+Convolutional Networks"; the cascade is :mod:`faceguard.mtcnn`, the weights ship inside
+the facenet-pytorch wheel.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from faceguard.device import pick_device
+from faceguard.mtcnn import Mtcnn
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ class FaceDetector:
         self.min_face_size = min_face_size
         self.min_score = min_score
         self.max_side = max_side
-        self._mtcnn: dict[int, object] = {}
+        self._mtcnn: Mtcnn | None = None
 
     def __repr__(self) -> str:
         return (
@@ -93,15 +94,12 @@ class FaceDetector:
             f"min_score={self.min_score}, max_side={self.max_side})"
         )
 
-    def _net(self, min_size: int):
-        # MTCNN's pyramid starts at min_face_size, so one instance per size.
-        if min_size not in self._mtcnn:
-            from facenet_pytorch import MTCNN
-
-            self._mtcnn[min_size] = MTCNN(
-                keep_all=True, min_face_size=min_size, device=self.device, post_process=False
-            )
-        return self._mtcnn[min_size]
+    @property
+    def networks(self) -> Mtcnn:
+        """The MTCNN networks, built on first use."""
+        if self._mtcnn is None:
+            self._mtcnn = Mtcnn(self.device)
+        return self._mtcnn
 
     def __call__(self, pixels: np.ndarray) -> list[Face]:
         """Detect faces.
@@ -141,14 +139,8 @@ class FaceDetector:
 
     def _detect(self, pixels: np.ndarray, min_size: int, scale: float = 1.0) -> list[Face]:
         """MTCNN on (H, W, 3) uint8 ``pixels``, boxes divided by ``scale`` (unclipped)."""
-        with torch.inference_mode():
-            boxes, scores, points = self._net(min_size).detect(pixels, landmarks=True)
-        if boxes is None:
-            return []
-        # numpy 2 may hand back object arrays from facenet-pytorch
-        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) / scale
-        points = np.asarray(points, dtype=np.float64).reshape(-1, 5, 2) / scale
-        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        boxes, scores, points = self.networks(pixels, min_size)
+        boxes, points = boxes / scale, points / scale
         return [Face(tuple(b), p, float(c)) for b, p, c in zip(boxes, points, scores,
                                                               strict=True)]
 

@@ -129,3 +129,42 @@ def test_a_small_face_in_a_huge_photo_gets_its_full_resolution_landmarks(astrona
     error = np.abs(refined.landmarks - full.landmarks).max()
     assert error <= 1.5 and refined.score == coarse.score
     assert error < np.abs(coarse.landmarks - full.landmarks).max()
+
+
+def test_the_cascade_finds_what_facenet_pytorch_finds(album_dir):
+    """Our driver of the MTCNN networks (OpenCV resampling) against facenet-pytorch's own
+    ``detect_face`` on album photos: the same confident faces, boxes and landmarks
+    within a few percent of the face's width (the resampling differs, not the nets)."""
+    from facenet_pytorch import MTCNN
+
+    from faceguard.io import load_photo
+    from faceguard.mtcnn import Mtcnn
+
+    ours, theirs = Mtcnn("cpu"), MTCNN(keep_all=True, min_face_size=20, device="cpu")
+    names = ["couple.jpg", "selfie-many-people.jpg"]
+    paths = [p for p in sorted(album_dir.rglob("*.jpg")) if p.name in names]
+    paths += sorted(album_dir.glob("person_img1/*.jpg"))[:3]
+    compared = 0
+    for path in paths:
+        pixels = (load_photo(path).pixels * 255).round().astype(np.uint8)
+        if max(pixels.shape) > 1200:
+            continue
+        boxes, scores, landmarks = ours(pixels, 20)
+        their_boxes, their_scores, their_landmarks = theirs.detect(pixels, landmarks=True)
+        sure = np.asarray(their_scores, dtype=float) > 0.95
+        assert (scores > 0.95).sum() == sure.sum(), path.name
+        for box, points in zip(np.asarray(their_boxes[sure], float),
+                               np.asarray(their_landmarks[sure], float), strict=True):
+            k = np.argmin(np.abs(boxes - box).sum(axis=1))
+            width = box[2] - box[0]
+            assert np.abs(boxes[k] - box).max() < 0.1 * width, path.name
+            assert np.abs(landmarks[k] - points).max() < 0.06 * width, path.name
+            compared += 1
+    assert compared >= 6
+
+
+def test_a_photo_smaller_than_the_smallest_face_has_none():
+    from faceguard.mtcnn import Mtcnn
+
+    boxes, scores, landmarks = Mtcnn("cpu")(np.zeros((10, 16, 3), np.uint8), 12)
+    assert boxes.shape == (0, 4) and scores.shape == (0,) and landmarks.shape == (0, 5, 2)
