@@ -5,7 +5,6 @@ faces into people. Long work is a generator of progress events (:mod:`faceguard.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from faceguard.io import (
 )
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
+from faceguard.workers import in_parallel
 
 
 class AlbumError(Exception):
@@ -130,25 +130,6 @@ class DecodedPhotos:
         return photo
 
 
-def read_ahead(paths: Sequence[Path], limit: PixelLimit = DEFAULT_LIMIT
-               ) -> Iterator[tuple[Path, Photo | PhotoError]]:
-    """Each photo decoded (or why not), the next one decoding in a background thread
-    while the caller works on this one: decoding (in C, outside the GIL) overlaps
-    detection. One photo ahead at most, so memory stays at two decoded photos."""
-    with ThreadPoolExecutor(1, thread_name_prefix="faceguard-read") as pool:
-        def read(path: Path) -> Photo | PhotoError:
-            try:
-                return load_photo(path, limit=limit)
-            except PhotoError as exc:
-                return exc
-
-        pending = pool.submit(read, paths[0]) if paths else None
-        for k, path in enumerate(paths):
-            photo = pending.result()
-            pending = pool.submit(read, paths[k + 1]) if k + 1 < len(paths) else None
-            yield path, photo
-
-
 def detect_photos(
     paths: Sequence[Path],
     detector: FaceDetector,
@@ -159,20 +140,30 @@ def detect_photos(
 ) -> Iterator[Event]:
     """Detect (and embed, given an ensemble) the faces of each photo.
 
-    A bad photo is an error event; the rest go on. Yields one :class:`Event` per photo
-    with ``result`` a :class:`PhotoFaces`. ``decoded`` keeps the decoded photos.
+    A bad photo is an error event; the rest go on. Yields one :class:`Event` per photo,
+    in order, with ``result`` a :class:`PhotoFaces`. ``decoded`` keeps the decoded
+    photos. Photos are decoded, detected and embedded side by side
+    (:func:`faceguard.workers.in_parallel`), one core each.
     """
-    for i, (path, photo) in enumerate(read_ahead(paths, limit), 1):
-        if isinstance(photo, PhotoError):
-            yield Event(i, len(paths), stage, path, error=str(photo))
-            continue
-        if decoded is not None:
-            decoded.keep(photo)
+    def scan(path: Path) -> tuple[Photo | PhotoError, PhotoFaces | None]:
+        try:
+            photo = load_photo(path, limit=limit)
+        except PhotoError as exc:
+            return exc, None
         faces = detector(photo.pixels)
         h, w = photo.pixels.shape[:2]
         result = PhotoFaces(path, w, h, faces)
         if ensemble is not None and faces:
             result.embeddings = embed_faces(ensemble, to_tensor(photo.pixels), faces)
+        return photo, result
+
+    for i, (path, (photo, result)) in enumerate(zip(paths, in_parallel(scan, paths),
+                                                    strict=True), 1):
+        if isinstance(photo, PhotoError):
+            yield Event(i, len(paths), stage, path, error=str(photo))
+            continue
+        if decoded is not None:
+            decoded.keep(photo)
         yield Event(i, len(paths), stage, path, result=result)
 
 

@@ -224,7 +224,7 @@ def _scan(paths: list[Path], detector: FaceDetector, ensemble: Ensemble,
         if path in reuse:
             yield Event(i, len(paths), "scanning", path, result=reuse[path])
             continue
-        event = next(fresh)  # the photos are read one ahead (album.read_ahead)
+        event = next(fresh)  # the photos are scanned a few ahead (album.detect_photos)
         event.done, event.total = i, len(paths)
         yield event
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceguard.album import DecodedPhotos, photo_jobs, read_ahead, relative_paths
+from faceguard.album import DecodedPhotos, photo_jobs, relative_paths
 from faceguard.io import Photo, find_photos, save_photo
 
 
@@ -48,30 +48,15 @@ def test_relative_paths_of_found_photos_match_photo_jobs(tmp_path):
         "a/sub/p0.png", "a/sub/p1.png", "b/p0.png"]
 
 
-def test_read_ahead_decodes_in_order_one_photo_ahead_and_goes_on_past_a_bad_one(
-        tmp_path, monkeypatch):
-    import threading
-
-    from faceguard import album
-    from faceguard.io import PhotoError
+def test_scanning_goes_on_past_a_bad_photo_in_order(tmp_path):
+    """Photos are decoded side by side (faceguard.workers); events still come in order."""
+    from faceguard.album import detect_photos
 
     paths = _photos(tmp_path, 3)
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not a photo")
     paths.insert(1, bad)
-    got: list = []
-    started = []  # per decode: (photos the caller had by then, the thread's name)
-    real = album.load_photo
-
-    def load(path, **kw):
-        started.append((len(got), threading.current_thread().name))
-        return real(path, **kw)
-
-    monkeypatch.setattr(album, "load_photo", load)
-    for path, photo in read_ahead(paths):
-        got.append((path, type(photo)))
-    assert [p for p, _ in got] == paths
-    assert got[1][1] is PhotoError and {t for _, t in got[:1] + got[2:]} == {Photo}
-    assert all(name.startswith("faceguard-read") for _, name in started)
-    # photo k starts decoding once the caller has k - 1 or k photos: one ahead, no more
-    assert all(k - 1 <= had <= k for k, (had, _) in enumerate(started))
+    events = list(detect_photos(paths, lambda pixels: []))
+    assert [e.path for e in events] == paths and [e.done for e in events] == [1, 2, 3, 4]
+    assert "broken.png" in events[1].error
+    assert all(e.result is not None and not e.error for e in events[:1] + events[2:])

@@ -1,0 +1,50 @@
+"""faceguard.workers: work side by side, results in order, torch on one thread each."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import torch
+
+from faceguard.workers import in_parallel
+
+
+def test_results_come_in_order_with_a_few_items_in_hand_at_most():
+    started: list[int] = []
+    given: list[int] = []
+
+    def work(k: int) -> tuple[int, int, str]:
+        started.append(k)
+        time.sleep(0.01 * (k % 3))  # finishing out of order
+        return k, torch.get_num_threads(), threading.current_thread().name
+
+    for k, threads, name in in_parallel(work, range(8), workers=2):
+        given.append(k)
+        assert threads == 1 and name.startswith("faceguard-work")
+        assert max(started) <= k + 2  # no more than two ahead of the caller
+    assert given == list(range(8))
+
+
+def test_the_callers_thread_count_stays_and_new_threads_get_it():
+    torch.set_num_threads(2)
+    list(in_parallel(lambda k: torch.get_num_threads(), range(3), workers=2))
+    later: list[int] = []
+    thread = threading.Thread(target=lambda: later.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    assert torch.get_num_threads() == 2 and later == [2]
+
+
+def test_an_error_is_raised_in_its_place():
+    def work(k: int) -> int:
+        if k == 2:
+            raise ValueError("two")
+        return k
+
+    got = []
+    with pytest.raises(ValueError, match="two"):
+        for k in in_parallel(work, range(5), workers=2):
+            got.append(k)
+    assert got == [0, 1]
