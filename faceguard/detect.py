@@ -8,6 +8,7 @@ the facenet-pytorch wheel.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,6 +88,7 @@ class FaceDetector:
         self.min_score = min_score
         self.max_side = max_side
         self._mtcnn: Mtcnn | None = None
+        self._building = threading.Lock()  # photos are detected side by side
 
     def __repr__(self) -> str:
         return (
@@ -97,8 +99,9 @@ class FaceDetector:
     @property
     def networks(self) -> Mtcnn:
         """The MTCNN networks, built on first use."""
-        if self._mtcnn is None:
-            self._mtcnn = Mtcnn(self.device)
+        with self._building:
+            if self._mtcnn is None:
+                self._mtcnn = Mtcnn(self.device)
         return self._mtcnn
 
     def __call__(self, pixels: np.ndarray) -> list[Face]:

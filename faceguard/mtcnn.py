@@ -13,7 +13,7 @@ adaptive average pooling on float tensors (a third of its time on the album):
 The resampling moves borderline scores a little. On 1,112 single-face portraits
 (celeb24, att) facenet-pytorch found one face twice and missed one; this finds each
 once. On the album's 64 photos it finds the same faces, and a necklace at 0.92 (a score
-of 0.78 before). Detection takes about 0.75x the time (``benchmarks/detect.py``).
+of 0.78 before). Detection takes about 0.8x the time (``benchmarks/detect.py``).
 """
 
 from __future__ import annotations

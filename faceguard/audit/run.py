@@ -17,7 +17,7 @@ from faceguard.audit.cloak_detection import MIN_FACES
 from faceguard.audit.defenses.adaptive import ATTACKER_SECONDS
 from faceguard.audit.detection_step import detect_cloaks, too_few
 from faceguard.audit.held_out import CHECK_FACES, CheckCloak, held_out_check, needed
-from faceguard.audit.pairs import AuditError, changed_faces, find_pairs
+from faceguard.audit.pairs import AuditError, Pair, changed_faces, find_pairs
 from faceguard.audit.people import add_gallery, label_people
 from faceguard.audit.protection import (
     AuditFace,
@@ -29,6 +29,7 @@ from faceguard.audit.protection import (
 from faceguard.detect import Face, FaceDetector
 from faceguard.io import (
     DEFAULT_LIMIT,
+    Photo,
     PhotoError,
     PixelLimit,
     load_photo,
@@ -39,6 +40,7 @@ from faceguard.progress import Event
 from faceguard.verdict import AuditVerdict, audit_verdict
 from faceguard.visibility import most_visible
 from faceguard.words import plural
+from faceguard.workers import in_parallel
 
 #: the quick default: what people meet when they upload, and the papers' strongest
 QUICK_DEFENSES = ("none", "jpeg75", "jpeg50", "bilateral", "resize", "bl+sr", "purifier",
@@ -178,20 +180,23 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
     qualities: list[dict] = []
     names: list[str | None] = []  # whom each cloaked face was protected as
     gallery_faces: list[tuple[str, Face, torch.Tensor, np.ndarray]] = []
-    for i, pair in enumerate(pairs, 1):
+    def read(pair: Pair) -> tuple[Photo, Photo, list[Face]] | str:
+        """Both photos of the pair and the original's faces, or why not."""
         try:
             orig = load_photo(pair.original, limit=job.limit)
             clk = load_photo(pair.cloaked, limit=job.limit)
         except PhotoError as exc:
-            result.errors.append(str(exc))
-            yield Event(i, len(pairs), "reading photos", pair.cloaked, error=str(exc))
-            continue
+            return str(exc)
         if orig.pixels.shape != clk.pixels.shape:
-            msg = f"{pair.cloaked}: not the same size as {pair.original}"
-            result.errors.append(msg)
-            yield Event(i, len(pairs), "reading photos", pair.cloaked, error=msg)
+            return f"{pair.cloaked}: not the same size as {pair.original}"
+        return orig, clk, detector(orig.pixels)
+
+    for i, (pair, read_pair) in enumerate(zip(pairs, in_parallel(read, pairs), strict=True), 1):
+        if isinstance(read_pair, str):
+            result.errors.append(read_pair)
+            yield Event(i, len(pairs), "reading photos", pair.cloaked, error=read_pair)
             continue
-        all_faces = detector(orig.pixels)
+        orig, clk, all_faces = read_pair
         cloaked_faces = pair.faces if pair.faces is not None else changed_faces(
             orig.pixels, clk.pixels, all_faces)
         t_orig, t_clk = to_tensor(orig.pixels), to_tensor(clk.pixels)
