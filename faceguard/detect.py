@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from faceguard.device import pick_device
-from faceguard.mtcnn import Mtcnn
+from faceguard.mtcnn import Mtcnn, resize
 
 
 @dataclass(frozen=True)
@@ -119,12 +119,7 @@ class FaceDetector:
             pixels = (np.clip(pixels, 0, 1) * 255 + 0.5).astype(np.uint8)
         h, w = pixels.shape[:2]
         scale = min(1.0, self.max_side / max(h, w))
-        small = pixels
-        if scale < 1:
-            import cv2
-
-            size = (max(1, round(w * scale)), max(1, round(h * scale)))
-            small = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+        small = _shrunk(pixels, scale)
         faces = []
         for face in self._detect(small, max(12, math.floor(self.min_face_size * scale)),
                                  scale):
@@ -154,8 +149,6 @@ class FaceDetector:
         gets back the landmarks of its full resolution. None when no face on the crop
         overlaps it by half: a false detection of the shrunk photo (on the album's 61
         photos this drops one and loses no face). The score stays the coarse one."""
-        import cv2
-
         h, w = pixels.shape[:2]
         x0, y0, x1, y1 = face.box
         cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, 0.9 * max(x1 - x0, y1 - y0)
@@ -163,10 +156,7 @@ class FaceDetector:
         right, bottom = min(w, int(cx + half) + 1), min(h, int(cy + half) + 1)
         crop = pixels[top:bottom, left:right]
         scale = min(1.0, face_px / max(face.width, 1.0))
-        if scale < 1:
-            size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
-            crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
-        found = self._detect(np.ascontiguousarray(crop),
+        found = self._detect(np.ascontiguousarray(_shrunk(crop, scale)),
                              max(12, math.floor(0.5 * face.width * scale)), scale)
         best, overlap = face, 0.5
         for f in found:
@@ -178,6 +168,14 @@ class FaceDetector:
             return None
         # the score stays the whole photo's: that detection decided there is a face
         return Face(best.box, best.landmarks, face.score)
+
+
+def _shrunk(pixels: np.ndarray, scale: float) -> np.ndarray:
+    """(H, W, 3) uint8 ``pixels`` area-resampled by ``scale`` <= 1 (as they are at 1)."""
+    if scale >= 1:
+        return pixels
+    h, w = pixels.shape[:2]
+    return resize(pixels, max(1, round(w * scale)), max(1, round(h * scale)))
 
 
 def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:

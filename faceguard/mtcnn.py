@@ -55,7 +55,7 @@ class Mtcnn:
         with torch.inference_mode():
             proposals = []
             for scale in pyramid(h, w, min_size):
-                level = _resize(pixels, int(w * scale + 1), int(h * scale + 1))
+                level = resize(pixels, int(w * scale + 1), int(h * scale + 1))
                 reg, prob = self.pnet(_normalised(_tensor(level[None], self.device)))
                 found, _ = generateBoundingBox(reg, prob[:, 1], scale, THRESHOLDS[0])
                 proposals.append(found[nms(found[:, :4], found[:, 4], 0.5)].cpu())
@@ -95,7 +95,7 @@ class Mtcnn:
 
         h, w = pixels.shape[:2]
         y0, y1, x0, x1 = pad(boxes, w, h)
-        crops = np.stack([_resize(pixels[top - 1:bottom, left - 1:right], size, size)
+        crops = np.stack([resize(pixels[top - 1:bottom, left - 1:right], size, size)
                           for top, bottom, left, right in zip(y0, y1, x0, x1, strict=True)])
         return _normalised(_tensor(crops, self.device))
 
@@ -130,8 +130,8 @@ def _on_photo(boxes: torch.Tensor, w: int, h: int) -> torch.Tensor:
     return boxes[torch.from_numpy((y1 >= y0) & (x1 >= x0))]
 
 
-def _resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
-    """(H, W, 3) uint8 area-resampled to (height, width, 3)."""
+def resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(H, W, 3) uint8 area-resampled to (height, width, 3) (OpenCV's INTER_AREA)."""
     import cv2
 
     return cv2.resize(pixels, (width, height), interpolation=cv2.INTER_AREA)

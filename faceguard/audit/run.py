@@ -180,6 +180,7 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
     qualities: list[dict] = []
     names: list[str | None] = []  # whom each cloaked face was protected as
     gallery_faces: list[tuple[str, Face, torch.Tensor, np.ndarray]] = []
+
     def read(pair: Pair) -> tuple[Photo, Photo, list[Face]] | str:
         """Both photos of the pair and the original's faces, or why not."""
         try:
