@@ -168,3 +168,31 @@ def test_a_photo_smaller_than_the_smallest_face_has_none():
 
     boxes, scores, landmarks = Mtcnn("cpu")(np.zeros((10, 16, 3), np.uint8), 12)
     assert boxes.shape == (0, 4) and scores.shape == (0,) and landmarks.shape == (0, 5, 2)
+
+
+def test_the_weights_come_from_a_bundle_when_frozen(tmp_path, monkeypatch):
+    """In a PyInstaller bundle the MTCNN weights are a copy inside it (packaging/)."""
+    import sys
+
+    from faceguard.mtcnn import weights_folder
+
+    installed = weights_folder()
+    assert (installed / "pnet.pt").is_file()
+    copy = tmp_path / "facenet_pytorch" / "data"
+    copy.mkdir(parents=True)
+    monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
+    assert weights_folder() == copy
+
+
+def test_detecting_does_not_import_torchvision():
+    """facenet-pytorch's package imports torchvision, a second of start-up; the cascade
+    reads its weights without it (a fresh interpreter: the test session imports more)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from faceguard.detect import FaceDetector; "
+            "FaceDetector()(np.zeros((64, 64, 3), np.uint8)); "
+            "print(sorted(m for m in ('torchvision', 'facenet_pytorch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert out.stdout.strip() == "[]"
