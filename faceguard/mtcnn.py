@@ -20,12 +20,13 @@ of 0.78 before). Detection takes about 0.8x the time (``benchmarks/detect.py``).
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from faceguard.paths import bundled
 
 STEP = 0.709  # each pyramid level's scale over the previous one (the paper's factor)
 THRESHOLDS = (0.6, 0.7, 0.7)  # P-, R- and O-Net scores a box must pass
@@ -154,8 +155,7 @@ def _network(name: str) -> _Network:
 def weights_folder() -> Path:
     """facenet-pytorch's ``data`` folder (a PyInstaller bundle's copy of it, inside the
     bundle), found without importing the package."""
-    bundle = Path(getattr(sys, "_MEIPASS", "")) / "facenet_pytorch" / "data"
-    if hasattr(sys, "_MEIPASS") and bundle.is_dir():
+    if bundle := bundled("facenet_pytorch/data"):
         return bundle
     spec = importlib.util.find_spec("facenet_pytorch")
     if spec is None or not spec.submodule_search_locations:

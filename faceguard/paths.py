@@ -26,10 +26,15 @@ def models_dir() -> Path:
     """
     if env := os.environ.get("FACEGUARD_MODELS"):
         return Path(env)
+    return bundled("models") or cache_dir() / "models"
+
+
+def bundled(folder: str) -> Path | None:
+    """``folder`` inside the PyInstaller bundle this runs from, if it is there."""
     bundle = getattr(sys, "_MEIPASS", None)
-    if bundle and (Path(bundle) / "models").is_dir():
-        return Path(bundle) / "models"
-    return cache_dir() / "models"
+    if bundle and (Path(bundle) / folder).is_dir():
+        return Path(bundle) / folder
+    return None
 
 
 def config_dir() -> Path:
