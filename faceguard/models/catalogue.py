@@ -7,12 +7,11 @@ Installing them is :mod:`faceguard.models.install`'s job; loading them is
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from functools import cache
 from pathlib import Path
 
-from faceguard.paths import RESOURCES, models_dir
+from faceguard.paths import RESOURCES, installed_package, models_dir
 
 
 class ModelError(Exception):
@@ -59,11 +58,11 @@ def is_installed(name: str) -> bool:
 
 
 def _pip_package_dir(package: str) -> Path:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
+    folders = installed_package(package)
+    if not folders:
         raise ModelError(f"the Python package {package} is missing: run scripts/setup.sh "
                          f"(or pip install {catalogue()['packages'][package]['spec']})")
-    return Path(next(iter(spec.submodule_search_locations)))
+    return folders[0]
 
 
 def npm_sources_dir(package: str) -> Path:

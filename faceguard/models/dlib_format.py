@@ -19,11 +19,12 @@ dlib's ``serialize`` functions:
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from faceguard.paths import installed_package, package_file
 
 # dlib's float_details marks non-finite values with these exponents.
 _EXP_INF, _EXP_NINF, _EXP_NAN = 32000, 32001, 32002
@@ -43,16 +44,13 @@ def dlib_model_path(name: str = "dlib_face_recognition_resnet_model_v1.dat") -> 
     Raises:
         FileNotFoundError: the package or the file is not installed.
     """
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
+    if not installed_package("face_recognition_models"):
         raise FileNotFoundError(
             "the dlib face models are missing: install the PyPI package "
             "'face_recognition_models' (pip install face_recognition_models)"
         )
-    for location in spec.submodule_search_locations:
-        path = Path(location) / "models" / name
-        if path.is_file():
-            return path
+    if path := package_file("face_recognition_models", f"models/{name}"):
+        return path
     raise FileNotFoundError(f"{name} is not in the installed face_recognition_models package")
 
 

