@@ -81,7 +81,7 @@ class PerceptualCloak(Cloak):
         delta.requires_grad_(True)
         best = images.clone()
         best_gain = torch.full((len(images),), -torch.inf, device=images.device)
-        opt = torch.optim.Adam([delta], lr=self.lr)
+        opt = Adam(delta, lr=self.lr)
         seen = torch.full((len(images),), -torch.inf, device=images.device)  # not scored yet
         for step in range(self.steps + 1):
             x = (images + delta).clamp(0, 1)
@@ -94,7 +94,7 @@ class PerceptualCloak(Cloak):
             enough = satisfied(objective, len(x)) and bool((seen >= self.floor).all())
             if step == self.steps or enough:
                 break
-            opt.zero_grad()
+            delta.grad = None
             (-(gain - self.weight * penalty).sum()).backward()
             opt.step()
             with torch.no_grad():
@@ -122,6 +122,30 @@ class PerceptualCloak(Cloak):
             seen[near] = close.detach()
             penalty[near] = (self.floor + self.margin - close).clamp_min(0)
         return seen, penalty
+
+
+class Adam:
+    """Adam (Kingma and Ba, ICLR 2015) on one tensor, step for step what
+    ``torch.optim.Adam([param], lr)`` does on the CPU with its defaults: torch's optimizers
+    import torch._dynamo when the first is made, 1-2 s of a process's first cloak."""
+
+    def __init__(self, param: torch.Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        self.param, self.lr, self.betas, self.eps = param, lr, betas, eps
+        self.steps = 0
+        self.mean = torch.zeros_like(param)  # of the gradient
+        self.square = torch.zeros_like(param)  # mean of its square
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One step against ``param.grad`` (a gradient to descend)."""
+        (b1, b2), grad = self.betas, self.param.grad
+        self.steps += 1
+        self.mean.lerp_(grad, 1 - b1)
+        self.square.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        bias1, bias2 = 1 - b1**self.steps, 1 - b2**self.steps
+        denom = (self.square.sqrt() / bias2**0.5).add_(self.eps)
+        self.param.addcdiv_(self.mean, denom, value=-self.lr / bias1)
 
 
 #: points above where the penalty starts beyond which a face's next step is scored

@@ -11,7 +11,7 @@ from faceguard.cloak.base import project
 from faceguard.cloak.fgsm import FGSM
 from faceguard.cloak.iterative import BIM, MIFGSM, PGD
 from faceguard.cloak.objectives import ClassifierObjective, FeatureObjective, pfgsm_target
-from faceguard.cloak.perceptual import PerceptualCloak
+from faceguard.cloak.perceptual import Adam, PerceptualCloak
 from faceguard.cloak.pfgsm import PFGSM
 from faceguard.cloak.photo import cloak_face, crop_face
 from faceguard.identity import FaceClassifier, Person
@@ -195,6 +195,19 @@ def test_perceptual_cloak_keeps_its_visibility_floor(scene):
     assert 75 - 6 <= seen(None) < 100
     # and the final guard, as the pipeline runs it, makes it hold after 8-bit rounding
     assert 75 - 0.5 <= seen(75) < 100
+
+
+def test_the_perceptual_cloaks_adam_steps_as_torchs():
+    torch.manual_seed(0)
+    start = torch.randn(2, 3, 17, 19)
+    ours, theirs = start.clone(), start.clone()
+    adam, reference = Adam(ours, lr=0.01), torch.optim.Adam([theirs], lr=0.01)
+    for step in range(30):
+        grad = torch.randn_like(ours) * (step + 1)
+        ours.grad, theirs.grad = grad.clone(), grad.clone()
+        adam.step()
+        reference.step()
+    assert torch.equal(ours, theirs) and not torch.equal(ours, start)
 
 
 def test_large_faces_are_cloaked_smoothly_at_full_resolution(scene):
