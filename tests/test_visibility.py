@@ -214,3 +214,30 @@ def test_keep_floor_scales_a_visible_change_down_to_the_floor(astronaut):
     kept = keep_floor(x, noisy, 80.0)
     assert 80 <= seen(kept) < 84  # as much as the floor allows, within a bisection step
     assert keep_floor(x, noisy, 1.0) is noisy  # already within the floor
+
+
+def test_jpeg_equivalent_search_brackets_the_score(astronaut):
+    """The interpolating search against scoring all 19 qualities, for scores just either
+    side of several qualities' own: the quality found scores at most the score, the next
+    one more (the score is not quite monotonic in the quality, so that is what "the"
+    quality means); a few scorings near quality 90."""
+    from faceguard.visibility import _jpeg, _jpeg_equivalent, scorer
+
+    face = astronaut[50:190, 160:290] / 255.0
+    seen = scorer(face)
+    qualities = list(range(10, 101, 5))
+    every = {q: seen(_jpeg(face, q)) for q in qualities}
+    calls: list = []
+
+    def counted(image):
+        calls.append(1)
+        return seen(image)
+
+    for q in (10, 25, 50, 85, 90, 95, 100):
+        for target in (every[q] - 0.01, every[q] + 0.01):
+            calls.clear()
+            found = _jpeg_equivalent(face, target, counted)
+            assert found == 10 or every[found] <= target
+            assert found == 100 or every[found + 5] > target
+            if q in (85, 90, 95):
+                assert len(calls) <= 4
