@@ -231,9 +231,7 @@ def measure_face(original: np.ndarray, cloaked: np.ndarray, box: Sequence[float]
     (when ``jpeg``), ``ciede2000_mean`` and ``ciede2000_p95`` over the region, and, for
     continuity, ``linf`` (grey levels), ``psnr`` (dB) and ``ssim`` (grey) of the face box.
     """
-    h, w = original.shape[:2]
-    x0, y0, x1, y1 = face_box(box, w, h)
-    a, b = _rgb(original[y0:y1, x0:x1]), _rgb(cloaked[y0:y1, x0:x1])
+    (a, b), box_pixels = _face_parts(original, cloaked, box)
     out: dict[str, float] = {}
     if min(a.shape[:2]) >= 8:
         seen = scorer(a)
@@ -244,10 +242,7 @@ def measure_face(original: np.ndarray, cloaked: np.ndarray, box: Sequence[float]
     delta_e = ciede2000(a, b)
     out["ciede2000_mean"] = round(float(delta_e.mean()), 3)
     out["ciede2000_p95"] = round(float(np.percentile(delta_e, 95)), 3)
-    # the box itself (part inside the photo) for the figures kept from before
-    bx0, by0 = (max(0, int(round(v))) for v in box[:2])
-    bx1, by1 = min(w, int(round(box[2]))), min(h, int(round(box[3])))
-    a, b = original[by0:by1, bx0:bx1], cloaked[by0:by1, bx0:bx1]
+    a, b = box_pixels  # the figures kept from before
     out |= {"linf": round(linf(a, b), 2), "psnr": round(psnr(a, b), 2),
             "ssim": round(ssim(a, b), 4)}
     return out
@@ -258,15 +253,23 @@ def measure_saved(original: np.ndarray, saved: np.ndarray, box: Sequence[float]
     """The face's visibility after saving (JPEG adds its own loss): ``saved_ssimulacra2``
     of the face region and ``saved_linf`` (grey levels) of the face box, as
     :func:`measure_face` measures them."""
-    h, w = original.shape[:2]
-    x0, y0, x1, y1 = face_box(box, w, h)
-    a, b = _rgb(original[y0:y1, x0:x1]), _rgb(saved[y0:y1, x0:x1])
-    bx0, by0 = (max(0, int(round(v))) for v in box[:2])
-    bx1, by1 = min(w, int(round(box[2]))), min(h, int(round(box[3])))
-    out = {"saved_linf": round(linf(original[by0:by1, bx0:bx1], saved[by0:by1, bx0:bx1]), 2)}
+    (a, b), box_pixels = _face_parts(original, saved, box)
+    out = {"saved_linf": round(linf(*box_pixels), 2)}
     if min(a.shape[:2]) >= 8:
         out["saved_ssimulacra2"] = round(score(a, b), 2)
     return out
+
+
+def _face_parts(original: np.ndarray, other: np.ndarray, box: Sequence[float]
+                ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The two photos' face regions (the box grown 1.3x, as RGB), and the pixels of the
+    box itself (the part inside the photo)."""
+    h, w = original.shape[:2]
+    x0, y0, x1, y1 = face_box(box, w, h)
+    bx0, by0 = (max(0, int(round(v))) for v in box[:2])
+    bx1, by1 = min(w, int(round(box[2]))), min(h, int(round(box[3])))
+    return ((_rgb(original[y0:y1, x0:x1]), _rgb(other[y0:y1, x0:x1])),
+            (original[by0:by1, bx0:bx1], other[by0:by1, bx0:bx1]))
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:
