@@ -2,7 +2,7 @@
 
 The cloak of a face wider than ``WORK_PX`` is optimised on the face shrunk to that width
 (its visibility penalty scored there), then enlarged to full resolution, where
-:func:`faceguard.cloak.budget.keep_floor` scores it again and scales it down until the
+:func:`faceguard.cloak.budget.keep_visible` scores it again and scales it down until the
 face's SSIMULACRA2 keeps the floor. For the album's 12.6 MP photo (one face 1080 px
 wide; the reference is another photo of the person) and each working width, this
 records: the seconds of the optimisation, each recognizer's distance to the reference
@@ -27,7 +27,7 @@ from common import data_dir, write_results  # noqa: E402
 from speed import big_photo, reference  # noqa: E402
 
 from faceguard.album import embed_faces  # noqa: E402
-from faceguard.cloak.budget import keep_floor  # noqa: E402
+from faceguard.cloak.budget import keep_visible  # noqa: E402
 from faceguard.cloak.photo import cloak_face, face_in, paste  # noqa: E402
 from faceguard.cloak.recipe import make_cloak, objective_factory  # noqa: E402
 from faceguard.detect import FaceDetector  # noqa: E402
@@ -72,7 +72,7 @@ def main() -> None:
         fx0, fy0, fx1, fy1 = face_in(crop, face)
         score = float(ssimulacra2(crop.pixels[..., fy0:fy1, fx0:fx1],
                                   region[..., fy0:fy1, fx0:fx1]))
-        kept = keep_floor(crop.pixels, region, s.floor, (fx0, fy0, fx1, fy1))
+        kept = keep_visible(crop.pixels, region, s.floor, (fx0, fy0, fx1, fy1), s.delta_e)
         scale = float((kept - crop.pixels).abs().max() / (region - crop.pixels).abs().max())
         results["working_px"][work_px] = {
             "optimise_s": seconds, "no_floor": distances(cloaked),

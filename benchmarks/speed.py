@@ -234,7 +234,7 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
     recognizer (all EOT draws batched, alignment included), the visibility penalty's
     and the purification levers' filters' (bilateral; BL+SR), each timed on its own."""
     from faceguard.album import embed_faces
-    from faceguard.cloak.budget import keep_floor
+    from faceguard.cloak.budget import keep_visible
     from faceguard.cloak.photo import WORK_PX, cloak_face, face_in, paste, working_view
     from faceguard.cloak.recipe import make_cloak, objective_factory
     from faceguard.cloak.transforms import bilateral, bilateral_sr
@@ -271,7 +271,7 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
                                delta_e=s.delta_e, on_step=lambda k, n: steps.append(k))
     lap("optimise (with cutting the region and its budget)")
     region = cloaked[..., crop.region[1]:crop.region[3], crop.region[0]:crop.region[2]]
-    region = keep_floor(crop.pixels, region, s.floor, face_in(crop, face))
+    region = keep_visible(crop.pixels, region, s.floor, face_in(crop, face), s.delta_e)
     image = paste(image, crop, region)
     lap("visibility guard (keep the floor)")
     saved = tmp / "stages.jpg"

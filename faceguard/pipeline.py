@@ -280,16 +280,15 @@ def _cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int 
     """Cloak the protected faces of one photo (or copy it through), write it and
     ``record`` its manifest entry (which it returns); yields ``step_event(share of the
     photo done, detail)`` after each optimisation step."""
-    from faceguard.cloak.budget import keep_floor, lightness_weight
-    from faceguard.cloak.photo import cloak_face, crop_face, face_in, paste
+    from faceguard.cloak.photo import cloak_face, keep_faces_visible, mask_face
     from faceguard.cloak.recipe import make_cloak
     from faceguard.visibility import measure_face
 
     started = time.perf_counter()
     out_path = _output_path(job, photo, rel)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    image = to_tensor(photo.pixels)
-    reports, centroids = [], {}
+    image = original = to_tensor(photo.pixels)
+    reports, centroids, regions = [], {}, []
     optimised = [j for j, k in enumerate(owners) if k is not None and k not in plan.masks]
     for j, (face, k) in enumerate(zip(scanned.faces, owners, strict=True)):
         d = face.to_dict()
@@ -302,22 +301,14 @@ def _cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int 
         centroids[j] = own if k == SELF else plan.protected[k].centroids()
         report.person = "self" if k == SELF else plan.protected[k].name
         if k in plan.masks:
-            crop = crop_face(image, face, ensemble, s.texture)
-            mask = plan.masks[k]
-            # the same looks limits as a per-photo cloak: texture and lightness shaping
-            weight = crop.weight * lightness_weight(
-                crop.pixels, float(mask.perturbation.abs().max()), s.delta_e)
-            region = crop.pixels[:, :1] if photo.is_grey else crop.pixels
-            cloaked = mask.apply(region, crop.landmarks, weight)
-            cloaked = keep_floor(crop.pixels, cloaked.expand_as(crop.pixels), s.floor,
-                                 face_in(crop, face))
-            image = paste(image, crop, cloaked)
+            image, crop = mask_face(image, face, plan.masks[k], ensemble, s.texture,
+                                    photo.is_grey, s.floor, s.delta_e)
             report.method = f"{plan.masks[k].settings.get('method', 'universal')} mask"
         else:
             gen = torch.Generator().manual_seed(_face_seed(s.seed, rel, j))
             objective_for = _objective_for(s, ensemble, centroids[j], own, k, plan, gen)
             start = plan.starts.get(k)  # the person's mask, refined for a few steps
-            image, _ = yield from stepwise(
+            image, crop = yield from stepwise(
                 partial(cloak_face, image, face,
                         make_cloak(replace(s, steps=s.person_mask) if start else s),
                         ensemble, objective_for, texture=s.texture, generator=gen,
@@ -325,8 +316,11 @@ def _cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int 
                         start_for=start.apply_to if start else None),
                 partial(_face_step, step_event, optimised.index(j), len(optimised)))
             report.method = s.method + (" from the person's mask" if start else "")
+        regions.append(crop.region)
         report.seconds = round(time.perf_counter() - t0, 3)
         report.distance_before = _distances(ensemble, own, centroids[j])
+    image = keep_faces_visible(original, image, [scanned.faces[j] for j in centroids], regions,
+                               s.floor, s.delta_e)
     cloaked, looks = from_tensor(image), {}
     eight_bit = np.round(np.clip(cloaked, 0, 1) * 255) / 255  # as saved losslessly
     for n, j in enumerate(sorted(centroids)):  # before saving: Ctrl-C and Cancel stop it

@@ -138,7 +138,7 @@ def cloak_batches(settings: CloakSettings, images: Images, device: str | None = 
     from faceguard.cloak.budget import (
         eight_bit,
         face_weight,
-        keep_floor,
+        keep_visible,
         lightness_weight,
         texture_weight,
     )
@@ -176,7 +176,8 @@ def cloak_batches(settings: CloakSettings, images: Images, device: str | None = 
             cloaked = torch.cat([
                 make_cloak(s)(x[i:i + 1], make(marks[:1], *classify[1][k + i]),
                               weight[i:i + 1], gen) for i in range(len(x))])
-        cloaked = torch.cat([keep_floor(x[i:i + 1], cloaked[i:i + 1], s.floor, box)
+        cloaked = torch.cat([keep_visible(x[i:i + 1], cloaked[i:i + 1], s.floor, box,
+                                          s.delta_e)
                              for i in range(len(x))])
         yield eight_bit(cloaked).detach().cpu()
 

@@ -74,3 +74,4 @@ def test_a_grey_photo_stays_grey(att_dir, detector, load_model, tmp_path):
     assert out.mode == "L"
     before = np.asarray(Image.open(photos / "face.png"), dtype=float)
     assert np.abs(np.asarray(out, dtype=float) - before).max() > 0  # it was cloaked
+

@@ -75,8 +75,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                           "(90 looks identical up close, 75 about like saving at JPEG "
                           "quality 90; default from the preset)")
     how.add_argument("--delta-e", type=float, default=None, metavar="DE",
-                     help="the most a pixel's lightness may change, in CIEDE2000 units "
-                          "(2.3 is just noticeable side by side; default from the preset)")
+                     help="the most the face's colour may change, in CIEDE2000 units at "
+                          "the 95th percentile of its pixels (2.3 is just noticeable side "
+                          "by side; default from the preset)")
     rob = how.add_mutually_exclusive_group()
     rob.add_argument("--robust", dest="robust", action="store_true", default=None,
                      help="optimise through JPEG/blur/resize so the cloak survives re-encoding")

@@ -5,8 +5,9 @@ ellipse over the face (nothing outside the face changes, and there is no visible
 seam), optionally shaped by local texture: more of the budget where the eye does not
 see it (hair, beard, skin texture), less on flat smooth areas.
 
-:func:`keep_floor` is the last word on any cloak: it scales the change down until the
-face, rounded to 8 bits as it will be saved, keeps its visibility floor.
+:func:`keep_visible` is the last word on any cloak: it scales the change down until the
+face, rounded to 8 bits as it will be saved, keeps its visibility floor and its colour
+limit.
 """
 
 from __future__ import annotations
@@ -64,44 +65,55 @@ def texture_weight(image: torch.Tensor, strength: float = 0.5, size: int = 7) ->
     return 1 - strength + strength * (std / ref).clamp(0, 1)
 
 
-def keep_floor(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
-               face: tuple[int, int, int, int] | None = None, tries: int = 7,
-               on_try: Callable[[], None] | None = None,
-               tolerance: float = 0.5) -> torch.Tensor:
-    """``original + a * (cloaked - original)`` with the largest ``a`` in [0, 1] for which
-    the face, rounded to 8 bits, scores SSIMULACRA2 >= ``floor`` (a bracketed search on
-    ``a``: it stops once the score is within ``tolerance`` points above the floor).
+def keep_visible(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
+                 face: tuple[int, int, int, int] | None = None, colour: float | None = None,
+                 on_try: Callable[[], None] | None = None) -> torch.Tensor:
+    """``original + a * (cloaked - original)`` with :func:`visible_scale`'s ``a``: the
+    change as large as the face's visibility limits allow; ``cloaked`` itself when it
+    keeps them. Shape: (1, C, h, w) in [0, 1] (C = 1 or 3)."""
+    a = visible_scale(original, cloaked, floor, face, colour, on_try)
+    return cloaked if a == 1 else original + a * (cloaked - original)
+
+
+def visible_scale(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
+                  face: tuple[int, int, int, int] | None = None, colour: float | None = None,
+                  on_try: Callable[[], None] | None = None, tries: int = 7,
+                  tolerance: float = 0.5) -> float:
+    """The largest ``a`` in [0, 1] found for which ``original + a * (cloaked - original)``,
+    rounded to 8 bits, keeps the face's SSIMULACRA2 >= ``floor`` (a bracketed search on
+    ``a``: it stops once the score is within ``tolerance`` points above the floor) and,
+    with ``colour``, its colour change within it (:func:`within_colour`).
 
     Args:
         original, cloaked: (1, C, h, w) in [0, 1] (C = 1 or 3).
         floor: the least SSIMULACRA2 (see :mod:`faceguard.visibility`).
         face: (x0, y0, x1, y1) the region scored, in these pixels; all of it if None.
-        tries: the most scorings after the first when the full change is too visible.
+        colour: the most the face's colour may change at its 95th percentile, in
+            CIEDE2000 units (what :func:`faceguard.visibility.measure_face` reports).
         on_try: called before each scoring (a large face takes seconds each): a point
             where a cancelled job stops.
-
-    Returns:
-        (1, C, h, w): ``cloaked`` itself when it keeps the floor.
+        tries: the most scorings after the first when the full change is too visible.
     """
     from faceguard.visibility.differentiable import prepare, ssimulacra2
 
     x0, y0, x1, y1 = face or (0, 0, original.shape[-1], original.shape[-2])
     if min(x1 - x0, y1 - y0) < 8:
-        return cloaked
+        return 1.0
+    original, delta = original[..., y0:y1, x0:x1], (cloaked - original)[..., y0:y1, x0:x1]
+    top = 1.0 if colour is None else within_colour(original, delta, colour)
     with torch.no_grad():  # the original's side of the score, once for every try
-        ref = prepare(eight_bit(original[..., y0:y1, x0:x1]).expand(-1, 3, -1, -1))
-    delta = cloaked - original
+        ref = prepare(eight_bit(original).expand(-1, 3, -1, -1))
 
     def seen(a: float) -> float:
         if on_try is not None:
             on_try()
-        x = eight_bit(original[..., y0:y1, x0:x1] + a * delta[..., y0:y1, x0:x1])
+        x = eight_bit(original + a * top * delta)
         with torch.no_grad():
             return float(ssimulacra2(ref, x.expand(-1, 3, -1, -1)))
 
     s_hi = seen(1.0)
     if s_hi >= floor:
-        return cloaked
+        return top
     lo, s_lo, hi = 0.0, 100.0, 1.0
     for _ in range(tries):
         # 100 - score grows about as a^p (SSIMULACRA2 ends by raising its error sum to
@@ -121,22 +133,63 @@ def keep_floor(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
             lo, s_lo = mid, s
             if s - floor < tolerance:
                 break
-    return original + lo * delta
+    return lo * top
+
+
+def within_colour(original: torch.Tensor, delta: torch.Tensor, colour: float,
+                  tries: int = 6) -> float:
+    """The largest scale ``a`` in [0, 1] found for which the 95th percentile of the
+    CIEDE2000 colour change from ``original`` to ``original + a * delta``, both rounded
+    to 8 bits, is at most ``colour``.
+
+    The per-pixel lightness cap (:func:`lightness_weight`) lets a pixel go a little past
+    ``colour`` (see :data:`LIGHTNESS_HEADROOM`); this keeps the face as a whole within
+    it. The change grows about linearly with ``a``, so each try scales ``a`` by the ratio
+    of the limit to what was measured (one or two tries); 0 if that never gets there.
+
+    Shape: original, delta (1, C, h, w), C = 1 or 3.
+    """
+    from faceguard.visibility.colour import ciede2000, srgb_to_lab
+
+    with torch.no_grad():  # the original's side, once for every try
+        base = srgb_to_lab(eight_bit(original).expand(-1, 3, -1, -1))
+
+    def p95(a: float) -> float:
+        x = eight_bit(original + a * delta).expand(-1, 3, -1, -1)
+        with torch.no_grad():
+            return float(torch.quantile(ciede2000(base, srgb_to_lab(x)).flatten().float(),
+                                        0.95))
+
+    a = 1.0
+    for _ in range(tries):
+        seen = p95(a)
+        if seen <= colour:
+            return a
+        a *= 0.99 * colour / seen
+    return 0.0
 
 
 def eight_bit(x: torch.Tensor) -> torch.Tensor:
     return (x.clamp(0, 1) * 255).round() / 255
 
 
+#: a pixel's lightness may change by this many times the face's colour limit: the limit
+#: holds at the face's 95th percentile (:func:`within_colour` has the last word), and the
+#: optimiser's own choice of where to spend a little more (edges, texture) protects more
+#: than a hard cap at the limit (benchmarks/results/protection-colour.json)
+LIGHTNESS_HEADROOM = 1.13
+
+
 def lightness_weight(image: torch.Tensor, eps: float, delta_e: float) -> torch.Tensor:
     """(B, 1, H, W) in [0, 1]: the share of ``eps`` a pixel may change so that a change
     of its brightness (luma: the same step on R, G and B) moves its colour by at most
-    ``delta_e`` in CIEDE2000 units (2.3 is just noticeable side by side).
+    :data:`LIGHTNESS_HEADROOM` times ``delta_e``, the face's colour limit in CIEDE2000
+    units (2.3 is just noticeable side by side).
 
     The slope of CIEDE2000 along the luma direction is measured per pixel, in its own
     colour (a step of 2 grey levels up and down, the steeper one counts): mid-greys
-    allow about 7 grey levels at ``delta_e = 2.5``, lights and darks more. The colour
-    guard's small chroma budget adds a little on top.
+    allow about 7 grey levels at 2.5 units, lights and darks more. The colour guard's
+    small chroma budget adds a little on top.
     """
     from faceguard.visibility.colour import ciede2000, srgb_to_lab
 
@@ -146,4 +199,5 @@ def lightness_weight(image: torch.Tensor, eps: float, delta_e: float) -> torch.T
         step = 2 / 255
         slope = torch.maximum(ciede2000(lab, srgb_to_lab((rgb + step).clamp(0, 1))),
                               ciede2000(lab, srgb_to_lab((rgb - step).clamp(0, 1)))) / step
-    return (delta_e / slope.clamp_min(1e-6) / eps).clamp(0, 1)[:, None].to(image)
+    cap = LIGHTNESS_HEADROOM * delta_e
+    return (cap / slope.clamp_min(1e-6) / eps).clamp(0, 1)[:, None].to(image)

@@ -22,7 +22,7 @@ pixels along it by more than any eps, which is a change of shape the eye hardly 
 as such, not noise. The additive part of the hybrid keeps the pixel budget (L-inf and
 the colour guard, :func:`faceguard.cloak.base.project`); how visible the whole is, is
 measured and bounded like every cloak's (the visibility floor of
-:func:`faceguard.cloak.budget.keep_floor`).
+:func:`faceguard.cloak.budget.keep_visible`).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ class PerceptualCloak(Cloak):
     past its margin under every draw) while the floor holds. Distance measures: L-inf
     (hard), SSIMULACRA2 (soft: the score moves by a few points with the window it is
     measured in, so
-    :func:`faceguard.cloak.budget.keep_floor` has the last word on the face region).
+    :func:`faceguard.cloak.budget.keep_visible` has the last word on the face region).
 
     Args:
         eps: L-inf cap (default 16/255: larger than sign methods need, as the floor keeps

@@ -18,8 +18,9 @@ computed at model resolution (112 px) and pasted back.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -27,14 +28,24 @@ import torch.nn.functional as F
 
 from faceguard import regions
 from faceguard.cloak.base import Cloak, Objective, project
-from faceguard.cloak.budget import face_weight, keep_floor, lightness_weight, texture_weight
+from faceguard.cloak.budget import (
+    face_weight,
+    keep_visible,
+    lightness_weight,
+    texture_weight,
+    visible_scale,
+)
 from faceguard.cloak.transforms import gaussian_blur
 from faceguard.detect import Face
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import StepCallback, no_steps
-from faceguard.regions import FaceRegion, paste
+from faceguard.regions import FaceRegion, Region, paste
 
-__all__ = ["WORK_PX", "FaceCrop", "cloak_face", "crop_face", "face_in", "paste", "working_view"]
+if TYPE_CHECKING:
+    from faceguard.cloak.universal import UniversalMask
+
+__all__ = ["WORK_PX", "FaceCrop", "cloak_face", "crop_face", "face_in", "keep_faces_visible",
+           "mask_face", "paste", "working_view"]
 
 #: faces wider than this (pixels) are optimised at a scale where they are this wide (336
 #: before: every per-pixel part of a step, the visibility penalty and the purification levers'
@@ -101,10 +112,12 @@ def cloak_face(
             this wide, and the change is brought back to full resolution smoothly.
         floor: the least face SSIMULACRA2 (of the face box grown 1.3x, at full
             resolution, rounded to 8 bits): the change is scaled down until it holds
-            (:func:`faceguard.cloak.budget.keep_floor`), whatever the method.
-        delta_e: the most a pixel's lightness may change, in CIEDE2000 units: the
-            budget shrinks where eps would change it more
-            (:func:`faceguard.cloak.budget.lightness_weight`).
+            (:func:`faceguard.cloak.budget.keep_visible`), whatever the method.
+        delta_e: how much the face's colour may change, in CIEDE2000 units (at its
+            95th percentile over the face region, rounded to 8 bits): the budget shrinks
+            where eps would change a pixel's lightness more than a little over it
+            (:func:`faceguard.cloak.budget.lightness_weight`), and with ``floor`` the
+            change is scaled down until the face keeps it.
         on_step: the cloak's step callback (see :class:`faceguard.cloak.base.Cloak`);
             the visibility guard calls it again with the last step before each of its
             scorings (no progress, but a point where a cancelled job stops).
@@ -149,9 +162,77 @@ def cloak_face(
         else:
             cloaked = (crop.pixels + delta * (crop.weight > 0)).clamp(0, 1)
     if floor is not None:
-        cloaked = keep_floor(crop.pixels, cloaked, floor, face_in(crop, face),
-                             on_try=lambda: step(*last[0]))
+        cloaked = keep_visible(crop.pixels, cloaked, floor, face_in(crop, face), delta_e,
+                               on_try=lambda: step(*last[0]))
     return paste(photo, region, cloaked.to(photo.device)), region
+
+
+def mask_face(photo: torch.Tensor, face: Face, mask: UniversalMask, ensemble: Ensemble,
+              texture: float = 0.0, grey: bool = False, floor: float | None = None,
+              delta_e: float | None = None) -> tuple[torch.Tensor, FaceCrop]:
+    """Cloak one face of a (1, 3, H, W) photo with a person's universal mask, within the
+    same looks limits as :func:`cloak_face` (texture and lightness shaping, the floor and
+    the colour limit). Returns (the cloaked photo, the face's crop of the original)."""
+    crop = crop_face(photo, face, ensemble, texture)
+    weight = crop.weight
+    if delta_e is not None:
+        weight = weight * lightness_weight(crop.pixels, float(mask.perturbation.abs().max()),
+                                           delta_e)
+    cloaked = mask.apply(crop.pixels[:, :1] if grey else crop.pixels, crop.landmarks, weight)
+    cloaked = cloaked.expand_as(crop.pixels)
+    if floor is not None:
+        cloaked = keep_visible(crop.pixels, cloaked, floor, face_in(crop, face), delta_e)
+    return paste(photo, crop, cloaked), crop
+
+
+def keep_faces_visible(original: torch.Tensor, cloaked: torch.Tensor, faces: Sequence[Face],
+                       regions: Sequence[Region], floor: float, delta_e: float | None = None
+                       ) -> torch.Tensor:
+    """The cloaked photo with every cloaked face within its looks limits as measured on
+    the whole photo.
+
+    Each face's cloak keeps its face's limits on its own; where it reaches into another
+    cloaked face's measured region (people side by side), the two changes add up there.
+    Such a face's limits are then kept by scaling down together every change that
+    reaches it, each whole (the smallest box holding every region that meets it), so no
+    seam appears.
+
+    Args:
+        original, cloaked: (1, C, H, W) the photo before and after its faces were cloaked.
+        faces: the cloaked faces; regions: the region each face's cloak changed.
+        floor, delta_e: the looks limits (see :func:`cloak_face`).
+    """
+    from faceguard.visibility import face_box
+
+    h, w = original.shape[-2:]
+    out = cloaked
+    for face in faces:
+        box = face_box(face.box, w, h)
+        if sum(_meet(box, r) for r in regions) < 2:
+            continue  # only its own cloak reaches it: already kept
+        group = box
+        while True:  # grow to every region that meets it, so each change is scaled whole
+            grown = _union([group, *(r for r in regions if _meet(group, r))])
+            if grown == group:
+                break
+            group = grown
+        x0, y0, x1, y1 = group
+        before, after = original[..., y0:y1, x0:x1], out[..., y0:y1, x0:x1]
+        a = visible_scale(before, after, floor, (box[0] - x0, box[1] - y0, box[2] - x0,
+                                                  box[3] - y0), delta_e)
+        if a < 1:
+            out = out.clone()
+            out[..., y0:y1, x0:x1] = before + a * (after - before)
+    return out
+
+
+def _meet(a: Region, b: Region) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _union(boxes: Sequence[Region]) -> Region:
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes),
+            max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
 def face_in(crop: FaceCrop, face: Face) -> tuple[int, int, int, int]:
