@@ -273,7 +273,7 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
     region = cloaked[..., crop.region[1]:crop.region[3], crop.region[0]:crop.region[2]]
     region = keep_visible(crop.pixels, region, s.floor, face_in(crop, face), s.delta_e)
     image = paste(image, crop, region)
-    lap("visibility guard (keep the floor)")
+    lap("visibility guard (keep the floor and the colour limit)")
     saved = tmp / "stages.jpg"
     save_photo(photo.with_pixels(from_tensor(image)), saved, quality=95, overwrite=True)
     lap("save (JPEG q95)")
