@@ -93,8 +93,8 @@ LOOKS = {"low": {"floor": 85.0, "delta_e": 2.0},
 #: album's 65 faces at balanced); measured with the default cloak, not promised
 MEASURED_LOOKS = {
     "low": "measured like JPEG quality 100 on the demo face",
-    "balanced": "measured like JPEG quality 95 on the demo face, 65 (median) on 65 album faces",
-    "high": "measured like JPEG quality 65 on the demo face",
+    "balanced": "measured like JPEG quality 90 on the demo face, 67 (median) on 66 album faces",
+    "high": "measured like JPEG quality 50 on the demo face",
 }
 #: preset -> eps in grey levels, steps, EOT robustness, floor; for sign-gradient methods
 PRESETS = {
