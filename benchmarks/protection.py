@@ -99,7 +99,7 @@ def _cloak_batch(config: dict, data: Data, seed: int) -> torch.Tensor:
     x = data.images[data.probes]
     landmarks = np.stack([data.faces[i].landmarks for i in data.probes])
     return _keep_visible(s, data, x, _cloak(s, config, data, ens, x, landmarks,
-                                          _weight(s, data, x), seed))
+                                            _weight(s, data, x), seed))
 
 
 def _weight(s: CloakSettings, data: Data, x: torch.Tensor) -> torch.Tensor:
@@ -113,7 +113,7 @@ def _weight(s: CloakSettings, data: Data, x: torch.Tensor) -> torch.Tensor:
 
 
 def _keep_visible(s: CloakSettings, data: Data, x: torch.Tensor,
-                cloaked: torch.Tensor) -> torch.Tensor:
+                  cloaked: torch.Tensor) -> torch.Tensor:
     """The pipeline's last step on every method: scale each change down to the floor
     and the colour limit."""
     return torch.cat([keep_visible(x[k:k + 1], cloaked[k:k + 1], s.floor,

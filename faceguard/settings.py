@@ -90,7 +90,7 @@ LOOKS = {"low": {"floor": 85.0, "delta_e": 2.0},
          "high": {"floor": 65.0, "delta_e": 4.0}}
 #: preset -> how visible its cloak measured, as a JPEG quality that changes the face as
 #: much (benchmarks/results/visibility.json: the demo's astronaut, and the median of the
-#: album's 65 faces at balanced); measured with the default cloak, not promised
+#: album's 66 faces at balanced); measured with the default cloak, not promised
 MEASURED_LOOKS = {
     "low": "measured like JPEG quality 100 on the demo face",
     "balanced": "measured like JPEG quality 90 on the demo face, 67 (median) on 66 album faces",
