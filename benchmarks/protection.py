@@ -20,9 +20,10 @@ the attacker holds: ``protection_data.py``):
 A *recipe* is the cloak's settings without the models (a method, a preset, transfer
 levers); the protocol runs it once per held-out family plus once with every family.
 
-Usage: .venv/bin/python benchmarks/protection.py [--quick] [--only RECIPE ...] [--curves]
+Usage: .venv/bin/python benchmarks/protection.py [--quick] [--only RECIPE ...] [--curves] [--grey]
   --quick: about 40 probes, faceres held out, JPEG q75 and bilateral only: a lever screen.
   --defenses D ...: the attacker's defenses instead (e.g. add bl+sr to a quick screen).
+  --grey: the probes as grey photos (the person uploads black-and-white photos).
 """
 
 from __future__ import annotations
@@ -43,12 +44,14 @@ from common import write_results  # noqa: E402
 from protection_data import (  # noqa: E402
     Data,
     embed_given,
+    grey_probes,
     load_celeb24,
     load_distractors,
 )
 
 from faceguard.audit.defenses import make_defense  # noqa: E402
 from faceguard.audit.protection import FARS, calibrate, evasion, poisoning  # noqa: E402
+from faceguard.cloak.base import cloak_grey  # noqa: E402
 from faceguard.cloak.budget import eight_bit, face_weight, keep_visible, lightness_weight  # noqa: E402
 from faceguard.cloak.recipe import (  # noqa: E402
     budget,
@@ -140,6 +143,8 @@ def _cloak(s, config, data, ens, x, landmarks, weight, seed) -> torch.Tensor:
     references = {m: torch.stack([_padded(people[data.user_ids.index(n)].embeddings[m], most)
                                   for n in probe_labels]) for m in ens.names}
     gen = torch.Generator().manual_seed(seed)
+    if config.get("grey") and (s.universal or s.objective == "classifier"):
+        raise ValueError("--grey runs the per-photo methods only")
     if s.universal:
         masked = _universal(s, config, data, ens, people, x, landmarks, weight, gen)
         if not config.get("refine"):
@@ -169,6 +174,8 @@ def _cloak(s, config, data, ens, x, landmarks, weight, seed) -> torch.Tensor:
                   for p in people}
         decoy = {m: torch.stack([chosen[n][m] for n in probe_labels]) for m in ens.names}
     make = objective_factory(s, ens, centroids, decoy, seed=seed, references=references)
+    if config.get("grey"):  # as the pipeline cloaks a grey photo
+        return cloak_grey(make_cloak(s), x, make(landmarks), weight, gen)
     return make_cloak(s)(x, make(landmarks), weight, gen)
 
 
@@ -319,11 +326,14 @@ def plan(recipes: dict[str, dict], held_out: tuple[str, ...], white_box: bool) -
 
 
 def curves() -> dict[str, dict]:
-    """Protection against visibility: the perceptual method from invisible to visible
-    (its floor and lightness cap together), and PGD by eps with no visibility limit."""
+    """Protection against visibility: the default (the perceptual method with its levers)
+    from invisible to plainly visible, its floor and colour limit together (eps grows
+    where 16 grey levels would bind first), through ``balanced`` (75, 3.0); and PGD by eps
+    with no visibility limit."""
     out = {f"curve-perceptual-floor{floor:g}": {"method": "perceptual", "floor": floor,
-                                                "delta_e": delta_e, "robust": False}
-           for floor, delta_e in ((90, 1.5), (85, 2.0), (75, 3.0), (65, 4.0), (60, 5.0))}
+                                                "delta_e": delta_e, "eps": eps}
+           for floor, delta_e, eps in ((90, 1.5, 16), (85, 2.0, 16), (75, 3.0, 16),
+                                       (65, 4.0, 24), (55, 6.0, 32), (45, 8.0, 48))}
     out |= {f"curve-pgd-eps{eps:g}": {"method": "pgd", "eps": eps, "floor": 1.0,
                                       "delta_e": 50.0, "robust": False}
             for eps in (2, 4, 8, 16)}
@@ -379,6 +389,9 @@ def main() -> None:
     parser.add_argument("--defenses", nargs="+",
                         help="the attacker's defenses (default: "
                              f"{' '.join(DEFENSES)}; {' '.join(QUICK_DEFENSES)} with --quick)")
+    parser.add_argument("--grey", action="store_true",
+                        help="the probes as grey photos, cloaked as the pipeline cloaks "
+                             "grey photos (the attacker's gallery stays in colour)")
     parser.add_argument("--out", help="results file name in benchmarks/results (default: "
                                       "protection, protection-only with --only, "
                                       "protection-curves with --curves)")
@@ -387,6 +400,8 @@ def main() -> None:
     torch.manual_seed(0)
     quick = args.quick or args.curves
     data = load_celeb24(probes_per_id=2 if quick else 5, user_ids=20 if quick else 24)
+    if args.grey:
+        data = grey_probes(data)
     attacker = Attacker(data)
     recipes = curves() if args.curves else RECIPES
     # "perceptual-balanced+a+b": the perceptual method with levers a and b together
@@ -394,6 +409,8 @@ def main() -> None:
                 for k in args.only or ()
                 if k not in recipes and k.startswith("perceptual-balanced+")}
     recipes = {k: v for k, v in (recipes | combined).items() if not args.only or k in args.only}
+    if args.grey:
+        recipes = {k: {**v, "grey": True} for k, v in recipes.items()}
     defenses = tuple(args.defenses or (QUICK_DEFENSES if quick else DEFENSES))
     held_out = args.held_out if args.held_out is not None else (
         ("faceres",) if quick else FAMILIES)

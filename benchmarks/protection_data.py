@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import csv
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +89,17 @@ def load_celeb24(probes_per_id: int, user_ids: int, seed: int = 0) -> Data:
             by_id.setdefault(labels[i], []).append(i)
     probes = [i for ids in by_id.values() for i in ids[:probes_per_id]]
     return Data(torch.stack(images), labels, faces, refs, gallery, probes, names[:user_ids])
+
+
+def grey_probes(data: Data) -> Data:
+    """The same data with the probes (the photos the person uploads) as grey photos: luma
+    (ITU-R 601, as Pillow's "L") rounded to 8 bits, in three equal channels. References
+    and the attacker's gallery stay in colour."""
+    images = data.images.clone()
+    p = data.probes
+    luma = torch.tensordot(torch.tensor([0.299, 0.587, 0.114]), images[p], dims=([0], [1]))
+    images[p] = ((luma * 255).round() / 255)[:, None].expand(-1, 3, -1, -1)
+    return replace(data, images=images)
 
 
 def embed_given(ensemble: Ensemble, images: torch.Tensor) -> Embeddings:

@@ -110,6 +110,19 @@ class Cloak:
         return project(images, original, budget, self.chroma)
 
 
+def cloak_grey(cloak: Cloak, images: torch.Tensor, objective: Objective,
+               weight: torch.Tensor | None = None, generator: torch.Generator | None = None,
+               on_step: StepCallback | None = None, start: torch.Tensor | None = None
+               ) -> torch.Tensor:
+    """``cloak`` on grey images: (B, 3, H, W) with three equal channels, changed alike in
+    all three, so the change survives writing the photo back as grey (and grey has no
+    chroma to guard). The objective still sees three channels. Arguments as
+    :meth:`Cloak.__call__`."""
+    out = cloak(images[:, :1], lambda x: objective(x.expand(-1, 3, -1, -1)), weight,
+                generator, on_step, None if start is None else start.mean(1, keepdim=True))
+    return out.expand_as(images)
+
+
 def gradient(objective: Objective, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(losses (B,), d sum(losses) / d images)."""
     x = images.detach().requires_grad_(True)

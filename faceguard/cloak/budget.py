@@ -149,7 +149,7 @@ def within_colour(original: torch.Tensor, delta: torch.Tensor, colour: float,
 
     Shape: original, delta (1, C, h, w), C = 1 or 3.
     """
-    from faceguard.visibility.colour import ciede2000, srgb_to_lab
+    from faceguard.visibility.colour import ciede2000, face_change, srgb_to_lab
 
     with torch.no_grad():  # the original's side, once for every try
         base = srgb_to_lab(eight_bit(original).expand(-1, 3, -1, -1))
@@ -157,8 +157,7 @@ def within_colour(original: torch.Tensor, delta: torch.Tensor, colour: float,
     def p95(a: float) -> float:
         x = eight_bit(original + a * delta).expand(-1, 3, -1, -1)
         with torch.no_grad():
-            return float(torch.quantile(ciede2000(base, srgb_to_lab(x)).flatten().float(),
-                                        0.95))
+            return face_change(ciede2000(base, srgb_to_lab(x)))
 
     a = 1.0
     for _ in range(tries):

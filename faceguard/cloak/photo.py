@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from faceguard import regions
-from faceguard.cloak.base import Cloak, Objective, project
+from faceguard.cloak.base import Cloak, Objective, cloak_grey, project
 from faceguard.cloak.budget import (
     face_weight,
     keep_visible,
@@ -143,11 +143,8 @@ def cloak_face(
         (on_step or no_steps)(done, total)
 
     start = start_for(work) if start_for is not None else None
-    if grey:
-        cloaked = cloak(work.pixels[:, :1], lambda x: objective(x.expand(-1, 3, -1, -1)),
-                        work.weight, generator, step,
-                        None if start is None else start.mean(1, keepdim=True)
-                        ).expand_as(work.pixels)
+    if grey:  # one change for all three channels: the photo is saved grey
+        cloaked = cloak_grey(cloak, work.pixels, objective, work.weight, generator, step, start)
     else:
         cloaked = cloak(work.pixels, objective, work.weight, generator, step, start)
     if work is not crop:
