@@ -296,6 +296,7 @@ RECIPES = {
     "perceptual-balanced-steps120": {"method": "perceptual", "steps": 120},
     "perceptual-balanced-steps40": {"method": "perceptual", "steps": 40},
     "perceptual-balanced-steps30": {"method": "perceptual", "steps": 30},
+    "perceptual-balanced-steps20": {"method": "perceptual", "steps": 20},
     "perceptual-balanced-draws4": {"method": "perceptual", "eot_samples": 4},
     # a larger colour limit (balanced: 3.0 CIEDE2000 units at the face's 95th percentile;
     # protection-de32.json and -de35-quick.json ran when it capped each pixel instead)
