@@ -52,7 +52,7 @@ from protection_data import (  # noqa: E402
 from faceguard.audit.defenses import make_defense  # noqa: E402
 from faceguard.audit.protection import FARS, calibrate, evasion, poisoning  # noqa: E402
 from faceguard.cloak.base import cloak_grey  # noqa: E402
-from faceguard.cloak.budget import eight_bit, face_weight, keep_visible, lightness_weight  # noqa: E402
+from faceguard.cloak.budget import eight_bit, face_weight, keep_visible, limit_lightness  # noqa: E402
 from faceguard.cloak.recipe import (  # noqa: E402
     budget,
     fit_universal,
@@ -112,7 +112,7 @@ def _weight(s: CloakSettings, data: Data, x: torch.Tensor) -> torch.Tensor:
         from faceguard.cloak.budget import texture_weight
 
         weight = weight * texture_weight(x, s.texture)
-    return weight * lightness_weight(x, budget(s), s.delta_e)
+    return limit_lightness(weight, x, budget(s), s.delta_e)
 
 
 def _keep_visible(s: CloakSettings, data: Data, x: torch.Tensor,

@@ -139,7 +139,7 @@ def cloak_batches(settings: CloakSettings, images: Images, device: str | None = 
         eight_bit,
         face_weight,
         keep_visible,
-        lightness_weight,
+        limit_lightness,
         texture_weight,
     )
     from faceguard.cloak.recipe import budget, make_cloak, objective_factory
@@ -165,7 +165,7 @@ def cloak_batches(settings: CloakSettings, images: Images, device: str | None = 
         weight = weight.expand(len(x), -1, -1, -1)
         if s.texture > 0:
             weight = weight * texture_weight(x, s.texture)
-        weight = weight * lightness_weight(x, budget(s), s.delta_e)
+        weight = limit_lightness(weight, x, budget(s), s.delta_e)
         if classify is None:
             with torch.no_grad():
                 own = ensemble.embed(x, marks[k:k + len(x)])

@@ -29,13 +29,14 @@ import torch.nn.functional as F
 from faceguard import regions
 from faceguard.cloak.base import Cloak, Objective, cloak_grey, project
 from faceguard.cloak.budget import (
+    changing_box,
     face_weight,
     keep_visible,
-    lightness_weight,
+    limit_lightness,
     texture_weight,
     visible_scale,
 )
-from faceguard.cloak.transforms import gaussian_blur
+from faceguard.cloak.transforms import blur_radius, gaussian_blur
 from faceguard.detect import Face
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import StepCallback, no_steps
@@ -133,7 +134,7 @@ def cloak_face(
     crop = replace(region, pixels=region.pixels.to(ensemble.device),
                    weight=region.weight.to(ensemble.device))
     if delta_e is not None:
-        crop = replace(crop, weight=crop.weight * lightness_weight(crop.pixels, cloak.eps, delta_e))
+        crop = replace(crop, weight=limit_lightness(crop.weight, crop.pixels, cloak.eps, delta_e))
     work = working_view(crop, face, work_px)
     objective = objective_for(work.landmarks)
     last = [(0, 1)]  # the cloak's last step
@@ -148,20 +149,43 @@ def cloak_face(
     else:
         cloaked = cloak(work.pixels, objective, work.weight, generator, step, start)
     if work is not crop:
-        # back to full resolution: a smooth change (bilinear, then blurred), clipped to
-        # the full-resolution budget, so the L-inf bound and the feathered edge hold per pixel
-        delta = F.interpolate(cloaked - work.pixels, size=crop.pixels.shape[-2:],
-                              mode="bilinear", align_corners=False)
-        delta = gaussian_blur(delta, face.width / MODEL_FACE_PX)
-        if cloak.pixel_bounded:
-            cloaked = project(crop.pixels + delta, crop.pixels, cloak.eps * crop.weight,
-                              cloak.chroma)
-        else:
-            cloaked = (crop.pixels + delta * (crop.weight > 0)).clamp(0, 1)
+        cloaked = _enlarged(cloaked - work.pixels, crop, cloak, face.width / MODEL_FACE_PX)
     if floor is not None:
         cloaked = keep_visible(crop.pixels, cloaked, floor, face_in(crop, face), delta_e,
                                on_try=lambda: step(*last[0]))
     return paste(photo, region, cloaked.to(photo.device)), region
+
+
+def _enlarged(change: torch.Tensor, crop: FaceCrop, cloak: Cloak, sigma: float) -> torch.Tensor:
+    """The crop with a working-scale ``change`` (1, C, h, w) brought back to full
+    resolution: a smooth change (bilinear, then blurred by ``sigma`` pixels), clipped to
+    the full-resolution budget, so the L-inf bound and the feathered edge hold per pixel.
+
+    Only the box where the budget is non-zero is blurred and clipped (with the margin the
+    blur reads): the same pixels as blurring the whole region, for 40% of the work on a
+    large face.
+    """
+    delta = F.interpolate(change, size=crop.pixels.shape[-2:], mode="bilinear",
+                          align_corners=False)
+    box = changing_box(crop.weight)
+    if box is None:
+        return crop.pixels
+    r = blur_radius(sigma)
+    read = tuple(slice(max(0, part.start - r), min(n, part.stop + r))
+                 for part, n in zip(box, crop.pixels.shape[-2:], strict=True))
+    if min(part.stop - part.start for part in read) <= r:  # too thin to reflect at its edges
+        read = (slice(0, crop.pixels.shape[-2]), slice(0, crop.pixels.shape[-1]))
+    blurred = gaussian_blur(delta[..., read[0], read[1]], sigma)
+    delta = blurred[..., box[0].start - read[0].start:box[0].stop - read[0].start,
+                    box[1].start - read[1].start:box[1].stop - read[1].start]
+    original, weight = crop.pixels[..., box[0], box[1]], crop.weight[..., box[0], box[1]]
+    if cloak.pixel_bounded:
+        inside = project(original + delta, original, cloak.eps * weight, cloak.chroma)
+    else:
+        inside = (original + delta * (weight > 0)).clamp(0, 1)
+    out = crop.pixels.clone()
+    out[..., box[0], box[1]] = inside
+    return out
 
 
 def mask_face(photo: torch.Tensor, face: Face, mask: UniversalMask, ensemble: Ensemble,
@@ -173,8 +197,8 @@ def mask_face(photo: torch.Tensor, face: Face, mask: UniversalMask, ensemble: En
     crop = crop_face(photo, face, ensemble, texture)
     weight = crop.weight
     if delta_e is not None:
-        weight = weight * lightness_weight(crop.pixels, float(mask.perturbation.abs().max()),
-                                           delta_e)
+        weight = limit_lightness(weight, crop.pixels, float(mask.perturbation.abs().max()),
+                                 delta_e)
     cloaked = mask.apply(crop.pixels[:, :1] if grey else crop.pixels, crop.landmarks, weight)
     cloaked = cloaked.expand_as(crop.pixels)
     if floor is not None:

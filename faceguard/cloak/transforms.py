@@ -92,9 +92,14 @@ def _block_quantise(plane: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     return (d.T @ coeffs @ d).transpose(2, 3).reshape(n, h, w)
 
 
+def blur_radius(sigma: float) -> int:
+    """How far (pixels) :func:`gaussian_blur` reads around each pixel."""
+    return max(1, math.ceil(3 * sigma))
+
+
 def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur, reflect-padded; sigma in pixels."""
-    radius = max(1, math.ceil(3 * sigma))
+    radius = blur_radius(sigma)
     t = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
     k = torch.exp(-(t**2) / (2 * sigma**2))
     k = k / k.sum()
