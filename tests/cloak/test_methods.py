@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from faceguard.album import embed_faces
 from faceguard.cloak.base import project
+from faceguard.cloak.budget import changing_box, lightness_weight, limit_lightness
 from faceguard.cloak.fgsm import FGSM
 from faceguard.cloak.iterative import BIM, MIFGSM, PGD
 from faceguard.cloak.objectives import ClassifierObjective, FeatureObjective, pfgsm_target
 from faceguard.cloak.perceptual import Adam, PerceptualCloak
 from faceguard.cloak.pfgsm import PFGSM
-from faceguard.cloak.photo import cloak_face, crop_face
+from faceguard.cloak.photo import _enlarged, cloak_face, crop_face, working_view
+from faceguard.cloak.transforms import gaussian_blur
 from faceguard.identity import FaceClassifier, Person
 from faceguard.io import to_tensor
 from faceguard.models.ensemble import Ensemble
@@ -229,6 +234,30 @@ def test_large_faces_are_cloaked_smoothly_at_full_resolution(scene):
     # sign steps on every pixel leave a grainy +-eps pattern; a face cloaked at a third
     # of its size and brought back smoothly changes neighbours alike
     assert roughness(64) < 0.7 * roughness(10_000)
+
+
+def test_per_pixel_work_is_done_only_where_the_budget_is(scene):
+    """The lightness limit and the enlarged change, computed in the budget's box, equal
+    the same computed over the whole region (outside the box the budget is zero)."""
+    photo, face, ensemble, _ = scene
+    crop = crop_face(photo, face, ensemble, texture=0.5)
+    box = changing_box(crop.weight)
+    assert box is not None and (crop.weight[..., box[0], box[1]] > 0).any()
+    inside = torch.zeros_like(crop.weight, dtype=torch.bool)
+    inside[..., box[0], box[1]] = True
+    assert (crop.weight[~inside] == 0).all() and inside.float().mean() < 0.7
+    weight = limit_lightness(crop.weight, crop.pixels, 16 / 255, 3.0)
+    assert torch.equal(weight, crop.weight * lightness_weight(crop.pixels, 16 / 255, 3.0))
+    crop = replace(crop, weight=weight)
+    work = working_view(crop, face, 64)
+    change = (torch.rand_like(work.pixels) - 0.5) * 0.1 * work.weight
+    cloak, sigma = PerceptualCloak(), 2.5
+    whole = F.interpolate(change, size=crop.pixels.shape[-2:], mode="bilinear",
+                          align_corners=False)
+    whole = project(crop.pixels + gaussian_blur(whole, sigma), crop.pixels,
+                    cloak.eps * crop.weight, cloak.chroma)
+    assert torch.allclose(_enlarged(change, crop, cloak, sigma), whole, atol=1e-6)
+    assert changing_box(torch.zeros(1, 1, 4, 4)) is None
 
 
 def test_every_draw_is_one_batched_pass_with_its_own_alignment(scene):
