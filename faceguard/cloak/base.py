@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import torch
 
+from faceguard.cloak.budget import changing_box
 from faceguard.progress import StepCallback, no_steps
 
 Objective = Callable[[torch.Tensor], torch.Tensor]
@@ -89,6 +90,9 @@ class Cloak:
         if weight is None:
             weight = torch.ones_like(images[:, :1])
         budget = self.eps * weight.to(images)
+        tell = getattr(objective, "will_change", None)  # it may skip work elsewhere
+        if tell is not None:
+            tell(changing_box(budget) if self.pixel_bounded else None)
         extra = {}
         if start is not None:
             if not self.warm_start:

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from faceguard.align import jitter_landmarks
 from faceguard.cloak import transfer
-from faceguard.cloak.transforms import bilateral, bilateral_sr
+from faceguard.cloak.transforms import BILATERAL_RADIUS, bilateral, bilateral_sr
 from faceguard.identity import FaceClassifier, normalised_distance
 from faceguard.models.ensemble import Ensemble, FaceTransform
 from faceguard.settings import TRANSFER_LEVERS
@@ -39,6 +39,10 @@ PURIFIED_EVERY = 2
 #: purification lever -> the differentiable defense its draws see the face through;
 #: with both, the purified draws take them in turn
 _PURIFIERS = {"purify": bilateral, "restore": bilateral_sr}
+
+#: how far (pixels) a purifier reads around each pixel, where that is bounded: it is then
+#: run only around the pixels the cloak may change (:attr:`_FaceObjective.changing`)
+_REACH = {bilateral: BILATERAL_RADIUS}
 
 
 class _FaceObjective:
@@ -73,6 +77,8 @@ class _FaceObjective:
         #: beyond its margin under every draw); cloaks may stop early on it
         self.satisfied = torch.zeros(0, dtype=torch.bool)
         self._beyond: list[torch.Tensor] = []  # per draw, (B,) filled by ``loss``
+        self.changing: tuple[slice, slice] | None = None  # see :meth:`will_change`
+        self._unchanged: dict = {}  # purifier -> its output on the first images it saw
 
     def _embeddings(self, images: torch.Tensor
                     ) -> tuple[list[dict[str, torch.Tensor]], list[torch.Tensor]]:
@@ -99,7 +105,7 @@ class _FaceObjective:
             self.draws += 1
             if self.purifiers and self.draws % PURIFIED_EVERY == 0:
                 turn = self.draws // PURIFIED_EVERY % len(self.purifiers)
-                views.append(self.purifiers[turn](images))
+                views.append(self._purified(self.purifiers[turn], images))
             else:
                 views.append(images)
             m = np.broadcast_to(self.landmarks, (n, 5, 2))
@@ -147,6 +153,43 @@ class _FaceObjective:
 
     def loss(self, embeddings: dict[str, torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
+
+    def will_change(self, box: tuple[slice, slice] | None) -> None:
+        """From now on, only the pixels in ``box`` (rows, cols) of the images may change
+        from call to call (None: any may): what a cloak tells its objective before it
+        starts (:class:`faceguard.cloak.base.Cloak`)."""
+        self.changing, self._unchanged = box, {}
+
+    def _purified(self, purifier, images: torch.Tensor) -> torch.Tensor:
+        """``purifier(images)``, computed only where it can differ from its output on the
+        first images seen: around :attr:`changing`, within the purifier's reach (the
+        bilateral filter is a tenth of a large face's step, and the cloak changes 40% of
+        the region). The same pixels, and the same gradient on every pixel that may
+        change, as filtering the whole region."""
+        reach = _REACH.get(purifier)
+        first = self._unchanged.get(purifier)
+        if self.changing is None or reach is None or (
+                first is not None and first.shape != images.shape):
+            return purifier(images)
+        if first is None:
+            out = purifier(images)
+            self._unchanged[purifier] = out.detach()
+            return out
+        size = images.shape[-2:]
+        # the outputs that can change, and the inputs they read
+        out = tuple(slice(max(0, part.start - reach), min(n, part.stop + reach))
+                    for part, n in zip(self.changing, size, strict=True))
+        read = tuple(slice(max(0, part.start - reach), min(n, part.stop + reach))
+                     for part, n in zip(out, size, strict=True))
+        if min(part.stop - part.start for part in read) <= reach:  # too thin to pad
+            return purifier(images)
+        window = purifier(images[..., read[0], read[1]])
+        result = first.clone()
+        result[..., out[0], out[1]] = window[..., out[0].start - read[0].start:
+                                             out[0].stop - read[0].start,
+                                             out[1].start - read[1].start:
+                                             out[1].stop - read[1].start]
+        return result
 
 
 class FeatureObjective(_FaceObjective):

@@ -121,8 +121,12 @@ def resize_down_up(images: torch.Tensor, factor: float) -> torch.Tensor:
 _LUMA = (0.299, 0.587, 0.114)
 
 
-def bilateral(images: torch.Tensor, diameter: int = 9, sigma_color: float = 75 / 255,
-              sigma_space: float = 75.0) -> torch.Tensor:
+#: how far (pixels) :func:`bilateral` reads around each pixel, at its default diameter
+BILATERAL_RADIUS = 4
+
+
+def bilateral(images: torch.Tensor, diameter: int = 2 * BILATERAL_RADIUS + 1,
+              sigma_color: float = 75 / 255, sigma_space: float = 75.0) -> torch.Tensor:
     """Differentiable bilateral filter of the luma, colour restored: the audit's
     ``bilateral`` defense (the restoration paper's Algorithm 1 with OpenCV's parameters)
     as a torch function, so a cloak can be optimised through it.

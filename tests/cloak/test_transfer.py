@@ -7,9 +7,11 @@ import torch
 
 from faceguard.album import embed_faces
 from faceguard.cloak import transfer
+from faceguard.cloak.budget import changing_box
 from faceguard.cloak.iterative import PGD
 from faceguard.cloak.objectives import FeatureObjective
-from faceguard.cloak.photo import cloak_face
+from faceguard.cloak.photo import cloak_face, crop_face
+from faceguard.cloak.transforms import bilateral
 from faceguard.io import to_tensor
 from faceguard.models.ensemble import Ensemble
 from faceguard.settings import TRANSFER_LEVERS, CloakSettings
@@ -63,13 +65,34 @@ def test_unknown_lever_is_refused():
 
 def test_differentiable_bilateral_matches_the_audit_defense(astronaut):
     from faceguard.audit.defenses import make_defense
-    from faceguard.cloak.transforms import bilateral
 
     face = to_tensor(astronaut[:200, 100:300] / 255.0).float()
     face = torch.cat([face, face.flip(-1)])  # a batch of two
     ours, theirs = bilateral(face), make_defense("bilateral")(face)
     assert float((ours - theirs).abs().max()) < 1e-3  # well under a grey level
     assert float((theirs - face).abs().mean()) > 2 / 255  # and the filter does change it
+
+
+def test_the_bilateral_lever_filters_only_around_what_the_cloak_changes(astronaut_scene):
+    """Told where the cloak may change pixels, the purified draw filters only around
+    them: the same image and the same gradient there as filtering the whole region."""
+    photo, face, ensemble, centroids = astronaut_scene
+    crop = crop_face(photo, face, ensemble)
+    box = changing_box(crop.weight)
+    objective = FeatureObjective(ensemble, crop.landmarks, centroids, levers=("purify",))
+    objective.will_change(box)
+    objective._purified(bilateral, crop.pixels)  # the first images: filtered whole
+    noise = torch.randn(crop.pixels.shape, generator=torch.Generator().manual_seed(0))
+    x = (crop.pixels + 0.03 * noise * crop.weight).clamp(0, 1).requires_grad_(True)
+    pull = torch.randn(crop.pixels.shape, generator=torch.Generator().manual_seed(1))
+    whole = bilateral(x)
+    (expected,) = torch.autograd.grad((whole * pull).sum(), x)
+    part = objective._purified(bilateral, x)
+    (got,) = torch.autograd.grad((part * pull).sum(), x)
+    assert torch.allclose(part, whole, atol=1e-6)
+    assert torch.allclose(got[..., box[0], box[1]], expected[..., box[0], box[1]], atol=1e-5)
+    objective.will_change(None)  # anything may change: the whole region again
+    assert torch.equal(objective._purified(bilateral, x), whole)
 
 
 def test_differentiable_bl_sr_matches_the_audit_defense(astronaut):
