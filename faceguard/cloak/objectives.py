@@ -27,7 +27,13 @@ import torch.nn.functional as F
 
 from faceguard.align import jitter_landmarks
 from faceguard.cloak import transfer
-from faceguard.cloak.transforms import BILATERAL_RADIUS, bilateral, bilateral_sr
+from faceguard.cloak.transforms import (
+    BILATERAL_RADIUS,
+    bilateral,
+    bilateral_sr,
+    filtered_in,
+    grown,
+)
 from faceguard.identity import FaceClassifier, normalised_distance
 from faceguard.models.ensemble import Ensemble, FaceTransform
 from faceguard.settings import TRANSFER_LEVERS
@@ -172,23 +178,15 @@ class _FaceObjective:
                 first is not None and first.shape != images.shape):
             return purifier(images)
         if first is None:
-            out = purifier(images)
-            self._unchanged[purifier] = out.detach()
-            return out
-        size = images.shape[-2:]
-        # the outputs that can change, and the inputs they read
-        out = tuple(slice(max(0, part.start - reach), min(n, part.stop + reach))
-                    for part, n in zip(self.changing, size, strict=True))
-        read = tuple(slice(max(0, part.start - reach), min(n, part.stop + reach))
-                     for part, n in zip(out, size, strict=True))
-        if min(part.stop - part.start for part in read) <= reach:  # too thin to pad
+            whole = purifier(images)
+            self._unchanged[purifier] = whole.detach()
+            return whole
+        out = grown(self.changing, reach, images.shape[-2:])  # the outputs that can change
+        window = filtered_in(purifier, images, out, reach)
+        if window is None:
             return purifier(images)
-        window = purifier(images[..., read[0], read[1]])
         result = first.clone()
-        result[..., out[0], out[1]] = window[..., out[0].start - read[0].start:
-                                             out[0].stop - read[0].start,
-                                             out[1].start - read[1].start:
-                                             out[1].stop - read[1].start]
+        result[..., out[0], out[1]] = window
         return result
 
 

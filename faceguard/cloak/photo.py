@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -36,7 +37,7 @@ from faceguard.cloak.budget import (
     texture_weight,
     visible_scale,
 )
-from faceguard.cloak.transforms import blur_radius, gaussian_blur
+from faceguard.cloak.transforms import blur_radius, filtered_in, gaussian_blur
 from faceguard.detect import Face
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import StepCallback, no_steps
@@ -170,19 +171,15 @@ def _enlarged(change: torch.Tensor, crop: FaceCrop, cloak: Cloak, sigma: float) 
     box = changing_box(crop.weight)
     if box is None:
         return crop.pixels
-    r = blur_radius(sigma)
-    read = tuple(slice(max(0, part.start - r), min(n, part.stop + r))
-                 for part, n in zip(box, crop.pixels.shape[-2:], strict=True))
-    if min(part.stop - part.start for part in read) <= r:  # too thin to reflect at its edges
-        read = (slice(0, crop.pixels.shape[-2]), slice(0, crop.pixels.shape[-1]))
-    blurred = gaussian_blur(delta[..., read[0], read[1]], sigma)
-    delta = blurred[..., box[0].start - read[0].start:box[0].stop - read[0].start,
-                    box[1].start - read[1].start:box[1].stop - read[1].start]
+    blur = partial(gaussian_blur, sigma=sigma)
+    smooth = filtered_in(blur, delta, box, blur_radius(sigma))
+    if smooth is None:  # a box too thin to pad: the whole region
+        smooth = blur(delta)[..., box[0], box[1]]
     original, weight = crop.pixels[..., box[0], box[1]], crop.weight[..., box[0], box[1]]
     if cloak.pixel_bounded:
-        inside = project(original + delta, original, cloak.eps * weight, cloak.chroma)
+        inside = project(original + smooth, original, cloak.eps * weight, cloak.chroma)
     else:
-        inside = (original + delta * (weight > 0)).clamp(0, 1)
+        inside = (original + smooth * (weight > 0)).clamp(0, 1)
     out = crop.pixels.clone()
     out[..., box[0], box[1]] = inside
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from functools import cache
 
 import torch
@@ -95,6 +96,29 @@ def _block_quantise(plane: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
 def blur_radius(sigma: float) -> int:
     """How far (pixels) :func:`gaussian_blur` reads around each pixel."""
     return max(1, math.ceil(3 * sigma))
+
+
+Box = tuple[slice, slice]  # rows, cols
+
+
+def grown(box: Box, reach: int, size: tuple[int, int]) -> Box:
+    """``box`` grown by ``reach`` pixels on each side, within an image of ``size`` (h, w)."""
+    return tuple(slice(max(0, part.start - reach), min(n, part.stop + reach))
+                 for part, n in zip(box, size, strict=True))
+
+
+def filtered_in(local: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor,
+                box: Box, reach: int) -> torch.Tensor | None:
+    """``local(images)[..., box]`` from the pixels within ``reach`` of ``box`` alone: the
+    same values for a filter that reads no farther than ``reach`` and reflects or pads at
+    the image's edges (the window's other edges only touch what is cut away). None when
+    the window is too thin to pad."""
+    read = grown(box, reach, images.shape[-2:])
+    if min(part.stop - part.start for part in read) <= reach:
+        return None
+    out = local(images[..., read[0], read[1]])
+    return out[..., box[0].start - read[0].start:box[0].stop - read[0].start,
+               box[1].start - read[1].start:box[1].stop - read[1].start]
 
 
 def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
