@@ -122,9 +122,25 @@ def cloak_grey(cloak: Cloak, images: torch.Tensor, objective: Objective,
     all three, so the change survives writing the photo back as grey (and grey has no
     chroma to guard). The objective still sees three channels. Arguments as
     :meth:`Cloak.__call__`."""
-    out = cloak(images[:, :1], lambda x: objective(x.expand(-1, 3, -1, -1)), weight,
-                generator, on_step, None if start is None else start.mean(1, keepdim=True))
+    out = cloak(images[:, :1], _InColour(objective), weight, generator, on_step,
+                None if start is None else start.mean(1, keepdim=True))
     return out.expand_as(images)
+
+
+class _InColour:
+    """A three-channel objective for a one-channel cloak: grey (B, 1, H, W) is seen as
+    three equal channels. Everything else is the objective's own, so the cloak still
+    reads its ``satisfied`` (early stopping) and tells it ``will_change`` (work done
+    only where the cloak may change)."""
+
+    def __init__(self, objective: Objective) -> None:
+        self.objective = objective
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return self.objective(images.expand(-1, 3, -1, -1))
+
+    def __getattr__(self, name: str):
+        return getattr(self.objective, name)
 
 
 def gradient(objective: Objective, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
