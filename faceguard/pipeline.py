@@ -50,6 +50,7 @@ from faceguard.models.ensemble import Ensemble
 from faceguard.planning import SELF, Plan, make_plan, other_people, whose_faces
 from faceguard.progress import Event, stepwise
 from faceguard.settings import DEFAULT_FORMAT, DEFAULT_QUALITY, CloakSettings
+from faceguard.visibility import FaceLook
 
 
 @dataclass
@@ -282,8 +283,6 @@ def _cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int 
     photo done, detail)`` after each optimisation step."""
     from faceguard.cloak.photo import cloak_face, keep_faces_visible, mask_face
     from faceguard.cloak.recipe import make_cloak
-    from faceguard.visibility import measure_face
-
     started = time.perf_counter()
     out_path = _output_path(job, photo, rel)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -325,7 +324,8 @@ def _cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int 
     eight_bit = np.round(np.clip(cloaked, 0, 1) * 255) / 255  # as saved losslessly
     for n, j in enumerate(sorted(centroids)):  # before saving: Ctrl-C and Cancel stop it
         yield step_event(1.0, f"measuring how visible face {n + 1} of {len(centroids)} is")
-        looks[j] = measure_face(photo.pixels, eight_bit, scanned.faces[j].box)
+        look = FaceLook(photo.pixels, scanned.faces[j].box)
+        looks[j] = look, look.cloak(eight_bit)
     with ctrl_c_deferred():
         save_photo(photo.with_pixels(cloaked), out_path, format=job.format,
                    quality=job.quality, metadata=job.metadata,
@@ -344,13 +344,12 @@ def _face_step(step_event: Callable[[float, str], Event], n: int, of: int, done:
 
 
 def _measure(photo: Photo, out_path: Path, scanned: PhotoFaces, reports: list[FaceRecord],
-             centroids: dict, looks: dict[int, dict], ensemble: Ensemble, job: CloakJob,
-             started: float) -> dict:
+             centroids: dict, looks: dict[int, tuple[FaceLook, dict]], ensemble: Ensemble,
+             job: CloakJob, started: float) -> dict:
     """The photo's manifest entry: distances measured on the file as written; visibility
-    of the cloak itself (``looks``: face index -> :func:`measure_face`), plus its
-    SSIMULACRA2 and L-inf after saving (``saved_``: JPEG adds its own loss)."""
-    from faceguard.visibility import measure_saved
-
+    of the cloak itself (``looks``: face index -> its :class:`FaceLook` and what
+    :meth:`FaceLook.cloak` measured), plus its SSIMULACRA2 and L-inf after saving
+    (``saved_``: JPEG adds its own loss)."""
     if centroids:
         # measure what was actually written: quantised to 8 bits, maybe JPEG-compressed
         saved = load_photo(out_path, limit=NO_LIMIT)
@@ -358,8 +357,8 @@ def _measure(photo: Photo, out_path: Path, scanned: PhotoFaces, reports: list[Fa
         after = embed_faces(ensemble, to_tensor(saved.pixels), [scanned.faces[j] for j in hit])
         thresholds = {m: float(ensemble[m].threshold) for m in ensemble.names}
         for n, j in enumerate(hit):
-            box = scanned.faces[j].box
-            quality = looks[j] | measure_saved(photo.pixels, saved.pixels, box)
+            look, quality = looks[j]
+            quality = quality | look.saved(saved.pixels)
             reports[j].measured(
                 _distances(ensemble, {m: e[n] for m, e in after.items()}, centroids[j]),
                 thresholds, dict.fromkeys(ensemble.names, True),  # the cloak's own models

@@ -12,7 +12,7 @@ from PIL import Image, ImageFilter
 
 from faceguard.cloak.base import CHROMA, project, to_ycc
 from faceguard.cloak.budget import LIGHTNESS_HEADROOM, keep_visible, lightness_weight
-from faceguard.visibility import describe, face_box, jpeg_equivalent, measure_face, score
+from faceguard.visibility import FaceLook, describe, face_box, jpeg_equivalent, measure_face, score
 from faceguard.visibility.differentiable import prepare, ssimulacra2
 
 
@@ -145,6 +145,30 @@ def test_measure_face_reports_colour_and_the_old_figures(astronaut):
     assert q["linf"] == pytest.approx(0.06 * 255, abs=0.6)
     assert {"jpeg_equivalent", "ciede2000_mean", "psnr", "ssim"} <= set(q)
     assert measure_face(original, original, (181, 62, 268, 172))["ssimulacra2"] == 100
+
+
+def test_a_face_look_measures_the_saved_photo_as_the_cloak(astronaut):
+    """The saved photo is scored against the same original: a lossless save scores as
+    the cloak did, a JPEG of it as scoring its face region from scratch."""
+    original, box = astronaut / 255.0, (181, 62, 268, 172)
+    cloaked = original.copy()
+    cloaked[80:160, 190:260, 0] = np.clip(cloaked[80:160, 190:260, 0] + 0.03, 0, 1)
+    look = FaceLook(original, box)
+    q = look.cloak(cloaked)
+    assert q == measure_face(original, cloaked, box)
+    assert look.saved(cloaked) == {"saved_linf": q["linf"], "saved_ssimulacra2": q["ssimulacra2"]}
+    jpeg = np.asarray(Image.open(_jpeg_file(cloaked, 75)), dtype=np.float32) / 255
+    x0, y0, x1, y1 = face_box(box, 512, 512)
+    face = np.s_[y0:y1, x0:x1]
+    again = round(score(original[face], jpeg[face]), 2)
+    assert look.saved(jpeg)["saved_ssimulacra2"] == again < q["ssimulacra2"]
+
+
+def _jpeg_file(image: np.ndarray, quality: int) -> io.BytesIO:
+    f = io.BytesIO()
+    Image.fromarray((image * 255 + 0.5).astype(np.uint8)).save(f, "JPEG", quality=quality)
+    f.seek(0)
+    return f
 
 
 def test_colour_guard_holds_the_chroma_budget():
