@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from faceguard.align import feather_mask
+from faceguard.cloak.transforms import Box
 from faceguard.detect import Face
 from faceguard.regions import Region
 
@@ -180,7 +181,7 @@ def eight_bit(x: torch.Tensor) -> torch.Tensor:
 LIGHTNESS_HEADROOM = 1.13
 
 
-def changing_box(weight: torch.Tensor) -> tuple[slice, slice] | None:
+def changing_box(weight: torch.Tensor) -> Box | None:
     """The rows and columns of the smallest box holding every pixel where ``weight``
     ((B, 1, H, W), any face) is non-zero: the only pixels a cloak may change; None when
     there are none."""

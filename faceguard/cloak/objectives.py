@@ -29,6 +29,7 @@ from faceguard.align import jitter_landmarks
 from faceguard.cloak import transfer
 from faceguard.cloak.transforms import (
     BILATERAL_RADIUS,
+    Box,
     bilateral,
     bilateral_sr,
     filtered_in,
@@ -83,7 +84,7 @@ class _FaceObjective:
         #: beyond its margin under every draw); cloaks may stop early on it
         self.satisfied = torch.zeros(0, dtype=torch.bool)
         self._beyond: list[torch.Tensor] = []  # per draw, (B,) filled by ``loss``
-        self.changing: tuple[slice, slice] | None = None  # see :meth:`will_change`
+        self.changing: Box | None = None  # see :meth:`will_change`
         self._unchanged: dict = {}  # purifier -> its output on the first images it saw
 
     def _embeddings(self, images: torch.Tensor
@@ -160,7 +161,7 @@ class _FaceObjective:
     def loss(self, embeddings: dict[str, torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
 
-    def will_change(self, box: tuple[slice, slice] | None) -> None:
+    def will_change(self, box: Box | None) -> None:
         """From now on, only the pixels in ``box`` (rows, cols) of the images may change
         from call to call (None: any may): what a cloak tells its objective before it
         starts (:class:`faceguard.cloak.base.Cloak`)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from faceguard.cloak.base import CHROMA, Cloak, satisfied
+from faceguard.cloak.transforms import Box
 from faceguard.visibility.differentiable import ssimulacra2
 
 
@@ -161,7 +162,7 @@ _GROWTH = 2 * _GRID
 
 
 def _window(extent: tuple[int, int, int, int], size: tuple[int, int],
-            generator: torch.Generator | None) -> tuple[slice, slice]:
+            generator: torch.Generator | None) -> Box:
     """Rows and columns to score: the changed extent (y0, y1, x0, x1) grown by a random
     0-63 pixels on each side (within ``size``).
 
