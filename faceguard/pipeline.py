@@ -283,6 +283,7 @@ def _cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int 
     photo done, detail)`` after each optimisation step."""
     from faceguard.cloak.photo import cloak_face, keep_faces_visible, mask_face
     from faceguard.cloak.recipe import make_cloak
+
     started = time.perf_counter()
     out_path = _output_path(job, photo, rel)
     out_path.parent.mkdir(parents=True, exist_ok=True)
