@@ -342,32 +342,39 @@ def curves() -> dict[str, dict]:
 
 
 def plot_curves(runs: list[dict], path: Path) -> None:
-    """Verification protection at FAR 1% (evasion, no defense) against measured face
-    SSIMULACRA2: mean of the recognizers it was made on, and the held-out one."""
+    """Verification protection at FAR 1% (evasion, no defense) against the two measures
+    of how visible the cloak is, side by side: face SSIMULACRA2 and the colour change's
+    95th percentile (CIEDE2000; the default's binding limit at ``balanced``). Mean of the
+    recognizers it was made on, and the held-out one."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for prefix, colour in (("curve-perceptual", "tab:blue"), ("curve-pgd", "tab:red")):
-        rows = sorted((r for r in runs if r["recipe"].startswith(prefix)),
-                      key=lambda r: r["ssimulacra2"])
-        if not rows:
-            continue
-        x = [r["ssimulacra2"] for r in rows]
-        for key, style, who in (("models", "-o", "made on"), ("held_out", "--s", "held out")):
-            y = [100 * np.mean([r["evasion"]["none"][m]["far_0.01"] for m in r[key]])
-                 for r in rows]
-            ax.plot(x, y, style, color=colour, label=f"{prefix[6:]} ({who})")
-    ax.axvline(75, color="grey", lw=0.8)
-    ax.text(75.3, 2, "balanced floor", color="grey", fontsize=8)
-    ax.set_xlabel("face SSIMULACRA2 (higher = less visible; JPEG q90 of a face is about 75)")
-    ax.set_ylabel("verification protection at FAR 1% (%)")
-    ax.set_ylim(0, 102)
-    ax.invert_xaxis()
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    for ax, measure, label, limit in (
+            (axes[0], "ssimulacra2", "face SSIMULACRA2 (higher = less visible; JPEG q90 "
+             "of a face is about 75)", (75, "balanced floor")),
+            (axes[1], "ciede2000_p95", "face colour change, CIEDE2000 p95 (lower = less "
+             "visible; 2.3 is just noticeable)", (3.0, "balanced colour limit"))):
+        for prefix, colour in (("curve-perceptual", "tab:blue"), ("curve-pgd", "tab:red")):
+            rows = sorted((r for r in runs if r["recipe"].startswith(prefix)),
+                          key=lambda r: r[measure])
+            if not rows:
+                continue
+            x = [r[measure] for r in rows]
+            for key, style, who in (("models", "-o", "made on"), ("held_out", "--s", "held out")):
+                y = [100 * np.mean([r["evasion"]["none"][m]["far_0.01"] for m in r[key]])
+                     for r in rows]
+                ax.plot(x, y, style, color=colour, label=f"{prefix[6:]} ({who})")
+        ax.axvline(limit[0], color="grey", lw=0.8)
+        ax.text(limit[0], 2, f" {limit[1]}", color="grey", fontsize=8)
+        ax.set_xlabel(label, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0].invert_xaxis()
+    axes[0].set_ylabel("verification protection at FAR 1% (%)")
+    axes[0].set_ylim(0, 102)
+    axes[1].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
