@@ -240,7 +240,7 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
     from faceguard.cloak.transforms import bilateral, bilateral_sr
     from faceguard.io import from_tensor, load_photo, save_photo, to_tensor
     from faceguard.models.ensemble import Ensemble
-    from faceguard.visibility import measure_face
+    from faceguard.visibility import FaceLook
     from faceguard.visibility.differentiable import ssimulacra2
 
     s = CloakSettings().resolved()
@@ -277,8 +277,10 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
     saved = tmp / "stages.jpg"
     save_photo(photo.with_pixels(from_tensor(image)), saved, quality=95, overwrite=True)
     lap("save (JPEG q95)")
-    measure_face(photo.pixels, from_tensor(image), face.box)
-    lap("measure (manifest)")
+    look = FaceLook(photo.pixels, face.box)  # as the pipeline measures: the cloak, then
+    look.cloak(from_tensor(image))  # the saved photo against the same original
+    look.saved(load_photo(saved).pixels)
+    lap("measure (manifest: the cloak, its JPEG equivalent, the saved photo)")
     # one step taken apart, on the region as the optimiser sees it
     work = working_view(crop, face, WORK_PX)
     work = replace(work, pixels=work.pixels.to(ensemble.device))  # where cloak_face works
