@@ -287,7 +287,9 @@ def _cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int 
     started = time.perf_counter()
     out_path = _output_path(job, photo, rel)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    image = original = to_tensor(photo.pixels)
+    # a photo with no face to protect is written as it was read: no round trip to a tensor
+    protected = any(k is not None for k in owners)
+    image = original = to_tensor(photo.pixels) if protected else None
     reports, centroids, regions = [], {}, []
     optimised = [j for j, k in enumerate(owners) if k is not None and k not in plan.masks]
     for j, (face, k) in enumerate(zip(scanned.faces, owners, strict=True)):
@@ -319,16 +321,19 @@ def _cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int 
         regions.append(crop.region)
         report.seconds = round(time.perf_counter() - t0, 3)
         report.distance_before = _distances(ensemble, own, centroids[j])
-    image = keep_faces_visible(original, image, [scanned.faces[j] for j in centroids], regions,
-                               s.floor, s.delta_e)
-    cloaked, looks = from_tensor(image), {}
-    eight_bit = np.round(np.clip(cloaked, 0, 1) * 255) / 255  # as saved losslessly
-    for n, j in enumerate(sorted(centroids)):  # before saving: Ctrl-C and Cancel stop it
-        yield step_event(1.0, f"measuring how visible face {n + 1} of {len(centroids)} is")
-        look = FaceLook(photo.pixels, scanned.faces[j].box)
-        looks[j] = look, look.cloak(eight_bit)
+    written, looks = photo, {}
+    if protected:
+        image = keep_faces_visible(original, image, [scanned.faces[j] for j in centroids],
+                                   regions, s.floor, s.delta_e)
+        cloaked = from_tensor(image)
+        eight_bit = np.round(np.clip(cloaked, 0, 1) * 255) / 255  # as saved losslessly
+        for n, j in enumerate(sorted(centroids)):  # before saving: Ctrl-C and Cancel stop it
+            yield step_event(1.0, f"measuring how visible face {n + 1} of {len(centroids)} is")
+            look = FaceLook(photo.pixels, scanned.faces[j].box)
+            looks[j] = look, look.cloak(eight_bit)
+        written = photo.with_pixels(cloaked)
     with ctrl_c_deferred():
-        save_photo(photo.with_pixels(cloaked), out_path, format=job.format,
+        save_photo(written, out_path, format=job.format,
                    quality=job.quality, metadata=job.metadata,
                    overwrite=job.overwrite or job.resume)
         entry = _measure(photo, out_path, scanned, reports, centroids, looks, ensemble, job,
