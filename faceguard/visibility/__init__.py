@@ -253,7 +253,7 @@ class FaceLook:
         b = _rgb(other[self.region])
         if self._last is not None and np.array_equal(self._last[0], b):
             return self._last[1]  # e.g. a lossless save of the measured cloak
-        self._last = (b, self._seen(b))
+        self._last = (b.copy(), self._seen(b))  # a copy: the caller may change ``other``
         return self._last[1]
 
     def _seen(self, other_face: np.ndarray) -> float:
