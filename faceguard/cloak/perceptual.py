@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from faceguard.cloak.base import CHROMA, Cloak, satisfied
+from faceguard.cloak.budget import changing_box
 from faceguard.cloak.transforms import Box
 from faceguard.visibility.differentiable import ssimulacra2
 
@@ -70,10 +71,9 @@ class PerceptualCloak(Cloak):
     warm_start = True
 
     def perturb(self, images, objective, budget, generator, on_step, start=None):
-        ys, xs = torch.nonzero((budget > 0).any(0).any(0), as_tuple=True)
-        if len(ys) == 0:
+        extent = changing_box(budget)
+        if extent is None:
             return images
-        extent = (int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1)
         # a small random start: from exactly x0 the first gradient can vanish
         noise = torch.rand(images.shape, generator=generator, dtype=images.dtype)
         delta = (noise.to(images) * 2 - 1) * 0.05 * budget
@@ -161,9 +161,8 @@ _GRID = 32
 _GROWTH = 2 * _GRID
 
 
-def _window(extent: tuple[int, int, int, int], size: tuple[int, int],
-            generator: torch.Generator | None) -> Box:
-    """Rows and columns to score: the changed extent (y0, y1, x0, x1) grown by a random
+def _window(extent: Box, size: tuple[int, int], generator: torch.Generator | None) -> Box:
+    """Rows and columns to score: the changed extent (rows, cols) grown by a random
     0-63 pixels on each side (within ``size``).
 
     A fixed window lets the optimiser fit its change to the metric's downsampling grid:
@@ -177,7 +176,7 @@ def _window(extent: tuple[int, int, int, int], size: tuple[int, int],
         start, stop = lo - before, hi + after
         return slice(start, max(stop, min(n, start + 8)))
 
-    y0, y1, x0, x1 = extent
+    (y0, y1), (x0, x1) = ((part.start, part.stop) for part in extent)
     return grow(y0, y1, size[0]), grow(x0, x1, size[1])
 
 
