@@ -28,7 +28,7 @@ import common
 import numpy as np
 import torch
 
-from faceguard.detect import iou
+from faceguard.detect import iou, uint8_pixels
 
 BUCKETS = ((0.0, 0.5, "<0.5 MP"), (0.5, 2.0, "0.5-2 MP"), (2.0, 5.0, "2-5 MP"),
            (5.0, float("inf"), ">5 MP"))
@@ -134,7 +134,7 @@ def synthetic_12mp(album: Path, detector, repeats: int) -> tuple[dict, object]:
     pixels = photo.pixels
     # the steps FaceDetector takes, timed one by one; MTCNN's pyramid starts at
     # max(12, min_face_size * scale) px of the downscaled photo, as in FaceDetector
-    as_uint8 = (np.clip(pixels, 0, 1) * 255 + 0.5).astype(np.uint8)
+    as_uint8 = uint8_pixels(pixels)
     scale = min(1.0, detector.max_side / max(pixels.shape[:2]))
     size = (round(pixels.shape[1] * scale), round(pixels.shape[0] * scale))
     small = cv2.resize(as_uint8, size, interpolation=cv2.INTER_AREA)
@@ -144,8 +144,7 @@ def synthetic_12mp(album: Path, detector, repeats: int) -> tuple[dict, object]:
         detector.networks(small, min_size)
 
     row["breakdown_s"] = {
-        "float_to_uint8": common.time_call(
-            lambda: (np.clip(pixels, 0, 1) * 255 + 0.5).astype(np.uint8), repeats),
+        "float_to_uint8": common.time_call(lambda: uint8_pixels(pixels), repeats),
         "resize_to_max_side": common.time_call(
             lambda: cv2.resize(as_uint8, size, interpolation=cv2.INTER_AREA), repeats),
         "mtcnn_on_downscaled": common.time_call(mtcnn, repeats),
