@@ -72,7 +72,8 @@ def main() -> None:
         fx0, fy0, fx1, fy1 = face_in(crop, face)
         score = float(ssimulacra2(crop.pixels[..., fy0:fy1, fx0:fx1],
                                   region[..., fy0:fy1, fx0:fx1]))
-        kept = keep_visible(crop.pixels, region, s.floor, (fx0, fy0, fx1, fy1), s.delta_e)
+        kept, _ = keep_visible(crop.pixels, region, s.floor, (fx0, fy0, fx1, fy1),
+                               s.delta_e)
         scale = float((kept - crop.pixels).abs().max() / (region - crop.pixels).abs().max())
         results["working_px"][work_px] = {
             "optimise_s": seconds, "no_floor": distances(cloaked),

@@ -120,7 +120,7 @@ def _keep_visible(s: CloakSettings, data: Data, x: torch.Tensor,
     """The pipeline's last step on every method: scale each change down to the floor
     and the colour limit."""
     return torch.cat([keep_visible(x[k:k + 1], cloaked[k:k + 1], s.floor,
-                                   face_box(data.faces[i].box, 112, 112), s.delta_e)
+                                   face_box(data.faces[i].box, 112, 112), s.delta_e)[0]
                       for k, i in enumerate(data.probes)])
 
 

@@ -234,7 +234,7 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
     recognizer (all EOT draws batched, alignment included), the visibility penalty's
     and the purification levers' filters' (bilateral; BL+SR), each timed on its own."""
     from faceguard.album import embed_faces
-    from faceguard.cloak.budget import keep_visible
+    from faceguard.cloak.budget import eight_bit, keep_visible
     from faceguard.cloak.photo import WORK_PX, cloak_face, face_in, paste, working_view
     from faceguard.cloak.recipe import make_cloak, objective_factory
     from faceguard.cloak.transforms import bilateral, bilateral_sr
@@ -271,14 +271,17 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
                                delta_e=s.delta_e, on_step=lambda k, n: steps.append(k))
     lap("optimise (with cutting the region and its budget)")
     region = cloaked[..., crop.region[1]:crop.region[3], crop.region[0]:crop.region[2]]
-    region = keep_visible(crop.pixels, region, s.floor, face_in(crop, face), s.delta_e)
+    region, seen = keep_visible(crop.pixels, region, s.floor, face_in(crop, face),
+                                s.delta_e)
     image = paste(image, crop, region)
     lap("visibility guard (keep the floor and the colour limit)")
     saved = tmp / "stages.jpg"
     save_photo(photo.with_pixels(from_tensor(image)), saved, quality=95, overwrite=True)
     lap("save (JPEG q95)")
-    look = FaceLook(photo.pixels, face.box)  # as the pipeline measures: the cloak, then
-    look.cloak(from_tensor(image))  # the saved photo against the same original
+    # as the pipeline measures: the cloak (the guard scored it already), then the saved
+    # photo against the same original
+    look = FaceLook(photo.pixels, face.box, seen.moved(*crop.region[:2]) if seen else None)
+    look.cloak(from_tensor(eight_bit(image)))
     look.saved(load_photo(saved).pixels)
     lap("measure (manifest: the cloak, its JPEG equivalent, the saved photo)")
     # one step taken apart, on the region as the optimiser sees it

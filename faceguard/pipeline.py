@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from faceguard.album import (
@@ -281,6 +280,7 @@ def _cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int 
     """Cloak the protected faces of one photo (or copy it through), write it and
     ``record`` its manifest entry (which it returns); yields ``step_event(share of the
     photo done, detail)`` after each optimisation step."""
+    from faceguard.cloak.budget import eight_bit
     from faceguard.cloak.photo import cloak_face, keep_faces_visible, mask_face
     from faceguard.cloak.recipe import make_cloak
 
@@ -290,7 +290,7 @@ def _cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int 
     # a photo with no face to protect is written as it was read: no round trip to a tensor
     protected = any(k is not None for k in owners)
     image = original = to_tensor(photo.pixels) if protected else None
-    reports, centroids, regions = [], {}, []
+    reports, centroids, regions, seen = [], {}, [], {}
     optimised = [j for j, k in enumerate(owners) if k is not None and k not in plan.masks]
     for j, (face, k) in enumerate(zip(scanned.faces, owners, strict=True)):
         d = face.to_dict()
@@ -319,6 +319,7 @@ def _cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int 
                 partial(_face_step, step_event, optimised.index(j), len(optimised)))
             report.method = s.method + (" from the person's mask" if start else "")
         regions.append(crop.region)
+        seen[j] = crop.seen
         report.seconds = round(time.perf_counter() - t0, 3)
         report.distance_before = _distances(ensemble, own, centroids[j])
     written, looks = photo, {}
@@ -326,11 +327,11 @@ def _cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int 
         image = keep_faces_visible(original, image, [scanned.faces[j] for j in centroids],
                                    regions, s.floor, s.delta_e)
         cloaked = from_tensor(image)
-        eight_bit = np.round(np.clip(cloaked, 0, 1) * 255) / 255  # as saved losslessly
+        lossless = from_tensor(eight_bit(image))  # rounded as the visibility guard rounds
         for n, j in enumerate(sorted(centroids)):  # before saving: Ctrl-C and Cancel stop it
             yield step_event(1.0, f"measuring how visible face {n + 1} of {len(centroids)} is")
-            look = FaceLook(photo.pixels, scanned.faces[j].box)
-            looks[j] = look, look.cloak(eight_bit)
+            look = FaceLook(photo.pixels, scanned.faces[j].box, seen[j])
+            looks[j] = look, look.cloak(lossless)
         written = photo.with_pixels(cloaked)
     with ctrl_c_deferred():
         save_photo(written, out_path, format=job.format,

@@ -177,7 +177,7 @@ def cloak_batches(settings: CloakSettings, images: Images, device: str | None = 
                 make_cloak(s)(x[i:i + 1], make(marks[:1], *classify[1][k + i]),
                               weight[i:i + 1], gen) for i in range(len(x))])
         cloaked = torch.cat([keep_visible(x[i:i + 1], cloaked[i:i + 1], s.floor, box,
-                                          s.delta_e)
+                                          s.delta_e)[0]
                              for i in range(len(x))])
         yield eight_bit(cloaked).detach().cpu()
 

@@ -321,3 +321,42 @@ def test_stopping_while_measuring_leaves_no_file(astronaut, detector, load_model
     events.close()
     assert details[-1].startswith("measuring")
     assert not list(out.glob("a.*"))
+
+
+def test_the_manifest_reuses_the_guards_score_of_the_kept_face(astronaut, detector,
+                                                               load_model, tmp_path,
+                                                               monkeypatch):
+    """The visibility guard scored the face as kept; the manifest's measurement of the
+    same pixels takes that score (a second a scoring on a large face) and scores only the
+    JPEG equivalents and the saved photo."""
+    from faceguard.cloak import budget
+    from faceguard.visibility import FaceLook
+
+    guarded, scored = [], []
+    keep = budget.keep_visible
+
+    def spy_keep(*args, **kwargs):
+        out = keep(*args, **kwargs)
+        guarded.append(out[1])
+        return out
+
+    seen = FaceLook._seen
+
+    def spy_seen(self, face):
+        scored.append(face.copy())
+        return seen(self, face)
+
+    monkeypatch.setattr("faceguard.cloak.photo.keep_visible", spy_keep)
+    monkeypatch.setattr(FaceLook, "_seen", spy_seen)
+    root = tmp_path / "in"
+    root.mkdir()
+    Image.fromarray(astronaut).save(root / "a.png")
+    job = CloakJob(inputs=[root], outdir=tmp_path / "out", protect_all=True, format="png",
+                   settings=CloakSettings(models=("dlib",), steps=2))
+    entry = [e for e in cloak_album(job, detector, _ensemble(load_model))
+             if e.stage == "cloaking" and not e.under_way][0].result
+    (saw,) = guarded
+    quality = entry["faces"][0]["quality"]
+    assert quality["ssimulacra2"] == round(saw.ssimulacra2, 2)
+    assert scored and not any(np.array_equal(s, saw.pixels) for s in scored)
+    assert quality["saved_ssimulacra2"] == quality["ssimulacra2"]  # PNG: lossless

@@ -236,9 +236,13 @@ def test_keep_visible_scales_a_visible_change_down_to_the_floor(astronaut):
         return float(ssimulacra2(x.double(), eight.double()))
 
     assert seen(noisy) < 70
-    kept = keep_visible(x, noisy, 80.0)
+    kept, saw = keep_visible(x, noisy, 80.0)
     assert 80 <= seen(kept) < 84  # as much as the floor allows, within a bisection step
-    assert keep_visible(x, noisy, 1.0) is noisy  # already within the floor
+    # what the guard saw is the face as kept, rounded to 8 bits, with its score
+    assert saw.box == (0, 0, 150, 160)
+    assert np.array_equal(saw.pixels, ((kept[0].permute(1, 2, 0) * 255).round() / 255).numpy())
+    assert saw.ssimulacra2 == pytest.approx(seen(kept), abs=0.05)  # float32 against float64
+    assert keep_visible(x, noisy, 1.0)[0] is noisy  # already within the floor
 
 
 def test_keep_visible_keeps_the_colour_limit_at_the_95th_percentile(astronaut):
@@ -256,9 +260,9 @@ def test_keep_visible_keeps_the_colour_limit_at_the_95th_percentile(astronaut):
         return float(np.percentile(ciede2000(image(x), image(y)), 95))
 
     assert p95(changed) > 3.5
-    kept = keep_visible(x, changed, 1.0, colour=2.5)
+    kept, _ = keep_visible(x, changed, 1.0, colour=2.5)
     assert 2.2 <= p95(kept) <= 2.5
-    assert keep_visible(x, changed, 1.0, colour=50.0) is changed  # already within it
+    assert keep_visible(x, changed, 1.0, colour=50.0)[0] is changed  # already within it
 
 
 def test_jpeg_equivalent_search_brackets_the_score(astronaut):
@@ -310,7 +314,7 @@ def test_faces_side_by_side_keep_their_limits_together(astronaut):
         fx0, fy0, fx1, fy1 = face_box(f.box, 512, 512)
         image = image.clone()
         image[..., y0:y1, x0:x1] = keep_visible(crop, changed, 75.0,
-                                                (fx0 - x0, fy0 - y0, fx1 - x0, fy1 - y0))
+                                                (fx0 - x0, fy0 - y0, fx1 - x0, fy1 - y0))[0]
 
     def scores(y: torch.Tensor) -> list[float]:
         saved = ((y[0].permute(1, 2, 0) * 255).round() / 255).double().numpy()

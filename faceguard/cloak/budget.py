@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -66,24 +68,54 @@ def texture_weight(image: torch.Tensor, strength: float = 0.5, size: int = 7) ->
     return 1 - strength + strength * (std / ref).clamp(0, 1)
 
 
+@dataclass(frozen=True)
+class Seen:
+    """The face region as the visibility guard scored it at the change it keeps: whoever
+    measures the same pixels later need not score them again (a 12-megapixel photo's face
+    takes about a second a scoring).
+
+    Attributes:
+        box: (x0, y0, x1, y1) the region scored, in the pixels of the images the guard was
+            given (:meth:`moved` puts it in a photo's).
+        pixels: (h, w, 3) float32, the region as scored (rounded to 8 bits).
+        ssimulacra2: its score against the original.
+    """
+
+    box: tuple[int, int, int, int]
+    pixels: np.ndarray
+    ssimulacra2: float
+
+    def moved(self, dx: int, dy: int) -> Seen:
+        x0, y0, x1, y1 = self.box
+        return replace(self, box=(x0 + dx, y0 + dy, x1 + dx, y1 + dy))
+
+
 def keep_visible(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
                  face: tuple[int, int, int, int] | None = None, colour: float | None = None,
-                 on_try: Callable[[], None] | None = None) -> torch.Tensor:
+                 on_try: Callable[[], None] | None = None
+                 ) -> tuple[torch.Tensor, Seen | None]:
     """``original + a * (cloaked - original)`` with :func:`visible_scale`'s ``a``: the
     change as large as the face's visibility limits allow; ``cloaked`` itself when it
-    keeps them. Shape: (1, C, h, w) in [0, 1] (C = 1 or 3)."""
-    a = visible_scale(original, cloaked, floor, face, colour, on_try)
+    keeps them. Shape: (1, C, h, w) in [0, 1] (C = 1 or 3). Also returns what the guard
+    saw of the face at that ``a`` (None when it scored nothing there)."""
+    a, seen = visible_scale(original, cloaked, floor, face, colour, on_try)
+    return _scaled(original, cloaked, a), seen
+
+
+def _scaled(original: torch.Tensor, cloaked: torch.Tensor, a: float) -> torch.Tensor:
+    """The change scaled by ``a``; the guard scores exactly these pixels."""
     return cloaked if a == 1 else original + a * (cloaked - original)
 
 
 def visible_scale(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
                   face: tuple[int, int, int, int] | None = None, colour: float | None = None,
                   on_try: Callable[[], None] | None = None, tries: int = 7,
-                  tolerance: float = 0.5) -> float:
+                  tolerance: float = 0.5) -> tuple[float, Seen | None]:
     """The largest ``a`` in [0, 1] found for which ``original + a * (cloaked - original)``,
     rounded to 8 bits, keeps the face's SSIMULACRA2 >= ``floor`` (a bracketed search on
     ``a``: it stops once the score is within ``tolerance`` points above the floor) and,
-    with ``colour``, its colour change within it (:func:`within_colour`).
+    with ``colour``, its colour change within it (:func:`within_colour`); with it the
+    face as scored at that ``a`` (:class:`Seen`; None where it was not scored).
 
     Args:
         original, cloaked: (1, C, h, w) in [0, 1] (C = 1 or 3).
@@ -97,24 +129,29 @@ def visible_scale(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
     """
     from faceguard.visibility.differentiable import prepare, ssimulacra2
 
-    x0, y0, x1, y1 = face or (0, 0, original.shape[-1], original.shape[-2])
+    x0, y0, x1, y1 = box = face or (0, 0, original.shape[-1], original.shape[-2])
     if min(x1 - x0, y1 - y0) < 8:
-        return 1.0
-    original, delta = original[..., y0:y1, x0:x1], (cloaked - original)[..., y0:y1, x0:x1]
+        return 1.0, None
+    original, cloaked = original[..., y0:y1, x0:x1], cloaked[..., y0:y1, x0:x1]
+    delta = cloaked - original
     top = 1.0 if colour is None else within_colour(original, delta, colour)
     with torch.no_grad():  # the original's side of the score, once for every try
         ref = prepare(eight_bit(original).expand(-1, 3, -1, -1))
+    kept: list[Seen] = []  # the last change that kept the floor, as scored
 
     def seen(a: float) -> float:
         if on_try is not None:
             on_try()
-        x = eight_bit(original + a * top * delta)
+        x = eight_bit(_scaled(original, cloaked, a * top)).expand(-1, 3, -1, -1)
         with torch.no_grad():
-            return float(ssimulacra2(ref, x.expand(-1, 3, -1, -1)))
+            s = float(ssimulacra2(ref, x))
+        if s >= floor:
+            kept[:] = [Seen(box, x[0].permute(1, 2, 0).cpu().numpy(), s)]
+        return s
 
     s_hi = seen(1.0)
     if s_hi >= floor:
-        return top
+        return top, kept[0]
     lo, s_lo, hi = 0.0, 100.0, 1.0
     for _ in range(tries):
         # 100 - score grows about as a^p (SSIMULACRA2 ends by raising its error sum to
@@ -134,7 +171,7 @@ def visible_scale(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
             lo, s_lo = mid, s
             if s - floor < tolerance:
                 break
-    return lo * top
+    return lo * top, kept[0] if kept else None
 
 
 def within_colour(original: torch.Tensor, delta: torch.Tensor, colour: float,

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from faceguard import regions
 from faceguard.cloak.base import Cloak, Objective, cloak_grey, project
 from faceguard.cloak.budget import (
+    Seen,
     changing_box,
     face_weight,
     keep_visible,
@@ -71,6 +72,7 @@ class FaceCrop(FaceRegion):
     """A face's region (:class:`faceguard.regions.FaceRegion`) with the cloak's budget."""
 
     weight: torch.Tensor  # (1, 1, h, w) budget weight in [0, 1]
+    seen: Seen | None = None  # the face as the visibility guard last scored it, in photo pixels
 
 
 def crop_face(photo: torch.Tensor, face: Face, ensemble: Ensemble | None = None,
@@ -128,7 +130,8 @@ def cloak_face(
             with ``warm_start``.
 
     Returns:
-        (the cloaked photo, the face's crop of the original photo).
+        (the cloaked photo, the face's crop of the original photo, with what the
+        visibility guard saw of the face when ``floor`` is given).
     """
     region = crop_face(photo, face, ensemble, texture)
     # optimise where the recognizers are (a GPU when there is one); the photo stays put
@@ -151,10 +154,16 @@ def cloak_face(
         cloaked = cloak(work.pixels, objective, work.weight, generator, step, start)
     if work is not crop:
         cloaked = _enlarged(cloaked - work.pixels, crop, cloak, face.width / MODEL_FACE_PX)
+    seen = None
     if floor is not None:
-        cloaked = keep_visible(crop.pixels, cloaked, floor, face_in(crop, face), delta_e,
-                               on_try=lambda: step(*last[0]))
-    return paste(photo, region, cloaked.to(photo.device)), region
+        cloaked, seen = keep_visible(crop.pixels, cloaked, floor, face_in(crop, face), delta_e,
+                                     on_try=lambda: step(*last[0]))
+    return paste(photo, region, cloaked.to(photo.device)), _with_seen(region, seen)
+
+
+def _with_seen(crop: FaceCrop, seen: Seen | None) -> FaceCrop:
+    """The crop with what the guard saw of its face, moved to photo pixels."""
+    return replace(crop, seen=seen.moved(*crop.region[:2]) if seen is not None else None)
 
 
 def _enlarged(change: torch.Tensor, crop: FaceCrop, cloak: Cloak, sigma: float) -> torch.Tensor:
@@ -198,9 +207,10 @@ def mask_face(photo: torch.Tensor, face: Face, mask: UniversalMask, ensemble: En
                                  delta_e)
     cloaked = mask.apply(crop.pixels[:, :1] if grey else crop.pixels, crop.landmarks, weight)
     cloaked = cloaked.expand_as(crop.pixels)
+    seen = None
     if floor is not None:
-        cloaked = keep_visible(crop.pixels, cloaked, floor, face_in(crop, face), delta_e)
-    return paste(photo, crop, cloaked), crop
+        cloaked, seen = keep_visible(crop.pixels, cloaked, floor, face_in(crop, face), delta_e)
+    return paste(photo, crop, cloaked), _with_seen(crop, seen)
 
 
 def keep_faces_visible(original: torch.Tensor, cloaked: torch.Tensor, faces: Sequence[Face],
@@ -236,7 +246,7 @@ def keep_faces_visible(original: torch.Tensor, cloaked: torch.Tensor, faces: Seq
             group = grown
         x0, y0, x1, y1 = group
         before, after = original[..., y0:y1, x0:x1], out[..., y0:y1, x0:x1]
-        a = visible_scale(before, after, floor, (box[0] - x0, box[1] - y0, box[2] - x0,
+        a, _ = visible_scale(before, after, floor, (box[0] - x0, box[1] - y0, box[2] - x0,
                                                   box[3] - y0), delta_e)
         if a < 1:
             out = out.clone()

@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from faceguard.cloak.budget import Seen
 
 # torch is imported where it is used: the CLI reads the words below at start-up
 __all__ = ["FACE_GROWTH", "FaceLook", "describe", "face_box", "in_words", "jpeg_equivalent", "linf",
@@ -232,9 +236,13 @@ class FaceLook:
         original: (H, W, 3) or (H, W) the full-resolution photo in [0, 1].
         box: the face box (x0, y0, x1, y1) in its pixels; the region measured is the box
             grown :data:`FACE_GROWTH` times, clipped to the photo.
+        seen: what the cloak's visibility guard scored on this photo
+            (:class:`faceguard.cloak.budget.Seen`, in its pixels): when it is this
+            region and a version's region has its pixels, its score is not computed again.
     """
 
-    def __init__(self, original: np.ndarray, box: Sequence[float]) -> None:
+    def __init__(self, original: np.ndarray, box: Sequence[float],
+                 seen: Seen | None = None) -> None:
         h, w = original.shape[:2]
         x0, y0, x1, y1 = face_box(box, w, h)
         self.region = np.s_[y0:y1, x0:x1]
@@ -243,17 +251,20 @@ class FaceLook:
         self.original = original
         self.face = _rgb(original[self.region])
         self._scorer: Callable[[np.ndarray], float] | None = None  # made when first needed
-        self._last: tuple[np.ndarray, float] | None = None  # the last region scored
+        # the last region scored, in float32: the scorer sees nothing finer
+        self._last: tuple[np.ndarray, float] | None = None
+        if seen is not None and seen.box == (x0, y0, x1, y1):
+            self._last = (seen.pixels, seen.ssimulacra2)
 
     def ssimulacra2(self, other: np.ndarray) -> float | None:
         """SSIMULACRA2 of ``other``'s face region (a photo like the original); None
         when the region is under 8 pixels."""
         if min(self.face.shape[:2]) < 8:
             return None
-        b = _rgb(other[self.region])
+        b = np.array(_rgb(other[self.region]), dtype=np.float32)  # a copy: ``other`` may change
         if self._last is not None and np.array_equal(self._last[0], b):
             return self._last[1]  # e.g. a lossless save of the measured cloak
-        self._last = (b.copy(), self._seen(b))  # a copy: the caller may change ``other``
+        self._last = (b, self._seen(b))
         return self._last[1]
 
     def _seen(self, other_face: np.ndarray) -> float:
