@@ -247,7 +247,7 @@ def keep_faces_visible(original: torch.Tensor, cloaked: torch.Tensor, faces: Seq
         x0, y0, x1, y1 = group
         before, after = original[..., y0:y1, x0:x1], out[..., y0:y1, x0:x1]
         a, _ = visible_scale(before, after, floor, (box[0] - x0, box[1] - y0, box[2] - x0,
-                                                  box[3] - y0), delta_e)
+                                                     box[3] - y0), delta_e)
         if a < 1:
             out = out.clone()
             out[..., y0:y1, x0:x1] = before + a * (after - before)
