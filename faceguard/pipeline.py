@@ -37,6 +37,7 @@ from faceguard.io import (
     Photo,
     PhotoError,
     PixelLimit,
+    copy_photo,
     find_photos,
     from_tensor,
     load_photo,
@@ -334,9 +335,9 @@ def _cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int 
             looks[j] = look, look.cloak(lossless)
         written = photo.with_pixels(cloaked)
     with ctrl_c_deferred():
-        save_photo(written, out_path, format=job.format,
-                   quality=job.quality, metadata=job.metadata,
-                   overwrite=job.overwrite or job.resume)
+        write = save_photo if protected else copy_photo  # a JPEG copied is not re-encoded
+        write(written, out_path, format=job.format, quality=job.quality,
+              metadata=job.metadata, overwrite=job.overwrite or job.resume)
         entry = _measure(photo, out_path, scanned, reports, centroids, looks, ensemble, job,
                          started)
         record(entry)

@@ -21,6 +21,7 @@ from faceguard.io import (
     Photo,
     PhotoError,
     PixelLimit,
+    copy_photo,
     find_photos,
     from_tensor,
     load_photo,
@@ -294,6 +295,10 @@ def test_cmyk_jpeg_keeps_mode_and_black_ink(tmp_path, astronaut):
         diff = np.abs(np.asarray(back).astype(int) - np.asarray(original).astype(int))
         assert diff[..., 3].mean() < 2  # K survives (a naive RGB -> CMYK would zero it)
         assert diff.mean() < 2
+    copied = load_photo(copy_photo(photo, tmp_path / "cmyk_copy.jpg"))  # Adobe flag kept
+    assert copied.mode == "CMYK"
+    np.testing.assert_array_equal(copied.pixels, photo.pixels)
+    np.testing.assert_array_equal(copied.black, photo.black)
     # PNG cannot hold CMYK: written as RGB with the same appearance.
     with Image.open(save_photo(photo, tmp_path / "cmyk_out.png")) as png:
         assert png.mode == "RGB"
@@ -468,6 +473,119 @@ def test_keep_keeps_camera_settings_but_nothing_identifying(album_dir, tmp_path,
             if suffix != ".tif":  # a TIFF's own structure tags live in the same IFD
                 assert set(kept) <= allowed
             assert set(kept_sub) <= fio.KEPT_EXIF_TAGS["Exif"]
+
+
+@pytest.mark.parametrize("metadata", ["strip", "keep"])
+def test_copy_keeps_the_picture_and_only_the_metadata_save_would_write(album_dir, tmp_path,
+                                                                      metadata):
+    """A photo FaceGuard does not change is copied without re-encoding: the same picture,
+    to the pixel, and no more metadata than save_photo writes."""
+    for path in gps_photos(album_dir):
+        photo = load_photo(path)
+        out = copy_photo(photo, tmp_path / f"{path.stem}-{metadata}.jpg", metadata=metadata)
+        np.testing.assert_array_equal(load_photo(out).pixels, photo.pixels)
+        assert out.stat().st_size <= path.stat().st_size
+        saved = save_photo(photo, tmp_path / f"{path.stem}-{metadata}-saved.jpg",
+                           metadata=metadata)
+        with Image.open(out) as copied, Image.open(saved) as written:
+            assert dict(copied.getexif()) == dict(written.getexif())  # Orientation 1 both
+            assert (copied.getexif().get_ifd(EXIF_IFD)
+                    == written.getexif().get_ifd(EXIF_IFD))
+            assert copied.info.get("icc_profile") == written.info.get("icc_profile")
+            for key in ("xmp", "photoshop", "comment", "iptc"):
+                assert key not in copied.info, key
+        with Image.open(path) as im:
+            secrets = [str(im.getexif().get(t)) for t in (ExifTags.Base.Artist,
+                                                          ExifTags.Base.ImageDescription)]
+        data = out.read_bytes()
+        for secret in secrets:
+            if secret != "None":
+                assert secret.encode("utf-8", "ignore")[:40] not in data, (path.name, secret)
+
+
+def _segments(data: bytes) -> list[int]:
+    """The markers of a JPEG's segments up to its first scan."""
+    markers, pos = [], 2
+    while data[pos + 1] != 0xDA:
+        markers.append(data[pos + 1])
+        pos += 2 + struct.unpack(">H", data[pos + 2:pos + 4])[0]
+    return markers
+
+
+@pytest.mark.parametrize("metadata", ["strip", "keep"])
+def test_copy_keeps_the_orientation_and_leaves_the_picture_as_stored(album_dir, tmp_path,
+                                                                     metadata):
+    upright = load_photo(album_photos(album_dir)[1])
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    exif[ExifTags.Base.Make] = "TestCam"
+    exif[ExifTags.Base.Artist] = "Jane Roe"
+    sideways = tmp_path / "sideways.jpg"
+    Image.fromarray(as_uint8(upright.pixels)).transpose(Image.Transpose.ROTATE_90).save(
+        sideways, quality=90, exif=exif.tobytes(), comment=b"at home")
+    photo = load_photo(sideways)
+    out = copy_photo(photo, tmp_path / "copy.jpg", metadata=metadata)
+    np.testing.assert_array_equal(load_photo(out).pixels, photo.pixels)
+    data = out.read_bytes()
+    assert b"Jane Roe" not in data and b"at home" not in data
+    with Image.open(out) as back:
+        assert back.size == (photo.size[1], photo.size[0])  # stored sideways, as it was
+        kept = back.getexif()
+        assert kept[ExifTags.Base.Orientation] == 6  # so viewers turn it upright
+        assert set(kept) == ({ExifTags.Base.Orientation} if metadata == "strip"
+                             else {ExifTags.Base.Orientation, ExifTags.Base.Make})
+
+
+def test_copy_reads_progressive_jpegs_and_drops_segments_between_scans(astronaut, tmp_path):
+    """Comments and a JFIF thumbnail anywhere in the file are left out; the scans and the
+    tables between them are kept."""
+    source = tmp_path / "progressive.jpg"
+    Image.fromarray(astronaut).save(source, quality=85, progressive=True)
+    data = source.read_bytes()
+    first_scan = data.index(b"\xff\xda")
+    second_table = data.index(b"\xff\xc4", first_scan)  # a Huffman table between scans
+    comment = b"\xff\xfe" + struct.pack(">H", 2 + 11) + b"Hidden note"
+    thumbnail = b"JFIF\0\x01\x01\0\0\x01\0\x01\x02\x01" + b"SECRET"  # 2x1 RGB
+    app0 = b"\xff\xe0" + struct.pack(">H", 2 + len(thumbnail)) + thumbnail
+    assert data[2:4] == b"\xff\xe0"  # Pillow's own JFIF header: replaced by one with a thumbnail
+    jfif_end = 4 + struct.unpack(">H", data[4:6])[0]
+    crafted = (b"\xff\xd8" + app0 + data[jfif_end:second_table] + comment
+               + data[second_table:])
+    path = tmp_path / "crafted.jpg"
+    path.write_bytes(crafted)
+    photo = load_photo(path)
+    out = copy_photo(photo, tmp_path / "copy.jpg")
+    np.testing.assert_array_equal(load_photo(out).pixels, photo.pixels)
+    copied = out.read_bytes()
+    assert b"Hidden note" not in copied and b"SECRET" not in copied
+    assert len(copied) < len(crafted) and _segments(copied)[0] == 0xE0
+
+
+def test_copy_of_a_camera_mpo_is_its_main_picture(astronaut, tmp_path):
+    path = tmp_path / "IMG_0002.JPG"
+    Image.fromarray(astronaut).save(path, "MPO", save_all=True,
+                                    append_images=[Image.fromarray(astronaut[::2, ::2])])
+    photo = load_photo(path)
+    out = copy_photo(photo, tmp_path / "out.JPG", format="keep")
+    with Image.open(out) as back:
+        assert back.format == "JPEG" and getattr(back, "n_frames", 1) == 1
+    assert 0xE2 not in _segments(out.read_bytes())  # no MPO index of the other pictures
+    np.testing.assert_array_equal(load_photo(out).pixels, photo.pixels)
+
+
+def test_copy_encodes_anew_what_it_cannot_copy(astro_png, tmp_path):
+    png = load_photo(astro_png)
+    assert png.jpeg_data is None
+    out = copy_photo(png, tmp_path / "from-png.jpg", quality=60)  # another format: encoded
+    assert np.abs(load_photo(out).pixels - png.pixels).mean() < 4 / 255
+    jpeg = load_photo(out)
+    assert jpeg.jpeg_data is not None
+    assert jpeg.with_pixels(jpeg.pixels * 0.5).jpeg_data is None  # changed: never copied
+    broken = dataclasses.replace(jpeg, jpeg_data=b"\xff\xd8\xff\xfe\x00")  # cut short
+    again = copy_photo(broken, tmp_path / "again.jpg")
+    assert np.abs(load_photo(again).pixels - jpeg.pixels).mean() < 2 / 255
+    with pytest.raises(PhotoError, match="already exists"):
+        copy_photo(jpeg, again)  # the same checks as save_photo
 
 
 def test_icc_profile_kept_only_where_it_fits(album_dir, tmp_path):

@@ -207,6 +207,11 @@ def test_two_people_picked_from_the_album_are_both_cloaked(album_dir, detector, 
     for key, entry in entries.items():
         expected = "copied" if key.startswith("person_img1/") else "cloaked"
         assert entry["status"] == expected, key
+        if expected == "copied":  # a JPEG nobody is cloaked in: its picture, not re-encoded
+            source = album_dir / key
+            out = tmp_path / entry["output"]
+            assert np.array_equal(load_photo(out).pixels, load_photo(source).pixels), key
+            assert out.stat().st_size <= source.stat().st_size, key
 
 
 def test_a_saved_universal_mask_cloaks_new_photos(album, detector, load_model, tmp_path):

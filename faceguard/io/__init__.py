@@ -20,7 +20,10 @@ Writing (:func:`save_photo`)
     keeps EXIF: libtiff cannot write the EXIF sub-IFD). Formats that cannot hold alpha (JPEG, BMP,
     PGM/PPM) get the photo composited onto white; PNG cannot hold CMYK, so CMYK is
     written as RGB there. Palette ("P") photos are written as RGB(A): re-quantising to
-    256 colours would erase the cloak.
+    256 colours would erase the cloak. A photo nothing was changed in is written by
+    :func:`copy_photo`: a JPEG keeps its compressed picture as it was (no second loss;
+    :mod:`faceguard.io.jpeg`) and its EXIF orientation as a tag, with the same metadata
+    policy; anything else is saved as above.
 
 Metadata policy
     ``metadata="strip"`` (default) writes no EXIF, IPTC, XMP or comments at all: GPS,
@@ -30,7 +33,9 @@ Metadata policy
     whitelist of non-identifying EXIF tags (:data:`KEPT_EXIF_TAGS`: camera and lens
     make/model, exposure settings, colour space, resolution) with Orientation reset to
     1, because the orientation is already applied to the pixels. Dates are not kept:
-    a capture time links a photo to an event and a place.
+    a capture time links a photo to an event and a place. A copied JPEG's picture is
+    stored as the camera stored it, so its EXIF keeps the original Orientation (with
+    ``"strip"``, the only tag it holds, and only when it is not 1).
 
 Safety
     Writes are atomic (a temporary file in the destination folder, then a rename), an
@@ -53,7 +58,7 @@ from faceguard.io.photo import (
 )
 from faceguard.io.read import load_photo
 from faceguard.io.tensors import from_tensor, to_tensor
-from faceguard.io.write import output_format, output_suffix, save_photo
+from faceguard.io.write import copy_photo, output_format, output_suffix, save_photo
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -72,6 +77,7 @@ __all__ = [
     "load_photo",
     "output_format",
     "output_suffix",
+    "copy_photo",
     "save_photo",
     "search",
     "skipped_lines",

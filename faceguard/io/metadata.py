@@ -78,6 +78,12 @@ def _read_exif(im: Image.Image) -> Image.Exif | None:
     return exif
 
 
+def _orientation(exif: Image.Exif | None) -> int:
+    """The EXIF orientation (1-8; 1, upright as stored, when absent or invalid)."""
+    value = exif.get(_ORIENTATION, 1) if exif is not None else 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
 def _oriented(arr: np.ndarray, orientation: int) -> np.ndarray:
     """A view of (H, W, ...) stored pixels as they should be displayed (EXIF 0x0112)."""
     match orientation:
@@ -108,22 +114,28 @@ def _icc_fits(icc: bytes, mode: str) -> bool:
     return space == b"RGB "
 
 
-def _kept_exif(exif: Image.Exif) -> bytes | None:
-    """The whitelisted EXIF tags (Orientation 1) as bytes, or None if nothing is kept.
+def _kept_exif(exif: Image.Exif | None, keep: bool = True, orientation: int = 1
+               ) -> bytes | None:
+    """An EXIF block (APP1 contents) with ``orientation`` and, with ``keep``, the
+    whitelisted tags of ``exif``; None if it would hold nothing but Orientation 1.
 
-    If Pillow cannot serialise the copied values, nothing is kept: the safe direction.
+    Orientation is 1 for pixels already made upright; a copy of the stored picture
+    (:mod:`faceguard.io.jpeg`) keeps the original's. If Pillow cannot serialise the
+    copied values, nothing is kept: the safe direction.
     """
-    kept = Image.Exif()
-    for tag in KEPT_EXIF_TAGS["IFD0"]:
-        if tag in exif:
-            kept[tag] = exif[tag]
-    try:
-        sub = {t: v for t, v in exif.get_ifd(_EXIF_IFD).items() if t in KEPT_EXIF_TAGS["Exif"]}
-    except Exception:  # noqa: BLE001 - a broken sub-IFD is simply not kept
-        sub = {}
-    if not kept and not sub:
+    kept, sub = Image.Exif(), {}
+    if keep and exif is not None:
+        for tag in KEPT_EXIF_TAGS["IFD0"]:
+            if tag in exif:
+                kept[tag] = exif[tag]
+        try:
+            sub = {t: v for t, v in exif.get_ifd(_EXIF_IFD).items()
+                   if t in KEPT_EXIF_TAGS["Exif"]}
+        except Exception:  # noqa: BLE001 - a broken sub-IFD is simply not kept
+            sub = {}
+    if not kept and not sub and orientation == 1:
         return None
-    kept[_ORIENTATION] = 1  # the pixels are already upright
+    kept[_ORIENTATION] = orientation
     if sub:
         kept[_EXIF_IFD] = sub
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +97,9 @@ class Photo:
         exif: the original EXIF, read only by ``save_photo(metadata="keep")``.
         black: (H, W) float32 K ink in [0, 1] of a CMYK original, so that writing CMYK
             keeps the black channel; None otherwise.
+        jpeg_data: the file's bytes when it is a JPEG (or MPO), so that
+            :func:`~faceguard.io.copy_photo` can write its picture again without
+            re-encoding it; None otherwise, and for pixels changed by :meth:`with_pixels`.
     """
 
     pixels: np.ndarray
@@ -107,6 +110,7 @@ class Photo:
     icc_profile: bytes | None = None
     exif: Image.Exif | None = None
     black: np.ndarray | None = None
+    jpeg_data: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.pixels = np.asarray(self.pixels, dtype=np.float32)
@@ -140,7 +144,7 @@ class Photo:
         pixels = np.asarray(pixels, dtype=np.float32)
         if pixels.shape != self.pixels.shape:
             raise ValueError(f"pixels must keep the shape {self.pixels.shape}, got {pixels.shape}")
-        return dataclasses.replace(self, pixels=pixels)
+        return dataclasses.replace(self, pixels=pixels, jpeg_data=None)
 
 
 def _megapixels(pixels: int) -> str:

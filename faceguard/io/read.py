@@ -11,7 +11,7 @@ from typing import IO
 import numpy as np
 from PIL import Image
 
-from faceguard.io.metadata import _ORIENTATION, _oriented, _read_exif
+from faceguard.io.metadata import _orientation, _oriented, _read_exif
 from faceguard.io.photo import (
     _GREY16_MODES,
     _READABLE,
@@ -87,13 +87,19 @@ def _load(fp: IO[bytes], path: Path, limit: PixelLimit) -> Photo:
                                "FaceGuard reads 8- and 16-bit photos")
     exif = _read_exif(im)
     icc = im.info.get("icc_profile") or None
+    data = None
+    if fmt in ("JPEG", "MPO"):  # written again as it is when nothing changes (io.jpeg)
+        where = fp.tell()
+        fp.seek(0)
+        data = fp.read()
+        fp.seek(where)
     try:
         im.load()
     except Image.DecompressionBombError as e:
         raise PhotoError(path, f"{width}x{height} is above Pillow's safety limit") from e
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as e:
         raise PhotoError(path, f"truncated or corrupt {_nice(fmt)}") from e
-    orientation = exif.get(_ORIENTATION, 1) if exif is not None else 1
+    orientation = _orientation(exif)
     mode = im.mode
     try:
         pixels, alpha, black = _decode(im, orientation)
@@ -102,7 +108,7 @@ def _load(fp: IO[bytes], path: Path, limit: PixelLimit) -> Photo:
     finally:
         im.close()
     return Photo(pixels=pixels, path=path, format=fmt, mode=mode, alpha=alpha,
-                 icc_profile=icc, exif=exif, black=black)
+                 icc_profile=icc, exif=exif, black=black, jpeg_data=data)
 
 
 def _open_supported(fp: IO[bytes], path: Path, head: bytes) -> tuple[Image.Image, str]:

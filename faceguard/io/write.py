@@ -11,7 +11,8 @@ from typing import IO, Literal
 import numpy as np
 from PIL import Image
 
-from faceguard.io.metadata import _icc_fits, _kept_exif
+from faceguard.io.jpeg import stripped
+from faceguard.io.metadata import _icc_fits, _kept_exif, _orientation
 from faceguard.io.photo import (
     _ALPHA_FORMATS,
     _EXIF_FORMATS,
@@ -76,6 +77,41 @@ def save_photo(photo: Photo, path: str | os.PathLike[str], *, format: str | None
         PhotoError: one line naming ``path`` and the reason.
         ValueError: bad arguments (quality, metadata, format name, pixels not finite).
     """
+    path, fmt = _target(photo, path, format, quality, metadata, overwrite)
+    if not np.isfinite(photo.pixels).all():
+        raise ValueError("photo.pixels contains NaN or infinity")
+    image = _encode_image(photo, fmt)
+    params = _save_params(photo, fmt, image.mode, quality, metadata)
+    _atomic_write(path, lambda f: image.save(f, format=fmt, **params), overwrite)
+    return path
+
+
+def copy_photo(photo: Photo, path: str | os.PathLike[str], *, format: str | None = None,
+               quality: int = 95, metadata: Literal["strip", "keep"] = "strip",
+               overwrite: bool = False) -> Path:
+    """Write a photo FaceGuard did not change: a JPEG read from a file keeps its picture
+    data as it was, without re-encoding (no second loss, milliseconds), and only the
+    metadata :func:`save_photo` would write (:mod:`faceguard.io.jpeg`), plus its EXIF
+    orientation; anything else, and a JPEG whose structure that copy does not read, is saved by
+    :func:`save_photo`. Arguments, checks and errors as :func:`save_photo`'s (``quality``
+    only applies when the photo is encoded anew)."""
+    path, fmt = _target(photo, path, format, quality, metadata, overwrite)
+    if fmt == "JPEG" and photo.jpeg_data is not None:
+        exif = _kept_exif(photo.exif, metadata == "keep", _orientation(photo.exif))
+        icc = photo.icc_profile is not None and _icc_fits(photo.icc_profile,
+                                                          _target_mode(photo, fmt))
+        data = stripped(photo.jpeg_data, exif, icc)
+        if data is not None:
+            _atomic_write(path, lambda f: f.write(data), overwrite)
+            return path
+    return save_photo(photo, path, format=format, quality=quality, metadata=metadata,
+                      overwrite=overwrite)
+
+
+def _target(photo: Photo, path: str | os.PathLike[str], format: str | None, quality: int,
+            metadata: str, overwrite: bool) -> tuple[Path, str]:
+    """(the path, the Pillow format to write) after checking that ``photo`` may be
+    written there (see :func:`save_photo`)."""
     path = Path(path)
     if not 1 <= quality <= 100:
         raise ValueError(f"quality must be 1..100, got {quality}")
@@ -99,13 +135,7 @@ def save_photo(photo: Photo, path: str | os.PathLike[str], *, format: str | None
                                "or --overwrite)")
     if not path.parent.is_dir():
         raise PhotoError(path, f"folder {os.fspath(path.parent)} does not exist")
-    if not np.isfinite(photo.pixels).all():
-        raise ValueError("photo.pixels contains NaN or infinity")
-
-    image = _encode_image(photo, fmt)
-    params = _save_params(photo, fmt, image.mode, quality, metadata)
-    _atomic_write(path, lambda f: image.save(f, format=fmt, **params), overwrite)
-    return path
+    return path, fmt
 
 
 def _same_file(a: Path, b: Path) -> bool:
