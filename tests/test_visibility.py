@@ -171,21 +171,23 @@ def _jpeg_file(image: np.ndarray, quality: int) -> io.BytesIO:
     return f
 
 
-def test_colour_guard_holds_the_chroma_budget():
+@pytest.mark.parametrize("chroma", [CHROMA, 0.25])  # the default (none) and a share
+def test_colour_guard_holds_the_chroma_budget(chroma):
     """Whatever the optimiser asks, Cb and Cr move at most chroma * budget per pixel,
     and L-inf and the [0, 1] range hold."""
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(2, 3, 32, 32, generator=gen)
     budget = 8 / 255 * torch.rand(2, 1, 32, 32, generator=gen)
     wild = x + torch.randn(x.shape, generator=gen) * 0.2
-    out = project(wild, x, budget, CHROMA)
+    out = project(wild, x, budget, chroma)
     ycc = to_ycc(out - x)
-    assert (ycc[:, 1:].abs() <= CHROMA * budget + 1e-6).all()
+    assert (ycc[:, 1:].abs() <= chroma * budget + 1e-6).all()
     assert ((out - x).abs() <= budget + 1e-6).all()
     assert out.min() >= 0 and out.max() <= 1
+    assert (ycc[:, 0].abs() > 1e-3).any()  # the brightness still moves
     # with no guard, the colour moves as much as the brightness
     free = to_ycc(project(wild, x, budget) - x)
-    assert (free[:, 1:].abs() > CHROMA * budget + 1e-3).any()
+    assert (free[:, 1:].abs() > chroma * budget + 1e-3).any()
 
 
 def test_lightness_cap_matches_ciede2000():

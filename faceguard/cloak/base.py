@@ -8,9 +8,10 @@ so the L-inf bound ``|cloaked - original| <= eps`` holds at every pixel.
 
 The colour guard: left free, an optimiser spends much of its budget on colour (irises
 turn brown, eyelids pink), which the eye sees long before a change of brightness. So
-every cloak's change is split into luma and chroma (BT.601 YCbCr) and chroma gets a
-separate, much smaller budget, ``chroma * eps * weight`` in Cb and Cr (:func:`project`).
-Grey images (one channel) have no chroma.
+every cloak's change is split into luma and chroma (BT.601 YCbCr) and chroma gets its
+own budget, ``chroma * eps * weight`` in Cb and Cr (:func:`project`): none by default
+(:data:`CHROMA`), so a cloak changes only brightness. Grey images (one channel) have no
+chroma.
 """
 
 from __future__ import annotations
@@ -24,9 +25,16 @@ from faceguard.progress import StepCallback, no_steps
 
 Objective = Callable[[torch.Tensor], torch.Tensor]
 
-#: chroma's share of the budget by default: a tenth of eps in Cb and in Cr (a quarter
-#: still added a just-noticeable colour difference on skin on top of the lightness cap)
-CHROMA = 0.1
+#: chroma's share of the budget by default: none, the cloak changes brightness only. The
+#: face's colour limit (CIEDE2000 at its 95th percentile) counts chroma too, and chroma
+#: costs more of it, and of SSIMULACRA2, than it buys: at ``balanced`` on 40 celeb24 probes
+#: per family (benchmarks/results/protection-chroma0.1-lofo-quick.json, -chroma0.0-*),
+#: a tenth of eps (the default before) gave face SSIMULACRA2 82.1 (78.2 at least), none
+#: 89.8 (87.2) at the same colour change (p95 2.97), with protection as good or a probe
+#: better on every family the cloak never saw (mean 68 -> 70% at FAR 1%) and the same
+#: white-box (100 / 97.5 / 97.5%); a quarter gave 40% on faceres never seen (57.5% at a
+#: tenth, 60% with none), the colour limit scaling the whole change down.
+CHROMA = 0.0
 
 # RGB -> YCbCr (BT.601, full range, without offsets): rows Y, Cb, Cr
 _TO_YCC = torch.tensor([[0.299, 0.587, 0.114],

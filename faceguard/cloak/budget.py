@@ -251,8 +251,8 @@ def lightness_weight(image: torch.Tensor, eps: float, delta_e: float) -> torch.T
 
     The slope of CIEDE2000 along the luma direction is measured per pixel, in its own
     colour (a step of 2 grey levels up and down, the steeper one counts): mid-greys
-    allow about 7 grey levels at 2.5 units, lights and darks more. The colour guard's
-    small chroma budget adds a little on top.
+    allow about 7 grey levels at 2.5 units, lights and darks more. A chroma budget of the
+    colour guard (none by default: :data:`faceguard.cloak.base.CHROMA`) would add on top.
     """
     from faceguard.visibility.colour import ciede2000, srgb_to_lab
 

@@ -61,8 +61,9 @@ def stripped(data: bytes, exif: bytes | None = None, icc: bool = True) -> bytes 
             if length < 2 or end > len(data):
                 return None
             payload = data[pos + 4:end]
-            if marker == _APP0 and payload.startswith(b"JFIF\0") and not jfif:
-                # version, density unit and densities; the thumbnail is left out
+            if marker == _APP0 and payload.startswith(b"JFIF\0") and len(payload) >= 12:
+                # version, density unit and densities; the thumbnail is left out (a
+                # second JFIF header replaces the first: there is one)
                 jfif = _segment(_APP0, payload[:12] + b"\0\0")
             elif (marker in _PICTURE or marker == _APP14 and payload.startswith(b"Adobe")
                   or marker == _APP2 and icc and payload.startswith(b"ICC_PROFILE\0")):
