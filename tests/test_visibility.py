@@ -331,3 +331,21 @@ def test_faces_side_by_side_keep_their_limits_together(astronaut):
     outside = torch.ones(512, 512, dtype=torch.bool)
     outside[y0:y1, x0:x1] = False
     assert torch.equal(kept[..., outside], x[..., outside])
+
+
+def test_face_look_reuses_the_guards_score_only_for_what_it_scored():
+    """The guard's score of a region is taken as it is only when the region and its
+    pixels are the same and the original is 8-bit (the guard rounds the original)."""
+    from faceguard.cloak.budget import Seen
+
+    rng = np.random.default_rng(0)
+    original = (rng.integers(0, 256, (48, 48, 3)) / 255).astype(np.float32)
+    cloaked = np.clip(original + rng.choice([-2, 2], original.shape) / 255, 0, 1
+                      ).astype(np.float32)
+    box = (12, 12, 36, 36)
+    x0, y0, x1, y1 = face_box(box, 48, 48)
+    made_up = Seen((x0, y0, x1, y1), cloaked[y0:y1, x0:x1].copy(), 12.5)
+    assert FaceLook(original, box, made_up).ssimulacra2(cloaked) == 12.5
+    assert FaceLook(original, box, made_up).ssimulacra2(original) == 100.0  # other pixels
+    sixteen_bit = original + np.float32(0.3 / 255)  # between 8-bit levels
+    assert FaceLook(sixteen_bit, box, made_up).ssimulacra2(cloaked) != 12.5

@@ -238,7 +238,8 @@ class FaceLook:
             grown :data:`FACE_GROWTH` times, clipped to the photo.
         seen: what the cloak's visibility guard scored on this photo
             (:class:`faceguard.cloak.budget.Seen`, in its pixels): when it is this
-            region and a version's region has its pixels, its score is not computed again.
+            region of an 8-bit original and a version's region has its pixels, its score
+            is not computed again.
     """
 
     def __init__(self, original: np.ndarray, box: Sequence[float],
@@ -253,7 +254,9 @@ class FaceLook:
         self._scorer: Callable[[np.ndarray], float] | None = None  # made when first needed
         # the last region scored, in float32: the scorer sees nothing finer
         self._last: tuple[np.ndarray, float] | None = None
-        if seen is not None and seen.box == (x0, y0, x1, y1):
+        # the guard scored against the original rounded to 8 bits: the same only if it is
+        if (seen is not None and seen.box == (x0, y0, x1, y1)
+                and np.array_equal(np.round(self.face * 255) / 255, self.face)):
             self._last = (seen.pixels, seen.ssimulacra2)
 
     def ssimulacra2(self, other: np.ndarray) -> float | None:
