@@ -121,11 +121,12 @@ class DecodedPhotos:
         if photo is not None:
             self._bytes -= photo.pixels.nbytes
 
-    def take(self, path: Path) -> Photo:
-        """The photo, decoded already or now; it is not kept any longer."""
+    def take(self, path: Path, decode: bool = True) -> Photo:
+        """The photo, decoded already or now; it is not kept any longer. ``decode`` False:
+        a photo only to be copied (see :func:`faceguard.io.load_photo`)."""
         photo = self._kept.pop(Path(path), None)
         if photo is None:
-            return load_photo(path, limit=self.limit)
+            return load_photo(path, limit=self.limit, decode=decode)
         self._bytes -= photo.pixels.nbytes
         return photo
 

@@ -47,7 +47,7 @@ from faceguard.io import (
 )
 from faceguard.manifest import FaceRecord, Manifest, find_mask
 from faceguard.models.ensemble import Ensemble
-from faceguard.planning import SELF, Plan, make_plan, other_people, whose_faces
+from faceguard.planning import SELF, Plan, make_plan, needs_others, other_people, whose_faces
 from faceguard.progress import Event, stepwise
 from faceguard.settings import DEFAULT_FORMAT, DEFAULT_QUALITY, CloakSettings
 from faceguard.visibility import FaceLook
@@ -158,9 +158,11 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
         for j, cloak in (job.face_choices or {}).get(path, {}).items():
             if j < len(owners):
                 owners[j] = (SELF if owners[j] is None else owners[j]) if cloak else None
-    others = other_people(scanned, who, ensemble)
-    if job.gallery:
-        yield from _collect(gallery_people(job.gallery, detector, ensemble), others.extend)
+    others: list[Person] = []
+    if mask is None and needs_others(s):  # clustering the album takes a second or more
+        others = other_people(scanned, who, ensemble)
+        if job.gallery:
+            yield from _collect(gallery_people(job.gallery, detector, ensemble), others.extend)
 
     if mask is not None:
         plan = Plan(protected, masks={0: mask})
@@ -201,8 +203,10 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
             yield Event(done, len(jobs), "cloaking", path, skipped=True)
             continue
         try:
+            # a photo with no face to protect is copied: its pixels are not needed
+            photo = decoded.take(path, decode=any(k is not None for k in who[i]))
             entry = yield from _cloak_photo(
-                decoded.take(path), rel, scanned[i], who[i], plan, ensemble, s, job,
+                photo, rel, scanned[i], who[i], plan, ensemble, s, job,
                 lambda e, key=key: manifest.record(key, e | {"settings_digest": digest}),
                 lambda part, detail, i=i, path=path: Event(i, len(jobs), "cloaking", path,
                                                            part=part, detail=detail))

@@ -69,6 +69,12 @@ def other_people(scanned, who, ensemble) -> list[Person]:
     return [person for person, _ in album_people(rest, ensemble)]
 
 
+def needs_others(s: CloakSettings) -> bool:
+    """Whether :func:`make_plan` uses the album's other people: the classifier's classes,
+    or the decoy of a targeted feature cloak."""
+    return s.objective == "classifier" or (s.targeted and s.objective == "feature")
+
+
 def make_plan(s: CloakSettings, ensemble: Ensemble, protected: list[Person],
               others: list[Person], scanned, who, load: Callable[[Path], Photo],
               on_step: StepCallback = no_steps) -> Plan:

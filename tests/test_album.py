@@ -60,3 +60,10 @@ def test_scanning_goes_on_past_a_bad_photo_in_order(tmp_path):
     assert [e.path for e in events] == paths and [e.done for e in events] == [1, 2, 3, 4]
     assert "broken.png" in events[1].error
     assert all(e.result is not None and not e.error for e in events[:1] + events[2:])
+
+
+def test_a_photo_only_to_be_copied_is_not_decoded_again(album_dir, tmp_path):
+    decoded = DecodedPhotos(budget=0)  # nothing kept: every photo is read again
+    path = find_photos([album_dir / "person_img1"])[0]
+    assert not decoded.take(path, decode=False).has_pixels
+    assert decoded.take(path).has_pixels

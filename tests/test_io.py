@@ -588,6 +588,20 @@ def test_copy_encodes_anew_what_it_cannot_copy(astro_png, tmp_path):
         copy_photo(jpeg, again)  # the same checks as save_photo
 
 
+def test_a_jpeg_read_only_to_be_copied_is_decoded_only_when_it_must_be(album_dir, tmp_path):
+    path = gps_photos(album_dir)[0]
+    photo, undecoded = load_photo(path), load_photo(path, decode=False)
+    assert photo.has_pixels and not undecoded.has_pixels
+    assert (undecoded.format, undecoded.mode, undecoded.jpeg_data) == (
+        photo.format, photo.mode, photo.jpeg_data)
+    copied = copy_photo(undecoded, tmp_path / "copied.jpg", metadata="keep")
+    assert copied.read_bytes() == copy_photo(photo, tmp_path / "from-pixels.jpg",
+                                             metadata="keep").read_bytes()
+    png = copy_photo(undecoded, tmp_path / "as.png", format="png")  # encoded: decoded first
+    np.testing.assert_array_equal(load_photo(png).pixels, photo.pixels)
+    assert load_photo(tmp_path / "as.png", decode=False).has_pixels  # only a JPEG skips it
+
+
 def test_icc_profile_kept_only_where_it_fits(album_dir, tmp_path):
     with_icc = [p for p in album_photos(album_dir) if Image.open(p).info.get("icc_profile")]
     path = min(with_icc, key=lambda p: np.prod(Image.open(p).size))

@@ -100,6 +100,10 @@ class Photo:
         jpeg_data: the file's bytes when it is a JPEG (or MPO), so that
             :func:`~faceguard.io.copy_photo` can write its picture again without
             re-encoding it; None otherwise, and for pixels changed by :meth:`with_pixels`.
+
+    A JPEG read only to be copied (``load_photo(..., decode=False)``) has no pixels:
+    (0, 0, 3), :attr:`has_pixels` False; :func:`~faceguard.io.copy_photo` decodes it
+    only if its picture cannot be copied as it is.
     """
 
     pixels: np.ndarray
@@ -133,6 +137,11 @@ class Photo:
     def size(self) -> tuple[int, int]:
         """(width, height) in pixels, as Pillow reports sizes."""
         return self.pixels.shape[1], self.pixels.shape[0]
+
+    @property
+    def has_pixels(self) -> bool:
+        """False for a JPEG read only to be copied (its pixels were not decoded)."""
+        return self.pixels.size > 0
 
     @property
     def is_grey(self) -> bool:

@@ -21,10 +21,12 @@ from faceguard.io.photo import (
     _ICC_FORMATS,
     _KEEP,
     _SUFFIXES,
+    NO_LIMIT,
     Photo,
     PhotoError,
     _nice,
 )
+from faceguard.io.read import load_photo
 
 
 def output_format(photo: Photo, format: str = "keep") -> str:
@@ -93,8 +95,9 @@ def copy_photo(photo: Photo, path: str | os.PathLike[str], *, format: str | None
     data as it was, without re-encoding (no second loss, milliseconds), and only the
     metadata :func:`save_photo` would write (:mod:`faceguard.io.jpeg`), plus its EXIF
     orientation; anything else, and a JPEG whose structure that copy does not read, is saved by
-    :func:`save_photo`. Arguments, checks and errors as :func:`save_photo`'s (``quality``
-    only applies when the photo is encoded anew)."""
+    :func:`save_photo` (a photo read without its pixels is decoded for it). Arguments,
+    checks and errors as :func:`save_photo`'s (``quality`` only applies when the photo is
+    encoded anew)."""
     path, fmt = _target(photo, path, format, quality, metadata, overwrite)
     if fmt == "JPEG" and photo.jpeg_data is not None:
         exif = _kept_exif(photo.exif, metadata == "keep", _orientation(photo.exif))
@@ -104,6 +107,8 @@ def copy_photo(photo: Photo, path: str | os.PathLike[str], *, format: str | None
         if data is not None:
             _atomic_write(path, lambda f: f.write(data), overwrite)
             return path
+    if not photo.has_pixels:
+        photo = load_photo(photo.path, limit=NO_LIMIT)  # its size was checked when read
     return save_photo(photo, path, format=format, quality=quality, metadata=metadata,
                       overwrite=overwrite)
 
