@@ -35,11 +35,12 @@ def load_photo(path: str | os.PathLike[str], *, limit: PixelLimit = DEFAULT_LIMI
         limit: refuse photos whose declared width x height exceeds it, before decoding
             anything (:data:`~faceguard.io.NO_LIMIT` for files FaceGuard wrote itself).
         decode: False for a photo only to be copied: a JPEG's pixels are then not
-            decoded (:attr:`Photo.has_pixels`), a fifth of a photo's scan time. Its
-            data is not checked for truncation: meant for a file already read whole.
+            decoded (:attr:`Photo.has_pixels`; decoding is most of reading a photo).
+            Its data is not checked for truncation: meant for a file already read whole.
 
     Returns:
-        A :class:`Photo` with (H, W, 3) float32 RGB pixels in [0, 1].
+        A :class:`Photo` with (H, W, 3) float32 RGB pixels in [0, 1] (none for a JPEG
+        with ``decode`` False).
 
     Raises:
         PhotoError: one line naming the file and the reason.
