@@ -1,0 +1,174 @@
+"""One photo of a cloak run (:func:`faceguard.pipeline.cloak_album`): its protected faces
+cloaked (or a person's mask applied), the photo written (a photo with no face to protect
+is copied as it was read), and its manifest entry measured on the file as written."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Generator
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from faceguard.album import PhotoFaces, embed_faces
+from faceguard.atomic import ctrl_c_deferred
+from faceguard.io import (
+    NO_LIMIT,
+    Photo,
+    copy_photo,
+    from_tensor,
+    load_photo,
+    output_suffix,
+    save_photo,
+    to_tensor,
+)
+from faceguard.manifest import FaceRecord
+from faceguard.models.ensemble import Ensemble
+from faceguard.planning import SELF, Plan
+from faceguard.progress import Event, stepwise
+from faceguard.settings import CloakSettings
+from faceguard.visibility import FaceLook
+
+if TYPE_CHECKING:
+    from faceguard.pipeline import CloakJob
+
+
+def _face_seed(seed: int, rel: Path, index: int) -> int:
+    # per face, so a resumed run gives the same pixels as an uninterrupted one
+    text = f"{seed}:{rel.as_posix()}:{index}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+
+
+def _output_path(job: CloakJob, photo: Photo, rel: Path) -> Path:
+    return (job.outdir / rel).with_suffix(output_suffix(photo, job.format))
+
+
+def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int | None],
+                plan: Plan, ensemble: Ensemble, s: CloakSettings, job: CloakJob,
+                record: Callable[[dict], None], step_event: Callable[[float, str], Event]
+                ) -> Generator[Event, None, dict]:
+    """Cloak the protected faces of one photo (or copy it through), write it and
+    ``record`` its manifest entry (which it returns); yields ``step_event(share of the
+    photo done, detail)`` after each optimisation step."""
+    from faceguard.cloak.budget import eight_bit
+    from faceguard.cloak.photo import cloak_face, keep_faces_visible, mask_face
+    from faceguard.cloak.recipe import make_cloak
+
+    started = time.perf_counter()
+    out_path = _output_path(job, photo, rel)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    # a photo with no face to protect is written as it was read: no round trip to a tensor
+    protected = any(k is not None for k in owners)
+    image = original = to_tensor(photo.pixels) if protected else None
+    reports, centroids, regions, seen = [], {}, [], {}
+    optimised = [j for j, k in enumerate(owners) if k is not None and k not in plan.masks]
+    for j, (face, k) in enumerate(zip(scanned.faces, owners, strict=True)):
+        d = face.to_dict()
+        report = FaceRecord(d["box"], d["landmarks"], k is not None)
+        reports.append(report)
+        if k is None:
+            continue
+        t0 = time.perf_counter()
+        own = {m: e[j] for m, e in scanned.embeddings.items()}
+        centroids[j] = own if k == SELF else plan.protected[k].centroids()
+        report.person = "self" if k == SELF else plan.protected[k].name
+        if k in plan.masks:
+            image, crop = mask_face(image, face, plan.masks[k], ensemble, s.texture,
+                                    photo.is_grey, s.floor, s.delta_e)
+            report.method = f"{plan.masks[k].settings.get('method', 'universal')} mask"
+        else:
+            gen = torch.Generator().manual_seed(_face_seed(s.seed, rel, j))
+            objective_for = _objective_for(s, ensemble, centroids[j], own, k, plan, gen)
+            start = plan.starts.get(k)  # the person's mask, refined for a few steps
+            image, crop = yield from stepwise(
+                partial(cloak_face, image, face,
+                        make_cloak(replace(s, steps=s.person_mask) if start else s),
+                        ensemble, objective_for, texture=s.texture, generator=gen,
+                        grey=photo.is_grey, floor=s.floor, delta_e=s.delta_e,
+                        start_for=start.apply_to if start else None),
+                partial(_face_step, step_event, optimised.index(j), len(optimised)))
+            report.method = s.method + (" from the person's mask" if start else "")
+        regions.append(crop.region)
+        seen[j] = crop.seen
+        report.seconds = round(time.perf_counter() - t0, 3)
+        report.distance_before = _distances(ensemble, own, centroids[j])
+    written, looks = photo, {}
+    if protected:
+        image = keep_faces_visible(original, image, [scanned.faces[j] for j in centroids],
+                                   regions, s.floor, s.delta_e)
+        cloaked = from_tensor(image)
+        lossless = from_tensor(eight_bit(image))  # rounded as the visibility guard rounds
+        for n, j in enumerate(sorted(centroids)):  # before saving: Ctrl-C and Cancel stop it
+            yield step_event(1.0, f"measuring how visible face {n + 1} of {len(centroids)} is")
+            look = FaceLook(photo.pixels, scanned.faces[j].box, seen[j])
+            looks[j] = look, look.cloak(lossless)
+        written = photo.with_pixels(cloaked)
+    with ctrl_c_deferred():
+        write = save_photo if protected else copy_photo  # a JPEG copied is not re-encoded
+        write(written, out_path, format=job.format, quality=job.quality,
+              metadata=job.metadata, overwrite=job.overwrite or job.resume)
+        entry = _measure(photo, out_path, scanned, reports, centroids, looks, ensemble, job,
+                         started)
+        record(entry)
+    return entry
+
+
+def _face_step(step_event: Callable[[float, str], Event], n: int, of: int, done: int,
+               steps: int) -> Event:
+    """The event of an optimisation step of face ``n`` (from 0) of the ``of`` faces of a
+    photo that are optimised."""
+    return step_event((n + done / steps) / of, f"face {n + 1} of {of}: step {done} of {steps}")
+
+
+def _measure(photo: Photo, out_path: Path, scanned: PhotoFaces, reports: list[FaceRecord],
+             centroids: dict, looks: dict[int, tuple[FaceLook, dict]], ensemble: Ensemble,
+             job: CloakJob, started: float) -> dict:
+    """The photo's manifest entry: distances measured on the file as written; visibility
+    of the cloak itself (``looks``: face index -> its :class:`FaceLook` and what
+    :meth:`FaceLook.cloak` measured), plus its SSIMULACRA2 and L-inf after saving
+    (``saved_``: JPEG adds its own loss)."""
+    if centroids:
+        # measure what was actually written: quantised to 8 bits, maybe JPEG-compressed
+        saved = load_photo(out_path, limit=NO_LIMIT)
+        hit = sorted(centroids)
+        after = embed_faces(ensemble, to_tensor(saved.pixels), [scanned.faces[j] for j in hit])
+        thresholds = {m: float(ensemble[m].threshold) for m in ensemble.names}
+        for n, j in enumerate(hit):
+            look, quality = looks[j]
+            quality = quality | look.saved(saved.pixels)
+            reports[j].measured(
+                _distances(ensemble, {m: e[n] for m, e in after.items()}, centroids[j]),
+                thresholds, dict.fromkeys(ensemble.names, True),  # the cloak's own models
+                quality)
+    return {
+        "input": str(photo.path), "output": str(out_path.relative_to(job.outdir)),
+        "status": "cloaked" if centroids else "copied",
+        "width": scanned.width, "height": scanned.height,
+        "seconds": round(time.perf_counter() - started, 3),
+        "faces": [r.to_dict() for r in reports],
+    }
+
+
+def _objective_for(s: CloakSettings, ensemble: Ensemble, centroids, own, k: int,
+                   plan: Plan, generator: torch.Generator):
+    """landmarks -> the objective for one face (``own``: its clean embeddings)."""
+    from faceguard.cloak.recipe import classes, objective_factory
+
+    seed = int(torch.randint(2**31, (1,), generator=generator))
+    make = objective_factory(s, ensemble, centroids, plan.decoys.get(k), plan.classifier,
+                             seed, None if k == SELF else plan.protected[k].embeddings)
+    if s.objective != "classifier":
+        return make
+    label, target = classes(s, plan.classifier, own, None if k == SELF else k)
+    return partial(make, label=label, target=target)
+
+
+def _distances(ensemble: Ensemble, embeddings: dict[str, torch.Tensor],
+               centroids: dict[str, torch.Tensor]) -> dict[str, float]:
+    """model -> distance of a face to the centroid, in the model's own metric."""
+    return {m: round(float(ensemble[m].compare(embeddings[m], centroids[m])), 4)
+            for m in ensemble.names}
