@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 
 
 def _face_seed(seed: int, rel: Path, index: int) -> int:
-    # per face, so a resumed run gives the same pixels as an uninterrupted one
+    # per face, so a resumed run draws what an uninterrupted one would (the same pixels
+    # where torch sums in the same order: on some CPUs two threads alone vary a little)
     text = f"{seed}:{rel.as_posix()}:{index}"
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 
