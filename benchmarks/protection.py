@@ -209,7 +209,7 @@ class Attacker:
     def __init__(self, data: Data) -> None:
         self.ensemble = Ensemble.load(FAMILIES)
         clean = embed_given(self.ensemble, data.images)
-        others, other_labels = load_distractors(self.ensemble)
+        others, other_labels, _ = load_distractors(self.ensemble)
         known = data.refs + data.gallery  # never the probes
         both = {m: torch.cat([clean[m][known], others[m]]) for m in FAMILIES}
         self.thresholds = calibrate(self.ensemble, both,

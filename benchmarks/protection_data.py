@@ -128,14 +128,14 @@ def _photos() -> list[tuple[str, Path]]:
     return out
 
 
-def load_distractors(ensemble: Ensemble) -> tuple[Embeddings, list[str]]:
-    """Clean embeddings (model -> (N, D)) and people of the distractor photos.
+def load_distractors(ensemble: Ensemble) -> tuple[Embeddings, list[str], list[Path]]:
+    """Clean embeddings (model -> (N, D)), people and paths of the distractor photos.
 
     A photo with several faces counts its largest; one with none is left out.
     """
     detector = FaceDetector()
     rows: list[Embeddings] = []
-    labels = []
+    labels, paths = [], []
     for person, path in _photos():
         with Image.open(path) as im:
             pixels = np.asarray(im.convert("RGB"), dtype=np.float32) / 255
@@ -149,4 +149,5 @@ def load_distractors(ensemble: Ensemble) -> tuple[Embeddings, list[str]]:
         with torch.no_grad():
             rows.append(ensemble.embed(crop, marks))
         labels.append(person)
-    return {m: torch.cat([r[m] for r in rows]) for m in ensemble.names}, labels
+        paths.append(path)
+    return {m: torch.cat([r[m] for r in rows]) for m in ensemble.names}, labels, paths
