@@ -104,6 +104,12 @@ def main() -> None:
     configs = [] if args.no_white_box else [list(DEFAULT_MODELS)]
     configs += [[m for m in DEFAULT_MODELS if m != held] for held in args.held_out]
     ensembles = {tuple(ensemble.names): ensemble}
+
+    def load(names) -> Ensemble:  # each family set loaded once
+        if tuple(names) not in ensembles:
+            ensembles[tuple(names)] = Ensemble.load(names)
+        return ensembles[tuple(names)]
+
     for models in configs:
         t0 = time.perf_counter()
         views: dict[str, list[dict]] = {"none": [], "jpeg75": []}
@@ -114,9 +120,8 @@ def main() -> None:
                                outdir=Path(tmp) / person.replace("/", "-"),
                                protect=[paths[k] for k in ks[:REFERENCES]],
                                settings=CloakSettings(models=tuple(models)))
-                entries = [e.result for e in cloak_album(
-                    job, detector, lambda n: ensembles.setdefault(tuple(n), Ensemble.load(n)))
-                    if e.stage == "cloaking" and e.result]
+                entries = [e.result for e in cloak_album(job, detector, load)
+                           if e.stage == "cloaking" and e.result]
                 for entry in entries:
                     out = job.outdir / entry["output"]
                     with Image.open(out) as im:
