@@ -75,6 +75,8 @@ def main() -> None:
                         help="families held out in turn (default faceres)")
     parser.add_argument("--no-white-box", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--floor", type=float, help="the face's SSIMULACRA2 floor "
+                        "(default: balanced's), to see whether it is what binds")
     parser.add_argument("--out", default="protection-album")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -119,7 +121,8 @@ def main() -> None:
                 job = CloakJob(inputs=[paths[k] for k in ks[REFERENCES:]],
                                outdir=Path(tmp) / person.replace("/", "-"),
                                protect=[paths[k] for k in ks[:REFERENCES]],
-                               settings=CloakSettings(models=tuple(models)))
+                               settings=CloakSettings(models=tuple(models),
+                                                      floor=args.floor))
                 entries = [e.result for e in cloak_album(job, detector, load)
                            if e.stage == "cloaking" and e.result]
                 for entry in entries:
@@ -153,6 +156,7 @@ def main() -> None:
         print(run, flush=True)
         runs.append(run)
     settings = {"references_per_person": REFERENCES, "people": len(people),
+                "floor": args.floor,
                 "gallery_people": len(set(gallery_labels)), "preset": "balanced",
                 "note": "album people with 3+ photos cloaked through the pipeline; the "
                         "attacker's entry of a person is the cloak's own references"}
