@@ -65,8 +65,10 @@ def attacker_view(detector: FaceDetector, ensemble: Ensemble, pixels: np.ndarray
 def jpeg75(path: Path) -> np.ndarray:
     """The photo re-saved at JPEG quality 75 (an upload's re-compression)."""
     buffer = io.BytesIO()
-    Image.open(path).convert("RGB").save(buffer, "JPEG", quality=75)
-    return np.asarray(Image.open(buffer).convert("RGB"), dtype=np.float32) / 255
+    with Image.open(path) as im:
+        im.convert("RGB").save(buffer, "JPEG", quality=75)
+    with Image.open(buffer) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.float32) / 255
 
 
 def main() -> None:
@@ -96,6 +98,8 @@ def main() -> None:
     keep = [k for k in range(len(labels)) if k not in set(probes)]
     gallery = {m: e[keep] for m, e in clean.items()}
     gallery_labels = [labels[k] for k in keep]
+    # poisoning's queries: the protected people's clean reference photos
+    clean_refs, ref_labels = {m: e[refs] for m, e in clean.items()}, [labels[k] for k in refs]
 
     # the floor: the probes' clean originals searched the same way (a face an attacker
     # misses even without a cloak is not the cloak's doing)
@@ -139,17 +143,14 @@ def main() -> None:
                     looks += [f["quality"]["ssimulacra2"] for f in entry["faces"]
                               if f.get("protected") and "ssimulacra2" in f.get("quality", {})]
                 print(person, len(entries), "photos", flush=True)
-        queries = {m: torch.cat([e[m] for e in views["none"]]) for m in ensemble.names}
-        clean_refs = {m: clean[m][refs] for m in ensemble.names}
+        cloaked = {name: {m: torch.cat([e[m] for e in v]) for m in ensemble.names}
+                   for name, v in views.items()}
         run = {"models": models, "held_out": [m for m in DEFAULT_MODELS if m not in models],
                "probes": len(truth),
-               "evasion": {name: evasion(ensemble, {m: torch.cat([e[m] for e in v])
-                                                    for m in ensemble.names},
-                                         truth, gallery, gallery_labels, thresholds)
-                           for name, v in views.items()},
-               "poisoning": poisoning(ensemble, queries, truth, clean_refs,
-                                      [labels[k] for k in refs], gallery, gallery_labels,
-                                      thresholds),
+               "evasion": {name: evasion(ensemble, e, truth, gallery, gallery_labels,
+                                         thresholds) for name, e in cloaked.items()},
+               "poisoning": poisoning(ensemble, cloaked["none"], truth, clean_refs,
+                                      ref_labels, gallery, gallery_labels, thresholds),
                "ssimulacra2_mean": float(np.mean(looks)) if looks else None,
                "ssimulacra2_min": float(np.min(looks)) if looks else None,
                "seconds": time.perf_counter() - t0}

@@ -99,9 +99,10 @@ def _load(fp: IO[bytes], path: Path, limit: PixelLimit, decode: bool = True) -> 
         data = fp.read()
         fp.seek(where)
         if not decode:
+            mode = im.mode
             im.close()
             return Photo(pixels=np.zeros((0, 0, 3), np.float32), path=path, format=fmt,
-                         mode=im.mode, icc_profile=icc, exif=exif, jpeg_data=data)
+                         mode=mode, icc_profile=icc, exif=exif, jpeg_data=data)
     try:
         im.load()
     except Image.DecompressionBombError as e:
