@@ -17,7 +17,14 @@ from faceguard.cloak.iterative import BIM, MIFGSM, PGD
 from faceguard.cloak.objectives import ClassifierObjective, FeatureObjective, pfgsm_target
 from faceguard.cloak.perceptual import Adam, PerceptualCloak
 from faceguard.cloak.pfgsm import PFGSM
-from faceguard.cloak.photo import _enlarged, cloak_face, crop_face, working_view
+from faceguard.cloak.photo import (
+    FaceCrop,
+    _enlarged,
+    cloak_face,
+    crop_face,
+    enlarged_blur,
+    working_view,
+)
 from faceguard.cloak.transforms import gaussian_blur
 from faceguard.identity import FaceClassifier, Person
 from faceguard.io import to_tensor
@@ -263,6 +270,23 @@ def test_per_pixel_work_is_done_only_where_the_budget_is(scene):
                     cloak.eps * crop.weight, cloak.chroma)
     assert torch.allclose(_enlarged(change, crop, cloak, sigma), whole, atol=1e-6)
     assert changing_box(torch.zeros(1, 1, 4, 4)) is None
+
+
+@pytest.mark.parametrize("enlargement, kept", [(1.2, (0.4, 1.0)), (4.0, (0.0, 0.2))])
+def test_an_enlarged_change_keeps_its_detail_unless_enlarged_far(enlargement, kept):
+    """Stripes 4 working pixels apart (detail the recognizers use) come back at full
+    resolution nearly whole from a face 1.2x its working width, and smoothed away from
+    one 4x as wide, where they would be blobs the eye sees."""
+    work = 64
+    size = round(work * enlargement)
+    crop = FaceCrop((0, 0, size, size), torch.full((1, 3, size, size), 0.5), np.zeros((5, 2)),
+                    torch.ones(1, 1, size, size))
+    stripes = 0.02 * torch.tensor([1.0, 1.0, -1.0, -1.0]).repeat(work // 4)
+    change = stripes[None, None, None, :].expand(1, 3, work, work)
+    out = _enlarged(change, crop, PerceptualCloak(), enlarged_blur(enlargement)) - 0.5
+    inner = out[..., size // 4: -size // 4, size // 4: -size // 4]  # away from the edges
+    assert kept[0] < float(inner.std() / change.std()) < kept[1]
+    assert enlarged_blur(1.2) < enlarged_blur(2.0) < enlarged_blur(4.0)
 
 
 def test_every_draw_is_one_batched_pass_with_its_own_alignment(scene):
