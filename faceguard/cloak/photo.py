@@ -9,7 +9,7 @@ Faces much larger than any recognizer's input (a 1000 px face in a 12 MP photo;
 models see 112-224 px) are optimised at a working scale where the face is
 :data:`WORK_PX` wide, about 1.5x finer than the face in the finest model input. The
 change is brought back to full resolution with a smooth bilinear upsampling, blurred
-the more the more it was enlarged (:func:`enlarged_blur`), then clipped to the
+more the more it was enlarged (:func:`enlarged_blur`), then clipped to the
 full-resolution budget. Optimising every full-resolution pixel would cost ~10x more per
 step and, with sign or Adam steps, leave blocky or grainy patterns instead of a smooth
 one. Nothing is computed at model resolution (112 px) and pasted back.
@@ -55,27 +55,32 @@ __all__ = ["WORK_PX", "FaceCrop", "cloak_face", "crop_face", "face_in", "keep_fa
 WORK_PX = 224
 
 
-#: the least and the most an enlarged change is blurred by, in working-scale pixels
-#: (Gaussian sigma; :func:`enlarged_blur`)
-ENLARGED_BLUR = (0.5, 1.5)
+#: about the face's width in the finest recognizer input (faceres's 224 px crop): no
+#: recognizer sees detail finer than ``face width / MODEL_FACE_PX`` full-resolution
+#: pixels, the most an enlarged change is blurred by (:func:`enlarged_blur`)
+MODEL_FACE_PX = 150
 
 
-def enlarged_blur(enlargement: float) -> float:
+def enlarged_blur(face_px: float, work_px: int = WORK_PX) -> float:
     """The Gaussian sigma, in full-resolution pixels, that smooths the change of a face
-    ``enlargement`` (> 1) times wider than its working scale: 0.5 working pixels up to
-    1.5x, growing to 1.5 working pixels at 2.5x and beyond.
+    ``face_px`` wide optimised where it is ``work_px`` wide: a third of the finest
+    recognizer's pixel (``face_px / MODEL_FACE_PX``) for a face enlarged up to 1.5x,
+    growing to one such pixel at 2.5x and beyond (at the default working scale, 0.5 and
+    1.5 working pixels).
 
     Enlarged, the working scale's pixel-to-pixel grain becomes blobs that SSIMULACRA2 at
     full resolution sees on smooth skin: on the album's 1080-px face (benchmarks/
-    large_face.py) 1.5 working pixels took the full-resolution score before the floor
-    from 54 to 72, so that keeping the floor scaled the change by 0.88 instead of 0.58.
-    Blurred as much, a face enlarged a little (the album's 250-300 px faces) lost a fifth
-    of the distance the cloak had reached at the working scale (faceres 0.93 -> 0.74
-    threshold units on one) while its score stayed above the floor; at 0.5 it keeps
-    almost all of it (0.89), and the floor still holds.
+    large_face.py) a blur of one recognizer pixel took the full-resolution score before
+    the floor from 54 to 72, so that keeping the floor scaled the change by 0.88 instead
+    of 0.58. Blurred as much, a face enlarged a little (the album's 250-300 px faces) lost
+    a fifth of the distance the cloak had reached at the working scale (faceres 0.93 ->
+    0.74 threshold units on one) while its score stayed above the floor; at a third it
+    keeps almost all of it (0.89), and the floor still holds. On the album's photos
+    white-box protection went from 71 / 60 / 37% to 80 / 66 / 49%
+    (benchmarks/results/protection-album-blur.json).
     """
-    low, high = ENLARGED_BLUR
-    return min(high, max(low, enlargement - 1)) * enlargement
+    share = (face_px / work_px - 1) / 1.5
+    return min(1.0, max(1 / 3, share)) * face_px / MODEL_FACE_PX
 
 
 @dataclass
@@ -164,8 +169,8 @@ def cloak_face(
     else:
         cloaked = cloak(work.pixels, objective, work.weight, generator, step, start)
     if work is not crop:
-        enlargement = crop.pixels.shape[-1] / work.pixels.shape[-1]
-        cloaked = _enlarged(cloaked - work.pixels, crop, cloak, enlarged_blur(enlargement))
+        cloaked = _enlarged(cloaked - work.pixels, crop, cloak,
+                            enlarged_blur(face.width, work_px))
     seen = None
     if floor is not None:
         cloaked, seen = keep_visible(crop.pixels, cloaked, floor, face_in(crop, face), delta_e,

@@ -18,6 +18,7 @@ from faceguard.cloak.objectives import ClassifierObjective, FeatureObjective, pf
 from faceguard.cloak.perceptual import Adam, PerceptualCloak
 from faceguard.cloak.pfgsm import PFGSM
 from faceguard.cloak.photo import (
+    WORK_PX,
     FaceCrop,
     _enlarged,
     cloak_face,
@@ -277,16 +278,18 @@ def test_an_enlarged_change_keeps_its_detail_unless_enlarged_far(enlargement, ke
     """Stripes 4 working pixels apart (detail the recognizers use) come back at full
     resolution nearly whole from a face 1.2x its working width, and smoothed away from
     one 4x as wide, where they would be blobs the eye sees."""
-    work = 64
+    work = WORK_PX
     size = round(work * enlargement)
     crop = FaceCrop((0, 0, size, size), torch.full((1, 3, size, size), 0.5), np.zeros((5, 2)),
                     torch.ones(1, 1, size, size))
     stripes = 0.02 * torch.tensor([1.0, 1.0, -1.0, -1.0]).repeat(work // 4)
     change = stripes[None, None, None, :].expand(1, 3, work, work)
-    out = _enlarged(change, crop, PerceptualCloak(), enlarged_blur(enlargement)) - 0.5
+    out = _enlarged(change, crop, PerceptualCloak(), enlarged_blur(size)) - 0.5
     inner = out[..., size // 4: -size // 4, size // 4: -size // 4]  # away from the edges
     assert kept[0] < float(inner.std() / change.std()) < kept[1]
-    assert enlarged_blur(1.2) < enlarged_blur(2.0) < enlarged_blur(4.0)
+    # relative to the face, more blur the more it is enlarged
+    share = [enlarged_blur(k * work) / k for k in (1.2, 2, 4)]
+    assert share[0] < share[1] < share[2]
 
 
 def test_every_draw_is_one_batched_pass_with_its_own_alignment(scene):
