@@ -20,6 +20,7 @@ top-1) on the album's photos cloaked by :func:`faceguard.pipeline.cloak_album`.
   probes' clean originals give the floor (``clean``: faces missed without a cloak).
 
 Usage: .venv/bin/python benchmarks/protection_album.py [--held-out FAMILY ...] [--no-white-box]
+    [--floor F] [--transfer LEVER ...] [--out NAME]
 (``--no-white-box --held-out`` with no family: only the clean floor, a minute)
 """
 
@@ -79,6 +80,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--floor", type=float, help="the face's SSIMULACRA2 floor "
                         "(default: balanced's), to see whether it is what binds")
+    parser.add_argument("--transfer", nargs="*", help="the cloak's transfer levers "
+                        "(default: the product's)")
     parser.add_argument("--out", default="protection-album")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -116,6 +119,7 @@ def main() -> None:
             ensembles[tuple(names)] = Ensemble.load(names)
         return ensembles[tuple(names)]
 
+    levers = {} if args.transfer is None else {"transfer": tuple(args.transfer)}
     for models in configs:
         t0 = time.perf_counter()
         views: dict[str, list[dict]] = {"none": [], "jpeg75": []}
@@ -126,7 +130,7 @@ def main() -> None:
                                outdir=Path(tmp) / person.replace("/", "-"),
                                protect=[paths[k] for k in ks[:REFERENCES]],
                                settings=CloakSettings(models=tuple(models),
-                                                      floor=args.floor))
+                                                      floor=args.floor, **levers))
                 entries = [e.result for e in cloak_album(job, detector, load)
                            if e.stage == "cloaking" and e.result]
                 for entry in entries:
@@ -157,7 +161,7 @@ def main() -> None:
         print(run, flush=True)
         runs.append(run)
     settings = {"references_per_person": REFERENCES, "people": len(people),
-                "floor": args.floor,
+                "floor": args.floor, "transfer": args.transfer,
                 "gallery_people": len(set(gallery_labels)), "preset": "balanced",
                 "note": "album people with 3+ photos cloaked through the pipeline; the "
                         "attacker's entry of a person is the cloak's own references"}

@@ -9,7 +9,7 @@ from faceguard.album import embed_faces
 from faceguard.cloak import transfer
 from faceguard.cloak.budget import changing_box
 from faceguard.cloak.iterative import PGD
-from faceguard.cloak.objectives import FeatureObjective
+from faceguard.cloak.objectives import BALANCE, FeatureObjective, soft_minimum
 from faceguard.cloak.photo import cloak_face, crop_face
 from faceguard.cloak.transforms import bilateral
 from faceguard.io import to_tensor
@@ -38,6 +38,20 @@ def test_lever_cloak_moves_the_face_beyond_the_threshold(astronaut_scene, lever)
     outside = delta.sum(1)[0].clone()
     outside[y0:y1, x0:x1] = 0
     assert not outside.any()  # nothing changes outside the face's region
+
+
+def test_the_balance_levers_soft_minimum_weighs_the_least_fooled_recognizer_most():
+    """Three recognizers at 1.27, 1.19 and 1.10 thresholds (one face) and three at 0.5
+    (another): the first face's loss lies between their least and their mean, and its
+    gradient weighs the least-fooled most; where all are equal it is their value."""
+    values = torch.tensor([[1.27, 0.5], [1.19, 0.5], [1.10, 0.5]], requires_grad=True)
+    loss = soft_minimum(values, BALANCE)
+    assert torch.isclose(loss[1], torch.tensor(0.5))
+    assert 1.10 < float(loss[0].detach()) < float(values[:, 0].detach().mean())
+    loss[0].backward()
+    weights = values.grad[:, 0]
+    assert 0 < weights[0] < weights[1] < weights[2]
+    assert torch.isclose(weights.sum(), torch.tensor(1.0))
 
 
 def test_diversity_keeps_the_shape_and_changes_the_face():
