@@ -21,6 +21,7 @@ from collections.abc import Callable
 import torch
 
 from faceguard.cloak.budget import changing_box
+from faceguard.cloak.transforms import Box
 from faceguard.progress import StepCallback, no_steps
 
 Objective = Callable[[torch.Tensor], torch.Tensor]
@@ -55,6 +56,9 @@ class Cloak:
     pixel_bounded = True
     #: whether the method can start from a given image (``start`` of ``__call__``)
     warm_start = False
+    #: whether the method keeps a visibility floor of its own, and so chooses its result
+    #: by the region a later visibility guard scores (``judged`` of ``__call__``)
+    judges = False
 
     def __init__(self, eps: float, chroma: float | None = CHROMA) -> None:
         if not 0 < eps <= 1:
@@ -76,6 +80,7 @@ class Cloak:
         generator: torch.Generator | None = None,
         on_step: StepCallback | None = None,
         start: torch.Tensor | None = None,
+        judged: Box | None = None,
     ) -> torch.Tensor:
         """Cloak ``images``.
 
@@ -89,6 +94,10 @@ class Cloak:
             start: (B, 3, H, W) a warm start, e.g. the images with a person's universal
                 mask added (only methods with :attr:`warm_start`); it is projected into
                 the budget first.
+            judged: (rows, cols) the region a later visibility guard scores (e.g. the
+                face box grown 1.3x): methods that keep a floor of their own
+                (:attr:`judges`) keep only a result that holds it there too; others
+                ignore it.
 
         Returns:
             (B, 3, H, W) cloaked images with ``|out - images| <= eps * weight`` (when
@@ -106,6 +115,8 @@ class Cloak:
             if not self.warm_start:
                 raise ValueError(f"{type(self).__name__} cannot start from a given image")
             extra["start"] = self.project(start.detach().to(images), images, budget)
+        if judged is not None and self.judges:
+            extra["judged"] = judged
         with torch.enable_grad():
             return self.perturb(images, objective, budget, generator, on_step or no_steps,
                                 **extra).detach()
@@ -113,7 +124,8 @@ class Cloak:
     def perturb(self, images: torch.Tensor, objective: Objective, budget: torch.Tensor,
                 generator: torch.Generator | None, on_step: StepCallback) -> torch.Tensor:
         """The method itself: ``budget`` is (B, 1, H, W) in pixels; call ``on_step``
-        after every iteration. Methods with :attr:`warm_start` also take ``start``."""
+        after every iteration. Methods with :attr:`warm_start` also take ``start``, and
+        those with :attr:`judges` ``judged``."""
         raise NotImplementedError
 
     def project(self, images: torch.Tensor, original: torch.Tensor,
@@ -124,14 +136,14 @@ class Cloak:
 
 def cloak_grey(cloak: Cloak, images: torch.Tensor, objective: Objective,
                weight: torch.Tensor | None = None, generator: torch.Generator | None = None,
-               on_step: StepCallback | None = None, start: torch.Tensor | None = None
-               ) -> torch.Tensor:
+               on_step: StepCallback | None = None, start: torch.Tensor | None = None,
+               judged: Box | None = None) -> torch.Tensor:
     """``cloak`` on grey images: (B, 3, H, W) with three equal channels, changed alike in
     all three, so the change survives writing the photo back as grey (and grey has no
     chroma to guard). The objective still sees three channels. Arguments as
     :meth:`Cloak.__call__`."""
     out = cloak(images[:, :1], _InColour(objective), weight, generator, on_step,
-                None if start is None else start.mean(1, keepdim=True))
+                None if start is None else start.mean(1, keepdim=True), judged)
     return out.expand_as(images)
 
 

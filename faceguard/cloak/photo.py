@@ -17,6 +17,7 @@ one. Nothing is computed at model resolution (112 px) and pasted back.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
@@ -37,7 +38,7 @@ from faceguard.cloak.budget import (
     texture_weight,
     visible_scale,
 )
-from faceguard.cloak.transforms import blur_radius, filtered_in, gaussian_blur
+from faceguard.cloak.transforms import Box, blur_radius, filtered_in, gaussian_blur
 from faceguard.detect import Face
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import StepCallback, no_steps
@@ -164,10 +165,12 @@ def cloak_face(
         (on_step or no_steps)(done, total)
 
     start = start_for(work) if start_for is not None else None
+    judged = _judged(face_in(crop, face), crop, work) if floor is not None else None
     if grey:  # one change for all three channels: the photo is saved grey
-        cloaked = cloak_grey(cloak, work.pixels, objective, work.weight, generator, step, start)
+        cloaked = cloak_grey(cloak, work.pixels, objective, work.weight, generator, step, start,
+                             judged)
     else:
-        cloaked = cloak(work.pixels, objective, work.weight, generator, step, start)
+        cloaked = cloak(work.pixels, objective, work.weight, generator, step, start, judged)
     if work is not crop:
         cloaked = _enlarged(cloaked - work.pixels, crop, cloak,
                             enlarged_blur(face.width, work_px))
@@ -176,6 +179,15 @@ def cloak_face(
         cloaked, seen = keep_visible(crop.pixels, cloaked, floor, face_in(crop, face), delta_e,
                                      on_try=lambda: step(*last[0]))
     return paste(photo, region, cloaked.to(photo.device)), _with_seen(region, seen)
+
+
+def _judged(box: tuple[int, int, int, int], crop: FaceCrop, work: FaceCrop) -> Box:
+    """The region the visibility guard scores (``box`` (x0, y0, x1, y1) in the crop's
+    pixels) as (rows, cols) of the working view, grown to whole pixels."""
+    (h, w), (wh, ww) = crop.pixels.shape[-2:], work.pixels.shape[-2:]
+    x0, y0, x1, y1 = box
+    return (slice(math.floor(y0 * wh / h), min(wh, math.ceil(y1 * wh / h))),
+            slice(math.floor(x0 * ww / w), min(ww, math.ceil(x1 * ww / w))))
 
 
 def _with_seen(crop: FaceCrop, seen: Seen | None) -> FaceCrop:

@@ -211,6 +211,28 @@ def test_perceptual_cloak_keeps_its_visibility_floor(scene):
     assert 75 - 0.5 <= seen(75) < 100
 
 
+def test_the_perceptual_cloak_keeps_its_floor_where_the_guard_will_score(astronaut):
+    """The score moves with the window: a change scored 84-88 in each of the cloak's random
+    windows may score 57 on the region the guard scores; given that region, the result
+    keeps the floor there too."""
+    from faceguard.visibility.differentiable import ssimulacra2
+
+    image = to_tensor(astronaut[100:228, 150:278] / 255.0)  # her face, 128 px
+    weight = torch.zeros(1, 1, 128, 128)
+    weight[..., 32:96, 32:96] = 1
+    everything = (slice(0, 128), slice(0, 128))
+
+    def cloaked(judged):
+        return PerceptualCloak(16 / 255, steps=30, floor=80)(
+            image, lambda x: x.mean((1, 2, 3)), weight, torch.Generator().manual_seed(0),
+            judged=judged)
+
+    assert float(ssimulacra2(image, cloaked(None))) < 75  # the windows alone let it through
+    out = cloaked(everything)
+    assert float(ssimulacra2(image, out)) >= 80
+    assert float((out - image).mean()) > 1 / 255  # still brighter: not simply left alone
+
+
 def test_the_perceptual_cloaks_adam_steps_as_torchs():
     torch.manual_seed(0)
     start = torch.randn(2, 3, 17, 19)
