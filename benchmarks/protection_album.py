@@ -20,7 +20,7 @@ top-1) on the album's photos cloaked by :func:`faceguard.pipeline.cloak_album`.
   probes' clean originals give the floor (``clean``: faces missed without a cloak).
 
 Usage: .venv/bin/python benchmarks/protection_album.py [--held-out FAMILY ...] [--no-white-box]
-    [--floor F] [--transfer LEVER ...] [--out NAME]
+    [--floor F] [--transfer LEVER ...] [--colour-share SHARE] [--out NAME]
 (``--no-white-box --held-out`` with no family: only the clean floor, a minute)
 """
 
@@ -82,6 +82,9 @@ def main() -> None:
                         "(default: balanced's), to see whether it is what binds")
     parser.add_argument("--transfer", nargs="*", help="the cloak's transfer levers "
                         "(default: the product's)")
+    parser.add_argument("--colour-share", type=float, dest="chroma",
+                        help="colour's share of the budget (default: the product's, "
+                             "brightness only)")
     parser.add_argument("--out", default="protection-album")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -120,10 +123,12 @@ def main() -> None:
         return ensembles[tuple(names)]
 
     levers = {} if args.transfer is None else {"transfer": tuple(args.transfer)}
+    if args.chroma is not None:
+        levers["chroma"] = args.chroma
     for models in configs:
         t0 = time.perf_counter()
         views: dict[str, list[dict]] = {"none": [], "jpeg75": []}
-        truth, looks = [], []
+        truth, looks, colour = [], [], []
         with tempfile.TemporaryDirectory() as tmp:
             for person, ks in people.items():
                 job = CloakJob(inputs=[paths[k] for k in ks[REFERENCES:]],
@@ -144,8 +149,10 @@ def main() -> None:
                     for name, v in seen.items():
                         views[name].append(v)
                     truth.append(person)
-                    looks += [f["quality"]["ssimulacra2"] for f in entry["faces"]
-                              if f.get("protected") and "ssimulacra2" in f.get("quality", {})]
+                    measured = [f["quality"] for f in entry["faces"]
+                                if f.get("protected") and "ssimulacra2" in f.get("quality", {})]
+                    looks += [q["ssimulacra2"] for q in measured]
+                    colour += [q["ciede2000_p95"] for q in measured]
                 print(person, len(entries), "photos", flush=True)
         cloaked = {name: {m: torch.cat([e[m] for e in v]) for m in ensemble.names}
                    for name, v in views.items()}
@@ -157,11 +164,13 @@ def main() -> None:
                                       ref_labels, gallery, gallery_labels, thresholds),
                "ssimulacra2_mean": float(np.mean(looks)) if looks else None,
                "ssimulacra2_min": float(np.min(looks)) if looks else None,
+               "colour_p95_mean": float(np.mean(colour)) if colour else None,
+               "colour_p95_max": float(np.max(colour)) if colour else None,
                "seconds": time.perf_counter() - t0}
         print(run, flush=True)
         runs.append(run)
     settings = {"references_per_person": REFERENCES, "people": len(people),
-                "floor": args.floor, "transfer": args.transfer,
+                "floor": args.floor, "transfer": args.transfer, "colour_share": args.chroma,
                 "gallery_people": len(set(gallery_labels)), "preset": "balanced",
                 "note": "album people with 3+ photos cloaked through the pipeline; the "
                         "attacker's entry of a person is the cloak's own references"}

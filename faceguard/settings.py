@@ -124,6 +124,16 @@ DEFAULT_PRESET = "balanced"
 #: and the one left out matches the face far more often (benchmarks/results/protection.json)
 DEFAULT_MODELS = ("dlib", "mobileface", "faceres")
 DEFAULT_EOT_SAMPLES = 2
+#: chroma's share of the budget by default: none, the cloak changes brightness only. The
+#: face's colour limit (CIEDE2000 at its 95th percentile) counts chroma too, and chroma
+#: costs more of it, and of SSIMULACRA2, than it buys: at ``balanced`` on 40 celeb24 probes
+#: per family (benchmarks/results/protection-chroma0.1-lofo-quick.json, -chroma0.0-*),
+#: a tenth of eps (the default before) gave face SSIMULACRA2 82.1 (78.2 at least), none
+#: 89.8 (87.2) at the same colour change (p95 2.97), with protection as good or a probe
+#: better on every family the cloak never saw (mean 68 -> 70% at FAR 1%) and the same
+#: white-box (100 / 97.5 / 97.5%); a quarter gave 40% on faceres never seen (57.5% at a
+#: tenth, 60% with none), the colour limit scaling the whole change down.
+DEFAULT_CHROMA = 0.0
 
 #: output format choice -> what the user reads ("keep": each photo's own format)
 OUTPUT_FORMATS = {
@@ -167,6 +177,10 @@ class CloakSettings:
             photo from scratch; N fits one universal mask per protected person on all
             their faces in the album, then starts each photo's cloak from it and
             refines it for N steps instead of ``steps``.
+        chroma: colour's share of the budget (Cb and Cr may change by ``chroma * eps``;
+            0, the default, changes brightness only: see
+            :data:`DEFAULT_CHROMA`); the colour limit ``delta_e`` holds
+            either way.
     """
 
     method: str = DEFAULT_METHOD
@@ -184,6 +198,7 @@ class CloakSettings:
     seed: int = 0
     transfer: tuple[str, ...] = DEFAULT_TRANSFER
     person_mask: int | None = None
+    chroma: float = DEFAULT_CHROMA
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -208,6 +223,8 @@ class CloakSettings:
                              f"(choose from {', '.join(TRANSFER_LEVERS)})")
         if not 0 <= self.texture <= 1:
             raise ValueError("texture must be in [0, 1]")
+        if not 0 <= self.chroma <= 1:
+            raise ValueError("chroma is a share of the budget and must be in [0, 1]")
         if self.person_mask is not None and (self.method != "perceptual"
                                              or not 1 <= self.person_mask <= 100):
             raise ValueError("a person mask is refined by the perceptual method, for 1 to "
@@ -239,6 +256,8 @@ class CloakSettings:
         d["transfer"] = list(d["transfer"])
         if d["person_mask"] is None:  # as before it existed: earlier runs still resume
             del d["person_mask"]
+        if d["chroma"] == DEFAULT_CHROMA:  # the same
+            del d["chroma"]
         return d
 
     def digest(self) -> str:

@@ -67,3 +67,16 @@ def test_the_album_path_is_an_option_of_the_perceptual_method_only():
         build_settings("pgd", person_mask=8)
     with pytest.raises(ValueError, match="1 to"):
         build_settings(person_mask=0)
+
+
+def test_colour_share_reaches_the_cloak_and_is_kept_out_of_older_runs_digests():
+    from faceguard.cloak.recipe import make_cloak
+
+    _, cli = _cli("--colour-share", "0.25")
+    assert cli.chroma == 0.25 and make_cloak(cli).chroma == 0.25
+    assert cli.digest() != build_settings().digest()
+    # brightness only (the default) is not in the settings: runs from before it resume
+    assert "chroma" not in build_settings().to_dict()
+    assert make_cloak(build_settings()).chroma == 0.0
+    with pytest.raises(ValueError, match="share"):
+        build_settings(chroma=1.5)

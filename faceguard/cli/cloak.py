@@ -99,6 +99,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     how.add_argument("--texture", type=float, default=CloakSettings.texture,
                      help="0..1: spend less of the budget on flat skin, where a cloak shows "
                           "first (default %(default)s)")
+    how.add_argument("--colour-share", type=float, default=CloakSettings.chroma,
+                     dest="chroma", metavar="SHARE",
+                     help="0..1: how much of the budget may change colour rather than "
+                          "brightness (default %(default)s: brightness only, so eyes and "
+                          "lips keep their colour; 0.25 protects more on real photos but "
+                          "shifts skin and iris hue a little)")
     how.add_argument("--person-mask", type=int, metavar="STEPS",
                      help="faster for albums (perceptual method): fit one mask per protected "
                           "person on all their faces, then start each photo from it and "
@@ -201,6 +207,7 @@ def settings_from_args(args: argparse.Namespace) -> CloakSettings:
             floor=args.floor, delta_e=args.delta_e, models=common.model_list(args.models),
             eot_samples=args.eot_samples, objective=args.objective, targeted=args.targeted,
             texture=args.texture, seed=args.seed, person_mask=args.person_mask,
+            chroma=args.chroma,
             transfer=tuple(n.strip() for n in args.transfer.split(",")
                            if n.strip() and n.strip() != "none"))
     except ValueError as exc:

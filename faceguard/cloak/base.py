@@ -23,19 +23,12 @@ import torch
 from faceguard.cloak.budget import changing_box
 from faceguard.cloak.transforms import Box
 from faceguard.progress import StepCallback, no_steps
+from faceguard.settings import DEFAULT_CHROMA
 
 Objective = Callable[[torch.Tensor], torch.Tensor]
 
-#: chroma's share of the budget by default: none, the cloak changes brightness only. The
-#: face's colour limit (CIEDE2000 at its 95th percentile) counts chroma too, and chroma
-#: costs more of it, and of SSIMULACRA2, than it buys: at ``balanced`` on 40 celeb24 probes
-#: per family (benchmarks/results/protection-chroma0.1-lofo-quick.json, -chroma0.0-*),
-#: a tenth of eps (the default before) gave face SSIMULACRA2 82.1 (78.2 at least), none
-#: 89.8 (87.2) at the same colour change (p95 2.97), with protection as good or a probe
-#: better on every family the cloak never saw (mean 68 -> 70% at FAR 1%) and the same
-#: white-box (100 / 97.5 / 97.5%); a quarter gave 40% on faceres never seen (57.5% at a
-#: tenth, 60% with none), the colour limit scaling the whole change down.
-CHROMA = 0.0
+#: chroma's share of the budget by default (none: brightness only; why in settings)
+CHROMA = DEFAULT_CHROMA
 
 # RGB -> YCbCr (BT.601, full range, without offsets): rows Y, Cb, Cr
 _TO_YCC = torch.tensor([[0.299, 0.587, 0.114],

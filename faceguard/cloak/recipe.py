@@ -71,7 +71,9 @@ def make_cloak(s: CloakSettings) -> Cloak:
     s = s.resolved()
     if s.method not in PER_PHOTO:
         raise ValueError(f"{s.method} makes a universal mask, not a per-photo cloak")
-    return PER_PHOTO[s.method](s, budget(s))
+    cloak = PER_PHOTO[s.method](s, budget(s))
+    cloak.chroma = s.chroma
+    return cloak
 
 
 def eot(s: CloakSettings, seed: int) -> tuple[RandomTransform | None, int, bool]:
