@@ -132,7 +132,11 @@ DEFAULT_EOT_SAMPLES = 2
 #: 89.8 (87.2) at the same colour change (p95 2.97), with protection as good or a probe
 #: better on every family the cloak never saw (mean 68 -> 70% at FAR 1%) and the same
 #: white-box (100 / 97.5 / 97.5%); a quarter gave 40% on faceres never seen (57.5% at a
-#: tenth, 60% with none), the colour limit scaling the whole change down.
+#: tenth, 60% with none), the colour limit scaling the whole change down. On real photos,
+#: where the SSIMULACRA2 floor binds first, a quarter buys protection (album white-box 91 /
+#: 77 / 63% against 80 / 63 / 49%, faceres never seen 11 against 6%;
+#: benchmarks/results/protection-album-chroma.json) but tints skin and shifts iris hue a
+#: little up close (colour p95 2.6-2.7 against 1.4-1.8): an option (``--colour-share``).
 DEFAULT_CHROMA = 0.0
 
 #: output format choice -> what the user reads ("keep": each photo's own format)
@@ -178,9 +182,8 @@ class CloakSettings:
             their faces in the album, then starts each photo's cloak from it and
             refines it for N steps instead of ``steps``.
         chroma: colour's share of the budget (Cb and Cr may change by ``chroma * eps``;
-            0, the default, changes brightness only: see
-            :data:`DEFAULT_CHROMA`); the colour limit ``delta_e`` holds
-            either way.
+            0, the default, changes brightness only: see :data:`DEFAULT_CHROMA`); the
+            colour limit ``delta_e`` holds either way. Person masks stay brightness only.
     """
 
     method: str = DEFAULT_METHOD
