@@ -20,7 +20,7 @@ import torch
 from faceguard.cloak.base import CHROMA, Cloak, satisfied
 from faceguard.cloak.budget import changing_box
 from faceguard.cloak.transforms import Box
-from faceguard.visibility.differentiable import ssimulacra2
+from faceguard.visibility.differentiable import Reference, prepare, ssimulacra2
 
 
 class PerceptualCloak(Cloak):
@@ -85,6 +85,9 @@ class PerceptualCloak(Cloak):
         best = images.clone()
         best_gain = torch.full((len(images),), -torch.inf, device=images.device)
         opt = Adam(delta, lr=self.lr)
+        if judged is not None:  # the originals' side of the judged window's score, once
+            with torch.no_grad():
+                reference = prepare(_rgb(images[..., judged[0], judged[1]]))
         seen = torch.full((len(images),), -torch.inf, device=images.device)  # not scored yet
         for step in range(self.steps + 1):
             x = (images + delta).clamp(0, 1)
@@ -93,8 +96,8 @@ class PerceptualCloak(Cloak):
             gain = objective(x)
             with torch.no_grad():  # the iterate as it is now: the best that keeps the floor?
                 better = (seen >= self.floor) & (gain > best_gain)
-                if judged is not None:
-                    better &= self._holds(images, x, judged, better)
+                if judged is not None and better.any():
+                    better &= self._holds(reference, x[..., judged[0], judged[1]])
                 best[better], best_gain[better] = x[better].detach(), gain[better].detach()
             enough = satisfied(objective, len(x)) and bool((seen >= self.floor).all())
             if step == self.steps or enough:
@@ -107,10 +110,9 @@ class PerceptualCloak(Cloak):
             on_step(step + 1, self.steps)
         return best
 
-    def _holds(self, original: torch.Tensor, x: torch.Tensor, judged: Box, asked: torch.Tensor
-               ) -> torch.Tensor:
-        """(B,) whether each face ``asked`` ((B,) bool) keeps the floor in the ``judged``
-        window too (True for the others).
+    def _holds(self, reference: Reference, x: torch.Tensor) -> torch.Tensor:
+        """(B,) whether each face of ``x`` (B, C, h, w), the window a later guard scores,
+        keeps the floor there too (``reference``: the originals' side of its score).
 
         The score moves by several points with the window, most where the walk presses
         against the floor: the best of the iterates that passed their random window was
@@ -119,12 +121,7 @@ class PerceptualCloak(Cloak):
         far above the floor in its window is scored: a brightened square scored 84-88 in
         every window and 57.5 on the whole image.
         """
-        holds = torch.ones_like(asked)
-        if asked.any():
-            rows, cols = judged
-            holds[asked] = ssimulacra2(_rgb(original[asked][..., rows, cols]),
-                                       _rgb(x[asked][..., rows, cols])) >= self.floor
-        return holds
+        return ssimulacra2(reference, _rgb(x)) >= self.floor
 
     def _visibility(self, original: torch.Tensor, x: torch.Tensor, last: torch.Tensor
                     ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -165,7 +165,8 @@ def cloak_face(
         (on_step or no_steps)(done, total)
 
     start = start_for(work) if start_for is not None else None
-    judged = _judged(face_in(crop, face), crop, work) if floor is not None else None
+    scored = face_in(crop, face)  # where the visibility guard scores the face
+    judged = _judged(scored, crop, work) if floor is not None else None
     if grey:  # one change for all three channels: the photo is saved grey
         cloaked = cloak_grey(cloak, work.pixels, objective, work.weight, generator, step, start,
                              judged)
@@ -176,7 +177,7 @@ def cloak_face(
                             enlarged_blur(face.width, work_px))
     seen = None
     if floor is not None:
-        cloaked, seen = keep_visible(crop.pixels, cloaked, floor, face_in(crop, face), delta_e,
+        cloaked, seen = keep_visible(crop.pixels, cloaked, floor, scored, delta_e,
                                      on_try=lambda: step(*last[0]))
     return paste(photo, region, cloaked.to(photo.device)), _with_seen(region, seen)
 
