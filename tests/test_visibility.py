@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image, ImageFilter
 
-from faceguard.cloak.base import CHROMA, project, to_ycc
+from faceguard.cloak.base import CHROMA, TINT_PX, project, to_ycc
 from faceguard.cloak.budget import LIGHTNESS_HEADROOM, keep_visible, lightness_weight
 from faceguard.visibility import FaceLook, describe, face_box, jpeg_equivalent, measure_face, score
 from faceguard.visibility.differentiable import prepare, ssimulacra2
@@ -188,6 +188,28 @@ def test_colour_guard_holds_the_chroma_budget(chroma):
     # with no guard, the colour moves as much as the brightness
     free = to_ycc(project(wild, x, budget) - x)
     assert (free[:, 1:].abs() > chroma * budget + 1e-3).any()
+
+
+def test_colour_guard_takes_out_a_tint_and_keeps_colour_detail():
+    """With tint_px, a change of colour over the whole face (a tint) is taken out, while
+    colour detail a few pixels wide and the brightness change stay."""
+    x = torch.full((1, 3, 64, 64), 0.5)
+    budget = torch.full_like(x[:, :1], 16 / 255)
+    stripes = (torch.arange(64) % 4 < 2).float() * 2 - 1  # 4 px period, 1 or -1
+    tint = torch.tensor([0.02, -0.01, -0.02]).view(1, 3, 1, 1)  # yellow-ish
+    detail = tint.abs().sum() * stripes.view(1, 1, 1, -1) * torch.tensor([0, 1, -1.0]).view(
+        1, 3, 1, 1) / 3
+    bright = 0.03
+    for change, colour_kept in ((tint, False), (detail, True)):
+        out = project(x + change + bright, x, budget, 0.25, TINT_PX)
+        ycc = to_ycc(out - x)[..., 16:48, 16:48]  # away from the reflected border
+        asked = to_ycc((change + bright).expand_as(x))[..., 16:48, 16:48]
+        assert torch.allclose(ycc[:, 0], asked[:, 0], atol=1e-4)  # brightness as asked
+        kept = ycc[:, 1:].abs().mean() / asked[:, 1:].abs().clamp(max=0.25 * 16 / 255).mean()
+        assert (kept > 0.5) if colour_kept else (kept < 0.05)
+    # without tint_px the tint stays
+    out = project(x + tint, x, budget, 0.25)
+    assert to_ycc(out - x)[:, 1:].abs().mean() > 0.004
 
 
 def test_lightness_cap_matches_ciede2000():

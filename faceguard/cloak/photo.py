@@ -216,7 +216,8 @@ def _enlarged(change: torch.Tensor, crop: FaceCrop, cloak: Cloak, sigma: float) 
         smooth = blur(delta)[..., box[0], box[1]]
     original, weight = crop.pixels[..., box[0], box[1]], crop.weight[..., box[0], box[1]]
     if cloak.pixel_bounded:
-        inside = project(original + smooth, original, cloak.eps * weight, cloak.chroma)
+        tint = cloak.tint_px and cloak.tint_px * delta.shape[-1] / change.shape[-1]
+        inside = project(original + smooth, original, cloak.eps * weight, cloak.chroma, tint)
     else:
         inside = (original + smooth * (weight > 0)).clamp(0, 1)
     out = crop.pixels.clone()
