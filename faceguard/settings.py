@@ -137,6 +137,8 @@ DEFAULT_EOT_SAMPLES = 2
 #: 77 / 63% against 80 / 63 / 49%, faceres never seen 11 against 6%;
 #: benchmarks/results/protection-album-chroma.json) but tints skin and shifts iris hue a
 #: little up close (colour p95 2.6-2.7 against 1.4-1.8): an option (``--colour-share``).
+#: Without the tint (``cloak.base.TINT_PX``) a quarter gives album white-box 86 / 66 / 57%
+#: and faceres never seen 9% (protection-album-detail.json); not yet measured on the crops.
 DEFAULT_CHROMA = 0.0
 
 #: output format choice -> what the user reads ("keep": each photo's own format)
