@@ -35,7 +35,7 @@ CHROMA = DEFAULT_CHROMA
 #: local mean of colour, which the eye sees at once, where fine colour detail it barely
 #: sees (the reason JPEG halves colour's resolution). Taken out at every step, on 8
 #: album faces it kept 60% of the share's gain in distance (end distances 1.25 / 1.17 /
-#: 1.12 of the calibrated thresholds, dlib / mobileface / faceres, against 1.21 / 1.13 /
+#: 1.13 of the calibrated thresholds, dlib / mobileface / faceres, against 1.21 / 1.13 /
 #: 1.01 for brightness only and 1.29 / 1.24 / 1.16 with the tint; 3 px kept a fifth).
 TINT_PX = 8.0
 
