@@ -302,6 +302,8 @@ RECIPES = {
     # protection-de32.json and -de35-quick.json ran when it capped each pixel instead)
     "perceptual-balanced-de3.2": {"method": "perceptual", "delta_e": 3.2},
     "perceptual-balanced-de3.5": {"method": "perceptual", "delta_e": 3.5},
+    # a quarter of the budget for colour, its tint taken out (``--colour-share 0.25``)
+    "perceptual-balanced-colour": {"method": "perceptual", "chroma": 0.25},
     **{f"perceptual-balanced+{lever}": {"method": "perceptual", "transfer": [lever]}
        for lever in TRANSFER_LEVERS},
     "pgd-balanced": {"method": "pgd"},
