@@ -20,7 +20,8 @@ top-1) on the album's photos cloaked by :func:`faceguard.pipeline.cloak_album`.
   probes' clean originals give the floor (``clean``: faces missed without a cloak).
 
 Usage: .venv/bin/python benchmarks/protection_album.py [--held-out FAMILY ...] [--no-white-box]
-    [--floor F] [--transfer LEVER ...] [--colour-share SHARE] [--out NAME]
+    [--floor F] [--transfer LEVER ...] [--colour-share SHARE] [--person-mask STEPS]
+    [--out NAME]
 (``--no-white-box --held-out`` with no family: only the clean floor, a minute)
 """
 
@@ -85,6 +86,9 @@ def main() -> None:
     parser.add_argument("--colour-share", type=float, dest="chroma",
                         help="colour's share of the budget (default: the product's, "
                              "brightness only)")
+    parser.add_argument("--person-mask", type=int, metavar="STEPS",
+                        help="the album path: each person's mask, fitted on their "
+                             "references and album faces, refined for STEPS steps per photo")
     parser.add_argument("--out", default="protection-album")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -125,6 +129,8 @@ def main() -> None:
     levers = {} if args.transfer is None else {"transfer": tuple(args.transfer)}
     if args.chroma is not None:
         levers["chroma"] = args.chroma
+    if args.person_mask is not None:
+        levers["person_mask"] = args.person_mask
     for models in configs:
         t0 = time.perf_counter()
         views: dict[str, list[dict]] = {"none": [], "jpeg75": []}
@@ -171,6 +177,7 @@ def main() -> None:
         runs.append(run)
     settings = {"references_per_person": REFERENCES, "people": len(people),
                 "floor": args.floor, "transfer": args.transfer, "colour_share": args.chroma,
+                "person_mask": args.person_mask,
                 "gallery_people": len(set(gallery_labels)), "preset": "balanced",
                 "note": "album people with 3+ photos cloaked through the pipeline; the "
                         "attacker's entry of a person is the cloak's own references"}
