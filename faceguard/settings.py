@@ -138,7 +138,10 @@ DEFAULT_EOT_SAMPLES = 2
 #: benchmarks/results/protection-album-chroma.json) but tints skin and shifts iris hue a
 #: little up close (colour p95 2.6-2.7 against 1.4-1.8): an option (``--colour-share``).
 #: Without the tint (``cloak.base.TINT_PX``) a quarter gives album white-box 86 / 66 / 57%
-#: and faceres never seen 9% (protection-album-detail.json); not yet measured on the crops.
+#: and faceres never seen 9% (protection-album-detail.json), but on the crops it loses:
+#: never seen 52 / 85 / 43% (dlib / mobileface / faceres) against 66 / 91 / 58%, white-box
+#: 97 / 97 / 96% against 100 / 99 / 99%, SSIMULACRA2 80 against 90
+#: (protection-colour-tintfree.json, -lofo.json).
 DEFAULT_CHROMA = 0.0
 
 #: output format choice -> what the user reads ("keep": each photo's own format)
