@@ -20,8 +20,8 @@ top-1) on the album's photos cloaked by :func:`faceguard.pipeline.cloak_album`.
   probes' clean originals give the floor (``clean``: faces missed without a cloak).
 
 Usage: .venv/bin/python benchmarks/protection_album.py [--held-out FAMILY ...] [--no-white-box]
-    [--floor F] [--transfer LEVER ...] [--colour-share SHARE] [--person-mask STEPS]
-    [--out NAME]
+    [--floor F] [--transfer LEVER ...] [--colour-share SHARE] [--steps N]
+    [--person-mask STEPS] [--out NAME]
 (``--no-white-box --held-out`` with no family: only the clean floor, a minute)
 """
 
@@ -86,6 +86,8 @@ def main() -> None:
     parser.add_argument("--colour-share", type=float, dest="chroma",
                         help="colour's share of the budget (default: the product's, "
                              "brightness only)")
+    parser.add_argument("--steps", type=int, help="the cloak's optimisation steps "
+                        "(default: the preset's)")
     parser.add_argument("--person-mask", type=int, metavar="STEPS",
                         help="the album path: each person's mask, fitted on their "
                              "references and album faces, refined for STEPS steps per photo")
@@ -131,6 +133,8 @@ def main() -> None:
         levers["chroma"] = args.chroma
     if args.person_mask is not None:
         levers["person_mask"] = args.person_mask
+    if args.steps is not None:
+        levers["steps"] = args.steps
     for models in configs:
         t0 = time.perf_counter()
         views: dict[str, list[dict]] = {"none": [], "jpeg75": []}
@@ -177,7 +181,7 @@ def main() -> None:
         runs.append(run)
     settings = {"references_per_person": REFERENCES, "people": len(people),
                 "floor": args.floor, "transfer": args.transfer, "colour_share": args.chroma,
-                "person_mask": args.person_mask,
+                "person_mask": args.person_mask, "steps": args.steps,
                 "gallery_people": len(set(gallery_labels)), "preset": "balanced",
                 "note": "album people with 3+ photos cloaked through the pipeline; the "
                         "attacker's entry of a person is the cloak's own references"}
