@@ -64,6 +64,18 @@ def attacker_view(detector: FaceDetector, ensemble: Ensemble, pixels: np.ndarray
         return ensemble.embed(crop, marks)
 
 
+def album_people(labels: list[str], paths: list[Path]) -> dict[str, list[int]]:
+    """album person -> indices of their photos among the distractors, by file name:
+    the first :data:`REFERENCES` are the cloak's references, the rest its probes (people
+    with fewer photos than that plus one are left out)."""
+    people: dict[str, list[int]] = {}
+    for k, person in enumerate(labels):
+        if person.startswith("album/"):
+            people.setdefault(person, []).append(k)
+    return {p: sorted(ks, key=lambda k: paths[k].name) for p, ks in people.items()
+            if len(ks) > REFERENCES}
+
+
 def jpeg75(path: Path) -> np.ndarray:
     """The photo re-saved at JPEG quality 75 (an upload's re-compression)."""
     buffer = io.BytesIO()
@@ -99,12 +111,7 @@ def main() -> None:
     clean, labels, paths = load_distractors(ensemble)  # att and the album
     thresholds = calibrate(ensemble, clean, labels)
 
-    people: dict[str, list[int]] = {}
-    for k, person in enumerate(labels):
-        if person.startswith("album/"):
-            people.setdefault(person, []).append(k)
-    people = {p: sorted(ks, key=lambda k: paths[k].name) for p, ks in people.items()
-              if len(ks) > REFERENCES}
+    people = album_people(labels, paths)
     probes = [k for ks in people.values() for k in ks[REFERENCES:]]
     refs = [k for ks in people.values() for k in ks[:REFERENCES]]
     keep = [k for k in range(len(labels)) if k not in set(probes)]

@@ -1,0 +1,122 @@
+"""A quick, paired screen of cloak settings on real photos: how far each cloaked album
+face ends from its person, per recognizer, in units of the protocol's FAR 1% threshold.
+
+``benchmarks/protection_album.py`` gives shares of faces not matched, which move in
+steps of one probe (3 points on 35 probes); here every variant cloaks the same faces and
+each face's distance is kept, so a lever's effect shows on a dozen faces in minutes.
+
+- The first ``--people`` album people with 3+ photos, as in protection_album.py: their
+  first 2 photos are the references, the rest are cloaked through the pipeline.
+- A face's distance is the recognizer's distance from the cloaked face to the mean of the
+  person's 2 references, divided by the threshold calibrated at FAR 1% on clean impostor
+  pairs (:func:`faceguard.audit.protection.calibrate`): above 1, not matched.
+- ``redetected``: the attacker finds the face on the cloaked photo (as in the protocol);
+  ``clean_geometry``: the cloaked pixels cut with the clean photo's face, the geometry the
+  cloak was optimised through. Their gap is what re-detection costs the cloak.
+
+Usage: .venv/bin/python benchmarks/album_distances.py [--people N]
+    [--variant NAME '{"steps": 30}' ...] [--out NAME]
+(no --variant: the default cloak only)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import write_results  # noqa: E402
+from protection_album import REFERENCES, album_people, attacker_view  # noqa: E402
+from protection_data import load_distractors  # noqa: E402
+
+from faceguard.audit.protection import audit_crop, calibrate  # noqa: E402
+from faceguard.detect import FaceDetector  # noqa: E402
+from faceguard.models.ensemble import Ensemble  # noqa: E402
+from faceguard.pipeline import CloakJob, cloak_album  # noqa: E402
+from faceguard.settings import DEFAULT_MODELS, CloakSettings  # noqa: E402
+
+
+def read(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.float32) / 255
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--people", type=int, default=4)
+    parser.add_argument("--variant", nargs=2, action="append", metavar=("NAME", "SETTINGS"),
+                        help="a name and CloakSettings fields as JSON; repeat to compare")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default="album-distances")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    variants = {name: json.loads(values) for name, values in args.variant or [("default", "{}")]}
+
+    started = time.perf_counter()
+    detector, ensemble = FaceDetector(), Ensemble.load(DEFAULT_MODELS)
+    clean, labels, paths = load_distractors(ensemble)
+    far1 = {m: t[0.01] for m, t in calibrate(ensemble, clean, labels).items()}
+    people = dict(list(album_people(labels, paths).items())[:args.people])
+
+    def units(view: dict[str, torch.Tensor], refs: dict[str, torch.Tensor]) -> dict:
+        return {m: round(float(ensemble[m].compare(view[m][:, None], refs[m][None]))
+                         / far1[m], 3) for m in ensemble.names}
+
+    def cut(pixels: np.ndarray, face) -> dict[str, torch.Tensor]:
+        photo = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None]
+        with torch.no_grad():
+            return ensemble.embed(*audit_crop(photo, face, ensemble))
+
+    results = {}
+    for name, values in variants.items():
+        t0, faces = time.perf_counter(), []
+        with tempfile.TemporaryDirectory() as tmp:
+            for person, ks in people.items():
+                refs = {m: clean[m][ks[:REFERENCES]].mean(0, keepdim=True)
+                        for m in ensemble.names}
+                job = CloakJob(inputs=[paths[k] for k in ks[REFERENCES:]],
+                               outdir=Path(tmp) / person.replace("/", "-"),
+                               protect=[paths[k] for k in ks[:REFERENCES]],
+                               settings=CloakSettings(**values))
+                by_name = {path.name: path for path in job.inputs}
+                for entry in (e.result for e in cloak_album(job, detector, lambda _: ensemble)
+                              if e.stage == "cloaking" and e.result):
+                    source = by_name[Path(entry["input"]).name]
+                    original = read(source)
+                    cloaked = read(job.outdir / entry["output"])
+                    face = max(detector(original), key=lambda f: f.width)
+                    seen = attacker_view(detector, ensemble, cloaked)
+                    if seen is None:
+                        continue
+                    look = [f["quality"] for f in entry["faces"] if f.get("protected")]
+                    faces.append({"photo": source.name,
+                                  "face_px": round(face.width),
+                                  "seconds": entry["seconds"],
+                                  "ssimulacra2": look[0].get("ssimulacra2") if look else None,
+                                  "clean": units(cut(original, face), refs),
+                                  "redetected": units(seen, refs),
+                                  "clean_geometry": units(cut(cloaked, face), refs)})
+                    print(name, faces[-1], flush=True)
+        summary = {view: {m: {"mean": round(float(np.mean([f[view][m] for f in faces])), 3),
+                              "beyond": round(float(np.mean([f[view][m] > 1 for f in faces])), 3)}
+                          for m in ensemble.names}
+                   for view in ("clean", "redetected", "clean_geometry")}
+        results[name] = {"settings": values, "faces": faces, "summary": summary,
+                         "cloak_seconds": round(sum(f["seconds"] for f in faces), 1),
+                         "seconds": round(time.perf_counter() - t0, 1)}
+        print(name, json.dumps(summary), flush=True)
+    write_results(args.out, {"people": list(people), "references_per_person": REFERENCES,
+                             "thresholds_far_0.01": far1},
+                  results, started=started)
+
+
+if __name__ == "__main__":
+    main()
