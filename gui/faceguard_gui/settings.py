@@ -15,6 +15,7 @@ from faceguard.atomic import write_json
 from faceguard.audit.run import QUICK_DEFENSES, QUICK_DETECTORS
 from faceguard.paths import config_dir
 from faceguard.settings import (
+    DEFAULT_CHROMA,
     DEFAULT_FORMAT,
     DEFAULT_METHOD,
     DEFAULT_MODELS,
@@ -38,9 +39,15 @@ class AppSettings:
     """The app's remembered choices (one JSON file).
 
     Attributes:
-        method, preset, eps, steps, robust, floor, models: the cloak (see
+        method, preset, eps, steps, robust, floor, delta_e, models: the cloak (see
             :class:`faceguard.settings.CloakSettings`); eps in grey levels (0-255),
-            floor the least face SSIMULACRA2 (0-100) of every method.
+            floor the least face SSIMULACRA2 (0-100) of every method, delta_e the most
+            a face's colour may change (CIEDE2000 at its 95th percentile).
+        colour_share: the share of the budget that may change colour (0-1; 0 changes
+            brightness only), the CLI's ``--colour-share``.
+        person_mask_steps: the album path (perceptual method): 0 cloaks every photo from
+            scratch; N starts each from one mask per person, refined for N steps (the
+            CLI's ``--person-mask N``).
         output_folder: where protected photos go ("" = next to the album).
         format, quality, keep_metadata: how protected photos are written.
         protect_everyone: cloak every face instead of chosen people.
@@ -56,6 +63,9 @@ class AppSettings:
     steps: int = _FIRST["steps"]
     robust: bool = _FIRST["robust"]
     floor: float = _FIRST["floor"]
+    delta_e: float = _FIRST["delta_e"]
+    colour_share: float = DEFAULT_CHROMA
+    person_mask_steps: int = 0
     models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
     output_folder: str = ""
     format: str = DEFAULT_FORMAT
@@ -107,6 +117,9 @@ class AppSettings:
     def cloak_settings(self) -> CloakSettings:
         """The core's settings for these choices (raises ValueError when invalid), built
         as the CLI builds them (:func:`faceguard.settings.build_settings`)."""
+        mask = self.person_mask_steps if self.method == "perceptual" else 0
         return build_settings(self.method, self.preset, eps=float(self.eps),
                               steps=int(self.steps), robust=bool(self.robust),
-                              floor=float(self.floor), models=self.models)
+                              floor=float(self.floor), delta_e=float(self.delta_e),
+                              models=self.models, chroma=float(self.colour_share),
+                              person_mask=mask or None)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication
 
 from faceguard.io import load_photo
 from faceguard.manifest import MANIFEST_NAME
+from faceguard.settings import preset_values
 from faceguard.visibility import describe
 from faceguard_gui.images import FACE_COLOUR, PROTECTED_COLOUR
 
@@ -375,6 +376,34 @@ def test_strength_words_follow_every_change_of_the_floor(make_window):
         how.floor.setValue(floor)
         assert how.eps_label.text() == f"{how.eps.value()} / 255: {describe(floor)}"
     assert len({describe(f) for f in (90, 75, 60)}) == 3  # three different words
+
+
+def test_colour_limit_colour_share_and_person_mask_reach_the_core(make_window):
+    from faceguard_gui.settings import AppSettings
+
+    how = make_window().protect
+    how.method.setCurrentIndex(how.method.findData("perceptual"))
+    assert how.colour_share.text() == "brightness only (recommended)"
+    assert "brightness only, so eyes, lips and skin keep their colour" in how.how_note.text()
+    how.delta_e.setValue(2.5)
+    how.colour_share.setValue(25)
+    how.person_mask.setValue(10)
+    s = AppSettings.load().cloak_settings().resolved()
+    assert (s.delta_e, s.chroma, s.person_mask) == (2.5, 0.25, 10)
+    note = how.how_note.text()
+    assert "colour change at 2.5 or less" in note and "25% of the change may be colour" in note
+    assert "refined in 10 steps" in note
+
+    how.method.setCurrentIndex(how.method.findData("pgd"))  # no mask to start from
+    assert not how.person_mask.isEnabled()
+    assert AppSettings.load().cloak_settings().person_mask is None
+    assert how.delta_e.value() == preset_values("pgd", how.preset.currentData())["delta_e"]
+
+    again = make_window(**{k: getattr(AppSettings.load(), k)
+                           for k in ("colour_share", "person_mask_steps", "method")})
+    assert again.protect.colour_share.value() == 25
+    assert again.protect.person_mask.value() == 10
+    assert not again.protect.person_mask.isEnabled()
 
 
 def test_damaged_settings_file_falls_back_to_defaults(tmp_path, monkeypatch):
