@@ -103,8 +103,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      dest="chroma", metavar="SHARE",
                      help="0..1: how much of the budget may change colour rather than "
                           "brightness (default %(default)s: brightness only, so eyes and "
-                          "lips keep their colour; 0.25 protects more on real photos but "
-                          "shifts skin and iris hue a little)")
+                          "lips keep their colour; 0.25 protects more on real photos from "
+                          "the recognizers the cloak is made on, changing colour in fine "
+                          "detail only, never as a tint)")
     how.add_argument("--person-mask", type=int, metavar="STEPS",
                      help="faster for albums (perceptual method): fit one mask per protected "
                           "person on all their faces, then start each photo from it and "
