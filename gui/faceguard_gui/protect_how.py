@@ -110,22 +110,17 @@ class HowPanel:
         self.delta_e.setRange(0.5, 10.0)
         self.delta_e.setSingleStep(0.5)
         self.delta_e.setDecimals(1)
-        self.delta_e.setPrefix("colour change at most ")
+        self.delta_e.setPrefix("colour change ≤ ")
         self.delta_e.setToolTip(
             "How much each protected face's colour may change: CIEDE2000 at the 95th "
             "percentile of its pixels. About 2.3 is just noticeable side by side; 3 at "
             "Balanced. Lower keeps eyes, lips and skin truer but weakens the cloak.")
         self.delta_e.valueChanged.connect(self._save_settings)
-        row = QHBoxLayout()
-        row.addWidget(self.floor)
-        row.addWidget(self.delta_e, 1)
-        form.addRow("Invisibility", row)
-
         self.colour_share = QSpinBox()
         self.colour_share.setRange(0, 100)
         self.colour_share.setSingleStep(5)
-        self.colour_share.setSuffix("% of the change may be colour")
-        self.colour_share.setSpecialValueText("brightness only (recommended)")
+        self.colour_share.setSuffix("% may be colour")
+        self.colour_share.setSpecialValueText("brightness only")
         self.colour_share.setToolTip(
             "0: the cloak changes brightness only, so eyes, lips and skin keep their "
             "colour. 25%: on real photos the recognizers the cloak is made on miss the "
@@ -133,7 +128,11 @@ class HowPanel:
             "against 80 / 63 / 49%), those it never saw barely more; colour then "
             "changes in fine detail only, never as a tint.")
         self.colour_share.valueChanged.connect(self._save_settings)
-        form.addRow("Colour", self.colour_share)
+        row = QHBoxLayout()  # one row: the page fits 1024x680 without scrolling
+        row.addWidget(self.floor)
+        row.addWidget(self.delta_e, 1)
+        row.addWidget(self.colour_share, 1)
+        form.addRow("Invisibility", row)
 
         self.method = QComboBox()
         for key, named in METHODS.items():
@@ -141,13 +140,12 @@ class HowPanel:
             self.method.setItemData(self.method.count() - 1, f"{key}: {named.description}",
                                     Qt.ItemDataRole.ToolTipRole)
         self.method.currentIndexChanged.connect(self._preset_chosen)
-        form.addRow("Method", self.method)
 
         self.person_mask = QSpinBox()
         self.person_mask.setRange(0, 100)
-        self.person_mask.setPrefix("one mask per person, then ")
-        self.person_mask.setSuffix(" steps per photo")
-        self.person_mask.setSpecialValueText("each photo from scratch (recommended)")
+        self.person_mask.setPrefix("person's mask + ")
+        self.person_mask.setSuffix(" steps")
+        self.person_mask.setSpecialValueText("each photo from scratch")
         self.person_mask.setToolTip(
             "For albums (Perceptual method): fit one mask per protected person on all "
             "their faces, then start each photo from it and refine it for a few steps. "
@@ -156,7 +154,10 @@ class HowPanel:
             "on the test album at 10 steps dlib / mobileface / faceres missed 60 / 57 / "
             "26% of the faces, against 80 / 63 / 49% from scratch.")
         self.person_mask.valueChanged.connect(self._save_settings)
-        form.addRow("Albums", self.person_mask)
+        row = QHBoxLayout()
+        row.addWidget(self.method, 1)
+        row.addWidget(self.person_mask, 1)
+        form.addRow("Method", row)
 
         self.model_boxes: dict[str, QCheckBox] = {}
         row = QHBoxLayout()

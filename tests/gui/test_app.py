@@ -383,7 +383,7 @@ def test_colour_limit_colour_share_and_person_mask_reach_the_core(make_window):
 
     how = make_window().protect
     how.method.setCurrentIndex(how.method.findData("perceptual"))
-    assert how.colour_share.text() == "brightness only (recommended)"
+    assert how.colour_share.text() == "brightness only"
     assert "brightness only, so eyes, lips and skin keep their colour" in how.how_note.text()
     how.delta_e.setValue(2.5)
     how.colour_share.setValue(25)
