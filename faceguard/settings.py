@@ -143,6 +143,19 @@ DEFAULT_EOT_SAMPLES = 2
 #: 97 / 97 / 96% against 100 / 99 / 99%, SSIMULACRA2 80 against 90
 #: (protection-colour-tintfree.json, -lofo.json).
 DEFAULT_CHROMA = 0.0
+#: what a colour share buys and costs, measured (the CLI's help and the app's tooltip)
+COLOUR_SHARE_MEASURED = (
+    "0 changes brightness only, so eyes, lips and skin keep their colour; with 0.25 the "
+    "recognizers the cloak is made on miss real faces more often (test album, dlib / "
+    "mobileface / faceres: 86 / 66 / 57% against 80 / 63 / 49%), those it never saw "
+    "barely more, and colour changes in fine detail only, never as a tint")
+#: what the album path buys and costs, measured (benchmarks/results/speed.json,
+#: protection-album-person-mask.json; the CLI's help and the app's tooltip)
+PERSON_MASK_MEASURED = (
+    "each photo then takes about a fifth of the time, after a minute or two per person "
+    "to fit the mask, so it pays off on large albums; it protects less: on the test "
+    "album at 10 steps dlib / mobileface / faceres missed 60 / 57 / 26% of the faces, "
+    "against 80 / 63 / 49% from scratch")
 
 #: output format choice -> what the user reads ("keep": each photo's own format)
 OUTPUT_FORMATS = {

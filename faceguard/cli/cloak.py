@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from faceguard.settings import (
+        COLOUR_SHARE_MEASURED,
         DEFAULT_EOT_SAMPLES,
         DEFAULT_FORMAT,
         DEFAULT_METHOD,
@@ -27,6 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         METHODS,
         OUTPUT_FORMATS,
         PERCEPTUAL_PRESETS,
+        PERSON_MASK_MEASURED,
         PRESETS,
         TRANSFER_LEVERS,
         CloakSettings,
@@ -102,14 +104,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     how.add_argument("--colour-share", type=float, default=CloakSettings.chroma,
                      dest="chroma", metavar="SHARE",
                      help="0..1: how much of the budget may change colour rather than "
-                          "brightness (default %(default)s: brightness only, so eyes and "
-                          "lips keep their colour; 0.25 protects more on real photos from "
-                          "the recognizers the cloak is made on, changing colour in fine "
-                          "detail only, never as a tint)")
+                          "brightness (default %(default)s): "
+                          + COLOUR_SHARE_MEASURED.replace("%", "%%"))
     how.add_argument("--person-mask", type=int, metavar="STEPS",
                      help="faster for albums (perceptual method): fit one mask per protected "
                           "person on all their faces, then start each photo from it and "
-                          "refine it for STEPS steps (default: every photo from scratch)")
+                          "refine it for STEPS steps (default: every photo from scratch); "
+                          + PERSON_MASK_MEASURED.replace("%", "%%"))
     how.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     out = p.add_argument_group("output")
     out.add_argument("--format", choices=list(OUTPUT_FORMATS), default=DEFAULT_FORMAT,

@@ -21,7 +21,14 @@ from PySide6.QtWidgets import (
 )
 
 from faceguard.models.catalogue import is_installed, model_info, model_names
-from faceguard.settings import MEASURED_LOOKS, METHODS, PRESETS, preset_values
+from faceguard.settings import (
+    COLOUR_SHARE_MEASURED,
+    MEASURED_LOOKS,
+    METHODS,
+    PERSON_MASK_MEASURED,
+    PRESETS,
+    preset_values,
+)
 from faceguard.visibility import describe
 from faceguard_gui.settings import FORMATS
 from faceguard_gui.widgets import FolderField, note
@@ -122,11 +129,8 @@ class HowPanel:
         self.colour_share.setSuffix("% may be colour")
         self.colour_share.setSpecialValueText("brightness only")
         self.colour_share.setToolTip(
-            "0: the cloak changes brightness only, so eyes, lips and skin keep their "
-            "colour. 25%: on real photos the recognizers the cloak is made on miss the "
-            "face more often (test album, dlib / mobileface / faceres: 86 / 66 / 57% "
-            "against 80 / 63 / 49%), those it never saw barely more; colour then "
-            "changes in fine detail only, never as a tint.")
+            "How much of the change may be colour rather than brightness: "
+            + COLOUR_SHARE_MEASURED.replace("0.25", "25%") + ".")
         self.colour_share.valueChanged.connect(self._save_settings)
         row = QHBoxLayout()  # one row: the page fits 1024x680 without scrolling
         row.addWidget(self.floor)
@@ -148,11 +152,8 @@ class HowPanel:
         self.person_mask.setSpecialValueText("each photo from scratch")
         self.person_mask.setToolTip(
             "For albums (Perceptual method): fit one mask per protected person on all "
-            "their faces, then start each photo from it and refine it for a few steps. "
-            "Each photo then takes about a fifth of the time, after a minute or two per "
-            "person to fit the mask, so it pays off on large albums. It protects less: "
-            "on the test album at 10 steps dlib / mobileface / faceres missed 60 / 57 / "
-            "26% of the faces, against 80 / 63 / 49% from scratch.")
+            "their faces, then start each photo from it and refine it for a few steps; "
+            + PERSON_MASK_MEASURED + ".")
         self.person_mask.valueChanged.connect(self._save_settings)
         row = QHBoxLayout()
         row.addWidget(self.method, 1)

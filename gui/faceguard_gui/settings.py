@@ -98,6 +98,9 @@ class AppSettings:
             if value is not None and type(value) is type(getattr(default, f.name)):
                 kept[f.name] = value
         settings = cls(**kept)
+        if "delta_e" not in kept:  # a file from before the app chose it: the preset's
+            settings.delta_e = preset_values(settings.method, settings.preset).get(
+                "delta_e", settings.delta_e)
         try:
             settings.cloak_settings()
         except ValueError:  # e.g. a method that no longer exists

@@ -417,6 +417,17 @@ def test_damaged_settings_file_falls_back_to_defaults(tmp_path, monkeypatch):
     assert AppSettings.load() == AppSettings()
 
 
+def test_a_settings_file_without_a_colour_limit_keeps_its_presets(tmp_path, monkeypatch):
+    from faceguard_gui.settings import AppSettings
+
+    monkeypatch.setenv("FACEGUARD_CONFIG", str(tmp_path))
+    AppSettings.path().write_text('{"method": "perceptual", "preset": "low", "floor": 85.0}')
+    settings = AppSettings.load()
+    assert settings.delta_e == preset_values("perceptual", "low")["delta_e"] == 2.0
+    assert settings.cloak_settings().resolved().delta_e == 2.0
+    assert (settings.colour_share, settings.person_mask_steps) == (0.0, 0)
+
+
 def test_progress_clock_says_photos_done_and_time_left(monkeypatch):
     from faceguard.progress import Event
     from faceguard_gui import workers
