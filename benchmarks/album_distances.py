@@ -5,6 +5,8 @@ face ends from its person, per recognizer, in units of the protocol's FAR 1% thr
 steps of one probe (3 points on 35 probes); here every variant cloaks the same faces and
 each face's distance is kept, so a lever's effect shows on a dozen faces in minutes.
 
+- A variant is any :class:`faceguard.settings.CloakSettings` fields; with ``models`` the
+  cloak is made on those families only, and the others show how it transfers.
 - The first ``--people`` album people with 3+ photos, as in protection_album.py: their
   first 2 photos are the references, the rest are cloaked through the pipeline.
 - A face's distance is the recognizer's distance from the cloaked face to the mean of the
@@ -75,6 +77,13 @@ def main() -> None:
         with torch.no_grad():
             return ensemble.embed(*audit_crop(photo, face, ensemble))
 
+    ensembles = {tuple(ensemble.names): ensemble}
+
+    def load(names) -> Ensemble:  # the cloak's own families, each set loaded once
+        if tuple(names) not in ensembles:
+            ensembles[tuple(names)] = Ensemble.load(names)
+        return ensembles[tuple(names)]
+
     results = {}
     for name, values in variants.items():
         t0, faces = time.perf_counter(), []
@@ -85,9 +94,9 @@ def main() -> None:
                 job = CloakJob(inputs=[paths[k] for k in ks[REFERENCES:]],
                                outdir=Path(tmp) / person.replace("/", "-"),
                                protect=[paths[k] for k in ks[:REFERENCES]],
-                               settings=CloakSettings(**values))
+                               settings=CloakSettings.from_dict(values))
                 by_name = {path.name: path for path in job.inputs}
-                for entry in (e.result for e in cloak_album(job, detector, lambda _: ensemble)
+                for entry in (e.result for e in cloak_album(job, detector, load)
                               if e.stage == "cloaking" and e.result):
                     source = by_name[Path(entry["input"]).name]
                     original = read(source)
