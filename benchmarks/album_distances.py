@@ -36,7 +36,12 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_results  # noqa: E402
-from protection_album import REFERENCES, album_people, attacker_view  # noqa: E402
+from protection_album import (  # noqa: E402
+    REFERENCES,
+    album_people,
+    attacker_view,
+    ensemble_loader,
+)
 from protection_data import load_distractors  # noqa: E402
 
 from faceguard.audit.protection import audit_crop, calibrate  # noqa: E402
@@ -77,13 +82,7 @@ def main() -> None:
         with torch.no_grad():
             return ensemble.embed(*audit_crop(photo, face, ensemble))
 
-    ensembles = {tuple(ensemble.names): ensemble}
-
-    def load(names) -> Ensemble:  # the cloak's own families, each set loaded once
-        if tuple(names) not in ensembles:
-            ensembles[tuple(names)] = Ensemble.load(names)
-        return ensembles[tuple(names)]
-
+    load = ensemble_loader(ensemble)  # the cloak's own families
     results = {}
     for name, values in variants.items():
         t0, faces = time.perf_counter(), []

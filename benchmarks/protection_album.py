@@ -32,6 +32,7 @@ import io
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +75,19 @@ def album_people(labels: list[str], paths: list[Path]) -> dict[str, list[int]]:
             people.setdefault(person, []).append(k)
     return {p: sorted(ks, key=lambda k: paths[k].name) for p, ks in people.items()
             if len(ks) > REFERENCES}
+
+
+def ensemble_loader(ensemble: Ensemble) -> Callable[[Sequence[str]], Ensemble]:
+    """names -> the ensemble of those recognizer families (``cloak_album``'s ``load``),
+    each set loaded once; ``ensemble``'s own set is ``ensemble``."""
+    ensembles = {tuple(ensemble.names): ensemble}
+
+    def load(names: Sequence[str]) -> Ensemble:
+        if tuple(names) not in ensembles:
+            ensembles[tuple(names)] = Ensemble.load(names)
+        return ensembles[tuple(names)]
+
+    return load
 
 
 def jpeg75(path: Path) -> np.ndarray:
@@ -128,13 +142,7 @@ def main() -> None:
     runs = []
     configs = [] if args.no_white_box else [list(DEFAULT_MODELS)]
     configs += [[m for m in DEFAULT_MODELS if m != held] for held in args.held_out]
-    ensembles = {tuple(ensemble.names): ensemble}
-
-    def load(names) -> Ensemble:  # each family set loaded once
-        if tuple(names) not in ensembles:
-            ensembles[tuple(names)] = Ensemble.load(names)
-        return ensembles[tuple(names)]
-
+    load = ensemble_loader(ensemble)
     levers = {} if args.transfer is None else {"transfer": tuple(args.transfer)}
     if args.chroma is not None:
         levers["chroma"] = args.chroma

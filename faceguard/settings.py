@@ -149,6 +149,8 @@ COLOUR_SHARE_MEASURED = (
     "recognizers the cloak is made on miss real faces more often (test album, dlib / "
     "mobileface / faceres: 86 / 66 / 57% against 80 / 63 / 49%), those it never saw "
     "barely more, and colour changes in fine detail only, never as a tint")
+#: the methods a person's mask can start (a warm start: ``CloakSettings.person_mask``)
+PERSON_MASK_METHODS = ("perceptual",)
 #: what the album path buys and costs, measured (benchmarks/results/speed.json,
 #: protection-album-person-mask.json; the CLI's help and the app's tooltip)
 PERSON_MASK_MEASURED = (
@@ -246,7 +248,7 @@ class CloakSettings:
             raise ValueError("texture must be in [0, 1]")
         if not 0 <= self.chroma <= 1:
             raise ValueError("chroma is a share of the budget and must be in [0, 1]")
-        if self.person_mask is not None and (self.method != "perceptual"
+        if self.person_mask is not None and (self.method not in PERSON_MASK_METHODS
                                              or not 1 <= self.person_mask <= 100):
             raise ValueError("a person mask is refined by the perceptual method, for 1 to "
                              "100 steps")

@@ -26,6 +26,7 @@ from faceguard.settings import (
     MEASURED_LOOKS,
     METHODS,
     PERSON_MASK_MEASURED,
+    PERSON_MASK_METHODS,
     PRESETS,
     preset_values,
 )
@@ -220,7 +221,7 @@ class HowPanel:
         self.colour_share.setValue(round(s.colour_share * 100))
         self.person_mask.setValue(s.person_mask_steps)
         self.method.setCurrentIndex(max(self.method.findData(s.method), 0))
-        self.person_mask.setEnabled(s.method == "perceptual")
+        self.person_mask.setEnabled(s.method in PERSON_MASK_METHODS)
         self._eps_label()  # its words come from the floor: once both are set
         self.output.setText(s.output_folder)
         self.format.setCurrentIndex(max(self.format.findData(s.format), 0))
@@ -255,7 +256,7 @@ class HowPanel:
         s.colour_share = self.colour_share.value() / 100
         s.method = self.method.currentData()
         s.person_mask_steps = self.person_mask.value()
-        self.person_mask.setEnabled(s.method == "perceptual")
+        self.person_mask.setEnabled(s.method in PERSON_MASK_METHODS)
         self._eps_label()
         models = [n for n, c in self.model_boxes.items() if c.isChecked()]
         if models:
@@ -275,15 +276,15 @@ class HowPanel:
         s = self.ctx.settings
         named = METHODS.get(s.method)
         text = f"{named.label}: {named.description}. " if named else ""
+        masked = s.person_mask_steps and s.method in PERSON_MASK_METHODS
+        refined = (f"started from its person's mask and refined in {s.person_mask_steps} "
+                   "steps" if masked else f"refined in {s.steps} steps")
         text += (f"Every pixel of a protected face changes by at most {s.eps:.0f} of 255 "
-                 f"grey levels, refined in {s.steps} steps against {', '.join(s.models)}")
+                 f"grey levels, {refined} against {', '.join(s.models)}")
         text += (f", keeping each face's SSIMULACRA2 at {s.floor:.0f} or more "
                  f"({describe(s.floor)}) and its colour change at {s.delta_e:.1f} or less")
         text += (f"; {s.colour_share:.0%} of the change may be colour" if s.colour_share
                  else "; brightness only, so eyes, lips and skin keep their colour")
-        if s.person_mask_steps and s.method == "perceptual":
-            text += (f"; each photo starts from its person's mask and is refined in "
-                     f"{s.person_mask_steps} steps")
         text += (", with random compression, blur and resizing so the cloak survives them."
                  if s.robust else ".")
         text += " Photos are written " + WRITTEN_AS.get(s.format, s.format)

@@ -22,6 +22,7 @@ from faceguard.settings import (
     DEFAULT_PRESET,
     DEFAULT_QUALITY,
     OUTPUT_FORMATS,
+    PERSON_MASK_METHODS,
     CloakSettings,
     build_settings,
     preset_values,
@@ -120,7 +121,7 @@ class AppSettings:
     def cloak_settings(self) -> CloakSettings:
         """The core's settings for these choices (raises ValueError when invalid), built
         as the CLI builds them (:func:`faceguard.settings.build_settings`)."""
-        mask = self.person_mask_steps if self.method == "perceptual" else 0
+        mask = self.person_mask_steps if self.method in PERSON_MASK_METHODS else 0
         return build_settings(self.method, self.preset, eps=float(self.eps),
                               steps=int(self.steps), robust=bool(self.robust),
                               floor=float(self.floor), delta_e=float(self.delta_e),

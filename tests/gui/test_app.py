@@ -392,7 +392,7 @@ def test_colour_limit_colour_share_and_person_mask_reach_the_core(make_window):
     assert (s.delta_e, s.chroma, s.person_mask) == (2.5, 0.25, 10)
     note = how.how_note.text()
     assert "colour change at 2.5 or less" in note and "25% of the change may be colour" in note
-    assert "refined in 10 steps" in note
+    assert "started from its person's mask and refined in 10 steps" in note
 
     how.method.setCurrentIndex(how.method.findData("pgd"))  # no mask to start from
     assert not how.person_mask.isEnabled()
