@@ -406,6 +406,21 @@ def test_colour_limit_colour_share_and_person_mask_reach_the_core(make_window):
     assert not again.protect.person_mask.isEnabled()
 
 
+def test_the_album_path_runs_from_the_app(make_window, copy_photos, qtbot, tmp_path):
+    """Chosen in the app, the person's mask is fitted and each photo refined from it."""
+    window = make_window(method="perceptual", person_mask_steps=2)
+    drop_files(window.photos.grid, copy_photos("a1", "a2"))
+    wait_idle(qtbot, window)
+    window.photos.next_button.click()
+    window.protect.people_list.item(0).setCheckState(Qt.CheckState.Checked)
+    qtbot.mouseClick(window.protect.protect_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=JOB_TIMEOUT)
+    faces = [f for entry in manifest_of(tmp_path / "protected")["photos"].values()
+             for f in entry["faces"] if f["protected"]]
+    assert len(faces) == 2
+    assert {f["method"] for f in faces} == {"perceptual from the person's mask"}
+
+
 def test_damaged_settings_file_falls_back_to_defaults(tmp_path, monkeypatch):
     from faceguard_gui.settings import AppSettings
 
