@@ -20,7 +20,7 @@ top-1) on the album's photos cloaked by :func:`faceguard.pipeline.cloak_album`.
   probes' clean originals give the floor (``clean``: faces missed without a cloak).
 
 Usage: .venv/bin/python benchmarks/protection_album.py [--held-out FAMILY ...] [--no-white-box]
-    [--floor F] [--transfer LEVER ...] [--colour-share SHARE] [--steps N]
+    [--floor F] [--transfer LEVER ...] [--colour-share SHARE] [--texture T] [--steps N]
     [--person-mask STEPS] [--out NAME]
 (``--no-white-box --held-out`` with no family: only the clean floor, a minute)
 """
@@ -112,6 +112,8 @@ def main() -> None:
     parser.add_argument("--colour-share", type=float, dest="chroma",
                         help="colour's share of the budget (default: the product's, "
                              "brightness only)")
+    parser.add_argument("--texture", type=float, help="the cloak's texture shaping "
+                        "(default: the product's)")
     parser.add_argument("--steps", type=int, help="the cloak's optimisation steps "
                         "(default: the preset's)")
     parser.add_argument("--person-mask", type=int, metavar="STEPS",
@@ -150,6 +152,8 @@ def main() -> None:
         levers["person_mask"] = args.person_mask
     if args.steps is not None:
         levers["steps"] = args.steps
+    if args.texture is not None:
+        levers["texture"] = args.texture
     for models in configs:
         t0 = time.perf_counter()
         views: dict[str, list[dict]] = {"none": [], "jpeg75": []}
@@ -197,6 +201,7 @@ def main() -> None:
     settings = {"references_per_person": REFERENCES, "people": len(people),
                 "floor": args.floor, "transfer": args.transfer, "colour_share": args.chroma,
                 "person_mask": args.person_mask, "steps": args.steps,
+                "texture": args.texture,
                 "gallery_people": len(set(gallery_labels)), "preset": "balanced",
                 "note": "album people with 3+ photos cloaked through the pipeline; the "
                         "attacker's entry of a person is the cloak's own references"}
