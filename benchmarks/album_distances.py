@@ -32,7 +32,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_results  # noqa: E402
@@ -40,20 +39,17 @@ from protection_album import (  # noqa: E402
     REFERENCES,
     album_people,
     attacker_view,
+    embed_face,
     ensemble_loader,
+    read_pixels,
 )
 from protection_data import load_distractors  # noqa: E402
 
-from faceguard.audit.protection import audit_crop, calibrate  # noqa: E402
+from faceguard.audit.protection import calibrate  # noqa: E402
 from faceguard.detect import FaceDetector  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
 from faceguard.pipeline import CloakJob, cloak_album  # noqa: E402
 from faceguard.settings import DEFAULT_MODELS, CloakSettings  # noqa: E402
-
-
-def read(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.float32) / 255
 
 
 def main() -> None:
@@ -77,11 +73,6 @@ def main() -> None:
         return {m: round(float(ensemble[m].compare(view[m][:, None], refs[m][None]))
                          / far1[m], 3) for m in ensemble.names}
 
-    def cut(pixels: np.ndarray, face) -> dict[str, torch.Tensor]:
-        photo = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None]
-        with torch.no_grad():
-            return ensemble.embed(*audit_crop(photo, face, ensemble))
-
     load = ensemble_loader(ensemble)  # the cloak's own families
     results = {}
     for name, values in variants.items():
@@ -98,8 +89,8 @@ def main() -> None:
                 for entry in (e.result for e in cloak_album(job, detector, load)
                               if e.stage == "cloaking" and e.result):
                     source = by_name[Path(entry["input"]).name]
-                    original = read(source)
-                    cloaked = read(job.outdir / entry["output"])
+                    original = read_pixels(source)
+                    cloaked = read_pixels(job.outdir / entry["output"])
                     face = max(detector(original), key=lambda f: f.width)
                     seen = attacker_view(detector, ensemble, cloaked)
                     if seen is None:
@@ -109,9 +100,10 @@ def main() -> None:
                                   "face_px": round(face.width),
                                   "seconds": entry["seconds"],
                                   "ssimulacra2": look[0].get("ssimulacra2") if look else None,
-                                  "clean": units(cut(original, face), refs),
+                                  "clean": units(embed_face(ensemble, original, face), refs),
                                   "redetected": units(seen, refs),
-                                  "clean_geometry": units(cut(cloaked, face), refs)})
+                                  "clean_geometry": units(embed_face(ensemble, cloaked, face),
+                                                          refs)})
                     print(name, faces[-1], flush=True)
         summary = {view: {m: {"mean": round(float(np.mean([f[view][m] for f in faces])), 3),
                               "beyond": round(float(np.mean([f[view][m] > 1 for f in faces])), 3)}

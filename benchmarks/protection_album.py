@@ -44,7 +44,7 @@ from common import write_results  # noqa: E402
 from protection_data import load_distractors  # noqa: E402
 
 from faceguard.audit.protection import audit_crop, calibrate, evasion, poisoning  # noqa: E402
-from faceguard.detect import FaceDetector  # noqa: E402
+from faceguard.detect import Face, FaceDetector  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
 from faceguard.pipeline import CloakJob, cloak_album  # noqa: E402
 from faceguard.settings import DEFAULT_MODELS, CloakSettings  # noqa: E402
@@ -57,12 +57,22 @@ def attacker_view(detector: FaceDetector, ensemble: Ensemble, pixels: np.ndarray
     """model -> (1, D): the largest face of (H, W, 3) ``pixels`` in [0, 1] as an attacker
     embeds it; None when no face is found."""
     face = max(detector(pixels), key=lambda f: f.width, default=None)
-    if face is None:
-        return None
+    return None if face is None else embed_face(ensemble, pixels, face)
+
+
+def embed_face(ensemble: Ensemble, pixels: np.ndarray, face: Face) -> dict[str, torch.Tensor]:
+    """model -> (1, D): ``face`` of (H, W, 3) ``pixels`` in [0, 1], cut as the audit cuts
+    it (:func:`faceguard.audit.protection.audit_crop`) and embedded."""
     photo = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32)).permute(2, 0, 1)
     crop, marks = audit_crop(photo[None], face, ensemble)
     with torch.no_grad():
         return ensemble.embed(crop, marks)
+
+
+def read_pixels(path: Path) -> np.ndarray:
+    """(H, W, 3) float32 in [0, 1]: the photo at ``path`` as an attacker downloads it."""
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.float32) / 255
 
 
 def album_people(labels: list[str], paths: list[Path]) -> dict[str, list[int]]:
@@ -169,8 +179,7 @@ def main() -> None:
                            if e.stage == "cloaking" and e.result]
                 for entry in entries:
                     out = job.outdir / entry["output"]
-                    with Image.open(out) as im:
-                        pixels = np.asarray(im.convert("RGB"), dtype=np.float32) / 255
+                    pixels = read_pixels(out)
                     seen = {"none": attacker_view(detector, ensemble, pixels),
                             "jpeg75": attacker_view(detector, ensemble, jpeg75(out))}
                     if any(v is None for v in seen.values()):
