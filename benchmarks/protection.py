@@ -304,6 +304,8 @@ RECIPES = {
     "perceptual-balanced-de3.5": {"method": "perceptual", "delta_e": 3.5},
     # a quarter of the budget for colour, its tint taken out (``--colour-share 0.25``)
     "perceptual-balanced-colour": {"method": "perceptual", "chroma": 0.25},
+    # texture shaping: 0.9 keeps nearly all the change off flat skin (the default is 0.6)
+    "perceptual-balanced-texture0.9": {"method": "perceptual", "texture": 0.9},
     **{f"perceptual-balanced+{lever}": {"method": "perceptual", "transfer": [lever]}
        for lever in TRANSFER_LEVERS},
     "pgd-balanced": {"method": "pgd"},
