@@ -30,6 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         PERCEPTUAL_PRESETS,
         PERSON_MASK_MEASURED,
         PRESETS,
+        TEXTURE_MEASURED,
         TRANSFER_LEVERS,
         CloakSettings,
     )
@@ -100,7 +101,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                           "none): " + "; ".join(f"{k}: {v}" for k, v in TRANSFER_LEVERS.items()))
     how.add_argument("--texture", type=float, default=CloakSettings.texture,
                      help="0..1: spend less of the budget on flat skin, where a cloak shows "
-                          "first (default %(default)s)")
+                          "first (default %(default)s); " + TEXTURE_MEASURED.replace("%", "%%"))
     how.add_argument("--colour-share", type=float, default=CloakSettings.chroma,
                      dest="chroma", metavar="SHARE",
                      help="0..1: how much of the budget may change colour rather than "
