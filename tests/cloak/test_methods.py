@@ -15,7 +15,7 @@ from faceguard.cloak.budget import changing_box, lightness_weight, limit_lightne
 from faceguard.cloak.fgsm import FGSM
 from faceguard.cloak.iterative import BIM, MIFGSM, PGD
 from faceguard.cloak.objectives import ClassifierObjective, FeatureObjective, pfgsm_target
-from faceguard.cloak.perceptual import Adam, PerceptualCloak
+from faceguard.cloak.perceptual import Adam, PerceptualCloak, annealed
 from faceguard.cloak.pfgsm import PFGSM
 from faceguard.cloak.photo import (
     WORK_PX,
@@ -244,6 +244,14 @@ def test_the_perceptual_cloaks_adam_steps_as_torchs():
         adam.step()
         reference.step()
     assert torch.equal(ours, theirs) and not torch.equal(ours, start)
+
+
+def test_the_learning_rate_anneals_from_its_first_value_to_a_tenth():
+    shares = [annealed(step, 60) for step in range(60)]
+    assert shares[0] == 1 and shares[-1] == pytest.approx(0.1)
+    assert all(a > b for a, b in zip(shares, shares[1:]))  # falls at every step
+    assert shares[30] == pytest.approx(0.55, abs=0.03)  # half way down half way through
+    assert annealed(0, 1) == 1  # one step: the first rate
 
 
 def test_large_faces_are_cloaked_smoothly_at_full_resolution(scene):
