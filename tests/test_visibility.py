@@ -8,6 +8,7 @@ import io
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageFilter
 
 from faceguard.cloak.base import CHROMA, TINT_PX, project, to_ycc
@@ -109,6 +110,26 @@ def test_a_prepared_reference_scores_the_same(astronaut):
         assert float(ssimulacra2(ref, b)) == pytest.approx(float(ssimulacra2(a, b)), abs=1e-9)
     with pytest.raises(ValueError, match="one shape"):
         ssimulacra2(ref, a[..., :-1])
+
+
+def test_aligned_weights_score_as_the_reference_at_six_scales_and_do_not_jump_below(astronaut):
+    """Below 225 px (5 scales) the reference reads its weights as if there were 6; with
+    each feature weighed as its channel and scale, the score of one change does not jump
+    when the square scored loses a scale."""
+    x = torch.from_numpy(astronaut / 255.0).permute(2, 0, 1)[None].double()
+    g = torch.Generator().manual_seed(0)
+    smooth = F.interpolate(torch.randn(1, 1, 64, 64, generator=g, dtype=x.dtype), size=512,
+                           mode="bicubic", align_corners=False)
+    y = (x + 0.008 * smooth).clamp(0, 1)  # brightness only, smooth: a cloak-like change
+
+    def both(side: int) -> tuple[float, float]:
+        a, b = (v[..., 40:40 + side, 150:150 + side] for v in (x, y))
+        return float(ssimulacra2(a, b)), float(ssimulacra2(a, b, aligned=True))
+
+    (ref_232, aligned_232), (ref_224, aligned_224) = both(232), both(224)
+    assert aligned_232 == pytest.approx(ref_232, abs=1e-9)  # 6 scales: the reference's
+    assert ref_224 - ref_232 > 8  # 72 -> 86: the reference jumps as the square loses a scale
+    assert abs(aligned_224 - aligned_232) < 2  # 72 -> 74
 
 
 def test_ssimulacra2_rejects_bad_shapes():

@@ -146,12 +146,22 @@ def prepare(reference: torch.Tensor) -> Reference:
     return Reference(reference.shape, scales)
 
 
-def ssimulacra2(reference: torch.Tensor | Reference, distorted: torch.Tensor) -> torch.Tensor:
+def ssimulacra2(reference: torch.Tensor | Reference, distorted: torch.Tensor,
+                aligned: bool = False) -> torch.Tensor:
     """SSIMULACRA2 score of ``distorted`` against ``reference`` (see the module docstring).
 
     ``reference`` may be :func:`prepare`'s result, to score many images against one.
     Differentiable in both arguments; computed in the images' dtype (float64 agrees
     with the reference package to ~1e-6, float32 to ~1e-3 and is twice as fast).
+
+    An image under 225 px on its short side has fewer than 6 scales, and the reference
+    (libjxl and the package alike) then reads the weights in order as if it had 6: every
+    channel's and scale's features take another's weight. The same cloaked face scored
+    72 on a 232 px square and 84 on the 224 px square inside it, and a 112 px one up to
+    82 where its features weighed as at 6 scales give 58
+    (benchmarks/results/ssimulacra2-scales.json). ``aligned`` weighs each feature as its
+    channel and scale are weighed at 6 scales (the same score when there are 6): a score
+    that does not jump with the region's size. The reference's is the default.
     """
     ref = reference if isinstance(reference, Reference) else prepare(reference)
     if ref.shape != distorted.shape:
@@ -167,6 +177,8 @@ def ssimulacra2(reference: torch.Tensor | Reference, distorted: torch.Tensor) ->
     # the reference's order: channel, scale, norm (mean / 4-norm), map (ssim, artifact, lost)
     terms = [per_scale[s][m][n][:, c] for c in range(3) for s in range(len(per_scale))
              for n in range(2) for m in range(3)]
+    if aligned:  # the weights of these scales, laid out (channel, scale, norm, map)
+        weights = weights.view(3, SCALES, 6)[:, : len(per_scale)].reshape(-1)
     total = (torch.stack(terms, -1).abs() * weights[: len(terms)].to(lin_b)).sum(-1)
     total = total * 0.9562382616834844
     total = (2.326765642916932 * total - 0.020884521182843837 * total**2
