@@ -213,8 +213,9 @@ def test_perceptual_cloak_keeps_its_visibility_floor(scene):
 
 def test_the_perceptual_cloak_keeps_its_floor_where_the_guard_will_score(astronaut):
     """The score moves with the window: a change scored 84-88 in each of the cloak's random
-    windows may score 57 on the region the guard scores; given that region, the result
-    keeps the floor there too."""
+    windows scored 57 on the region the guard scores (with the reference's weighing, which
+    jumps as a window loses a scale; 79 with the weights per scale, still under the floor);
+    given that region, the result keeps the floor there too."""
     from faceguard.visibility.differentiable import ssimulacra2
 
     image = to_tensor(astronaut[100:228, 150:278] / 255.0)  # her face, 128 px
@@ -227,7 +228,7 @@ def test_the_perceptual_cloak_keeps_its_floor_where_the_guard_will_score(astrona
             image, lambda x: x.mean((1, 2, 3)), weight, torch.Generator().manual_seed(0),
             judged=judged)
 
-    assert float(ssimulacra2(image, cloaked(None))) < 75  # the windows alone let it through
+    assert float(ssimulacra2(image, cloaked(None))) < 80  # the windows alone let it through
     out = cloaked(everything)
     assert float(ssimulacra2(image, out)) >= 80
     assert float((out - image).mean()) > 1 / 255  # still brighter: not simply left alone
@@ -249,7 +250,7 @@ def test_the_perceptual_cloaks_adam_steps_as_torchs():
 def test_the_learning_rate_anneals_from_its_first_value_to_a_tenth():
     shares = [annealed(step, 60) for step in range(60)]
     assert shares[0] == 1 and shares[-1] == pytest.approx(0.1)
-    assert all(a > b for a, b in zip(shares, shares[1:]))  # falls at every step
+    assert all(a > b for a, b in zip(shares, shares[1:], strict=False))  # falls at every step
     assert shares[30] == pytest.approx(0.55, abs=0.03)  # half way down half way through
     assert annealed(0, 1) == 1  # one step: the first rate
 
