@@ -7,7 +7,9 @@ quality 90". CIEDE2000 (the CIE's colour difference; about 2.3 is just noticeabl
 says whether colours shifted. Grey SSIM, PSNR and L-inf stay for continuity.
 
 SSIMULACRA2 is computed with :mod:`faceguard.visibility.differentiable`, a torch port
-that matches the ``ssimulacra2`` reference package (a test keeps them together).
+that matches the ``ssimulacra2`` reference package (a test keeps them together) on
+regions from 225 px; on smaller ones it weighs each scale's features as the reference
+does at full size, where the reference's own score is far too kind to a cloak.
 Images are (H, W, 3) float arrays in [0, 1] unless said otherwise.
 """
 

@@ -160,8 +160,8 @@ def ssimulacra2(reference: torch.Tensor | Reference, distorted: torch.Tensor,
     An image under 225 px on its short side has fewer than 6 scales, and the reference
     (libjxl and the package alike) then reads the weights in order as if it had 6: every
     channel's and scale's features take another's weight. The same cloaked face scored
-    72 on a 232 px square and 84 on the 224 px square inside it, and a 112 px one up to
-    82 where its features weighed as at 6 scales give 58
+    72 on a 232 px square and 84 on the 224 px square inside it; 112 px squares of three
+    cloaked faces scored 89-92 where their features weighed as at 6 scales give 60-64
     (benchmarks/results/ssimulacra2-scales.json). With ``aligned`` (the default) each
     feature is weighed as its channel and scale are at 6 scales: the same score when
     there are 6, and one that does not jump with the region's size below (JPEG q90 of
