@@ -66,7 +66,7 @@ def _scores(original: np.ndarray, changed: np.ndarray, centre: tuple[int, int]) 
             im[cy - side // 2: cy + side // 2, cx - side // 2: cx + side // 2])
         ).permute(2, 0, 1)[None] for im in (original, changed))
         with torch.no_grad():
-            out[side] = {"reference": float(ssimulacra2(a, b)),
+            out[side] = {"reference": float(ssimulacra2(a, b, aligned=False)),
                          "aligned": float(ssimulacra2(a, b, aligned=True))}
     return out
 
