@@ -19,7 +19,6 @@ Usage: .venv/bin/python benchmarks/ssimulacra2_scales.py
 
 from __future__ import annotations
 
-import io
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ from faceguard.detect import FaceDetector  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
 from faceguard.pipeline import CloakJob, cloak_album  # noqa: E402
 from faceguard.settings import DEFAULT_MODELS, CloakSettings  # noqa: E402
-from faceguard.visibility import face_box  # noqa: E402
+from faceguard.visibility import face_box, jpeg_copy  # noqa: E402
 from faceguard.visibility.differentiable import ssimulacra2  # noqa: E402
 
 SIDES = (288, 256, 240, 232, 224, 216, 200, 160, 128, 112)
@@ -46,15 +45,8 @@ FACES = (("person_img1", "img5.jpg", ("img1.jpg", "img10.jpg")),
          ("person_img16", "img62.jpg", ("img16.jpg", "img17.jpg")))
 
 
-def _pixels(path_or_file) -> np.ndarray:
-    return np.asarray(Image.open(path_or_file).convert("RGB"), dtype=np.float64) / 255
-
-
-def _jpeg90(pixels: np.ndarray) -> np.ndarray:
-    buffer = io.BytesIO()
-    Image.fromarray((pixels * 255 + 0.5).astype(np.uint8)).save(buffer, "JPEG", quality=90)
-    buffer.seek(0)
-    return _pixels(buffer)
+def _pixels(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.float64) / 255
 
 
 def _scores(original: np.ndarray, changed: np.ndarray, centre: tuple[int, int]) -> dict:
@@ -92,7 +84,7 @@ def main() -> None:
             cloaked = _pixels(job.outdir / entries[0]["output"])
             results[f"{person}/{name}"] = {
                 "face_px": round(face.width), "region": [x1 - x0, y1 - y0],
-                "jpeg_q90": _scores(original, _jpeg90(original), centre),
+                "jpeg_q90": _scores(original, jpeg_copy(original, 90), centre),
                 "default_cloak": _scores(original, cloaked, centre)}
             print(name, {k: {s: round(v["reference"], 1) for s, v in d.items()}
                          for k, d in results[f"{person}/{name}"].items() if isinstance(d, dict)},

@@ -316,12 +316,12 @@ def test_jpeg_equivalent_search_brackets_the_score(astronaut):
     side of several qualities' own: the quality found scores at most the score, the next
     one more (the score is not quite monotonic in the quality, so that is what "the"
     quality means); a few scorings near quality 90."""
-    from faceguard.visibility import _jpeg, _jpeg_equivalent, scorer
+    from faceguard.visibility import _jpeg_equivalent, jpeg_copy, scorer
 
     face = astronaut[50:190, 160:290] / 255.0
     seen = scorer(face)
     qualities = list(range(10, 101, 5))
-    every = {q: seen(_jpeg(face, q)) for q in qualities}
+    every = {q: seen(jpeg_copy(face, q)) for q in qualities}
     calls: list = []
 
     def counted(image):

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from faceguard.cloak.budget import Seen
 
 # torch is imported where it is used: the CLI reads the words below at start-up
-__all__ = ["FACE_GROWTH", "FaceLook", "describe", "face_box", "in_words", "jpeg_equivalent", "linf",
+__all__ = ["FACE_GROWTH", "FaceLook", "describe", "face_box", "in_words", "jpeg_copy",
+           "jpeg_equivalent", "linf",
            "measure_face", "most_visible", "psnr", "score", "scorer", "ssim", "summary"]
 
 #: the face region visibility is measured on: the face box grown by this factor
@@ -123,7 +124,8 @@ def score(original: np.ndarray, cloaked: np.ndarray) -> float:
     return 100.0 if np.array_equal(original, cloaked) else scorer(original)(cloaked)
 
 
-def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+def jpeg_copy(image: np.ndarray, quality: int) -> np.ndarray:
+    """(H, W, 3) in [0, 1] as saved at JPEG ``quality`` (Pillow) and read back, float64."""
     from PIL import Image
 
     buffer = io.BytesIO()
@@ -162,7 +164,7 @@ def _jpeg_equivalent(original: np.ndarray, score_: float,
     scores: dict[int, float] = {}  # index -> score of that quality
 
     def below(i: int) -> bool:
-        scores[i] = seen(_jpeg(original, qualities[i]))
+        scores[i] = seen(jpeg_copy(original, qualities[i]))
         return scores[i] <= score_
 
     # the answer's index is in [lo, hi); lo = 0 may be unscored, and hi starts past the
