@@ -150,15 +150,16 @@ COLOUR_SHARE_MEASURED = (
     "recognizers the cloak is made on miss real faces more often (test album, dlib / "
     "mobileface / faceres: 86 / 66 / 57% against 80 / 63 / 49%), those it never saw "
     "barely more, and colour changes in fine detail only, never as a tint")
-#: what texture shaping buys and costs, measured (benchmarks/results/
-#: protection-album-texture09.json, protection-texture09.json; the CLI's help) before the
-#: learning rate annealed and small faces were scored per scale: not yet measured since
+#: what texture shaping buys and costs, measured (the CLI's help): the album protocol
+#: (protection-album-texture09.json against -judged.json) and the crops
+#: (protection-texture09.json against protection-brightness.json) before the learning rate
+#: annealed; since, paired on 13 album faces (album-distances-texture-annealed.json)
 TEXTURE_MEASURED = (
-    "0.9 fooled the recognizers the cloak is made on more often on the test album's "
-    "real photos (dlib / mobileface / faceres: 86 / 71 / 57% against 80 / 63 / 49% at "
-    "0.6), but less often on small 112-px faces (97 / 97 / 96% against 100 / 99 / 99%, "
-    "and those it never saw 60% against 72% on average), both measured before the "
-    "cloak's learning rate annealed and small faces were scored as strictly as large ones")
+    "on the test album's real photos 0.9 changes nothing that can be measured now "
+    "(each face's distance to the person moved by -0.01 to +0.02 of a threshold); before "
+    "the cloak's learning rate annealed it fooled the recognizers the cloak is made on more "
+    "often there (dlib / mobileface / faceres: 86 / 71 / 57% against 80 / 63 / 49% at 0.6) "
+    "but less often on small 112-px faces")
 #: the methods a person's mask can start (a warm start: ``CloakSettings.person_mask``)
 PERSON_MASK_METHODS = ("perceptual",)
 #: what the album path buys and costs, measured (benchmarks/results/speed.json,
