@@ -146,14 +146,20 @@ def jpeg_equivalent(original: np.ndarray, score_: float, step: int = 5) -> int:
     The highest quality scoring at most ``score_`` (the score rises with the quality);
     100 when the cloak is less visible than even quality 100, 10 when more visible than
     quality 10. Steps of 5 are as fine as "about" needs. Each scoring costs seconds on a
-    large face, so the search starts near quality 90, where cloaks mostly land, and
-    inter- or extrapolates where the score crosses ``score_``: 2-4 scorings near quality
-    90 where bisection took 5-6, up to 7 near quality 50, where the score falls ever
-    faster. Quality 100 is scored only when the answer may be 100 (scored first before:
+    large face, so the search starts at :data:`_FIRST_GUESS` and inter- or extrapolates
+    where the score crosses ``score_``: 2-4 scorings near the first guess where bisection
+    took 5-6. Quality 100 is scored only when the answer may be 100 (scored first before:
     over the astronaut's face and 57 scores around every quality's, 232 scorings against
     294).
     """
     return _jpeg_equivalent(original, score_, scorer(original), step)
+
+
+#: the quality the JPEG-equivalent search scores first: where the default cloak lands
+#: (`balanced`: like quality 65, settings.MEASURED_LOOKS). From 90, where cloaks
+#: landed before small faces were scored per scale, 35 scores of 62-80 on 5 album
+#: faces took 149 scorings; from 65, 128, with the same answers.
+_FIRST_GUESS = 65
 
 
 def _jpeg_equivalent(original: np.ndarray, score_: float,
@@ -170,7 +176,7 @@ def _jpeg_equivalent(original: np.ndarray, score_: float,
     # the answer's index is in [lo, hi); lo = 0 may be unscored, and hi starts past the
     # last quality (the answer may be 100 itself)
     lo, hi = 0, len(qualities)
-    guess = min(range(hi), key=lambda i: abs(qualities[i] - 90))
+    guess = min(range(hi), key=lambda i: abs(qualities[i] - _FIRST_GUESS))
     while hi - lo > 1:
         mid = min(max(guess, lo + 1), hi - 1)
         if below(mid):
