@@ -86,8 +86,8 @@ def _blur(x: torch.Tensor) -> torch.Tensor:
     x = x.contiguous(memory_format=torch.channels_last)
     k, c = _kernel().to(x), x.shape[1]
     x = F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-    return F.conv2d(F.pad(x, (_RADIUS, _RADIUS)), k.view(1, 1, 1, -1).expand(c, 1, 1, -1),
-                    groups=c)
+    # the convolution's own zero padding: no padded copy of the planes
+    return F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), padding=(0, _RADIUS), groups=c)
 
 
 def _norms(d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
