@@ -90,7 +90,7 @@ DEFAULT_TRANSFER = ("purify",)
 #: LIGHTNESS_HEADROOM), and the change is then scaled until the face keeps the limit. Until
 #: the limit applied to the face, it capped each pixel (2.8 at ``balanced``, the face's
 #: p95 then 2.6 on average and up to 3.03): the colour is what binds at ``balanced``
-#: (README, "Protection"; benchmarks/results/protection-colour.json)
+#: (benchmarks/RESULTS.md, "Protection"; benchmarks/results/protection-colour.json)
 LOOKS = {"low": {"floor": 85.0, "delta_e": 2.0},
          "balanced": {"floor": 75.0, "delta_e": 3.0},
          "high": {"floor": 65.0, "delta_e": 4.0}}
