@@ -82,8 +82,9 @@ TRANSFER_LEVERS = {
 DEFAULT_TRANSFER = ("purify",)
 
 #: preset -> how visible any method's cloak may be (see faceguard.visibility):
-#: ``floor``, the least face SSIMULACRA2 (85 hard to see even up close, 75 about as
-#: visible as saving the face at JPEG quality 90, 65 faint at normal size), and
+#: ``floor``, the least face SSIMULACRA2 (85 hard to see even up close, about as visible
+#: as saving the face at JPEG quality 90; 75 as quality 65; 65 faint at normal size, as
+#: quality 35), and
 #: ``delta_e``, the most the face's colour may change, in CIEDE2000 units (2.3 is just
 #: noticeable side by side) at the 95th percentile of its pixels, as the manifest reports
 #: it. A pixel's lightness may change a little more (faceguard.cloak.budget.

@@ -76,7 +76,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     how.add_argument("--floor", type=float, default=None, metavar="SCORE",
                      help="how invisible the cloak stays: the least face SSIMULACRA2, 0-100 "
                           "(90 looks identical up close, 75 about like saving at JPEG "
-                          "quality 90; default from the preset)")
+                          "quality 65; default from the preset)")
     how.add_argument("--delta-e", type=float, default=None, metavar="DE",
                      help="the most the face's colour may change, in CIEDE2000 units at "
                           "the 95th percentile of its pixels (2.3 is just noticeable side "

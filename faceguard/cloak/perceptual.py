@@ -43,7 +43,7 @@ class PerceptualCloak(Cloak):
         eps: L-inf cap (default 16/255: larger than sign methods need, as the floor keeps
             the change where it does not show).
         steps: Adam steps (default 60).
-        floor: the least face SSIMULACRA2 (default 75: about JPEG quality 90).
+        floor: the least face SSIMULACRA2 (default 75: about JPEG quality 65).
         weight: penalty per SSIMULACRA2 point below the floor (default 0.05, in the
             objective's units: a threshold's worth of distance costs 20 points; a larger
             weight wastes budget: 1 lost 12 points of protection on celeb24).

@@ -3,7 +3,7 @@
 The headline is SSIMULACRA2 of the face region (the face box grown 1.3x, clipped to
 the photo), with its *JPEG equivalent*: the JPEG quality at which re-encoding the
 original face scores the same, so "75" reads "about as visible as saving it at JPEG
-quality 90". CIEDE2000 (the CIE's colour difference; about 2.3 is just noticeable)
+quality 65". CIEDE2000 (the CIE's colour difference; about 2.3 is just noticeable)
 says whether colours shifted. Grey SSIM, PSNR and L-inf stay for continuity.
 
 SSIMULACRA2 is computed with :mod:`faceguard.visibility.differentiable`, a torch port
@@ -33,7 +33,8 @@ __all__ = ["FACE_GROWTH", "FaceLook", "describe", "face_box", "in_words", "jpeg_
 FACE_GROWTH = 1.3
 
 #: (least face SSIMULACRA2, words): how visible, from the score (90 is visually
-#: lossless at 1:1; JPEG q90 of a face scores about 75-80, q50 about 65)
+#: lossless at 1:1; re-saving a face as JPEG scores about 90 at quality 95, 85-88 at 90,
+#: 75 at 65 and 70 at 50: the astronaut's and two album faces, 3 Dec)
 _WORDS = ((85.0, "invisible, even up close"),
           (75.0, "invisible at normal size, faint up close"),
           (65.0, "faint at normal size, visible up close"),

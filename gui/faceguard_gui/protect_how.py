@@ -111,7 +111,7 @@ class HowPanel:
         self.floor.setToolTip(
             "How invisible each protected face must stay: the least SSIMULACRA2 score it "
             "keeps (100 = identical), whatever the method. 90: cannot be told apart even up "
-            "close; 75: about as visible as saving the face as a JPEG at quality 90; 65: "
+            "close; 75: about as visible as saving the face as a JPEG at quality 65; 65: "
             "faint at normal size. Higher hides the cloak better but weakens it.")
         self.floor.valueChanged.connect(self._look_changed)  # the words follow the floor
         self.delta_e = QDoubleSpinBox()
