@@ -145,12 +145,14 @@ DEFAULT_EOT_SAMPLES = 2
 #: 97 / 97 / 96% against 100 / 99 / 99%, SSIMULACRA2 80 against 90
 #: (protection-colour-tintfree.json, -lofo.json).
 DEFAULT_CHROMA = 0.0
-#: what a colour share buys and costs, measured (the CLI's help and the app's tooltip)
+#: what a colour share buys and costs, measured (the CLI's help and the app's tooltip;
+#: benchmarks/results/protection-album-colour-share.json against -annealed.json)
 COLOUR_SHARE_MEASURED = (
     "0 changes brightness only, so eyes, lips and skin keep their colour; with 0.25 the "
     "recognizers the cloak is made on miss real faces more often (test album, dlib / "
-    "mobileface / faceres: 86 / 66 / 57% against 80 / 63 / 49%), those it never saw "
-    "barely more, and colour changes in fine detail only, never as a tint")
+    "mobileface / faceres: 86 / 69 / 63% against 86 / 66 / 54%; from a gallery of "
+    "cloaked photos 60 / 60 / 50% against 55 / 60 / 30%), those it never saw no more, "
+    "and colour changes in fine detail only, never as a tint")
 #: what texture shaping buys and costs, measured (the CLI's help): the album protocol
 #: (protection-album-texture09.json against -judged.json) and the crops
 #: (protection-texture09.json against protection-brightness.json) before the learning rate
