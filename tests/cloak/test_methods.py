@@ -255,6 +255,34 @@ def test_the_learning_rate_anneals_from_its_first_value_to_a_tenth():
     assert annealed(0, 1) == 1  # one step: the first rate
 
 
+def test_a_warm_start_is_refined_at_the_full_rate(monkeypatch):
+    """From a cold start the rate anneals; a warm start (a person's mask, refined in a few
+    steps) keeps its first rate, as annealed it moved too little."""
+    import faceguard.cloak.perceptual as perceptual
+
+    rates: list[float] = []
+
+    class Recording(Adam):
+        def step(self) -> None:
+            rates.append(self.lr)
+            super().step()
+
+    monkeypatch.setattr(perceptual, "Adam", Recording)
+    images = torch.full((1, 3, 16, 16), 0.5)
+    weight = torch.ones(1, 1, 16, 16)
+
+    def objective(x: torch.Tensor) -> torch.Tensor:  # a gain that never saturates
+        return (x - 0.5).abs().sum((1, 2, 3))
+
+    cloak = PerceptualCloak(eps=8 / 255, steps=6, floor=1.0)
+    for start, anneals in ((None, True), (images.clone(), False)):  # no mask: a warm start
+        rates.clear()
+        cloak(images, objective, weight, torch.Generator().manual_seed(0), start=start)
+        assert len(rates) == 6 and rates[0] == pytest.approx(cloak.lr)
+        assert (rates[-1] == pytest.approx(0.1 * cloak.lr)) is anneals
+        assert all(r == pytest.approx(cloak.lr) for r in rates) is not anneals
+
+
 def test_large_faces_are_cloaked_smoothly_at_full_resolution(scene):
     """A face wider than the working scale: the change is smooth and within the bound."""
     photo, face, ensemble, centroids = scene
