@@ -166,12 +166,13 @@ TEXTURE_MEASURED = (
 #: the methods a person's mask can start (a warm start: ``CloakSettings.person_mask``)
 PERSON_MASK_METHODS = ("perceptual",)
 #: what the album path buys and costs, measured (benchmarks/results/speed.json,
-#: protection-album-person-mask.json; the CLI's help and the app's tooltip)
+#: protection-album-person-mask.json, at the constant rate its refinement keeps:
+#: album-distances-person-mask-full-rate.json; the CLI's help and the app's tooltip)
 PERSON_MASK_MEASURED = (
     "each photo then takes about a fifth of the time, after a minute or two per person "
     "to fit the mask, so it pays off on large albums; it protects less: on the test "
     "album at 10 steps dlib / mobileface / faceres missed 60 / 57 / 26% of the faces, "
-    "against 80 / 63 / 49% from scratch")
+    "against 80 / 63 / 49% from scratch then and 86 / 66 / 54% from scratch now")
 
 #: output format choice -> what the user reads ("keep": each photo's own format)
 OUTPUT_FORMATS = {
