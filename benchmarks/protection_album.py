@@ -13,7 +13,9 @@ top-1) on the album's photos cloaked by :func:`faceguard.pipeline.cloak_album`.
   is their 2 reference photos, the same photos the cloak pushes away from (this favours
   the cloak, as the attacker's photos of a person need not be the user's).
 - The attacker detects the face on the cloaked photo (the largest), crops and embeds it
-  (:func:`faceguard.audit.protection.audit_crop`); after JPEG q75 too (re-upload).
+  (:func:`faceguard.audit.protection.audit_crop`); after JPEG q75 too (re-upload), and
+  with the crop purified (bilateral filter, BL+SR, the learned purifier). Each view has
+  its clean floor (``clean_views``: the probes' originals seen the same way).
 - Poisoning: the person's entry is built from their cloaked photos and their clean
   reference photos are searched.
 - Run once with every family (white-box) and once per ``--held-out`` family; the
@@ -28,6 +30,7 @@ Usage: .venv/bin/python benchmarks/protection_album.py [--held-out FAMILY ...] [
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import sys
 import tempfile
@@ -43,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_results  # noqa: E402
 from protection_data import load_distractors  # noqa: E402
 
+from faceguard.audit.defenses import Defense, defend_face, make_defense  # noqa: E402
 from faceguard.audit.protection import audit_crop, calibrate, evasion, poisoning  # noqa: E402
 from faceguard.detect import Face, FaceDetector  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
@@ -52,20 +56,44 @@ from faceguard.settings import DEFAULT_MODELS, CloakSettings  # noqa: E402
 REFERENCES = 2  # photos per person the cloak is given; the rest are cloaked
 
 
-def attacker_view(detector: FaceDetector, ensemble: Ensemble, pixels: np.ndarray
-                  ) -> dict[str, torch.Tensor] | None:
-    """model -> (1, D): the largest face of (H, W, 3) ``pixels`` in [0, 1] as an attacker
-    embeds it; None when no face is found."""
-    face = max(detector(pixels), key=lambda f: f.width, default=None)
-    return None if face is None else embed_face(ensemble, pixels, face)
+#: the attacker's purifications of the face before embedding it, besides re-saving the
+#: photo at JPEG q75 (:func:`attacker_views`); BL+SR is issue 12's target of 70%
+PURIFIERS = ("bilateral", "bl+sr", "purifier")
 
 
-def embed_face(ensemble: Ensemble, pixels: np.ndarray, face: Face) -> dict[str, torch.Tensor]:
+def attacker_views(detector: FaceDetector, ensemble: Ensemble, path: Path
+                   ) -> dict[str, dict[str, torch.Tensor]] | None:
+    """view -> model -> (1, D): the largest face of the photo at ``path`` as an attacker
+    embeds it: as downloaded (``none``), after re-saving the photo at JPEG q75
+    (``jpeg75``), and with its crop purified by each of :data:`PURIFIERS` (the crop the
+    audit cuts, at most 224 px wide); None when a face is not found."""
+    views = {}
+    for name, pixels in (("none", read_pixels(path)), ("jpeg75", jpeg75(path))):
+        face = max(detector(pixels), key=lambda f: f.width, default=None)
+        if face is None:
+            return None
+        views[name] = embed_face(ensemble, pixels, face)
+        if name == "none":
+            for purifier in PURIFIERS:
+                views[purifier] = embed_face(ensemble, pixels, face, _defenses()[purifier])
+    return views
+
+
+@functools.cache
+def _defenses() -> dict[str, Defense]:
+    return {name: make_defense(name) for name in PURIFIERS}
+
+
+def embed_face(ensemble: Ensemble, pixels: np.ndarray, face: Face,
+               defend: Defense | None = None) -> dict[str, torch.Tensor]:
     """model -> (1, D): ``face`` of (H, W, 3) ``pixels`` in [0, 1], cut as the audit cuts
-    it (:func:`faceguard.audit.protection.audit_crop`) and embedded."""
+    it (:func:`faceguard.audit.protection.audit_crop`), purified by ``defend`` if given,
+    and embedded."""
     photo = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32)).permute(2, 0, 1)
     crop, marks = audit_crop(photo[None], face, ensemble)
     with torch.no_grad():
+        if defend is not None:
+            crop = defend_face(defend, crop, marks)
         return ensemble.embed(crop, marks)
 
 
@@ -151,6 +179,16 @@ def main() -> None:
     baseline = evasion(ensemble, {m: e[probes] for m, e in clean.items()},
                        [labels[k] for k in probes], gallery, gallery_labels, thresholds)
     print("clean", baseline, flush=True)
+    # the same after each purification and re-upload: a filter that blurs every face
+    # "protects" clean ones too
+    clean_seen = [(labels[k], attacker_views(detector, ensemble, paths[k])) for k in probes]
+    clean_seen = [(person, v) for person, v in clean_seen if v is not None]
+    clean_views = {view: evasion(ensemble, {m: torch.cat([v[view][m] for _, v in clean_seen])
+                                            for m in ensemble.names},
+                                 [person for person, _ in clean_seen], gallery,
+                                 gallery_labels, thresholds)
+                   for view in clean_seen[0][1]}
+    print("clean views", clean_views, flush=True)
     runs = []
     configs = [] if args.no_white_box else [list(DEFAULT_MODELS)]
     configs += [[m for m in DEFAULT_MODELS if m != held] for held in args.held_out]
@@ -166,7 +204,7 @@ def main() -> None:
         levers["texture"] = args.texture
     for models in configs:
         t0 = time.perf_counter()
-        views: dict[str, list[dict]] = {"none": [], "jpeg75": []}
+        views: dict[str, list[dict]] = {v: [] for v in ("none", "jpeg75", *PURIFIERS)}
         truth, looks, colour = [], [], []
         with tempfile.TemporaryDirectory() as tmp:
             for person, ks in people.items():
@@ -178,11 +216,8 @@ def main() -> None:
                 entries = [e.result for e in cloak_album(job, detector, load)
                            if e.stage == "cloaking" and e.result]
                 for entry in entries:
-                    out = job.outdir / entry["output"]
-                    pixels = read_pixels(out)
-                    seen = {"none": attacker_view(detector, ensemble, pixels),
-                            "jpeg75": attacker_view(detector, ensemble, jpeg75(out))}
-                    if any(v is None for v in seen.values()):
+                    seen = attacker_views(detector, ensemble, job.outdir / entry["output"])
+                    if seen is None:
                         continue
                     for name, v in seen.items():
                         views[name].append(v)
@@ -212,9 +247,11 @@ def main() -> None:
                 "person_mask": args.person_mask, "steps": args.steps,
                 "texture": args.texture,
                 "gallery_people": len(set(gallery_labels)), "preset": "balanced",
+                "purifiers": PURIFIERS,
                 "note": "album people with 3+ photos cloaked through the pipeline; the "
                         "attacker's entry of a person is the cloak's own references"}
     write_results(args.out, settings, {"thresholds": thresholds, "clean": baseline,
+                                       "clean_views": clean_views,
                                        "runs": runs},
                   started=started)
 

@@ -1,0 +1,109 @@
+"""Protection against visibility on real photos: the album protocol at several floors.
+
+``benchmarks/protection.py --curves`` draws this curve on celeb24's 112-px crops, where
+the face's SSIMULACRA2 floor never binds. On real photos it does (the album's faces end
+at the floor), so this curve is drawn from album protocol runs
+(``benchmarks/protection_album.py --floor F``, white-box and faceres held out), one per
+floor. It reruns nothing: it gathers their figures into one JSON and a plot.
+
+Usage: .venv/bin/python benchmarks/album_curve.py RESULT [RESULT ...] [--out NAME]
+(each RESULT a ``benchmarks/results`` file name, without ``.json``; a run with no
+``--floor`` is ``balanced``'s 75)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, write_results  # noqa: E402
+
+from faceguard.settings import LOOKS  # noqa: E402
+
+FAR = "far_0.01"
+
+
+def _shares(figures: dict) -> dict[str, float]:
+    """family -> % not matched at FAR 1%, from one evasion or poisoning result."""
+    return {m: round(100 * v[FAR], 1) for m, v in figures.items()}
+
+
+def point(name: str) -> dict:
+    """One floor's figures from an album protocol result: how visible its faces are, and
+    how many are not matched at FAR 1% where the cloak is made on every family and on
+    the recognizer it never saw."""
+    result = json.loads((RESULTS / f"{name}.json").read_text())
+    floor = result["settings"].get("floor") or LOOKS["balanced"]["floor"]
+    out = {"floor": floor, "source": f"{name}.json", "command": result.get("command"),
+           # the probes' clean originals: faces missed without any cloak
+           "clean_evasion": _shares(result["results"]["clean"])}
+    for run in result["results"]["runs"]:
+        held = run["held_out"]
+        key = "made_on_all" if not held else f"{'_'.join(held)}_never_seen"
+        out[key] = {"evasion": _shares(run["evasion"]["none"]),
+                    # re-saved at JPEG q75 and, in runs that measure them, purified
+                    "evasion_after": {view: _shares(v) for view, v in run["evasion"].items()
+                                      if view != "none"},
+                    "poisoning": _shares(run["poisoning"]),
+                    "face_ssimulacra2_mean": round(run["ssimulacra2_mean"], 2),
+                    "face_ssimulacra2_least": round(run["ssimulacra2_min"], 2),
+                    "colour_p95_mean": round(run["colour_p95_mean"], 2),
+                    "colour_p95_most": round(run["colour_p95_max"], 2),
+                    "probes": run["probes"], "minutes": round(run["seconds"] / 60, 1)}
+    return out
+
+
+def plot(points: list[dict], path: Path) -> None:
+    """Verification protection at FAR 1% against the faces' mean SSIMULACRA2: each
+    family where the cloak is made on all three, and faceres where it never saw it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    white = [p for p in points if "made_on_all" in p]
+    for family, colour in (("dlib", "tab:blue"), ("mobileface", "tab:orange"),
+                           ("faceres", "tab:green")):
+        ax.plot([p["made_on_all"]["face_ssimulacra2_mean"] for p in white],
+                [p["made_on_all"]["evasion"][family] for p in white], "-o", color=colour,
+                label=f"{family}, made on all three")
+    unseen = [p for p in points if "faceres_never_seen" in p]
+    for threat, style in (("evasion", "--s"), ("poisoning", ":^")):
+        ax.plot([p["faceres_never_seen"]["face_ssimulacra2_mean"] for p in unseen],
+                [p["faceres_never_seen"][threat]["faceres"] for p in unseen], style,
+                color="tab:green", label=f"faceres never seen: {threat}")
+    for p in points:
+        ax.annotate(f"floor {p['floor']:g}", (p["made_on_all"]["face_ssimulacra2_mean"], 2),
+                    fontsize=7, color="grey", ha="center")
+    ax.axvline(LOOKS["balanced"]["floor"], color="grey", lw=0.8)
+    ax.invert_xaxis()
+    ax.set_xlabel("album faces' SSIMULACRA2, mean (higher = less visible; "
+                  "75 is about JPEG q65 of the face)", fontsize=9)
+    ax.set_ylabel("faces not matched at FAR 1% (%)")
+    ax.set_ylim(0, 102)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("results", nargs="+", help="album protocol results, one per floor")
+    parser.add_argument("--out", default="protection-album-curve")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    points = sorted((point(name) for name in args.results), key=lambda p: -p["floor"])
+    path = write_results(args.out, {"sources": args.results, "far": 0.01},
+                         {"points": points}, started=started)
+    plot(points, path.with_suffix(".png"))
+    print(path)
+
+
+if __name__ == "__main__":
+    main()
