@@ -93,6 +93,7 @@ def main() -> None:
                     cloaked = read_pixels(job.outdir / entry["output"])
                     face = max(detector(original), key=lambda f: f.width)
                     seen = attacker_view(detector, ensemble, cloaked)
+                    seen = seen and seen["none"]
                     if seen is None:
                         continue
                     look = [f["quality"] for f in entry["faces"] if f.get("protected")]

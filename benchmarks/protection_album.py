@@ -61,22 +61,26 @@ REFERENCES = 2  # photos per person the cloak is given; the rest are cloaked
 PURIFIERS = ("bilateral", "bl+sr", "purifier")
 
 
+def attacker_view(detector: FaceDetector, ensemble: Ensemble, pixels: np.ndarray,
+                  purifiers: Sequence[str] = ()) -> dict[str, dict[str, torch.Tensor]] | None:
+    """view -> model -> (1, D): the largest face of (H, W, 3) ``pixels`` in [0, 1] as an
+    attacker embeds it (``none``), and with its crop (the crop the audit cuts, at most
+    224 px wide) purified by each of ``purifiers``; None when no face is found."""
+    face = max(detector(pixels), key=lambda f: f.width, default=None)
+    if face is None:
+        return None
+    return {"none": embed_face(ensemble, pixels, face)} | {
+        name: embed_face(ensemble, pixels, face, _defenses()[name]) for name in purifiers}
+
+
 def attacker_views(detector: FaceDetector, ensemble: Ensemble, path: Path
                    ) -> dict[str, dict[str, torch.Tensor]] | None:
-    """view -> model -> (1, D): the largest face of the photo at ``path`` as an attacker
-    embeds it: as downloaded (``none``), after re-saving the photo at JPEG q75
-    (``jpeg75``), and with its crop purified by each of :data:`PURIFIERS` (the crop the
-    audit cuts, at most 224 px wide); None when a face is not found."""
-    views = {}
-    for name, pixels in (("none", read_pixels(path)), ("jpeg75", jpeg75(path))):
-        face = max(detector(pixels), key=lambda f: f.width, default=None)
-        if face is None:
-            return None
-        views[name] = embed_face(ensemble, pixels, face)
-        if name == "none":
-            for purifier in PURIFIERS:
-                views[purifier] = embed_face(ensemble, pixels, face, _defenses()[purifier])
-    return views
+    """view -> model -> (1, D): the photo at ``path`` as downloaded (``none``), purified
+    by each of :data:`PURIFIERS`, and re-saved at JPEG q75 (``jpeg75``); None when a
+    face is not found on either."""
+    seen = attacker_view(detector, ensemble, read_pixels(path), PURIFIERS)
+    resaved = attacker_view(detector, ensemble, jpeg75(path))
+    return None if seen is None or resaved is None else seen | {"jpeg75": resaved["none"]}
 
 
 @functools.cache
