@@ -93,7 +93,6 @@ def main() -> None:
                     cloaked = read_pixels(job.outdir / entry["output"])
                     face = max(detector(original), key=lambda f: f.width)
                     seen = attacker_view(detector, ensemble, cloaked)
-                    seen = seen and seen["none"]
                     if seen is None:
                         continue
                     look = [f["quality"] for f in entry["faces"] if f.get("protected")]
@@ -102,7 +101,7 @@ def main() -> None:
                                   "seconds": entry["seconds"],
                                   "ssimulacra2": look[0].get("ssimulacra2") if look else None,
                                   "clean": units(embed_face(ensemble, original, face), refs),
-                                  "redetected": units(seen, refs),
+                                  "redetected": units(seen["none"], refs),
                                   "clean_geometry": units(embed_face(ensemble, cloaked, face),
                                                           refs)})
                     print(name, faces[-1], flush=True)
