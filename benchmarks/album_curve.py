@@ -77,7 +77,7 @@ def plot(points: list[dict], path: Path) -> None:
         ax.plot([p["faceres_never_seen"]["face_ssimulacra2_mean"] for p in unseen],
                 [p["faceres_never_seen"][threat]["faceres"] for p in unseen], style,
                 color="tab:green", label=f"faceres never seen: {threat}")
-    for p in points:
+    for p in white:
         ax.annotate(f"floor {p['floor']:g}", (p["made_on_all"]["face_ssimulacra2_mean"], 2),
                     fontsize=7, color="grey", ha="center")
     ax.axvline(LOOKS["balanced"]["floor"], color="grey", lw=0.8)
