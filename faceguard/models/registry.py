@@ -23,6 +23,11 @@ def convert(name: str, source: Path, out: Path) -> None:
         model = load_dlib(path=source / "models" / "dlib_face_recognition_resnet_model_v1.dat")
         torch.save(model.state_dict(), out)
         return
+    if name == "sface":
+        from faceguard.models.sface import convert_sface
+
+        convert_sface(source, out)
+        return
     from faceguard.models.human import convert_human_model
 
     convert_human_model(name, source / "models", out)
@@ -35,6 +40,10 @@ def _build(name: str, path: Path) -> Recognizer:
         model = DlibResNet()
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         return model
+    if name == "sface":
+        from faceguard.models.sface import load_sface
+
+        return load_sface(path)
     from faceguard.models.human import load_converted_human_model
 
     return load_converted_human_model(name, path)
