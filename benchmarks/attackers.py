@@ -32,7 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_results  # noqa: E402
-from protection import FAMILIES, Attacker, cloak_probes, settings_of, white_box  # noqa: E402
+from protection import Attacker, cloak_probes, settings_of, white_box  # noqa: E402
 from protection_data import embed_given, load_celeb24  # noqa: E402
 
 from faceguard.audit.defenses import make_defense  # noqa: E402
@@ -71,7 +71,8 @@ def robust_judge(attacker: Attacker, data, robust: RobustRecognizer, images: tor
         return {m: robust.map(m, e) for m, e in emb.items()}
 
     gallery = mapped(attacker.gallery)
-    both = {m: torch.cat([gallery[m], robust.map(m, refs[m])]) for m in FAMILIES}
+    both = {m: torch.cat([gallery[m], robust.map(m, refs[m])])
+            for m in attacker.ensemble.names}
     thresholds = calibrate(ens, both, attacker.gallery_labels
                            + [data.labels[i] for i in data.refs])
     emb = mapped(embed_given(attacker.ensemble, images))

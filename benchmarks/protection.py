@@ -60,6 +60,7 @@ from faceguard.cloak.recipe import (  # noqa: E402
     objective_factory,
 )
 from faceguard.identity import FaceClassifier, Person  # noqa: E402
+from faceguard.models.catalogue import audit_models  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
 from faceguard.planning import decoy_for  # noqa: E402
 from faceguard.settings import (  # noqa: E402
@@ -70,8 +71,11 @@ from faceguard.settings import (  # noqa: E402
 )
 from faceguard.visibility import face_box, measure_face  # noqa: E402
 
-#: every recognizer family (one model each)
+#: the families a cloak is made on (one model each), held out in turn
 FAMILIES = ("dlib", "faceres", "mobileface")
+#: the attacker's recognizers: those and every other installed family (SFace), which no
+#: cloak here is made on
+JUDGES = tuple(dict.fromkeys([*FAMILIES, *audit_models()]))
 DEFENSES = ("none", "jpeg75", "bilateral", "bl+sr", "purifier")
 QUICK_DEFENSES = ("none", "jpeg75", "bilateral")
 _SETTINGS = {f.name for f in fields(CloakSettings)}
@@ -207,19 +211,19 @@ class Attacker:
     """What the attacker holds: clean embeddings of everyone, calibrated thresholds."""
 
     def __init__(self, data: Data) -> None:
-        self.ensemble = Ensemble.load(FAMILIES)
+        self.ensemble = Ensemble.load(JUDGES)
         clean = embed_given(self.ensemble, data.images)
         others, other_labels, _ = load_distractors(self.ensemble)
         known = data.refs + data.gallery  # never the probes
-        both = {m: torch.cat([clean[m][known], others[m]]) for m in FAMILIES}
+        both = {m: torch.cat([clean[m][known], others[m]]) for m in JUDGES}
         self.thresholds = calibrate(self.ensemble, both,
                                     [data.labels[i] for i in known] + other_labels)
-        self.gallery = {m: torch.cat([clean[m][data.gallery], others[m]]) for m in FAMILIES}
+        self.gallery = {m: torch.cat([clean[m][data.gallery], others[m]]) for m in JUDGES}
         self.gallery_labels = [data.labels[i] for i in data.gallery] + other_labels
         self.people = len(set(self.gallery_labels))
         # poisoning: clean photos of the protected people, other than the cloaked ones
         self.queries = [i for i in data.gallery if data.labels[i] in data.user_ids]
-        self.query_emb = {m: clean[m][self.queries] for m in FAMILIES}
+        self.query_emb = {m: clean[m][self.queries] for m in JUDGES}
         self.query_labels = [data.labels[i] for i in self.queries]
         self.truth = [data.labels[i] for i in data.probes]
 
@@ -258,6 +262,7 @@ def run_config(config: dict, data: Data, attacker: Attacker, defenses: tuple[str
     judged = {d: attacker.judge(make_defense(d)(cloaked)) for d in defenses}
     return {**config, "probes": len(data.probes),
             "held_out": [m for m in FAMILIES if m not in config["models"]],
+            "never_made_on": [m for m in JUDGES if m not in FAMILIES],
             **{threat: {d: judged[d][threat] for d in defenses}
                for threat in ("evasion", "poisoning")},
             **visibility(data, cloaked), "seconds_per_probe": round(seconds, 3)}
@@ -265,7 +270,8 @@ def run_config(config: dict, data: Data, attacker: Attacker, defenses: tuple[str
 
 def summarise(runs: list[dict], defenses: tuple[str, ...]) -> dict:
     """Per recipe: transfer (the held-out family's protection at FAR 1%, each, mean and
-    minimum) and white-box (every family's, from the cloak made on all of them)."""
+    minimum), white-box (every family's, from the cloak made on all of them) and, from
+    that cloak too, the installed families no cloak here is made on (``never_made_on``)."""
     out: dict[str, dict] = {}
     for r in runs:
         entry = out.setdefault(r["recipe"], {"transfer": {}, "white_box": {}})
@@ -282,6 +288,10 @@ def summarise(runs: list[dict], defenses: tuple[str, ...]) -> dict:
                 else:
                     entry["white_box"][f"{threat}/{d}"] = {m: rates[m]["far_0.01"]
                                                          for m in FAMILIES}
+                    # a family no cloak here is made on, against the one made on all
+                    others = entry.setdefault("never_made_on", {})
+                    for m in r.get("never_made_on", ()):
+                        others.setdefault(f"{threat}/{d}", {})[m] = rates[m]["far_0.01"]
         entry.setdefault("ssimulacra2", []).append(r["ssimulacra2"])
     return out
 
@@ -439,7 +449,7 @@ def main() -> None:
                "runs": []}
     print("clean", json.dumps(results["clean"]), flush=True)
     settings = {"presets": PRESETS, "perceptual_presets": PERCEPTUAL_PRESETS,
-                "families": FAMILIES, "defenses": defenses, "fars": FARS,
+                "families": FAMILIES, "judges": JUDGES, "defenses": defenses, "fars": FARS,
                 "protected_people": len(data.user_ids), "probes": len(data.probes),
                 "gallery_people": attacker.people, "poisoning_queries": len(attacker.queries),
                 "recipes": recipes, "runs_planned": len(runs)}

