@@ -137,7 +137,7 @@ def _tensor(buf: bytes) -> tuple[str, np.ndarray]:
         elif number == 2:
             dtype = v
         elif number == 4:
-            floats += v if isinstance(v, bytes) else b""
+            floats += v  # packed, or one fixed32 at a time
         elif number == 8:
             name = v.decode()
         elif number == 9:
