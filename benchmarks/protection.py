@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_results  # noqa: E402
 from protection_data import (  # noqa: E402
     Data,
+    attacker_models,
     embed_given,
     grey_probes,
     load_celeb24,
@@ -60,7 +61,6 @@ from faceguard.cloak.recipe import (  # noqa: E402
     objective_factory,
 )
 from faceguard.identity import FaceClassifier, Person  # noqa: E402
-from faceguard.models.catalogue import audit_models  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
 from faceguard.planning import decoy_for  # noqa: E402
 from faceguard.settings import (  # noqa: E402
@@ -75,7 +75,7 @@ from faceguard.visibility import face_box, measure_face  # noqa: E402
 FAMILIES = ("dlib", "faceres", "mobileface")
 #: the attacker's recognizers: those and every other installed family (SFace), which no
 #: cloak here is made on
-JUDGES = tuple(dict.fromkeys([*FAMILIES, *audit_models()]))
+JUDGES = tuple(attacker_models(FAMILIES))
 DEFENSES = ("none", "jpeg75", "bilateral", "bl+sr", "purifier")
 QUICK_DEFENSES = ("none", "jpeg75", "bilateral")
 _SETTINGS = {f.name for f in fields(CloakSettings)}

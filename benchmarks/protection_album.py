@@ -47,12 +47,11 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_results  # noqa: E402
-from protection_data import load_distractors  # noqa: E402
+from protection_data import attacker_models, load_distractors  # noqa: E402
 
 from faceguard.audit.defenses import Defense, defend_face, make_defense  # noqa: E402
 from faceguard.audit.protection import audit_crop, calibrate, evasion, poisoning  # noqa: E402
 from faceguard.detect import Face, FaceDetector  # noqa: E402
-from faceguard.models.catalogue import audit_models  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
 from faceguard.pipeline import CloakJob, cloak_album  # noqa: E402
 from faceguard.settings import DEFAULT_MODELS, CloakSettings  # noqa: E402
@@ -171,9 +170,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    # the attacker's recognizers: the cloak's and every other installed family
-    judges = list(dict.fromkeys([*args.models, *audit_models()]))
-    detector, ensemble = FaceDetector(), Ensemble.load(judges)
+    detector, ensemble = FaceDetector(), Ensemble.load(attacker_models(args.models))
     clean, labels, paths = load_distractors(ensemble)  # att and the album
     thresholds = calibrate(ensemble, clean, labels)
 

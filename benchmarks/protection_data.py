@@ -32,6 +32,7 @@ from PIL import Image
 from faceguard.align import ARCFACE_112, face_transform, warp
 from faceguard.audit.protection import audit_crop
 from faceguard.detect import Face, FaceDetector
+from faceguard.models.catalogue import audit_models
 from faceguard.models.ensemble import Ensemble
 
 Embeddings = dict[str, torch.Tensor]  # model -> (N, D)
@@ -100,6 +101,12 @@ def grey_probes(data: Data) -> Data:
     luma = torch.tensordot(torch.tensor([0.299, 0.587, 0.114]), images[p], dims=([0], [1]))
     images[p] = ((luma * 255).round() / 255)[:, None].expand(-1, 3, -1, -1)
     return replace(data, images=images)
+
+
+def attacker_models(made_on: list[str] | tuple[str, ...]) -> list[str]:
+    """The attacker's recognizers: those a cloak is made on, then every other installed
+    family (SFace), which it never sees."""
+    return list(dict.fromkeys([*made_on, *audit_models()]))
 
 
 def embed_given(ensemble: Ensemble, images: torch.Tensor) -> Embeddings:
