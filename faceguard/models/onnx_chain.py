@@ -15,14 +15,14 @@ Format: the ONNX protobuf schema (onnx/onnx.proto, Apache-2.0), fields by number
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from faceguard.models.protobuf import as_float, fields, packed_floats, packed_varints
 
 PT_FORMAT = "faceguard-onnx-chain-1"
 
@@ -51,71 +51,29 @@ class OnnxGraph:
 
 
 # --------------------------------------------------------------------------- protobuf
-def _varint(buf: bytes, i: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = buf[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, i
-        shift += 7
-
-
-def _fields(buf: bytes) -> Iterator[tuple[int, int, int | bytes]]:
-    """(field number, wire type, value) of a protobuf message: an int for varints, bytes
-    for the rest."""
-    i = 0
-    while i < len(buf):
-        key, i = _varint(buf, i)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, i = _varint(buf, i)
-        elif wire == 1:
-            value, i = buf[i:i + 8], i + 8
-        elif wire == 2:
-            size, i = _varint(buf, i)
-            value, i = buf[i:i + size], i + size
-        elif wire == 5:
-            value, i = buf[i:i + 4], i + 4
-        else:
-            raise UnsupportedOnnxError(f"protobuf wire type {wire} (field {number})")
-        yield number, wire, value
-
-
-def _packed_varints(value: int | bytes) -> list[int]:
-    if isinstance(value, int):
-        return [value]
-    out, i = [], 0
-    while i < len(value):
-        v, i = _varint(value, i)
-        out.append(v - (1 << 64) if v >= 1 << 63 else v)  # int64 two's complement
-    return out
-
-
 def _attribute(buf: bytes) -> tuple[str, object]:
     # AttributeProto: name 1, f 2, i 3, s 4, floats 7, ints 8
     name, value, ints, floats = "", None, [], []
-    for number, _, v in _fields(buf):
+    for number, _, v in fields(buf):
         if number == 1:
             name = v.decode()
         elif number == 2:
-            value = struct.unpack("<f", v)[0]
+            value = as_float(v)
         elif number == 3:
-            value = _packed_varints(v)[0]
+            value = packed_varints(v)[0]
         elif number == 4:
             value = v.decode(errors="replace")
         elif number == 7:
-            floats += struct.unpack(f"<{len(v) // 4}f", v)  # packed or one fixed32
+            floats += packed_floats(v)  # packed or one fixed32
         elif number == 8:
-            ints += _packed_varints(v)
+            ints += packed_varints(v)
     return name, ints if ints else floats if floats else value
 
 
 def _node(buf: bytes) -> OnnxNode:
     # NodeProto: input 1, output 2, op_type 4, attribute 5
     node = OnnxNode("", [], [])
-    for number, _, v in _fields(buf):
+    for number, _, v in fields(buf):
         if number == 1:
             node.inputs.append(v.decode())
         elif number == 2:
@@ -131,9 +89,9 @@ def _node(buf: bytes) -> OnnxNode:
 def _tensor(buf: bytes) -> tuple[str, np.ndarray]:
     # TensorProto: dims 1, data_type 2, float_data 4, name 8, raw_data 9
     dims, dtype, name, raw, floats = [], 0, "", None, b""
-    for number, _, v in _fields(buf):
+    for number, _, v in fields(buf):
         if number == 1:
-            dims += _packed_varints(v)
+            dims += packed_varints(v)
         elif number == 2:
             dtype = v
         elif number == 4:
@@ -153,13 +111,13 @@ def read_onnx(path: str | Path) -> OnnxGraph:
     """The nodes and float32 initializers of an ONNX file (ModelProto: graph 7;
     GraphProto: node 1, initializer 5)."""
     graph = None
-    for number, _, v in _fields(Path(path).read_bytes()):
+    for number, _, v in fields(Path(path).read_bytes()):
         if number == 7:
             graph = v
     if graph is None:
         raise UnsupportedOnnxError(f"{path}: no graph in the file")
     nodes, weights = [], {}
-    for number, _, v in _fields(graph):
+    for number, _, v in fields(graph):
         if number == 1:
             nodes.append(_node(v))
         elif number == 5:

@@ -28,6 +28,11 @@ def convert(name: str, source: Path, out: Path) -> None:
 
         convert_sface(source, out)
         return
+    if name == "facenet":
+        from faceguard.models.facenet import convert_facenet
+
+        convert_facenet(source, out)
+        return
     from faceguard.models.human import convert_human_model
 
     convert_human_model(name, source / "models", out)
@@ -44,6 +49,10 @@ def _build(name: str, path: Path) -> Recognizer:
         from faceguard.models.sface import load_sface
 
         return load_sface(path)
+    if name == "facenet":
+        from faceguard.models.facenet import load_facenet
+
+        return load_facenet(path)
     from faceguard.models.human import load_converted_human_model
 
     return load_converted_human_model(name, path)

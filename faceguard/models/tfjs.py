@@ -707,7 +707,10 @@ class _Rewriter:
         if conv is None or scale is None:
             return False
         kernel = self.consts[conv["inputs"][1]]
-        folded = (kernel.reshape(*kernel.shape[:2], -1) * scale).reshape(kernel.shape)
+        if conv["op"] in ("Conv2D", "_FusedConv2D"):  # (kh, kw, in, out): scale the out axis
+            folded = kernel * scale
+        else:  # depthwise (kh, kw, channels, multiplier): channels x multiplier outputs
+            folded = (kernel.reshape(*kernel.shape[:2], -1) * scale).reshape(kernel.shape)
         ins = [conv["inputs"][0], self.new_const(node["name"] + "/folded_kernel", folded)]
         if conv["attr"].get("fused_ops"):
             bias = self.consts[conv["inputs"][2]] * scale
