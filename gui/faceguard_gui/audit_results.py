@@ -27,7 +27,7 @@ from faceguard.verdict import protected_share
 from faceguard.words import plural
 from faceguard_gui.images import to_qimage
 from faceguard_gui.jobs import AuditOutcome
-from faceguard_gui.widgets import FittingLabel, scrolling
+from faceguard_gui.widgets import FittingImage, FittingLabel, scrolling
 
 PROTECTION_COLUMNS = [  # (key, title)
     ("defense", "What the platform does"),
@@ -95,12 +95,10 @@ class AuditResults(QWidget):
         self.summary.setPlaceholderText("The findings in detail appear here.")
         self.tabs.addTab(self.summary, "In detail")
         self.protection_table = _table([t for _, t in PROTECTION_COLUMNS])
-        self.heatmap = QLabel()
-        self.heatmap.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.heatmap = FittingImage()
         self.tabs.addTab(scrolling(self.heatmap, self.protection_table), "Protection")
         self.detection_table = _table([t for _, t in DETECTION_COLUMNS])
-        self.roc = QLabel()
-        self.roc.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.roc = FittingImage()
         self.tabs.addTab(scrolling(self.roc, self.detection_table), "Detection")
         self.examples = QWidget()
         self.examples_layout = QGridLayout(self.examples)

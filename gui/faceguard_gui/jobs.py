@@ -159,11 +159,8 @@ class AuditOutcome:
 
 
 def report_plots(result: AuditResult) -> tuple[QImage | None, QImage | None]:
-    """The report's heatmap and ROC plots as images.
-
-    Uses the report module's private plot functions: the core should make them public
-    (``faceguard.audit.report.heatmap_png(result) -> bytes | None`` and ``roc_png``).
-    """
+    """The report's heatmap and ROC plots (:func:`faceguard.audit.report.heatmap_png`,
+    ``roc_png``) as images."""
     import base64
 
     from faceguard.audit import report

@@ -163,6 +163,7 @@ class HowPanel:
 
         self.model_boxes: dict[str, QCheckBox] = {}
         row = QHBoxLayout()
+        row.setSpacing(4)  # one row for six recognizers: the page fits 1024x680 unscrolled
         for name in model_names():
             check = QCheckBox(name)
             check.setToolTip(model_info(name).get("description", ""))

@@ -1,11 +1,12 @@
 """Small widgets the steps share: a step header, a list of ticks, a muted note, a
-scrolling column."""
+scrolling column, a plot that fits its width."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QFrame,
     QLabel,
@@ -49,6 +50,40 @@ class FittingLabel(QLabel):
         needed = self.heightForWidth(self.width()) if self.text() else 0
         if needed != self.minimumHeight():
             self.setMinimumHeight(max(needed, 0))
+
+
+class FittingImage(QLabel):
+    """An image shown whole: scaled down (never up) to the label's width, aspect kept,
+    so a wide plot (one column per recognizer) is never cut at the window's edge; its
+    height follows. Text (a "no plot" message) shows as in any label."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._source = QPixmap()
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        # any width: the image shrinks to it instead of widening its column
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+
+    def setPixmap(self, pixmap: QPixmap) -> None:  # noqa: N802 - Qt's name
+        self._source = pixmap
+        self._fit()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        if self._source.isNull():
+            super().setPixmap(self._source)
+            self.setMinimumHeight(self.fontMetrics().height() if self.text() else 0)
+            return
+        width = max(1, min(self.width(), self._source.width()))
+        if width == self._source.width():
+            shown = self._source
+        else:
+            shown = self._source.scaledToWidth(width, Qt.TransformationMode.SmoothTransformation)
+        super().setPixmap(shown)
+        self.setMinimumHeight(shown.height())
 
 
 class StepHeader(QWidget):

@@ -88,3 +88,31 @@ def test_long_folder_paths_are_elided_in_the_middle(make_window):
     QApplication.processEvents()
     if field.hasFocus():  # offscreen windows may not take focus
         assert field.displayText() == path
+
+
+def test_the_protection_plot_fits_the_window_whole(make_window):
+    """One column per recognizer (five installed families) makes the heat map wider than
+    the tab: it is scaled down whole, aspect kept, instead of being cut at the edge."""
+    from faceguard_gui.jobs import AuditOutcome, report_plots
+
+    models = ("dlib", "faceres", "mobileface", "sface", "facenet")
+    rows = [{"defense": d, "model": m, "held_out": m in ("sface", "facenet"), "faces": 3,
+             "protected_top1": None, "protected_verify": 0.5, "mean_distance": 1.1,
+             "clean_top1": None, "clean_verify": 1.0}
+            for d in ("none", "jpeg75", "bl+sr") for m in models]
+    result = AuditResult(protection=rows, faces=3, photos=3, people=1)
+    heatmap, roc = report_plots(result)
+    window = make_window()
+    window.resize(1024, 680)
+    window.go_to(2)
+    window.audit.results.show_outcome(AuditOutcome(result, heatmap, roc, []))
+    window.audit.results.tabs.setCurrentIndex(1)
+    QApplication.processEvents()
+    label = window.audit.results.heatmap
+    shown = label.pixmap()
+    assert heatmap.width() > label.width()  # the plot is wider than the room it has
+    assert shown.width() <= label.width()
+    assert abs(shown.height() / shown.width() - heatmap.height() / heatmap.width()) < 0.01
+    window.resize(1800, 680)  # room enough: the plot at its own size, never enlarged
+    QApplication.processEvents()
+    assert label.pixmap().width() == heatmap.width()
