@@ -23,7 +23,7 @@ from faceguard.models.protobuf import (
     packed_floats,
     packed_varints,
 )
-from faceguard.models.tfjs import GraphDef
+from faceguard.models.tfjs import GraphDef, data_inputs, sinks
 
 #: TensorFlow DataType enum -> numpy, for the constants FaceGuard's graphs hold
 _DTYPES = {1: np.float32, 3: np.int32, 9: np.int64, 10: np.bool_}
@@ -132,14 +132,6 @@ def _node(buf: bytes) -> dict[str, Any]:
     return node
 
 
-def _input_name(name: str, node: str) -> str:
-    """``"x:0"`` -> ``"x"``; other outputs of multi-output ops are not supported."""
-    base, _, idx = name.partition(":")
-    if idx not in ("", "0"):
-        raise ProtobufError(f"node {node!r} takes {name!r}: multi-output ops are not supported")
-    return base
-
-
 def read_frozen_graph(path: str | Path) -> GraphDef:
     """The nodes and constants of a frozen ``GraphDef`` file (GraphDef: node 1).
 
@@ -148,6 +140,7 @@ def read_frozen_graph(path: str | Path) -> GraphDef:
     Raises:
         ProtobufError: not a frozen graph this reader can decode (the message names the
             file and says why).
+        UnsupportedOpError: a node takes another node's second output.
     """
     path = Path(path)
     try:
@@ -164,8 +157,7 @@ def _graph(buf: bytes) -> GraphDef:
         if wire != 2:
             raise ProtobufError("field 1 is not a node")
         node = _node(v)
-        node["inputs"] = [_input_name(i, node["name"]) for i in node["inputs"]
-                          if not i.startswith("^")]
+        node["inputs"] = data_inputs(node["inputs"])
         if node["op"] == "Const":
             value = node["attr"].pop("value", None)
             if not isinstance(value, np.ndarray):
@@ -176,6 +168,4 @@ def _graph(buf: bytes) -> GraphDef:
         nodes.append(node)
     if not nodes:
         raise ProtobufError("no graph nodes")
-    used = {i for n in nodes for i in n["inputs"]}
-    outputs = [n["name"] for n in nodes if n["name"] not in used and n["op"] != "Const"]
-    return GraphDef(nodes, consts, inputs, outputs)
+    return GraphDef(nodes, consts, inputs, sinks(nodes))

@@ -156,12 +156,24 @@ def _decode_weights(manifest: list[dict[str, Any]], folder: Path) -> dict[str, n
     return out
 
 
-def _strip(name: str) -> str:
+def data_inputs(inputs: list[str]) -> list[str]:
+    """A node's inputs as node names: ``"node:0"`` -> ``"node"``, control inputs
+    (``"^node"``) dropped; only output 0 of a node is supported."""
+    return [strip_output(i) for i in inputs if not i.startswith("^")]
+
+
+def strip_output(name: str) -> str:
     """``"node:0"`` -> ``"node"`` (only output 0 is supported)."""
     base, _, idx = name.partition(":")
     if idx not in ("", "0"):
         raise UnsupportedOpError(f"input {name!r}: multi-output ops are not supported")
     return base
+
+
+def sinks(nodes: list[dict[str, Any]]) -> list[str]:
+    """The graph's outputs when nothing names them: the non-constant nodes nobody consumes."""
+    used = {i for n in nodes for i in n["inputs"]}
+    return [n["name"] for n in nodes if n["name"] not in used and n["op"] != "Const"]
 
 
 def read_graph_model(model_json: str | Path) -> GraphDef:
@@ -173,7 +185,7 @@ def read_graph_model(model_json: str | Path) -> GraphDef:
     weights = _decode_weights(spec.get("weightsManifest", []), model_json.parent)
     nodes, consts, inputs = [], {}, []
     for node in spec["modelTopology"]["node"]:
-        ins = [_strip(i) for i in node.get("input", []) if not i.startswith("^")]  # ^ = control
+        ins = data_inputs(node.get("input", []))
         attr = {k: _decode_attr(v) for k, v in node.get("attr", {}).items() if k != "value"}
         nodes.append({"name": node["name"], "op": node["op"], "inputs": ins, "attr": attr})
         if node["op"] == "Const":
@@ -182,12 +194,9 @@ def read_graph_model(model_json: str | Path) -> GraphDef:
                 consts[node["name"]] = _inline_const(node)
         elif node["op"] == "Placeholder":
             inputs.append(node["name"])
-    outputs = [_strip(k if ":" in k else v.get("name", k))
+    outputs = [strip_output(k if ":" in k else v.get("name", k))
                for k, v in (spec.get("signature") or {}).get("outputs", {}).items()]
-    if not outputs:  # no signature: the nodes nobody consumes
-        used = {i for n in nodes for i in n["inputs"]}
-        outputs = [n["name"] for n in nodes if n["name"] not in used and n["op"] != "Const"]
-    return GraphDef(nodes, consts, inputs, outputs)
+    return GraphDef(nodes, consts, inputs, outputs or sinks(nodes))  # no signature: sinks
 
 
 def load_graph(path: str | Path) -> GraphDef:
