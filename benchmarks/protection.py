@@ -73,7 +73,7 @@ from faceguard.visibility import face_box, measure_face  # noqa: E402
 
 #: the families a cloak is made on (one model each), held out in turn
 FAMILIES = ("dlib", "faceres", "mobileface")
-#: the attacker's recognizers: those and every other installed family (SFace), which no
+#: the attacker's recognizers: those and every other installed family (SFace, FaceNet), which no
 #: cloak here is made on
 JUDGES = tuple(attacker_models(FAMILIES))
 DEFENSES = ("none", "jpeg75", "bilateral", "bl+sr", "purifier")

@@ -21,7 +21,8 @@ top-1) on the album's photos cloaked by :func:`faceguard.pipeline.cloak_album`.
 - Run once with the cloak's families (``--models``, the product's default) and once per
   ``--held-out`` family left out of them; the probes' clean originals give the floor
   (``clean``: faces missed without a cloak). The attacker judges with every installed
-  family, so one the cloak is never made on (sface, by default) is never seen in any run.
+  family, so those the cloak is never made on (sface and facenet, by default) are never
+  seen in any run.
 
 Usage: .venv/bin/python benchmarks/protection_album.py [--models M ...] [--held-out FAMILY ...]
     [--no-white-box]
