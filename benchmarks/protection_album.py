@@ -26,7 +26,7 @@ top-1) on the album's photos cloaked by :func:`faceguard.pipeline.cloak_album`.
 
 Usage: .venv/bin/python benchmarks/protection_album.py [--models M ...] [--held-out FAMILY ...]
     [--no-white-box]
-    [--floor F] [--transfer LEVER ...] [--colour-share SHARE] [--texture T] [--steps N]
+    [--preset P] [--floor F] [--transfer LEVER ...] [--colour-share SHARE] [--texture T] [--steps N]
     [--person-mask STEPS] [--out NAME]
 (``--no-white-box --held-out`` with no family: only the clean floor, a minute)
 """
@@ -55,7 +55,7 @@ from faceguard.audit.protection import audit_crop, calibrate, evasion, poisoning
 from faceguard.detect import Face, FaceDetector  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
 from faceguard.pipeline import CloakJob, cloak_album  # noqa: E402
-from faceguard.settings import DEFAULT_MODELS, CloakSettings  # noqa: E402
+from faceguard.settings import DEFAULT_MODELS, DEFAULT_PRESET, PRESETS, CloakSettings  # noqa: E402
 
 REFERENCES = 2  # photos per person the cloak is given; the rest are cloaked
 
@@ -153,8 +153,10 @@ def main() -> None:
                         help="the families the cloak is made on (default: the product's)")
     parser.add_argument("--no-white-box", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--preset", choices=PRESETS, default=DEFAULT_PRESET,
+                        help="how visible the cloak may be (default: the product's)")
     parser.add_argument("--floor", type=float, help="the face's SSIMULACRA2 floor "
-                        "(default: balanced's), to see whether it is what binds")
+                        "(default: the preset's), to see whether it is what binds")
     parser.add_argument("--transfer", nargs="*", help="the cloak's transfer levers "
                         "(default: the product's)")
     parser.add_argument("--colour-share", type=float, dest="chroma",
@@ -221,7 +223,7 @@ def main() -> None:
                 job = CloakJob(inputs=[paths[k] for k in ks[REFERENCES:]],
                                outdir=Path(tmp) / person.replace("/", "-"),
                                protect=[paths[k] for k in ks[:REFERENCES]],
-                               settings=CloakSettings(models=tuple(models),
+                               settings=CloakSettings(models=tuple(models), preset=args.preset,
                                                       floor=args.floor, **levers))
                 entries = [e.result for e in cloak_album(job, detector, load)
                            if e.stage == "cloaking" and e.result]
@@ -256,7 +258,7 @@ def main() -> None:
                 "floor": args.floor, "transfer": args.transfer, "colour_share": args.chroma,
                 "person_mask": args.person_mask, "steps": args.steps,
                 "texture": args.texture,
-                "gallery_people": len(set(gallery_labels)), "preset": "balanced",
+                "gallery_people": len(set(gallery_labels)), "preset": args.preset,
                 "purifiers": PURIFIERS,
                 "note": "album people with 3+ photos cloaked through the pipeline; the "
                         "attacker's entry of a person is the cloak's own references"}
