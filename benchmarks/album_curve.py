@@ -4,11 +4,12 @@
 the face's SSIMULACRA2 floor never binds. On real photos it does (the album's faces end
 at the floor), so this curve is drawn from album protocol runs
 (``benchmarks/protection_album.py --floor F``, white-box and faceres held out), one per
-floor. It reruns nothing: it gathers their figures into one JSON and a plot.
+floor; SFace and FaceNet, which the default cloak is never made on, wherever a run judged
+them. It reruns nothing: it gathers their figures into one JSON and a plot.
 
 Usage: .venv/bin/python benchmarks/album_curve.py RESULT [RESULT ...] [--out NAME]
 (each RESULT a ``benchmarks/results`` file name, without ``.json``; a run with no
-``--floor`` is ``balanced``'s 75)
+``--floor`` is at its preset's floor, ``balanced``'s 75 by default)
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, write_results  # noqa: E402
 
-from faceguard.settings import LOOKS  # noqa: E402
+from faceguard.settings import DEFAULT_MODELS, LOOKS  # noqa: E402
 
 FAR = "far_0.01"
 
@@ -37,12 +38,15 @@ def point(name: str) -> dict:
     how many are not matched at FAR 1% where the cloak is made on every family and on
     the recognizer it never saw."""
     result = json.loads((RESULTS / f"{name}.json").read_text())
-    floor = result["settings"].get("floor") or LOOKS["balanced"]["floor"]
+    settings = result["settings"]
+    floor = settings.get("floor") or LOOKS[settings.get("preset") or "balanced"]["floor"]
     out = {"floor": floor, "source": f"{name}.json", "command": result.get("command"),
            # the probes' clean originals: faces missed without any cloak
            "clean_evasion": _shares(result["results"]["clean"])}
     for run in result["results"]["runs"]:
-        held = run["held_out"]
+        # which of the default's families the cloak was made without (a run also lists
+        # the attacker's other families as held out since SFace and FaceNet judge)
+        held = [m for m in DEFAULT_MODELS if m not in run["models"]]
         key = "made_on_all" if not held else f"{'_'.join(held)}_never_seen"
         out[key] = {"evasion": _shares(run["evasion"]["none"]),
                     # re-saved at JPEG q75 and, in runs that measure them, purified
@@ -57,9 +61,15 @@ def point(name: str) -> dict:
     return out
 
 
+#: the attacker's families the default cloak is never made on, judged in the runs made on
+#: all three since they were installed
+JUDGES = (("sface", "tab:red"), ("facenet", "tab:purple"))
+
+
 def plot(points: list[dict], path: Path) -> None:
     """Verification protection at FAR 1% against the faces' mean SSIMULACRA2: each
-    family where the cloak is made on all three, and faceres where it never saw it."""
+    family where the cloak is made on all three, faceres where it never saw it, and the
+    families the default cloak is never made on (SFace, FaceNet) where runs judged them."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -72,6 +82,12 @@ def plot(points: list[dict], path: Path) -> None:
         ax.plot([p["made_on_all"]["face_ssimulacra2_mean"] for p in white],
                 [p["made_on_all"]["evasion"][family] for p in white], "-o", color=colour,
                 label=f"{family}, made on all three")
+    for family, colour in JUDGES:
+        judged = [p for p in white if family in p["made_on_all"]["evasion"]]
+        if judged:
+            ax.plot([p["made_on_all"]["face_ssimulacra2_mean"] for p in judged],
+                    [p["made_on_all"]["evasion"][family] for p in judged], "--D",
+                    color=colour, label=f"{family}, never seen")
     unseen = [p for p in points if "faceres_never_seen" in p]
     for threat, style in (("evasion", "--s"), ("poisoning", ":^")):
         ax.plot([p["faceres_never_seen"]["face_ssimulacra2_mean"] for p in unseen],
@@ -94,11 +110,19 @@ def plot(points: list[dict], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("results", nargs="+", help="album protocol results, one per floor")
+    parser.add_argument("results", nargs="+", help="album protocol results (several at one "
+                        "floor are merged, a later one's runs first)")
     parser.add_argument("--out", default="protection-album-curve")
     args = parser.parse_args()
     started = time.perf_counter()
-    points = sorted((point(name) for name in args.results), key=lambda p: -p["floor"])
+    by_floor: dict[float, dict] = {}  # runs at one floor merged, a later one's runs first
+    for name in args.results:
+        p = point(name)
+        if p["floor"] in by_floor:
+            p = by_floor[p["floor"]] | p | {
+                "source": f"{by_floor[p['floor']]['source']}, {p['source']}"}
+        by_floor[p["floor"]] = p
+    points = sorted(by_floor.values(), key=lambda p: -p["floor"])
     path = write_results(args.out, {"sources": args.results, "far": 0.01},
                          {"points": points}, started=started)
     plot(points, path.with_suffix(".png"))
