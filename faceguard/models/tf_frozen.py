@@ -23,7 +23,7 @@ from faceguard.models.protobuf import (
     packed_floats,
     packed_varints,
 )
-from faceguard.models.tfjs import GraphDef, data_inputs, sinks
+from faceguard.models.tfjs import GraphDef, UnsupportedOpError, data_inputs, sinks
 
 #: TensorFlow DataType enum -> numpy, for the constants FaceGuard's graphs hold
 _DTYPES = {1: np.float32, 3: np.int32, 9: np.int64, 10: np.bool_}
@@ -140,13 +140,16 @@ def read_frozen_graph(path: str | Path) -> GraphDef:
     Raises:
         ProtobufError: not a frozen graph this reader can decode (the message names the
             file and says why).
-        UnsupportedOpError: a node takes another node's second output.
+        UnsupportedOpError: a node takes another node's second output (the message names
+            the file).
     """
     path = Path(path)
     try:
         return _graph(path.read_bytes())
     except ProtobufError as err:
         raise ProtobufError(f"{path}: not a TensorFlow graph FaceGuard can read: {err}") from None
+    except UnsupportedOpError as err:
+        raise UnsupportedOpError(f"{path}: {err}") from None
 
 
 def _graph(buf: bytes) -> GraphDef:
