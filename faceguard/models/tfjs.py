@@ -159,10 +159,10 @@ def _decode_weights(manifest: list[dict[str, Any]], folder: Path) -> dict[str, n
 def data_inputs(inputs: list[str]) -> list[str]:
     """A node's inputs as node names: ``"node:0"`` -> ``"node"``, control inputs
     (``"^node"``) dropped; only output 0 of a node is supported."""
-    return [strip_output(i) for i in inputs if not i.startswith("^")]
+    return [_strip_output(i) for i in inputs if not i.startswith("^")]
 
 
-def strip_output(name: str) -> str:
+def _strip_output(name: str) -> str:
     """``"node:0"`` -> ``"node"`` (only output 0 is supported)."""
     base, _, idx = name.partition(":")
     if idx not in ("", "0"):
@@ -194,7 +194,7 @@ def read_graph_model(model_json: str | Path) -> GraphDef:
                 consts[node["name"]] = _inline_const(node)
         elif node["op"] == "Placeholder":
             inputs.append(node["name"])
-    outputs = [strip_output(k if ":" in k else v.get("name", k))
+    outputs = [_strip_output(k if ":" in k else v.get("name", k))
                for k, v in (spec.get("signature") or {}).get("outputs", {}).items()]
     return GraphDef(nodes, consts, inputs, outputs or sinks(nodes))  # no signature: sinks
 
