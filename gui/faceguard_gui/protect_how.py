@@ -24,6 +24,7 @@ from faceguard.models.catalogue import is_installed, model_info, model_names
 from faceguard.settings import (
     COLOUR_SHARE_MEASURED,
     MEASURED_LOOKS,
+    MEASURED_PROTECTION,
     METHODS,
     PERSON_MASK_MEASURED,
     PERSON_MASK_METHODS,
@@ -78,8 +79,10 @@ class HowPanel:
         self.preset = QComboBox()
         for key in PRESETS:
             self.preset.addItem(PRESET_LABELS.get(key, key), key)
-            self.preset.setItemData(self.preset.count() - 1, MEASURED_LOOKS[key].capitalize(),
-                                    Qt.ItemDataRole.ToolTipRole)
+            self.preset.setItemData(
+                self.preset.count() - 1,
+                f"{MEASURED_LOOKS[key].capitalize()}; {MEASURED_PROTECTION[key]}",
+                Qt.ItemDataRole.ToolTipRole)
         self.preset.currentIndexChanged.connect(self._preset_chosen)
         form.addRow("Preset", self.preset)
 

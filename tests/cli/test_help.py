@@ -38,3 +38,11 @@ def test_required_options_are_listed_as_required():
     text = dict(_parsers(build_parser()))["faceguard cloak"].format_help()
     required = text.split("required arguments:")[1].split("\n\n")[0]
     assert "-o OUTDIR, --out OUTDIR" in required
+
+
+def test_the_presets_say_how_visible_and_how_protective_they_measured():
+    from faceguard.settings import MEASURED_LOOKS, MEASURED_PROTECTION, PERCEPTUAL_PRESETS
+
+    text = " ".join(dict(_parsers(build_parser()))["faceguard cloak"].format_help().split())
+    for preset in PERCEPTUAL_PRESETS:
+        assert MEASURED_LOOKS[preset] in text and MEASURED_PROTECTION[preset] in text
