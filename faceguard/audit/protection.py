@@ -43,6 +43,7 @@ from faceguard.detect import Face
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
 from faceguard.regions import crop_face
+from faceguard.words import plural
 
 #: faces are audited with their box about this wide (what recognizers get to see)
 AUDIT_FACE_PX = 224
@@ -246,8 +247,9 @@ def audit_thresholds(ensemble: Ensemble, gallery: Gallery, far: float = FARS[0],
     comparisons = len(gallery.people) * (people - 1)
     if comparisons < least:
         return (_own_thresholds(ensemble),
-                f"Match thresholds: each recognizer's own; the {people} people known here "
-                f"give too few comparisons to calibrate them at FAR {far:.1%}.")
+                f"Match thresholds: each recognizer's own ({plural(people, 'person', 'people')} "
+                f"known here: too few comparisons of different people to calibrate them "
+                f"at FAR {far:.1%}).")
     t = calibrate(ensemble, gallery.embeddings, gallery.people, (far,))
     return ({m: t[m][far] for m in ensemble.names},
             f"Match thresholds calibrated on this gallery: {comparisons} comparisons of "
