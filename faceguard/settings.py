@@ -105,10 +105,9 @@ MEASURED_LOOKS = {
     "balanced": "measured like JPEG quality 65 on the demo face and (median) on 8 album faces",
     "high": "measured like JPEG quality 35 on the demo face",
 }
-#: preset -> how often its cloak kept the face from being matched: the share of 35 album
-#: faces (greyscale portraits of people the models never trained on) not matched at each
-#: recognizer's threshold for 1 false match in 100, a cloaked photo searched among clean
-#: ones (benchmarks/results/protection-album-low-unseen.json, -facenet-unseen, -high-unseen:
+#: preset -> how often its cloak kept the face from being matched: the share of 35 faces
+#: of the test album's press photos (10 people) not matched at each recognizer's threshold
+#: for 1 false match in 100, a cloaked photo searched among clean ones (benchmarks/results/protection-album-low-unseen.json, -facenet-unseen, -high-unseen:
 #: dlib / mobileface / faceres, which the default cloak is made on, and SFace / FaceNet,
 #: which it never saw); measured with the default cloak, not promised
 MEASURED_PROTECTION = {
