@@ -146,6 +146,7 @@ def show_in_terminal(events: Iterable[Event], quiet: bool = False) -> Iterator[E
     from tqdm import tqdm
 
     bar, stage = None, None
+    said: set[str] = set()  # a photo that fails to read fails again at each later stage
     try:
         for event in events:
             if bar is None or stage != event.stage:
@@ -155,7 +156,8 @@ def show_in_terminal(events: Iterable[Event], quiet: bool = False) -> Iterator[E
                 bar = tqdm(total=event.total or None, desc=event.stage,
                            unit=unit_of(event.stage),
                            disable=quiet or None, leave=False, dynamic_ncols=True)
-            if event.error:  # one line per failed input, on stderr, even when quiet
+            if event.error and event.error not in said:  # one line per failed input,
+                said.add(event.error)  # on stderr, even when quiet
                 bar.write(f"error: {event.error}", file=sys.stderr)
             bar.set_postfix_str(event.detail, refresh=False)
             bar.update(round(event.position, 2) - bar.n)

@@ -107,7 +107,8 @@ MEASURED_LOOKS = {
 }
 #: preset -> how often its cloak kept the face from being matched: the share of 35 faces
 #: of the test album's press photos (10 people) not matched at each recognizer's threshold
-#: for 1 false match in 100, a cloaked photo searched among clean ones (benchmarks/results/protection-album-low-unseen.json, -facenet-unseen, -high-unseen:
+#: for 1 false match in 100, a cloaked photo searched among clean ones
+#: (benchmarks/results/protection-album-low-unseen.json, -facenet-unseen, -high-unseen:
 #: dlib / mobileface / faceres, which the default cloak is made on, and SFace / FaceNet,
 #: which it never saw); measured with the default cloak, not promised
 MEASURED_PROTECTION = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +93,14 @@ def test_the_terminal_bar_passes_steps_and_photos_through():
               Event(1, 2, "cloaking", part=1 / 3, detail="face 1 of 1: step 1 of 3"),
               Event(2, 2, "cloaking", error="unreadable")]
     assert list(show_in_terminal(iter(events), quiet=True)) == events
+
+
+def test_the_terminal_says_each_failed_input_once(capsys):
+    """A photo that cannot be read fails at the scan and again when its turn comes."""
+    events = [Event(1, 2, "scanning", Path("a.jpg"), error="a.jpg: file is empty"),
+              Event(2, 2, "scanning", Path("b.jpg"), error="b.jpg: not an image"),
+              Event(1, 2, "cloaking", Path("a.jpg"), error="a.jpg: file is empty"),
+              Event(2, 2, "cloaking", Path("b.jpg"), error="b.jpg: not an image")]
+    assert list(show_in_terminal(iter(events), quiet=True)) == events
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["error: a.jpg: file is empty", "error: b.jpg: not an image"]
