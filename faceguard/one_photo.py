@@ -170,6 +170,7 @@ def _objective_for(s: CloakSettings, ensemble: Ensemble, centroids, own, k: int,
 
 def _distances(ensemble: Ensemble, embeddings: dict[str, torch.Tensor],
                centroids: dict[str, torch.Tensor]) -> dict[str, float]:
-    """model -> distance of a face to the centroid, in the model's own metric."""
-    return {m: round(float(ensemble[m].compare(embeddings[m], centroids[m])), 4)
+    """model -> distance of a face to the centroid, in the model's own metric (never
+    negative: a face that is its own centroid reads 0, not the -0.00 of cosine's rounding)."""
+    return {m: max(0.0, round(float(ensemble[m].compare(embeddings[m], centroids[m])), 4))
             for m in ensemble.names}

@@ -365,3 +365,25 @@ def test_the_manifest_reuses_the_guards_score_of_the_kept_face(astronaut, detect
     assert quality["ssimulacra2"] == round(saw.ssimulacra2, 2)
     assert scored and not any(np.array_equal(s, saw.pixels) for s in scored)
     assert quality["saved_ssimulacra2"] == quality["ssimulacra2"]  # PNG: lossless
+
+
+def test_a_face_that_is_its_own_centroid_reads_distance_zero():
+    """Cosine's float rounding can put 1 - cos(a, a) just below 0; the manifest and the
+    CLI's line then read "-0.00"."""
+    import torch
+
+    from faceguard.models.base import Recognizer
+    from faceguard.one_photo import _distances
+
+    class Cosine:  # what _distances asks of an ensemble: its names and each one's metric
+        names = ["cosine"]
+        distance = "cosine"
+        compare = Recognizer.compare
+
+        def __getitem__(self, name):
+            return self
+
+    gen = torch.Generator().manual_seed(0)
+    face = next(e for e in (torch.randn(128, generator=gen) for _ in range(1000))
+                if Recognizer.compare(Cosine(), e, e) < 0)
+    assert f"{_distances(Cosine(), {'cosine': face}, {'cosine': face})['cosine']:.2f}" == "0.00"
