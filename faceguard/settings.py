@@ -111,14 +111,17 @@ MEASURED_LOOKS = {
 #: (benchmarks/results/protection-album-low-unseen.json, -facenet-unseen, -high-unseen:
 #: dlib / mobileface / faceres, which the default cloak is made on, and SFace / FaceNet,
 #: which it never saw); measured with the default cloak, not promised
-MEASURED_PROTECTION = {
-    "low": "on 35 album faces the recognizers it was made on missed 11-43%, two it never "
-           "saw 0-17%",
-    "balanced": "on 35 album faces the recognizers it was made on missed 54-89%, two it "
-                "never saw 3-40%",
-    "high": "on 35 album faces the recognizers it was made on missed 86-100%, two it never "
-            "saw 11-63%",
-}
+MEASURED_PROTECTION = {"low": ("11-43%", "0-17%"), "balanced": ("54-89%", "3-40%"),
+                       "high": ("86-100%", "11-63%")}
+
+
+def measured_protection(preset: str) -> str:
+    """:data:`MEASURED_PROTECTION` of ``preset`` in words."""
+    made_on, never_seen = MEASURED_PROTECTION[preset]
+    return (f"on 35 album faces the recognizers it was made on missed {made_on}, two it "
+            f"never saw {never_seen}")
+
+
 #: preset -> eps in grey levels, steps, EOT robustness, floor; for sign-gradient methods
 PRESETS = {
     "low": {"eps": 4.0, "steps": 10, "robust": False, **LOOKS["low"]},

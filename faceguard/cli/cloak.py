@@ -134,10 +134,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _presets(table: dict, measured: bool = False) -> str:
     """The presets in one line each; ``measured``: with the default cloak's measured looks
     and protection."""
-    from faceguard.settings import MEASURED_LOOKS, MEASURED_PROTECTION
+    from faceguard.settings import MEASURED_LOOKS, measured_protection
 
     return "; ".join(f"{k}: face SSIMULACRA2 >= {v['floor']:g} ({describe(v['floor'])}"
-                     + (f"; {MEASURED_LOOKS[k]}; {MEASURED_PROTECTION[k]}" if measured
+                     + (f"; {MEASURED_LOOKS[k]}; {measured_protection(k)}" if measured
                         else "")
                      + f"), eps {v['eps']:g}, {v['steps']} steps"
                      + (", robust" if v["robust"] else "") for k, v in table.items())

@@ -24,11 +24,11 @@ from faceguard.models.catalogue import is_installed, model_info, model_names
 from faceguard.settings import (
     COLOUR_SHARE_MEASURED,
     MEASURED_LOOKS,
-    MEASURED_PROTECTION,
     METHODS,
     PERSON_MASK_MEASURED,
     PERSON_MASK_METHODS,
     PRESETS,
+    measured_protection,
     preset_values,
 )
 from faceguard.visibility import describe
@@ -81,7 +81,7 @@ class HowPanel:
             self.preset.addItem(PRESET_LABELS.get(key, key), key)
             self.preset.setItemData(
                 self.preset.count() - 1,
-                f"{MEASURED_LOOKS[key].capitalize()}; {MEASURED_PROTECTION[key]}",
+                f"{MEASURED_LOOKS[key].capitalize()}; {measured_protection(key)}",
                 Qt.ItemDataRole.ToolTipRole)
         self.preset.currentIndexChanged.connect(self._preset_chosen)
         form.addRow("Preset", self.preset)

@@ -41,8 +41,8 @@ def test_required_options_are_listed_as_required():
 
 
 def test_the_presets_say_how_visible_and_how_protective_they_measured():
-    from faceguard.settings import MEASURED_LOOKS, MEASURED_PROTECTION, PERCEPTUAL_PRESETS
+    from faceguard.settings import MEASURED_LOOKS, PERCEPTUAL_PRESETS, measured_protection
 
     text = " ".join(dict(_parsers(build_parser()))["faceguard cloak"].format_help().split())
     for preset in PERCEPTUAL_PRESETS:
-        assert MEASURED_LOOKS[preset] in text and MEASURED_PROTECTION[preset] in text
+        assert MEASURED_LOOKS[preset] in text and measured_protection(preset) in text

@@ -379,12 +379,12 @@ def test_strength_words_follow_every_change_of_the_floor(make_window):
 
 
 def test_each_preset_says_how_protective_it_measured(make_window):
-    from faceguard.settings import MEASURED_PROTECTION
+    from faceguard.settings import measured_protection
 
     how = make_window().protect
     for i in range(how.preset.count()):
         tip = how.preset.itemData(i, Qt.ItemDataRole.ToolTipRole)
-        assert MEASURED_PROTECTION[how.preset.itemData(i)] in tip and "never saw" in tip
+        assert measured_protection(how.preset.itemData(i)) in tip and "never saw" in tip
 
 
 def test_colour_limit_colour_share_and_person_mask_reach_the_core(make_window):
