@@ -234,7 +234,7 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
     recognizer (all EOT draws batched, alignment included), the visibility penalty's
     and the purification levers' filters' (bilateral; BL+SR), each timed on its own."""
     from faceguard.album import embed_faces
-    from faceguard.cloak.budget import eight_bit, keep_visible
+    from faceguard.cloak.budget import changing_box, eight_bit, keep_visible
     from faceguard.cloak.photo import WORK_PX, cloak_face, face_in, paste, working_view
     from faceguard.cloak.recipe import make_cloak, objective_factory
     from faceguard.cloak.transforms import bilateral, bilateral_sr
@@ -295,8 +295,11 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
                                   seed=s.seed)(work.landmarks)
         per_model[m] = round(_seconds(lambda o=alone: o(x).sum().backward()), 4)
 
+    (rows, cols) = changing_box(work.weight)  # mapped around the change, as the loop does
+
     def penalty() -> None:  # scored on the whole working region (the loop's window is
-        ssimulacra2(work.pixels, x.clamp(0, 1)).sum().backward()  # 0-63 px larger)
+        ssimulacra2(work.pixels, x.clamp(0, 1),  # 0-63 px larger than the change)
+                    changed=(cols.start, rows.start, cols.stop, rows.stop)).sum().backward()
 
     def purify() -> None:
         bilateral(x).sum().backward()

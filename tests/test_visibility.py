@@ -14,7 +14,7 @@ from PIL import Image, ImageFilter
 from faceguard.cloak.base import CHROMA, TINT_PX, project, to_ycc
 from faceguard.cloak.budget import LIGHTNESS_HEADROOM, keep_visible, lightness_weight
 from faceguard.visibility import FaceLook, describe, face_box, jpeg_equivalent, measure_face, score
-from faceguard.visibility.differentiable import prepare, ssimulacra2
+from faceguard.visibility.differentiable import changed_box, prepare, ssimulacra2
 
 
 def _reference(a: np.ndarray, b: np.ndarray) -> float:
@@ -111,6 +111,47 @@ def test_a_prepared_reference_scores_the_same(astronaut):
         assert float(ssimulacra2(ref, b)) == pytest.approx(float(ssimulacra2(a, b)), abs=1e-9)
     with pytest.raises(ValueError, match="one shape"):
         ssimulacra2(ref, a[..., :-1])
+
+
+@pytest.mark.parametrize("box", [(0.2, 0.13, 0.67, 0.83), (0, 0, 0.17, 1), (0.01, 0.97, 0.99, 1),
+                                 (0.43, 0.4, 0.44, 0.41)])  # in shares of the side
+@pytest.mark.parametrize("side", [300, 120])  # 6 scales and 4
+def test_scoring_only_around_the_changed_box_gives_the_same_score_and_gradient(astronaut,
+                                                                               box, side):
+    """A change confined to a box (at the image's edges too) scores the same, and has the
+    same gradient in the box, whether the maps are computed everywhere or only within
+    the blur's reach of the box."""
+    a = torch.from_numpy(astronaut[:side, 100:100 + side] / 255.0).permute(2, 0, 1)[None]
+    x0, y0, x1, y1 = (round(v * side) for v in box)
+    g = torch.Generator().manual_seed(0)
+    b = a.clone()
+    b[..., y0:y1, x0:x1] += 0.03 * torch.randn(b[..., y0:y1, x0:x1].shape, generator=g,
+                                               dtype=b.dtype)
+    b = b.clamp(0, 1)
+    changed = changed_box(a, b)
+    assert changed == (x0, y0, x1, y1)
+    whole, cropped = b.clone().requires_grad_(True), b.clone().requires_grad_(True)
+    s_whole = ssimulacra2(a, whole)
+    s_cropped = ssimulacra2(a, cropped, changed=changed)
+    assert s_whole.item() < 99.9  # the change is seen
+    assert s_cropped.item() == pytest.approx(s_whole.item(), abs=1e-9)
+    # a whole prepared reference, cropped to the box, and one prepared for the box
+    assert ssimulacra2(prepare(a), b, changed=changed).item() == pytest.approx(s_whole.item(),
+                                                                               abs=1e-9)
+    assert ssimulacra2(prepare(a, changed), b).item() == pytest.approx(s_whole.item(), abs=1e-9)
+    s_whole.sum().backward()
+    s_cropped.sum().backward()
+    inside = np.s_[..., y0:y1, x0:x1]
+    assert whole.grad[inside].abs().max() > 0
+    assert torch.allclose(cropped.grad[inside], whole.grad[inside], rtol=1e-9, atol=1e-12)
+
+
+def test_changed_box_and_a_reference_prepared_for_one(astronaut):
+    a = torch.from_numpy(astronaut[:64, :64] / 255.0).permute(2, 0, 1)[None]
+    assert changed_box(a, a.clone()) == (0, 0, 0, 0)
+    assert ssimulacra2(a, a.clone(), changed=(0, 0, 0, 0)).item() == pytest.approx(100, abs=1e-3)
+    with pytest.raises(ValueError, match="changed box"):
+        ssimulacra2(prepare(a, (0, 0, 10, 10)), a, changed=(5, 5, 20, 20))
 
 
 def test_aligned_weights_score_as_the_reference_at_six_scales_and_do_not_jump_below(astronaut):

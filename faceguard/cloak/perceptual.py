@@ -90,12 +90,14 @@ class PerceptualCloak(Cloak):
         opt = Adam(delta, lr=self.lr)
         if judged is not None:  # the originals' side of the judged window's score, once
             with torch.no_grad():
-                reference = prepare(_rgb(images[..., judged[0], judged[1]]))
+                reference = prepare(_rgb(images[..., judged[0], judged[1]]),
+                                    _box_in(extent, judged))
         seen = torch.full((len(images),), -torch.inf, device=images.device)  # not scored yet
         for step in range(self.steps + 1):
             x = (images + delta).clamp(0, 1)
             rows, cols = _window(extent, images.shape[-2:], generator)
-            seen, penalty = self._visibility(images[..., rows, cols], x[..., rows, cols], seen)
+            seen, penalty = self._visibility(images[..., rows, cols], x[..., rows, cols], seen,
+                                             _box_in(extent, (rows, cols)))
             gain = objective(x)
             with torch.no_grad():  # the iterate as it is now: the best that keeps the floor?
                 better = (seen >= self.floor) & (gain > best_gain)
@@ -129,9 +131,10 @@ class PerceptualCloak(Cloak):
         """
         return ssimulacra2(reference, _rgb(x)) >= self.floor
 
-    def _visibility(self, original: torch.Tensor, x: torch.Tensor, last: torch.Tensor
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B,) face SSIMULACRA2 of ``x`` (the window scored) and (B,) the penalty.
+    def _visibility(self, original: torch.Tensor, x: torch.Tensor, last: torch.Tensor,
+                    changed: tuple[int, int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B,) face SSIMULACRA2 of ``x`` (the window scored) and (B,) the penalty;
+        ``changed``: the box (x0, y0, x1, y1) of the window the cloak may change.
 
         A face whose last score (``last``, (B,)) was more than :data:`_SLACK` points
         above where the penalty starts is scored without gradients (half the cost, and
@@ -143,9 +146,9 @@ class PerceptualCloak(Cloak):
         seen, penalty = torch.empty_like(last), torch.zeros_like(last)
         if far.any():
             with torch.no_grad():
-                seen[far] = ssimulacra2(_rgb(original[far]), _rgb(x[far]))
+                seen[far] = ssimulacra2(_rgb(original[far]), _rgb(x[far]), changed=changed)
         if near.any():
-            close = ssimulacra2(_rgb(original[near]), _rgb(x[near]))
+            close = ssimulacra2(_rgb(original[near]), _rgb(x[near]), changed=changed)
             seen[near] = close.detach()
             penalty[near] = (self.floor + self.margin - close).clamp_min(0)
         return seen, penalty
@@ -224,6 +227,14 @@ def _window(extent: Box, size: tuple[int, int], generator: torch.Generator | Non
 
     (y0, y1), (x0, x1) = ((part.start, part.stop) for part in extent)
     return grow(y0, y1, size[0]), grow(x0, x1, size[1])
+
+
+def _box_in(extent: Box, window: Box) -> tuple[int, int, int, int]:
+    """The changed ``extent`` (rows, cols) as a box (x0, y0, x1, y1) in the pixels of
+    ``window`` (rows, cols), for SSIMULACRA2 to map only around it (clipped there)."""
+    (y0, y1), (x0, x1) = ((part.start, part.stop) for part in extent)
+    dy, dx = window[0].start, window[1].start
+    return x0 - dx, y0 - dy, x1 - dx, y1 - dy
 
 
 def _rgb(x: torch.Tensor) -> torch.Tensor:

@@ -90,30 +90,94 @@ def _blur(x: torch.Tensor) -> torch.Tensor:
     return F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), padding=(0, _RADIUS), groups=c)
 
 
-def _norms(d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean, 4-norm) over pixels: (B, C, H, W) -> two (B, C)."""
+def _norms(d: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, 4-norm) over ``count`` pixels, of which ``d`` (B, C, h, w) holds every
+    non-zero one: two (B, C)."""
     d2 = d * d  # two squares: cheaper than a 4th power
-    l4 = (d2 * d2).mean((-2, -1))
+    l4 = (d2 * d2).sum((-2, -1)) / count
     # the 4th root's gradient is infinite at 0 (identical images): keep it finite
-    return d.mean((-2, -1)), (l4 + 1e-36) ** 0.25
+    return d.sum((-2, -1)) / count, (l4 + 1e-36) ** 0.25
 
 
-def _features(a: torch.Tensor, mu_a: torch.Tensor, s_aa: torch.Tensor, b: torch.Tensor
-              ) -> list[torch.Tensor]:
+def _features(a: torch.Tensor, mu_a: torch.Tensor, s_aa: torch.Tensor, b: torch.Tensor,
+              crop: _Crop) -> list[torch.Tensor]:
     """One scale's 18 features per image, in the reference's order: per channel c,
     (ssim mean, ssim 4-norm), (artifact mean, artifact 4-norm), (lost mean, lost 4-norm).
-    ``mu_a`` and ``s_aa``: the reference plane's blurred mean and variance."""
+    ``a``, ``b``: the two images' XYB planes in ``crop.outer``; ``mu_a`` and ``s_aa``: the
+    reference plane's blurred mean and variance in ``crop.inner``."""
     # one blur call for the three planes: fewer, larger convolutions are faster on CPU
-    mu_b, s_bb, s_ab = _blur(torch.cat([b, b * b, a * b], 1)).chunk(3, 1)
+    mu_b, s_bb, s_ab = _blur(torch.cat([b, b * b, a * b], 1))[crop.inside].chunk(3, 1)
+    a, b = a[crop.inside], b[crop.inside]
     s_bb, s_ab = s_bb - mu_b**2, s_ab - mu_a * mu_b
     ssim = 1 - (1 - (mu_a - mu_b) ** 2) * (2 * s_ab + _C2) / (s_aa + s_bb + _C2)
     edge = (1 + (b - mu_b).abs()) / (1 + (a - mu_a).abs()) - 1
-    return [_norms(ssim.clamp_min(0)), _norms(edge.clamp_min(0)), _norms((-edge).clamp_min(0))]
+    n = crop.pixels
+    return [_norms(ssim.clamp_min(0), n), _norms(edge.clamp_min(0), n),
+            _norms((-edge).clamp_min(0), n)]
 
 
 def _downsample(rgb: torch.Tensor) -> torch.Tensor:
     """2x2 box average; an odd last row or column averages what is there."""
     return F.avg_pool2d(rgb, 2, ceil_mode=True)
+
+
+#: (x0, y0, x1, y1) in pixels: the box outside which a distorted image equals its reference
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class _Crop:
+    """Where one scale's maps are computed. Every map is zero at a pixel whose blur sees
+    no changed pixel, so only ``inner`` (the changed pixels grown by the blur's radius)
+    is mapped, from ``outer`` (grown by twice that: what the blur of ``inner`` reads);
+    ``inside`` is ``inner`` in ``outer``'s pixels and ``pixels`` the scale's whole count,
+    over which the maps are averaged. At an image edge the crops stop at it, so the
+    blur's padding is the same as on the whole image."""
+
+    outer: tuple
+    inner: tuple
+    inside: tuple
+    pixels: int
+
+
+_WHOLE = (..., slice(None), slice(None))
+
+
+def _crop(changed: Box | None, scale: int, size: tuple[int, int]) -> _Crop:
+    """The crops of a scale of ``size`` (h, w) where an image changed in ``changed`` (in
+    full-size pixels; the whole image when None)."""
+    h, w = size
+    if changed is None:
+        return _Crop(_WHOLE, _WHOLE, _WHOLE, h * w)
+    f = 2**scale  # a pixel of this scale averages f x f pixels from the top left
+    x0, y0, x1, y1 = changed[0] // f, changed[1] // f, -(-changed[2] // f), -(-changed[3] // f)
+
+    def grown(lo: int, hi: int, n: int, by: int) -> slice:
+        return slice(max(lo - by, 0), min(hi + by, n))
+
+    rows, cols = grown(y0, y1, h, _RADIUS), grown(x0, x1, w, _RADIUS)
+    rows_out, cols_out = grown(y0, y1, h, 2 * _RADIUS), grown(x0, x1, w, 2 * _RADIUS)
+    inside = (..., slice(rows.start - rows_out.start, rows.stop - rows_out.start),
+              slice(cols.start - cols_out.start, cols.stop - cols_out.start))
+    return _Crop((..., rows_out, cols_out), (..., rows, cols), inside, h * w)
+
+
+def _clipped(changed: Box | None, shape: torch.Size) -> Box | None:
+    if changed is None:
+        return None
+    h, w = shape[-2:]
+    x0, y0 = min(max(int(changed[0]), 0), w), min(max(int(changed[1]), 0), h)
+    return x0, y0, min(max(int(changed[2]), x0), w), min(max(int(changed[3]), y0), h)
+
+
+def changed_box(reference: torch.Tensor, distorted: torch.Tensor) -> Box:
+    """The smallest box (x0, y0, x1, y1) holding every pixel where the two images
+    (B, C, H, W) differ; an empty box at the origin when they are equal."""
+    where = (reference != distorted).flatten(0, 1).any(0)  # (H, W)
+    rows, cols = where.any(1).nonzero()[:, 0], where.any(0).nonzero()[:, 0]
+    if len(rows) == 0:
+        return 0, 0, 0, 0
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
 @dataclass
@@ -124,33 +188,52 @@ class Reference:
 
     Attributes:
         shape: the reference's (B, 3, H, W).
-        scales: per scale, (XYB planes, blurred mean, blurred variance).
+        scales: per scale, (XYB planes in the scale's outer crop, blurred mean and
+            blurred variance in its inner crop: see :class:`_Crop`).
+        changed: the box every image scored against it may change (None: anywhere).
     """
 
     shape: torch.Size
     scales: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+    changed: Box | None = None
+
+    def within(self, changed: Box) -> Reference:
+        """This reference for images that differ from it only in ``changed``: its planes
+        cropped, nothing computed again."""
+        if self.changed is not None:
+            raise ValueError("a reference prepared for one changed box is not cropped to another")
+        changed = _clipped(changed, self.shape)
+        scales = []
+        for scale, (a, mu, var) in enumerate(self.scales):
+            crop = _crop(changed, scale, a.shape[-2:])
+            scales.append((a[crop.outer], mu[crop.inner], var[crop.inner]))
+        return Reference(self.shape, scales, changed)
 
 
-def prepare(reference: torch.Tensor) -> Reference:
-    """The reference side of :func:`ssimulacra2`, computed once; (B, 3, H, W) in [0, 1]."""
+def prepare(reference: torch.Tensor, changed: Box | None = None) -> Reference:
+    """The reference side of :func:`ssimulacra2`, computed once; (B, 3, H, W) in [0, 1].
+    With ``changed`` (x0, y0, x1, y1), only for images that differ from it in that box
+    (e.g. the box a cloak may change), and only as far as their maps reach."""
     if reference.ndim != 4 or reference.shape[1] != 3:
         raise ValueError(f"expected (B, 3, H, W) images, got {tuple(reference.shape)}")
     if min(reference.shape[-2:]) < 8:
         raise ValueError(f"SSIMULACRA2 needs at least 8x8 pixels, got {tuple(reference.shape)}")
+    changed = _clipped(changed, reference.shape)
     lin, scales = srgb_to_linear(reference).contiguous(memory_format=torch.channels_last), []
     for scale in range(SCALES):
         if scale:
             lin = _downsample(lin)
         if min(lin.shape[-2:]) < 8:
             break
-        a = linear_to_xyb(lin)
-        mu, sq = _blur(torch.cat([a, a * a], 1)).chunk(2, 1)
+        crop = _crop(changed, scale, lin.shape[-2:])
+        a = linear_to_xyb(lin[crop.outer])
+        mu, sq = _blur(torch.cat([a, a * a], 1))[crop.inside].chunk(2, 1)
         scales.append((a, mu, sq - mu**2))
-    return Reference(reference.shape, scales)
+    return Reference(reference.shape, scales, changed)
 
 
 def ssimulacra2(reference: torch.Tensor | Reference, distorted: torch.Tensor,
-                aligned: bool = True) -> torch.Tensor:
+                aligned: bool = True, changed: Box | None = None) -> torch.Tensor:
     """SSIMULACRA2 score of ``distorted`` against ``reference`` (see the module docstring).
 
     ``reference`` may be :func:`prepare`'s result, to score many images against one.
@@ -167,8 +250,19 @@ def ssimulacra2(reference: torch.Tensor | Reference, distorted: torch.Tensor,
     there are 6, and one that does not jump with the region's size below (JPEG q90 of
     those faces scores 86-95 at every size, where the reference's weighing gives 46-82 at
     112 px while it gives the cloak 89-92). ``aligned=False`` is the reference's score.
+
+    ``changed`` (x0, y0, x1, y1), or a reference prepared with it: ``distorted`` equals
+    the reference outside that box (e.g. the box a cloak may change). Each scale's maps
+    are then computed only within the blur's reach of it, since they are zero beyond: the
+    same score to float rounding, in a fraction of the time when the box is a part of the
+    image, and the same gradient on the pixels in the box (those outside get none).
     """
-    ref = reference if isinstance(reference, Reference) else prepare(reference)
+    if not isinstance(reference, Reference):
+        ref = prepare(reference, changed)
+    elif changed is not None and _clipped(changed, reference.shape) != reference.changed:
+        ref = reference.within(changed)
+    else:
+        ref = reference
     if ref.shape != distorted.shape:
         raise ValueError(f"expected two (B, 3, H, W) images of one shape, got "
                          f"{tuple(ref.shape)} and {tuple(distorted.shape)}")
@@ -178,7 +272,8 @@ def ssimulacra2(reference: torch.Tensor | Reference, distorted: torch.Tensor,
     for scale, (a, mu_a, s_aa) in enumerate(ref.scales):
         if scale:
             lin_b = _downsample(lin_b)
-        per_scale.append(_features(a, mu_a, s_aa, linear_to_xyb(lin_b)))
+        crop = _crop(ref.changed, scale, lin_b.shape[-2:])
+        per_scale.append(_features(a, mu_a, s_aa, linear_to_xyb(lin_b[crop.outer]), crop))
     # the reference's order: channel, scale, norm (mean / 4-norm), map (ssim, artifact, lost)
     terms = [per_scale[s][m][n][:, c] for c in range(3) for s in range(len(per_scale))
              for n in range(2) for m in range(3)]
