@@ -163,20 +163,63 @@ def bilateral(images: torch.Tensor, diameter: int = 2 * BILATERAL_RADIUS + 1,
     r = diameter // 2
     luma = torch.tensor(_LUMA, dtype=images.dtype, device=images.device)
     y = torch.einsum("bchw,c->bhw", images, luma)[:, None]
-    h, w = y.shape[-2:]
     padded = F.pad(y, (r, r, r, r), mode="reflect")
-    # one shifted copy at a time, summed as we go: on a CPU, 12x faster (forward and
-    # backward) on a 500 px region than unfolding all d*d neighbours into one tensor
-    num, den = torch.zeros_like(y), torch.zeros_like(y)
-    for dy in range(-r, r + 1):
-        for dx in range(-r, r + 1):
-            if dy * dy + dx * dx > r * r:  # OpenCV's disc
-                continue
-            shifted = padded[..., r + dy:r + dy + h, r + dx:r + dx + w]
-            space = math.exp(-(dy * dy + dx * dx) / (2 * sigma_space**2))
-            weight = space * torch.exp(-(shifted - y) ** 2 / (2 * sigma_color**2))
-            num, den = num + weight * shifted, den + weight
-    return (images + (num / den - y)).clamp(0, 1)
+    filtered = _BilateralLuma.apply(padded, r, 1 / (2 * sigma_color**2), sigma_space)
+    return (images + (filtered - y)).clamp(0, 1)
+
+
+def _disc(r: int, sigma_space: float) -> list[tuple[int, int, float]]:
+    """(dy, dx, spatial weight) of each neighbour in OpenCV's disc of radius ``r``."""
+    return [(dy, dx, math.exp(-(dy * dy + dx * dx) / (2 * sigma_space**2)))
+            for dy in range(-r, r + 1) for dx in range(-r, r + 1) if dy * dy + dx * dx <= r * r]
+
+
+class _BilateralLuma(torch.autograd.Function):
+    """The bilateral mean of a luma plane, from the plane padded by ``r`` on each side:
+    (B, 1, H + 2r, W + 2r) -> (B, 1, H, W).
+
+    One shifted neighbour at a time, summed as it goes (on a CPU 12x faster than unfolding
+    every neighbour into one tensor), and a backward pass of its own that computes each
+    neighbour's weight again instead of keeping it: 1.6-1.9x faster, forward and
+    backward, than torch's autograd through the same loop (2 cores, a 380 x 260 face),
+    with the same gradient to 1e-15 in float64. With f = sum w s / sum w and
+    w = c exp(-k (s - y)^2): df/ds = w (1 - 2k (s - f)(s - y)) / sum w for each
+    neighbour s, and df/dy = sum 2k w (s - f)(s - y) / sum w for the centre y.
+    """
+
+    @staticmethod
+    def forward(ctx, padded: torch.Tensor, r: int, k: float, sigma_space: float) -> torch.Tensor:
+        h, w = padded.shape[-2] - 2 * r, padded.shape[-1] - 2 * r
+        y = padded[..., r:r + h, r:r + w]
+        num, den = torch.zeros_like(y), torch.zeros_like(y)
+        for dy, dx, space in _disc(r, sigma_space):
+            s = padded[..., r + dy:r + dy + h, r + dx:r + dx + w]
+            d = s - y
+            weight = torch.exp(d * d * -k).mul_(space)
+            num.addcmul_(weight, s)
+            den.add_(weight)
+        filtered = num / den
+        ctx.save_for_backward(padded, filtered, den)
+        ctx.constants = r, k, sigma_space
+        return filtered
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        padded, filtered, den = ctx.saved_tensors
+        r, k, sigma_space = ctx.constants
+        h, w = filtered.shape[-2:]
+        y = padded[..., r:r + h, r:r + w]
+        per_den = grad / den
+        out, centre = torch.zeros_like(padded), torch.zeros_like(y)
+        for dy, dx, space in _disc(r, sigma_space):
+            s = padded[..., r + dy:r + dy + h, r + dx:r + dx + w]
+            d = s - y
+            a = torch.exp(d * d * -k).mul_(space).mul_(per_den)  # w / sum w, times grad
+            t = (s - filtered).mul_(d).mul_(2 * k).mul_(a)
+            out[..., r + dy:r + dy + h, r + dx:r + dx + w].add_(a - t)
+            centre.add_(t)
+        out[..., r:r + h, r:r + w].add_(centre)
+        return out, None, None, None
 
 
 def bilateral_sr(images: torch.Tensor, scale: int = 2) -> torch.Tensor:

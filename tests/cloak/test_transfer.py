@@ -87,6 +87,14 @@ def test_differentiable_bilateral_matches_the_audit_defense(astronaut):
     assert float((theirs - face).abs().mean()) > 2 / 255  # and the filter does change it
 
 
+def test_differentiable_bilateral_has_the_true_gradient(astronaut):
+    """Its own backward pass against finite differences (float64, a real face patch kept
+    away from 0 and 1, where the output's clamp would bend it)."""
+    patch = to_tensor(astronaut[100:112, 200:211] / 255.0).double() * 0.6 + 0.2
+    patch.requires_grad_(True)
+    assert torch.autograd.gradcheck(bilateral, (patch,), eps=1e-6, atol=1e-5)
+
+
 def test_the_bilateral_lever_filters_only_around_what_the_cloak_changes(astronaut_scene):
     """Told where the cloak may change pixels, the purified draw filters only around
     them: the same image and the same gradient there as filtering the whole region."""
