@@ -268,7 +268,8 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
     cloak = make_cloak(s)
     make = objective_factory(s, ensemble, centroids, seed=s.seed)
     cloaked, crop = cloak_face(image, face, cloak, ensemble, make, texture=s.texture,
-                               delta_e=s.delta_e, on_step=lambda k, n: steps.append(k))
+                               floor=s.floor, delta_e=s.delta_e,  # as the pipeline cloaks
+                               on_step=lambda k, n: steps.append(k))
     lap("optimise (with cutting the region and its budget)")
     region = cloaked[..., crop.region[1]:crop.region[3], crop.region[0]:crop.region[2]]
     region, seen = keep_visible(crop.pixels, region, s.floor, face_in(crop, face),
