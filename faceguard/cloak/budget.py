@@ -224,11 +224,13 @@ def changing_box(weight: torch.Tensor) -> Box | None:
     """The rows and columns of the smallest box holding every pixel where ``weight``
     ((B, 1, H, W), any face) is non-zero: the only pixels a cloak may change; None when
     there are none."""
-    where = (weight > 0).flatten(0, 1).any(0)  # (H, W)
-    rows, cols = where.any(1).nonzero()[:, 0], where.any(0).nonzero()[:, 0]
-    if len(rows) == 0:
+    from faceguard.visibility.differentiable import bounding_box
+
+    box = bounding_box(weight > 0)
+    if box is None:
         return None
-    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+    x0, y0, x1, y1 = box
+    return slice(y0, y1), slice(x0, x1)
 
 
 def limit_lightness(weight: torch.Tensor, image: torch.Tensor, eps: float, delta_e: float

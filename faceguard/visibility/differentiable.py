@@ -170,14 +170,20 @@ def _clipped(changed: Box | None, shape: torch.Size) -> Box | None:
     return x0, y0, min(max(int(changed[2]), x0), w), min(max(int(changed[3]), y0), h)
 
 
+def bounding_box(where: torch.Tensor) -> Box | None:
+    """The smallest box (x0, y0, x1, y1) holding every true pixel of ``where`` (B, C, H, W)
+    in any image and channel; None when there is none."""
+    where = where.flatten(0, 1).any(0)  # (H, W)
+    rows, cols = where.any(1).nonzero()[:, 0], where.any(0).nonzero()[:, 0]
+    if len(rows) == 0:
+        return None
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
 def changed_box(reference: torch.Tensor, distorted: torch.Tensor) -> Box:
     """The smallest box (x0, y0, x1, y1) holding every pixel where the two images
     (B, C, H, W) differ; an empty box at the origin when they are equal."""
-    where = (reference != distorted).flatten(0, 1).any(0)  # (H, W)
-    rows, cols = where.any(1).nonzero()[:, 0], where.any(0).nonzero()[:, 0]
-    if len(rows) == 0:
-        return 0, 0, 0, 0
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+    return bounding_box(reference != distorted) or (0, 0, 0, 0)
 
 
 @dataclass
