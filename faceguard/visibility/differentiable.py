@@ -203,18 +203,6 @@ class Reference:
     scales: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
     changed: Box | None = None
 
-    def within(self, changed: Box) -> Reference:
-        """This reference for images that differ from it only in ``changed``: its planes
-        cropped, nothing computed again."""
-        if self.changed is not None:
-            raise ValueError("a reference prepared for one changed box is not cropped to another")
-        changed = _clipped(changed, self.shape)
-        scales = []
-        for scale, (a, mu, var) in enumerate(self.scales):
-            crop = _crop(changed, scale, a.shape[-2:])
-            scales.append((a[crop.outer], mu[crop.inner], var[crop.inner]))
-        return Reference(self.shape, scales, changed)
-
 
 def prepare(reference: torch.Tensor, changed: Box | None = None) -> Reference:
     """The reference side of :func:`ssimulacra2`, computed once; (B, 3, H, W) in [0, 1].
@@ -257,18 +245,17 @@ def ssimulacra2(reference: torch.Tensor | Reference, distorted: torch.Tensor,
     those faces scores 86-95 at every size, where the reference's weighing gives 46-82 at
     112 px while it gives the cloak 89-92). ``aligned=False`` is the reference's score.
 
-    ``changed`` (x0, y0, x1, y1), or a reference prepared with it: ``distorted`` equals
-    the reference outside that box (e.g. the box a cloak may change). Each scale's maps
-    are then computed only within the blur's reach of it, since they are zero beyond: the
-    same score to float rounding, in a fraction of the time when the box is a part of the
-    image, and the same gradient on the pixels in the box (those outside get none).
+    ``changed`` (x0, y0, x1, y1), or a reference prepared with it (not with another):
+    ``distorted`` equals the reference outside that box (e.g. the box a cloak may
+    change). Each scale's maps are then computed only within the blur's reach of it,
+    since they are zero beyond: the same score to float rounding, in a fraction of the
+    time when the box is a part of the image, and the same gradient on the pixels in the
+    box (those outside get none).
     """
-    if not isinstance(reference, Reference):
-        ref = prepare(reference, changed)
-    elif changed is not None and _clipped(changed, reference.shape) != reference.changed:
-        ref = reference.within(changed)
-    else:
-        ref = reference
+    ref = reference if isinstance(reference, Reference) else prepare(reference, changed)
+    if changed is not None and _clipped(changed, ref.shape) != ref.changed:
+        raise ValueError("this reference is prepared for another changed box: prepare it "
+                         "with this one")
     if ref.shape != distorted.shape:
         raise ValueError(f"expected two (B, 3, H, W) images of one shape, got "
                          f"{tuple(ref.shape)} and {tuple(distorted.shape)}")
