@@ -296,11 +296,13 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
                                   seed=s.seed)(work.landmarks)
         per_model[m] = round(_seconds(lambda o=alone: o(x).sum().backward()), 4)
 
-    (rows, cols) = changing_box(work.weight)  # mapped around the change, as the loop does
+    # the penalty scores the whole working region (the loop's window is the change grown
+    # by 0-63 px) and maps it only around the change, as the loop does
+    rows, cols = changing_box(work.weight)
+    changed = (cols.start, rows.start, cols.stop, rows.stop)
 
-    def penalty() -> None:  # scored on the whole working region (the loop's window is
-        ssimulacra2(work.pixels, x.clamp(0, 1),  # 0-63 px larger than the change)
-                    changed=(cols.start, rows.start, cols.stop, rows.stop)).sum().backward()
+    def penalty() -> None:
+        ssimulacra2(work.pixels, x.clamp(0, 1), changed=changed).sum().backward()
 
     def purify() -> None:
         bilateral(x).sum().backward()
