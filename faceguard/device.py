@@ -1,6 +1,13 @@
-"""Choosing the torch device: CUDA when present, else CPU."""
+"""Choosing the torch device (CUDA when present, else CPU), and constants kept there."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
 def pick_device(device: str | None = None) -> str:
@@ -10,3 +17,25 @@ def pick_device(device: str | None = None) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def constant_like(make: Callable[..., torch.Tensor], like: torch.Tensor,
+                  *args: Hashable) -> torch.Tensor:
+    """``make(*args)``, a constant tensor, in ``like``'s dtype on its device: copied there
+    once per device, dtype and ``args``, then kept.
+
+    A copy from the CPU to a GPU waits for all the work queued on the GPU before it (a
+    copy from pageable memory synchronises the stream): a cloak's step made about 70 of
+    them, one per metric and filter constant, where a step's own GPU work is a few
+    milliseconds (the H200's profile in benchmarks/RESULTS.md). ``make`` must be a
+    module-level function and ``args`` few (a quality, say): each one is kept for good.
+    """
+    return _copy(make, args, like.device, like.dtype)
+
+
+@cache
+def _copy(make: Callable[..., torch.Tensor], args: tuple, device, dtype) -> torch.Tensor:
+    import torch
+
+    with torch.inference_mode(False):  # kept for good: usable where gradients are
+        return make(*args).to(device, dtype)

@@ -17,11 +17,13 @@ change holds no tint (:data:`TINT_PX`). Grey images (one channel) have no chroma
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 import torch
 
 from faceguard.cloak.budget import changing_box
 from faceguard.cloak.transforms import Box, gaussian_blur
+from faceguard.device import constant_like
 from faceguard.progress import StepCallback, no_steps
 from faceguard.settings import DEFAULT_CHROMA
 
@@ -39,11 +41,18 @@ CHROMA = DEFAULT_CHROMA
 #: 1.01 for brightness only and 1.29 / 1.24 / 1.16 with the tint; 3 px kept a fifth).
 TINT_PX = 8.0
 
-# RGB -> YCbCr (BT.601, full range, without offsets): rows Y, Cb, Cr
-_TO_YCC = torch.tensor([[0.299, 0.587, 0.114],
-                        [-0.168736, -0.331264, 0.5],
-                        [0.5, -0.418688, -0.081312]])
-_FROM_YCC = torch.linalg.inv(_TO_YCC)
+
+@cache
+def _to_ycc() -> torch.Tensor:
+    """(3, 3) RGB -> YCbCr (BT.601, full range, without offsets): rows Y, Cb, Cr."""
+    return torch.tensor([[0.299, 0.587, 0.114],
+                         [-0.168736, -0.331264, 0.5],
+                         [0.5, -0.418688, -0.081312]])
+
+
+@cache
+def _from_ycc() -> torch.Tensor:
+    return torch.linalg.inv(_to_ycc())
 
 
 class Cloak:
@@ -210,7 +219,7 @@ def project(images: torch.Tensor, original: torch.Tensor, budget: torch.Tensor,
 
 def to_ycc(rgb: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) RGB (or a change of RGB) -> Y, Cb, Cr (BT.601, no offsets)."""
-    return torch.einsum("ij,bjhw->bihw", _TO_YCC.to(rgb), rgb)
+    return torch.einsum("ij,bjhw->bihw", constant_like(_to_ycc, rgb), rgb)
 
 
 def limit_chroma(delta: torch.Tensor, budget: torch.Tensor, chroma: float | torch.Tensor,
@@ -227,7 +236,8 @@ def limit_chroma(delta: torch.Tensor, budget: torch.Tensor, chroma: float | torc
     if tint_px and shared and min(colour.shape[-2:]) >= 4:  # too small to have detail
         colour = colour - gaussian_blur(colour, min(tint_px, (min(colour.shape[-2:]) - 1) / 3))
     colour = torch.maximum(torch.minimum(colour, chroma * budget), -chroma * budget)
-    return torch.einsum("ij,bjhw->bihw", _FROM_YCC.to(delta), torch.cat([luma, colour], 1))
+    return torch.einsum("ij,bjhw->bihw", constant_like(_from_ycc, delta),
+                        torch.cat([luma, colour], 1))
 
 
 def _fmt(value) -> str:

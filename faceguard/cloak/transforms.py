@@ -16,6 +16,8 @@ from functools import cache
 import torch
 import torch.nn.functional as F
 
+from faceguard.device import constant_like
+
 # JPEG's standard luminance and chrominance quantisation tables (ITU-T T.81, Annex K).
 _Q_LUMA = [
     16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
@@ -40,14 +42,12 @@ def dct_matrix(size: int = 8) -> torch.Tensor:
     return m.float()
 
 
-def _quant_tables(quality: int) -> tuple[torch.Tensor, torch.Tensor]:
-    # libjpeg's quality scaling
+def _quant_table(quality: int, chroma: bool) -> torch.Tensor:
+    """(8, 8) JPEG quantisation table of luma (or ``chroma``) at ``quality``, scaled as
+    libjpeg scales it."""
     scale = 5000 / quality if quality < 50 else 200 - 2 * quality
-    tables = []
-    for base in (_Q_LUMA, _Q_CHROMA):
-        q = torch.tensor(base, dtype=torch.float32).view(8, 8)
-        tables.append(((q * scale + 50) / 100).floor().clamp(1, 255))
-    return tables[0], tables[1]
+    q = torch.tensor(_Q_CHROMA if chroma else _Q_LUMA, dtype=torch.float32).view(8, 8)
+    return ((q * scale + 50) / 100).floor().clamp(1, 255)
 
 
 def _soft_round(x: torch.Tensor) -> torch.Tensor:
@@ -73,10 +73,10 @@ def jpeg(images: torch.Tensor, quality: int = 75) -> torch.Tensor:
     y = 0.299 * r + 0.587 * g + 0.114 * bl
     cb = -0.168736 * r - 0.331264 * g + 0.5 * bl
     cr = 0.5 * r - 0.418688 * g - 0.081312 * bl
-    q_luma, q_chroma = _quant_tables(quality)
-    y = _block_quantise(y - 128, q_luma.to(x))
+    y = _block_quantise(y - 128, constant_like(_quant_table, x, quality, False))
     chroma = F.avg_pool2d(torch.stack([cb, cr], 1), 2)
-    chroma = _block_quantise(chroma.flatten(0, 1), q_chroma.to(x)).view_as(chroma)
+    chroma = _block_quantise(chroma.flatten(0, 1),
+                             constant_like(_quant_table, x, quality, True)).view_as(chroma)
     cb, cr = F.interpolate(chroma, scale_factor=2, mode="bilinear", align_corners=False).unbind(1)
     y = y + 128
     out = torch.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], 1)
@@ -86,7 +86,7 @@ def jpeg(images: torch.Tensor, quality: int = 75) -> torch.Tensor:
 def _block_quantise(plane: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     """(N, H, W) plane, H and W multiples of 8 -> DCT, quantise, dequantise, inverse DCT."""
     n, h, w = plane.shape
-    d = dct_matrix().to(plane)
+    d = constant_like(dct_matrix, plane)
     blocks = plane.view(n, h // 8, 8, w // 8, 8).transpose(2, 3)  # (n, hb, wb, 8, 8)
     coeffs = d @ blocks @ d.T
     coeffs = _soft_round(coeffs / table) * table
@@ -141,8 +141,9 @@ def resize_down_up(images: torch.Tensor, factor: float) -> torch.Tensor:
     return F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
 
 
-#: BT.601 luma weights (as the audit's grey bilateral defense)
-_LUMA = (0.299, 0.587, 0.114)
+def _luma() -> torch.Tensor:
+    """(3,) BT.601 luma weights (as the audit's grey bilateral defense)."""
+    return torch.tensor((0.299, 0.587, 0.114), dtype=torch.float64)
 
 
 #: how far (pixels) :func:`bilateral` reads around each pixel, at its default diameter
@@ -161,7 +162,7 @@ def bilateral(images: torch.Tensor, diameter: int = 2 * BILATERAL_RADIUS + 1,
     Shape: (B, 3, H, W) -> (B, 3, H, W).
     """
     r = diameter // 2
-    luma = torch.tensor(_LUMA, dtype=images.dtype, device=images.device)
+    luma = constant_like(_luma, images)
     y = torch.einsum("bchw,c->bhw", images, luma)[:, None]
     padded = F.pad(y, (r, r, r, r), mode="reflect")
     filtered = _BilateralLuma.apply(padded, r, 1 / (2 * sigma_color**2), sigma_space)

@@ -19,20 +19,25 @@ import math
 
 import torch
 
+from faceguard.device import constant_like
 from faceguard.visibility.differentiable import srgb_to_linear
 
-#: linear sRGB -> CIE XYZ (D65), as scikit-image uses it
-_XYZ_FROM_RGB = ((0.412453, 0.357580, 0.180423),
-                 (0.212671, 0.715160, 0.072169),
-                 (0.019334, 0.119193, 0.950227))
-#: the D65 white point (2-degree observer) in XYZ
-_WHITE = (0.95047, 1.0, 1.08883)
+
+def _xyz_from_rgb() -> torch.Tensor:
+    """(3, 3) linear sRGB -> CIE XYZ (D65), as scikit-image uses it."""
+    return torch.tensor(((0.412453, 0.357580, 0.180423),
+                         (0.212671, 0.715160, 0.072169),
+                         (0.019334, 0.119193, 0.950227)), dtype=torch.float64)
+
+
+def _white() -> torch.Tensor:
+    """(1, 3, 1, 1) the D65 white point (2-degree observer) in XYZ."""
+    return torch.tensor((0.95047, 1.0, 1.08883), dtype=torch.float64).view(1, 3, 1, 1)
 
 
 def srgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) sRGB in [0, 1] -> CIELAB (L in 0-100; a, b about -128-127)."""
-    matrix = torch.tensor(_XYZ_FROM_RGB, dtype=rgb.dtype, device=rgb.device)
-    white = torch.tensor(_WHITE, dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
+    matrix, white = constant_like(_xyz_from_rgb, rgb), constant_like(_white, rgb)
     xyz = torch.einsum("ij,bjhw->bihw", matrix, srgb_to_linear(rgb)) / white
     # the cube root, with the linear segment near black that keeps its slope finite
     f = torch.where(xyz > 0.008856, xyz.clamp_min(0.008856) ** (1 / 3), 7.787 * xyz + 16 / 116)

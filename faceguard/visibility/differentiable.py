@@ -34,6 +34,8 @@ from functools import cache
 import torch
 import torch.nn.functional as F
 
+from faceguard.device import constant_like
+
 SCALES = 6
 _C2 = 0.0009
 _SIGMA = 1.5
@@ -48,6 +50,18 @@ def _constants() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return (torch.as_tensor(reference.kOpsinAbsorbanceMatrix, dtype=torch.float64).view(3, 3),
             torch.as_tensor(reference.kOpsinAbsorbanceBias, dtype=torch.float64),
             torch.as_tensor(reference.weights, dtype=torch.float64))
+
+
+def _opsin_matrix() -> torch.Tensor:
+    return _constants()[0]
+
+
+def _opsin_bias() -> torch.Tensor:
+    return _constants()[1].view(1, 3, 1, 1)
+
+
+def _weights() -> torch.Tensor:
+    return _constants()[2]
 
 
 @cache
@@ -66,10 +80,10 @@ def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
 def linear_to_xyb(rgb: torch.Tensor) -> torch.Tensor:
     """Linear RGB (B, 3, H, W) -> positive XYB as SSIMULACRA2 uses it (X*14+0.42, Y+0.01,
     B-Y+0.55)."""
-    matrix, bias, _ = _constants()
-    mixed = torch.einsum("ij,bjhw->bihw", matrix.to(rgb), rgb) + bias.to(rgb).view(1, 3, 1, 1)
+    bias = constant_like(_opsin_bias, rgb)
+    mixed = torch.einsum("ij,bjhw->bihw", constant_like(_opsin_matrix, rgb), rgb) + bias
     # mixed >= bias > 0 for rgb >= 0, so the cube root's gradient stays finite
-    mixed = mixed.clamp_min(float(bias[0])) ** (1 / 3) - bias.to(rgb).view(1, 3, 1, 1) ** (1 / 3)
+    mixed = mixed.clamp_min(float(_constants()[1][0])) ** (1 / 3) - bias ** (1 / 3)
     x, y = 0.5 * (mixed[:, 0] - mixed[:, 1]), 0.5 * (mixed[:, 0] + mixed[:, 1])
     return torch.stack([x * 14 + 0.42, y + 0.01, mixed[:, 2] - y + 0.55], 1)
 
@@ -84,7 +98,7 @@ def _blur(x: torch.Tensor) -> torch.Tensor:
     top, bottom = x[..., :_RADIUS, :].flip(-2), x[..., -_RADIUS:, :].flip(-2)
     x = torch.cat([top, x, bottom], -2)  # scipy "reflect": the edge pixel repeats
     x = x.contiguous(memory_format=torch.channels_last)
-    k, c = _kernel().to(x), x.shape[1]
+    k, c = constant_like(_kernel, x), x.shape[1]
     x = F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
     # the convolution's own zero padding: no padded copy of the planes
     return F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), padding=(0, _RADIUS), groups=c)
@@ -259,7 +273,7 @@ def ssimulacra2(reference: torch.Tensor | Reference, distorted: torch.Tensor,
     if ref.shape != distorted.shape:
         raise ValueError(f"expected two (B, 3, H, W) images of one shape, got "
                          f"{tuple(ref.shape)} and {tuple(distorted.shape)}")
-    _, _, weights = _constants()
+    weights = constant_like(_weights, distorted)
     lin_b = srgb_to_linear(distorted).contiguous(memory_format=torch.channels_last)
     per_scale = []
     for scale, (a, mu_a, s_aa) in enumerate(ref.scales):
@@ -272,7 +286,7 @@ def ssimulacra2(reference: torch.Tensor | Reference, distorted: torch.Tensor,
              for n in range(2) for m in range(3)]
     if aligned:  # the weights of these scales, laid out (channel, scale, norm, map)
         weights = weights.view(3, SCALES, 6)[:, : len(per_scale)].reshape(-1)
-    total = (torch.stack(terms, -1).abs() * weights[: len(terms)].to(lin_b)).sum(-1)
+    total = (torch.stack(terms, -1).abs() * weights[: len(terms)]).sum(-1)
     total = total * 0.9562382616834844
     total = (2.326765642916932 * total - 0.020884521182843837 * total**2
              + 6.248496625763138e-05 * total**3)

@@ -1,0 +1,25 @@
+"""Constants kept on the device: copied once, equal to the CPU's, usable with gradients."""
+
+import torch
+
+from faceguard.cloak.transforms import dct_matrix
+from faceguard.device import constant_like
+
+
+def test_a_constant_is_copied_once_per_dtype_with_the_same_values():
+    single, double = torch.zeros(1), torch.zeros(1, dtype=torch.float64)
+    first = constant_like(dct_matrix, single)
+    assert constant_like(dct_matrix, single) is first  # kept, not copied again
+    assert first.dtype == torch.float32 and first.device == single.device
+    again = constant_like(dct_matrix, double)
+    assert again.dtype == torch.float64
+    assert torch.equal(first, dct_matrix().to(single))
+    assert torch.equal(again, dct_matrix().to(double))
+
+
+def test_a_constant_first_made_in_inference_mode_still_takes_gradients():
+    with torch.inference_mode():
+        d = constant_like(dct_matrix, torch.zeros(1, dtype=torch.float16))
+    x = torch.ones(8, 8, dtype=torch.float16, requires_grad=True)
+    (d @ x).sum().backward()  # an inference tensor would refuse to be saved for backward
+    assert x.grad is not None and not d.is_inference()
