@@ -234,6 +234,7 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
     recognizer (all EOT draws batched, alignment included), the visibility penalty's
     and the purification levers' filters' (bilateral; BL+SR), each timed on its own."""
     from faceguard.album import embed_faces
+    from faceguard.audit.superres import SuperResolutionUnavailable
     from faceguard.cloak.budget import changing_box, eight_bit, keep_visible
     from faceguard.cloak.photo import WORK_PX, cloak_face, face_in, paste, working_view
     from faceguard.cloak.recipe import make_cloak, objective_factory
@@ -307,8 +308,11 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
     def purify() -> None:
         bilateral(x).sum().backward()
 
-    def restore() -> None:
-        bilateral_sr(x).sum().backward()
+    def restore() -> float | None:  # None without the Real-ESRGAN weights (optional)
+        try:
+            return round(_seconds(lambda: bilateral_sr(x).sum().backward()), 4)
+        except SuperResolutionUnavailable:
+            return None
 
     return {"device": str(ensemble.device), "photo": "x".join(map(str, photo.size)),
             "face_px": round(face.width),
@@ -318,7 +322,7 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
             "one_step_s": {"objective_per_recognizer": per_model,
                            "visibility_penalty": round(_seconds(penalty), 4),
                            "bilateral_of_the_purify_lever": round(_seconds(purify), 4),
-                           "bl_sr_of_the_restore_lever": round(_seconds(restore), 4)},
+                           "bl_sr_of_the_restore_lever": restore()},
             "note": "stages run one after another in this process (not through the "
                     "pipeline's worker thread); one_step_s times each part of a step "
                     "alone, forward and backward, at the working scale"}
