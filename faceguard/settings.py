@@ -182,14 +182,14 @@ TEXTURE_MEASURED = (
     "but less often on small 112-px faces")
 #: the methods a person's mask can start (a warm start: ``CloakSettings.person_mask``)
 PERSON_MASK_METHODS = ("perceptual",)
-#: what the album path buys and costs, measured (benchmarks/results/speed.json,
-#: protection-album-person-mask.json, at the constant rate its refinement keeps:
-#: album-distances-person-mask-full-rate.json; the CLI's help and the app's tooltip)
+#: what the album path buys and costs, measured (benchmarks/results/speed-album-fit50.json,
+#: protection-album-person-mask-fit50.json, protection-album-unseen-12-04.json; the CLI's
+#: help and the app's tooltip)
 PERSON_MASK_MEASURED = (
-    "each photo then takes about a fifth of the time, after a minute or two per person "
+    "each photo then takes about a fifth of the time, after about 40 seconds per person "
     "to fit the mask, so it pays off on large albums; it protects less: on the test "
-    "album at 10 steps dlib / mobileface / faceres missed 60 / 57 / 26% of the faces, "
-    "against 80 / 63 / 49% from scratch then and 86 / 66 / 54% from scratch now")
+    "album at 10 steps dlib / mobileface / faceres missed 57 / 60 / 26% of the faces, "
+    "against 89 / 69 / 57% from scratch")
 
 #: output format choice -> what the user reads ("keep": each photo's own format)
 OUTPUT_FORMATS = {
