@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# What a lent GPU machine runs, in one call (at most 9.5 minutes): the speed
-# benchmark (album repeated to 120 photos) and the stage profile, their JSON into $OUT.
+# What a lent GPU machine runs, in one call (at most 9.5 minutes): what a new window
+# shape costs the metric (blur_shapes.py), the speed benchmark (album repeated to 120
+# photos) and the stage profile, their JSON and logs into $OUT.
 # First, here: scripts/device_carry.sh; then
 #   device.run(command="bash benchmarks/device.sh", carry=[".device-carry"], timeout_s=600)
 # The machine's image has torch, numpy, OpenCV, scikit-image and scipy; the rest comes
@@ -18,10 +19,12 @@ mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 
 status=0
-timeout 420 python3 benchmarks/speed.py --threads 4 --album-size 120 2>&1 | tee "$OUT/speed.log" \
+timeout 60 python3 benchmarks/blur_shapes.py 2>&1 | tee "$OUT/blur.log" || status=1
+timeout 390 python3 benchmarks/speed.py --threads 4 --album-size 120 2>&1 | tee "$OUT/speed.log" \
   || status=1
-timeout 150 python3 benchmarks/stage_profile.py --threads 4 2>&1 | tee "$OUT/profile.log" \
+timeout 120 python3 benchmarks/stage_profile.py --threads 4 2>&1 | tee "$OUT/profile.log" \
   || status=1
 # speed.json is written over the tracked one there: fetched, it becomes speed-cuda.json here
-cp benchmarks/results/speed.json benchmarks/results/stage-profile-cuda.json "$OUT"/ 2>/dev/null
+cp benchmarks/results/speed.json benchmarks/results/stage-profile-cuda.json \
+  benchmarks/results/blur-shapes-cuda.json "$OUT"/ 2>/dev/null
 exit $status

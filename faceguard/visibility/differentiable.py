@@ -88,16 +88,25 @@ def linear_to_xyb(rgb: torch.Tensor) -> torch.Tensor:
     return torch.stack([x * 14 + 0.42, y + 0.01, mixed[:, 2] - y + 0.55], 1)
 
 
+def layout(x: torch.Tensor) -> torch.memory_format:
+    """The memory layout the metric's planes are blurred in, on ``x``'s device.
+
+    On a CPU, channels-last: the grouped convolutions of :func:`_blur` are 2-6x faster
+    than in the default layout, and 3-6x faster than 11 shifted, weighted sums, forward
+    and backward (torch 2.14, 2 cores, at 1400 and 481 px). On a GPU, the default: there
+    a channels-last grouped convolution goes to cuDNN, which plans each new shape anew,
+    and the optimiser scores a window of a new shape every step (the H200's profile in
+    benchmarks/RESULTS.md: optimising took 15.3 s cold and 7.8 s once the shapes recurred).
+    """
+    return torch.contiguous_format if x.is_cuda else torch.channels_last
+
+
 def _blur(x: torch.Tensor) -> torch.Tensor:
     """Gaussian blur, sigma 1.5: zero padding across columns, mirrored rows (see above).
-
-    One grouped convolution per axis, on channels-last tensors (as :func:`prepare` and
-    :func:`ssimulacra2` lay them out): on a CPU that is 2-6x faster than the default
-    layout, and 3-6x faster than 11 shifted, weighted sums, forward and backward
-    (torch 2.14, 2 cores, at 1400 and 481 px)."""
+    One grouped convolution per axis, in :func:`layout`."""
     top, bottom = x[..., :_RADIUS, :].flip(-2), x[..., -_RADIUS:, :].flip(-2)
     x = torch.cat([top, x, bottom], -2)  # scipy "reflect": the edge pixel repeats
-    x = x.contiguous(memory_format=torch.channels_last)
+    x = x.contiguous(memory_format=layout(x))
     k, c = constant_like(_kernel, x), x.shape[1]
     x = F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
     # the convolution's own zero padding: no padded copy of the planes
@@ -227,7 +236,8 @@ def prepare(reference: torch.Tensor, changed: Box | None = None) -> Reference:
     if min(reference.shape[-2:]) < 8:
         raise ValueError(f"SSIMULACRA2 needs at least 8x8 pixels, got {tuple(reference.shape)}")
     changed = _clipped(changed, reference.shape)
-    lin, scales = srgb_to_linear(reference).contiguous(memory_format=torch.channels_last), []
+    lin, scales = srgb_to_linear(reference), []
+    lin = lin.contiguous(memory_format=layout(lin))
     for scale in range(SCALES):
         if scale:
             lin = _downsample(lin)
@@ -274,7 +284,8 @@ def ssimulacra2(reference: torch.Tensor | Reference, distorted: torch.Tensor,
         raise ValueError(f"expected two (B, 3, H, W) images of one shape, got "
                          f"{tuple(ref.shape)} and {tuple(distorted.shape)}")
     weights = constant_like(_weights, distorted)
-    lin_b = srgb_to_linear(distorted).contiguous(memory_format=torch.channels_last)
+    lin_b = srgb_to_linear(distorted)
+    lin_b = lin_b.contiguous(memory_format=layout(lin_b))
     per_scale = []
     for scale, (a, mu_a, s_aa) in enumerate(ref.scales):
         if scale:
