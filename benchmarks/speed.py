@@ -44,8 +44,12 @@ from faceguard.pipeline import CloakJob, cloak_album  # noqa: E402
 from faceguard.settings import DEFAULT_MODELS, CloakSettings  # noqa: E402
 
 
-def run_job(job: CloakJob, detector: FaceDetector, ensembles: dict) -> tuple[float, list[dict]]:
-    """(wall seconds, manifest entries) of a cloak run."""
+def run_job(job: CloakJob, detector: FaceDetector, ensembles: dict,
+            stages: dict | None = None) -> tuple[float, list[dict]]:
+    """(wall seconds, manifest entries) of a cloak run; ``stages`` (when given) is filled
+    with each of the run's stages and its seconds, from its first event to the next
+    stage's first event (a photo's first "cloaking" event comes at its first
+    optimisation step: what comes before it counts to "learning")."""
     def load(names):
         key = tuple(names)
         if key not in ensembles:
@@ -53,9 +57,18 @@ def run_job(job: CloakJob, detector: FaceDetector, ensembles: dict) -> tuple[flo
         return ensembles[key]
 
     started = time.perf_counter()
-    entries = [e.result for e in cloak_album(job, detector, load)
-               if e.stage == "cloaking" and e.result]
-    return time.perf_counter() - started, entries
+    entries, begun = [], []  # (stage, when its first event came)
+    for e in cloak_album(job, detector, load):
+        if not begun or begun[-1][0] != e.stage:
+            begun.append((e.stage, time.perf_counter()))
+        if e.stage == "cloaking" and e.result:
+            entries.append(e.result)
+    ended = time.perf_counter()
+    if stages is not None:
+        ends = [t for _, t in begun[1:]] + [ended]
+        stages["before the first event"] = round(begun[0][1] - started, 3)
+        stages |= {stage: round(end - t, 3) for (stage, t), end in zip(begun, ends, strict=True)}
+    return ended - started, entries
 
 
 def big_photo(album: Path) -> Path:
@@ -105,9 +118,11 @@ def twelve_megapixels(path: Path, ref: Path, detector, ensembles, tmp: Path, pre
     for preset in presets:
         job = CloakJob(inputs=[path], outdir=tmp / f"big-{preset}", protect=[ref],
                        settings=CloakSettings(preset=preset))
-        seconds, entries = run_job(job, detector, ensembles)
+        job_stages: dict[str, float] = {}
+        seconds, entries = run_job(job, detector, ensembles, job_stages)
         face = next(f for f in entries[0]["faces"] if f["protected"])
         out[preset] = {"end_to_end_s": seconds, "ratio_to_floor": seconds / floor["total_s"],
+                       "job_stages_s": job_stages,
                        "photo_s": entries[0]["seconds"], "cloak_s": face["seconds"],
                        "ssimulacra2": face["quality"]["ssimulacra2"],
                        "distance_before": face["distance_before"],
