@@ -19,10 +19,10 @@ mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 
 status=0
-timeout 60 python3 benchmarks/blur_shapes.py 2>&1 | tee "$OUT/blur.log" || status=1
-timeout 390 python3 benchmarks/speed.py --threads 4 --album-size 120 2>&1 | tee "$OUT/speed.log" \
+timeout 45 python3 benchmarks/blur_shapes.py 2>&1 | tee "$OUT/blur.log" || status=1
+timeout 320 python3 benchmarks/speed.py --threads 4 --album-size 120 2>&1 | tee "$OUT/speed.log" \
   || status=1
-timeout 120 python3 benchmarks/stage_profile.py --threads 4 2>&1 | tee "$OUT/profile.log" \
+timeout 210 python3 benchmarks/stage_profile.py --threads 4 2>&1 | tee "$OUT/profile.log" \
   || status=1
 # speed.json is written over the tracked one there: fetched, it becomes speed-cuda.json here
 cp benchmarks/results/speed.json benchmarks/results/stage-profile-cuda.json \
