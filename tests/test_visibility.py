@@ -103,6 +103,27 @@ def test_ssimulacra2_is_differentiable_and_finite_at_identity(astronaut):
     assert torch.isfinite(c.grad).all() and c.grad.abs().sum() > 0
 
 
+def test_the_gpus_layout_of_the_blurs_gives_the_same_score_and_gradient(astronaut, monkeypatch):
+    """A GPU blurs the metric's planes in the default layout (cuDNN plans each new shape
+    of a channels-last one): run that layout here, where the CPU's is channels-last."""
+    from faceguard.visibility import differentiable
+
+    assert differentiable.layout(torch.zeros(1, 3, 8, 8)) == torch.channels_last
+    a = torch.from_numpy(astronaut[60:180, 170:280] / 255.0).permute(2, 0, 1)[None].double()
+    b = (a + 0.03 * torch.randn_like(a)).clamp(0, 1)
+
+    def scored() -> tuple[torch.Tensor, torch.Tensor]:
+        x = b.clone().requires_grad_(True)
+        s = ssimulacra2(a, x, changed=(10, 20, 90, 100))
+        s.sum().backward()
+        return s.detach(), x.grad
+
+    cpu = scored()
+    monkeypatch.setattr(differentiable, "layout", lambda x: torch.contiguous_format)
+    gpu = scored()
+    assert torch.allclose(cpu[0], gpu[0], atol=1e-9) and torch.allclose(cpu[1], gpu[1], atol=1e-12)
+    assert cpu[1].abs().sum() > 0
+
 def test_a_prepared_reference_scores_the_same(astronaut):
     a = torch.from_numpy(astronaut[60:180, 170:280] / 255.0).permute(2, 0, 1)[None].double()
     others = [(a + 0.03 * torch.randn_like(a)).clamp(0, 1), a.flip(-1), a * 0.9]
