@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 from dataclasses import replace
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -241,10 +242,21 @@ def _seconds(fn, reps: int = 3) -> float:
     return (time.perf_counter() - t) / reps
 
 
+def _step_seconds(ends: list[float]) -> dict:
+    """The seconds of steps 2-6, and the median and largest over every step after the
+    first, from the times the steps ended (the first step's start is not seen)."""
+    took = [b - a for a, b in pairwise(ends)]
+    if not took:
+        return {}
+    return {"steps_2_to_6": [round(t, 3) for t in took[:5]], "median": round(median(took), 3),
+            "largest": round(max(took), 3)}
+
+
 def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
     """Where one photo's time goes, stage by stage, at ``balanced``: load, detect, embed
     the reference and the face, the optimisation (timed whole, with its steps counted),
-    the visibility guard, paste and save, and the manifest's measurement; then one
+    the visibility guard, paste and save, and the manifest's measurement (with the
+    optimisation's steps timed one by one: ``step_s``); then one
     optimisation step taken apart: the objective's forward and backward pass per
     recognizer (all EOT draws batched, alignment included), the visibility penalty's
     and the purification levers' filters' (bilateral; BL+SR), each timed on its own."""
@@ -285,7 +297,7 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
     make = objective_factory(s, ensemble, centroids, seed=s.seed)
     cloaked, crop = cloak_face(image, face, cloak, ensemble, make, texture=s.texture,
                                floor=s.floor, delta_e=s.delta_e,  # as the pipeline cloaks
-                               on_step=lambda k, n: steps.append(k))
+                               on_step=lambda k, n: steps.append(time.perf_counter()))
     lap("optimise (with cutting the region and its budget)")
     region = cloaked[..., crop.region[1]:crop.region[3], crop.region[0]:crop.region[2]]
     region, seen = keep_visible(crop.pixels, region, s.floor, face_in(crop, face),
@@ -332,7 +344,10 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
     return {"device": str(ensemble.device), "photo": "x".join(map(str, photo.size)),
             "face_px": round(face.width),
             "working_px": list(work.pixels.shape[-2:]), "steps_run": len(steps),
-            "steps_planned": s.steps, "eot_draws": s.eot_samples, "stages_s": out,
+            "steps_planned": s.steps, "eot_draws": s.eot_samples,
+            # each step from the end of the one before: whether a slow first photo is slow
+            # in a few early steps (starting up) or in every step (new shapes each step)
+            "step_s": _step_seconds(steps), "stages_s": out,
             "total_s": round(sum(out.values()), 3),
             "one_step_s": {"objective_per_recognizer": per_model,
                            "visibility_penalty": round(_seconds(penalty), 4),
