@@ -254,10 +254,9 @@ def _step_seconds(ends: list[float]) -> dict:
 
 def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
     """Where one photo's time goes, stage by stage, at ``balanced``: load, detect, embed
-    the reference and the face, the optimisation (timed whole, with its steps counted),
-    the visibility guard, paste and save, and the manifest's measurement (with the
-    optimisation's steps timed one by one: ``step_s``); then one
-    optimisation step taken apart: the objective's forward and backward pass per
+    the reference and the face, the optimisation (timed whole and step by step, in
+    ``step_s``), the visibility guard, paste and save, and the manifest's measurement;
+    then one optimisation step taken apart: the objective's forward and backward pass per
     recognizer (all EOT draws batched, alignment included), the visibility penalty's
     and the purification levers' filters' (bilateral; BL+SR), each timed on its own."""
     from faceguard.album import embed_faces
