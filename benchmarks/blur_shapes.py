@@ -5,8 +5,8 @@ The optimiser scores a window of a new shape every step (``cloak/perceptual.py``
 backward in 40 windows of new shapes (``fresh``) and then in the same 40 again
 (``repeated``), for each layout of the metric's blurs:
 
-- ``channels_last``: the CPU's layout (before 4 Dec, the GPU's too);
-- ``contiguous``: the default layout (the GPU's since 4 Dec);
+- ``channels_last``: the CPU's layout (until 4 Dec 15:45, the GPU's too);
+- ``contiguous``: the default layout (the GPU's since then);
 - ``contiguous_no_cudnn``: the same, with cuDNN switched off around the metric.
 
 ``backend`` names the convolution torch picks for the blur in each layout. Writes

@@ -124,6 +124,7 @@ def test_the_gpus_layout_of_the_blurs_gives_the_same_score_and_gradient(astronau
     assert torch.allclose(cpu[0], gpu[0], atol=1e-9) and torch.allclose(cpu[1], gpu[1], atol=1e-12)
     assert cpu[1].abs().sum() > 0
 
+
 def test_a_prepared_reference_scores_the_same(astronaut):
     a = torch.from_numpy(astronaut[60:180, 170:280] / 255.0).permute(2, 0, 1)[None].double()
     others = [(a + 0.03 * torch.randn_like(a)).clamp(0, 1), a.flip(-1), a * 0.9]
