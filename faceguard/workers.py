@@ -4,14 +4,19 @@ Detecting and embedding a photo's faces is many small convolutions, which gain l
 a second thread inside each (on 2 cores: 99 -> 77 ms per album photo for detection alone
 when two photos are detected at once, one thread each, instead of one after another on
 two threads). Decoding the next photo fits into the gaps.
+
+The threads live as long as the process: cuDNN keeps its convolution plans per thread, so
+a new thread plans every shape of every recognizer again, seconds on a GPU (3.4 s to read
+the reference photo of benchmarks/job_timeline.py's job, every job, on an H200).
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from itertools import islice
+from threading import Lock
 from typing import TypeVar
 
 import torch
@@ -21,25 +26,39 @@ R = TypeVar("R")
 
 MAX_WORKERS = 4  # each holds a decoded photo (a 12 MP one is 150 MB as float32)
 
+_pools: dict[int, ThreadPoolExecutor] = {}  # workers -> the process's pool of that size
+_pools_lock = Lock()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """The process's pool of ``workers`` threads, torch on one thread each."""
+    with _pools_lock:
+        if workers not in _pools:
+            _pools[workers] = ThreadPoolExecutor(
+                workers, thread_name_prefix="faceguard-work",
+                initializer=torch.set_num_threads, initargs=(1,))
+        return _pools[workers]
+
 
 def in_parallel(work: Callable[[T], R], items: Iterable[T], workers: int | None = None
                 ) -> Iterator[R]:
     """``work(item)`` for each item, in order, ``workers`` items at once in threads whose
     torch runs on one thread each (default: as many workers as torch has threads, at
     most :data:`MAX_WORKERS`). At most ``workers`` items are in hand ahead of the caller;
-    stopping early waits for those. Errors of ``work`` are raised in order."""
+    stopping early waits for those. Errors of ``work`` are raised in order. ``work`` must
+    not call this itself (the pools are shared)."""
     threads = torch.get_num_threads()
     workers = workers or max(1, min(MAX_WORKERS, threads))
+    pool, pending = _pool(workers), deque()
     try:
-        with ThreadPoolExecutor(workers, thread_name_prefix="faceguard-work",
-                                initializer=torch.set_num_threads, initargs=(1,)) as pool:
-            todo = iter(items)
-            pending = deque(pool.submit(work, item) for item in islice(todo, workers))
-            while pending:
-                done = pending.popleft().result()
-                pending.extend(pool.submit(work, item) for item in islice(todo, 1))
-                yield done
+        todo = iter(items)
+        pending.extend(pool.submit(work, item) for item in islice(todo, workers))
+        while pending:
+            done = pending.popleft().result()
+            pending.extend(pool.submit(work, item) for item in islice(todo, 1))
+            yield done
     finally:
+        wait(pending)  # stopped early (or by an error): the items in hand finish first
         # each thread keeps its own count, but a thread's first torch call takes the last
         # count set anywhere: set the caller's back for the threads started after
         torch.set_num_threads(threads)

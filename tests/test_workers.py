@@ -37,6 +37,17 @@ def test_the_callers_thread_count_stays_and_new_threads_get_it():
     assert torch.get_num_threads() == 2 and later == [2]
 
 
+def test_the_threads_are_kept_for_the_next_call():
+    # cuDNN keeps its convolution plans per thread: new threads would plan them again
+    def seen(k: int) -> threading.Thread:  # the object: a new thread may reuse an ident
+        time.sleep(0.05)  # busy: each item in hand has a thread of its own
+        return threading.current_thread()
+
+    first = set(in_parallel(seen, range(4), workers=2))
+    second = set(in_parallel(seen, range(4), workers=2))
+    assert len(first) == 2 and second == first and threading.current_thread() not in first
+
+
 def test_an_error_is_raised_in_its_place():
     def work(k: int) -> int:
         if k == 2:
