@@ -11,12 +11,20 @@ if TYPE_CHECKING:
 
 
 def pick_device(device: str | None = None) -> str:
-    """``device`` if given, else "cuda" when available, else "cpu"."""
-    if device:
-        return device
+    """``device`` if given, else "cuda" when available, else "cpu".
+
+    Picking a GPU turns cuDNN off for the process. cuDNN plans each convolution shape
+    once per thread, and every job cloaks in a new thread (the app's), so every job paid
+    for the planning: 29.4 s for benchmarks/job_timeline.py's 12 MP job on an H200, 7.7 s
+    when the same thread runs it again. Torch's own kernels plan nothing: 9.9 s the first
+    time, 8.4-9.2 s again (job-timeline-*-cuda.json).
+    """
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda"):
+        torch.backends.cudnn.enabled = False
+    return device
 
 
 def constant_like(make: Callable[..., torch.Tensor], like: torch.Tensor,

@@ -1,9 +1,22 @@
-"""Constants kept on the device: copied once, equal to the CPU's, usable with gradients."""
+"""The device: a GPU runs without cuDNN; constants kept there are copied once, equal to the
+CPU's, usable with gradients."""
 
 import torch
 
 from faceguard.cloak.transforms import dct_matrix
-from faceguard.device import constant_like
+from faceguard.device import constant_like, pick_device
+
+
+def test_picking_a_gpu_turns_cudnn_off_and_the_cpu_leaves_it():
+    # cuDNN plans each shape once per thread, and each job cloaks in a new thread
+    was = torch.backends.cudnn.enabled
+    try:
+        torch.backends.cudnn.enabled = True
+        assert pick_device("cpu") == "cpu" and torch.backends.cudnn.enabled
+        assert pick_device("cuda:0") == "cuda:0"  # only named: no GPU is needed here
+        assert not torch.backends.cudnn.enabled
+    finally:
+        torch.backends.cudnn.enabled = was
 
 
 def test_a_constant_is_copied_once_per_dtype_with_the_same_values():
