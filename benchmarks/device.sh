@@ -25,7 +25,7 @@ timeout 200 python3 benchmarks/speed.py --threads 4 --album-size 120 2>&1 | tee 
   || status=1
 timeout 80 python3 benchmarks/job_timeline.py --threads 4 --runs 2 2>&1 | tee "$OUT/timeline.log" \
   || status=1
-timeout 130 python3 benchmarks/stage_profile.py --threads 4 2>&1 | tee "$OUT/profile.log" \
+timeout 210 python3 benchmarks/stage_profile.py --threads 4 2>&1 | tee "$OUT/profile.log" \
   || status=1
 # speed.json is written over the tracked one there: fetched, it becomes speed-cuda.json here
 cp benchmarks/results/speed.json benchmarks/results/stage-profile-cuda.json \
