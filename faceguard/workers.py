@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from itertools import islice
-from threading import Lock
+from threading import Lock, current_thread
 from typing import TypeVar
 
 import torch
@@ -28,6 +28,7 @@ MAX_WORKERS = 4  # each holds a decoded photo (a 12 MP one is 150 MB as float32)
 
 _pools: dict[int, ThreadPoolExecutor] = {}  # workers -> the process's pool of that size
 _pools_lock = Lock()
+_NAME = "faceguard-work"  # the pools' threads' names begin so
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
@@ -35,7 +36,7 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     with _pools_lock:
         if workers not in _pools:
             _pools[workers] = ThreadPoolExecutor(
-                workers, thread_name_prefix="faceguard-work",
+                workers, thread_name_prefix=_NAME,
                 initializer=torch.set_num_threads, initargs=(1,))
         return _pools[workers]
 
@@ -45,8 +46,12 @@ def in_parallel(work: Callable[[T], R], items: Iterable[T], workers: int | None 
     """``work(item)`` for each item, in order, ``workers`` items at once in threads whose
     torch runs on one thread each (default: as many workers as torch has threads, at
     most :data:`MAX_WORKERS`). At most ``workers`` items are in hand ahead of the caller;
-    stopping early waits for those. Errors of ``work`` are raised in order. ``work`` must
-    not call this itself (the pools are shared)."""
+    stopping early waits for those. Errors of ``work`` are raised in order. Called from a
+    pool's thread, it works in that thread, one item after another: a pool's threads
+    waiting on their own pool could wait for good."""
+    if current_thread().name.startswith(_NAME):
+        yield from map(work, items)
+        return
     threads = torch.get_num_threads()
     workers = workers or max(1, min(MAX_WORKERS, threads))
     pool, pending = _pool(workers), deque()

@@ -48,6 +48,19 @@ def test_the_threads_are_kept_for_the_next_call():
     assert len(first) == 2 and second == first and threading.current_thread() not in first
 
 
+def test_work_that_works_side_by_side_itself_does_not_wait_for_good():
+    def outer(k: int) -> list[int]:  # every thread of the pool busy with an outer item
+        time.sleep(0.05)
+        return list(in_parallel(lambda j: 10 * k + j, range(3), workers=2))
+
+    got: list[list[int]] = []
+    caller = threading.Thread(target=lambda: got.extend(in_parallel(outer, range(2), workers=2)),
+                              daemon=True)  # a daemon: were it stuck, the tests still end
+    caller.start()
+    caller.join(timeout=30)
+    assert got == [[0, 1, 2], [10, 11, 12]]
+
+
 def test_an_error_is_raised_in_its_place():
     def work(k: int) -> int:
         if k == 2:
