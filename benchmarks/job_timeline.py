@@ -23,6 +23,7 @@ import pstats
 import sys
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import torch
@@ -53,7 +54,7 @@ def timeline(job: CloakJob, detector: FaceDetector, ensemble: Ensemble) -> dict:
         marks.append((_label(event), time.perf_counter()))
     total = marks[-1][1] - started
     gaps = [{"seconds": round(b[1] - a[1], 3), "after": a[0], "before": b[0]}
-            for a, b in zip(marks, marks[1:], strict=False)]
+            for a, b in pairwise(marks)]
     steps = [g["seconds"] for g in gaps if "step" in g["after"] and "step" in g["before"]]
     return {"total_s": round(total, 3), "events": len(marks) - 1,
             "longest_gaps": sorted(gaps, key=lambda g: -g["seconds"])[:TOP],
