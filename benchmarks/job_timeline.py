@@ -10,7 +10,7 @@ The first run in the process is ``cold`` (models first used, kernels first plann
 Writes ``job-timeline.json`` (``job-timeline-cuda.json`` on a GPU).
 
 ``--profile`` runs the job once more under cProfile and keeps the functions with the
-most cumulative seconds (the profiler slows what it watches: read its shares only).
+most cumulative and own seconds (the profiler slows what it watches: read its shares only).
 
 Usage: .venv/bin/python benchmarks/job_timeline.py [--threads N] [--runs N] [--profile]
 """
@@ -18,8 +18,6 @@ Usage: .venv/bin/python benchmarks/job_timeline.py [--threads N] [--runs N] [--p
 from __future__ import annotations
 
 import argparse
-import cProfile
-import pstats
 import sys
 import tempfile
 import time
@@ -30,7 +28,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import speed  # noqa: E402
-from common import data_dir, median, write_results  # noqa: E402
+from common import median, write_results  # noqa: E402
+from stage_profile import python_profile  # noqa: E402
 
 from faceguard.detect import FaceDetector  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
@@ -64,40 +63,28 @@ def timeline(job: CloakJob, detector: FaceDetector, ensemble: Ensemble) -> dict:
             "outside_steps_s": round(total - sum(steps), 3)}
 
 
-def by_cumulative(profile: cProfile.Profile) -> list[dict]:
-    """The functions with the most cumulative seconds in a profile."""
-    stats = pstats.Stats(profile).stats  # (file, line, name) -> (cc, calls, own, cumulative, _)
-    rows = sorted(stats.items(), key=lambda kv: -kv[1][3])[:3 * TOP]
-    return [{"function": f"{Path(file).name}:{line}({name})", "calls": calls,
-             "own_s": round(own, 3), "cumulative_s": round(cum, 3)}
-            for (file, line, name), (_, calls, own, cum, _) in rows]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    started = time.perf_counter()
-    album = data_dir("album")
-    detector, ensemble = FaceDetector(), Ensemble.load(DEFAULT_MODELS)
+    started, album, detector, ensemble = speed.start(args.threads)
     results = {}
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
+
+        def job(out: str) -> CloakJob:
+            return CloakJob(inputs=[speed.big_photo(album)], outdir=tmp / out,
+                            protect=[speed.reference(album)])
+
         for run in range(args.runs):
-            job = CloakJob(inputs=[speed.big_photo(album)], outdir=tmp / f"run-{run}",
-                           protect=[speed.reference(album)])
             name = "cold" if run == 0 else f"warm_{run}"
-            results[name] = timeline(job, detector, ensemble)
+            results[name] = timeline(job(name), detector, ensemble)
             print(name, results[name]["total_s"], results[name]["longest_gaps"][:4], flush=True)
         if args.profile:
-            job = CloakJob(inputs=[speed.big_photo(album)], outdir=tmp / "profiled",
-                           protect=[speed.reference(album)])
-            profile = cProfile.Profile()
-            profile.runcall(timeline, job, detector, ensemble)
-            results["python_by_cumulative"] = by_cumulative(profile)
+            results["python"] = python_profile(
+                lambda: timeline(job("profiled"), detector, ensemble))
     name = "job-timeline" + ("-cuda" if torch.cuda.is_available() else "")
     settings = {"threads": args.threads, "models": list(DEFAULT_MODELS), "runs": args.runs,
                 "photo": "12.6 MP", "note": "a gap is named by the events before and after "

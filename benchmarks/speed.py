@@ -360,6 +360,15 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
 PARTS = ["stages", "twelve_megapixels", "cancel", "album", "saved_mask"]
 
 
+def start(threads: int) -> tuple[float, Path, FaceDetector, Ensemble]:
+    """A speed benchmark's start (this one's, ``stage_profile.py``'s, ``job_timeline.py``'s):
+    torch on ``threads`` threads, then (the clock, the album, the detector, the default
+    ensemble)."""
+    torch.set_num_threads(threads)
+    started = time.perf_counter()
+    return started, data_dir("album"), FaceDetector(), Ensemble.load(DEFAULT_MODELS)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="8 album photos, balanced only")
@@ -373,10 +382,7 @@ def main() -> None:
     parser.add_argument("--stages-only", action="store_true",
                         help="only the stage-by-stage profile (speed-stages.json)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    started = time.perf_counter()
-    album = data_dir("album")
-    detector, ensemble = FaceDetector(), Ensemble.load(DEFAULT_MODELS)
+    started, album, detector, ensemble = start(args.threads)
     ensembles = {tuple(DEFAULT_MODELS): ensemble}
     parts = ["stages"] if args.stages_only else args.parts
     with tempfile.TemporaryDirectory() as tmpdir:

@@ -24,7 +24,6 @@ import cProfile
 import pstats
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -32,10 +31,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import speed  # noqa: E402
-from common import data_dir, write_results  # noqa: E402
+from common import write_results  # noqa: E402
 
-from faceguard.detect import FaceDetector  # noqa: E402
-from faceguard.models.ensemble import Ensemble  # noqa: E402
 from faceguard.settings import DEFAULT_MODELS  # noqa: E402
 
 #: rows kept of each profiler's table
@@ -107,10 +104,7 @@ def main() -> None:
     parser.add_argument("--portrait", action="store_true",
                         help="the 250-px portrait instead of the 12 MP photo")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    started = time.perf_counter()
-    album = data_dir("album")
-    detector, ensemble = FaceDetector(), Ensemble.load(DEFAULT_MODELS)
+    started, album, detector, ensemble = speed.start(args.threads)
     results = {}
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
