@@ -387,3 +387,25 @@ def test_a_face_that_is_its_own_centroid_reads_distance_zero():
     face = next(e for e in (torch.randn(128, generator=gen) for _ in range(1000))
                 if Recognizer.compare(Cosine(), e, e) < 0)
     assert f"{_distances(Cosine(), {'cosine': face}, {'cosine': face})['cosine']:.2f}" == "0.00"
+
+
+def test_the_cloak_is_measured_rounded_to_8_bits_as_if_the_whole_photo_were():
+    """Only the face's region and box are rounded for the manifest's figures: the same
+    figures as rounding the whole photo, pixels off the 8-bit grid included."""
+    import torch
+
+    from faceguard.cloak.budget import eight_bit
+    from faceguard.io import from_tensor
+    from faceguard.one_photo import _eight_bit_where_seen
+    from faceguard.visibility import FaceLook
+
+    g = torch.Generator().manual_seed(0)
+    original = torch.rand(1, 3, 96, 128, generator=g)
+    image = (original + 0.02 * torch.randn(1, 3, 96, 128, generator=g)).clamp(0, 1)
+    cloaked = from_tensor(image)
+    look = FaceLook(from_tensor(original), (40.0, 30.0, 80.0, 70.0))
+    part = _eight_bit_where_seen(cloaked, image, look)
+    whole = from_tensor(eight_bit(image))
+    assert not np.array_equal(part, whole)  # the rest of the photo is left as it is
+    assert np.array_equal(part[look.region], whole[look.region])
+    assert look.cloak(part) == look.cloak(whole)
