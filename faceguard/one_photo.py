@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -102,10 +102,13 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
         image = keep_faces_visible(original, image, [scanned.faces[j] for j in centroids],
                                    regions, s.floor, s.delta_e)
         cloaked = from_tensor(image)
-        for n, j in enumerate(sorted(centroids)):  # before saving: Ctrl-C and Cancel stop it
+        measured = {j: FaceLook(photo.pixels, scanned.faces[j].box, seen[j])
+                    for j in sorted(centroids)}
+        lossless = _eight_bit_where_seen(cloaked, image, measured.values())
+        # measured before saving: Ctrl-C and Cancel stop it here
+        for n, (j, look) in enumerate(measured.items()):
             yield step_event(1.0, f"measuring how visible face {n + 1} of {len(centroids)} is")
-            look = FaceLook(photo.pixels, scanned.faces[j].box, seen[j])
-            looks[j] = look, look.cloak(_eight_bit_where_seen(cloaked, image, look))
+            looks[j] = look, look.cloak(lossless)
         written = photo.with_pixels(cloaked)
     with ctrl_c_deferred():
         write = save_photo if protected else copy_photo  # a JPEG copied is not re-encoded
@@ -117,17 +120,18 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
     return entry
 
 
-def _eight_bit_where_seen(cloaked: np.ndarray, image: torch.Tensor, look: FaceLook
-                          ) -> np.ndarray:
+def _eight_bit_where_seen(cloaked: np.ndarray, image: torch.Tensor,
+                          looks: Iterable[FaceLook]) -> np.ndarray:
     """The (H, W, 3) cloaked photo rounded to 8 bits as the visibility guard rounds, where
-    ``look`` measures it (its region and its box; ``image`` is the same photo as a
+    the ``looks`` measure it (each one's region and box; ``image`` is the same photo as a
     (1, 3, H, W) tensor). Rounding the whole photo took 0.3 s more on a 12 MP photo
     (benchmarks/results/speed-measure-rounding-ab.json)."""
     from faceguard.cloak.budget import eight_bit
 
     out = cloaked.copy()
-    for part in (look.region, look.box):
-        out[part] = from_tensor(eight_bit(image[(..., *part)]))
+    for look in looks:  # rounding twice changes nothing: faces may overlap
+        for part in (look.region, look.box):
+            out[part] = from_tensor(eight_bit(image[(..., *part)]))
     return out
 
 
