@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -56,6 +56,7 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
     """Cloak the protected faces of one photo (or copy it through), write it and
     ``record`` its manifest entry (which it returns); yields ``step_event(share of the
     photo done, detail)`` after each optimisation step."""
+    from faceguard.cloak.budget import eight_bit
     from faceguard.cloak.photo import cloak_face, keep_faces_visible, mask_face
     from faceguard.cloak.recipe import make_cloak
 
@@ -101,10 +102,14 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
     if protected:
         image = keep_faces_visible(original, image, [scanned.faces[j] for j in centroids],
                                    regions, s.floor, s.delta_e)
-        cloaked = from_tensor(image)
+        # the cloaks changed only their regions: the rest is copied, not converted
+        cloaked = _taken_from(image, photo.pixels, [np.s_[y0:y1, x0:x1]
+                                                    for x0, y0, x1, y1 in regions])
         measured = {j: FaceLook(photo.pixels, scanned.faces[j].box, seen[j])
                     for j in sorted(centroids)}
-        lossless = _eight_bit_where_seen(cloaked, image, measured.values())
+        # rounded as the visibility guard rounds, where the looks measure it
+        lossless = _taken_from(image, cloaked, [part for look in measured.values()
+                                                for part in (look.region, look.box)], eight_bit)
         # measured before saving: Ctrl-C and Cancel stop it here
         for n, (j, look) in enumerate(measured.items()):
             yield step_event(1.0, f"measuring how visible face {n + 1} of {len(centroids)} is")
@@ -120,18 +125,16 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
     return entry
 
 
-def _eight_bit_where_seen(cloaked: np.ndarray, image: torch.Tensor,
-                          looks: Iterable[FaceLook]) -> np.ndarray:
-    """The (H, W, 3) cloaked photo rounded to 8 bits as the visibility guard rounds, where
-    the ``looks`` measure it (each one's region and box; ``image`` is the same photo as a
-    (1, 3, H, W) tensor). Rounding the whole photo took 0.3 s more on a 12 MP photo
-    (benchmarks/results/speed-measure-rounding-ab.json)."""
-    from faceguard.cloak.budget import eight_bit
-
-    out = cloaked.copy()
-    for look in looks:  # rounding twice changes nothing: faces may overlap
-        for part in (look.region, look.box):
-            out[part] = from_tensor(eight_bit(image[(..., *part)]))
+def _taken_from(image: torch.Tensor, pixels: np.ndarray, parts: Sequence[tuple[slice, slice]],
+                change: Callable[[torch.Tensor], torch.Tensor] | None = None) -> np.ndarray:
+    """A copy of the (H, W, 3) ``pixels`` with each part (rows, columns) taken from the
+    (1, 3, H, W) ``image`` (through ``change``). A 12 MP photo converted whole took 0.3 s
+    more to round to 8 bits (benchmarks/results/speed-measure-rounding-ab.json); parts
+    may overlap."""
+    out = pixels.copy()
+    for part in parts:
+        taken = image[(..., *part)]
+        out[part] = from_tensor(change(taken) if change else taken)
     return out
 
 

@@ -396,7 +396,7 @@ def test_the_cloak_is_measured_rounded_to_8_bits_as_if_the_whole_photo_were():
 
     from faceguard.cloak.budget import eight_bit
     from faceguard.io import from_tensor
-    from faceguard.one_photo import _eight_bit_where_seen
+    from faceguard.one_photo import _taken_from
     from faceguard.visibility import FaceLook
 
     g = torch.Generator().manual_seed(0)
@@ -404,7 +404,7 @@ def test_the_cloak_is_measured_rounded_to_8_bits_as_if_the_whole_photo_were():
     image = (original + 0.02 * torch.randn(1, 3, 96, 128, generator=g)).clamp(0, 1)
     cloaked = from_tensor(image)
     look = FaceLook(from_tensor(original), (40.0, 30.0, 80.0, 70.0))
-    part = _eight_bit_where_seen(cloaked, image, [look])
+    part = _taken_from(image, cloaked, [look.region, look.box], eight_bit)
     whole = from_tensor(eight_bit(image))
     assert not np.array_equal(part, whole)  # the rest of the photo is left as it is
     assert np.array_equal(part[look.region], whole[look.region])
