@@ -128,9 +128,9 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
 def _taken_from(image: torch.Tensor, pixels: np.ndarray, parts: Sequence[tuple[slice, slice]],
                 change: Callable[[torch.Tensor], torch.Tensor] | None = None) -> np.ndarray:
     """A copy of the (H, W, 3) ``pixels`` with each part (rows, columns) taken from the
-    (1, 3, H, W) ``image`` (through ``change``). A 12 MP photo converted whole took 0.3 s
-    more to round to 8 bits (benchmarks/results/speed-measure-rounding-ab.json); parts
-    may overlap."""
+    (1, 3, H, W) ``image`` (through ``change``); parts may overlap. Rounding and converting
+    a 12 MP photo whole took about 0.3 s more each (benchmarks/results/
+    speed-measure-rounding-ab.json, speed-measure-copy-ab.json)."""
     out = pixels.copy()
     for part in parts:
         taken = image[(..., *part)]

@@ -97,7 +97,9 @@ def layout(x: torch.Tensor) -> torch.memory_format:
     a channels-last grouped convolution goes to cuDNN, which plans each new shape anew,
     and the optimiser scores a window of a new shape every step: on an H200 the penalty
     took 161 ms for a new shape in channels-last and 35 ms in the default layout, where
-    torch runs its own depthwise kernel (benchmarks/results/blur-shapes-cuda.json).
+    torch runs its own depthwise kernel; 35 ms too with cuDNN off, as
+    :func:`faceguard.device.pick_device` now leaves it (benchmarks/results/
+    blur-shapes-cuda.json).
     """
     return torch.contiguous_format if x.is_cuda else torch.channels_last
 
