@@ -28,7 +28,8 @@ import common
 import numpy as np
 import torch
 
-from faceguard.detect import iou, uint8_pixels
+from faceguard.detect import iou
+from faceguard.io import uint8_pixels
 
 BUCKETS = ((0.0, 0.5, "<0.5 MP"), (0.5, 2.0, "0.5-2 MP"), (2.0, 5.0, "2-5 MP"),
            (5.0, float("inf"), ">5 MP"))

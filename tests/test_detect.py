@@ -39,20 +39,6 @@ def test_float_and_uint8_inputs_agree(detector, astronaut):
     assert np.allclose(a.box, b.box, atol=1) and np.allclose(a.landmarks, b.landmarks, atol=1)
 
 
-def test_float_pixels_become_the_rounded_clipped_eight_bits():
-    from faceguard.detect import uint8_pixels
-
-    rng = np.random.default_rng(0)
-    pixels = rng.uniform(-0.2, 1.2, (40, 50, 3))
-    expected = (np.clip(pixels, 0, 1) * 255 + 0.5).astype(np.uint8)
-    for dtype in (np.float32, np.float64):
-        got = uint8_pixels(pixels.astype(dtype))
-        assert got.dtype == np.uint8 and got.shape == pixels.shape
-        assert np.abs(got.astype(int) - expected).max() <= 1  # halves may round either way
-    decoded = rng.integers(0, 256, (40, 50, 3)).astype(np.uint8)
-    assert np.array_equal(uint8_pixels(decoded.astype(np.float32) / 255), decoded)
-
-
 def test_downscaled_detection_maps_boxes_back(astronaut):
     big = np.asarray(Image.fromarray(astronaut).resize((2048, 2048), Image.BICUBIC))
     full = FaceDetector(max_side=4096)(big)[0]

@@ -30,6 +30,7 @@ from faceguard.io import (
     search,
     skipped_lines,
     to_tensor,
+    uint8_pixels,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -341,6 +342,24 @@ def test_quantisation_rounds_and_clips(tmp_path):
     out = save_photo(Photo(pixels=pixels), tmp_path / "q.png")
     row = np.asarray(Image.open(out))[0, :6, 0]
     np.testing.assert_array_equal(row, [0, 0, 100, 101, 255, 255])
+
+
+def test_float_pixels_become_the_rounded_clipped_eight_bits():
+    rng = np.random.default_rng(0)
+    pixels = rng.uniform(-0.2, 1.2, (40, 50, 3))
+    expected = (np.clip(pixels, 0, 1) * 255 + 0.5).astype(np.uint8)
+    for dtype in (np.float32, np.float64):
+        got = uint8_pixels(pixels.astype(dtype))
+        assert got.dtype == np.uint8 and got.shape == pixels.shape
+        assert np.abs(got.astype(int) - expected).max() <= 1  # halves may round either way
+    decoded = rng.integers(0, 256, (40, 50, 3)).astype(np.uint8)
+    assert np.array_equal(uint8_pixels(decoded.astype(np.float32) / 255), decoded)
+    # as numpy rounds float32 (halves to even), on every channel count a photo is saved in
+    for channels in ((), (2,), (3,), (4,)):
+        floats = rng.uniform(-0.1, 1.1, (30, 20, *channels)).astype(np.float32)
+        floats.flat[:512] = ((np.arange(512) // 2 + 0.5) / 255).astype(np.float32)  # halves
+        numpy = np.rint(np.clip(floats * np.float32(255), 0, 255)).astype(np.uint8)
+        assert np.array_equal(uint8_pixels(floats), numpy)
 
 
 def test_grey_photo_is_saved_from_luma(tmp_path):

@@ -57,7 +57,7 @@ from faceguard.io.photo import (
     PixelLimit,
 )
 from faceguard.io.read import load_photo
-from faceguard.io.tensors import from_tensor, to_tensor
+from faceguard.io.tensors import from_tensor, to_tensor, uint8_pixels
 from faceguard.io.write import copy_photo, output_format, output_suffix, save_photo
 
 __all__ = [
@@ -82,4 +82,5 @@ __all__ = [
     "search",
     "skipped_lines",
     "to_tensor",
+    "uint8_pixels",
 ]

@@ -27,6 +27,7 @@ from faceguard.io.photo import (
     _nice,
 )
 from faceguard.io.read import load_photo
+from faceguard.io.tensors import uint8_pixels
 
 
 def output_format(photo: Photo, format: str = "keep") -> str:
@@ -174,31 +175,32 @@ def _encode_image(photo: Photo, fmt: str) -> Image.Image:
         # ITU-R BT.601 luma, the weights Pillow's RGB -> L uses; exact for grey pixels.
         grey = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
         if mode == "I;16":
-            return Image.fromarray(_quantise(grey, 65535, np.dtype("<u2")))
+            return Image.fromarray(_sixteen_bit(grey))
         if mode == "LA":
             assert photo.alpha is not None
             grey = np.stack([grey, photo.alpha], axis=2)
-        return Image.fromarray(_quantise(grey, 255, np.dtype(np.uint8)))
+        return Image.fromarray(uint8_pixels(grey))
     if mode == "CMYK":
         # Invert the load's R = (1 - C)(1 - K) with the original K: unchanged pixels get
         # their exact inks back and the black channel survives.
         k = photo.black if photo.black is not None else np.zeros(rgb.shape[:2], np.float32)
         room = (1 - k)[..., None]
         cmy = 1 - np.divide(rgb, room, out=np.ones_like(rgb), where=room > 1e-6)
-        cmyk = _quantise(np.concatenate([cmy, k[..., None]], axis=2), 255, np.dtype(np.uint8))
+        cmyk = uint8_pixels(np.concatenate([cmy, k[..., None]], axis=2))
         return Image.frombytes("CMYK", photo.size, cmyk.tobytes())
     if mode == "RGBA":
         assert photo.alpha is not None
         rgb = np.concatenate([rgb, photo.alpha[..., None]], axis=2)
-    return Image.fromarray(_quantise(rgb, 255, np.dtype(np.uint8)))
+    return Image.fromarray(uint8_pixels(rgb))
 
 
-def _quantise(values: np.ndarray, top: int, dtype: np.dtype) -> np.ndarray:
-    """[0, 1] floats -> integers 0..top, rounded to nearest (truncation would darken)."""
-    scaled = np.multiply(values, top, dtype=np.float32)
-    np.clip(scaled, 0, top, out=scaled)
+def _sixteen_bit(values: np.ndarray) -> np.ndarray:
+    """[0, 1] floats -> little-endian 16-bit integers, rounded to nearest (truncation would
+    darken); 8 bits: :func:`faceguard.io.tensors.uint8_pixels`."""
+    scaled = np.multiply(values, 65535, dtype=np.float32)
+    np.clip(scaled, 0, 65535, out=scaled)
     np.rint(scaled, out=scaled)
-    return scaled.astype(dtype)
+    return scaled.astype("<u2")
 
 
 def _save_params(photo: Photo, fmt: str, mode: str, quality: int,

@@ -129,14 +129,12 @@ def jpeg_copy(image: np.ndarray, quality: int) -> np.ndarray:
     """(H, W, 3) in [0, 1] as saved at JPEG ``quality`` (Pillow) and read back, float64."""
     from PIL import Image
 
+    from faceguard.io import uint8_pixels
+
     buffer = io.BytesIO()
-    Image.fromarray(_to_uint8(image)).save(buffer, "JPEG", quality=quality)
+    Image.fromarray(uint8_pixels(image)).save(buffer, "JPEG", quality=quality)
     buffer.seek(0)
     return np.asarray(Image.open(buffer).convert("RGB"), dtype=np.float64) / 255
-
-
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 def jpeg_equivalent(original: np.ndarray, score_: float, step: int = 5) -> int:
