@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from faceguard import __version__
+from faceguard.memory import keep_freed_memory
 
 #: subcommand -> module in faceguard.cli (each has ``add_parser`` and ``run``)
 COMMANDS = {
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    keep_freed_memory()
     try:
         return int(args.run(args) or 0)
     except CLIError as exc:

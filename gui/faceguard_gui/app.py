@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from faceguard import __version__
+from faceguard.memory import keep_freed_memory
 from faceguard.paths import RESOURCES
 
 
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.screenshot is not None:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    keep_freed_memory()  # before Qt starts its threads: one heap for all of them
     app = make_app()
     if args.screenshot is not None:
         from faceguard_gui.screenshot import take_screenshots

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, QThread, Signal
 
+from faceguard.memory import release_freed_memory
 from faceguard.progress import Event, unit_of
 from faceguard.words import plural
 
@@ -89,6 +90,7 @@ class JobThread(QThread):
                     events.close()  # runs the generator's cleanup here, in its own thread
                 except Exception as exc:
                     self.outcome, self.message = FAILED, _user_message(exc)
+            release_freed_memory()  # kept during the job (faceguard.memory), not for good
 
 
 @dataclass
