@@ -9,8 +9,8 @@ mapped too. Each new block is then faulted in page by page, and the kernel zeroe
 page: cloaking the 12 MP photo took 1.5-1.8 million page faults and about 5 s of system
 time on 2 cores.
 
-:func:`keep_freed_memory` has malloc keep what is freed in one heap and reuse it. The
-app's jobs, which run in threads of their own, and the CLI's are then equally fast;
+:func:`keep_freed_memory` has malloc keep what is freed in one heap and reuse it, for the
+CLI's jobs and the app's alike (the app's run in threads of their own);
 :func:`release_freed_memory` gives the memory back after a job in the app, which lives on.
 Elsewhere (macOS, Windows, musl) both do nothing.
 """
