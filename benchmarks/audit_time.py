@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import data_dir, write_results  # noqa: E402
 
 from faceguard.album import labelled_photos  # noqa: E402
+from faceguard.audit import QUICK_DEFENSES, QUICK_DETECTORS  # noqa: E402
 from faceguard.audit.held_out import CHECK_FACES  # noqa: E402
-from faceguard.audit.run import QUICK_DEFENSES, QUICK_DETECTORS, AuditJob, run_audit  # noqa: E402
+from faceguard.audit.run import AuditJob, run_audit  # noqa: E402
 from faceguard.detect import FaceDetector  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
 from faceguard.pipeline import CloakJob, cloak_album  # noqa: E402

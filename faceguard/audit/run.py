@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from faceguard.align import ARCFACE_112, face_transform, warp
+from faceguard.audit import ATTACKER_SECONDS, QUICK_DEFENSES, QUICK_DETECTORS
 from faceguard.audit.cloak_detection import MIN_FACES
-from faceguard.audit.defenses.adaptive import ATTACKER_SECONDS
 from faceguard.audit.detection_step import detect_cloaks, too_few
 from faceguard.audit.held_out import CHECK_FACES, CheckCloak, held_out_check, needed
 from faceguard.audit.pairs import AuditError, Pair, changed_faces, find_pairs
@@ -41,11 +41,6 @@ from faceguard.verdict import AuditVerdict, audit_verdict
 from faceguard.visibility import most_visible
 from faceguard.words import plural
 from faceguard.workers import in_parallel
-
-#: the quick default: what people meet when they upload, and the papers' strongest
-QUICK_DEFENSES = ("none", "jpeg75", "jpeg50", "bilateral", "resize", "bl+sr", "purifier",
-                  "avae-fast")
-QUICK_DETECTORS = ("wlmp-linear", "wlmp-rbf", "wlmp-rf", "trajectory-lstm")
 
 
 @dataclass

@@ -10,7 +10,7 @@ from faceguard.cli import CLIError, common
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from faceguard.audit.run import ATTACKER_SECONDS, QUICK_DEFENSES, QUICK_DETECTORS
+    from faceguard.audit import ATTACKER_SECONDS, QUICK_DEFENSES, QUICK_DETECTORS
 
     p = sub.add_parser(
         "audit", help="check whether cloaked photos still protect",

@@ -22,9 +22,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from faceguard.audit import QUICK_DEFENSES, QUICK_DETECTORS
 from faceguard.audit.cloak_detection import DETECTORS
 from faceguard.audit.defenses import list_defenses
-from faceguard.audit.run import QUICK_DEFENSES, QUICK_DETECTORS, AuditJob
+from faceguard.audit.run import AuditJob
 from faceguard.models.catalogue import audit_models, is_installed, model_info, model_names
 from faceguard_gui.audit_results import AuditResults
 from faceguard_gui.context import AppContext

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from faceguard.atomic import write_json
-from faceguard.audit.run import QUICK_DEFENSES, QUICK_DETECTORS
+from faceguard.audit import QUICK_DEFENSES, QUICK_DETECTORS
 from faceguard.paths import config_dir
 from faceguard.settings import (
     DEFAULT_CHROMA,

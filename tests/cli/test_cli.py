@@ -39,6 +39,16 @@ def test_version_is_fast_and_light():
     assert time.perf_counter() - started < 60  # generous: a sanity bound, not a benchmark
 
 
+def test_help_never_imports_torch():
+    # every subcommand's parser is built for --help: 3.7 s when the audit's pulled torch in
+    code = ("import sys, faceguard.cli as c\n"
+            "for argv in (['--help'], ['audit', '--help'], ['cloak', '--help']):\n"
+            "    try:\n        c.main(argv)\n    except SystemExit:\n        pass\n"
+            "print('torch' in sys.modules)")
+    light = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert light.stdout.strip().endswith("False") and "--defenses" in light.stdout
+
+
 def test_usage_errors_exit_2():
     assert faceguard().returncode == 2
     done = faceguard("detect", "/no/such/photo.jpg")

@@ -42,9 +42,6 @@ from faceguard.audit.detectors.base import NotFittedError
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
 
-#: the default time an audit's attackers who train may spend cloaking other people's
-#: faces (seconds): about 10-15 faces at the default cloak on 2 cores the first time
-ATTACKER_SECONDS = 120.0
 
 def _cache_file(kind: str, key: str, params: str) -> Path | None:
     """Where a fitted model is cached (None when there is no key)."""
