@@ -47,7 +47,11 @@ def keep_freed_memory() -> bool:
     matters there, as a thread's own arena maps its blocks over 64 MB. Without it, how
     often malloc faulted depended on the process's history: ``python -m faceguard`` ran
     the same job with 0.49 million faults in 19.1 s, the ``faceguard`` script with 1.63
-    million in 22.9 s.
+    million in 22.9 s. On a 99 MP photo: 136 -> 63-72 s, but peak memory 12.3 -> 15.1-16.4
+    GB: what one stage frees, the next, asking for other sizes, does not always reuse
+    (trimming the heap's top past 64 or 256 MB free, or giving memory back between the
+    photo's stages, kept the peak at 14.5-15.5 GB and lost part of the time;
+    benchmarks/results/speed-huge-photo-keep-memory.json).
     """
     libc = _glibc()
     if libc is None:
