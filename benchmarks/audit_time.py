@@ -28,6 +28,7 @@ from faceguard.audit import QUICK_DEFENSES, QUICK_DETECTORS  # noqa: E402
 from faceguard.audit.held_out import CHECK_FACES  # noqa: E402
 from faceguard.audit.run import AuditJob, run_audit  # noqa: E402
 from faceguard.detect import FaceDetector  # noqa: E402
+from faceguard.memory import keep_freed_memory  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
 from faceguard.pipeline import CloakJob, cloak_album  # noqa: E402
 from faceguard.settings import CloakSettings  # noqa: E402
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    keep_freed_memory()  # as the CLI runs the audit
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     photos = [p for ps in labelled_photos(data_dir("album")).values() for p in ps]
