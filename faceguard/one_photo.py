@@ -110,10 +110,12 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
         # rounded as the visibility guard rounds, where the looks measure it
         lossless = _taken_from(image, cloaked, [part for look in measured.values()
                                                 for part in (look.region, look.box)], eight_bit)
+        del image, original  # two copies of the photo: 2.4 GB of a 99-megapixel one
         # measured before saving: Ctrl-C and Cancel stop it here
         for n, (j, look) in enumerate(measured.items()):
             yield step_event(1.0, f"measuring how visible face {n + 1} of {len(centroids)} is")
             looks[j] = look, look.cloak(lossless)
+        del lossless
         written = photo.with_pixels(cloaked)
     with ctrl_c_deferred():
         write = save_photo if protected else copy_photo  # a JPEG copied is not re-encoded

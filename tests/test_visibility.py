@@ -166,6 +166,34 @@ def test_scoring_only_around_the_changed_box_gives_the_same_score_and_gradient(a
     assert torch.allclose(cropped.grad[inside], whole.grad[inside], rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("changed", [None, (30, 0, 200, 140), (10, 37, 150, 203)])
+def test_scoring_band_by_band_gives_the_same_score(astronaut, monkeypatch, changed):
+    """Without gradients a large face is scored in bands of rows, each band's maps summed:
+    the same score (and CIEDE2000 map) as in one band, with the changed box at the
+    image's edges or inside it, and the band edges anywhere."""
+    from faceguard.visibility import differentiable
+    from faceguard.visibility.colour import colour_difference
+
+    a = torch.from_numpy(astronaut[:240, 100:310] / 255.0).permute(2, 0, 1)[None]
+    g = torch.Generator().manual_seed(0)
+    b = (a + 0.03 * torch.randn(a.shape, generator=g, dtype=a.dtype)).clamp(0, 1)
+    if changed:
+        x0, y0, x1, y1 = changed
+        b = a.clone()  # unchanged outside the box
+        b[..., y0:y1, x0:x1] = (a[..., y0:y1, x0:x1] + 0.03).clamp(0, 1)
+    whole = ssimulacra2(a, b, changed=changed)  # gradients on: one band
+    colours = colour_difference(a, b)
+    calls = []
+    blur = differentiable._blur
+    monkeypatch.setattr(differentiable, "_blur", lambda x: calls.append(x.shape) or blur(x))
+    monkeypatch.setattr(differentiable, "BAND_PIXELS", 997)  # bands of 4-5 rows
+    with torch.no_grad():
+        banded = ssimulacra2(prepare(a, changed), b, changed=changed)
+        assert len(calls) > 50  # it did score band by band
+        assert banded.item() == pytest.approx(whole.item(), abs=1e-9)
+        assert torch.allclose(colour_difference(a, b), colours, atol=1e-9)
+
+
 def test_changed_box_and_a_reference_prepared_for_one(astronaut):
     a = torch.from_numpy(astronaut[:64, :64] / 255.0).permute(2, 0, 1)[None]
     assert changed_box(a, a.clone()) == (0, 0, 0, 0)

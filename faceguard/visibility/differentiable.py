@@ -28,6 +28,7 @@ Shape:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
@@ -40,6 +41,9 @@ SCALES = 6
 _C2 = 0.0009
 _SIGMA = 1.5
 _RADIUS = 5  # scipy's gaussian_filter at truncate 3.33, sigma 1.5
+#: the most pixels a band of a scale's maps holds per plane, scored without gradients
+#: (a 99-megapixel photo's face took 2.4 GB more to score in one band)
+BAND_PIXELS = 2**21
 
 
 @cache
@@ -116,30 +120,74 @@ def _blur(x: torch.Tensor) -> torch.Tensor:
     return F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), padding=(0, _RADIUS), groups=c)
 
 
-def _norms(d: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean, 4-norm) over ``count`` pixels, of which ``d`` (B, C, h, w) holds every
-    non-zero one: two (B, C)."""
+def bands(inside: slice, height: int, width: int) -> list[tuple[int, int]]:
+    """The bands of rows [lo, hi) that a scale's maps are computed in, splitting ``inside``
+    (rows of a plane ``height`` rows tall and ``width`` pixels wide, over its images):
+    one band when gradients are recorded, else bands of about :data:`BAND_PIXELS`."""
+    lo, hi, _ = inside.indices(height)
+    n = 1 if torch.is_grad_enabled() else max(1, -(-(hi - lo) * width // BAND_PIXELS))
+    edges = [lo + (hi - lo) * i // n for i in range(n + 1)]
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+def by_bands(per_pixel: Callable[..., torch.Tensor], *images: torch.Tensor) -> torch.Tensor:
+    """``per_pixel`` of (B, C, H, W) ``images``, a function of each pixel alone that
+    returns (B, ..., H, W): without gradients, band by band of rows (:func:`bands`),
+    so that its intermediate maps of a huge face take the memory of a small one's."""
+    h, w = images[0].shape[-2:]
+    parts = [per_pixel(*(x[..., lo:hi, :] for x in images))
+             for lo, hi in bands(slice(None), h, images[0].shape[0] * w)]
+    return parts[0] if len(parts) == 1 else torch.cat(parts, -2)
+
+
+def _row_bands(crop: _Crop, plane: torch.Tensor) -> Iterator[tuple[slice, tuple, slice]]:
+    """The bands of rows of ``crop.inner`` (:func:`bands`) on a scale's ``plane`` (its
+    (B, C, h, w) XYB planes in ``crop.outer``), each as (the rows its blur reads in
+    ``plane``, the band in those rows (..., rows, columns), the band's rows in
+    ``crop.inner``). At the plane's edge the rows read stop at it, so the blur mirrors
+    the same rows as on the whole plane; inside, the rows it reads are all there."""
+    rows, cols = crop.inside[-2:]
+    height = plane.shape[-2]
+    top = rows.indices(height)[0]
+    for lo, hi in bands(rows, height, plane.shape[0] * plane.shape[-1]):
+        read = slice(max(lo - _RADIUS, 0), min(hi + _RADIUS, height))
+        yield read, (..., slice(lo - read.start, hi - read.start), cols), slice(lo - top, hi - top)
+
+
+def _sums(d: torch.Tensor) -> torch.Tensor:
+    """(sum, sum of 4th powers) over the pixels of ``d`` (B, C, h, w): (2, B, C)."""
     d2 = d * d  # two squares: cheaper than a 4th power
-    l4 = (d2 * d2).sum((-2, -1)) / count
+    return torch.stack([d.sum((-2, -1)), (d2 * d2).sum((-2, -1))])
+
+
+def _norms(sums: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, 4-norm) over ``count`` pixels from :func:`_sums` of every non-zero one:
+    two (B, C)."""
     # the 4th root's gradient is infinite at 0 (identical images): keep it finite
-    return d.sum((-2, -1)) / count, (l4 + 1e-36) ** 0.25
+    return sums[0] / count, (sums[1] / count + 1e-36) ** 0.25
 
 
-def _features(a: torch.Tensor, mu_a: torch.Tensor, s_aa: torch.Tensor, b: torch.Tensor,
-              crop: _Crop) -> list[torch.Tensor]:
+def _features(a: torch.Tensor, mu_a: torch.Tensor, s_aa: torch.Tensor, lin_b: torch.Tensor,
+              crop: _Crop) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """One scale's 18 features per image, in the reference's order: per channel c,
     (ssim mean, ssim 4-norm), (artifact mean, artifact 4-norm), (lost mean, lost 4-norm).
-    ``a``, ``b``: the two images' XYB planes in ``crop.outer``; ``mu_a`` and ``s_aa``: the
-    reference plane's blurred mean and variance in ``crop.inner``."""
-    # one blur call for the three planes: fewer, larger convolutions are faster on CPU
-    mu_b, s_bb, s_ab = _blur(torch.cat([b, b * b, a * b], 1))[crop.inside].chunk(3, 1)
-    a, b = a[crop.inside], b[crop.inside]
-    s_bb, s_ab = s_bb - mu_b**2, s_ab - mu_a * mu_b
-    ssim = 1 - (1 - (mu_a - mu_b) ** 2) * (2 * s_ab + _C2) / (s_aa + s_bb + _C2)
-    edge = (1 + (b - mu_b).abs()) / (1 + (a - mu_a).abs()) - 1
-    n = crop.pixels
-    return [_norms(ssim.clamp_min(0), n), _norms(edge.clamp_min(0), n),
-            _norms((-edge).clamp_min(0), n)]
+    ``a``: the reference's XYB planes in ``crop.outer``; ``mu_a`` and ``s_aa``: their
+    blurred mean and variance in ``crop.inner``; ``lin_b``: the distorted image's linear
+    RGB in ``crop.outer``. The maps are summed band by band (:func:`bands`): a huge
+    face scored without gradients needs the memory of a small one."""
+    sums = 0
+    for read, band, inner in _row_bands(crop, a):
+        b, a_read = linear_to_xyb(lin_b[..., read, :]), a[..., read, :]
+        # one blur call for the three planes: fewer, larger convolutions are faster on CPU
+        mu_b, s_bb, s_ab = _blur(torch.cat([b, b * b, a_read * b], 1))[band].chunk(3, 1)
+        a_band, b = a_read[band], b[band]
+        mu, s = mu_a[..., inner, :], s_aa[..., inner, :]
+        s_bb, s_ab = s_bb - mu_b**2, s_ab - mu * mu_b
+        ssim = 1 - (1 - (mu - mu_b) ** 2) * (2 * s_ab + _C2) / (s + s_bb + _C2)
+        edge = (1 + (b - mu_b).abs()) / (1 + (a_band - mu).abs()) - 1
+        sums = sums + torch.stack([_sums(ssim.clamp_min(0)), _sums(edge.clamp_min(0)),
+                                   _sums((-edge).clamp_min(0))])
+    return [_norms(m, crop.pixels) for m in sums]
 
 
 def _downsample(rgb: torch.Tensor) -> torch.Tensor:
@@ -248,8 +296,13 @@ def prepare(reference: torch.Tensor, changed: Box | None = None) -> Reference:
             break
         crop = _crop(changed, scale, lin.shape[-2:])
         a = linear_to_xyb(lin[crop.outer])
-        mu, sq = _blur(torch.cat([a, a * a], 1))[crop.inside].chunk(2, 1)
-        scales.append((a, mu, sq - mu**2))
+        blurred = []  # mean and variance, band by band as in _features
+        for read, band, _ in _row_bands(crop, a):
+            part = a[..., read, :]
+            mu, sq = _blur(torch.cat([part, part * part], 1))[band].chunk(2, 1)
+            blurred.append(torch.cat([mu, sq - mu**2], 1))
+        mu, var = (blurred[0] if len(blurred) == 1 else torch.cat(blurred, -2)).chunk(2, 1)
+        scales.append((a, mu, var))
     return Reference(reference.shape, scales, changed)
 
 
@@ -294,7 +347,7 @@ def ssimulacra2(reference: torch.Tensor | Reference, distorted: torch.Tensor,
         if scale:
             lin_b = _downsample(lin_b)
         crop = _crop(ref.changed, scale, lin_b.shape[-2:])
-        per_scale.append(_features(a, mu_a, s_aa, linear_to_xyb(lin_b[crop.outer]), crop))
+        per_scale.append(_features(a, mu_a, s_aa, lin_b[crop.outer], crop))
     # the reference's order: channel, scale, norm (mean / 4-norm), map (ssim, artifact, lost)
     terms = [per_scale[s][m][n][:, c] for c in range(3) for s in range(len(per_scale))
              for n in range(2) for m in range(3)]
