@@ -26,7 +26,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from faceguard.models import registry
 from faceguard.models.catalogue import (
     ARCHIVE_MANAGERS,
     ModelError,
@@ -153,6 +152,8 @@ def install(name: str, archive: Path | None = None, log: Callable[[str], None] =
     target = converted_path(name)
     _ensure_dir(target.parent)
     log(f"converting {name}")
+    from faceguard.models import registry  # torch, only to convert
+
     tmp = target.with_suffix(".tmp")
     registry.convert(name, folder, tmp)
     tmp.replace(target)  # atomic: a half-written model is never seen as installed
