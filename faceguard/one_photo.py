@@ -115,12 +115,13 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
         for n, (j, look) in enumerate(measured.items()):
             yield step_event(1.0, f"measuring how visible face {n + 1} of {len(centroids)} is")
             looks[j] = look, look.cloak(lossless)
-        del lossless
         written = photo.with_pixels(cloaked)
+        del lossless, cloaked  # the cloaked pixels are the written photo's now
     with ctrl_c_deferred():
         write = save_photo if protected else copy_photo  # a JPEG copied is not re-encoded
         write(written, out_path, format=job.format, quality=job.quality,
               metadata=job.metadata, overwrite=job.overwrite or job.resume)
+        del written  # freed before the saved photo is read back to be measured
         entry = _measure(photo, out_path, scanned, reports, centroids, looks, ensemble, job,
                          started)
         record(entry)
