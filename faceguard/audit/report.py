@@ -54,13 +54,13 @@ def summary(result: AuditResult) -> list[str]:
     lines = []
     rows = [r for r in result.protection if r["faces"]]
     if not rows:
-        return ["No protected face could be measured (each person needs another photo "
-                "to be recognised by; add more with --gallery DIR on the command line)."]
+        return ["No protected face could be measured: each person needs another photo to be "
+                f"recognised by. {_gallery_hint(result)}"]
     measured = max(r["faces"] for r in rows)
     if measured < result.faces:
         lines.append(f"Measured on {measured} of {result.faces} cloaked faces: a face can only "
-                     "be tested when its person has another photo to be recognised by "
-                     "(add more with --gallery DIR on the command line).")
+                     "be tested when its person has another photo to be recognised by. "
+                     + _gallery_hint(result))
     for held_out in (False, True):
         group = [r for r in rows if r["held_out"] == held_out]
         if not group:
@@ -206,6 +206,16 @@ def verdict_html(result: AuditResult) -> str:
     """The verdict as one HTML paragraph, its first words in bold."""
     v = result.verdict()
     return f"<p class=verdict><b>{html.escape(v.headline)}</b> {html.escape(v.details())}</p>"
+
+
+def _gallery_hint(result: AuditResult) -> str:
+    """How to add photos of the protected people: a gallery's sub-folders are people by
+    their names, so a person the cloak run named is found under that name only."""
+    named = [n for n in result.protected_people if n and n != "self"]
+    folders = (" named as the cloak run named them: " + ", ".join(f'"{n}"' for n in named)
+               if named else ", one per person")
+    return ("Add clean photos of them with --gallery DIR on the command line, in "
+            f"sub-folders{folders}.")
 
 
 def _protected(result: AuditResult) -> str:
