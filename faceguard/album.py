@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from faceguard.detect import Face, FaceDetector
-from faceguard.identity import Person, cluster_faces
+from faceguard.identity import SAME_PERSON_CUT, Person, cluster_faces
 from faceguard.io import (
     DEFAULT_LIMIT,
     Photo,
@@ -230,7 +230,8 @@ def gallery_people(folder: Path, detector: FaceDetector, ensemble: Ensemble,
     yield Event(len(folders) + 1, len(folders) + 1, "reading gallery", result=people)
 
 
-def album_people(scanned: Sequence[PhotoFaces], ensemble: Ensemble, threshold: float = 0.9
+def album_people(scanned: Sequence[PhotoFaces], ensemble: Ensemble,
+                 threshold: float = SAME_PERSON_CUT
                  ) -> list[tuple[Person, list[tuple[int, int]]]]:
     """Cluster all faces of an album into people.
 

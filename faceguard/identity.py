@@ -65,7 +65,22 @@ def same_person(ensemble: Ensemble, embeddings: Embeddings, person: Person) -> t
     return mean_distance(ensemble, embeddings, person) < 1.0
 
 
-def cluster_faces(ensemble: Ensemble, embeddings: Embeddings, threshold: float = 0.9,
+#: the cut of :func:`cluster_faces`, in threshold units: two groups of faces whose mean
+#: distance is below it are one person (below 1 to resist chaining strangers)
+SAME_PERSON_CUT = 0.9
+
+
+def pair_distances(ensemble: Ensemble, a: Embeddings, b: Embeddings) -> torch.Tensor:
+    """(Na, Nb) distance of every face of ``a`` to every face of ``b``, each model's
+    divided by its threshold and averaged over the models of ``a``."""
+    dist = 0
+    for m, e in a.items():
+        dist = dist + (ensemble[m].compare(e[:, None], b[m][None]) / ensemble[m].threshold).cpu()
+    return dist / len(a)
+
+
+def cluster_faces(ensemble: Ensemble, embeddings: Embeddings,
+                  threshold: float = SAME_PERSON_CUT,
                   photos: Sequence[Hashable] | None = None) -> np.ndarray:
     """Group faces into people: average-linkage clustering on the mean normalised distance.
 
@@ -84,10 +99,7 @@ def cluster_faces(ensemble: Ensemble, embeddings: Embeddings, threshold: float =
     n = len(next(iter(embeddings.values())))
     if n == 1:
         return np.zeros(1, dtype=int)
-    dist = torch.zeros(n, n)
-    for m, e in embeddings.items():
-        dist += (ensemble[m].compare(e[:, None], e[None]) / ensemble[m].threshold).cpu()
-    dist = (dist / len(embeddings)).fill_diagonal_(0)
+    dist = pair_distances(ensemble, embeddings, embeddings).fill_diagonal_(0)
     dist = ((dist + dist.T) / 2).clamp_min(0).numpy().astype(np.float64)
     if photos is not None:
         # Average linkage merges two groups at the mean of their cross distances: one

@@ -59,15 +59,39 @@ def _use_names(gallery: Gallery, faces: list[AuditFace], names: Sequence[str | N
         f.person = renamed.get(f.person, f.person)
 
 
-def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, gallery: Gallery
-                ) -> Iterator[Event]:
-    """Add the clean photos of a gallery folder (one sub-folder per person)."""
-    from faceguard.album import detect_photos, gallery_folders
+def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, gallery: Gallery,
+                linked: dict[str, str] | None = None) -> Iterator[Event]:
+    """Add the clean photos of a gallery folder (one sub-folder per person).
 
+    A sub-folder not named as anyone in the audited photos, whose faces match one of
+    them (their mean distance below the cut that groups the originals' own faces:
+    :data:`faceguard.identity.SAME_PERSON_CUT`), is that person: its photos are added
+    under their name, so that a gallery folder "Alice" holds the photos that recognise
+    "the person to protect". ``linked`` records each such sub-folder -> the name.
+    """
+    from faceguard.album import detect_photos, gallery_folders
+    from faceguard.identity import SAME_PERSON_CUT, pair_distances
+
+    known = sorted(set(gallery.people))  # the people of the audited photos
     subs = gallery_folders(folder)
     for k, (name, photos) in enumerate(subs.items(), 1):
+        found = []
         for event in detect_photos(photos, detector, ensemble):
             if event.result is not None and event.result.faces:
-                gallery.add(name, str(event.path),
-                            {m: e[0] for m, e in event.result.embeddings.items()})
+                found.append((str(event.path),
+                              {m: e[0] for m, e in event.result.embeddings.items()}))
+        person = name
+        if found and name not in known:
+            theirs = {m: torch.stack([e[m] for _, e in found]) for m in ensemble.names}
+            people = np.array(gallery.people)
+            distance = {p: float(pair_distances(ensemble, theirs, {
+                m: gallery.embeddings[m][torch.from_numpy(people == p)]
+                for m in ensemble.names}).mean()) for p in known}
+            match = min(distance, key=distance.get, default=None)
+            if match is not None and distance[match] < SAME_PERSON_CUT:
+                person = match
+                if linked is not None:
+                    linked[name] = match
+        for photo, embeddings in found:
+            gallery.add(person, photo, embeddings)
         yield Event(k, len(subs), "reading gallery", folder / name)

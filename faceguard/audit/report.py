@@ -209,13 +209,14 @@ def verdict_html(result: AuditResult) -> str:
 
 
 def _gallery_hint(result: AuditResult) -> str:
-    """How to add photos of the protected people: a gallery's sub-folders are people by
-    their names, so a person the cloak run named is found under that name only."""
+    """How to add photos of the protected people (see
+    :func:`faceguard.audit.people.add_gallery`)."""
     named = [n for n in result.protected_people if n and n != "self"]
-    folders = (" named as the cloak run named them: " + ", ".join(f'"{n}"' for n in named)
-               if named else ", one per person")
-    return ("Add clean photos of them with --gallery DIR on the command line, in "
-            f"sub-folders{folders}.")
+    names = " or ".join(f'"{n}"' for n in named)
+    whose = f": a sub-folder named {names}, or whose faces match theirs, is taken as them" \
+        if named else ""
+    return ("Add clean photos of them with --gallery DIR on the command line, one sub-folder "
+            f"per person{whose}.")
 
 
 def _protected(result: AuditResult) -> str:

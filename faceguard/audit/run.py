@@ -224,7 +224,10 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
     # 2. who is who: cluster the clean faces; each cloaked face takes its original's label
     gallery = label_people(ensemble, gallery_faces, faces, names)
     if job.gallery is not None:
-        yield from add_gallery(job.gallery, detector, ensemble, gallery)
+        linked: dict[str, str] = {}
+        yield from add_gallery(job.gallery, detector, ensemble, gallery, linked)
+        result.notes += [f'The gallery\'s "{folder}" is taken as "{name}" of the audited photos: '
+                         "their clean faces match." for folder, name in linked.items()]
     result.faces = len(faces)
     result.people = len(set(gallery.people))
     if result.people < 2:

@@ -43,22 +43,23 @@ def test_a_recognizer_it_was_not_made_on_gets_its_own_line():
     assert not any("none it was not made on was tested" in line for line in lines)
 
 
-def test_unmeasured_faces_say_how_to_name_the_gallery_folders():
-    """A gallery's sub-folders are people by name: the hint names the folder the
-    protected person is found under, or asks for one per person when unnamed."""
+def test_unmeasured_faces_say_how_to_add_a_gallery():
+    """The hint names the folder the protected person is found under (or by their faces),
+    or asks for one per person when the cloak run named nobody."""
     unmeasured = _row("none", 0.0) | {"faces": 0}
     named = summary(_result([unmeasured], protected_people=["the person to protect"]))
     assert named == ["No protected face could be measured: each person needs another photo "
                      "to be recognised by. Add clean photos of them with --gallery DIR on the "
-                     'command line, in sub-folders named as the cloak run named them: "the '
-                     'person to protect".']
+                     'command line, one sub-folder per person: a sub-folder named "the person '
+                     'to protect", or whose faces match theirs, is taken as them.']
     unnamed = summary(_result([unmeasured], protected_people=["self"]))
-    assert unnamed[0].endswith("in sub-folders, one per person.")
-    some = summary(_result([_row("none", 1.0) | {"faces": 2}], protected_people=["Sam"]))
+    assert unnamed[0].endswith("command line, one sub-folder per person.")
+    some = summary(_result([_row("none", 1.0) | {"faces": 2}], protected_people=["Sam", "Jo"]))
     assert some[0] == ("Measured on 2 of 4 cloaked faces: a face can only be tested when its "
                        "person has another photo to be recognised by. Add clean photos of "
-                       "them with --gallery DIR on the command line, in sub-folders named as "
-                       'the cloak run named them: "Sam".')
+                       "them with --gallery DIR on the command line, one sub-folder per "
+                       'person: a sub-folder named "Sam" or "Jo", or whose faces match '
+                       "theirs, is taken as them.")
 
 
 def test_detection_sentence_uses_the_plain_detector_name():

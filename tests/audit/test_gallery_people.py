@@ -1,0 +1,47 @@
+"""Who is who in an audit: gallery folders found by name, or by their clean faces."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from faceguard.album import detect_photos
+from faceguard.audit.people import add_gallery
+from faceguard.audit.protection import Gallery
+from faceguard.models.ensemble import Ensemble
+
+
+@pytest.fixture(scope="module")
+def ensemble(load_model) -> Ensemble:
+    return Ensemble([load_model(n) for n in ("dlib", "mobileface", "faceres")])
+
+
+def _known(paths, detector, ensemble: Ensemble, name: str, gallery: Gallery) -> None:
+    for event in detect_photos(paths, detector, ensemble):
+        if event.result is not None and event.result.faces:
+            gallery.add(name, str(event.path),
+                        {m: e[0] for m, e in event.result.embeddings.items()})
+
+
+def test_a_gallery_folder_of_a_known_person_is_taken_as_them(tmp_path, album_by_person,
+                                                           detector, ensemble):
+    """A sub-folder named otherwise ("Alice") whose clean faces match a person of the
+    audited photos joins that person; one of a stranger ("Bob") keeps its own name."""
+    people = [p for p, photos in sorted(album_by_person.items()) if len(photos) >= 3]
+    alice, other, bob = people[:3]
+    gallery = Gallery()
+    _known(album_by_person[alice][:1], detector, ensemble, "the person to protect", gallery)
+    _known(album_by_person[other][:1], detector, ensemble, "person 2", gallery)
+    for folder, photos in (("Alice", album_by_person[alice][1:3]),
+                           ("Bob", album_by_person[bob][:2])):
+        (tmp_path / folder).mkdir()
+        for photo in photos:
+            shutil.copy(photo, tmp_path / folder / photo.name)
+    linked: dict[str, str] = {}
+    with torch.no_grad():
+        list(add_gallery(tmp_path, detector, ensemble, gallery, linked))
+    assert linked == {"Alice": "the person to protect"}
+    assert gallery.people.count("the person to protect") == 3
+    assert gallery.people.count("Bob") == 2 and "Alice" not in gallery.people
