@@ -16,7 +16,7 @@ import torch
 
 from faceguard.audit.detectors.base import Detector, separation
 from faceguard.models.base import Recognizer
-from faceguard.words import Named
+from faceguard.words import Named, plural
 
 #: detector name -> its plain name and what it is
 DETECTORS = {
@@ -84,15 +84,21 @@ class DetectionResult:
     folds: int
     split: str
     roc: dict
+    faces: int | None = None  # the user's cloaked faces it was tested on (None: not kept)
 
     def sentence(self) -> str:
         name = detector_label(self.detector)
         trained = (" when trained on stand-in faces FaceGuard cloaked itself"
                    if self.split == STAND_INS else "")
+        yours = "your cloaked faces" if self.faces is None else \
+            f"your {plural(self.faces, 'cloaked face')}"
+        # on a few faces the figures are a face or two each: the AUC says nothing there
+        auc = (f"too few faces for a ROC AUC, which needs {MIN_FACES}"
+               if self.faces is not None and self.faces < MIN_FACES else
+               f"ROC AUC {self.roc_auc:.2f}; 0.5 = cannot tell them apart")
         return (f"{name[:1].upper() + name[1:]}: a platform could flag "
-                f"{self.flagged_cloaked:.0%} of your cloaked faces while wrongly flagging "
-                f"{self.flagged_clean:.0%} of clean ones{trained} "
-                f"(ROC AUC {self.roc_auc:.2f}; 0.5 = cannot tell them apart)")
+                f"{self.flagged_cloaked:.0%} of {yours} while wrongly flagging "
+                f"{self.flagged_clean:.0%} of clean ones{trained} ({auc})")
 
 
 def cross_validate(name: str, clean: Sequence[torch.Tensor], cloaked: Sequence[torch.Tensor],
@@ -132,7 +138,7 @@ def cross_validate(name: str, clean: Sequence[torch.Tensor], cloaked: Sequence[t
         threshold = det.threshold
         scores[test] = det.score([clean[i] for i in test])
         scores[n + test] = det.score([cloaked[i] for i in test])
-    return _result(name, separation(scores[:n], scores[n:], threshold), k, split)
+    return _result(name, separation(scores[:n], scores[n:], threshold), k, split, n)
 
 
 def train_and_test(name: str, train: tuple[Sequence[torch.Tensor], Sequence[torch.Tensor]],
@@ -148,12 +154,12 @@ def train_and_test(name: str, train: tuple[Sequence[torch.Tensor], Sequence[torc
     else:
         det.fit(*train)
     m = separation(det.score(list(test[0])), det.score(list(test[1])), det.threshold)
-    return _result(name, m, 1, STAND_INS)
+    return _result(name, m, 1, STAND_INS, len(test[1]))
 
 
-def _result(name: str, m: dict, folds: int, split: str) -> DetectionResult:
+def _result(name: str, m: dict, folds: int, split: str, faces: int) -> DetectionResult:
     return DetectionResult(
-        detector=name, folds=folds, split=split,
+        detector=name, folds=folds, split=split, faces=faces,
         **{key: round(m[key], 4) for key in ("precision", "recall", "f1", "accuracy", "roc_auc",
                                              "flagged_cloaked", "flagged_clean")},
         roc={key: [round(v, 4) for v in m["roc"][key]] for key in ("fpr", "tpr")},

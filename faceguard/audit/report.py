@@ -252,7 +252,8 @@ def _html(result: AuditResult, lines: list[str]) -> str:
                           after_defense=d["after_defense"] and defense_label(d["after_defense"]))
                      for d in result.detection]
         parts.append(_table(detection, [
-            ("detector", "detector"), ("roc_auc", "ROC AUC"), ("accuracy", "accuracy"),
+            ("detector", "detector"), ("faces", "your faces"), ("roc_auc", "ROC AUC"),
+            ("accuracy", "accuracy"),
             ("precision", "precision"), ("recall", "recall"), ("f1", "F1"),
             ("flagged_clean", "clean flagged"), ("split", "split by"),
             ("after_defense", "after defense")]))

@@ -40,6 +40,7 @@ PROTECTION_COLUMNS = [  # (key, title)
 ]
 DETECTION_COLUMNS = [
     ("detector", "Detector"),
+    ("faces", "Your faces"),  # a figure on one face is that face's
     ("flagged_cloaked", "Cloaked faces flagged"),
     ("flagged_clean", "Clean faces wrongly flagged"),
     ("roc_auc", "ROC AUC (0.5 = cannot tell)"),

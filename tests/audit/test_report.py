@@ -69,6 +69,20 @@ def test_detection_sentence_uses_the_plain_detector_name():
     assert r.sentence().startswith("Deep-feature check (LSTM): a platform could flag 80%")
 
 
+def test_detection_on_a_few_faces_says_how_many_and_gives_no_auc():
+    from faceguard.audit.cloak_detection import STAND_INS, DetectionResult
+
+    one = DetectionResult("wlmp-linear", 1, 1, 1, 1, 0.0, 1.0, 1.0, 1, STAND_INS, {}, faces=1)
+    assert one.sentence() == ("Texture check (linear SVM): a platform could flag 100% of your "
+                              "1 cloaked face while wrongly flagging 100% of clean ones when "
+                              "trained on stand-in faces FaceGuard cloaked itself (too few "
+                              "faces for a ROC AUC, which needs 8)")
+    many = DetectionResult("wlmp-linear", 1, 1, 1, 1, 0.91, 0.8, 0.1, 1, STAND_INS, {}, faces=8)
+    assert many.sentence().endswith("your 8 cloaked faces while wrongly flagging 10% of clean "
+                                    "ones when trained on stand-in faces FaceGuard cloaked "
+                                    "itself (ROC AUC 0.91; 0.5 = cannot tell them apart)")
+
+
 def test_report_says_one_person_and_keeps_technical_names_in_json(tmp_path):
     result = _result([_row("none", 1.0), _row("bl+sr", 0.5)])
     json_path, html_path = write_report(result, tmp_path)
