@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: the audit's figures that are plain numbers, not shares: shown "0.95", never "95%" (a
+#: distance of 0.95 thresholds is a face still matched)
+RATIOS = frozenset({"mean_distance", "roc_auc"})
+
 
 @dataclass(frozen=True)
 class Named:

@@ -20,7 +20,7 @@ from faceguard.audit.defenses import defense_label
 from faceguard.audit.run import AuditResult
 from faceguard.settings import METHODS
 from faceguard.verdict import protected_share
-from faceguard.words import plural
+from faceguard.words import RATIOS, plural
 
 
 def write_report(result: AuditResult, outdir: Path) -> tuple[Path, Path]:
@@ -179,7 +179,7 @@ def _named(label: str, name: str) -> _Markup:
 
 
 def _table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
-    def fmt(v):
+    def fmt(v, key: str):
         if isinstance(v, _Markup):
             return v
         if v is None:
@@ -187,12 +187,12 @@ def _table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
         if isinstance(v, bool):
             return "yes" if v else ""
         if isinstance(v, float):
-            return f"{v:.3f}" if v > 1 else f"{v:.0%}" if 0 <= v <= 1 else f"{v:.3f}"
+            return f"{v:.0%}" if 0 <= v <= 1 and key not in RATIOS else f"{v:.3f}"
         return html.escape(str(v))
 
     head = "".join(f"<th>{html.escape(t)}</th>" for _, t in columns)
-    body = "".join("<tr>" + "".join(f"<td>{fmt(r.get(k))}</td>" for k, _ in columns) + "</tr>"
-                   for r in rows)
+    body = "".join("<tr>" + "".join(f"<td>{fmt(r.get(k), k)}</td>" for k, _ in columns)
+                   + "</tr>" for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from faceguard.audit.cloak_detection import detector_label
 from faceguard.audit.defenses import defense_label
 from faceguard.verdict import protected_share
-from faceguard.words import plural
+from faceguard.words import RATIOS, plural
 from faceguard_gui.images import to_qimage
 from faceguard_gui.jobs import AuditOutcome
 from faceguard_gui.widgets import FittingImage, FittingLabel, scrolling
@@ -47,7 +47,6 @@ DETECTION_COLUMNS = [
     ("accuracy", "Accuracy"),
     ("split", "Tested on other"),
 ]
-RATIO_KEYS = {"mean_distance", "roc_auc"}  # plain numbers, not shares
 #: what the verdict line shows before any audit has run
 NO_VERDICT = "Run the audit to see how well the protection holds."
 
@@ -58,7 +57,7 @@ def _cell(value, key: str = "") -> str:
     if isinstance(value, bool):
         return "yes" if value else ""
     if isinstance(value, float):
-        if key in RATIO_KEYS:
+        if key in RATIOS:
             return f"{value:.2f}"
         return f"{value:.0%}" if 0 <= value <= 1 else f"{value:.2f}"
     return str(value)

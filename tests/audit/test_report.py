@@ -95,6 +95,14 @@ def test_report_says_one_person_and_keeps_technical_names_in_json(tmp_path):
     assert data["names"]["defenses"]["bl+sr"] == "strong filter + upscaling (BL+SR)"
 
 
+def test_report_shows_a_distance_as_a_number_and_a_share_as_a_percentage(tmp_path):
+    """0.95 thresholds is a face still matched: it reads 0.950, never 95%."""
+    result = _result([_row("none", 0.25) | {"mean_distance": 0.953}])
+    page = write_report(result, tmp_path)[1].read_text()
+    assert "<td>0.953</td>" in page and "<td>95%</td>" not in page
+    assert "<td>25%</td>" in page  # protected: a share
+
+
 def test_the_verdict_comes_first_in_the_report(tmp_path):
     result = _result([_row("none", 1.0), _row("none", 1.0, "faceres", held_out=True),
                       _row("jpeg75", 0.5), _row("jpeg75", 1.0, "faceres", held_out=True)],
