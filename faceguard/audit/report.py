@@ -208,10 +208,15 @@ def verdict_html(result: AuditResult) -> str:
     return f"<p class=verdict><b>{html.escape(v.headline)}</b> {html.escape(v.details())}</p>"
 
 
+def _named_people(result: AuditResult) -> list[str]:
+    """The protected people as the cloak run named them ("self" is nobody's name)."""
+    return [n for n in result.protected_people if n and n != "self"]
+
+
 def _gallery_hint(result: AuditResult) -> str:
     """How to add photos of the protected people (see
     :func:`faceguard.audit.people.add_gallery`)."""
-    named = [n for n in result.protected_people if n and n != "self"]
+    named = _named_people(result)
     names = " or ".join(f'"{n}"' for n in named)
     whose = f": a sub-folder named {names}, or whose faces match theirs, is taken as them" \
         if named else ""
@@ -221,7 +226,7 @@ def _gallery_hint(result: AuditResult) -> str:
 
 def _protected(result: AuditResult) -> str:
     """ "Protected: Me, Sam. " (HTML) as the cloak run named the people, or ""."""
-    named = [n for n in result.protected_people if n and n != "self"]
+    named = _named_people(result)
     return f"Protected: {html.escape(', '.join(named))}. " if named else ""
 
 
