@@ -47,15 +47,17 @@ def enlarged(photo: Path, scale: float, folder: Path) -> Path:
 def one_run(photo: Path, protect: Path, code: Path, out: Path) -> dict:
     """``faceguard cloak photo --protect protect -o out`` with ``code`` first on PYTHONPATH."""
     env = dict(os.environ, PYTHONPATH=str(code.resolve()), OMP_NUM_THREADS="2")
+    log = out.with_suffix(".log")  # a file, not a pipe: a full pipe would stall the child
     started = time.perf_counter()
-    child = subprocess.Popen([str(FACEGUARD), "cloak", str(photo), "--protect", str(protect),
-                              "-o", str(out)], env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(child.pid, 0)  # the child's own times, faults and peak
+    with log.open("wb") as errors:
+        child = subprocess.Popen([str(FACEGUARD), "cloak", str(photo), "--protect",
+                                  str(protect), "-o", str(out)], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(child.pid, 0)  # the child's own times, faults and peak
     wall = time.perf_counter() - started
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode:
-        raise SystemExit(f"faceguard failed on {photo}: {child.stderr.read().decode()[-2000:]}")
+        raise SystemExit(f"faceguard failed on {photo}: {log.read_text()[-2000:]}")
     written = next(out.glob(f"{photo.stem}.*"))
     return {"wall_s": wall, "user_s": usage.ru_utime, "system_s": usage.ru_stime,
             "minor_page_faults": usage.ru_minflt, "peak_gb": usage.ru_maxrss / 2**20,
