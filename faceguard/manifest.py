@@ -138,6 +138,17 @@ class FaceRecord:
         self.recognised = {m: d < thresholds[m] for m, d in distance_after.items()
                            if m in thresholds}
 
+    def distance_words(self, model: str, arrow: str = "->") -> str:
+        """How far ``model`` sees the face moved from its person, and what that means:
+        "0.29 -> 0.54 (same person below 0.60: still recognised)". The distances alone
+        say nothing to a user: each recognizer has its own scale."""
+        before, after = self.distance_before[model], self.distance_after.get(model)
+        text = f"{before:.2f} {arrow} {after:.2f}" if after is not None else f"{before:.2f}"
+        if model in self.thresholds and model in self.recognised:
+            text += (f" (same person below {self.thresholds[model]:.2f}: "
+                     + ("still recognised)" if self.recognised[model] else "not recognised)"))
+        return text
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -31,6 +31,15 @@ def test_recognised_follows_the_threshold_and_visibility_is_kept_as_given():
     assert face.quality == {"ssim": 0.97, "ssimulacra2": 80.0}
 
 
+def test_a_distance_is_told_with_its_threshold_and_what_it_means():
+    face = _face({"dlib": 0.7, "mobileface": 0.3})
+    assert face.distance_words("dlib") == "0.20 -> 0.70 (same person below 0.60: not recognised)"
+    assert face.distance_words("mobileface", "→") == (
+        "0.20 → 0.30 (same person below 0.50: still recognised)")
+    unmeasured = FaceRecord([0, 0, 10, 10], [[0, 0]] * 5, True, distance_before={"dlib": 0.2})
+    assert unmeasured.distance_words("dlib") == "0.20"
+
+
 def test_fooled_counts_recognizers_that_match_no_face_per_threat():
     faces = [_face({"dlib": 0.7, "mobileface": 0.3}), _face({"dlib": 0.9, "mobileface": 0.8})]
     assert fooled(faces) == (1, 2)

@@ -227,11 +227,9 @@ def _print_photo(entry: dict) -> None:
     if not faces:
         print(f"{entry['output']}: no protected face, copied")
         return
-    parts = []
-    for f in faces:
-        q = f.quality
-        moved = ", ".join(f"{m} {f.distance_before[m]:.2f}->{d:.2f}"
-                          for m, d in f.distance_after.items())
-        parts.append(f"{visibility_line(q)}; {moved}")
+    # the photo's verdict first, then a line per face: several faces on one line ran together
     print(f"{entry['output']}: {plural(len(faces), 'face')} cloaked in "
-          f"{entry['seconds']:.1f}s; " + "; ".join(parts) + f". {verdict(faces).words()}")
+          f"{entry['seconds']:.1f}s. {verdict(faces).words()}")
+    for k, f in enumerate(faces, 1):
+        moved = "; ".join(f"{m} {f.distance_words(m)}" for m in f.distance_after)
+        print(f"  face {k}: {visibility_line(f.quality)}; distance to the person: {moved}")

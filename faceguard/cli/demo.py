@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from faceguard.audit.run import AuditJob, run_audit
     from faceguard.cli.audit import make_defenses
     from faceguard.detect import FaceDetector
+    from faceguard.manifest import FaceRecord
     from faceguard.pipeline import CloakJob, cloak_album
     from faceguard.progress import show_in_terminal
     from faceguard.settings import CloakSettings
@@ -74,14 +75,12 @@ def run(args: argparse.Namespace) -> int:
                    settings=CloakSettings(preset=args.preset, models=tuple(models)))
     for event in show_in_terminal(cloak_album(job, detector, ensemble), quiet=args.quiet):
         if event.stage == "cloaking" and event.result:
-            for face in event.result["faces"]:
-                if face["protected"]:
-                    q = face["quality"]
-                    moved = ", ".join(f"{m} {face['distance_before'][m]:.2f} -> "
-                                      f"{face['distance_after'][m]:.2f}"
-                                      for m in face["distance_after"])
-                    print(f"   face cloaked in {face['seconds']:.1f}s: {visibility_line(q)}; "
-                          f"distance to her reference: {moved}", file=sys.stderr)
+            for face in map(FaceRecord.from_dict, event.result["faces"]):
+                if face.protected:
+                    moved = "; ".join(f"{m} {face.distance_words(m)}" for m in face.distance_after)
+                    print(f"   face cloaked in {face.seconds:.1f}s: "
+                          f"{visibility_line(face.quality)}; distance to her reference: {moved}",
+                          file=sys.stderr)
     from faceguard.models.catalogue import audit_models
 
     print("2/2 auditing: purification defenses x recognizers (incl. held-out) ...",

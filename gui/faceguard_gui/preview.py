@@ -84,15 +84,8 @@ def face_rows(data: PreviewData, cap: float | None = None,
         else:
             row[LARGEST] = "–"
         record = FaceRecord.from_dict(face)
-        for model, before in record.distance_before.items():
-            after = record.distance_after.get(model)
-            threshold = record.thresholds.get(model)
-            text = f"{before:.2f} → {after:.2f}" if after is not None else f"{before:.2f}"
-            if threshold is not None and model in record.recognised:
-                text += f"  (same person below {threshold:.2f}: "
-                text += ("still recognised" if record.recognised[model] else "not recognised")
-                text += ")"
-            row[f"{model}: distance before → after"] = text
+        for model in record.distance_before:
+            row[f"{model}: distance before → after"] = record.distance_words(model, "→")
         rows.append(row)
     return rows
 

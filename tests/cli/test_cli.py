@@ -135,8 +135,11 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
     before = {p.name: _digest(p) for p in album.iterdir()}
     out = tmp_path / "cloaked"
     done = faceguard("cloak", album, "-o", out, "--protect", *refs, "--models", "dlib",
-                     "--preset", "low", "--steps", "4", "--quiet")
+                     "--preset", "low", "--steps", "4")
     assert done.returncode == 0, done.stderr
+    # each cloaked photo: its verdict, then a line per face saying what its distance means
+    faces = [line for line in done.stdout.splitlines() if line.startswith("  face 1: ")]
+    assert len(faces) == 2 and all("(same person below 0.60: " in line for line in faces)
     assert ("2 photos cloaked (2 faces) with Recommended (keeps the look), 1 without a "
             "protected face copied") in done.stderr
     text = (out / ".faceguard-manifest.json").read_text()
