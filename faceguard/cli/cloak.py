@@ -232,4 +232,5 @@ def _print_photo(entry: dict) -> None:
           f"{entry['seconds']:.1f}s. {verdict(faces).words()}")
     for k, f in enumerate(faces, 1):
         moved = "; ".join(f"{m} {f.distance_words(m)}" for m in f.distance_after)
-        print(f"  face {k}: {visibility_line(f.quality)}; distance to the person: {moved}")
+        whom = "its own clean face" if f.person == "self" else f.person or "the person"
+        print(f"  face {k}: {visibility_line(f.quality)}; distance to {whom}: {moved}")
