@@ -52,6 +52,8 @@ TRANSFER_LEVERS = {
     "restore": "every other draw sees the face through the bilateral filter and "
                "super-resolution (BL+SR) an attacker may use to restore it (with purify, "
                "the two take turns; slow)",
+    "skip": "follow the gradient through the recognizers' shortcuts more than through "
+            "their residual branches (skip gradient method; dlib only)",
     "smooth": "blur the objective's gradient so the change is smooth (translation "
               "invariance)",
     "spectrum": "random noise and frequency scaling of the face at every step (spectrum "

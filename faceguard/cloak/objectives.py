@@ -132,7 +132,9 @@ class _FaceObjective:
             draws = [{m: self.transform(f) for m, f in d.items()} for d in draws]
         batched = {m: torch.cat([d[m][:n] for d in draws]) for m in faces}
         ghosts = "dropout" in self.levers  # one ghost model per step, shared by its draws
+        skip = "skip" in self.levers
         with (transfer.dropout(self.ensemble, self.generator) if ghosts else nullcontext(),
+              transfer.skip_gradient(self.ensemble) if skip else nullcontext(),
               transfer.middle_layers(self.ensemble) if features else nullcontext() as middle):
             embedded = self.ensemble.embed_aligned(batched)
         gaps = []

@@ -45,6 +45,13 @@ so only changes that fool a whole family of similar models survive.
   objective also pushes each recognizer's middle block's feature maps away from the
   clean face's (:func:`feature_gap`). Mid-level features (parts, textures) are shared
   across networks far more than the final embedding, so disrupting them carries over.
+- ``skip``: the skip gradient method (Wu et al., "Skip connections matter: on the
+  transferability of adversarial examples generated with ResNets", SGM, ICLR 2020): in
+  the backward pass, the gradient through each residual branch is scaled by
+  :data:`SKIP_GAMMA` and the shortcut's kept, so the cloak follows the low-level
+  features the shortcuts carry, which networks share, more than the deep branches'.
+  Only where a recognizer's branches are modules (dlib's ResNet:
+  :meth:`faceguard.models.base.Recognizer.residual_branches`).
 - ``log``: the objective's pooling over recognizers: the mean of log distances instead
   of capped distances, so the least-fooled recognizer gets the most weight and no model
   stops pulling once past a cap.
@@ -168,6 +175,35 @@ def dropout(ensemble: Ensemble, generator: torch.Generator, p: float = 0.1
         return output * keep.to(output) / (1 - p)
 
     with _hooks([(block, drop) for r in ensemble for block in list(r.layers().values())[:-1]]):
+        yield
+
+
+#: the ``skip`` lever's decay of the gradient through a residual branch (SGM's gamma;
+#: the paper takes 0.2-0.5 for ResNets)
+SKIP_GAMMA = 0.5
+#: decayed in its 14 blocks, dlib's gradient at its input is 0.049-0.062 times as long
+#: (12 album faces, pushed from another's embedding); scaled back by this, it keeps its
+#: share of the ensemble's gradient, so that the lever changes its direction only
+SKIP_GAIN = 1 / 0.056
+
+
+def _gradient_scaled(by: float) -> Callable:
+    """A forward hook that leaves the output as it is and scales its gradient ``by``."""
+    def hook(module, inputs, output):
+        return output * by + (output * (1 - by)).detach()
+    return hook
+
+
+@contextmanager
+def skip_gradient(ensemble: Ensemble, gamma: float = SKIP_GAMMA, gain: float = SKIP_GAIN
+                  ) -> Iterator[None]:
+    """While active, the gradient through every residual branch of every recognizer is
+    scaled by ``gamma`` and each such recognizer's whole gradient by ``gain``; the forward
+    pass is unchanged (SGM)."""
+    residual = [r for r in ensemble if r.residual_branches()]
+    with _hooks([(branch, _gradient_scaled(gamma)) for r in residual
+                 for branch in r.residual_branches()]
+                + [(r, _gradient_scaled(gain)) for r in residual]):
         yield
 
 

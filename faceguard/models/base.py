@@ -56,6 +56,12 @@ class Recognizer(nn.Module):
         """
         raise NotImplementedError
 
+    def residual_branches(self) -> list[nn.Module]:
+        """The last module of each residual branch (the block's output is its output plus
+        the block's input): where the ``skip`` transfer lever scales the gradient. None
+        for a network that is not residual, or whose branches are not modules."""
+        return []
+
     def compare(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Distance between embeddings (..., D) x (..., D) -> (...) in this model's metric."""
         if self.distance == "cosine":

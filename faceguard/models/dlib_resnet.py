@@ -137,6 +137,11 @@ class DlibResNet(Recognizer):
         named["fc"] = self.fc
         return named
 
+    def residual_branches(self) -> list[nn.Module]:
+        """Each block's second convolution, its branch's last module (its affine is
+        folded in; the ReLU follows the sum)."""
+        return [block.conv2 for block in self.blocks]
+
     @torch.no_grad()
     def load_dlib_net(self, net: DlibNet) -> None:
         """Copy the weights of a deserialized dlib network into this module."""

@@ -72,6 +72,28 @@ def test_dropout_changes_the_embedding_only_while_active(load_model):
     assert torch.equal(ensemble["dlib"].embed(faces), clean)  # hooks removed
 
 
+def test_skip_gradient_turns_dlibs_gradient_and_keeps_its_embedding_and_length(astronaut_scene):
+    photo, face, ensemble, centroids = astronaut_scene
+    dlib = ensemble["dlib"]
+    aligned = ensemble.align(photo, face.landmarks)["dlib"]
+
+    def pushed() -> tuple[torch.Tensor, torch.Tensor]:
+        x = aligned.clone().requires_grad_(True)
+        e = dlib.embed(x)
+        (grad,) = torch.autograd.grad(dlib.compare(e, centroids["dlib"]).sum(), x)
+        return e.detach(), grad.flatten()
+
+    embedding, plain = pushed()
+    with transfer.skip_gradient(ensemble):
+        skipped_embedding, skipped = pushed()
+    assert torch.allclose(skipped_embedding, embedding, atol=1e-5)
+    # a new direction (the shortcuts weigh more), about as long (SKIP_GAIN)
+    assert float(torch.nn.functional.cosine_similarity(plain, skipped, 0)) < 0.95
+    assert 0.5 < float(skipped.norm() / plain.norm()) < 2
+    assert torch.equal(pushed()[1], plain)  # hooks removed
+    assert len(dlib.residual_branches()) == 14
+
+
 def test_unknown_lever_is_refused():
     with pytest.raises(ValueError, match="unknown transfer lever"):
         CloakSettings(transfer=("magic",))
