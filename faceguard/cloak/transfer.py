@@ -200,10 +200,9 @@ def skip_gradient(ensemble: Ensemble, gamma: float = SKIP_GAMMA, gain: float = S
     """While active, the gradient through every residual branch of every recognizer is
     scaled by ``gamma`` and each such recognizer's whole gradient by ``gain``; the forward
     pass is unchanged (SGM)."""
-    residual = [r for r in ensemble if r.residual_branches()]
-    with _hooks([(branch, _gradient_scaled(gamma)) for r in residual
-                 for branch in r.residual_branches()]
-                + [(r, _gradient_scaled(gain)) for r in residual]):
+    branches = {r: r.residual_branches() for r in ensemble}
+    with _hooks([(branch, _gradient_scaled(gamma)) for bs in branches.values() for branch in bs]
+                + [(r, _gradient_scaled(gain)) for r, bs in branches.items() if bs]):
         yield
 
 

@@ -58,7 +58,7 @@ class Recognizer(nn.Module):
 
     def residual_branches(self) -> list[nn.Module]:
         """The last module of each residual branch (the block's output is its output plus
-        the block's input): where the ``skip`` transfer lever scales the gradient. None
+        the block's input): where the ``skip`` transfer lever scales the gradient. Empty
         for a network that is not residual, or whose branches are not modules."""
         return []
 
