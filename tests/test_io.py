@@ -687,6 +687,7 @@ def test_no_silent_overwrite(astro_png, tmp_path):
     with pytest.raises(PhotoError) as err:
         save_photo(photo, dest)
     assert_one_line_error(err, dest, "already exists")
+    assert "--overwrite" in str(err.value) and "=True" not in str(err.value)  # user's words
     assert dest.read_bytes() == b"keep me"
     save_photo(photo, dest, overwrite=True)
     np.testing.assert_array_equal(load_photo(dest).pixels, photo.pixels)

@@ -29,6 +29,11 @@ from faceguard.io.photo import (
 from faceguard.io.read import load_photo
 from faceguard.io.tensors import uint8_pixels
 
+#: why an output was not written: in words for the CLI and the app alike (the app
+#: skips what a run with the same settings already wrote, and shows this for the rest)
+EXISTS = ("already exists and was left as it is (--overwrite replaces it; "
+          "or choose another output folder)")
+
 
 def output_format(photo: Photo, format: str = "keep") -> str:
     """The Pillow format name ``save_photo`` writes for a user's format choice.
@@ -137,8 +142,7 @@ def _target(photo: Photo, path: str | os.PathLike[str], format: str | None, qual
     if photo.path is not None and _same_file(path, photo.path):
         raise PhotoError(path, "refusing to write over the input photo")
     if path.exists() and not overwrite:
-        raise PhotoError(path, "already exists (allow replacing it with overwrite=True "
-                               "or --overwrite)")
+        raise PhotoError(path, EXISTS)
     if not path.parent.is_dir():
         raise PhotoError(path, f"folder {os.fspath(path.parent)} does not exist")
     return path, fmt
@@ -252,12 +256,10 @@ def _atomic_write(path: Path, write: Callable[[IO[bytes]], None], overwrite: boo
             try:
                 os.link(tmp, path)
             except FileExistsError as e:
-                raise PhotoError(path, "already exists (allow replacing it with "
-                                       "overwrite=True or --overwrite)") from e
+                raise PhotoError(path, EXISTS) from e
             except OSError:  # e.g. a FAT/exFAT card: no hard links
                 if path.exists():
-                    raise PhotoError(path, "already exists (allow replacing it with "
-                                           "overwrite=True or --overwrite)") from None
+                    raise PhotoError(path, EXISTS) from None
                 os.replace(tmp, path)
     except OSError as e:
         raise PhotoError(path, f"cannot write ({e.strerror or e})") from e
