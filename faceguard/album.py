@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from faceguard.detect import Face, FaceDetector
-from faceguard.identity import SAME_PERSON_CUT, Person, cluster_faces
+from faceguard.identity import SAME_PERSON_CUT, Person, cluster_faces, mean_distance
 from faceguard.io import (
     DEFAULT_LIMIT,
     Photo,
@@ -170,26 +170,42 @@ def detect_photos(
 
 def reference_person(name: str, paths: Sequence[Path], detector: FaceDetector,
                      ensemble: Ensemble) -> Iterator[Event]:
-    """Build a :class:`Person` from reference photos (the largest face of each).
+    """Build a :class:`Person` from reference photos, one face of each.
 
-    The last event's ``result`` is the person. Raises :class:`AlbumError` when no
-    reference photo shows a face.
+    A photo with several faces gives the one most like the references with a single
+    face (by :func:`faceguard.identity.mean_distance`), or its largest when there are
+    none; a note says which. The last event's ``result`` is the person. Raises
+    :class:`AlbumError` when no reference photo shows a face.
     """
-    embeddings: dict[str, list[torch.Tensor]] = {m: [] for m in ensemble.names}
-    faces = []
+    found: list[PhotoFaces] = []
     total = len(paths) + 1
     for event in detect_photos(paths, detector, ensemble, stage=f"reading {name}"):
         event.total = total
         if event.result is not None and not event.result.faces:
             event.error = f"{event.path}: no face found"
-        if event.result is not None and event.result.faces:
-            for m in ensemble.names:
-                embeddings[m].append(event.result.embeddings[m][0])
-            faces.append((event.path, event.result.faces[0].landmarks))
+        elif event.result is not None:
+            found.append(event.result)
         yield event
-    if not faces:
+    if not found:
         raise AlbumError(f"no face found in the reference photos of {name}")
-    person = Person(name, {m: torch.stack(v) for m, v in embeddings.items()}, faces)
+    alone = [p for p in found if len(p.faces) == 1]
+    likely = Person(name, {m: torch.cat([p.embeddings[m] for p in alone])
+                           for m in ensemble.names}) if alone else None
+    chosen = []
+    for p in found:
+        k = 0  # the largest
+        if len(p.faces) > 1:
+            if likely is not None:
+                k = int(mean_distance(ensemble, p.embeddings, likely).argmin())
+                how = "the one most like the reference photos with one face"
+            else:
+                how = "the largest (give a photo of them alone to be sure)"
+            yield Event(total - 1, total, f"reading {name}", p.path,
+                        note=f"{p.path}: {len(p.faces)} faces; took {how}")
+        chosen.append((p, k))
+    person = Person(name, {m: torch.stack([p.embeddings[m][k] for p, k in chosen])
+                           for m in ensemble.names},
+                    [(p.path, p.faces[k].landmarks) for p, k in chosen])
     yield Event(total, total, f"reading {name}", result=person)
 
 

@@ -54,6 +54,8 @@ class Event:
         path: the photo this step was about, if any.
         result: what the step produced (e.g. the faces of a photo), if anything.
         error: one-line message when the step failed (the job goes on).
+        note: one-line message the user should know although the step worked (e.g. which
+            face of a reference photo with several was taken).
         skipped: the step was skipped (e.g. already done with --resume).
         part: set while a step is under way: the share of step ``done + 1`` done so
             far, in [0, 1] (such events carry no result).
@@ -66,6 +68,7 @@ class Event:
     path: Path | None = None
     result: Any = None
     error: str | None = None
+    note: str | None = None
     skipped: bool = False
     part: float | None = None
     detail: str = ""
@@ -159,6 +162,8 @@ def show_in_terminal(events: Iterable[Event], quiet: bool = False) -> Iterator[E
             if event.error and event.error not in said:  # one line per failed input,
                 said.add(event.error)  # on stderr, even when quiet
                 bar.write(f"error: {event.error}", file=sys.stderr)
+            if event.note and not quiet:
+                bar.write(f"note: {event.note}", file=sys.stderr)
             bar.set_postfix_str(event.detail, refresh=False)
             bar.update(round(event.position, 2) - bar.n)
             yield event

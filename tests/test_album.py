@@ -67,3 +67,36 @@ def test_a_photo_only_to_be_copied_is_not_decoded_again(album_dir, tmp_path):
     path = find_photos([album_dir / "person_img1"])[0]
     assert not decoded.take(path, decode=False).has_pixels
     assert decoded.take(path).has_pixels
+
+
+def test_a_reference_photo_with_two_faces_gives_the_one_like_the_others(
+        album_by_person, detector, load_model, tmp_path):
+    from PIL import Image
+
+    from faceguard.album import reference_person
+    from faceguard.identity import Person
+    from faceguard.models.ensemble import Ensemble
+
+    (a, *_), (b, b_alone, *_) = list(album_by_person.values())[:2]
+    big = Image.open(a).convert("RGB")
+    big = big.resize((round(big.width * 400 / big.height), 400))
+    small = Image.open(b).convert("RGB")
+    small = small.resize((round(small.width * 250 / small.height), 250))
+    both = Image.new("RGB", (big.width + small.width, 400))
+    both.paste(big, (0, 0))
+    both.paste(small, (big.width, 75))  # b's face is the smaller of the two
+    both.save(tmp_path / "both.png")
+    ensemble = Ensemble([load_model("dlib")])
+
+    def read(paths):
+        events = list(reference_person("b", paths, detector, ensemble))
+        assert isinstance(events[-1].result, Person)
+        return events[-1].result, [e.note for e in events if e.note]
+
+    person, notes = read([tmp_path / "both.png", b_alone])
+    assert person.faces[0][1][:, 0].min() > big.width  # b's face, right of the join
+    assert notes == [f"{tmp_path / 'both.png'}: 2 faces; took the one most like the "
+                     "reference photos with one face"]
+    person, notes = read([tmp_path / "both.png"])  # nothing to compare with: the largest
+    assert person.faces[0][1][:, 0].max() < big.width
+    assert len(notes) == 1 and "the largest" in notes[0]

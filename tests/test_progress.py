@@ -104,3 +104,11 @@ def test_the_terminal_says_each_failed_input_once(capsys):
     assert list(show_in_terminal(iter(events), quiet=True)) == events
     lines = capsys.readouterr().err.splitlines()
     assert lines == ["error: a.jpg: file is empty", "error: b.jpg: not an image"]
+
+
+def test_the_terminal_gives_notes_unless_quiet(capsys):
+    events = [Event(1, 2, "reading", Path("a.jpg"), note="a.jpg: 2 faces; took the largest")]
+    list(show_in_terminal(iter(events), quiet=True))
+    assert capsys.readouterr().err == ""
+    list(show_in_terminal(iter(events)))
+    assert "note: a.jpg: 2 faces; took the largest" in capsys.readouterr().err.splitlines()

@@ -51,6 +51,7 @@ class MainWindow(QMainWindow):
         self._scratch = tempfile.TemporaryDirectory(prefix="faceguard-gui-")
         self._close_when_idle = False
         self._job_title = ""
+        self._job_notes: list[str] = []  # what the user should know, said when the job ends
         self._models_dialog: ModelsDialog | None = None
         self.jobs = JobController(self)
         self.ctx = AppContext(album=AlbumState(self), settings=settings or AppSettings.load(),
@@ -198,6 +199,7 @@ class MainWindow(QMainWindow):
 
     def _job_started(self, title: str) -> None:
         self._job_title = title
+        self._job_notes = []
         self.status_text.setText(f"{title}…")
         self.progress.setRange(0, 0)  # busy until the first event says how many
         self.progress.show()
@@ -212,6 +214,8 @@ class MainWindow(QMainWindow):
         else:
             self.progress.setRange(0, 0)
         text = f"{self.jobs.title}: {clock.text()}"
+        if event.note:
+            self._job_notes.append(event.note)
         if event.error:
             text += f"  (problem with {Path(event.path).name if event.path else 'a step'})"
         if self.jobs.cancelling:
@@ -223,7 +227,8 @@ class MainWindow(QMainWindow):
         self.cancel_button.hide()
         words = {CANCELLED: "stopped", FAILED: "failed"}.get(outcome, "done")
         self.status_text.setText(f"{self._job_title}: {words}"
-                                 + (f" ({message})" if message else ""))
+                                 + (f" ({message})" if message else "")
+                                 + "".join(f"; note: {n}" for n in self._job_notes))
         if self._close_when_idle:
             self.close()
 

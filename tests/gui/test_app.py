@@ -588,3 +588,19 @@ def test_a_folder_says_which_files_it_skipped(make_window, tmp_path):
     assert "skipped 1 file: not a photo FaceGuard reads (notes.txt)" in text
     assert window.messages[-1][0] == "Nothing new"
     assert "skipped 1 file: animated GIF (party.gif)" in window.messages[-1][1]
+
+
+def test_a_jobs_notes_are_said_when_it_ends(make_window):
+    from faceguard.progress import Event
+    from faceguard_gui.workers import DONE
+
+    window = make_window()
+    window.jobs.started.emit("Protecting")
+    window.jobs.progressed.emit(Event(1, 2, "reading the person to protect", Path("both.jpg"),
+                                      note="both.jpg: 2 faces; took the largest"))
+    window.jobs.finished.emit(DONE, "")
+    assert window.status_text.text() == ("Protecting: done; note: both.jpg: 2 faces; "
+                                         "took the largest")
+    window.jobs.started.emit("Protecting")  # the next job starts with none
+    window.jobs.finished.emit(DONE, "")
+    assert window.status_text.text() == "Protecting: done"
