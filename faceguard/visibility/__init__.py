@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from faceguard.cloak.budget import Seen
 
 # torch is imported where it is used: the CLI reads the words below at start-up
-__all__ = ["FACE_GROWTH", "FaceLook", "describe", "face_box", "in_words", "jpeg_copy",
+__all__ = ["FACE_GROWTH", "SCALE", "FaceLook", "describe", "face_box", "in_words", "jpeg_copy",
            "jpeg_equivalent", "linf",
            "measure_face", "most_visible", "psnr", "score", "scorer", "ssim", "summary"]
 
@@ -39,6 +39,13 @@ _WORDS = ((85.0, "invisible, even up close"),
           (75.0, "invisible at normal size, faint up close"),
           (65.0, "faint at normal size, visible up close"),
           (float("-inf"), "visible"))
+
+
+#: what the score's numbers mean, in one sentence for the shells (the JPEG qualities: the
+#: re-saved faces of :data:`_WORDS`)
+SCALE = ("SSIMULACRA2 scores how visible the change is to people, colour included: 100 is "
+         "identical, 85 or more cannot be told apart even up close, about 75 is as visible "
+         "as saving the face as a JPEG at quality 65, and 65 is faint at normal size.")
 
 
 def describe(score_: float) -> str:

@@ -127,7 +127,7 @@ class AuditResults(QWidget):
         self.verdict.setText(f"<p style='font-size:large'><b>{html.escape(v.headline)}</b> "
                              f"{html.escape(v.details())}</p>{problem}")
         lines = [f"<h3>{plural(result.photos, 'photo')}, "
-                 f"{plural(result.faces, 'protected face')}, "
+                 f"{plural(result.faces, 'cloaked face')}, "
                  f"{plural(result.people, 'person', 'people')} known</h3><ul>"]
         lines += [f"<li>{html.escape(line)}</li>" for line in outcome.summary]
         lines.append("</ul>")

@@ -63,7 +63,7 @@ class AuditView(QWidget):
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
         self.cloaked = FolderField()
-        self.cloaked.setPlaceholderText("folder of protected photos")
+        self.cloaked.setPlaceholderText("folder of cloaked photos")
         self.cloaked.textChanged.connect(self._update_actions)
         self.cloaked.textChanged.connect(self.clear_results)
         self.originals = FolderField()
@@ -71,7 +71,7 @@ class AuditView(QWidget):
         self.originals.textChanged.connect(self.clear_results)
         folders = QGroupBox("Photos")
         grid = QGridLayout(folders)
-        for row, (label, edit) in enumerate((("Protected", self.cloaked),
+        for row, (label, edit) in enumerate((("Cloaked", self.cloaked),
                                              ("Originals", self.originals))):
             button = QPushButton("Choose…")
             button.clicked.connect(lambda _=False, e=edit: self._choose_folder(e))
@@ -149,7 +149,7 @@ class AuditView(QWidget):
     def _update_actions(self) -> None:
         problem = None
         if not self.cloaked.text().strip():
-            problem = "Protect photos in step 2, or choose a folder of protected photos."
+            problem = "Protect photos in step 2, or choose a folder of cloaked photos."
         elif not self.defenses.ticked():
             problem = "Tick at least one defense (\"nothing\" is the photo as published)."
         elif not self.recognizers.ticked():

@@ -1,4 +1,4 @@
-"""The compare view: the original and the protected photo, by a split line or side by
+"""The compare view: the original and the cloaked photo, by a split line or side by
 side (two panes that zoom and pan together), with zoom, pan and face boxes."""
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ MIN_ZOOM, MAX_ZOOM = 0.02, 16.0
 class CompareView(QWidget):
     """Before/after view: a draggable split line, or two panes side by side; zoom and pan.
 
-    In split mode the original lies left of the line, the protected photo (or the
+    In split mode the original lies left of the line, the cloaked photo (or the
     amplified difference) right of it. Side by side, the original fills the left pane
-    and the protected photo the right one; both panes show the same part of the photo
+    and the cloaked photo the right one; both panes show the same part of the photo
     at the same zoom, so zooming or panning either moves both. ``show_original`` puts the
-    original in the protected photo's place (the B key), to see the change blink.
+    original in the cloaked photo's place (the B key), to see the change blink.
 
     Signals:
         zoom_changed(float): the zoom (1.0 = one photo pixel per device pixel).
@@ -72,7 +72,7 @@ class CompareView(QWidget):
             self.update()
 
     def set_show_original(self, on: bool) -> None:
-        """Show the original where the protected photo (or difference) is shown."""
+        """Show the original where the cloaked photo (or difference) is shown."""
         self.show_original = on
         self.update()
 
@@ -176,12 +176,12 @@ class CompareView(QWidget):
         super().resizeEvent(event)
 
     def right_image(self) -> tuple[QImage, str]:
-        """What is shown in the protected photo's place, and its label."""
+        """What is shown in the cloaked photo's place, and its label."""
         if self.show_original:
             return self.before, "Original (B)"
         if self.show_difference:
             return self.difference, f"Difference ×{DIFFERENCE_GAIN}"
-        return self.after, "Protected"
+        return self.after, "Cloaked"
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)

@@ -1,6 +1,6 @@
-"""Preview: the original and the protected photo, compared at full resolution.
+"""Preview: the original and the cloaked photo, compared at full resolution.
 
-Two ways to compare: a split line (the original on its left, the protected photo or the
+Two ways to compare: a split line (the original on its left, the cloaked photo or the
 amplified difference on its right; drag it, or use the slider) or side by side (two
 panes that zoom and pan together). B, or backslash, puts the original in the protected
 photo's place and back, so the change blinks; Esc closes the window. Zoom with the wheel
@@ -29,7 +29,8 @@ from PySide6.QtWidgets import (
 )
 
 from faceguard.manifest import FaceRecord
-from faceguard.visibility import describe, summary
+from faceguard.verdict import verdict
+from faceguard.visibility import SCALE, describe, summary
 from faceguard.words import plural
 from faceguard_gui.compare_view import CompareView
 from faceguard_gui.images import DIFFERENCE_GAIN
@@ -40,7 +41,9 @@ from faceguard_gui.widgets import note
 FORMAT_NAMES = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WebP",
                 ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
 
-#: the figures' visibility columns (the distance columns follow, one per recognizer)
+#: the figures' first columns (the distance columns follow, one per recognizer)
+CLOAKED = "Cloaked"
+FOOLED = "Recognizers fooled"
 VISIBLE = "How visible"
 SCORE = "SSIMULACRA2 (100 = identical)"
 COLOUR = "Colour change"
@@ -63,7 +66,10 @@ def face_rows(data: PreviewData, cap: float | None = None,
                                 data.output.suffix.lstrip(".").upper() or "a file")
     rows = []
     for k, face in enumerate(data.entry.get("faces", []), 1):
-        row = {"Face": f"face {k}", "Protected": "yes" if face["protected"] else "no"}
+        record = FaceRecord.from_dict(face)
+        # cloaked is not protected: that is for the recognizers to say, face by face
+        row = {"Face": f"face {k}", CLOAKED: "yes" if face["protected"] else "no",
+               FOOLED: verdict([record]).short()}
         q = face.get("quality") or {}
         if _known(q, "ssimulacra2"):
             s = q["ssimulacra2"]
@@ -83,7 +89,6 @@ def face_rows(data: PreviewData, cap: float | None = None,
             row[LARGEST] = text
         else:
             row[LARGEST] = "–"
-        record = FaceRecord.from_dict(face)
         for model in record.distance_before:
             row[f"{model}: distance before → after"] = record.distance_words(model, "→")
         rows.append(row)
@@ -123,7 +128,7 @@ def face_tips(data: PreviewData) -> list[dict[str, str]]:
 class PreviewWindow(QWidget):
     """A window with the before/after view and the per-face figures of one photo.
 
-    Keys: B (or backslash) shows the original in the protected photo's place and back;
+    Keys: B (or backslash) shows the original in the cloaked photo's place and back;
     Esc closes the window.
     """
 
@@ -144,7 +149,7 @@ class PreviewWindow(QWidget):
         actual.setToolTip("One photo pixel per screen pixel (double-click the photo too)")
         actual.clicked.connect(lambda: self.view.set_zoom(1.0))
         self.face_button = QPushButton("Zoom to face")
-        self.face_button.setToolTip("Show the first protected face up close")
+        self.face_button.setToolTip("Show the first cloaked face up close")
         self.face_button.clicked.connect(self.zoom_to_face)
         faces = [f["box"] for f in data.entry.get("faces", []) if f["protected"]]
         self.face_button.setEnabled(bool(faces))
@@ -159,7 +164,7 @@ class PreviewWindow(QWidget):
         self.original_button = QPushButton("Show original (B)")
         self.original_button.setCheckable(True)
         self.original_button.setToolTip(
-            "Show the original in place of the protected photo, and back, to see what "
+            "Show the original in place of the cloaked photo, and back, to see what "
             "changed blink. Key: B (or \\). Esc closes the preview.")
         self.original_button.toggled.connect(self.view.set_show_original)
         self.difference_box = QCheckBox(f"Amplified difference (×{DIFFERENCE_GAIN})")
@@ -184,13 +189,13 @@ class PreviewWindow(QWidget):
         self.split_slider.valueChanged.connect(lambda v: self.view.set_split(v / 1000))
         self.view.split_changed.connect(lambda s: self.split_slider.setValue(round(s * 1000)))
         self.side_box = QCheckBox("Side by side")
-        self.side_box.setToolTip("The original on the left and the protected photo on the "
+        self.side_box.setToolTip("The original on the left and the cloaked photo on the "
                                  "right, in two panes that zoom and pan together")
         self.side_box.toggled.connect(self._set_side_by_side)
         split_row = QHBoxLayout()
         split_row.addWidget(QLabel("Original"))
         split_row.addWidget(self.split_slider, 1)
-        split_row.addWidget(QLabel("Protected"))
+        split_row.addWidget(QLabel("Cloaked"))
         split_row.addSpacing(12)
         split_row.addWidget(self.side_box)
 
@@ -236,14 +241,13 @@ class PreviewWindow(QWidget):
         if not protected:
             return ("No face in this photo belongs to the people you chose, so it was copied "
                     "unchanged. Pick another photo, or tick other people.")
-        return (f"{len(protected)} of {plural(len(faces), 'face')} protected, written to "
-                f"{data.output.name}. SSIMULACRA2 scores how visible the change is to people, "
-                "colour included: 100 is identical, 90 or more cannot be told apart even up "
-                "close, and about 75 is as visible as saving the face as a JPEG at quality "
-                "90. Colour change is the CIEDE2000 difference most of the face stays under "
-                "(2.3 is just noticeable side by side). A distance above the recognizer's "
-                "threshold means it no longer takes the face for the person. Press B to "
-                "swap the protected photo for the original and back; Esc closes.")
+        found = verdict([FaceRecord.from_dict(f) for f in faces])
+        return (f"{len(protected)} of {plural(len(faces), 'face')} cloaked, written to "
+                f"{data.output.name}. {found.words()} {SCALE} Colour change is the "
+                "CIEDE2000 difference most of the face stays under (2.3 is just noticeable "
+                "side by side). A distance above the recognizer's threshold means it no "
+                "longer takes the face for the person. Press B to swap the cloaked photo "
+                "for the original and back; Esc closes.")
 
     def zoom_to_face(self) -> None:
         faces = [f["box"] for f in self.data.entry.get("faces", []) if f["protected"]]

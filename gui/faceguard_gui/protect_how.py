@@ -31,7 +31,7 @@ from faceguard.settings import (
     measured_protection,
     preset_values,
 )
-from faceguard.visibility import describe
+from faceguard.visibility import SCALE, describe
 from faceguard_gui.settings import FORMATS
 from faceguard_gui.widgets import FolderField, note
 
@@ -112,10 +112,8 @@ class HowPanel:
         self.floor = QSpinBox()
         self.floor.setRange(50, 95)
         self.floor.setToolTip(
-            "How invisible each protected face must stay: the least SSIMULACRA2 score it "
-            "keeps (100 = identical), whatever the method. 90: cannot be told apart even up "
-            "close; 75: about as visible as saving the face as a JPEG at quality 65; 65: "
-            "faint at normal size. Higher hides the cloak better but weakens it.")
+            "How invisible each protected face must stay: the least score it keeps, "
+            f"whatever the method. {SCALE} Higher hides the cloak better but weakens it.")
         self.floor.valueChanged.connect(self._look_changed)  # the words follow the floor
         self.delta_e = QDoubleSpinBox()
         self.delta_e.setRange(0.5, 10.0)

@@ -32,7 +32,7 @@ class ResultsPanel:
     """
 
     def _results_box(self) -> QGroupBox:
-        box = QGroupBox("Protected photos")
+        box = QGroupBox("Cloaked photos")
         self.results = QTableWidget(0, 5)
         self.results.setHorizontalHeaderLabels(
             ["Photo", "Result", "Faces cloaked", "How visible", "Recognizers fooled"])

@@ -200,12 +200,14 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
             if outcome == "failed":
                 self.ctx.tell("Protection stopped", message)
             elif outcome == "cancelled":
-                self.results_note.setText(f"Stopped: {plural(done, 'photo')} protected so "
+                self.results_note.setText(f"Stopped: {plural(done, 'photo')} cloaked so "
                                           "far; the files in the folder are all complete. "
                                           "Run again to finish the rest.")
             else:
-                self.results_note.setText(f"{plural(done, 'photo')} protected in {outdir}. "
-                                          "Double-click a photo to compare.")
+                self.results_note.setText(f"{plural(done, 'photo')} cloaked in {outdir}. "
+                                          "Recognizers fooled says whether each cloak holds; "
+                                          "step 3's audit checks further. Double-click a "
+                                          "photo to compare.")
 
         n = len(self.ctx.album.photos)
         self.ctx.jobs.start(f"Protecting {plural(n, 'photo')}",

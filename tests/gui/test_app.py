@@ -97,7 +97,8 @@ def test_protect_one_person_preview_audit_and_export(make_window, copy_photos, q
     headers = [figures.horizontalHeaderItem(c).text() for c in range(figures.columnCount())]
     assert figures.rowCount() == 1
     row = {h: figures.item(0, c).text() for c, h in enumerate(headers)}
-    assert row["Protected"] == "yes"
+    assert row["Cloaked"] == "yes" and re.fullmatch(r"\d of \d; others not checked",
+                                                    row["Recognizers fooled"])
     # how visible, in the core's words, from the measured SSIMULACRA2 (not grey SSIM/PSNR)
     score = row["SSIMULACRA2 (100 = identical)"]
     assert row["How visible"] == describe(float(score.split()[0]))

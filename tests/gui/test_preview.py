@@ -9,9 +9,18 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QImage, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from faceguard.visibility import describe
+from faceguard.visibility import SCALE, describe
 from faceguard_gui.jobs import PreviewData
-from faceguard_gui.preview import COLOUR, LARGEST, SCORE, VISIBLE, PreviewWindow, face_rows
+from faceguard_gui.preview import (
+    CLOAKED,
+    COLOUR,
+    FOOLED,
+    LARGEST,
+    SCORE,
+    VISIBLE,
+    PreviewWindow,
+    face_rows,
+)
 
 RED, BLUE, GREY = QColor(220, 30, 30), QColor(30, 30, 220), QColor(128, 128, 128)
 
@@ -27,7 +36,8 @@ def preview_data(*qualities: dict | None, output: str = "out.jpg") -> PreviewDat
               "protected": q is not None,
               "quality": q or {}, "distance_before": {"dlib": 0.3},
               "distance_after": {"dlib": 0.7}, "thresholds": {"dlib": 0.6},
-              "recognised": {"dlib": False}} for k, q in enumerate(qualities)]
+              "recognised": {"dlib": False}, "made_on": {"dlib": True}}
+             for k, q in enumerate(qualities)]
     return PreviewData(Path("photo.jpg"), Path(output), {"faces": faces}, image(RED),
                        image(BLUE), image(GREY))
 
@@ -65,7 +75,9 @@ def test_visibility_words_follow_the_measured_score(open_preview):
     assert rows[1][SCORE] == "78.0 (floor 75), like JPEG quality 91"
     assert rows[1][COLOUR].startswith("1.9 ")
     assert rows[1][LARGEST] == "12 / 255 (cap 16)"  # saved as measured: said once
-    assert rows[3]["Protected"] == "no" and rows[3][VISIBLE] == "–"
+    assert rows[3][CLOAKED] == "no" and rows[3][VISIBLE] == "–"
+    # cloaked is not protected: the recognizers say so, face by face (the core's verdict)
+    assert rows[1][FOOLED] == "1 of 1; others not checked" and rows[3][FOOLED] == "–"
     assert not any("SSIM (" in c or c == "PSNR" for r in rows for c in r)  # not headlines
 
     # the window shows the same words in its table, PSNR and grey SSIM only in a tooltip
@@ -78,7 +90,9 @@ def test_visibility_words_follow_the_measured_score(open_preview):
     tip = figures.item(0, headers.index(SCORE)).toolTip()
     assert "PSNR 41.2 dB" in tip and "After saving: 89.0" in tip
     assert "SSIMULACRA2 90.0" in figures.item(0, headers.index(VISIBLE)).toolTip()
-    assert "SSIMULACRA2" in window.explanation.text()
+    assert SCALE in window.explanation.text()  # the core's scale, as the CLI's help says it
+    assert "3 of 4 faces cloaked" in window.explanation.text()
+    assert "Fooled 1 of 1 recognizer it was made on." in window.explanation.text()
     assert "35 dB" not in window.explanation.text()
 
 
