@@ -346,11 +346,14 @@ def group_people(scanned: Sequence[PhotoFaces], ensemble: Ensemble) -> list[Albu
             for person, where in album_people(scanned, ensemble)]
 
 
-def face_chip(photo: Photo, face: Face, size: int = 160, margin: float = 0.5) -> Photo:
+def face_chip(photo: Photo, face: Face, size: int = 320, margin: float = 0.5) -> Photo:
     """A square crop around a face (box grown by ``margin``), resized to ``size`` px.
 
     The margin keeps enough context for the detector to find the face again, so
-    chips work as reference photos (``--protect people/person-1``).
+    chips work as reference photos (``--protect people/person-1``). At 320 px the face
+    is about as large as the largest recognizer's input (224 px), so a chip embeds like
+    the face it was cut from (0.07 threshold units away on a test-album face, against
+    0.23 at 160 px): :data:`faceguard.identity.SAME_FACE_CUT` knows it for that face.
     """
     import cv2
 

@@ -17,6 +17,7 @@ import torch
 
 from faceguard.album import PhotoFaces, embed_faces
 from faceguard.atomic import ctrl_c_deferred
+from faceguard.identity import centroids_apart_from
 from faceguard.io import (
     NO_LIMIT,
     Photo,
@@ -76,7 +77,8 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
             continue
         t0 = time.perf_counter()
         own = {m: e[j] for m, e in scanned.embeddings.items()}
-        centroids[j] = own if k == SELF else plan.protected[k].centroids()
+        centroids[j] = (own if k == SELF else
+                        centroids_apart_from(ensemble, plan.protected[k], own))
         report.person = "self" if k == SELF else plan.protected[k].name
         if k in plan.masks:
             image, crop = mask_face(image, face, plan.masks[k], ensemble, s.texture,

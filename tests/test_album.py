@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from faceguard.album import DecodedPhotos, photo_jobs, relative_paths
 from faceguard.io import Photo, find_photos, save_photo
@@ -100,3 +101,33 @@ def test_a_reference_photo_with_two_faces_gives_the_one_like_the_others(
     person, notes = read([tmp_path / "both.png"])  # nothing to compare with: the largest
     assert person.faces[0][1][:, 0].max() < big.width
     assert len(notes) == 1 and "the largest" in notes[0]
+
+
+def test_a_face_is_measured_against_the_persons_other_photos_not_its_own_chip(
+        album_by_person, detector, load_model, tmp_path):
+    """As `faceguard people` writes them, a chip of the very face being cloaked is left
+    out of the person's centroid; other photos of them are kept."""
+    from faceguard.album import detect_photos, face_chip, reference_person
+    from faceguard.identity import Person, centroids_apart_from
+    from faceguard.io import load_photo
+    from faceguard.models.ensemble import Ensemble
+
+    ensemble = Ensemble([load_model("dlib"), load_model("mobileface")])
+    a, b, c, d, *_ = next(p for p in album_by_person.values() if len(p) >= 4)
+    scanned = {e.path: e.result for e in detect_photos([a, b, c, d], detector, ensemble)}
+    chip = save_photo(face_chip(load_photo(a), scanned[a].faces[0]), tmp_path / "face-1.png")
+    person = [e.result for e in reference_person("p", [chip, b, c], detector, ensemble)
+              if isinstance(e.result, Person)][0]
+
+    def own(path):
+        return {m: e[0] for m, e in scanned[path].embeddings.items()}
+
+    apart = centroids_apart_from(ensemble, person, own(a))  # the chip is a's own face
+    for m, e in person.embeddings.items():
+        torch.testing.assert_close(apart[m], e[1:].mean(0))
+    apart = centroids_apart_from(ensemble, person, own(d))  # a photo not among them
+    for m, e in person.embeddings.items():
+        torch.testing.assert_close(apart[m], e.mean(0))
+    alone = Person("p", {m: e[:1] for m, e in person.embeddings.items()})
+    assert all(torch.equal(centroids_apart_from(ensemble, alone, own(a))[m], e[0])
+               for m, e in alone.embeddings.items())  # nothing else to measure against

@@ -30,9 +30,11 @@ def label_people(ensemble: Ensemble, gallery_faces: Sequence[tuple[str, Face, to
         embs = [{m: e[0] for m, e in ensemble.embed(crop, marks).items()}
                 for _, _, crop, marks in gallery_faces]
     stacked = {m: torch.stack([e[m] for e in embs]) for m in ensemble.names}
-    labels = cluster_faces(ensemble, stacked, photos=[photo for photo, *_ in gallery_faces])
+    photos = [photo for photo, *_ in gallery_faces]
+    labels = cluster_faces(ensemble, stacked, photos=photos)
     gallery = Gallery()
-    for (photo, _, _, _), emb, label in zip(gallery_faces, embs, labels, strict=True):
+    for photo, emb, label in zip(_copies_keyed(ensemble, stacked, photos, faces), embs, labels,
+                                 strict=True):
         gallery.add(f"person {label + 1}", photo, {m: e.detach() for m, e in emb.items()})
     # a cloaked face is the clean face at the same place in the same photo
     for f in faces:
@@ -48,6 +50,27 @@ def label_people(ensemble: Ensemble, gallery_faces: Sequence[tuple[str, Face, to
         f.person = gallery.people[best] if best is not None else "unknown"
     _use_names(gallery, faces, names)
     return gallery
+
+
+def _copies_keyed(ensemble: Ensemble, embeddings: dict[str, torch.Tensor],
+                  photos: list[str], faces: Sequence[AuditFace]) -> list[str]:
+    """Each gallery face's leave-one-out key: its photo, or, for a copy of a cloaked
+    face's original (a reference that is the same photo, or a chip ``faceguard people``
+    cut from it: :data:`faceguard.identity.SAME_FACE_CUT`), that original's photo, so
+    that a probe is never matched against its own clean face."""
+    from faceguard.identity import SAME_FACE_CUT, pair_distances
+
+    probed = {f.photo for f in faces}
+    distance = pair_distances(ensemble, embeddings, embeddings)  # (N, N)
+    keys = list(photos)
+    for i, photo in enumerate(photos):
+        if photo in probed:
+            continue
+        near = [j for j, other in enumerate(photos)
+                if other in probed and distance[i, j] < SAME_FACE_CUT]
+        if near:
+            keys[i] = photos[min(near, key=lambda j: float(distance[i, j]))]
+    return keys
 
 
 def _use_names(gallery: Gallery, faces: list[AuditFace], names: Sequence[str | None]) -> None:

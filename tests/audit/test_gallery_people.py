@@ -45,3 +45,29 @@ def test_a_gallery_folder_of_a_known_person_is_taken_as_them(tmp_path, album_by_
     assert linked == {"Alice": "the person to protect"}
     assert gallery.people.count("the person to protect") == 3
     assert gallery.people.count("Bob") == 2 and "Alice" not in gallery.people
+
+
+def test_a_chip_of_a_cloaked_face_is_left_out_with_its_original(tmp_path, album_by_person,
+                                                                detector, ensemble):
+    """A cloak run's reference that is a chip of an audited face (as ``faceguard people``
+    writes them) takes its original's photo as leave-one-out key; another photo of the
+    person keeps its own."""
+    from faceguard.album import face_chip
+    from faceguard.audit.people import label_people
+    from faceguard.audit.protection import AuditFace, audit_crop
+    from faceguard.io import load_photo, save_photo, to_tensor
+
+    a, b = next(p for p in album_by_person.values() if len(p) >= 2)[:2]
+    photo = load_photo(a)
+    face = detector(photo.pixels)[0]
+    chip = save_photo(face_chip(photo, face), tmp_path / "face-1.png")
+    gallery_faces = []
+    for path in (a, chip, b):
+        pixels = to_tensor(load_photo(path).pixels)
+        found = detector(load_photo(path).pixels)[0]
+        gallery_faces.append((str(path), found, *audit_crop(pixels, found, ensemble)))
+    crop, marks = audit_crop(to_tensor(photo.pixels), face, ensemble)
+    probe = AuditFace("", str(a), crop, crop, marks)
+    gallery = label_people(ensemble, gallery_faces, [probe])
+    assert gallery.photos == [str(a), str(a), str(b)]
+    assert len(set(gallery.people)) == 1 and probe.person == gallery.people[0]
