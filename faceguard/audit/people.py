@@ -61,15 +61,17 @@ def _copies_keyed(ensemble: Ensemble, embeddings: dict[str, torch.Tensor],
     from faceguard.identity import SAME_FACE_CUT, pair_distances
 
     probed = {f.photo for f in faces}
-    distance = pair_distances(ensemble, embeddings, embeddings)  # (N, N)
+    others = [i for i, photo in enumerate(photos) if photo not in probed]  # references
+    inside = [i for i, photo in enumerate(photos) if photo in probed]
     keys = list(photos)
-    for i, photo in enumerate(photos):
-        if photo in probed:
-            continue
-        near = [j for j, other in enumerate(photos)
-                if other in probed and distance[i, j] < SAME_FACE_CUT]
-        if near:
-            keys[i] = photos[min(near, key=lambda j: float(distance[i, j]))]
+    if not others or not inside:
+        return keys
+    distance = pair_distances(ensemble, {m: e[others] for m, e in embeddings.items()},
+                              {m: e[inside] for m, e in embeddings.items()})  # (R, P)
+    for row, i in enumerate(others):
+        nearest = int(distance[row].argmin())
+        if distance[row, nearest] < SAME_FACE_CUT:
+            keys[i] = photos[inside[nearest]]
     return keys
 
 
