@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from faceguard.cli import common
@@ -47,4 +48,8 @@ def run(args: argparse.Namespace) -> int:
     summary = (f"{plural(len(people), 'person', 'people')} in "
                f"{plural(len(photos) - len(failures), 'photo')}")
     print(summary + (f", {plural(len(failures), 'photo')} failed" if failures else ""))
+    if folders:  # what to do next, with this album's own names
+        album = " ".join(shlex.quote(str(p)) for p in args.inputs)
+        print(f"to cloak one of them: faceguard cloak {album} -o cloaked --protect "
+              f"{shlex.quote(str(folders[0]))}")
     return 1 if failures else 0

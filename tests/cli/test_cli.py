@@ -233,3 +233,25 @@ def test_demo_runs(tmp_path):
     report = json.loads((tmp_path / "demo" / "report" / "report.json").read_text())
     assert report["faces"] == 1 and report["protection"]
     assert "report.html" in done.stdout
+
+
+def test_people_groups_an_album_and_says_how_to_protect_one(album_by_person, tmp_path):
+    """Two people's photos: a folder of chips each, people.json, and the next command."""
+    album = tmp_path / "my album"  # a space: the command it prints must still run
+    album.mkdir()
+    two = [p for p in album_by_person.values() if len(p) >= 2][:2]
+    for k, photos in enumerate(two):
+        for photo in photos[:2]:
+            shutil.copy(photo, album / f"{k}-{photo.name}")
+    (album / "broken.jpg").write_bytes(b"not a photo")
+    done = faceguard("people", album, "-o", tmp_path / "people", "--quiet")
+    assert done.returncode == 1  # the broken photo
+    assert "broken.jpg" in done.stderr and "2 people in 4 photos, 1 photo failed" in done.stdout
+    for n in (1, 2):
+        chips = sorted((tmp_path / "people" / f"person-{n}").glob("*.png"))
+        assert len(chips) == 2 and Image.open(chips[0]).size == (320, 320)
+    listed = json.loads((tmp_path / "people" / "people.json").read_text())["people"]
+    assert [p["count"] for p in listed] == [2, 2]
+    assert done.stdout.strip().splitlines()[-1] == (
+        f"to cloak one of them: faceguard cloak '{album}' -o cloaked --protect "
+        f"{tmp_path / 'people' / 'person-1'}")
