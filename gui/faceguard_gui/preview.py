@@ -2,7 +2,7 @@
 
 Two ways to compare: a split line (the original on its left, the cloaked photo or the
 amplified difference on its right; drag it, or use the slider) or side by side (two
-panes that zoom and pan together). B, or backslash, puts the original in the protected
+panes that zoom and pan together). B, or backslash, puts the original in the cloaked
 photo's place and back, so the change blinks; Esc closes the window. Zoom with the wheel
 or the buttons, drag to pan, double-click for 100 %. Below, per face: how visible the
 cloak is (the core's words, SSIMULACRA2 and its JPEG equivalent), the colour change
