@@ -26,7 +26,7 @@ from faceguard.album import (
     slug,
 )
 from faceguard.detect import FaceDetector
-from faceguard.identity import Person
+from faceguard.identity import Person, split_people
 from faceguard.io import (
     DEFAULT_LIMIT,
     PhotoError,
@@ -129,8 +129,18 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
         protected = [Person(mask.person, {m: c[None].to(ensemble.device) for m, c in
                                           mask.settings["centroids"].items()})]
     elif references:
+        read: list[Person] = []
         yield from _collect(reference_person("the person to protect", references, detector,
-                                             ensemble), protected.append)
+                                             ensemble), read.append)
+        groups = split_people(ensemble, read[0])
+        protected += groups
+        if len(groups) > 1:  # a blend of several people protects none of them
+            yield Event(0, 0, "reading the person to protect", note=(
+                f"the reference photos show {len(groups)} different people ("
+                + "; ".join(f"{p.name}: {p.faces[0][0]}" + (" ..." if len(p) > 1 else "")
+                            for p in groups)
+                + "); each is protected from their own photos. Give one person's photos "
+                  "to protect only them"))
 
     scanned: list[PhotoFaces | None] = []
     errors: dict[int, str] = {}

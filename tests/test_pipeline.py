@@ -47,6 +47,27 @@ def _digest(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def test_references_of_two_people_protect_each_from_their_own(album, album_by_person,
+                                                              detector, load_model, tmp_path):
+    """``--protect`` with another person's photo among the references (``--protect
+    people`` for ``people/person-1``): each is protected, from their own photos, and a
+    note says so, instead of every face pushed from a blend of the two."""
+    root, refs, theirs = album
+    stranger = album_by_person["person_img1"][1]  # the album holds their first photo
+    job = CloakJob(inputs=[root], outdir=tmp_path / "out", settings=FAST,
+                   protect=[*refs, stranger], format="png")
+    events = list(cloak_album(job, detector, _ensemble(load_model)))
+    notes = [e.note for e in events if e.note]
+    assert len(notes) == 1 and notes[0].startswith("the reference photos show 2 different "
+                                                   "people (the person to protect (1): ")
+    whose = {e.path.name: [f["person"] for f in e.result["faces"] if f["protected"]]
+             for e in events if e.stage == "cloaking" and not e.under_way
+             and e.path.parent.name == "trip"}  # the labelled photos
+    assert {n: p for n, p in whose.items() if p} == {
+        **{n: ["the person to protect (1)"] for n in theirs},
+        album_by_person["person_img1"][0].name: ["the person to protect (2)"]}
+
+
 def test_cloaks_exactly_the_protected_person(album, detector, load_model, tmp_path):
     root, refs, theirs = album
     before = {p: _digest(p) for p in root.rglob("*.jpg")}
