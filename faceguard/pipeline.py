@@ -156,6 +156,12 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
         for j, cloak in (job.face_choices or {}).get(path, {}).items():
             if j < len(owners):
                 owners[j] = (SELF if owners[j] is None else owners[j]) if cloak else None
+    found = {k for owners in who for k in owners}
+    for k, person in enumerate(protected):
+        if k not in found:  # else the album is copied through, and the user may not see why
+            yield Event(0, 0, "finding the people to protect", note=(
+                f"no face in the photos matched {person.name}: no photo is cloaked for "
+                "them. Check the reference photos"))
     others: list[Person] = []
     if mask is None and needs_others(s):  # clustering the album takes a second or more
         others = other_people(scanned, who, ensemble)

@@ -68,6 +68,19 @@ def test_references_of_two_people_protect_each_from_their_own(album, album_by_pe
         album_by_person["person_img1"][0].name: ["the person to protect (2)"]}
 
 
+def test_a_person_found_in_no_photo_is_told(album, album_by_person, detector, load_model,
+                                            tmp_path):
+    root, _, _ = album
+    job = CloakJob(inputs=[root], outdir=tmp_path / "out", settings=FAST,
+                   protect=album_by_person["person_img8"][:2])  # not in the album
+    events = list(cloak_album(job, detector, _ensemble(load_model)))
+    assert [e.note for e in events if e.note] == [
+        "no face in the photos matched the person to protect: no photo is cloaked for "
+        "them. Check the reference photos"]
+    assert all(e.result["status"] == "copied" for e in events
+               if e.stage == "cloaking" and not e.under_way)
+
+
 def test_cloaks_exactly_the_protected_person(album, detector, load_model, tmp_path):
     root, refs, theirs = album
     before = {p: _digest(p) for p in root.rglob("*.jpg")}
