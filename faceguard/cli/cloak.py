@@ -123,7 +123,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="keep non-identifying EXIF (camera, exposure); GPS, names, "
                           "captions and serials are always removed")
     out.add_argument("--resume", action="store_true",
-                     help="skip photos already done with identical settings")
+                     help="skip photos already done with identical settings (the "
+                          "others are cloaked again: their outputs are replaced)")
     out.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     common.add_detector_args(p)
     common.add_device_arg(p)
