@@ -33,8 +33,8 @@ def label_people(ensemble: Ensemble, gallery_faces: Sequence[tuple[str, Face, to
     photos = [photo for photo, *_ in gallery_faces]
     labels = cluster_faces(ensemble, stacked, photos=photos)
     gallery = Gallery()
-    for photo, emb, label in zip(_copies_keyed(ensemble, stacked, photos, faces), embs, labels,
-                                 strict=True):
+    keys = _copies_keyed(ensemble, stacked, photos, labels, faces)
+    for photo, emb, label in zip(keys, embs, labels, strict=True):
         gallery.add(f"person {label + 1}", photo, {m: e.detach() for m, e in emb.items()})
     # a cloaked face is the clean face at the same place in the same photo
     for f in faces:
@@ -53,11 +53,14 @@ def label_people(ensemble: Ensemble, gallery_faces: Sequence[tuple[str, Face, to
 
 
 def _copies_keyed(ensemble: Ensemble, embeddings: dict[str, torch.Tensor],
-                  photos: list[str], faces: Sequence[AuditFace]) -> list[str]:
+                  photos: list[str], labels: np.ndarray, faces: Sequence[AuditFace]
+                  ) -> list[str]:
     """Each gallery face's leave-one-out key: its photo, or, for a copy of a cloaked
     face's original (a reference that is the same photo, or a chip ``faceguard people``
     cut from it: :data:`faceguard.identity.SAME_FACE_CUT`), that original's photo, so
-    that a probe is never matched against its own clean face."""
+    that a probe is not matched against its own clean face. As in the cloak
+    (:func:`faceguard.identity.centroids_apart_from`), a copy that is all the person
+    has besides the original keeps its own key (the demo's mirrored reference)."""
     from faceguard.identity import SAME_FACE_CUT, pair_distances
 
     probed = {f.photo for f in faces}
@@ -72,6 +75,10 @@ def _copies_keyed(ensemble: Ensemble, embeddings: dict[str, torch.Tensor],
         nearest = int(distance[row].argmin())
         if distance[row, nearest] < SAME_FACE_CUT:
             keys[i] = photos[inside[nearest]]
+    for i in others:  # left with nothing else of the person: measured against the copy
+        if keys[i] != photos[i] and not any(labels[k] == labels[i] and keys[k] != keys[i]
+                                            for k in range(len(keys))):
+            keys[i] = photos[i]
     return keys
 
 

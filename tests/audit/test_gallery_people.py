@@ -71,3 +71,7 @@ def test_a_chip_of_a_cloaked_face_is_left_out_with_its_original(tmp_path, album_
     gallery = label_people(ensemble, gallery_faces, [probe])
     assert gallery.photos == [str(a), str(a), str(b)]
     assert len(set(gallery.people)) == 1 and probe.person == gallery.people[0]
+    # the chip all the person has besides the original: measured against it, as the
+    # cloak does (the demo's mirrored reference)
+    gallery = label_people(ensemble, gallery_faces[:2], [probe])
+    assert gallery.photos == [str(a), str(chip)]

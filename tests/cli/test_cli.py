@@ -232,6 +232,9 @@ def test_demo_runs(tmp_path):
     assert (tmp_path / "demo" / "cloaked" / "astronaut.png").is_file()
     report = json.loads((tmp_path / "demo" / "report" / "report.json").read_text())
     assert report["faces"] == 1 and report["protection"]
+    # measured against her reference, a mirrored copy of the photo: all she has besides it
+    assert report["verdict"]["status"] != "unmeasured", report["verdict"]["words"]
+    assert all(r["faces"] == 1 for r in report["protection"])
     assert "report.html" in done.stdout
 
 
