@@ -177,3 +177,15 @@ def test_masks_next_to_the_photos_move_to_the_private_folder(tmp_path):
     assert find_mask(out / "person-1.mask.pt") == moved
     assert find_mask(moved) == moved
     assert find_mask(out / "nobody.mask.pt") == out / "nobody.mask.pt"
+
+
+def test_a_copied_photo_says_whether_any_face_was_found(capsys):
+    """A photo with no face found at all (a face turned sideways is not found) reads
+    differently from one whose faces are nobody's to protect."""
+    from faceguard.cli.cloak import _print_photo
+
+    stranger = {"box": [0, 0, 50, 60], "landmarks": [[0, 0]] * 5, "protected": False}
+    _print_photo({"output": "blank.png", "faces": []})
+    _print_photo({"output": "others.jpg", "faces": [stranger]})
+    assert capsys.readouterr().out.splitlines() == ["blank.png: no face found, copied",
+                                                    "others.jpg: no protected face, copied"]

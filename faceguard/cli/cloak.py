@@ -221,12 +221,12 @@ def settings_from_args(args: argparse.Namespace) -> CloakSettings:
 
 
 def _print_photo(entry: dict) -> None:
-    from faceguard.manifest import FaceRecord
+    from faceguard.manifest import FaceRecord, why_copied
     from faceguard.verdict import verdict
 
     faces = [r for r in map(FaceRecord.from_dict, entry["faces"]) if r.protected]
     if not faces:
-        print(f"{entry['output']}: no protected face, copied")
+        print(f"{entry['output']}: {why_copied(entry)}, copied")
         return
     # the photo's verdict first, then a line per face: several faces on one line ran together
     print(f"{entry['output']}: {plural(len(faces), 'face')} cloaked in "

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from faceguard.manifest import FaceRecord
+from faceguard.manifest import FaceRecord, why_copied
 from faceguard.verdict import verdict
 from faceguard.visibility import describe
 from faceguard_gui.jobs import load_preview
@@ -77,7 +77,7 @@ class ResultsPanel:
         faces = entry["faces"]
         protected = [f for f in faces if f["protected"]]
         # "cloaked", not "protected": whether the cloak protects is the last column's say
-        status = "cloaked" if entry["status"] == "cloaked" else "copied (no chosen face)"
+        status = "cloaked" if entry["status"] == "cloaked" else f"copied ({why_copied(entry)})"
         self.results.setItem(row, 1, QTableWidgetItem(status))
         self.results.setItem(row, 2, QTableWidgetItem(f"{len(protected)} of {len(faces)}"))
         scores = [q["ssimulacra2"] for f in protected

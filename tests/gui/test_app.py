@@ -134,7 +134,7 @@ def test_protect_one_person_preview_audit_and_export(make_window, copy_photos, q
     protected = [f for e in entries.values() for f in e["faces"] if f["protected"]]
     assert len(protected) == len(first.person.faces)
     assert window.protect.results.rowCount() == 2
-    assert window.protect.results.item(0, 1).text() in ("cloaked", "copied (no chosen face)")
+    assert window.protect.results.item(0, 1).text() in ("cloaked", "copied (no protected face)")
     assert window.protect.results.horizontalHeaderItem(3).text() == "How visible"
     scores = {e["output"]: min(f["quality"]["ssimulacra2"] for f in e["faces"]
                                if f["protected"]) for e in entries.values()
