@@ -36,6 +36,8 @@ def test_a_distance_is_told_with_its_threshold_and_what_it_means():
     assert face.distance_words("dlib") == "0.20 -> 0.70 (same person below 0.60: not recognised)"
     assert face.distance_words("mobileface", "→") == (
         "0.20 → 0.30 (same person below 0.50: still recognised)")
+    assert face.distances_words() == ("dlib " + face.distance_words("dlib") + "; mobileface "
+                                      + face.distance_words("mobileface"))
     unmeasured = FaceRecord([0, 0, 10, 10], [[0, 0]] * 5, True, distance_before={"dlib": 0.2})
     assert unmeasured.distance_words("dlib") == "0.20"
 

@@ -232,6 +232,6 @@ def _print_photo(entry: dict) -> None:
     print(f"{entry['output']}: {plural(len(faces), 'face')} cloaked in "
           f"{entry['seconds']:.1f}s. {verdict(faces).words()}")
     for k, f in enumerate(faces, 1):
-        moved = "; ".join(f"{m} {f.distance_words(m)}" for m in f.distance_after)
         whom = "its own clean face" if f.person == "self" else f.person or "the person"
-        print(f"  face {k}: {visibility_line(f.quality)}; distance to {whom}: {moved}")
+        print(f"  face {k}: {visibility_line(f.quality)}; distance to {whom}: "
+              f"{f.distances_words()}")

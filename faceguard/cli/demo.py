@@ -77,10 +77,9 @@ def run(args: argparse.Namespace) -> int:
         if event.stage == "cloaking" and event.result:
             for face in map(FaceRecord.from_dict, event.result["faces"]):
                 if face.protected:
-                    moved = "; ".join(f"{m} {face.distance_words(m)}" for m in face.distance_after)
                     print(f"   face cloaked in {face.seconds:.1f}s: "
-                          f"{visibility_line(face.quality)}; distance to her reference: {moved}",
-                          file=sys.stderr)
+                          f"{visibility_line(face.quality)}; distance to her reference: "
+                          f"{face.distances_words()}", file=sys.stderr)
     from faceguard.models.catalogue import audit_models
 
     print("2/2 auditing: purification defenses x recognizers (incl. held-out) ...",
