@@ -42,6 +42,14 @@ class Person:
     def centroids(self) -> dict[str, torch.Tensor]:
         return {m: self.centroid(m) for m in self.embeddings}
 
+    def among(self, keep: np.ndarray, name: str | None = None) -> Person:
+        """The person with only the references where ``keep`` ((N,) bool) holds."""
+        rows = np.flatnonzero(keep)
+        index = torch.from_numpy(rows).to(next(iter(self.embeddings.values())).device)
+        return Person(self.name if name is None else name,
+                      {m: e[index] for m, e in self.embeddings.items()},
+                      [self.faces[i] for i in rows] if self.faces else [])
+
 
 def normalised_distance(ensemble: Ensemble, embeddings: Embeddings,
                         centroids: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -98,12 +106,11 @@ def centroids_apart_from(ensemble: Ensemble, person: Person,
     them, so without this each face was pushed from, and measured against, a centroid
     partly made of itself.
     """
-    apart = pair_distances(ensemble, person.embeddings,
-                           {m: e[None] for m, e in face.items()})[:, 0] >= SAME_FACE_CUT
+    apart = (pair_distances(ensemble, person.embeddings, {m: e[None] for m, e in face.items()})
+             [:, 0] >= SAME_FACE_CUT).numpy()
     if apart.all() or not apart.any():
         return person.centroids()
-    keep = apart.to(next(iter(person.embeddings.values())).device)
-    return {m: e[keep].mean(0) for m, e in person.embeddings.items()}
+    return person.among(apart).centroids()
 
 
 def cluster_faces(ensemble: Ensemble, embeddings: Embeddings,
@@ -157,14 +164,8 @@ def split_people(ensemble: Ensemble, person: Person) -> list[Person]:
     labels = cluster_faces(ensemble, person.embeddings, REFERENCES_APART)
     if labels.max() == 0:
         return [person]
-    groups = []
-    for k in range(labels.max() + 1):
-        keep = np.flatnonzero(labels == k)
-        index = torch.from_numpy(keep).to(next(iter(person.embeddings.values())).device)
-        groups.append(Person(f"{person.name} ({k + 1})",
-                             {m: e[index] for m, e in person.embeddings.items()},
-                             [person.faces[i] for i in keep] if person.faces else []))
-    return groups
+    return [person.among(labels == k, f"{person.name} ({k + 1})")
+            for k in range(labels.max() + 1)]
 
 
 class FaceClassifier(nn.Module):
