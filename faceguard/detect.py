@@ -67,6 +67,14 @@ class FaceDetector:
             full resolution (:meth:`_refine`). In a photo larger than ``max_side``
             the smallest face found is about 12 / ``max_side`` of its longer side
             (47 px in a 4000 px photo at 1024).
+        turned: unless a face is found upright and sure (:data:`SURE`), look again
+            with the photo turned a quarter turn each way and upside down
+            (:data:`TURNS`), and give the faces of the first turn that shows a sure
+            upright face, in the photo's own pixels (else those found unturned). A
+            photo whose rotation tag was lost shows its faces on their side, where MTCNN
+            misses most of them and misplaces the landmarks of the rest. Costs three
+            more detections on a photo without a sure face (one without faces: 0.25 ->
+            0.85 s at 12 MP on 2 cores), none on the others.
 
     Example:
         >>> detector = FaceDetector()
@@ -79,6 +87,7 @@ class FaceDetector:
         min_face_size: int = 20,
         min_score: float = 0.9,
         max_side: int = 1024,
+        turned: bool = True,
     ) -> None:
         if min_face_size < 1 or not 0 <= min_score <= 1 or max_side < 64:
             raise ValueError(
@@ -88,13 +97,14 @@ class FaceDetector:
         self.min_face_size = min_face_size
         self.min_score = min_score
         self.max_side = max_side
+        self.turned = turned
         self._mtcnn: Mtcnn | None = None
         self._building = threading.Lock()  # photos are detected side by side
 
     def __repr__(self) -> str:
         return (
             f"FaceDetector(device={self.device!r}, min_face_size={self.min_face_size}, "
-            f"min_score={self.min_score}, max_side={self.max_side})"
+            f"min_score={self.min_score}, max_side={self.max_side}, turned={self.turned})"
         )
 
     @property
@@ -121,9 +131,22 @@ class FaceDetector:
         h, w = pixels.shape[:2]
         scale = min(1.0, self.max_side / max(h, w))
         small = _shrunk(pixels, scale)
+        faces = self._find(pixels, small, scale)
+        for turn in TURNS if self.turned and _sureness(faces) < SURE else ():
+            found = self._find(np.rot90(pixels, turn), np.rot90(small, turn), scale)
+            if _sureness(found) >= SURE:
+                faces = [_turned_back(f, turn, w, h) for f in found]
+                break
+        faces.sort(key=lambda f: f.width * f.height, reverse=True)
+        return faces
+
+    def _find(self, pixels: np.ndarray, small: np.ndarray, scale: float) -> list[Face]:
+        """The faces of (H, W, 3) uint8 ``pixels``, detected on ``small`` (them shrunk by
+        ``scale``), refined at full resolution and clipped to the photo."""
+        h, w = pixels.shape[:2]
         faces = []
-        for face in self._detect(small, max(12, math.floor(self.min_face_size * scale)),
-                                 scale):
+        for face in self._detect(np.ascontiguousarray(small),
+                                 max(12, math.floor(self.min_face_size * scale)), scale):
             if face.score < self.min_score:
                 continue
             if scale < 1 and (face := self._refine(pixels, face)) is None:
@@ -133,7 +156,6 @@ class FaceDetector:
                 continue
             box = (max(0.0, x0), max(0.0, y0), min(float(w), x1), min(float(h), y1))
             faces.append(Face(box, face.landmarks, face.score))
-        faces.sort(key=lambda f: f.width * f.height, reverse=True)
         return faces
 
     def _detect(self, pixels: np.ndarray, min_size: int, scale: float = 1.0) -> list[Face]:
@@ -155,7 +177,7 @@ class FaceDetector:
         cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, 0.9 * max(x1 - x0, y1 - y0)
         left, top = max(0, int(cx - half)), max(0, int(cy - half))
         right, bottom = min(w, int(cx + half) + 1), min(h, int(cy + half) + 1)
-        crop = pixels[top:bottom, left:right]
+        crop = np.ascontiguousarray(pixels[top:bottom, left:right])  # turned: a view
         scale = min(1.0, face_px / max(face.width, 1.0))
         found = self._detect(np.ascontiguousarray(_shrunk(crop, scale)),
                              max(12, math.floor(0.5 * face.width * scale)), scale)
@@ -169,6 +191,48 @@ class FaceDetector:
             return None
         # the score stays the whole photo's: that detection decided there is a face
         return Face(best.box, best.landmarks, face.score)
+
+
+SURE = 0.995
+"""A photo is looked at turned unless it has a face upright (:func:`_sureness`) with at
+least this score. On the test album (64 photos) 63 upright photos have one; of the
+same photos turned, MTCNN still finds some face in 62 of 192, but an upright one this
+sure in 1 (with the photo upside down). A turn is taken only when it shows a face this
+sure: on 40 strips of the album's photos beside their faces, turning found two false
+faces (scores 0.92) and none this sure."""
+
+UPRIGHT_DEGREES = 45.0
+"""A face is upright when its mouth is below its eyes within this angle: the test
+album's upright faces are within 23 degrees, and MTCNN's detections on a photo turned
+a quarter lie mostly beyond 45."""
+
+TURNS = (1, 3, 2)
+"""Quarter turns (``np.rot90``'s k: 1 anticlockwise, 3 clockwise, 2 upside down) tried in
+turn on a photo without an upright face: a phone held sideways is the common case."""
+
+
+def _sureness(faces: list[Face]) -> float:
+    """The best score among ``faces`` that are upright (:data:`UPRIGHT_DEGREES`), else 0."""
+    def upright(face: Face) -> bool:
+        eyes, mouth = face.landmarks[:2].mean(axis=0), face.landmarks[3:].mean(axis=0)
+        dx, dy = mouth - eyes
+        return abs(math.degrees(math.atan2(dx, dy))) <= UPRIGHT_DEGREES
+
+    return max((f.score for f in faces if upright(f)), default=0.0)
+
+
+def _turned_back(face: Face, turn: int, width: int, height: int) -> Face:
+    """``face`` found on the photo turned by ``np.rot90(photo, turn)``, in the pixels of
+    the (``height``, ``width``) photo itself. Landmarks keep their order (the face's own
+    left eye first), so aligning the face rotates it upright."""
+    def back(points: np.ndarray) -> np.ndarray:
+        x, y = points[:, 0], points[:, 1]
+        turned = {1: (width - y, x), 3: (y, height - x), 2: (width - x, height - y)}[turn]
+        return np.stack(turned, axis=1)
+
+    corners = back(np.reshape(face.box, (2, 2)))
+    box = (*corners.min(axis=0), *corners.max(axis=0))
+    return Face(tuple(float(v) for v in box), back(face.landmarks), face.score)
 
 
 def _shrunk(pixels: np.ndarray, scale: float) -> np.ndarray:

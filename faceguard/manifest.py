@@ -178,8 +178,8 @@ def fooled(faces: Sequence[FaceRecord], made_on: bool | None = None) -> tuple[in
 
 def why_copied(entry: dict) -> str:
     """Why a photo's manifest entry was copied without a cloak, in words: no face was
-    found in it at all (a face turned sideways, or smaller than the detector's least
-    size, is not found: the user should know to look), or none of its faces is one to
+    found in it at all (a face in profile, or smaller than the detector's least size, is
+    not found: the user should know to look), or none of its faces is one to
     protect."""
     return "no face found" if not entry.get("faces") else "no protected face"
 

@@ -114,6 +114,45 @@ def test_exif_rotated_copy_gives_the_same_faces(detector, album_dir, tmp_path):
     assert np.allclose(a.landmarks, b.landmarks, atol=4)
 
 
+def _quarter_turned(points: np.ndarray, turns: int, width: int, height: int) -> np.ndarray:
+    """(N, 2) x, y of an (height, width) photo, in the photo turned by np.rot90(., turns)."""
+    for _ in range(turns):  # one anticlockwise quarter: (x, y) -> (y, width - x)
+        points = np.stack([points[:, 1], width - points[:, 0]], axis=1)
+        width, height = height, width
+    return points
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_a_photo_turned_without_its_tag_gives_its_faces_upright(detector, album_dir, turns):
+    """A photo whose rotation tag was lost shows its face on its side: the face is found
+    on the photo turned upright, and its box and landmarks come back in the photo's own
+    pixels, landmarks in the face's own order (aligning turns the face upright)."""
+    from faceguard.io import load_photo
+
+    upright = load_photo(album_dir / "person_img1" / "img10.jpg").pixels
+    h, w = upright.shape[:2]
+    turned = np.ascontiguousarray(np.rot90(upright, turns))
+    want = detector(upright)[0]
+    got = detector(turned)
+    assert len(got) == 1
+    marks = _quarter_turned(want.landmarks, turns, w, h)
+    corners = _quarter_turned(np.reshape(want.box, (2, 2)), turns, w, h)
+    assert np.allclose(got[0].landmarks, marks, atol=2)
+    assert np.allclose(got[0].box, [*corners.min(axis=0), *corners.max(axis=0)], atol=2)
+    # without looking turned, MTCNN misses the face or misplaces its landmarks
+    plain = FaceDetector(device="cpu", turned=False)(turned)
+    assert not plain or np.abs(plain[0].landmarks - marks).max() > 0.1 * want.width
+
+
+def test_an_upright_photo_is_not_looked_at_turned(detector, astronaut, monkeypatch):
+    turned = []
+    original = np.rot90
+    monkeypatch.setattr(np, "rot90", lambda *a, **k: turned.append(1) or original(*a, **k))
+    assert len(detector(astronaut)) == 1 and not turned
+    assert detector(np.ascontiguousarray(original(astronaut, 1)))
+    assert turned  # the same detector does look turned when the face is on its side
+
+
 def test_a_small_face_in_a_huge_photo_gets_its_full_resolution_landmarks(astronaut,
                                                                          monkeypatch):
     """Detected on the photo shrunk to 1024 px, then found again on a full-resolution

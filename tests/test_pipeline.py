@@ -132,6 +132,33 @@ def test_pixels_outside_protected_faces_are_unchanged(album, detector, load_mode
     assert changed.any() and not changed[outside].any()
 
 
+def test_a_photo_turned_on_its_side_without_its_tag_is_cloaked(album, detector, load_model,
+                                                               tmp_path):
+    """Stored sideways with no rotation tag, the photo keeps its orientation, and its face
+    is found, cloaked away from the person and measured."""
+    root, refs, theirs = album
+    upright = load_photo(root / "trip" / sorted(theirs)[0]).pixels
+    turned = np.ascontiguousarray(np.rot90(upright, 1))
+    (tmp_path / "in").mkdir()
+    Image.fromarray(np.round(turned * 255).astype(np.uint8)).save(tmp_path / "in" / "side.png")
+    job = CloakJob(inputs=[tmp_path / "in"], outdir=tmp_path / "out", settings=FAST,
+                   protect=refs, format="png")
+    entry = [e for e in cloak_album(job, detector, _ensemble(load_model))
+             if e.stage == "cloaking" and not e.under_way][0].result
+    assert entry["status"] == "cloaked"
+    face = entry["faces"][0]
+    assert face["protected"] and face["distance_after"]["dlib"] > face["distance_before"]["dlib"]
+    cloaked = load_photo(tmp_path / "out" / entry["output"]).pixels
+    assert cloaked.shape == turned.shape
+    changed = np.argwhere(np.abs(cloaked - turned).max(axis=2) > 0.6 / 255)
+    x0, y0, x1, y1 = face["box"]
+    assert x1 - x0 > 100 and len(changed)
+    # the cloak lies on the face, found where it is in the sideways photo
+    w, h = x1 - x0, y1 - y0
+    assert ((changed[:, 1] > x0 - 0.3 * w) & (changed[:, 1] < x1 + 0.3 * w)).all()
+    assert ((changed[:, 0] > y0 - 0.4 * h) & (changed[:, 0] < y1 + 0.4 * h)).all()
+
+
 def test_resume_skips_done_photos_and_redoes_changed_settings(album, detector, load_model,
                                                                tmp_path):
     root, refs, _ = album

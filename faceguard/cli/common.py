@@ -39,6 +39,10 @@ def add_detector_args(parser: argparse.ArgumentParser) -> None:
                         help="smallest face to find, in photo pixels (default 20)")
     parser.add_argument("--min-score", type=float, default=0.9,
                         help="detector confidence threshold (default 0.9)")
+    parser.add_argument("--upright-only", action="store_true",
+                        help="don't look for faces on their side in photos with no sure "
+                             "upright face (a photo whose rotation tag was lost); saves "
+                             "up to 0.6 s on each photo without faces")
 
 
 def make_detector(args: argparse.Namespace):
@@ -46,7 +50,7 @@ def make_detector(args: argparse.Namespace):
 
     try:
         return FaceDetector(device=args.device, min_face_size=args.min_face,
-                            min_score=args.min_score)
+                            min_score=args.min_score, turned=not args.upright_only)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
 
