@@ -41,6 +41,20 @@ class Face:
     def height(self) -> float:
         return self.box[3] - self.box[1]
 
+    @property
+    def tilt(self) -> float:
+        """Degrees from upright, -180 to 180: the angle from straight down of the line from
+        the eyes to the mouth, in photo pixels (positive when the mouth lies to the right
+        of straight below the eyes)."""
+        eyes, mouth = self.landmarks[:2].mean(axis=0), self.landmarks[3:].mean(axis=0)
+        dx, dy = mouth - eyes
+        return math.degrees(math.atan2(dx, dy))
+
+    @property
+    def sideways(self) -> bool:
+        """Whether the face lies on its side (its length along the photo's width)."""
+        return 45 < abs(self.tilt) < 135
+
     def to_dict(self) -> dict:
         return {
             "box": [round(float(v), 1) for v in self.box],
@@ -213,12 +227,7 @@ turn on a photo without an upright face: a phone held sideways is the common cas
 
 def _sureness(faces: list[Face]) -> float:
     """The best score among ``faces`` that are upright (:data:`UPRIGHT_DEGREES`), else 0."""
-    def upright(face: Face) -> bool:
-        eyes, mouth = face.landmarks[:2].mean(axis=0), face.landmarks[3:].mean(axis=0)
-        dx, dy = mouth - eyes
-        return abs(math.degrees(math.atan2(dx, dy))) <= UPRIGHT_DEGREES
-
-    return max((f.score for f in faces if upright(f)), default=0.0)
+    return max((f.score for f in faces if abs(f.tilt) <= UPRIGHT_DEGREES), default=0.0)
 
 
 def _turned_back(face: Face, turn: int, width: int, height: int) -> Face:

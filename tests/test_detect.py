@@ -144,6 +144,22 @@ def test_a_photo_turned_without_its_tag_gives_its_faces_upright(detector, album_
     assert not plain or np.abs(plain[0].landmarks - marks).max() > 0.1 * want.width
 
 
+def test_a_face_on_its_side_is_cloaked_over_its_own_shape(detector, album_dir):
+    """The cloak's ellipse follows the face: on a photo turned a quarter, the face's
+    ellipse is the upright one's, turned (forehead and chin left and right)."""
+    from faceguard.cloak.budget import face_weight
+    from faceguard.io import load_photo
+
+    upright = load_photo(album_dir / "person_img1" / "img10.jpg").pixels
+    h, w = upright.shape[:2]
+    face = detector(upright)[0]
+    side = detector(np.ascontiguousarray(np.rot90(upright, 1)))[0]
+    assert side.sideways and not face.sideways and abs(side.tilt) > 80
+    want = np.rot90(face_weight(face, (0, 0, w, h))[0, 0].numpy(), 1)
+    got = face_weight(side, (0, 0, h, w))[0, 0].numpy()
+    assert np.abs(got - want).max() < 0.1  # 0.58 with the upright face's ellipse
+
+
 def test_an_upright_photo_is_not_looked_at_turned(detector, astronaut, monkeypatch):
     turned = []
     original = np.rot90
