@@ -143,9 +143,11 @@ def test_a_photo_turned_on_its_side_without_its_tag_is_cloaked(album, detector, 
     Image.fromarray(np.round(turned * 255).astype(np.uint8)).save(tmp_path / "in" / "side.png")
     job = CloakJob(inputs=[tmp_path / "in"], outdir=tmp_path / "out", settings=FAST,
                    protect=refs, format="png")
-    entry = [e for e in cloak_album(job, detector, _ensemble(load_model))
-             if e.stage == "cloaking" and not e.under_way][0].result
+    events = list(cloak_album(job, detector, _ensemble(load_model)))
+    entry = [e for e in events if e.stage == "cloaking" and not e.under_way][0].result
     assert entry["status"] == "cloaked"
+    # the user is told, in case the photo shows sideways where it is posted
+    assert any("on their side" in e.note and "side.png" in e.note for e in events if e.note)
     face = entry["faces"][0]
     assert face["protected"] and face["distance_after"]["dlib"] > face["distance_before"]["dlib"]
     cloaked = load_photo(tmp_path / "out" / entry["output"]).pixels
