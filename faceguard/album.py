@@ -347,7 +347,8 @@ def group_people(scanned: Sequence[PhotoFaces], ensemble: Ensemble) -> list[Albu
 
 
 def face_chip(photo: Photo, face: Face, size: int = 320, margin: float = 0.5) -> Photo:
-    """A square crop around a face (box grown by ``margin``), resized to ``size`` px.
+    """A square crop around a face (box grown by ``margin``), resized to ``size`` px,
+    the face upright (turned by quarter turns, :attr:`Face.tilt`).
 
     The margin keeps enough context for the detector to find the face again, so
     chips work as reference photos (``--protect people/person-1``). At 320 px the face
@@ -365,7 +366,10 @@ def face_chip(photo: Photo, face: Face, size: int = 320, margin: float = 0.5) ->
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     chip = cv2.warpAffine(photo.pixels, m, (size, size), flags=interp,
                           borderMode=cv2.BORDER_REPLICATE)
-    return Photo(np.clip(chip, 0, 1))
+    # a face on its side or upside down (a photo whose rotation tag was lost) is turned
+    # upright by quarter turns: the user sees it so, and the detector finds it at once
+    chip = np.rot90(chip, -round(face.tilt / 90) % 4)
+    return Photo(np.ascontiguousarray(np.clip(chip, 0, 1)))
 
 
 def slug(name: str) -> str:

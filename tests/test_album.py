@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from faceguard.album import DecodedPhotos, photo_jobs, relative_paths
@@ -131,3 +132,18 @@ def test_a_face_is_measured_against_the_persons_other_photos_not_its_own_chip(
     alone = Person("p", {m: e[:1] for m, e in person.embeddings.items()})
     assert all(torch.equal(centroids_apart_from(ensemble, alone, own(a))[m], e[0])
                for m, e in alone.embeddings.items())  # nothing else to measure against
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_a_chip_of_a_face_on_its_side_shows_it_upright(album_dir, detector, turns):
+    """A photo whose rotation tag was lost gives the face upright in its chip (what
+    `faceguard people` writes and the app shows), as the upright photo gives it."""
+    from faceguard.album import face_chip
+    from faceguard.io import load_photo
+
+    photo = load_photo(album_dir / "person_img1" / "img10.jpg")
+    turned = Photo(np.ascontiguousarray(np.rot90(photo.pixels, turns)))
+    want = face_chip(photo, detector(photo.pixels)[0]).pixels
+    got = face_chip(turned, detector(turned.pixels)[0]).pixels
+    assert got.shape == want.shape and np.abs(got - want).mean() < 0.03
+    assert abs(detector(got)[0].tilt) < 20
