@@ -51,9 +51,13 @@ class Face:
         return math.degrees(math.atan2(dx, dy))
 
     @property
-    def sideways(self) -> bool:
-        """Whether the face lies on its side (its length along the photo's width)."""
-        return 45 < abs(self.tilt) < 135
+    def orientation(self) -> str:
+        """"upright", "on its side" (its length along the photo's width) or "upside
+        down": :attr:`tilt` within :data:`UPRIGHT_DEGREES` of 0, +-90 or 180 degrees."""
+        tilt = abs(self.tilt)
+        if tilt <= UPRIGHT_DEGREES:
+            return "upright"
+        return "on its side" if tilt < 180 - UPRIGHT_DEGREES else "upside down"
 
     def to_dict(self) -> dict:
         return {
@@ -227,7 +231,7 @@ turn on a photo without an upright face: a phone held sideways is the common cas
 
 def _sureness(faces: list[Face]) -> float:
     """The best score among ``faces`` that are upright (:data:`UPRIGHT_DEGREES`), else 0."""
-    return max((f.score for f in faces if abs(f.tilt) <= UPRIGHT_DEGREES), default=0.0)
+    return max((f.score for f in faces if f.orientation == "upright"), default=0.0)
 
 
 def _turned_back(face: Face, turn: int, width: int, height: int) -> Face:

@@ -25,7 +25,7 @@ from faceguard.album import (
     reference_person,
     slug,
 )
-from faceguard.detect import UPRIGHT_DEGREES, FaceDetector
+from faceguard.detect import FaceDetector
 from faceguard.identity import Person, split_people
 from faceguard.io import (
     DEFAULT_LIMIT,
@@ -151,7 +151,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
         scanned.append(event.result)
         yield event
     if turned := [p.path.name for p in scanned if p and p.faces
-                  and all(abs(f.tilt) > UPRIGHT_DEGREES for f in p.faces)]:
+                  and all(f.orientation != "upright" for f in p.faces)]:
         more = f" and {len(turned) - 3} more" if len(turned) > 3 else ""
         yield Event(0, 0, "scanning", note=(
             f"faces on their side or upside down in {', '.join(turned[:3])}{more}: a photo's "

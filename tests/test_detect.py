@@ -154,7 +154,8 @@ def test_a_face_on_its_side_is_cloaked_over_its_own_shape(detector, album_dir):
     h, w = upright.shape[:2]
     face = detector(upright)[0]
     side = detector(np.ascontiguousarray(np.rot90(upright, 1)))[0]
-    assert side.sideways and not face.sideways and abs(side.tilt) > 80
+    assert side.orientation == "on its side" and face.orientation == "upright"
+    assert abs(side.tilt) > 80
     want = np.rot90(face_weight(face, (0, 0, w, h))[0, 0].numpy(), 1)
     got = face_weight(side, (0, 0, h, w))[0, 0].numpy()
     assert np.abs(got - want).max() < 0.1  # 0.58 with the upright face's ellipse

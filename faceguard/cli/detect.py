@@ -43,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{'photo':<48} {'size':>11} {'faces':>5}  boxes (x0,y0,x1,y1 @ score)")
         for r in results:
             boxes = "  ".join(
-                "({:.0f},{:.0f},{:.0f},{:.0f} @ {:.2f})".format(*f.box, f.score) for f in r.faces
+                "({:.0f},{:.0f},{:.0f},{:.0f} @ {:.2f}".format(*f.box, f.score)
+                + ("" if f.orientation == "upright" else f", {f.orientation}") + ")"
+                for f in r.faces
             ) or "no face"
             size = f"{r.width}x{r.height}"
             print(f"{_short(str(r.path)):<48} {size:>11} {len(r.faces):>5}  {boxes}")

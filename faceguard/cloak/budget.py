@@ -34,11 +34,11 @@ def face_weight(face: Face, region: Region, feather: float = 0.2,
         feather: soft-edge width as a fraction of the ellipse's half-size.
         grow: ellipse half-axes relative to the half box (x, y): a little wider than
             the box, and taller to include forehead and chin (wider for a face on its
-            side, :attr:`Face.sideways`).
+            side, :attr:`Face.orientation`).
     """
     rx0, ry0, rx1, ry1 = region
     x0, y0, x1, y1 = face.box
-    if face.sideways:  # the forehead and chin lie left and right
+    if face.orientation == "on its side":  # the forehead and chin lie left and right
         grow = grow[::-1]
     cx, cy = (x0 + x1) / 2 - rx0, (y0 + y1) / 2 - ry0
     ax, ay = grow[0] * (x1 - x0) / 2, grow[1] * (y1 - y0) / 2

@@ -123,6 +123,7 @@ def test_a_face_on_its_side_is_found_unless_upright_only(album_dir, tmp_path):
     moved = max(abs(a - b) for p, q in zip(faces[0]["landmarks"], face["landmarks"], strict=True)
                 for a, b in zip(p, q, strict=True)) if faces else width
     assert moved > 0.1 * width
+    assert "@ 1.00, on its side)" in faceguard("detect", tmp_path / "side.jpg").stdout
 
 
 def test_unsupported_format_named_explicitly(mixed_folder):
