@@ -91,8 +91,8 @@ class FaceDetector:
             upright face, in the photo's own pixels (else those found unturned). A
             photo whose rotation tag was lost shows its faces on their side, where MTCNN
             misses most of them and misplaces the landmarks of the rest. Costs three
-            more detections on a photo without a sure face (one without faces: 0.22 ->
-            0.79 s at 12 MP on 2 cores), none on the others.
+            more detections on a photo without a sure face (one without faces: 0.25 ->
+            0.48 s at 12 MP on 2 cores, each turn looked at smaller first), none on the others.
 
     Example:
         >>> detector = FaceDetector()
@@ -150,11 +150,18 @@ class FaceDetector:
         scale = min(1.0, self.max_side / max(h, w))
         small = _shrunk(pixels, scale)
         faces = self._find(pixels, small, scale)
-        for turn in TURNS if self.turned and _sureness(faces) < SURE else ():
-            found = self._find(np.rot90(pixels, turn), np.rot90(small, turn), scale)
-            if _sureness(found) >= SURE:
-                faces = [_turned_back(f, turn, w, h) for f in found]
-                break
+        if self.turned and _sureness(faces) < SURE:
+            # each turn is first looked at smaller (a sure face is large), and only a turn
+            # that shows a sure face is looked at again in full: faces as small as upright
+            shrink = min(1.0, PROBE_SIDE / max(small.shape[:2]))
+            probe = _shrunk(small, shrink)
+            for turn in TURNS:
+                turned = np.rot90(pixels, turn)
+                if _sureness(self._find(turned, np.rot90(probe, turn), scale * shrink)) < SURE:
+                    continue
+                if _sureness(found := self._find(turned, np.rot90(small, turn), scale)) >= SURE:
+                    faces = [_turned_back(f, turn, w, h) for f in found]
+                    break
         faces.sort(key=lambda f: f.width * f.height, reverse=True)
         return faces
 
@@ -223,6 +230,11 @@ UPRIGHT_DEGREES = 45.0
 """A face is upright when its mouth is below its eyes within this angle: the test
 album's upright faces are within 23 degrees, and MTCNN's detections on a photo turned
 a quarter lie mostly beyond 45."""
+
+PROBE_SIDE = 640
+"""The longer side at which each turn is first looked at: a third of the time of the
+full look (0.10 against 0.23 s at 12 MP), and on the test album a sure upright face is
+found at 640 px in 63 of the 64 photos that have one at 1024."""
 
 TURNS = (1, 3, 2)
 """Quarter turns (``np.rot90``'s k: 1 anticlockwise, 3 clockwise, 2 upside down) tried in
