@@ -91,8 +91,8 @@ class FaceDetector:
             upright face, in the photo's own pixels (else those found unturned). A
             photo whose rotation tag was lost shows its faces on their side, where MTCNN
             misses most of them and misplaces the landmarks of the rest. Costs three
-            more detections on a photo without a sure face (one without faces: 0.25 ->
-            0.48 s at 12 MP on 2 cores, each turn looked at smaller first), none on the others.
+            smaller detections on a photo without a sure face (one without faces: 0.25
+            -> 0.48 s at 12 MP on 2 cores), none on the others.
 
     Example:
         >>> detector = FaceDetector()

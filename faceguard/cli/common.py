@@ -42,7 +42,7 @@ def add_detector_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--upright-only", action="store_true",
                         help="don't look for faces on their side in photos with no sure "
                              "upright face (a photo whose rotation tag was lost); saves "
-                             "up to 0.6 s on each photo without faces")
+                             "about 0.25 s on each 12-megapixel photo without faces")
 
 
 def make_detector(args: argparse.Namespace):
