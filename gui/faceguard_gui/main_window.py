@@ -229,6 +229,8 @@ class MainWindow(QMainWindow):
         self.status_text.setText(f"{self._job_title}: {words}"
                                  + (f" ({message})" if message else "")
                                  + "".join(f"; note: {n}" for n in self._job_notes))
+        # a long note runs past the window's edge: the whole line shows on hovering
+        self.status_text.setToolTip(self.status_text.text())
         if self._close_when_idle:
             self.close()
 

@@ -186,8 +186,11 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
         self._run_limits = self._limits()
         self._results = {}
         self.results.setRowCount(0)
+        notes: list[str] = []  # what the user should know, under the results at the end
 
         def on_event(event) -> None:
+            if event.note:
+                notes.append(event.note)
             if event.stage == "cloaking" and not event.under_way:  # a photo is done
                 self._add_result(event)
 
@@ -207,7 +210,8 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
                 self.results_note.setText(f"{plural(done, 'photo')} cloaked in {outdir}. "
                                           "Recognizers fooled says whether each cloak holds; "
                                           "step 3's audit checks further. Double-click a "
-                                          "photo to compare.")
+                                          "photo to compare."
+                                          + "".join(f"\nNote: {n}." for n in notes))
 
         n = len(self.ctx.album.photos)
         self.ctx.jobs.start(f"Protecting {plural(n, 'photo')}",

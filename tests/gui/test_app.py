@@ -431,6 +431,29 @@ def test_the_album_path_runs_from_the_app(make_window, copy_photos, qtbot, tmp_p
     assert {f["method"] for f in faces} == {"perceptual from the person's mask"}
 
 
+def test_a_photo_on_its_side_is_protected_and_said_under_the_results(make_window, copy_photos,
+                                                                     qtbot, tmp_path):
+    """A photo whose rotation tag was lost: its face is found and cloaked, and the note
+    that says so is under the results, where it wraps (the status line cuts it off)."""
+    window = make_window()
+    upright, other = copy_photos("b2", "b1")
+    side = upright.with_name("side.png")
+    Image.open(upright).transpose(Image.ROTATE_90).save(side)  # no rotation tag
+    upright.unlink()
+    window.photos.add_paths([side, other])
+    wait_idle(qtbot, window)
+    assert "1 face" in window.photos._items[side.resolve()].text()
+    window.photos.next_button.click()
+    window.protect.people_list.item(0).setCheckState(Qt.CheckState.Checked)
+    qtbot.mouseClick(window.protect.protect_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=JOB_TIMEOUT)
+    entry = manifest_of(tmp_path / "protected")["photos"]["side.png"]
+    assert entry["status"] == "cloaked"
+    said = window.protect.results_note.text()
+    assert "Note: faces on their side or upside down in side.png" in said
+    assert "side.png" in window.status_text.toolTip()
+
+
 def test_damaged_settings_file_falls_back_to_defaults(tmp_path, monkeypatch):
     from faceguard_gui.settings import AppSettings
 
