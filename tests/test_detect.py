@@ -161,6 +161,22 @@ def test_a_face_on_its_side_is_cloaked_over_its_own_shape(detector, album_dir):
     assert np.abs(got - want).max() < 0.1  # 0.58 with the upright face's ellipse
 
 
+def test_a_turn_is_taken_only_over_less_sure_or_fewer_faces():
+    from faceguard.detect import _turn_beats
+
+    def faces(*scores: float) -> list[Face]:
+        upright = np.array([[30, 40], [70, 40], [50, 60], [35, 80], [65, 80]], float)
+        return [Face((0, 0, 100, 100), upright + 100 * i, s) for i, s in enumerate(scores)]
+
+    assert _turn_beats(faces(0.9999), faces(0.99))  # a false face on the photo as it is
+    assert _turn_beats(faces(0.9999), faces(0.97, 0.95, 0.96))
+    assert not _turn_beats(faces(0.975), faces())  # not sure enough to turn the photo
+    assert not _turn_beats(faces(0.99), faces(0.994))  # no surer than the upright face
+    # a crowd of faces, each a little unsure, is not given up for one face turned
+    assert not _turn_beats(faces(0.999), faces(0.99, 0.99, 0.98, 0.985))
+    assert _turn_beats(faces(0.999, 0.99, 0.99, 0.98), faces(0.99, 0.99, 0.98, 0.985))
+
+
 def test_an_upright_photo_is_not_looked_at_turned(detector, astronaut, monkeypatch):
     turned = []
     original = np.rot90
