@@ -1,4 +1,4 @@
-"""Photos worked on side by side, one core each.
+"""Photos worked on side by side, one core each; a second photo cloaked aside.
 
 Detecting and embedding a photo's faces is many small convolutions, which gain little from
 a second thread inside each (on 2 cores: 99 -> 77 ms per album photo for detection alone
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from itertools import islice
 from threading import Lock, current_thread
 from typing import TypeVar
@@ -27,6 +27,7 @@ R = TypeVar("R")
 MAX_WORKERS = 4  # each holds a decoded photo (a 12 MP one is 150 MB as float32)
 
 _pools: dict[int, ThreadPoolExecutor] = {}  # workers -> the process's pool of that size
+_aside: list[ThreadPoolExecutor] = []  # the process's thread for work aside, once started
 _pools_lock = Lock()
 _NAME = "faceguard-work"  # the pools' threads' names begin so
 
@@ -67,3 +68,15 @@ def in_parallel(work: Callable[[T], R], items: Iterable[T], workers: int | None 
         # each thread keeps its own count, but a thread's first torch call takes the last
         # count set anywhere: set the caller's back for the threads started after
         torch.set_num_threads(threads)
+
+
+def aside(work: Callable[..., R], *args) -> Future[R]:
+    """``work(*args)`` in the process's thread for work aside (one item at a time, in
+    order), while the caller goes on with its own. Torch's thread count is the
+    process's: the caller sets it for both (see :func:`faceguard.pipeline.cloak_album`).
+    The thread lives as long as the process, as the pools' do, and works side by side
+    itself one item after another (:func:`in_parallel`)."""
+    with _pools_lock:
+        if not _aside:
+            _aside.append(ThreadPoolExecutor(1, thread_name_prefix=_NAME + "-aside"))
+    return _aside[0].submit(work, *args)

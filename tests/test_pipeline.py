@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import shutil
 import threading
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from faceguard.album import AlbumError, find_people, photo_jobs
@@ -335,6 +337,7 @@ def test_cancel_mid_face_stops_within_two_seconds_and_resumes(astronaut, detecto
     root.mkdir()
     Image.fromarray(astronaut).save(root / "a.png")
     Image.fromarray(np.ascontiguousarray(astronaut[:, ::-1])).save(root / "b.png")
+    Image.fromarray(np.ascontiguousarray(astronaut[:, 24:])).save(root / "c.png")
     out = tmp_path / "out"
     job = CloakJob(inputs=[root], outdir=out, protect_all=True,
                    settings=CloakSettings(models=("dlib",), steps=40))  # the default method
@@ -352,23 +355,100 @@ def test_cancel_mid_face_stops_within_two_seconds_and_resumes(astronaut, detecto
     worker = threading.Thread(target=run_job)
     worker.start()
     deadline = time.time() + 600
-    while time.time() < deadline and not any(e.under_way and e.done == 1 and e.part >= 0.25
-                                             for e in seen):
-        time.sleep(0.02)  # until the second photo's face is a quarter optimised
+    while worker.is_alive() and time.time() < deadline and not any(
+            e.under_way and e.done == 2 and e.part >= 0.25 for e in seen):
+        time.sleep(0.02)  # until the third photo's face is a quarter optimised (a and b
+        # are cloaked side by side)
     asked = time.perf_counter()
     cancel.set()
     worker.join(60)
     assert not worker.is_alive() and stopped[0] - asked < 2.0  # within a step or two
     assert not [t for t in threading.enumerate() if t.name == "faceguard-steps"]
     manifest = json.loads((out / MANIFEST_NAME).read_text())
-    assert list(manifest["photos"]) == ["a.png"]  # the finished photo is kept
-    assert sorted(p.name for p in out.iterdir()) == sorted([MANIFEST_NAME, "a.png"])
+    assert list(manifest["photos"]) == ["a.png", "b.png"]  # the finished photos are kept
+    assert sorted(p.name for p in out.iterdir()) == sorted([MANIFEST_NAME, "a.png", "b.png"])
 
     resumed = replace(job, resume=True)
     photos = [e for e in cloak_album(resumed, detector, _ensemble(load_model))
               if e.stage == "cloaking" and not e.under_way]
-    assert [(e.path.name, e.skipped) for e in photos] == [("a.png", True), ("b.png", False)]
-    assert photos[1].result["status"] == "cloaked"
+    assert [(e.path.name, e.skipped) for e in photos] == [("a.png", True), ("b.png", True),
+                                                          ("c.png", False)]
+    assert photos[2].result["status"] == "cloaked"
+
+
+def _two_photos_watched(astronaut, tmp_path, monkeypatch):
+    """Two photos a.png and b.png of one face; returns (input folder, what each photo's
+    cloak saw: photo -> list of (thread name, torch threads, time) at each step)."""
+    from faceguard import pipeline
+
+    root = tmp_path / "in"
+    root.mkdir()
+    Image.fromarray(astronaut).save(root / "a.png")
+    Image.fromarray(np.ascontiguousarray(astronaut[:, ::-1])).save(root / "b.png")
+    seen: dict[str, list] = {}
+    cloak_photo = pipeline.cloak_photo
+
+    def watched(photo, rel, *args):
+        gen = cloak_photo(photo, rel, *args)
+        while True:  # in the thread that cloaks the photo
+            try:
+                event = next(gen)
+            except StopIteration as end:
+                return end.value
+            seen.setdefault(rel.name, []).append(
+                (threading.current_thread().name, torch.get_num_threads(), time.perf_counter()))
+            yield event
+
+    monkeypatch.setattr(pipeline, "cloak_photo", watched)
+    return root, seen
+
+
+def test_two_photos_are_cloaked_side_by_side_and_said_in_order(astronaut, detector,
+                                                                load_model, tmp_path,
+                                                                monkeypatch):
+    root, seen = _two_photos_watched(astronaut, tmp_path, monkeypatch)
+    threads = torch.get_num_threads()
+    job = CloakJob(inputs=[root], outdir=tmp_path / "out", protect_all=True,
+                   settings=CloakSettings(models=("dlib",), steps=8))
+    events = [e for e in cloak_album(job, detector, _ensemble(load_model))
+              if e.stage == "cloaking"]
+    a, b = seen["a.png"], seen["b.png"]
+    assert {name for name, _, _ in b} == {"faceguard-work-aside_0"}
+    assert threading.current_thread().name in {name for name, _, _ in a}
+    assert a[0][1] == 1  # one torch thread each while both are cloaked
+    # the photo aside never computes on two: OpenMP would stop spinning for good, and
+    # every later photo would take longer
+    assert {threads for _, threads, _ in b} == {1}
+    assert b[0][2] < a[-1][2]  # b's cloak began before a's ended
+    assert torch.get_num_threads() == threads
+    done = [e.path.name for e in events if not e.under_way]
+    assert done == ["a.png", "b.png"]
+    # b's steps are said once a is done, and the bar never goes back by a photo
+    positions = [e.position for e in events]
+    assert all(b >= a - 1e-9 for a, b in itertools.pairwise(positions))
+    manifest = json.loads((tmp_path / "out" / MANIFEST_NAME).read_text())
+    assert list(manifest["photos"]) == ["a.png", "b.png"]
+    assert all(f["distance_after"]["dlib"] > f["distance_before"]["dlib"]
+               for e in manifest["photos"].values() for f in e["faces"])
+
+
+def test_stopping_while_two_photos_are_cloaked_stops_both(astronaut, detector, load_model,
+                                                          tmp_path, monkeypatch):
+    root, seen = _two_photos_watched(astronaut, tmp_path, monkeypatch)
+    threads = torch.get_num_threads()
+    out = tmp_path / "out"
+    job = CloakJob(inputs=[root], outdir=out, protect_all=True,
+                   settings=CloakSettings(models=("dlib",), steps=200))
+    events = cloak_album(job, detector, _ensemble(load_model))
+    for event in events:
+        if event.under_way and event.path.name == "a.png" and event.part >= 0.02:
+            break
+    asked = time.perf_counter()
+    events.close()
+    assert time.perf_counter() - asked < 2.0
+    assert len(seen["b.png"]) < 100  # b stopped too, long before its 200 steps
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST_NAME]
+    assert torch.get_num_threads() == threads
 
 
 def test_stopping_while_measuring_leaves_no_file(astronaut, detector, load_model, tmp_path):

@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from faceguard.workers import in_parallel
+from faceguard.workers import aside, in_parallel
 
 
 def test_results_come_in_order_with_a_few_items_in_hand_at_most():
@@ -72,3 +72,17 @@ def test_an_error_is_raised_in_its_place():
         for k in in_parallel(work, range(5), workers=2):
             got.append(k)
     assert got == [0, 1]
+
+
+def test_work_aside_runs_in_order_in_one_kept_thread():
+    order: list[int] = []
+
+    def work(k: int) -> threading.Thread:
+        time.sleep(0.02 * (3 - k))  # the first given takes longest: still done first
+        order.append(k)
+        return threading.current_thread()
+
+    threads = {f.result() for f in [aside(work, k) for k in range(3)]}
+    again = aside(threading.current_thread).result()
+    assert order == [0, 1, 2] and threads == {again}
+    assert again.name.startswith("faceguard-work") and again is not threading.current_thread()

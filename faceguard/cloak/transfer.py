@@ -62,6 +62,7 @@ picks them.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -208,8 +209,18 @@ def skip_gradient(ensemble: Ensemble, gamma: float = SKIP_GAMMA, gain: float = S
 
 @contextmanager
 def _hooks(hooks: list[tuple[nn.Module, Callable]]) -> Iterator[None]:
-    """While active, each (module, forward hook) pair is registered."""
-    handles = [module.register_forward_hook(hook) for module, hook in hooks]
+    """While active, each (module, forward hook) pair is registered, and acts in this
+    thread only: two photos may be cloaked at once with the same recognizers
+    (:func:`faceguard.pipeline.cloak_album`), and one's forward passes must not drop
+    features or feed the other's objective."""
+    here = threading.get_ident()
+
+    def in_this_thread(hook: Callable) -> Callable:
+        def run(module, inputs, output):
+            return hook(module, inputs, output) if threading.get_ident() == here else None
+        return run
+
+    handles = [module.register_forward_hook(in_this_thread(hook)) for module, hook in hooks]
     try:
         yield
     finally:

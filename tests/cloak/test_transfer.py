@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import torch
 
@@ -70,6 +72,20 @@ def test_dropout_changes_the_embedding_only_while_active(load_model):
         ghost = ensemble["dlib"].embed(faces)
     assert not torch.allclose(ghost, clean)
     assert torch.equal(ensemble["dlib"].embed(faces), clean)  # hooks removed
+
+
+def test_a_levers_hooks_act_only_in_the_thread_that_set_them(load_model):
+    # two photos may be cloaked at once, each in a thread of its own
+    ensemble = Ensemble([load_model("dlib")])
+    faces = torch.rand(1, 3, 150, 150)
+    clean = ensemble["dlib"].embed(faces)
+    elsewhere: list[torch.Tensor] = []
+    with transfer.dropout(ensemble, torch.Generator().manual_seed(0)):
+        other = threading.Thread(target=lambda: elsewhere.append(ensemble["dlib"].embed(faces)))
+        other.start()
+        other.join()
+        here = ensemble["dlib"].embed(faces)
+    assert torch.equal(elsewhere[0], clean) and not torch.allclose(here, clean)
 
 
 def test_skip_gradient_turns_dlibs_gradient_and_keeps_its_embedding_and_length(astronaut_scene):
