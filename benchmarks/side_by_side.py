@@ -2,7 +2,7 @@
 protected by two reference photos, 6 of its 59 photos theirs, at ``balanced``) photo
 by photo and by the person mask (``--person-mask 10``), each run with photos cloaked
 two at a time, torch on one thread each (the default), and one at a time on every
-thread (``pipeline.SIDE_BY_SIDE_MEGAPIXELS`` set to 0), alternately in one process.
+thread (``side_by_side.MAX_MEGAPIXELS`` set to 0), alternately in one process.
 Records every job's seconds and every protected face's seconds, SSIMULACRA2 and
 distances (the cloak itself may differ in the last digits: one thread sums in another
 order than two).
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import data_dir, median, write_results  # noqa: E402
 from speed import _summary, album_folders, run_job  # noqa: E402
 
-from faceguard import pipeline  # noqa: E402
+from faceguard import side_by_side  # noqa: E402
 from faceguard.detect import FaceDetector  # noqa: E402
 from faceguard.pipeline import CloakJob  # noqa: E402
 from faceguard.settings import CloakSettings  # noqa: E402
@@ -44,7 +44,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     refs, inputs, _ = album_folders(data_dir("album"), tmp, args.quick, 0)
     detector, ensembles = FaceDetector(), {}
-    side_by_side = pipeline.SIDE_BY_SIDE_MEGAPIXELS
+    paired = side_by_side.MAX_MEGAPIXELS
     paths = {"album, per photo": {}, "album, person mask + 10 steps": {"person_mask": 10}}
     runs: dict = {path: {"side by side": [], "one at a time": []} for path in paths}
     n = 0
@@ -53,8 +53,7 @@ def main() -> None:
             for path, how in paths.items():
                 ways = ["one at a time", "side by side"]
                 for way in ways if r % 2 == 0 else ways[::-1]:
-                    pipeline.SIDE_BY_SIDE_MEGAPIXELS = (side_by_side if way == "side by side"
-                                                        else 0.0)
+                    side_by_side.MAX_MEGAPIXELS = paired if way == "side by side" else 0.0
                     n += 1
                     job = CloakJob(inputs=[inputs], outdir=tmp / f"out-{n}", protect=refs,
                                    settings=CloakSettings(**how))
@@ -63,14 +62,14 @@ def main() -> None:
                     runs[path][way].append(summary)
                     print(path, way, round(summary["total_s"], 1), flush=True)
     finally:
-        pipeline.SIDE_BY_SIDE_MEGAPIXELS = side_by_side
+        side_by_side.MAX_MEGAPIXELS = paired
         shutil.rmtree(tmp, ignore_errors=True)
     medians = {path: {way: {"total_s": median([s["total_s"] for s in rs]),
                             "photos_per_s": median([s["photos_per_s"] for s in rs])}
                       for way, rs in ways.items()} for path, ways in runs.items()}
     path = write_results("side-by-side", {"rounds": rounds, "threads": args.threads,
                                           "album": "59 photos, person_img26 in 6",
-                                          "side_by_side_megapixels": side_by_side},
+                                          "side_by_side_megapixels": paired},
                          {"medians": medians, "runs": runs}, args.quick, started)
     print(path)
 

@@ -5,22 +5,19 @@ progress as an event, so stopping the iteration cancels within a step; every out
 file and the manifest are written atomically, so a cancelled run leaves only complete
 files, and ``resume`` picks up where it stopped. Each photo's own work (cloak, write,
 measure) is :mod:`faceguard.one_photo`. On the CPU two photos to optimise are cloaked
-side by side (:class:`_Aside`), and said and recorded in order.
+side by side (:mod:`faceguard.side_by_side`), and said and recorded in order.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import queue
-import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-import torch
-
+from faceguard import side_by_side
 from faceguard.album import (
     AlbumError,
     DecodedPhotos,
@@ -31,7 +28,6 @@ from faceguard.album import (
     reference_person,
     slug,
 )
-from faceguard.atomic import ctrl_c_deferred
 from faceguard.detect import FaceDetector
 from faceguard.identity import Person, split_people
 from faceguard.io import (
@@ -46,7 +42,6 @@ from faceguard.one_photo import cloak_photo
 from faceguard.planning import SELF, Plan, make_plan, needs_others, other_people, whose_faces
 from faceguard.progress import Event, stepwise
 from faceguard.settings import DEFAULT_FORMAT, DEFAULT_QUALITY, CloakSettings
-from faceguard.workers import aside
 
 
 @dataclass
@@ -235,7 +230,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
 
     def optimised(i: int) -> bool:  # a photo whose faces take many steps, not too large
         return (i < total and i not in errors and scanned[i] is not None and not skipped(i)
-                and scanned[i].width * scanned[i].height <= SIDE_BY_SIDE_MEGAPIXELS * 1e6
+                and scanned[i].width * scanned[i].height <= side_by_side.MAX_MEGAPIXELS * 1e6
                 and any(k is not None and k not in plan.masks for k in who[i]))
 
     i = 0
@@ -253,7 +248,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
         partner, j = None, i + 1
         if ensemble.device.type == "cpu" and optimised(i) and optimised(j):
             with contextlib.suppress(PhotoError):  # said when its turn comes
-                partner = _Aside(cloaking(j, _kept_by_caller))
+                partner = side_by_side.Aside(cloaking(j, side_by_side.kept_by_caller))
         try:
             try:
                 own = cloaking(i, partial(record, key))
@@ -275,89 +270,6 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
             if partner is not None:  # stopped meanwhile: wait for it, keep it if written
                 partner.close(partial(record, str(jobs[j][1])))
         i = j + 1 if partner is not None else j
-
-
-#: two photos to optimise, each up to this size (megapixels), are cloaked side by side
-#: on the CPU, torch on one thread each: small convolutions use a second thread poorly
-#: (on 2 cores the album photo by photo took 64.9 s against 81.5 s one at a time:
-#: benchmarks/results/side-by-side.json); larger photos one at a time, so that two never
-#: take memory at once (a 99 MP photo's cloak holds several GB)
-SIDE_BY_SIDE_MEGAPIXELS = 24.0
-
-
-def _kept_by_caller(entry: dict) -> None:
-    """A photo cloaked aside is recorded by the job's own thread, in order."""
-
-
-class _Aside:
-    """A photo cloaked in the thread aside (:func:`faceguard.workers.aside`) while the
-    job's own thread cloaks the photo before it, torch on one thread each (a thread's
-    count is its own). The job's photo goes on with every thread once this one is done;
-    this one stays on one: a second thread computing on two makes OpenMP stop spinning
-    between parallel regions for good, and the job's later photos took 1.5-1.9x as long
-    (5 Dec). The job gives its step events once its own photo is done. Stopped at its
-    next step when the job stops (:meth:`close`)."""
-
-    def __init__(self, work: Generator[Event, None, dict]) -> None:
-        self.threads = torch.get_num_threads()
-        self._stop = threading.Event()
-        self._taken = False
-        self._steps: queue.SimpleQueue[Event] = queue.SimpleQueue()
-        self._future = aside(self._run, work)
-
-    def _run(self, work: Generator[Event, None, dict]) -> dict | None:
-        torch.set_num_threads(1)
-        while True:
-            try:
-                event = next(work)
-            except StopIteration as end:
-                return end.value
-            if self._stop.is_set():
-                work.close()  # cancels within the step (faceguard.progress.stepwise)
-                return None
-            self._steps.put(event)
-
-    def beside(self, work: Generator[Event, None, dict]) -> Generator[Event, None, dict]:
-        """``yield from work`` (the job's own photo) on one thread while this photo is
-        cloaked, on every thread once it is done."""
-        torch.set_num_threads(1)
-        try:
-            while True:
-                try:
-                    event = next(work)
-                except StopIteration as end:
-                    return end.value
-                if self._future.done():
-                    torch.set_num_threads(self.threads)
-                yield event
-        finally:
-            work.close()
-            torch.set_num_threads(self.threads)
-
-    def steps(self) -> Iterator[Event]:
-        """Its latest step event, as they come, until it is done."""
-        while not self._future.done():
-            with contextlib.suppress(queue.Empty):
-                event = self._steps.get(timeout=0.1)
-                while not self._steps.empty():
-                    event = self._steps.get()
-                yield event
-
-    def result(self) -> dict:
-        """Its manifest entry once written (PhotoError as it came), for the job to record."""
-        self._taken = True
-        return self._future.result()
-
-    def close(self, record: Callable[[dict], None]) -> None:
-        """Stop it at its next step and wait; a photo written but not taken by
-        :meth:`result` (the job stopped meanwhile) is ``record``-ed."""
-        self._stop.set()
-        with ctrl_c_deferred(), contextlib.suppress(PhotoError):
-            entry = self._future.result()
-            if entry is not None and not self._taken:
-                record(entry)
-        # set last: a thread's first torch call takes the last count set anywhere
-        torch.set_num_threads(self.threads)
 
 
 def _scan(paths: list[Path], detector: FaceDetector, ensemble: Ensemble,

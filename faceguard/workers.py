@@ -73,7 +73,7 @@ def in_parallel(work: Callable[[T], R], items: Iterable[T], workers: int | None 
 def aside(work: Callable[..., R], *args) -> Future[R]:
     """``work(*args)`` in the process's thread for work aside (one item at a time, in
     order), while the caller goes on with its own: a second photo cloaked
-    (:func:`faceguard.pipeline.cloak_album`). Each thread keeps its own torch count once
+    (:mod:`faceguard.side_by_side`). Each thread keeps its own torch count once
     it has set one: the work sets its own. The thread lives as long as the process, as
     the pools' do, and works side by side itself one item after another
     (:func:`in_parallel`)."""
