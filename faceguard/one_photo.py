@@ -21,6 +21,7 @@ from faceguard.identity import centroids_apart_from
 from faceguard.io import (
     NO_LIMIT,
     Photo,
+    check_writable,
     copy_photo,
     from_tensor,
     load_photo,
@@ -64,6 +65,11 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
     started = time.perf_counter()
     out_path = _output_path(job, photo, rel)
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    how = {"format": job.format, "quality": job.quality, "metadata": job.metadata,
+           "overwrite": job.overwrite or job.resume}
+    # what the write would refuse (an output already there) is said before the cloak's
+    # seconds or minutes, not after them
+    check_writable(photo, out_path, **how)
     # a photo with no face to protect is written as it was read: no round trip to a tensor
     protected = any(k is not None for k in owners)
     image = original = to_tensor(photo.pixels) if protected else None
@@ -121,8 +127,7 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
         del lossless, cloaked  # the cloaked pixels are the written photo's now
     with ctrl_c_deferred():
         write = save_photo if protected else copy_photo  # a JPEG copied is not re-encoded
-        write(written, out_path, format=job.format, quality=job.quality,
-              metadata=job.metadata, overwrite=job.overwrite or job.resume)
+        write(written, out_path, **how)
         del written  # freed before the saved photo is read back to be measured
         entry = _measure(photo, out_path, scanned, reports, centroids, looks, ensemble, job,
                          started)

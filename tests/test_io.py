@@ -21,6 +21,7 @@ from faceguard.io import (
     Photo,
     PhotoError,
     PixelLimit,
+    check_writable,
     copy_photo,
     find_photos,
     from_tensor,
@@ -605,6 +606,21 @@ def test_copy_encodes_anew_what_it_cannot_copy(astro_png, tmp_path):
     assert np.abs(load_photo(again).pixels - jpeg.pixels).mean() < 2 / 255
     with pytest.raises(PhotoError, match="already exists"):
         copy_photo(jpeg, again)  # the same checks as save_photo
+
+
+def test_what_a_save_would_refuse_is_told_without_writing(astro_png, tmp_path):
+    photo = load_photo(astro_png)
+    free = tmp_path / "free.png"
+    assert check_writable(photo, free) == free and not free.exists()
+    (tmp_path / "taken.png").write_bytes(b"mine")
+    with pytest.raises(PhotoError, match="already exists"):
+        check_writable(photo, tmp_path / "taken.png")
+    assert check_writable(photo, tmp_path / "taken.png", overwrite=True)
+    with pytest.raises(PhotoError, match="input photo"):
+        check_writable(photo, astro_png, overwrite=True)
+    with pytest.raises(PhotoError, match="does not exist"):
+        check_writable(photo, tmp_path / "no-folder" / "a.png")
+    assert (tmp_path / "taken.png").read_bytes() == b"mine"
 
 
 def test_a_jpeg_read_only_to_be_copied_is_decoded_only_when_it_must_be(album_dir, tmp_path):

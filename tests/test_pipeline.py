@@ -188,9 +188,28 @@ def test_existing_outputs_are_never_overwritten_silently(album, detector, load_m
     (tmp_path / photo.name).write_bytes(b"mine")
     job = CloakJob(inputs=[photo], outdir=tmp_path, settings=FAST, protect=refs)
     events = [e for e in cloak_album(job, detector, _ensemble(load_model))
-              if e.stage == "cloaking" and not e.under_way]
+              if e.stage == "cloaking"]
+    assert len(events) == 1  # said before the cloak: not one optimisation step taken
     assert events[0].error and "already exists" in events[0].error
     assert (tmp_path / photo.name).read_bytes() == b"mine"
+
+
+def test_an_output_already_there_is_said_before_its_cloak_beside_another(
+        astronaut, detector, load_model, tmp_path, monkeypatch):
+    root, seen = _two_photos_watched(astronaut, tmp_path, monkeypatch)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "b.png").write_bytes(b"mine")
+    job = CloakJob(inputs=[root], outdir=out, protect_all=True,
+                   settings=CloakSettings(models=("dlib",), steps=4))
+    done = [e for e in cloak_album(job, detector, _ensemble(load_model))
+            if e.stage == "cloaking" and not e.under_way]
+    assert [(e.path.name, e.error is None) for e in done] == [("a.png", True),
+                                                              ("b.png", False)]
+    assert "already exists" in done[1].error
+    assert "b.png" not in seen  # no step of b's cloak was taken
+    assert (out / "b.png").read_bytes() == b"mine"
+    assert (out / "a.png").exists()
 
 
 def test_cancel_leaves_only_complete_files(album, detector, load_model, tmp_path):

@@ -58,7 +58,13 @@ from faceguard.io.photo import (
 )
 from faceguard.io.read import load_photo
 from faceguard.io.tensors import from_tensor, to_tensor, uint8_pixels
-from faceguard.io.write import copy_photo, output_format, output_suffix, save_photo
+from faceguard.io.write import (
+    check_writable,
+    copy_photo,
+    output_format,
+    output_suffix,
+    save_photo,
+)
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -77,6 +83,7 @@ __all__ = [
     "load_photo",
     "output_format",
     "output_suffix",
+    "check_writable",
     "copy_photo",
     "save_photo",
     "search",

@@ -119,6 +119,16 @@ def copy_photo(photo: Photo, path: str | os.PathLike[str], *, format: str | None
                       overwrite=overwrite)
 
 
+def check_writable(photo: Photo, path: str | os.PathLike[str], *, format: str | None = None,
+                   quality: int = 95, metadata: Literal["strip", "keep"] = "strip",
+                   overwrite: bool = False) -> Path:
+    """Raise what :func:`save_photo` (or :func:`copy_photo`) with these arguments would
+    refuse before writing (an existing file, the input itself, a missing folder, a
+    suffix of another format), without writing: checked before a photo is cloaked, a
+    refusal costs no optimisation. Returns ``path`` as a :class:`~pathlib.Path`."""
+    return _target(photo, path, format, quality, metadata, overwrite)[0]
+
+
 def _target(photo: Photo, path: str | os.PathLike[str], format: str | None, quality: int,
             metadata: str, overwrite: bool) -> tuple[Path, str]:
     """(the path, the Pillow format to write) after checking that ``photo`` may be
