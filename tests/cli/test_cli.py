@@ -225,7 +225,11 @@ def test_ctrl_c_leaves_only_complete_files(album_dir, tmp_path, album_by_person)
     proc = subprocess.Popen([sys.executable, "-m", "faceguard", "cloak", str(album), "-o",
                              str(out), "--protect-all", "--models", "dlib", "--preset", "low",
                              "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True,
+                            # Ctrl-C as a terminal gives it: a shell without job control
+                            # starts background commands (pytest ... &) with SIGINT
+                            # ignored, and Python then never raises KeyboardInterrupt
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 600
     while time.time() < deadline and not list(out.glob("*.jpg")):
         time.sleep(0.2)
