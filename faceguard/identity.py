@@ -94,11 +94,9 @@ def pair_distances(ensemble: Ensemble, a: Embeddings, b: Embeddings) -> torch.Te
 SAME_FACE_CUT = 0.2
 
 
-def centroids_apart_from(ensemble: Ensemble, person: Person,
-                         face: Embeddings) -> dict[str, torch.Tensor]:
-    """model -> (D,) the person's centroid without their references that are ``face``
-    itself (model -> (D,) its clean embeddings); with all of them when every reference
-    is that face.
+def apart_from(ensemble: Ensemble, person: Person, face: Embeddings) -> np.ndarray:
+    """(N,) bool: which of the person's references are not ``face`` itself (model -> (D,)
+    its clean embeddings); all of them when every reference is that face.
 
     A platform matches an uploaded photo against other photos of the person, not
     against the clean copy of the same photo, which is never uploaded. The app's
@@ -108,9 +106,15 @@ def centroids_apart_from(ensemble: Ensemble, person: Person,
     """
     apart = (pair_distances(ensemble, person.embeddings, {m: e[None] for m, e in face.items()})
              [:, 0] >= SAME_FACE_CUT).numpy()
-    if apart.all() or not apart.any():
-        return person.centroids()
-    return person.among(apart).centroids()
+    return apart if apart.any() else np.ones_like(apart)
+
+
+def centroids_apart_from(ensemble: Ensemble, person: Person,
+                         face: Embeddings) -> dict[str, torch.Tensor]:
+    """model -> (D,) the person's centroid without their references that are ``face``
+    itself (:func:`apart_from`)."""
+    apart = apart_from(ensemble, person, face)
+    return person.centroids() if apart.all() else person.among(apart).centroids()
 
 
 def cluster_faces(ensemble: Ensemble, embeddings: Embeddings,

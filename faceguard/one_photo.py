@@ -34,6 +34,7 @@ from faceguard.models.ensemble import Ensemble
 from faceguard.planning import SELF, Plan
 from faceguard.progress import Event, stepwise
 from faceguard.settings import CloakSettings
+from faceguard.unseen import Unseen
 from faceguard.visibility import FaceLook
 
 if TYPE_CHECKING:
@@ -53,11 +54,12 @@ def _output_path(job: CloakJob, photo: Photo, rel: Path) -> Path:
 
 def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int | None],
                 plan: Plan, ensemble: Ensemble, s: CloakSettings, job: CloakJob,
-                record: Callable[[dict], None], step_event: Callable[[float, str], Event]
-                ) -> Generator[Event, None, dict]:
+                record: Callable[[dict], None], step_event: Callable[[float, str], Event],
+                unseen: Unseen | None = None) -> Generator[Event, None, dict]:
     """Cloak the protected faces of one photo (or copy it through), write it and
     ``record`` its manifest entry (which it returns); yields ``step_event(share of the
-    photo done, detail)`` after each optimisation step."""
+    photo done, detail)`` after each optimisation step. ``unseen``: recognizers the
+    cloak is not made on, which measure the written faces too."""
     from faceguard.cloak.budget import eight_bit
     from faceguard.cloak.photo import cloak_face, keep_faces_visible, mask_face
     from faceguard.cloak.recipe import make_cloak
@@ -74,6 +76,7 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
     protected = any(k is not None for k in owners)
     image = original = to_tensor(photo.pixels) if protected else None
     reports, centroids, regions, seen = [], {}, [], {}
+    others = {}  # face -> the person's centroids for the ``unseen`` recognizers
     optimised = [j for j, k in enumerate(owners) if k is not None and k not in plan.masks]
     for j, (face, k) in enumerate(zip(scanned.faces, owners, strict=True)):
         d = face.to_dict()
@@ -106,6 +109,11 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
         seen[j] = crop.seen
         report.seconds = round(time.perf_counter() - t0, 3)
         report.distance_before = _distances(ensemble, own, centroids[j])
+        if unseen is not None and (k == SELF or k in unseen.people):
+            clean = {m: e[0] for m, e in
+                     embed_faces(unseen.ensemble, original, [face]).items()}
+            others[j] = clean if k == SELF else unseen.centroids(k, clean)
+            report.distance_before |= _distances(unseen.ensemble, clean, others[j])
     written, looks = photo, {}
     if protected:
         image = keep_faces_visible(original, image, [scanned.faces[j] for j in centroids],
@@ -130,7 +138,7 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
         write(written, out_path, **how)
         del written  # freed before the saved photo is read back to be measured
         entry = _measure(photo, out_path, scanned, reports, centroids, looks, ensemble, job,
-                         started)
+                         started, unseen, others)
         record(entry)
     return entry
 
@@ -157,24 +165,37 @@ def _face_step(step_event: Callable[[float, str], Event], n: int, of: int, done:
 
 def _measure(photo: Photo, out_path: Path, scanned: PhotoFaces, reports: list[FaceRecord],
              centroids: dict, looks: dict[int, tuple[FaceLook, dict]], ensemble: Ensemble,
-             job: CloakJob, started: float) -> dict:
-    """The photo's manifest entry: distances measured on the file as written; visibility
-    of the cloak itself (``looks``: face index -> its :class:`FaceLook` and what
-    :meth:`FaceLook.cloak` measured), plus its SSIMULACRA2 and L-inf after saving
-    (``saved_``: JPEG adds its own loss)."""
+             job: CloakJob, started: float, unseen: Unseen | None = None,
+             others: dict | None = None) -> dict:
+    """The photo's manifest entry: distances measured on the file as written, by the
+    cloak's recognizers and (faces in ``others``: face index -> centroids) by those it is
+    not made on; visibility of the cloak itself (``looks``: face index -> its
+    :class:`FaceLook` and what :meth:`FaceLook.cloak` measured), plus its SSIMULACRA2
+    and L-inf after saving (``saved_``: JPEG adds its own loss)."""
     if centroids:
         # measure what was actually written: quantised to 8 bits, maybe JPEG-compressed
         saved = load_photo(out_path, limit=NO_LIMIT)
+        image = to_tensor(saved.pixels)
         hit = sorted(centroids)
-        after = embed_faces(ensemble, to_tensor(saved.pixels), [scanned.faces[j] for j in hit])
+        after = embed_faces(ensemble, image, [scanned.faces[j] for j in hit])
         thresholds = {m: float(ensemble[m].threshold) for m in ensemble.names}
+        made_on = dict.fromkeys(ensemble.names, True)
+        asked = sorted(others or {})
+        if asked:
+            seen = embed_faces(unseen.ensemble, image, [scanned.faces[j] for j in asked])
+            thresholds |= {m: float(unseen.ensemble[m].threshold)
+                           for m in unseen.ensemble.names}
         for n, j in enumerate(hit):
             look, quality = looks[j]
             quality = quality | look.saved(saved.pixels)
-            reports[j].measured(
-                _distances(ensemble, {m: e[n] for m, e in after.items()}, centroids[j]),
-                thresholds, dict.fromkeys(ensemble.names, True),  # the cloak's own models
-                quality)
+            distances = _distances(ensemble, {m: e[n] for m, e in after.items()}, centroids[j])
+            if j in asked:
+                i = asked.index(j)
+                distances |= _distances(unseen.ensemble, {m: e[i] for m, e in seen.items()},
+                                        others[j])
+            reports[j].measured(distances, thresholds,
+                                made_on | dict.fromkeys(unseen.ensemble.names, False)
+                                if j in asked else made_on, quality)
     return {
         "input": str(photo.path), "output": str(out_path.relative_to(job.outdir)),
         "status": "cloaked" if centroids else "copied",

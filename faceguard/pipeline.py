@@ -42,6 +42,7 @@ from faceguard.one_photo import cloak_photo
 from faceguard.planning import SELF, Plan, make_plan, needs_others, other_people, whose_faces
 from faceguard.progress import Event, stepwise
 from faceguard.settings import DEFAULT_FORMAT, DEFAULT_QUALITY, CloakSettings
+from faceguard.unseen import load_unseen
 
 
 @dataclass
@@ -188,6 +189,12 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
                                    detail=f"step {n} of {steps}"))
         yield Event(1, 1, "learning")
 
+    # the recognizers the cloak is not made on measure each written face too
+    in_album = {}  # person -> their faces in the album
+    for p, owners in zip(scanned, who, strict=True):
+        for face, k in zip(p.faces if p else [], owners, strict=True):
+            in_album.setdefault(k, []).append((p.path, face))
+    unseen = load_unseen(ensemble, load_ensemble, protected, in_album, decoded.load)
     manifest = Manifest.load(job.outdir)  # earlier runs' entries stay on record
     if mask is None:
         recorded, digest = s.to_dict(), s.digest()
@@ -215,7 +222,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
         photo = decoded.take(path, decode=any(k is not None for k in who[i]))
         return cloak_photo(photo, rel, scanned[i], who[i], plan, ensemble, s, job, record,
                            lambda part, detail: Event(i, total, "cloaking", path, part=part,
-                                                      detail=detail))
+                                                      detail=detail), unseen)
 
     def record(key: str, entry: dict) -> None:
         manifest.record(key, entry | {"settings_digest": digest})

@@ -18,7 +18,7 @@ from PIL import Image
 
 from faceguard.album import AlbumError, find_people, photo_jobs
 from faceguard.cloak.universal import UniversalMask
-from faceguard.io import load_photo
+from faceguard.io import load_photo, to_tensor
 from faceguard.manifest import MANIFEST_NAME
 from faceguard.models.ensemble import Ensemble
 from faceguard.pipeline import CloakJob, cloak_album
@@ -571,3 +571,79 @@ def test_the_cloak_is_measured_rounded_to_8_bits_as_if_the_whole_photo_were():
     assert not np.array_equal(part, whole)  # the rest of the photo is left as it is
     assert np.array_equal(part[look.region], whole[look.region])
     assert look.cloak(part) == look.cloak(whole)
+
+
+def test_recognizers_the_cloak_is_not_made_on_measure_each_written_face(
+        album, detector, load_model, tmp_path):
+    """Each written face is measured by one recognizer of every installed family the
+    cloak is not made on, against the same person, so its verdict need not say "not
+    checked"."""
+    from faceguard.album import embed_faces
+    from faceguard.manifest import FaceRecord
+    from faceguard.models.catalogue import audit_models, model_info
+    from faceguard.verdict import verdict
+
+    root, refs, theirs = album
+    photo = root / "trip" / sorted(theirs)[0]
+    job = CloakJob(inputs=[photo], outdir=tmp_path, settings=FAST, protect=refs)
+    entry = next(e.result for e in cloak_album(job, detector, _ensemble(load_model))
+                 if e.stage == "cloaking" and e.result)
+    faces = [FaceRecord.from_dict(f) for f in entry["faces"] if f["protected"]]
+    face = faces[0]
+    unseen = [m for m in audit_models() if model_info(m)["family"] != "dlib"]
+    assert unseen and face.made_on == {"dlib": True} | dict.fromkeys(unseen, False)
+    for m in unseen:
+        assert face.thresholds[m] == pytest.approx(load_model(m).threshold)
+        assert face.distance_before[m] > 0  # the references are other photos of her
+        assert face.recognised[m] == (face.distance_after[m] < face.thresholds[m])
+    # sface's distance, measured here: the written face (where the clean photo has it)
+    # against the mean of her references (embedded from the whole photo, as they are)
+    sface = Ensemble([load_model("sface")])
+    centre = torch.stack([
+        sface.embed(to_tensor(pixels), detector(pixels)[0].landmarks)["sface"][0]
+        for pixels in (load_photo(r).pixels for r in refs)]).mean(0)
+    clean_face = max(detector(load_photo(photo).pixels), key=lambda f: f.width)
+    written = to_tensor(load_photo(tmp_path / entry["output"]).pixels)
+    after = embed_faces(sface, written, [clean_face])["sface"][0]
+    assert float(sface["sface"].compare(after, centre)) == pytest.approx(
+        face.distance_after["sface"], abs=1e-3)
+    fooled = sum(not face.recognised[m] for m in unseen)
+    assert verdict(faces).not_made_on == (fooled, len(unseen))
+
+
+def test_no_recognizer_is_left_to_measure_a_cloak_made_on_every_family(load_model):
+    from faceguard.models.catalogue import audit_models
+    from faceguard.unseen import load_unseen
+
+    every = Ensemble([load_model(m) for m in audit_models()])
+    assert load_unseen(every, _ensemble(load_model), [], {}, load_photo) is None
+    dlib = Ensemble([load_model("dlib")])
+    # a loader that gives only what the cloak has (as the tests' stand-ins do): none left
+    assert load_unseen(dlib, lambda names: dlib, [], {}, load_photo) is None
+    unseen = load_unseen(dlib, _ensemble(load_model), [], {}, load_photo)
+    assert "dlib" not in unseen.ensemble.names and "sface" in unseen.ensemble.names
+
+
+def test_the_apps_people_are_measured_by_the_others_from_their_album_faces(
+        album, detector, load_model, tmp_path):
+    """A person without reference photos (the app's people are album faces) is measured
+    by the recognizers the cloak is not made on against their other faces in the album,
+    never against the face itself."""
+    from faceguard.album import reference_person
+    from faceguard.identity import Person
+    from faceguard.manifest import FaceRecord
+
+    root, refs, theirs = album
+    ensemble = Ensemble([load_model("dlib")])
+    person = next(e.result for e in reference_person("p", refs, detector, ensemble)
+                  if isinstance(e.result, Person))
+    bare = Person("p", person.embeddings)  # no photos to go back to
+    job = CloakJob(inputs=[root / "trip"], outdir=tmp_path, settings=FAST,
+                   protect_people=[bare])
+    faces = [FaceRecord.from_dict(f) for e in cloak_album(job, detector, _ensemble(load_model))
+             if e.stage == "cloaking" and e.result for f in e.result["faces"] if f["protected"]]
+    assert len(faces) == len(theirs)
+    for face in faces:
+        assert face.made_on["sface"] is False
+        assert face.distance_before["sface"] > 0.1  # her other photos, not this one
+        assert "sface" in face.distance_after
