@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from faceguard.manifest import FaceRecord, fooled
+from faceguard.manifest import FaceRecord, fooled, unmatched
 from faceguard.visibility import in_words
 from faceguard.words import plural
 
@@ -29,11 +29,14 @@ class Verdict:
         made_on: recognizers the cloak was made on.
         not_made_on: installed recognizers it was not made on (measured when present).
         still_matching: names of the recognizers that still match a face.
+        unmatched: recognizers that took no face for the person, before the cloak or
+            after (left out of both counts: :func:`faceguard.manifest.unmatched`).
     """
 
     made_on: tuple[int, int]
     not_made_on: tuple[int, int]
     still_matching: tuple[str, ...]
+    unmatched: tuple[str, ...] = ()
 
     @property
     def protected(self) -> bool:
@@ -64,6 +67,9 @@ class Verdict:
                     "platform runs: run an audit to check.")
         if self.still_matching:
             out += f" Still recognised by {', '.join(self.still_matching)}: not protected."
+        if self.unmatched:
+            out += (f" Not counted: {', '.join(self.unmatched)}, which did not recognise "
+                    "the face before the cloak either.")
         return out
 
 
@@ -72,7 +78,7 @@ def verdict(faces: Sequence[FaceRecord]) -> Verdict:
     faces = [f for f in faces if f.protected]
     matching = sorted({m for f in faces for m, hit in f.recognised.items() if hit})
     return Verdict(fooled(faces, made_on=True), fooled(faces, made_on=False),
-                   tuple(matching))
+                   tuple(matching), tuple(unmatched(faces)))
 
 
 def protected_share(row: Mapping) -> float | None:

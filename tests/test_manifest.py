@@ -50,6 +50,24 @@ def test_fooled_counts_recognizers_that_match_no_face_per_threat():
     assert fooled([]) == (0, 0)
 
 
+def test_a_recognizer_that_never_took_the_face_for_the_person_is_not_counted_as_fooled():
+    """FaceNet at its fixed threshold misses most clean faces of some people: a cloak
+    that moves such a face further does not fool it."""
+    from faceguard.verdict import verdict
+
+    missed = _face({"dlib": 0.7, "mobileface": 0.8})
+    missed.distance_before["mobileface"] = 0.6  # beyond its 0.5 before the cloak too
+    assert fooled([missed]) == (1, 1)  # dlib, fooled; mobileface counts in neither
+    assert verdict([missed]).unmatched == ("mobileface",)
+    assert "Not counted: mobileface" in verdict([missed]).words()
+    # matched after the cloak though missed before: it counts, as not fooled
+    closer = _face({"dlib": 0.7, "mobileface": 0.4})
+    closer.distance_before["mobileface"] = 0.6
+    assert fooled([closer]) == (1, 2)
+    # one face it took for the person is enough to count it
+    assert fooled([missed, _face({"dlib": 0.7, "mobileface": 0.8})]) == (2, 2)
+
+
 def test_records_round_trip_through_the_manifest(tmp_path):
     manifest = Manifest(tmp_path)
     face = _face({"dlib": 0.7})
