@@ -180,22 +180,22 @@ def _measure(photo: Photo, out_path: Path, scanned: PhotoFaces, reports: list[Fa
         after = embed_faces(ensemble, image, [scanned.faces[j] for j in hit])
         thresholds = {m: float(ensemble[m].threshold) for m in ensemble.names}
         made_on = dict.fromkeys(ensemble.names, True)
-        asked = sorted(others or {})
+        asked = sorted(others or {})  # the faces the unseen recognizers measure too
         if asked:
-            seen = embed_faces(unseen.ensemble, image, [scanned.faces[j] for j in asked])
+            seen_after = embed_faces(unseen.ensemble, image, [scanned.faces[j] for j in asked])
             thresholds |= {m: float(unseen.ensemble[m].threshold)
                            for m in unseen.ensemble.names}
+            with_unseen = made_on | dict.fromkeys(unseen.ensemble.names, False)
         for n, j in enumerate(hit):
             look, quality = looks[j]
             quality = quality | look.saved(saved.pixels)
             distances = _distances(ensemble, {m: e[n] for m, e in after.items()}, centroids[j])
             if j in asked:
                 i = asked.index(j)
-                distances |= _distances(unseen.ensemble, {m: e[i] for m, e in seen.items()},
-                                        others[j])
+                distances |= _distances(unseen.ensemble,
+                                        {m: e[i] for m, e in seen_after.items()}, others[j])
             reports[j].measured(distances, thresholds,
-                                made_on | dict.fromkeys(unseen.ensemble.names, False)
-                                if j in asked else made_on, quality)
+                                with_unseen if j in asked else made_on, quality)
     return {
         "input": str(photo.path), "output": str(out_path.relative_to(job.outdir)),
         "status": "cloaked" if centroids else "copied",

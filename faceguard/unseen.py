@@ -11,6 +11,7 @@ face (:mod:`faceguard.verdict`), instead of "not checked".
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,8 +81,8 @@ def load_unseen(made_on: Ensemble, load: Callable[[Sequence[str]], Ensemble],
         places = person.faces or in_album.get(k, [])
         # spread over them: a centroid of 20 faces is as good as of 200, and each costs a
         # photo's decoding
-        places = places[::-(-len(places) // MAX_FACES)] if places else []
-        embedded = _embedded(unseen.ensemble, places, read)
+        embedded = _embedded(unseen.ensemble,
+                             places[::max(1, math.ceil(len(places) / MAX_FACES))], read)
         if embedded is not None:
             unseen.people[k] = Person(person.name, embedded)
     return unseen
@@ -93,6 +94,8 @@ def _embedded(ensemble: Ensemble, places: Sequence[Place], read: Callable[[Path]
     photo cannot be read. A reference face, whose box is not kept, is aligned from the
     whole photo: within about 0.001 of the same face aligned from its region (the
     antialiasing's pooling grid starts elsewhere)."""
+    if not places:
+        return None
     out: dict[str, list[torch.Tensor]] = {m: [] for m in ensemble.names}
     with torch.no_grad():
         for path, where in places:
@@ -107,4 +110,4 @@ def _embedded(ensemble: Ensemble, places: Sequence[Place], read: Callable[[Path]
                             ensemble.embed(image, np.asarray(where)[None]).items()}
             for m, e in embedded.items():
                 out[m].append(e)
-    return {m: torch.stack(v) for m, v in out.items()} if places else None
+    return {m: torch.stack(v) for m, v in out.items()}
