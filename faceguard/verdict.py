@@ -1,5 +1,6 @@
 """The protection verdict in plain words: of a photo's faces, from their face records
-(:func:`verdict`), and of an audit, from its protection table (:func:`audit_verdict`).
+(:func:`verdict`), of a whole batch, face by face (:func:`tally`), and of an audit, from
+its protection table (:func:`audit_verdict`).
 
 A cloak made on some recognizers may fool those and still be matched by a recognizer
 it was never made on, which is what a platform runs. So the verdict always keeps the
@@ -9,10 +10,11 @@ still matches it, or when no such recognizer was checked.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from faceguard.manifest import FaceRecord, fooled, unmatched
+from faceguard.settings import LOOKS, measured_protection
 from faceguard.visibility import in_words
 from faceguard.words import plural
 
@@ -79,6 +81,63 @@ def verdict(faces: Sequence[FaceRecord]) -> Verdict:
     matching = sorted({m for f in faces for m, hit in f.recognised.items() if hit})
     return Verdict(fooled(faces, made_on=True), fooled(faces, made_on=False),
                    tuple(matching), tuple(unmatched(faces)))
+
+
+@dataclass(frozen=True)
+class Tally:
+    """How a batch's cloaked faces came out, recognizer by recognizer: the words a user
+    with a whole album reads once at the end, instead of adding up each photo's line.
+
+    Attributes:
+        faces: the cloaked faces.
+        unrecognised: of them, those no recognizer measured takes for the person.
+        still: (recognizer, faces it still recognises, faces it recognised before the
+            cloak or after, made on), in the order measured. "Before" keeps a weak
+            recognizer that missed the clean faces too from reading as fooled.
+    """
+
+    faces: int
+    unrecognised: int
+    still: tuple[tuple[str, int, int, bool], ...]
+
+    def words(self, preset: str | None = None, name: Callable[[str], str] = str) -> str:
+        """E.g. "Of 12 faces cloaked, 3 got past every recognizer. Faces still
+        recognised, of those each recognizer recognised before the cloak: dlib 1 of 12,
+        faceres 5 of 12 (made on); sface 11 of 12 (not made on)."; given the ``preset``
+        used, what a stronger one measured, when a face is still recognised, the
+        stronger preset called by ``name`` as the shell calls it (``--preset high``)."""
+        if not self.faces:
+            return "No face was cloaked."
+        out = (f"Of {plural(self.faces, 'face')} cloaked, "
+               f"{self.unrecognised or 'none'} got past every recognizer.")
+        named = []
+        for side, label in ((True, "made on"), (False, "not made on")):
+            counts = [f"{m} {k} of {n}" for m, k, n, made in self.still if made == side]
+            if counts:
+                named.append(f"{', '.join(counts)} ({label})")
+        if named:
+            out += (" Faces still recognised, of those each recognizer recognised before "
+                    f"the cloak: {'; '.join(named)}.")
+        order = list(LOOKS)
+        if preset in order[:-1] and self.unrecognised < self.faces:
+            stronger = order[order.index(preset) + 1]
+            out += (f" A stronger cloak ({name(stronger)}) shows more and fools more: "
+                    f"{measured_protection(stronger)}.")
+        return out
+
+
+def tally(faces: Sequence[FaceRecord]) -> Tally:
+    """The :class:`Tally` of the protected faces among ``faces``."""
+    faces = [f for f in faces if f.protected]
+    models = list(dict.fromkeys(m for f in faces for m in f.recognised))
+    return Tally(
+        faces=len(faces),
+        # a face no recognizer measured is not one that got past them all
+        unrecognised=sum(bool(f.recognised) and not any(f.recognised.values()) for f in faces),
+        still=tuple((m, sum(f.recognised.get(m, False) for f in faces),
+                     sum(m in f.recognised and (f.matched_before(m) or f.recognised[m])
+                         for f in faces),
+                     any(f.made_on.get(m, False) for f in faces)) for m in models))
 
 
 def protected_share(row: Mapping) -> float | None:

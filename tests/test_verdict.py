@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from faceguard.manifest import FaceRecord
-from faceguard.verdict import verdict
+from faceguard.verdict import tally, verdict
 
 
 def _face(recognised: dict[str, bool], made_on: dict[str, bool]) -> FaceRecord:
@@ -38,6 +38,43 @@ def test_fooled_everywhere_is_protected():
 def test_no_cloaked_face():
     assert verdict([]).words() == "No face was cloaked."
     assert verdict([]).short() == "–"
+
+
+# ------------------------------------------------------------------ a batch's tally
+
+def test_a_batch_tally_counts_faces_per_recognizer_against_those_it_recognised_before():
+    made_on = {"dlib": True, "sface": False, "facenet": False}
+    faces = [
+        # past every recognizer
+        FaceRecord(box=[0, 0, 10, 10], landmarks=[], protected=True, made_on=made_on,
+                   recognised={"dlib": False, "sface": False, "facenet": False},
+                   distance_before={"facenet": 0.6}, thresholds={"facenet": 0.46}),
+        # still taken by sface; facenet missed it clean as well
+        FaceRecord(box=[0, 0, 10, 10], landmarks=[], protected=True, made_on=made_on,
+                   recognised={"dlib": False, "sface": True, "facenet": False},
+                   distance_before={"facenet": 0.6}, thresholds={"facenet": 0.46}),
+        # not cloaked: not counted
+        FaceRecord(box=[0, 0, 10, 10], landmarks=[], protected=False,
+                   recognised={"dlib": True}),
+    ]
+    t = tally(faces)
+    assert (t.faces, t.unrecognised) == (2, 1)
+    assert t.still == (("dlib", 0, 2, True), ("sface", 1, 2, False), ("facenet", 0, 0, False))
+    words = t.words("balanced")
+    assert words.startswith("Of 2 faces cloaked, 1 got past every recognizer.")
+    assert "dlib 0 of 2 (made on); sface 1 of 2, facenet 0 of 0 (not made on)" in words
+    assert "A stronger cloak (high) shows more and fools more" in words
+    # the strongest preset has nothing stronger to offer, nor does a batch fully past
+    assert "stronger" not in t.words("high")
+    assert "stronger" not in tally(faces[:1]).words("balanced")
+    assert tally(faces[:1]).words().startswith("Of 1 face cloaked, 1 got past")
+
+
+def test_a_face_no_recognizer_measured_did_not_get_past_them():
+    t = tally([FaceRecord(box=[0, 0, 10, 10], landmarks=[], protected=True)])
+    assert (t.faces, t.unrecognised, t.still) == (1, 0, ())
+    assert t.words() == "Of 1 face cloaked, none got past every recognizer."
+    assert tally([]).words() == "No face was cloaked."
 
 
 # ------------------------------------------------------------------ an audit's verdict

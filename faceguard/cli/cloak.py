@@ -146,10 +146,11 @@ def _presets(table: dict, measured: bool = False) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from faceguard.album import AlbumError
-    from faceguard.manifest import MANIFEST_NAME, PRIVATE_FOLDER, find_mask
+    from faceguard.manifest import MANIFEST_NAME, PRIVATE_FOLDER, FaceRecord, find_mask
     from faceguard.pipeline import CloakJob, cloak_album
     from faceguard.progress import show_in_terminal
     from faceguard.settings import METHODS
+    from faceguard.verdict import tally
 
     chosen = sum(bool(x) for x in (args.protect, args.protect_all, args.mask))
     if chosen != 1:
@@ -172,7 +173,8 @@ def run(args: argparse.Namespace) -> int:
         metadata="keep" if args.keep_metadata else "strip", resume=args.resume,
         overwrite=args.overwrite, recursive=args.recursive, limit=common.pixel_limit(args))
     detector = common.make_detector(args)
-    counts = {"cloaked": 0, "copied": 0, "skipped": 0, "failed": 0, "faces": 0}
+    counts = {"cloaked": 0, "copied": 0, "skipped": 0, "failed": 0}
+    faces: list[FaceRecord] = []  # the cloaked faces, for the tally at the end
     try:
         events = cloak_album(job, detector, lambda names: common.load_ensemble(
             list(names), args.device))
@@ -185,16 +187,20 @@ def run(args: argparse.Namespace) -> int:
                 counts["skipped"] += 1
             elif event.result:
                 counts[event.result["status"]] += 1
-                counts["faces"] += sum(f["protected"] for f in event.result["faces"])
+                faces += [r for r in map(FaceRecord.from_dict, event.result["faces"])
+                          if r.protected]
                 if not args.quiet:
                     _print_photo(event.result)
     except AlbumError as exc:
         raise CLIError(str(exc), code=1) from None
     how = f"the mask {args.mask.name}" if args.mask else METHODS[settings.method].label
-    print(f"{plural(counts['cloaked'], 'photo')} cloaked ({plural(counts['faces'], 'face')}) "
+    print(f"{plural(counts['cloaked'], 'photo')} cloaked ({plural(len(faces), 'face')}) "
           f"with {how}, {counts['copied']} without a protected "
           f"face copied, {counts['skipped']} skipped, {counts['failed']} failed; "
           f"manifest: {args.out / MANIFEST_NAME}", file=sys.stderr)
+    if faces:  # an album's outcome at once, not added up from each photo's line
+        print(tally(faces).words(None if args.mask else settings.preset,
+                                 lambda preset: f"--preset {preset}"), file=sys.stderr)
     masks = sorted((args.out / PRIVATE_FOLDER).glob("*.mask.pt")) if settings.universal else []
     if masks and not args.mask:
         print(f"universal {'masks' if len(masks) > 1 else 'mask'}, kept out of the photos: "

@@ -18,9 +18,10 @@ from PySide6.QtWidgets import (
 )
 
 from faceguard.manifest import FaceRecord, why_copied
-from faceguard.verdict import verdict
+from faceguard.verdict import tally, verdict
 from faceguard.visibility import describe
 from faceguard_gui.jobs import load_preview
+from faceguard_gui.protect_how import PRESET_LABELS
 from faceguard_gui.widgets import note
 
 
@@ -98,6 +99,13 @@ class ResultsPanel:
         item = QTableWidgetItem(found.short())
         item.setToolTip(found.words())
         return item
+
+    def tally_words(self, preset: str) -> str:
+        """The run's cloaked faces, recognizer by recognizer, in words (the CLI's last
+        line): each row says one photo, this says the album."""
+        return tally([FaceRecord.from_dict(f) for entry in self._results.values()
+                      for f in entry["faces"]]).words(
+            preset, lambda stronger: f'preset "{PRESET_LABELS[stronger].split(":")[0]}"')
 
     def _open_result(self, row: int, _column: int) -> None:
         item = self.results.item(row, 0)

@@ -208,8 +208,8 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
                                           "Run again to finish the rest.")
             else:
                 self.results_note.setText(f"{plural(done, 'photo')} cloaked in {outdir}. "
-                                          "Recognizers fooled says whether each cloak holds; "
-                                          "step 3's audit checks further. Double-click a "
+                                          f"{self.tally_words(job.settings.preset)} "
+                                          "Step 3's audit checks further. Double-click a "
                                           "photo to compare."
                                           + "".join(f"\nNote: {n}." for n in notes))
 

@@ -17,6 +17,8 @@ import pytest
 from PIL import Image
 
 from faceguard import __version__
+from faceguard.manifest import FaceRecord
+from faceguard.verdict import tally
 
 
 def faceguard(*args: str, cwd: Path | None = None, timeout: float = 900
@@ -161,6 +163,13 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
     assert str(tmp_path) not in text  # nothing private next to the photos
     manifest = json.loads(text)
     assert {e["status"] for e in manifest["photos"].values()} == {"cloaked", "copied"}
+    # the batch's outcome at once, face by face, as the manifest records it
+    records = [FaceRecord.from_dict(f) for e in manifest["photos"].values() for f in e["faces"]]
+    counted = tally(records)
+    assert counted.words() in done.stderr
+    assert ("A stronger cloak (--preset balanced) shows more" in done.stderr) == \
+        (counted.unrecognised < counted.faces)
+    assert "Of 2 faces cloaked, " in done.stderr and "(not made on)" in done.stderr
     assert before == {p.name: _digest(p) for p in album.iterdir()}
     # GPS and captions are gone from the outputs
     for p in out.glob("*.jpg"):

@@ -16,8 +16,9 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from faceguard.io import load_photo
-from faceguard.manifest import MANIFEST_NAME
+from faceguard.manifest import MANIFEST_NAME, FaceRecord
 from faceguard.settings import preset_values
+from faceguard.verdict import tally
 from faceguard.visibility import describe
 from faceguard_gui.images import FACE_COLOUR, PROTECTED_COLOUR
 
@@ -452,6 +453,14 @@ def test_a_photo_on_its_side_is_protected_and_said_under_the_results(make_window
     assert entry["status"] == "cloaked"
     said = window.protect.results_note.text()
     assert "Note: faces on their side or upside down in side.png" in said
+    # the album's outcome face by face, as the CLI's last line says it
+    records = [FaceRecord.from_dict(f) for e in manifest_of(tmp_path / "protected")["photos"]
+               .values() for f in e["faces"]]
+    counted = tally(records)
+    assert counted.words() in said and " got past every recognizer." in said
+    stronger = {"low": 'preset "Balanced"', "balanced": 'preset "Strong"'}
+    if counted.unrecognised < counted.faces and window.ctx.settings.preset in stronger:
+        assert f"A stronger cloak ({stronger[window.ctx.settings.preset]})" in said
     assert "side.png" in window.status_text.toolTip()
 
 
