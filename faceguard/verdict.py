@@ -112,12 +112,16 @@ class Tally:
                f"{self.unrecognised or 'none'} got past every recognizer.")
         named = []
         for side, label in ((True, "made on"), (False, "not made on")):
-            counts = [f"{m} {k} of {n}" for m, k, n, made in self.still if made == side]
+            counts = [f"{m} {k} of {n}" for m, k, n, made in self.still if made == side and n]
             if counts:
                 named.append(f"{', '.join(counts)} ({label})")
         if named:
             out += (" Faces still recognised, of those each recognizer recognised before "
                     f"the cloak: {'; '.join(named)}.")
+        blind = [m for m, _, n, _ in self.still if not n]
+        if blind:  # as in Verdict.words: a recognizer that never took a face says nothing
+            out += (f" Not counted: {', '.join(blind)}, which did not recognise these faces "
+                    "before the cloak either.")
         order = list(LOOKS)
         if preset in order[:-1] and self.unrecognised < self.faces:
             stronger = order[order.index(preset) + 1]
