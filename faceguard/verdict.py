@@ -171,6 +171,8 @@ class AuditVerdict:
             see :mod:`faceguard.visibility`), {} when not measured.
         check_faces: when ``not_made_on`` comes from the held-out check (cloaks re-made
             without each family, :mod:`faceguard.audit.held_out`), on how many faces.
+        among: how many people a recognizer picked each face out among (top-1, see
+            :func:`protected_share`); 0 when it was judged by its match threshold.
     """
 
     made_on: tuple[int, int]
@@ -179,6 +181,7 @@ class AuditVerdict:
     cleanup: tuple[int, int]
     visibility: dict
     check_faces: int = 0
+    among: int = 0
 
     @property
     def status(self) -> str:
@@ -211,12 +214,24 @@ class AuditVerdict:
         else:
             first = "No recognizer the cloak was made on was checked"
         return " ".join([
-            first + (f"; {m} of {others} it was not{self._how_checked()}." if others else
+            first + (f"; {m} of {others} it was not{self._how_checked()}" if others else
                      "; none it was not made on was checked, so it cannot be called "
-                     "protected against a platform's own."),
+                     "protected against a platform's own") + self._judged() + ".",
             "After re-upload: " + _after(*self.reupload, "recognizer") + ".",
             "After deliberate clean-up: " + _after(*self.cleanup, "clean-up") + ".",
             f"How visible: {in_words(self.visibility)}."])
+
+    def _judged(self) -> str:
+        """How a face counts as recognised: the audit's and the cloak's lines can differ,
+        as a face past a recognizer's threshold may still be nearer its person than
+        anyone else known."""
+        if not self.made_on[1] + self.not_made_on[1]:
+            return ""
+        if self.among:
+            return (f" (fooled: it names someone else, among the {self.among} people "
+                    f"known, for {FOOLED_SHARE:.0%} of the faces or more)")
+        return (f" (fooled: {FOOLED_SHARE:.0%} of the faces or more beyond its match "
+                "threshold)")
 
     def _how_checked(self) -> str:
         if not self.check_faces:
@@ -232,7 +247,7 @@ class AuditVerdict:
         return {"status": self.status, "words": self.words(), "made_on": list(self.made_on),
                 "not_made_on": list(self.not_made_on), "reupload": list(self.reupload),
                 "cleanup": list(self.cleanup), "visibility": self.visibility,
-                "check_faces": self.check_faces}
+                "check_faces": self.check_faces, "among": self.among}
 
 
 def _after(fooled_: int, checked: int, what: str) -> str:
@@ -245,13 +260,15 @@ def _after(fooled_: int, checked: int, what: str) -> str:
     return f"protected against {fooled_} of {plural(checked, what)}"
 
 
-def audit_verdict(rows: Sequence[Mapping], visibility: dict | None = None) -> AuditVerdict:
+def audit_verdict(rows: Sequence[Mapping], visibility: dict | None = None,
+                  people: int = 0) -> AuditVerdict:
     """The verdict of an audit's protection rows (``AuditResult.protection``).
 
     Args:
         rows: one per (defense, recognizer): ``defense``, ``model``, ``held_out`` and the
             shares of :func:`protected_share`; rows without a measured face are ignored.
         visibility: the most visible face's figures (see :class:`AuditVerdict`).
+        people: how many people the audit knew (its gallery's).
     """
     from faceguard.audit.defenses import defense_kind
 
@@ -276,4 +293,6 @@ def audit_verdict(rows: Sequence[Mapping], visibility: dict | None = None) -> Au
                         cleanup=count(by("defense", "clean-up")),
                         visibility=dict(visibility or {}),
                         check_faces=max((r["faces"] for r in rows if r.get("check")),
-                                        default=0))
+                                        default=0),
+                        among=people if people > 1 and any(
+                            r["protected_top1"] is not None for r in rows) else 0)

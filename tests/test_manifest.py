@@ -181,6 +181,35 @@ def test_the_audit_finds_the_originals_from_the_private_manifest(tmp_path, monke
     assert pairs[0].original == root / "trip" / "a.jpg"
 
 
+def test_photos_copied_without_a_cloak_join_the_audits_gallery_up_to_a_bound(tmp_path,
+                                                                            monkeypatch):
+    """Their clean faces are the album's other people, a platform's too; a copied photo
+    with no face, or no longer there, is left out."""
+    import faceguard.audit.pairs as pairs_module
+    from faceguard.audit.run import AuditJob, find_pairs
+
+    root, photo, out = _album(tmp_path)
+    manifest = Manifest(out)
+    manifest.record("trip/a.jpg", _entry(photo))
+    for name in "bcde":
+        (root / "trip" / f"{name}.jpg").write_bytes(b"clean")
+        if name != "e":  # removed since
+            (out / "trip" / f"{name}.jpg").write_bytes(b"clean")
+        faces = [] if name == "d" else [_face({"dlib": 0.2}).to_dict() | {"protected": False}]
+        manifest.record(f"trip/{name}.jpg", {"input": str(root / "trip" / f"{name}.jpg"),
+                                             "output": f"trip/{name}.jpg", "status": "copied",
+                                             "faces": faces})
+    pairs, data = find_pairs(AuditJob(cloaked=out, outdir=tmp_path / "report"))
+    assert [(p.cloaked.name, p.copied, p.faces) for p in pairs][1:] == [
+        ("b.jpg", True, []), ("c.jpg", True, [])]
+    assert pairs[0].cloaked.name == "a.png" and not pairs[0].copied
+    assert data["copied"] == 2
+    # an album copied mostly without a cloak: the gallery reads a bounded, spread share
+    monkeypatch.setattr(pairs_module, "MOST_COPIED", 1)
+    pairs, data = find_pairs(AuditJob(cloaked=out, outdir=tmp_path / "report"))
+    assert [p.cloaked.name for p in pairs] == ["a.png", "b.jpg"] and data["copied"] == 2
+
+
 def test_masks_next_to_the_photos_move_to_the_private_folder(tmp_path):
     from faceguard.manifest import PRIVATE_FOLDER, find_mask
 

@@ -96,7 +96,8 @@ def test_audit_verdict_protected_in_the_issues_words():
     v = audit_verdict(rows, {"ssimulacra2": 78.0, "jpeg_equivalent": 90})
     assert v.status == "protected"
     assert v.words() == (
-        "Protected. Protected against 2 of 2 recognizers it was made on; 1 of 1 it was not. "
+        "Protected. Protected against 2 of 2 recognizers it was made on; 1 of 1 it was not "
+        "(fooled: 90% of the faces or more beyond its match threshold). "
         "After re-upload: still protected. After deliberate clean-up: protected against "
         "2 of 4 clean-ups. How visible: invisible at normal size, faint up close (like "
         "JPEG quality 90).")
@@ -108,7 +109,7 @@ def test_audit_verdict_partly_and_unprotected_and_unchecked():
     partly = audit_verdict([_row("none", "dlib", 1.0), _row("none", "faceres", 0.5, True),
                             _row("jpeg75", "dlib", 0.8), _row("jpeg75", "faceres", 0.0, True)])
     assert partly.status == "partly" and partly.headline == "Partly protected."
-    assert "it was made on; 0 of 1 it was not." in partly.details()
+    assert "it was made on; 0 of 1 it was not (fooled: " in partly.details()
     assert "After re-upload: not protected." in partly.details()
     assert "After deliberate clean-up: not checked." in partly.details()
     assert "How visible: not measured." in partly.details()
@@ -121,3 +122,16 @@ def test_audit_verdict_partly_and_unprotected_and_unchecked():
     assert "none it was not made on was checked, so it cannot be called protected" in \
         made_on_only.details()
     assert audit_verdict([]).headline == "Not measured."
+
+
+def test_the_audit_verdict_says_how_a_recognizer_was_judged():
+    """Picked out among the people known (top-1) or by its match threshold: the two can
+    differ, as a face past the threshold may still be nearer its person than anyone else."""
+    from faceguard.verdict import audit_verdict
+
+    top1 = dict(_row("none", "dlib", 1.0), protected_top1=0.75)
+    v = audit_verdict([top1, _row("none", "faceres", 1.0, True)], people=4)
+    assert v.made_on == (0, 1) and v.among == 4
+    assert ("(fooled: it names someone else, among the 4 people known, for 90% of the faces "
+            "or more)") in v.details()
+    assert audit_verdict([_row("none", "dlib", 1.0)], people=4).among == 0

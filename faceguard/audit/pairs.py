@@ -27,17 +27,28 @@ class Folders(Protocol):
     originals: Path | None
 
 
+#: the most photos copied without a cloak that an audit reads for its gallery, spread
+#: over the album: enough people to pick from, at a bounded cost (about 0.3 s a photo)
+MOST_COPIED = 200
+
+
 @dataclass
 class Pair:
     """An original photo, its cloaked version, the cloaked faces (None: find them), and
     as the cloak run recorded them (empty when unknown) their visibility figures and
-    whom each was protected as."""
+    whom each was protected as. A photo the run copied without a cloak is its own pair
+    with no cloaked face: its faces are clean faces of the album's people."""
 
     original: Path
     cloaked: Path
     faces: list[Face] | None = None
     quality: list[dict] = field(default_factory=list)
     names: list[str | None] = field(default_factory=list)
+
+    @property
+    def copied(self) -> bool:
+        """Whether the photo was copied without a cloak (one file, clean faces only)."""
+        return self.original == self.cloaked
 
 
 def find_pairs(job: Folders) -> tuple[list[Pair], dict]:
@@ -47,9 +58,14 @@ def find_pairs(job: Folders) -> tuple[list[Pair], dict]:
             manifest = Manifest.load(job.cloaked)
         except ValueError as exc:
             raise AuditError(str(exc)) from None
-        pairs = []
+        pairs, copied = [], []
         for rel, entry in manifest.photos.items():
             if entry.get("status") != "cloaked":
+                # its clean faces widen the gallery: without them top-1 picks between
+                # the protected person and whatever else their photos hold
+                if entry.get("faces") and (job.cloaked / entry["output"]).is_file():
+                    copied.append(Pair(job.cloaked / entry["output"],
+                                       job.cloaked / entry["output"], []))
                 continue
             records = [f for f in manifest.faces(rel) if f.protected]
             faces = [Face(tuple(f.box), np.asarray(f.landmarks), 1.0) for f in records]
@@ -58,7 +74,9 @@ def find_pairs(job: Folders) -> tuple[list[Pair], dict]:
                               [f.quality for f in records], [f.person for f in records]))
         data = dict(manifest.data, references=[str(job.cloaked / r) for r in
                                                manifest.data.get("references", [])])
-        return pairs, data
+        data["copied"] = len(copied)
+        step = max(1, -(-len(copied) // MOST_COPIED))
+        return pairs + copied[::step], data
     if job.originals is None:
         raise AuditError(f"{job.cloaked} has no {MANIFEST_NAME}: say where the originals are "
                          "with --originals DIR")

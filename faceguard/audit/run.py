@@ -107,7 +107,8 @@ class AuditResult:
 
     def verdict(self) -> AuditVerdict:
         """The verdict in plain words (:func:`faceguard.verdict.audit_verdict`)."""
-        return audit_verdict(self.protection + self.held_out_check, self.visibility)
+        return audit_verdict(self.protection + self.held_out_check, self.visibility,
+                             self.people)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -180,7 +181,7 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
         """Both photos of the pair and the original's faces, or why not."""
         try:
             orig = load_photo(pair.original, limit=job.limit)
-            clk = load_photo(pair.cloaked, limit=job.limit)
+            clk = orig if pair.copied else load_photo(pair.cloaked, limit=job.limit)
         except PhotoError as exc:
             return str(exc)
         if orig.pixels.shape != clk.pixels.shape:
@@ -209,6 +210,9 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
         yield Event(i, len(pairs), "reading photos", pair.cloaked)
     if not faces:
         raise AuditError("no cloaked face found in the cloaked photos")
+    if (copied := sum(p.copied for p in pairs)) < manifest.get("copied", 0):
+        result.notes.append(f"The gallery holds {copied} of the {manifest['copied']} photos "
+                            "copied without a cloak, spread over the album.")
     result.visibility = most_visible(qualities)
     # the cloak run's reference photos are clean photos of the protected person
     for ref in manifest.get("references", []):

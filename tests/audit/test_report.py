@@ -112,7 +112,8 @@ def test_the_verdict_comes_first_in_the_report(tmp_path):
     body = html_path.read_text().split("<body>", 1)[1]
     first = body.split("</p>", 1)[0]
     assert first == ("<h1>FaceGuard audit</h1><p class=verdict><b>Partly protected.</b> "
-                     "Protected against 1 of 1 recognizer it was made on; 1 of 1 it was not. "
+                     "Protected against 1 of 1 recognizer it was made on; 1 of 1 it was not "
+                     "(fooled: 90% of the faces or more beyond its match threshold). "
                      "After re-upload: protected against 1 of 2 recognizers. After deliberate "
                      "clean-up: not checked. How visible: faint at normal size, visible up "
                      "close (like JPEG quality 80).")
