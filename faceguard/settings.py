@@ -326,6 +326,17 @@ class CloakSettings:
     def universal(self) -> bool:
         return self.method.startswith("universal")
 
+    @property
+    def stronger(self) -> str | None:
+        """The next stronger preset, when these settings are a preset of the default
+        method as it is (what :data:`MEASURED_PROTECTION` measured), else None."""
+        order = list(PRESETS)
+        own = (self.eps, self.steps, self.robust, self.floor, self.delta_e)
+        if self.method != DEFAULT_METHOD or self.preset == order[-1] or \
+                any(v is not None for v in own):
+            return None
+        return order[order.index(self.preset) + 1]
+
 
 def build_settings(method: str = DEFAULT_METHOD, preset: str = DEFAULT_PRESET, *,
                    eps: float | None = None, steps: int | None = None,

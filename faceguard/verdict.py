@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from faceguard.manifest import FaceRecord, fooled, unmatched
-from faceguard.settings import LOOKS, measured_protection
+from faceguard.settings import measured_protection
 from faceguard.visibility import in_words
 from faceguard.words import plural
 
@@ -100,12 +100,13 @@ class Tally:
     unrecognised: int
     still: tuple[tuple[str, int, int, bool], ...]
 
-    def words(self, preset: str | None = None, name: Callable[[str], str] = str) -> str:
+    def words(self, stronger: str | None = None, name: Callable[[str], str] = str) -> str:
         """E.g. "Of 12 faces cloaked, 3 got past every recognizer. Faces still
         recognised, of those each recognizer recognised before the cloak: dlib 1 of 12,
-        faceres 5 of 12 (made on); sface 11 of 12 (not made on)."; given the ``preset``
-        used, what a stronger one measured, when a face is still recognised, the
-        stronger preset called by ``name`` as the shell calls it (``--preset high``)."""
+        faceres 5 of 12 (made on); sface 11 of 12 (not made on)."; then, while a face is
+        still recognised, what the ``stronger`` preset measured
+        (:attr:`faceguard.settings.CloakSettings.stronger`), called by ``name`` as the
+        shell calls it (``--preset high``)."""
         if not self.faces:
             return "No face was cloaked."
         out = (f"Of {plural(self.faces, 'face')} cloaked, "
@@ -122,9 +123,7 @@ class Tally:
         if blind:  # as in Verdict.words: a recognizer that never took a face says nothing
             out += (f" Not counted: {', '.join(blind)}, which did not recognise these faces "
                     "before the cloak either.")
-        order = list(LOOKS)
-        if preset in order[:-1] and self.unrecognised < self.faces:
-            stronger = order[order.index(preset) + 1]
+        if stronger and self.unrecognised < self.faces:
             out += (f" A stronger cloak ({name(stronger)}) shows more and fools more: "
                     f"{measured_protection(stronger)}.")
         return out

@@ -80,3 +80,15 @@ def test_colour_share_reaches_the_cloak_and_is_kept_out_of_older_runs_digests():
     assert make_cloak(build_settings()).chroma == 0.0
     with pytest.raises(ValueError, match="share"):
         build_settings(chroma=1.5)
+
+
+def test_a_stronger_preset_is_offered_only_for_a_preset_as_measured():
+    from faceguard.settings import build_settings
+
+    assert build_settings().stronger == "high"
+    assert build_settings(preset="low").stronger == "balanced"
+    assert build_settings(preset="high").stronger is None
+    # the preset's own value is no change of it; another value is the user's own cloak
+    assert build_settings(floor=75.0).stronger == "high"
+    assert build_settings(floor=55.0).stronger is None
+    assert build_settings("pgd").stronger is None

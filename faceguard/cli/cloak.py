@@ -199,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
           f"face copied, {counts['skipped']} skipped, {counts['failed']} failed; "
           f"manifest: {args.out / MANIFEST_NAME}", file=sys.stderr)
     if faces:  # an album's outcome at once, not added up from each photo's line
-        print(tally(faces).words(None if args.mask else settings.preset,
+        print(tally(faces).words(None if args.mask else settings.stronger,
                                  lambda preset: f"--preset {preset}"), file=sys.stderr)
     masks = sorted((args.out / PRIVATE_FOLDER).glob("*.mask.pt")) if settings.universal else []
     if masks and not args.mask:

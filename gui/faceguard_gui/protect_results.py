@@ -100,12 +100,12 @@ class ResultsPanel:
         item.setToolTip(found.words())
         return item
 
-    def tally_words(self, preset: str) -> str:
+    def tally_words(self, stronger: str | None) -> str:
         """The run's cloaked faces, recognizer by recognizer, in words (the CLI's last
         line): each row says one photo, this says the album."""
         return tally([FaceRecord.from_dict(f) for entry in self._results.values()
                       for f in entry["faces"]]).words(
-            preset, lambda stronger: f'preset "{PRESET_LABELS[stronger].split(":")[0]}"')
+            stronger, lambda preset: f'preset "{PRESET_LABELS[preset].split(":")[0]}"')
 
     def _open_result(self, row: int, _column: int) -> None:
         item = self.results.item(row, 0)

@@ -208,7 +208,7 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
                                           "Run again to finish the rest.")
             else:
                 self.results_note.setText(f"{plural(done, 'photo')} cloaked in {outdir}. "
-                                          f"{self.tally_words(job.settings.preset)} "
+                                          f"{self.tally_words(job.settings.stronger)} "
                                           "Step 3's audit checks further. Double-click a "
                                           "photo to compare."
                                           + "".join(f"\nNote: {n}." for n in notes))

@@ -456,12 +456,19 @@ def test_a_photo_on_its_side_is_protected_and_said_under_the_results(make_window
     # the album's outcome face by face, as the CLI's last line says it
     records = [FaceRecord.from_dict(f) for e in manifest_of(tmp_path / "protected")["photos"]
                .values() for f in e["faces"]]
-    counted = tally(records)
-    assert counted.words() in said and " got past every recognizer." in said
-    stronger = {"low": 'preset "Balanced"', "balanced": 'preset "Strong"'}
-    if counted.unrecognised < counted.faces and window.ctx.settings.preset in stronger:
-        assert f"A stronger cloak ({stronger[window.ctx.settings.preset]})" in said
+    assert tally(records).words() in said and " got past every recognizer." in said
     assert "side.png" in window.status_text.toolTip()
+
+
+def test_the_tally_under_the_results_names_the_stronger_preset_as_the_app_does(make_window):
+    window = make_window()
+    face = FaceRecord(box=[0, 0, 10, 10], landmarks=[], protected=True,
+                      recognised={"dlib": True}, made_on={"dlib": True})
+    window.protect._results = {"a.jpg": {"faces": [face.to_dict()]}}
+    said = window.protect.tally_words("high")
+    assert said.startswith("Of 1 face cloaked, none got past every recognizer.")
+    assert 'A stronger cloak (preset "Strong") shows more' in said
+    assert "stronger" not in window.protect.tally_words(None)
 
 
 def test_damaged_settings_file_falls_back_to_defaults(tmp_path, monkeypatch):
