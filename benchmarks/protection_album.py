@@ -169,6 +169,8 @@ def main() -> None:
     parser.add_argument("--person-mask", type=int, metavar="STEPS",
                         help="the album path: each person's mask, fitted on their "
                              "references and album faces, refined for STEPS steps per photo")
+    parser.add_argument("--eot-samples", type=int, help="the cloak's random draws per step "
+                        "(default: the product's)")
     parser.add_argument("--out", default="protection-album")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -214,6 +216,8 @@ def main() -> None:
         levers["steps"] = args.steps
     if args.texture is not None:
         levers["texture"] = args.texture
+    if args.eot_samples is not None:
+        levers["eot_samples"] = args.eot_samples
     for models in configs:
         t0 = time.perf_counter()
         views: dict[str, list[dict]] = {v: [] for v in ("none", "jpeg75", *PURIFIERS)}
