@@ -100,7 +100,8 @@ def make_plan(s: CloakSettings, ensemble: Ensemble, protected: list[Person],
             plan.decoys[k] = decoy_for(ensemble, person, others).centroids()
     if s.person_mask is not None:  # the album path: one mask per person, refined per photo
         fit = replace(s, method="universal-sgd", eps=None, steps=None, floor=None,
-                      delta_e=None, person_mask=None).resolved()
+                      delta_e=None, eot_samples=s.resolved().eot_samples,  # the path's
+                      person_mask=None).resolved()
         # half the universal method's steps (50 sign steps at `balanced`): the fitting
         # was over half of the album path's time, and each photo's refinement makes up
         # for it (on the album's 35 probes, 60 paired figures: 0.45 points lower on

@@ -145,6 +145,12 @@ DEFAULT_PRESET = "balanced"
 #: and the one left out matches the face far more often (benchmarks/results/protection.json)
 DEFAULT_MODELS = ("dlib", "mobileface", "faceres")
 DEFAULT_EOT_SAMPLES = 2
+#: random draws per step on the album path (a person's mask, fitted, then refined per
+#: photo): one. On 13 album faces (benchmarks/results/album-distances-refine-draws.json,
+#: -reversed.json) a mask fitted on one draw and refined for 15 steps ended further from
+#: the person than one fitted on two and refined for 10 (+0.015 / +0.04 / +0.04 threshold
+#: units, dlib / mobileface / faceres), in 0.75x the time: the fitting takes half as long
+PERSON_MASK_EOT_SAMPLES = 1
 #: chroma's share of the budget by default: none, the cloak changes brightness only. The
 #: face's colour limit (CIEDE2000 at its 95th percentile) counts chroma too, and chroma
 #: costs more of it, and of SSIMULACRA2, than it buys: at ``balanced`` on 40 celeb24 probes
@@ -222,7 +228,9 @@ class CloakSettings:
         floor: the least face SSIMULACRA2 (0-100) the cloak keeps, whatever the method.
         delta_e: the most the face's colour may change (CIEDE2000 units, at the 95th
             percentile of the face's pixels).
-        eot_samples: random transforms per step when robust.
+        eot_samples: random transforms per step when robust (None:
+            :data:`DEFAULT_EOT_SAMPLES`, or :data:`PERSON_MASK_EOT_SAMPLES` on the album
+            path).
         objective: "feature" (away from the person's centroid) or "classifier".
         targeted: pull towards a decoy person instead of away from the true one.
         models: recognizers the cloak is computed against.
@@ -247,7 +255,7 @@ class CloakSettings:
     robust: bool | None = None
     floor: float | None = None
     delta_e: float | None = None
-    eot_samples: int = DEFAULT_EOT_SAMPLES
+    eot_samples: int | None = None
     objective: str = "feature"
     targeted: bool = False
     models: tuple[str, ...] = DEFAULT_MODELS
@@ -299,6 +307,8 @@ class CloakSettings:
             robust=p["robust"] if self.robust is None else self.robust,
             floor=p["floor"] if self.floor is None else self.floor,
             delta_e=p["delta_e"] if self.delta_e is None else self.delta_e,
+            eot_samples=self.eot_samples if self.eot_samples is not None else
+            PERSON_MASK_EOT_SAMPLES if self.person_mask else DEFAULT_EOT_SAMPLES,
         )
 
     @classmethod

@@ -92,3 +92,22 @@ def test_a_stronger_preset_is_offered_only_for_a_preset_as_measured():
     assert build_settings(floor=75.0).stronger == "high"
     assert build_settings(floor=55.0).stronger is None
     assert build_settings("pgd").stronger is None
+
+
+def test_the_album_path_takes_one_draw_per_step_unless_told(monkeypatch):
+    import faceguard.planning as planning
+    from faceguard.identity import Person
+    from faceguard.settings import DEFAULT_EOT_SAMPLES, PERSON_MASK_EOT_SAMPLES
+
+    assert build_settings().resolved().eot_samples == DEFAULT_EOT_SAMPLES == 2
+    assert build_settings(person_mask=15).resolved().eot_samples == PERSON_MASK_EOT_SAMPLES == 1
+    assert build_settings(person_mask=15, eot_samples=2).resolved().eot_samples == 2
+    # the per-photo cloak is what it was: earlier runs still resume
+    assert build_settings().digest() == build_settings(eot_samples=2).digest()
+    # the person's mask is fitted on the path's draws too, not the per-photo default
+    fitted = []
+    monkeypatch.setattr(planning, "_fit_mask", lambda fit, *rest: fitted.append(fit))
+    for told, draws in ((None, 1), (3, 3)):
+        planning.make_plan(build_settings(person_mask=15, eot_samples=told), None,
+                           [Person("me")], [], [None], [[0]], lambda path: None)
+        assert fitted[-1].method == "universal-sgd" and fitted[-1].eot_samples == draws

@@ -28,6 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         METHODS,
         OUTPUT_FORMATS,
         PERCEPTUAL_PRESETS,
+        PERSON_MASK_EOT_SAMPLES,
         PERSON_MASK_MEASURED,
         PRESETS,
         TEXTURE_MEASURED,
@@ -86,9 +87,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="optimise through JPEG/blur/resize so the cloak survives re-encoding")
     rob.add_argument("--no-robust", dest="robust", action="store_false",
                      help="optimise on the photo only: faster, weaker after re-encoding")
-    how.add_argument("--eot-samples", type=int, default=DEFAULT_EOT_SAMPLES,
+    how.add_argument("--eot-samples", type=int, default=None,
                      help=f"random transforms per step with --robust (default "
-                          f"{DEFAULT_EOT_SAMPLES})")
+                          f"{DEFAULT_EOT_SAMPLES}; {PERSON_MASK_EOT_SAMPLES} with "
+                          "--person-mask)")
     how.add_argument("--objective", choices=["feature", "classifier"], default="feature",
                      help="push the face away from the person's centroid (feature) or fool "
                           "the local face classifier (classifier)")
