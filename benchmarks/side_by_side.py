@@ -1,6 +1,6 @@
 """Two photos cloaked side by side: the album (``../shared/data/album``, one person
 protected by two reference photos, 6 of its 59 photos theirs, at ``balanced``) photo
-by photo and by the person mask (``--person-mask 10``), each run with photos cloaked
+by photo and by the person mask (``--person-mask 15``), each run with photos cloaked
 two at a time, torch on one thread each (the default), and one at a time on every
 thread (``side_by_side.MAX_MEGAPIXELS`` set to 0), alternately in one process.
 Records every job's seconds and every protected face's seconds, SSIMULACRA2 and
@@ -29,7 +29,7 @@ from speed import _summary, album_folders, run_job  # noqa: E402
 from faceguard import side_by_side  # noqa: E402
 from faceguard.detect import FaceDetector  # noqa: E402
 from faceguard.pipeline import CloakJob  # noqa: E402
-from faceguard.settings import CloakSettings  # noqa: E402
+from faceguard.settings import PERSON_MASK_STEPS, CloakSettings  # noqa: E402
 
 
 def main() -> None:
@@ -45,7 +45,9 @@ def main() -> None:
     refs, inputs, _ = album_folders(data_dir("album"), tmp, args.quick, 0)
     detector, ensembles = FaceDetector(), {}
     paired = side_by_side.MAX_MEGAPIXELS
-    paths = {"album, per photo": {}, "album, person mask + 10 steps": {"person_mask": 10}}
+    paths = {"album, per photo": {},
+             f"album, person mask + {PERSON_MASK_STEPS} steps": {
+                 "person_mask": PERSON_MASK_STEPS}}
     runs: dict = {path: {"side by side": [], "one at a time": []} for path in paths}
     n = 0
     try:

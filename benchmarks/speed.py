@@ -9,7 +9,7 @@
 3. Cancel: seconds from the cancel flag (the app's button, Ctrl-C) to the job's end,
    asked mid-face. Target: <= 2 s.
 4. The album (``../shared/data/album``, one person protected by two reference photos,
-   default settings) per photo and by the person mask (``person_mask=10``); the album
+   default settings) per photo and by the person mask (``PERSON_MASK_STEPS``); the album
    repeated to ``--album-size`` photos by the person mask and by a saved universal mask
    (``--mask``): photos/s and every photo's seconds. Target: >= 5 photos/s.
 
@@ -43,7 +43,7 @@ from faceguard.manifest import PRIVATE_FOLDER  # noqa: E402
 from faceguard.memory import keep_freed_memory  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
 from faceguard.pipeline import CloakJob, cloak_album  # noqa: E402
-from faceguard.settings import DEFAULT_MODELS, CloakSettings  # noqa: E402
+from faceguard.settings import DEFAULT_MODELS, PERSON_MASK_STEPS, CloakSettings  # noqa: E402
 
 
 def run_job(job: CloakJob, detector: FaceDetector, ensembles: dict,
@@ -198,13 +198,15 @@ def album_folders(album: Path, tmp: Path, quick: bool, size: int
 def album_paths(album: Path, detector, ensembles, tmp: Path, quick: bool,
                 size: int) -> dict:
     """The album (one person protected by two reference photos) cloaked per photo and
-    by the person mask (``person_mask=10``), then the album repeated to ``size`` photos
+    by the person mask (``PERSON_MASK_STEPS``), then the album repeated to ``size`` photos
     by the person mask."""
     refs, inputs, repeated = album_folders(album, tmp, quick, size)
     out = {}
     runs = [("album, per photo", inputs, {}),
-            ("album, person mask + 10 steps", inputs, {"person_mask": 10}),
-            ("album repeated, person mask + 10 steps", repeated, {"person_mask": 10})]
+            (f"album, person mask + {PERSON_MASK_STEPS} steps", inputs,
+             {"person_mask": PERSON_MASK_STEPS}),
+            (f"album repeated, person mask + {PERSON_MASK_STEPS} steps", repeated,
+             {"person_mask": PERSON_MASK_STEPS})]
     for name, folder, how in runs:
         job = CloakJob(inputs=[folder], outdir=tmp / f"out-{len(out)}", protect=refs,
                        settings=CloakSettings(**how))

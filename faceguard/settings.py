@@ -146,10 +146,14 @@ DEFAULT_PRESET = "balanced"
 DEFAULT_MODELS = ("dlib", "mobileface", "faceres")
 DEFAULT_EOT_SAMPLES = 2
 #: random draws per step on the album path (a person's mask, fitted, then refined per
-#: photo): one. On 13 album faces (benchmarks/results/album-distances-refine-draws.json,
-#: -reversed.json) a mask fitted on one draw and refined for 15 steps ended further from
-#: the person than one fitted on two and refined for 10 (+0.015 / +0.04 / +0.04 threshold
-#: units, dlib / mobileface / faceres), in 0.75x the time: the fitting takes half as long
+#: photo): one. Fitted on one draw and refined for 15 steps, against two draws and 10
+#: steps: on 13 album faces further from the person (+0.015 / +0.04 / +0.04 threshold
+#: units, dlib / mobileface / faceres; benchmarks/results/album-distances-refine-draws*.json);
+#: on the album protocol's 35 faces not matched white-box 66 / 57 / 31% against 57 / 57 /
+#: 26%, after BL+SR 43 / 60 / 29% against 34 / 54 / 26% (protection-album-person-mask15-
+#: one-draw.json, -mask10-12-05.json); the fitting takes half as long and each photo's
+#: steps a little longer: the album of 59 photos in 0.68x the time, 200 photos in 0.94x
+#: (speed-album-path-ab.json, -ab-200-2.json)
 PERSON_MASK_EOT_SAMPLES = 1
 #: chroma's share of the budget by default: none, the cloak changes brightness only. The
 #: face's colour limit (CIEDE2000 at its 95th percentile) counts chroma too, and chroma
@@ -190,14 +194,17 @@ TEXTURE_MEASURED = (
     "but less often on small 112-px faces")
 #: the methods a person's mask can start (a warm start: ``CloakSettings.person_mask``)
 PERSON_MASK_METHODS = ("perceptual",)
-#: what the album path buys and costs, measured (benchmarks/results/speed-album-fit50.json,
-#: protection-album-person-mask-fit50.json, protection-album-unseen-12-04.json; the CLI's
-#: help and the app's tooltip)
+#: the album path's refinement steps as measured and suggested (``--person-mask 15``): on
+#: one draw per step (:data:`PERSON_MASK_EOT_SAMPLES`) as long as 10 steps on two
+PERSON_MASK_STEPS = 15
+#: what the album path buys and costs, measured (benchmarks/results/speed-album-path-ab*.json,
+#: protection-album-person-mask15-one-draw.json, protection-album-unseen-pairs.json; the
+#: CLI's help and the app's tooltip)
 PERSON_MASK_MEASURED = (
-    "each photo then takes about a fifth of the time, after about 40 seconds per person "
-    "to fit the mask, so it pays off on large albums; it protects less: on the test "
-    "album at 10 steps dlib / mobileface / faceres missed 57 / 60 / 26% of the faces, "
-    "against 89 / 69 / 57% from scratch")
+    f"{PERSON_MASK_STEPS} steps suggested: each photo then takes about a third of the time, "
+    "after fitting each person's mask once, so it pays off on large albums; it protects "
+    f"less: on the test album at {PERSON_MASK_STEPS} steps dlib / mobileface / faceres "
+    "missed 66 / 57 / 31% of the faces, against 89 / 69 / 54% from scratch")
 
 #: output format choice -> what the user reads ("keep": each photo's own format)
 OUTPUT_FORMATS = {

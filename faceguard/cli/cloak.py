@@ -112,7 +112,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     how.add_argument("--person-mask", type=int, metavar="STEPS",
                      help="faster for albums (perceptual method): fit one mask per protected "
                           "person on all their faces, then start each photo from it and "
-                          "refine it for STEPS steps (default: every photo from scratch); "
+                          "refine it for STEPS steps (default: every photo from scratch), "
                           + PERSON_MASK_MEASURED.replace("%", "%%"))
     how.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     out = p.add_argument_group("output")
