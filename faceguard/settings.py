@@ -195,7 +195,7 @@ TEXTURE_MEASURED = (
 #: the methods a person's mask can start (a warm start: ``CloakSettings.person_mask``)
 PERSON_MASK_METHODS = ("perceptual",)
 #: the album path's refinement steps as measured and suggested (``--person-mask 15``): on
-#: one draw per step (:data:`PERSON_MASK_EOT_SAMPLES`) as long as 10 steps on two
+#: one draw per step (:data:`PERSON_MASK_EOT_SAMPLES`) a little longer than 10 on two
 PERSON_MASK_STEPS = 15
 #: what the album path buys and costs, measured (benchmarks/results/speed-album-path-ab*.json,
 #: protection-album-person-mask15-one-draw.json, protection-album-unseen-pairs.json; the
