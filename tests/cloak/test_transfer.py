@@ -106,7 +106,9 @@ def test_skip_gradient_turns_dlibs_gradient_and_keeps_its_embedding_and_length(a
     # a new direction (the shortcuts weigh more), about as long (SKIP_GAIN)
     assert float(torch.nn.functional.cosine_similarity(plain, skipped, 0)) < 0.95
     assert 0.5 < float(skipped.norm() / plain.norm()) < 2
-    assert torch.equal(pushed()[1], plain)  # hooks removed
+    # hooks removed: the plain gradient again, up to the last bits, which oneDNN's
+    # threads may sum in another order (bit-for-bit equality failed once in CI)
+    assert torch.allclose(pushed()[1], plain, rtol=1e-4, atol=1e-9)
     assert len(dlib.residual_branches()) == 14
 
 
