@@ -144,6 +144,11 @@ class FaceRecord:
             return self.distance_before[model] < self.thresholds[model]
         return True
 
+    def took(self, model: str) -> bool:
+        """Whether ``model`` took the face for the person, clean or cloaked (True when
+        not known): one that never did says nothing about the cloak."""
+        return self.matched_before(model) or self.recognised.get(model, True)
+
     def distance_words(self, model: str, arrow: str = "->") -> str:
         """How far ``model`` sees the face moved from its person, and what that means:
         "0.29 -> 0.54 (same person below 0.60: still recognised)". The distances alone
@@ -190,8 +195,7 @@ def unmatched(faces: Sequence[FaceRecord]) -> list[str]:
     its fixed threshold FaceNet missed 5 of 6 clean faces of one album person, and
     counting it as fooled would flatter the cloak."""
     models = faces[0].recognised if faces else {}
-    return [m for m in models
-            if not any(f.matched_before(m) or f.recognised.get(m, True) for f in faces)]
+    return [m for m in models if not any(f.took(m) for f in faces)]
 
 
 def why_copied(entry: dict) -> str:

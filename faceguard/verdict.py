@@ -119,7 +119,7 @@ class Tally:
         if named:
             out += (" Faces still recognised, of those each recognizer recognised before "
                     f"the cloak: {'; '.join(named)}.")
-        blind = [m for m, _, n, _ in self.still if not n]
+        blind = [m for m, _, n, _ in self.still if not n]  # manifest.unmatched, counted
         if blind:  # as in Verdict.words: a recognizer that never took a face says nothing
             out += (f" Not counted: {', '.join(blind)}, which did not recognise these faces "
                     "before the cloak either.")
@@ -138,8 +138,7 @@ def tally(faces: Sequence[FaceRecord]) -> Tally:
         # a face no recognizer measured is not one that got past them all
         unrecognised=sum(bool(f.recognised) and not any(f.recognised.values()) for f in faces),
         still=tuple((m, sum(f.recognised.get(m, False) for f in faces),
-                     sum(m in f.recognised and (f.matched_before(m) or f.recognised[m])
-                         for f in faces),
+                     sum(m in f.recognised and f.took(m) for f in faces),
                      any(f.made_on.get(m, False) for f in faces)) for m in models))
 
 

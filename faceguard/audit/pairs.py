@@ -63,9 +63,9 @@ def find_pairs(job: Folders) -> tuple[list[Pair], dict]:
             if entry.get("status") != "cloaked":
                 # its clean faces widen the gallery: without them top-1 picks between
                 # the protected person and whatever else their photos hold
-                if entry.get("faces") and (job.cloaked / entry["output"]).is_file():
-                    copied.append(Pair(job.cloaked / entry["output"],
-                                       job.cloaked / entry["output"], []))
+                written = job.cloaked / entry["output"]
+                if entry.get("faces") and written.is_file():
+                    copied.append(Pair(written, written, []))
                 continue
             records = [f for f in manifest.faces(rel) if f.protected]
             faces = [Face(tuple(f.box), np.asarray(f.landmarks), 1.0) for f in records]
