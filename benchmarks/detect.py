@@ -7,7 +7,9 @@ pipeline passes it); medians overall and by photo size; a synthetic 12-megapixel
 (an album photo upscaled to 4000x3000 and saved as JPEG), since the cloak speed target
 is for 12 MP camera photos; and a ``max_side`` sweep on the photos whose longer side
 exceeds the smallest setting: time, faces found, and how those faces compare (IoU >= 0.5
-match, landmark error) with detection at full resolution (no downscaling).
+match, landmark error) with detection at full resolution (no downscaling). Each photo is
+also detected without the look for faces its edge cuts (``edges=False``), the two timed
+in turn, with the faces only that look finds.
 
 Run from the repository root::
 
@@ -101,6 +103,21 @@ def measure_photo(path: Path, rel: str, detector, repeats: int) -> tuple[dict, o
     return row, photo
 
 
+def edges_photo(row: dict, pixels: np.ndarray, detector, without, repeats: int) -> None:
+    """Adds to ``row`` the time without the look for faces the edge cuts (timed in turn
+    with the default, whose time replaces ``detect_s``) and the faces only it finds."""
+    times = {"with": [], "without": []}
+    for _ in range(repeats):
+        for label, det in (("with", detector), ("without", without)):
+            times[label].append(common.time_call(lambda det=det: det(pixels), 1))
+    faces, plain = detector(pixels), without(pixels)
+    row["detect_s"] = common.median(times["with"])
+    row["detect_without_edges_s"] = common.median(times["without"])
+    row["faces_cut_by_edge"] = [
+        {"box": [round(v) for v in f.box], "score": round(f.score, 4)}
+        for f in faces if all(iou(f.box, g.box) < 0.5 for g in plain)]
+
+
 def summarise(rows: list[dict]) -> dict:
     def stats(sel: list[dict]) -> dict:
         return {"photos": len(sel),
@@ -108,6 +125,12 @@ def summarise(rows: list[dict]) -> dict:
                 "median_load_s": common.median([r["load_s"] for r in sel]),
                 "median_first_detect_s": common.median([r["first_detect_s"] for r in sel]),
                 "median_detect_s": common.median([r["detect_s"] for r in sel]),
+                "median_detect_without_edges_s": common.median(
+                    [r["detect_without_edges_s"] for r in sel if "detect_without_edges_s" in r]),
+                "total_detect_s": sum(r["detect_s"] for r in sel),
+                "total_detect_without_edges_s": sum(r.get("detect_without_edges_s", 0)
+                                                    for r in sel),
+                "faces_cut_by_edge": sum(len(r.get("faces_cut_by_edge", ())) for r in sel),
                 "median_total_s": common.median([r["load_s"] + r["detect_s"] for r in sel]),
                 "max_detect_s": max((r["detect_s"] for r in sel), default=None),
                 "faces": sum(r["faces"] for r in sel),
@@ -118,7 +141,8 @@ def summarise(rows: list[dict]) -> dict:
     return {"overall": stats(rows), "by_size": by_bucket}
 
 
-def synthetic_12mp(album: Path, detector, repeats: int) -> tuple[dict, object]:
+def synthetic_12mp(album: Path, detector, without_edges, repeats: int
+                   ) -> tuple[dict, object]:
     """The 12 MP case: an album photo upscaled (bicubic) to 4000x3000, saved as JPEG q92
     and loaded back, with a breakdown of where detection time goes."""
     import cv2
@@ -133,6 +157,7 @@ def synthetic_12mp(album: Path, detector, repeats: int) -> tuple[dict, object]:
         row, photo = measure_photo(path, f"synthetic 4000x3000 from {SYNTHETIC_SOURCE}",
                                    detector, repeats)
     pixels = photo.pixels
+    edges_photo(row, pixels, detector, without_edges, repeats)
     # the steps FaceDetector takes, timed one by one; MTCNN's pyramid starts at
     # max(12, min_face_size * scale) px of the downscaled photo, as in FaceDetector
     as_uint8 = uint8_pixels(pixels)
@@ -225,7 +250,9 @@ def main() -> None:
         photos = by_size[::8][:7] + by_size[-1:]
 
     detector = FaceDetector(device="cpu")
+    without_edges = FaceDetector(device="cpu", edges=False)
     build_s = prebuild(detector)
+    prebuild(without_edges)
     warm = load_photo(photos[0])
     start = time.perf_counter()
     detector(warm.pixels)  # warm-up: first-call allocations, oneDNN kernels
@@ -239,16 +266,20 @@ def main() -> None:
     for i, path in enumerate(photos):
         rel = path.relative_to(album).as_posix()
         row, photo = measure_photo(path, rel, detector, repeats)
+        edges_photo(row, photo.pixels, detector, without_edges, repeats)
         rows.append(row)
         print(f"[{i + 1}/{len(photos)}] {rel}: {row['megapixels']:.2f} MP, load "
-              f"{row['load_s']:.3f} s, detect {row['detect_s']:.3f} s, {row['faces']} faces",
+              f"{row['load_s']:.3f} s, detect {row['detect_s']:.3f} s "
+              f"({row['detect_without_edges_s']:.3f} s without the edges' look), "
+              f"{row['faces']} faces ({len(row['faces_cut_by_edge'])} cut by the edge)",
               flush=True)
         if max(photo.pixels.shape[:2]) > min(max_sides):
             sweep_rows.append(sweep_photo(rel, photo.pixels, sweep_detectors, repeats))
         del photo
 
-    synth, photo = synthetic_12mp(album, detector, repeats)
-    print(f"synthetic 12 MP: load {synth['load_s']:.3f} s, detect {synth['detect_s']:.3f} s, "
+    synth, photo = synthetic_12mp(album, detector, without_edges, repeats)
+    print(f"synthetic 12 MP: load {synth['load_s']:.3f} s, detect {synth['detect_s']:.3f} s "
+          f"({synth['detect_without_edges_s']:.3f} s without the edges' look), "
           f"{synth['faces']} faces; {synth['breakdown_s']}", flush=True)
     synth_sweep = sweep_photo(synth["photo"], photo.pixels, sweep_detectors, repeats)
     sweep_rows.append(synth_sweep)
@@ -278,7 +309,9 @@ def main() -> None:
         "torch_threads": args.threads,
         "repeats": repeats,
         "timing": "first_detect_s: the photo's first detection (what one pass over an album "
-                  "costs: new image shapes); detect_s: median of `repeats` further detections",
+                  "costs: new image shapes); detect_s: median of `repeats` further detections, "
+                  "each timed in turn with one without the look for faces the edge cuts "
+                  "(detect_without_edges_s)",
         "load_timing": "one call, cold OS file cache not guaranteed",
         "max_side_sweep": max_sides + ["full"],
         "sweep_photos": f"album photos with longer side > {min(max_sides)} px, plus the "
