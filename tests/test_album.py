@@ -134,6 +134,29 @@ def test_a_face_is_measured_against_the_persons_other_photos_not_its_own_chip(
                for m, e in alone.embeddings.items())  # nothing else to measure against
 
 
+def test_each_chip_of_a_group_photo_gives_its_own_face_as_a_reference(
+        album_dir, detector, load_model, tmp_path):
+    """The group selfie's seven faces, three of them cut by the photo's edge: each chip,
+    as the only reference photo of a person (``--protect people/person-N``), gives that
+    face, not a neighbour in the chip (the chip shows the photo's mirror, faded, beyond
+    its edge, where the detector finds a cut face again)."""
+    from faceguard.album import detect_photos, face_chip, reference_person
+    from faceguard.identity import Person, mean_distance
+    from faceguard.io import load_photo
+    from faceguard.models.ensemble import Ensemble
+
+    ensemble = Ensemble([load_model("dlib"), load_model("mobileface")])
+    path = album_dir / "_unlabelled_extras" / "selfie-many-people.jpg"
+    scanned = next(e.result for e in detect_photos([path], detector, ensemble) if e.result)
+    assert len(scanned.faces) == 7
+    photo = load_photo(path)
+    for k, face in enumerate(scanned.faces):
+        chip = save_photo(face_chip(photo, face), tmp_path / f"face-{k}.png")
+        person = [e.result for e in reference_person("p", [chip], detector, ensemble)
+                  if isinstance(e.result, Person)][0]
+        assert int(mean_distance(ensemble, scanned.embeddings, person).argmin()) == k, k
+
+
 @pytest.mark.parametrize("turns", [1, 2, 3])
 def test_a_chip_of_a_face_on_its_side_shows_it_upright(album_dir, detector, turns):
     """A photo whose rotation tag was lost gives the face upright in its chip (what
