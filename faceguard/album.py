@@ -358,7 +358,8 @@ edge cuts gave another face."""
 
 def face_chip(photo: Photo, face: Face, size: int = 320, margin: float = 0.5) -> Photo:
     """A square crop around a face (box grown by ``margin``), resized to ``size`` px,
-    the face upright (turned by quarter turns, :attr:`Face.tilt`).
+    the face upright (turned by quarter turns, :attr:`Face.tilt`); beyond the photo's
+    edge it shows the photo's mirror, faded (:data:`CHIP_MIRROR`).
 
     The margin keeps enough context for the detector to find the face again, so
     chips work as reference photos (``--protect people/person-1``). At 320 px the face

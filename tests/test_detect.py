@@ -200,8 +200,8 @@ def test_a_face_the_photos_edge_cuts_in_half_is_found(astronaut, side):
     it, its box in the photo and its landmarks where the whole face has them."""
     whole = FaceDetector(edges=False)(astronaut)[0]
     x0, y0, x1, y1 = whole.box
-    left, bottom = (int((x0 + x1) / 2), astronaut.shape[0]) if side == "left" else (
-        0, int((y0 + y1) / 2))
+    middle_x, middle_y = int((x0 + x1) / 2), int((y0 + y1) / 2)
+    left, bottom = (middle_x, astronaut.shape[0]) if side == "left" else (0, middle_y)
     cut = np.ascontiguousarray(astronaut[:bottom, left:])
     assert FaceDetector(edges=False)(cut) == []
     faces = FaceDetector()(cut)
@@ -219,7 +219,7 @@ def test_a_face_the_photos_edge_cuts_in_half_is_found(astronaut, side):
 @pytest.mark.parametrize("share", [-0.05, 0.2, 0.4])
 def test_a_face_at_the_edge_is_found_once_not_with_its_mirror(astronaut, share):
     """A face whole at the edge, or with a share of it cut off, which MTCNN finds as it is:
-    the look with the edges mirrored finds it again, and its mirror, and gives neither."""
+    the look with the edges mirrored finds it and its mirror again, and adds neither."""
     whole = FaceDetector(edges=False)(astronaut)[0]
     x0, y0, x1, y1 = whole.box
     left, top = int(x0 + share * (x1 - x0)), int(y0 + share * (y1 - y0))
