@@ -297,7 +297,7 @@ found at 640 px in 63 of the 64 photos that have one at 1024."""
 EDGE_MIRROR = 0.1
 """The share of a photo's longer side mirrored beyond each edge to find the faces the edge
 cuts (:meth:`FaceDetector._cut_by_edges`). On the test album's 64 photos it finds six
-faces more (78 in all; ``benchmarks/detect.py``): three of the group selfie's seven, one
+faces more (79 in all; ``benchmarks/detect.py``): three of the group selfie's seven, one
 cut by a photo's bottom, a blurred head and the back of a head at a photo's side; no face
 is lost and none found twice."""
 
@@ -311,7 +311,7 @@ EDGE_FACE_PX = 12
 to, MTCNN's smallest: on the test album the look then costs a third of the first (which
 looks for faces of 20 px), and finds a face cut at a third of its width that it misses at
 16 or 24 px. Each face found is refined at full resolution (:meth:`FaceDetector._refine`);
-with it, detection takes about a quarter longer."""
+with it, detection takes about a third longer."""
 
 EDGE_INSIDE = 0.3
 """The least share of a face's box inside the photo: a face mostly in the mirrored margin
