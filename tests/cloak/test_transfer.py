@@ -107,8 +107,11 @@ def test_skip_gradient_turns_dlibs_gradient_and_keeps_its_embedding_and_length(a
     assert float(torch.nn.functional.cosine_similarity(plain, skipped, 0)) < 0.95
     assert 0.5 < float(skipped.norm() / plain.norm()) < 2
     # hooks removed: the plain gradient again, up to the last bits, which oneDNN's
-    # threads may sum in another order (bit-for-bit equality failed once in CI)
-    assert torch.allclose(pushed()[1], plain, rtol=1e-4, atol=1e-9)
+    # threads may sum in another order (element by element, near-zero entries failed a
+    # relative tolerance twice in CI): its direction and length, as compared above
+    again = pushed()[1]
+    assert float(torch.nn.functional.cosine_similarity(again, plain, 0)) > 0.99999
+    assert abs(float(again.norm() / plain.norm()) - 1) < 1e-4
     assert len(dlib.residual_branches()) == 14
 
 
