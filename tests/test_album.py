@@ -108,7 +108,8 @@ def test_a_face_is_measured_against_the_persons_other_photos_not_its_own_chip(
         album_by_person, detector, load_model, tmp_path):
     """As `faceguard people` writes them, a chip of the very face being cloaked is left
     out of the person's centroid; other photos of them are kept."""
-    from faceguard.album import detect_photos, face_chip, reference_person
+    from faceguard.album import detect_photos, reference_person
+    from faceguard.chips import face_chip
     from faceguard.identity import Person, centroids_apart_from
     from faceguard.io import load_photo
     from faceguard.models.ensemble import Ensemble
@@ -140,7 +141,8 @@ def test_each_chip_of_a_group_photo_gives_its_own_face_as_a_reference(
     as the only reference photo of a person (``--protect people/person-N``), gives that
     face, not a neighbour in the chip (the chip shows the photo's mirror, faded, beyond
     its edge, where the detector finds a cut face again)."""
-    from faceguard.album import detect_photos, face_chip, reference_person
+    from faceguard.album import detect_photos, reference_person
+    from faceguard.chips import face_chip
     from faceguard.identity import Person, mean_distance
     from faceguard.io import load_photo
     from faceguard.models.ensemble import Ensemble
@@ -161,7 +163,7 @@ def test_each_chip_of_a_group_photo_gives_its_own_face_as_a_reference(
 def test_a_chip_of_a_face_on_its_side_shows_it_upright(album_dir, detector, turns):
     """A photo whose rotation tag was lost gives the face upright in its chip (what
     `faceguard people` writes and the app shows), as the upright photo gives it."""
-    from faceguard.album import face_chip
+    from faceguard.chips import face_chip
     from faceguard.io import load_photo
 
     photo = load_photo(album_dir / "person_img1" / "img10.jpg")

@@ -27,7 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faceguard.album import find_people, write_people
+    from faceguard.album import find_people
+    from faceguard.chips import write_people
     from faceguard.progress import show_in_terminal
 
     photos = common.collect_photos(args)

@@ -50,7 +50,7 @@ class FoundPerson:
 
 def person_chip(person: AlbumPerson, size: int = 128) -> QImage | None:
     """A face chip of the person's largest face."""
-    from faceguard.album import face_chip
+    from faceguard.chips import face_chip
 
     path, face = max(person.faces, key=lambda pf: pf[1].width)
     try:

@@ -52,9 +52,9 @@ def test_a_chip_of_a_cloaked_face_is_left_out_with_its_original(tmp_path, album_
     """A cloak run's reference that is a chip of an audited face (as ``faceguard people``
     writes them) takes its original's photo as leave-one-out key; another photo of the
     person keeps its own."""
-    from faceguard.album import face_chip
     from faceguard.audit.people import label_people
     from faceguard.audit.protection import AuditFace, audit_crop
+    from faceguard.chips import face_chip
     from faceguard.io import load_photo, save_photo, to_tensor
 
     a, b = next(p for p in album_by_person.values() if len(p) >= 2)[:2]
