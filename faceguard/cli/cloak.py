@@ -164,7 +164,8 @@ def run(args: argparse.Namespace) -> int:
                  *([args.gallery] if args.gallery else [])]:
         if not path.exists():
             raise CLIError(f"no such file or folder: {path}")
-    photos = common.photo_jobs(args)  # usage errors (missing inputs, nothing found) first
+    # usage errors (missing inputs, nothing found) first; files passed over are named
+    photos, passed_over = common.search_inputs(args)
     settings = settings_from_args(args)
     if not 1 <= args.quality <= 100:
         raise CLIError("--quality must be 1..100")
@@ -175,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
         metadata="keep" if args.keep_metadata else "strip", resume=args.resume,
         overwrite=args.overwrite, recursive=args.recursive, limit=common.pixel_limit(args))
     detector = common.make_detector(args)
-    counts = {"cloaked": 0, "copied": 0, "skipped": 0, "failed": 0}
+    counts = {"cloaked": 0, "copied": 0, "done before": 0, "failed": 0}
     faces: list[FaceRecord] = []  # the cloaked faces, for the tally at the end
     try:
         events = cloak_album(job, detector, lambda names: common.load_ensemble(
@@ -185,8 +186,8 @@ def run(args: argparse.Namespace) -> int:
                 continue
             if event.error:
                 counts["failed"] += 1
-            elif event.skipped:
-                counts["skipped"] += 1
+            elif event.skipped:  # --resume: cloaked by an earlier run
+                counts["done before"] += 1
             elif event.result:
                 counts[event.result["status"]] += 1
                 faces += [r for r in map(FaceRecord.from_dict, event.result["faces"])
@@ -198,7 +199,9 @@ def run(args: argparse.Namespace) -> int:
     how = f"the mask {args.mask.name}" if args.mask else METHODS[settings.method].label
     print(f"{plural(counts['cloaked'], 'photo')} cloaked ({plural(len(faces), 'face')}) "
           f"with {how}, {counts['copied']} without a protected "
-          f"face copied, {counts['skipped']} skipped, {counts['failed']} failed; "
+          f"face copied, {len(passed_over)} skipped, "
+          + (f"{counts['done before']} done before (--resume), " if args.resume else "")
+          + f"{counts['failed']} failed; "
           f"manifest: {args.out / MANIFEST_NAME}", file=sys.stderr)
     if faces:  # an album's outcome at once, not added up from each photo's line
         print(tally(faces).words(None if args.mask else settings.stronger,

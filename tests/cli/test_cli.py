@@ -148,6 +148,7 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
     album.mkdir()
     for p in photos["person_img26"][2:4] + photos["person_img1"][:1]:
         shutil.copy(p, album / p.name)
+    (album / "notes.txt").write_text("not a photo")  # passed over, and counted
     refs = photos["person_img26"][:2]
     before = {p.name: _digest(p) for p in album.iterdir()}
     out = tmp_path / "cloaked"
@@ -158,7 +159,7 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
     faces = [line for line in done.stdout.splitlines() if line.startswith("  face 1: ")]
     assert len(faces) == 2 and all("(same person below 0.60: " in line for line in faces)
     assert ("2 photos cloaked (2 faces) with Recommended (keeps the look), 1 without a "
-            "protected face copied") in done.stderr
+            "protected face copied, 1 skipped, 0 failed") in done.stderr
     text = (out / ".faceguard-manifest.json").read_text()
     assert str(tmp_path) not in text  # nothing private next to the photos
     manifest = json.loads(text)
@@ -180,7 +181,7 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
     assert again.returncode == 1 and "already exists" in again.stderr
     resumed = faceguard("cloak", album, "-o", out, "--protect", *refs, "--models", "dlib",
                         "--preset", "low", "--steps", "4", "--resume", "--quiet")
-    assert resumed.returncode == 0 and "3 skipped" in resumed.stderr
+    assert resumed.returncode == 0 and "3 done before (--resume)" in resumed.stderr
     report = tmp_path / "report"
     audit = faceguard("audit", "--cloaked", out, "-o", report, "--models", "dlib",
                       "--defenses", "none,jpeg75", "--detectors", "wlmp-linear", "--quiet")
