@@ -184,7 +184,7 @@ def test_the_audit_finds_the_originals_from_the_private_manifest(tmp_path, monke
 def test_photos_copied_without_a_cloak_join_the_audits_gallery_up_to_a_bound(tmp_path,
                                                                             monkeypatch):
     """Their clean faces are the album's other people, a platform's too; a copied photo
-    with no face, or no longer there, is left out."""
+    with no face, or no longer there, and a photo that failed are left out."""
     import faceguard.audit.pairs as pairs_module
     from faceguard.audit.run import AuditJob, find_pairs
 
@@ -199,6 +199,9 @@ def test_photos_copied_without_a_cloak_join_the_audits_gallery_up_to_a_bound(tmp
         manifest.record(f"trip/{name}.jpg", {"input": str(root / "trip" / f"{name}.jpg"),
                                              "output": f"trip/{name}.jpg", "status": "copied",
                                              "faces": faces})
+    # a photo the run could not read wrote nothing: it is left out, not an error
+    manifest.record("trip/f.jpg", {"input": str(root / "trip" / "f.jpg"), "status": "failed",
+                                   "error": "trip/f.jpg: file is empty"})
     pairs, data = find_pairs(AuditJob(cloaked=out, outdir=tmp_path / "report"))
     assert [(p.cloaked.name, p.copied, p.faces) for p in pairs][1:] == [
         ("b.jpg", True, []), ("c.jpg", True, [])]

@@ -61,10 +61,11 @@ def find_pairs(job: Folders) -> tuple[list[Pair], dict]:
         pairs, copied = [], []
         for rel, entry in manifest.photos.items():
             if entry.get("status") != "cloaked":
-                # its clean faces widen the gallery: without them top-1 picks between
-                # the protected person and whatever else their photos hold
-                written = job.cloaked / entry["output"]
-                if entry.get("faces") and written.is_file():
+                # a copied photo's clean faces widen the gallery: without them top-1 picks
+                # between the protected person and whatever else their photos hold (a
+                # photo that failed wrote nothing)
+                written = job.cloaked / entry["output"] if "output" in entry else None
+                if entry.get("faces") and written is not None and written.is_file():
                     copied.append(Pair(written, written, []))
                 continue
             records = [f for f in manifest.faces(rel) if f.protected]
