@@ -48,24 +48,42 @@ def _face_seed(seed: int, rel: Path, index: int) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 
 
-def _output_path(job: CloakJob, photo: Photo, rel: Path) -> Path:
-    return (job.outdir / rel).with_suffix(output_suffix(photo, job.format))
+def shared_names(rels: Sequence[Path]) -> frozenset[Path]:
+    """The photos of a run whose name, less its suffix, another photo of the same folder
+    has too, in any case (``a.jpg`` and ``a.png``; relative paths)."""
+    seen: dict[tuple[Path, str], list[Path]] = {}
+    for rel in rels:
+        seen.setdefault((rel.parent, rel.stem.casefold()), []).append(rel)
+    return frozenset(r for group in seen.values() if len(group) > 1 for r in group)
+
+
+def output_path(outdir: Path, photo: Photo, rel: Path, format: str, shared: bool) -> Path:
+    """Where ``photo`` (``rel`` in its album) is written in ``format``: ``rel`` with the
+    format's suffix. A photo whose name another photo of its folder shares (``shared``,
+    :func:`shared_names`) keeps its whole name when its suffix changes (``a.webp`` ->
+    ``a.webp.png``), so that ``a.jpg``, ``a.png`` and ``a.webp`` written as PNG are three
+    files, not one written three times."""
+    suffix = output_suffix(photo, format)
+    name = rel.name if shared and suffix != rel.suffix else rel.stem
+    return outdir / rel.parent / (name + suffix)
 
 
 def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int | None],
                 plan: Plan, ensemble: Ensemble, s: CloakSettings, job: CloakJob,
                 record: Callable[[dict], None], step_event: Callable[[float, str], Event],
-                unseen: Unseen | None = None) -> Generator[Event, None, dict]:
+                unseen: Unseen | None = None, shared_name: bool = False
+                ) -> Generator[Event, None, dict]:
     """Cloak the protected faces of one photo (or copy it through), write it and
     ``record`` its manifest entry (which it returns); yields ``step_event(share of the
     photo done, detail)`` after each optimisation step. ``unseen``: recognizers the
-    cloak is not made on, which measure the written faces too."""
+    cloak is not made on, which measure the written faces too. ``shared_name``: another
+    photo of the run has the same name less its suffix (:func:`output_path`)."""
     from faceguard.cloak.budget import eight_bit
     from faceguard.cloak.photo import cloak_face, keep_faces_visible, mask_face
     from faceguard.cloak.recipe import make_cloak
 
     started = time.perf_counter()
-    out_path = _output_path(job, photo, rel)
+    out_path = output_path(job.outdir, photo, rel, job.format, shared_name)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     how = {"format": job.format, "quality": job.quality, "metadata": job.metadata,
            "overwrite": job.overwrite or job.resume}

@@ -38,7 +38,7 @@ from faceguard.io import (
 )
 from faceguard.manifest import Manifest, find_mask
 from faceguard.models.ensemble import Ensemble
-from faceguard.one_photo import cloak_photo
+from faceguard.one_photo import cloak_photo, shared_names
 from faceguard.planning import SELF, Plan, make_plan, needs_others, other_people, whose_faces
 from faceguard.progress import Event, stepwise
 from faceguard.settings import DEFAULT_FORMAT, DEFAULT_QUALITY, CloakSettings
@@ -214,6 +214,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     manifest.save()
 
     total = len(jobs)
+    shared = shared_names([rel for _, rel in jobs])  # a.jpg and a.png: two outputs
 
     def cloaking(i: int, record: Callable[[dict], None]) -> Generator[Event, None, dict]:
         """Photo ``i`` read (PhotoError here), to be cloaked, written and ``record``-ed."""
@@ -222,7 +223,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
         photo = decoded.take(path, decode=any(k is not None for k in who[i]))
         return cloak_photo(photo, rel, scanned[i], who[i], plan, ensemble, s, job, record,
                            lambda part, detail: Event(i, total, "cloaking", path, part=part,
-                                                      detail=detail), unseen)
+                                                      detail=detail), unseen, rel in shared)
 
     def record(key: str, entry: dict) -> None:
         manifest.record(key, entry | {"settings_digest": digest})

@@ -181,6 +181,25 @@ def test_the_audit_finds_the_originals_from_the_private_manifest(tmp_path, monke
     assert pairs[0].original == root / "trip" / "a.jpg"
 
 
+def test_without_a_manifest_each_cloaked_photo_meets_its_own_original(tmp_path):
+    """By name first: a.png is a.png's, a.webp.png (written beside a.png) a.webp's; by the
+    name less its suffix after that: b.png is b.jpg's."""
+    from faceguard.audit.run import AuditJob, find_pairs
+
+    originals, cloaked = tmp_path / "originals", tmp_path / "cloaked"
+    originals.mkdir()
+    cloaked.mkdir()
+    for name in ("a.jpg", "a.png", "a.webp", "b.jpg"):
+        (originals / name).write_bytes(b"original")
+    for name in ("a.jpg.png", "a.png", "a.webp.png", "b.png"):
+        (cloaked / name).write_bytes(b"cloaked")
+    pairs, _ = find_pairs(AuditJob(cloaked=cloaked, outdir=tmp_path / "report",
+                                   originals=originals))
+    assert sorted((p.cloaked.name, p.original.name) for p in pairs) == [
+        ("a.jpg.png", "a.jpg"), ("a.png", "a.png"), ("a.webp.png", "a.webp"),
+        ("b.png", "b.jpg")]
+
+
 def test_photos_copied_without_a_cloak_join_the_audits_gallery_up_to_a_bound(tmp_path,
                                                                             monkeypatch):
     """Their clean faces are the album's other people, a platform's too; a copied photo

@@ -212,6 +212,27 @@ def test_an_output_already_there_is_said_before_its_cloak_beside_another(
     assert (out / "a.png").exists()
 
 
+def test_photos_sharing_a_name_written_in_one_format_are_each_kept(album, detector, load_model,
+                                                                  tmp_path):
+    """a.jpg, a.png and a.webp written as PNG: three outputs, even with --overwrite."""
+    root, refs, theirs = album
+    photo = Image.open(root / "trip" / sorted(theirs)[0])
+    folder = tmp_path / "album"
+    folder.mkdir()
+    for suffix in (".jpg", ".png", ".webp"):
+        photo.save(folder / f"a{suffix}")
+    (folder / "b.jpg").write_bytes((folder / "a.jpg").read_bytes())  # a name of its own
+    job = CloakJob(inputs=[folder], outdir=tmp_path / "out", settings=FAST, protect=refs,
+                   format="png", overwrite=True)
+    events = [e for e in cloak_album(job, detector, _ensemble(load_model))
+              if e.stage == "cloaking" and not e.under_way]
+    assert all(e.error is None for e in events)
+    written = {e.path.name: e.result["output"] for e in events}
+    assert written == {"a.jpg": "a.jpg.png", "a.png": "a.png", "a.webp": "a.webp.png",
+                       "b.jpg": "b.png"}
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == sorted(written.values())
+
+
 def test_cancel_leaves_only_complete_files(album, detector, load_model, tmp_path):
     root, refs, _ = album
     job = CloakJob(inputs=[root / "trip"], outdir=tmp_path, settings=FAST, protect=refs)

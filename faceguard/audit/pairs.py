@@ -81,12 +81,20 @@ def find_pairs(job: Folders) -> tuple[list[Pair], dict]:
     if job.originals is None:
         raise AuditError(f"{job.cloaked} has no {MANIFEST_NAME}: say where the originals are "
                          "with --originals DIR")
-    originals = {_key(p, job.originals): p for p in find_photos([job.originals])}
+    # by name (a.png, or a.webp for a.webp.png written where a.png was too), else by the
+    # name less its suffix (a.jpg written as a.png)
+    by_name, by_stem = {}, {}
+    for p in find_photos([job.originals]):
+        rel = _relative(p, job.originals)
+        by_name[rel.as_posix()] = p
+        by_stem.setdefault(rel.with_suffix("").as_posix(), p)
     pairs = []
     for path in find_photos([job.cloaked]):
-        key = _key(path, job.cloaked)
-        if key in originals:
-            pairs.append(Pair(originals[key], path))
+        rel = _relative(path, job.cloaked)
+        stem = rel.with_suffix("").as_posix()
+        original = by_name.get(rel.as_posix()) or by_name.get(stem) or by_stem.get(stem)
+        if original is not None:
+            pairs.append(Pair(original, path))
     return pairs, {}
 
 
@@ -102,9 +110,8 @@ def _original(manifest: Manifest, entry: dict, originals: Path | None) -> Path:
     return below if below.is_file() else originals / Path(entry["input"]).name
 
 
-def _key(path: Path, root: Path) -> str:
-    rel = path.relative_to(root) if root.is_dir() else Path(path.name)
-    return rel.with_suffix("").as_posix()
+def _relative(path: Path, root: Path) -> Path:
+    return path.relative_to(root) if root.is_dir() else Path(path.name)
 
 
 def changed_faces(original: np.ndarray, cloaked: np.ndarray, faces: list[Face]) -> list[Face]:
