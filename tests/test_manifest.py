@@ -179,6 +179,15 @@ def test_the_audit_finds_the_originals_from_the_private_manifest(tmp_path, monke
         find_pairs(AuditJob(cloaked=out, outdir=tmp_path / "report"))
     pairs, _ = find_pairs(AuditJob(cloaked=out, outdir=tmp_path / "report", originals=root))
     assert pairs[0].original == root / "trip" / "a.jpg"
+    # originals moved since the run: the audit asks for their folder, not for faces
+    moved = tmp_path / "moved"
+    root.rename(moved)
+    data["inputs"] = ["../album"]
+    (out / MANIFEST_NAME).write_text(json.dumps(data))
+    with pytest.raises(AuditError, match="no longer where .* --originals DIR"):
+        find_pairs(AuditJob(cloaked=out, outdir=tmp_path / "report"))
+    pairs, _ = find_pairs(AuditJob(cloaked=out, outdir=tmp_path / "report", originals=moved))
+    assert pairs[0].original == moved / "trip" / "a.jpg"
 
 
 def test_without_a_manifest_each_cloaked_photo_meets_its_own_original(tmp_path):

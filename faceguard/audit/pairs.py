@@ -76,6 +76,10 @@ def find_pairs(job: Folders) -> tuple[list[Pair], dict]:
         data = dict(manifest.data, references=[str(job.cloaked / r) for r in
                                                manifest.data.get("references", [])])
         data["copied"] = len(copied)
+        if pairs and job.originals is None and not any(p.original.is_file() for p in pairs):
+            raise AuditError(f"the originals are no longer where the cloak run read them "
+                             f"(such as {pairs[0].original}): give their folder with "
+                             "--originals DIR")
         step = max(1, -(-len(copied) // MOST_COPIED))
         return pairs + copied[::step], data
     if job.originals is None:
