@@ -9,7 +9,8 @@ is for 12 MP camera photos; and a ``max_side`` sweep on the photos whose longer 
 exceeds the smallest setting: time, faces found, and how those faces compare (IoU >= 0.5
 match, landmark error) with detection at full resolution (no downscaling). Each photo is
 also detected without the look for faces its edge cuts (``edges=False``), the two timed
-in turn, with the faces only that look finds.
+in turn, with the faces only that look finds. Small faces (20-80 px) pasted into a 12 MP
+photo, found by default and with ``min_face_size=20`` asked for (:func:`small_faces`).
 
 Run from the repository root::
 
@@ -220,10 +221,69 @@ def summarise_sweep(rows: list[dict], labels: list[str], min_side: int = 0) -> d
 
 
 def smallest_face(detector, longer_side: int) -> float:
-    """Smallest face (px of the original photo) the detector can find on a photo with this
-    longer side: MTCNN's 12 px minimum in the downscaled photo, or ``min_face_size``."""
+    """Smallest face (px of the original photo) the detector looks for on a photo with this
+    longer side: MTCNN's 12 px minimum in the downscaled photo, or ``min_face_size``
+    (which, when asked for, the photo is downscaled no further than to keep)."""
+    if detector.min_face_asked:
+        return detector.min_face_size
     scale = min(1.0, detector.max_side / longer_side)
     return max(detector.min_face_size, 12 / scale)
+
+
+SMALL_WIDTHS = (20, 25, 30, 35, 40, 50, 60, 80)  # px: faces pasted into a 12 MP photo
+SMALL_PEOPLE = ("person_img1/img2.jpg", "person_img13/img13.jpg", "person_img26/img28.jpg",
+                "person_img29/img29.jpg")
+BIG_PHOTO = "person_img8/img49.jpg"  # the speed benchmark's 12.6 MP photo, one face
+
+
+def small_faces(album: Path, detectors: dict, repeats: int) -> dict:
+    """Small faces in a 12 MP photo: four album faces pasted at each of
+    :data:`SMALL_WIDTHS` into a 4000x3000 photo (another album photo upscaled and blurred),
+    detected by each of ``detectors``: how many of the four are found per width, other
+    boxes, and the time; and the time on :data:`BIG_PHOTO`, a real 12 MP photo."""
+    from PIL import Image, ImageFilter
+
+    from faceguard.detect import FaceDetector
+    from faceguard.io import load_photo
+
+    full = FaceDetector(device="cpu", max_side=FULL)
+    width, height = SYNTHETIC_SIZE
+    canvas = (Image.open(album / SYNTHETIC_SOURCE).convert("RGB").resize(SYNTHETIC_SIZE)
+              .filter(ImageFilter.GaussianBlur(8)))
+    placed = []  # (face width, centre x, centre y)
+    for j, rel in enumerate(SMALL_PEOPLE):
+        photo = Image.open(album / rel).convert("RGB")
+        x0, y0, x1, y1 = full(np.asarray(photo))[0].box
+        cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, 0.8 * max(x1 - x0, y1 - y0)
+        crop = photo.crop((int(cx - half), int(cy - half), int(cx + half), int(cy + half)))
+        share = (x1 - x0) / crop.width  # the face's width over the crop's
+        for k, face_px in enumerate(SMALL_WIDTHS):
+            side = round(face_px / share)
+            x = 100 + j * (width - 200) // len(SMALL_PEOPLE)
+            y = 100 + k * (height - 200) // len(SMALL_WIDTHS)
+            canvas.paste(crop.resize((side, side), Image.LANCZOS), (x, y))
+            placed.append((face_px, x + side / 2, y + side / 2))
+    pixels = np.asarray(canvas)
+    big = load_photo(album / BIG_PHOTO).pixels
+    out = {"photo": f"{SYNTHETIC_SIZE[0]}x{SYNTHETIC_SIZE[1]}, {len(SMALL_PEOPLE)} faces "
+                    f"at each width pasted on {SYNTHETIC_SOURCE} upscaled and blurred",
+           "detectors": {}}
+    for label, det in detectors.items():
+        faces = det(pixels)
+        found = {str(w): 0 for w in SMALL_WIDTHS}
+        matched = set()
+        for face_px, cx, cy in placed:
+            hits = [i for i, f in enumerate(faces)
+                    if abs((f.box[0] + f.box[2]) / 2 - cx) < face_px
+                    and abs((f.box[1] + f.box[3]) / 2 - cy) < face_px]
+            found[str(face_px)] += bool(hits)
+            matched.update(hits)
+        out["detectors"][label] = {
+            "detector": repr(det), "found_of_4_by_width_px": found,
+            "other_boxes": len(faces) - len(matched),
+            "detect_s": common.time_call(lambda det=det: det(pixels), repeats),
+            "real_12mp_detect_s": common.time_call(lambda det=det: det(big), repeats)}
+    return out
 
 
 def main() -> None:
@@ -288,6 +348,13 @@ def main() -> None:
     sweep_rows.append(synth_sweep)
     del photo
 
+    small = small_faces(album, {"default": detector, "min_face_size=20 asked": FaceDetector(
+        device="cpu", min_face_size=20)}, repeats)
+    for label, row in small["detectors"].items():
+        print(f"small faces, {label}: found {row['found_of_4_by_width_px']}, "
+              f"{row['other_boxes']} other boxes, {row['detect_s']:.2f} s; the real 12 MP "
+              f"photo {row['real_12mp_detect_s']:.2f} s", flush=True)
+
     labels = list(sweep_detectors)
     sweep_summary = summarise_sweep(sweep_rows, labels)
     # where every setting downscales, the settings really differ
@@ -328,6 +395,7 @@ def main() -> None:
         "warmup_s": warmup_s,
         **summarise(rows),
         "synthetic_12mp": synth,
+        "small_faces": small,
         "max_side_sweep": {
             "summary": sweep_summary,
             f"summary_longer_side_over_{max(max_sides)}": sweep_large,

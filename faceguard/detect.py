@@ -15,7 +15,7 @@ import numpy as np
 
 from faceguard.device import pick_device
 from faceguard.io import uint8_pixels
-from faceguard.mtcnn import Mtcnn, resize
+from faceguard.mtcnn import WINDOW, Mtcnn, resize
 
 
 @dataclass(frozen=True)
@@ -73,19 +73,29 @@ class Face:
         return cls(tuple(data["box"]), landmarks, data["score"])
 
 
+MIN_FACE = 20
+"""The smallest face found by default, in photo pixels (larger in photos over
+:class:`FaceDetector`'s ``max_side``)."""
+
+
 class FaceDetector:
     """MTCNN wrapper: all faces of a photo, huge photos downscaled for speed.
 
     Args:
         device: "cpu", "cuda" or None (CUDA when present).
-        min_face_size: smallest face to find, in original-photo pixels.
+        min_face_size: smallest face to find, in original-photo pixels. None: the
+            default, :data:`MIN_FACE` where ``max_side`` allows it (below). A size
+            given is looked for in any photo: the photo is shrunk no further than
+            that face's size allows (to MTCNN's :data:`~faceguard.mtcnn.WINDOW`),
+            which in a large photo costs time (20 px at 12 MP: 2.2 s instead of 0.7
+            on one core, ``benchmarks/detect.py``).
         min_score: drop detections below this confidence.
         max_side: photos whose longer side exceeds this are downscaled to it for
             detection (MTCNN time grows with pixels); boxes are mapped back and each
             face's box and landmarks are found again on a crop around it at up to
             full resolution (:meth:`_refine`). In a photo larger than ``max_side``
-            the smallest face found is about 12 / ``max_side`` of its longer side
-            (47 px in a 4000 px photo at 1024).
+            the smallest face found by default is about 12 / ``max_side`` of its longer
+            side (47 px in a 4000 px photo at 1024), unless ``min_face_size`` is given.
         turned: unless a face is found upright and sure (:data:`SURE`), look again
             with the photo turned a quarter turn each way and upside down
             (:data:`TURNS`), and give the faces of the turn that shows the surest
@@ -107,18 +117,20 @@ class FaceDetector:
     def __init__(
         self,
         device: str | None = None,
-        min_face_size: int = 20,
+        min_face_size: int | None = None,
         min_score: float = 0.9,
         max_side: int = 1024,
         turned: bool = True,
         edges: bool = True,
     ) -> None:
-        if min_face_size < 1 or not 0 <= min_score <= 1 or max_side < 64:
+        if (min_face_size is not None and min_face_size < 1) or not 0 <= min_score <= 1 \
+                or max_side < 64:
             raise ValueError(
                 "min_face_size must be >= 1, min_score in [0, 1] and max_side >= 64"
             )
         self.device = pick_device(device)
-        self.min_face_size = min_face_size
+        self.min_face_size = MIN_FACE if min_face_size is None else min_face_size
+        self.min_face_asked = min_face_size is not None
         self.min_score = min_score
         self.max_side = max_side
         self.turned = turned
@@ -127,11 +139,10 @@ class FaceDetector:
         self._building = threading.Lock()  # photos are detected side by side
 
     def __repr__(self) -> str:
-        return (
-            f"FaceDetector(device={self.device!r}, min_face_size={self.min_face_size}, "
-            f"min_score={self.min_score}, max_side={self.max_side}, turned={self.turned}, "
-            f"edges={self.edges})"
-        )
+        asked = self.min_face_size if self.min_face_asked else None
+        return (f"FaceDetector(device={self.device!r}, min_face_size={asked}, "
+                f"min_score={self.min_score}, max_side={self.max_side}, turned={self.turned}, "
+                f"edges={self.edges})")
 
     @property
     def networks(self) -> Mtcnn:
@@ -156,6 +167,8 @@ class FaceDetector:
             pixels = uint8_pixels(pixels)
         h, w = pixels.shape[:2]
         scale = min(1.0, self.max_side / max(h, w))
+        if self.min_face_asked:  # no further than a face of that size stays visible
+            scale = min(1.0, max(scale, WINDOW / self.min_face_size))
         small = _shrunk(pixels, scale)
         faces = self._find(pixels, small, scale, self.edges)
         if self.turned and _sureness(faces) < SURE:
@@ -182,9 +195,8 @@ class FaceDetector:
         and clipped to the photo."""
         h, w = pixels.shape[:2]
         small = np.ascontiguousarray(small)
-        found = [f for f in self._detect(small, max(12, math.floor(self.min_face_size * scale)),
-                                         scale)
-                 if f.score >= self.min_score]
+        least = max(WINDOW, math.floor(self.min_face_size * scale))
+        found = [f for f in self._detect(small, least, scale) if f.score >= self.min_score]
         if scale < 1:
             found = [f for f in (self._refine(pixels, f) for f in found) if f is not None]
         if edges:  # found on a smaller look: always refined
@@ -216,7 +228,7 @@ class FaceDetector:
         pad = max(1, round(EDGE_MIRROR * max(h, w)))
         mirrored = np.pad(view, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
         faces = []
-        for face in self._detect(mirrored, max(12, math.floor(least * shrink))):
+        for face in self._detect(mirrored, max(WINDOW, math.floor(least * shrink))):
             x0, y0, x1, y1 = (v - pad for v in face.box)
             inside = (max(0, min(w, x1) - max(0, x0)) * max(0, min(h, y1) - max(0, y0))
                       / ((x1 - x0) * (y1 - y0)))
@@ -258,7 +270,7 @@ class FaceDetector:
                              (max(0, -left), max(0, right - w)), (0, 0)), mode="reflect")
         scale = min(1.0, face_px / max(face.width, 1.0))
         found = self._detect(np.ascontiguousarray(_shrunk(crop, scale)),
-                             max(12, math.floor(0.5 * face.width * scale)), scale)
+                             max(WINDOW, math.floor(0.5 * face.width * scale)), scale)
         best, overlap = face, 0.5
         for f in found:
             shifted = Face((f.box[0] + left, f.box[1] + top, f.box[2] + left, f.box[3] + top),

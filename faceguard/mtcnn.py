@@ -27,6 +27,7 @@ from torch import nn
 
 from faceguard.paths import bundled, package_file
 
+WINDOW = 12  # P-Net's window: the smallest face, in pixels, at a pyramid level
 STEP = 0.709  # each pyramid level's scale over the previous one (the paper's factor)
 THRESHOLDS = (0.6, 0.7, 0.7)  # P-, R- and O-Net scores a box must pass
 
@@ -163,10 +164,10 @@ def weights_folder() -> Path:
 
 
 def pyramid(h: int, w: int, min_size: int) -> list[float]:
-    """The scales at which P-Net's 12 px window covers faces from ``min_size`` px up to
+    """The scales at which P-Net's :data:`WINDOW` covers faces from ``min_size`` px up to
     the photo's shorter side, each ``STEP`` times the previous."""
-    scales, scale = [], 12.0 / min_size
-    while min(h, w) * scale >= 12:
+    scales, scale = [], WINDOW / min_size
+    while min(h, w) * scale >= WINDOW:
         scales.append(scale)
         scale *= STEP
     return scales
