@@ -106,7 +106,7 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
         own = {m: e[j] for m, e in scanned.embeddings.items()}
         centroids[j] = (own if k == SELF else
                         centroids_apart_from(ensemble, plan.protected[k], own))
-        report.person = "self" if k == SELF else plan.protected[k].name
+        report.person = plan.whom(owners)[j]
         if k in plan.masks:
             image, crop = mask_face(image, face, plan.masks[k], ensemble, s.texture,
                                     photo.is_grey, s.floor, s.delta_e)

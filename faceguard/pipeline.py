@@ -36,7 +36,7 @@ from faceguard.io import (
     PixelLimit,
     find_photos,
 )
-from faceguard.manifest import Manifest, find_mask
+from faceguard.manifest import Manifest, find_mask, input_stat
 from faceguard.models.ensemble import Ensemble
 from faceguard.one_photo import cloak_photo, shared_names
 from faceguard.planning import SELF, Plan, make_plan, needs_others, other_people, whose_faces
@@ -202,6 +202,9 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
         recorded = {"mask": manifest.place(mask_path),
                     **{k: v for k, v in mask.settings.items() if k != "centroids"}}
         digest = _file_digest(mask_path)
+    # how the photos are written decides the files as much as the cloak
+    digest = hashlib.sha256(f"{digest} {job.format} {job.quality} {job.metadata}".encode()
+                            ).hexdigest()[:16]
     manifest.start(recorded, digest, {"seed": s.seed, "models": ensemble.names,
                                       "protected": [p.name for p in protected],
                                       "references": manifest.places(references),
@@ -226,7 +229,8 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
                                                       detail=detail), unseen, rel in shared)
 
     def record(key: str, entry: dict) -> None:
-        manifest.record(key, entry | {"settings_digest": digest})
+        manifest.record(key, entry | {"settings_digest": digest,
+                                      "input_stat": input_stat(Path(entry["input"]))})
 
     def failed(i: int, error: str) -> Event:
         manifest.record(str(jobs[i][1]), {"input": str(jobs[i][0]), "status": "failed",
@@ -234,7 +238,8 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
         return Event(i + 1, total, "cloaking", jobs[i][0], error=error)
 
     def skipped(i: int) -> bool:
-        return job.resume and manifest.is_done(str(jobs[i][1]), digest)
+        return job.resume and manifest.is_done(str(jobs[i][1]), digest, jobs[i][0],
+                                               plan.whom(who[i]))
 
     def optimised(i: int) -> bool:  # a photo whose faces take many steps, not too large
         return (i < total and i not in errors and scanned[i] is not None and not skipped(i)

@@ -35,6 +35,12 @@ class Plan:
     #: person -> their mask as the warm start of each photo's cloak (``person_mask``)
     starts: dict[int, object] = field(default_factory=dict)  # UniversalMask
 
+    def whom(self, owners: Sequence[int | None]) -> list[str | None]:
+        """Per face of a photo (:func:`whose_faces`' owners), whom it is cloaked as, as the
+        manifest records it: the person's name, "self" (protect-all), or None."""
+        return [None if k is None else "self" if k == SELF else self.protected[k].name
+                for k in owners]
+
 
 def whose_faces(scanned: PhotoFaces, protected: Sequence[Person], ensemble: Ensemble,
                 protect_all: bool, threshold: float) -> list[int | None]:

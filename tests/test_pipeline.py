@@ -182,6 +182,33 @@ def test_resume_skips_done_photos_and_redoes_changed_settings(album, detector, l
     assert not any(e.skipped for e in redo)
 
 
+def test_resume_redoes_a_photo_this_run_would_write_otherwise(album, detector, load_model,
+                                                              tmp_path):
+    """Kept only for the same photo, unchanged, with the same faces cloaked as the same
+    people, written the same way (the app always resumes into its output folder)."""
+    root, refs, theirs = album
+    folder = tmp_path / "album"
+    folder.mkdir()
+    others = sorted(p for p in (root / "trip").iterdir() if p.name not in theirs)
+    shutil.copy(root / "trip" / sorted(theirs)[0], folder / "a.jpg")
+    shutil.copy(others[0], folder / "b.jpg")  # someone else: copied as it is
+
+    def run(**how) -> dict[str, bool]:
+        job = CloakJob(inputs=[folder], outdir=tmp_path / "out", settings=FAST,
+                       resume=True, **({"protect": refs} | how))
+        return {e.path.name: bool(e.skipped) for e in cloak_album(
+            job, detector, _ensemble(load_model)) if e.stage == "cloaking" and not e.under_way}
+
+    assert run() == {"a.jpg": False, "b.jpg": False}
+    assert run() == {"a.jpg": True, "b.jpg": True}
+    shutil.copy(others[1], folder / "b.jpg")  # another photo of the same name
+    assert run() == {"a.jpg": True, "b.jpg": False}
+    # everyone protected: b's face is cloaked now, and a's is cloaked for itself
+    assert run(protect=None, protect_all=True) == {"a.jpg": False, "b.jpg": False}
+    assert run(protect=None, protect_all=True) == {"a.jpg": True, "b.jpg": True}
+    assert run(protect=None, protect_all=True, quality=80) == {"a.jpg": False, "b.jpg": False}
+
+
 def test_existing_outputs_are_never_overwritten_silently(album, detector, load_model, tmp_path):
     root, refs, theirs = album
     photo = root / "trip" / sorted(theirs)[0]
