@@ -44,14 +44,14 @@ class Plan:
 
 def whose_faces(scanned: PhotoFaces, protected: Sequence[Person], ensemble: Ensemble,
                 protect_all: bool, threshold: float) -> list[int | None]:
-    """Per face: the index of the protected person it is, SELF (protect_all) or None.
+    """Per face: the index of the protected person it is, else SELF (protect_all) or None.
 
     A face is the protected person nearest to it when its mean normalised distance to
-    them is below ``threshold``.
+    them is below ``threshold``. With ``protect_all`` too (the app's Everyone beside people
+    ticked), their faces are cloaked as them, from their other photos, and the rest each
+    for itself.
     """
-    if protect_all:
-        return [SELF] * len(scanned.faces)
-    out: list[int | None] = [None] * len(scanned.faces)
+    out: list[int | None] = [SELF if protect_all else None] * len(scanned.faces)
     if not scanned.faces or not protected:
         return out
     d = torch.stack([mean_distance(ensemble, scanned.embeddings, p) for p in protected])

@@ -209,6 +209,23 @@ def test_resume_redoes_a_photo_this_run_would_write_otherwise(album, detector, l
     assert run(protect=None, protect_all=True, quality=80) == {"a.jpg": False, "b.jpg": False}
 
 
+def test_everyone_with_a_person_cloaks_their_faces_as_them_and_the_rest_each_for_itself(
+        album, detector, load_model, tmp_path):
+    root, refs, theirs = album
+    folder = tmp_path / "album"
+    folder.mkdir()
+    shutil.copy(root / "trip" / sorted(theirs)[0], folder / "a.jpg")
+    shutil.copy(next(p for p in (root / "trip").iterdir() if p.name not in theirs),
+                folder / "b.jpg")
+    job = CloakJob(inputs=[folder], outdir=tmp_path / "out", settings=FAST, protect=refs,
+                   protect_all=True)
+    events = list(cloak_album(job, detector, _ensemble(load_model)))
+    assert not [e.note for e in events if e.note and "matched" in e.note]
+    manifest = json.loads((tmp_path / "out" / MANIFEST_NAME).read_text())
+    whom = {k: [f["person"] for f in e["faces"]] for k, e in manifest["photos"].items()}
+    assert whom == {"a.jpg": ["the person to protect"], "b.jpg": ["self"]}
+
+
 def test_existing_outputs_are_never_overwritten_silently(album, detector, load_model, tmp_path):
     root, refs, theirs = album
     photo = root / "trip" / sorted(theirs)[0]
