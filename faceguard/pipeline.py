@@ -311,12 +311,18 @@ def _collect(events: Iterator[Event], take: Callable) -> Iterator[Event]:
 
 
 def _check_outdir(job: CloakJob) -> None:
+    """The output folder is not an input folder, nor inside one, nor the folder of a photo
+    given by itself: cloaked photos beside their originals would be read as new photos
+    next time, or written over them."""
     out = job.outdir.resolve()
     for given in job.inputs:
         src = Path(given).resolve()
         if src.is_dir() and (out == src or src in out.parents):
             raise AlbumError(f"the output folder {job.outdir} must not be inside the input "
-                                f"folder {given} (originals are never touched)")
+                             f"folder {given} (originals are never touched)")
+        if src.is_file() and out == src.parent:
+            raise AlbumError(f"the output folder {job.outdir} must not be the folder of the "
+                             f"photo {given}: choose another (originals are never touched)")
     job.outdir.mkdir(parents=True, exist_ok=True)
 
 

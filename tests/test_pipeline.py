@@ -315,6 +315,11 @@ def test_output_inside_input_is_refused(album, detector, load_model):
     job = CloakJob(inputs=[root], outdir=root / "out", settings=FAST, protect=refs)
     with pytest.raises(AlbumError, match="must not be inside"):
         list(cloak_album(job, detector, _ensemble(load_model)))
+    # a photo given by itself: its own folder is refused too, one beside it is fine
+    photo = next((root / "trip").iterdir())
+    job = CloakJob(inputs=[photo], outdir=photo.parent, settings=FAST, protect=refs)
+    with pytest.raises(AlbumError, match="must not be the folder of the photo"):
+        list(cloak_album(job, detector, _ensemble(load_model)))
 
 
 def test_whom_to_protect_is_required(album, detector, load_model, tmp_path):
