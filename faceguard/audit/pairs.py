@@ -5,6 +5,7 @@ relative path when there is none.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -30,6 +31,9 @@ class Folders(Protocol):
 #: the most photos copied without a cloak that an audit reads for its gallery, spread
 #: over the album: enough people to pick from, at a bounded cost (about 0.3 s a photo)
 MOST_COPIED = 200
+
+#: how to say where the originals are, in the command line's words and the app's
+GIVE_ORIGINALS = "(--originals DIR; in the app, Originals)"
 
 
 @dataclass
@@ -78,13 +82,13 @@ def find_pairs(job: Folders) -> tuple[list[Pair], dict]:
         data["copied"] = len(copied)
         if pairs and job.originals is None and not any(p.original.is_file() for p in pairs):
             raise AuditError(f"the originals are no longer where the cloak run read them "
-                             f"(such as {pairs[0].original}): give their folder with "
-                             "--originals DIR")
+                             f"(such as {os.path.normpath(pairs[0].original)}): give their "
+                             f"folder {GIVE_ORIGINALS}")
         step = max(1, -(-len(copied) // MOST_COPIED))
         return pairs + copied[::step], data
     if job.originals is None:
-        raise AuditError(f"{job.cloaked} has no {MANIFEST_NAME}: say where the originals are "
-                         "with --originals DIR")
+        raise AuditError(f"{job.cloaked} has no {MANIFEST_NAME}: give the originals' folder "
+                         f"{GIVE_ORIGINALS}")
     # by name (a.png, or a.webp for a.webp.png written where a.png was too), else by the
     # name less its suffix (a.jpg written as a.png)
     by_name, by_stem = {}, {}
@@ -109,7 +113,7 @@ def _original(manifest: Manifest, entry: dict, originals: Path | None) -> Path:
         return recorded
     if originals is None:
         raise AuditError(f"{manifest.path.name} does not say where the originals are (their "
-                         "folder is kept private): give it with --originals DIR")
+                         f"folder is kept private): give it {GIVE_ORIGINALS}")
     below = originals / entry["input"]
     return below if below.is_file() else originals / Path(entry["input"]).name
 
