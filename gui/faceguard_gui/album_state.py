@@ -131,6 +131,9 @@ class AlbumState(QObject):
         named ones keep their names, recognised by their faces (photo and box), since
         the grouping numbers people anew."""
         before = {(path, face.box) for person in self.chosen for path, face in person.faces}
+        # a photo taken out while the grouping ran is out of its people too
+        people = [FoundPerson(kept, f.chip) for f in people
+                  if (kept := self._in_album(f.person)) is not None]
         for found in people:
             name = next((self.names[path, face.box] for path, face in found.person.faces
                          if (path, face.box) in self.names), None)
@@ -141,6 +144,13 @@ class AlbumState(QObject):
                        if any((path, face.box) in before for path, face in f.person.faces)]
         self.people_changed.emit()
         self.choice_changed.emit()
+
+    def _in_album(self, person: AlbumPerson) -> AlbumPerson | None:
+        """``person`` without the photos no longer in the album (None: none left)."""
+        for path in {p for p, _ in person.faces} - self.photos.keys():
+            if (person := person.without(path)) is None:
+                return None
+        return person
 
     def rename(self, person: AlbumPerson, name: str) -> None:
         """Call a person ``name`` (it goes into the manifest and the report)."""

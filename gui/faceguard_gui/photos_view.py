@@ -69,11 +69,16 @@ class PhotosView(QWidget):
         self.recent_button.setMenu(self.recent_menu)
         self.clear_button = QPushButton("Clear")
         self.clear_button.clicked.connect(self.clear)
+        self.scan_button = QPushButton("Find faces")  # shown when a look was stopped
+        self.scan_button.setToolTip("Look for the faces of the photos not scanned yet")
+        self.scan_button.clicked.connect(self.scan)
+        self.scan_button.hide()
         self.summary = note()
         bar = QHBoxLayout()
         for w in (self.add_files_button, self.add_folder_button, self.recent_button):
             bar.addWidget(w)
         bar.addWidget(self.summary, 1)
+        bar.addWidget(self.scan_button)
         bar.addWidget(self.clear_button)
 
         self.grid = PhotoGrid()
@@ -151,7 +156,7 @@ class PhotosView(QWidget):
             self.ctx.settings.add_recent(p if p.is_dir() else p.parent)
         self.ctx.settings.save()
         self._update_summary()
-        if not new:
+        if not new and not self.ctx.album.unscanned():
             skipped = skipped_lines(self.ctx.album.skipped[known:])
             self.ctx.tell("Nothing new", "These photos are already in the album (or the "
                           "folders hold no photos FaceGuard can read)."
@@ -194,6 +199,7 @@ class PhotosView(QWidget):
         if not paths:
             return
         self._scan_failed = False
+        self.scan_button.hide()
         earlier = album.scanned_faces()
         cache = self.ctx.models
 
@@ -205,8 +211,9 @@ class PhotosView(QWidget):
                 album.set_people(event.result)
 
         def on_finished(outcome: str, message: str) -> None:
-            self._scan_failed = outcome == "failed"
-            if self._scan_failed:
+            # stopped or failed: the photos left say so, and Find faces looks again
+            self._scan_failed = outcome != "done"
+            if outcome == "failed":
                 if missing := missing_models(models):
                     message = (f"The face recognizer{'s' * (len(missing) > 1)} "
                                f"{', '.join(missing)} must be installed first: use "
@@ -214,6 +221,7 @@ class PhotosView(QWidget):
                 self.ctx.tell("Could not find the faces", message)
             for path in album.unscanned():
                 self._update_item(path)
+            self._update_scan_button()
 
         n = len(paths)
         self.ctx.jobs.start(f"Finding faces in {n} photo{'s' if n > 1 else ''}",
@@ -241,6 +249,12 @@ class PhotosView(QWidget):
                 self._update_item(path)
         self._update_problems()
         self._update_summary()
+        self._update_scan_button()
+
+    def _update_scan_button(self) -> None:
+        """Find faces shows while photos wait for a look that was stopped or failed."""
+        self.scan_button.setVisible(self._scan_failed and bool(self.ctx.album.unscanned())
+                                    and not self.ctx.jobs.busy)
 
     def _update_item(self, path: Path) -> None:
         item = self._items.get(path)

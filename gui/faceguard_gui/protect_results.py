@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from faceguard.manifest import FaceRecord, why_copied
 from faceguard.verdict import tally, verdict
 from faceguard.visibility import describe
+from faceguard.words import plural
 from faceguard_gui.jobs import load_preview
 from faceguard_gui.protect_how import PRESET_LABELS
 from faceguard_gui.widgets import note
@@ -68,9 +69,11 @@ class ResultsPanel:
         self.results.setItem(row, 0, name)
         if event.error:
             self.results.setItem(row, 1, QTableWidgetItem(f"failed: {event.error}"))
+            self._not_written["failed"] += 1
             return
         if event.skipped:
             self.results.setItem(row, 1, QTableWidgetItem("already done (kept)"))
+            self._not_written["kept"] += 1
             return
         entry = event.result
         self._results[str(event.path)] = entry
@@ -99,6 +102,21 @@ class ResultsPanel:
         item = QTableWidgetItem(found.short())
         item.setToolTip(found.words())
         return item
+
+    def run_words(self, outdir: Path, stronger: str | None) -> str:
+        """What a finished run did, in words: photos cloaked, kept and failed, then the
+        faces' tally (:meth:`tally_words`) and what to do next."""
+        done = sum(1 for r in self._results.values() if r.get("status") == "cloaked")
+        kept, failed = self._not_written["kept"], self._not_written["failed"]
+        words = f"{plural(done, 'photo')} cloaked in {outdir}"
+        if kept:
+            words += f", {kept} done by an earlier run (kept)"
+        if failed:
+            words += f", {failed} failed (see their rows)"
+        words += f". {self.tally_words(stronger)}"
+        if self._results:
+            words += " Step 3's audit checks further. Double-click a photo to compare."
+        return words
 
     def tally_words(self, stronger: str | None) -> str:
         """The run's cloaked faces, recognizer by recognizer, in words (the CLI's last

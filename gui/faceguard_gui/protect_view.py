@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from PySide6.QtCore import Signal
@@ -50,6 +51,7 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
         self._run_limits: tuple[float | None, float | None] = (None, None)
         self.last_output: Path | None = None
         self._results: dict[str, dict] = {}
+        self._not_written: Counter[str] = Counter()
         self._preview_count = 0
         self._loading = True
 
@@ -185,6 +187,7 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
         self.last_output = outdir
         self._run_limits = self._limits()
         self._results = {}
+        self._not_written = Counter()  # photos kept from an earlier run, and failed
         self.results.setRowCount(0)
         notes: list[str] = []  # what the user should know, under the results at the end
 
@@ -207,10 +210,7 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
                                           "far; the files in the folder are all complete. "
                                           "Run again to finish the rest.")
             else:
-                self.results_note.setText(f"{plural(done, 'photo')} cloaked in {outdir}. "
-                                          f"{self.tally_words(job.settings.stronger)} "
-                                          "Step 3's audit checks further. Double-click a "
-                                          "photo to compare."
+                self.results_note.setText(self.run_words(outdir, job.settings.stronger)
                                           + "".join(f"\nNote: {n}." for n in notes))
 
         n = len(self.ctx.album.photos)

@@ -217,6 +217,7 @@ def test_cancel_midway_leaves_only_complete_files(make_window, copy_photos, qtbo
     skipped = [window.protect.results.item(r, 1).text()
                for r in range(window.protect.results.rowCount())]
     assert skipped.count("already done (kept)") == done_before
+    assert f", {done_before} done by an earlier run (kept). " in window.protect.results_note.text()
 
 
 @pytest.mark.slow
@@ -269,6 +270,13 @@ def test_unreadable_and_faceless_photos_show_error_rows(make_window, copy_photos
     assert "1 face" in window.photos._items[good.resolve()].text()
     assert "2 need attention" in window.photos.summary.text()
     assert window.isVisible() and window.messages == []  # an error row, not a crash
+    # protected all the same: the good photo is cloaked, and the note counts the failure
+    window.protect.everyone.setChecked(True)
+    window.go_to(1)
+    window.protect.protect_button.click()
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=JOB_TIMEOUT)
+    assert window.protect.results_note.text().startswith("1 photo cloaked in ")
+    assert ", 1 failed (see their rows). " in window.protect.results_note.text()
 
 
 @pytest.mark.slow
@@ -577,11 +585,37 @@ def test_screen_fits_1280x800(make_window):
     assert window.minimumSizeHint().width() <= 1280
 
 
+def test_a_stopped_look_for_faces_is_said_and_taken_up_again(make_window, copy_photos,
+                                                            qtbot):
+    window = make_window()
+    photos = copy_photos("a1", "b1", "a2")
+    seen = []
+
+    def cancel_on_first_photo(event) -> None:
+        if event.stage == "scanning":
+            seen.append(event.path)
+            if len(seen) == 1:
+                window.cancel_button.click()
+
+    window.jobs.progressed.connect(cancel_on_first_photo)
+    window.photos.add_paths(photos)
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=JOB_TIMEOUT)
+    window.jobs.progressed.disconnect(cancel_on_first_photo)
+    waiting = window.ctx.album.unscanned()
+    assert waiting  # stopped before the last photo
+    assert all("not scanned yet" in window.photos._items[p].text() for p in waiting)
+    assert window.photos.scan_button.isVisibleTo(window)
+    window.photos.scan_button.click()
+    wait_idle(qtbot, window)
+    assert not window.ctx.album.unscanned() and window.ctx.album.people
+    assert not window.photos.scan_button.isVisibleTo(window)
+
+
 def test_people_stay_chosen_when_the_album_is_grouped_again(qtbot):
     from faceguard.album import AlbumPerson
     from faceguard.detect import Face
     from faceguard.identity import Person
-    from faceguard_gui.album_state import AlbumState
+    from faceguard_gui.album_state import AlbumPhoto, AlbumState
     from faceguard_gui.jobs import FoundPerson
 
     def person(name: str, *faces: tuple[str, float]) -> FoundPerson:
@@ -590,13 +624,20 @@ def test_people_stay_chosen_when_the_album_is_grouped_again(qtbot):
             None)
 
     album = AlbumState()
+    album.photos = {Path(p): AlbumPhoto(Path(p), scanned=True) for p in ("a.jpg", "b.jpg")}
     album.set_people([person("person 1", ("a.jpg", 0)), person("person 2", ("b.jpg", 0))])
     album.choose([album.people[1].person])
     # a new photo of person 2 makes them the largest group: renumbered "person 1"
+    album.photos[Path("c.jpg")] = AlbumPhoto(Path("c.jpg"), scanned=True)
     album.set_people([person("person 1", ("b.jpg", 0), ("c.jpg", 10)),
                       person("person 2", ("a.jpg", 0))])
     assert [p.name for p in album.chosen] == ["person 1"]
     assert album.chosen[0].faces[1][0] == Path("c.jpg")
+    # a photo taken out while the album was grouped is out of its people too
+    album.remove(Path("a.jpg"))
+    album.set_people([person("person 1", ("b.jpg", 0), ("c.jpg", 10)),
+                      person("person 2", ("a.jpg", 0))])
+    assert [p.person.name for p in album.people] == ["person 1"]
 
 
 def test_the_app_shows_plain_names_with_technical_ones_in_tooltips(make_window):
