@@ -206,12 +206,12 @@ def why_copied(entry: dict) -> str:
     return "no face found" if not entry.get("faces") else "no protected face"
 
 
-
 def input_stat(path: Path) -> list[int]:
     """[size in bytes, modification time in ns] of a photo as read: a photo changed (or
     replaced by another of the same name) since a run is not done (:meth:`Manifest.is_done`)."""
     stat = path.stat()
     return [stat.st_size, stat.st_mtime_ns]
+
 
 class Manifest:
     """A run manifest bound to an output folder.

@@ -96,6 +96,7 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
     reports, centroids, regions, seen = [], {}, [], {}
     others = {}  # face -> the person's centroids for the ``unseen`` recognizers
     optimised = [j for j, k in enumerate(owners) if k is not None and k not in plan.masks]
+    whom = plan.whom(owners)
     for j, (face, k) in enumerate(zip(scanned.faces, owners, strict=True)):
         d = face.to_dict()
         report = FaceRecord(d["box"], d["landmarks"], k is not None)
@@ -106,7 +107,7 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
         own = {m: e[j] for m, e in scanned.embeddings.items()}
         centroids[j] = (own if k == SELF else
                         centroids_apart_from(ensemble, plan.protected[k], own))
-        report.person = plan.whom(owners)[j]
+        report.person = whom[j]
         if k in plan.masks:
             image, crop = mask_face(image, face, plan.masks[k], ensemble, s.texture,
                                     photo.is_grey, s.floor, s.delta_e)

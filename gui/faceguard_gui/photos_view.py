@@ -52,7 +52,7 @@ class PhotosView(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self._items: dict[Path, QListWidgetItem] = {}
-        self._scan_failed = False
+        self._scan_stopped = False
 
         header = StepHeader("1  Photos", "Add the photos you want to protect. FaceGuard finds "
                             "the faces in them; your photos never leave this computer and "
@@ -198,7 +198,7 @@ class PhotosView(QWidget):
         paths = album.unscanned()
         if not paths:
             return
-        self._scan_failed = False
+        self._scan_stopped = False
         self.scan_button.hide()
         earlier = album.scanned_faces()
         cache = self.ctx.models
@@ -212,7 +212,7 @@ class PhotosView(QWidget):
 
         def on_finished(outcome: str, message: str) -> None:
             # stopped or failed: the photos left say so, and Find faces looks again
-            self._scan_failed = outcome != "done"
+            self._scan_stopped = outcome != "done"
             if outcome == "failed":
                 if missing := missing_models(models):
                     message = (f"The face recognizer{'s' * (len(missing) > 1)} "
@@ -253,7 +253,7 @@ class PhotosView(QWidget):
 
     def _update_scan_button(self) -> None:
         """Find faces shows while photos wait for a look that was stopped or failed."""
-        self.scan_button.setVisible(self._scan_failed and bool(self.ctx.album.unscanned())
+        self.scan_button.setVisible(self._scan_stopped and bool(self.ctx.album.unscanned())
                                     and not self.ctx.jobs.busy)
 
     def _update_item(self, path: Path) -> None:
@@ -263,7 +263,7 @@ class PhotosView(QWidget):
             return
         item.setIcon(QIcon(self._picture(photo)))
         if not photo.scanned:
-            status = "not scanned yet" if self._scan_failed else "looking for faces…"
+            status = "not scanned yet" if self._scan_stopped else "looking for faces…"
         elif photo.error:
             status = "⚠ cannot be read"
         elif not photo.face_count:
