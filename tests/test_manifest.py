@@ -177,6 +177,8 @@ def test_the_audit_finds_the_originals_from_the_private_manifest(tmp_path, monke
     (out / MANIFEST_NAME).write_text(json.dumps(data))
     with pytest.raises(AuditError, match="--originals"):
         find_pairs(AuditJob(cloaked=out, outdir=tmp_path / "report"))
+    with pytest.raises(AuditError, match="no such folder: .*nowhere"):
+        find_pairs(AuditJob(cloaked=tmp_path / "nowhere", outdir=tmp_path / "report"))
     pairs, _ = find_pairs(AuditJob(cloaked=out, outdir=tmp_path / "report", originals=root))
     assert pairs[0].original == root / "trip" / "a.jpg"
     # originals moved since the run: the audit asks for their folder, not for faces

@@ -57,6 +57,9 @@ class Pair:
 
 def find_pairs(job: Folders) -> tuple[list[Pair], dict]:
     """Pairs of (original, cloaked) photos and the cloak run's manifest (or {})."""
+    for folder in (job.cloaked, job.originals):
+        if folder is not None and not folder.exists():
+            raise AuditError(f"no such folder: {folder}")
     if manifest_file(job.cloaked) is not None:
         try:
             manifest = Manifest.load(job.cloaked)

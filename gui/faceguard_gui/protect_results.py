@@ -68,7 +68,11 @@ class ResultsPanel:
         name.setToolTip(str(event.path))
         self.results.setItem(row, 0, name)
         if event.error:
-            self.results.setItem(row, 1, QTableWidgetItem(f"failed: {event.error}"))
+            # the row names the photo: the core's "path: reason" says the reason
+            reason = event.error.removeprefix(f"{event.path}: ")
+            failed = QTableWidgetItem(f"failed: {reason}")
+            failed.setToolTip(event.error)
+            self.results.setItem(row, 1, failed)
             self._not_written["failed"] += 1
             return
         if event.skipped:

@@ -277,6 +277,10 @@ def test_unreadable_and_faceless_photos_show_error_rows(make_window, copy_photos
     qtbot.waitUntil(lambda: not window.jobs.busy, timeout=JOB_TIMEOUT)
     assert window.protect.results_note.text().startswith("1 photo cloaked in ")
     assert ", 1 failed (see their rows). " in window.protect.results_note.text()
+    results = window.protect.results
+    [failed] = [results.item(r, 1).text() for r in range(results.rowCount())
+                if results.item(r, 0).text() == "broken.jpg"]
+    assert failed.startswith("failed: ") and str(broken.parent) not in failed  # the row names it
 
 
 @pytest.mark.slow
