@@ -36,11 +36,11 @@ def add_device_arg(parser: argparse.ArgumentParser) -> None:
 
 def add_detector_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-face", type=int, metavar="PX",
-                        help="smallest face to find, in photo pixels (default 20, but in "
-                             "photos over 1024 px about 1.2%% of their longer side: 47 px "
+                        help="smallest face to look for, in photo pixels (default 20; in "
+                             "photos over 1024 px, about 1.2%% of their longer side: 47 px "
                              "at 4000 px). A size given here is looked for in every photo, "
                              "at more time on large ones (20 px at 12 megapixels: about "
-                             "3x the detection time)")
+                             "4x the detection time)")
     parser.add_argument("--min-score", type=float, default=0.9,
                         help="detector confidence threshold (default 0.9)")
     parser.add_argument("--upright-only", action="store_true",
