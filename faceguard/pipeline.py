@@ -253,9 +253,10 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
             yield failed(i, errors[i])
             i += 1
             continue
-        if skipped(i):
+        if skipped(i):  # with the earlier run's entry, its input as read now
             decoded.forget(path)
-            yield Event(i + 1, total, "cloaking", path, skipped=True)
+            yield Event(i + 1, total, "cloaking", path, skipped=True,
+                        result=manifest.photos[key] | {"input": str(path)})
             i += 1
             continue
         partner, j = None, i + 1

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from faceguard.io import SUPPORTED_SUFFIXES, skipped_lines
+from faceguard.io import skipped_lines
 from faceguard.words import plural
 from faceguard_gui.album_state import AlbumPhoto
 from faceguard_gui.context import AppContext
@@ -36,7 +36,7 @@ from faceguard_gui.images import (
 from faceguard_gui.jobs import scan_photos
 from faceguard_gui.models_dialog import missing_models
 from faceguard_gui.photo_grid import PATH_ROLE, THUMB, PhotoGrid
-from faceguard_gui.widgets import StepHeader, note
+from faceguard_gui.widgets import PHOTO_FILTER, StepHeader, note
 
 
 class PhotosView(QWidget):
@@ -124,10 +124,8 @@ class PhotosView(QWidget):
     # -------------------------------------------------------------- adding photos
 
     def choose_files(self) -> None:
-        patterns = " ".join(f"*{s}" for s in sorted(SUPPORTED_SUFFIXES))
         start = self.ctx.settings.recent_folders[0] if self.ctx.settings.recent_folders else ""
-        files, _ = QFileDialog.getOpenFileNames(self, "Add photos", start,
-                                                f"Photos ({patterns});;All files (*)")
+        files, _ = QFileDialog.getOpenFileNames(self, "Add photos", start, PHOTO_FILTER)
         self.add_paths([Path(f) for f in files])
 
     def choose_folder(self) -> None:

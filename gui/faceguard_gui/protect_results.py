@@ -64,7 +64,9 @@ class ResultsPanel:
     def _add_result(self, event) -> None:
         row = self.results.rowCount()
         self.results.insertRow(row)
-        name = QTableWidgetItem(event.path.name if event.path else "")
+        # as in the output folder: two photos of one name in two sub-folders differ
+        name = QTableWidgetItem(self._shown_names.get(event.path, event.path.name)
+                                if event.path else "")
         name.setToolTip(str(event.path))
         self.results.setItem(row, 0, name)
         if event.error:
@@ -75,13 +77,13 @@ class ResultsPanel:
             self.results.setItem(row, 1, failed)
             self._not_written["failed"] += 1
             return
+        entry = event.result
+        name.setData(Qt.ItemDataRole.UserRole, entry)  # what a double-click compares
         if event.skipped:
             self.results.setItem(row, 1, QTableWidgetItem("already done (kept)"))
             self._not_written["kept"] += 1
             return
-        entry = event.result
         self._results[str(event.path)] = entry
-        name.setData(Qt.ItemDataRole.UserRole, str(event.path))
         faces = entry["faces"]
         protected = [f for f in faces if f["protected"]]
         # "cloaked", not "protected": whether the cloak protects is the last column's say
@@ -131,8 +133,7 @@ class ResultsPanel:
 
     def _open_result(self, row: int, _column: int) -> None:
         item = self.results.item(row, 0)
-        key = item.data(Qt.ItemDataRole.UserRole) if item else None
-        entry = self._results.get(key) if key else None
+        entry = item.data(Qt.ItemDataRole.UserRole) if item else None
         if entry is None or self.last_output is None:
             return
         self.setCursor(Qt.CursorShape.WaitCursor)

@@ -52,6 +52,7 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
         self.last_output: Path | None = None
         self._results: dict[str, dict] = {}
         self._not_written: Counter[str] = Counter()
+        self._shown_names: dict[Path, str] = {}  # photo -> its path in the album
         self._preview_count = 0
         self._loading = True
 
@@ -188,6 +189,7 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
         self._run_limits = self._limits()
         self._results = {}
         self._not_written = Counter()  # photos kept from an earlier run, and failed
+        self._shown_names = {path: rel.as_posix() for path, rel in job.photos or []}
         self.results.setRowCount(0)
         notes: list[str] = []  # what the user should know, under the results at the end
 

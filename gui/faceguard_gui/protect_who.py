@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from faceguard.words import plural
-from faceguard_gui.widgets import note
+from faceguard_gui.widgets import PHOTO_FILTER, note
 
 CHIP = 96
 
@@ -136,6 +136,8 @@ class WhoPanel:
                   if self.people_list.item(i).checkState() == Qt.CheckState.Checked]
         self.ctx.album.choose(chosen)
         photos = self.ctx.album.photos_of(chosen) if chosen else list(self.ctx.album.photos)
+        # a photo that cannot be read, or has no face, has nothing to preview
+        photos = [p for p in photos if not self.ctx.album.photos[p].problem]
         current = self.preview_photo.currentData()
         self.preview_photo.clear()
         for path in photos:
@@ -146,8 +148,7 @@ class WhoPanel:
 
     def choose_reference_photos(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "Reference photos of the person to "
-                                                "protect", "", "Photos (*.jpg *.jpeg *.png "
-                                                "*.webp *.tif *.tiff *.bmp);;All files (*)")
+                                                "protect", "", PHOTO_FILTER)
         if files:
             self.set_reference_photos([Path(f) for f in files])
 

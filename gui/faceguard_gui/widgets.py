@@ -1,5 +1,5 @@
 """Small widgets the steps share: a step header, a list of ticks, a muted note, a
-scrolling column, a plot that fits its width."""
+scrolling column, a plot that fits its width; the file dialogs' photo filter."""
 
 from __future__ import annotations
 
@@ -18,6 +18,12 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from faceguard.io import SUPPORTED_SUFFIXES
+
+#: the file dialogs' filter for photos FaceGuard reads
+PHOTO_FILTER = ("Photos (" + " ".join(f"*{s}" for s in sorted(SUPPORTED_SUFFIXES))
+                + ");;All files (*)")
 
 
 class FittingLabel(QLabel):

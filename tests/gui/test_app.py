@@ -218,6 +218,12 @@ def test_cancel_midway_leaves_only_complete_files(make_window, copy_photos, qtbo
                for r in range(window.protect.results.rowCount())]
     assert skipped.count("already done (kept)") == done_before
     assert f", {done_before} done by an earlier run (kept). " in window.protect.results_note.text()
+    # a kept photo compares with its original as a new one does
+    kept = skipped.index("already done (kept)")
+    window.protect.results.cellDoubleClicked.emit(kept, 0)
+    assert window.protect.preview_window is not None and window.messages == []
+    view = window.protect.preview_window.view
+    assert view.after.size() == view.before.size() and view.after.width() > 0
 
 
 @pytest.mark.slow
@@ -273,6 +279,8 @@ def test_unreadable_and_faceless_photos_show_error_rows(make_window, copy_photos
     # protected all the same: the good photo is cloaked, and the note counts the failure
     window.protect.everyone.setChecked(True)
     window.go_to(1)
+    preview = window.protect.preview_photo  # nothing to preview in the other two
+    assert [preview.itemText(i) for i in range(preview.count())] == [good.name]
     window.protect.protect_button.click()
     qtbot.waitUntil(lambda: not window.jobs.busy, timeout=JOB_TIMEOUT)
     assert window.protect.results_note.text().startswith("1 photo cloaked in ")
