@@ -93,9 +93,9 @@ class Compiler:
                 raise UnsupportedOpError(f"placeholder {name!r} has unknown rank")
             self.vals[name] = _Val(len(shape))
             return
-        if all(self.vals[i].const is not None for i in ins) and op in _UNARY | _BINARY:
+        if all(self.is_const(i) for i in ins) and op in _UNARY | _BINARY:
             raise UnsupportedOpError(f"{op} {name!r} on constants only (fold the graph first)")
-        if op in OPS and op not in ("ConcatV2", "AddN") and self.vals[ins[0]].const is not None:
+        if op in OPS and op not in ("ConcatV2", "AddN") and self.is_const(ins[0]):
             raise UnsupportedOpError(f"{op} {name!r} on a constant (fold the graph first)")
         if op in _UNARY:
             fn, rank = _UNARY[op], self.vals[ins[0]].rank
@@ -117,6 +117,9 @@ class Compiler:
 
     def rank(self, name: str) -> int:
         return self.vals[name].rank
+
+    def is_const(self, name: str) -> bool:
+        return self.vals[name].const is not None
 
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -17,8 +17,18 @@ import torch.nn.functional as F
 
 from faceguard.models.tfjs.graph import UnsupportedOpError
 
-if TYPE_CHECKING:
-    from faceguard.models.tfjs.compiler import Compiler
+
+class Compiling(Protocol):
+    """What an op's translation asks of the compiler
+    (:class:`~faceguard.models.tfjs.compiler.Compiler`, which calls the ops)."""
+
+    def buffer(self, name: str, form: str, make: Callable[[], np.ndarray]) -> str: ...
+    def const(self, name: str) -> np.ndarray: ...
+    def is_const(self, name: str) -> bool: ...
+    def operand(self, name: str, rank: int) -> str: ...
+    def emit(self, name: str, fn: Callable, args: tuple[str, ...], rank: int) -> None: ...
+    def rank(self, name: str) -> int: ...
+
 
 _NHWC_TO_NCHW_AXIS = (0, 2, 3, 1)  # where NHWC axis i lives in NCHW
 
@@ -84,7 +94,7 @@ def _activation(name: str, attr: dict[str, Any]) -> Callable:
 
 
 
-def _conv_common(c: Compiler, node: dict[str, Any], depthwise: bool) -> None:
+def _conv_common(c: Compiling, node: dict[str, Any], depthwise: bool) -> None:
     """Conv2D / DepthwiseConv2dNative and their fused forms (BiasAdd + activation)."""
     name, ins, attr = node["name"], node["inputs"], node["attr"]
     if attr.get("data_format", "NHWC") != "NHWC":
@@ -122,7 +132,7 @@ def _conv_common(c: Compiler, node: dict[str, Any], depthwise: bool) -> None:
     c.emit(name, conv, args, 4)
 
 
-def _matmul(c: Compiler, node: dict[str, Any]) -> None:
+def _matmul(c: Compiling, node: dict[str, Any]) -> None:
     """MatMul / _FusedMatMul (BiasAdd + activation) on 2-D tensors."""
     name, ins, attr = node["name"], node["inputs"], node["attr"]
     ta, tb = attr.get("transpose_a", False), attr.get("transpose_b", False)
@@ -133,7 +143,7 @@ def _matmul(c: Compiler, node: dict[str, Any]) -> None:
     alpha_key = c.buffer(ins[3], "vec", lambda: c.const(ins[3]).reshape(-1)) if (
         act == "Prelu") else None
     act_fn = _activation(act, attr) if act else None
-    if c.vals[ins[1]].const is not None and not ta:
+    if c.is_const(ins[1]) and not ta:
         # F.linear wants (out, in): store the constant right-hand side pre-transposed
         rhs = c.const(ins[1])
         w = c.buffer(ins[1], "linear" if not tb else "raw", lambda: rhs if tb else rhs.T)
@@ -159,7 +169,7 @@ def _matmul(c: Compiler, node: dict[str, Any]) -> None:
     c.emit(name, matmul, args + ((alpha_key,) if alpha_key else ()), 2)
 
 
-def _reduce(c: Compiler, node: dict[str, Any]) -> None:
+def _reduce(c: Compiling, node: dict[str, Any]) -> None:
     """Mean / Sum / Max / Min over constant axes."""
     name, ins, attr = node["name"], node["inputs"], node["attr"]
     rank = c.rank(ins[0])
@@ -184,7 +194,7 @@ def _reduce(c: Compiler, node: dict[str, Any]) -> None:
     c.emit(name, reduce, (ins[0],), out_rank)
 
 
-def _pad(c: Compiler, node: dict[str, Any]) -> None:
+def _pad(c: Compiling, node: dict[str, Any]) -> None:
     """Pad / PadV2 / MirrorPad with constant paddings."""
     name, ins, attr = node["name"], node["inputs"], node["attr"]
     pads = c.const(ins[1]).astype(int).reshape(-1, 2)
@@ -211,7 +221,7 @@ def _pad(c: Compiler, node: dict[str, Any]) -> None:
     c.emit(name, pad, (ins[0],), rank)
 
 
-def _reshape(c: Compiler, node: dict[str, Any]) -> None:
+def _reshape(c: Compiling, node: dict[str, Any]) -> None:
     name, ins = node["name"], node["inputs"]
     shape = [int(s) for s in c.const(ins[1]).reshape(-1)]
     from_4d, to_4d = c.rank(ins[0]) == 4, len(shape) == 4
@@ -225,7 +235,7 @@ def _reshape(c: Compiler, node: dict[str, Any]) -> None:
     c.emit(name, reshape, (ins[0],), len(shape))
 
 
-def _squeeze(c: Compiler, node: dict[str, Any]) -> None:
+def _squeeze(c: Compiling, node: dict[str, Any]) -> None:
     name, ins, attr = node["name"], node["inputs"], node["attr"]
     rank = c.rank(ins[0])
     axes = sorted(a % rank for a in attr.get("squeeze_dims", attr.get("axis", [])))
@@ -243,7 +253,7 @@ def _squeeze(c: Compiler, node: dict[str, Any]) -> None:
     c.emit(name, squeeze, (ins[0],), rank - len(axes))
 
 
-def _concat(c: Compiler, node: dict[str, Any]) -> None:
+def _concat(c: Compiling, node: dict[str, Any]) -> None:
     name, ins = node["name"], node["inputs"]
     rank = max(c.rank(i) for i in ins[:-1])
     axis = int(c.const(ins[-1])) % rank
@@ -252,7 +262,7 @@ def _concat(c: Compiler, node: dict[str, Any]) -> None:
            rank)
 
 
-def _pool(c: Compiler, node: dict[str, Any]) -> None:
+def _pool(c: Compiling, node: dict[str, Any]) -> None:
     """MaxPool / AvgPool (TF's AvgPool does not count padded pixels)."""
     name, ins, attr = node["name"], node["inputs"], node["attr"]
     kh, kw = attr["ksize"][1:3]
@@ -274,38 +284,38 @@ def _pool(c: Compiler, node: dict[str, Any]) -> None:
     c.emit(name, pool, (ins[0],), 4)
 
 
-def _bias_add(c: Compiler, node: dict[str, Any]) -> None:
+def _bias_add(c: Compiling, node: dict[str, Any]) -> None:
     name, ins = node["name"], node["inputs"]
     rank = c.rank(ins[0])
     c.emit(name, torch.add, (ins[0], c.operand(ins[1], rank)), rank)
 
 
-def _prelu(c: Compiler, node: dict[str, Any]) -> None:
+def _prelu(c: Compiling, node: dict[str, Any]) -> None:
     name, ins = node["name"], node["inputs"]
     rank = c.rank(ins[0])
     c.emit(name, lambda x, a: torch.where(x >= 0, x, x * a),
            (ins[0], c.operand(ins[1], rank)), rank)
 
 
-def _clamp(c: Compiler, node: dict[str, Any]) -> None:
+def _clamp(c: Compiling, node: dict[str, Any]) -> None:
     lo, hi = node["attr"]["clamp"]
     x = node["inputs"][0]
     c.emit(node["name"], lambda t: t.clamp(lo, hi), (x,), c.rank(x))
 
 
-def _leaky_relu(c: Compiler, node: dict[str, Any]) -> None:
+def _leaky_relu(c: Compiling, node: dict[str, Any]) -> None:
     alpha = node["attr"].get("alpha", 0.2)
     c.emit(node["name"], lambda x: F.leaky_relu(x, alpha), (node["inputs"][0],),
            c.rank(node["inputs"][0]))
 
 
-def _softmax(c: Compiler, node: dict[str, Any]) -> None:
+def _softmax(c: Compiling, node: dict[str, Any]) -> None:
     x = node["inputs"][0]
     dim = 1 if c.rank(x) == 4 else -1  # TF: the last axis, which is C
     c.emit(node["name"], lambda t: torch.softmax(t, dim), (x,), c.rank(x))
 
 
-def _batch_norm(c: Compiler, node: dict[str, Any]) -> None:
+def _batch_norm(c: Compiling, node: dict[str, Any]) -> None:
     """FusedBatchNorm(V3) in inference mode, folded to one per-channel affine map."""
     name, ins = node["name"], node["inputs"]
     if node["attr"].get("is_training", False):
@@ -321,13 +331,13 @@ def _batch_norm(c: Compiler, node: dict[str, Any]) -> None:
     c.emit(name, lambda x, a, b: torch.addcmul(b, x, a), (ins[0], ka, kb), rank)
 
 
-def _add_n(c: Compiler, node: dict[str, Any]) -> None:
+def _add_n(c: Compiling, node: dict[str, Any]) -> None:
     rank = max(c.rank(i) for i in node["inputs"])
     c.emit(node["name"], lambda *xs: sum(xs[1:], xs[0]),
            tuple(c.operand(i, rank) for i in node["inputs"]), rank)
 
 
-OPS: dict[str, Callable[[Compiler, dict[str, Any]], None]] = {
+OPS: dict[str, Callable[[Compiling, dict[str, Any]], None]] = {
     "Conv2D": lambda c, n: _conv_common(c, n, depthwise=False),
     "_FusedConv2D": lambda c, n: _conv_common(c, n, depthwise=False),
     "DepthwiseConv2dNative": lambda c, n: _conv_common(c, n, depthwise=True),
