@@ -64,15 +64,42 @@ def photo_jobs(inputs: Sequence[Path], recursive: bool = True) -> list[tuple[Pat
 
 def relative_paths(found: Sequence[tuple[Path, Sequence[Path]]]) -> list[tuple[Path, Path]]:
     """(photo, output-relative path) for photos already found: (input, its photos) pairs
-    (see :func:`photo_jobs`), so that a shell that found them does not find them again."""
-    jobs: list[tuple[Path, Path]] = []
-    for given, photos in found:
-        for path in photos:
-            rel = path.relative_to(given) if given.is_dir() else Path(path.name)
-            if len(found) > 1 and given.is_dir():
-                rel = Path(given.resolve().name) / rel
-            jobs.append((path, rel))
-    return jobs
+    (see :func:`photo_jobs`), so that a shell that found them does not find them again.
+
+    A photo named twice is taken once. Photos that would share an output path (two input
+    folders, or files, of one name) each start it with as many of their folder's names
+    as makes them differ: ``a/sub/x.jpg`` and ``b/sub/x.jpg`` given as ``a/sub`` and
+    ``b/sub`` are written as ``a/sub/x.jpg`` and ``b/sub/x.jpg``, not both as ``sub/x.jpg``.
+    """
+    photos: list[Path] = []
+    folders: list[tuple[str, ...]] = []  # each photo's input folder, its names below the root
+    inside: list[Path] = []  # each photo's path in its input folder (a file: its name)
+    depths: list[int] = []  # how many of its folder's names its output path starts with
+    seen: set[Path] = set()
+    for given, paths in found:
+        folder = given.resolve() if given.is_dir() else given.resolve().parent
+        for path in paths:
+            if (key := path.resolve()) in seen:
+                continue
+            seen.add(key)
+            photos.append(path)
+            folders.append(folder.parts[1:])
+            inside.append(path.relative_to(given) if given.is_dir() else Path(path.name))
+            depths.append(int(len(found) > 1 and given.is_dir()))
+
+    def rel(i: int) -> Path:
+        return Path(*folders[i][len(folders[i]) - depths[i]:], inside[i])
+
+    while True:
+        claims: dict[Path, list[int]] = {}
+        for i in range(len(photos)):
+            claims.setdefault(rel(i), []).append(i)
+        grow = [i for group in claims.values() if len(group) > 1 for i in group
+                if depths[i] < len(folders[i])]
+        if not grow:
+            return [(path, rel(i)) for i, path in enumerate(photos)]
+        for i in grow:
+            depths[i] += 1
 
 
 def embed_faces(ensemble: Ensemble, photo: torch.Tensor, faces: Sequence[Face]

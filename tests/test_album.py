@@ -50,6 +50,21 @@ def test_relative_paths_of_found_photos_match_photo_jobs(tmp_path):
         "a/sub/p0.png", "a/sub/p1.png", "b/p0.png"]
 
 
+def test_photos_that_would_share_an_output_path_each_get_their_own(tmp_path):
+    """Two input folders of one name, two files of one name, a photo named twice."""
+    for top in ("dA", "dC"):
+        _photos(tmp_path / top / "sub", 1)
+    x, y = tmp_path / "dA" / "sub" / "p0.png", tmp_path / "dC" / "sub" / "p0.png"
+    rels = [rel.as_posix() for _, rel in
+            photo_jobs([tmp_path / "dA" / "sub", tmp_path / "dC" / "sub"])]
+    assert rels == ["dA/sub/p0.png", "dC/sub/p0.png"]
+    assert [rel.as_posix() for _, rel in photo_jobs([x, y])] == rels
+    assert [rel.as_posix() for _, rel in photo_jobs([x, x])] == ["p0.png"]
+    # no clash: the paths as before
+    assert [rel.as_posix() for _, rel in photo_jobs([x, tmp_path / "dC"])] == [
+        "p0.png", "dC/sub/p0.png"]
+
+
 def test_scanning_goes_on_past_a_bad_photo_in_order(tmp_path):
     """Photos are decoded side by side (faceguard.workers); events still come in order."""
     from faceguard.album import detect_photos
