@@ -75,10 +75,12 @@ def make_defenses(names) -> dict:
         raise CLIError(str(exc)) from None
 
 
-def _names(text: str, known) -> list[str]:
+def _names(text: str, known, nothing: str | None = None) -> list[str]:
+    """The names in a comma-separated list; 'all' for every ``known`` one, ``nothing``
+    (when given) for none."""
     if text == "all":
         return list(known)
-    if text == "none":
+    if text == nothing:
         return []
     return [n.strip() for n in text.split(",") if n.strip()]
 
@@ -111,12 +113,14 @@ def run(args: argparse.Namespace) -> int:
     for path in (args.cloaked, args.originals, args.gallery):
         if path is not None and not path.exists():
             raise CLIError(f"no such file or folder: {path}")
-    detectors = _names(args.detectors, DETECTORS)
+    detectors = _names(args.detectors, DETECTORS, nothing="none")
     unknown = [d for d in detectors if d not in DETECTORS]
     if unknown:
         raise CLIError(f"unknown detector{'s' * (len(unknown) > 1)} {', '.join(unknown)}; "
                        "see --list-detectors")
-    defenses = _names(args.defenses, DEFENSES)
+    defenses = _names(args.defenses, DEFENSES)  # "none" is a defense: as published
+    if not defenses:
+        raise CLIError("--defenses needs at least one defense, e.g. none (as published)")
     make_defenses(defenses + ([args.detect_after] if args.detect_after else []))  # validate
     job = AuditJob(cloaked=args.cloaked, outdir=args.out, originals=args.originals,
                    gallery=args.gallery,

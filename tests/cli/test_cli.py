@@ -207,6 +207,9 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
                      "--defenses", "none", "--detectors", "wlmp-linear,wlmp-rbf",
                      "--no-stand-ins", "--quiet")
     assert bare.returncode == 3, bare.stderr
+    # "none" is the defense "as published": measured, not taken for no defense at all
+    bare_data = json.loads((tmp_path / "bare" / "report.json").read_text())
+    assert {r["defense"] for r in bare_data["protection"]} == {"none"}
     assert ("The cloak-detection check could not run: it needs at least 8 cloaked faces, "
             "this set has 2, and stand-in faces were turned off.") in bare.stdout.splitlines()
     assert "error:" not in bare.stderr
