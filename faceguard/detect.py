@@ -125,9 +125,9 @@ class FaceDetector:
     ) -> None:
         if (min_face_size is not None and min_face_size < 1) or not 0 <= min_score <= 1 \
                 or max_side < 64:
-            raise ValueError(
-                "min_face_size must be >= 1, min_score in [0, 1] and max_side >= 64"
-            )
+            raise ValueError("the smallest face (min_face_size) must be at least 1 pixel, the "
+                             "detector's confidence threshold (min_score) in [0, 1] and "
+                             "max_side at least 64")
         self.device = pick_device(device)
         self.min_face_size = MIN_FACE if min_face_size is None else min_face_size
         self.min_face_asked = min_face_size is not None

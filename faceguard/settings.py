@@ -283,6 +283,8 @@ class CloakSettings:
             raise ValueError(f"eps is in grey levels and must be in (0, 64], got {self.eps}")
         if self.steps is not None and self.steps < 1:
             raise ValueError("steps must be >= 1")
+        if self.eot_samples is not None and self.eot_samples < 1:
+            raise ValueError("eot_samples (random transforms per step) must be >= 1")
         if self.floor is not None and not 0 < self.floor <= 100:
             raise ValueError("floor is an SSIMULACRA2 score and must be in (0, 100]")
         if self.delta_e is not None and not 0 < self.delta_e <= 50:
@@ -296,7 +298,8 @@ class CloakSettings:
         if not 0 <= self.texture <= 1:
             raise ValueError("texture must be in [0, 1]")
         if not 0 <= self.chroma <= 1:
-            raise ValueError("chroma is a share of the budget and must be in [0, 1]")
+            raise ValueError("the colour share (chroma) is a share of the budget and must be "
+                             "in [0, 1]")
         if self.person_mask is not None and (self.method not in PERSON_MASK_METHODS
                                              or not 1 <= self.person_mask <= 100):
             raise ValueError("a person mask is refined by the perceptual method, for 1 to "

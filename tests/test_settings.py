@@ -78,8 +78,14 @@ def test_colour_share_reaches_the_cloak_and_is_kept_out_of_older_runs_digests():
     # brightness only (the default) is not in the settings: runs from before it resume
     assert "chroma" not in build_settings().to_dict()
     assert make_cloak(build_settings()).chroma == 0.0
-    with pytest.raises(ValueError, match="share"):
+    with pytest.raises(ValueError, match="colour share"):
         build_settings(chroma=1.5)
+
+
+def test_robust_cloaks_need_a_random_transform_per_step():
+    for samples in (0, -2):  # a crash deep in the optimiser before
+        with pytest.raises(ValueError, match="eot_samples .* >= 1"):
+            build_settings(robust=True, eot_samples=samples)
 
 
 def test_a_stronger_preset_is_offered_only_for_a_preset_as_measured():
