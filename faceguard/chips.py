@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,6 +62,7 @@ def write_people(people: Sequence[AlbumPerson], outdir: Path, limit: PixelLimit 
     Returns the folders, one per person; each is usable as ``--protect FOLDER``.
     """
     outdir.mkdir(parents=True, exist_ok=True)
+    _forget_earlier(outdir)
     folders = []
     for person in people:
         folder = outdir / slug(person.name)
@@ -73,3 +75,17 @@ def write_people(people: Sequence[AlbumPerson], outdir: Path, limit: PixelLimit 
                           zip(people, folders, strict=True)]}
     (outdir / "people.json").write_text(json.dumps(summary, indent=1))
     return folders
+
+
+def _forget_earlier(outdir: Path) -> None:
+    """Remove the chips an earlier :func:`write_people` left in ``outdir``: a person's
+    folder mixing them with this run's would show two people (and protect both)."""
+    listed = outdir / "people.json"
+    if not listed.is_file():
+        return
+    for person in json.loads(listed.read_text()).get("people", []):
+        if folder := person.get("folder"):
+            for chip in (outdir / folder).glob("face-*.png"):
+                chip.unlink()
+            with contextlib.suppress(OSError):  # kept when the user put more in it
+                (outdir / folder).rmdir()

@@ -22,6 +22,7 @@ from faceguard.album import (
     AlbumError,
     DecodedPhotos,
     PhotoFaces,
+    check_outdir,
     detect_photos,
     gallery_people,
     photo_jobs,
@@ -114,7 +115,8 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     jobs = job.photos if job.photos is not None else photo_jobs(job.inputs, job.recursive)
     if not jobs:
         raise AlbumError("no photos found in " + ", ".join(map(str, job.inputs)))
-    _check_outdir(job)
+    check_outdir(job.outdir, job.inputs)
+    job.outdir.mkdir(parents=True, exist_ok=True)
     detector = detector or FaceDetector()
     mask_path = find_mask(job.mask) if job.mask else None
     mask = _load_mask(mask_path) if mask_path else None
@@ -309,22 +311,6 @@ def _collect(events: Iterator[Event], take: Callable) -> Iterator[Event]:
         if isinstance(event.result, Person | list):
             take(event.result)
         yield event
-
-
-def _check_outdir(job: CloakJob) -> None:
-    """The output folder is not an input folder, nor inside one, nor the folder of a photo
-    given by itself: cloaked photos beside their originals would be read as new photos
-    next time, or written over them."""
-    out = job.outdir.resolve()
-    for given in job.inputs:
-        src = Path(given).resolve()
-        if src.is_dir() and (out == src or src in out.parents):
-            raise AlbumError(f"the output folder {job.outdir} must not be inside the input "
-                             f"folder {given} (originals are never touched)")
-        if src.is_file() and out == src.parent:
-            raise AlbumError(f"the output folder {job.outdir} must not be the folder of the "
-                             f"photo {given}: choose another (originals are never touched)")
-    job.outdir.mkdir(parents=True, exist_ok=True)
 
 
 def _load_mask(path: Path):

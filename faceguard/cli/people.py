@@ -6,7 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from faceguard.cli import common
+from faceguard.cli import CLIError, common
 from faceguard.words import plural
 
 
@@ -27,11 +27,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faceguard.album import find_people
+    from faceguard.album import AlbumError, check_outdir, find_people
     from faceguard.chips import write_people
     from faceguard.progress import show_in_terminal
 
     photos = common.collect_photos(args)
+    try:  # chips in the album would be read as photos, and uploaded with it
+        check_outdir(args.out, args.inputs)
+    except AlbumError as exc:
+        raise CLIError(str(exc)) from None
     detector = common.make_detector(args)
     ensemble = common.load_ensemble(args.models, args.device)
     people, failures = [], []

@@ -295,3 +295,15 @@ def test_people_groups_an_album_and_says_how_to_protect_one(album_by_person, tmp
     assert done.stdout.strip().splitlines()[-1] == (
         f"to cloak one of them: faceguard cloak '{album}' -o cloaked --protect "
         f"{tmp_path / 'people' / 'person-1'}")
+    # chips inside the album would be read, and uploaded, as photos
+    inside = faceguard("people", album, "-o", album / "people", "--quiet")
+    assert inside.returncode == 2 and "must not be inside the input folder" in inside.stderr
+    # again into the same folder, on one person's photos: the earlier chips go
+    one = tmp_path / "one person"
+    one.mkdir()
+    for photo in two[1][:2]:
+        shutil.copy(photo, one / photo.name)
+    again = faceguard("people", one, "-o", tmp_path / "people", "--quiet")
+    assert again.returncode == 0, again.stderr
+    assert len(list((tmp_path / "people" / "person-1").glob("*.png"))) == 2
+    assert not (tmp_path / "people" / "person-2").exists()
