@@ -203,7 +203,9 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     else:  # the mask's settings minus its centroids (tensors: they stay in the mask file)
         recorded = {"mask": manifest.place(mask_path),
                     **{k: v for k, v in mask.settings.items() if k != "centroids"}}
-        digest = _file_digest(mask_path)
+        # and the floor, colour limit and texture it is applied with, from this run's
+        # settings (another preset applies the same mask otherwise)
+        digest = f"{_file_digest(mask_path)} {s.digest()}"
     # how the photos are written decides the files as much as the cloak
     digest = hashlib.sha256(f"{digest} {job.format} {job.quality} {job.metadata}".encode()
                             ).hexdigest()[:16]

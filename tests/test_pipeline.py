@@ -392,6 +392,11 @@ def test_a_saved_universal_mask_cloaks_new_photos(album, detector, load_model, t
         for f in protected:
             assert f["method"].endswith("mask")
             assert f["distance_after"]["dlib"] > f["distance_before"]["dlib"]
+    # resumed with another preset, the mask is applied again, not kept as it was
+    job.resume, job.settings = True, CloakSettings(preset="low")
+    again = [e for e in cloak_album(job, detector, _ensemble(load_model))
+             if e.stage == "cloaking" and not e.under_way]
+    assert not any(e.skipped for e in again)
 
 
 def test_album_path_refines_each_photo_from_the_persons_mask(album, detector, load_model,
