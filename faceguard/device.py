@@ -11,7 +11,8 @@ if TYPE_CHECKING:
 
 
 def pick_device(device: str | None = None) -> str:
-    """``device`` if given, else "cuda" when available, else "cpu".
+    """``device`` if given, else "cuda" when available, else "cpu"; ValueError for a
+    device that is not a CPU or an available GPU.
 
     Picking a GPU turns cuDNN off for the process. cuDNN plans each convolution shape
     once per thread, and every job cloaks in a new thread (the app's), so every job paid
@@ -22,6 +23,14 @@ def pick_device(device: str | None = None) -> str:
     import torch
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        raise ValueError(f"unknown device {device!r}: choose cpu or cuda") from None
+    if kind not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {device!r}: choose cpu or cuda")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: no CUDA GPU is available here (choose cpu)")
     if device.startswith("cuda"):
         torch.backends.cudnn.enabled = False
     return device

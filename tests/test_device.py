@@ -1,22 +1,34 @@
 """The device: a GPU runs without cuDNN; constants kept there are copied once, equal to the
 CPU's, usable with gradients."""
 
+import pytest
 import torch
 
 from faceguard.cloak.transforms import dct_matrix
 from faceguard.device import constant_like, pick_device
 
 
-def test_picking_a_gpu_turns_cudnn_off_and_the_cpu_leaves_it():
+def test_picking_a_gpu_turns_cudnn_off_and_the_cpu_leaves_it(monkeypatch):
     # cuDNN plans each shape once per thread, and each job cloaks in a new thread
     was = torch.backends.cudnn.enabled
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # only named: no GPU used
     try:
         torch.backends.cudnn.enabled = True
         assert pick_device("cpu") == "cpu" and torch.backends.cudnn.enabled
-        assert pick_device("cuda:0") == "cuda:0"  # only named: no GPU is needed here
+        assert pick_device("cuda:0") == "cuda:0"
         assert not torch.backends.cudnn.enabled
     finally:
         torch.backends.cudnn.enabled = was
+
+
+def test_a_device_that_is_not_there_is_one_plain_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="no CUDA GPU is available here"):
+        pick_device("cuda")
+    for name in ("tpu", "nonsense"):
+        with pytest.raises(ValueError, match="choose cpu or cuda"):
+            pick_device(name)
+    assert pick_device(None) == "cpu"
 
 
 def test_a_constant_is_copied_once_per_dtype_with_the_same_values():
