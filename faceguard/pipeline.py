@@ -116,14 +116,13 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     if not jobs:
         raise AlbumError("no photos found in " + ", ".join(map(str, job.inputs)))
     check_outdir(job.outdir, job.inputs)
-    job.outdir.mkdir(parents=True, exist_ok=True)
     detector = detector or FaceDetector()
     mask_path = find_mask(job.mask) if job.mask else None
     mask = _load_mask(mask_path) if mask_path else None
     chosen_faces = any(any(c.values()) for c in (job.face_choices or {}).values())
     if not (job.protect or job.protect_people or job.protect_all or mask or chosen_faces):
         raise AlbumError("say whom to protect: reference photos (--protect), "
-                            "--protect-all, or a universal mask (--mask)")
+                         "--protect-all, or a universal mask (--mask)")
     references = find_photos(job.protect) if job.protect else []
     if job.protect and not references and mask is None:
         raise AlbumError("no reference photos found in " + ", ".join(map(str, job.protect)))
@@ -174,7 +173,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
         if k not in found:  # else the album is copied through, and the user may not see why
             yield Event(0, 0, "finding the people to protect", note=(
                 f"no face in the photos matched {person.name}: no photo is cloaked for "
-                "them. Check the reference photos"))
+                "them. " + ("Is the mask theirs?" if mask else "Check the reference photos")))
     others: list[Person] = []
     if mask is None and needs_others(s):  # clustering the album takes a second or more
         others = other_people(scanned, who, ensemble)
@@ -197,6 +196,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
         for face, k in zip(p.faces if p else [], owners, strict=True):
             in_album.setdefault(k, []).append((p.path, face))
     unseen = load_unseen(ensemble, load_ensemble, protected, in_album, decoded.load)
+    job.outdir.mkdir(parents=True, exist_ok=True)  # not before: a refused job leaves none
     manifest = Manifest.load(job.outdir)  # earlier runs' entries stay on record
     if mask is None:
         recorded, digest = s.to_dict(), s.digest()

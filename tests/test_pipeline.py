@@ -325,8 +325,9 @@ def test_output_inside_input_is_refused(album, detector, load_model):
 def test_whom_to_protect_is_required(album, detector, load_model, tmp_path):
     root, _, _ = album
     with pytest.raises(AlbumError, match="whom to protect"):
-        list(cloak_album(CloakJob(inputs=[root], outdir=tmp_path), detector,
+        list(cloak_album(CloakJob(inputs=[root], outdir=tmp_path / "out"), detector,
                          _ensemble(load_model)))
+    assert not (tmp_path / "out").exists()  # a refused job leaves no empty folder
 
 
 def test_photo_jobs_keep_relative_paths(album):

@@ -118,7 +118,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     out = p.add_argument_group("output")
     out.add_argument("--format", choices=list(OUTPUT_FORMATS), default=DEFAULT_FORMAT,
                      help="how photos are written: keep (each photo's own format), png, "
-                          f"jpeg or webp (default {DEFAULT_FORMAT})")
+                          f"jpeg or webp (default {DEFAULT_FORMAT}; JPEG has no "
+                          "transparency: transparent parts of a photo become white)")
     out.add_argument("--quality", type=int, default=DEFAULT_QUALITY,
                      help=f"JPEG/WebP quality (default {DEFAULT_QUALITY})")
     out.add_argument("--keep-metadata", action="store_true",
