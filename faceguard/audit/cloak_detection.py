@@ -69,6 +69,13 @@ def make_detector(name: str, recognizer: Recognizer | None = None, seed: int = 0
     raise ValueError(f"unknown detector {name!r}; choose from {', '.join(DETECTORS)}")
 
 
+def has_auc(faces: int | None) -> bool:
+    """Whether a detector tested on ``faces`` of the user's cloaked faces (None: on all it
+    was trained on) has a ROC AUC worth saying: on a few faces the figures are a face or
+    two each, and the AUC says nothing."""
+    return faces is None or faces >= MIN_FACES
+
+
 @dataclass
 class DetectionResult:
     """Out-of-fold detection figures of one detector."""
@@ -92,10 +99,9 @@ class DetectionResult:
                    if self.split == STAND_INS else "")
         yours = "your cloaked faces" if self.faces is None else \
             f"your {plural(self.faces, 'cloaked face')}"
-        # on a few faces the figures are a face or two each: the AUC says nothing there
-        auc = (f"too few faces for a ROC AUC, which needs {MIN_FACES}"
-               if self.faces is not None and self.faces < MIN_FACES else
-               f"ROC AUC {self.roc_auc:.2f}; 0.5 = cannot tell them apart")
+        auc = (f"ROC AUC {self.roc_auc:.2f}; 0.5 = cannot tell them apart"
+               if has_auc(self.faces) else
+               f"too few faces for a ROC AUC, which needs {MIN_FACES}")
         return (f"{name[:1].upper() + name[1:]}: a platform could flag "
                 f"{self.flagged_cloaked:.0%} of {yours} while wrongly flagging "
                 f"{self.flagged_clean:.0%} of clean ones{trained} ({auc})")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from faceguard import __version__
-from faceguard.audit.cloak_detection import detector_label
+from faceguard.audit.cloak_detection import detector_label, has_auc
 from faceguard.audit.defenses import defense_label
 from faceguard.audit.run import AuditResult
 from faceguard.settings import METHODS
@@ -147,10 +147,11 @@ def roc_png(result: AuditResult) -> str | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if not result.detection:
+    shown = [d for d in result.detection if has_auc(d.get("faces"))]
+    if not shown:
         return None
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
-    for d in result.detection:
+    for d in shown:
         ax.plot(d["roc"]["fpr"], d["roc"]["tpr"],
                 label=f"{detector_label(d['detector'])} (AUC {d['roc_auc']:.2f})")
     ax.plot([0, 1], [0, 1], "k:", lw=1)
@@ -254,7 +255,8 @@ def _html(result: AuditResult, lines: list[str]) -> str:
         if roc := roc_png(result):
             parts.append(f"<img src='data:image/png;base64,{roc}'>")
         detection = [dict(d, detector=_named(detector_label(d["detector"]), d["detector"]),
-                          after_defense=d["after_defense"] and defense_label(d["after_defense"]))
+                          after_defense=d["after_defense"] and defense_label(d["after_defense"]),
+                          roc_auc=d["roc_auc"] if has_auc(d.get("faces")) else "too few faces")
                      for d in result.detection]
         parts.append(_table(detection, [
             ("detector", "detector"), ("faces", "your faces"), ("roc_auc", "ROC AUC"),

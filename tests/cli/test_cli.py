@@ -201,6 +201,8 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
     [detection] = data["detection"]
     assert detection["split"] == "stand-ins" and not data["detection_problem"]
     assert "stand-in faces" in detection["sentence"]
+    # on two faces the report's table gives no ROC AUC, as its sentence says
+    assert "<td>too few faces</td>" in (report / "report.html").read_text()
     assert "error:" not in audit.stderr
     # without stand-ins the check cannot run: one plain sentence and exit code 3
     bare = faceguard("audit", "--cloaked", out, "-o", tmp_path / "bare", "--models", "dlib",
