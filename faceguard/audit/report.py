@@ -271,7 +271,8 @@ def _html(result: AuditResult, lines: list[str]) -> str:
             imgs = "".join(f"<img class=face src='data:image/png;base64,{_image(ex[k])}' "
                            f"title='{k}'>" for k in ("original", "cloaked", "purified",
                                                      "difference"))
-            parts.append(f"<div>{imgs}<p class=small>{html.escape(ex['person'])}, "
+            photo = f", {Path(ex['photo']).name}" if ex.get("photo") else ""
+            parts.append(f"<div>{imgs}<p class=small>{html.escape(ex['person'] + photo)}, "
                          f"purified by {html.escape(defense_label(str(ex['purified_by'])))}"
                          "</p></div>")
     if result.notes or result.errors:
