@@ -128,6 +128,12 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
         raise AlbumError("no reference photos found in " + ", ".join(map(str, job.protect)))
     ensemble = load_ensemble(mask.models if mask else s.models)
     yield Event(0, 0, "loading models", result=ensemble)
+    made_at = mask.settings.get("floor") if mask else None  # masks since 5 Dec say it
+    if made_at is not None and made_at != s.floor:
+        yield Event(0, 0, "loading models", note=(
+            f"the mask was made keeping faces at SSIMULACRA2 {made_at:g} (preset "
+            f"{mask.settings.get('preset')}); it is applied at {s.floor:g} (preset {s.preset}): "
+            f"give that preset to apply it as it was made"))
 
     protected: list[Person] = list(job.protect_people or [])
     if mask is not None:

@@ -169,4 +169,5 @@ def _fit_mask(s: CloakSettings, ensemble: Ensemble, person: Person, index: int,
                                        classifier, on_step)
     return UniversalMask(v, person.name, ensemble.names,
                          {"method": s.method, "algorithm": algorithm, "eps": s.eps,
-                          "faces": len(faces_t)}, rate)
+                          "faces": len(faces_t), "preset": s.preset, "floor": s.floor},
+                         rate)

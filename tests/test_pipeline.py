@@ -382,8 +382,8 @@ def test_a_saved_universal_mask_cloaks_new_photos(album, detector, load_model, t
     # fitted on the person's faces in the album and in their reference photos
     assert UniversalMask.load(mask).settings["faces"] == in_album + len(refs)
     job = CloakJob(inputs=[root / "trip"], outdir=tmp_path / "applied", mask=mask)
-    done = [e for e in cloak_album(job, detector, _ensemble(load_model))
-            if e.stage == "cloaking" and not e.under_way]
+    events = list(cloak_album(job, detector, _ensemble(load_model)))
+    done = [e for e in events if e.stage == "cloaking" and not e.under_way]
     assert len(done) == 5 and not any(e.error for e in done)
     manifest = json.loads((tmp_path / "applied" / MANIFEST_NAME).read_text())
     assert manifest["settings"]["mask"] == f"../made/.faceguard/{mask.name}"  # not absolute
@@ -393,11 +393,14 @@ def test_a_saved_universal_mask_cloaks_new_photos(album, detector, load_model, t
         for f in protected:
             assert f["method"].endswith("mask")
             assert f["distance_after"]["dlib"] > f["distance_before"]["dlib"]
-    # resumed with another preset, the mask is applied again, not kept as it was
+    # resumed with another preset, the mask is applied again, not kept as it was; made at
+    # low and applied at balanced (the job's default) before, which was said
+    assert any("the mask was made keeping faces at SSIMULACRA2 85 (preset low); it is "
+               "applied at 75 (preset balanced)" in (e.note or "") for e in events)
     job.resume, job.settings = True, CloakSettings(preset="low")
-    again = [e for e in cloak_album(job, detector, _ensemble(load_model))
-             if e.stage == "cloaking" and not e.under_way]
-    assert not any(e.skipped for e in again)
+    again = list(cloak_album(job, detector, _ensemble(load_model)))
+    assert not any(e.skipped for e in again if e.stage == "cloaking")
+    assert not any("the mask was made" in (e.note or "") for e in again)
 
 
 def test_album_path_refines_each_photo_from_the_persons_mask(album, detector, load_model,
