@@ -80,10 +80,11 @@ def write_people(people: Sequence[AlbumPerson], outdir: Path, limit: PixelLimit 
 def _forget_earlier(outdir: Path) -> None:
     """Remove the chips an earlier :func:`write_people` left in ``outdir``: a person's
     folder mixing them with this run's would show two people (and protect both)."""
-    listed = outdir / "people.json"
-    if not listed.is_file():
+    try:
+        listed = json.loads((outdir / "people.json").read_text()).get("people", [])
+    except (OSError, ValueError, AttributeError):  # none there, or not ours
         return
-    for person in json.loads(listed.read_text()).get("people", []):
+    for person in listed:
         if folder := person.get("folder"):
             for chip in (outdir / folder).glob("face-*.png"):
                 chip.unlink()
