@@ -314,7 +314,7 @@ def album_people(scanned: Sequence[PhotoFaces], ensemble: Ensemble,
 # Finding the people of an album
 
 
-@dataclass
+@dataclass(eq=False)  # one person is one object: their tensors have no plain equality
 class AlbumPerson:
     """One person found in an album: their faces and where they are."""
 

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from faceguard.audit.cloak_detection import detector_label
+from faceguard.audit.cloak_detection import detector_label, has_auc
 from faceguard.audit.defenses import defense_label
 from faceguard.verdict import protected_share
 from faceguard.words import RATIOS, plural
@@ -161,7 +161,12 @@ class AuditResults(QWidget):
         self.detection_table.setRowCount(len(rows))
         for r, row in enumerate(rows):
             for c, (key, _) in enumerate(DETECTION_COLUMNS):
-                text = detector_label(row[key]) if key == "detector" else _cell(row.get(key), key)
+                if key == "detector":
+                    text = detector_label(row[key])
+                elif key == "roc_auc" and not has_auc(row.get("faces")):
+                    text = "too few faces"  # as the sentence says
+                else:
+                    text = _cell(row.get(key), key)
                 item = QTableWidgetItem(text)
                 item.setToolTip(f"{row['detector']}: {row.get('sentence', '')}")
                 self.detection_table.setItem(r, c, item)

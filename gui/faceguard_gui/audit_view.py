@@ -128,8 +128,10 @@ class AuditView(QWidget):
             edit.setText(folder)
 
     def set_cloaked_folder(self, folder: Path | None) -> None:
+        """The folder a protect run just wrote: an audit shown of it no longer holds."""
         if folder is not None:
             self.cloaked.setText(str(folder))
+            self.clear_results()  # the same folder, written again: no textChanged
 
     def quick_choice(self) -> None:
         self.defenses.set_ticked(QUICK_DEFENSES)
@@ -198,8 +200,11 @@ class AuditView(QWidget):
         cache = self.ctx.models
         self.clear_results()
 
+        asked = (self.cloaked.text(), self.originals.text())
+
         def on_event(event) -> None:
-            if event.stage == "done":
+            # not if the folders were changed meanwhile: the outcome is of the others
+            if event.stage == "done" and (self.cloaked.text(), self.originals.text()) == asked:
                 self.show_outcome(event.result)
 
         def on_finished(outcome: str, message: str) -> None:

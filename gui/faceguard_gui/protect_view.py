@@ -191,6 +191,7 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
         self._not_written = Counter()  # photos kept from an earlier run, and failed
         self._shown_names = {path: rel.as_posix() for path, rel in job.photos or []}
         self.results.setRowCount(0)
+        self.results_note.setText("")  # the last run's words are not this one's
         notes: list[str] = []  # what the user should know, under the results at the end
 
         def on_event(event) -> None:
@@ -207,6 +208,7 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
             done = sum(1 for r in self._results.values() if r.get("status") == "cloaked")
             if outcome == "failed":
                 self.ctx.tell("Protection stopped", message)
+                self.results_note.setText(f"Stopped: {message}")
             elif outcome == "cancelled":
                 self.results_note.setText(f"Stopped: {plural(done, 'photo')} cloaked so "
                                           "far; the files in the folder are all complete. "

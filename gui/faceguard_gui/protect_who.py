@@ -127,6 +127,11 @@ class WhoPanel:
                                             text=person.name)
             if not ok:
                 return
+        others = {p.person.name for p in self.ctx.album.people if p.person is not person}
+        if name.strip() in others:  # the manifest and the audit tell people by their names
+            self.ctx.tell("Name taken", f"Another person is already called {name.strip()}: "
+                          "give each person a name of their own.")
+            return
         self.ctx.album.rename(person, name)
 
     def _people_ticked(self, item: QListWidgetItem | None = None) -> None:

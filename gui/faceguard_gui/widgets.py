@@ -72,15 +72,20 @@ class FittingImage(QLabel):
 
     def setPixmap(self, pixmap: QPixmap) -> None:  # noqa: N802 - Qt's name
         self._source = pixmap
+        if pixmap.isNull():
+            super().setPixmap(pixmap)  # the image goes (and any text: set it after)
         self._fit()
+
+    def clear(self) -> None:
+        self._source = QPixmap()  # else the next resize shows the image again
+        super().clear()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         super().resizeEvent(event)
         self._fit()
 
     def _fit(self) -> None:
-        if self._source.isNull():
-            super().setPixmap(self._source)
+        if self._source.isNull():  # a text, or nothing (QLabel.setPixmap clears the text)
             self.setMinimumHeight(self.fontMetrics().height() if self.text() else 0)
             return
         width = max(1, min(self.width(), self._source.width()))

@@ -52,6 +52,37 @@ def test_changing_the_folder_clears_stale_results(make_window, tmp_path):
     assert not window.audit.export_button.isEnabled()
 
 
+def test_protecting_the_same_folder_again_clears_its_audit(make_window, tmp_path):
+    window = make_window()
+    window.audit.set_cloaked_folder(tmp_path / "protected")
+    _show(window, [_row("none", "dlib", 1.0)])
+    window.audit.set_cloaked_folder(tmp_path / "protected")  # written again: same text
+    assert window.audit.outcome is None
+    assert not window.audit.export_button.isEnabled()
+
+
+def test_few_faces_show_no_roc_auc_and_the_plot_message_stays(make_window):
+    from faceguard_gui.jobs import AuditOutcome
+
+    window = make_window()
+    detection = {"detector": "wlmp-linear", "faces": 4, "roc_auc": 0.38, "accuracy": 0.5,
+                 "precision": 0.5, "recall": 0.5, "f1": 0.5, "flagged_clean": 0.5,
+                 "split": "stand-ins", "after_defense": None, "sentence": "too few"}
+    result = AuditResult(protection=[_row("none", "dlib", 1.0)], faces=4, photos=4, people=1,
+                         detection=[detection])
+    window.audit.show_outcome(AuditOutcome(result, None, None, []))
+    table = window.audit.results.detection_table
+    headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
+    auc = next(c for c, h in enumerate(headers) if "AUC" in h)
+    assert table.item(0, auc).text() == "too few faces"
+    roc = window.audit.results.roc
+    message = roc.text()
+    assert message.startswith("No detection plot")
+    roc.resize(roc.width() + 40, roc.height())  # a resize wiped the message before
+    roc._fit()
+    assert roc.text() == message
+
+
 def test_a_detection_check_that_cannot_run_says_why_in_one_sentence(make_window):
     from faceguard.audit.detection_step import too_few
     from faceguard_gui.jobs import AuditOutcome

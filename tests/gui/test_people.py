@@ -40,6 +40,13 @@ def test_a_renamed_person_is_protected_under_their_name(make_window, copy_photos
     window.photos.add_paths(copy_photos("b1"))
     wait_idle(qtbot, window)
     assert "Me" in [p.person.name for p in album.people]
+    # a second person may not take the name: the manifest and the audit tell people by it
+    other = next(i for i, p in enumerate(album.people) if p.person.name != "Me")
+    window.protect.set_person_ticked(other)
+    window.protect.rename_person(other, "Me")
+    assert [p.person.name for p in album.people].count("Me") == 1
+    assert window.messages and "Another person is already called Me" in window.messages[-1][1]
+    assert window.protect.people_list.count() == len(album.people)  # the list is whole
 
 
 def test_clicking_a_face_box_cloaks_it_and_clicking_again_leaves_it(make_window, copy_photos,
