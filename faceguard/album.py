@@ -63,10 +63,13 @@ def photo_jobs(inputs: Sequence[Path], recursive: bool = True) -> list[tuple[Pat
 
 
 def check_outdir(outdir: Path, inputs: Sequence[Path]) -> None:
-    """Raise :class:`AlbumError` when ``outdir`` is an input folder, inside one, or the
-    folder of a photo given by itself: what is written there (cloaked photos, face chips)
-    would be read as new photos next time, uploaded with the album, or written over the
-    originals."""
+    """Raise :class:`AlbumError` when ``outdir`` cannot be a folder (it, or a folder above
+    it, is a file), or is an input folder, inside one, or the folder of a photo given by
+    itself: what is written there (cloaked photos, face chips) would be read as new photos
+    next time, uploaded with the album, or written over the originals."""
+    existing = next(p for p in (outdir, *outdir.parents) if p.exists() or p == Path(p.anchor))
+    if existing.exists() and not existing.is_dir():
+        raise AlbumError(f"the output folder {outdir} cannot be made: {existing} is a file")
     out = outdir.resolve()
     for given in inputs:
         src = Path(given).resolve()

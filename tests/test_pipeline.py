@@ -320,6 +320,11 @@ def test_output_inside_input_is_refused(album, detector, load_model):
     job = CloakJob(inputs=[photo], outdir=photo.parent, settings=FAST, protect=refs)
     with pytest.raises(AlbumError, match="must not be the folder of the photo"):
         list(cloak_album(job, detector, _ensemble(load_model)))
+    # a file where the folder would be (or above it): said before any work
+    for outdir in (photo, photo / "sub"):
+        job = CloakJob(inputs=[root], outdir=outdir, settings=FAST, protect=refs)
+        with pytest.raises(AlbumError, match=f"cannot be made: {photo} is a file"):
+            list(cloak_album(job, detector, _ensemble(load_model)))
 
 
 def test_whom_to_protect_is_required(album, detector, load_model, tmp_path):
