@@ -76,6 +76,12 @@ def has_auc(faces: int | None) -> bool:
     return faces is None or faces >= MIN_FACES
 
 
+def shown_auc(detection: dict) -> float | str:
+    """A detection row's ROC AUC as the report and the app show it: the figure, or "too
+    few faces" (:func:`has_auc`)."""
+    return detection["roc_auc"] if has_auc(detection.get("faces")) else "too few faces"
+
+
 @dataclass
 class DetectionResult:
     """Out-of-fold detection figures of one detector."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from faceguard import __version__
-from faceguard.audit.cloak_detection import detector_label, has_auc
+from faceguard.audit.cloak_detection import detector_label, has_auc, shown_auc
 from faceguard.audit.defenses import defense_label
 from faceguard.audit.run import AuditResult
 from faceguard.settings import METHODS
@@ -256,7 +256,7 @@ def _html(result: AuditResult, lines: list[str]) -> str:
             parts.append(f"<img src='data:image/png;base64,{roc}'>")
         detection = [dict(d, detector=_named(detector_label(d["detector"]), d["detector"]),
                           after_defense=d["after_defense"] and defense_label(d["after_defense"]),
-                          roc_auc=d["roc_auc"] if has_auc(d.get("faces")) else "too few faces")
+                          roc_auc=shown_auc(d))
                      for d in result.detection]
         parts.append(_table(detection, [
             ("detector", "detector"), ("faces", "your faces"), ("roc_auc", "ROC AUC"),

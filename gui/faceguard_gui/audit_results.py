@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from faceguard.audit.cloak_detection import detector_label, has_auc
+from faceguard.audit.cloak_detection import detector_label, shown_auc
 from faceguard.audit.defenses import defense_label
 from faceguard.verdict import protected_share
 from faceguard.words import RATIOS, plural
@@ -163,8 +163,8 @@ class AuditResults(QWidget):
             for c, (key, _) in enumerate(DETECTION_COLUMNS):
                 if key == "detector":
                     text = detector_label(row[key])
-                elif key == "roc_auc" and not has_auc(row.get("faces")):
-                    text = "too few faces"  # as the sentence says
+                elif key == "roc_auc":
+                    text = _cell(shown_auc(row), key)
                 else:
                     text = _cell(row.get(key), key)
                 item = QTableWidgetItem(text)

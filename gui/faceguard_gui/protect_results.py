@@ -109,12 +109,15 @@ class ResultsPanel:
         item.setToolTip(found.words())
         return item
 
+    def cloaked_count(self) -> int:
+        """Photos this run cloaked (not copied, kept or failed)."""
+        return sum(1 for r in self._results.values() if r.get("status") == "cloaked")
+
     def run_words(self, outdir: Path, stronger: str | None) -> str:
         """What a finished run did, in words: photos cloaked, kept and failed, then the
         faces' tally (:meth:`tally_words`) and what to do next."""
-        done = sum(1 for r in self._results.values() if r.get("status") == "cloaked")
         kept, failed = self._not_written["kept"], self._not_written["failed"]
-        words = f"{plural(done, 'photo')} cloaked in {outdir}"
+        words = f"{plural(self.cloaked_count(), 'photo')} cloaked in {outdir}"
         if kept:
             words += f", {kept} done by an earlier run (kept)"
         if failed:

@@ -205,14 +205,13 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
             self.next_button.setEnabled(manifest_file(outdir) is not None)
             if manifest_file(outdir) is not None:
                 self.album_protected.emit(outdir)
-            done = sum(1 for r in self._results.values() if r.get("status") == "cloaked")
             if outcome == "failed":
                 self.ctx.tell("Protection stopped", message)
                 self.results_note.setText(f"Stopped: {message}")
             elif outcome == "cancelled":
-                self.results_note.setText(f"Stopped: {plural(done, 'photo')} cloaked so "
-                                          "far; the files in the folder are all complete. "
-                                          "Run again to finish the rest.")
+                self.results_note.setText(f"Stopped: {plural(self.cloaked_count(), 'photo')} "
+                                          "cloaked so far; the files in the folder are all "
+                                          "complete. Run again to finish the rest.")
             else:
                 self.results_note.setText(self.run_words(outdir, job.settings.stronger)
                                           + "".join(f"\nNote: {n}." for n in notes))
