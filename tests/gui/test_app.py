@@ -598,21 +598,37 @@ def test_screen_fits_1280x800(make_window):
 
 
 def test_a_stopped_look_for_faces_is_said_and_taken_up_again(make_window, copy_photos,
-                                                            qtbot):
+                                                            qtbot, monkeypatch):
+    import threading
+
+    from faceguard_gui import photos_view
+
     window = make_window()
     photos = copy_photos("a1", "b1", "a2")
-    seen = []
+    seen, gate, scan = [], threading.Event(), photos_view.scan_photos
+
+    def gated(*args, **kwargs):
+        # the scan waits after its first photo until Cancel is pressed: photos are
+        # scanned a few ahead, so it would otherwise finish before the click lands
+        events = scan(*args, **kwargs)
+        yield next(events)
+        gate.wait(30)
+        yield from events
+
+    monkeypatch.setattr(photos_view, "scan_photos", gated)
 
     def cancel_on_first_photo(event) -> None:
         if event.stage == "scanning":
             seen.append(event.path)
             if len(seen) == 1:
                 window.cancel_button.click()
+                gate.set()
 
     window.jobs.progressed.connect(cancel_on_first_photo)
     window.photos.add_paths(photos)
     qtbot.waitUntil(lambda: not window.jobs.busy, timeout=JOB_TIMEOUT)
     window.jobs.progressed.disconnect(cancel_on_first_photo)
+    monkeypatch.setattr(photos_view, "scan_photos", scan)
     waiting = window.ctx.album.unscanned()
     assert waiting  # stopped before the last photo
     assert all("not scanned yet" in window.photos._items[p].text() for p in waiting)
