@@ -141,8 +141,8 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
                                           mask.settings["centroids"].items()})]
     elif references:
         read: list[Person] = []
-        yield from _collect(reference_person("the person to protect", references, detector,
-                                             ensemble), read.append)
+        yield from _collect(reference_person(_reference_name(job.protect), references,
+                                             detector, ensemble), read.append)
         groups = split_people(ensemble, read[0])
         protected += groups
         if len(groups) > 1:  # a blend of several people protects none of them
@@ -294,6 +294,15 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
             if partner is not None:  # stopped meanwhile: wait for it, keep it if written
                 partner.close(partial(record, str(jobs[j][1])))
         i = j + 1 if partner is not None else j
+
+
+def _reference_name(protect: Sequence[Path]) -> str:
+    """The name of the person whose reference photos are ``protect``: a folder's name
+    when one folder is given (``people/person-1`` -> "person-1": it names their mask
+    file and the audit's figures), else "the person to protect"."""
+    if len(protect) == 1 and protect[0].is_dir() and protect[0].resolve().name:
+        return protect[0].resolve().name
+    return "the person to protect"
 
 
 def _scan(paths: list[Path], detector: FaceDetector, ensemble: Ensemble,

@@ -21,7 +21,7 @@ from faceguard.cloak.universal import UniversalMask
 from faceguard.io import load_photo, to_tensor
 from faceguard.manifest import MANIFEST_NAME
 from faceguard.models.ensemble import Ensemble
-from faceguard.pipeline import CloakJob, cloak_album
+from faceguard.pipeline import CloakJob, _reference_name, cloak_album
 from faceguard.settings import CloakSettings
 
 FAST = CloakSettings(preset="low", models=("dlib",), steps=5)
@@ -731,3 +731,15 @@ def test_the_apps_people_are_measured_by_the_others_from_their_album_faces(
         assert face.made_on["sface"] is False
         assert face.distance_before["sface"] > 0.1  # her other photos, not this one
         assert "sface" in face.distance_after
+
+
+def test_a_person_given_as_one_folder_is_named_after_it(tmp_path):
+    """``--protect people/person-1`` names the person (and their mask file) "person-1";
+    photos, or several folders, are "the person to protect"."""
+    folder = tmp_path / "people" / "person-1"
+    folder.mkdir(parents=True)
+    (tmp_path / "me.jpg").write_bytes(b"")
+    assert _reference_name([folder]) == "person-1"
+    assert _reference_name([folder / ".."]) == "people"
+    assert _reference_name([tmp_path / "me.jpg"]) == "the person to protect"
+    assert _reference_name([folder, tmp_path]) == "the person to protect"

@@ -197,6 +197,12 @@ def run(args: argparse.Namespace) -> int:
                     _print_photo(event.result)
     except AlbumError as exc:
         raise CLIError(str(exc), code=1) from None
+    except KeyboardInterrupt:  # a photo written as Ctrl-C came is kept, with no line above
+        done = counts["cloaked"] + counts["copied"]
+        print(f"faceguard cloak: interrupted after {plural(done, 'photo')} written; "
+              f"every photo finished is kept and in {args.out / MANIFEST_NAME}: the same "
+              "command with --resume goes on from there", file=sys.stderr)
+        return 130
     how = f"the mask {args.mask.name}" if args.mask else METHODS[settings.method].label
     print(f"{plural(counts['cloaked'], 'photo')} cloaked ({plural(len(faces), 'face')}) "
           f"with {how}, {counts['copied']} without a protected "
