@@ -198,8 +198,8 @@ class AuditView(QWidget):
                        models=self.recognizers.ticked(), defenses=self.defenses.ticked(),
                        detectors=self.detectors.ticked())
         cache = self.ctx.models
-        self.clear_results()
-
+        # the last audit's results stay until this one's replace them: a cancelled or
+        # failed run leaves them, as they still hold for their folders and choices
         asked = (self.cloaked.text(), self.originals.text())
 
         def on_event(event) -> None:

@@ -245,6 +245,10 @@ class HowPanel:
         self._loading = False
         self._update_actions()
 
+    def ticked_models(self) -> list[str]:
+        """The recognizers ticked to make the cloak on."""
+        return [n for n, c in self.model_boxes.items() if c.isChecked()]
+
     def _save_settings(self) -> None:
         if self._loading:
             return
@@ -260,8 +264,8 @@ class HowPanel:
         s.person_mask_steps = self.person_mask.value()
         self.person_mask.setEnabled(s.method in PERSON_MASK_METHODS)
         self._eps_label()
-        models = [n for n, c in self.model_boxes.items() if c.isChecked()]
-        if models:
+        models = self.ticked_models()
+        if models:  # none ticked: Protect waits, and the last choice is kept
             s.models = models
         s.output_folder = self.output.text().strip()
         s.format = self.format.currentData()
@@ -278,6 +282,10 @@ class HowPanel:
         s = self.ctx.settings
         named = METHODS.get(s.method)
         text = f"{named.label}: {named.description}. " if named else ""
+        if not self.ticked_models():  # not the last recognizers ticked, kept in settings
+            self.how_note.setText(text + "Tick at least one recognizer to make the cloak "
+                                  "on (Models… installs more).")
+            return
         masked = s.person_mask_steps and s.method in PERSON_MASK_METHODS
         refined = (f"started from its person's mask and refined in {s.person_mask_steps} "
                    "steps" if masked else f"refined in {s.steps} steps")

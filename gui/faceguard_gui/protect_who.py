@@ -169,7 +169,7 @@ class WhoPanel:
         album = self.ctx.album
         if not album.photos:
             return "Add photos in step 1."
-        if not [n for n, c in self.model_boxes.items() if c.isChecked()]:
+        if not self.ticked_models():
             return "Choose at least one installed recognizer (Models…)."
         clicked = any(any(c.values()) for c in album.face_choices.values())
         if not (album.chosen or self.reference_photos or self.everyone.isChecked() or clicked):

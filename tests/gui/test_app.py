@@ -174,6 +174,13 @@ def test_protect_one_person_preview_audit_and_export(make_window, copy_photos, q
     assert (report / "report.html").is_file()
     data = json.loads((report / "report.json").read_text())
     assert len(data["protection"]) == table.rowCount()
+
+    # an audit run again and cancelled leaves the last one's results
+    shown = window.audit.outcome
+    window.jobs.progressed.connect(lambda event: window.cancel_button.click())
+    window.audit.run_button.click()
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=JOB_TIMEOUT)
+    assert window.audit.outcome is shown and window.audit.results.verdict.text() == verdict
     assert window.messages == []  # nothing went wrong along the way
 
 
@@ -425,6 +432,14 @@ def test_colour_limit_colour_share_and_person_mask_reach_the_core(make_window):
     note = how.how_note.text()
     assert "colour change at 2.5 or less" in note and "25% of the change may be colour" in note
     assert "started from its person's mask and refined in 10 steps" in note
+
+    for check in how.model_boxes.values():  # no recognizer: the note asks for one
+        check.setChecked(False)
+    assert how.how_note.text().endswith("Tick at least one recognizer to make the cloak on "
+                                        "(Models… installs more).")
+    assert not how.protect_button.isEnabled()
+    how.model_boxes["dlib"].setChecked(True)
+    assert "against dlib" in how.how_note.text()
 
     how.method.setCurrentIndex(how.method.findData("pgd"))  # no mask to start from
     assert not how.person_mask.isEnabled()
