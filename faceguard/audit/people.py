@@ -14,6 +14,9 @@ from faceguard.detect import Face, FaceDetector
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
 
+#: how a user gives the audit clean photos of known people, in both shells' words
+GIVE_GALLERY = "(--gallery DIR; in the app, Known people)"
+
 
 def label_people(ensemble: Ensemble, gallery_faces: Sequence[tuple[str, Face, torch.Tensor,
                                                                    np.ndarray]],

@@ -17,6 +17,7 @@ import numpy as np
 from faceguard import __version__
 from faceguard.audit.cloak_detection import detector_label, has_auc, shown_auc
 from faceguard.audit.defenses import defense_label
+from faceguard.audit.people import GIVE_GALLERY
 from faceguard.audit.run import AuditResult
 from faceguard.settings import METHODS
 from faceguard.verdict import protected_share
@@ -221,8 +222,7 @@ def _gallery_hint(result: AuditResult) -> str:
     names = " or ".join(f'"{n}"' for n in named)
     whose = f": a sub-folder named {names}, or whose faces match theirs, is taken as them" \
         if named else ""
-    return ("Add clean photos of them with --gallery DIR on the command line, one sub-folder "
-            f"per person{whose}.")
+    return f"Add clean photos of them {GIVE_GALLERY}, one sub-folder per person{whose}."
 
 
 def _protected(result: AuditResult) -> str:

@@ -18,7 +18,7 @@ from faceguard.audit.cloak_detection import MIN_FACES
 from faceguard.audit.detection_step import detect_cloaks, too_few
 from faceguard.audit.held_out import CHECK_FACES, CheckCloak, held_out_check, needed
 from faceguard.audit.pairs import AuditError, Pair, changed_faces, find_pairs
-from faceguard.audit.people import add_gallery, label_people
+from faceguard.audit.people import GIVE_GALLERY, add_gallery, label_people
 from faceguard.audit.protection import (
     AuditFace,
     Gallery,
@@ -154,6 +154,8 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
     from faceguard.models.catalogue import audit_models, model_info
     detector = detector or FaceDetector()
     load_ensemble = load_ensemble or Ensemble.load
+    if job.gallery is not None and not job.gallery.is_dir():  # said before the work
+        raise AuditError(f"no such folder of known people: {job.gallery}")
     pairs, manifest = find_pairs(job)
     if not pairs:
         raise AuditError(f"no cloaked photos with their originals found in {job.cloaked}")
@@ -236,7 +238,7 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
     result.people = len(set(gallery.people))
     if result.people < 2:
         result.notes.append("Only one person is known, so top-1 identification cannot be "
-                            "tested; add other people (--gallery DIR on the command line). "
+                            f"tested; add other people {GIVE_GALLERY}. "
                             "Protection is measured by verification (distance beyond the "
                             "threshold).")
 

@@ -69,10 +69,18 @@ class AuditView(QWidget):
         self.originals = FolderField()
         self.originals.setPlaceholderText("only needed without a FaceGuard manifest")
         self.originals.textChanged.connect(self.clear_results)
+        self.gallery = FolderField()  # the CLI's --gallery
+        self.gallery.setPlaceholderText("optional: one sub-folder of clean photos per person")
+        self.gallery.setToolTip("Clean photos of people, one sub-folder each, for the "
+                                "recognizers to find the cloaked faces among, as a platform "
+                                "would: a sub-folder whose faces match a protected person is "
+                                "taken as them.")
+        self.gallery.textChanged.connect(self.clear_results)
         folders = QGroupBox("Photos")
         grid = QGridLayout(folders)
         for row, (label, edit) in enumerate((("Cloaked", self.cloaked),
-                                             ("Originals", self.originals))):
+                                             ("Originals", self.originals),
+                                             ("Known people", self.gallery))):
             button = QPushButton("Choose…")
             button.clicked.connect(lambda _=False, e=edit: self._choose_folder(e))
             grid.addWidget(QLabel(label), 2 * row, 0)  # the field below: the column is narrow
@@ -192,19 +200,20 @@ class AuditView(QWidget):
     def run(self) -> None:
         """Run the audit with the ticked choices."""
         cloaked = Path(self.cloaked.text().strip()).expanduser()
-        originals = self.originals.text().strip()
+        originals, gallery = self.originals.text().strip(), self.gallery.text().strip()
         job = AuditJob(cloaked=cloaked, outdir=self.ctx.scratch / "audit",
                        originals=Path(originals).expanduser() if originals else None,
+                       gallery=Path(gallery).expanduser() if gallery else None,
                        models=self.recognizers.ticked(), defenses=self.defenses.ticked(),
                        detectors=self.detectors.ticked())
         cache = self.ctx.models
         # the last audit's results stay until this one's replace them: a cancelled or
         # failed run leaves them, as they still hold for their folders and choices
-        asked = (self.cloaked.text(), self.originals.text())
+        asked = self._folders()
 
         def on_event(event) -> None:
             # not if the folders were changed meanwhile: the outcome is of the others
-            if event.stage == "done" and (self.cloaked.text(), self.originals.text()) == asked:
+            if event.stage == "done" and self._folders() == asked:
                 self.show_outcome(event.result)
 
         def on_finished(outcome: str, message: str) -> None:
@@ -213,6 +222,9 @@ class AuditView(QWidget):
 
         self.ctx.jobs.start(f"Audit of {cloaked.name}", lambda: audit(job, cache),
                             on_event, on_finished)
+
+    def _folders(self) -> tuple[str, str, str]:
+        return self.cloaked.text(), self.originals.text(), self.gallery.text()
 
     def show_outcome(self, outcome: AuditOutcome) -> None:
         """Show an audit's outcome (the verdict first)."""

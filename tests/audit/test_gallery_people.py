@@ -75,3 +75,12 @@ def test_a_chip_of_a_cloaked_face_is_left_out_with_its_original(tmp_path, album_
     # cloak does (the demo's mirrored reference)
     gallery = label_people(ensemble, gallery_faces[:2], [probe])
     assert gallery.photos == [str(a), str(chip)]
+
+
+def test_a_missing_folder_of_known_people_is_said_before_any_work(tmp_path):
+    from faceguard.audit.pairs import AuditError
+    from faceguard.audit.run import AuditJob, run_audit
+
+    job = AuditJob(cloaked=tmp_path, outdir=tmp_path / "report", gallery=tmp_path / "nobody")
+    with pytest.raises(AuditError, match="no such folder of known people: .*nobody"):
+        next(run_audit(job, detector=object(), load_ensemble=lambda names: 1 / 0))

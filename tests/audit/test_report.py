@@ -49,15 +49,15 @@ def test_unmeasured_faces_say_how_to_add_a_gallery():
     unmeasured = _row("none", 0.0) | {"faces": 0}
     named = summary(_result([unmeasured], protected_people=["the person to protect"]))
     assert named == ["No protected face could be measured: each person needs another photo "
-                     "to be recognised by. Add clean photos of them with --gallery DIR on the "
-                     'command line, one sub-folder per person: a sub-folder named "the person '
-                     'to protect", or whose faces match theirs, is taken as them.']
+                     "to be recognised by. Add clean photos of them (--gallery DIR; in the app, "
+                     'Known people), one sub-folder per person: a sub-folder named "the '
+                     'person to protect", or whose faces match theirs, is taken as them.']
     unnamed = summary(_result([unmeasured], protected_people=["self"]))
-    assert unnamed[0].endswith("command line, one sub-folder per person.")
+    assert unnamed[0].endswith("in the app, Known people), one sub-folder per person.")
     some = summary(_result([_row("none", 1.0) | {"faces": 2}], protected_people=["Sam", "Jo"]))
     assert some[0] == ("Measured on 2 of 4 cloaked faces: a face can only be tested when its "
                        "person has another photo to be recognised by. Add clean photos of "
-                       "them with --gallery DIR on the command line, one sub-folder per "
+                       "them (--gallery DIR; in the app, Known people), one sub-folder per "
                        'person: a sub-folder named "Sam" or "Jo", or whose faces match '
                        "theirs, is taken as them.")
 

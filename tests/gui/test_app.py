@@ -729,3 +729,18 @@ def test_a_jobs_notes_are_said_when_it_ends(make_window):
     window.jobs.started.emit("Protecting")  # the next job starts with none
     window.jobs.finished.emit(DONE, "")
     assert window.status_text.text() == "Protecting: done"
+
+
+def test_the_audit_reads_known_people_from_the_folder_given(make_window, qtbot, monkeypatch,
+                                                            tmp_path):
+    """The app's Known people is the CLI's --gallery."""
+    import faceguard_gui.audit_view as audit_view
+
+    asked = []
+    monkeypatch.setattr(audit_view, "audit", lambda job, cache: iter(asked.append(job) or ()))
+    view = make_window().audit
+    view.cloaked.setText(str(tmp_path))
+    view.gallery.setText(str(tmp_path / "known"))
+    view.run_button.click()
+    qtbot.waitUntil(lambda: bool(asked), timeout=JOB_TIMEOUT)
+    assert asked[0].gallery == tmp_path / "known" and asked[0].cloaked == tmp_path
