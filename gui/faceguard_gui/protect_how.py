@@ -282,21 +282,25 @@ class HowPanel:
         s = self.ctx.settings
         named = METHODS.get(s.method)
         text = f"{named.label}: {named.description}. " if named else ""
-        if not self.ticked_models():  # not the last recognizers ticked, kept in settings
+        kept = (f", keeping each face's SSIMULACRA2 at {s.floor:.0f} or more "
+                f"({describe(s.floor)}) and its colour change at {s.delta_e:.1f} or less")
+        if self.saved_mask is not None:  # method, strength and recognizers: the mask's
+            text = (f"The saved mask {self.saved_mask.name} is added to its person's faces "
+                    f"as it was made, with no learning{kept}.")
+        elif not self.ticked_models():  # not the last recognizers ticked, kept in settings
             self.how_note.setText(text + "Tick at least one recognizer to make the cloak "
                                   "on (Models… installs more).")
             return
-        masked = s.person_mask_steps and s.method in PERSON_MASK_METHODS
-        refined = (f"started from its person's mask and refined in {s.person_mask_steps} "
-                   "steps" if masked else f"refined in {s.steps} steps")
-        text += (f"Every pixel of a protected face changes by at most {s.eps:.0f} of 255 "
-                 f"grey levels, {refined} against {', '.join(s.models)}")
-        text += (f", keeping each face's SSIMULACRA2 at {s.floor:.0f} or more "
-                 f"({describe(s.floor)}) and its colour change at {s.delta_e:.1f} or less")
-        text += (f"; {s.colour_share:.0%} of the change may be colour" if s.colour_share
-                 else "; brightness only, so eyes, lips and skin keep their colour")
-        text += (", with random compression, blur and resizing so the cloak survives them."
-                 if s.robust else ".")
+        else:
+            masked = s.person_mask_steps and s.method in PERSON_MASK_METHODS
+            refined = (f"started from its person's mask and refined in {s.person_mask_steps} "
+                       "steps" if masked else f"refined in {s.steps} steps")
+            text += (f"Every pixel of a protected face changes by at most {s.eps:.0f} of 255 "
+                     f"grey levels, {refined} against {', '.join(s.models)}{kept}")
+            text += (f"; {s.colour_share:.0%} of the change may be colour" if s.colour_share
+                     else "; brightness only, so eyes, lips and skin keep their colour")
+            text += (", with random compression, blur and resizing so the cloak survives "
+                     "them." if s.robust else ".")
         text += " Photos are written " + WRITTEN_AS.get(s.format, s.format)
         if s.format in ("keep", "jpeg", "webp"):
             text += f" (JPEG and WebP at quality {s.quality} add a little compression noise)"

@@ -47,6 +47,7 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.reference_photos: list[Path] = []
+        self.saved_mask: Path | None = None
         self.preview_window: PreviewWindow | None = None
         self._run_limits: tuple[float | None, float | None] = (None, None)
         self.last_output: Path | None = None
@@ -76,6 +77,7 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
         self._load_settings()
         self._fill_people()
         self.set_reference_photos([])
+        self.set_mask(None)
 
     # ------------------------------------------------------------------- the layout
 
@@ -121,7 +123,7 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
             self.ctx.tell("These settings do not go together", str(exc))
             return None
         return CloakJob(inputs=inputs, outdir=outdir, settings=settings,
-                        protect=list(self.reference_photos) or None,
+                        protect=list(self.reference_photos) or None, mask=self.saved_mask,
                         protect_all=self.everyone.isChecked(), format=s.format,
                         quality=s.quality, metadata="keep" if s.keep_metadata else "strip",
                         # the Photos step's detections: the core re-detects only photos

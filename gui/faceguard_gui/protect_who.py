@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from faceguard.cloak.universal import UniversalMask
+from faceguard.manifest import PRIVATE_FOLDER
 from faceguard.words import plural
 from faceguard_gui.widgets import PHOTO_FILTER, note
 
@@ -65,11 +67,26 @@ class WhoPanel:
         row.addWidget(self.reference_button)
         row.addWidget(self.reference_label, 1)
         row.addWidget(self.clear_reference)
+        # the CLI's --mask: a person's universal mask, made by an earlier run
+        self.mask_button = QPushButton("Use a saved mask…")
+        self.mask_button.setToolTip(
+            "The mask an earlier run made for one person (a one-mask-per-person method "
+            f"keeps it in the output folder's {PRIVATE_FOLDER} folder): their face is "
+            "protected wherever it appears in these photos, without learning again")
+        self.mask_button.clicked.connect(self.choose_mask)
+        self.mask_label = note()
+        self.clear_mask = QPushButton("Remove")
+        self.clear_mask.clicked.connect(lambda: self.set_mask(None))
+        mask_row = QHBoxLayout()
+        mask_row.addWidget(self.mask_button)
+        mask_row.addWidget(self.mask_label, 1)
+        mask_row.addWidget(self.clear_mask)
         inner = QVBoxLayout(box)
         inner.addWidget(self.people_list, 1)
         inner.addWidget(self.people_note)
         inner.addWidget(self.everyone)
         inner.addLayout(row)
+        inner.addLayout(mask_row)
         return box
 
     def _fill_people(self) -> None:
@@ -164,14 +181,41 @@ class WhoPanel:
         self.clear_reference.setVisible(bool(n))
         self._update_actions()
 
+    def choose_mask(self) -> None:
+        start = self.last_output / PRIVATE_FOLDER if self.last_output else Path()
+        file, _ = QFileDialog.getOpenFileName(self, "A saved mask", str(start),
+                                              "FaceGuard masks (*.mask.pt)")
+        if file:
+            self.set_mask(Path(file))
+
+    def set_mask(self, path: Path | None) -> None:
+        """Protect with the mask saved at ``path`` (None: with the choices above)."""
+        if path is not None:
+            try:
+                person = UniversalMask.load(path).person
+            except ValueError as exc:
+                self.ctx.tell("Not a mask", str(exc))
+                return
+            self.mask_label.setText(f"{path.name} (for {person})")
+        else:
+            self.mask_label.setText("")
+        self.saved_mask = path
+        self.clear_mask.setVisible(path is not None)
+        self._explain_choice()
+        self._update_actions()
+
     def _whom(self) -> str | None:
         """Why nothing can be protected yet (None when something can)."""
         album = self.ctx.album
         if not album.photos:
             return "Add photos in step 1."
-        if not self.ticked_models():
+        if not self.ticked_models() and self.saved_mask is None:  # a mask has its own
             return "Choose at least one installed recognizer (Models…)."
         clicked = any(any(c.values()) for c in album.face_choices.values())
-        if not (album.chosen or self.reference_photos or self.everyone.isChecked() or clicked):
+        chosen = album.chosen or self.reference_photos or self.everyone.isChecked() or clicked
+        if self.saved_mask is not None and chosen:  # as the CLI: exactly one of them
+            return ("A saved mask protects the person it was made for: untick the people "
+                    "and faces, remove the reference photos, or remove the mask.")
+        if not (chosen or self.saved_mask):
             return "Tick a person, add reference photos, or choose everyone."
         return None

@@ -744,3 +744,45 @@ def test_the_audit_reads_known_people_from_the_folder_given(make_window, qtbot, 
     view.run_button.click()
     qtbot.waitUntil(lambda: bool(asked), timeout=JOB_TIMEOUT)
     assert asked[0].gallery == tmp_path / "known" and asked[0].cloaked == tmp_path
+
+
+def test_a_saved_mask_protects_its_person_as_the_cli_does(make_window, copy_photos, qtbot,
+                                                          tmp_path):
+    """The CLI's --mask: a person's mask from an earlier run, in place of the choices
+    of whom to protect (the two together are refused, as in the CLI)."""
+    import torch
+
+    from faceguard.cloak.universal import CANONICAL_SIZE, UniversalMask
+
+    window = make_window()
+    photos = copy_photos("a1", "b1")
+    window.photos.add_paths(photos)
+    wait_idle(qtbot, window)
+    window.go_to(1)
+    view, album = window.protect, window.ctx.album
+    theirs = album.photos[photos[0]].faces.embeddings["dlib"][0]
+    mask = UniversalMask(torch.full((1, 3, CANONICAL_SIZE, CANONICAL_SIZE), 4 / 255), "Sam",
+                         ["dlib"], {"method": "universal-sgd", "eps": 4.0,
+                                    "centroids": {"dlib": theirs}})
+    path = mask.save(tmp_path / "sam.mask.pt")
+
+    view.set_mask(path)
+    assert view.mask_label.text() == "sam.mask.pt (for Sam)"
+    assert view.how_note.text().startswith("The saved mask sam.mask.pt is added to its "
+                                           "person's faces as it was made")
+    assert view.protect_button.isEnabled()
+    view.set_person_ticked(0)
+    assert view.action_note.text().startswith("A saved mask protects the person it was made "
+                                              "for") and not view.protect_button.isEnabled()
+    view.set_person_ticked(0, False)
+    view.protect()
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=JOB_TIMEOUT)
+    manifest = json.loads((tmp_path / "protected" / MANIFEST_NAME).read_text())
+    assert manifest["settings"]["mask"].endswith("sam.mask.pt")
+    whom = {Path(e["input"]).name: [f["person"] for f in e["faces"] if f["protected"]]
+            for e in manifest["photos"].values()}
+    assert whom == {photos[0].name: ["Sam"], photos[1].name: []}
+    assert window.messages == []
+
+    view.set_mask(tmp_path / "nothing.mask.pt")  # not a mask: said, the last one kept
+    assert window.messages and view.saved_mask == path
