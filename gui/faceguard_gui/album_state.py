@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from faceguard.album import AlbumPerson, PhotoFaces, relative_paths
+from faceguard.detect import iou
 from faceguard.io import Skipped, search
 from faceguard_gui.jobs import FoundPerson, ScannedPhoto
 
@@ -130,19 +131,31 @@ class AlbumState(QObject):
         """New grouping (after photos were added): people chosen before stay chosen, and
         named ones keep their names, recognised by their faces (photo and box), since
         the grouping numbers people anew."""
-        before = {(path, face.box) for person in self.chosen for path, face in person.faces}
+        before = [(path, face.box) for person in self.chosen for path, face in person.faces]
         # a photo taken out while the grouping ran is out of its people too
         people = [FoundPerson(kept, f.chip) for f in people
                   if (kept := self._in_album(f.person)) is not None]
         for found in people:
-            name = next((self.names[path, face.box] for path, face in found.person.faces
-                         if (path, face.box) in self.names), None)
+            name = next((name for path, face in found.person.faces
+                         for (p, box), name in self.names.items()
+                         if _same_face(path, face.box, p, box)), None)
             if name is not None:
                 found.person = found.person.renamed(name)
         self.people = people
         self.chosen = [f.person for f in people
-                       if any((path, face.box) in before for path, face in f.person.faces)]
+                       if any(_same_face(path, face.box, p, box)
+                              for path, face in f.person.faces for p, box in before)]
         self.people_changed.emit()
+        self.choice_changed.emit()
+
+    def look_again(self) -> None:
+        """Forget every photo's faces, to be looked for again (with other detector
+        settings); the people chosen or named are known again by their faces' boxes.
+        Faces clicked are forgotten: a face's number may change."""
+        for photo in self.photos.values():
+            photo.scanned, photo.faces, photo.error = False, None, None
+        self.face_choices = {}
+        self.photos_changed.emit()
         self.choice_changed.emit()
 
     def _in_album(self, person: AlbumPerson) -> AlbumPerson | None:
@@ -221,3 +234,9 @@ class AlbumState(QObject):
     @property
     def problems(self) -> list[AlbumPhoto]:
         return [p for p in self.photos.values() if p.problem]
+
+
+def _same_face(photo: Path, box: tuple, other_photo: Path, other_box: tuple) -> bool:
+    """Whether two faces found are one: in one photo, their boxes mostly overlapping (a
+    look with other detector settings moves a box by a pixel or two)."""
+    return photo == other_photo and iou(box, other_box) >= 0.5

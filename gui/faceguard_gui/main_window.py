@@ -58,6 +58,7 @@ class MainWindow(QMainWindow):
                               jobs=self.jobs, models=ModelCache(),
                               scratch=Path(self._scratch.name), tell=self.tell,
                               confirm=self.confirm)
+        self.ctx.models.small_faces = self.ctx.settings.small_faces
 
         self.photos = PhotosView(self.ctx)
         self.protect = ProtectView(self.ctx)

@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -73,9 +74,17 @@ class PhotosView(QWidget):
         self.scan_button.setToolTip("Look for the faces of the photos not scanned yet")
         self.scan_button.clicked.connect(self.scan)
         self.scan_button.hide()
+        self.small_faces = QCheckBox("Small faces too")
+        self.small_faces.setToolTip(
+            "Also look for faces down to 20 pixels wide in large photos (crowds, group "
+            "photos taken from afar); finding faces takes longer. Without it, faces "
+            "smaller than about a fiftieth of the photo's longer side may be missed.")
+        self.small_faces.setChecked(ctx.settings.small_faces)
+        self.small_faces.toggled.connect(self.set_small_faces)
         self.summary = note()
         bar = QHBoxLayout()
-        for w in (self.add_files_button, self.add_folder_button, self.recent_button):
+        for w in (self.add_files_button, self.add_folder_button, self.recent_button,
+                  self.small_faces):
             bar.addWidget(w)
         bar.addWidget(self.summary, 1)
         bar.addWidget(self.scan_button)
@@ -119,6 +128,9 @@ class PhotosView(QWidget):
         ctx.album.people_changed.connect(self._update_summary)
         ctx.album.choice_changed.connect(self.refresh_boxes)
         ctx.jobs.finished.connect(self._scan_when_idle)
+        # not while a job runs: its faces are of the other look
+        ctx.jobs.started.connect(lambda _: self.small_faces.setEnabled(False))
+        ctx.jobs.finished.connect(lambda *_: self.small_faces.setEnabled(not ctx.jobs.busy))
         self._sync_items()
 
     # -------------------------------------------------------------- adding photos
@@ -225,6 +237,16 @@ class PhotosView(QWidget):
         self.ctx.jobs.start(f"Finding faces in {n} photo{'s' if n > 1 else ''}",
                             lambda: scan_photos(paths, earlier, cache, models),
                             on_event, on_finished)
+
+    def set_small_faces(self, on: bool) -> None:
+        """Look for small faces too (or not), in every photo again."""
+        self.ctx.settings.small_faces = on
+        self.ctx.settings.save()
+        self.ctx.models.small_faces = on
+        self.ctx.album.look_again()
+        for path in self.ctx.album.photos:
+            self._update_item(path)
+        self.scan()
 
     def _scan_when_idle(self, outcome: str, message: str) -> None:
         if outcome == "done" and self.ctx.album.unscanned():

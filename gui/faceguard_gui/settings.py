@@ -52,6 +52,8 @@ class AppSettings:
         output_folder: where protected photos go ("" = next to the album).
         format, quality, keep_metadata: how protected photos are written.
         protect_everyone: cloak every face instead of chosen people.
+        small_faces: look for faces down to 20 px in any photo (the CLI's
+            ``--min-face 20``), slower; else from about 1/50 of the photo's longer side.
         audit_defenses, audit_detectors, audit_models: the audit's ticks
             (audit_models empty = every installed recognizer).
         recent_folders: most recent first.
@@ -73,6 +75,7 @@ class AppSettings:
     quality: int = DEFAULT_QUALITY
     keep_metadata: bool = False
     protect_everyone: bool = False
+    small_faces: bool = False
     audit_defenses: list[str] = field(default_factory=lambda: list(QUICK_DEFENSES))
     audit_detectors: list[str] = field(default_factory=lambda: list(QUICK_DETECTORS))
     audit_models: list[str] = field(default_factory=list)

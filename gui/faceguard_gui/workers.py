@@ -242,13 +242,16 @@ class ModelCache:
     def __init__(self) -> None:
         self._detector = None
         self._recognizers: dict[str, object] = {}
+        self.small_faces = False  # the app's "Small faces too": the CLI's --min-face 20
 
     def detector(self):
-        """The MTCNN face detector (:class:`faceguard.detect.FaceDetector`)."""
-        if self._detector is None:
-            from faceguard.detect import FaceDetector
+        """The MTCNN face detector (:class:`faceguard.detect.FaceDetector`), looking for
+        faces down to :data:`faceguard.detect.MIN_FACE` pixels in any photo when
+        :attr:`small_faces`, else at the default (faster) sizes."""
+        if self._detector is None or self._detector.min_face_asked != self.small_faces:
+            from faceguard.detect import MIN_FACE, FaceDetector
 
-            self._detector = FaceDetector()
+            self._detector = FaceDetector(min_face_size=MIN_FACE if self.small_faces else None)
         return self._detector
 
     def ensemble(self, names: Sequence[str]):

@@ -786,3 +786,29 @@ def test_a_saved_mask_protects_its_person_as_the_cli_does(make_window, copy_phot
 
     view.set_mask(tmp_path / "nothing.mask.pt")  # not a mask: said, the last one kept
     assert window.messages and view.saved_mask == path
+
+
+def test_small_faces_too_looks_again_and_keeps_the_people_chosen(make_window, copy_photos,
+                                                                 qtbot):
+    """The CLI's --min-face 20: every photo is looked at again with it, the person
+    ticked stays ticked (their faces known again by their boxes) and it is remembered."""
+    from faceguard_gui.settings import AppSettings
+
+    window = make_window()
+    window.photos.add_paths(copy_photos("a1", "a2", "b1"))
+    wait_idle(qtbot, window)
+    album = window.ctx.album
+    assert not window.ctx.models.detector().min_face_asked
+    window.protect.set_person_ticked(0)
+    chosen = {p for p, _ in album.chosen[0].faces}
+    first = {path: photo.faces for path, photo in album.photos.items()}
+
+    window.photos.small_faces.setChecked(True)
+    assert not window.photos.small_faces.isEnabled()  # not while the look runs
+    wait_idle(qtbot, window)
+    assert window.photos.small_faces.isEnabled()
+    assert window.ctx.models.detector().min_face_asked and AppSettings.load().small_faces
+    assert all(photo.faces is not first[path] and photo.face_count == 1
+               for path, photo in album.photos.items())  # looked at again
+    assert len(album.chosen) == 1 and {p for p, _ in album.chosen[0].faces} == chosen
+    assert window.protect.protect_button.isEnabled()
