@@ -32,9 +32,10 @@ class PerceptualCloak(Cloak):
     where S is SSIMULACRA2 of the face (the bounding box of the non-zero budget, grown
     by a random margin each step: see :func:`_window`), then projects into the budget.
     Of all iterates it keeps the one with the highest objective among those with
-    ``S >= floor`` (given the window a later guard scores, ``judged``, there as well),
-    and stops early once the objective is satisfied (every recognizer
-    past its margin under every draw) while the floor holds. Distance measures: L-inf
+    ``S >= floor`` (given the window a later guard scores, ``judged``, there as well;
+    the last iterate when none did, for that guard to scale back), and stops early
+    once the objective is satisfied (every recognizer past its margin under every draw)
+    while the floor holds. Distance measures: L-inf
     (hard), SSIMULACRA2 (soft: the score moves by a few points with the window it is
     measured in, so
     :func:`faceguard.cloak.budget.keep_visible` has the last word on the face region).
@@ -100,7 +101,11 @@ class PerceptualCloak(Cloak):
                                              _box_in(extent, (rows, cols)))
             gain = objective(x)
             with torch.no_grad():  # the iterate as it is now: the best that keeps the floor?
-                better = (seen >= self.floor) & (gain > best_gain)
+                # (not the cold start's small noise: a face whose every later iterate
+                # went below the floor came back with 0.3 grey levels of noise, unchanged
+                # once rounded, and counted as cloaked)
+                better = (seen >= self.floor) & (gain > best_gain) & (step > 0 or
+                                                                      start is not None)
                 if judged is not None and better.any():
                     better &= self._holds(reference, x[..., judged[0], judged[1]])
                 best[better], best_gain[better] = x[better].detach(), gain[better].detach()
@@ -116,6 +121,11 @@ class PerceptualCloak(Cloak):
             with torch.no_grad():
                 delta.copy_(self.project(images + delta, images, budget) - images)
             on_step(step + 1, self.steps)
+        # a face no iterate of which kept the floor (a few steps, each too large for it):
+        # its last iterate, which the visibility guard
+        # (:func:`faceguard.cloak.budget.keep_visible`) scales back to the floor
+        missed = best_gain == -torch.inf
+        best[missed] = x[missed].detach()
         return best
 
     def _holds(self, reference: Reference, x: torch.Tensor) -> torch.Tensor:

@@ -234,6 +234,23 @@ def test_the_perceptual_cloak_keeps_its_floor_where_the_guard_will_score(astrona
     assert float((out - image).mean()) > 1 / 255  # still brighter: not simply left alone
 
 
+def test_a_face_no_step_of_which_keeps_the_floor_is_scaled_back_to_it_not_left_alone(scene):
+    """Few steps, each too large for the floor: every iterate after the random start was
+    below it, so the start's noise (under a grey level: nothing once rounded) came back,
+    and the face was counted as cloaked. Now the last iterate, which the guard scales
+    back to the floor (here 0.8 grey levels and SSIMULACRA2 97.8 before, 2.3 and 90.5)."""
+    from faceguard.visibility import measure_face
+
+    photo, face, ensemble, centroids = scene
+    out, _ = cloak_face(photo, face, PerceptualCloak(16 / 255, steps=2, floor=90),
+                        ensemble, lambda lm: FeatureObjective(ensemble, lm, centroids),
+                        floor=90, generator=torch.Generator().manual_seed(0))
+    assert (out - photo).abs().amax() * 255 >= 1.5
+    seen = measure_face(photo[0].permute(1, 2, 0).numpy(), out[0].permute(1, 2, 0).numpy(),
+                        face.box, jpeg=False)["ssimulacra2"]
+    assert 90 - 0.5 <= seen < 93  # at the floor, not far above it
+
+
 def test_the_perceptual_cloaks_adam_steps_as_torchs():
     torch.manual_seed(0)
     start = torch.randn(2, 3, 17, 19)
