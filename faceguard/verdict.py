@@ -149,6 +149,12 @@ def protected_share(row: Mapping) -> float | None:
     return row["protected_top1"] if row["protected_top1"] is not None else row["protected_verify"]
 
 
+def recognised_clean(row: Mapping) -> float | None:
+    """A protection row's share of the *clean* faces the recognizer still recognised,
+    measured as :func:`protected_share` measures the cloaked ones (None: not measured)."""
+    return row.get("clean_top1") if row["protected_top1"] is not None else row.get("clean_verify")
+
+
 #: an audit verdict's status -> its first words
 HEADLINES = {"protected": "Protected.", "partly": "Partly protected.",
              "unprotected": "Not protected.", "unchecked": "Not fully checked.",
@@ -180,18 +186,18 @@ class AuditVerdict:
     visibility: dict
     check_faces: int = 0
     among: int = 0
+    unknown: tuple[int, int] = (0, 0)
 
     @property
     def status(self) -> str:
         """One of :data:`HEADLINES`: "protected" only when every recognizer is fooled as
         published and after re-upload, one it was not made on included."""
-        fooled_now = self.made_on[0] + self.not_made_on[0]
-        if not self.made_on[1] + self.not_made_on[1]:
+        groups = (self.made_on, self.not_made_on, self.unknown)
+        if not sum(checked for _, checked in groups):
             return "unmeasured"
-        if not fooled_now:
+        if not sum(fooled_ for fooled_, _ in groups):
             return "unprotected"
-        if self.made_on[0] < self.made_on[1] or self.not_made_on[0] < self.not_made_on[1] \
-                or self.reupload[0] < self.reupload[1]:
+        if any(fooled_ < checked for fooled_, checked in (*groups, self.reupload)):
             return "partly"
         return "protected" if self.not_made_on[1] else "unchecked"
 
@@ -207,14 +213,21 @@ class AuditVerdict:
         size, faint up close (like JPEG quality 91)."."""
         n, total = self.made_on
         m, others = self.not_made_on
-        if total:
+        if self.unknown[1]:  # no manifest: which ones the cloak was made on is not known
+            first = (f"Protected against {self.unknown[0]} of "
+                     f"{plural(self.unknown[1], 'recognizer')}; which of them the cloak was "
+                     "made on is not known (no FaceGuard manifest), so none counts as a "
+                     "platform's own")
+        elif total:
             first = f"Protected against {n} of {plural(total, 'recognizer')} it was made on"
         else:
             first = "No recognizer the cloak was made on was checked"
+        if not self.unknown[1]:
+            first += (f"; {m} of {others} it was not{self._how_checked()}" if others else
+                      "; none it was not made on was checked, so it cannot be called "
+                      "protected against a platform's own")
         return " ".join([
-            first + (f"; {m} of {others} it was not{self._how_checked()}" if others else
-                     "; none it was not made on was checked, so it cannot be called "
-                     "protected against a platform's own") + self._judged() + ".",
+            first + self._judged() + ".",
             "After re-upload: " + _after(*self.reupload, "recognizer") + ".",
             "After deliberate clean-up: " + _after(*self.cleanup, "clean-up") + ".",
             f"How visible: {in_words(self.visibility)}."])
@@ -223,7 +236,7 @@ class AuditVerdict:
         """How a face counts as recognised: the audit's and the cloak's lines can differ,
         as a face past a recognizer's threshold may still be nearer its person than
         anyone else known."""
-        if not self.made_on[1] + self.not_made_on[1]:
+        if not self.made_on[1] + self.not_made_on[1] + self.unknown[1]:
             return ""
         if self.among:
             return (f" (fooled: it names someone else, among the {self.among} people "
@@ -243,7 +256,8 @@ class AuditVerdict:
 
     def to_json(self) -> dict:
         return {"status": self.status, "words": self.words(), "made_on": list(self.made_on),
-                "not_made_on": list(self.not_made_on), "reupload": list(self.reupload),
+                "not_made_on": list(self.not_made_on), "unknown": list(self.unknown),
+                "reupload": list(self.reupload),
                 "cleanup": list(self.cleanup), "visibility": self.visibility,
                 "check_faces": self.check_faces, "among": self.among}
 
@@ -263,14 +277,18 @@ def audit_verdict(rows: Sequence[Mapping], visibility: dict | None = None,
     """The verdict of an audit's protection rows (``AuditResult.protection``).
 
     Args:
-        rows: one per (defense, recognizer): ``defense``, ``model``, ``held_out`` and the
-            shares of :func:`protected_share`; rows without a measured face are ignored.
+        rows: one per (defense, recognizer): ``defense``, ``model``, ``held_out`` (None:
+            not known) and the shares of :func:`protected_share`; rows without a
+            measured face are ignored, and so are those where the recognizer recognised
+            none of the clean faces either (:func:`recognised_clean`): it cannot be said
+            to be fooled by the cloak.
         visibility: the most visible face's figures (see :class:`AuditVerdict`).
         people: how many people the audit knew (its gallery's).
     """
     from faceguard.audit.defenses import defense_kind
 
-    rows = [r for r in rows if r["faces"] and protected_share(r) is not None]
+    rows = [r for r in rows if r["faces"] and protected_share(r) is not None
+            and recognised_clean(r) != 0]
 
     def fooled_by(group: Sequence[Mapping]) -> bool:
         return all(protected_share(r) >= FOOLED_SHARE for r in group)
@@ -278,15 +296,18 @@ def audit_verdict(rows: Sequence[Mapping], visibility: dict | None = None,
     def count(rows_of: Mapping[str, list]) -> tuple[int, int]:
         return sum(fooled_by(g) for g in rows_of.values()), len(rows_of)
 
-    def by(key: str, kind: str, held_out: bool | None = None) -> dict[str, list]:
+    def by(key: str, kind: str, *held_out: bool | None) -> dict[str, list]:
+        """Rows of defenses of ``kind`` by ``key``, of recognizers whose ``held_out`` is
+        one of those given (any when none is)."""
         out: dict[str, list] = {}
         for r in rows:
-            if defense_kind(r["defense"]) == kind and held_out in (None, r["held_out"]):
+            if defense_kind(r["defense"]) == kind and (not held_out or r["held_out"] in held_out):
                 out.setdefault(r[key], []).append(r)
         return out
 
     return AuditVerdict(made_on=count(by("model", "none", False)),
                         not_made_on=count(by("model", "none", True)),
+                        unknown=count(by("model", "none", None)),
                         reupload=count(by("model", "re-upload")),
                         cleanup=count(by("defense", "clean-up")),
                         visibility=dict(visibility or {}),

@@ -136,3 +136,28 @@ def test_the_audit_verdict_says_how_a_recognizer_was_judged():
     assert ("(fooled: it names someone else, among the 4 people known, for 90% of the faces "
             "or more)") in v.details()
     assert audit_verdict([_row("none", "dlib", 1.0)], people=4).among == 0
+
+
+def test_without_the_cloaks_recognizers_known_none_counts_as_a_platforms_own():
+    """No manifest: every recognizer was counted as one the cloak was not made on, so a
+    cloak fooling the very recognizers it was made on was called "Protected."."""
+    from faceguard.verdict import audit_verdict
+
+    v = audit_verdict([_row(d, m, 1.0, held_out=None)
+                       for d in ("none", "jpeg75") for m in ("dlib", "faceres")])
+    assert v.status == "unchecked" and v.unknown == (2, 2) and v.not_made_on == (0, 0)
+    assert v.details().startswith(
+        "Protected against 2 of 2 recognizers; which of them the cloak was made on is not "
+        "known (no FaceGuard manifest), so none counts as a platform's own (fooled: ")
+    assert audit_verdict([_row("none", "dlib", 0.5, held_out=None),
+                          _row("none", "faceres", 1.0, held_out=None)]).status == "partly"
+
+
+def test_a_recognizer_that_misses_the_clean_faces_too_is_not_counted_as_fooled():
+    from faceguard.verdict import audit_verdict
+
+    blind = dict(_row("none", "facenet", 1.0, held_out=True), clean_verify=0.0)
+    v = audit_verdict([_row("none", "dlib", 1.0), blind])
+    assert v.not_made_on == (0, 0) and v.status == "unchecked"
+    seeing = dict(blind, clean_verify=0.6)
+    assert audit_verdict([_row("none", "dlib", 1.0), seeing]).status == "protected"

@@ -66,6 +66,8 @@ def find_pairs(job: Folders) -> tuple[list[Pair], dict]:
         except ValueError as exc:
             raise AuditError(str(exc)) from None
         pairs, copied = [], []
+        made_on = set(manifest.data.get("models", []))  # the last run's, and each face's:
+        # a folder resumed with other recognizers holds faces made on either
         for rel, entry in manifest.photos.items():
             if entry.get("status") != "cloaked":
                 # a copied photo's clean faces widen the gallery: without them top-1 picks
@@ -76,13 +78,14 @@ def find_pairs(job: Folders) -> tuple[list[Pair], dict]:
                     copied.append(Pair(written, written, []))
                 continue
             records = [f for f in manifest.faces(rel) if f.protected]
+            made_on.update(m for f in records for m, on in f.made_on.items() if on)
             faces = [Face(tuple(f.box), np.asarray(f.landmarks), 1.0) for f in records]
             pairs.append(Pair(_original(manifest, entry, job.originals),
                               job.cloaked / entry["output"], faces,
                               [f.quality for f in records], [f.person for f in records]))
         data = dict(manifest.data, references=[str(job.cloaked / r) for r in
                                                manifest.data.get("references", [])])
-        data["copied"] = len(copied)
+        data["copied"], data["models"] = len(copied), sorted(made_on)
         if pairs and job.originals is None and not any(p.original.is_file() for p in pairs):
             raise AuditError(f"the originals are no longer where the cloak run read them "
                              f"(such as {os.path.normpath(pairs[0].original)}): give their "

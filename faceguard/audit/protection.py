@@ -11,7 +11,8 @@ people (the gallery). Per (defense, recognizer) we report:
 - ``mean_distance``: that distance in threshold units (1 = the threshold);
 - ``clean_top1`` / ``clean_verify``: the same defense on the *uncloaked* faces, which must
   still be recognised (else the defense "protects" by destroying the photo);
-- ``held_out``: the recognizer's family was not used to make the cloak.
+- ``held_out``: the recognizer's family was not used to make the cloak (None: not known,
+  as without the cloak run's manifest).
 
 The gallery leaves the probe's own photo out (an attacker has other photos of the
 person, not the original of this one).
@@ -221,13 +222,21 @@ class ProtectionRow:
 
     defense: str
     model: str
-    held_out: bool
+    held_out: bool | None
     faces: int
     protected_top1: float | None
     protected_verify: float | None
     mean_distance: float | None
     clean_top1: float | None
     clean_verify: float | None
+
+
+def not_made_on(family: str, cloak_families: set[str]) -> bool | None:
+    """Whether a recognizer of ``family`` is one the cloak was not made on; None when the
+    families it was made on are not known (an empty set): counting it as not made on
+    then called cloaks "protected" against a platform's own recognizer on the strength
+    of the very recognizers they were made on."""
+    return family not in cloak_families if cloak_families else None
 
 
 def _own_thresholds(ensemble: Ensemble) -> dict[str, float]:
@@ -296,7 +305,7 @@ def protection_table(faces: Sequence[AuditFace], gallery: Gallery, ensemble: Ens
         for m in ens.names:
             s = stats[m]
             rows.append(ProtectionRow(
-                defense=name, model=m, held_out=ens[m].family not in cloak_families,
+                defense=name, model=m, held_out=not_made_on(ens[m].family, cloak_families),
                 faces=len(s["v"]),
                 protected_top1=_share(s["t1"], invert=True),
                 protected_verify=_share(s["v"], invert=True),

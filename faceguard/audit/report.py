@@ -20,7 +20,7 @@ from faceguard.audit.defenses import defense_label
 from faceguard.audit.people import GIVE_GALLERY
 from faceguard.audit.run import AuditResult
 from faceguard.settings import METHODS
-from faceguard.verdict import protected_share
+from faceguard.verdict import protected_share, recognised_clean
 from faceguard.words import RATIOS, plural
 
 
@@ -62,12 +62,13 @@ def summary(result: AuditResult) -> list[str]:
         lines.append(f"Measured on {measured} of {result.faces} cloaked faces: a face can only "
                      "be tested when its person has another photo to be recognised by. "
                      + _gallery_hint(result))
-    for held_out in (False, True):
-        group = [r for r in rows if r["held_out"] == held_out]
+    for held_out, kind in ((False, "the recognizers the cloak was made on"),
+                           (True, "recognizers the cloak was not made on"),
+                           (None, "the recognizers (which of them the cloak was made on is "
+                                  "not known)")):
+        group = [r for r in rows if r["held_out"] is held_out]
         if not group:
             continue
-        kind = "recognizers the cloak was not made on" if held_out else \
-            "the recognizers the cloak was made on"
         plain = [r for r in group if r["defense"] == "none"]
         if plain:
             value, how = _metric(plain[0])
@@ -87,12 +88,21 @@ def summary(result: AuditResult) -> list[str]:
         lines.append(f"Held-out check: a cloak re-made without {r['model']}'s family left "
                      f"{value:.0%} of {plural(r['faces'], 'face')} unrecognised by "
                      f"{r['model']} ({how}).")
-    if not any(r["held_out"] for r in rows) and not checks:
+    if all(r["held_out"] is False for r in rows) and not checks:
         lines.append("Every recognizer checked here was used to make the cloak, so none it "
                      "was not made on was tested: a platform's own recognizer may still "
                      "match these faces (README, \"What to expect\", gives how often one "
                      "left out still matches).")
-    broken = [r for r in rows if r["clean_verify"] is not None and r["clean_verify"] < 0.5]
+    unable = [r for r in rows if r["defense"] == "none" and recognised_clean(r) is not None
+              and recognised_clean(r) < 0.5]
+    for r in unable:  # a recognizer that misses the person anyway is not fooled by the cloak
+        lines.append(f"Note: {r['model']} recognised {recognised_clean(r):.0%} of the clean "
+                     "faces, without a cloak: "
+                     + ("the cloak cannot be said to fool it, and it is not counted in the "
+                        "verdict." if not recognised_clean(r) else
+                        "its figure says little about the cloak."))
+    broken = [r for r in rows if r["defense"] != "none" and r["clean_verify"] is not None
+              and r["clean_verify"] < 0.5]
     for r in broken[:3]:
         lines.append(f"Note: {defense_label(r['defense'])} also stops {r['model']} from "
                      "recognising clean "

@@ -24,6 +24,7 @@ from faceguard.audit.protection import (
     Gallery,
     audit_crop,
     audit_thresholds,
+    not_made_on,
     protection_table,
 )
 from faceguard.detect import Face, FaceDetector
@@ -54,7 +55,8 @@ class AuditJob:
         gallery: extra clean photos of known people (one sub-folder per person).
         models: recognizers to test (default: one per installed family,
             :func:`faceguard.models.catalogue.audit_models`).
-        defenses: defense names (or "name:key=value" forms).
+        defenses: defense names (or "name:key=value" forms); "none", the photos as
+            published, is always measured: the verdict rests on it.
         detectors: detector names.
         detect_after: a defense applied before detection (the paper's "BL+SR then detect").
         trajectory_model: the recognizer the trajectory detectors watch.
@@ -161,13 +163,13 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
         raise AuditError(f"no cloaked photos with their originals found in {job.cloaked}")
     names = job.models or audit_models()
     ensemble = load_ensemble(names)
-    defenses = make_defenses(job.defenses)
+    defenses = make_defenses(["none", *(d for d in job.defenses if d != "none")])
     result = AuditResult(cloak_models=list(manifest.get("models", [])),
                          cloak_settings=manifest.get("settings", {}),
                          protected_people=list(manifest.get("protected", [])))
     cloak_families = {model_info(m)["family"] for m in result.cloak_models}
     result.models = [{"name": m, "family": ensemble[m].family,
-                      "held_out": ensemble[m].family not in cloak_families}
+                      "held_out": not_made_on(ensemble[m].family, cloak_families)}
                      for m in ensemble.names]
     if not cloak_families:
         result.notes.append("The cloak's models are unknown (no manifest): no recognizer is "

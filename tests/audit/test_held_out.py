@@ -35,7 +35,7 @@ def cloaked_album(album_by_person, detector, load_model, tmp_path_factory):
 
 def _audit(root, detector, load_model, **job):
     audit = AuditJob(cloaked=root / "out", outdir=root / "report", models=list(MODELS),
-                     defenses=["none"], detectors=(), **job)
+                     **({"defenses": ["none"]} | job), detectors=())
     events = list(run_audit(audit, detector,
                             lambda names: Ensemble([load_model(n) for n in names]),
                             check_cloak=cloak_check))
@@ -67,3 +67,36 @@ def test_without_the_check_the_verdict_says_none_was_checked(cloaked_album, dete
     assert result.verdict().not_made_on == (0, 0)
     assert "none it was not made on was checked" in result.verdict().words()
     assert any("turned off" in n for n in result.notes)
+
+
+def test_which_recognizers_a_cloak_was_made_on_comes_from_each_face(cloaked_album, detector,
+                                                                     load_model, tmp_path):
+    """A folder resumed with other recognizers records only the last run's: each face's
+    own record says what it was made on. And the photos as published are always measured:
+    without them the verdict said "Not measured" under measured re-uploads."""
+    import json
+
+    from faceguard.manifest import MANIFEST_NAME
+
+    shutil.copytree(cloaked_album / "out", tmp_path / "out")
+    manifest = json.loads((tmp_path / "out" / MANIFEST_NAME).read_text())
+    (tmp_path / "out" / MANIFEST_NAME).write_text(json.dumps(manifest | {"models": ["dlib"]}))
+    _, result = _audit(tmp_path, detector, load_model, held_out_check=0,
+                       defenses=["jpeg75"], originals=cloaked_album / "in")
+    assert result.cloak_models == sorted(MODELS)
+    assert {r["defense"] for r in result.protection} == {"none", "jpeg75"}
+    assert all(r["held_out"] is False for r in result.protection)
+    assert result.verdict().status != "unmeasured"
+
+
+def test_without_a_manifest_no_recognizer_counts_as_one_not_made_on(cloaked_album, detector,
+                                                                    load_model, tmp_path):
+    from faceguard.manifest import MANIFEST_NAME
+
+    shutil.copytree(cloaked_album / "out", tmp_path / "out")
+    (tmp_path / "out" / MANIFEST_NAME).unlink()
+    _, result = _audit(tmp_path, detector, load_model, originals=cloaked_album / "in")
+    assert result.protection and all(r["held_out"] is None for r in result.protection)
+    verdict = result.verdict()
+    assert verdict.not_made_on == (0, 0) and verdict.status != "protected"
+    assert "which of them the cloak was made on is not known" in verdict.words()
