@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSplitter,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -67,10 +68,10 @@ class AuditView(QWidget):
         self.cloaked.textChanged.connect(self._update_actions)
         self.cloaked.textChanged.connect(self.clear_results)
         self.originals = FolderField()
-        self.originals.setPlaceholderText("only needed without a FaceGuard manifest")
+        self.originals.setPlaceholderText("only without a manifest")
         self.originals.textChanged.connect(self.clear_results)
         self.gallery = FolderField()  # the CLI's --gallery
-        self.gallery.setPlaceholderText("optional: one sub-folder of clean photos per person")
+        self.gallery.setPlaceholderText("optional")
         self.gallery.setToolTip("Clean photos of people, one sub-folder each, for the "
                                 "recognizers to find the cloaked faces among, as a platform "
                                 "would: a sub-folder whose faces match a protected person is "
@@ -81,18 +82,21 @@ class AuditView(QWidget):
         for row, (label, edit) in enumerate((("Cloaked", self.cloaked),
                                              ("Originals", self.originals),
                                              ("Known people", self.gallery))):
-            button = QPushButton("Choose…")
+            button = QToolButton()  # one row each: the step fits a 1024x680 window
+            button.setText("…")
+            button.setToolTip(f"Choose the folder of {label.lower()} photos")
             button.clicked.connect(lambda _=False, e=edit: self._choose_folder(e))
-            grid.addWidget(QLabel(label), 2 * row, 0)  # the field below: the column is narrow
-            grid.addWidget(button, 2 * row, 1)
-            grid.addWidget(edit, 2 * row + 1, 0, 1, 2)
+            grid.addWidget(QLabel(label), row, 0)
+            grid.addWidget(edit, row, 1)
+            grid.addWidget(button, row, 2)
         layout.addWidget(folders)
 
         s = self.ctx.settings
         self.defenses = TickList()
         self.defenses.set_choices([(d.name, d.label,
                                     f"{d.name}: {d.description}\n{d.citation}".strip())
-                                   for d in list_defenses()], s.audit_defenses)
+                                   for d in list_defenses() if d.name != "none"],
+                                  s.audit_defenses)  # the photo as published: always tried
         self.recognizers = TickList()
         self.refresh_models()
         self.detectors = TickList()
@@ -160,8 +164,6 @@ class AuditView(QWidget):
         problem = None
         if not self.cloaked.text().strip():
             problem = "Protect photos in step 2, or choose a folder of cloaked photos."
-        elif not self.defenses.ticked():
-            problem = "Tick at least one defense (\"nothing\" is the photo as published)."
         elif not self.recognizers.ticked():
             problem = "Tick at least one installed recognizer."
         self.run_note.setText(problem or "")

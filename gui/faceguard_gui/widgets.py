@@ -4,6 +4,7 @@ scrolling column, a plot that fits its width; the file dialogs' photo filter."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt
 from PySide6.QtGui import QPixmap
@@ -187,7 +188,8 @@ def scrolling(*widgets: QWidget, frame: bool = True) -> QScrollArea:
 
 class FolderField(QLineEdit):
     """A folder's path: whole while it is being edited, else elided in the middle
-    (``/home/…/trip-protected``) with the whole path in the tooltip.
+    (``/home/…/trip-protected``), or at the start where the folder's own name would be
+    cut (``…/trip-protected``), with the whole path in the tooltip.
 
     :meth:`text` and :meth:`setText` are the whole path; ``textChanged`` fires when it
     changes, never when only the elided form does.
@@ -218,8 +220,10 @@ class FolderField(QLineEdit):
         if not self.hasFocus():
             room = self.contentsRect().width() - self.textMargins().left() \
                 - self.textMargins().right() - 8
-            shown = self.fontMetrics().elidedText(self._path, Qt.TextElideMode.ElideMiddle,
-                                                  max(room, 0))
+            metrics, room = self.fontMetrics(), max(room, 0)
+            shown = metrics.elidedText(self._path, Qt.TextElideMode.ElideMiddle, room)
+            if not shown.endswith(Path(self._path).name):  # the folder's own name, whole
+                shown = metrics.elidedText(self._path, Qt.TextElideMode.ElideLeft, room)
         if shown != super().text():
             self.blockSignals(True)
             super().setText(shown)
