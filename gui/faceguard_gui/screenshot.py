@@ -75,11 +75,19 @@ def take_screenshots(outdir: Path, photos: Sequence[Path] = (),
                      sizes: Sequence[tuple[int, int]] = ()) -> list[Path]:
     """Drive the app through its three steps and save one PNG per screen (and per size
     of ``sizes``)."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    # the album, its cloaked copies and the settings: removed at the end (the user's own
+    # photos given here are cloaked into it)
+    with tempfile.TemporaryDirectory(prefix="faceguard-screens-") as scratch:
+        return _take(outdir, Path(scratch), photos, sizes)
+
+
+def _take(outdir: Path, scratch: Path, photos: Sequence[Path],
+          sizes: Sequence[tuple[int, int]]) -> list[Path]:
     from faceguard_gui.main_window import MainWindow
     from faceguard_gui.settings import AppSettings
 
-    outdir.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="faceguard-screens-"))
+    config = os.environ.get("FACEGUARD_CONFIG")
     os.environ.setdefault("FACEGUARD_CONFIG", str(scratch / "config"))
     photos = [Path(p).resolve() for p in photos] or demo_photos(scratch / "album")
     models = [m for m in DEFAULT_MODELS if is_installed(m)] or list(DEFAULT_MODELS)
@@ -120,4 +128,6 @@ def take_screenshots(outdir: Path, photos: Sequence[Path] = (),
     window.audit.results.tabs.setCurrentIndex(1)
     shots += save_sizes(window, outdir / "3-audit-protection.png", sizes)
     window.close()
+    if config is None:  # the scratch folder's config goes with it
+        os.environ.pop("FACEGUARD_CONFIG", None)
     return shots
