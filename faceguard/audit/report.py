@@ -24,6 +24,20 @@ from faceguard.verdict import protected_share, recognised_clean
 from faceguard.words import RATIOS, plural
 
 
+def check_report_folder(outdir: Path, cloaked: Path) -> None:
+    """Raise :class:`~faceguard.album.AlbumError` when ``outdir`` cannot be a folder or is
+    inside the folder of ``cloaked`` photos: the report shows the uncloaked faces, and
+    that folder is what gets uploaded."""
+    from faceguard.album import AlbumError, check_outdir
+
+    check_outdir(outdir, [])  # a file on the way
+    out, folder = outdir.resolve(), Path(cloaked).resolve()
+    if out == folder or folder in out.parents:
+        raise AlbumError(f"the report folder {outdir} must not be inside the cloaked photos' "
+                         f"folder {cloaked}: the report shows the uncloaked faces, and that "
+                         "folder is the one to upload")
+
+
 def write_report(result: AuditResult, outdir: Path) -> tuple[Path, Path]:
     """Write ``report.json`` and ``report.html`` into ``outdir``; returns both paths."""
     outdir.mkdir(parents=True, exist_ok=True)

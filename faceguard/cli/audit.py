@@ -86,9 +86,10 @@ def _names(text: str, known, nothing: str | None = None) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from faceguard.album import AlbumError
     from faceguard.audit.cloak_detection import DETECTORS
     from faceguard.audit.defenses import DEFENSES, list_defenses
-    from faceguard.audit.report import write_report
+    from faceguard.audit.report import check_report_folder, write_report
     from faceguard.audit.run import AuditError, AuditJob, run_audit
     from faceguard.progress import show_in_terminal
     from faceguard.stand_ins import stand_in_cloaks
@@ -113,6 +114,10 @@ def run(args: argparse.Namespace) -> int:
     for path in (args.cloaked, args.originals, args.gallery):
         if path is not None and not path.exists():
             raise CLIError(f"no such file or folder: {path}")
+    try:  # before the work, not after it
+        check_report_folder(args.out, args.cloaked)
+    except AlbumError as exc:
+        raise CLIError(str(exc)) from None
     detectors = _names(args.detectors, DETECTORS, nothing="none")
     unknown = [d for d in detectors if d not in DETECTORS]
     if unknown:

@@ -23,9 +23,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from faceguard.album import AlbumError
 from faceguard.audit import QUICK_DEFENSES, QUICK_DETECTORS
 from faceguard.audit.cloak_detection import DETECTORS
 from faceguard.audit.defenses import list_defenses
+from faceguard.audit.report import check_report_folder
 from faceguard.audit.run import AuditJob
 from faceguard.models.catalogue import audit_models, is_installed, model_info, model_names
 from faceguard_gui.audit_results import AuditResults
@@ -237,14 +239,21 @@ class AuditView(QWidget):
     # ------------------------------------------------------------------------ export
 
     def choose_export_folder(self) -> None:
+        cloaked = Path(self.cloaked.text()).expanduser()
         folder = QFileDialog.getExistingDirectory(self, "Export the report to",
-                                                  self.cloaked.text())
+                                                  str(cloaked.parent))  # not into it
         if folder:
             self.export(Path(folder))
 
     def export(self, folder: Path) -> None:
         """Write report.json and report.html into ``folder`` (in a worker)."""
         if self.outcome is None:
+            return
+        try:
+            # the results shown are of the folders shown (they are cleared when those change)
+            check_report_folder(folder, Path(self.cloaked.text()).expanduser())
+        except AlbumError as exc:
+            self.ctx.tell("Choose another folder", str(exc))
             return
         result = self.outcome.result
 

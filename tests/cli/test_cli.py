@@ -313,3 +313,17 @@ def test_people_groups_an_album_and_says_how_to_protect_one(album_by_person, tmp
     assert again.returncode == 0, again.stderr
     assert len(list((tmp_path / "people" / "person-1").glob("*.png"))) == 2
     assert not (tmp_path / "people" / "person-2").exists()
+
+
+def test_the_audit_refuses_a_report_folder_it_cannot_or_should_not_write_before_any_work(
+        tmp_path):
+    """Inside the cloaked photos' folder the report (which shows the uncloaked faces)
+    would be uploaded with them; through a file it failed after the whole audit."""
+    cloaked = tmp_path / "cloaked"
+    cloaked.mkdir()
+    (tmp_path / "afile").write_text("x")
+    for out, why in ((cloaked / "report", "must not be inside the cloaked photos' folder"),
+                     (tmp_path / "afile" / "sub", "is a file")):
+        done = faceguard("audit", "--cloaked", cloaked, "-o", out)
+        assert done.returncode == 2 and why in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1

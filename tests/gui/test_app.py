@@ -183,6 +183,11 @@ def test_protect_one_person_preview_audit_and_export(make_window, copy_photos, q
     assert window.audit.outcome is shown and window.audit.results.verdict.text() == verdict
     assert window.messages == []  # nothing went wrong along the way
 
+    # not into the folder to upload: the report shows the uncloaked faces
+    window.audit.export(outdir / "report")
+    assert window.messages[-1][0] == "Choose another folder"
+    assert not (outdir / "report").exists()
+
 
 @pytest.mark.slow
 def test_cancel_midway_leaves_only_complete_files(make_window, copy_photos, qtbot, tmp_path):
