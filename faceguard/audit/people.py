@@ -20,12 +20,16 @@ GIVE_GALLERY = "(--gallery DIR; in the app, Known people)"
 
 def label_people(ensemble: Ensemble, gallery_faces: Sequence[tuple[str, Face, torch.Tensor,
                                                                    np.ndarray]],
-                 faces: list[AuditFace], names: Sequence[str | None] = ()) -> Gallery:
+                 faces: list[AuditFace], names: Sequence[str | None] = (),
+                 references: Sequence[str] = (), protected: str | None = None) -> Gallery:
     """Cluster every clean face into people; label the cloaked faces from their originals.
 
     ``names``: per cloaked face, whom the cloak run protected it as (the name the user
     gave, from the manifest; None or "self" when unnamed): that person's cluster takes
-    the name instead of "person N".
+    the name instead of "person N". With ``protected``, the one person the cloak run
+    protected from its ``references`` (photos), those and the faces protected as them
+    are one person whatever the clustering says: split in two, a match of a cloaked face
+    with the person's own photos counted as "someone else".
     """
     from faceguard.identity import cluster_faces
 
@@ -35,24 +39,58 @@ def label_people(ensemble: Ensemble, gallery_faces: Sequence[tuple[str, Face, to
     stacked = {m: torch.stack([e[m] for e in embs]) for m in ensemble.names}
     photos = [photo for photo, *_ in gallery_faces]
     labels = cluster_faces(ensemble, stacked, photos=photos)
+    # a cloaked face is the clean face at the same place in the same photo
+    at = [_same_face(ensemble, embs, photos, f) for f in faces]
+    if protected is not None:
+        theirs = [i for i, photo in enumerate(photos) if photo in set(references)]
+        theirs += [k for k, name in zip(at, names, strict=False)
+                   if k is not None and name == protected]
+        if theirs:
+            joined = np.isin(labels, labels[theirs])
+            labels[joined] = labels[theirs].min()
     gallery = Gallery()
     keys = _copies_keyed(ensemble, stacked, photos, labels, faces)
     for photo, emb, label in zip(keys, embs, labels, strict=True):
         gallery.add(f"person {label + 1}", photo, {m: e.detach() for m, e in emb.items()})
-    # a cloaked face is the clean face at the same place in the same photo
-    for f in faces:
-        with torch.no_grad():
-            emb = {m: e[0] for m, e in ensemble.embed(f.original, f.landmarks).items()}
-        best, best_d = None, np.inf
-        for k, (photo, _, _, _) in enumerate(gallery_faces):
-            if photo != f.photo:
-                continue
-            d = sum(float((embs[k][m] - emb[m]).norm()) for m in ensemble.names)
-            if d < best_d:
-                best, best_d = k, d
-        f.person = gallery.people[best] if best is not None else "unknown"
+    for f, k in zip(faces, at, strict=True):
+        f.person = gallery.people[k] if k is not None else "unknown"
     _use_names(gallery, faces, names)
     return gallery
+
+
+def _same_face(ensemble: Ensemble, embs: Sequence[dict[str, torch.Tensor]],
+               photos: Sequence[str], face: AuditFace) -> int | None:
+    """The index of the clean face that is ``face``'s original: of those of its photo,
+    the nearest (None when its photo has none)."""
+    with torch.no_grad():
+        emb = {m: e[0] for m, e in ensemble.embed(face.original, face.landmarks).items()}
+    best, best_d = None, np.inf
+    for k, photo in enumerate(photos):
+        if photo != face.photo:
+            continue
+        d = sum(float((embs[k][m] - emb[m]).norm()) for m in ensemble.names)
+        if d < best_d:
+            best, best_d = k, d
+    return best
+
+
+def likeliest_face(ensemble: Ensemble, candidates: Sequence[tuple[torch.Tensor, np.ndarray]],
+                   faces: Sequence[AuditFace]) -> int:
+    """Which of a reference photo's faces (``candidates``: (crop, landmarks) each, as
+    :func:`faceguard.audit.protection.audit_crop` cuts them) is the protected person: the
+    nearest to the cloaked faces' originals, as the cloak run took the one most like the
+    other references (the largest face was a stranger's in a group photo)."""
+    from faceguard.identity import pair_distances
+
+    if len(candidates) == 1:
+        return 0
+    with torch.no_grad():
+        def embedded(pairs) -> dict[str, torch.Tensor]:
+            each = [ensemble.embed(crop, marks) for crop, marks in pairs]
+            return {m: torch.cat([e[m] for e in each]) for m in ensemble.names}
+
+        theirs = embedded([(f.original, f.landmarks) for f in faces])
+        return int(pair_distances(ensemble, embedded(candidates), theirs).min(1).values.argmin())
 
 
 def _copies_keyed(ensemble: Ensemble, embeddings: dict[str, torch.Tensor],

@@ -18,7 +18,7 @@ from faceguard.audit.cloak_detection import MIN_FACES
 from faceguard.audit.detection_step import detect_cloaks, too_few
 from faceguard.audit.held_out import CHECK_FACES, CheckCloak, held_out_check, needed
 from faceguard.audit.pairs import AuditError, Pair, changed_faces, find_pairs
-from faceguard.audit.people import GIVE_GALLERY, add_gallery, label_people
+from faceguard.audit.people import GIVE_GALLERY, add_gallery, label_people, likeliest_face
 from faceguard.audit.protection import (
     AuditFace,
     Gallery,
@@ -219,18 +219,23 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
                             "copied without a cloak, spread over the album.")
     result.visibility = most_visible(qualities)
     # the cloak run's reference photos are clean photos of the protected person
+    references = []
     for ref in manifest.get("references", []):
         try:
             photo = load_photo(ref, limit=job.limit)
         except PhotoError as exc:
             result.notes.append(f"reference photo skipped: {exc}")
             continue
-        if found := detector(photo.pixels)[:1]:
-            crop_o, marks = audit_crop(to_tensor(photo.pixels), found[0], ensemble)
-            gallery_faces.append((str(ref), found[0], crop_o, marks))
+        if found := detector(photo.pixels):
+            crops = [audit_crop(to_tensor(photo.pixels), face, ensemble) for face in found]
+            k = likeliest_face(ensemble, crops, faces)
+            gallery_faces.append((str(ref), found[k], *crops[k]))
+            references.append(str(ref))
 
     # 2. who is who: cluster the clean faces; each cloaked face takes its original's label
-    gallery = label_people(ensemble, gallery_faces, faces, names)
+    gallery = label_people(ensemble, gallery_faces, faces, names, references,
+                           result.protected_people[0] if len(result.protected_people) == 1
+                           else None)
     if job.gallery is not None:
         linked: dict[str, str] = {}
         yield from add_gallery(job.gallery, detector, ensemble, gallery, linked)

@@ -84,3 +84,38 @@ def test_a_missing_folder_of_known_people_is_said_before_any_work(tmp_path):
     job = AuditJob(cloaked=tmp_path, outdir=tmp_path / "report", gallery=tmp_path / "nobody")
     with pytest.raises(AuditError, match="no such folder of known people: .*nobody"):
         next(run_audit(job, detector=object(), load_ensemble=lambda names: 1 / 0))
+
+
+def test_the_one_person_protected_is_one_person_with_their_references(album_by_person,
+                                                                       detector, load_model):
+    """With these four recognizers the clustering split person_img26's photos in two: the
+    audit counted a cloaked face matched to their own reference photos as "someone
+    else" (faceres: 100% protected top-1, 0% beyond its threshold)."""
+    from faceguard.audit.people import label_people, likeliest_face
+    from faceguard.audit.protection import AuditFace, audit_crop
+    from faceguard.io import load_photo, to_tensor
+
+    four = Ensemble([load_model(n) for n in ("dlib", "mobileface", "faceres", "facenet")])
+    photos = {p.name: p for p in album_by_person["person_img26"]}
+    gallery_faces = []
+
+    def probe() -> list[AuditFace]:
+        photo, _, crop, marks = gallery_faces[0]
+        return [AuditFace("", photo, crop, crop, marks)]
+
+    for name in ("img28.jpg", "img27.jpg", "img42.jpg", "img43.jpg", "img44.jpg",
+                 "img45.jpg", "img46.jpg"):
+        pixels = to_tensor(load_photo(photos[name]).pixels)
+        found = detector(load_photo(photos[name]).pixels)
+        crops = [audit_crop(pixels, face, four) for face in found]
+        gallery_faces.append((str(photos[name]), found[0], *crops[0]))
+        if name == "img46.jpg":  # her face, not the necklace found as a face below it
+            assert len(found) == 2 and likeliest_face(four, crops, probe()) == 0
+            assert likeliest_face(four, crops[::-1], probe()) == 1
+
+    references = [photo for photo, *_ in gallery_faces[1:]]
+    clustered = label_people(four, gallery_faces, probe(), ["Ann"])
+    assert len(set(clustered.people)) == 2  # as the clustering alone has it
+    faces = probe()
+    known = label_people(four, gallery_faces, faces, ["Ann"], references, "Ann")
+    assert set(known.people) == {"Ann"} and faces[0].person == "Ann"
