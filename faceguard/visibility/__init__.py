@@ -57,15 +57,20 @@ def describe(score_: float) -> str:
 def summary(quality: dict) -> str:
     """One line on a face's measured visibility (a :func:`measure_face` dict), e.g.
     ``"invisible at normal size, faint up close (SSIMULACRA2 78.1, like JPEG quality 91;
-    colour shift p95 1.9, 2.3 is just noticeable)"``."""
+    colour shift p95 1.9, 2.3 is just noticeable)"``, and the file's own score where its
+    compression takes it half a point or more lower."""
     if "ssimulacra2" not in quality:
         return "visibility not measured (face too small)"
     like = (f", like JPEG quality {quality['jpeg_equivalent']}"
             if "jpeg_equivalent" in quality else "")
     colour = (f"; colour shift p95 {quality['ciede2000_p95']:.1f}, 2.3 is just noticeable"
               if "ciede2000_p95" in quality else "")
+    # the cloak keeps the floor; a JPEG or WebP file adds its own loss, said where it counts
+    saved = quality.get("saved_ssimulacra2", 100.0)
+    written = (f"; {saved:.1f} in the file written, its compression included"
+               if saved < quality["ssimulacra2"] - 0.5 else "")
     return (f"{describe(quality['ssimulacra2'])} (SSIMULACRA2 {quality['ssimulacra2']:.1f}"
-            f"{like}{colour})")
+            f"{like}{colour}{written})")
 
 
 def in_words(quality: dict) -> str:
