@@ -206,9 +206,10 @@ def why_copied(entry: dict) -> str:
     return "no face found" if not entry.get("faces") else "no protected face"
 
 
-def input_stat(path: Path) -> list[int]:
-    """[size in bytes, modification time in ns] of a photo as read: a photo changed (or
-    replaced by another of the same name) since a run is not done (:meth:`Manifest.is_done`)."""
+def file_stat(path: Path) -> list[int]:
+    """[size in bytes, modification time in ns] of a photo as read or written: a photo
+    changed (or replaced by another of the same name) since a run, or its output, is not
+    done (:meth:`Manifest.is_done`)."""
     stat = path.stat()
     return [stat.st_size, stat.st_mtime_ns]
 
@@ -302,20 +303,23 @@ class Manifest:
     def is_done(self, rel: str, digest: str, source: Path | None = None,
                 whom: Sequence[str | None] | None = None) -> bool:
         """True when ``rel`` was completed with the same settings (``digest``) and its
-        output exists; where given, from the same ``source`` photo, unchanged since
-        (:func:`input_stat`), and with the same faces cloaked as the same people
-        (``whom``: per face, :meth:`faceguard.planning.Plan.whom`). A run that protects
-        one more person, or reads another album's photo of the same name, redoes it."""
+        output exists, unchanged since (:func:`file_stat`); where given, from the same
+        ``source`` photo, unchanged since, and with the same faces cloaked as the same
+        people (``whom``: per face, :meth:`faceguard.planning.Plan.whom`). A run that
+        protects one more person, or reads another album's photo of the same name, redoes
+        it, and so does one whose output was replaced (by its original, say)."""
         entry = self.data["photos"].get(rel)
+        output = self.folder / entry["output"] if entry and "output" in entry else None
         if not (entry and entry.get("settings_digest") == digest
-                and entry.get("status") in ("cloaked", "copied")
-                and (self.folder / entry["output"]).is_file()):
+                and entry.get("status") in ("cloaked", "copied") and output.is_file()):
+            return False
+        if "output_stat" in entry and entry["output_stat"] != file_stat(output):
             return False
         if source is not None:
             read = self.input_path(entry)
             if read is not None and read.resolve() != source.resolve():
                 return False
-            if "input_stat" in entry and entry["input_stat"] != input_stat(source):
+            if "input_stat" in entry and entry["input_stat"] != file_stat(source):
                 return False
         return whom is None or [f.person if f.protected else None
                                 for f in self.faces(rel)] == list(whom)

@@ -37,7 +37,7 @@ from faceguard.io import (
     PixelLimit,
     find_photos,
 )
-from faceguard.manifest import Manifest, find_mask, input_stat
+from faceguard.manifest import Manifest, file_stat, find_mask
 from faceguard.models.ensemble import Ensemble
 from faceguard.one_photo import cloak_photo, shared_names
 from faceguard.planning import SELF, Plan, make_plan, needs_others, other_people, whose_faces
@@ -247,7 +247,8 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
 
     def record(key: str, entry: dict) -> None:
         manifest.record(key, entry | {"settings_digest": digest,
-                                      "input_stat": input_stat(Path(entry["input"]))})
+                                      "input_stat": file_stat(Path(entry["input"])),
+                                      "output_stat": file_stat(job.outdir / entry["output"])})
 
     def failed(i: int, error: str) -> Event:
         manifest.record(str(jobs[i][1]), {"input": str(jobs[i][0]), "status": "failed",

@@ -201,6 +201,9 @@ def test_resume_redoes_a_photo_this_run_would_write_otherwise(album, detector, l
 
     assert run() == {"a.jpg": False, "b.jpg": False}
     assert run() == {"a.jpg": True, "b.jpg": True}
+    shutil.copy(folder / "a.jpg", tmp_path / "out" / "a.jpg")  # the output replaced
+    assert run() == {"a.jpg": False, "b.jpg": True}
+    assert _digest(tmp_path / "out" / "a.jpg") != _digest(folder / "a.jpg")  # cloaked again
     shutil.copy(others[1], folder / "b.jpg")  # another photo of the same name
     assert run() == {"a.jpg": True, "b.jpg": False}
     # everyone protected: b's face is cloaked now, and a's is cloaked for itself
