@@ -15,6 +15,7 @@ import torch
 from faceguard.align import ARCFACE_112, face_transform, warp
 from faceguard.audit import ATTACKER_SECONDS, QUICK_DEFENSES, QUICK_DETECTORS
 from faceguard.audit.cloak_detection import MIN_FACES
+from faceguard.audit.defenses import defense_label
 from faceguard.audit.detection_step import detect_cloaks, too_few
 from faceguard.audit.held_out import CHECK_FACES, CheckCloak, held_out_check, needed
 from faceguard.audit.pairs import AuditError, Pair, changed_faces, find_pairs
@@ -125,6 +126,14 @@ def make_defenses(names: Sequence[str]) -> dict:
     return {n: parse_defense(n) for n in names}
 
 
+def check_detect_after(defenses: Sequence[str], after: str | None) -> None:
+    """Raise ValueError when ``after``, the defense to detect the cloak after, learns
+    from cloaked faces and is not among ``defenses``: only those are trained."""
+    if after and after not in defenses and hasattr(make_defenses([after])[after], "fit"):
+        raise ValueError(f"{after} learns from cloaked faces: give it among the defenses "
+                         "too, to detect the cloak after it")
+
+
 #: ``make_stand_ins(settings, detector, load_ensemble)``: cloaks stand-in faces with a
 #: run's recorded settings; events, the last one's ``result`` the folder of cloaked
 #: stand-ins (:func:`faceguard.stand_ins.stand_in_cloaks`)
@@ -154,6 +163,10 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
     training detectors (one event per detector), then the result.
     """
     from faceguard.models.catalogue import audit_models, model_info
+    try:
+        check_detect_after(job.defenses, job.detect_after)
+    except ValueError as exc:
+        raise AuditError(str(exc)) from None
     detector = detector or FaceDetector()
     load_ensemble = load_ensemble or Ensemble.load
     if job.gallery is not None and not job.gallery.is_dir():  # said before the work
@@ -272,9 +285,15 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
     if job.detectors and len(faces) < MIN_FACES:
         stand_ins = yield from _stand_ins(job, manifest.get("settings", {}), detector,
                                           load_ensemble, ensemble, make_stand_ins, result)
-    before = make_defenses([job.detect_after])[job.detect_after] if job.detect_after else None
+    # the defense the protection table used (trained, where it learns), else a new one
+    after = job.detect_after
+    before = defenses.get(after) or (make_defenses([after])[after] if after else None)
+    if hasattr(before, "fit") and after not in defenses:  # left out untrained (a note says)
+        result.notes.append(f"The detectors ran on the photos as published, not after "
+                            f"{defense_label(after)}, which was left out.")
+        after = before = None
     yield from detect_cloaks(job.detectors, faces, stand_ins, result, ensemble,
-                             job.detect_after, before, job.trajectory_model)
+                             after, before, job.trajectory_model)
     result.examples = _examples(faces, defenses, job.examples)
     yield Event(1, 1, "done", result=result)
 

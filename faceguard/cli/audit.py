@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from faceguard.audit.cloak_detection import DETECTORS
     from faceguard.audit.defenses import DEFENSES, list_defenses
     from faceguard.audit.report import check_report_folder, write_report
-    from faceguard.audit.run import AuditError, AuditJob, run_audit
+    from faceguard.audit.run import AuditError, AuditJob, check_detect_after, run_audit
     from faceguard.progress import show_in_terminal
     from faceguard.stand_ins import stand_in_cloaks
     from faceguard.training_pairs import cloak_check, cloaked_pairs
@@ -127,6 +127,10 @@ def run(args: argparse.Namespace) -> int:
     if not defenses:
         raise CLIError("--defenses needs at least one defense, e.g. none (as published)")
     make_defenses(defenses + ([args.detect_after] if args.detect_after else []))  # validate
+    try:
+        check_detect_after(defenses, args.detect_after)
+    except ValueError as exc:
+        raise CLIError(f"--detect-after: {exc}") from None
     job = AuditJob(cloaked=args.cloaked, outdir=args.out, originals=args.originals,
                    gallery=args.gallery,
                    models=common.model_list(args.models) if args.models else None,

@@ -327,3 +327,12 @@ def test_the_audit_refuses_a_report_folder_it_cannot_or_should_not_write_before_
         done = faceguard("audit", "--cloaked", cloaked, "-o", out)
         assert done.returncode == 2 and why in done.stderr, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_detecting_after_a_defense_that_learns_needs_it_among_the_defenses(tmp_path):
+    """Only the defenses asked for are trained: the audit failed at its very end."""
+    done = faceguard("audit", "--cloaked", tmp_path, "--defenses", "none",
+                     "--detect-after", "detect-then-purify")
+    assert done.returncode == 2
+    assert "detect-then-purify learns from cloaked faces: give it among the defenses" \
+        in done.stderr
