@@ -13,6 +13,7 @@ from faceguard.audit.protection import AuditFace, Gallery
 from faceguard.detect import Face, FaceDetector
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
+from faceguard.words import plural
 
 #: how a user gives the audit clean photos of known people, in both shells' words
 GIVE_GALLERY = "(--gallery DIR; in the app, Known people)"
@@ -133,26 +134,43 @@ def _use_names(gallery: Gallery, faces: list[AuditFace], names: Sequence[str | N
 
 
 def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, gallery: Gallery,
-                linked: dict[str, str] | None = None) -> Iterator[Event]:
+                linked: dict[str, str] | None = None, notes: list[str] | None = None
+                ) -> Iterator[Event]:
     """Add the clean photos of a gallery folder (one sub-folder per person).
 
     A sub-folder not named as anyone in the audited photos, whose faces match one of
     them (their mean distance below the cut that groups the originals' own faces:
     :data:`faceguard.identity.SAME_PERSON_CUT`), is that person: its photos are added
     under their name, so that a gallery folder "Alice" holds the photos that recognise
-    "the person to protect". ``linked`` records each such sub-folder -> the name.
+    "the person to protect". ``linked`` records each such sub-folder -> the name. A face
+    that is an audited face's original itself (a chip ``faceguard people`` cut from it:
+    :data:`faceguard.identity.SAME_FACE_CUT`) is kept under that photo, so that the face
+    is never measured against its own clean copy. ``notes`` gets what was not used.
     """
     from faceguard.album import detect_photos, gallery_folders
-    from faceguard.identity import SAME_PERSON_CUT, pair_distances
+    from faceguard.identity import SAME_FACE_CUT, SAME_PERSON_CUT, pair_distances
+    from faceguard.io import find_photos
 
+    told = notes if notes is not None else []
+    loose = find_photos([folder], recursive=False)
+    if loose:
+        told.append(f"{plural(len(loose), 'photo')} directly in the gallery folder {folder} "
+                    "not used: each person's photos go in a sub-folder named after them.")
     known = sorted(set(gallery.people))  # the people of the audited photos
     subs = gallery_folders(folder)
+    if not subs:
+        told.append(f"The gallery folder {folder} holds no sub-folder of photos: not used.")
     for k, (name, photos) in enumerate(subs.items(), 1):
         found = []
         for event in detect_photos(photos, detector, ensemble):
-            if event.result is not None and event.result.faces:
-                found.append((str(event.path),
+            if event.error:
+                told.append(f"gallery photo skipped: {event.error}")
+            elif event.result is not None and event.result.faces:
+                found.append((_key(ensemble, gallery, event.result.embeddings,
+                                   str(event.path), SAME_FACE_CUT),
                               {m: e[0] for m, e in event.result.embeddings.items()}))
+        if not found:
+            told.append(f'The gallery\'s "{name}" holds no face found: not used.')
         person = name
         if found and name not in known:
             theirs = {m: torch.stack([e[m] for _, e in found]) for m in ensemble.names}
@@ -168,3 +186,18 @@ def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, galler
         for photo, embeddings in found:
             gallery.add(person, photo, embeddings)
         yield Event(k, len(subs), "reading gallery", folder / name)
+
+
+def _key(ensemble: Ensemble, gallery: Gallery, embeddings: dict[str, torch.Tensor],
+         photo: str, cut: float) -> str:
+    """A gallery face's leave-one-out key: the photo of the face already in ``gallery``
+    that it is a copy of (nearer than ``cut``), else its own ``photo``. ``embeddings``:
+    model -> (F, D), the first face the one added."""
+    from faceguard.identity import pair_distances
+
+    if not gallery.photos:
+        return photo
+    d = pair_distances(ensemble, {m: e[:1] for m, e in embeddings.items()},
+                       gallery.embeddings)[0]
+    nearest = int(d.argmin())
+    return gallery.photos[nearest] if float(d[nearest]) < cut else photo

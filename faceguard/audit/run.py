@@ -251,7 +251,7 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
                            else None)
     if job.gallery is not None:
         linked: dict[str, str] = {}
-        yield from add_gallery(job.gallery, detector, ensemble, gallery, linked)
+        yield from add_gallery(job.gallery, detector, ensemble, gallery, linked, result.notes)
         result.notes += [f'The gallery\'s "{folder}" is taken as "{name}" of the audited photos: '
                          "their clean faces match." for folder, name in linked.items()]
     result.faces = len(faces)

@@ -119,3 +119,27 @@ def test_the_one_person_protected_is_one_person_with_their_references(album_by_p
     faces = probe()
     known = label_people(four, gallery_faces, faces, ["Ann"], references, "Ann")
     assert set(known.people) == {"Ann"} and faces[0].person == "Ann"
+
+
+def test_what_a_gallery_folder_holds_but_the_audit_cannot_use_is_said(tmp_path, album_by_person,
+                                                                      detector, ensemble):
+    """Photos at the folder's top, unreadable ones, a sub-folder with no face: each was
+    passed over in silence. A copy of an audited face's original (a chip ``faceguard
+    people`` cut from it) is kept under that original's photo: the face was measured
+    against its own clean copy."""
+    alice = next(photos for _, photos in sorted(album_by_person.items()) if len(photos) >= 3)
+    gallery = Gallery()
+    _known(alice[:1], detector, ensemble, "Alice", gallery)
+    folder = tmp_path / "gallery"
+    for sub in ("copy", "nobody", "broken"):
+        (folder / sub).mkdir(parents=True)
+    shutil.copy(alice[0], folder / "copy" / "chip.jpg")
+    shutil.copy(alice[1], folder / "loose.jpg")
+    (folder / "broken" / "x.jpg").write_text("not a photo")
+    notes: list[str] = []
+    with torch.no_grad():
+        list(add_gallery(folder, detector, ensemble, gallery, {}, notes))
+    assert notes[0].startswith("1 photo directly in the gallery folder")
+    assert any(n.startswith("gallery photo skipped: ") and "x.jpg" in n for n in notes)
+    assert 'The gallery\'s "nobody" holds no face found: not used.' in notes
+    assert gallery.photos[-1] == str(alice[0])  # the copy, keyed as the original
