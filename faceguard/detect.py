@@ -123,11 +123,12 @@ class FaceDetector:
         turned: bool = True,
         edges: bool = True,
     ) -> None:
-        if (min_face_size is not None and min_face_size < 1) or not 0 <= min_score <= 1 \
-                or max_side < 64:
-            raise ValueError("the smallest face (min_face_size) must be at least 1 pixel, the "
-                             "detector's confidence threshold (min_score) in [0, 1] and "
-                             "max_side at least 64")
+        if min_face_size is not None and min_face_size < 1:
+            raise ValueError(f"the smallest face must be at least 1 pixel, not {min_face_size}")
+        if max_side < 64:
+            raise ValueError(f"max_side must be at least 64, not {max_side}")
+        if not 0 <= min_score <= 1:
+            raise ValueError(f"the detector's confidence threshold must be 0-1, not {min_score}")
         self.device = pick_device(device)
         self.min_face_size = MIN_FACE if min_face_size is None else min_face_size
         self.min_face_asked = min_face_size is not None

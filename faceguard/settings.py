@@ -30,7 +30,7 @@ METHODS = {
     "pfgsm": Named("Towards a decoy person (P-FGSM)",
                    "private FGSM towards a decoy person (needs other people: --gallery)"),
     "flm": Named("Moves the features a little (FLM)",
-                 "moves the face's features by a pixel or two (geometric, no colour change)"),
+                 "moves the face's features by a pixel or two (geometric: adds no noise)"),
     "hybrid": Named("Moves the features and adds a pattern (hybrid)",
                     "moves the face's features and adds a faint pattern, together"),
     "universal": Named("One mask per person (universal)",

@@ -65,9 +65,12 @@ def test_rejects_wrong_shape(detector):
         detector(np.zeros((10, 10), np.uint8))
 
 
-def test_bad_thresholds():
-    with pytest.raises(ValueError, match="min_score"):
+def test_bad_thresholds_are_said_one_at_a_time_in_the_users_words():
+    with pytest.raises(ValueError, match="^the detector's confidence threshold must be 0-1, "
+                                         "not 2$"):
         FaceDetector(min_score=2)
+    with pytest.raises(ValueError, match="^the smallest face must be at least 1 pixel, not 0$"):
+        FaceDetector(min_face_size=0)
 
 
 def test_face_dict_round_trip(detector, astronaut):

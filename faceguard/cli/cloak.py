@@ -72,7 +72,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help=f"how strong and how visible the cloak is (default {DEFAULT_PRESET}; "
                           "the presets are listed below)")
     how.add_argument("--eps", type=float, default=None,
-                     help="L-inf budget in grey levels, e.g. 8 (= 8/255)")
+                     help="L-inf budget in grey levels, e.g. 8 (= 8/255); flm's warp is "
+                          "bounded by how far it moves features instead")
     how.add_argument("--steps", type=int, default=None, help="iterations")
     how.add_argument("--floor", type=float, default=None, metavar="SCORE",
                      help="how invisible the cloak stays: the least face SSIMULACRA2, 0-100 "
@@ -131,7 +132,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     out.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     common.add_detector_args(p)
     common.add_device_arg(p)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar and no line per photo (the summary stays)")
     p.set_defaults(run=run)
 
 
@@ -148,7 +150,7 @@ def _presets(table: dict, measured: bool = False) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faceguard.album import AlbumError
+    from faceguard.album import AlbumError, check_outdir
     from faceguard.manifest import MANIFEST_NAME, PRIVATE_FOLDER, FaceRecord, find_mask
     from faceguard.pipeline import CloakJob, cloak_album
     from faceguard.progress import show_in_terminal
@@ -165,6 +167,10 @@ def run(args: argparse.Namespace) -> int:
                  *([args.gallery] if args.gallery else [])]:
         if not path.exists():
             raise CLIError(f"no such file or folder: {path}")
+    try:  # a usage error, before any work
+        check_outdir(args.out, args.inputs)
+    except AlbumError as exc:
+        raise CLIError(str(exc)) from None
     # usage errors (missing inputs, nothing found) first; files passed over are named
     photos, passed_over = common.search_inputs(args)
     settings = settings_from_args(args)

@@ -111,9 +111,15 @@ def add_models_arg(parser: argparse.ArgumentParser, default: str | None = None) 
 
 
 def model_list(text: str) -> list[str]:
+    """The recognizers named in ``--models`` (a usage error, exit 2, names one unknown)."""
+    from faceguard.models.catalogue import model_names
+
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise CLIError("--models needs at least one model name")
+    if unknown := [n for n in names if n not in model_names()]:
+        raise CLIError(f"--models: unknown recognizer{'s' * (len(unknown) > 1)} "
+                       f"{', '.join(unknown)}; choose among {', '.join(model_names())}")
     return names
 
 

@@ -63,9 +63,9 @@ def run(args: argparse.Namespace) -> int:
     from faceguard.progress import show_in_terminal
     from faceguard.settings import CloakSettings
 
+    models = common.model_list(args.models)  # a usage error leaves no folder behind
     photos, reference = _prepare(args.out)
     detector = FaceDetector(device=args.device)
-    models = common.model_list(args.models)
 
     def ensemble(names):
         return common.load_ensemble(list(names), args.device)

@@ -37,10 +37,13 @@ def run(args: argparse.Namespace) -> int:
             src = info["source"]
             print(f"{name:<14} {info['family']:<11} {'yes' if is_installed(name) else 'no':<10} "
                   f"{src['manager']}: {src['spec']}")
-            print(f"{'':<37}{info['description']}")
-            print(f"{'':<37}licence: {src['licence']}")
+            print(f"{'':<38}{info['description']}")  # under the source / licence column
+            print(f"{'':<38}licence: {src['licence']}")
         return 0
     names = model_names() if "all" in args.names else args.names
+    if unknown := [n for n in names if n not in model_names()]:  # a usage error: one line
+        raise CLIError(f"unknown model{'s' * (len(unknown) > 1)} {', '.join(unknown)}; "
+                       f"choose among {', '.join(model_names())} or all", code=2)
     owner = None
     if args.archive is not None:
         if not args.archive.is_file():

@@ -63,6 +63,25 @@ def test_usage_errors_exit_2():
     assert faceguard("cloak", "x.jpg").returncode == 2  # -o missing
 
 
+def test_usage_errors_are_said_before_any_work_with_exit_2(tmp_path):
+    """An unknown recognizer, or an output folder inside the album, exited 1 (the code of
+    photos that failed), some after work was done or a folder made."""
+    album = tmp_path / "album"
+    album.mkdir()
+    Image.new("RGB", (64, 64)).save(album / "a.jpg")
+    for args, said in ((("cloak", album, "-o", tmp_path / "o", "--protect-all", "--models",
+                         "dlib,bogus"), "--models: unknown recognizer bogus; choose among"),
+                       (("demo", "-o", tmp_path / "demo", "--models", "bogus"),
+                        "--models: unknown recognizer bogus"),
+                       (("models", "install", "bogus"), "unknown model bogus"),
+                       (("cloak", album, "-o", album / "out", "--protect-all"),
+                        "must not be inside the input folder")):
+        done = faceguard(*args)
+        assert done.returncode == 2 and said in done.stderr, (args, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["album"]  # nothing made
+
+
 @pytest.fixture(scope="module")
 def mixed_folder(tmp_path_factory, astronaut, album_dir, album_by_person) -> Path:
     """Good photos and every kind of bad file a user's folder can hold."""
