@@ -68,8 +68,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     how.add_argument("--method", choices=list(METHODS), default=DEFAULT_METHOD,
                      help=f"how the cloak is computed (default {DEFAULT_METHOD}; the methods "
                           "are listed below)")
-    how.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET,
-                     help=f"how strong and how visible the cloak is (default {DEFAULT_PRESET}; "
+    how.add_argument("--preset", choices=list(PRESETS), default=None,
+                     help=f"how strong and how visible the cloak is (default {DEFAULT_PRESET}, "
+                          "or with --mask the one the mask was made at; "
                           "the presets are listed below)")
     how.add_argument("--eps", type=float, default=None,
                      help="L-inf budget in grey levels, e.g. 8 (= 8/255); flm's warp is "
@@ -154,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     from faceguard.manifest import MANIFEST_NAME, PRIVATE_FOLDER, FaceRecord, find_mask
     from faceguard.pipeline import CloakJob, cloak_album
     from faceguard.progress import show_in_terminal
-    from faceguard.settings import METHODS
+    from faceguard.settings import DEFAULT_PRESET, METHODS
     from faceguard.verdict import tally
 
     chosen = sum(bool(x) for x in (args.protect, args.protect_all, args.mask))
@@ -163,6 +164,8 @@ def run(args: argparse.Namespace) -> int:
                        "--protect-all or --mask FILE")
     if args.mask:  # masks saved by earlier versions next to the photos have moved
         args.mask = find_mask(args.mask)
+    if args.preset is None:  # a mask is applied as visible as it was made, unless asked
+        args.preset = _made_at(args.mask) if args.mask else DEFAULT_PRESET
     for path in [*(args.protect or []), *([args.mask] if args.mask else []),
                  *([args.gallery] if args.gallery else [])]:
         if not path.exists():
@@ -225,6 +228,18 @@ def run(args: argparse.Namespace) -> int:
               f"{', '.join(map(str, masks))} (apply to new photos with --mask FILE)",
               file=sys.stderr)
     return 1 if counts["failed"] else 0
+
+
+def _made_at(mask: Path) -> str:
+    """The preset a saved mask was made at (the default for masks that do not say, or
+    files that are no mask: the run says why they cannot be applied)."""
+    from faceguard.cloak.universal import UniversalMask
+    from faceguard.settings import DEFAULT_PRESET
+
+    try:
+        return UniversalMask.load(mask).settings.get("preset") or DEFAULT_PRESET
+    except (ValueError, OSError):
+        return DEFAULT_PRESET
 
 
 def settings_from_args(args: argparse.Namespace) -> CloakSettings:

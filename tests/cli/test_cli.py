@@ -355,3 +355,24 @@ def test_detecting_after_a_defense_that_learns_needs_it_among_the_defenses(tmp_p
     assert done.returncode == 2
     assert "detect-then-purify learns from cloaked faces: give it among the defenses" \
         in done.stderr
+
+
+def test_a_mask_is_applied_at_the_preset_it_was_made_at_unless_another_is_given(tmp_path):
+    """Without --preset a mask made at low (floor 85) was applied at balanced (75):
+    more visible than when it was made."""
+    import torch
+
+    from faceguard.cloak.universal import CANONICAL_SIZE, UniversalMask
+
+    album = tmp_path / "album"
+    album.mkdir()
+    Image.new("RGB", (64, 64)).save(album / "a.jpg")
+    mask = UniversalMask(torch.zeros(1, 3, CANONICAL_SIZE, CANONICAL_SIZE), "Sam", ["dlib"],
+                         {"method": "universal-sgd", "preset": "low", "floor": 85.0,
+                          "centroids": {"dlib": torch.zeros(128)}})
+    path = mask.save(tmp_path / "sam.mask.pt")
+    made_at = faceguard("cloak", album, "-o", tmp_path / "a", "--mask", path)
+    assert made_at.returncode == 0 and "it is applied at" not in made_at.stderr
+    other = faceguard("cloak", album, "-o", tmp_path / "b", "--mask", path, "--preset", "balanced")
+    assert "the mask was made keeping faces at SSIMULACRA2 85 (preset low); it is applied at " \
+        "75 (preset balanced)" in other.stderr
