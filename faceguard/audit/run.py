@@ -40,7 +40,7 @@ from faceguard.io import (
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
 from faceguard.verdict import AuditVerdict, audit_verdict
-from faceguard.visibility import most_visible
+from faceguard.visibility import measure_face, most_visible
 from faceguard.words import plural
 from faceguard.workers import in_parallel
 
@@ -223,7 +223,9 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
             crop_o, marks = audit_crop(t_orig, face, ensemble)
             gallery_faces.append((str(pair.original), face, crop_o, marks))
         result.photos += 1
-        qualities += pair.quality
+        # without the cloak run's figures (no manifest), measured here as it measures them
+        qualities += pair.quality or [measure_face(orig.pixels, clk.pixels, face.box)
+                                      for face in cloaked_faces]
         yield Event(i, len(pairs), "reading photos", pair.cloaked)
     if not faces:
         raise AuditError("no cloaked face found in the cloaked photos")

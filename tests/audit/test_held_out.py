@@ -100,3 +100,5 @@ def test_without_a_manifest_no_recognizer_counts_as_one_not_made_on(cloaked_albu
     verdict = result.verdict()
     assert verdict.not_made_on == (0, 0) and verdict.status != "protected"
     assert "which of them the cloak was made on is not known" in verdict.words()
+    assert result.visibility["ssimulacra2"] > 50  # measured here, as the cloak run does
+    assert "How visible: not measured" not in verdict.words()
