@@ -14,7 +14,7 @@ import numpy as np
 
 from faceguard.detect import Face
 from faceguard.io import find_photos
-from faceguard.manifest import MANIFEST_NAME, Manifest, manifest_file
+from faceguard.manifest import MANIFEST_NAME, Manifest, file_stat, manifest_file
 
 
 class AuditError(Exception):
@@ -80,9 +80,13 @@ def find_pairs(job: Folders) -> tuple[list[Pair], dict]:
             records = [f for f in manifest.faces(rel) if f.protected]
             made_on.update(m for f in records for m, on in f.made_on.items() if on)
             faces = [Face(tuple(f.box), np.asarray(f.landmarks), 1.0) for f in records]
-            pairs.append(Pair(_original(manifest, entry, job.originals),
-                              job.cloaked / entry["output"], faces,
-                              [f.quality for f in records], [f.person for f in records]))
+            cloaked = job.cloaked / entry["output"]
+            # the run's figures, unless the file was changed since (then measured again)
+            kept = "output_stat" not in entry or not cloaked.is_file() \
+                or entry["output_stat"] == file_stat(cloaked)
+            pairs.append(Pair(_original(manifest, entry, job.originals), cloaked, faces,
+                              [f.quality for f in records] if kept else [],
+                              [f.person for f in records]))
         data = dict(manifest.data, references=[str(job.cloaked / r) for r in
                                                manifest.data.get("references", [])])
         data["copied"], data["models"] = len(copied), sorted(made_on)

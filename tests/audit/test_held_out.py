@@ -5,6 +5,7 @@ recognizers)."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -84,6 +85,13 @@ def test_which_recognizers_a_cloak_was_made_on_comes_from_each_face(cloaked_albu
     _, result = _audit(tmp_path, detector, load_model, held_out_check=0,
                        defenses=["jpeg75"], originals=cloaked_album / "in")
     assert result.cloak_models == sorted(MODELS)
+    measured = result.visibility["ssimulacra2"]
+    # a cloaked photo replaced by its original since: its figures are measured again
+    for rel, entry in manifest["photos"].items():
+        shutil.copy(cloaked_album / "in" / Path(rel).name, tmp_path / "out" / entry["output"])
+    _, again = _audit(tmp_path, detector, load_model, held_out_check=0,
+                      originals=cloaked_album / "in")
+    assert measured < 99 and again.visibility["ssimulacra2"] == 100
     assert {r["defense"] for r in result.protection} == {"none", "jpeg75"}
     assert all(r["held_out"] is False for r in result.protection)
     assert result.verdict().status != "unmeasured"
