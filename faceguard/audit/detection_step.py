@@ -27,6 +27,7 @@ from faceguard.audit.defenses.base import Defense, defend_face
 from faceguard.audit.protection import AuditFace
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
+from faceguard.words import plural
 
 
 def too_few(faces: int, why: str) -> str:
@@ -57,7 +58,8 @@ def detect_cloaks(names: Sequence[str], faces: list[AuditFace], stand_ins: list[
         if not stand_ins:
             result.detection_problem = too_few(len(faces), "no stand-in face could be cloaked")
             return
-        result.notes.append(f"Your {len(faces)} cloaked faces are too few to train a detector, "
+        result.notes.append(f"Your {plural(len(faces), 'cloaked face')} "
+                            f"{'are' if len(faces) > 1 else 'is'} too few to train a detector, "
                             f"so the detectors were trained on {len(stand_ins)} stand-in faces "
                             "FaceGuard cloaked itself with the same settings (public-domain "
                             "photos), and tested on yours.")

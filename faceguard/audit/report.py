@@ -289,15 +289,16 @@ def _html(result: AuditResult, lines: list[str]) -> str:
             ("flagged_clean", "clean flagged"), ("split", "split by"),
             ("after_defense", "after defense")]))
     if result.examples:
-        parts.append("<h2>Examples</h2><p class=small>original, cloaked, purified, "
-                     "difference x10</p>")
+        purified = result.examples[0]["purified_by"]  # None: no clean-up was tried
+        shown = ("original", "cloaked", *(("purified",) if purified else ()), "difference")
+        parts.append(f"<h2>Examples</h2><p class=small>{', '.join(shown)} x10</p>")
         for ex in result.examples:
             imgs = "".join(f"<img class=face src='data:image/png;base64,{_image(ex[k])}' "
-                           f"title='{k}'>" for k in ("original", "cloaked", "purified",
-                                                     "difference"))
-            photo = f", {Path(ex['photo']).name}" if ex.get("photo") else ""
-            parts.append(f"<div>{imgs}<p class=small>{html.escape(ex['person'] + photo)}, "
-                         f"purified by {html.escape(defense_label(str(ex['purified_by'])))}"
+                           f"title='{k}'>" for k in shown)
+            where = Path(ex["photo"]) if ex.get("photo") else None  # two folders, one name
+            photo = f", {where.parent.name}/{where.name}" if where else ""
+            how = f", purified by {defense_label(purified)}" if purified else ""
+            parts.append(f"<div>{imgs}<p class=small>{html.escape(ex['person'] + photo + how)}"
                          "</p></div>")
     if result.notes or result.errors:
         parts.append("<h2>Notes</h2><ul>" + "".join(

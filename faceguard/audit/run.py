@@ -5,6 +5,7 @@ Driven as a generator of progress events by ``faceguard audit`` and the GUI.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -198,6 +199,9 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
         """Both photos of the pair and the original's faces, or why not."""
         try:
             orig = load_photo(pair.original, limit=job.limit)
+        except PhotoError as exc:  # "c/../in/a.jpg: no such file": the original, as written
+            return f"the original {os.path.normpath(pair.original)}: {exc.reason}"
+        try:
             clk = orig if pair.copied else load_photo(pair.cloaked, limit=job.limit)
         except PhotoError as exc:
             return str(exc)

@@ -110,3 +110,14 @@ def test_without_a_manifest_no_recognizer_counts_as_one_not_made_on(cloaked_albu
     assert "which of them the cloak was made on is not known" in verdict.words()
     assert result.visibility["ssimulacra2"] > 50  # measured here, as the cloak run does
     assert "How visible: not measured" not in verdict.words()
+
+
+def test_a_missing_original_is_named_as_the_original(cloaked_album, detector, load_model,
+                                                     tmp_path):
+    shutil.copytree(cloaked_album / "out", tmp_path / "out")
+    shutil.copytree(cloaked_album / "in", tmp_path / "in")
+    gone = sorted((tmp_path / "in").iterdir())[0]
+    gone.unlink()
+    _, result = _audit(tmp_path, detector, load_model, held_out_check=0,
+                       originals=tmp_path / "in")
+    assert result.errors == [f"the original {gone}: no such file"]

@@ -238,8 +238,11 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
     assert "3 the report was written but the cloak-detection check could not run" in \
         " ".join(faceguard("audit", "--help").stdout.split())
     assert "<img" in (report / "report.html").read_text()
-    # each example face names its photo
-    assert re.search(r", img\d+\.jpg, purified by ", (report / "report.html").read_text())
+    # each example face names its photo, with its folder
+    assert re.search(r", [^/,]+/img\d+\.jpg, purified by ", (report / "report.html").read_text())
+    # with no clean-up tried, no "purified by None" (nor a purified face)
+    bare_html = (tmp_path / "bare" / "report.html").read_text()
+    assert "purified by" not in bare_html and "original, cloaked, difference x10" in bare_html
     # audited only on the recognizer it was made on: the report says what was not tested
     assert any("none it was not made on was tested" in line for line in data["summary"])
     assert any("Match thresholds" in n for n in data["notes"])
