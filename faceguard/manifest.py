@@ -154,9 +154,15 @@ class FaceRecord:
         "0.29 -> 0.54 (same person below 0.60: still recognised)". The distances alone
         say nothing to a user: each recognizer has its own scale."""
         before, after = self.distance_before[model], self.distance_after.get(model)
-        text = f"{before:.2f} {arrow} {after:.2f}" if after is not None else f"{before:.2f}"
-        if model in self.thresholds and model in self.recognised:
-            text += (f" (same person below {self.thresholds[model]:.2f}: "
+        threshold = self.thresholds.get(model)
+        # two decimals, or three where two would show a distance equal to its threshold
+        # ("0.45 (same person below 0.45: not recognised)" read as a contradiction)
+        places = 3 if threshold is not None and any(
+            d is not None and f"{d:.2f}" == f"{threshold:.2f}" for d in (before, after)) else 2
+        text = f"{before:.{places}f}" + (f" {arrow} {after:.{places}f}" if after is not None
+                                         else "")
+        if threshold is not None and model in self.recognised:
+            text += (f" (same person below {threshold:.{places}f}: "
                      + ("still recognised)" if self.recognised[model] else "not recognised)"))
         return text
 

@@ -40,6 +40,10 @@ def test_a_distance_is_told_with_its_threshold_and_what_it_means():
                                       + face.distance_words("mobileface"))
     unmeasured = FaceRecord([0, 0, 10, 10], [[0, 0]] * 5, True, distance_before={"dlib": 0.2})
     assert unmeasured.distance_words("dlib") == "0.20"
+    # a distance that would read as its threshold gets the third decimal
+    near = _face({"dlib": 0.603})
+    assert near.distance_words("dlib") == "0.200 -> 0.603 (same person below 0.600: not " \
+        "recognised)"
 
 
 def test_fooled_counts_recognizers_that_match_no_face_per_threat():
