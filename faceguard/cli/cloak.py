@@ -225,7 +225,8 @@ def run(args: argparse.Namespace) -> int:
     masks = sorted((args.out / PRIVATE_FOLDER).glob("*.mask.pt")) if settings.universal else []
     if masks and not args.mask:
         print(f"universal {'masks' if len(masks) > 1 else 'mask'}, kept out of the photos: "
-              f"{', '.join(map(str, masks))} (apply to new photos with --mask FILE)",
+              f"{', '.join(map(str, masks))} (apply to new photos with --mask FILE; keep "
+              "private, never upload: a mask holds a face template of its person)",
               file=sys.stderr)
     return 1 if counts["failed"] else 0
 
