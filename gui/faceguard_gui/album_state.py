@@ -89,7 +89,8 @@ class AlbumState(QObject):
                 if given in self.photos:  # already there through its folder
                     continue
                 found = [given]
-            else:
+            else:  # e.g. given on the command line, or a recent folder since removed
+                self.skipped.append(Skipped(given, "no such file or folder"))
                 continue
             self.inputs.append(given)
             self.found[given] = found

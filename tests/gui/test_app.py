@@ -718,6 +718,9 @@ def test_a_folder_says_which_files_it_skipped(make_window, tmp_path):
     assert "skipped 1 file: not a photo FaceGuard reads (notes.txt)" in text
     assert window.messages[-1][0] == "Nothing new"
     assert "skipped 1 file: animated GIF (party.gif)" in window.messages[-1][1]
+    # a path that is not there (given on the command line): said, not dropped in silence
+    window.photos.add_paths([tmp_path / "gone.jpg"])
+    assert "skipped 1 file: no such file or folder (gone.jpg)" in window.photos.summary.text()
 
 
 def test_a_jobs_notes_are_said_when_it_ends(make_window):
