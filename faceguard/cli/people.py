@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
         if event.stage == "grouping":
             people = event.result
     folders = write_people(people, args.out, common.pixel_limit(args))
-    print(f"{'person':<10} {'faces':>5} {'photos':>6}  chips")
+    if people:  # a table, when there is someone to put in it
+        print(f"{'person':<10} {'faces':>5} {'photos':>6}  chips")
     for person, folder in zip(people, folders, strict=True):
         photos_of = len({p for p, _ in person.faces})
         print(f"{person.name:<10} {len(person.faces):>5} {photos_of:>6}  {folder}")
