@@ -43,7 +43,7 @@ def label_people(ensemble: Ensemble, gallery_faces: Sequence[tuple[str, Face, to
     # a cloaked face is the clean face at the same place in the same photo
     at = [_same_face(ensemble, embs, photos, f) for f in faces]
     if protected is not None:
-        theirs = [i for i, photo in enumerate(photos) if photo in set(references)]
+        theirs = [i for i, photo in enumerate(photos) if photo in references]
         theirs += [k for k, name in zip(at, names, strict=False)
                    if k is not None and name == protected]
         if theirs:
