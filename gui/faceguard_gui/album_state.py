@@ -70,6 +70,8 @@ class AlbumState(QObject):
         self.chosen: list[AlbumPerson] = []
         self.names: dict[tuple[Path, tuple], str] = {}  # (photo, box) -> name the user gave
         self.face_choices: dict[Path, dict[int, bool]] = {}  # clicked faces: cloak or not
+        # photo -> (box, cloak) of the faces clicked, until a new look finds them again
+        self._clicked_before: dict[Path, list[tuple[tuple, bool]]] = {}
 
     def add(self, paths: Iterable[Path]) -> list[Path]:
         """Add photos and folders (folders: every photo inside); returns the new photos.
@@ -109,6 +111,7 @@ class AlbumState(QObject):
     def clear(self) -> None:
         self.inputs, self.photos, self.people, self.chosen = [], {}, [], []
         self.found, self.skipped, self.names, self.face_choices = {}, [], {}, {}
+        self._clicked_before = {}
         self.scan_models = ()
         self.photos_changed.emit()
         self.people_changed.emit()
@@ -120,12 +123,18 @@ class AlbumState(QObject):
         self.choice_changed.emit()
 
     def record(self, photo: ScannedPhoto) -> None:
-        """Store one photo's scan result."""
+        """Store one photo's scan result (faces clicked before a new look keep their
+        choice, known again by their boxes)."""
         entry = self.photos.get(photo.path)
         if entry is None:
             return
         entry.scanned, entry.faces, entry.error = True, photo.faces, photo.error
         entry.thumbnail = photo.thumbnail
+        clicked = self._clicked_before.pop(photo.path, [])
+        for j, face in enumerate(photo.faces.faces if photo.faces else []):
+            for box, cloak in clicked:
+                if _same_face(photo.path, face.box, photo.path, box):
+                    self.face_choices.setdefault(photo.path, {})[j] = cloak
         self.photo_scanned.emit(photo.path)
 
     def set_people(self, people: list[FoundPerson]) -> None:
@@ -151,8 +160,12 @@ class AlbumState(QObject):
 
     def look_again(self) -> None:
         """Forget every photo's faces, to be looked for again (with other detector
-        settings); the people chosen or named are known again by their faces' boxes.
-        Faces clicked are forgotten: a face's number may change."""
+        settings); the people chosen or named, and the faces clicked, are known again by
+        their faces' boxes (a face's number may change)."""
+        for path, choices in self.face_choices.items():
+            faces = self.photos[path].faces
+            self._clicked_before[path] = [(faces.faces[j].box, cloak)
+                                          for j, cloak in choices.items()] if faces else []
         for photo in self.photos.values():
             photo.scanned, photo.faces, photo.error = False, None, None
         self.face_choices = {}
@@ -190,6 +203,7 @@ class AlbumState(QObject):
         self.inputs = [g for g in self.inputs if g != path]
         self.found.pop(path, None)  # a photo given on its own
         self.face_choices.pop(path, None)
+        self._clicked_before.pop(path, None)
         people = []
         for found in self.people:
             if (rest := found.person.without(path)) is not None:
@@ -209,6 +223,8 @@ class AlbumState(QObject):
         photo = self.photos.get(path)
         if everyone or photo is None or photo.faces is None:
             return everyone
+        if index >= len(photo.faces.faces):  # asked by a window showing an earlier look
+            return False
         box = photo.faces.faces[index].box
         return any(p == path and f.box == box for person in self.chosen for p, f in person.faces)
 

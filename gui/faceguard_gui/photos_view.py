@@ -54,6 +54,7 @@ class PhotosView(QWidget):
         self.ctx = ctx
         self._items: dict[Path, QListWidgetItem] = {}
         self._scan_stopped = False
+        self.picker = None  # the face picker shown last (FacePicker)
 
         header = StepHeader("1  Photos", "Add the photos you want to protect. FaceGuard finds "
                             "the faces in them; your photos never leave this computer and "
@@ -243,6 +244,8 @@ class PhotosView(QWidget):
         self.ctx.settings.small_faces = on
         self.ctx.settings.save()
         self.ctx.models.small_faces = on
+        if self.picker is not None:  # it shows the faces of the look before
+            self.picker.close()
         self.ctx.album.look_again()
         for path in self.ctx.album.photos:
             self._update_item(path)

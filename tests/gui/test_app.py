@@ -811,7 +811,11 @@ def test_small_faces_too_looks_again_and_keeps_the_people_chosen(make_window, co
     chosen = {p for p, _ in album.chosen[0].faces}
     first = {path: photo.faces for path, photo in album.photos.items()}
 
+    clicked = next(p for p in album.photos if p not in chosen)  # someone else's face
+    album.toggle_face(clicked, 0)
+    window.photos.pick_faces(clicked)  # the picker shows the look before: closed
     window.photos.small_faces.setChecked(True)
+    assert not window.photos.picker.isVisible()
     assert not window.photos.small_faces.isEnabled()  # not while the look runs
     wait_idle(qtbot, window)
     assert window.photos.small_faces.isEnabled()
@@ -819,4 +823,5 @@ def test_small_faces_too_looks_again_and_keeps_the_people_chosen(make_window, co
     assert all(photo.faces is not first[path] and photo.face_count == 1
                for path, photo in album.photos.items())  # looked at again
     assert len(album.chosen) == 1 and {p for p, _ in album.chosen[0].faces} == chosen
+    assert album.face_choices == {clicked: {0: True}}  # the face clicked, known again
     assert window.protect.protect_button.isEnabled()
