@@ -5,7 +5,7 @@ faces into people. Long work is a generator of progress events (:mod:`faceguard.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -365,7 +365,7 @@ def embed_people(people: Sequence[AlbumPerson], ensemble: Ensemble) -> Iterator[
                 for m in ensemble.names:
                     embeddings[m].extend(emb[m])
             person = Person(album_person.name, {m: torch.stack(v) for m, v in embeddings.items()})
-        out.append(person)
+        out.append(replace(person, album_faces=list(album_person.faces)))
         yield Event(k, len(people), "reading people", result=out if k == len(people) else None)
 
 

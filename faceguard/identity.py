@@ -26,11 +26,15 @@ Embeddings = Mapping[str, torch.Tensor]  # model name -> (N, D)
 class Person:
     """A person: a name and the embeddings of their reference faces, per recognizer;
     ``faces``: where those faces are, as (photo, (5, 2) landmarks), when known (reference
-    photos: a universal mask is fitted on them too)."""
+    photos: a universal mask is fitted on them too); ``album_faces``: where their faces
+    are in the album, as (photo, :class:`~faceguard.detect.Face`), when known beyond the
+    photos being cloaked (the app's people: its preview cloaks one photo, and the
+    recognizers a cloak is not made on measure it against the person's other photos)."""
 
     name: str
     embeddings: dict[str, torch.Tensor] = field(default_factory=dict)
     faces: list[tuple[Path, np.ndarray]] = field(default_factory=list)
+    album_faces: list[tuple[Path, object]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(next(iter(self.embeddings.values()))) if self.embeddings else 0

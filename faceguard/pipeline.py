@@ -196,16 +196,9 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
                                    detail=f"step {n} of {steps}"))
         yield Event(1, 1, "learning")
 
-    # the recognizers the cloak is not made on measure each written face too, against
-    # the person's other faces in the album: those of the job's photos, and of the
-    # album's other photos already scanned (the app's preview cloaks one photo)
+    # the recognizers the cloak is not made on measure each written face too
     in_album = {}  # person -> their faces in the album
-    elsewhere = [p for path, p in (job.scanned or {}).items()
-                 if path not in {path for path, _ in jobs} and p.faces
-                 and set(p.embeddings) == set(ensemble.names)]
-    for p, owners in [*zip(scanned, who, strict=True),
-                      *((p, whose_faces(p, protected, ensemble, False, job.match_threshold))
-                        for p in elsewhere)]:
+    for p, owners in zip(scanned, who, strict=True):
         for face, k in zip(p.faces if p else [], owners, strict=True):
             in_album.setdefault(k, []).append((p.path, face))
     unseen = load_unseen(ensemble, load_ensemble, protected, in_album, decoded.load)

@@ -63,8 +63,9 @@ def load_unseen(made_on: Ensemble, load: Callable[[Sequence[str]], Ensemble],
     """The installed recognizers of the families ``made_on`` lacks (as the audit picks
     them: :func:`faceguard.models.catalogue.audit_models`), loaded by ``load``, with the
     ``protected`` people embedded (photos read by ``read``): from their reference faces,
-    or else from their faces in the album (``in_album``: person index -> places). None
-    when no such recognizer is installed."""
+    or else from their faces in the album (:attr:`~faceguard.identity.Person.album_faces`,
+    else ``in_album``: person index -> places in the photos cloaked). None when no such
+    recognizer is installed."""
     families = {made_on[m].family or m for m in made_on.names}
     names = [m for m in audit_models() if model_info(m)["family"] not in families]
     if not names:
@@ -78,7 +79,7 @@ def load_unseen(made_on: Ensemble, load: Callable[[Sequence[str]], Ensemble],
         return None
     unseen = Unseen(Ensemble(kept))
     for k, person in enumerate(protected):
-        places = person.faces or in_album.get(k, [])
+        places = person.faces or person.album_faces or in_album.get(k, [])
         # spread over them: a centroid of 20 faces is as good as of 200, and each costs a
         # photo's decoding
         embedded = _embedded(unseen.ensemble,

@@ -698,11 +698,11 @@ def test_recognizers_the_cloak_is_not_made_on_measure_each_written_face(
     assert verdict(faces).not_made_on == (fooled, len(unseen))
 
 
-def test_a_photo_cloaked_alone_is_measured_against_the_persons_other_scanned_photos(
+def test_a_photo_cloaked_alone_is_measured_against_the_persons_other_album_photos(
         album, detector, load_model, tmp_path):
     """The app's preview cloaks one photo of a person found in the album: the recognizers
     the cloak is not made on measure its face against the person's faces in the album's
-    other photos (scanned already), not against its own clean copy (about 0 apart)."""
+    other photos, not against its own clean copy (about 0 apart)."""
     from faceguard.album import detect_photos
     from faceguard.identity import Person
 
@@ -710,21 +710,21 @@ def test_a_photo_cloaked_alone_is_measured_against_the_persons_other_scanned_pho
     photos = [root / "trip" / n for n in sorted(theirs)]
     dlib = _ensemble(load_model)(["dlib"])
     scans = {e.path: e.result for e in detect_photos(photos, detector, dlib) if e.result}
-    her = Person("her", {"dlib": torch.stack([
-        p.embeddings["dlib"][max(range(len(p.faces)), key=lambda j: p.faces[j].width)]
-        for p in scans.values()])})
+    largest = {p: max(range(len(s.faces)), key=lambda j: s.faces[j].width)
+               for p, s in scans.items()}
+    her = Person("her", {"dlib": torch.stack([s.embeddings["dlib"][largest[p]]
+                                              for p, s in scans.items()])})
 
-    def before(scanned) -> float:  # sface's distance of the clean face to her
-        job = CloakJob(inputs=[photos[0]], outdir=tmp_path / str(len(scanned)),
-                       settings=replace(FAST, steps=1), protect_people=[her],
-                       scanned=scanned)
+    def before(person: Person) -> float:  # sface's distance of the clean face to her
+        job = CloakJob(inputs=[photos[0]], outdir=tmp_path / str(len(person.album_faces)),
+                       settings=replace(FAST, steps=1), protect_people=[person])
         entry = next(e.result for e in cloak_album(job, detector, _ensemble(load_model))
                      if e.stage == "cloaking" and e.result)
         return next(f["distance_before"]["sface"] for f in entry["faces"] if f["protected"])
 
-    alone = before({photos[0]: scans[photos[0]]})
-    assert alone < 0.05  # nothing else of her known: her own clean face
-    assert before(scans) > 0.1  # her other photos, as a platform would hold
+    assert before(her) < 0.05  # nothing else of her known: her own clean face
+    seen = replace(her, album_faces=[(p, s.faces[largest[p]]) for p, s in scans.items()])
+    assert before(seen) > 0.1  # her other photos, as a platform would hold
 
 
 def test_no_recognizer_is_left_to_measure_a_cloak_made_on_every_family(load_model):
