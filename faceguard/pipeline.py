@@ -132,8 +132,8 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     if made_at is not None and made_at != s.floor:
         yield Event(0, 0, "loading models", note=(
             f"the mask was made keeping faces at SSIMULACRA2 {made_at:g} (preset "
-            f"{mask.settings.get('preset')}); it is applied at {s.floor:g} (preset {s.preset}): "
-            f"give that preset to apply it as it was made"))
+            f"{mask.settings.get('preset')}); it is applied keeping them at {s.floor:g}: "
+            f"give that preset, or floor, to apply it as it was made"))
 
     protected: list[Person] = list(job.protect_people or [])
     if mask is not None:

@@ -120,10 +120,18 @@ class UniversalMask:
             raise ValueError(f"{path}: not a FaceGuard mask file ({reason})") from None
         if not isinstance(data, dict) or data.get("format") != "faceguard-universal-mask/1":
             raise ValueError(f"{path}: not a FaceGuard mask file")
-        if data["size"] != CANONICAL_SIZE or not np.allclose(data["template"], CANONICAL_TEMPLATE):
-            raise ValueError(f"{path}: made for another face template")
-        return cls(data["perturbation"].float(), data["person"], list(data["models"]),
-                   dict(data["settings"]), float(data["fooling_rate"]))
+        try:
+            if data["size"] != CANONICAL_SIZE \
+                    or not np.allclose(data["template"], CANONICAL_TEMPLATE):
+                raise ValueError(f"{path}: made for another face template")
+            mask = cls(data["perturbation"].float(), data["person"], list(data["models"]),
+                       dict(data["settings"]), float(data["fooling_rate"]))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{path}: a damaged mask file ({exc.__class__.__name__})") from None
+        if not isinstance(mask.settings.get("centroids"), dict):  # whose faces it is for
+            raise ValueError(f"{path}: a mask without its person's face template (made by "
+                             "an early version): make it again")
+        return mask
 
     def apply(self, region: torch.Tensor, landmarks: np.ndarray,
               weight: torch.Tensor) -> torch.Tensor:

@@ -286,7 +286,8 @@ class HowPanel:
                 f"({describe(s.floor)}) and its colour change at {s.delta_e:.1f} or less")
         if self.saved_mask is not None:  # method, strength and recognizers: the mask's
             text = (f"The saved mask {self.saved_mask.name} is added to its person's faces "
-                    f"as it was made, with no learning{kept}.")
+                    f"as it was made (at most {self.saved_mask_eps:.0f} of 255 grey levels, "
+                    f"against {', '.join(self.saved_mask_models)}), with no learning{kept}.")
         elif not self.ticked_models():  # not the last recognizers ticked, kept in settings
             self.how_note.setText(text + "Tick at least one recognizer to make the cloak "
                                   "on (Models… installs more).")

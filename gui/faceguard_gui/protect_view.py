@@ -48,6 +48,8 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
         self.ctx = ctx
         self.reference_photos: list[Path] = []
         self.saved_mask: Path | None = None
+        self.saved_mask_eps = 0.0  # its cap on any pixel's change, in grey levels
+        self.saved_mask_models: list[str] = []  # the recognizers it was made on
         self.preview_window: PreviewWindow | None = None
         self._run_limits: tuple[float | None, float | None] = (None, None)
         self.last_output: Path | None = None
@@ -161,8 +163,10 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
                             lambda: preview_photo(job, people, cache), on_event, on_finished)
 
     def _limits(self) -> tuple[float, float]:
-        """The cap on any pixel's change (grey levels) and the SSIMULACRA2 floor chosen."""
-        return self.ctx.settings.eps, self.ctx.settings.floor
+        """The cap on any pixel's change (grey levels: a saved mask's own) and the
+        SSIMULACRA2 floor chosen."""
+        cap = self.saved_mask_eps if self.saved_mask is not None else self.ctx.settings.eps
+        return cap, self.ctx.settings.floor
 
     def show_preview(self, data, cap: float | None = None, floor: float | None = None) -> None:
         """Show ``data`` (a PreviewData); ``cap`` and ``floor`` are the limits it was
@@ -215,7 +219,9 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
                                           "cloaked so far; the files in the folder are all "
                                           "complete. Run again to finish the rest.")
             else:
-                self.results_note.setText(self.run_words(outdir, job.settings.stronger)
+                # a stronger preset does not change a saved mask
+                stronger = None if job.mask else job.settings.stronger
+                self.results_note.setText(self.run_words(outdir, stronger)
                                           + "".join(f"\nNote: {n}." for n in notes))
 
         n = len(self.ctx.album.photos)

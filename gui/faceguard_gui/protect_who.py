@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from faceguard.cloak.universal import UniversalMask
 from faceguard.manifest import PRIVATE_FOLDER
 from faceguard.words import plural
+from faceguard_gui.models_dialog import missing_models
 from faceguard_gui.widgets import PHOTO_FILTER, note
 
 CHIP = 96
@@ -192,11 +193,19 @@ class WhoPanel:
         """Protect with the mask saved at ``path`` (None: with the choices above)."""
         if path is not None:
             try:
-                person = UniversalMask.load(path).person
+                mask = UniversalMask.load(path)
             except ValueError as exc:
                 self.ctx.tell("Not a mask", str(exc))
                 return
-            self.mask_label.setText(f"{path.name} (for {person})")
+            if missing := missing_models(mask.models):  # else Protect fails at the start
+                self.ctx.tell("Install the recognizers first", f"This mask was made on "
+                              f"{', '.join(mask.models)}; {', '.join(missing)} must be "
+                              "installed to apply it (Models…).")
+                return
+            self.mask_label.setText(f"{path.name} (for {mask.person})")
+            self.mask_label.setToolTip(str(path))
+            self.saved_mask_eps = float(mask.settings.get("eps", 0.0))
+            self.saved_mask_models = list(mask.models)
         else:
             self.mask_label.setText("")
         self.saved_mask = path
@@ -214,8 +223,8 @@ class WhoPanel:
         clicked = any(any(c.values()) for c in album.face_choices.values())
         chosen = album.chosen or self.reference_photos or self.everyone.isChecked() or clicked
         if self.saved_mask is not None and chosen:  # as the CLI: exactly one of them
-            return ("A saved mask protects the person it was made for: untick the people "
-                    "and faces, remove the reference photos, or remove the mask.")
+            return ("A saved mask protects the person it was made for: untick the people, "
+                    "faces and Everyone, remove the reference photos, or remove the mask.")
         if not (chosen or self.saved_mask):
             return "Tick a person, add reference photos, or choose everyone."
         return None

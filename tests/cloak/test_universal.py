@@ -57,7 +57,8 @@ def test_sgd_mask_fools_held_back_photos(person, tmp_path):
     v = UniversalSGD(xi=XI, steps=40).fit(faces, lambda x, idx: objective(x),
                                           torch.Generator().manual_seed(0))
     assert v.abs().max() <= XI + 1e-6
-    mask = UniversalMask(v, "person_img26", ensemble.names, {"method": "universal-sgd"})
+    mask = UniversalMask(v, "person_img26", ensemble.names, {"method": "universal-sgd",
+                                                             "centroids": centroids})
     path = mask.save(tmp_path / "person.mask.pt")
     loaded = UniversalMask.load(path)
     assert torch.allclose(loaded.perturbation, v, atol=1e-3)  # stored as float16
@@ -135,6 +136,14 @@ def test_bad_mask_file(tmp_path):
     bad.write_text("not a mask")
     with pytest.raises(ValueError, match="not a FaceGuard mask file"):
         UniversalMask.load(bad)
+    # the right tag, a part missing: said in one line (a KeyError reached the app)
+    torch.save({"format": "faceguard-universal-mask/1"}, bad)
+    with pytest.raises(ValueError, match="a damaged mask file"):
+        UniversalMask.load(bad)
+    # without whose face it is for, it could not be applied
+    nobody = UniversalMask(torch.zeros(1, 3, 224, 224), "p", ["dlib"]).save(bad)
+    with pytest.raises(ValueError, match="without its person's face template"):
+        UniversalMask.load(nobody)
 
 
 def test_mask_applies_in_milliseconds(person):

@@ -777,7 +777,9 @@ def test_a_saved_mask_protects_its_person_as_the_cli_does(make_window, copy_phot
     view.set_mask(path)
     assert view.mask_label.text() == "sam.mask.pt (for Sam)"
     assert view.how_note.text().startswith("The saved mask sam.mask.pt is added to its "
-                                           "person's faces as it was made")
+                                           "person's faces as it was made (at most 4 of 255 "
+                                           "grey levels, against dlib)")
+    assert view._limits()[0] == 4.0  # the preview's cap: the mask's, not the slider's
     assert view.protect_button.isEnabled()
     view.set_person_ticked(0)
     assert view.action_note.text().startswith("A saved mask protects the person it was made "
@@ -790,6 +792,7 @@ def test_a_saved_mask_protects_its_person_as_the_cli_does(make_window, copy_phot
     whom = {Path(e["input"]).name: [f["person"] for f in e["faces"] if f["protected"]]
             for e in manifest["photos"].values()}
     assert whom == {photos[0].name: ["Sam"], photos[1].name: []}
+    assert "stronger" not in view.results_note.text()  # a preset does not change a mask
     assert window.messages == []
 
     view.set_mask(tmp_path / "nothing.mask.pt")  # not a mask: said, the last one kept
