@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QToolButton,
     QVBoxLayout,
 )
 
@@ -62,10 +63,10 @@ class WhoPanel:
                                          "their face is protected wherever it appears")
         self.reference_button.clicked.connect(self.choose_reference_photos)
         self.reference_label = note()
-        self.clear_reference = QPushButton("Remove")
+        self.reference_label.setMinimumWidth(60)  # wraps, not widening the panel
+        self.clear_reference = _remove_button("Remove the reference photos")
         self.clear_reference.clicked.connect(lambda: self.set_reference_photos([]))
-        row = QHBoxLayout()
-        row.addWidget(self.reference_button)
+        row = QHBoxLayout()  # under the button, once there are some (else too wide)
         row.addWidget(self.reference_label, 1)
         row.addWidget(self.clear_reference)
         # the CLI's --mask: a person's universal mask, made by an earlier run
@@ -76,18 +77,22 @@ class WhoPanel:
             "protected wherever it appears in these photos, without learning again")
         self.mask_button.clicked.connect(self.choose_mask)
         self.mask_label = note()
-        self.clear_mask = QPushButton("Remove")
+        self.mask_label.setMinimumWidth(60)
+        self.clear_mask = _remove_button("Remove the mask")
         self.clear_mask.clicked.connect(lambda: self.set_mask(None))
         mask_row = QHBoxLayout()
-        mask_row.addWidget(self.mask_button)
         mask_row.addWidget(self.mask_label, 1)
         mask_row.addWidget(self.clear_mask)
         inner = QVBoxLayout(box)
         inner.addWidget(self.people_list, 1)
         inner.addWidget(self.people_note)
         inner.addWidget(self.everyone)
-        inner.addLayout(row)
-        inner.addLayout(mask_row)
+        for button, chosen in ((self.reference_button, row), (self.mask_button, mask_row)):
+            line = QHBoxLayout()
+            line.addWidget(button)
+            line.addStretch(1)
+            inner.addLayout(line)
+            inner.addLayout(chosen)
         return box
 
     def _fill_people(self) -> None:
@@ -179,6 +184,7 @@ class WhoPanel:
         self.reference_photos = list(paths)
         n = len(paths)
         self.reference_label.setText(f"{n} reference photo{'s' * (n > 1)}" if n else "")
+        self.reference_label.setVisible(bool(n))
         self.clear_reference.setVisible(bool(n))
         self._update_actions()
 
@@ -202,13 +208,14 @@ class WhoPanel:
                               f"{', '.join(mask.models)}; {', '.join(missing)} must be "
                               "installed to apply it (Models…).")
                 return
-            self.mask_label.setText(f"{path.name} (for {mask.person})")
+            self.mask_label.setText(f"a mask for {mask.person}")  # the How note names the file
             self.mask_label.setToolTip(str(path))
             self.saved_mask_eps = float(mask.settings.get("eps", 0.0))
             self.saved_mask_models = list(mask.models)
         else:
             self.mask_label.setText("")
         self.saved_mask = path
+        self.mask_label.setVisible(path is not None)
         self.clear_mask.setVisible(path is not None)
         self._explain_choice()
         self._update_actions()
@@ -228,3 +235,12 @@ class WhoPanel:
         if not (chosen or self.saved_mask):
             return "Tick a person, add reference photos, or choose everyone."
         return None
+
+
+def _remove_button(tip: str) -> QToolButton:
+    """A small × that takes a choice back (a "Remove" button widened the panel past a
+    1024 px window)."""
+    button = QToolButton()
+    button.setText("×")
+    button.setToolTip(tip)
+    return button

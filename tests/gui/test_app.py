@@ -775,7 +775,7 @@ def test_a_saved_mask_protects_its_person_as_the_cli_does(make_window, copy_phot
     path = mask.save(tmp_path / "sam.mask.pt")
 
     view.set_mask(path)
-    assert view.mask_label.text() == "sam.mask.pt (for Sam)"
+    assert view.mask_label.text() == "a mask for Sam"
     assert view.how_note.text().startswith("The saved mask sam.mask.pt is added to its "
                                            "person's faces as it was made (at most 4 of 255 "
                                            "grey levels, against dlib)")

@@ -116,3 +116,24 @@ def test_the_protection_plot_fits_the_window_whole(make_window):
     window.resize(1800, 680)  # room enough: the plot at its own size, never enlarged
     QApplication.processEvents()
     assert label.pixmap().width() == heatmap.width()
+
+
+def test_reference_photos_and_a_mask_chosen_keep_the_protect_step_within_the_window(
+        make_window, tmp_path):
+    """Each with its name and a Remove button beside its button widened the step past a
+    1024 px window (both scroll bars, the How panel and Protect off screen)."""
+    import torch
+
+    from faceguard.cloak.universal import CANONICAL_SIZE, UniversalMask
+
+    window = make_window()
+    window.resize(1024, 680)
+    window.go_to(1)
+    view = window.protect
+    view.set_reference_photos([tmp_path / "a.jpg", tmp_path / "b.jpg"])
+    mask = UniversalMask(torch.zeros(1, 3, CANONICAL_SIZE, CANONICAL_SIZE), "Someone Long-Named",
+                         ["dlib"], {"eps": 4.0, "centroids": {"dlib": torch.zeros(128)}})
+    view.set_mask(mask.save(tmp_path / "a-rather-long-name-for-a-mask.mask.pt"))
+    QApplication.processEvents()
+    assert view.minimumSizeHint().width() <= window.pages.width()
+    assert _cut(window) == []
