@@ -158,7 +158,7 @@ def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, galler
                     "not used: each person's photos go in a sub-folder named after them.")
     known = sorted(set(gallery.people))  # the people of the audited photos
     subs = gallery_folders(folder)
-    if not subs:
+    if not subs and not loose:  # (loose photos: said above)
         told.append(f"The gallery folder {folder} holds no sub-folder of photos: not used.")
     for k, (name, photos) in enumerate(subs.items(), 1):
         found = []

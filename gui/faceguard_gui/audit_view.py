@@ -70,7 +70,7 @@ class AuditView(QWidget):
         self.cloaked.textChanged.connect(self._update_actions)
         self.cloaked.textChanged.connect(self.clear_results)
         self.originals = FolderField()
-        self.originals.setPlaceholderText("only without a manifest")
+        self.originals.setPlaceholderText("if no manifest")
         self.originals.textChanged.connect(self.clear_results)
         self.gallery = FolderField()  # the CLI's --gallery
         self.gallery.setPlaceholderText("optional")

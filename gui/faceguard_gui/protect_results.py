@@ -122,7 +122,10 @@ class ResultsPanel:
             words += f", {kept} done by an earlier run (kept)"
         if failed:
             words += f", {failed} failed (see their rows)"
-        words += f". {self.tally_words(stronger)}"
+        if self._results or not kept:  # all kept: nothing was cloaked this time, nor said
+            words += f". {self.tally_words(stronger)}"
+        else:
+            words += "."
         if self._results:
             words += " Step 3's audit checks further. Double-click a photo to compare."
         return words

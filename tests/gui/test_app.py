@@ -794,6 +794,9 @@ def test_a_saved_mask_protects_its_person_as_the_cli_does(make_window, copy_phot
     assert whom == {photos[0].name: ["Sam"], photos[1].name: []}
     assert "stronger" not in view.results_note.text()  # a preset does not change a mask
     assert window.messages == []
+    view.protect()  # again: every photo kept, and no "No face was cloaked."
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=JOB_TIMEOUT)
+    assert view.results_note.text().endswith(", 2 done by an earlier run (kept).")
 
     view.set_mask(tmp_path / "nothing.mask.pt")  # not a mask: said, the last one kept
     assert window.messages and view.saved_mask == path
