@@ -333,8 +333,14 @@ class Manifest:
     def record(self, rel: str, entry: dict) -> None:
         """Record a photo's outcome; a failure never replaces an earlier complete entry.
 
-        The entry's ``input`` (the photo's path as read) is recorded in the private form.
+        The entry's ``input`` (the photo's path as read) is recorded in the private form,
+        and so is an ``error`` that names it or the output folder (the user's home).
         """
+        if "error" in entry:  # "/home/them/album/a.jpg: file is empty" -> "a.jpg: ..."
+            error = entry["error"].replace(os.fspath(self.folder), ".")
+            if "input" in entry:
+                error = error.replace(os.fspath(entry["input"]), rel)
+            entry = entry | {"error": error}
         if "input" in entry:
             entry = entry | self._input(Path(entry["input"]), rel)
         old = self.data["photos"].get(rel)

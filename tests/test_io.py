@@ -288,7 +288,7 @@ def test_cmyk_jpeg_keeps_mode_and_black_ink(tmp_path, astronaut):
     path = tmp_path / "cmyk.jpg"
     source.save(path, quality=95)
     photo = load_photo(path)
-    assert photo.mode == "CMYK" and photo.black is not None
+    assert photo.mode == "CMYK" and photo.inks is not None
     np.testing.assert_array_equal(
         as_uint8(photo.pixels), as_uint8(np.asarray(Image.open(path).convert("RGB")) / 255))
     out = save_photo(photo, tmp_path / "cmyk_out.jpg")
@@ -300,11 +300,29 @@ def test_cmyk_jpeg_keeps_mode_and_black_ink(tmp_path, astronaut):
     copied = load_photo(copy_photo(photo, tmp_path / "cmyk_copy.jpg"))  # Adobe flag kept
     assert copied.mode == "CMYK"
     np.testing.assert_array_equal(copied.pixels, photo.pixels)
-    np.testing.assert_array_equal(copied.black, photo.black)
+    np.testing.assert_array_equal(copied.inks, photo.inks)
     # PNG cannot hold CMYK: written as RGB with the same appearance.
     with Image.open(save_photo(photo, tmp_path / "cmyk_out.png")) as png:
         assert png.mode == "RGB"
         np.testing.assert_array_equal(np.asarray(png), as_uint8(photo.pixels))
+
+
+def test_a_rich_black_keeps_its_inks_outside_the_faces(tmp_path):
+    """K 100% over C, M and Y shows as plain black in RGB: every pixel of it came back
+    with C, M and Y at 0, not only the faces'. A cloaked pixel gets inks from its colour."""
+    inks = np.zeros((40, 40, 4), np.uint8)
+    inks[:20] = (150, 100, 90, 255)  # a rich black
+    inks[20:] = (30, 60, 90, 40)
+    Image.frombytes("CMYK", (40, 40), inks.tobytes()).save(tmp_path / "rich.tiff")
+    photo = load_photo(tmp_path / "rich.tiff")
+    pixels = photo.pixels.copy()
+    pixels[30:, 30:] = 0.5  # a "cloaked" corner
+    out = save_photo(photo.with_pixels(pixels), tmp_path / "out.tiff")
+    with Image.open(out) as back:
+        written = np.asarray(back)
+    np.testing.assert_array_equal(written[:30], inks[:30])  # unchanged: the very inks
+    np.testing.assert_array_equal(written[:, :30], inks[:, :30])
+    assert not np.array_equal(written[30:, 30:], inks[30:, 30:])
 
 
 def test_alpha_is_composited_on_white_where_the_format_has_no_alpha(tmp_path):
@@ -1003,3 +1021,18 @@ def test_io_module_does_not_import_torch_or_qt():
                          text=True, check=True)
     assert run.stdout.strip() == "False"
 
+
+
+def test_a_lossless_webp_stays_lossless(tmp_path, astronaut):
+    """Written lossy (quality 95), every pixel outside the faces changed, by up to 8-9
+    levels."""
+    exif = Image.Exif()
+    exif[0x0110] = "camera"  # an extended WebP: its picture chunk after a header chunk
+    Image.fromarray(astronaut).save(tmp_path / "a.webp", lossless=True, exif=exif.tobytes())
+    photo = load_photo(tmp_path / "a.webp")
+    assert photo.lossless
+    out = save_photo(photo, tmp_path / "out.webp")
+    with Image.open(out) as back:
+        np.testing.assert_array_equal(np.asarray(back.convert("RGB")), astronaut)
+    Image.fromarray(astronaut).save(tmp_path / "lossy.webp", quality=90)
+    assert not load_photo(tmp_path / "lossy.webp").lossless

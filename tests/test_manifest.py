@@ -128,6 +128,14 @@ def test_the_manifest_is_hidden_and_records_inputs_relative_to_their_folder(tmp_
         "trip/a.jpg", 0)
     again = Manifest.load(out)
     assert again.input_path(again.photos["trip/a.jpg"]).read_bytes() == b"original"
+    # nor in a failure's reason, which names the photo or the output folder
+    again.record("trip/b.jpg", {"input": str(photo.parent / "b.jpg"), "status": "failed",
+                                "error": f"{photo.parent / 'b.jpg'}: file is empty"})
+    again.record("trip/c.jpg", {"input": str(photo.parent / "c.jpg"), "status": "failed",
+                                "error": f"{out / 'trip' / 'c.jpg'}: permission denied"})
+    text = (out / MANIFEST_NAME).read_text()
+    assert str(tmp_path) not in text
+    assert again.photos["trip/b.jpg"]["error"] == "trip/b.jpg: file is empty"
     assert again.is_done("trip/a.jpg", "abc")  # --resume still recognises the photo
 
 

@@ -95,8 +95,10 @@ class Photo:
         alpha: (H, W) float32 opacity in [0, 1], or None.
         icc_profile: the embedded ICC colour profile, or None.
         exif: the original EXIF, read only by ``save_photo(metadata="keep")``.
-        black: (H, W) float32 K ink in [0, 1] of a CMYK original, so that writing CMYK
-            keeps the black channel; None otherwise.
+        inks: (H, W, 4) uint8 C, M, Y, K of a CMYK original, so that writing CMYK keeps
+            the black channel, and every ink of the pixels left unchanged (a rich black,
+            K 100% over C, M and Y, shows as plain black in RGB); None otherwise.
+        lossless: the file was a lossless WebP (written lossless again as WebP).
         jpeg_data: the file's bytes when it is a JPEG (or MPO), so that
             :func:`~faceguard.io.copy_photo` can write its picture again without
             re-encoding it; None otherwise, and for pixels changed by :meth:`with_pixels`.
@@ -113,16 +115,17 @@ class Photo:
     alpha: np.ndarray | None = None
     icc_profile: bytes | None = None
     exif: Image.Exif | None = None
-    black: np.ndarray | None = None
+    inks: np.ndarray | None = None
+    lossless: bool = False
     jpeg_data: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.pixels = np.asarray(self.pixels, dtype=np.float32)
         if self.pixels.ndim != 3 or self.pixels.shape[2] != 3:
             raise ValueError(f"pixels must be (H, W, 3), got {self.pixels.shape}")
-        for name in ("alpha", "black"):
+        for name in ("alpha", "inks"):
             plane = getattr(self, name)
-            if plane is not None and plane.shape != self.pixels.shape[:2]:
+            if plane is not None and plane.shape[:2] != self.pixels.shape[:2]:
                 raise ValueError(f"{name} must be {self.pixels.shape[:2]}, got {plane.shape}")
 
     @classmethod

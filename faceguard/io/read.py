@@ -92,6 +92,7 @@ def _load(fp: IO[bytes], path: Path, limit: PixelLimit, decode: bool = True) -> 
                                "FaceGuard reads 8- and 16-bit photos")
     exif = _read_exif(im)
     icc = im.info.get("icc_profile") or None
+    lossless = fmt == "WEBP" and _lossless_webp(fp)
     data = None
     if fmt in ("JPEG", "MPO"):  # written again as it is when nothing changes (io.jpeg)
         where = fp.tell()
@@ -112,13 +113,29 @@ def _load(fp: IO[bytes], path: Path, limit: PixelLimit, decode: bool = True) -> 
     orientation = _orientation(exif)
     mode = im.mode
     try:
-        pixels, alpha, black = _decode(im, orientation)
+        pixels, alpha, inks = _decode(im, orientation)
     except ValueError as e:  # a conversion Pillow cannot do, e.g. an exotic mode
         raise PhotoError(path, f"unsupported pixel mode {mode}") from e
     finally:
         im.close()
     return Photo(pixels=pixels, path=path, format=fmt, mode=mode, alpha=alpha,
-                 icc_profile=icc, exif=exif, black=black, jpeg_data=data)
+                 icc_profile=icc, exif=exif, inks=inks, jpeg_data=data, lossless=lossless)
+
+
+def _lossless_webp(fp: IO[bytes]) -> bool:
+    """Whether a WebP file's picture is lossless (a VP8L chunk, not VP8): its RIFF chunks
+    walked from the start, the file position kept."""
+    where = fp.tell()
+    try:
+        fp.seek(12)  # "RIFF", size, "WEBP"
+        while len(head := fp.read(8)) == 8:
+            name, size = head[:4], struct.unpack("<I", head[4:])[0]
+            if name in (b"VP8L", b"VP8 "):
+                return name == b"VP8L"
+            fp.seek(size + (size & 1), 1)  # chunks are padded to an even size
+        return False
+    finally:
+        fp.seek(where)
 
 
 def _open_supported(fp: IO[bytes], path: Path, head: bytes) -> tuple[Image.Image, str]:
@@ -181,7 +198,8 @@ def _looks_like_text(head: bytes) -> bool:
 
 def _decode(im: Image.Image, orientation: int
             ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Pixels (H, W, 3), alpha (H, W) or None, black (H, W) or None; all float32 in [0, 1]."""
+    """Pixels (H, W, 3) and alpha (H, W) or None, float32 in [0, 1]; a CMYK photo's inks
+    (H, W, 4) uint8, else None."""
     mode = im.mode
     if mode in _GREY16_MODES:
         arr = _take_array(im)
@@ -210,12 +228,12 @@ def _decode(im: Image.Image, orientation: int
         return _grey_to_rgb(_to_float(arr[..., 0], 255)), _to_float(arr[..., 1], 255), None
     if target == "CMYK":
         # Naive CMYK -> RGB (as Pillow and uncalibrated viewers do): R = (1 - C)(1 - K).
-        # K is kept so that saving CMYK inverts this exactly and keeps the black ink.
+        # The inks are kept so that saving CMYK gives unchanged pixels theirs back.
         black = _to_float(arr[..., 3], 255)
         pixels = _to_float(arr[..., :3], 255)
         np.subtract(1, pixels, out=pixels)
         pixels *= (1 - black)[..., None]
-        return pixels, None, black
+        return pixels, None, np.ascontiguousarray(arr, dtype=np.uint8)
     alpha = _to_float(arr[..., 3], 255) if target == "RGBA" else None
     return _to_float(arr[..., :3], 255), alpha, None
 

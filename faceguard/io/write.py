@@ -195,12 +195,18 @@ def _encode_image(photo: Photo, fmt: str) -> Image.Image:
             grey = np.stack([grey, photo.alpha], axis=2)
         return Image.fromarray(uint8_pixels(grey))
     if mode == "CMYK":
-        # Invert the load's R = (1 - C)(1 - K) with the original K: unchanged pixels get
-        # their exact inks back and the black channel survives.
-        k = photo.black if photo.black is not None else np.zeros(rgb.shape[:2], np.float32)
+        # Invert the load's R = (1 - C)(1 - K) with the original K, so the black channel
+        # survives; pixels left unchanged get their very inks back (under K 100% the
+        # division cannot find C, M and Y: a rich black lost them)
+        inks = photo.inks if photo.inks is not None else np.zeros((*rgb.shape[:2], 4), np.uint8)
+        k = inks[..., 3].astype(np.float32) / 255
         room = (1 - k)[..., None]
         cmy = 1 - np.divide(rgb, room, out=np.ones_like(rgb), where=room > 1e-6)
         cmyk = uint8_pixels(np.concatenate([cmy, k[..., None]], axis=2))
+        loaded = (1 - inks[..., :3].astype(np.float32) / 255) * room
+        unchanged = (np.abs(uint8_pixels(rgb).astype(np.int16)
+                            - uint8_pixels(loaded).astype(np.int16)) == 0).all(axis=2)
+        cmyk[unchanged] = inks[unchanged]
         return Image.frombytes("CMYK", photo.size, cmyk.tobytes())
     if mode == "RGBA":
         assert photo.alpha is not None
@@ -226,6 +232,8 @@ def _save_params(photo: Photo, fmt: str, mode: str, quality: int,
         # Measured on a 5 MP album photo: level 3 takes 1.1 s, Pillow's default 6 takes
         # 3.0 s for a file only 12% smaller.
         params.update(compress_level=3)
+    elif fmt == "WEBP" and photo.lossless:  # stays lossless: only the faces change
+        params.update(lossless=True)
     elif fmt == "WEBP":
         params.update(quality=quality)
     if fmt in _ICC_FORMATS and photo.icc_profile and _icc_fits(photo.icc_profile, mode):
