@@ -1036,3 +1036,37 @@ def test_a_lossless_webp_stays_lossless(tmp_path, astronaut):
         np.testing.assert_array_equal(np.asarray(back.convert("RGB")), astronaut)
     Image.fromarray(astronaut).save(tmp_path / "lossy.webp", quality=90)
     assert not load_photo(tmp_path / "lossy.webp").lossless
+
+
+def _grey_profile(gamma: float) -> bytes:
+    """A minimal ICC v2 grey display profile: white point and one tone curve."""
+    import struct
+
+    def s15(x: float) -> bytes:
+        return struct.pack(">i", round(x * 65536))
+
+    white = b"XYZ " + bytes(4) + s15(0.9642) + s15(1.0) + s15(0.8249)
+    tags = [(b"desc", b"desc" + bytes(4) + struct.pack(">I", 5) + b"grey\0" + bytes(79)),
+            (b"wtpt", white),
+            (b"kTRC", b"curv" + bytes(4) + struct.pack(">IH", 1, round(gamma * 256)) + bytes(2)),
+            (b"cprt", b"text" + bytes(4) + b"none\0\0\0\0")]
+    offset, table, body = 128 + 4 + 12 * len(tags), b"", b""
+    for name, data in tags:
+        table += name + struct.pack(">II", offset + len(body), len(data))
+        body += data + bytes(-len(data) % 4)
+    size = 128 + 4 + len(table) + len(body)
+    header = (struct.pack(">I", size) + b"lcms" + bytes([2, 0x10, 0, 0]) + b"mntrGRAYXYZ "
+              + bytes(12) + b"acsp" + bytes(28) + s15(0.9642) + s15(1.0) + s15(0.8249)
+              + bytes(48))
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
+def test_a_grey_profile_that_cannot_go_with_the_photo_is_applied_to_it(tmp_path):
+    """WebP has no grey: the grey profile was dropped alone, and a mid grey shown as 188
+    through a linear profile was written as 128."""
+    Image.new("L", (64, 64), 128).save(tmp_path / "g.png", icc_profile=_grey_profile(1.0))
+    photo = load_photo(tmp_path / "g.png")
+    with Image.open(save_photo(photo, tmp_path / "g.webp", quality=100)) as webp:
+        assert abs(int(np.asarray(webp.convert("RGB"))[32, 32, 0]) - 188) <= 3
+    with Image.open(save_photo(photo, tmp_path / "g2.png")) as png:  # it fits: kept
+        assert png.info.get("icc_profile") and np.asarray(png)[32, 32] == 128

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
 from collections.abc import Callable
@@ -88,10 +89,30 @@ def save_photo(photo: Photo, path: str | os.PathLike[str], *, format: str | None
     path, fmt = _target(photo, path, format, quality, metadata, overwrite)
     if not np.isfinite(photo.pixels).all():
         raise ValueError("photo.pixels contains NaN or infinity")
-    image = _encode_image(photo, fmt)
+    image = _as_profiled(photo, _encode_image(photo, fmt))
     params = _save_params(photo, fmt, image.mode, quality, metadata)
     _atomic_write(path, lambda f: image.save(f, format=fmt, **params), overwrite)
     return path
+
+
+def _as_profiled(photo: Photo, image: Image.Image) -> Image.Image:
+    """``image`` as the photo's grey profile shows it, in sRGB, where that profile cannot
+    go with it (WebP has no grey): dropped alone, it shifted the tones of the whole photo.
+    Other images are returned as they are."""
+    icc = photo.icc_profile
+    if not (photo.is_grey and icc and icc[16:20] == b"GRAY" and image.mode in ("RGB", "RGBA")):
+        return image
+    from PIL import ImageCms
+
+    try:
+        grey = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        rgb = ImageCms.profileToProfile(image.convert("L"), grey, ImageCms.createProfile("sRGB"),
+                                        outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError):  # a profile it cannot read: as before
+        return image
+    if image.mode == "RGBA":
+        rgb.putalpha(image.getchannel("A"))
+    return rgb
 
 
 def copy_photo(photo: Photo, path: str | os.PathLike[str], *, format: str | None = None,
