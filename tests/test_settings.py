@@ -51,8 +51,9 @@ def test_changed_knobs_match_too():
 def test_both_shells_start_from_the_core_defaults():
     args, cli = _cli()
     app = AppSettings()
-    assert (args.method, args.preset, app.method, app.preset) == (
+    assert (args.method, cli.preset, app.method, app.preset) == (
         DEFAULT_METHOD, DEFAULT_PRESET, DEFAULT_METHOD, DEFAULT_PRESET)
+    assert args.preset is None  # not given: the default, or a saved mask's own
     assert (args.format, args.quality, app.format, app.quality) == (
         DEFAULT_FORMAT, DEFAULT_QUALITY, DEFAULT_FORMAT, DEFAULT_QUALITY)
     assert cli.digest() == app.cloak_settings().digest() == build_settings().digest()

@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     from faceguard.manifest import MANIFEST_NAME, PRIVATE_FOLDER, FaceRecord, find_mask
     from faceguard.pipeline import CloakJob, cloak_album
     from faceguard.progress import show_in_terminal
-    from faceguard.settings import DEFAULT_PRESET, METHODS
+    from faceguard.settings import METHODS
     from faceguard.verdict import tally
 
     chosen = sum(bool(x) for x in (args.protect, args.protect_all, args.mask))
@@ -164,8 +164,6 @@ def run(args: argparse.Namespace) -> int:
                        "--protect-all or --mask FILE")
     if args.mask:  # masks saved by earlier versions next to the photos have moved
         args.mask = find_mask(args.mask)
-    if args.preset is None:  # a mask is applied as visible as it was made, unless asked
-        args.preset = _made_at(args.mask) if args.mask else DEFAULT_PRESET
     for path in [*(args.protect or []), *([args.mask] if args.mask else []),
                  *([args.gallery] if args.gallery else [])]:
         if not path.exists():
@@ -245,11 +243,13 @@ def _made_at(mask: Path) -> str:
 
 def settings_from_args(args: argparse.Namespace) -> CloakSettings:
     """The cloak settings of the command line (:func:`faceguard.settings.build_settings`)."""
-    from faceguard.settings import build_settings
+    from faceguard.settings import DEFAULT_PRESET, build_settings
 
+    # a mask is applied as visible as it was made, unless another preset is asked for
+    preset = args.preset or (_made_at(args.mask) if args.mask else DEFAULT_PRESET)
     try:
         return build_settings(
-            args.method, args.preset, eps=args.eps, steps=args.steps, robust=args.robust,
+            args.method, preset, eps=args.eps, steps=args.steps, robust=args.robust,
             floor=args.floor, delta_e=args.delta_e, models=common.model_list(args.models),
             eot_samples=args.eot_samples, objective=args.objective, targeted=args.targeted,
             texture=args.texture, seed=args.seed, person_mask=args.person_mask,
