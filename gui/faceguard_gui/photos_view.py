@@ -233,6 +233,7 @@ class PhotosView(QWidget):
             for path in album.unscanned():
                 self._update_item(path)
             self._update_scan_button()
+            self._update_summary()
 
         n = len(paths)
         self.ctx.jobs.start(f"Finding faces in {n} photo{'s' if n > 1 else ''}",
@@ -369,6 +370,8 @@ class PhotosView(QWidget):
             return
         faces = sum(p.face_count for p in album.photos.values())
         parts = [plural(len(album.photos), "photo"), plural(faces, "face")]
+        if (waiting := len(album.unscanned())) and not self.ctx.jobs.busy:  # a look stopped
+            parts.append(f"{waiting} not scanned yet")
         if album.people:
             parts.append(plural(len(album.people), "person", "people"))
         if album.problems:

@@ -652,6 +652,7 @@ def test_a_stopped_look_for_faces_is_said_and_taken_up_again(make_window, copy_p
     waiting = window.ctx.album.unscanned()
     assert waiting  # stopped before the last photo
     assert all("not scanned yet" in window.photos._items[p].text() for p in waiting)
+    assert f"{len(waiting)} not scanned yet" in window.photos.summary.text()
     assert window.photos.scan_button.isVisibleTo(window)
     window.photos.scan_button.click()
     wait_idle(qtbot, window)
