@@ -64,7 +64,7 @@ class Face:
         return {
             "box": [round(float(v), 1) for v in self.box],
             "landmarks": [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks],
-            "score": round(float(self.score), 4),
+            "score": round(float(self.score), 4), "orientation": self.orientation,
         }
 
     @classmethod

@@ -75,6 +75,7 @@ def test_bad_thresholds_are_said_one_at_a_time_in_the_users_words():
 
 def test_face_dict_round_trip(detector, astronaut):
     face = detector(astronaut)[0]
+    assert face.to_dict()["orientation"] == "upright"  # as the table says it (detect --json)
     again = Face.from_dict(face.to_dict())
     assert np.allclose(again.box, face.box, atol=0.06)
     assert np.allclose(again.landmarks, face.landmarks, atol=0.06)

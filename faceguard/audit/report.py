@@ -44,6 +44,9 @@ def write_report(result: AuditResult, outdir: Path) -> tuple[Path, Path]:
     data = {"format": "faceguard-audit/1", "faceguard": __version__,
             "verdict": result.verdict().to_json(), "summary": summary(result),
             "names": plain_names(result), **result.to_json()}
+    # on too few faces the AUC says nothing: withheld here as in the HTML and the app
+    data["detection"] = [d if has_auc(d.get("faces")) else d | {"roc_auc": None, "roc": None}
+                         for d in data.get("detection", [])]
     json_path = outdir / "report.json"
     json_path.write_text(json.dumps(data, indent=1))
     html_path = outdir / "report.html"
@@ -86,9 +89,10 @@ def summary(result: AuditResult) -> list[str]:
         plain = [r for r in group if r["defense"] == "none"]
         if plain:
             value, how = _metric(plain[0])
-            avg = np.mean([_metric(r)[0] for r in plain if _metric(r)[0] is not None])
-            lines.append(f"Against {kind}: {avg:.0%} of cloaked faces protected as published "
-                         f"({how}).")
+            shares = [_metric(r)[0] for r in plain if _metric(r)[0] is not None]
+            each = f", on average over {len(shares)} recognizers" if len(shares) > 1 else ""
+            lines.append(f"Against {kind}: {np.mean(shares):.0%} of cloaked faces protected "
+                         f"as published{each} ({how}).")
         # the weakest case is what a defense does: "none" is the as-published line above
         defended = [r for r in group if r["defense"] != "none" and _metric(r)[0] is not None]
         if defended:
@@ -223,9 +227,16 @@ def _table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
 
 
 def _method(result: AuditResult) -> str:
-    """ "Method: <plain name>. " (HTML) from the cloak's settings, or ""."""
-    method = result.cloak_settings.get("method")
-    return f"Method: {_named(METHODS[method].label, method)}. " if method in METHODS else ""
+    """ "Method: <plain name>, preset low, 3 steps. " (HTML) from the cloak's settings
+    (the preset and steps: a weakened cloak is not the method's recommended one), or ""."""
+    settings = result.cloak_settings
+    method = settings.get("method")
+    if method not in METHODS:
+        return ""
+    how = "".join(f", {what}" for what in (
+        f"preset {settings['preset']}" if settings.get("preset") else "",
+        f"{settings['steps']} steps" if settings.get("steps") else "") if what)
+    return f"Method: {_named(METHODS[method].label, method)}{html.escape(how)}. "
 
 
 def verdict_html(result: AuditResult) -> str:

@@ -34,6 +34,10 @@ def test_only_the_photo_as_published_gives_no_weakest_case():
     assert not any(line.startswith("Weakest case") for line in lines)
     # and no recognizer it was not made on was checked: the report says so
     assert "none it was not made on was tested" in lines[1]
+    # a share over several recognizers says so (67% "of cloaked faces" on one face)
+    two = summary(_result([_row("none", 0.0), _row("none", 1.0, "mobileface")]))
+    assert two[0] == ("Against the recognizers the cloak was made on: 50% of cloaked faces "
+                      "protected as published, on average over 2 recognizers (top-1 wrong).")
 
 
 def test_a_recognizer_it_was_not_made_on_gets_its_own_line():

@@ -221,8 +221,11 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
     [detection] = data["detection"]
     assert detection["split"] == "stand-ins" and not data["detection_problem"]
     assert "stand-in faces" in detection["sentence"]
-    # on two faces the report's table gives no ROC AUC, as its sentence says
+    # on two faces the report's table gives no ROC AUC, as its sentence says, nor its JSON
     assert "<td>too few faces</td>" in (report / "report.html").read_text()
+    assert detection["roc_auc"] is None and detection["roc"] is None
+    # the method as the run made it: a weakened cloak is not the recommended one
+    assert "preset low, 4 steps. " in (report / "report.html").read_text()
     assert "error:" not in audit.stderr
     # without stand-ins the check cannot run: one plain sentence and exit code 3
     bare = faceguard("audit", "--cloaked", out, "-o", tmp_path / "bare", "--models", "dlib",
