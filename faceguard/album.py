@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from faceguard.detect import Face, FaceDetector
-from faceguard.identity import SAME_PERSON_CUT, Person, cluster_faces, mean_distance
+from faceguard.identity import SAME_PERSON_CUT, SURE_FACE, Person, cluster_faces, mean_distance
 from faceguard.io import (
     DEFAULT_LIMIT,
     Photo,
@@ -304,7 +304,9 @@ def album_people(scanned: Sequence[PhotoFaces], ensemble: Ensemble,
     if not where:
         return []
     emb = {m: torch.cat([p.embeddings[m] for p in scanned if p.faces]) for m in ensemble.names}
-    labels = cluster_faces(ensemble, emb, threshold, photos=[i for i, _ in where])
+    labels = cluster_faces(ensemble, emb, threshold, photos=[i for i, _ in where],
+                           sure=np.array([scanned[i].faces[j].score >= SURE_FACE
+                                          for i, j in where]))
     out = []
     for c in range(labels.max() + 1):
         idx = np.flatnonzero(labels == c)

@@ -69,3 +69,15 @@ def test_the_decoy_is_the_person_least_like_the_protected_one():
     middle = Person("middle", {"toy": torch.tensor([[-4.0, 0]])})
     assert decoy_for(ENSEMBLE, me, [near, far, middle]) is far
     assert decoy_for(ENSEMBLE, far, [me, near, middle]) is middle
+
+
+def test_faces_the_detector_is_unsure_of_join_a_person_only_near_their_sure_faces():
+    """Blurred background faces, faces cut by the edge, a necklace: their poor embeddings
+    sit near each other, and the album's grouped four strangers into one person."""
+    emb = {"toy": torch.tensor([[0.0, 0], [0.3, 0], [5, 5], [5.3, 5], [5, 5.3], [0.1, 0.1]])}
+    sure = np.array([True, True, False, False, False, False])
+    assert cluster_faces(ENSEMBLE, emb).tolist() == [0, 0, 1, 1, 1, 0]
+    labels = cluster_faces(ENSEMBLE, emb, sure=sure)
+    # the unsure face near two sure ones stays with them; the three unsure ones part
+    assert labels[5] == labels[0] == labels[1]
+    assert len({labels[2], labels[3], labels[4], labels[0]}) == 4
