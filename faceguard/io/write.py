@@ -225,8 +225,7 @@ def _encode_image(photo: Photo, fmt: str) -> Image.Image:
         cmy = 1 - np.divide(rgb, room, out=np.ones_like(rgb), where=room > 1e-6)
         cmyk = uint8_pixels(np.concatenate([cmy, k[..., None]], axis=2))
         loaded = (1 - inks[..., :3].astype(np.float32) / 255) * room
-        unchanged = (np.abs(uint8_pixels(rgb).astype(np.int16)
-                            - uint8_pixels(loaded).astype(np.int16)) == 0).all(axis=2)
+        unchanged = (uint8_pixels(rgb) == uint8_pixels(loaded)).all(axis=2)
         cmyk[unchanged] = inks[unchanged]
         return Image.frombytes("CMYK", photo.size, cmyk.tobytes())
     if mode == "RGBA":
