@@ -233,10 +233,9 @@ def _method(result: AuditResult) -> str:
     method = settings.get("method")
     if method not in METHODS:
         return ""
-    how = "".join(f", {what}" for what in (
-        f"preset {settings['preset']}" if settings.get("preset") else "",
-        f"{settings['steps']} steps" if settings.get("steps") else "") if what)
-    return f"Method: {_named(METHODS[method].label, method)}{html.escape(how)}. "
+    how = [f"preset {settings['preset']}"] if settings.get("preset") else []
+    how += [f"{settings['steps']} steps"] if settings.get("steps") else []
+    return f"Method: {', '.join([_named(METHODS[method].label, method), *map(html.escape, how)])}. "
 
 
 def verdict_html(result: AuditResult) -> str:
