@@ -138,8 +138,8 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
         image = keep_faces_visible(original, image, [scanned.faces[j] for j in centroids],
                                    regions, s.floor, s.delta_e)
         # the cloaks changed only their regions: the rest is copied, not converted
-        cloaked = _taken_from(image, photo.pixels, [np.s_[y0:y1, x0:x1]
-                                                    for x0, y0, x1, y1 in regions])
+        cloaked = _cloak_taken(image, photo.pixels, [np.s_[y0:y1, x0:x1]
+                                                     for x0, y0, x1, y1 in regions])
         measured = {j: FaceLook(photo.pixels, scanned.faces[j].box, seen[j])
                     for j in sorted(centroids)}
         # rounded as the visibility guard rounds, where the looks measure it
@@ -172,6 +172,21 @@ def _taken_from(image: torch.Tensor, pixels: np.ndarray, parts: Sequence[tuple[s
     for part in parts:
         taken = image[(..., *part)]
         out[part] = from_tensor(change(taken) if change else taken)
+    return out
+
+
+def _cloak_taken(image: torch.Tensor, pixels: np.ndarray,
+                 parts: Sequence[tuple[slice, slice]]) -> np.ndarray:
+    """:func:`_taken_from` for the cloaked pixels written: on 8-bit levels, as the guard
+    measured them, in a 16-bit file too (unrounded, the file showed more of the cloak than
+    measured), while the pixels the cloak left alone keep their 16 bits."""
+    from faceguard.cloak.budget import eight_bit
+
+    out = pixels.copy()
+    for part in parts:
+        taken = image[(..., *part)]
+        changed = from_tensor(taken) != out[part]
+        out[part][changed] = from_tensor(eight_bit(taken))[changed]
     return out
 
 

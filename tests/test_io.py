@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import ExifTags, Image, ImageOps
+from PIL import ExifTags, Image, ImageCms, ImageOps
 
 from faceguard import io as fio
 from faceguard.io import (
@@ -254,6 +254,45 @@ def test_sixteen_bit_pgm_stays_sixteen_bit(tmp_path):
     out = save_photo(photo, tmp_path / "deep_out.pgm")
     assert out.read_bytes().startswith(b"P5\n64 48\n65535\n")
     np.testing.assert_array_equal(np.asarray(Image.open(out)), values.astype(np.int32))
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_sixteen_bit_colour_png_keeps_its_sixteen_bits(tmp_path, astronaut, channels):
+    # Pillow reads these as 8 bits: they were written back with 8 silently.
+    import cv2
+
+    deep = astronaut.astype(np.uint16) * 256 + (np.arange(512, dtype=np.uint16) % 256)[:, None]
+    if channels == 4:
+        alpha = np.tile(np.linspace(0, 65535, 512).astype(np.uint16)[:, None], (1, 512))
+        deep = np.concatenate([deep, alpha[..., None]], axis=2)
+    bgr = np.ascontiguousarray(deep[..., [2, 1, 0, 3][:channels]])
+    path = tmp_path / "deep.png"
+    assert cv2.imwrite(str(path), bgr)
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    photo = dataclasses.replace(load_photo(path), icc_profile=srgb)
+    assert photo.mode == ("RGB;16" if channels == 3 else "RGBA;16")
+    np.testing.assert_array_equal(photo.pixels * 65535, deep[..., :3])
+
+    out = save_photo(photo, tmp_path / "deep_out.png")
+    np.testing.assert_array_equal(cv2.imread(str(out), cv2.IMREAD_UNCHANGED), bgr)
+    with Image.open(out) as back:
+        assert back.info["icc_profile"] == srgb
+    again = load_photo(out)
+    assert again.mode == photo.mode
+    np.testing.assert_array_equal(again.pixels, photo.pixels)
+    # a format with no 16 bits gets 8
+    with Image.open(save_photo(photo, tmp_path / "deep.jpg")) as jpeg:
+        assert jpeg.mode == "RGB"
+
+
+def test_truncated_sixteen_bit_png_is_one_line(tmp_path, astronaut):
+    import cv2
+
+    path = tmp_path / "deep.png"
+    cv2.imwrite(str(path), astronaut.astype(np.uint16) * 257)
+    path.write_bytes(path.read_bytes()[:5000])
+    with pytest.raises(PhotoError, match="truncated or corrupt PNG"):
+        load_photo(path)
 
 
 def test_palette_with_transparency_keeps_alpha(tmp_path, astronaut):

@@ -616,6 +616,33 @@ def test_the_manifest_reuses_the_guards_score_of_the_kept_face(astronaut, detect
     assert quality["saved_ssimulacra2"] == quality["ssimulacra2"]  # PNG: lossless
 
 
+def test_a_sixteen_bit_png_keeps_its_bits_and_its_measured_look(astronaut, detector,
+                                                                 load_model, tmp_path):
+    """Outside the faces nothing changes, to the 16th bit; the cloak is written on 8-bit
+    levels, as it was measured (unrounded, the file showed more of it than measured)."""
+    import cv2
+
+    deep = astronaut.astype(np.uint16) * 257 + 3  # off the 8-bit levels
+    root = tmp_path / "in"
+    root.mkdir()
+    cv2.imwrite(str(root / "a.png"), np.ascontiguousarray(deep[..., ::-1]))
+    job = CloakJob(inputs=[root], outdir=tmp_path / "out", protect_all=True,
+                   settings=CloakSettings(models=("dlib",), steps=2))
+    entry = [e for e in cloak_album(job, detector, _ensemble(load_model))
+             if e.stage == "cloaking" and not e.under_way][0].result
+    written = cv2.imread(str(tmp_path / "out" / "a.png"), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    assert written.dtype == np.uint16
+    changed = (written != deep).any(axis=2)
+    x0, y0, x1, y1 = entry["faces"][0]["box"]
+    w, h = x1 - x0, y1 - y0
+    outside = np.ones_like(changed)
+    outside[max(0, int(y0 - 0.4 * h)):int(y1 + 0.4 * h), max(0, int(x0 - 0.3 * w)):
+            int(x1 + 0.3 * w)] = False
+    assert changed.any() and not changed[outside].any()
+    quality = entry["faces"][0]["quality"]
+    assert quality["saved_ssimulacra2"] == quality["ssimulacra2"]
+
+
 def test_a_face_that_is_its_own_centroid_reads_distance_zero():
     """Cosine's float rounding can put 1 - cos(a, a) just below 0; the manifest and the
     CLI's line then read "-0.00"."""

@@ -104,6 +104,10 @@ def _load(fp: IO[bytes], path: Path, limit: PixelLimit, decode: bool = True) -> 
             im.close()
             return Photo(pixels=np.zeros((0, 0, 3), np.float32), path=path, format=fmt,
                          mode=mode, icc_profile=icc, exif=exif, jpeg_data=data)
+    colour16 = fmt == "PNG" and _colour16(head) and "transparency" not in im.info
+    if colour16:
+        fp.seek(0)
+        data = fp.read()
     try:
         im.load()
     except Image.DecompressionBombError as e:
@@ -111,6 +115,11 @@ def _load(fp: IO[bytes], path: Path, limit: PixelLimit, decode: bool = True) -> 
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as e:
         raise PhotoError(path, f"truncated or corrupt {_nice(fmt)}") from e
     orientation = _orientation(exif)
+    if colour16:  # read again below with its 16 bits; Pillow checked it is whole
+        im.close()
+        pixels, alpha = _decode_colour16(data, path, orientation)
+        return Photo(pixels=pixels, path=path, format=fmt, alpha=alpha, icc_profile=icc,
+                     exif=exif, mode="RGB;16" if alpha is None else "RGBA;16")
     mode = im.mode
     try:
         pixels, alpha, inks = _decode(im, orientation)
@@ -120,6 +129,28 @@ def _load(fp: IO[bytes], path: Path, limit: PixelLimit, decode: bool = True) -> 
         im.close()
     return Photo(pixels=pixels, path=path, format=fmt, mode=mode, alpha=alpha,
                  icc_profile=icc, exif=exif, inks=inks, jpeg_data=data, lossless=lossless)
+
+
+def _colour16(head: bytes) -> bool:
+    """Whether a PNG's header (IHDR: bit depth, colour type) says 16-bit RGB or RGBA."""
+    return len(head) > 25 and head[24] == 16 and head[25] in (2, 6)
+
+
+def _decode_colour16(data: bytes, path: Path, orientation: int
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
+    """A 16-bit colour PNG's pixels (H, W, 3) and alpha (H, W) or None, float32 in [0, 1].
+
+    Pillow reads such a PNG as 8 bits, so it was written back with 8 bits silently; OpenCV
+    keeps all 16 (its channels come as B, G, R, A)."""
+    import cv2
+
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr is None or arr.dtype != np.uint16 or arr.ndim != 3:
+        raise PhotoError(path, "truncated or corrupt PNG")
+    arr = _oriented(arr, orientation)
+    pixels = _to_float(arr[..., 2::-1], 65535)
+    alpha = _to_float(arr[..., 3], 65535) if arr.shape[2] == 4 else None
+    return pixels, alpha
 
 
 def _lossless_webp(fp: IO[bytes]) -> bool:

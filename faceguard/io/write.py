@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import secrets
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Literal
@@ -16,6 +17,7 @@ from faceguard.io.jpeg import stripped
 from faceguard.io.metadata import _icc_fits, _kept_exif, _orientation
 from faceguard.io.photo import (
     _ALPHA_FORMATS,
+    _COLOUR16_MODES,
     _EXIF_FORMATS,
     _FORMAT_NAMES,
     _GREY16_MODES,
@@ -89,6 +91,10 @@ def save_photo(photo: Photo, path: str | os.PathLike[str], *, format: str | None
     path, fmt = _target(photo, path, format, quality, metadata, overwrite)
     if not np.isfinite(photo.pixels).all():
         raise ValueError("photo.pixels contains NaN or infinity")
+    if _target_mode(photo, fmt) in _COLOUR16_MODES:
+        data = _colour16_png(photo, metadata)
+        _atomic_write(path, lambda f: f.write(data), overwrite)
+        return path
     image = _as_profiled(photo, _encode_image(photo, fmt))
     params = _save_params(photo, fmt, image.mode, quality, metadata)
     _atomic_write(path, lambda f: image.save(f, format=fmt, **params), overwrite)
@@ -195,6 +201,8 @@ def _target_mode(photo: Photo, fmt: str) -> str:
         return "LA" if alpha else "L"
     if photo.mode == "CMYK" and fmt in ("JPEG", "TIFF") and not alpha:
         return "CMYK"
+    if photo.mode in _COLOUR16_MODES and fmt == "PNG":
+        return "RGBA;16" if alpha else "RGB;16"
     return "RGBA" if alpha else "RGB"
 
 
@@ -241,6 +249,37 @@ def _sixteen_bit(values: np.ndarray) -> np.ndarray:
     np.clip(scaled, 0, 65535, out=scaled)
     np.rint(scaled, out=scaled)
     return scaled.astype("<u2")
+
+
+def _colour16_png(photo: Photo, metadata: str) -> bytes:
+    """A 16-bit colour PNG's file, which Pillow cannot write: encoded by OpenCV (channels
+    B, G, R, A), with the ICC profile and kept EXIF added as chunks after IHDR, as
+    :func:`_save_params` gives them to Pillow for other photos."""
+    import cv2
+
+    planes = [photo.pixels[..., ::-1]]
+    if photo.alpha is not None:
+        planes.append(photo.alpha[..., None])
+    pixels = _sixteen_bit(np.concatenate(planes, axis=2)).astype(np.uint16)
+    ok, encoded = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if not ok:
+        raise ValueError("OpenCV could not encode the 16-bit PNG")
+    chunks = b""
+    params = _save_params(photo, "PNG", "RGB", 95, metadata)
+    if "icc_profile" in params:  # profile name, its end, compression method 0 (zlib)
+        chunks += _png_chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(photo.icc_profile))
+    if "exif" in params:
+        exif = params["exif"]
+        chunks += _png_chunk(b"eXIf", exif.removeprefix(b"Exif\0\0"))
+    data = encoded.tobytes()
+    header = 8 + 25  # the PNG signature, then IHDR (length, type, 13 bytes, CRC)
+    return data[:header] + chunks + data[header:]
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    """One PNG chunk: length, type, body, CRC-32 of type and body."""
+    return (len(body).to_bytes(4, "big") + kind + body
+            + zlib.crc32(kind + body).to_bytes(4, "big"))
 
 
 def _save_params(photo: Photo, fmt: str, mode: str, quality: int,
