@@ -62,25 +62,6 @@ def photo_jobs(inputs: Sequence[Path], recursive: bool = True) -> list[tuple[Pat
     return relative_paths([(Path(g), find_photos([g], recursive)) for g in inputs])
 
 
-def check_outdir(outdir: Path, inputs: Sequence[Path]) -> None:
-    """Raise :class:`AlbumError` when ``outdir`` cannot be a folder (it, or a folder above
-    it, is a file), or is an input folder, inside one, or the folder of a photo given by
-    itself: what is written there (cloaked photos, face chips) would be read as new photos
-    next time, uploaded with the album, or written over the originals."""
-    existing = next(p for p in (outdir, *outdir.parents) if p.exists() or p == Path(p.anchor))
-    if existing.exists() and not existing.is_dir():
-        raise AlbumError(f"the output folder {outdir} cannot be made: {existing} is a file")
-    out = outdir.resolve()
-    for given in inputs:
-        src = Path(given).resolve()
-        if src.is_dir() and (out == src or src in out.parents):
-            raise AlbumError(f"the output folder {outdir} must not be inside the input "
-                             f"folder {given} (originals are never touched)")
-        if src.is_file() and out == src.parent:
-            raise AlbumError(f"the output folder {outdir} must not be the folder of the "
-                             f"photo {given}: choose another (originals are never touched)")
-
-
 def relative_paths(found: Sequence[tuple[Path, Sequence[Path]]]) -> list[tuple[Path, Path]]:
     """(photo, output-relative path) for photos already found: (input, its photos) pairs
     (see :func:`photo_jobs`), so that a shell that found them does not find them again.

@@ -13,6 +13,7 @@ import numpy as np
 from faceguard.album import AlbumPerson, slug
 from faceguard.detect import Face
 from faceguard.io import DEFAULT_LIMIT, Photo, PixelLimit, load_photo, save_photo
+from faceguard.output_folder import make_outdir
 
 CHIP_MIRROR = 0.5
 """How much of the photo's mirror a face chip shows beyond the photo's edge (the rest
@@ -61,7 +62,7 @@ def write_people(people: Sequence[AlbumPerson], outdir: Path, limit: PixelLimit 
 
     Returns the folders, one per person; each is usable as ``--protect FOLDER``.
     """
-    outdir.mkdir(parents=True, exist_ok=True)
+    make_outdir(outdir)
     _forget_earlier(outdir)
     folders = []
     for person in people:

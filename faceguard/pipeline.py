@@ -22,7 +22,6 @@ from faceguard.album import (
     AlbumError,
     DecodedPhotos,
     PhotoFaces,
-    check_outdir,
     detect_photos,
     gallery_people,
     photo_jobs,
@@ -40,6 +39,7 @@ from faceguard.io import (
 from faceguard.manifest import Manifest, file_stat, find_mask
 from faceguard.models.ensemble import Ensemble
 from faceguard.one_photo import cloak_photo, shared_names
+from faceguard.output_folder import check_outdir, make_outdir
 from faceguard.planning import SELF, Plan, make_plan, needs_others, other_people, whose_faces
 from faceguard.progress import Event, stepwise
 from faceguard.settings import DEFAULT_FORMAT, DEFAULT_QUALITY, CloakSettings
@@ -202,7 +202,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
         for face, k in zip(p.faces if p else [], owners, strict=True):
             in_album.setdefault(k, []).append((p.path, face))
     unseen = load_unseen(ensemble, load_ensemble, protected, in_album, decoded.load)
-    job.outdir.mkdir(parents=True, exist_ok=True)  # not before: a refused job leaves none
+    make_outdir(job.outdir)  # not before: a refused job leaves none
     manifest = Manifest.load(job.outdir)  # earlier runs' entries stay on record
     if mask is None:
         recorded, digest = s.to_dict(), s.digest()

@@ -28,7 +28,8 @@ def check_report_folder(outdir: Path, cloaked: Path) -> None:
     """Raise :class:`~faceguard.album.AlbumError` when ``outdir`` cannot be a folder or is
     inside the folder of ``cloaked`` photos: the report shows the uncloaked faces, and
     that folder is what gets uploaded."""
-    from faceguard.album import AlbumError, check_outdir
+    from faceguard.album import AlbumError
+    from faceguard.output_folder import check_outdir
 
     check_outdir(outdir, [])  # a file on the way
     out, folder = outdir.resolve(), Path(cloaked).resolve()
@@ -40,7 +41,9 @@ def check_report_folder(outdir: Path, cloaked: Path) -> None:
 
 def write_report(result: AuditResult, outdir: Path) -> tuple[Path, Path]:
     """Write ``report.json`` and ``report.html`` into ``outdir``; returns both paths."""
-    outdir.mkdir(parents=True, exist_ok=True)
+    from faceguard.output_folder import make_outdir
+
+    make_outdir(outdir)
     data = {"format": "faceguard-audit/1", "faceguard": __version__,
             "verdict": result.verdict().to_json(), "summary": summary(result),
             "names": plain_names(result), **result.to_json()}

@@ -150,7 +150,10 @@ def run(args: argparse.Namespace) -> int:
                 result = event.result
     except AuditError as exc:
         raise CLIError(str(exc), code=1) from None
-    json_path, html_path = write_report(result, args.out)
+    try:
+        json_path, html_path = write_report(result, args.out)
+    except AlbumError as exc:
+        raise CLIError(str(exc), code=1) from None
     from faceguard.audit.report import summary
 
     print(result.verdict().words())

@@ -151,8 +151,9 @@ def _presets(table: dict, measured: bool = False) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faceguard.album import AlbumError, check_outdir
+    from faceguard.album import AlbumError
     from faceguard.manifest import MANIFEST_NAME, PRIVATE_FOLDER, FaceRecord, find_mask
+    from faceguard.output_folder import check_outdir
     from faceguard.pipeline import CloakJob, cloak_album
     from faceguard.progress import show_in_terminal
     from faceguard.settings import METHODS

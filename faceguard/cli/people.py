@@ -27,8 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faceguard.album import AlbumError, check_outdir, find_people
+    from faceguard.album import AlbumError, find_people
     from faceguard.chips import write_people
+    from faceguard.output_folder import check_outdir
     from faceguard.progress import show_in_terminal
 
     photos = common.collect_photos(args)
@@ -45,7 +46,10 @@ def run(args: argparse.Namespace) -> int:
             failures.append(event.error)
         if event.stage == "grouping":
             people = event.result
-    folders = write_people(people, args.out, common.pixel_limit(args))
+    try:
+        folders = write_people(people, args.out, common.pixel_limit(args))
+    except AlbumError as exc:
+        raise CLIError(str(exc)) from None
     if people:  # a table, when there is someone to put in it
         print(f"{'person':<10} {'faces':>5} {'photos':>6}  chips")
     for person, folder in zip(people, folders, strict=True):

@@ -82,6 +82,19 @@ def test_usage_errors_are_said_before_any_work_with_exit_2(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["album"]  # nothing made
 
 
+# /proc takes no new folders, even from root (a read-only folder would not stop root)
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux /proc")
+def test_an_output_folder_the_system_refuses_is_said_in_one_line(tmp_path):
+    album = tmp_path / "album"
+    album.mkdir()
+    Image.new("RGB", (64, 64)).save(album / "a.jpg")
+    done = faceguard("people", album, "-o", Path("/proc/faceguard-test/out"), "--models", "dlib")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "faceguard people: error: the output folder /proc/faceguard-test/out cannot be made "
+        "(No such file or directory)"]
+
+
 @pytest.fixture(scope="module")
 def mixed_folder(tmp_path_factory, astronaut, album_dir, album_by_person) -> Path:
     """Good photos and every kind of bad file a user's folder can hold."""

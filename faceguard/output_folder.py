@@ -1,0 +1,38 @@
+"""The output folder a run writes into: where it may be (:func:`check_outdir`), and
+making it (:func:`make_outdir`), each refusal one line for the user."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from faceguard.album import AlbumError
+
+
+def check_outdir(outdir: Path, inputs: Sequence[Path]) -> None:
+    """Raise :class:`AlbumError` when ``outdir`` cannot be a folder (it, or a folder above
+    it, is a file), or is an input folder, inside one, or the folder of a photo given by
+    itself: what is written there (cloaked photos, face chips) would be read as new photos
+    next time, uploaded with the album, or written over the originals."""
+    existing = next(p for p in (outdir, *outdir.parents) if p.exists() or p == Path(p.anchor))
+    if existing.exists() and not existing.is_dir():
+        raise AlbumError(f"the output folder {outdir} cannot be made: {existing} is a file")
+    out = outdir.resolve()
+    for given in inputs:
+        src = Path(given).resolve()
+        if src.is_dir() and (out == src or src in out.parents):
+            raise AlbumError(f"the output folder {outdir} must not be inside the input "
+                             f"folder {given} (originals are never touched)")
+        if src.is_file() and out == src.parent:
+            raise AlbumError(f"the output folder {outdir} must not be the folder of the "
+                             f"photo {given}: choose another (originals are never touched)")
+
+
+def make_outdir(outdir: Path) -> None:
+    """Make ``outdir`` and the folders above it; :class:`AlbumError` where the system
+    refuses (a read-only disk, a folder such as /proc)."""
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise AlbumError(f"the output folder {outdir} cannot be made "
+                         f"({e.strerror or e})") from None
