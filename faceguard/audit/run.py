@@ -172,6 +172,10 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
     load_ensemble = load_ensemble or Ensemble.load
     if job.gallery is not None and not job.gallery.is_dir():  # said before the work
         raise AuditError(f"no such folder of known people: {job.gallery}")
+    if job.gallery is not None and job.cloaked.resolve() in job.gallery.resolve().parents:
+        raise AuditError(f"the known people's folder {job.gallery} must not be inside the "
+                         f"cloaked photos' folder {job.cloaked}: that folder is the one to "
+                         "upload, and their photos are not cloaked")
     pairs, manifest = find_pairs(job)
     if not pairs:
         raise AuditError(f"no cloaked photos with their originals found in {job.cloaked}")

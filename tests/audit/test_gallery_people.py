@@ -77,12 +77,18 @@ def test_a_chip_of_a_cloaked_face_is_left_out_with_its_original(tmp_path, album_
     assert gallery.photos == [str(a), str(chip)]
 
 
-def test_a_missing_folder_of_known_people_is_said_before_any_work(tmp_path):
+def test_known_people_missing_or_inside_the_cloaked_folder_are_said_before_any_work(tmp_path):
     from faceguard.audit.pairs import AuditError
     from faceguard.audit.run import AuditJob, run_audit
 
     job = AuditJob(cloaked=tmp_path, outdir=tmp_path / "report", gallery=tmp_path / "nobody")
     with pytest.raises(AuditError, match="no such folder of known people: .*nobody"):
+        next(run_audit(job, detector=object(), load_ensemble=lambda names: 1 / 0))
+    # inside the folder to upload: their clean photos would go with it
+    (tmp_path / "known" / "ann").mkdir(parents=True)
+    job = AuditJob(cloaked=tmp_path, outdir=tmp_path.parent / "report",
+                   gallery=tmp_path / "known")
+    with pytest.raises(AuditError, match="must not be inside the cloaked photos' folder"):
         next(run_audit(job, detector=object(), load_ensemble=lambda names: 1 / 0))
 
 
