@@ -357,7 +357,7 @@ class Manifest:
             if "/" not in name:
                 old, new = self.folder / name, self.private_folder / name
                 if old.is_file():
-                    new.parent.mkdir(exist_ok=True)
+                    new.parent.mkdir(mode=0o700, exist_ok=True)
                     os.replace(old, new)
                 name = f"{PRIVATE_FOLDER}/{name}"
             moved.append(name)

@@ -385,6 +385,7 @@ def test_a_saved_universal_mask_cloaks_new_photos(album, detector, load_model, t
     list(cloak_album(made, detector, _ensemble(load_model)))
     assert not list((tmp_path / "made").glob("*.mask.pt"))  # not next to the photos
     mask = next((tmp_path / "made" / ".faceguard").glob("*.mask.pt"))
+    assert mask.parent.stat().st_mode & 0o777 == 0o700  # a face template of the person
     made_photos = json.loads((tmp_path / "made" / MANIFEST_NAME).read_text())["photos"]
     in_album = sum(f["protected"] for e in made_photos.values() for f in e["faces"])
     # fitted on the person's faces in the album and in their reference photos

@@ -9,6 +9,8 @@ gradient.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,20 +97,25 @@ class UniversalMask:
     fooling_rate: float = 0.0
 
     def save(self, path: str | Path) -> Path:
-        """Write the mask file (atomically)."""
+        """Write the mask file (atomically), readable by its owner only: it holds a face
+        template of its person."""
         path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        torch.save({
-            "format": "faceguard-universal-mask/1",
-            "perturbation": self.perturbation.detach().cpu().half(),
-            "template": CANONICAL_TEMPLATE.tolist(),
-            "size": CANONICAL_SIZE,
-            "person": self.person,
-            "models": self.models,
-            "settings": self.settings,
-            "fooling_rate": self.fooling_rate,
-        }, tmp)
-        tmp.replace(path)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
+        os.close(fd)  # made with mode 0600, which the rename keeps
+        try:
+            torch.save({
+                "format": "faceguard-universal-mask/1",
+                "perturbation": self.perturbation.detach().cpu().half(),
+                "template": CANONICAL_TEMPLATE.tolist(),
+                "size": CANONICAL_SIZE,
+                "person": self.person,
+                "models": self.models,
+                "settings": self.settings,
+                "fooling_rate": self.fooling_rate,
+            }, name)
+            os.replace(name, path)
+        finally:
+            Path(name).unlink(missing_ok=True)
         return path
 
     @classmethod

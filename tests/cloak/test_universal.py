@@ -60,6 +60,8 @@ def test_sgd_mask_fools_held_back_photos(person, tmp_path):
     mask = UniversalMask(v, "person_img26", ensemble.names, {"method": "universal-sgd",
                                                              "centroids": centroids})
     path = mask.save(tmp_path / "person.mask.pt")
+    assert path.stat().st_mode & 0o777 == 0o600  # it holds a face template of its person
+    assert [p.name for p in tmp_path.iterdir()] == ["person.mask.pt"]
     loaded = UniversalMask.load(path)
     assert torch.allclose(loaded.perturbation, v, atol=1e-3)  # stored as float16
     fooled = 0
