@@ -1,7 +1,7 @@
 """Attackers benchmark: detect-then-purify and an attacker who trains against FaceGuard.
 
 On celeb24 with :mod:`benchmarks.protection`'s protocol (FAR-calibrated verification,
-top-1 among 77 people, evasion and poisoning; ``protection_data.py``):
+top-1 among 75 people, evasion and poisoning; ``protection_data.py``):
 
 - the **protected people** are the first ``--users`` identities; their probes are
   cloaked with the default cloak (perceptual, balanced, every family: white-box; no

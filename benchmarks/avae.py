@@ -1,7 +1,7 @@
 """A-VAE benchmark: what the face-redrawing purifier keeps of clean faces, and of the cloak.
 
 On celeb24 with :mod:`benchmarks.protection`'s protocol (FAR-calibrated verification,
-top-1 among 77 people, evasion and poisoning), the **protected people are the 4 the
+top-1 among 75 people, evasion and poisoning), the **protected people are the 4 the
 A-VAE never saw in training** (its weights' ``validation_people``), their probes cloaked
 with the default cloak (perceptual, balanced, every family: white-box), or with P-FGSM
 (``--method pfgsm``).

@@ -11,7 +11,8 @@ the attacker holds: ``protection_data.py``):
   of them searched);
 - **verification** at thresholds calibrated per recognizer at FAR 1% and 0.1% on clean
   impostor comparisons of the same data, and **top-1** identification among every
-  identity of celeb24, att and the album (77 people);
+  identity of celeb24, att and the album (75 people: two album people are celeb24
+  people too, ``CELEB24_NAMES``);
 - **purification**: each defense is applied to the cloaked photos before the attacker
   looks (JPEG q75, bilateral, BL+SR, the learned purifier);
 - **visibility** of the cloak on the same photos (face SSIMULACRA2, its JPEG
@@ -42,6 +43,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_results  # noqa: E402
 from protection_data import (  # noqa: E402
+    CELEB24_NAMES,
     Data,
     attacker_models,
     embed_given,
@@ -214,6 +216,7 @@ class Attacker:
         self.ensemble = Ensemble.load(JUDGES)
         clean = embed_given(self.ensemble, data.images)
         others, other_labels, _ = load_distractors(self.ensemble)
+        other_labels = [CELEB24_NAMES.get(p, p) for p in other_labels]
         known = data.refs + data.gallery  # never the probes
         both = {m: torch.cat([clean[m][known], others[m]]) for m in JUDGES}
         self.thresholds = calibrate(self.ensemble, both,

@@ -135,6 +135,13 @@ def _photos() -> list[tuple[str, Path]]:
     return out
 
 
+#: album people who are celeb24 people too: one person to the attacker, not two (as two,
+#: their same-person pairs calibrated the thresholds as impostors, and a match counted
+#: as someone else)
+CELEB24_NAMES = {"album/person_img3": "Jennifer_Aniston",
+                 "album/person_img34": "Leonardo_DiCaprio"}
+
+
 def load_distractors(ensemble: Ensemble) -> tuple[Embeddings, list[str], list[Path]]:
     """Clean embeddings (model -> (N, D)), people and paths of the distractor photos.
 
