@@ -143,16 +143,17 @@ def tally(faces: Sequence[FaceRecord]) -> Tally:
 
 
 def protected_share(row: Mapping) -> float | None:
-    """A protection row's figure: the share of faces identified as someone else (top-1)
-    when that could be measured (two people or more known), else the share beyond the
-    recognizer's match threshold."""
-    return row["protected_top1"] if row["protected_top1"] is not None else row["protected_verify"]
+    """A protection row's figure: of the faces the recognizer recognised uncloaked, the
+    share the cloak turned, beyond the match threshold and (with two people or more
+    known) nearest to someone else (``protected``, see :mod:`faceguard.audit.protection`);
+    None when it recognised none of them."""
+    return row["protected"]
 
 
 def recognised_clean(row: Mapping) -> float | None:
-    """A protection row's share of the *clean* faces the recognizer still recognised,
-    measured as :func:`protected_share` measures the cloaked ones (None: not measured)."""
-    return row.get("clean_top1") if row["protected_top1"] is not None else row.get("clean_verify")
+    """A protection row's share of the *clean* faces the recognizer recognised (nearest
+    person right, or within the threshold), after the same defense (None: not measured)."""
+    return row["clean_recognised"]
 
 
 #: an audit verdict's status -> its first words
@@ -176,7 +177,7 @@ class AuditVerdict:
         check_faces: when ``not_made_on`` comes from the held-out check (cloaks re-made
             without each family, :mod:`faceguard.audit.held_out`), on how many faces.
         among: how many people a recognizer picked each face out among (top-1, see
-            :func:`protected_share`); 0 when it was judged by its match threshold.
+            :func:`protected_share`); 0 when it was judged by its match threshold alone.
     """
 
     made_on: tuple[int, int]
@@ -238,11 +239,10 @@ class AuditVerdict:
         anyone else known."""
         if not self.made_on[1] + self.not_made_on[1] + self.unknown[1]:
             return ""
-        if self.among:
-            return (f" (fooled: it names someone else, among the {self.among} people "
-                    f"known, for {FOOLED_SHARE:.0%} of the faces or more)")
-        return (f" (fooled: {FOOLED_SHARE:.0%} of the faces or more beyond its match "
-                "threshold)")
+        named = (f" and nearer someone else than them, among the {self.among} people known"
+                 if self.among else "")
+        return (f" (fooled: of the faces it recognised without the cloak, "
+                f"{FOOLED_SHARE:.0%} or more beyond its match threshold{named})")
 
     def _how_checked(self) -> str:
         if not self.check_faces:
@@ -280,15 +280,13 @@ def audit_verdict(rows: Sequence[Mapping], visibility: dict | None = None,
         rows: one per (defense, recognizer): ``defense``, ``model``, ``held_out`` (None:
             not known) and the shares of :func:`protected_share`; rows without a
             measured face are ignored, and so are those where the recognizer recognised
-            none of the clean faces either (:func:`recognised_clean`): it cannot be said
-            to be fooled by the cloak.
+            none of the clean faces either: it cannot be said to be fooled by the cloak.
         visibility: the most visible face's figures (see :class:`AuditVerdict`).
         people: how many people the audit knew (its gallery's).
     """
     from faceguard.audit.defenses import defense_kind
 
-    rows = [r for r in rows if r["faces"] and protected_share(r) is not None
-            and recognised_clean(r) != 0]
+    rows = [r for r in rows if r["faces"] and protected_share(r) is not None]
 
     def fooled_by(group: Sequence[Mapping]) -> bool:
         return all(protected_share(r) >= FOOLED_SHARE for r in group)

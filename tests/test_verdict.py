@@ -83,7 +83,8 @@ def test_a_face_no_recognizer_measured_did_not_get_past_them():
 
 def _row(defense: str, model: str, share: float, held_out: bool = False) -> dict:
     return {"defense": defense, "model": model, "held_out": held_out, "faces": 5,
-            "protected_top1": None, "protected_verify": share}
+            "protected_top1": None, "protected_verify": share, "protected": share,
+            "clean_recognised": 1.0}
 
 
 def test_audit_verdict_protected_in_the_issues_words():
@@ -98,7 +99,8 @@ def test_audit_verdict_protected_in_the_issues_words():
     assert v.status == "protected"
     assert v.words() == (
         "Protected. Protected against 2 of 2 recognizers it was made on; 1 of 1 it was not "
-        "(fooled: 90% of the faces or more beyond its match threshold). "
+        "(fooled: of the faces it recognised without the cloak, 90% or more beyond its match "
+        "threshold). "
         "After re-upload: still protected. After deliberate clean-up: protected against "
         "2 of 4 clean-ups. How visible: invisible at normal size, faint up close (like "
         "JPEG quality 90).")
@@ -130,12 +132,15 @@ def test_the_audit_verdict_says_how_a_recognizer_was_judged():
     differ, as a face past the threshold may still be nearer its person than anyone else."""
     from faceguard.verdict import audit_verdict
 
-    top1 = dict(_row("none", "dlib", 1.0), protected_top1=0.75)
+    top1 = dict(_row("none", "dlib", 1.0), protected_top1=0.75, protected=0.75)
     v = audit_verdict([top1, _row("none", "faceres", 1.0, True)], people=4)
     assert v.made_on == (0, 1) and v.among == 4
-    assert ("(fooled: it names someone else, among the 4 people known, for 90% of the faces "
-            "or more)") in v.details()
-    assert audit_verdict([_row("none", "dlib", 1.0)], people=4).among == 0
+    assert ("(fooled: of the faces it recognised without the cloak, 90% or more beyond its "
+            "match threshold and nearer someone else than them, among the 4 people known)"
+            ) in v.details()
+    v = audit_verdict([_row("none", "dlib", 1.0)], people=4)
+    assert v.among == 0 and ("(fooled: of the faces it recognised without the cloak, 90% or "
+                             "more beyond its match threshold)") in v.details()
 
 
 def test_without_the_cloaks_recognizers_known_none_counts_as_a_platforms_own():
@@ -156,8 +161,10 @@ def test_without_the_cloaks_recognizers_known_none_counts_as_a_platforms_own():
 def test_a_recognizer_that_misses_the_clean_faces_too_is_not_counted_as_fooled():
     from faceguard.verdict import audit_verdict
 
-    blind = dict(_row("none", "facenet", 1.0, held_out=True), clean_verify=0.0)
+    # protection_table's row of a recognizer that recognised no clean face
+    blind = dict(_row("none", "facenet", 1.0, held_out=True), clean_recognised=0.0,
+                 protected=None)
     v = audit_verdict([_row("none", "dlib", 1.0), blind])
     assert v.not_made_on == (0, 0) and v.status == "unchecked"
-    seeing = dict(blind, clean_verify=0.6)
+    seeing = dict(blind, clean_recognised=0.6, protected=1.0)
     assert audit_verdict([_row("none", "dlib", 1.0), seeing]).status == "protected"

@@ -11,6 +11,11 @@ people (the gallery). Per (defense, recognizer) we report:
 - ``mean_distance``: that distance in threshold units (1 = the threshold);
 - ``clean_top1`` / ``clean_verify``: the same defense on the *uncloaked* faces, which must
   still be recognised (else the defense "protects" by destroying the photo);
+- ``protected``: the figure verdicts use. Of the faces the recognizer recognised
+  uncloaked (their nearest person right, or within the threshold: ``clean_recognised``
+  of them), the share the cloak turned on both counts: beyond the threshold, and
+  nearest to someone else. A face within the threshold is still matched by whoever
+  asks "is this them?", and one the recognizer missed uncloaked is no work of the cloak;
 - ``held_out``: the recognizer's family was not used to make the cloak (None: not known,
   as without the cloak run's manifest).
 
@@ -229,6 +234,8 @@ class ProtectionRow:
     mean_distance: float | None
     clean_top1: float | None
     clean_verify: float | None
+    protected: float | None = None
+    clean_recognised: float | None = None
 
 
 def not_made_on(family: str, cloak_families: set[str]) -> bool | None:
@@ -280,8 +287,9 @@ def protection_table(faces: Sequence[AuditFace], gallery: Gallery, ensemble: Ens
     for k, name in enumerate(names, 1):
         defend = defenses[name]
         ens, gal, thr = _recognizers(defend, ensemble, gallery, thresholds)
-        stats: dict[str, dict[str, list]] = {m: {"t1": [], "v": [], "d": [], "ct1": [], "cv": []}
-                                             for m in ens.names}
+        stats: dict[str, dict[str, list]] = {
+            m: {"t1": [], "v": [], "d": [], "ct1": [], "cv": [], "seen": [], "turned": []}
+            for m in ens.names}
         clean_all = _embed_faces(ens, defend, faces, cloaked=False)
         cloaked_all = _embed_faces(ens, defend, faces, cloaked=True)
         for i, face in enumerate(faces):
@@ -293,15 +301,21 @@ def protection_table(faces: Sequence[AuditFace], gallery: Gallery, ensemble: Ens
                 if face.person not in people:
                     continue  # no other photo of this person to recognise them by
                 own = cents[people.index(face.person)]
+                s = stats[m]
+                recognised = []
                 for emb, top1, verify in ((cloaked, "t1", "v"), (clean, "ct1", "cv")):
                     d = r.compare(emb[m][None], cents)
                     d_own = float(r.compare(emb[m], own))
-                    s = stats[m]
+                    named = len(people) > 1 and people[int(d.argmin())] == face.person
                     if len(people) > 1:
-                        s[top1].append(people[int(d.argmin())] == face.person)
+                        s[top1].append(named)
                     s[verify].append(d_own < thr[m])
+                    recognised.append(named or d_own < thr[m])
                     if top1 == "t1":
                         s["d"].append(d_own / thr[m])
+                s["seen"].append(recognised[1])
+                if recognised[1]:
+                    s["turned"].append(not recognised[0])
         for m in ens.names:
             s = stats[m]
             rows.append(ProtectionRow(
@@ -310,7 +324,8 @@ def protection_table(faces: Sequence[AuditFace], gallery: Gallery, ensemble: Ens
                 protected_top1=_share(s["t1"], invert=True),
                 protected_verify=_share(s["v"], invert=True),
                 mean_distance=round(float(np.mean(s["d"])), 3) if s["d"] else None,
-                clean_top1=_share(s["ct1"]), clean_verify=_share(s["cv"])))
+                clean_top1=_share(s["ct1"]), clean_verify=_share(s["cv"]),
+                protected=_share(s["turned"]), clean_recognised=_share(s["seen"])))
         yield Event(k, len(names), "trying defenses", result=rows if k == len(names) else None)
 
 

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
 
 from faceguard.audit.cloak_detection import detector_label, shown_auc
 from faceguard.audit.defenses import defense_label
-from faceguard.verdict import protected_share
 from faceguard.words import RATIOS, plural
 from faceguard_gui.images import to_qimage
 from faceguard_gui.jobs import AuditOutcome
@@ -36,7 +35,7 @@ PROTECTION_COLUMNS = [  # (key, title)
     ("faces", "Faces"),
     ("protected", "Protected"),
     ("mean_distance", "Distance / threshold"),
-    ("clean_verify", "Clean faces still recognised"),
+    ("clean_recognised", "Clean faces still recognised"),
 ]
 DETECTION_COLUMNS = [
     ("detector", "Detector"),
@@ -146,7 +145,7 @@ class AuditResults(QWidget):
     def _fill_protection(self, rows: list[dict]) -> None:
         self.protection_table.setRowCount(len(rows))
         for r, row in enumerate(rows):
-            values = dict(row, protected=protected_share(row))
+            values = row
             for c, (key, _) in enumerate(PROTECTION_COLUMNS):
                 item = QTableWidgetItem(_cell(values.get(key), key))
                 if key == "defense":

@@ -220,6 +220,33 @@ def test_protection_table_looks_through_the_robust_recognizers_heads(split):
     assert rows[1].faces == rows[0].faces == 6
 
 
+def test_protection_counts_the_faces_recognised_uncloaked_turned_on_both_counts(monkeypatch):
+    """Top-1 alone called a face nearest someone else but within its person's threshold
+    protected (whoever asks "is this them?" still matches it), and a face the recognizer
+    missed without the cloak protected too: 75% "protected" here, where the cloak turned
+    one of the three faces the recognizer knew."""
+    from faceguard.audit import protection
+
+    ens = Ensemble([_ToyRecognizer()])  # euclidean, threshold 1.0
+    gallery = Gallery()
+    for person, x in (("p", 0.0), ("q", 1.5)):
+        gallery.add(person, f"{person}.jpg", {"toy": torch.tensor([x, 0.0])})
+    uncloaked = torch.tensor([[0.1, 0], [0, 0.1], [0.1, 0.1], [1.6, 0]])
+    cloaked_ = torch.tensor([
+        [2.5, 0],  # beyond the threshold, nearest q: protected
+        [-1.4, 0],  # beyond the threshold, still nearest p
+        [0.9, 0],  # nearest q, but within p's threshold
+        [3.0, 0]])  # p's face was not recognised uncloaked: not the cloak's work
+    monkeypatch.setattr(protection, "_embed_faces", lambda ens, defend, faces, cloaked:
+                        {"toy": cloaked_ if cloaked else uncloaked})
+    faces = [AuditFace("p", f"face{k}.jpg", torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8),
+                       ARCFACE_112) for k in range(4)]
+    (row,) = list(protection_table(faces, gallery, ens, {"none": make_defense("none")},
+                                   {"other"}))[-1].result
+    assert (row.protected_top1, row.protected_verify) == (0.75, 0.75)
+    assert row.clean_recognised == 0.75 and row.protected == round(1 / 3, 4)
+
+
 # ---------------------------------------------------------------- stand-ins and the audit
 
 

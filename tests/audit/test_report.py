@@ -11,7 +11,8 @@ from faceguard.audit.run import AuditResult
 def _row(defense: str, protected: float, model: str = "dlib", held_out: bool = False) -> dict:
     return {"defense": defense, "model": model, "held_out": held_out, "faces": 4,
             "protected_top1": protected, "protected_verify": protected, "mean_distance": 1.2,
-            "clean_top1": 1.0, "clean_verify": 1.0}
+            "clean_top1": 1.0, "clean_verify": 1.0, "protected": protected,
+            "clean_recognised": 1.0}
 
 
 def _result(rows: list[dict], **kw) -> AuditResult:
@@ -23,27 +24,32 @@ def test_weakest_case_names_a_defense_in_plain_words_even_on_ties():
     lines = summary(_result([_row("none", 0.5), _row("jpeg75", 0.5), _row("bl+sr", 0.75)]))
     weakest = [line for line in lines if line.startswith("Weakest case")]
     assert weakest == ["Weakest case for the recognizers the cloak was made on: 50% protected "
-                       "after re-upload (JPEG 75) on dlib (top-1 wrong)."]
+                       "after re-upload (JPEG 75) on dlib (beyond threshold and nearest "
+                       "someone else)."]
     assert not any("'none'" in line or "nothing" in line for line in lines)
 
 
 def test_only_the_photo_as_published_gives_no_weakest_case():
     lines = summary(_result([_row("none", 0.25)]))
-    assert lines[0] == ("Against the recognizers the cloak was made on: 25% of cloaked faces "
-                        "protected as published (top-1 wrong).")
+    assert lines[0] == ("Against the recognizers the cloak was made on: 25% of the faces "
+                        "recognised without the cloak protected as published (beyond "
+                        "threshold and nearest someone else).")
     assert not any(line.startswith("Weakest case") for line in lines)
     # and no recognizer it was not made on was checked: the report says so
     assert "none it was not made on was tested" in lines[1]
-    # a share over several recognizers says so (67% "of cloaked faces" on one face)
+    # a share over several recognizers says so, and names the least
     two = summary(_result([_row("none", 0.0), _row("none", 1.0, "mobileface")]))
-    assert two[0] == ("Against the recognizers the cloak was made on: 50% of cloaked faces "
-                      "protected as published, on average over 2 recognizers (top-1 wrong).")
+    assert two[0] == ("Against the recognizers the cloak was made on: 50% of the faces "
+                      "recognised without the cloak protected as published (beyond threshold "
+                      "and nearest someone else), on average over 2 recognizers; least: "
+                      "dlib, 0%.")
 
 
 def test_a_recognizer_it_was_not_made_on_gets_its_own_line():
     lines = summary(_result([_row("none", 1.0), _row("none", 0.5, "faceres", held_out=True)]))
-    assert ("Against recognizers the cloak was not made on: 50% of cloaked faces protected "
-            "as published (top-1 wrong).") in lines
+    assert ("Against recognizers the cloak was not made on: 50% of the faces recognised "
+            "without the cloak protected as published (beyond threshold and nearest someone "
+            "else).") in lines
     assert not any("none it was not made on was tested" in line for line in lines)
 
 
@@ -117,7 +123,8 @@ def test_the_verdict_comes_first_in_the_report(tmp_path):
     first = body.split("</p>", 1)[0]
     assert first == ("<h1>FaceGuard audit</h1><p class=verdict><b>Partly protected.</b> "
                      "Protected against 1 of 1 recognizer it was made on; 1 of 1 it was not "
-                     "(fooled: 90% of the faces or more beyond its match threshold). "
+                     "(fooled: of the faces it recognised without the cloak, 90% or more "
+                     "beyond its match threshold). "
                      "After re-upload: protected against 1 of 2 recognizers. After deliberate "
                      "clean-up: not checked. How visible: faint at normal size, visible up "
                      "close (like JPEG quality 80).")

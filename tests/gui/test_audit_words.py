@@ -10,7 +10,8 @@ from faceguard.audit.run import AuditResult
 def _row(defense: str, model: str, share: float, held_out: bool = False) -> dict:
     return {"defense": defense, "model": model, "held_out": held_out, "faces": 3,
             "protected_top1": None, "protected_verify": share, "mean_distance": 1.3,
-            "clean_top1": None, "clean_verify": 1.0}
+            "clean_top1": None, "clean_verify": 1.0, "protected": share,
+            "clean_recognised": 1.0}
 
 
 def _show(window, rows: list[dict], visibility: dict | None = None) -> str:

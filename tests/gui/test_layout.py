@@ -32,7 +32,8 @@ def _show_an_audit(window) -> None:
 
     rows = [{"defense": d, "model": m, "held_out": m == "faceres", "faces": 3,
              "protected_top1": None, "protected_verify": 0.5, "mean_distance": 1.1,
-             "clean_top1": None, "clean_verify": 1.0}
+             "clean_top1": None, "clean_verify": 1.0, "protected": 0.5,
+             "clean_recognised": 1.0}
             for d in ("none", "jpeg75", "bl+sr") for m in ("dlib", "faceres")]
     result = AuditResult(protection=rows, faces=3, photos=3, people=1,
                          visibility={"ssimulacra2": 77.0, "jpeg_equivalent": 91},
@@ -98,7 +99,8 @@ def test_the_protection_plot_fits_the_window_whole(make_window):
     models = ("dlib", "faceres", "mobileface", "sface", "facenet")
     rows = [{"defense": d, "model": m, "held_out": m in ("sface", "facenet"), "faces": 3,
              "protected_top1": None, "protected_verify": 0.5, "mean_distance": 1.1,
-             "clean_top1": None, "clean_verify": 1.0}
+             "clean_top1": None, "clean_verify": 1.0, "protected": 0.5,
+             "clean_recognised": 1.0}
             for d in ("none", "jpeg75", "bl+sr") for m in models]
     result = AuditResult(protection=rows, faces=3, photos=3, people=1)
     heatmap, roc = report_plots(result)
