@@ -31,6 +31,7 @@ from faceguard.io import (
 )
 from faceguard.manifest import FaceRecord
 from faceguard.models.ensemble import Ensemble
+from faceguard.output_folder import make_photo_folder
 from faceguard.planning import SELF, Plan
 from faceguard.progress import Event, stepwise
 from faceguard.settings import CloakSettings
@@ -71,22 +72,24 @@ def output_path(outdir: Path, photo: Photo, rel: Path, format: str, shared: bool
 def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int | None],
                 plan: Plan, ensemble: Ensemble, s: CloakSettings, job: CloakJob,
                 record: Callable[[dict], None], step_event: Callable[[float, str], Event],
-                unseen: Unseen | None = None, shared_name: bool = False
-                ) -> Generator[Event, None, dict]:
+                unseen: Unseen | None = None, shared_name: bool = False,
+                replaceable: frozenset[Path] = frozenset()) -> Generator[Event, None, dict]:
     """Cloak the protected faces of one photo (or copy it through), write it and
     ``record`` its manifest entry (which it returns); yields ``step_event(share of the
     photo done, detail)`` after each optimisation step. ``unseen``: recognizers the
     cloak is not made on, which measure the written faces too. ``shared_name``: another
-    photo of the run has the same name less its suffix (:func:`output_path`)."""
+    photo of the run has the same name less its suffix (:func:`output_path`).
+    ``replaceable``: earlier runs' outputs, which ``--resume`` may write over (a file
+    FaceGuard did not write never is, without ``--overwrite``)."""
     from faceguard.cloak.budget import eight_bit
     from faceguard.cloak.photo import cloak_face, keep_faces_visible, mask_face
     from faceguard.cloak.recipe import make_cloak
 
     started = time.perf_counter()
     out_path = output_path(job.outdir, photo, rel, job.format, shared_name)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
+    make_photo_folder(out_path, job.outdir)
     how = {"format": job.format, "quality": job.quality, "metadata": job.metadata,
-           "overwrite": job.overwrite or job.resume}
+           "overwrite": job.overwrite or (job.resume and out_path in replaceable)}
     # what the write would refuse (an output already there) is said before the cloak's
     # seconds or minutes, not after them
     check_writable(photo, out_path, **how)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from faceguard.album import AlbumError
+from faceguard.io import PhotoError
 
 
 def check_outdir(outdir: Path, inputs: Sequence[Path]) -> None:
@@ -36,3 +37,22 @@ def make_outdir(outdir: Path) -> None:
     except OSError as e:
         raise AlbumError(f"the output folder {outdir} cannot be made "
                          f"({e.strerror or e})") from None
+
+
+def make_photo_folder(out_path: Path, outdir: Path) -> None:
+    """Make the folder of one output photo, below ``outdir``; :class:`PhotoError` naming
+    the photo where a link leads out of ``outdir`` (its writes would land wherever the
+    link points: into the originals, once) or a file stands where a folder goes."""
+    folder = out_path.parent
+    for part in [folder, *folder.parents]:
+        if part == outdir or outdir not in part.parents:
+            break
+        if part.is_symlink():
+            raise PhotoError(out_path, f"not written: {part} is a link, and the output "
+                                       "folder's photos are written only inside it")
+        if part.exists() and not part.is_dir():
+            raise PhotoError(out_path, f"not written: {part} is a file, where its folder goes")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise PhotoError(out_path, f"its folder cannot be made ({e.strerror or e})") from None

@@ -228,6 +228,8 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
 
     total = len(jobs)
     shared = shared_names([rel for _, rel in jobs])  # a.jpg and a.png: two outputs
+    earlier = frozenset(job.outdir / e["output"] for e in manifest.photos.values()
+                        if "output" in e)  # what --resume may write over
 
     def cloaking(i: int, record: Callable[[dict], None]) -> Generator[Event, None, dict]:
         """Photo ``i`` read (PhotoError here), to be cloaked, written and ``record``-ed."""
@@ -236,7 +238,8 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
         photo = decoded.take(path, decode=any(k is not None for k in who[i]))
         return cloak_photo(photo, rel, scanned[i], who[i], plan, ensemble, s, job, record,
                            lambda part, detail: Event(i, total, "cloaking", path, part=part,
-                                                      detail=detail), unseen, rel in shared)
+                                                      detail=detail), unseen, rel in shared,
+                           earlier)
 
     def record(key: str, entry: dict) -> None:
         manifest.record(key, entry | {"settings_digest": digest,

@@ -239,6 +239,31 @@ def test_existing_outputs_are_never_overwritten_silently(album, detector, load_m
     assert len(events) == 1  # said before the cloak: not one optimisation step taken
     assert events[0].error and "already exists" in events[0].error
     assert (tmp_path / photo.name).read_bytes() == b"mine"
+    # --resume replaces only what an earlier run wrote: this file it never did
+    job = replace(job, resume=True)
+    events = [e for e in cloak_album(job, detector, _ensemble(load_model))
+              if e.stage == "cloaking"]
+    assert len(events) == 1 and "already exists" in events[0].error
+    assert (tmp_path / photo.name).read_bytes() == b"mine"
+
+
+def test_a_link_in_the_output_folder_is_not_written_through(album, detector, load_model,
+                                                             tmp_path):
+    """out/sub linked to another folder (the originals, once): the photos of sub/ were
+    written there, and with --overwrite or --resume an original was replaced."""
+    root, refs, theirs = album
+    photo = root / "trip" / sorted(theirs)[0]
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    shutil.copy(photo, tmp_path / "in" / "sub" / photo.name)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "sub").symlink_to(tmp_path / "elsewhere")
+    job = CloakJob(inputs=[tmp_path / "in"], outdir=tmp_path / "out", settings=FAST,
+                   protect=refs, overwrite=True)
+    (event,) = [e for e in cloak_album(job, detector, _ensemble(load_model))
+                if e.stage == "cloaking"]
+    assert "is a link, and the output folder's photos are written only inside it" in event.error
+    assert not any((tmp_path / "elsewhere").iterdir())
 
 
 def test_an_output_already_there_is_said_before_its_cloak_beside_another(
