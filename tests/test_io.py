@@ -732,7 +732,7 @@ def test_save_renames_a_temporary_file_from_the_same_folder(astro_png, tmp_path,
     assert len(moves) == 2
     for src, dst in moves:
         assert Path(src).parent == dest.parent and Path(dst) == dest
-        assert Path(src).name.startswith(".out.png.")
+        assert Path(src).name.startswith(".faceguard-")
         assert not Path(src).exists()
 
 
@@ -1109,3 +1109,19 @@ def test_a_grey_profile_that_cannot_go_with_the_photo_is_applied_to_it(tmp_path)
         assert abs(int(np.asarray(webp.convert("RGB"))[32, 32, 0]) - 188) <= 3
     with Image.open(save_photo(photo, tmp_path / "g2.png")) as png:  # it fits: kept
         assert png.info.get("icc_profile") and np.asarray(png)[32, 32] == 128
+
+
+def test_a_short_write_leaves_no_half_photo(tmp_path, astronaut):
+    """Pillow's JPEG encoder took a short write (a full disk, a file-size limit) for done:
+    half a photo was left under the output's name."""
+    resource = pytest.importorskip("resource")
+    photo = Photo.from_array(astronaut)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    for name in ("out.jpg", "out.bmp", "out.ppm", "out.png"):
+        resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, hard))
+        try:
+            with pytest.raises(PhotoError, match="cannot write"):
+                save_photo(photo, tmp_path / name)
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        assert list(tmp_path.iterdir()) == [], name

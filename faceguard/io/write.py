@@ -97,7 +97,8 @@ def save_photo(photo: Photo, path: str | os.PathLike[str], *, format: str | None
         return path
     image = _as_profiled(photo, _encode_image(photo, fmt))
     params = _save_params(photo, fmt, image.mode, quality, metadata)
-    _atomic_write(path, lambda f: image.save(f, format=fmt, **params), overwrite)
+    _atomic_write(path, lambda f: image.save(f, format=fmt, **params), overwrite,
+                  _whole(image, fmt))
     return path
 
 
@@ -308,14 +309,34 @@ def _save_params(photo: Photo, fmt: str, mode: str, quality: int,
     return params
 
 
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], None], overwrite: bool) -> None:
+def _whole(image: Image.Image, fmt: str) -> Callable[[Path], bool]:
+    """Whether a file Pillow wrote ``image`` into as ``fmt`` reached the disk whole:
+    its JPEG, BMP and PPM encoders write to the file descriptor themselves and take a
+    short write (a full disk, a file-size limit) for done, leaving half a photo. A JPEG
+    ends with its end-of-image marker; BMP and PPM hold at least their raw pixels."""
+    def whole(path: Path) -> bool:
+        size = path.stat().st_size
+        if fmt == "JPEG":
+            with open(path, "rb") as f:
+                f.seek(max(0, size - 2))
+                return f.read() == b"\xff\xd9"
+        if fmt in ("BMP", "PPM"):
+            depth = 2 if image.mode == "I;16" else 1
+            return size >= image.width * image.height * len(image.getbands()) * depth
+        return True  # written through Python, which raises on a short write
+    return whole
+
+
+def _atomic_write(path: Path, write: Callable[[IO[bytes]], None], overwrite: bool,
+                  whole: Callable[[Path], bool] | None = None) -> None:
     """Write via a temporary file in the same folder, then rename it into place.
 
     Without ``overwrite`` the final step is a hard link, which fails if ``path`` appeared
     meanwhile (no file is ever clobbered); where hard links are unsupported, a checked
-    rename is used.
+    rename is used. ``whole``: whether the written file is complete (:func:`_whole`).
     """
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    # a short name: the output's own may be as long as the system allows
+    tmp = path.with_name(f".faceguard-{secrets.token_hex(6)}.tmp")
     try:
         # os.open applies the umask, so the photo gets normal permissions (not 0600).
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
@@ -327,6 +348,8 @@ def _atomic_write(path: Path, write: Callable[[IO[bytes]], None], overwrite: boo
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        if whole is not None and not whole(tmp):
+            raise PhotoError(path, "cannot write: the file came out short (is the disk full?)")
         if overwrite:
             os.replace(tmp, path)
         else:
