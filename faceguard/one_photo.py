@@ -46,7 +46,9 @@ def _face_seed(seed: int, rel: Path, index: int) -> int:
     # per face, so a resumed run draws what an uninterrupted one would (the same pixels
     # where torch sums in the same order: on some CPUs two threads alone vary a little)
     text = f"{seed}:{rel.as_posix()}:{index}"
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+    # a name that is not UTF-8 (an old camera's, a Windows zip's) holds its bytes so
+    text = text.encode("utf-8", "surrogateescape")
+    return int.from_bytes(hashlib.sha256(text).digest()[:8], "little")
 
 
 def shared_names(rels: Sequence[Path]) -> frozenset[Path]:

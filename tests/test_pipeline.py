@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import shutil
 import threading
 import time
@@ -828,3 +829,13 @@ def test_a_person_given_as_one_folder_is_named_after_it(tmp_path):
     assert _reference_name([folder / ".."]) == "people"
     assert _reference_name([tmp_path / "me.jpg"]) == "the person to protect"
     assert _reference_name([folder, tmp_path]) == "the person to protect"
+
+
+def test_a_name_that_is_not_utf8_draws_its_own_seed():
+    """An old camera's or a Windows zip's name (bytes that are not UTF-8) stopped the batch
+    at its first face."""
+    from faceguard.one_photo import _face_seed
+
+    name = Path(os.fsdecode(b"b\xe9.jpg"))
+    assert _face_seed(0, name, 0) != _face_seed(0, Path("b.jpg"), 0)
+    assert _face_seed(0, name, 0) == _face_seed(0, name, 0)
