@@ -46,6 +46,7 @@ class PhotoFaces:
     height: int
     faces: list[Face]
     embeddings: dict[str, torch.Tensor] = field(default_factory=dict)  # model -> (F, D)
+    stat: list[int] | None = None  # the file's as read (:attr:`faceguard.io.Photo.stat`)
 
     def to_dict(self) -> dict:
         return {"path": str(self.path), "width": self.width, "height": self.height,
@@ -179,7 +180,7 @@ def detect_photos(
             return exc, None
         faces = detector(photo.pixels)
         h, w = photo.pixels.shape[:2]
-        result = PhotoFaces(path, w, h, faces)
+        result = PhotoFaces(path, w, h, faces, stat=photo.stat)
         if ensemble is not None and faces:
             result.embeddings = embed_faces(ensemble, to_tensor(photo.pixels), faces)
         return photo, result

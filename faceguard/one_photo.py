@@ -21,6 +21,7 @@ from faceguard.identity import centroids_apart_from
 from faceguard.io import (
     NO_LIMIT,
     Photo,
+    PhotoError,
     check_writable,
     copy_photo,
     from_tensor,
@@ -88,6 +89,10 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
     from faceguard.cloak.recipe import make_cloak
 
     started = time.perf_counter()
+    if None not in (photo.stat, scanned.stat) and photo.stat != scanned.stat:
+        # read again since the scan (not kept in memory), and replaced meanwhile
+        raise PhotoError(photo.path, "changed while this run was at work: run again with "
+                                     "--resume to cloak it as it is now")
     out_path = output_path(job.outdir, photo, rel, job.format, shared_name)
     make_photo_folder(out_path, job.outdir)
     how = {"format": job.format, "quality": job.quality, "metadata": job.metadata,
@@ -236,7 +241,8 @@ def _measure(photo: Photo, out_path: Path, scanned: PhotoFaces, reports: list[Fa
             reports[j].measured(distances, thresholds,
                                 with_unseen if j in asked else made_on, quality)
     return {
-        "input": str(photo.path), "output": str(out_path.relative_to(job.outdir)),
+        "input": str(photo.path), "input_stat": photo.stat,
+        "output": str(out_path.relative_to(job.outdir)),
         "status": "cloaked" if centroids else "copied",
         "width": scanned.width, "height": scanned.height,
         "seconds": round(time.perf_counter() - started, 3),

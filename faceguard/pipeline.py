@@ -242,8 +242,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
                            earlier)
 
     def record(key: str, entry: dict) -> None:
-        manifest.record(key, entry | {"settings_digest": digest,
-                                      "input_stat": file_stat(Path(entry["input"])),
+        manifest.record(key, entry | {"settings_digest": digest,  # input_stat: as read
                                       "output_stat": file_stat(job.outdir / entry["output"])})
 
     def failed(i: int, error: str) -> Event:

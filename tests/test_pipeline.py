@@ -839,3 +839,33 @@ def test_a_name_that_is_not_utf8_draws_its_own_seed():
     name = Path(os.fsdecode(b"b\xe9.jpg"))
     assert _face_seed(0, name, 0) != _face_seed(0, Path("b.jpg"), 0)
     assert _face_seed(0, name, 0) == _face_seed(0, name, 0)
+
+
+def test_photos_moved_or_replaced_during_the_run(astronaut, detector, load_model, tmp_path,
+                                                 monkeypatch):
+    """A photo renamed after it was read stopped the batch (its size was read again to be
+    recorded); one replaced after the scan was cloaked with the old photo's faces and
+    recorded as the new photo, so --resume never cloaked the new one."""
+    from faceguard.album import DecodedPhotos
+
+    monkeypatch.setattr(DecodedPhotos, "keep", lambda self, photo: None)  # read again
+    root = tmp_path / "in"
+    root.mkdir()
+    for name, pixels in (("a", astronaut), ("b", astronaut[:, ::-1]), ("c", astronaut[::-1])):
+        Image.fromarray(np.ascontiguousarray(pixels)).save(root / f"{name}.png")
+    job = CloakJob(inputs=[root], outdir=tmp_path / "out", protect_all=True,
+                   settings=CloakSettings(models=("dlib",), steps=2))
+    done = []
+    for event in cloak_album(job, detector, _ensemble(load_model)):
+        if event.stage != "cloaking":
+            continue
+        if event.under_way and not (root / "a2.png").exists():
+            (root / "a.png").rename(root / "a2.png")
+            Image.fromarray(astronaut[:300]).save(root / "c.png")
+        elif not event.under_way:
+            done.append((event.path.name, event.error))
+    assert [name for name, _ in done] == ["a.png", "b.png", "c.png"]
+    assert done[0][1] is None and done[1][1] is None
+    assert "changed while this run was at work: run again with --resume" in done[2][1]
+    entries = json.loads((tmp_path / "out" / MANIFEST_NAME).read_text())["photos"]
+    assert entries["a.png"]["status"] == "cloaked" and len(entries["a.png"]["input_stat"]) == 2

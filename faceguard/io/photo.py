@@ -102,6 +102,8 @@ class Photo:
             the black channel, and every ink of the pixels left unchanged (a rich black,
             K 100% over C, M and Y, shows as plain black in RGB); None otherwise.
         lossless: the file was a lossless WebP (written lossless again as WebP).
+        stat: [size in bytes, modification time in ns] of the file as it was read, so that
+            a file changed since is told apart (None for an in-memory photo).
         jpeg_data: the file's bytes when it is a JPEG (or MPO), so that
             :func:`~faceguard.io.copy_photo` can write its picture again without
             re-encoding it; None otherwise, and for pixels changed by :meth:`with_pixels`.
@@ -120,6 +122,7 @@ class Photo:
     exif: Image.Exif | None = None
     inks: np.ndarray | None = None
     lossless: bool = False
+    stat: list[int] | None = None
     jpeg_data: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:

@@ -53,7 +53,10 @@ def load_photo(path: str | os.PathLike[str], *, limit: PixelLimit = DEFAULT_LIMI
         if size == 0:
             raise PhotoError(path, "file is empty")
         with open(path, "rb") as fp:
-            return _load(fp, path, limit, decode)
+            read = os.fstat(fp.fileno())  # the very file read, even if renamed meanwhile
+            photo = _load(fp, path, limit, decode)
+        photo.stat = [read.st_size, read.st_mtime_ns]
+        return photo
     except FileNotFoundError as e:
         raise PhotoError(path, "no such file") from e
     except PermissionError as e:
