@@ -3,6 +3,7 @@ making it (:func:`make_outdir`), each refusal one line for the user."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -56,3 +57,38 @@ def make_photo_folder(out_path: Path, outdir: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise PhotoError(out_path, f"its folder cannot be made ({e.strerror or e})") from None
+
+
+class Held:
+    """An output folder held by this run (:func:`hold`): let go when closed, or when the
+    run's generator that holds it ends."""
+
+    def __init__(self, fd: int | None) -> None:
+        self._fd = fd
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # the lock goes with the descriptor
+            self._fd = None
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def hold(outdir: Path) -> Held:
+    """Hold ``outdir`` for one run: :class:`AlbumError` when another run holds it. Two
+    runs into one folder each kept their own manifest and wrote it whole after every
+    photo: the last one's won, and could call another run's plain copies "cloaked".
+    (Not held where the system has no ``flock``, as on Windows.)"""
+    try:
+        import fcntl
+    except ImportError:
+        return Held(None)
+    fd = os.open(outdir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise AlbumError(f"another FaceGuard run is writing into {outdir}: wait for it to "
+                         "finish, or choose another output folder") from None
+    return Held(fd)

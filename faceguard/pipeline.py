@@ -39,7 +39,7 @@ from faceguard.io import (
 from faceguard.manifest import Manifest, file_stat, find_mask
 from faceguard.models.ensemble import Ensemble
 from faceguard.one_photo import cloak_photo, shared_names
-from faceguard.output_folder import check_outdir, make_outdir
+from faceguard.output_folder import check_outdir, hold, make_outdir
 from faceguard.planning import SELF, Plan, make_plan, needs_others, other_people, whose_faces
 from faceguard.progress import Event, stepwise
 from faceguard.settings import DEFAULT_FORMAT, DEFAULT_QUALITY, CloakSettings
@@ -116,6 +116,8 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     if not jobs:
         raise AlbumError("no photos found in " + ", ".join(map(str, job.inputs)))
     check_outdir(job.outdir, job.inputs)
+    if job.outdir.is_dir():  # said now, not after the scan
+        hold(job.outdir).close()
     detector = detector or FaceDetector()
     mask_path = find_mask(job.mask) if job.mask else None
     mask = _load_mask(mask_path) if mask_path else None
@@ -203,6 +205,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
             in_album.setdefault(k, []).append((p.path, face))
     unseen = load_unseen(ensemble, load_ensemble, protected, in_album, decoded.load)
     make_outdir(job.outdir)  # not before: a refused job leaves none
+    held = hold(job.outdir)  # noqa: F841 - let go when this run ends
     manifest = Manifest.load(job.outdir)  # earlier runs' entries stay on record
     if mask is None:
         recorded, digest = s.to_dict(), s.digest()

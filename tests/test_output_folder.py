@@ -25,3 +25,23 @@ def test_a_folder_is_made_with_its_parents(tmp_path):
     make_outdir(tmp_path / "a" / "b")
     make_outdir(tmp_path / "a" / "b")  # already there: fine
     assert (tmp_path / "a" / "b").is_dir()
+
+
+def test_one_run_at_a_time_writes_into_a_folder(tmp_path):
+    """Two runs into one folder each rewrote the whole manifest after every photo: the
+    last one's won, and could call the other run's plain copies "cloaked"."""
+    pytest.importorskip("fcntl")
+    from faceguard.output_folder import hold
+    from faceguard.pipeline import CloakJob, cloak_album
+
+    first = hold(tmp_path)
+    with pytest.raises(AlbumError, match=f"another FaceGuard run is writing into {tmp_path}"):
+        hold(tmp_path)
+    photos = tmp_path.parent / f"{tmp_path.name}-photos"
+    photos.mkdir()
+    (photos / "a.jpg").write_bytes(b"not read before the refusal")
+    job = CloakJob(inputs=[photos], outdir=tmp_path, protect_all=True)
+    with pytest.raises(AlbumError, match="another FaceGuard run"):  # before any work
+        next(cloak_album(job, detector=object(), load_ensemble=lambda names: 1 / 0))
+    first.close()
+    hold(tmp_path).close()
