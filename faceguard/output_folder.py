@@ -4,6 +4,7 @@ making it (:func:`make_outdir`), each refusal one line for the user."""
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,11 +33,16 @@ def check_outdir(outdir: Path, inputs: Sequence[Path]) -> None:
 
 def make_outdir(outdir: Path) -> None:
     """Make ``outdir`` and the folders above it; :class:`AlbumError` where the system
-    refuses (a read-only disk, a folder such as /proc)."""
+    refuses (a read-only disk, a folder such as /proc), or it cannot be written into."""
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise AlbumError(f"the output folder {outdir} cannot be made "
+                         f"({e.strerror or e})") from None
+    try:  # a read-only folder failed on the manifest's temporary file, named instead
+        tempfile.TemporaryFile(dir=outdir).close()
+    except OSError as e:
+        raise AlbumError(f"the output folder {outdir} cannot be written into "
                          f"({e.strerror or e})") from None
 
 

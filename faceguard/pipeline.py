@@ -117,6 +117,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
         raise AlbumError("no photos found in " + ", ".join(map(str, job.inputs)))
     check_outdir(job.outdir, job.inputs)
     if job.outdir.is_dir():  # said now, not after the scan
+        make_outdir(job.outdir)
         hold(job.outdir).close()
     detector = detector or FaceDetector()
     mask_path = find_mask(job.mask) if job.mask else None

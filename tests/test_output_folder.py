@@ -45,3 +45,17 @@ def test_one_run_at_a_time_writes_into_a_folder(tmp_path):
         next(cloak_album(job, detector=object(), load_ensemble=lambda names: 1 / 0))
     first.close()
     hold(tmp_path).close()
+
+
+def test_a_folder_that_cannot_be_written_into_is_said_first(tmp_path, monkeypatch):
+    """(Root writes into read-only folders, so the system's refusal is stood in for.)
+    It failed after the scan, naming the manifest's temporary file."""
+    import tempfile
+
+    def refused(**kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refused)
+    with pytest.raises(AlbumError, match=r"^the output folder .* cannot be written into "
+                                         r"\(Permission denied\)$"):
+        make_outdir(tmp_path)
