@@ -20,6 +20,7 @@ from faceguard.io import (
     PixelLimit,
     find_photos,
     load_photo,
+    resolved,
     to_tensor,
 )
 from faceguard.models.ensemble import Ensemble
@@ -78,9 +79,9 @@ def relative_paths(found: Sequence[tuple[Path, Sequence[Path]]]) -> list[tuple[P
     depths: list[int] = []  # how many of its folder's names its output path starts with
     seen: set[Path] = set()
     for given, paths in found:
-        folder = given.resolve() if given.is_dir() else given.resolve().parent
+        folder = resolved(given) if given.is_dir() else resolved(given).parent
         for path in paths:
-            if (key := path.resolve()) in seen:
+            if (key := resolved(path)) in seen:
                 continue
             seen.add(key)
             photos.append(path)

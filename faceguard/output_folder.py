@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from faceguard.album import AlbumError
-from faceguard.io import PhotoError
+from faceguard.io import PhotoError, resolved
 
 
 def check_outdir(outdir: Path, inputs: Sequence[Path]) -> None:
@@ -20,9 +20,9 @@ def check_outdir(outdir: Path, inputs: Sequence[Path]) -> None:
     existing = next(p for p in (outdir, *outdir.parents) if p.exists() or p == Path(p.anchor))
     if existing.exists() and not existing.is_dir():
         raise AlbumError(f"the output folder {outdir} cannot be made: {existing} is a file")
-    out = outdir.resolve()
+    out = resolved(outdir)
     for given in inputs:
-        src = Path(given).resolve()
+        src = resolved(given)
         if src.is_dir() and (out == src or src in out.parents):
             raise AlbumError(f"the output folder {outdir} must not be inside the input "
                              f"folder {given} (originals are never touched)")

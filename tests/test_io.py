@@ -1021,6 +1021,24 @@ def test_search_names_every_skipped_file_with_one_line_per_reason(tmp_path):
     assert "skipped 1 folder: not searched (sub/)" in skipped_lines(flat.skipped)
 
 
+def test_search_names_links_to_folders_and_goes_past_link_loops(tmp_path):
+    """A linked folder's photos were left out without a word, and a link loop stopped
+    the whole run."""
+    root, elsewhere = tmp_path / "album", tmp_path / "elsewhere"
+    root.mkdir()
+    elsewhere.mkdir()
+    Image.new("RGB", (32, 32)).save(elsewhere / "a.png")
+    (root / "linked").symlink_to(elsewhere)
+    (root / "x.jpg").symlink_to(root / "y.jpg")
+    (root / "y.jpg").symlink_to(root / "x.jpg")
+    found = search([root])
+    assert [p.name for p in found.photos] == ["x.jpg", "y.jpg"]  # each fails when read
+    assert [(s.path.name, s.reason) for s in found.skipped] == [
+        ("linked", "a link to a folder, not followed (give the folder itself)")]
+    with pytest.raises(PhotoError, match="cannot read the file"):
+        load_photo(found.photos[0])
+
+
 def test_find_photos_then_load_reports_each_bad_file(tmp_path, astronaut):
     Image.fromarray(astronaut).save(tmp_path / "good.jpg")
     (tmp_path / "empty.png").touch()

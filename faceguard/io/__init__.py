@@ -44,7 +44,7 @@ Safety
 """
 
 
-from faceguard.io.find import Found, Skipped, find_photos, search, skipped_lines
+from faceguard.io.find import Found, Skipped, find_photos, resolved, search, skipped_lines
 from faceguard.io.metadata import KEPT_EXIF_TAGS
 from faceguard.io.photo import (
     DEFAULT_LIMIT,
@@ -83,6 +83,7 @@ __all__ = [
     "load_photo",
     "output_format",
     "output_suffix",
+    "resolved",
     "check_writable",
     "copy_photo",
     "save_photo",

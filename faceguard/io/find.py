@@ -47,13 +47,22 @@ def search(paths: Iterable[str | os.PathLike[str]], recursive: bool = True) -> F
             candidates.append(path)
             continue
         in_folder: list[Path] = []
-        for root, dirs, files in os.walk(path):
+
+        def unreadable(error: OSError) -> None:  # os.walk left it out without a word
+            found.skipped.append(Skipped(Path(error.filename),
+                                         f"cannot be read ({error.strerror or error})"))
+
+        for root, dirs, files in os.walk(path, onerror=unreadable):
             dirs.sort()
             for d in dirs:
-                if d.startswith(".") or not recursive:
+                if Path(root, d).is_symlink():  # os.walk does not follow it: say so
+                    found.skipped.append(Skipped(Path(root, d), "a link to a folder, not "
+                                                 "followed (give the folder itself)"))
+                elif d.startswith(".") or not recursive:
                     why = "hidden" if d.startswith(".") else "not searched"
                     found.skipped.append(Skipped(Path(root, d), why))
-            dirs[:] = [d for d in dirs if not d.startswith(".")] if recursive else []
+            dirs[:] = ([d for d in dirs if not d.startswith(".")
+                        and not Path(root, d).is_symlink()] if recursive else [])
             for f in sorted(files):
                 reason = _skip_reason(Path(root, f))
                 if reason is None:
@@ -63,11 +72,20 @@ def search(paths: Iterable[str | os.PathLike[str]], recursive: bool = True) -> F
         candidates += sorted(in_folder)
     seen: set[Path] = set()
     for path in candidates:
-        key = path.resolve()
+        key = resolved(path)
         if key not in seen:
             seen.add(key)
             found.photos.append(path)
     return found
+
+
+def resolved(path: str | os.PathLike[str]) -> Path:
+    """``path`` with its links followed; where a link loops (``resolve`` raises on it),
+    its absolute path, to fail as one photo rather than stop the run."""
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):
+        return Path(path).absolute()
 
 
 def find_photos(paths: Iterable[str | os.PathLike[str]], recursive: bool = True) -> list[Path]:
