@@ -35,6 +35,7 @@ from faceguard.io import (
     PhotoError,
     PixelLimit,
     find_photos,
+    resolved,
 )
 from faceguard.manifest import Manifest, file_stat, find_mask
 from faceguard.models.ensemble import Ensemble
@@ -142,15 +143,15 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     if mask is not None:
         protected = [Person(mask.person, {m: c[None].to(ensemble.device) for m, c in
                                           mask.settings["centroids"].items()})]
-    elif references:
+    for name, photos in _reference_groups(job.protect or []) if mask is None else []:
         read: list[Person] = []
-        yield from _collect(reference_person(_reference_name(job.protect), references,
-                                             detector, ensemble), read.append)
+        yield from _collect(reference_person(name, photos, detector, ensemble), read.append)
         groups = split_people(ensemble, read[0])
         protected += groups
         if len(groups) > 1:  # a blend of several people protects none of them
             yield Event(0, 0, "reading the person to protect", note=(
-                f"the reference photos show {len(groups)} different people ("
+                f"the reference photos{'' if name == UNNAMED else f' of {name}'} show "
+                f"{len(groups)} different people ("
                 + "; ".join(f"{p.name}: {p.faces[0][0]}" + (" ..." if len(p) > 1 else "")
                             for p in groups)
                 + "); each is protected from their own photos. Give one person's photos "
@@ -303,13 +304,27 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
         i = j + 1 if partner is not None else j
 
 
-def _reference_name(protect: Sequence[Path]) -> str:
-    """The name of the person whose reference photos are ``protect``: a folder's name
-    when one folder is given (``people/person-1`` -> "person-1": it names their mask
-    file and the audit's figures), else "the person to protect"."""
-    if len(protect) == 1 and protect[0].is_dir() and protect[0].resolve().name:
-        return protect[0].resolve().name
-    return "the person to protect"
+#: the name of a person given as photos, not as a folder
+UNNAMED = "the person to protect"
+
+
+def _reference_groups(protect: Sequence[Path]) -> list[tuple[str, list[Path]]]:
+    """(name, reference photos) of each person ``protect`` names: a folder is one person,
+    named after it (``people/person-1`` -> "person-1": it names their mask file, the
+    manifest's faces and the audit's figures; two folders, two people, each keeping
+    their name when a third is added), and the photos given one by one are "the person
+    to protect". Folders without photos are left out."""
+    groups: list[tuple[str, list[Path]]] = []
+    loose = [p for p in protect if not p.is_dir()]
+    for folder in [p for p in protect if p.is_dir()]:
+        name = resolved(folder).name or UNNAMED
+        if any(n == name for n, _ in groups):  # a/person and b/person: two people
+            name = f"{name} ({len(groups) + 1})"
+        if photos := find_photos([folder]):
+            groups.append((name, photos))
+    if loose:
+        groups.append((UNNAMED, loose))
+    return groups
 
 
 def _scan(paths: list[Path], detector: FaceDetector, ensemble: Ensemble,

@@ -22,7 +22,7 @@ from faceguard.cloak.universal import UniversalMask
 from faceguard.io import load_photo, to_tensor
 from faceguard.manifest import MANIFEST_NAME
 from faceguard.models.ensemble import Ensemble
-from faceguard.pipeline import CloakJob, _reference_name, cloak_album
+from faceguard.pipeline import CloakJob, cloak_album
 from faceguard.settings import CloakSettings
 
 FAST = CloakSettings(preset="low", models=("dlib",), steps=5)
@@ -819,16 +819,28 @@ def test_the_apps_people_are_measured_by_the_others_from_their_album_faces(
         assert "sface" in face.distance_after
 
 
-def test_a_person_given_as_one_folder_is_named_after_it(tmp_path):
+def test_each_folder_given_is_a_person_named_after_it(tmp_path):
     """``--protect people/person-1`` names the person (and their mask file) "person-1";
-    photos, or several folders, are "the person to protect"."""
-    folder = tmp_path / "people" / "person-1"
-    folder.mkdir(parents=True)
-    (tmp_path / "me.jpg").write_bytes(b"")
-    assert _reference_name([folder]) == "person-1"
-    assert _reference_name([folder / ".."]) == "people"
-    assert _reference_name([tmp_path / "me.jpg"]) == "the person to protect"
-    assert _reference_name([folder, tmp_path]) == "the person to protect"
+    with two folders both were "the person to protect (1)" and "(2)", by the order of
+    their photos: adding a person renamed the first, and --resume redid all their
+    photos. Photos given one by one are "the person to protect"."""
+    from faceguard.pipeline import _reference_groups
+
+    people = tmp_path / "people"
+    for name in ("person-1", "person-2", "empty"):
+        (people / name).mkdir(parents=True)
+    for name in ("person-1/a.jpg", "person-2/b.jpg", "person-2/c.jpg"):
+        (people / name).write_bytes(b"")
+    me = tmp_path / "me.jpg"
+    me.write_bytes(b"")
+    groups = _reference_groups([people / "person-1", people / "person-2", people / "empty",
+                                me])
+    assert [(name, [p.name for p in photos]) for name, photos in groups] == [
+        ("person-1", ["a.jpg"]), ("person-2", ["b.jpg", "c.jpg"]),
+        ("the person to protect", ["me.jpg"])]
+    assert [name for name, _ in _reference_groups([people / "person-1" / ".."])] == ["people"]
+    twice = _reference_groups([people / "person-1", people / "person-1" / ".." / "person-1"])
+    assert [name for name, _ in twice] == ["person-1", "person-1 (2)"]
 
 
 def test_a_name_that_is_not_utf8_draws_its_own_seed():
