@@ -4,6 +4,7 @@ recognizers)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from faceguard.audit.report import summary
 from faceguard.audit.run import AuditJob, run_audit
+from faceguard.manifest import MANIFEST_NAME
 from faceguard.models.ensemble import Ensemble
 from faceguard.pipeline import CloakJob, cloak_album
 from faceguard.settings import CloakSettings
@@ -65,6 +67,11 @@ def test_without_the_check_the_verdict_says_none_was_checked(cloaked_album, dete
                                                               load_model):
     _, result = _audit(cloaked_album, detector, load_model, held_out_check=0)
     assert result.held_out_check == []
+    # how visible: the files as published, their JPEG compression included
+    manifest = json.loads((cloaked_album / "out" / MANIFEST_NAME).read_text())
+    saved = min(f["quality"]["saved_ssimulacra2"] for e in manifest["photos"].values()
+                for f in e.get("faces", []) if f["protected"])
+    assert result.visibility["ssimulacra2"] == pytest.approx(saved, abs=0.5), manifest
     assert result.verdict().not_made_on == (0, 0)
     assert "none it was not made on was checked" in result.verdict().words()
     assert any("turned off" in n for n in result.notes)
