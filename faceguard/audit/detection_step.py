@@ -87,6 +87,9 @@ def detect_cloaks(names: Sequence[str], faces: list[AuditFace], stand_ins: list[
         except ValueError as exc:
             result.notes.append(f"{detector_label(name)}: {exc}")
             yield Event(k, len(names), "training detectors", error=f"{name}: {exc}")
+            if k == len(names) and not result.detection:  # none ran: exit code 3 says so
+                result.detection_problem = ("The cloak-detection check could not run: "
+                                            f"{detector_label(name)}: {exc}.")
             continue
         entry = asdict(r) | {"sentence": r.sentence(), "after_defense": after,
                              "watched_model": rec.name if rec is not None else None}

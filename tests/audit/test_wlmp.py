@@ -206,3 +206,11 @@ def test_describe_says_it_plainly() -> None:
     text = describe({"flagged_cloaked": 0.934, "flagged_clean": 0.021, "roc_auc": 0.97})
     assert text.startswith("A platform could flag 93% of your cloaked photos")
     assert "wrongly flagging 2% of clean ones" in text
+
+
+def test_fits_on_fewer_than_five_faces_of_a_kind(celeb24: dict) -> None:
+    """An audit fold that trains on one person's 4 faces failed: scikit-learn's 5-fold
+    Platt scaling needs 5 of each kind, and the check was dropped with its raw message."""
+    d = celeb24
+    det = WLMPDetector().fit(d["x"][:4], d["noisy"][:4])
+    assert det.score(d["noisy"][4:6]).shape == (2,)

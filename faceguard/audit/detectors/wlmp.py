@@ -153,7 +153,8 @@ def make_classifier(name: str, random_state: int = 0, **params: Any) -> Any:
 
     kind = _ALIASES.get(name, name)
     if kind in ("linear", "poly", "rbf", "sigmoid"):
-        # Platt scaling fitted on 5-fold out-of-fold decisions, then one SVM on all data:
+        # Platt scaling fitted on 5-fold out-of-fold decisions (fewer with fewer than 5
+        # faces of a kind: :meth:`WLMPDetector.fit`), then one SVM on all data:
         # what SVC(probability=True) did before scikit-learn 1.9 deprecated it.
         svm = make_pipeline(StandardScaler(), SVC(kernel=kind, **params))
         return CalibratedClassifierCV(svm, method="sigmoid", ensemble=False)
@@ -205,6 +206,8 @@ class WLMPDetector(Detector):
         x = np.concatenate([x_clean, x_cloaked])
         y = np.arange(len(x)) >= len(x_clean)
         model = make_classifier(self.classifier, self.random_state, **self.classifier_params)
+        if hasattr(model, "cv"):  # Platt scaling's folds: no more than the faces of a kind
+            model.set_params(cv=max(2, min(5, len(x_clean), len(x_cloaked))))
         self.model_ = model.fit(x, y)
         return self
 
