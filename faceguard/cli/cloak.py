@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -152,7 +153,7 @@ def _presets(table: dict, measured: bool = False) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from faceguard.album import AlbumError
-    from faceguard.manifest import MANIFEST_NAME, PRIVATE_FOLDER, FaceRecord, find_mask
+    from faceguard.manifest import MANIFEST_NAME, PRIVATE_FOLDER, FaceRecord, Manifest, find_mask
     from faceguard.output_folder import check_outdir
     from faceguard.pipeline import CloakJob, cloak_album
     from faceguard.progress import show_in_terminal
@@ -187,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
     detector = common.make_detector(args)
     counts = {"cloaked": 0, "copied": 0, "done before": 0, "failed": 0}
     faces: list[FaceRecord] = []  # the cloaked faces, for the tally at the end
+    started = time.time_ns()  # outputs written since are this run's
     try:
         events = cloak_album(job, detector, lambda names: common.load_ensemble(
             list(names), args.device))
@@ -205,10 +207,18 @@ def run(args: argparse.Namespace) -> int:
                     _print_photo(event.result)
     except AlbumError as exc:
         raise CLIError(str(exc), code=1) from None
-    except KeyboardInterrupt:  # a photo written as Ctrl-C came is kept, with no line above
-        done = counts["cloaked"] + counts["copied"]
+    except KeyboardInterrupt:
+        manifest = args.out / MANIFEST_NAME
+        if not manifest.is_file():
+            print("faceguard cloak: interrupted before any photo was written",
+                  file=sys.stderr)
+            return 130
+        # counted in the manifest: a photo cloaked beside the last one, and finished as
+        # Ctrl-C came, is kept with no line above
+        done = sum(e.get("output_stat", [0, 0])[1] >= started
+                   for e in Manifest.load(args.out).photos.values())
         print(f"faceguard cloak: interrupted after {plural(done, 'photo')} written; "
-              f"every photo finished is kept and in {args.out / MANIFEST_NAME}: the same "
+              f"every photo finished is kept and in {manifest}: the same "
               "command with --resume goes on from there", file=sys.stderr)
         return 130
     how = f"the mask {args.mask.name}" if args.mask else METHODS[settings.method].label
