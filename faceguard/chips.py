@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from faceguard.album import AlbumPerson, slug
+from faceguard.atomic import write_json
 from faceguard.detect import Face
 from faceguard.io import DEFAULT_LIMIT, Photo, PixelLimit, load_photo, save_photo
 from faceguard.output_folder import make_outdir
@@ -74,7 +75,7 @@ def write_people(people: Sequence[AlbumPerson], outdir: Path, limit: PixelLimit 
         folders.append(folder)
     summary = {"people": [dict(p.to_dict(), folder=f.name) for p, f in
                           zip(people, folders, strict=True)]}
-    (outdir / "people.json").write_text(json.dumps(summary, indent=1))
+    write_json(outdir / "people.json", summary)  # whole or not at all: it lists what to remove
     return folders
 
 

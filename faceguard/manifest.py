@@ -251,7 +251,9 @@ class Manifest:
         try:
             data = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path}: unreadable manifest ({exc})") from None
+            raise ValueError(f"{path}: unreadable manifest ({exc}); move it away to start "
+                             "the folder's record anew, or choose another output folder"
+                             ) from None
         data.setdefault("photos", {})
         manifest = cls(folder, data)
         manifest._migrate()

@@ -120,6 +120,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     if job.outdir.is_dir():  # said now, not after the scan
         make_outdir(job.outdir)
         hold(job.outdir).close()
+        _manifest(job.outdir)
     detector = detector or FaceDetector()
     mask_path = find_mask(job.mask) if job.mask else None
     mask = _load_mask(mask_path) if mask_path else None
@@ -208,7 +209,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     unseen = load_unseen(ensemble, load_ensemble, protected, in_album, decoded.load)
     make_outdir(job.outdir)  # not before: a refused job leaves none
     held = hold(job.outdir)  # noqa: F841 - let go when this run ends
-    manifest = Manifest.load(job.outdir)  # earlier runs' entries stay on record
+    manifest = _manifest(job.outdir)  # earlier runs' entries stay on record
     if mask is None:
         recorded, digest = s.to_dict(), s.digest()
     else:  # the mask's settings minus its centroids (tensors: they stay in the mask file)
@@ -325,6 +326,14 @@ def _reference_groups(protect: Sequence[Path]) -> list[tuple[str, list[Path]]]:
     if loose:
         groups.append((UNNAMED, loose))
     return groups
+
+
+def _manifest(outdir: Path) -> Manifest:
+    """The output folder's manifest; :class:`AlbumError` when it cannot be read."""
+    try:
+        return Manifest.load(outdir)
+    except ValueError as exc:
+        raise AlbumError(str(exc)) from None
 
 
 def _scan(paths: list[Path], detector: FaceDetector, ensemble: Ensemble,

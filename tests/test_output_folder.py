@@ -59,3 +59,16 @@ def test_a_folder_that_cannot_be_written_into_is_said_first(tmp_path, monkeypatc
     with pytest.raises(AlbumError, match=r"^the output folder .* cannot be written into "
                                          r"\(Permission denied\)$"):
         make_outdir(tmp_path)
+
+
+def test_an_unreadable_manifest_is_said_before_any_work(tmp_path):
+    from faceguard.manifest import MANIFEST_NAME
+    from faceguard.pipeline import CloakJob, cloak_album
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / MANIFEST_NAME).write_text("{bad")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jpg").write_bytes(b"not read before the refusal")
+    job = CloakJob(inputs=[tmp_path / "in"], outdir=tmp_path / "out", protect_all=True)
+    with pytest.raises(AlbumError, match="unreadable manifest .*; move it away to start"):
+        next(cloak_album(job, detector=object(), load_ensemble=lambda names: 1 / 0))
