@@ -192,7 +192,8 @@ class AuditVerdict:
     @property
     def status(self) -> str:
         """One of :data:`HEADLINES`: "protected" only when every recognizer is fooled as
-        published and after re-upload, one it was not made on included."""
+        published and after re-upload, one it was not made on included (on the photos
+        themselves, not only in the held-out check)."""
         groups = (self.made_on, self.not_made_on, self.unknown)
         if not sum(checked for _, checked in groups):
             return "unmeasured"
@@ -200,7 +201,9 @@ class AuditVerdict:
             return "unprotected"
         if any(fooled_ < checked for fooled_, checked in (*groups, self.reupload)):
             return "partly"
-        return "protected" if self.not_made_on[1] else "unchecked"
+        # the held-out check's cloaks, made on face crops, transfer better than a cloak on
+        # whole photos: not enough to call a platform's own recognizer fooled
+        return "protected" if self.not_made_on[1] and not self.check_faces else "unchecked"
 
     @property
     def headline(self) -> str:
@@ -247,8 +250,10 @@ class AuditVerdict:
     def _how_checked(self) -> str:
         if not self.check_faces:
             return ""
-        return (f" (checked on quicker cloaks re-made without each one's family, on "
-                f"{plural(self.check_faces, 'face')})")
+        return (f" (checked only on quicker cloaks re-made on face crops without each one's "
+                f"family, on {plural(self.check_faces, 'face')}: such cloaks fool recognizers "
+                "they were not made on more easily than a cloak on whole photos, so this is "
+                "at best an upper bound)")
 
     def words(self) -> str:
         """The whole verdict as one plain paragraph: headline, then details."""

@@ -11,8 +11,10 @@ The check cloak is made as the audit's stand-in cloaks are: on the aligned 112 p
 with at most 20 steps and one draw per step (:func:`faceguard.stand_ins.stand_in_settings`,
 :func:`faceguard.training_pairs.cloak_check`), so that the audit of 50 photos stays
 within minutes. It measures how well this kind of cloak transfers on these faces, not
-the user's own pixels, and a cloak given fewer steps transfers no better: if anything
-the check understates protection.
+the user's own pixels, and it overstates it: on aligned crops the visibility floor
+binds less, and such cloaks transfer far better than cloaks on whole photos (never
+seen, faceres: 50% of crops against 11% of real photos; README, "What to expect"). So
+the verdict never says "Protected" on the strength of this check alone.
 """
 
 from __future__ import annotations

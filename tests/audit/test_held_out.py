@@ -57,8 +57,10 @@ def test_a_cloak_made_on_every_family_is_checked_without_each(cloaked_album, det
     # the user's own rows are all "made on"; the verdict now has a held-out figure
     assert not any(r["held_out"] for r in result.protection)
     verdict = result.verdict()
-    assert verdict.not_made_on[1] == 2 and verdict.status != "unchecked"
-    assert "cloaks re-made without each one's family, on 1 face" in verdict.words()
+    assert verdict.not_made_on[1] == 2
+    assert verdict.status in ("unchecked", "partly", "unprotected")  # never "protected"
+    assert ("cloaks re-made on face crops without each one's family, on 1 face: such cloaks "
+            "fool recognizers they were not made on more easily") in verdict.words()
     assert any(line.startswith("Held-out check: a cloak re-made without dlib's family")
                for line in summary(result))
 
