@@ -134,7 +134,8 @@ def _use_names(gallery: Gallery, faces: list[AuditFace], names: Sequence[str | N
 
 
 def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, gallery: Gallery,
-                linked: dict[str, str] | None = None, notes: list[str] | None = None
+                linked: dict[str, tuple[str, str]] | None = None,
+                notes: list[str] | None = None
                 ) -> Iterator[Event]:
     """Add the clean photos of a gallery folder (one sub-folder per person).
 
@@ -142,7 +143,8 @@ def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, galler
     them (their mean distance below the cut that groups the originals' own faces:
     :data:`faceguard.identity.SAME_PERSON_CUT`), is that person: its photos are added
     under their name, so that a gallery folder "Alice" holds the photos that recognise
-    "the person to protect". ``linked`` records each such sub-folder -> the name. A face
+    "the person to protect". ``linked`` records each such sub-folder -> (the name, a photo
+    of theirs among the audited ones, which the user can find). A face
     that is an audited face's original itself (a chip ``faceguard people`` cut from it:
     :data:`faceguard.identity.SAME_FACE_CUT`) is kept under that photo, so that the face
     is never measured against its own clean copy. ``notes`` gets what was not used.
@@ -181,8 +183,9 @@ def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, galler
             match = min(distance, key=distance.get, default=None)
             if match is not None and distance[match] < SAME_PERSON_CUT:
                 person = match
-                if linked is not None:
-                    linked[name] = match
+                if linked is not None:  # with a photo of theirs the user knows
+                    linked[name] = (match, next(ph for p, ph in zip(
+                        gallery.people, gallery.photos, strict=True) if p == match))
         for photo, embeddings in found:
             gallery.add(person, photo, embeddings)
         yield Event(k, len(subs), "reading gallery", folder / name)

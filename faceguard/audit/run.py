@@ -264,10 +264,11 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
                            result.protected_people[0] if len(result.protected_people) == 1
                            else None)
     if job.gallery is not None:
-        linked: dict[str, str] = {}
+        linked: dict[str, tuple[str, str]] = {}
         yield from add_gallery(job.gallery, detector, ensemble, gallery, linked, result.notes)
-        result.notes += [f'The gallery\'s "{folder}" is taken as "{name}" of the audited photos: '
-                         "their clean faces match." for folder, name in linked.items()]
+        result.notes += [f'The gallery\'s "{folder}" is taken as the person in '
+                         f'{Path(photo).name} of the audited photos ("{name}" here): their '
+                         "clean faces match." for folder, (name, photo) in linked.items()]
     result.faces = len(faces)
     result.people = len(set(gallery.people))
     if result.people < 2:

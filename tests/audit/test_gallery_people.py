@@ -39,10 +39,11 @@ def test_a_gallery_folder_of_a_known_person_is_taken_as_them(tmp_path, album_by_
         (tmp_path / folder).mkdir()
         for photo in photos:
             shutil.copy(photo, tmp_path / folder / photo.name)
-    linked: dict[str, str] = {}
+    linked: dict[str, tuple[str, str]] = {}
     with torch.no_grad():
         list(add_gallery(tmp_path, detector, ensemble, gallery, linked))
-    assert linked == {"Alice": "the person to protect"}
+    # with a photo of theirs: the audit's own "person N" is listed nowhere else
+    assert linked == {"Alice": ("the person to protect", str(album_by_person[alice][0]))}
     assert gallery.people.count("the person to protect") == 3
     assert gallery.people.count("Bob") == 2 and "Alice" not in gallery.people
 
