@@ -61,8 +61,11 @@ def detect_cloaks(names: Sequence[str], faces: list[AuditFace], stand_ins: list[
         result.notes.append(f"Your {plural(len(faces), 'cloaked face')} "
                             f"{'are' if len(faces) > 1 else 'is'} too few to train a detector, "
                             f"so the detectors were trained on {len(stand_ins)} stand-in faces "
-                            "FaceGuard cloaked itself with the same settings (public-domain "
-                            "photos), and tested on yours.")
+                            "FaceGuard cloaked itself (public-domain photos) with "
+                            + ("the same settings" if result.cloak_settings else
+                               "the default settings (without the cloak run's manifest, its "
+                               "own are not known)")
+                            + ", and tested on yours.")
     elif len(set(groups)) < 2:
         result.detection_problem = ("The cloak-detection check could not run: it needs faces "
                                     "from at least two photos.")
