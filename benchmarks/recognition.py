@@ -311,7 +311,9 @@ def main() -> None:
                               "same uint8 150x150 chips (a list for batch 16); dlib's own "
                               "threading, not torch's"},
     }
-    out = common.write_results("recognition", settings, results, quick=args.quick,
+    # other models than the default set go to their own file, not over recognition.json
+    name = "recognition" if tuple(names) == MODELS else "recognition-" + "-".join(names)
+    out = common.write_results(name, settings, results, quick=args.quick,
                                started=started)
     print(f"wrote {out}")
 
