@@ -130,3 +130,14 @@ def test_a_missing_original_is_named_as_the_original(cloaked_album, detector, lo
     _, result = _audit(tmp_path, detector, load_model, held_out_check=0,
                        originals=tmp_path / "in")
     assert result.errors == [f"the original {gone}: no such file"]
+
+
+def test_a_faces_figures_are_taken_as_published_unless_the_file_is_lower():
+    """A manifest from before SSIMULACRA2, or a face too small to measure, has figures
+    without it: the audit stopped on them (KeyError)."""
+    from faceguard.audit.run import _as_published
+
+    assert _as_published({"ssimulacra2": 80.0, "saved_ssimulacra2": 79.6})
+    assert not _as_published({"ssimulacra2": 88.3, "saved_ssimulacra2": 86.5})
+    assert _as_published({"linf": 12.0, "psnr": 40.0})  # an old manifest's, kept
+    assert not _as_published({})  # no manifest: measured here
