@@ -91,8 +91,8 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
     started = time.perf_counter()
     if None not in (photo.stat, scanned.stat) and photo.stat != scanned.stat:
         # read again since the scan (not kept in memory), and replaced meanwhile
-        raise PhotoError(photo.path, "changed while this run was at work: run again with "
-                                     "--resume to cloak it as it is now")
+        raise PhotoError(photo.path, "changed since it was scanned: run again to cloak it "
+                                     "as it is now")
     out_path = output_path(job.outdir, photo, rel, job.format, shared_name)
     make_photo_folder(out_path, job.outdir)
     how = {"format": job.format, "quality": job.quality, "metadata": job.metadata,

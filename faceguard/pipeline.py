@@ -341,7 +341,8 @@ def _scan(paths: list[Path], detector: FaceDetector, ensemble: Ensemble,
     """Detect and embed each photo, reusing the job's earlier detections where given."""
     known = job.scanned or {}
     reuse = {p: old for p in paths if (old := known.get(p)) is not None
-             and (not old.faces or set(old.embeddings) == set(ensemble.names))}
+             and (not old.faces or set(old.embeddings) == set(ensemble.names))
+             and _unchanged(p, old)}
     fresh = detect_photos([p for p in paths if p not in reuse], detector, ensemble,
                           job.limit, "scanning", decoded)
     for i, path in enumerate(paths, 1):
@@ -351,6 +352,15 @@ def _scan(paths: list[Path], detector: FaceDetector, ensemble: Ensemble,
         event = next(fresh)  # the photos are scanned a few ahead (album.detect_photos)
         event.done, event.total = i, len(paths)
         yield event
+
+
+def _unchanged(path: Path, scanned: PhotoFaces) -> bool:
+    """Whether the photo is still the file ``scanned`` read (the app's Photos step may
+    have scanned it long before; a photo edited since is scanned again)."""
+    try:
+        return scanned.stat is None or file_stat(path) == scanned.stat
+    except OSError:
+        return False
 
 
 def _collect(events: Iterator[Event], take: Callable) -> Iterator[Event]:

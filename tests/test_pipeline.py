@@ -878,6 +878,24 @@ def test_photos_moved_or_replaced_during_the_run(astronaut, detector, load_model
             done.append((event.path.name, event.error))
     assert [name for name, _ in done] == ["a.png", "b.png", "c.png"]
     assert done[0][1] is None and done[1][1] is None
-    assert "changed while this run was at work: run again with --resume" in done[2][1]
+    assert "changed since it was scanned: run again to cloak it as it is now" in done[2][1]
     entries = json.loads((tmp_path / "out" / MANIFEST_NAME).read_text())["photos"]
     assert entries["a.png"]["status"] == "cloaked" and len(entries["a.png"]["input_stat"]) == 2
+
+
+def test_a_photo_edited_since_the_apps_scan_is_scanned_again(tmp_path, astronaut):
+    """The app hands the core its Photos step's detections: a photo edited since failed
+    as "changed" on every run, with nothing in the app to scan it again."""
+    from faceguard.album import PhotoFaces
+    from faceguard.io import load_photo
+    from faceguard.pipeline import _unchanged
+
+    path = tmp_path / "a.png"
+    Image.fromarray(astronaut).save(path)
+    scanned = PhotoFaces(path, 512, 512, [], stat=load_photo(path).stat)
+    assert _unchanged(path, scanned)
+    Image.fromarray(astronaut[::-1]).save(path)
+    os.utime(path, ns=(1, 1))
+    assert not _unchanged(path, scanned)
+    path.unlink()
+    assert not _unchanged(path, scanned)

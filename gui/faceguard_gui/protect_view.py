@@ -181,12 +181,14 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
         outdir = self.output_folder()
         if outdir is None or self._whom():
             return
+        replace = False  # files FaceGuard did not write there: only when the user says so
         if outdir.is_dir() and any(outdir.iterdir()) and manifest_file(outdir) is None:
             if not self.ctx.confirm("Folder not empty", f"{outdir} already holds files. Photos "
                                     "with the same names will be replaced. Go on?"):
                 return
+            replace = True
         # resume: photos already protected there with the same settings are skipped
-        job = self._job(list(self.ctx.album.inputs), outdir, resume=True,
+        job = self._job(list(self.ctx.album.inputs), outdir, resume=True, overwrite=replace,
                         photos=self.ctx.album.photo_jobs())  # as found when added
         if job is None:
             return

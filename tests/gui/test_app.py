@@ -832,3 +832,24 @@ def test_small_faces_too_looks_again_and_keeps_the_people_chosen(make_window, co
     assert len(album.chosen) == 1 and {p for p, _ in album.chosen[0].faces} == chosen
     assert album.face_choices == {clicked: {0: True}}  # the face clicked, known again
     assert window.protect.protect_button.isEnabled()
+
+
+def test_a_folder_not_empty_has_its_photos_replaced_when_the_user_says_so(
+        make_window, copy_photos, qtbot, tmp_path):
+    """The app asks before writing into a folder FaceGuard did not write ("photos with the
+    same names will be replaced"): told yes, it replaced them (since --resume replaces
+    only what a run recorded, it failed them with the CLI's --overwrite advice)."""
+    window = make_window(protect_everyone=True)
+    photos = copy_photos("b1")
+    window.photos.add_paths(photos)
+    wait_idle(qtbot, window)
+    outdir = tmp_path / "protected"
+    outdir.mkdir()
+    (outdir / photos[0].name).write_bytes(b"mine")
+    asked = []
+    window.confirm = lambda title, text: asked.append(title) or True
+    window.protect.protect()
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=JOB_TIMEOUT)
+    assert asked == ["Folder not empty"]
+    assert (outdir / photos[0].name).read_bytes() != b"mine"
+    assert manifest_of(outdir)["photos"][photos[0].name]["status"] == "cloaked"
