@@ -21,12 +21,14 @@ visibility figures. The CLI, the app and the audit read these facts from the rec
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
 from pathlib import Path
 
 from faceguard import __version__
@@ -303,6 +305,25 @@ class Manifest:
         """The faces of a photo's entry as records."""
         return [FaceRecord.from_dict(f) for f in self.photos[rel].get("faces", [])]
 
+    def wrote(self) -> frozenset[Path]:
+        """The outputs earlier runs wrote into the folder, which ``--resume`` may write
+        over: those recorded, and those written after the last run started but not
+        recorded (it was killed between writing a photo and recording it). Call before
+        :meth:`start`."""
+        outputs = {self.folder / e["output"] for e in self.photos.values() if "output" in e}
+        try:
+            since = datetime.strptime(self.data["started"], "%Y-%m-%dT%H:%M:%S%z").timestamp()
+        except (KeyError, ValueError):
+            return frozenset(outputs)
+        for root, folders, files in os.walk(self.folder):
+            folders[:] = [f for f in folders if not f.startswith(".")]
+            for name in files:
+                path = Path(root, name)
+                with contextlib.suppress(OSError):
+                    if not name.startswith(".") and path.stat().st_mtime >= since:
+                        outputs.add(path)
+        return frozenset(outputs)
+
     def start(self, settings: dict, digest: str, extra: dict | None = None) -> None:
         self.data.update({"format": "faceguard-manifest/1", "settings": settings,
                           "settings_digest": digest, "versions": versions(),
@@ -327,7 +348,10 @@ class Manifest:
             read = self.input_path(entry)
             if read is not None and read.resolve() != source.resolve():
                 return False
-            if "input_stat" in entry and entry["input_stat"] != file_stat(source):
+            try:
+                if "input_stat" in entry and entry["input_stat"] != file_stat(source):
+                    return False
+            except OSError:  # gone since the scan: redone, and said when it is read
                 return False
         return whom is None or [f.person if f.protected else None
                                 for f in self.faces(rel)] == list(whom)

@@ -221,6 +221,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     # how the photos are written decides the files as much as the cloak
     digest = hashlib.sha256(f"{digest} {job.format} {job.quality} {job.metadata}".encode()
                             ).hexdigest()[:16]
+    earlier = manifest.wrote() if job.resume else frozenset()  # what --resume may replace
     manifest.start(recorded, digest, {"seed": s.seed, "models": ensemble.names,
                                       "protected": [p.name for p in protected],
                                       "references": manifest.places(references),
@@ -234,8 +235,6 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
 
     total = len(jobs)
     shared = shared_names([rel for _, rel in jobs])  # a.jpg and a.png: two outputs
-    earlier = frozenset(job.outdir / e["output"] for e in manifest.photos.values()
-                        if "output" in e)  # what --resume may write over
 
     def cloaking(i: int, record: Callable[[dict], None]) -> Generator[Event, None, dict]:
         """Photo ``i`` read (PhotoError here), to be cloaked, written and ``record``-ed."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -283,3 +284,21 @@ def test_a_copied_photo_says_whether_any_face_was_found(capsys):
     _print_photo({"output": "others.jpg", "faces": [stranger]})
     assert capsys.readouterr().out.splitlines() == ["blank.png: no face found, copied",
                                                     "others.jpg: no protected face, copied"]
+
+
+def test_resume_may_write_over_what_a_killed_run_wrote_but_did_not_record(tmp_path):
+    """A run killed between writing a photo and recording it left an output no later
+    --resume would write over ("already exists"), in the app on every run."""
+    import time
+
+    m = Manifest(tmp_path)
+    m.start({}, "d")
+    m.data["photos"]["a.jpg"] = {"output": "a.jpg", "status": "cloaked"}
+    m.save()
+    (tmp_path / "old.jpg").write_bytes(b"before the run")
+    os.utime(tmp_path / "old.jpg", (time.time() - 3600,) * 2)
+    (tmp_path / "b.jpg").write_bytes(b"written, then killed")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "c.jpg").write_bytes(b"written, then killed")
+    wrote = Manifest.load(tmp_path).wrote()
+    assert wrote == {tmp_path / "a.jpg", tmp_path / "b.jpg", tmp_path / "sub" / "c.jpg"}
