@@ -85,16 +85,22 @@ def hold(outdir: Path) -> Held:
     """Hold ``outdir`` for one run: :class:`AlbumError` when another run holds it. Two
     runs into one folder each kept their own manifest and wrote it whole after every
     photo: the last one's won, and could call another run's plain copies "cloaked".
-    (Not held where the system has no ``flock``, as on Windows.)"""
+    (Not held where the system or the disk has no ``flock``, as on Windows.)"""
     try:
         import fcntl
     except ImportError:
         return Held(None)
-    fd = os.open(outdir, os.O_RDONLY)
+    try:
+        fd = os.open(outdir, os.O_RDONLY)
+    except OSError:  # a folder that can be written into but not read: not held
+        return Held(None)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except BlockingIOError:
         os.close(fd)
         raise AlbumError(f"another FaceGuard run is writing into {outdir}: wait for it to "
                          "finish, or choose another output folder") from None
+    except OSError:  # no locks there (an NFS mount without them): not held
+        os.close(fd)
+        return Held(None)
     return Held(fd)

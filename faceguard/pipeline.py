@@ -117,9 +117,10 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     if not jobs:
         raise AlbumError("no photos found in " + ", ".join(map(str, job.inputs)))
     check_outdir(job.outdir, job.inputs)
+    held = None  # the output folder, held for this run from when it exists
     if job.outdir.is_dir():  # said now, not after the scan
         make_outdir(job.outdir)
-        hold(job.outdir).close()
+        held = hold(job.outdir)
         _manifest(job.outdir)
     detector = detector or FaceDetector()
     mask_path = find_mask(job.mask) if job.mask else None
@@ -208,7 +209,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
             in_album.setdefault(k, []).append((p.path, face))
     unseen = load_unseen(ensemble, load_ensemble, protected, in_album, decoded.load)
     make_outdir(job.outdir)  # not before: a refused job leaves none
-    held = hold(job.outdir)  # noqa: F841 - let go when this run ends
+    held = held or hold(job.outdir)  # let go at the end, or when the run is dropped
     manifest = _manifest(job.outdir)  # earlier runs' entries stay on record
     if mask is None:
         recorded, digest = s.to_dict(), s.digest()
@@ -302,6 +303,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
             if partner is not None:  # stopped meanwhile: wait for it, keep it if written
                 partner.close(partial(record, str(jobs[j][1])))
         i = j + 1 if partner is not None else j
+    held.close()
 
 
 #: the name of a person given as photos, not as a folder
