@@ -315,16 +315,24 @@ def _reference_groups(protect: Sequence[Path]) -> list[tuple[str, list[Path]]]:
     named after it (``people/person-1`` -> "person-1": it names their mask file, the
     manifest's faces and the audit's figures; two folders, two people, each keeping
     their name when a third is added), and the photos given one by one are "the person
-    to protect". Folders without photos are left out."""
+    to protect". A folder given twice is one person; a photo in two folders given
+    (``people people/alice``) is the innermost's; folders without photos are left out."""
+    folders: dict[Path, Path] = {}  # each folder once, as first given
+    for given in protect:
+        if given.is_dir():
+            folders.setdefault(resolved(given), given)
+    owner: dict[Path, Path] = {}
+    for folder in sorted(folders, key=lambda f: -len(f.parts)):  # the innermost first
+        for photo in find_photos([folders[folder]]):
+            owner.setdefault(resolved(photo), folder)
     groups: list[tuple[str, list[Path]]] = []
-    loose = [p for p in protect if not p.is_dir()]
-    for folder in [p for p in protect if p.is_dir()]:
-        name = resolved(folder).name or UNNAMED
+    for folder, given in folders.items():
+        name = folder.name or UNNAMED
         if any(n == name for n, _ in groups):  # a/person and b/person: two people
-            name = f"{name} ({len(groups) + 1})"
-        if photos := find_photos([folder]):
+            name = f"{folder.parent.name}/{name}"
+        if photos := [p for p in find_photos([given]) if owner[resolved(p)] == folder]:
             groups.append((name, photos))
-    if loose:
+    if loose := [p for p in protect if not p.is_dir()]:
         groups.append((UNNAMED, loose))
     return groups
 

@@ -840,7 +840,14 @@ def test_each_folder_given_is_a_person_named_after_it(tmp_path):
         ("the person to protect", ["me.jpg"])]
     assert [name for name, _ in _reference_groups([people / "person-1" / ".."])] == ["people"]
     twice = _reference_groups([people / "person-1", people / "person-1" / ".." / "person-1"])
-    assert [name for name, _ in twice] == ["person-1", "person-1 (2)"]
+    assert [name for name, _ in twice] == ["person-1"]  # one folder, spelled twice
+    nested = _reference_groups([people, people / "person-2"])  # the innermost's photos
+    assert [(name, [p.name for p in photos]) for name, photos in nested] == [
+        ("people", ["a.jpg"]), ("person-2", ["b.jpg", "c.jpg"])]
+    (tmp_path / "other" / "person-1").mkdir(parents=True)
+    (tmp_path / "other" / "person-1" / "d.jpg").write_bytes(b"")
+    same_name = _reference_groups([people / "person-1", tmp_path / "other" / "person-1"])
+    assert [name for name, _ in same_name] == ["person-1", "other/person-1"]
 
 
 def test_a_name_that_is_not_utf8_draws_its_own_seed():
