@@ -19,7 +19,7 @@ from faceguard.visibility import in_words
 from faceguard.words import plural
 
 #: an audited recognizer counts as fooled when it misses at least this share of the
-#: measured faces (with fewer than 10 faces: every one of them)
+#: faces it recognised without the cloak (with fewer than 10 of them: every one)
 FOOLED_SHARE = 0.9
 
 

@@ -111,8 +111,8 @@ def summary(result: AuditResult) -> list[str]:
     for r in checks:
         value, how = _metric(r)
         lines.append(f"Held-out check: a cloak re-made without {r['model']}'s family left "
-                     f"{value:.0%} of {plural(r['faces'], 'face')} unrecognised by "
-                     f"{r['model']} ({how}).")
+                     f"{value:.0%} of the faces {r['model']} recognised uncloaked "
+                     f"unrecognised ({how}; {plural(r['faces'], 'face')} checked).")
     if all(r["held_out"] is False for r in rows) and not checks:
         lines.append("Every recognizer checked here was used to make the cloak, so none it "
                      "was not made on was tested: a platform's own recognizer may still "

@@ -33,9 +33,9 @@ PROTECTION_COLUMNS = [  # (key, title)
     ("model", "Recognizer"),
     ("held_out", "Not made on"),
     ("faces", "Faces"),
-    ("protected", "Protected"),
-    ("mean_distance", "Distance / threshold"),
     ("clean_recognised", "Clean faces still recognised"),
+    ("protected", "Of those, protected"),
+    ("mean_distance", "Distance / threshold"),
 ]
 DETECTION_COLUMNS = [
     ("detector", "Detector"),
@@ -145,14 +145,13 @@ class AuditResults(QWidget):
     def _fill_protection(self, rows: list[dict]) -> None:
         self.protection_table.setRowCount(len(rows))
         for r, row in enumerate(rows):
-            values = row
             for c, (key, _) in enumerate(PROTECTION_COLUMNS):
-                item = QTableWidgetItem(_cell(values.get(key), key))
+                item = QTableWidgetItem(_cell(row.get(key), key))
                 if key == "defense":
                     item = QTableWidgetItem(defense_label(row["defense"]))
                     item.setToolTip(row["defense"])
-                if key == "protected" and values[key] is not None:
-                    item.setBackground(_red_to_green(values[key]))
+                if key == "protected" and row[key] is not None:
+                    item.setBackground(_red_to_green(row[key]))
                     item.setForeground(QColor(20, 20, 20))
                 self.protection_table.setItem(r, c, item)
 
