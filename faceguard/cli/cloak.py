@@ -189,9 +189,9 @@ def run(args: argparse.Namespace) -> int:
     counts = {"cloaked": 0, "copied": 0, "done before": 0, "failed": 0}
     faces: list[FaceRecord] = []  # the cloaked faces, for the tally at the end
     started = time.time_ns()  # outputs written since are this run's
+    events = cloak_album(job, detector, lambda names: common.load_ensemble(
+        list(names), args.device))
     try:
-        events = cloak_album(job, detector, lambda names: common.load_ensemble(
-            list(names), args.device))
         for event in show_in_terminal(events, quiet=args.quiet):
             if event.stage != "cloaking":
                 continue
@@ -208,13 +208,13 @@ def run(args: argparse.Namespace) -> int:
     except AlbumError as exc:
         raise CLIError(str(exc), code=1) from None
     except KeyboardInterrupt:
+        events.close()  # a photo cloaked beside the last one is recorded when it stops
         manifest = args.out / MANIFEST_NAME
         if not manifest.is_file():
             print("faceguard cloak: interrupted before any photo was written",
                   file=sys.stderr)
             return 130
-        # counted in the manifest: a photo cloaked beside the last one, and finished as
-        # Ctrl-C came, is kept with no line above
+        # counted in the manifest: such a photo is kept with no line above
         done = sum(e.get("output_stat", [0, 0])[1] >= started
                    for e in Manifest.load(args.out).photos.values())
         print(f"faceguard cloak: interrupted after {plural(done, 'photo')} written; "
