@@ -84,7 +84,6 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
     photo of the run has the same name less its suffix (:func:`output_path`).
     ``replaceable``: earlier runs' outputs, which ``--resume`` may write over (a file
     FaceGuard did not write never is, without ``--overwrite``)."""
-    from faceguard.cloak.budget import eight_bit
     from faceguard.cloak.photo import cloak_face, keep_faces_visible, mask_face
     from faceguard.cloak.recipe import make_cloak
 
@@ -152,16 +151,13 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
                                                      for x0, y0, x1, y1 in regions])
         measured = {j: FaceLook(photo.pixels, scanned.faces[j].box, seen[j])
                     for j in sorted(centroids)}
-        # rounded as the visibility guard rounds, where the looks measure it
-        lossless = _taken_from(image, cloaked, [part for look in measured.values()
-                                                for part in (look.region, look.box)], eight_bit)
         del image, original  # two copies of the photo: 2.4 GB of a 99-megapixel one
-        # measured before saving: Ctrl-C and Cancel stop it here
+        # measured before saving (Ctrl-C and Cancel stop it here), on the pixels written
         for n, (j, look) in enumerate(measured.items()):
             yield step_event(1.0, f"measuring how visible face {n + 1} of {len(centroids)} is")
-            looks[j] = look, look.cloak(lossless)
+            looks[j] = look, look.cloak(cloaked)
         written = photo.with_pixels(cloaked)
-        del lossless, cloaked  # the cloaked pixels are the written photo's now
+        del cloaked  # the cloaked pixels are the written photo's now
     with ctrl_c_deferred():
         write = save_photo if protected else copy_photo  # a JPEG copied is not re-encoded
         write(written, out_path, **how)
@@ -172,24 +168,14 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
     return entry
 
 
-def _taken_from(image: torch.Tensor, pixels: np.ndarray, parts: Sequence[tuple[slice, slice]],
-                change: Callable[[torch.Tensor], torch.Tensor] | None = None) -> np.ndarray:
-    """A copy of the (H, W, 3) ``pixels`` with each part (rows, columns) taken from the
-    (1, 3, H, W) ``image`` (through ``change``); parts may overlap. Rounding and converting
-    a 12 MP photo whole took about 0.3 s more each (benchmarks/results/
-    speed-measure-rounding-ab.json, speed-measure-copy-ab.json)."""
-    out = pixels.copy()
-    for part in parts:
-        taken = image[(..., *part)]
-        out[part] = from_tensor(change(taken) if change else taken)
-    return out
-
-
 def _cloak_taken(image: torch.Tensor, pixels: np.ndarray,
                  parts: Sequence[tuple[slice, slice]]) -> np.ndarray:
-    """:func:`_taken_from` for the cloaked pixels written: on 8-bit levels, as the guard
-    measured them, in a 16-bit file too (unrounded, the file showed more of the cloak than
-    measured), while the pixels the cloak left alone keep their 16 bits."""
+    """A copy of the (H, W, 3) ``pixels`` with the pixels the cloak changed in each part
+    (rows, columns; parts may overlap) taken from the (1, 3, H, W) ``image``, on 8-bit
+    levels as the guard measured them: in a 16-bit file too, where the pixels the cloak
+    left alone keep their 16 bits (unrounded, the file showed more of the cloak than was
+    measured). Converting a 12 MP photo whole took about 0.3 s more
+    (benchmarks/results/speed-measure-copy-ab.json)."""
     from faceguard.cloak.budget import eight_bit
 
     out = pixels.copy()

@@ -692,26 +692,25 @@ def test_a_face_that_is_its_own_centroid_reads_distance_zero():
     assert f"{_distances(Cosine(), {'cosine': face}, {'cosine': face})['cosine']:.2f}" == "0.00"
 
 
-def test_the_cloak_is_measured_rounded_to_8_bits_as_if_the_whole_photo_were():
-    """Only the face's region and box are rounded for the manifest's figures: the same
-    figures as rounding the whole photo, pixels off the 8-bit grid included."""
+def test_the_cloak_is_written_on_8_bit_levels_and_the_rest_as_it_was():
+    """The pixels the cloak changed are written on the 8-bit levels the guard measured;
+    those it left alone keep their own values (a 16-bit photo's, off that grid)."""
     import torch
 
     from faceguard.cloak.budget import eight_bit
     from faceguard.io import from_tensor
-    from faceguard.one_photo import _taken_from
-    from faceguard.visibility import FaceLook
+    from faceguard.one_photo import _cloak_taken
 
     g = torch.Generator().manual_seed(0)
-    original = torch.rand(1, 3, 96, 128, generator=g)
-    image = (original + 0.02 * torch.randn(1, 3, 96, 128, generator=g)).clamp(0, 1)
-    cloaked = from_tensor(image)
-    look = FaceLook(from_tensor(original), (40.0, 30.0, 80.0, 70.0))
-    part = _taken_from(image, cloaked, [look.region, look.box], eight_bit)
-    whole = from_tensor(eight_bit(image))
-    assert not np.array_equal(part, whole)  # the rest of the photo is left as it is
-    assert np.array_equal(part[look.region], whole[look.region])
-    assert look.cloak(part) == look.cloak(whole)
+    original = torch.rand(1, 3, 96, 128, generator=g)  # off the 8-bit grid
+    image = original.clone()
+    image[..., 30:70, 40:60] += 0.02 * torch.randn(1, 3, 40, 20, generator=g)
+    pixels = from_tensor(original)
+    out = _cloak_taken(image, pixels, [np.s_[30:70, 40:80]])
+    changed = (out != pixels).any(axis=2)
+    assert changed[30:70, 40:60].mean() > 0.9 and not changed[:, 60:].any()
+    assert not changed[:30].any() and not changed[70:].any()
+    assert np.array_equal(out[30:70, 40:60], from_tensor(eight_bit(image))[30:70, 40:60])
 
 
 def test_recognizers_the_cloak_is_not_made_on_measure_each_written_face(
