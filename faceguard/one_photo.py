@@ -47,8 +47,8 @@ def _face_seed(seed: int, rel: Path, index: int) -> int:
     # per face, so a resumed run draws what an uninterrupted one would (the same pixels
     # where torch sums in the same order: on some CPUs two threads alone vary a little)
     text = f"{seed}:{rel.as_posix()}:{index}"
-    # a name that is not UTF-8 (an old camera's, a Windows zip's) holds its bytes so
-    text = text.encode("utf-8", "surrogateescape")
+    # a name that is not UTF-8 (an old camera's, a Windows zip's) holds lone surrogates
+    text = text.encode("utf-8", "surrogatepass")
     return int.from_bytes(hashlib.sha256(text).digest()[:8], "little")
 
 

@@ -228,7 +228,8 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
                                       "references": manifest.places(references),
                                       "protect_all": job.protect_all})
     if mask is None and plan.masks:
-        manifest.private_folder.mkdir(mode=0o700, exist_ok=True)  # not uploaded, not shared
+        manifest.private_folder.mkdir(exist_ok=True)  # not uploaded, and not shared:
+        manifest.private_folder.chmod(0o700)  # its owner's alone, one made before too
         files = [plan.masks[k].save(manifest.private_folder / f"{slug(protected[k].name)}"
                                     ".mask.pt") for k in sorted(plan.masks)]
         manifest.data["masks"] = [f.relative_to(job.outdir).as_posix() for f in files]

@@ -254,7 +254,7 @@ def cloaked_pairs(settings: CloakSettings | dict | None = None, faces: int = 16,
                                                                            strict=True) if k]
     if not len(clean):
         raise ValueError("no stand-in face was found to train an attacker on")
-    names = "|".join(people).encode("utf-8", "surrogateescape")  # folder names may not be UTF-8
+    names = "|".join(people).encode("utf-8", "surrogatepass")  # folder names may not be UTF-8
     key = hashlib.sha256(settings.digest().encode() + names).hexdigest()
     path = (cache or cache_dir() / "attackers" / "pairs") / f"{key[:20]}.pt"
     cloaked = _cloak_in_time(settings, clean, people, path, seconds, device)

@@ -172,7 +172,8 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
     load_ensemble = load_ensemble or Ensemble.load
     if job.gallery is not None and not job.gallery.is_dir():  # said before the work
         raise AuditError(f"no such folder of known people: {job.gallery}")
-    if job.gallery is not None and job.cloaked.resolve() in job.gallery.resolve().parents:
+    if job.gallery is not None and job.cloaked.resolve() in (job.gallery.resolve(),
+                                                              *job.gallery.resolve().parents):
         raise AuditError(f"the known people's folder {job.gallery} must not be inside the "
                          f"cloaked photos' folder {job.cloaked}: that folder is the one to "
                          "upload, and their photos are not cloaked")

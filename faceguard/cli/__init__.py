@@ -8,6 +8,7 @@ also 3: the report was written but its cloak-detection check could not run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -58,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     keep_freed_memory()
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is printed,
+        with contextlib.suppress(AttributeError):  # escaped, not a stop of the batch
+            stream.reconfigure(errors="backslashreplace")
     try:
         return int(args.run(args) or 0)
     except CLIError as exc:

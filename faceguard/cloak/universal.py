@@ -100,7 +100,8 @@ class UniversalMask:
         """Write the mask file (atomically), readable by its owner only: it holds a face
         template of its person."""
         path = Path(path)
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
+        # a short name of its own: the mask's is the person's, as long as a folder's may be
+        fd, name = tempfile.mkstemp(prefix=".faceguard-", suffix=".tmp", dir=path.parent)
         os.close(fd)  # made with mode 0600, which the rename keeps
         try:
             torch.save({
