@@ -319,8 +319,9 @@ class Manifest:
             folders[:] = [f for f in folders if not f.startswith(".")]
             for name in files:
                 path = Path(root, name)
-                with contextlib.suppress(OSError):
-                    if not name.startswith(".") and path.stat().st_mtime >= since:
+                with contextlib.suppress(OSError):  # "started" is to the second: a file
+                    # of that second may be older than the run (a run writes none so soon)
+                    if not name.startswith(".") and path.stat().st_mtime >= since + 1:
                         outputs.add(path)
         return frozenset(outputs)
 

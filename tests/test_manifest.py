@@ -292,13 +292,16 @@ def test_resume_may_write_over_what_a_killed_run_wrote_but_did_not_record(tmp_pa
     import time
 
     m = Manifest(tmp_path)
+    (tmp_path / "mine.jpg").write_bytes(b"the user's, in the second the run started")
     m.start({}, "d")
     m.data["photos"]["a.jpg"] = {"output": "a.jpg", "status": "cloaked"}
     m.save()
     (tmp_path / "old.jpg").write_bytes(b"before the run")
     os.utime(tmp_path / "old.jpg", (time.time() - 3600,) * 2)
-    (tmp_path / "b.jpg").write_bytes(b"written, then killed")
-    (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "c.jpg").write_bytes(b"written, then killed")
+    later = time.time() + 2  # written seconds after the run started
+    for name in ("b.jpg", "sub/c.jpg"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"written, then killed")
+        os.utime(tmp_path / name, (later, later))
     wrote = Manifest.load(tmp_path).wrote()
     assert wrote == {tmp_path / "a.jpg", tmp_path / "b.jpg", tmp_path / "sub" / "c.jpg"}
