@@ -23,14 +23,17 @@ def write_json(path: Path, data, indent: int = 1, one_per_line: str | None = Non
     album indented and takes 0.16 s so (it still grows with the square of the album).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(_json_text(data, indent, one_per_line))
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".faceguard-", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(_json_text(data, indent, one_per_line))
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    except OSError as e:  # a full disk: said of this file, not of its temporary one
+        raise OSError(e.errno, e.strerror, str(path)) from None
     return path
 
 

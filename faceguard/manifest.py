@@ -306,10 +306,9 @@ class Manifest:
         return [FaceRecord.from_dict(f) for f in self.photos[rel].get("faces", [])]
 
     def wrote(self) -> frozenset[Path]:
-        """The outputs earlier runs wrote into the folder, which ``--resume`` may write
-        over: those recorded, and those written after the last run started but not
-        recorded (it was killed between writing a photo and recording it). Call before
-        :meth:`start`."""
+        """The outputs earlier runs wrote, which ``--resume`` may write over: those
+        recorded, and those written after the last run started (killed between writing
+        a photo and recording it). Call before :meth:`start`."""
         outputs = {self.folder / e["output"] for e in self.photos.values() if "output" in e}
         try:
             since = datetime.strptime(self.data["started"], "%Y-%m-%dT%H:%M:%S%z").timestamp()
@@ -317,11 +316,10 @@ class Manifest:
             return frozenset(outputs)
         for root, folders, files in os.walk(self.folder):
             folders[:] = [f for f in folders if not f.startswith(".")]
-            for name in files:
-                path = Path(root, name)
-                with contextlib.suppress(OSError):  # "started" is to the second: a file
-                    # of that second may be older than the run (a run writes none so soon)
-                    if not name.startswith(".") and path.stat().st_mtime >= since + 1:
+            for path in (Path(root, name) for name in files if not name.startswith(".")):
+                with contextlib.suppress(OSError):  # "started" is to the second: a file of
+                    # that second may be older than the run, which writes none so soon
+                    if path.stat().st_mtime >= since + 1:
                         outputs.add(path)
         return frozenset(outputs)
 

@@ -305,3 +305,20 @@ def test_resume_may_write_over_what_a_killed_run_wrote_but_did_not_record(tmp_pa
         os.utime(tmp_path / name, (later, later))
     wrote = Manifest.load(tmp_path).wrote()
     assert wrote == {tmp_path / "a.jpg", tmp_path / "b.jpg", tmp_path / "sub" / "c.jpg"}
+
+
+def test_a_manifest_that_cannot_be_written_is_named_and_leaves_nothing(tmp_path):
+    """A full disk was said of the manifest's temporary file, with the system's words."""
+    resource = pytest.importorskip("resource")
+    m = Manifest(tmp_path)
+    m.data["photos"] = {f"{k}.jpg": {"output": f"{k}.jpg", "status": "copied"}
+                        for k in range(200)}
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1000, hard))
+    try:
+        with pytest.raises(OSError) as caught:
+            m.save()
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert caught.value.filename == str(m.path) and caught.value.strerror
+    assert list(tmp_path.iterdir()) == []

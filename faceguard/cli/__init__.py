@@ -78,8 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug or an unexpected failure: one line unless --debug
         if args.debug:
             raise
-        print(f"faceguard {args.command}: error: {exc} (run with --debug for details)",
-              file=sys.stderr)
+        if isinstance(exc, OSError) and exc.filename:  # the system's refusal: a full disk
+            print(f"faceguard {args.command}: error: {exc.filename}: {exc.strerror}",
+                  file=sys.stderr)
+        else:
+            print(f"faceguard {args.command}: error: {exc} (run with --debug for details)",
+                  file=sys.stderr)
         return 1
 
 
