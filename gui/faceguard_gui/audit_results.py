@@ -33,8 +33,8 @@ PROTECTION_COLUMNS = [  # (key, title)
     ("model", "Recognizer"),
     ("held_out", "Not made on"),
     ("faces", "Faces"),
+    ("protected", "Protected"),  # first seen: of the faces recognised without the cloak
     ("clean_recognised", "Clean faces still recognised"),
-    ("protected", "Of those, protected"),
     ("mean_distance", "Distance / threshold"),
 ]
 DETECTION_COLUMNS = [
@@ -94,6 +94,10 @@ class AuditResults(QWidget):
         self.summary.setPlaceholderText("The findings in detail appear here.")
         self.tabs.addTab(self.summary, "In detail")
         self.protection_table = _table([t for _, t in PROTECTION_COLUMNS])
+        protected = [k for k, _ in PROTECTION_COLUMNS].index("protected")
+        self.protection_table.horizontalHeaderItem(protected).setToolTip(
+            "Of the faces this recognizer recognised without the cloak (the next column), "
+            "the share it no longer recognises")
         self.heatmap = FittingImage()
         self.tabs.addTab(scrolling(self.heatmap, self.protection_table), "Protection")
         self.detection_table = _table([t for _, t in DETECTION_COLUMNS])
