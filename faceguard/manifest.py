@@ -183,29 +183,6 @@ class FaceRecord:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def fooled(faces: Sequence[FaceRecord], made_on: bool | None = None) -> tuple[int, int]:
-    """(recognizers that recognise none of the faces, recognizers measured).
-
-    ``made_on``: only the recognizers the cloak was made on (True), only the others
-    (False, the transfer threat), or all (None). A recognizer that took none of the
-    faces for the person even before the cloak (:func:`unmatched`) says nothing about
-    the cloak, and counts in neither.
-    """
-    blind = set(unmatched(faces))
-    models = [m for m in (faces[0].recognised if faces else {}) if m not in blind
-              and (made_on is None or faces[0].made_on.get(m, False) == made_on)]
-    fooled_by = [m for m in models if not any(f.recognised.get(m, True) for f in faces)]
-    return len(fooled_by), len(models)
-
-
-def unmatched(faces: Sequence[FaceRecord]) -> list[str]:
-    """The recognizers that took none of the faces for the person, clean or cloaked: at
-    its fixed threshold FaceNet missed 5 of 6 clean faces of one album person, and
-    counting it as fooled would flatter the cloak."""
-    models = faces[0].recognised if faces else {}
-    return [m for m in models if not any(f.took(m) for f in faces)]
-
-
 def why_copied(entry: dict) -> str:
     """Why a photo's manifest entry was copied without a cloak, in words: no face was
     found in it at all (a face in profile, or smaller than the detector's least size, is
@@ -307,13 +284,15 @@ class Manifest:
 
     def wrote(self) -> frozenset[Path]:
         """The outputs earlier runs wrote, which ``--resume`` may write over: those
-        recorded, and those written after the last run started (killed between writing
-        a photo and recording it). Call before :meth:`start`."""
+        recorded, and, when the last run never ended (killed between writing a photo and
+        recording it), those written after it started. Call before :meth:`start`."""
         outputs = {self.folder / e["output"] for e in self.photos.values() if "output" in e}
         try:
             since = datetime.strptime(self.data["started"], "%Y-%m-%dT%H:%M:%S%z").timestamp()
         except (KeyError, ValueError):
             return frozenset(outputs)
+        if self.data.get("ended", True):  # it ended (or is too old to say): newer files
+            return frozenset(outputs)  # are the user's
         for root, folders, files in os.walk(self.folder):
             folders[:] = [f for f in folders if not f.startswith(".")]
             for path in (Path(root, name) for name in files if not name.startswith(".")):
@@ -326,7 +305,15 @@ class Manifest:
     def start(self, settings: dict, digest: str, extra: dict | None = None) -> None:
         self.data.update({"format": "faceguard-manifest/1", "settings": settings,
                           "settings_digest": digest, "versions": versions(),
-                          "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(extra or {})})
+                          "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "ended": None,
+                          **(extra or {})})
+
+    def end(self) -> None:
+        """Record that the run ended (done, stopped or failed: no photo of it is written
+        and not recorded), so that a file put in the folder later is not taken for one
+        of its outputs (:meth:`wrote`)."""
+        self.data["ended"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        self.save()
 
     def is_done(self, rel: str, digest: str, source: Path | None = None,
                 whom: Sequence[str | None] | None = None) -> bool:

@@ -266,45 +266,48 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
                 and scanned[i].width * scanned[i].height <= side_by_side.MAX_MEGAPIXELS * 1e6
                 and any(k is not None and k not in plan.masks for k in who[i]))
 
-    i = 0
-    while i < total:
-        path, key = jobs[i][0], str(jobs[i][1])
-        if i in errors:
-            yield failed(i, errors[i])
-            i += 1
-            continue
-        if skipped(i):  # with the earlier run's entry, its input as read now
-            decoded.forget(path)
-            yield Event(i + 1, total, "cloaking", path, skipped=True,
-                        result=manifest.photos[key] | {"input": str(path)})
-            i += 1
-            continue
-        partner, j = None, i + 1
-        if ensemble.device.type == "cpu" and optimised(i) and optimised(j):
-            with contextlib.suppress(PhotoError):  # said when its turn comes
-                partner = side_by_side.Aside(cloaking(j, side_by_side.kept_by_caller))
-        try:
+    try:
+        i = 0
+        while i < total:
+            path, key = jobs[i][0], str(jobs[i][1])
+            if i in errors:
+                yield failed(i, errors[i])
+                i += 1
+                continue
+            if skipped(i):  # with the earlier run's entry, its input as read now
+                decoded.forget(path)
+                yield Event(i + 1, total, "cloaking", path, skipped=True,
+                            result=manifest.photos[key] | {"input": str(path)})
+                i += 1
+                continue
+            partner, j = None, i + 1
+            if ensemble.device.type == "cpu" and optimised(i) and optimised(j):
+                with contextlib.suppress(PhotoError):  # said when its turn comes
+                    partner = side_by_side.Aside(cloaking(j, side_by_side.kept_by_caller))
             try:
-                own = cloaking(i, partial(record, key))
-                entry = yield from (partner.beside(own) if partner else own)
-            except PhotoError as exc:
-                yield failed(i, str(exc))
-            else:
-                yield Event(i + 1, total, "cloaking", path, result=entry)
-            if partner is not None:
                 try:
-                    yield from partner.steps()
-                    entry = partner.result()
+                    own = cloaking(i, partial(record, key))
+                    entry = yield from (partner.beside(own) if partner else own)
                 except PhotoError as exc:
-                    yield failed(j, str(exc))
+                    yield failed(i, str(exc))
                 else:
-                    record(str(jobs[j][1]), entry)
-                    yield Event(j + 1, total, "cloaking", jobs[j][0], result=entry)
-        finally:
-            if partner is not None:  # stopped meanwhile: wait for it, keep it if written
-                partner.close(partial(record, str(jobs[j][1])))
-        i = j + 1 if partner is not None else j
-    held.close()
+                    yield Event(i + 1, total, "cloaking", path, result=entry)
+                if partner is not None:
+                    try:
+                        yield from partner.steps()
+                        entry = partner.result()
+                    except PhotoError as exc:
+                        yield failed(j, str(exc))
+                    else:
+                        record(str(jobs[j][1]), entry)
+                        yield Event(j + 1, total, "cloaking", jobs[j][0], result=entry)
+            finally:
+                if partner is not None:  # stopped meanwhile: wait for it, keep it if written
+                    partner.close(partial(record, str(jobs[j][1])))
+            i = j + 1 if partner is not None else j
+    finally:  # done, stopped or failed: every photo written is recorded
+        manifest.end()
+        held.close()
 
 
 #: the name of a person given as photos, not as a folder

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from faceguard.manifest import FaceRecord, fooled, unmatched
+from faceguard.manifest import FaceRecord
 from faceguard.settings import measured_protection
 from faceguard.visibility import in_words
 from faceguard.words import plural
@@ -21,6 +21,30 @@ from faceguard.words import plural
 #: an audited recognizer counts as fooled when it misses at least this share of the
 #: faces it recognised without the cloak (with fewer than 10 of them: every one)
 FOOLED_SHARE = 0.9
+
+
+def fooled(faces: Sequence[FaceRecord], made_on: bool | None = None) -> tuple[int, int]:
+    """(recognizers that recognise none of the faces, recognizers measured).
+
+    ``made_on``: only the recognizers the cloak was made on (True), only the others
+    (False, the transfer threat), or all (None). A recognizer that took none of the
+    faces for the person even before the cloak (:func:`unmatched`) says nothing about
+    the cloak, and counts in neither.
+    """
+    blind = set(unmatched(faces))
+    models = [m for m in (faces[0].recognised if faces else {}) if m not in blind
+              and (made_on is None or faces[0].made_on.get(m, False) == made_on)]
+    fooled_by = [m for m in models if not any(f.recognised.get(m, True) for f in faces)]
+    return len(fooled_by), len(models)
+
+
+def unmatched(faces: Sequence[FaceRecord]) -> list[str]:
+    """The recognizers that took none of the faces for the person, clean or cloaked: at
+    its fixed threshold FaceNet missed 5 of 6 clean faces of one album person, and
+    counting it as fooled would flatter the cloak."""
+    models = faces[0].recognised if faces else {}
+    return [m for m in models if not any(f.took(m) for f in faces)]
+
 
 
 @dataclass(frozen=True)
@@ -32,7 +56,7 @@ class Verdict:
         not_made_on: installed recognizers it was not made on (measured when present).
         still_matching: names of the recognizers that still match a face.
         unmatched: recognizers that took no face for the person, before the cloak or
-            after (left out of both counts: :func:`faceguard.manifest.unmatched`).
+            after (left out of both counts: :func:`unmatched`).
     """
 
     made_on: tuple[int, int]

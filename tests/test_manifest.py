@@ -13,10 +13,10 @@ from faceguard.manifest import (
     OLD_MANIFEST_NAME,
     FaceRecord,
     Manifest,
-    fooled,
     manifest_file,
     private_place,
 )
+from faceguard.verdict import fooled
 
 
 def _face(after: dict[str, float], made_on: bool = True) -> FaceRecord:
@@ -305,6 +305,9 @@ def test_resume_may_write_over_what_a_killed_run_wrote_but_did_not_record(tmp_pa
         os.utime(tmp_path / name, (later, later))
     wrote = Manifest.load(tmp_path).wrote()
     assert wrote == {tmp_path / "a.jpg", tmp_path / "b.jpg", tmp_path / "sub" / "c.jpg"}
+    # a run that ended wrote nothing unrecorded: a file put there later is the user's
+    m.end()
+    assert Manifest.load(tmp_path).wrote() == {tmp_path / "a.jpg"}
 
 
 def test_a_manifest_that_cannot_be_written_is_named_and_leaves_nothing(tmp_path):
