@@ -26,7 +26,7 @@ import json
 import os
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
@@ -191,6 +191,13 @@ def why_copied(entry: dict) -> str:
     return "no face found" if not entry.get("faces") else "no protected face"
 
 
+def _visible_files(folder: Path) -> Iterator[Path]:
+    """The files in ``folder`` and below, hidden files and folders left out."""
+    for root, folders, files in os.walk(folder):
+        folders[:] = [f for f in folders if not f.startswith(".")]
+        yield from (Path(root, name) for name in files if not name.startswith("."))
+
+
 def file_stat(path: Path) -> list[int]:
     """[size in bytes, modification time in ns] of a photo as read or written: a photo
     changed (or replaced by another of the same name) since a run, or its output, is not
@@ -293,14 +300,17 @@ class Manifest:
             return frozenset(outputs)
         if self.data.get("ended", True):  # it ended (or is too old to say): newer files
             return frozenset(outputs)  # are the user's
-        for root, folders, files in os.walk(self.folder):
-            folders[:] = [f for f in folders if not f.startswith(".")]
-            for path in (Path(root, name) for name in files if not name.startswith(".")):
-                with contextlib.suppress(OSError):  # "started" is to the second: a file of
-                    # that second may be older than the run, which writes none so soon
-                    if path.stat().st_mtime >= since + 1:
-                        outputs.add(path)
+        for path in _visible_files(self.folder):
+            with contextlib.suppress(OSError):  # "started" is to the second: a file of that
+                # second may be older than the run, which writes none so soon
+                if path.stat().st_mtime >= since + 1:
+                    outputs.add(path)
         return frozenset(outputs)
+
+    def others(self) -> list[Path]:
+        """The files in the folder no run wrote (the user's own), hidden ones left out."""
+        wrote = self.wrote()
+        return [path for path in _visible_files(self.folder) if path not in wrote]
 
     def start(self, settings: dict, digest: str, extra: dict | None = None) -> None:
         self.data.update({"format": "faceguard-manifest/1", "settings": settings,

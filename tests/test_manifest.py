@@ -325,3 +325,15 @@ def test_a_manifest_that_cannot_be_written_is_named_and_leaves_nothing(tmp_path)
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
     assert caught.value.filename == str(m.path) and caught.value.strerror
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_files_no_run_wrote_are_the_users(tmp_path):
+    m = Manifest(tmp_path)
+    m.start({}, "d")
+    m.data["photos"]["a.jpg"] = {"output": "a.jpg", "status": "cloaked"}
+    m.end()
+    for name in ("a.jpg", "notes.txt", ".hidden", "sub/b.jpg"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in m.others()) == [
+        "notes.txt", "sub/b.jpg"]

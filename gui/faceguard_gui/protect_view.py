@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from faceguard.manifest import manifest_file
+from faceguard.manifest import Manifest, manifest_file
 from faceguard.pipeline import CloakJob
 from faceguard.words import plural
 from faceguard_gui.context import AppContext
@@ -181,12 +181,12 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
         outdir = self.output_folder()
         if outdir is None or self._whom():
             return
-        replace = False  # files FaceGuard did not write there: only when the user says so
-        if outdir.is_dir() and any(outdir.iterdir()) and manifest_file(outdir) is None:
-            if not self.ctx.confirm("Folder not empty", f"{outdir} already holds files. Photos "
-                                    "with the same names will be replaced. Go on?"):
-                return
-            replace = True
+        # files FaceGuard did not write there are replaced only when the user says so
+        replace = outdir.is_dir() and bool(_others(outdir))
+        if replace and not self.ctx.confirm(
+                "Folder not empty", f"{outdir} already holds files FaceGuard did not write. "
+                "Photos with the same names will be replaced. Go on?"):
+            return
         # resume: photos already protected there with the same settings are skipped
         job = self._job(list(self.ctx.album.inputs), outdir, resume=True, overwrite=replace,
                         photos=self.ctx.album.photo_jobs())  # as found when added
@@ -229,3 +229,12 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
         n = len(self.ctx.album.photos)
         self.ctx.jobs.start(f"Protecting {plural(n, 'photo')}",
                             lambda: protect_album(job, people, cache), on_event, on_finished)
+
+
+def _others(outdir: Path) -> list[Path]:
+    """The files in ``outdir`` no FaceGuard run wrote (none known when its manifest cannot
+    be read: the run says why)."""
+    try:
+        return Manifest.load(outdir).others()
+    except ValueError:
+        return []

@@ -853,3 +853,8 @@ def test_a_folder_not_empty_has_its_photos_replaced_when_the_user_says_so(
     assert asked == ["Folder not empty"]
     assert (outdir / photos[0].name).read_bytes() != b"mine"
     assert manifest_of(outdir)["photos"][photos[0].name]["status"] == "cloaked"
+    # a file the user puts there after the run is theirs: asked about again, not replaced
+    (outdir / "notes.txt").write_text("mine")
+    window.confirm = lambda title, text: asked.append(title) and False
+    window.protect.protect()
+    assert asked == ["Folder not empty"] * 2 and not window.jobs.busy
