@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from faceguard.audit.pairs import AuditError
 from faceguard.audit.protection import AuditFace, Gallery
 from faceguard.detect import Face, FaceDetector
 from faceguard.models.ensemble import Ensemble
@@ -131,6 +132,21 @@ def _use_names(gallery: Gallery, faces: list[AuditFace], names: Sequence[str | N
     gallery.people = [renamed.get(p, p) for p in gallery.people]
     for f in faces:
         f.person = renamed.get(f.person, f.person)
+
+
+def check_gallery(gallery: Path, cloaked: Path) -> None:
+    """Refuse a Known people folder that is, or is inside, the cloaked photos' folder (the
+    one to upload: their photos are not cloaked), or that holds it (its cloaked copies
+    were taken as other people, and the audit called the faces protected)."""
+    known, folder = gallery.resolve(), cloaked.resolve()
+    if folder == known or folder in known.parents:
+        raise AuditError(f"the known people's folder {gallery} must not be inside the "
+                         f"cloaked photos' folder {cloaked}: that folder is the one to "
+                         "upload, and their photos are not cloaked")
+    if known in folder.parents:
+        raise AuditError(f"the known people's folder {gallery} must not hold the cloaked "
+                         f"photos' folder {cloaked}: their cloaked copies would be taken "
+                         "for other people")
 
 
 def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, gallery: Gallery,

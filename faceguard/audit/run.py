@@ -20,7 +20,13 @@ from faceguard.audit.defenses import defense_label
 from faceguard.audit.detection_step import detect_cloaks, too_few
 from faceguard.audit.held_out import CHECK_FACES, CheckCloak, held_out_check, needed
 from faceguard.audit.pairs import AuditError, Pair, changed_faces, find_pairs
-from faceguard.audit.people import GIVE_GALLERY, add_gallery, label_people, likeliest_face
+from faceguard.audit.people import (
+    GIVE_GALLERY,
+    add_gallery,
+    check_gallery,
+    label_people,
+    likeliest_face,
+)
 from faceguard.audit.protection import (
     AuditFace,
     Gallery,
@@ -172,11 +178,8 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
     load_ensemble = load_ensemble or Ensemble.load
     if job.gallery is not None and not job.gallery.is_dir():  # said before the work
         raise AuditError(f"no such folder of known people: {job.gallery}")
-    if job.gallery is not None and job.cloaked.resolve() in (job.gallery.resolve(),
-                                                              *job.gallery.resolve().parents):
-        raise AuditError(f"the known people's folder {job.gallery} must not be inside the "
-                         f"cloaked photos' folder {job.cloaked}: that folder is the one to "
-                         "upload, and their photos are not cloaked")
+    if job.gallery is not None:
+        check_gallery(job.gallery, job.cloaked)
     pairs, manifest = find_pairs(job)
     if not pairs:
         raise AuditError(f"no cloaked photos with their originals found in {job.cloaked}")

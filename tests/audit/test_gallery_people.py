@@ -94,6 +94,11 @@ def test_known_people_missing_or_inside_the_cloaked_folder_are_said_before_any_w
     job = AuditJob(cloaked=tmp_path, outdir=tmp_path.parent / "report", gallery=tmp_path)
     with pytest.raises(AuditError, match="must not be inside the cloaked photos' folder"):
         next(run_audit(job, detector=object(), load_ensemble=lambda names: 1 / 0))
+    # holding it: the cloaked copies were taken for other people, the faces "protected"
+    job = AuditJob(cloaked=tmp_path / "known", outdir=tmp_path.parent / "report",
+                   gallery=tmp_path)
+    with pytest.raises(AuditError, match="must not hold the cloaked photos' folder"):
+        next(run_audit(job, detector=object(), load_ensemble=lambda names: 1 / 0))
 
 
 def test_the_one_person_protected_is_one_person_with_their_references(album_by_person,
