@@ -22,6 +22,12 @@ from faceguard.words import plural
 #: faces it recognised without the cloak (with fewer than 10 of them: every one)
 FOOLED_SHARE = 0.9
 
+#: with fewer people known, being nearest someone else does not count in an audit's
+#: ``protected`` figure (among 2 or 3 people a face past its threshold stays nearest its
+#: own for want of choices: the audit said "not protected" where every face was past
+#: dlib's threshold)
+TOP1_PEOPLE = 10
+
 
 def fooled(faces: Sequence[FaceRecord], made_on: bool | None = None) -> tuple[int, int]:
     """(recognizers that recognise none of the faces, recognizers measured).
@@ -340,5 +346,5 @@ def audit_verdict(rows: Sequence[Mapping], visibility: dict | None = None,
                         visibility=dict(visibility or {}),
                         check_faces=max((r["faces"] for r in rows if r.get("check")),
                                         default=0),
-                        among=people if people > 1 and any(
+                        among=people if people >= TOP1_PEOPLE and any(
                             r["protected_top1"] is not None for r in rows) else 0)

@@ -133,12 +133,13 @@ def test_the_audit_verdict_says_how_a_recognizer_was_judged():
     from faceguard.verdict import audit_verdict
 
     top1 = dict(_row("none", "dlib", 1.0), protected_top1=0.75, protected=0.75)
-    v = audit_verdict([top1, _row("none", "faceres", 1.0, True)], people=4)
-    assert v.made_on == (0, 1) and v.among == 4
+    v = audit_verdict([top1, _row("none", "faceres", 1.0, True)], people=12)
+    assert v.made_on == (0, 1) and v.among == 12
     assert ("(fooled: of the faces it recognised without the cloak, 90% or more beyond its "
-            "match threshold and nearer someone else than them, among the 4 people known)"
+            "match threshold and nearer someone else than them, among the 12 people known)"
             ) in v.details()
-    v = audit_verdict([_row("none", "dlib", 1.0)], people=4)
+    assert audit_verdict([top1], people=4).among == 0  # among a few, the threshold alone
+    v = audit_verdict([_row("none", "dlib", 1.0)], people=12)
     assert v.among == 0 and ("(fooled: of the faces it recognised without the cloak, 90% or "
                              "more beyond its match threshold)") in v.details()
 

@@ -14,8 +14,9 @@ people (the gallery). Per (defense, recognizer) we report:
 - ``protected``: the figure verdicts use. Of the faces the recognizer recognised
   uncloaked (their nearest person right, or within the threshold: ``clean_recognised``
   of them), the share the cloak turned on both counts: beyond the threshold, and
-  nearest to someone else. A face within the threshold is still matched by whoever
-  asks "is this them?", and one the recognizer missed uncloaked is no work of the cloak;
+  nearest to someone else (counted with :data:`~faceguard.verdict.TOP1_PEOPLE` people
+  known or more). A face within the threshold is still matched by whoever asks "is this
+  them?", and one the recognizer missed uncloaked is no work of the cloak;
 - ``held_out``: the recognizer's family was not used to make the cloak (None: not known,
   as without the cloak run's manifest).
 
@@ -49,6 +50,7 @@ from faceguard.detect import Face
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
 from faceguard.regions import crop_face
+from faceguard.verdict import TOP1_PEOPLE
 from faceguard.words import plural
 
 #: faces are audited with their box about this wide (what recognizers get to see)
@@ -236,6 +238,7 @@ class ProtectionRow:
     clean_verify: float | None
     protected: float | None = None
     clean_recognised: float | None = None
+    among: int = 0  # the most people a face was picked out among
 
 
 def not_made_on(family: str, cloak_families: set[str]) -> bool | None:
@@ -288,8 +291,8 @@ def protection_table(faces: Sequence[AuditFace], gallery: Gallery, ensemble: Ens
         defend = defenses[name]
         ens, gal, thr = _recognizers(defend, ensemble, gallery, thresholds)
         stats: dict[str, dict[str, list]] = {
-            m: {"t1": [], "v": [], "d": [], "ct1": [], "cv": [], "seen": [], "turned": []}
-            for m in ens.names}
+            m: {"t1": [], "v": [], "d": [], "ct1": [], "cv": [], "seen": [], "turned": [],
+                "among": [0]} for m in ens.names}
         clean_all = _embed_faces(ens, defend, faces, cloaked=False)
         cloaked_all = _embed_faces(ens, defend, faces, cloaked=True)
         for i, face in enumerate(faces):
@@ -302,6 +305,7 @@ def protection_table(faces: Sequence[AuditFace], gallery: Gallery, ensemble: Ens
                     continue  # no other photo of this person to recognise them by
                 own = cents[people.index(face.person)]
                 s = stats[m]
+                s["among"].append(len(people))
                 recognised = []
                 for emb, top1, verify in ((cloaked, "t1", "v"), (clean, "ct1", "cv")):
                     d = r.compare(emb[m][None], cents)
@@ -310,7 +314,9 @@ def protection_table(faces: Sequence[AuditFace], gallery: Gallery, ensemble: Ens
                     if len(people) > 1:
                         s[top1].append(named)
                     s[verify].append(d_own < thr[m])
-                    recognised.append(named or d_own < thr[m])
+                    # nearest among a few people is a coin toss: then the threshold alone
+                    recognised.append(named and len(people) >= TOP1_PEOPLE
+                                      or d_own < thr[m])
                     if top1 == "t1":
                         s["d"].append(d_own / thr[m])
                 s["seen"].append(recognised[1])
@@ -325,7 +331,8 @@ def protection_table(faces: Sequence[AuditFace], gallery: Gallery, ensemble: Ens
                 protected_verify=_share(s["v"], invert=True),
                 mean_distance=round(float(np.mean(s["d"])), 3) if s["d"] else None,
                 clean_top1=_share(s["ct1"]), clean_verify=_share(s["cv"]),
-                protected=_share(s["turned"]), clean_recognised=_share(s["seen"])))
+                protected=_share(s["turned"]), clean_recognised=_share(s["seen"]),
+                among=max(s["among"])))
         yield Event(k, len(names), "trying defenses", result=rows if k == len(names) else None)
 
 

@@ -20,7 +20,7 @@ from faceguard.audit.defenses import defense_label
 from faceguard.audit.people import GIVE_GALLERY
 from faceguard.audit.run import AuditResult
 from faceguard.settings import METHODS
-from faceguard.verdict import protected_share, recognised_clean
+from faceguard.verdict import TOP1_PEOPLE, protected_share, recognised_clean
 from faceguard.words import RATIOS, plural
 
 
@@ -66,7 +66,7 @@ def plain_names(result: AuditResult) -> dict[str, dict[str, str]]:
 
 def _metric(row: dict) -> tuple[float | None, str]:
     """The protection figure of a row (:func:`protected_share`) and how it was measured."""
-    how = ("beyond threshold and nearest someone else" if row["protected_top1"] is not None
+    how = ("beyond threshold and nearest someone else" if row.get("among", 0) >= TOP1_PEOPLE
            else "beyond threshold")
     return protected_share(row), how
 

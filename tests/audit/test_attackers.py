@@ -231,6 +231,9 @@ def test_protection_counts_the_faces_recognised_uncloaked_turned_on_both_counts(
     gallery = Gallery()
     for person, x in (("p", 0.0), ("q", 1.5)):
         gallery.add(person, f"{person}.jpg", {"toy": torch.tensor([x, 0.0])})
+    few = Gallery(dict(gallery.embeddings), list(gallery.people), list(gallery.photos))
+    for k in range(8):  # far from everyone: 10 people known, top-1 counts
+        gallery.add(f"far{k}", f"far{k}.jpg", {"toy": torch.tensor([100.0 + k, 100.0])})
     uncloaked = torch.tensor([[0.1, 0], [0, 0.1], [0.1, 0.1], [1.6, 0]])
     cloaked_ = torch.tensor([
         [2.5, 0],  # beyond the threshold, nearest q: protected
@@ -245,6 +248,11 @@ def test_protection_counts_the_faces_recognised_uncloaked_turned_on_both_counts(
                                    {"other"}))[-1].result
     assert (row.protected_top1, row.protected_verify) == (0.75, 0.75)
     assert row.clean_recognised == 0.75 and row.protected == round(1 / 3, 4)
+    assert row.among == 10
+    # among 2 people nearest is a coin toss: the threshold alone counts
+    (row,) = list(protection_table(faces, few, ens, {"none": make_defense("none")},
+                                   {"other"}))[-1].result
+    assert row.protected == round(2 / 3, 4) and row.among == 2
 
 
 # ---------------------------------------------------------------- stand-ins and the audit
