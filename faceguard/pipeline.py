@@ -35,13 +35,21 @@ from faceguard.io import (
     PhotoError,
     PixelLimit,
     find_photos,
-    resolved,
 )
 from faceguard.manifest import Manifest, file_stat, find_mask
 from faceguard.models.ensemble import Ensemble
 from faceguard.one_photo import cloak_photo, shared_names
 from faceguard.output_folder import check_outdir, hold, make_outdir
-from faceguard.planning import SELF, Plan, make_plan, needs_others, other_people, whose_faces
+from faceguard.planning import (
+    SELF,
+    UNNAMED,
+    Plan,
+    make_plan,
+    needs_others,
+    other_people,
+    reference_groups,
+    whose_faces,
+)
 from faceguard.progress import Event, stepwise
 from faceguard.settings import DEFAULT_FORMAT, DEFAULT_QUALITY, CloakSettings
 from faceguard.unseen import load_unseen
@@ -145,7 +153,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     if mask is not None:
         protected = [Person(mask.person, {m: c[None].to(ensemble.device) for m, c in
                                           mask.settings["centroids"].items()})]
-    for name, photos in _reference_groups(job.protect or []) if mask is None else []:
+    for name, photos in reference_groups(job.protect or []) if mask is None else []:
         read: list[Person] = []
         yield from _collect(reference_person(name, photos, detector, ensemble), read.append)
         groups = split_people(ensemble, read[0])
@@ -230,8 +238,11 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     if mask is None and plan.masks:
         manifest.private_folder.mkdir(exist_ok=True)  # not uploaded, and not shared:
         manifest.private_folder.chmod(0o700)  # its owner's alone, one made before too
-        files = [plan.masks[k].save(manifest.private_folder / f"{slug(protected[k].name)}"
-                                    ".mask.pt") for k in sorted(plan.masks)]
+        names = [slug(protected[k].name) for k in sorted(plan.masks)]
+        names = [n if names[:i].count(n) == 0 else f"{n}-{names[:i].count(n) + 1}"
+                 for i, n in enumerate(names)]  # "x/alice" and "x-alice": two files
+        files = [plan.masks[k].save(manifest.private_folder / f"{name}.mask.pt")
+                 for k, name in zip(sorted(plan.masks), names, strict=True)]
         manifest.data["masks"] = [f.relative_to(job.outdir).as_posix() for f in files]
     manifest.save()
 
@@ -308,37 +319,6 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     finally:  # done, stopped or failed: every photo written is recorded
         manifest.end()
         held.close()
-
-
-#: the name of a person given as photos, not as a folder
-UNNAMED = "the person to protect"
-
-
-def _reference_groups(protect: Sequence[Path]) -> list[tuple[str, list[Path]]]:
-    """(name, reference photos) of each person ``protect`` names: a folder is one person,
-    named after it (``people/person-1`` -> "person-1": it names their mask file, the
-    manifest's faces and the audit's figures; two folders, two people, each keeping
-    their name when a third is added), and the photos given one by one are "the person
-    to protect". A folder given twice is one person; a photo in two folders given
-    (``people people/alice``) is the innermost's; folders without photos are left out."""
-    folders: dict[Path, Path] = {}  # each folder once, as first given
-    for given in protect:
-        if given.is_dir():
-            folders.setdefault(resolved(given), given)
-    owner: dict[Path, Path] = {}
-    for folder in sorted(folders, key=lambda f: -len(f.parts)):  # the innermost first
-        for photo in find_photos([folders[folder]]):
-            owner.setdefault(resolved(photo), folder)
-    groups: list[tuple[str, list[Path]]] = []
-    for folder, given in folders.items():
-        name = folder.name or UNNAMED
-        if any(n == name for n, _ in groups):  # a/person and b/person: two people
-            name = f"{folder.parent.name}/{name}"
-        if photos := [p for p in find_photos([given]) if owner[resolved(p)] == folder]:
-            groups.append((name, photos))
-    if loose := [p for p in protect if not p.is_dir()]:
-        groups.append((UNNAMED, loose))
-    return groups
 
 
 def _manifest(outdir: Path) -> Manifest:

@@ -1,5 +1,6 @@
-"""What a cloak run needs before the first photo: who is whom in the album, and what
-the method needs beyond the settings (the local classifier, decoys, universal masks).
+"""What a cloak run needs before the first photo: whom to protect, who is whom in the
+album, and what the method needs beyond the settings (the local classifier, decoys,
+universal masks).
 
 :func:`faceguard.pipeline.cloak_album` scans the album, then calls :func:`whose_faces`,
 :func:`other_people` and :func:`make_plan`; how each becomes an attack is
@@ -16,7 +17,7 @@ import torch
 
 from faceguard.album import AlbumError, PhotoFaces, album_people
 from faceguard.identity import FaceClassifier, Person, mean_distance
-from faceguard.io import Photo, load_photo, to_tensor
+from faceguard.io import Photo, find_photos, load_photo, resolved, to_tensor
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import StepCallback, no_steps
 from faceguard.settings import CloakSettings
@@ -171,3 +172,37 @@ def _fit_mask(s: CloakSettings, ensemble: Ensemble, person: Person, index: int,
                          {"method": s.method, "algorithm": algorithm, "eps": s.eps,
                           "faces": len(faces_t), "preset": s.preset, "floor": s.floor},
                          rate)
+
+
+#: the name of a person given as photos, not as a folder
+UNNAMED = "the person to protect"
+
+
+def reference_groups(protect: Sequence[Path]) -> list[tuple[str, list[Path]]]:
+    """(name, reference photos) of each person ``protect`` names: a folder is one person,
+    named after it (``people/person-1`` -> "person-1": it names their mask file, the
+    manifest's faces and the audit's figures; two folders, two people, each keeping
+    their name when a third is added), and the photos given one by one are "the person
+    to protect". A folder given twice is one person; a photo in two folders given
+    (``people people/alice``) is the innermost's; folders without photos are left out."""
+    folders: dict[Path, Path] = {}  # each folder once, as first given
+    for given in protect:
+        if given.is_dir():
+            folders.setdefault(resolved(given), given)
+    owner: dict[Path, Path] = {}
+    for folder in sorted(folders, key=lambda f: -len(f.parts)):  # the innermost first
+        for photo in find_photos([folders[folder]]):
+            owner.setdefault(resolved(photo), folder)
+    groups: list[tuple[str, list[Path]]] = []
+    for folder, given in folders.items():
+        # a/x/alice and b/x/alice: as many of its folders' names as tell it apart, in any order
+        k = 1
+        while k < len(folder.parts) and any(f != folder and f.parts[-k:] == folder.parts[-k:]
+                                            for f in folders):
+            k += 1
+        name = "/".join(folder.parts[-k:]).lstrip("/") or UNNAMED
+        if photos := [p for p in find_photos([given]) if owner[resolved(p)] == folder]:
+            groups.append((name, photos))
+    if loose := [p for p in protect if not p.is_dir()]:
+        groups.append((UNNAMED, loose))
+    return groups

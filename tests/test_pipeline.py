@@ -824,7 +824,7 @@ def test_each_folder_given_is_a_person_named_after_it(tmp_path):
     with two folders both were "the person to protect (1)" and "(2)", by the order of
     their photos: adding a person renamed the first, and --resume redid all their
     photos. Photos given one by one are "the person to protect"."""
-    from faceguard.pipeline import _reference_groups
+    from faceguard.planning import reference_groups
 
     people = tmp_path / "people"
     for name in ("person-1", "person-2", "empty"):
@@ -833,21 +833,25 @@ def test_each_folder_given_is_a_person_named_after_it(tmp_path):
         (people / name).write_bytes(b"")
     me = tmp_path / "me.jpg"
     me.write_bytes(b"")
-    groups = _reference_groups([people / "person-1", people / "person-2", people / "empty",
+    groups = reference_groups([people / "person-1", people / "person-2", people / "empty",
                                 me])
     assert [(name, [p.name for p in photos]) for name, photos in groups] == [
         ("person-1", ["a.jpg"]), ("person-2", ["b.jpg", "c.jpg"]),
         ("the person to protect", ["me.jpg"])]
-    assert [name for name, _ in _reference_groups([people / "person-1" / ".."])] == ["people"]
-    twice = _reference_groups([people / "person-1", people / "person-1" / ".." / "person-1"])
+    assert [name for name, _ in reference_groups([people / "person-1" / ".."])] == ["people"]
+    twice = reference_groups([people / "person-1", people / "person-1" / ".." / "person-1"])
     assert [name for name, _ in twice] == ["person-1"]  # one folder, spelled twice
-    nested = _reference_groups([people, people / "person-2"])  # the innermost's photos
+    nested = reference_groups([people, people / "person-2"])  # the innermost's photos
     assert [(name, [p.name for p in photos]) for name, photos in nested] == [
         ("people", ["a.jpg"]), ("person-2", ["b.jpg", "c.jpg"])]
     (tmp_path / "other" / "person-1").mkdir(parents=True)
     (tmp_path / "other" / "person-1" / "d.jpg").write_bytes(b"")
-    same_name = _reference_groups([people / "person-1", tmp_path / "other" / "person-1"])
-    assert [name for name, _ in same_name] == ["person-1", "other/person-1"]
+    same_name = reference_groups([people / "person-1", tmp_path / "other" / "person-1"])
+    assert [name for name, _ in same_name] == ["people/person-1", "other/person-1"]
+    # in any order: the names do not depend on it (--resume would redo the photos)
+    assert [name for name, _ in reference_groups([tmp_path / "other" / "person-1",
+                                                   people / "person-1"])] == [
+        "other/person-1", "people/person-1"]
 
 
 def test_a_name_that_is_not_utf8_draws_its_own_seed():
