@@ -493,7 +493,9 @@ def test_a_face_line_gives_the_written_files_score_where_its_compression_lowers_
     from faceguard.visibility import summary
 
     cloak = {"ssimulacra2": 88.6, "jpeg_equivalent": 75, "ciede2000_p95": 1.0}
-    assert summary(cloak | {"saved_ssimulacra2": 84.29}).endswith(
+    line = summary(cloak | {"saved_ssimulacra2": 84.29})
+    assert line.endswith(
         "2.3 is just noticeable; 84.3 in the file written, its compression included)")
+    assert line.startswith("invisible at normal size, faint up close")  # the file's words
     assert "file written" not in summary(cloak | {"saved_ssimulacra2": 88.4})
     assert "file written" not in summary(cloak)

@@ -65,12 +65,13 @@ def summary(quality: dict) -> str:
             if "jpeg_equivalent" in quality else "")
     colour = (f"; colour shift p95 {quality['ciede2000_p95']:.1f}, 2.3 is just noticeable"
               if "ciede2000_p95" in quality else "")
-    # the cloak keeps the floor; a JPEG or WebP file adds its own loss, said where it counts
+    # the cloak keeps the floor; a JPEG or WebP file adds its own loss, said where it counts,
+    # and the words are the file's: it is what is seen
     saved = quality.get("saved_ssimulacra2", 100.0)
     written = (f"; {saved:.1f} in the file written, its compression included"
                if saved < quality["ssimulacra2"] - 0.5 else "")
-    return (f"{describe(quality['ssimulacra2'])} (SSIMULACRA2 {quality['ssimulacra2']:.1f}"
-            f"{like}{colour}{written})")
+    return (f"{describe(min(saved, quality['ssimulacra2']))} (SSIMULACRA2 "
+            f"{quality['ssimulacra2']:.1f}{like}{colour}{written})")
 
 
 def in_words(quality: dict) -> str:
