@@ -139,14 +139,17 @@ def check_gallery(gallery: Path, cloaked: Path) -> None:
     one to upload: their photos are not cloaked), or that holds it (its cloaked copies
     were taken as other people, and the audit called the faces protected)."""
     known, folder = gallery.resolve(), cloaked.resolve()
-    if folder == known or folder in known.parents:
-        raise AuditError(f"the known people's folder {gallery} must not be inside the "
-                         f"cloaked photos' folder {cloaked}: that folder is the one to "
-                         "upload, and their photos are not cloaked")
     if known in folder.parents:
         raise AuditError(f"the known people's folder {gallery} must not hold the cloaked "
                          f"photos' folder {cloaked}: their cloaked copies would be taken "
                          "for other people")
+    # a person's sub-folder linked into the cloaked folder is inside it too
+    inside = [sub for sub in (gallery, *gallery.iterdir()) if sub.is_dir()
+              and (folder == sub.resolve() or folder in sub.resolve().parents)]
+    if inside:
+        raise AuditError(f"the known people's folder {inside[0]} must not be inside the "
+                         f"cloaked photos' folder {cloaked}: that folder is the one to "
+                         "upload, and their photos are not cloaked")
 
 
 def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, gallery: Gallery,

@@ -94,6 +94,13 @@ def test_known_people_missing_or_inside_the_cloaked_folder_are_said_before_any_w
     job = AuditJob(cloaked=tmp_path, outdir=tmp_path.parent / "report", gallery=tmp_path)
     with pytest.raises(AuditError, match="must not be inside the cloaked photos' folder"):
         next(run_audit(job, detector=object(), load_ensemble=lambda names: 1 / 0))
+    # a person's folder linked into it
+    (tmp_path.parent / "gallery").mkdir(exist_ok=True)
+    (tmp_path.parent / "gallery" / "ann").symlink_to(tmp_path / "known" / "ann")
+    job = AuditJob(cloaked=tmp_path, outdir=tmp_path.parent / "report",
+                   gallery=tmp_path.parent / "gallery")
+    with pytest.raises(AuditError, match="gallery/ann must not be inside the cloaked"):
+        next(run_audit(job, detector=object(), load_ensemble=lambda names: 1 / 0))
     # holding it: the cloaked copies were taken for other people, the faces "protected"
     job = AuditJob(cloaked=tmp_path / "known", outdir=tmp_path.parent / "report",
                    gallery=tmp_path)
