@@ -307,6 +307,12 @@ class Manifest:
                     outputs.add(path)
         return frozenset(outputs)
 
+    def written_since(self, started_ns: int) -> int:
+        """How many photos it records as written since ``started_ns`` (a run's start, in
+        ``time.time_ns()``): a photo cloaked beside the last one, and kept as the run was
+        stopped, has no event of its own."""
+        return sum(e.get("output_stat", [0, 0])[1] >= started_ns for e in self.photos.values())
+
     def others(self) -> list[Path]:
         """The files in the folder no run wrote (the user's own), hidden ones left out."""
         wrote = self.wrote()

@@ -337,3 +337,17 @@ def test_the_files_no_run_wrote_are_the_users(tmp_path):
         (tmp_path / name).write_bytes(b"x")
     assert sorted(p.relative_to(tmp_path).as_posix() for p in m.others()) == [
         "notes.txt", "sub/b.jpg"]
+
+
+def test_the_photos_a_run_wrote_are_counted_from_its_start(tmp_path):
+    """A photo cloaked beside the last one, and kept as the run stopped, has no event:
+    the count of photos written was one short."""
+    import time
+
+    m = Manifest(tmp_path)
+    started = time.time_ns()
+    m.data["photos"] = {"old.jpg": {"output_stat": [1, started - 10**9]},
+                        "a.jpg": {"output_stat": [1, started + 1]},
+                        "b.jpg": {"output_stat": [1, started + 2]},
+                        "failed.jpg": {"status": "failed"}}
+    assert m.written_since(started) == 2

@@ -214,9 +214,7 @@ def run(args: argparse.Namespace) -> int:
             print("faceguard cloak: interrupted before any photo was written",
                   file=sys.stderr)
             return 130
-        # counted in the manifest: such a photo is kept with no line above
-        done = sum(e.get("output_stat", [0, 0])[1] >= started
-                   for e in Manifest.load(args.out).photos.values())
+        done = Manifest.load(args.out).written_since(started)  # some had no line above
         print(f"faceguard cloak: interrupted after {plural(done, 'photo')} written; "
               f"every photo finished is kept and in {manifest}: the same "
               "command with --resume goes on from there", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -217,8 +218,8 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
                 self.ctx.tell("Protection stopped", message)
                 self.results_note.setText(f"Stopped: {message}")
             elif outcome == "cancelled":
-                self.results_note.setText(f"Stopped: {plural(self.cloaked_count(), 'photo')} "
-                                          "cloaked so far; the files in the folder are all "
+                self.results_note.setText(f"Stopped: {plural(_written(outdir, started), 'photo')} "
+                                          "written so far; the files in the folder are all "
                                           "complete. Run again to finish the rest.")
             else:
                 # a stronger preset does not change a saved mask
@@ -227,6 +228,7 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
                                           + "".join(f"\nNote: {n}." for n in notes))
 
         n = len(self.ctx.album.photos)
+        started = time.time_ns()  # the photos written since are this run's
         self.ctx.jobs.start(f"Protecting {plural(n, 'photo')}",
                             lambda: protect_album(job, people, cache), on_event, on_finished)
 
@@ -238,3 +240,12 @@ def _others(outdir: Path) -> list[Path]:
         return Manifest.load(outdir).others()
     except ValueError:
         return []
+
+
+def _written(outdir: Path, started: int) -> int:
+    """How many photos the run started at ``started`` (ns) wrote into ``outdir``: a photo
+    cloaked beside the last one and kept as it stopped has no row."""
+    try:
+        return Manifest.load(outdir).written_since(started)
+    except ValueError:
+        return 0
