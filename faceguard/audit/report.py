@@ -172,8 +172,8 @@ def heatmap_png(result: AuditResult) -> str | None:
     for (i, j), v in np.ndenumerate(grid):
         if not np.isnan(v):
             ax.text(j, i, f"{v:.0%}", ha="center", va="center", fontsize=9)
-    ax.set_title("Share of the faces recognised uncloaked that the cloak protects, per "
-                 "defense and recognizer", wrap=True)
+    ax.set_title("Of the clean faces each recognizer still recognised, the share the cloak "
+                 "protects, per defense", wrap=True)
     fig.colorbar(im, ax=ax, fraction=0.04)
     return _png(fig)
 
