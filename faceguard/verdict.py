@@ -260,22 +260,22 @@ class AuditVerdict:
             first += (f"; {m} of {others} it was not{self._how_checked()}" if others else
                       "; none it was not made on was checked, so it cannot be called "
                       "protected against a platform's own")
-        return " ".join([
-            first + self._judged() + ".",
+        return " ".join(part for part in [
+            first + ".",
             "After re-upload: " + _after(*self.reupload, "recognizer") + ".",
             "After deliberate clean-up: " + _after(*self.cleanup, "clean-up") + ".",
-            f"How visible: {in_words(self.visibility)}."])
+            f"How visible: {in_words(self.visibility)}.", self._judged()] if part)
 
     def _judged(self) -> str:
-        """How a face counts as recognised: the audit's and the cloak's lines can differ,
-        as a face past a recognizer's threshold may still be nearer its person than
-        anyone else known."""
+        """How a recognizer counts as fooled, last (after the facts it defines): the
+        audit's and the cloak's lines can differ, as a face past a recognizer's threshold
+        may still be nearer its person than anyone else known."""
         if not self.made_on[1] + self.not_made_on[1] + self.unknown[1]:
             return ""
-        named = (f" and nearer someone else than them, among the {self.among} people known"
+        named = (f" and nearer someone else than to them, among the {self.among} people known"
                  if self.among else "")
-        return (f" (fooled: of the faces it recognised without the cloak, "
-                f"{FOOLED_SHARE:.0%} or more beyond its match threshold{named})")
+        return (f"A recognizer counts as fooled when {FOOLED_SHARE:.0%} or more of the faces "
+                f"it recognised without the cloak are beyond its match threshold{named}.")
 
     def _how_checked(self) -> str:
         if not self.check_faces:

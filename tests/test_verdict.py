@@ -98,12 +98,11 @@ def test_audit_verdict_protected_in_the_issues_words():
     v = audit_verdict(rows, {"ssimulacra2": 78.0, "jpeg_equivalent": 90})
     assert v.status == "protected"
     assert v.words() == (
-        "Protected. Protected against 2 of 2 recognizers it was made on; 1 of 1 it was not "
-        "(fooled: of the faces it recognised without the cloak, 90% or more beyond its match "
-        "threshold). "
+        "Protected. Protected against 2 of 2 recognizers it was made on; 1 of 1 it was not. "
         "After re-upload: still protected. After deliberate clean-up: protected against "
         "2 of 4 clean-ups. How visible: invisible at normal size, faint up close (like "
-        "JPEG quality 90).")
+        "JPEG quality 90). A recognizer counts as fooled when 90% or more of the faces it "
+        "recognised without the cloak are beyond its match threshold.")
 
 
 def test_audit_verdict_partly_and_unprotected_and_unchecked():
@@ -112,7 +111,7 @@ def test_audit_verdict_partly_and_unprotected_and_unchecked():
     partly = audit_verdict([_row("none", "dlib", 1.0), _row("none", "faceres", 0.5, True),
                             _row("jpeg75", "dlib", 0.8), _row("jpeg75", "faceres", 0.0, True)])
     assert partly.status == "partly" and partly.headline == "Partly protected."
-    assert "it was made on; 0 of 1 it was not (fooled: " in partly.details()
+    assert "it was made on; 0 of 1 it was not. After" in partly.details()
     assert "After re-upload: not protected." in partly.details()
     assert "After deliberate clean-up: not checked." in partly.details()
     assert "How visible: not measured." in partly.details()
@@ -135,13 +134,13 @@ def test_the_audit_verdict_says_how_a_recognizer_was_judged():
     top1 = dict(_row("none", "dlib", 1.0), protected_top1=0.75, protected=0.75)
     v = audit_verdict([top1, _row("none", "faceres", 1.0, True)], people=12)
     assert v.made_on == (0, 1) and v.among == 12
-    assert ("(fooled: of the faces it recognised without the cloak, 90% or more beyond its "
-            "match threshold and nearer someone else than them, among the 12 people known)"
-            ) in v.details()
+    assert v.details().endswith(
+        "A recognizer counts as fooled when 90% or more of the faces it recognised without "
+        "the cloak are beyond its match threshold and nearer someone else than to them, "
+        "among the 12 people known.")
     assert audit_verdict([top1], people=4).among == 0  # among a few, the threshold alone
     v = audit_verdict([_row("none", "dlib", 1.0)], people=12)
-    assert v.among == 0 and ("(fooled: of the faces it recognised without the cloak, 90% or "
-                             "more beyond its match threshold)") in v.details()
+    assert v.among == 0 and v.details().endswith("are beyond its match threshold.")
 
 
 def test_without_the_cloaks_recognizers_known_none_counts_as_a_platforms_own():
@@ -154,7 +153,7 @@ def test_without_the_cloaks_recognizers_known_none_counts_as_a_platforms_own():
     assert v.status == "unchecked" and v.unknown == (2, 2) and v.not_made_on == (0, 0)
     assert v.details().startswith(
         "Protected against 2 of 2 recognizers; which of them the cloak was made on is not "
-        "known (no FaceGuard manifest), so none counts as a platform's own (fooled: ")
+        "known (no FaceGuard manifest), so none counts as a platform's own. After")
     assert audit_verdict([_row("none", "dlib", 0.5, held_out=None),
                           _row("none", "faceres", 1.0, held_out=None)]).status == "partly"
 

@@ -122,12 +122,12 @@ def test_the_verdict_comes_first_in_the_report(tmp_path):
     body = html_path.read_text().split("<body>", 1)[1]
     first = body.split("</p>", 1)[0]
     assert first == ("<h1>FaceGuard audit</h1><p class=verdict><b>Partly protected.</b> "
-                     "Protected against 1 of 1 recognizer it was made on; 1 of 1 it was not "
-                     "(fooled: of the faces it recognised without the cloak, 90% or more "
-                     "beyond its match threshold). "
+                     "Protected against 1 of 1 recognizer it was made on; 1 of 1 it was not. "
                      "After re-upload: protected against 1 of 2 recognizers. After deliberate "
                      "clean-up: not checked. How visible: faint at normal size, visible up "
-                     "close (like JPEG quality 80).")
+                     "close (like JPEG quality 80). A recognizer counts as fooled when 90% or "
+                     "more of the faces it recognised without the cloak are beyond its match "
+                     "threshold.")
     verdict = json.loads(json_path.read_text())["verdict"]
     assert verdict["status"] == "partly" and verdict["reupload"] == [1, 2]
     assert "<h2>In detail</h2>" in body  # the findings follow the verdict

@@ -25,7 +25,7 @@ def _show(window, rows: list[dict], visibility: dict | None = None) -> str:
 
 @pytest.mark.parametrize("shares, headline, detail", [
     ((1.0, 1.0, 1.0), "Protected.", "After re-upload: still protected."),
-    ((1.0, 0.0, 1.0), "Partly protected.", "it was made on; 0 of 1 it was not (fooled: "),
+    ((1.0, 0.0, 1.0), "Partly protected.", "it was made on; 0 of 1 it was not. After"),
     ((0.0, 0.2, 0.0), "Not protected.", "Protected against 0 of 1 recognizer it was made on"),
 ])
 def test_verdict_wording(make_window, shares, headline, detail):
