@@ -46,7 +46,7 @@ from faceguard.io import (
 )
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
-from faceguard.verdict import AuditVerdict, audit_verdict
+from faceguard.verdict import TOP1_PEOPLE, AuditVerdict, audit_verdict
 from faceguard.visibility import measure_face, most_visible
 from faceguard.words import plural
 from faceguard.workers import in_parallel
@@ -274,11 +274,12 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
                          "clean faces match." for folder, (name, photo) in linked.items()]
     result.faces = len(faces)
     result.people = len(set(gallery.people))
-    if result.people < 2:
-        result.notes.append("Only one person is known, so top-1 identification cannot be "
-                            f"tested; add other people {GIVE_GALLERY}. "
-                            "Protection is measured by verification (distance beyond the "
-                            "threshold).")
+    if result.people < TOP1_PEOPLE:  # nearest among a few people says little
+        known = ("Only one person is known" if result.people < 2 else
+                 f"Only {result.people} people are known, under {TOP1_PEOPLE}")
+        result.notes.append(f"{known}, so top-1 identification is not counted; add other "
+                            f"people {GIVE_GALLERY}. Protection is measured by verification "
+                            "(distance beyond the threshold).")
 
     # 3. protection per defense and recognizer, the learning defenses trained first
     if trained := [n for n, d in defenses.items() if hasattr(d, "fit")]:

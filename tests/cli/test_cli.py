@@ -228,6 +228,8 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
     assert all(r["protected_top1"] is not None for r in data["protection"])
     assert data["verdict"]["words"].endswith(
         "of the faces it recognised without the cloak are beyond its match threshold.")
+    assert any(n.startswith("Only 2 people are known, under 10, so top-1 identification is "
+                            "not counted") for n in data["notes"])
     # the verdict comes first, in plain words; the details only with --verbose
     assert audit.stdout.splitlines()[0] == data["verdict"]["words"]
     assert "recognizer it was made on" in data["verdict"]["words"]
