@@ -33,7 +33,7 @@ PROTECTION_COLUMNS = [  # (key, title)
     ("model", "Recognizer"),
     ("held_out", "Not made on"),
     ("faces", "Faces"),
-    ("protected", "Protected"),  # first seen: of the faces recognised without the cloak
+    ("protected", "Protected"),  # of the faces recognised without the cloak: its tooltip
     ("clean_recognised", "Clean faces still recognised"),
     ("mean_distance", "Distance / threshold"),
 ]

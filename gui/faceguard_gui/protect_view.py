@@ -183,7 +183,7 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
         if outdir is None or self._whom():
             return
         # files FaceGuard did not write there are replaced only when the user says so
-        replace = outdir.is_dir() and bool(_others(outdir))
+        replace = outdir.is_dir() and bool(_manifest(outdir).others())
         if replace and not self.ctx.confirm(
                 "Folder not empty", f"{outdir} already holds files FaceGuard did not write. "
                 "Photos with the same names will be replaced. Go on?"):
@@ -218,9 +218,11 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
                 self.ctx.tell("Protection stopped", message)
                 self.results_note.setText(f"Stopped: {message}")
             elif outcome == "cancelled":
-                self.results_note.setText(f"Stopped: {plural(_written(outdir, started), 'photo')} "
-                                          "written so far; the files in the folder are all "
-                                          "complete. Run again to finish the rest.")
+                # counted in the manifest: a photo cloaked beside the last one has no row
+                written = _manifest(outdir).written_since(started)
+                self.results_note.setText(f"Stopped: {plural(written, 'photo')} written so "
+                                          "far; the files in the folder are all complete. "
+                                          "Run again to finish the rest.")
             else:
                 # a stronger preset does not change a saved mask
                 stronger = None if job.mask else job.settings.stronger
@@ -233,19 +235,9 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
                             lambda: protect_album(job, people, cache), on_event, on_finished)
 
 
-def _others(outdir: Path) -> list[Path]:
-    """The files in ``outdir`` no FaceGuard run wrote (none known when its manifest cannot
-    be read: the run says why)."""
+def _manifest(outdir: Path) -> Manifest:
+    """The folder's manifest, or an empty one where it cannot be read (the run says why)."""
     try:
-        return Manifest.load(outdir).others()
+        return Manifest.load(outdir)
     except ValueError:
-        return []
-
-
-def _written(outdir: Path, started: int) -> int:
-    """How many photos the run started at ``started`` (ns) wrote into ``outdir``: a photo
-    cloaked beside the last one and kept as it stopped has no row."""
-    try:
-        return Manifest.load(outdir).written_since(started)
-    except ValueError:
-        return 0
+        return Manifest(outdir)
