@@ -174,9 +174,9 @@ def tally(faces: Sequence[FaceRecord]) -> Tally:
 
 def protected_share(row: Mapping) -> float | None:
     """A protection row's figure: of the faces the recognizer recognised uncloaked, the
-    share the cloak turned, beyond the match threshold and (with two people or more
-    known) nearest to someone else (``protected``, see :mod:`faceguard.audit.protection`);
-    None when it recognised none of them."""
+    share the cloak turned, beyond the match threshold and (with :data:`TOP1_PEOPLE`
+    people known or more) nearest to someone else (``protected``, see
+    :mod:`faceguard.audit.protection`); None when it recognised none of them."""
     return row["protected"]
 
 
