@@ -308,9 +308,8 @@ class Manifest:
         return frozenset(outputs)
 
     def written_since(self, started_ns: int) -> int:
-        """How many photos it records as written since ``started_ns`` (a run's start, in
-        ``time.time_ns()``): a photo cloaked beside the last one, and kept as the run was
-        stopped, has no event of its own."""
+        """How many photos it records as written since ``started_ns`` (``time.time_ns()``
+        at a run's start): one kept as the run was stopped may have had no event."""
         return sum(e.get("output_stat", [0, 0])[1] >= started_ns for e in self.photos.values())
 
     def others(self) -> list[Path]:
