@@ -12,6 +12,7 @@ import torch
 from faceguard.audit.pairs import AuditError
 from faceguard.audit.protection import AuditFace, Gallery
 from faceguard.detect import Face, FaceDetector
+from faceguard.io import resolved
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
 from faceguard.words import plural
@@ -138,14 +139,14 @@ def check_gallery(gallery: Path, cloaked: Path) -> None:
     """Refuse a Known people folder that is, or is inside, the cloaked photos' folder (the
     one to upload: their photos are not cloaked), or that holds it (its cloaked copies
     were taken as other people, and the audit called the faces protected)."""
-    known, folder = gallery.resolve(), cloaked.resolve()
+    known, folder = resolved(gallery), resolved(cloaked)
     if known in folder.parents:
         raise AuditError(f"the known people's folder {gallery} must not hold the cloaked "
                          f"photos' folder {cloaked}: their cloaked copies would be taken "
                          "for other people")
     # a person's sub-folder linked into the cloaked folder is inside it too
-    inside = [sub for sub in (gallery, *gallery.iterdir()) if sub.is_dir()
-              and (folder == sub.resolve() or folder in sub.resolve().parents)]
+    inside = [sub for sub in (gallery, *gallery.iterdir())
+              if sub.is_dir() and folder in (resolved(sub), *resolved(sub).parents)]
     if inside:
         raise AuditError(f"the known people's folder {inside[0]} must not be inside the "
                          f"cloaked photos' folder {cloaked}: that folder is the one to "

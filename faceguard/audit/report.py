@@ -29,10 +29,11 @@ def check_report_folder(outdir: Path, cloaked: Path) -> None:
     inside the folder of ``cloaked`` photos: the report shows the uncloaked faces, and
     that folder is what gets uploaded."""
     from faceguard.album import AlbumError
+    from faceguard.io import resolved
     from faceguard.output_folder import check_outdir
 
     check_outdir(outdir, [])  # a file on the way
-    out, folder = outdir.resolve(), Path(cloaked).resolve()
+    out, folder = resolved(outdir), resolved(cloaked)
     if out == folder or folder in out.parents:
         raise AlbumError(f"the report folder {outdir} must not be inside the cloaked photos' "
                          f"folder {cloaked}: the report shows the uncloaked faces, and that "
