@@ -8,6 +8,7 @@ also 3: the report was written but its cloak-detection check could not run.
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import importlib
 import os
@@ -25,6 +26,25 @@ COMMANDS = {
     "audit": "audit",
     "models": "models",
 }
+
+
+def _name_bytes(error: UnicodeError) -> tuple[str, int]:
+    """Print the bytes of a name that are not UTF-8 as ``\\xe9``, not as ``\\udce9``.
+
+    Python reads such a byte as a lone surrogate (U+DC80..U+DCFF, PEP 383); any other
+    character the stream cannot hold is escaped as ``backslashreplace`` would.
+    """
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    text = error.object[error.start:error.end]
+    escaped = "".join(
+        f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF
+        else c.encode("ascii", "backslashreplace").decode("ascii")
+        for c in text)
+    return escaped, error.end
+
+
+codecs.register_error("faceguard-name", _name_bytes)
 
 
 class CLIError(Exception):
@@ -61,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     keep_freed_memory()
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is printed,
         with contextlib.suppress(AttributeError):  # escaped, not a stop of the batch
-            stream.reconfigure(errors="backslashreplace")
+            stream.reconfigure(errors="faceguard-name")
     try:
         return int(args.run(args) or 0)
     except CLIError as exc:

@@ -95,6 +95,14 @@ def test_an_output_folder_the_system_refuses_is_said_in_one_line(tmp_path):
         "(No such file or directory)"]
 
 
+def test_a_name_that_is_not_utf8_is_printed_by_its_bytes(tmp_path):
+    """Such a byte was printed as the lone surrogate Python reads it as: ``caf\\udce9``."""
+    (tmp_path / os.fsdecode(b"caf\xe9.jpg")).write_text("not a photo")
+    done = faceguard("detect", tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert f"{tmp_path}/caf\\xe9.jpg: not an image" in done.stderr, done.stderr
+
+
 @pytest.fixture(scope="module")
 def mixed_folder(tmp_path_factory, astronaut, album_dir, album_by_person) -> Path:
     """Good photos and every kind of bad file a user's folder can hold."""
