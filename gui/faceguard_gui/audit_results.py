@@ -75,8 +75,20 @@ def _table(titles: list[str]) -> QTableWidget:
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     table.horizontalHeader().setStretchLastSection(True)
+    # as tall as its rows (:func:`_show_all_rows`): the tab scrolls as one page, plot and
+    # table, instead of a few rows scrolling in a box under the plot
+    table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     table.setMinimumHeight(160)
     return table
+
+
+def _show_all_rows(table: QTableWidget) -> None:
+    """Make ``table`` tall enough to show every row (and its horizontal scroll bar)."""
+    table.resizeRowsToContents()
+    rows = sum(table.rowHeight(r) for r in range(table.rowCount()))
+    height = (table.horizontalHeader().sizeHint().height() + rows + 2 * table.frameWidth()
+              + table.horizontalScrollBar().sizeHint().height())
+    table.setFixedHeight(max(160, height))
 
 
 class AuditResults(QWidget):
@@ -117,6 +129,7 @@ class AuditResults(QWidget):
         self.summary.clear()
         for table in (self.protection_table, self.detection_table):
             table.setRowCount(0)
+            _show_all_rows(table)
         for label in (self.heatmap, self.roc):
             label.clear()
         self._show_examples([])
@@ -158,6 +171,7 @@ class AuditResults(QWidget):
                     item.setBackground(_red_to_green(row[key]))
                     item.setForeground(QColor(20, 20, 20))
                 self.protection_table.setItem(r, c, item)
+        _show_all_rows(self.protection_table)
 
     def _fill_detection(self, rows: list[dict]) -> None:
         self.detection_table.setRowCount(len(rows))
@@ -172,6 +186,7 @@ class AuditResults(QWidget):
                 item = QTableWidgetItem(text)
                 item.setToolTip(f"{row['detector']}: {row.get('sentence', '')}")
                 self.detection_table.setItem(r, c, item)
+        _show_all_rows(self.detection_table)
 
     @staticmethod
     def _set_plot(label: QLabel, image: QImage | None, missing: str) -> None:

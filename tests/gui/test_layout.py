@@ -139,3 +139,17 @@ def test_reference_photos_and_a_mask_chosen_keep_the_protect_step_within_the_win
     QApplication.processEvents()
     assert view.minimumSizeHint().width() <= window.pages.width()
     assert _cut(window) == []
+
+
+def test_the_protection_table_shows_every_row_under_the_plot(make_window):
+    """At 1024x680 the table under the plot showed four rows in a box of its own: the
+    tab now scrolls as one page, the table as tall as its rows."""
+    window = make_window()
+    window.resize(1024, 680)
+    window.go_to(2)
+    _show_an_audit(window)
+    window.audit.results.tabs.setCurrentIndex(1)
+    QApplication.processEvents()
+    table = window.audit.results.protection_table
+    assert table.rowCount() == 6
+    assert table.viewport().height() >= sum(table.rowHeight(r) for r in range(6))
