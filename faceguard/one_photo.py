@@ -22,6 +22,7 @@ from faceguard.io import (
     NO_LIMIT,
     Photo,
     PhotoError,
+    as_shown,
     check_writable,
     copy_photo,
     from_tensor,
@@ -216,9 +217,14 @@ def _measure(photo: Photo, out_path: Path, scanned: PhotoFaces, reports: list[Fa
             thresholds |= {m: float(unseen.ensemble[m].threshold)
                            for m in unseen.ensemble.names}
             with_unseen = made_on | dict.fromkeys(unseen.ensemble.names, False)
+        # as viewers show them: a file that drops the alpha or the grey profile shows the
+        # photo over white or in sRGB, which is no part of the cloak
+        shown, shown_saved = as_shown(photo), as_shown(saved)
         for n, j in enumerate(hit):
             look, quality = looks[j]
-            quality = quality | look.saved(saved.pixels)
+            if shown is not photo.pixels:
+                look = FaceLook(shown, scanned.faces[j].box)
+            quality = quality | look.saved(shown_saved)
             distances = _distances(ensemble, {m: e[n] for m, e in after.items()}, centroids[j])
             if j in asked:
                 i = asked.index(j)

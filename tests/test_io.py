@@ -21,6 +21,7 @@ from faceguard.io import (
     Photo,
     PhotoError,
     PixelLimit,
+    as_shown,
     check_writable,
     copy_photo,
     find_photos,
@@ -1127,6 +1128,23 @@ def test_a_grey_profile_that_cannot_go_with_the_photo_is_applied_to_it(tmp_path)
         assert abs(int(np.asarray(webp.convert("RGB"))[32, 32, 0]) - 188) <= 3
     with Image.open(save_photo(photo, tmp_path / "g2.png")) as png:  # it fits: kept
         assert png.info.get("icc_profile") and np.asarray(png)[32, 32] == 128
+
+
+def test_as_shown_is_what_a_file_without_the_alpha_or_the_grey_profile_shows(tmp_path):
+    """How visible a cloak is compares the photo as read with its file as written: a
+    grey profile or an alpha the file cannot keep is no part of the cloak."""
+    Image.new("L", (64, 64), 128).save(tmp_path / "g.png", icc_profile=_grey_profile(1.0))
+    grey = load_photo(tmp_path / "g.png")
+    webp = load_photo(save_photo(grey, tmp_path / "g.webp", quality=100))
+    assert abs(as_shown(grey)[32, 32, 0] * 255 - 188) <= 1  # the profile's tone, in sRGB
+    assert np.abs(as_shown(grey) - as_shown(webp)).max() <= 3 / 255
+    see_through = Photo.from_array(np.full((64, 64, 3), 0.2, np.float32))
+    see_through.alpha = np.full((64, 64), 0.5, np.float32)
+    jpeg = load_photo(save_photo(see_through, tmp_path / "s.jpg"))
+    assert np.abs(as_shown(see_through) - 0.6).max() < 1e-6  # half over white
+    assert np.abs(as_shown(see_through) - as_shown(jpeg)).max() <= 2 / 255
+    plain = load_photo(tmp_path / "s.jpg")
+    assert as_shown(plain) is plain.pixels  # nothing to show otherwise: not a copy
 
 
 def test_a_short_write_leaves_no_half_photo(tmp_path, astronaut):

@@ -671,6 +671,22 @@ def test_a_sixteen_bit_png_keeps_its_bits_and_its_measured_look(astronaut, detec
     assert quality["saved_ssimulacra2"] == quality["ssimulacra2"]
 
 
+def test_a_photo_written_over_white_is_measured_as_shown(astronaut, detector, load_model,
+                                                       tmp_path):
+    """A see-through PNG written as JPEG is put on white: "in the file written" compared
+    the file with the photo as read, and called a faint cloak visible (-13 at alpha 200)."""
+    root = tmp_path / "in"
+    root.mkdir()
+    Image.fromarray(np.dstack([astronaut, np.full(astronaut.shape[:2], 200, np.uint8)])
+                    ).save(root / "a.png")
+    job = CloakJob(inputs=[root], outdir=tmp_path / "out", protect_all=True, format="jpeg",
+                   settings=CloakSettings(models=("dlib",), steps=2))
+    entry = [e for e in cloak_album(job, detector, _ensemble(load_model))
+             if e.stage == "cloaking" and not e.under_way][0].result
+    quality = entry["faces"][0]["quality"]
+    assert quality["ssimulacra2"] - 6 < quality["saved_ssimulacra2"], quality  # JPEG's loss
+
+
 def test_a_face_that_is_its_own_centroid_reads_distance_zero():
     """Cosine's float rounding can put 1 - cos(a, a) just below 0; the manifest and the
     CLI's line then read "-0.00"."""

@@ -41,6 +41,7 @@ from faceguard.io import (
     Photo,
     PhotoError,
     PixelLimit,
+    as_shown,
     load_photo,
     to_tensor,
 )
@@ -239,7 +240,8 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
         # or where its compression took a face lower than the cloak, measured here as the
         # run measures them
         quality = pair.quality or [{}] * len(cloaked_faces)
-        qualities += [q if _as_published(q) else measure_face(orig.pixels, clk.pixels, face.box)
+        shown = as_shown(orig), as_shown(clk)  # as viewers show them (alpha, grey profile)
+        qualities += [q if _as_published(q) else measure_face(*shown, face.box)
                       for q, face in zip(quality, cloaked_faces, strict=True)]
         yield Event(i, len(pairs), "reading photos", pair.cloaked)
     if not faces:

@@ -59,6 +59,7 @@ from faceguard.io.photo import (
 from faceguard.io.read import load_photo
 from faceguard.io.tensors import from_tensor, to_tensor, uint8_pixels
 from faceguard.io.write import (
+    as_shown,
     check_writable,
     copy_photo,
     output_format,
@@ -78,6 +79,7 @@ __all__ = [
     "PhotoError",
     "PixelLimit",
     "Skipped",
+    "as_shown",
     "find_photos",
     "from_tensor",
     "load_photo",

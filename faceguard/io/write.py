@@ -106,20 +106,57 @@ def _as_profiled(photo: Photo, image: Image.Image) -> Image.Image:
     """``image`` as the photo's grey profile shows it, in sRGB, where that profile cannot
     go with it (WebP has no grey): dropped alone, it shifted the tones of the whole photo.
     Other images are returned as they are."""
-    icc = photo.icc_profile
-    if not (photo.is_grey and icc and icc[16:20] == b"GRAY" and image.mode in ("RGB", "RGBA")):
+    if not (_grey_profile(photo) and image.mode in ("RGB", "RGBA")):
         return image
-    from PIL import ImageCms
-
-    try:
-        grey = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        rgb = ImageCms.profileToProfile(image.convert("L"), grey, ImageCms.createProfile("sRGB"),
-                                        outputMode="RGB")
-    except (ImageCms.PyCMSError, OSError, ValueError):  # a profile it cannot read: as before
+    rgb = _grey_in_srgb(photo.icc_profile, image.convert("L"))
+    if rgb is None:  # a profile it cannot read: as before
         return image
     if image.mode == "RGBA":
         rgb.putalpha(image.getchannel("A"))
     return rgb
+
+
+def _grey_profile(photo: Photo) -> bool:
+    icc = photo.icc_profile
+    return bool(photo.is_grey and icc and icc[16:20] == b"GRAY")
+
+
+def _grey_in_srgb(icc: bytes, grey: Image.Image) -> Image.Image | None:
+    """An "L" image in sRGB as its grey ICC profile ``icc`` shows it (None: a profile
+    Little CMS cannot read)."""
+    from PIL import ImageCms
+
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        return ImageCms.profileToProfile(grey, profile, ImageCms.createProfile("sRGB"),
+                                         outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return None
+
+
+def as_shown(photo: Photo) -> np.ndarray:
+    """The (H, W, 3) float32 pixels in [0, 1] a viewer shows of ``photo``: over white
+    where it has alpha, and a grey photo with a grey ICC profile in sRGB (8 bits), as
+    that profile shows it; else ``photo.pixels`` themselves.
+
+    How visible a cloak is compares two photos so: a cut-out portrait (transparent
+    around the face) written as JPEG is put on white, a grey photo written as WebP is
+    given its profile's tones, and compared with the photo as read, either read as
+    a cloak far more visible than it is.
+    """
+    rgb = photo.pixels
+    if photo.alpha is not None:
+        rgb = _over_white(rgb, photo.alpha)
+    if _grey_profile(photo) and (srgb := _grey_in_srgb(
+            photo.icc_profile, Image.fromarray(uint8_pixels(rgb[..., 0])))) is not None:
+        rgb = np.asarray(srgb, dtype=np.float32) / 255
+    return rgb
+
+
+def _over_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """(H, W, 3) pixels with (H, W) opacity shown over white, as viewers show them."""
+    a = alpha[..., None]
+    return rgb * a + (1 - a)
 
 
 def copy_photo(photo: Photo, path: str | os.PathLike[str], *, format: str | None = None,
@@ -211,10 +248,8 @@ def _encode_image(photo: Photo, fmt: str) -> Image.Image:
     """A fresh Pillow image (no inherited info) in the mode written for ``fmt``."""
     mode = _target_mode(photo, fmt)
     rgb = photo.pixels
-    if photo.alpha is not None and "A" not in mode:
-        # This format cannot hold transparency: show the photo over white, as viewers do.
-        a = photo.alpha[..., None]
-        rgb = rgb * a + (1 - a)
+    if photo.alpha is not None and "A" not in mode:  # a format without transparency
+        rgb = _over_white(rgb, photo.alpha)
     if mode in ("L", "LA", "I;16"):
         # ITU-R BT.601 luma, the weights Pillow's RGB -> L uses; exact for grey pixels.
         grey = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
