@@ -25,11 +25,10 @@ from faceguard.io import (
     as_shown,
     check_writable,
     copy_photo,
-    from_tensor,
     load_photo,
     output_suffix,
     save_photo,
-    to_tensor,
+    tensor_view,
 )
 from faceguard.manifest import FaceRecord
 from faceguard.models.ensemble import Ensemble
@@ -100,9 +99,12 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
     # what the write would refuse (an output already there) is said before the cloak's
     # seconds or minutes, not after them
     check_writable(photo, out_path, **how)
-    # a photo with no face to protect is written as it was read: no round trip to a tensor
+    # a photo with no face to protect is written as it was read; else the faces' cloaks
+    # are pasted into one copy of it, which is written (a 120-megapixel photo is 1.4 GB)
     protected = any(k is not None for k in owners)
-    image = original = to_tensor(photo.pixels) if protected else None
+    cloaked = photo.pixels.copy() if protected else None
+    if protected:
+        original, image = tensor_view(photo.pixels), tensor_view(cloaked)
     reports, centroids, regions, seen = [], {}, [], {}
     others = {}  # face -> the person's centroids for the ``unseen`` recognizers
     optimised = [j for j, k in enumerate(owners) if k is not None and k not in plan.masks]
@@ -119,19 +121,19 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
                         centroids_apart_from(ensemble, plan.protected[k], own))
         report.person = whom[j]
         if k in plan.masks:
-            image, crop = mask_face(image, face, plan.masks[k], ensemble, s.texture,
-                                    photo.is_grey, s.floor, s.delta_e)
+            _, crop = mask_face(image, face, plan.masks[k], ensemble, s.texture,
+                                photo.is_grey, s.floor, s.delta_e, in_place=True)
             report.method = f"{plan.masks[k].settings.get('method', 'universal')} mask"
         else:
             gen = torch.Generator().manual_seed(_face_seed(s.seed, rel, j))
             objective_for = _objective_for(s, ensemble, centroids[j], own, k, plan, gen)
             start = plan.starts.get(k)  # the person's mask, refined for a few steps
-            image, crop = yield from stepwise(
+            _, crop = yield from stepwise(
                 partial(cloak_face, image, face,
                         make_cloak(replace(s, steps=s.person_mask) if start else s),
                         ensemble, objective_for, texture=s.texture, generator=gen,
                         grey=photo.is_grey, floor=s.floor, delta_e=s.delta_e,
-                        start_for=start.apply_to if start else None),
+                        start_for=start.apply_to if start else None, in_place=True),
                 partial(_face_step, step_event, optimised.index(j), len(optimised)))
             report.method = s.method + (" from the person's mask" if start else "")
         regions.append(crop.region)
@@ -145,14 +147,13 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
             report.distance_before |= _distances(unseen.ensemble, clean, others[j])
     written, looks = photo, {}
     if protected:
-        image = keep_faces_visible(original, image, [scanned.faces[j] for j in centroids],
-                                   regions, s.floor, s.delta_e)
-        # the cloaks changed only their regions: the rest is copied, not converted
-        cloaked = _cloak_taken(image, photo.pixels, [np.s_[y0:y1, x0:x1]
+        keep_faces_visible(original, image, [scanned.faces[j] for j in centroids],
+                           regions, s.floor, s.delta_e)  # into ``cloaked``
+        del image, original
+        _on_eight_bit_levels(cloaked, photo.pixels, [np.s_[y0:y1, x0:x1]
                                                      for x0, y0, x1, y1 in regions])
         measured = {j: FaceLook(photo.pixels, scanned.faces[j].box, seen[j])
                     for j in sorted(centroids)}
-        del image, original  # two copies of the photo: 2.4 GB of a 99-megapixel one
         # measured before saving (Ctrl-C and Cancel stop it here), on the pixels written
         for n, (j, look) in enumerate(measured.items()):
             yield step_event(1.0, f"measuring how visible face {n + 1} of {len(centroids)} is")
@@ -169,22 +170,20 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
     return entry
 
 
-def _cloak_taken(image: torch.Tensor, pixels: np.ndarray,
-                 parts: Sequence[tuple[slice, slice]]) -> np.ndarray:
-    """A copy of the (H, W, 3) ``pixels`` with the pixels the cloak changed in each part
-    (rows, columns; parts may overlap) taken from the (1, 3, H, W) ``image``, on 8-bit
-    levels as the guard measured them: in a 16-bit file too, where the pixels the cloak
+def _on_eight_bit_levels(cloaked: np.ndarray, pixels: np.ndarray,
+                         parts: Sequence[tuple[slice, slice]]) -> None:
+    """Round the pixels the cloak changed (where ``cloaked`` differs from ``pixels``, both
+    (H, W, 3)) in each part (rows, columns; parts may overlap) to the 8-bit levels the
+    guard measured them on, in place: in a 16-bit file too, where the pixels the cloak
     left alone keep their 16 bits (unrounded, the file showed more of the cloak than was
-    measured). Converting a 12 MP photo whole took about 0.3 s more
+    measured). Only the parts are looked at: a 12 MP photo whole took 0.3 s more
     (benchmarks/results/speed-measure-copy-ab.json)."""
     from faceguard.cloak.budget import eight_bit
 
-    out = pixels.copy()
     for part in parts:
-        taken = image[(..., *part)]
-        changed = from_tensor(taken) != out[part]
-        out[part][changed] = from_tensor(eight_bit(taken))[changed]
-    return out
+        taken = cloaked[part]  # a view: written through
+        changed = taken != pixels[part]
+        taken[changed] = eight_bit(torch.from_numpy(taken[changed])).numpy()
 
 
 def _face_step(step_event: Callable[[float, str], Event], n: int, of: int, done: int,
@@ -206,7 +205,7 @@ def _measure(photo: Photo, out_path: Path, scanned: PhotoFaces, reports: list[Fa
     if centroids:
         # measure what was actually written: quantised to 8 bits, maybe JPEG-compressed
         saved = load_photo(out_path, limit=NO_LIMIT)
-        image = to_tensor(saved.pixels)
+        image = tensor_view(saved.pixels)
         hit = sorted(centroids)
         after = embed_faces(ensemble, image, [scanned.faces[j] for j in hit])
         thresholds = {m: float(ensemble[m].threshold) for m in ensemble.names}

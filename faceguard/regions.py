@@ -57,12 +57,16 @@ def crop_face(photo: torch.Tensor, face: Face, recognizers: Iterable | None = No
              for r in (recognizers or [])]
     region = face_region(face, w, h, views)
     x0, y0, x1, y1 = region
-    return FaceRegion(region, photo[..., y0:y1, x0:x1], face.landmarks - np.array([x0, y0]))
+    # a copy, contiguous: the photo may be a view of (H, W, 3) pixels, or pasted into later
+    pixels = photo[..., y0:y1, x0:x1].clone(memory_format=torch.contiguous_format)
+    return FaceRegion(region, pixels, face.landmarks - np.array([x0, y0]))
 
 
-def paste(photo: torch.Tensor, crop: FaceRegion, pixels: torch.Tensor) -> torch.Tensor:
-    """A copy of ``photo`` with the crop's region replaced by ``pixels``."""
+def paste(photo: torch.Tensor, crop: FaceRegion, pixels: torch.Tensor,
+          in_place: bool = False) -> torch.Tensor:
+    """A copy of ``photo`` with the crop's region replaced by ``pixels``; with
+    ``in_place``, ``photo`` itself (no copy of a huge photo)."""
     x0, y0, x1, y1 = crop.region
-    out = photo.clone()
+    out = photo if in_place else photo.clone()
     out[..., y0:y1, x0:x1] = pixels
     return out

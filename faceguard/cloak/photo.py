@@ -117,6 +117,7 @@ def cloak_face(
     delta_e: float | None = None,
     on_step: StepCallback | None = None,
     start_for: Callable[[FaceCrop], torch.Tensor] | None = None,
+    in_place: bool = False,
 ) -> tuple[torch.Tensor, FaceCrop]:
     """Cloak one face of a photo.
 
@@ -145,6 +146,7 @@ def cloak_face(
         start_for: the region the cloak is optimised in (at the working scale) -> a
             warm start for it (e.g. the person's universal mask applied), for methods
             with ``warm_start``.
+        in_place: the cloaked face is pasted into ``photo`` itself, not into a copy.
 
     Returns:
         (the cloaked photo, the face's crop of the original photo, with what the
@@ -179,7 +181,8 @@ def cloak_face(
     if floor is not None:
         cloaked, seen = keep_visible(crop.pixels, cloaked, floor, scored, delta_e,
                                      on_try=lambda: step(*last[0]))
-    return paste(photo, region, cloaked.to(photo.device)), _with_seen(region, seen)
+    return (paste(photo, region, cloaked.to(photo.device), in_place),
+            _with_seen(region, seen))
 
 
 def _judged(box: tuple[int, int, int, int], crop: FaceCrop, work: FaceCrop) -> Box:
@@ -227,10 +230,12 @@ def _enlarged(change: torch.Tensor, crop: FaceCrop, cloak: Cloak, sigma: float) 
 
 def mask_face(photo: torch.Tensor, face: Face, mask: UniversalMask, ensemble: Ensemble,
               texture: float = 0.0, grey: bool = False, floor: float | None = None,
-              delta_e: float | None = None) -> tuple[torch.Tensor, FaceCrop]:
+              delta_e: float | None = None, in_place: bool = False
+              ) -> tuple[torch.Tensor, FaceCrop]:
     """Cloak one face of a (1, 3, H, W) photo with a person's universal mask, within the
     same looks limits as :func:`cloak_face` (texture and lightness shaping, the floor and
-    the colour limit). Returns (the cloaked photo, the face's crop of the original)."""
+    the colour limit; ``in_place`` as there). Returns (the cloaked photo, the face's crop
+    of the original)."""
     crop = crop_face(photo, face, ensemble, texture)
     weight = crop.weight
     if delta_e is not None:
@@ -241,14 +246,14 @@ def mask_face(photo: torch.Tensor, face: Face, mask: UniversalMask, ensemble: En
     seen = None
     if floor is not None:
         cloaked, seen = keep_visible(crop.pixels, cloaked, floor, face_in(crop, face), delta_e)
-    return paste(photo, crop, cloaked), _with_seen(crop, seen)
+    return paste(photo, crop, cloaked, in_place), _with_seen(crop, seen)
 
 
 def keep_faces_visible(original: torch.Tensor, cloaked: torch.Tensor, faces: Sequence[Face],
                        regions: Sequence[Region], floor: float, delta_e: float | None = None
                        ) -> torch.Tensor:
-    """The cloaked photo with every cloaked face within its looks limits as measured on
-    the whole photo.
+    """``cloaked`` with every cloaked face within its looks limits as measured on the
+    whole photo, scaled in place (a copy of a huge photo is gigabytes).
 
     Each face's cloak keeps its face's limits on its own; where it reaches into another
     cloaked face's measured region (people side by side), the two changes add up there.
@@ -280,7 +285,6 @@ def keep_faces_visible(original: torch.Tensor, cloaked: torch.Tensor, faces: Seq
         a, _ = visible_scale(before, after, floor, (box[0] - x0, box[1] - y0, box[2] - x0,
                                                      box[3] - y0), delta_e)
         if a < 1:
-            out = out.clone()
             out[..., y0:y1, x0:x1] = before + a * (after - before)
     return out
 

@@ -57,7 +57,7 @@ from faceguard.io.photo import (
     PixelLimit,
 )
 from faceguard.io.read import load_photo
-from faceguard.io.tensors import from_tensor, to_tensor, uint8_pixels
+from faceguard.io.tensors import from_tensor, tensor_view, to_tensor, uint8_pixels
 from faceguard.io.write import (
     as_shown,
     check_writable,
@@ -91,6 +91,7 @@ __all__ = [
     "save_photo",
     "search",
     "skipped_lines",
+    "tensor_view",
     "to_tensor",
     "uint8_pixels",
 ]

@@ -26,6 +26,17 @@ def to_tensor(pixels: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
 
 
+def tensor_view(pixels: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) float32 numpy -> (1, 3, H, W) torch tensor sharing its memory (writes go
+    to ``pixels``). Not a copy: a 120-megapixel photo is 1.4 GB a copy; the crops cut from
+    it (:func:`faceguard.regions.crop_face`) are copied, small and contiguous."""
+    import torch
+
+    if pixels.dtype != np.float32 or pixels.ndim != 3:
+        raise ValueError(f"expected (H, W, 3) float32 pixels, got {pixels.dtype} {pixels.shape}")
+    return torch.from_numpy(pixels).permute(2, 0, 1)[None]
+
+
 def from_tensor(image: torch.Tensor) -> np.ndarray:
     """(1, 3, H, W) or (3, H, W) torch tensor -> (H, W, 3) float32 numpy (values as is)."""
     if image.ndim == 4:
@@ -49,5 +60,13 @@ def uint8_pixels(pixels: np.ndarray) -> np.ndarray:
     detection, saving and the JPEG equivalent's copies."""
     import cv2
 
-    return cv2.convertScaleAbs(cv2.max(np.ascontiguousarray(pixels, dtype=np.float32), 0.0),
-                               alpha=255)
+    pixels = np.ascontiguousarray(pixels, dtype=np.float32)
+    out = np.empty(pixels.shape, np.uint8)
+    for top in range(0, len(pixels), _BAND_ROWS):  # no float copy of a whole huge photo
+        band = np.s_[top:top + _BAND_ROWS]
+        out[band] = cv2.convertScaleAbs(cv2.max(pixels[band], 0.0), alpha=255)
+    return out
+
+
+#: rows converted at a time by :func:`uint8_pixels`
+_BAND_ROWS = 512
