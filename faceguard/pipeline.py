@@ -124,7 +124,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     jobs = job.photos if job.photos is not None else photo_jobs(job.inputs, job.recursive)
     if not jobs:
         raise AlbumError("no photos found in " + ", ".join(map(str, job.inputs)))
-    check_outdir(job.outdir, job.inputs)
+    check_outdir(job.outdir, [*job.inputs, *(job.protect or [])])
     held = None  # the output folder, held for this run from when it exists
     if job.outdir.is_dir():  # said now, not after the scan
         make_outdir(job.outdir)

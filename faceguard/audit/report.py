@@ -30,7 +30,7 @@ def check_report_folder(outdir: Path, cloaked: Path) -> None:
     that folder is what gets uploaded."""
     from faceguard.album import AlbumError
     from faceguard.io import resolved
-    from faceguard.output_folder import check_outdir
+    from faceguard.output_folder import check_kept_private, check_outdir
 
     check_outdir(outdir, [])  # a file on the way
     out, folder = resolved(outdir), resolved(cloaked)
@@ -38,6 +38,7 @@ def check_report_folder(outdir: Path, cloaked: Path) -> None:
         raise AlbumError(f"the report folder {outdir} must not be inside the cloaked photos' "
                          f"folder {cloaked}: the report shows the uncloaked faces, and that "
                          "folder is the one to upload")
+    check_kept_private(outdir, "the report shows the uncloaked faces")  # another run's
 
 
 def write_report(result: AuditResult, outdir: Path) -> tuple[Path, Path]:

@@ -171,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
         if not path.exists():
             raise CLIError(f"no such file or folder: {path}")
     try:  # a usage error, before any work
-        check_outdir(args.out, args.inputs)
+        check_outdir(args.out, [*args.inputs, *(args.protect or [])])
     except AlbumError as exc:
         raise CLIError(str(exc)) from None
     # usage errors (missing inputs, nothing found) first; files passed over are named

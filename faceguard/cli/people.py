@@ -29,12 +29,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from faceguard.album import AlbumError, find_people
     from faceguard.chips import write_people
-    from faceguard.output_folder import check_outdir
+    from faceguard.output_folder import check_kept_private, check_outdir
     from faceguard.progress import show_in_terminal
 
     photos = common.collect_photos(args)
     try:  # chips in the album would be read as photos, and uploaded with it
         check_outdir(args.out, args.inputs)
+        check_kept_private(args.out, "the face chips show the faces uncloaked")
     except AlbumError as exc:
         raise CLIError(str(exc)) from None
     detector = common.make_detector(args)

@@ -82,6 +82,38 @@ def test_usage_errors_are_said_before_any_work_with_exit_2(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["album"]  # nothing made
 
 
+def test_an_output_folder_that_holds_originals_is_refused(tmp_path):
+    """``-o`` above the album, or around the reference photos, was taken: the folder to
+    upload then held the originals, metadata and all."""
+    album, refs = tmp_path / "nest" / "album", tmp_path / "refs" / "me"
+    for folder in (album, refs):
+        folder.mkdir(parents=True)
+        Image.new("RGB", (64, 64)).save(folder / "a.jpg")
+    for args, said in (((album, "-o", tmp_path / "nest", "--protect-all"),
+                        f"must not hold {album}: uploaded, it would upload the originals"),
+                       ((album, "-o", refs, "--protect", refs / "a.jpg"),
+                        "must not be the folder of the photo"),
+                       ((album, "-o", tmp_path / "refs", "--protect", refs),
+                        f"must not hold {refs}")):
+        done = faceguard("cloak", *args)
+        assert done.returncode == 2 and said in done.stderr, (args, done.stderr)
+    assert sorted(p.name for p in (tmp_path / "nest").iterdir()) == ["album"]  # nothing made
+
+
+def test_face_chips_are_never_written_into_a_folder_to_upload(tmp_path):
+    """``faceguard people`` wrote clean face chips inside a cloak run's output folder."""
+    album, cloaked = tmp_path / "album", tmp_path / "cloaked"
+    album.mkdir()
+    Image.new("RGB", (64, 64)).save(album / "a.jpg")
+    cloaked.mkdir()
+    (cloaked / ".faceguard-manifest.json").write_text("{}")
+    done = faceguard("people", album, "-o", cloaked / "people", "--models", "dlib")
+    assert done.returncode == 2, done.stderr
+    assert "must not be inside" in done.stderr and "the face chips show the faces uncloaked" \
+        in done.stderr
+    assert not (cloaked / "people").exists()
+
+
 # /proc takes no new folders, even from root (a read-only folder would not stop root)
 @pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux /proc")
 def test_an_output_folder_the_system_refuses_is_said_in_one_line(tmp_path):
