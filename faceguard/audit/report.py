@@ -1,7 +1,8 @@
 """The audit report: ``report.json`` for machines, a self-contained ``report.html`` for people.
 
-The HTML embeds its plots and example faces as PNG data, so it can be mailed or
-archived as one file and opened offline.
+The HTML embeds its plots and example faces as PNG data, so it can be archived as one
+file and opened offline. Both show the faces uncloaked (the examples, the originals'
+names): they are written readable by their owner alone, and the HTML says to keep it so.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from pathlib import Path
 
 import numpy as np
 
 from faceguard import __version__
+from faceguard.atomic import write_json, write_text
 from faceguard.audit.cloak_detection import detector_label, has_auc, shown_auc
 from faceguard.audit.defenses import defense_label
 from faceguard.audit.people import GIVE_GALLERY
@@ -41,6 +42,11 @@ def check_report_folder(outdir: Path, cloaked: Path) -> None:
     check_kept_private(outdir, "the report shows the uncloaked faces")  # another run's
 
 
+#: the report's warning: it shows what the cloak hides
+PRIVATE = ("Keep this report to yourself: it shows your faces without the cloak, and the "
+           "names of your photos.")
+
+
 def write_report(result: AuditResult, outdir: Path) -> tuple[Path, Path]:
     """Write ``report.json`` and ``report.html`` into ``outdir``; returns both paths."""
     from faceguard.output_folder import make_outdir
@@ -52,10 +58,9 @@ def write_report(result: AuditResult, outdir: Path) -> tuple[Path, Path]:
     # on too few faces the AUC says nothing: withheld here as in the HTML and the app
     data["detection"] = [d if has_auc(d.get("faces")) else d | {"roc_auc": None, "roc": None}
                          for d in data.get("detection", [])]
-    json_path = outdir / "report.json"
-    json_path.write_text(json.dumps(data, indent=1))
-    html_path = outdir / "report.html"
-    html_path.write_text(_html(result, data["summary"]))
+    # readable by their owner alone: they show the faces uncloaked
+    json_path = write_json(outdir / "report.json", data)
+    html_path = write_text(outdir / "report.html", _html(result, data["summary"]))
     return json_path, html_path
 
 
@@ -281,7 +286,8 @@ def _html(result: AuditResult, lines: list[str]) -> str:
              f"{plural(result.photos, 'photo')}, {plural(result.faces, 'cloaked face')}, "
              f"{plural(result.people, 'person', 'people')} known. {_method(result)}"
              f"{_protected(result)}"
-             f"Cloak made on: {', '.join(result.cloak_models) or 'unknown'}.</p>",
+             f"Cloak made on: {', '.join(result.cloak_models) or 'unknown'}.</p>"
+             f"<p class=small>{PRIVATE}</p>",
              "<h2>In detail</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in lines)
              + "</ul>"]
     if heat := heatmap_png(result):

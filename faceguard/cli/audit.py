@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         json_path, html_path = write_report(result, args.out)
     except AlbumError as exc:
         raise CLIError(str(exc), code=1) from None
-    from faceguard.audit.report import summary
+    from faceguard.audit.report import PRIVATE, summary
 
     print(result.verdict().words())
     if result.detection_problem:
@@ -164,5 +164,6 @@ def run(args: argparse.Namespace) -> int:
             print(line)
     else:
         print("Details: the report, or run with --verbose.")
-    print(f"report: {html_path} and {json_path}", file=sys.stderr)
+    print(f"report: {html_path} and {json_path} ({PRIVATE[0].lower()}{PRIVATE[1:]})",
+          file=sys.stderr)
     return 1 if result.errors else 3 if result.detection_problem else 0

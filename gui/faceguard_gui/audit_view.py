@@ -27,7 +27,7 @@ from faceguard.album import AlbumError
 from faceguard.audit import QUICK_DEFENSES, QUICK_DETECTORS
 from faceguard.audit.cloak_detection import DETECTORS
 from faceguard.audit.defenses import list_defenses
-from faceguard.audit.report import check_report_folder
+from faceguard.audit.report import PRIVATE, check_report_folder
 from faceguard.audit.run import AuditJob
 from faceguard.models.catalogue import audit_models, is_installed, model_info, model_names
 from faceguard_gui.audit_results import AuditResults
@@ -262,7 +262,7 @@ class AuditView(QWidget):
             self.exported = (json_path, html_path)
             url = QUrl.fromLocalFile(str(html_path)).toString()
             self.export_note.setText(f"Report written: <a href='{url}'>{html_path}</a> "
-                                     f"and {json_path.name}")
+                                     f"and {json_path.name}. {PRIVATE}")
 
         def on_finished(outcome: str, message: str) -> None:
             if outcome == "failed":

@@ -298,6 +298,10 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
     assert "3 the report was written but the cloak-detection check could not run" in \
         " ".join(faceguard("audit", "--help").stdout.split())
     assert "<img" in (report / "report.html").read_text()
+    # it shows the faces uncloaked: its owner's alone, and it says so
+    for name in ("report.html", "report.json"):
+        assert (report / name).stat().st_mode & 0o777 == 0o600, name
+    assert "Keep this report to yourself" in (report / "report.html").read_text()
     # each example face names its photo, with its folder
     assert re.search(r", [^/,]+/img\d+\.jpg, purified by ", (report / "report.html").read_text())
     # with no clean-up tried, no "purified by None" (nor a purified face)
