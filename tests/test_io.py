@@ -1147,6 +1147,23 @@ def test_as_shown_is_what_a_file_without_the_alpha_or_the_grey_profile_shows(tmp
     assert as_shown(plain) is plain.pixels  # nothing to show otherwise: not a copy
 
 
+def test_a_copied_jpeg_keeps_only_the_adobe_segments_own_twelve_bytes(tmp_path, astronaut):
+    """Text a writer put after the Adobe segment's 12 bytes went along with the copy."""
+    import struct
+
+    Image.fromarray(astronaut).convert("CMYK").save(tmp_path / "a.jpg")  # with APP14 Adobe
+    data = (tmp_path / "a.jpg").read_bytes()
+    at = data.index(b"\xff\xee\x00\x0eAdobe")  # APP14, 12 bytes and the length
+    secret = b"owner: Alice Example"
+    data = (data[:at + 2] + struct.pack(">H", 14 + len(secret)) + data[at + 4:at + 16]
+            + secret + data[at + 16:])
+    (tmp_path / "b.jpg").write_bytes(data)
+    photo = load_photo(tmp_path / "b.jpg")
+    copied = copy_photo(photo, tmp_path / "out.jpg")
+    assert secret not in copied.read_bytes() and b"Adobe" in copied.read_bytes()
+    np.testing.assert_array_equal(load_photo(copied).pixels, photo.pixels)
+
+
 def test_a_short_write_leaves_no_half_photo(tmp_path, astronaut):
     """Pillow's JPEG encoder took a short write (a full disk, a file-size limit) for done:
     half a photo was left under the output's name."""

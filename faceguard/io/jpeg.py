@@ -65,7 +65,11 @@ def stripped(data: bytes, exif: bytes | None = None, icc: bool = True) -> bytes 
                 # version, density unit and densities; the thumbnail is left out (a
                 # second JFIF header replaces the first: there is one)
                 jfif = _segment(_APP0, payload[:12] + b"\0\0")
-            elif (marker in _PICTURE or marker == _APP14 and payload.startswith(b"Adobe")
+            elif marker == _APP14 and payload.startswith(b"Adobe"):
+                # its 12 bytes (version, flags, colour transform: how to read the
+                # picture); anything a writer put after them is not
+                kept.append(_segment(_APP14, payload[:12]))
+            elif (marker in _PICTURE
                   or marker == _APP2 and icc and payload.startswith(b"ICC_PROFILE\0")):
                 kept.append(data[pos:end])
             elif marker == _SOS:  # its header, then the entropy-coded data
