@@ -56,7 +56,8 @@ class Pair:
 
 
 def find_pairs(job: Folders) -> tuple[list[Pair], dict]:
-    """Pairs of (original, cloaked) photos and the cloak run's manifest (or {})."""
+    """Pairs of (original, cloaked) photos and the cloak run's manifest, or without one
+    ``{"unmatched": [one line per cloaked photo no original was found for]}``."""
     for folder in (job.cloaked, job.originals):
         if folder is not None and not folder.exists():
             raise AuditError(f"no such folder: {folder}")
@@ -94,6 +95,9 @@ def find_pairs(job: Folders) -> tuple[list[Pair], dict]:
             raise AuditError(f"the originals are no longer where the cloak run read them "
                              f"(such as {os.path.normpath(pairs[0].original)}): give their "
                              f"folder {GIVE_ORIGINALS}")
+        if not pairs:
+            raise AuditError(f"no cloaked photo in {job.cloaked}: its cloak run cloaked no "
+                             "face (it copied, or could not read, every photo)")
         step = max(1, -(-len(copied) // MOST_COPIED))
         return pairs + copied[::step], data
     if job.originals is None:
@@ -106,14 +110,16 @@ def find_pairs(job: Folders) -> tuple[list[Pair], dict]:
         rel = _relative(p, job.originals)
         by_name[rel.as_posix()] = p
         by_stem.setdefault(rel.with_suffix("").as_posix(), p)
-    pairs = []
+    pairs, unmatched = [], []
     for path in find_photos([job.cloaked]):
         rel = _relative(path, job.cloaked)
         stem = rel.with_suffix("").as_posix()
         original = by_name.get(rel.as_posix()) or by_name.get(stem) or by_stem.get(stem)
         if original is not None:
             pairs.append(Pair(original, path))
-    return pairs, {}
+        else:
+            unmatched.append(f"{path}: no original of its name in {job.originals}")
+    return pairs, {"unmatched": unmatched}
 
 
 def _original(manifest: Manifest, entry: dict, originals: Path | None) -> Path:

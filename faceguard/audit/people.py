@@ -167,7 +167,8 @@ def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, galler
     of theirs among the audited ones, which the user can find). A face
     that is an audited face's original itself (a chip ``faceguard people`` cut from it:
     :data:`faceguard.identity.SAME_FACE_CUT`) is kept under that photo, so that the face
-    is never measured against its own clean copy. ``notes`` gets what was not used.
+    is never measured against its own clean copy. ``notes`` gets what was not used, also
+    yielded as events' notes; a photo that cannot be read is an event's error.
     """
     from faceguard.album import detect_photos, gallery_folders
     from faceguard.identity import SAME_FACE_CUT, SAME_PERSON_CUT, pair_distances
@@ -175,24 +176,28 @@ def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, galler
 
     told = notes if notes is not None else []
     loose = find_photos([folder], recursive=False)
-    if loose:
-        told.append(f"{plural(len(loose), 'photo')} directly in the gallery folder {folder} "
-                    "not used: each person's photos go in a sub-folder named after them.")
-    known = sorted(set(gallery.people))  # the people of the audited photos
     subs = gallery_folders(folder)
-    if not subs and not loose:  # (loose photos: said above)
-        told.append(f"The gallery folder {folder} holds no sub-folder of photos: not used.")
+    said = []
+    if loose:
+        said.append(f"{plural(len(loose), 'photo')} directly in the gallery folder {folder} "
+                    "not used: each person's photos go in a sub-folder named after them.")
+    elif not subs:
+        said.append(f"The gallery folder {folder} holds no sub-folder of photos: not used.")
+    known = sorted(set(gallery.people))  # the people of the audited photos
     for k, (name, photos) in enumerate(subs.items(), 1):
-        found = []
+        found, unread = [], 0
         for event in detect_photos(photos, detector, ensemble):
             if event.error:
-                told.append(f"gallery photo skipped: {event.error}")
+                unread += 1
+                yield Event(k - 1, len(subs), "reading gallery", event.path,
+                            error=f"{event.error} (a known person's photo: not used)")
             elif event.result is not None and event.result.faces:
                 found.append((_key(ensemble, gallery, event.result.embeddings,
                                    str(event.path), SAME_FACE_CUT),
                               {m: e[0] for m, e in event.result.embeddings.items()}))
         if not found:
-            told.append(f'The gallery\'s "{name}" holds no face found: not used.')
+            said.append(f'The gallery\'s "{name}" ' + ("has no photo that could be read"
+                        if 0 < unread == len(photos) else "holds no face found") + ": not used.")
         person = name
         if found and name not in known:
             theirs = {m: torch.stack([e[m] for _, e in found]) for m in ensemble.names}
@@ -209,6 +214,9 @@ def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, galler
         for photo, embeddings in found:
             gallery.add(person, photo, embeddings)
         yield Event(k, len(subs), "reading gallery", folder / name)
+    for note in said:
+        told.append(note)
+        yield Event(len(subs), len(subs), "reading gallery", folder, note=note)
 
 
 def _key(ensemble: Ensemble, gallery: Gallery, embeddings: dict[str, torch.Tensor],

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from faceguard.align import ARCFACE_112, face_transform, warp
 from faceguard.audit.defenses.base import Defense, defend_face
 from faceguard.detect import Face
 from faceguard.models.ensemble import Ensemble
@@ -355,3 +356,21 @@ def _share(values: list[bool], invert: bool = False) -> float | None:
         return None
     rate = float(np.mean(values))
     return round(1 - rate if invert else rate, 4)
+
+
+def examples(faces: list[AuditFace], defenses: dict, count: int) -> list[dict]:
+    """A few faces as original / cloaked / purified / amplified difference (uint8 arrays)."""
+    name = next((n for n in ("bl+sr", "bilateral", "jpeg75") if n in defenses), None)
+    out = []
+    for f in faces[:count]:
+        t = face_transform(f.landmarks, ARCFACE_112 * 2)
+        with torch.no_grad():
+            o = warp(f.original, t, 224)
+            c = warp(f.cloaked, t, 224)
+            p = warp(defenses[name](f.cloaked), t, 224) if name else c
+        diff = ((c - o) * 10 + 0.5).clamp(0, 1)  # amplified x10 around grey
+        out.append({"person": f.person, "photo": f.photo, "purified_by": name,
+                    **{k: (v[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+                       for k, v in (("original", o), ("cloaked", c), ("purified", p),
+                                    ("difference", diff))}})
+    return out

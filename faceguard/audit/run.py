@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from faceguard.align import ARCFACE_112, face_transform, warp
 from faceguard.audit import ATTACKER_SECONDS, QUICK_DEFENSES, QUICK_DETECTORS
 from faceguard.audit.cloak_detection import MIN_FACES
 from faceguard.audit.defenses import defense_label
@@ -32,6 +31,7 @@ from faceguard.audit.protection import (
     Gallery,
     audit_crop,
     audit_thresholds,
+    examples,
     not_made_on,
     protection_table,
 )
@@ -43,7 +43,7 @@ from faceguard.io import (
     PixelLimit,
     as_shown,
     load_photo,
-    to_tensor,
+    tensor_view,
 )
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
@@ -183,13 +183,16 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
         check_gallery(job.gallery, job.cloaked)
     pairs, manifest = find_pairs(job)
     if not pairs:
-        raise AuditError(f"no cloaked photos with their originals found in {job.cloaked}")
+        raise AuditError(f"no photo in {job.cloaked} has an original of its name in "
+                         f"{job.originals}" if manifest.get("unmatched") else
+                         f"no cloaked photos found in {job.cloaked}")
     names = job.models or audit_models()
     ensemble = load_ensemble(names)
     defenses = make_defenses(["none", *(d for d in job.defenses if d != "none")])
     result = AuditResult(cloak_models=list(manifest.get("models", [])),
                          cloak_settings=manifest.get("settings", {}),
-                         protected_people=list(manifest.get("protected", [])))
+                         protected_people=list(manifest.get("protected", [])),
+                         errors=list(manifest.get("unmatched", [])))
     cloak_families = {model_info(m)["family"] for m in result.cloak_models}
     result.models = [{"name": m, "family": ensemble[m].family,
                       "held_out": not_made_on(ensemble[m].family, cloak_families)}
@@ -218,6 +221,9 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
             return f"{pair.cloaked}: not the same size as {pair.original}"
         return orig, clk, detector(orig.pixels)
 
+    for error in result.errors:  # cloaked photos without an original: named, as failed
+        yield Event(0, len(pairs), "reading photos", error=error)
+    uncloaked: list[Path] = []  # photos without a manifest whose faces are all as before
     for i, (pair, read_pair) in enumerate(zip(pairs, in_parallel(read, pairs), strict=True), 1):
         if isinstance(read_pair, str):
             result.errors.append(read_pair)
@@ -226,7 +232,9 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
         orig, clk, all_faces = read_pair
         cloaked_faces = pair.faces if pair.faces is not None else changed_faces(
             orig.pixels, clk.pixels, all_faces)
-        t_orig, t_clk = to_tensor(orig.pixels), to_tensor(clk.pixels)
+        if not (cloaked_faces or pair.copied):
+            uncloaked.append(pair.cloaked)
+        t_orig, t_clk = tensor_view(orig.pixels), tensor_view(clk.pixels)
         for k, face in enumerate(cloaked_faces):
             crop_o, marks = audit_crop(t_orig, face, ensemble)
             crop_c, _ = audit_crop(t_clk, face, ensemble)
@@ -246,6 +254,12 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
         yield Event(i, len(pairs), "reading photos", pair.cloaked)
     if not faces:
         raise AuditError("no cloaked face found in the cloaked photos")
+    if uncloaked:  # judged all the same: said, as a partly cloaked album is not protected
+        note = (f"{len(uncloaked)} of the {len(pairs)} photos show"
+                f"{'s' * (len(uncloaked) == 1)} no cloak (no face differs from its original), "
+                f"such as {uncloaked[0].name}: taken as clean photos of the people in them.")
+        result.notes.append(note)
+        yield Event(len(pairs), len(pairs), "reading photos", note=note)
     if (copied := sum(p.copied for p in pairs)) < manifest.get("copied", 0):
         result.notes.append(f"The gallery holds {copied} of the {manifest['copied']} photos "
                             "copied without a cloak, spread over the album.")
@@ -259,7 +273,7 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
             result.notes.append(f"reference photo skipped: {exc}")
             continue
         if found := detector(photo.pixels):
-            crops = [audit_crop(to_tensor(photo.pixels), face, ensemble) for face in found]
+            crops = [audit_crop(tensor_view(photo.pixels), face, ensemble) for face in found]
             k = likeliest_face(ensemble, crops, faces)
             gallery_faces.append((str(ref), found[k], *crops[k]))
             references.append(str(ref))
@@ -270,7 +284,10 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
                            else None)
     if job.gallery is not None:
         linked: dict[str, tuple[str, str]] = {}
-        yield from add_gallery(job.gallery, detector, ensemble, gallery, linked, result.notes)
+        for event in add_gallery(job.gallery, detector, ensemble, gallery, linked,
+                                 result.notes):
+            result.errors += [event.error] if event.error else []
+            yield event
         result.notes += [f'The gallery\'s "{folder}" is taken as the person in '
                          f'{Path(photo).name} of the audited photos ("{name}" here): their '
                          "clean faces match." for folder, (name, photo) in linked.items()]
@@ -315,7 +332,7 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
         after = before = None
     yield from detect_cloaks(job.detectors, faces, stand_ins, result, ensemble,
                              after, before, job.trajectory_model)
-    result.examples = _examples(faces, defenses, job.examples)
+    result.examples = examples(faces, defenses, job.examples)
     yield Event(1, 1, "done", result=result)
 
 
@@ -370,28 +387,10 @@ def _stand_ins(job: AuditJob, settings: dict, detector: FaceDetector, load_ensem
         return []
     out = []
     for pair in pairs:
-        orig, clk = (to_tensor(load_photo(p).pixels) for p in (pair.original, pair.cloaked))
+        orig, clk = (tensor_view(load_photo(p).pixels) for p in (pair.original, pair.cloaked))
         for face in pair.faces or []:
             crop_o, marks = audit_crop(orig, face, ensemble)
             crop_c, _ = audit_crop(clk, face, ensemble)
             out.append(AuditFace(pair.original.stem.split("-")[0], str(pair.original),
                                  crop_o, crop_c, marks))
-    return out
-
-
-def _examples(faces: list[AuditFace], defenses: dict, count: int) -> list[dict]:
-    """A few faces as original / cloaked / purified / amplified difference (uint8 arrays)."""
-    name = next((n for n in ("bl+sr", "bilateral", "jpeg75") if n in defenses), None)
-    out = []
-    for f in faces[:count]:
-        t = face_transform(f.landmarks, ARCFACE_112 * 2)
-        with torch.no_grad():
-            o = warp(f.original, t, 224)
-            c = warp(f.cloaked, t, 224)
-            p = warp(defenses[name](f.cloaked), t, 224) if name else c
-        diff = ((c - o) * 10 + 0.5).clamp(0, 1)  # amplified x10 around grey
-        out.append({"person": f.person, "photo": f.photo, "purified_by": name,
-                    **{k: (v[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-                       for k, v in (("original", o), ("cloaked", c), ("purified", p),
-                                    ("difference", diff))}})
     return out

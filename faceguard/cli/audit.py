@@ -114,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
     for path in (args.cloaked, args.originals, args.gallery):
         if path is not None and not path.exists():
             raise CLIError(f"no such file or folder: {path}")
+    if args.gallery is not None and not args.gallery.is_dir():
+        raise CLIError(f"--gallery: {args.gallery} is a file: give a folder with one "
+                       "sub-folder of photos per person")
     try:  # before the work, not after it
         check_report_folder(args.out, args.cloaked)
     except AlbumError as exc:

@@ -160,8 +160,12 @@ def test_what_a_gallery_folder_holds_but_the_audit_cannot_use_is_said(tmp_path, 
     (folder / "broken" / "x.jpg").write_text("not a photo")
     notes: list[str] = []
     with torch.no_grad():
-        list(add_gallery(folder, detector, ensemble, gallery, {}, notes))
+        events = list(add_gallery(folder, detector, ensemble, gallery, {}, notes))
     assert notes[0].startswith("1 photo directly in the gallery folder")
-    assert any(n.startswith("gallery photo skipped: ") and "x.jpg" in n for n in notes)
+    assert [e.error for e in events if e.error] == [  # an error: the run's exit code says it
+        f"{folder / 'broken' / 'x.jpg'}: not an image (it is a text file) (a known person's "
+        "photo: not used)"]
+    assert 'The gallery\'s "broken" has no photo that could be read: not used.' in notes
     assert 'The gallery\'s "nobody" holds no face found: not used.' in notes
+    assert [e.note for e in events if e.note] == notes  # said as they come too
     assert gallery.photos[-1] == str(alice[0])  # the copy, keyed as the original

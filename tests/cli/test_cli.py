@@ -14,6 +14,7 @@ import time
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -310,6 +311,37 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
     # audited only on the recognizer it was made on: the report says what was not tested
     assert any("none it was not made on was tested" in line for line in data["summary"])
     assert any("Match thresholds" in n for n in data["notes"])
+
+
+def test_an_audit_names_what_it_could_not_use(tmp_path, album_by_person):
+    """Cloaked photos without an original, a known person's photo that cannot be read
+    and photos that show no cloak were passed over without a word, with exit code 0."""
+    photos = album_by_person["person_img26"][:4]
+    orig, cloaked, bob = tmp_path / "orig", tmp_path / "cloaked", tmp_path / "known" / "Bob"
+    for folder in (orig, cloaked, bob):
+        folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i, photo in enumerate(photos[:3]):
+        shutil.copy(photo, orig / photo.name)
+        image = np.asarray(Image.open(photo).convert("RGB")).astype(int)
+        if i < 2:  # a crude cloak: noise on the whole photo, its faces too
+            image = np.clip(image + rng.integers(-12, 13, image.shape), 0, 255)
+        Image.fromarray(image.astype(np.uint8)).save(cloaked / f"{photo.stem}.png")
+    shutil.copy(photos[3], cloaked / "stray.jpg")  # no original of its name
+    (bob / "broken.jpg").write_text("not a photo")
+    done = faceguard("audit", "--cloaked", cloaked, "--originals", orig, "--gallery",
+                     bob.parent, "-o", tmp_path / "report", "--models", "dlib", "--defenses",
+                     "none", "--detectors", "none")
+    assert done.returncode == 1, done.stderr
+    assert f"error: {cloaked / 'stray.jpg'}: no original of its name in {orig}" in done.stderr
+    assert re.search(r"error: .*broken\.jpg: .*\(a known person's photo: not used\)",
+                     done.stderr), done.stderr
+    assert f"1 of the 3 photos shows no cloak (no face differs from its original), such as " \
+           f"{photos[2].stem}.png" in done.stderr
+    assert 'The gallery\'s "Bob" has no photo that could be read: not used.' in done.stderr
+    gallery_file = faceguard("audit", "--cloaked", cloaked, "--originals", orig, "--gallery",
+                             bob / "broken.jpg", "-o", tmp_path / "r2")
+    assert gallery_file.returncode == 2 and "is a file: give a folder" in gallery_file.stderr
 
 
 def test_audit_lists(tmp_path):
