@@ -200,14 +200,18 @@ class AuditVerdict:
         made_on, not_made_on: recognizers fooled by the photos as published, of those
             checked, split by whether the cloak was made on them.
         reupload: recognizers still fooled after every re-upload (JPEG) checked.
-        cleanup: deliberate clean-ups (filters, super-resolution, a learned purifier)
-            after which every recognizer checked is still fooled, of the clean-ups checked.
+        cleanup: recognizers still fooled after every deliberate clean-up (filters,
+            super-resolution, a learned purifier) checked, as ``reupload``: counted per
+            clean-up, the same rows read "not protected" after a clean-up that changed
+            nothing where re-upload read "protected against 2 of 5 recognizers".
         visibility: the most visible face's figures (``ssimulacra2``, ``jpeg_equivalent``;
             see :mod:`faceguard.visibility`), {} when not measured.
         check_faces: when ``not_made_on`` comes from the held-out check (cloaks re-made
             without each family, :mod:`faceguard.audit.held_out`), on how many faces.
         among: how many people a recognizer picked each face out among (top-1, see
             :func:`protected_share`); 0 when it was judged by its match threshold alone.
+        unrecognised: faces were measured, but no recognizer recognised one even without
+            the cloak (the person has no other photo to be recognised by).
     """
 
     made_on: tuple[int, int]
@@ -218,6 +222,7 @@ class AuditVerdict:
     check_faces: int = 0
     among: int = 0
     unknown: tuple[int, int] = (0, 0)
+    unrecognised: bool = False
 
     @property
     def status(self) -> str:
@@ -243,10 +248,15 @@ class AuditVerdict:
     def details(self) -> str:
         """What the headline rests on, e.g. "Protected against 3 of 3 recognizers it was
         made on; 1 of 1 it was not. After re-upload: still protected. After deliberate
-        clean-up: protected against 2 of 4 clean-ups. How visible: invisible at normal
+        clean-up: protected against 2 of 4 recognizers. How visible: invisible at normal
         size, faint up close (like JPEG quality 91)."."""
         n, total = self.made_on
         m, others = self.not_made_on
+        if self.unrecognised and self.status == "unmeasured":
+            return ("No recognizer recognised the faces even without the cloak, so what the "
+                    "cloak does could not be measured: they need other photos of the person "
+                    "to recognise them by (the cloak run's reference photos, or the "
+                    "person's folder among the known people).")
         if self.unknown[1]:  # no manifest: which ones the cloak was made on is not known
             first = (f"Protected against {self.unknown[0]} of "
                      f"{plural(self.unknown[1], 'recognizer')}; which of them the cloak was "
@@ -263,7 +273,7 @@ class AuditVerdict:
         return " ".join(part for part in [
             first + ".",
             "After re-upload: " + _after(*self.reupload, "recognizer") + ".",
-            "After deliberate clean-up: " + _after(*self.cleanup, "clean-up") + ".",
+            "After deliberate clean-up: " + _after(*self.cleanup, "recognizer") + ".",
             f"How visible: {in_words(self.visibility)}.", self._judged()] if part)
 
     def _judged(self) -> str:
@@ -294,7 +304,8 @@ class AuditVerdict:
                 "not_made_on": list(self.not_made_on), "unknown": list(self.unknown),
                 "reupload": list(self.reupload),
                 "cleanup": list(self.cleanup), "visibility": self.visibility,
-                "check_faces": self.check_faces, "among": self.among}
+                "check_faces": self.check_faces, "among": self.among,
+                "unrecognised": self.unrecognised}
 
 
 def _after(fooled_: int, checked: int, what: str) -> str:
@@ -321,7 +332,8 @@ def audit_verdict(rows: Sequence[Mapping], visibility: dict | None = None,
     """
     from faceguard.audit.defenses import defense_kind
 
-    rows = [r for r in rows if r["faces"] and protected_share(r) is not None]
+    measured = [r for r in rows if r["faces"]]
+    rows = [r for r in measured if protected_share(r) is not None]
 
     def fooled_by(group: Sequence[Mapping]) -> bool:
         return all(protected_share(r) >= FOOLED_SHARE for r in group)
@@ -342,9 +354,10 @@ def audit_verdict(rows: Sequence[Mapping], visibility: dict | None = None,
                         not_made_on=count(by("model", "none", True)),
                         unknown=count(by("model", "none", None)),
                         reupload=count(by("model", "re-upload")),
-                        cleanup=count(by("defense", "clean-up")),
+                        cleanup=count(by("model", "clean-up")),
                         visibility=dict(visibility or {}),
                         check_faces=max((r["faces"] for r in rows if r.get("check")),
                                         default=0),
                         among=people if people >= TOP1_PEOPLE and any(
-                            r["protected_top1"] is not None for r in rows) else 0)
+                            r["protected_top1"] is not None for r in rows) else 0,
+                        unrecognised=bool(measured) and not rows)

@@ -99,10 +99,38 @@ def test_audit_verdict_protected_in_the_issues_words():
     assert v.status == "protected"
     assert v.words() == (
         "Protected. Protected against 2 of 2 recognizers it was made on; 1 of 1 it was not. "
-        "After re-upload: still protected. After deliberate clean-up: protected against "
-        "2 of 4 clean-ups. How visible: invisible at normal size, faint up close (like "
+        "After re-upload: still protected. After deliberate clean-up: not protected. "
+        "How visible: invisible at normal size, faint up close (like "
         "JPEG quality 90). A recognizer counts as fooled when 90% or more of the faces it "
         "recognised without the cloak are beyond its match threshold.")
+
+
+def test_after_clean_up_counts_recognizers_as_after_re_upload():
+    """A clean-up that changed nothing read "not protected" (counted per clean-up, every
+    recognizer needed) where re-upload read "protected against 1 of 2 recognizers"."""
+    from faceguard.verdict import audit_verdict
+
+    rows = [_row(d, m, 1.0 if m == "dlib" else 0.0)
+            for d in ("none", "jpeg75", "bitdepth") for m in ("dlib", "faceres")]
+    v = audit_verdict(rows)
+    assert v.reupload == v.cleanup == (1, 2)
+    assert ("After re-upload: protected against 1 of 2 recognizers. After deliberate "
+            "clean-up: protected against 1 of 2 recognizers.") in v.details()
+
+
+def test_not_measured_says_why_when_no_face_was_recognised_clean():
+    """"Not measured" read "No recognizer the cloak was made on was checked" where every
+    recognizer ran but none recognised the faces even uncloaked."""
+    from faceguard.verdict import audit_verdict
+
+    rows = [dict(_row("none", m, 0.0), protected=None, clean_recognised=0.0)
+            for m in ("dlib", "faceres")]
+    v = audit_verdict(rows)
+    assert v.status == "unmeasured" and v.unrecognised
+    assert v.words().startswith("Not measured. No recognizer recognised the faces even "
+                                "without the cloak")
+    assert "was checked" not in v.words()
+    assert not audit_verdict([]).unrecognised
 
 
 def test_audit_verdict_partly_and_unprotected_and_unchecked():
