@@ -108,9 +108,19 @@ class DetectionResult:
         auc = (f"ROC AUC {self.roc_auc:.2f}; 0.5 = cannot tell them apart"
                if has_auc(self.faces) else
                f"too few faces for a ROC AUC, which needs {MIN_FACES}")
-        return (f"{name[:1].upper() + name[1:]}: a platform could flag "
-                f"{self.flagged_cloaked:.0%} of {yours} while wrongly flagging "
-                f"{self.flagged_clean:.0%} of clean ones{trained} ({auc})")
+        name = name[:1].upper() + name[1:]
+        if self.flagged_clean >= self.flagged_cloaked - TELLS_APART:  # flags at random
+            return (f"{name}: cannot tell {yours} from clean ones (it flags "
+                    f"{self.flagged_cloaked:.0%} of them and {self.flagged_clean:.0%} of "
+                    f"clean ones){trained} ({auc})")
+        return (f"{name}: a platform could flag {self.flagged_cloaked:.0%} of {yours} while "
+                f"wrongly flagging {self.flagged_clean:.0%} of clean ones{trained} ({auc})")
+
+
+#: a detector flagging no more of the cloaked faces than this share over the clean ones
+#: it flags cannot tell them apart ("could flag 100%... while wrongly flagging 100%" read
+#: as a detection)
+TELLS_APART = 0.05
 
 
 def cross_validate(name: str, clean: Sequence[torch.Tensor], cloaked: Sequence[torch.Tensor],

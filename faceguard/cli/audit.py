@@ -160,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
     from faceguard.audit.report import PRIVATE, summary
 
     print(result.verdict().words())
+    for detection in result.detection:  # how easily a platform spots the cloak
+        print(detection["sentence"] + ".")
     if result.detection_problem:
         print(result.detection_problem)
     if args.verbose:

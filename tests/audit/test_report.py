@@ -79,12 +79,23 @@ def test_detection_sentence_uses_the_plain_detector_name():
     assert r.sentence().startswith("Deep-feature check (LSTM): a platform could flag 80%")
 
 
+def test_a_detector_that_flags_clean_faces_as_often_cannot_tell_them_apart():
+    """"could flag 100% of your cloaked faces while wrongly flagging 100% of clean ones"
+    read as a detection."""
+    from faceguard.audit.cloak_detection import DetectionResult
+
+    r = DetectionResult("trajectory-lstm", 1, 1, 1, 1, 0.5, 1.0, 0.97, 2, "person", {})
+    assert r.sentence() == ("Deep-feature check (LSTM): cannot tell your cloaked faces from "
+                            "clean ones (it flags 100% of them and 97% of clean ones) "
+                            "(ROC AUC 0.50; 0.5 = cannot tell them apart)")
+
+
 def test_detection_on_a_few_faces_says_how_many_and_gives_no_auc():
     from faceguard.audit.cloak_detection import STAND_INS, DetectionResult
 
-    one = DetectionResult("wlmp-linear", 1, 1, 1, 1, 0.0, 1.0, 1.0, 1, STAND_INS, {}, faces=1)
+    one = DetectionResult("wlmp-linear", 1, 1, 1, 1, 0.0, 1.0, 0.0, 1, STAND_INS, {}, faces=1)
     assert one.sentence() == ("Texture check (linear SVM): a platform could flag 100% of your "
-                              "1 cloaked face while wrongly flagging 100% of clean ones when "
+                              "1 cloaked face while wrongly flagging 0% of clean ones when "
                               "trained on stand-in faces FaceGuard cloaked itself (too few "
                               "faces for a ROC AUC, which needs 8)")
     many = DetectionResult("wlmp-linear", 1, 1, 1, 1, 0.91, 0.8, 0.1, 1, STAND_INS, {}, faces=8)

@@ -279,6 +279,7 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
     [detection] = data["detection"]
     assert detection["split"] == "stand-ins" and not data["detection_problem"]
     assert "stand-in faces" in detection["sentence"]
+    assert detection["sentence"] + "." in audit.stdout.splitlines()  # said, not only reported
     # on two faces the report's table gives no ROC AUC, as its sentence says, nor its JSON
     assert "<td>too few faces</td>" in (report / "report.html").read_text()
     assert detection["roc_auc"] is None and detection["roc"] is None
