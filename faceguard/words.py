@@ -14,6 +14,18 @@ from dataclasses import dataclass
 RATIOS = frozenset({"mean_distance", "roc_auc"})
 
 
+def figure_text(value, key: str = "") -> str:
+    """A table's figure as the app and the report show it: shares as "95%", :data:`RATIOS`
+    as "0.95", yes/no as "yes" or "", nothing measured as "n/a"."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if isinstance(value, float):
+        return f"{value:.0%}" if 0 <= value <= 1 and key not in RATIOS else f"{value:.2f}"
+    return str(value)
+
+
 @dataclass(frozen=True)
 class Named:
     """A registry entry's words.

@@ -22,7 +22,7 @@ from faceguard.audit.people import GIVE_GALLERY
 from faceguard.audit.run import AuditResult
 from faceguard.settings import METHODS
 from faceguard.verdict import TOP1_PEOPLE, protected_share, recognised_clean
-from faceguard.words import RATIOS, plural
+from faceguard.words import figure_text, plural
 
 
 def check_report_folder(outdir: Path, cloaked: Path) -> None:
@@ -223,17 +223,47 @@ def _named(label: str, name: str) -> _Markup:
     return _Markup(f"<span title='{html.escape(name, quote=True)}'>{html.escape(label)}</span>")
 
 
+#: the protection table's columns (key, title), in the app and the report alike
+PROTECTION_COLUMNS = [
+    ("what", "What the platform does"),
+    ("model", "Recognizer"),
+    ("held_out", "Not made on"),
+    ("faces", "Faces"),
+    ("protected", "Protected"),  # of the faces recognised without the cloak
+    ("clean_recognised", "Clean faces still recognised"),
+    ("mean_distance", "Distance / threshold"),
+]
+#: the report's further columns: what "Protected" is made of
+PROTECTION_PARTS = [
+    ("protected_verify", "Protected: beyond threshold"),
+    ("protected_top1", "Protected: nearest someone else"),
+    ("clean_verify", "Clean: within threshold"),
+    ("clean_top1", "Clean: nearest the right person"),
+]
+#: the detection table's columns, in the app and the report alike
+DETECTION_COLUMNS = [
+    ("detector", "Detector"),
+    ("faces", "Your faces"),  # a figure on one face is that face's
+    ("flagged_cloaked", "Cloaked faces flagged"),
+    ("flagged_clean", "Clean faces wrongly flagged"),
+    ("roc_auc", "ROC AUC (0.5 = cannot tell)"),
+    ("accuracy", "Accuracy"),
+    ("split", "Tested on other"),
+]
+#: after a protection row's defense, when it is the held-out check's
+CHECK_ROW = " (check cloak, re-made without this recognizer's family)"
+
+
+def protection_rows(result: AuditResult) -> list[dict]:
+    """The protection table's rows: the photos' own, then the held-out check's, each with
+    ``what`` the platform does in plain words."""
+    return [dict(r, what=defense_label(r["defense"]) + (CHECK_ROW if r.get("check") else ""))
+            for r in result.protection + result.held_out_check]
+
+
 def _table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     def fmt(v, key: str):
-        if isinstance(v, _Markup):
-            return v
-        if v is None:
-            return "n/a"
-        if isinstance(v, bool):
-            return "yes" if v else ""
-        if isinstance(v, float):
-            return f"{v:.0%}" if 0 <= v <= 1 and key not in RATIOS else f"{v:.3f}"
-        return html.escape(str(v))
+        return v if isinstance(v, _Markup) else html.escape(figure_text(v, key))
 
     head = "".join(f"<th>{html.escape(t)}</th>" for _, t in columns)
     body = "".join("<tr>" + "".join(f"<td>{fmt(r.get(k), k)}</td>" for k, _ in columns)
@@ -292,16 +322,8 @@ def _html(result: AuditResult, lines: list[str]) -> str:
              + "</ul>"]
     if heat := heatmap_png(result):
         parts.append(f"<h2>Protection</h2><img src='data:image/png;base64,{heat}'>")
-    protection = [dict(r, defense=_named(defense_label(r["defense"]), r["defense"]))
-                  for r in result.protection]
-    parts.append(_table(protection, [
-        ("defense", "defense"), ("model", "recognizer"), ("held_out", "not made on"),
-        ("faces", "faces"), ("clean_recognised", "clean: recognised"),
-        ("protected", "protected, of those (the verdict's)"),
-        ("protected_top1", "protected (top-1 wrong)"),
-        ("protected_verify", "protected (beyond threshold)"),
-        ("mean_distance", "distance / threshold"), ("clean_top1", "clean: top-1 right"),
-        ("clean_verify", "clean: within threshold")]))
+    protection = [dict(r, what=_named(r["what"], r["defense"])) for r in protection_rows(result)]
+    parts.append(_table(protection, PROTECTION_COLUMNS + PROTECTION_PARTS))
     if result.detection:
         parts.append("<h2>Detection</h2>")
         if roc := roc_png(result):
@@ -310,12 +332,7 @@ def _html(result: AuditResult, lines: list[str]) -> str:
                           after_defense=d["after_defense"] and defense_label(d["after_defense"]),
                           roc_auc=shown_auc(d))
                      for d in result.detection]
-        parts.append(_table(detection, [
-            ("detector", "detector"), ("faces", "your faces"), ("roc_auc", "ROC AUC"),
-            ("accuracy", "accuracy"),
-            ("precision", "precision"), ("recall", "recall"), ("f1", "F1"),
-            ("flagged_clean", "clean flagged"), ("split", "split by"),
-            ("after_defense", "after defense")]))
+        parts.append(_table(detection, [*DETECTION_COLUMNS, ("after_defense", "After")]))
     if result.examples:
         purified = result.examples[0]["purified_by"]  # None: no clean-up was tried
         shown = ("original", "cloaked", *(("purified",) if purified else ()), "difference")

@@ -23,43 +23,14 @@ from PySide6.QtWidgets import (
 
 from faceguard.audit.cloak_detection import detector_label, shown_auc
 from faceguard.audit.defenses import defense_label
-from faceguard.words import RATIOS, plural
+from faceguard.audit.report import DETECTION_COLUMNS, PROTECTION_COLUMNS, protection_rows
+from faceguard.words import figure_text, plural
 from faceguard_gui.images import to_qimage
 from faceguard_gui.jobs import AuditOutcome
 from faceguard_gui.widgets import FittingImage, FittingLabel, scrolling
 
-PROTECTION_COLUMNS = [  # (key, title)
-    ("defense", "What the platform does"),
-    ("model", "Recognizer"),
-    ("held_out", "Not made on"),
-    ("faces", "Faces"),
-    ("protected", "Protected"),  # of the faces recognised without the cloak: its tooltip
-    ("clean_recognised", "Clean faces still recognised"),
-    ("mean_distance", "Distance / threshold"),
-]
-DETECTION_COLUMNS = [
-    ("detector", "Detector"),
-    ("faces", "Your faces"),  # a figure on one face is that face's
-    ("flagged_cloaked", "Cloaked faces flagged"),
-    ("flagged_clean", "Clean faces wrongly flagged"),
-    ("roc_auc", "ROC AUC (0.5 = cannot tell)"),
-    ("accuracy", "Accuracy"),
-    ("split", "Tested on other"),
-]
 #: what the verdict line shows before any audit has run
 NO_VERDICT = "Run the audit to see how well the protection holds."
-
-
-def _cell(value, key: str = "") -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else ""
-    if isinstance(value, float):
-        if key in RATIOS:
-            return f"{value:.2f}"
-        return f"{value:.0%}" if 0 <= value <= 1 else f"{value:.2f}"
-    return str(value)
 
 
 def _red_to_green(share: float) -> QColor:
@@ -152,7 +123,7 @@ class AuditResults(QWidget):
             lines += [f"<li>{html.escape(x)}</li>" for x in result.notes + result.errors]
             lines.append("</ul>")
         self.summary.setHtml("".join(lines))
-        self._fill_protection(result.protection)
+        self._fill_protection(protection_rows(result))
         self._fill_detection(result.detection)
         self._set_plot(self.heatmap, outcome.heatmap, "No protection plot (no face measured).")
         self._set_plot(self.roc, outcome.roc, "No detection plot: "
@@ -163,9 +134,8 @@ class AuditResults(QWidget):
         self.protection_table.setRowCount(len(rows))
         for r, row in enumerate(rows):
             for c, (key, _) in enumerate(PROTECTION_COLUMNS):
-                item = QTableWidgetItem(_cell(row.get(key), key))
-                if key == "defense":
-                    item = QTableWidgetItem(defense_label(row["defense"]))
+                item = QTableWidgetItem(figure_text(row.get(key), key))
+                if key == "what":
                     item.setToolTip(row["defense"])
                 if key == "protected" and row[key] is not None:
                     item.setBackground(_red_to_green(row[key]))
@@ -180,9 +150,9 @@ class AuditResults(QWidget):
                 if key == "detector":
                     text = detector_label(row[key])
                 elif key == "roc_auc":
-                    text = _cell(shown_auc(row), key)
+                    text = figure_text(shown_auc(row), key)
                 else:
-                    text = _cell(row.get(key), key)
+                    text = figure_text(row.get(key), key)
                 item = QTableWidgetItem(text)
                 item.setToolTip(f"{row['detector']}: {row.get('sentence', '')}")
                 self.detection_table.setItem(r, c, item)

@@ -117,11 +117,35 @@ def test_report_says_one_person_and_keeps_technical_names_in_json(tmp_path):
 
 
 def test_report_shows_a_distance_as_a_number_and_a_share_as_a_percentage(tmp_path):
-    """0.95 thresholds is a face still matched: it reads 0.950, never 95%."""
+    """0.95 thresholds is a face still matched: it reads 0.95, never 95%, as in the app
+    (the report read 1.565 where the app read 1.56)."""
     result = _result([_row("none", 0.25) | {"mean_distance": 0.953}])
     page = write_report(result, tmp_path)[1].read_text()
-    assert "<td>0.953</td>" in page and "<td>95%</td>" not in page
+    assert "<td>0.95</td>" in page and "<td>95%</td>" not in page
     assert "<td>25%</td>" in page  # protected: a share
+
+
+def test_the_held_out_checks_rows_are_in_the_table_in_plain_words(tmp_path):
+    """The held-out check's figures made the verdict's "1 of 1 it was not", yet no row of
+    the report's table or the app's showed them; and the detection table's headers were
+    "precision", "recall", "F1"."""
+    from dataclasses import asdict
+
+    from faceguard.audit.cloak_detection import DetectionResult
+    from faceguard.audit.report import CHECK_ROW, protection_rows
+
+    detected = DetectionResult("wlmp-linear", 0.9, 0.8, 0.85, 0.8, 0.9, 0.8, 0.1, 5, "person",
+                               {"fpr": [0.0, 0.1, 1.0], "tpr": [0.0, 0.8, 1.0]}, faces=12)
+    result = _result([_row("none", 1.0)], detection=[
+        asdict(detected) | {"sentence": detected.sentence(), "after_defense": None}])
+    result.held_out_check = [_row("none", 0.5, "faceres", held_out=True) | {"check": True}]
+    rows = protection_rows(result)
+    assert [r["what"] for r in rows] == ["nothing (as published)",
+                                         "nothing (as published)" + CHECK_ROW]
+    page = write_report(result, tmp_path)[1].read_text()
+    assert "re-made without this recognizer" in page
+    assert "<th>Cloaked faces flagged</th>" in page
+    assert "<th>precision</th>" not in page and "<th>F1</th>" not in page
 
 
 def test_the_verdict_comes_first_in_the_report(tmp_path):
