@@ -286,6 +286,30 @@ def test_sixteen_bit_colour_png_keeps_its_sixteen_bits(tmp_path, astronaut, chan
         assert jpeg.mode == "RGB"
 
 
+def test_sixteen_bit_colour_ppm_keeps_its_sixteen_bits(tmp_path):
+    """A raw converter's (dcraw -6) 16-bit PPM was written with 8 bits, the whole photo."""
+    deep = np.random.default_rng(0).integers(0, 65536, (40, 50, 3), dtype=np.uint16)
+    path = tmp_path / "deep.ppm"
+    path.write_bytes(b"P6\n# dcraw\n50 40\n65535\n" + deep.astype(">u2").tobytes())
+    photo = load_photo(path)
+    assert photo.mode == "RGB;16"
+    np.testing.assert_array_equal(photo.pixels * 65535, deep)
+    out = save_photo(photo, tmp_path / "out.ppm")
+    assert out.read_bytes() == b"P6\n50 40\n65535\n" + deep.astype(">u2").tobytes()
+
+
+def test_a_sixteen_bit_grey_pngs_transparent_level_stays_transparent(tmp_path):
+    """Its tRNS grey level was dropped: the transparent parts came out opaque black."""
+    grey = np.full((32, 40), 30000, np.uint16)
+    grey[:, :10] = 0
+    Image.fromarray(grey).save(tmp_path / "g.png", transparency=0)
+    photo = load_photo(tmp_path / "g.png")
+    assert photo.alpha is not None and not photo.alpha[:, :10].any() and photo.alpha[:, 10:].all()
+    with Image.open(save_photo(photo, tmp_path / "out.png")) as back:
+        assert back.mode == "LA"  # the alpha kept, with 8 bits
+        assert not np.asarray(back)[:, :10, 1].any() and np.asarray(back)[:, 10:, 1].all()
+
+
 def test_truncated_sixteen_bit_png_is_one_line(tmp_path, astronaut):
     import cv2
 

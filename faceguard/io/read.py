@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import struct
 import warnings
 from pathlib import Path
@@ -107,7 +108,8 @@ def _load(fp: IO[bytes], path: Path, limit: PixelLimit, decode: bool = True) -> 
             im.close()
             return Photo(pixels=np.zeros((0, 0, 3), np.float32), path=path, format=fmt,
                          mode=mode, icc_profile=icc, exif=exif, jpeg_data=data)
-    colour16 = fmt == "PNG" and _colour16(head) and "transparency" not in im.info
+    colour16 = (fmt == "PNG" and _colour16(head) and "transparency" not in im.info
+                or fmt == "PPM" and _deep_ppm(head))
     if colour16:
         fp.seek(0)
         data = fp.read()
@@ -120,7 +122,7 @@ def _load(fp: IO[bytes], path: Path, limit: PixelLimit, decode: bool = True) -> 
     orientation = _orientation(exif)
     if colour16:  # read again below with its 16 bits; Pillow checked it is whole
         im.close()
-        pixels, alpha = _decode_colour16(data, path, orientation)
+        pixels, alpha = _decode_colour16(data, path, orientation, fmt)
         return Photo(pixels=pixels, path=path, format=fmt, alpha=alpha, icc_profile=icc,
                      exif=exif, mode="RGB;16" if alpha is None else "RGBA;16")
     mode = im.mode
@@ -139,17 +141,27 @@ def _colour16(head: bytes) -> bool:
     return len(head) > 25 and head[24] == 16 and head[25] in (2, 6)
 
 
-def _decode_colour16(data: bytes, path: Path, orientation: int
-                     ) -> tuple[np.ndarray, np.ndarray | None]:
-    """A 16-bit colour PNG's pixels (H, W, 3) and alpha (H, W) or None, float32 in [0, 1].
+def _deep_ppm(head: bytes) -> bool:
+    """Whether a PPM's header says 16-bit colour (P6, maxval 65535: a raw converter's, such
+    as dcraw's); other depths over 8 bits are read with 8, as Pillow scales them."""
+    if not head.startswith(b"P6"):
+        return False
+    fields = re.sub(rb"#[^\n]*", b" ", head[2:]).split()  # width, height, maxval
+    return len(fields) >= 3 and fields[2] == b"65535"
 
-    Pillow reads such a PNG as 8 bits, so it was written back with 8 bits silently; OpenCV
-    keeps all 16 (its channels come as B, G, R, A)."""
+
+def _decode_colour16(data: bytes, path: Path, orientation: int, fmt: str
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
+    """A 16-bit colour PNG's or PPM's pixels (H, W, 3) and alpha (H, W) or None, float32
+    in [0, 1].
+
+    Pillow reads such a photo as 8 bits, so it was written back with 8 bits silently;
+    OpenCV keeps all 16 (its channels come as B, G, R, A)."""
     import cv2
 
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None or arr.dtype != np.uint16 or arr.ndim != 3:
-        raise PhotoError(path, "truncated or corrupt PNG")
+        raise PhotoError(path, f"truncated or corrupt {_nice(fmt)}")
     arr = _oriented(arr, orientation)
     pixels = _to_float(arr[..., 2::-1], 65535)
     alpha = _to_float(arr[..., 3], 65535) if arr.shape[2] == 4 else None
@@ -236,11 +248,13 @@ def _decode(im: Image.Image, orientation: int
     (H, W, 4) uint8, else None."""
     mode = im.mode
     if mode in _GREY16_MODES:
-        arr = _take_array(im)
-        grey = _oriented(arr, orientation).astype(np.float32, order="C")
+        arr = _oriented(_take_array(im), orientation)
+        grey = arr.astype(np.float32, order="C")
         np.clip(grey, 0, 65535, out=grey)  # mode "I" is 32-bit; photos use 0..65535
         grey /= 65535
-        return _grey_to_rgb(grey), None, None
+        key = im.info.get("transparency")  # a PNG's tRNS: the one grey level not shown
+        alpha = (arr != key).astype(np.float32) if isinstance(key, int) else None
+        return _grey_to_rgb(grey), alpha, None
     if mode in ("1", "L") and not im.has_transparency_data:
         target = "L"
     elif mode in ("1", "L", "LA", "La"):

@@ -92,7 +92,7 @@ def save_photo(photo: Photo, path: str | os.PathLike[str], *, format: str | None
     if not np.isfinite(photo.pixels).all():
         raise ValueError("photo.pixels contains NaN or infinity")
     if _target_mode(photo, fmt) in _COLOUR16_MODES:
-        data = _colour16_png(photo, metadata)
+        data = _colour16_png(photo, metadata) if fmt == "PNG" else _colour16_ppm(photo)
         _atomic_write(path, lambda f: f.write(data), overwrite)
         return path
     image = _as_profiled(photo, _encode_image(photo, fmt))
@@ -239,8 +239,8 @@ def _target_mode(photo: Photo, fmt: str) -> str:
         return "LA" if alpha else "L"
     if photo.mode == "CMYK" and fmt in ("JPEG", "TIFF") and not alpha:
         return "CMYK"
-    if photo.mode in _COLOUR16_MODES and fmt == "PNG":
-        return "RGBA;16" if alpha else "RGB;16"
+    if photo.mode in _COLOUR16_MODES and fmt in ("PNG", "PPM"):
+        return "RGBA;16" if alpha else "RGB;16"  # PPM: never alpha
     return "RGBA" if alpha else "RGB"
 
 
@@ -310,6 +310,16 @@ def _colour16_png(photo: Photo, metadata: str) -> bytes:
     data = encoded.tobytes()
     header = 8 + 25  # the PNG signature, then IHDR (length, type, 13 bytes, CRC)
     return data[:header] + chunks + data[header:]
+
+
+def _colour16_ppm(photo: Photo) -> bytes:
+    """A 16-bit colour PPM's file (maxval 65535), encoded by OpenCV (channels B, G, R)."""
+    import cv2
+
+    ok, encoded = cv2.imencode(".ppm", _sixteen_bit(photo.pixels[..., ::-1]).astype(np.uint16))
+    if not ok:
+        raise ValueError("OpenCV could not encode the 16-bit PPM")
+    return encoded.tobytes()
 
 
 def _png_chunk(kind: bytes, body: bytes) -> bytes:
