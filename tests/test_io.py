@@ -310,6 +310,25 @@ def test_a_sixteen_bit_grey_pngs_transparent_level_stays_transparent(tmp_path):
         assert not np.asarray(back)[:, :10, 1].any() and np.asarray(back)[:, 10:, 1].all()
 
 
+def test_a_sixteen_bit_grey_png_with_alpha_stays_grey(tmp_path):
+    """Pillow opens it as RGBA: it was written as a colour photo."""
+    import struct
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body)))
+
+    grey = np.linspace(0, 65535, 40).astype(">u2")
+    row = b"\0" + np.stack([grey, grey[::-1]], axis=1).tobytes()  # grey, alpha; no filter
+    (tmp_path / "la.png").write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 40, 32, 16, 4, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(row * 32)) + chunk(b"IEND", b""))
+    photo = load_photo(tmp_path / "la.png")
+    assert photo.is_grey and photo.alpha is not None
+    with Image.open(save_photo(photo, tmp_path / "out.png")) as back:
+        assert back.mode == "LA"
+
+
 def test_truncated_sixteen_bit_png_is_one_line(tmp_path, astronaut):
     import cv2
 

@@ -125,7 +125,8 @@ def _load(fp: IO[bytes], path: Path, limit: PixelLimit, decode: bool = True) -> 
         pixels, alpha = _decode_colour16(data, path, orientation, fmt)
         return Photo(pixels=pixels, path=path, format=fmt, alpha=alpha, icc_profile=icc,
                      exif=exif, mode="RGB;16" if alpha is None else "RGBA;16")
-    mode = im.mode
+    # Pillow opens a 16-bit grey PNG with alpha as RGBA: it stays grey (with 8 bits)
+    mode = "LA" if fmt == "PNG" and head[24:26] == b"\x10\x04" else im.mode
     try:
         pixels, alpha, inks = _decode(im, orientation)
     except ValueError as e:  # a conversion Pillow cannot do, e.g. an exotic mode
