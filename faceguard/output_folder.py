@@ -12,13 +12,13 @@ from faceguard.album import AlbumError
 from faceguard.io import PhotoError, resolved
 
 
-def check_outdir(outdir: Path, inputs: Sequence[Path]) -> None:
+def check_outdir(outdir: Path, inputs: Sequence[Path], uploaded: bool = True) -> None:
     """Raise :class:`AlbumError` when ``outdir`` cannot be a folder (it, or a folder above
     it, is a file), or is an input folder (``inputs``: the photos and folders read, the
     album's and the reference photos), inside one, or the folder of a photo given by
     itself: what is written there (cloaked photos, face chips) would be read as new photos
     next time, uploaded with the album, or written over the originals. Nor may it hold an
-    input: the folder uploaded would upload the originals with it."""
+    input when it is ``uploaded`` (a cloak run's): it would upload the originals too."""
     existing = next(p for p in (outdir, *outdir.parents) if p.exists() or p == Path(p.anchor))
     if existing.exists() and not existing.is_dir():
         raise AlbumError(f"the output folder {outdir} cannot be made: {existing} is a file")
@@ -31,7 +31,7 @@ def check_outdir(outdir: Path, inputs: Sequence[Path]) -> None:
         if src.is_file() and out == src.parent:
             raise AlbumError(f"the output folder {outdir} must not be the folder of the "
                              f"photo {given}: choose another (originals are never touched)")
-        if out in src.parents:
+        if uploaded and out in src.parents:
             raise AlbumError(f"the output folder {outdir} must not hold {given}: uploaded, "
                              "it would upload the originals too; choose another")
 
@@ -40,11 +40,11 @@ def check_kept_private(outdir: Path, why: str) -> None:
     """Raise :class:`AlbumError` when ``outdir`` is, or is inside, a cloak run's output
     folder (it holds a manifest): the folder to upload, which must not take along what is
     written here (``why``: what it shows, e.g. the uncloaked faces)."""
-    from faceguard.manifest import MANIFEST_NAME
+    from faceguard.manifest import manifest_file
 
     out = resolved(outdir)
     for folder in (out, *out.parents):
-        if (folder / MANIFEST_NAME).is_file():
+        if manifest_file(folder) is not None:  # an earlier version's name too
             raise AlbumError(f"the output folder {outdir} must not be inside {folder}, the "
                              f"cloaked photos' folder to upload: {why}")
 

@@ -1188,6 +1188,12 @@ def test_as_shown_is_what_a_file_without_the_alpha_or_the_grey_profile_shows(tmp
     assert np.abs(as_shown(see_through) - as_shown(jpeg)).max() <= 2 / 255
     plain = load_photo(tmp_path / "s.jpg")
     assert as_shown(plain) is plain.pixels  # nothing to show otherwise: not a copy
+    # both: the profile's tones first, then over white, as the file written shows them
+    Image.fromarray(np.dstack([np.full((64, 64), 60, np.uint8), np.full((64, 64), 128, np.uint8)]),
+                    "LA").save(tmp_path / "ga.png", icc_profile=_grey_profile(1.0))
+    both = load_photo(tmp_path / "ga.png")
+    written = load_photo(save_photo(both, tmp_path / "ga.webp", quality=100))
+    assert np.abs(as_shown(both) - as_shown(written)).max() <= 3 / 255
 
 
 def test_a_copied_jpeg_keeps_only_the_adobe_segments_own_twelve_bytes(tmp_path, astronaut):
@@ -1205,6 +1211,13 @@ def test_a_copied_jpeg_keeps_only_the_adobe_segments_own_twelve_bytes(tmp_path, 
     copied = copy_photo(photo, tmp_path / "out.jpg")
     assert secret not in copied.read_bytes() and b"Adobe" in copied.read_bytes()
     np.testing.assert_array_equal(load_photo(copied).pixels, photo.pixels)
+
+
+def test_a_file_of_a_few_bytes_is_not_a_photo(tmp_path):
+    """Pillow's BMP test reads 4 bytes: a 1-byte file stopped the whole batch."""
+    (tmp_path / "a.jpg").write_bytes(b"B")
+    with pytest.raises(PhotoError, match="a.jpg"):
+        load_photo(tmp_path / "a.jpg")
 
 
 def test_a_short_write_leaves_no_half_photo(tmp_path, astronaut):

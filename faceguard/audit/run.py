@@ -248,7 +248,8 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
         # or where its compression took a face lower than the cloak, measured here as the
         # run measures them
         quality = pair.quality or [{}] * len(cloaked_faces)
-        shown = as_shown(orig), as_shown(clk)  # as viewers show them (alpha, grey profile)
+        if not all(map(_as_published, quality)):  # as viewers show them (alpha, profile)
+            shown = as_shown(orig), as_shown(clk)
         qualities += [q if _as_published(q) else measure_face(*shown, face.box)
                       for q, face in zip(quality, cloaked_faces, strict=True)]
         yield Event(i, len(pairs), "reading photos", pair.cloaked)

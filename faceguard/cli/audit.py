@@ -160,14 +160,15 @@ def run(args: argparse.Namespace) -> int:
     from faceguard.audit.report import PRIVATE, summary
 
     print(result.verdict().words())
-    for detection in result.detection:  # how easily a platform spots the cloak
-        print(detection["sentence"] + ".")
-    if result.detection_problem:
-        print(result.detection_problem)
-    if args.verbose:
+    if args.verbose:  # the detection sentences among them
         for line in summary(result):
             print(line)
     else:
+        for detection in result.detection:  # how easily a platform spots the cloak
+            print(detection["sentence"] + ".")
+    if result.detection_problem:
+        print(result.detection_problem)
+    if not args.verbose:
         print("Details: the report, or run with --verbose.")
     print(f"report: {html_path} and {json_path} ({PRIVATE[0].lower()}{PRIVATE[1:]})",
           file=sys.stderr)

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     photos = common.collect_photos(args)
     try:  # chips in the album would be read as photos, and uploaded with it
-        check_outdir(args.out, args.inputs)
+        check_outdir(args.out, args.inputs, uploaded=False)
         check_kept_private(args.out, "the face chips show the faces uncloaked")
     except AlbumError as exc:
         raise CLIError(str(exc)) from None

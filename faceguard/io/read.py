@@ -195,7 +195,10 @@ def _open_supported(fp: IO[bytes], path: Path, head: bytes) -> tuple[Image.Image
     for name in _READABLE:
         factory, accept = Image.OPEN[name]
         if accept is not None:
-            accepted = accept(head)
+            try:
+                accepted = accept(head)
+            except (struct.error, IndexError):  # a file of a few bytes (BMP's test reads 4)
+                continue
             if isinstance(accepted, str) or not accepted:  # a str explains a missing codec
                 continue
         fp.seek(0)

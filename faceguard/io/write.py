@@ -145,11 +145,11 @@ def as_shown(photo: Photo) -> np.ndarray:
     a cloak far more visible than it is.
     """
     rgb = photo.pixels
-    if photo.alpha is not None:
-        rgb = _over_white(rgb, photo.alpha)
-    if _grey_profile(photo) and (srgb := _grey_in_srgb(
+    if _grey_profile(photo) and (srgb := _grey_in_srgb(  # the profile first, as viewers do
             photo.icc_profile, Image.fromarray(uint8_pixels(rgb[..., 0])))) is not None:
         rgb = np.asarray(srgb, dtype=np.float32) / 255
+    if photo.alpha is not None:
+        rgb = _over_white(rgb, photo.alpha)
     return rgb
 
 

@@ -113,6 +113,9 @@ def test_face_chips_are_never_written_into_a_folder_to_upload(tmp_path):
     assert "must not be inside" in done.stderr and "the face chips show the faces uncloaked" \
         in done.stderr
     assert not (cloaked / "people").exists()
+    (cloaked / ".faceguard-manifest.json").rename(cloaked / "faceguard-manifest.json")
+    older = faceguard("people", album, "-o", cloaked / "people", "--models", "dlib")
+    assert older.returncode == 2 and "must not be inside" in older.stderr  # an older run's
 
 
 # /proc takes no new folders, even from root (a read-only folder would not stop root)
