@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from faceguard.manifest import FaceRecord
 from faceguard.settings import measured_protection
 from faceguard.visibility import in_words
-from faceguard.words import plural
+from faceguard.words import GIVE_GALLERY, plural
 
 #: an audited recognizer counts as fooled when it misses at least this share of the
 #: faces it recognised without the cloak (with fewer than 10 of them: every one)
@@ -212,6 +212,11 @@ class AuditVerdict:
             :func:`protected_share`); 0 when it was judged by its match threshold alone.
         unrecognised: faces were measured, but no recognizer recognised one even without
             the cloak (the person has no other photo to be recognised by).
+        other_photos: the faces were measured against photos of their person the cloak
+            did not know (a Known people folder's); without them, only against those it
+            was made to move away from (its reference photos, the album's own), where it
+            fares far better than against a platform's photos (100% against 0% on two
+            app-protected people), so it is never called protected.
     """
 
     made_on: tuple[int, int]
@@ -223,6 +228,7 @@ class AuditVerdict:
     among: int = 0
     unknown: tuple[int, int] = (0, 0)
     unrecognised: bool = False
+    other_photos: bool = True
 
     @property
     def status(self) -> str:
@@ -238,7 +244,8 @@ class AuditVerdict:
             return "partly"
         # the held-out check's cloaks, made on face crops, transfer better than a cloak on
         # whole photos: not enough to call a platform's own recognizer fooled
-        return "protected" if self.not_made_on[1] and not self.check_faces else "unchecked"
+        return ("protected" if self.not_made_on[1] and not self.check_faces and self.other_photos
+                else "unchecked")
 
     @property
     def headline(self) -> str:
@@ -274,7 +281,17 @@ class AuditVerdict:
             first + ".",
             "After re-upload: " + _after(*self.reupload, "recognizer") + ".",
             "After deliberate clean-up: " + _after(*self.cleanup, "recognizer") + ".",
-            f"How visible: {in_words(self.visibility)}.", self._judged()] if part)
+            f"How visible: {in_words(self.visibility)}.", self._against(),
+            self._judged()] if part)
+
+    def _against(self) -> str:
+        """What the faces were measured against, when it flatters the cloak."""
+        if self.other_photos:
+            return ""
+        return ("Measured against the photos the cloak was made to move away from (its "
+                "reference photos, or the album's own): a platform matches against others, "
+                "which may still match; add some of the person's as Known people "
+                f"{GIVE_GALLERY} to measure that.")
 
     def _judged(self) -> str:
         """How a recognizer counts as fooled, last (after the facts it defines): the
@@ -305,7 +322,7 @@ class AuditVerdict:
                 "reupload": list(self.reupload),
                 "cleanup": list(self.cleanup), "visibility": self.visibility,
                 "check_faces": self.check_faces, "among": self.among,
-                "unrecognised": self.unrecognised}
+                "unrecognised": self.unrecognised, "other_photos": self.other_photos}
 
 
 def _after(fooled_: int, checked: int, what: str) -> str:
@@ -319,7 +336,7 @@ def _after(fooled_: int, checked: int, what: str) -> str:
 
 
 def audit_verdict(rows: Sequence[Mapping], visibility: dict | None = None,
-                  people: int = 0) -> AuditVerdict:
+                  people: int = 0, other_photos: bool = True) -> AuditVerdict:
     """The verdict of an audit's protection rows (``AuditResult.protection``).
 
     Args:
@@ -329,6 +346,7 @@ def audit_verdict(rows: Sequence[Mapping], visibility: dict | None = None,
             none of the clean faces either: it cannot be said to be fooled by the cloak.
         visibility: the most visible face's figures (see :class:`AuditVerdict`).
         people: how many people the audit knew (its gallery's).
+        other_photos: see :class:`AuditVerdict`.
     """
     from faceguard.audit.defenses import defense_kind
 
@@ -360,4 +378,5 @@ def audit_verdict(rows: Sequence[Mapping], visibility: dict | None = None,
                                         default=0),
                         among=people if people >= TOP1_PEOPLE and any(
                             r["protected_top1"] is not None for r in rows) else 0,
-                        unrecognised=bool(measured) and not rows)
+                        unrecognised=bool(measured) and not rows,
+                        other_photos=other_photos)

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 RATIOS = frozenset({"mean_distance", "roc_auc"})
 
 
+#: how to give the audit clean photos of known people, in the CLI and the app
+GIVE_GALLERY = "(--gallery DIR; in the app, Known people)"
+
+
 def figure_text(value, key: str = "") -> str:
     """A table's figure as the app and the report show it: shares as "95%", :data:`RATIOS`
     as "0.95", yes/no as "yes" or "", nothing measured as "n/a"."""

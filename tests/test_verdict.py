@@ -133,6 +133,21 @@ def test_not_measured_says_why_when_no_face_was_recognised_clean():
     assert not audit_verdict([]).unrecognised
 
 
+def test_measured_only_against_the_photos_the_cloak_knew_is_never_protected():
+    """Without a Known people folder's photos of the person, each face was measured
+    against the photos the cloak was made to move away from: "Protected." there, 0% once
+    two people's other photos were added."""
+    from faceguard.verdict import audit_verdict
+
+    rows = [_row(d, m, 1.0, held_out=m == "faceres")
+            for d in ("none", "jpeg75") for m in ("dlib", "faceres")]
+    assert audit_verdict(rows).status == "protected"
+    own = audit_verdict(rows, other_photos=False)
+    assert own.status == "unchecked"
+    assert "Measured against the photos the cloak was made to move away from" in own.words()
+    assert "Measured against" not in audit_verdict(rows).words()
+
+
 def test_audit_verdict_partly_and_unprotected_and_unchecked():
     from faceguard.verdict import audit_verdict
 

@@ -18,7 +18,6 @@ from faceguard.progress import Event
 from faceguard.words import plural
 
 #: how a user gives the audit clean photos of known people, in both shells' words
-GIVE_GALLERY = "(--gallery DIR; in the app, Known people)"
 
 
 def label_people(ensemble: Ensemble, gallery_faces: Sequence[tuple[str, Face, torch.Tensor,
@@ -217,6 +216,15 @@ def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, galler
     for note in said:
         told.append(note)
         yield Event(len(subs), len(subs), "reading gallery", folder, note=note)
+
+
+def holds_photos_of(gallery: Gallery, folder: Path, people: set[str]) -> bool:
+    """Whether ``gallery`` holds photos of any of ``people`` from the Known people
+    ``folder``: photos the cloak did not know, unlike its reference photos and the
+    album's own (a copy of an audited face is keyed as that face, not as the folder's)."""
+    inside = resolved(folder)
+    return any(p in people and inside in resolved(photo).parents
+               for p, photo in zip(gallery.people, gallery.photos, strict=True))
 
 
 def _key(ensemble: Ensemble, gallery: Gallery, embeddings: dict[str, torch.Tensor],

@@ -20,9 +20,9 @@ from faceguard.audit.detection_step import detect_cloaks, too_few
 from faceguard.audit.held_out import CHECK_FACES, CheckCloak, held_out_check, needed
 from faceguard.audit.pairs import AuditError, Pair, changed_faces, find_pairs
 from faceguard.audit.people import (
-    GIVE_GALLERY,
     add_gallery,
     check_gallery,
+    holds_photos_of,
     label_people,
     likeliest_face,
 )
@@ -49,7 +49,7 @@ from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
 from faceguard.verdict import TOP1_PEOPLE, AuditVerdict, audit_verdict
 from faceguard.visibility import measure_face, most_visible
-from faceguard.words import plural
+from faceguard.words import GIVE_GALLERY, plural
 from faceguard.workers import in_parallel
 
 
@@ -102,6 +102,7 @@ class AuditResult:
 
     protection: list[dict] = field(default_factory=list)
     held_out_check: list[dict] = field(default_factory=list)  # rows, see audit.held_out
+    other_photos: bool = False  # of the protected people, the cloak did not know (verdict)
     detection: list[dict] = field(default_factory=list)
     cloak_models: list[str] = field(default_factory=list)
     cloak_settings: dict = field(default_factory=dict)
@@ -119,7 +120,7 @@ class AuditResult:
     def verdict(self) -> AuditVerdict:
         """The verdict in plain words (:func:`faceguard.verdict.audit_verdict`)."""
         return audit_verdict(self.protection + self.held_out_check, self.visibility,
-                             self.people)
+                             self.people, self.other_photos)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -292,6 +293,7 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
         result.notes += [f'The gallery\'s "{folder}" is taken as the person in '
                          f'{Path(photo).name} of the audited photos ("{name}" here): their '
                          "clean faces match." for folder, (name, photo) in linked.items()]
+        result.other_photos = holds_photos_of(gallery, job.gallery, {f.person for f in faces})
     result.faces = len(faces)
     result.people = len(set(gallery.people))
     if result.people < TOP1_PEOPLE:  # nearest among a few people says little

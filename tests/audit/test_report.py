@@ -17,7 +17,7 @@ def _row(defense: str, protected: float, model: str = "dlib", held_out: bool = F
 
 def _result(rows: list[dict], **kw) -> AuditResult:
     return AuditResult(protection=rows, cloak_models=["dlib"], faces=4, photos=1, people=1,
-                       cloak_settings={"method": "perceptual"}, **kw)
+                       cloak_settings={"method": "perceptual"}, **{"other_photos": True, **kw})
 
 
 def test_weakest_case_names_a_defense_in_plain_words_even_on_ties():

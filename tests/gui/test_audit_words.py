@@ -18,7 +18,7 @@ def _show(window, rows: list[dict], visibility: dict | None = None) -> str:
     from faceguard_gui.jobs import AuditOutcome
 
     result = AuditResult(protection=rows, cloak_models=["dlib"], faces=3, photos=3, people=1,
-                         visibility=visibility or {})
+                         visibility=visibility or {}, other_photos=True)
     window.audit.show_outcome(AuditOutcome(result, None, None, ["a finding"]))
     return window.audit.results.verdict.text()
 
