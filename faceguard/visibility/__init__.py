@@ -54,6 +54,15 @@ def describe(score_: float) -> str:
     return next(words for floor, words in _WORDS if score_ >= floor)
 
 
+def seen_score(quality: dict) -> float | None:
+    """A face's SSIMULACRA2 as its file shows it (a :func:`measure_face` dict): the
+    cloak's, or the file's where its compression took it lower; None when not measured.
+    The words for a face are this score's, in the CLI and the app alike."""
+    if "ssimulacra2" not in quality:
+        return None
+    return min(quality["ssimulacra2"], quality.get("saved_ssimulacra2", 100.0))
+
+
 def summary(quality: dict) -> str:
     """One line on a face's measured visibility (a :func:`measure_face` dict), e.g.
     ``"invisible at normal size, faint up close (SSIMULACRA2 78.1, like JPEG quality 91;
@@ -70,7 +79,7 @@ def summary(quality: dict) -> str:
     saved = quality.get("saved_ssimulacra2", 100.0)
     written = (f"; {saved:.1f} in the file written, its compression included"
                if saved < quality["ssimulacra2"] - 0.5 else "")
-    return (f"{describe(min(saved, quality['ssimulacra2']))} (SSIMULACRA2 "
+    return (f"{describe(seen_score(quality))} (SSIMULACRA2 "
             f"{quality['ssimulacra2']:.1f}{like}{colour}{written})")
 
 

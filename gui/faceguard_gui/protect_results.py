@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from faceguard.manifest import FaceRecord, why_copied
 from faceguard.verdict import tally, verdict
-from faceguard.visibility import describe
+from faceguard.visibility import describe, seen_score
 from faceguard.words import plural
 from faceguard_gui.jobs import load_preview
 from faceguard_gui.protect_how import PRESET_LABELS
@@ -90,12 +90,11 @@ class ResultsPanel:
         status = "cloaked" if entry["status"] == "cloaked" else f"copied ({why_copied(entry)})"
         self.results.setItem(row, 1, QTableWidgetItem(status))
         self.results.setItem(row, 2, QTableWidgetItem(f"{len(protected)} of {len(faces)}"))
-        scores = [q["ssimulacra2"] for f in protected
-                  if (q := f.get("quality")) and q.get("ssimulacra2") is not None]
+        scores = [s for f in protected if (s := seen_score(f.get("quality") or {})) is not None]
         visible = QTableWidgetItem(describe(min(scores)) if scores else "–")
-        if scores:
-            visible.setToolTip(f"Least SSIMULACRA2 of its protected faces: {min(scores):.1f} "
-                               "(100 = identical)")
+        if scores:  # as the file shows them: its compression included, as the CLI says
+            visible.setToolTip(f"Least SSIMULACRA2 of its protected faces in the file: "
+                               f"{min(scores):.1f} (100 = identical)")
         self.results.setItem(row, 3, visible)
         self.results.setItem(row, 4, self._fooled(protected))
         self.results.scrollToBottom()

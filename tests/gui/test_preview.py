@@ -96,6 +96,17 @@ def test_visibility_words_follow_the_measured_score(open_preview):
     assert "35 dB" not in window.explanation.text()
 
 
+def test_visibility_words_are_the_files_where_its_compression_took_it_lower():
+    """The app said "invisible at normal size" of a face its JPEG took to 74.8, where the
+    CLI said "faint at normal size, visible up close"."""
+    from faceguard.visibility import summary
+
+    q = measured(75.2, saved_ssimulacra2=74.75)
+    [row] = face_rows(preview_data(q), floor=75)
+    assert row[VISIBLE] == describe(74.75) == "faint at normal size, visible up close"
+    assert summary(q).startswith(row[VISIBLE])  # the CLI's words
+
+
 def test_largest_change_after_saving_and_old_manifests(open_preview):
     jpeg = face_rows(preview_data(measured(80, saved_linf=15.4)), cap=16)
     assert jpeg[0][LARGEST] == "12 / 255 (cap 16); after saving as JPEG: 15 / 255"
