@@ -16,7 +16,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from faceguard.album import AlbumError
 from faceguard.manifest import Manifest, manifest_file
+from faceguard.output_folder import check_outdir
 from faceguard.pipeline import CloakJob
 from faceguard.words import plural
 from faceguard_gui.context import AppContext
@@ -181,6 +183,11 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
         """Protect every photo of the album into the output folder."""
         outdir = self.output_folder()
         if outdir is None or self._whom():
+            return
+        try:  # a folder it may not be at all is said before asking about its files
+            check_outdir(outdir, [*self.ctx.album.inputs, *self.reference_photos])
+        except AlbumError as exc:
+            self.ctx.tell("Choose another folder", str(exc))
             return
         # files FaceGuard did not write there are replaced only when the user says so
         replace = outdir.is_dir() and bool(_manifest(outdir).others())

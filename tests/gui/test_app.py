@@ -834,6 +834,22 @@ def test_small_faces_too_looks_again_and_keeps_the_people_chosen(make_window, co
     assert window.protect.protect_button.isEnabled()
 
 
+def test_an_output_folder_holding_the_album_is_refused_before_any_question(
+        make_window, copy_photos, qtbot, tmp_path):
+    """The app asked "Folder not empty... photos with the same names will be replaced. Go
+    on?" of the folder holding the album, then refused it whatever the answer."""
+    window = make_window(protect_everyone=True)
+    window.photos.add_paths(copy_photos("b1"))
+    wait_idle(qtbot, window)
+    window.protect.output.setText(str(tmp_path))  # it holds album/
+    asked = []
+    window.confirm = lambda title, text: asked.append(title) or True
+    window.protect.protect()
+    assert not asked and not window.jobs.busy
+    title, text = window.messages[-1]
+    assert title == "Choose another folder" and "must not hold" in text
+
+
 def test_a_folder_not_empty_has_its_photos_replaced_when_the_user_says_so(
         make_window, copy_photos, qtbot, tmp_path):
     """The app asks before writing into a folder FaceGuard did not write ("photos with the
