@@ -77,6 +77,8 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
         ctx.album.people_changed.connect(self._fill_people)
         ctx.album.photos_changed.connect(self._update_actions)
         ctx.album.choice_changed.connect(self._update_actions)  # e.g. a face clicked
+        ctx.album.choice_changed.connect(self._fill_try_on)
+        ctx.album.photos_changed.connect(self._fill_try_on)
         ctx.jobs.started.connect(lambda _: self._update_actions())
         ctx.jobs.finished.connect(lambda *_: self._update_actions())
         self._load_settings()

@@ -162,17 +162,24 @@ class WhoPanel:
         chosen = [people[self.people_list.item(i).data(Qt.ItemDataRole.UserRole)].person
                   for i in range(self.people_list.count())
                   if self.people_list.item(i).checkState() == Qt.CheckState.Checked]
-        self.ctx.album.choose(chosen)
-        photos = self.ctx.album.photos_of(chosen) if chosen else list(self.ctx.album.photos)
-        # a photo that cannot be read, or has no face, has nothing to preview
-        photos = [p for p in photos if not self.ctx.album.photos[p].problem]
+        self.ctx.album.choose(chosen)  # the photos to try on follow (choice_changed)
+        self._update_actions()
+
+    def _fill_try_on(self) -> None:
+        """The photos to try the cloak on: those with a face to cloak, as people are
+        ticked and faces clicked (every photo while none is: reference photos, or
+        everyone); a photo that cannot be read, or has no face, has nothing to show."""
+        album = self.ctx.album
+        photos = [p for p, photo in album.photos.items() if not photo.problem]
+        if not self.everyone.isChecked() and (album.chosen or album.face_choices):
+            photos = [p for p in photos
+                      if any(album.is_cloaked(p, j) for j in range(album.photos[p].face_count))]
         current = self.preview_photo.currentData()
         self.preview_photo.clear()
         for path in photos:
             self.preview_photo.addItem(path.name, str(path))
         if current is not None and (i := self.preview_photo.findData(current)) >= 0:
             self.preview_photo.setCurrentIndex(i)
-        self._update_actions()
 
     def choose_reference_photos(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "Reference photos of the person to "

@@ -303,6 +303,26 @@ def test_unreadable_and_faceless_photos_show_error_rows(make_window, copy_photos
     assert failed.startswith("failed: ") and str(broken.parent) not in failed  # the row names it
 
 
+def test_the_photos_to_try_on_follow_the_faces_clicked(make_window, copy_photos, qtbot):
+    """Try on listed the ticked person's photos whatever faces were clicked: a photo
+    whose face was clicked off stayed, one whose face was clicked on never came."""
+    window = make_window()
+    window.photos.add_paths(copy_photos("a1", "b1", "a2"))
+    wait_idle(qtbot, window)
+    album, preview = window.ctx.album, window.protect.preview_photo
+    window.protect.set_person_ticked(0)
+
+    def listed() -> set[str]:
+        return {preview.itemText(i) for i in range(preview.count())}
+
+    mine = album.photos_of(album.chosen)
+    assert listed() == {p.name for p in mine}
+    other = next(p for p in album.photos if p not in mine)
+    album.toggle_face(other, 0)  # clicked on
+    album.toggle_face(mine[0], 0)  # clicked off
+    assert listed() == {p.name for p in [*mine[1:], other]}
+
+
 @pytest.mark.slow
 def test_closing_during_a_run_asks_then_stops_cleanly(make_window, copy_photos, qtbot,
                                                       tmp_path):
