@@ -79,8 +79,11 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
         ctx.album.choice_changed.connect(self._update_actions)  # e.g. a face clicked
         ctx.album.choice_changed.connect(self._fill_try_on)
         ctx.album.photos_changed.connect(self._fill_try_on)
+        ctx.album.photos_changed.connect(self._people_note)  # "Looking for faces…"
         ctx.jobs.started.connect(lambda _: self._update_actions())
         ctx.jobs.finished.connect(lambda *_: self._update_actions())
+        ctx.jobs.started.connect(lambda _: self._people_note())
+        ctx.jobs.finished.connect(lambda *_: self._people_note())
         self._load_settings()
         self._fill_people()
         self.set_reference_photos([])

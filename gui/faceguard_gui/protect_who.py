@@ -117,17 +117,23 @@ class WhoPanel:
             item.setToolTip("Tick to protect this person in every photo")
             self.people_list.addItem(item)
         self.people_list.blockSignals(False)
+        self._people_note()
+        self._people_ticked()
+
+    def _people_note(self) -> None:
+        """What the people list says of itself, as the album's photos and scan stand."""
         album = self.ctx.album
         if album.people:
             self.people_note.setText("Tick the people to protect; right-click (or F2) to "
                                      "give one a name.")
         elif album.photos and album.unscanned():
-            self.people_note.setText("Looking for faces…")
+            self.people_note.setText("Looking for faces…" if self.ctx.jobs.busy else
+                                     "Faces not looked for yet in some photos: “Find "
+                                     "faces” in step 1.")
         elif album.photos:
             self.people_note.setText("No faces found in the album.")
         else:
             self.people_note.setText("Add photos in step 1 first.")
-        self._people_ticked()
 
     def try_on(self, photo: Path) -> None:
         """Make ``photo`` the one to preview, when it is in the list."""

@@ -303,6 +303,19 @@ def test_unreadable_and_faceless_photos_show_error_rows(make_window, copy_photos
     assert failed.startswith("failed: ") and str(broken.parent) not in failed  # the row names it
 
 
+def test_the_people_note_says_photos_are_there_while_their_faces_are_not(make_window,
+                                                                        copy_photos, qtbot):
+    """"Add photos in step 1 first." showed beside "Protect 2 photos" during the scan."""
+    window = make_window()
+    window.ctx.album.add([*copy_photos("a1", "b1")])  # added, not scanned
+    note = window.protect.people_note.text()
+    assert note != "Add photos in step 1 first." and "step 1" in note, note
+    window.photos.scan()
+    assert window.protect.people_note.text() == "Looking for faces…"
+    wait_idle(qtbot, window)
+    assert window.protect.people_note.text().startswith("Tick the people to protect")
+
+
 def test_the_photos_to_try_on_follow_the_faces_clicked(make_window, copy_photos, qtbot):
     """Try on listed the ticked person's photos whatever faces were clicked: a photo
     whose face was clicked off stayed, one whose face was clicked on never came."""
