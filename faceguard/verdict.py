@@ -285,8 +285,9 @@ class AuditVerdict:
             self._judged()] if part)
 
     def _against(self) -> str:
-        """What the faces were measured against, when it flatters the cloak."""
-        if self.other_photos:
+        """What the faces were measured against, when it flatters the cloak (not said of a
+        cloak that fools none even so)."""
+        if self.other_photos or self.status in ("unprotected", "unmeasured"):
             return ""
         return ("Measured against the photos the cloak was made to move away from (its "
                 "reference photos, or the album's own): a platform matches against others, "

@@ -45,11 +45,11 @@ def _table(titles: list[str]) -> QTableWidget:
     table.verticalHeader().hide()
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    table.horizontalHeader().setStretchLastSection(True)
+    # each column as wide as its words (the last one, stretched, was cut to the room left)
+    table.horizontalHeader().setStretchLastSection(False)
     # as tall as its rows (:func:`_show_all_rows`): the tab scrolls as one page, plot and
     # table, instead of a few rows scrolling in a box under the plot
     table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    table.setMinimumHeight(160)
     return table
 
 
@@ -59,7 +59,7 @@ def _show_all_rows(table: QTableWidget) -> None:
     rows = sum(table.rowHeight(r) for r in range(table.rowCount()))
     height = (table.horizontalHeader().sizeHint().height() + rows + 2 * table.frameWidth()
               + table.horizontalScrollBar().sizeHint().height())
-    table.setFixedHeight(max(160, height))
+    table.setFixedHeight(height)
 
 
 class AuditResults(QWidget):

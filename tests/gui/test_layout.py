@@ -153,3 +153,6 @@ def test_the_protection_table_shows_every_row_under_the_plot(make_window):
     table = window.audit.results.protection_table
     assert table.rowCount() == 6
     assert table.viewport().height() >= sum(table.rowHeight(r) for r in range(6))
+    header = table.horizontalHeader()  # the last column, stretched, was cut to the room left
+    assert all(table.columnWidth(c) >= header.sectionSizeHint(c)
+               for c in range(table.columnCount()))
