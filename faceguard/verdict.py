@@ -291,8 +291,8 @@ class AuditVerdict:
             return ""
         return ("Measured against the photos the cloak was made to move away from (its "
                 "reference photos, or the album's own): a platform matches against others, "
-                "which may still match; add some of the person's as Known people "
-                f"{GIVE_GALLERY} to measure that.")
+                f"which may still match; add other photos of the person {GIVE_GALLERY} to "
+                "measure that.")
 
     def _judged(self) -> str:
         """How a recognizer counts as fooled, last (after the facts it defines): the

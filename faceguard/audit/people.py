@@ -3,7 +3,8 @@ user named them, and the clean photos of a gallery folder."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,6 @@ from faceguard.io import resolved
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
 from faceguard.words import plural
-
-#: how a user gives the audit clean photos of known people, in both shells' words
 
 
 def label_people(ensemble: Ensemble, gallery_faces: Sequence[tuple[str, Face, torch.Tensor,
@@ -218,13 +217,16 @@ def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, galler
         yield Event(len(subs), len(subs), "reading gallery", folder, note=note)
 
 
-def holds_photos_of(gallery: Gallery, folder: Path, people: set[str]) -> bool:
-    """Whether ``gallery`` holds photos of any of ``people`` from the Known people
-    ``folder``: photos the cloak did not know, unlike its reference photos and the
-    album's own (a copy of an audited face is keyed as that face, not as the folder's)."""
-    inside = resolved(folder)
-    return any(p in people and inside in resolved(photo).parents
-               for p, photo in zip(gallery.people, gallery.photos, strict=True))
+def holds_photos_of(gallery: Gallery, folder: Path, people: set[str],
+                    known: Iterable[str | Path]) -> bool:
+    """Whether ``gallery`` holds, for every one of ``people``, photos from the Known
+    people ``folder`` that the cloak did not know: not among ``known`` (its reference
+    photos and the album's originals, which that folder may hold too; a copy of an
+    audited face is keyed as that face already). A linked sub-folder counts."""
+    inside, known = Path(os.path.abspath(folder)), {resolved(p) for p in known}
+    other = {p for p, photo in zip(gallery.people, gallery.photos, strict=True)
+             if inside in Path(os.path.abspath(photo)).parents and resolved(photo) not in known}
+    return bool(people) and people <= other
 
 
 def _key(ensemble: Ensemble, gallery: Gallery, embeddings: dict[str, torch.Tensor],

@@ -293,7 +293,8 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
         result.notes += [f'The gallery\'s "{folder}" is taken as the person in '
                          f'{Path(photo).name} of the audited photos ("{name}" here): their '
                          "clean faces match." for folder, (name, photo) in linked.items()]
-        result.other_photos = holds_photos_of(gallery, job.gallery, {f.person for f in faces})
+        result.other_photos = holds_photos_of(gallery, job.gallery, {f.person for f in faces},
+                                              [*references, *(p.original for p in pairs)])
     result.faces = len(faces)
     result.people = len(set(gallery.people))
     if result.people < TOP1_PEOPLE:  # nearest among a few people says little
