@@ -109,11 +109,13 @@ class DetectionResult:
                if has_auc(self.faces) else
                f"too few faces for a ROC AUC, which needs {MIN_FACES}")
         name = name[:1].upper() + name[1:]
-        separates = has_auc(self.faces) and abs(self.roc_auc - 0.5) >= TELLS_APART_AUC
-        if self.flagged_clean >= self.flagged_cloaked - TELLS_APART and not separates:
-            return (f"{name}: cannot tell {yours} from clean ones (it flags "
-                    f"{self.flagged_cloaked:.0%} of them and {self.flagged_clean:.0%} of "
-                    f"clean ones){trained} ({auc})")
+        flags = (f"it flags {self.flagged_cloaked:.0%} of them and {self.flagged_clean:.0%} "
+                 "of clean ones")
+        if self.flagged_clean >= self.flagged_cloaked - TELLS_APART:  # at its threshold
+            if has_auc(self.faces) and self.roc_auc - 0.5 >= TELLS_APART_AUC:
+                return (f"{name}: its scores tell {yours} from clean ones, though at its "
+                        f"threshold {flags}{trained} ({auc})")
+            return f"{name}: cannot tell {yours} from clean ones ({flags}){trained} ({auc})"
         return (f"{name}: a platform could flag {self.flagged_cloaked:.0%} of {yours} while "
                 f"wrongly flagging {self.flagged_clean:.0%} of clean ones{trained} ({auc})")
 
@@ -122,7 +124,7 @@ class DetectionResult:
 #: it flags cannot tell them apart ("could flag 100%... while wrongly flagging 100%" read
 #: as a detection)
 TELLS_APART = 0.05
-#: ... unless its scores do (a ROC AUC this far from 0.5), its threshold alone misplaced
+#: ... unless its scores do (a ROC AUC this far above 0.5), its threshold alone misplaced
 TELLS_APART_AUC = 0.1
 
 

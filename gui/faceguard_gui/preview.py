@@ -77,6 +77,8 @@ def face_rows(data: PreviewData, cap: float | None = None,
             text = f"{s:.1f}" + (f" (floor {floor:.0f})" if floor is not None else "")
             if _known(q, "jpeg_equivalent"):
                 text += f", like JPEG quality {q['jpeg_equivalent']:.0f}"
+            if _known(q, "saved_ssimulacra2") and q["saved_ssimulacra2"] < s - 0.5:
+                text += f"; {q['saved_ssimulacra2']:.1f} in the file"  # as the CLI says it
             row[SCORE] = text
         else:
             row[VISIBLE] = row[SCORE] = "–"

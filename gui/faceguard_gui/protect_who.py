@@ -173,11 +173,13 @@ class WhoPanel:
 
     def _fill_try_on(self) -> None:
         """The photos to try the cloak on: those with a face to cloak, as people are
-        ticked and faces clicked (every photo while none is: reference photos, or
-        everyone); a photo that cannot be read, or has no face, has nothing to show."""
+        ticked and faces clicked (every photo where the person is whoever matches
+        reference photos or a mask, or everyone is); a photo that cannot be read, or has
+        no face, has nothing to show."""
         album = self.ctx.album
         photos = [p for p, photo in album.photos.items() if not photo.problem]
-        if not self.everyone.isChecked() and (album.chosen or album.face_choices):
+        anyone = self.everyone.isChecked() or self.reference_photos or self.saved_mask
+        if not anyone and (album.chosen or album.face_choices):
             photos = [p for p in photos
                       if any(album.is_cloaked(p, j) for j in range(album.photos[p].face_count))]
         current = self.preview_photo.currentData()
@@ -186,6 +188,7 @@ class WhoPanel:
             self.preview_photo.addItem(path.name, str(path))
         if current is not None and (i := self.preview_photo.findData(current)) >= 0:
             self.preview_photo.setCurrentIndex(i)
+        self._update_actions()  # "Preview on one photo" needs a photo to try
 
     def choose_reference_photos(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "Reference photos of the person to "
@@ -199,7 +202,7 @@ class WhoPanel:
         self.reference_label.setText(f"{n} reference photo{'s' * (n > 1)}" if n else "")
         self.reference_label.setVisible(bool(n))
         self.clear_reference.setVisible(bool(n))
-        self._update_actions()
+        self._fill_try_on()
 
     def choose_mask(self) -> None:
         start = self.last_output / PRIVATE_FOLDER if self.last_output else Path()
@@ -231,7 +234,7 @@ class WhoPanel:
         self.mask_label.setVisible(path is not None)
         self.clear_mask.setVisible(path is not None)
         self._explain_choice()
-        self._update_actions()
+        self._fill_try_on()
 
     def _whom(self) -> str | None:
         """Why nothing can be protected yet (None when something can)."""

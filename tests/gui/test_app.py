@@ -334,6 +334,14 @@ def test_the_photos_to_try_on_follow_the_faces_clicked(make_window, copy_photos,
     album.toggle_face(other, 0)  # clicked on
     album.toggle_face(mine[0], 0)  # clicked off
     assert listed() == {p.name for p in [*mine[1:], other]}
+    for path in mine[1:]:  # none left: nothing to preview, and the button says so
+        album.toggle_face(path, 0)
+    album.toggle_face(other, 0)
+    assert listed() == set() and not window.protect.preview_button.isEnabled()
+    # reference photos: the person is whoever matches them, in any photo
+    window.protect.set_person_ticked(0, False)
+    window.protect.set_reference_photos([mine[0]])
+    assert listed() == {p.name for p in album.photos}
 
 
 @pytest.mark.slow

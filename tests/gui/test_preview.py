@@ -105,6 +105,8 @@ def test_visibility_words_are_the_files_where_its_compression_took_it_lower():
     [row] = face_rows(preview_data(q), floor=75)
     assert row[VISIBLE] == describe(74.75) == "faint at normal size, visible up close"
     assert summary(q).startswith(row[VISIBLE])  # the CLI's words
+    [lower] = face_rows(preview_data(measured(78.0, saved_ssimulacra2=74.0)), floor=75)
+    assert lower[SCORE] == "78.0 (floor 75), like JPEG quality 91; 74.0 in the file"
 
 
 def test_largest_change_after_saving_and_old_manifests(open_preview):
