@@ -72,7 +72,7 @@ def test_visibility_words_follow_the_measured_score(open_preview):
                                               "invisible at normal size, faint up close",
                                               "visible"]
     assert [r[VISIBLE] for r in rows[:3]] == [describe(s) for s in (90, 78, 60)]  # the core's
-    assert rows[1][SCORE] == "78.0 (floor 75), like JPEG quality 91"
+    assert rows[1][SCORE] == "78.0 (floor 75), like JPEG quality 91; 77.0 in the file"
     assert rows[1][COLOUR].startswith("1.9 ")
     assert rows[1][LARGEST] == "12 / 255 (cap 16)"  # saved as measured: said once
     assert rows[3][CLOAKED] == "no" and rows[3][VISIBLE] == "–"
