@@ -57,9 +57,9 @@ from faceguard.io.photo import (
     PixelLimit,
 )
 from faceguard.io.read import load_photo
+from faceguard.io.shown import as_shown
 from faceguard.io.tensors import from_tensor, tensor_view, to_tensor, uint8_pixels
 from faceguard.io.write import (
-    as_shown,
     check_writable,
     copy_photo,
     output_format,

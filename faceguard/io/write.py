@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import secrets
 import zlib
@@ -30,6 +29,7 @@ from faceguard.io.photo import (
     _nice,
 )
 from faceguard.io.read import load_photo
+from faceguard.io.shown import grey_in_srgb, grey_profile, over_white
 from faceguard.io.tensors import uint8_pixels
 
 #: why an output was not written: in words for the CLI and the app alike (the app
@@ -106,57 +106,14 @@ def _as_profiled(photo: Photo, image: Image.Image) -> Image.Image:
     """``image`` as the photo's grey profile shows it, in sRGB, where that profile cannot
     go with it (WebP has no grey): dropped alone, it shifted the tones of the whole photo.
     Other images are returned as they are."""
-    if not (_grey_profile(photo) and image.mode in ("RGB", "RGBA")):
+    if not (grey_profile(photo) and image.mode in ("RGB", "RGBA")):
         return image
-    rgb = _grey_in_srgb(photo.icc_profile, image.convert("L"))
+    rgb = grey_in_srgb(photo.icc_profile, image.convert("L"))
     if rgb is None:  # a profile it cannot read: as before
         return image
     if image.mode == "RGBA":
         rgb.putalpha(image.getchannel("A"))
     return rgb
-
-
-def _grey_profile(photo: Photo) -> bool:
-    icc = photo.icc_profile
-    return bool(photo.is_grey and icc and icc[16:20] == b"GRAY")
-
-
-def _grey_in_srgb(icc: bytes, grey: Image.Image) -> Image.Image | None:
-    """An "L" image in sRGB as its grey ICC profile ``icc`` shows it (None: a profile
-    Little CMS cannot read)."""
-    from PIL import ImageCms
-
-    try:
-        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        return ImageCms.profileToProfile(grey, profile, ImageCms.createProfile("sRGB"),
-                                         outputMode="RGB")
-    except (ImageCms.PyCMSError, OSError, ValueError):
-        return None
-
-
-def as_shown(photo: Photo) -> np.ndarray:
-    """The (H, W, 3) float32 pixels in [0, 1] a viewer shows of ``photo``: over white
-    where it has alpha, and a grey photo with a grey ICC profile in sRGB (8 bits), as
-    that profile shows it; else ``photo.pixels`` themselves.
-
-    How visible a cloak is compares two photos so: a cut-out portrait (transparent
-    around the face) written as JPEG is put on white, a grey photo written as WebP is
-    given its profile's tones, and compared with the photo as read, either read as
-    a cloak far more visible than it is.
-    """
-    rgb = photo.pixels
-    if _grey_profile(photo) and (srgb := _grey_in_srgb(  # the profile first, as viewers do
-            photo.icc_profile, Image.fromarray(uint8_pixels(rgb[..., 0])))) is not None:
-        rgb = np.asarray(srgb, dtype=np.float32) / 255
-    if photo.alpha is not None:
-        rgb = _over_white(rgb, photo.alpha)
-    return rgb
-
-
-def _over_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """(H, W, 3) pixels with (H, W) opacity shown over white, as viewers show them."""
-    a = alpha[..., None]
-    return rgb * a + (1 - a)
 
 
 def copy_photo(photo: Photo, path: str | os.PathLike[str], *, format: str | None = None,
@@ -249,7 +206,7 @@ def _encode_image(photo: Photo, fmt: str) -> Image.Image:
     mode = _target_mode(photo, fmt)
     rgb = photo.pixels
     if photo.alpha is not None and "A" not in mode:  # a format without transparency
-        rgb = _over_white(rgb, photo.alpha)
+        rgb = over_white(rgb, photo.alpha)
     if mode in ("L", "LA", "I;16"):
         # ITU-R BT.601 luma, the weights Pillow's RGB -> L uses; exact for grey pixels.
         grey = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
