@@ -499,3 +499,14 @@ def test_a_face_line_gives_the_written_files_score_where_its_compression_lowers_
     assert line.startswith("invisible at normal size, faint up close")  # the file's words
     assert "file written" not in summary(cloak | {"saved_ssimulacra2": 88.4})
     assert "file written" not in summary(cloak)
+
+
+def test_the_audits_words_and_most_visible_face_are_the_files():
+    """The audit called a face "invisible at normal size" by its cloak's 75.17 where its
+    file, 74.71, reads "faint at normal size" in the Protect step and without a manifest."""
+    from faceguard.visibility import describe, in_words, most_visible
+
+    face = {"ssimulacra2": 75.17, "saved_ssimulacra2": 74.71}
+    assert in_words(face) == describe(74.71) == "faint at normal size, visible up close"
+    other = {"ssimulacra2": 74.9}
+    assert most_visible([other, face]) == face

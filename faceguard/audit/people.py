@@ -194,17 +194,23 @@ def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, galler
                                    str(event.path), SAME_FACE_CUT),
                               {m: e[0] for m, e in event.result.embeddings.items()}))
         if not found:
-            said.append(f'The gallery\'s "{name}" ' + ("has no photo that could be read"
+            said.append(f'The known people\'s "{name}" ' + ("has no photo that could be read"
                         if 0 < unread == len(photos) else "holds no face found") + ": not used.")
         person = name
-        if found and name not in known:
+        if found:
             theirs = {m: torch.stack([e[m] for _, e in found]) for m in ensemble.names}
             people = np.array(gallery.people)
             distance = {p: float(pair_distances(ensemble, theirs, {
                 m: gallery.embeddings[m][torch.from_numpy(people == p)]
                 for m in ensemble.names}).mean()) for p in known}
             match = min(distance, key=distance.get, default=None)
-            if match is not None and distance[match] < SAME_PERSON_CUT:
+            if name in known and distance[name] >= SAME_PERSON_CUT:
+                # a name alone is not a face: someone else's photos under the protected
+                # person's name made their cloak look unmatched, and the verdict "Protected"
+                person = f"{name} (known people's folder)"
+                said.append(f'The known people\'s "{name}" does not look like {name} of the '
+                            "audited photos: taken as someone else.")
+            elif name not in known and match is not None and distance[match] < SAME_PERSON_CUT:
                 person = match
                 if linked is not None:  # with a photo of theirs the user knows
                     linked[name] = (match, next(ph for p, ph in zip(

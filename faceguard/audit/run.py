@@ -290,7 +290,7 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
                                  result.notes):
             result.errors += [event.error] if event.error else []
             yield event
-        result.notes += [f'The gallery\'s "{folder}" is taken as the person in '
+        result.notes += [f'The known people\'s "{folder}" is taken as the person in '
                          f'{Path(photo).name} of the audited photos ("{name}" here): their '
                          "clean faces match." for folder, (name, photo) in linked.items()]
         result.other_photos = holds_photos_of(gallery, job.gallery, {f.person for f in faces},

@@ -90,14 +90,14 @@ def in_words(quality: dict) -> str:
         return "not measured"
     like = (f" (like JPEG quality {quality['jpeg_equivalent']})"
             if "jpeg_equivalent" in quality else "")
-    return describe(quality["ssimulacra2"]) + like
+    return describe(seen_score(quality)) + like  # the file's words, as the cloak's line
 
 
 def most_visible(qualities: Sequence[dict]) -> dict:
-    """The figures of the most visible face (least SSIMULACRA2) among :func:`measure_face`
-    dicts, or {} when none was measured."""
+    """The figures of the most visible face (least SSIMULACRA2 as its file shows it,
+    :func:`seen_score`) among :func:`measure_face` dicts, or {} when none was measured."""
     measured = [q for q in qualities if "ssimulacra2" in q]
-    return dict(min(measured, key=lambda q: q["ssimulacra2"])) if measured else {}
+    return dict(min(measured, key=seen_score)) if measured else {}
 
 
 def face_box(box: Sequence[float], width: int, height: int,

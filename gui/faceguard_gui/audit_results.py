@@ -173,8 +173,11 @@ class AuditResults(QWidget):
                 item.widget().deleteLater()
         if not examples:
             return
-        titles = ["original", "protected", "purified", "difference ×10"]
-        keys = ["original", "cloaked", "purified", "difference"]
+        columns = [("original", "original"), ("protected", "cloaked"),
+                   ("purified", "purified"), ("difference ×10", "difference")]
+        if examples[0]["purified_by"] is None:  # no clean-up tried: nothing purified to show
+            columns.remove(("purified", "purified"))
+        titles, keys = zip(*columns, strict=True)
         for c, title in enumerate(titles):
             self.examples_layout.addWidget(QLabel(f"<b>{title}</b>"), 0, c)
         for r, example in enumerate(examples, 1):

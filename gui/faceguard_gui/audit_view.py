@@ -234,6 +234,7 @@ class AuditView(QWidget):
         """Show an audit's outcome (the verdict first)."""
         self.outcome = outcome
         self.results.show_outcome(outcome)
+        self.export_note.setText("")  # a report written before is not of these results
         self._update_actions()
 
     # ------------------------------------------------------------------------ export

@@ -48,6 +48,26 @@ def test_a_gallery_folder_of_a_known_person_is_taken_as_them(tmp_path, album_by_
     assert gallery.people.count("Bob") == 2 and "Alice" not in gallery.people
 
 
+def test_a_folder_with_a_protected_persons_name_but_not_their_face_is_someone_else(
+        tmp_path, album_by_person, detector, ensemble):
+    """A sub-folder named after the protected person was taken as them by its name: a
+    stranger's photos there made the cloak look unmatched, and the verdict "Protected"."""
+    people = [p for p, photos in sorted(album_by_person.items()) if len(photos) >= 3]
+    alice, stranger = people[:2]
+    gallery = Gallery()
+    _known(album_by_person[alice][:1], detector, ensemble, "Alice", gallery)
+    (tmp_path / "Alice").mkdir()
+    for photo in album_by_person[stranger][:2]:
+        shutil.copy(photo, tmp_path / "Alice" / photo.name)
+    notes: list[str] = []
+    with torch.no_grad():
+        list(add_gallery(tmp_path, detector, ensemble, gallery, {}, notes))
+    assert gallery.people.count("Alice") == 1
+    assert gallery.people.count("Alice (known people's folder)") == 2
+    assert 'The known people\'s "Alice" does not look like Alice of the audited photos: ' \
+           "taken as someone else." in notes
+
+
 def test_a_chip_of_a_cloaked_face_is_left_out_with_its_original(tmp_path, album_by_person,
                                                                 detector, ensemble):
     """A cloak run's reference that is a chip of an audited face (as ``faceguard people``
@@ -165,7 +185,7 @@ def test_what_a_gallery_folder_holds_but_the_audit_cannot_use_is_said(tmp_path, 
     assert [e.error for e in events if e.error] == [  # an error: the run's exit code says it
         f"{folder / 'broken' / 'x.jpg'}: not an image (it is a text file) (a known person's "
         "photo: not used)"]
-    assert 'The gallery\'s "broken" has no photo that could be read: not used.' in notes
-    assert 'The gallery\'s "nobody" holds no face found: not used.' in notes
+    assert 'The known people\'s "broken" has no photo that could be read: not used.' in notes
+    assert 'The known people\'s "nobody" holds no face found: not used.' in notes
     assert [e.note for e in events if e.note] == notes  # said as they come too
     assert gallery.photos[-1] == str(alice[0])  # the copy, keyed as the original

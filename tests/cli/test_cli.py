@@ -342,7 +342,7 @@ def test_an_audit_names_what_it_could_not_use(tmp_path, album_by_person):
                      done.stderr), done.stderr
     assert f"1 of the 3 photos shows no cloak (no face differs from its original), such as " \
            f"{photos[2].stem}.png" in done.stderr
-    assert 'The gallery\'s "Bob" has no photo that could be read: not used.' in done.stderr
+    assert 'The known people\'s "Bob" has no photo that could be read: not used.' in done.stderr
     gallery_file = faceguard("audit", "--cloaked", cloaked, "--originals", orig, "--gallery",
                              bob / "broken.jpg", "-o", tmp_path / "r2")
     assert gallery_file.returncode == 2 and "is a file: give a folder" in gallery_file.stderr

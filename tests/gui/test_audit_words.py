@@ -96,3 +96,26 @@ def test_a_detection_check_that_cannot_run_says_why_in_one_sentence(make_window)
     assert problem in window.audit.results.verdict.text()
     assert window.audit.results.roc.text() == f"No detection plot: {problem}"
     assert window.audit.results.detection_table.rowCount() == 0
+
+
+def test_new_results_forget_the_report_written_of_the_last_and_show_no_empty_column(
+        make_window, tmp_path):
+    """After a re-run the note still linked to the last results' report; with no clean-up
+    tried, the examples showed a "purified" column that was the cloaked face again."""
+    import numpy as np
+
+    from faceguard_gui.jobs import AuditOutcome
+
+    window = make_window()
+    window.audit.export_note.setText("Report written: old/report.html")
+    face = np.zeros((8, 8, 3), np.uint8)
+    example = {"person": "p", "photo": "a.jpg", "purified_by": None, "original": face,
+               "cloaked": face, "purified": face, "difference": face}
+    result = AuditResult(protection=[_row("none", "dlib", 1.0)], cloak_models=["dlib"],
+                         faces=1, photos=1, people=1, examples=[example])
+    window.audit.show_outcome(AuditOutcome(result, None, None, []))
+    assert window.audit.export_note.text() == ""
+    layout = window.audit.results.examples_layout
+    titles = [layout.itemAtPosition(0, c).widget().text() for c in range(layout.columnCount())
+              if layout.itemAtPosition(0, c) is not None]
+    assert "<b>purified</b>" not in titles and len(titles) == 3
