@@ -135,7 +135,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     common.add_detector_args(p)
     common.add_device_arg(p)
     p.add_argument("--quiet", action="store_true",
-                   help="no progress bar and no line per photo (the summary stays)")
+                   help="no progress bar and no line per photo (the summary, errors and "
+                        "notes stay)")
     p.set_defaults(run=run)
 
 
@@ -187,13 +188,15 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite, recursive=args.recursive, limit=common.pixel_limit(args))
     detector = common.make_detector(args)
     counts = {"cloaked": 0, "copied": 0, "done before": 0, "failed": 0}
+    unread = 0  # reference photos that could not be read (said each, as failed photos)
     faces: list[FaceRecord] = []  # the cloaked faces, for the tally at the end
     started = time.time_ns()  # outputs written since are this run's
     events = cloak_album(job, detector, lambda names: common.load_ensemble(
         list(names), args.device))
     try:
         for event in show_in_terminal(events, quiet=args.quiet):
-            if event.stage != "cloaking":
+            if event.stage != "cloaking":  # an album photo's error comes again when cloaking
+                unread += bool(event.error) and event.stage.startswith("reading ")
                 continue
             if event.error:
                 counts["failed"] += 1
@@ -224,7 +227,9 @@ def run(args: argparse.Namespace) -> int:
           f"with {how}, {counts['copied']} without a protected "
           f"face copied, {len(passed_over)} skipped, "
           + (f"{counts['done before']} done before (--resume), " if args.resume else "")
-          + f"{counts['failed']} failed; "
+          + f"{counts['failed']} failed"
+          + (f", {plural(unread, 'other photo')} not read (named above)" if unread else "")
+          + "; "
           f"manifest: {args.out / MANIFEST_NAME}", file=sys.stderr)
     if faces:  # an album's outcome at once, not added up from each photo's line
         print(tally(faces).words(None if args.mask else settings.stronger,
@@ -235,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
               f"{', '.join(map(str, masks))} (apply to new photos with --mask FILE; keep "
               "private, never upload: a mask holds a face template of its person)",
               file=sys.stderr)
-    return 1 if counts["failed"] else 0
+    return 1 if counts["failed"] or unread else 0
 
 
 def _made_at(mask: Path) -> str:

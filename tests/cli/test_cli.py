@@ -376,6 +376,28 @@ def test_an_audit_knows_whether_it_had_other_photos_of_the_person(tmp_path, albu
     assert other_photos("--gallery", tmp_path / "linked")
 
 
+def test_an_unreadable_reference_photo_fails_the_run_and_notes_stay_when_quiet(tmp_path,
+                                                                            album_by_person):
+    """A reference photo that could not be read was named, then "0 failed", exit 0; and
+    --quiet hid "no face in the photos matched ...", which leaves every photo copied."""
+    photos = album_by_person["person_img26"]
+    album, refs = tmp_path / "album", tmp_path / "refs"
+    album.mkdir()
+    refs.mkdir()
+    shutil.copy(photos[0], album / photos[0].name)
+    shutil.copy(photos[1], refs / photos[1].name)
+    (refs / "broken.jpg").write_text("not a photo")
+    done = faceguard("cloak", album, "-o", tmp_path / "out", "--protect", refs, "--preset",
+                     "low", "--steps", "1", "--models", "dlib", "--quiet")
+    assert done.returncode == 1, done.stderr
+    assert "broken.jpg" in done.stderr and "1 other photo not read (named above)" in done.stderr
+    stranger = album_by_person["person_img8"][0]
+    shutil.copy(stranger, tmp_path / "stranger.jpg")
+    quiet = faceguard("cloak", album, "-o", tmp_path / "out2", "--protect",
+                      tmp_path / "stranger.jpg", "--models", "dlib", "--quiet")
+    assert "note: no face in the photos matched" in quiet.stderr, quiet.stderr
+
+
 def test_audit_lists(tmp_path):
     done = faceguard("audit", "--list-defenses")
     assert done.returncode == 0
