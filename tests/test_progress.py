@@ -106,9 +106,9 @@ def test_the_terminal_says_each_failed_input_once(capsys):
     assert lines == ["error: a.jpg: file is empty", "error: b.jpg: not an image"]
 
 
-def test_the_terminal_gives_notes_unless_quiet(capsys):
+def test_the_terminal_gives_notes_even_when_quiet(capsys):
+    """--quiet hid notes that change the result ("no face in the photos matched ...")."""
     events = [Event(1, 2, "reading", Path("a.jpg"), note="a.jpg: 2 faces; took the largest")]
-    list(show_in_terminal(iter(events), quiet=True))
-    assert capsys.readouterr().err == ""
-    list(show_in_terminal(iter(events)))
-    assert "note: a.jpg: 2 faces; took the largest" in capsys.readouterr().err.splitlines()
+    for quiet in (True, False):
+        list(show_in_terminal(iter(events), quiet=quiet))
+        assert "note: a.jpg: 2 faces; took the largest" in capsys.readouterr().err.splitlines()
