@@ -217,6 +217,9 @@ class AuditVerdict:
             was made to move away from (its reference photos, the album's own), where it
             fares far better than against a platform's photos (100% against 0% on two
             app-protected people), so it is never called protected.
+        left_out: a protected person a recognizer still matches though it is fooled on
+            90% of all the faces (e.g. "Ann is still recognised by faceres (0% of their
+            faces protected)"), or "": a recognizer is fooled only when each person is.
     """
 
     made_on: tuple[int, int]
@@ -229,6 +232,7 @@ class AuditVerdict:
     unknown: tuple[int, int] = (0, 0)
     unrecognised: bool = False
     other_photos: bool = True
+    left_out: str = ""
 
     @property
     def status(self) -> str:
@@ -278,7 +282,7 @@ class AuditVerdict:
                       "; none it was not made on was checked, so it cannot be called "
                       "protected against a platform's own")
         return " ".join(part for part in [
-            first + ".",
+            first + ".", f"Not for everyone: {self.left_out}." if self.left_out else "",
             "After re-upload: " + _after(*self.reupload, "recognizer") + ".",
             "After deliberate clean-up: " + _after(*self.cleanup, "recognizer") + ".",
             f"How visible: {in_words(self.visibility)}.", self._against(),
@@ -323,7 +327,8 @@ class AuditVerdict:
                 "reupload": list(self.reupload),
                 "cleanup": list(self.cleanup), "visibility": self.visibility,
                 "check_faces": self.check_faces, "among": self.among,
-                "unrecognised": self.unrecognised, "other_photos": self.other_photos}
+                "unrecognised": self.unrecognised, "other_photos": self.other_photos,
+                "left_out": self.left_out}
 
 
 def _after(fooled_: int, checked: int, what: str) -> str:
@@ -334,6 +339,12 @@ def _after(fooled_: int, checked: int, what: str) -> str:
     if not fooled_:
         return "not protected"
     return f"protected against {fooled_} of {plural(checked, what)}"
+
+
+def _least_person(row: Mapping) -> float:
+    """A protection row's share of the least protected person (1 when not measured)."""
+    share = row.get("least_person_protected")
+    return 1.0 if share is None else share
 
 
 def audit_verdict(rows: Sequence[Mapping], visibility: dict | None = None,
@@ -354,8 +365,14 @@ def audit_verdict(rows: Sequence[Mapping], visibility: dict | None = None,
     measured = [r for r in rows if r["faces"]]
     rows = [r for r in measured if protected_share(r) is not None]
 
-    def fooled_by(group: Sequence[Mapping]) -> bool:
-        return all(protected_share(r) >= FOOLED_SHARE for r in group)
+    def fooled_by(group: Sequence[Mapping]) -> bool:  # every protected person by themselves
+        return all(protected_share(r) >= FOOLED_SHARE
+                   and _least_person(r) >= FOOLED_SHARE for r in group)
+
+    # a recognizer fooled on 90% of all faces, not of one person's: said by name
+    left = next((r for r in rows if defense_kind(r["defense"]) == "none"
+                 and protected_share(r) >= FOOLED_SHARE
+                 and _least_person(r) < FOOLED_SHARE), None)
 
     def count(rows_of: Mapping[str, list]) -> tuple[int, int]:
         return sum(fooled_by(g) for g in rows_of.values()), len(rows_of)
@@ -380,4 +397,7 @@ def audit_verdict(rows: Sequence[Mapping], visibility: dict | None = None,
                         among=people if people >= TOP1_PEOPLE and any(
                             r["protected_top1"] is not None for r in rows) else 0,
                         unrecognised=bool(measured) and not rows,
-                        other_photos=other_photos)
+                        other_photos=other_photos,
+                        left_out=(f"{left['least_person']} is still recognised by "
+                                  f"{left['model']} ({left['least_person_protected']:.0%} of "
+                                  "their faces protected)") if left else "")

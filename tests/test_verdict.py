@@ -148,6 +148,22 @@ def test_measured_only_against_the_photos_the_cloak_knew_is_never_protected():
     assert "Measured against" not in audit_verdict(rows).words()
 
 
+def test_a_recognizer_is_fooled_only_when_each_protected_person_is():
+    """90% of ten faces over four people read "Protected." while one person's only face
+    was still matched by faceres."""
+    from faceguard.verdict import audit_verdict
+
+    rows = [_row(d, m, 1.0, held_out=m == "faceres")
+            for d in ("none", "jpeg75") for m in ("dlib", "faceres")]
+    rows[1] |= {"protected": 0.9, "least_person": "Ann", "least_person_protected": 0.0}
+    v = audit_verdict(rows)
+    assert v.not_made_on == (0, 1) and v.status != "protected"
+    assert "Not for everyone: Ann is still recognised by faceres (0% of their faces " \
+           "protected)." in v.words()
+    rows[1] |= {"least_person_protected": 0.95}
+    assert audit_verdict(rows).not_made_on == (1, 1)
+
+
 def test_audit_verdict_partly_and_unprotected_and_unchecked():
     from faceguard.verdict import audit_verdict
 

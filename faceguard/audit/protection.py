@@ -240,6 +240,10 @@ class ProtectionRow:
     protected: float | None = None
     clean_recognised: float | None = None
     among: int = 0  # the most people a face was picked out among
+    # the protected person with the least ``protected`` share, and theirs: 90% of the
+    # faces over everyone hid one person whose only face was still matched
+    least_person: str | None = None
+    least_person_protected: float | None = None
 
 
 def not_made_on(family: str, cloak_families: set[str]) -> bool | None:
@@ -293,7 +297,7 @@ def protection_table(faces: Sequence[AuditFace], gallery: Gallery, ensemble: Ens
         ens, gal, thr = _recognizers(defend, ensemble, gallery, thresholds)
         stats: dict[str, dict[str, list]] = {
             m: {"t1": [], "v": [], "d": [], "ct1": [], "cv": [], "seen": [], "turned": [],
-                "among": [0]} for m in ens.names}
+                "among": [0], "by_person": {}} for m in ens.names}
         clean_all = _embed_faces(ens, defend, faces, cloaked=False)
         cloaked_all = _embed_faces(ens, defend, faces, cloaked=True)
         for i, face in enumerate(faces):
@@ -323,8 +327,11 @@ def protection_table(faces: Sequence[AuditFace], gallery: Gallery, ensemble: Ens
                 s["seen"].append(recognised[1])
                 if recognised[1]:
                     s["turned"].append(not recognised[0])
+                    s["by_person"].setdefault(face.person, []).append(not recognised[0])
         for m in ens.names:
             s = stats[m]
+            shares = {p: _share(turned) for p, turned in s["by_person"].items()}
+            least = min(shares, key=shares.get, default=None)
             rows.append(ProtectionRow(
                 defense=name, model=m, held_out=not_made_on(ens[m].family, cloak_families),
                 faces=len(s["v"]),
@@ -333,7 +340,8 @@ def protection_table(faces: Sequence[AuditFace], gallery: Gallery, ensemble: Ens
                 mean_distance=round(float(np.mean(s["d"])), 3) if s["d"] else None,
                 clean_top1=_share(s["ct1"]), clean_verify=_share(s["cv"]),
                 protected=_share(s["turned"]), clean_recognised=_share(s["seen"]),
-                among=max(s["among"])))
+                among=max(s["among"]), least_person=least,
+                least_person_protected=shares.get(least)))
         yield Event(k, len(names), "trying defenses", result=rows if k == len(names) else None)
 
 

@@ -253,6 +253,12 @@ def test_protection_counts_the_faces_recognised_uncloaked_turned_on_both_counts(
     (row,) = list(protection_table(faces, few, ens, {"none": make_defense("none")},
                                    {"other"}))[-1].result
     assert row.protected == round(2 / 3, 4) and row.among == 2
+    # each person's own share: the least protected one is named with theirs
+    faces[3].person = "q"  # recognised uncloaked as q, and turned
+    (row,) = list(protection_table(faces, few, ens, {"none": make_defense("none")},
+                                   {"other"}))[-1].result
+    assert row.protected == 0.75
+    assert (row.least_person, row.least_person_protected) == ("p", round(2 / 3, 4))
 
 
 # ---------------------------------------------------------------- stand-ins and the audit
