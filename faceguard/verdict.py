@@ -306,8 +306,9 @@ class AuditVerdict:
             return ""
         named = (f" and nearer someone else than to them, among the {self.among} people known"
                  if self.among else "")
-        return (f"A recognizer counts as fooled when {FOOLED_SHARE:.0%} or more of the faces "
-                f"it recognised without the cloak are beyond its match threshold{named}.")
+        return (f"A recognizer counts as fooled when {FOOLED_SHARE:.0%} or more of each "
+                "protected person's faces it recognised without the cloak are beyond its "
+                f"match threshold{named}.")
 
     def _how_checked(self) -> str:
         if not self.check_faces:

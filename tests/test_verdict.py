@@ -101,8 +101,8 @@ def test_audit_verdict_protected_in_the_issues_words():
         "Protected. Protected against 2 of 2 recognizers it was made on; 1 of 1 it was not. "
         "After re-upload: still protected. After deliberate clean-up: not protected. "
         "How visible: invisible at normal size, faint up close (like "
-        "JPEG quality 90). A recognizer counts as fooled when 90% or more of the faces it "
-        "recognised without the cloak are beyond its match threshold.")
+        "JPEG quality 90). A recognizer counts as fooled when 90% or more of each protected "
+        "person's faces it recognised without the cloak are beyond its match threshold.")
 
 
 def test_after_clean_up_counts_recognizers_as_after_re_upload():
@@ -194,8 +194,9 @@ def test_the_audit_verdict_says_how_a_recognizer_was_judged():
     v = audit_verdict([top1, _row("none", "faceres", 1.0, True)], people=12)
     assert v.made_on == (0, 1) and v.among == 12
     assert v.details().endswith(
-        "A recognizer counts as fooled when 90% or more of the faces it recognised without "
-        "the cloak are beyond its match threshold and nearer someone else than to them, "
+        "A recognizer counts as fooled when 90% or more of each protected person's faces it "
+        "recognised without the cloak are beyond its match threshold and nearer someone "
+        "else than to them, "
         "among the 12 people known.")
     assert audit_verdict([top1], people=4).among == 0  # among a few, the threshold alone
     v = audit_verdict([_row("none", "dlib", 1.0)], people=12)

@@ -167,8 +167,8 @@ def test_the_verdict_comes_first_in_the_report(tmp_path):
                      "After re-upload: protected against 1 of 2 recognizers. After deliberate "
                      "clean-up: not checked. How visible: faint at normal size, visible up "
                      "close (like JPEG quality 80). A recognizer counts as fooled when 90% or "
-                     "more of the faces it recognised without the cloak are beyond its match "
-                     "threshold.")
+                     "more of each protected person&#x27;s faces it recognised without the cloak "
+                     "are beyond its match threshold.")
     verdict = json.loads(json_path.read_text())["verdict"]
     assert verdict["status"] == "partly" and verdict["reupload"] == [1, 2]
     assert "<h2>In detail</h2>" in body  # the findings follow the verdict

@@ -271,7 +271,7 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
     assert (data["photos"], data["faces"], data["people"]) == (3, 2, 2)
     assert all(r["protected_top1"] is not None for r in data["protection"])
     assert data["verdict"]["words"].endswith(
-        "of the faces it recognised without the cloak are beyond its match threshold.")
+        "faces it recognised without the cloak are beyond its match threshold.")
     assert any(n.startswith("Only 2 people are known, under 10, so top-1 identification is "
                             "not counted") for n in data["notes"])
     # the verdict comes first, in plain words; the details only with --verbose
