@@ -183,16 +183,20 @@ def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, galler
         said.append(f"The gallery folder {folder} holds no sub-folder of photos: not used.")
     known = sorted(set(gallery.people))  # the people of the audited photos
     for k, (name, photos) in enumerate(subs.items(), 1):
-        found, unread = [], 0
+        read, unread = [], 0  # (photo, model -> (F, D) its faces)
         for event in detect_photos(photos, detector, ensemble):
             if event.error:
                 unread += 1
                 yield Event(k - 1, len(subs), "reading gallery", event.path,
                             error=f"{event.error} (a known person's photo: not used)")
             elif event.result is not None and event.result.faces:
-                found.append((_key(ensemble, gallery, event.result.embeddings,
-                                   str(event.path), SAME_FACE_CUT),
-                              {m: e[0] for m, e in event.result.embeddings.items()}))
+                read.append((str(event.path), event.result.embeddings))
+        found = []
+        for photo, faces_of in read:
+            one = {m: e[_their_face(ensemble, gallery, name, read, faces_of)][None]
+                   for m, e in faces_of.items()}
+            found.append((_key(ensemble, gallery, one, photo, SAME_FACE_CUT),
+                          {m: e[0] for m, e in one.items()}))
         if not found:
             said.append(f'The known people\'s "{name}" ' + ("has no photo that could be read"
                         if 0 < unread == len(photos) else "holds no face found") + ": not used.")
@@ -233,6 +237,28 @@ def holds_photos_of(gallery: Gallery, folder: Path, people: set[str],
     other = {p for p, photo in zip(gallery.people, gallery.photos, strict=True)
              if inside in Path(os.path.abspath(photo)).parents and resolved(photo) not in known}
     return bool(people) and people <= other
+
+
+def _their_face(ensemble: Ensemble, gallery: Gallery, name: str,
+                read: Sequence[tuple[str, dict[str, torch.Tensor]]],
+                faces: dict[str, torch.Tensor]) -> int:
+    """Which face of a known people's photo (``faces``: model -> (F, D)) is the folder's
+    person: the one most like the folder's photos of one face, else, for a folder named
+    after a person of the audited photos, the one most like them, else the largest (the
+    first). In a group photo the largest face was taken, whoever it was."""
+    from faceguard.identity import pair_distances
+
+    if len(next(iter(faces.values()))) == 1:
+        return 0
+    alone = [e for _, e in read if len(next(iter(e.values()))) == 1]
+    if alone:
+        theirs = {m: torch.cat([e[m] for e in alone]) for m in faces}
+    elif name in gallery.people:
+        rows = torch.from_numpy(np.array(gallery.people) == name)
+        theirs = {m: gallery.embeddings[m][rows] for m in faces}
+    else:
+        return 0
+    return int(pair_distances(ensemble, faces, theirs).mean(1).argmin())
 
 
 def _key(ensemble: Ensemble, gallery: Gallery, embeddings: dict[str, torch.Tensor],

@@ -68,6 +68,31 @@ def test_a_folder_with_a_protected_persons_name_but_not_their_face_is_someone_el
            "taken as someone else." in notes
 
 
+def test_a_group_photo_in_a_known_persons_folder_gives_their_face_not_the_largest(
+        tmp_path, album_by_person, detector, ensemble):
+    """The largest face of a known people's photo was taken as the folder's person: a
+    group photo with a stranger in front made "Alice" someone else."""
+    from PIL import Image
+
+    people = [p for p, photos in sorted(album_by_person.items()) if len(photos) >= 3]
+    alice, stranger = people[:2]
+    gallery = Gallery()
+    _known(album_by_person[alice][:1], detector, ensemble, "Alice", gallery)
+    small = Image.open(album_by_person[alice][1]).convert("RGB")
+    big = Image.open(album_by_person[stranger][0]).convert("RGB")
+    big = big.resize((2 * big.width * small.height // big.height, 2 * small.height))
+    group = Image.new("RGB", (big.width + small.width, big.height), "white")
+    group.paste(big, (0, 0))
+    group.paste(small, (big.width, 0))
+    (tmp_path / "Alice").mkdir()
+    group.save(tmp_path / "Alice" / "group.jpg")
+    notes: list[str] = []
+    with torch.no_grad():
+        list(add_gallery(tmp_path, detector, ensemble, gallery, {}, notes))
+    assert gallery.people.count("Alice") == 2, notes
+    assert not any("does not look like" in n for n in notes)
+
+
 def test_a_chip_of_a_cloaked_face_is_left_out_with_its_original(tmp_path, album_by_person,
                                                                 detector, ensemble):
     """A cloak run's reference that is a chip of an audited face (as ``faceguard people``
