@@ -162,7 +162,9 @@ def show_in_terminal(events: Iterable[Event], quiet: bool = False) -> Iterator[E
             if event.error and event.error not in said:  # one line per failed input,
                 said.add(event.error)  # on stderr, even when quiet
                 bar.write(f"error: {event.error}", file=sys.stderr)
-            if event.note:  # what changes the result is said, even when quiet
+            # a note on the whole run (no photo: "no face matched ...") changes its result
+            # and is said even when quiet; one per photo is not, as the photos' lines
+            if event.note and not (quiet and event.path is not None):
                 bar.write(f"note: {event.note}", file=sys.stderr)
             bar.set_postfix_str(event.detail, refresh=False)
             bar.update(round(event.position, 2) - bar.n)

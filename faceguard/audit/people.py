@@ -210,10 +210,12 @@ def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, galler
             match = min(distance, key=distance.get, default=None)
             if name in known and distance[name] >= SAME_PERSON_CUT:
                 # a name alone is not a face: someone else's photos under the protected
-                # person's name made their cloak look unmatched, and the verdict "Protected"
-                person = f"{name} (known people's folder)"
+                # person's name made their cloak look unmatched, and the verdict "Protected";
+                # taken as another person, older photos of them would draw their cloaked
+                # faces ("nearer someone else"): left out
+                found = []
                 said.append(f'The known people\'s "{name}" does not look like {name} of the '
-                            "audited photos: taken as someone else.")
+                            "audited photos: not used.")
             elif name not in known and match is not None and distance[match] < SAME_PERSON_CUT:
                 person = match
                 if linked is not None:  # with a photo of theirs the user knows
@@ -224,7 +226,7 @@ def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, galler
         yield Event(k, len(subs), "reading gallery", folder / name)
     for note in said:
         told.append(note)
-        yield Event(len(subs), len(subs), "reading gallery", folder, note=note)
+        yield Event(len(subs), len(subs), "reading gallery", note=note)  # the run's: said
 
 
 def holds_photos_of(gallery: Gallery, folder: Path, people: set[str],

@@ -136,7 +136,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     common.add_device_arg(p)
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar and no line per photo (the summary, errors and "
-                        "notes stay)")
+                        "the notes on the whole run stay)")
     p.set_defaults(run=run)
 
 
@@ -196,7 +196,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         for event in show_in_terminal(events, quiet=args.quiet):
             if event.stage != "cloaking":  # an album photo's error comes again when cloaking
-                unread += bool(event.error) and event.stage.startswith("reading ")
+                # a reference photo that could not be read (one without a face was read)
+                unread += bool(event.error) and event.result is None \
+                    and event.stage.startswith("reading ")
                 continue
             if event.error:
                 counts["failed"] += 1

@@ -387,6 +387,7 @@ def test_an_unreadable_reference_photo_fails_the_run_and_notes_stay_when_quiet(t
     shutil.copy(photos[0], album / photos[0].name)
     shutil.copy(photos[1], refs / photos[1].name)
     (refs / "broken.jpg").write_text("not a photo")
+    Image.new("RGB", (400, 400), "white").save(refs / "blank.jpg")  # read: no face, no fail
     done = faceguard("cloak", album, "-o", tmp_path / "out", "--protect", refs, "--preset",
                      "low", "--steps", "1", "--models", "dlib", "--quiet")
     assert done.returncode == 1, done.stderr
