@@ -201,9 +201,7 @@ class AuditVerdict:
             checked, split by whether the cloak was made on them.
         reupload: recognizers still fooled after every re-upload (JPEG) checked.
         cleanup: recognizers still fooled after every deliberate clean-up (filters,
-            super-resolution, a learned purifier) checked, as ``reupload``: counted per
-            clean-up, the same rows read "not protected" after a clean-up that changed
-            nothing where re-upload read "protected against 2 of 5 recognizers".
+            super-resolution, a learned purifier) checked, counted as ``reupload`` is.
         visibility: the most visible face's figures (``ssimulacra2``, ``jpeg_equivalent``;
             see :mod:`faceguard.visibility`), {} when not measured.
         check_faces: when ``not_made_on`` comes from the held-out check (cloaks re-made
@@ -212,14 +210,11 @@ class AuditVerdict:
             :func:`protected_share`); 0 when it was judged by its match threshold alone.
         unrecognised: faces were measured, but no recognizer recognised one even without
             the cloak (the person has no other photo to be recognised by).
-        other_photos: the faces were measured against photos of their person the cloak
-            did not know (a Known people folder's); without them, only against those it
-            was made to move away from (its reference photos, the album's own), where it
-            fares far better than against a platform's photos (100% against 0% on two
-            app-protected people), so it is never called protected.
-        left_out: a protected person a recognizer still matches though it is fooled on
-            90% of all the faces (e.g. "Ann is still recognised by faceres (0% of their
-            faces protected)"), or "": a recognizer is fooled only when each person is.
+        other_photos: the faces were measured against photos of their person the cloak did
+            not know (a Known people folder's); only against those it moved away from, it
+            fares far better (100% against 0% on two people), and is never "protected".
+        left_out: a protected person a recognizer fooled on 90% of all the faces still
+            matches ("Ann is still recognised by faceres (0% of their faces protected)").
     """
 
     made_on: tuple[int, int]
