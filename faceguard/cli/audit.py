@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from faceguard.audit.defenses import DEFENSES, list_defenses
     from faceguard.audit.report import check_report_folder, write_report
     from faceguard.audit.run import AuditError, AuditJob, check_detect_after, run_audit
+    from faceguard.output_folder import make_outdir
     from faceguard.progress import show_in_terminal
     from faceguard.stand_ins import stand_in_cloaks
     from faceguard.training_pairs import cloak_check, cloaked_pairs
@@ -119,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
                        "sub-folder of photos per person")
     try:  # before the work, not after it
         check_report_folder(args.out, args.cloaked)
+        if args.out.is_dir():  # one that cannot be written into: not after minutes of work
+            make_outdir(args.out)
     except AlbumError as exc:
         raise CLIError(str(exc)) from None
     detectors = _names(args.detectors, DETECTORS, nothing="none")

@@ -155,7 +155,7 @@ def _presets(table: dict, measured: bool = False) -> str:
 def run(args: argparse.Namespace) -> int:
     from faceguard.album import AlbumError
     from faceguard.manifest import MANIFEST_NAME, PRIVATE_FOLDER, FaceRecord, Manifest, find_mask
-    from faceguard.output_folder import check_outdir
+    from faceguard.output_folder import check_outdir, make_outdir
     from faceguard.pipeline import CloakJob, cloak_album
     from faceguard.progress import show_in_terminal
     from faceguard.settings import METHODS
@@ -173,6 +173,8 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(f"no such file or folder: {path}")
     try:  # a usage error, before any work
         check_outdir(args.out, [*args.inputs, *(args.protect or [])])
+        if args.out.is_dir():  # one that cannot be written into, as `people` says it
+            make_outdir(args.out)
     except AlbumError as exc:
         raise CLIError(str(exc)) from None
     # usage errors (missing inputs, nothing found) first; files passed over are named

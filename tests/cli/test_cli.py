@@ -101,6 +101,20 @@ def test_an_output_folder_that_holds_originals_is_refused(tmp_path):
     assert sorted(p.name for p in (tmp_path / "nest").iterdir()) == ["album"]  # nothing made
 
 
+# /proc takes no new files, even from root (a read-only folder would not stop root)
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux /proc")
+def test_an_output_folder_that_cannot_be_written_into_is_a_usage_error_before_any_work(
+        tmp_path):
+    """``cloak`` said it with exit 1, ``audit`` only after all its work."""
+    album = tmp_path / "album"
+    album.mkdir()
+    Image.new("RGB", (64, 64)).save(album / "a.jpg")
+    for args in (("cloak", album, "-o", "/proc", "--protect-all"),
+                 ("audit", "--cloaked", album, "--originals", album, "-o", "/proc")):
+        done = faceguard(*args)
+        assert done.returncode == 2 and "cannot be written into" in done.stderr, done.stderr
+
+
 def test_face_chips_are_never_written_into_a_folder_to_upload(tmp_path):
     """``faceguard people`` wrote clean face chips inside a cloak run's output folder."""
     album, cloaked = tmp_path / "album", tmp_path / "cloaked"
