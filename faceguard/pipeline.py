@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -231,6 +232,10 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     digest = hashlib.sha256(f"{digest} {job.format} {job.quality} {job.metadata}".encode()
                             ).hexdigest()[:16]
     earlier = manifest.wrote() if job.resume else frozenset()  # what --resume may replace
+    # how the folder's photos were made, as the audit reads it: kept by a run that writes
+    # none (all refused, or done before), which read as the folder's people and references
+    before = {k: manifest.data[k] for k in _DESCRIBES if k in manifest.data}
+    run_started = time.time_ns()
     manifest.start(recorded, digest, {"seed": s.seed, "models": ensemble.names,
                                       "protected": [p.name for p in protected],
                                       "references": manifest.places(references),
@@ -317,8 +322,16 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
                     partner.close(partial(record, str(jobs[j][1])))
             i = j + 1 if partner is not None else j
     finally:  # done, stopped or failed: every photo written is recorded
+        if not manifest.written_since(run_started):
+            manifest.data.update(before)
         manifest.end()
         held.close()
+
+
+#: the manifest's keys that say how the folder's photos were made (the last run's that
+#: wrote one)
+_DESCRIBES = ("settings", "settings_digest", "seed", "models", "protected", "references",
+              "protect_all")
 
 
 def _manifest(outdir: Path) -> Manifest:

@@ -236,6 +236,22 @@ def test_everyone_with_a_person_cloaks_their_faces_as_them_and_the_rest_each_for
     assert whom == {"a.jpg": ["the person to protect"], "b.jpg": ["self"]}
 
 
+def test_a_run_that_writes_nothing_leaves_how_the_folders_photos_were_made(
+        album, detector, load_model, tmp_path):
+    """A second run refused every photo (already there), yet its people and reference
+    photos replaced the first run's in the manifest: the audit read them as the folder's."""
+    root, refs, theirs = album
+    photo = root / "trip" / sorted(theirs)[0]
+    job = CloakJob(inputs=[photo], outdir=tmp_path / "out", settings=FAST, protect=refs)
+    list(cloak_album(job, detector, _ensemble(load_model)))
+    first = json.loads((tmp_path / "out" / MANIFEST_NAME).read_text())
+    events = list(cloak_album(replace(job, protect=refs[:1] + [photo]), detector,
+                              _ensemble(load_model)))
+    assert any(e.error and "already exists" in e.error for e in events)
+    again = json.loads((tmp_path / "out" / MANIFEST_NAME).read_text())
+    assert again["references"] == first["references"] and again["ended"]
+
+
 def test_existing_outputs_are_never_overwritten_silently(album, detector, load_model, tmp_path):
     root, refs, theirs = album
     photo = root / "trip" / sorted(theirs)[0]
