@@ -154,6 +154,7 @@ def _presets(table: dict, measured: bool = False) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from faceguard.album import AlbumError
+    from faceguard.io import find_photos
     from faceguard.manifest import MANIFEST_NAME, PRIVATE_FOLDER, FaceRecord, Manifest, find_mask
     from faceguard.output_folder import check_outdir, make_outdir
     from faceguard.pipeline import CloakJob, cloak_album
@@ -171,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
                  *([args.gallery] if args.gallery else [])]:
         if not path.exists():
             raise CLIError(f"no such file or folder: {path}")
+    if args.protect and not find_photos(args.protect):  # as a missing one: a usage error
+        raise CLIError("no reference photos found in " + ", ".join(map(str, args.protect)))
     try:  # a usage error, before any work
         check_outdir(args.out, [*args.inputs, *(args.protect or [])])
         if args.out.is_dir():  # one that cannot be written into, as `people` says it

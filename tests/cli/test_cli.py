@@ -67,8 +67,9 @@ def test_usage_errors_exit_2():
 def test_usage_errors_are_said_before_any_work_with_exit_2(tmp_path):
     """An unknown recognizer, or an output folder inside the album, exited 1 (the code of
     photos that failed), some after work was done or a folder made."""
-    album = tmp_path / "album"
+    album, empty = tmp_path / "album", tmp_path / "empty"
     album.mkdir()
+    empty.mkdir()  # --protect of a folder without photos, as one missing (it exited 1)
     Image.new("RGB", (64, 64)).save(album / "a.jpg")
     for args, said in ((("cloak", album, "-o", tmp_path / "o", "--protect-all", "--models",
                          "dlib,bogus"), "--models: unknown recognizer bogus; choose among"),
@@ -76,11 +77,13 @@ def test_usage_errors_are_said_before_any_work_with_exit_2(tmp_path):
                         "--models: unknown recognizer bogus"),
                        (("models", "install", "bogus"), "unknown model bogus"),
                        (("cloak", album, "-o", album / "out", "--protect-all"),
-                        "must not be inside the input folder")):
+                        "must not be inside the input folder"),
+                       (("cloak", album, "-o", tmp_path / "o", "--protect", empty),
+                        f"no reference photos found in {empty}")):
         done = faceguard(*args)
         assert done.returncode == 2 and said in done.stderr, (args, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["album"]  # nothing made
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["album", "empty"]  # nothing made
 
 
 def test_an_output_folder_that_holds_originals_is_refused(tmp_path):
