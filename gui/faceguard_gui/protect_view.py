@@ -75,9 +75,8 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
         layout.addWidget(self._results_box(), 2)
 
         ctx.album.people_changed.connect(self._fill_people)
-        ctx.album.photos_changed.connect(self._update_actions)
-        ctx.album.choice_changed.connect(self._update_actions)  # e.g. a face clicked
-        ctx.album.choice_changed.connect(self._fill_try_on)
+        # the photos to try on, then the buttons (_fill_try_on ends with _update_actions)
+        ctx.album.choice_changed.connect(self._fill_try_on)  # e.g. a face clicked
         ctx.album.photos_changed.connect(self._fill_try_on)
         ctx.album.photos_changed.connect(self._people_note)  # "Looking for faces…"
         ctx.jobs.started.connect(lambda _: self._update_actions())

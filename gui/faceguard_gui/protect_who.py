@@ -168,8 +168,7 @@ class WhoPanel:
         chosen = [people[self.people_list.item(i).data(Qt.ItemDataRole.UserRole)].person
                   for i in range(self.people_list.count())
                   if self.people_list.item(i).checkState() == Qt.CheckState.Checked]
-        self.ctx.album.choose(chosen)  # the photos to try on follow (choice_changed)
-        self._update_actions()
+        self.ctx.album.choose(chosen)  # the photos to try on and the buttons follow
 
     def _fill_try_on(self) -> None:
         """The photos to try the cloak on: those with a face to cloak, as people are
