@@ -191,9 +191,9 @@ def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, galler
                             error=f"{event.error} (a known person's photo: not used)")
             elif event.result is not None and event.result.faces:
                 read.append((str(event.path), event.result.embeddings))
-        found = []
+        found, theirs = [], _folder_person(gallery, name, read)
         for photo, faces_of in read:
-            one = {m: e[_their_face(ensemble, gallery, name, read, faces_of)][None]
+            one = {m: e[_their_face(ensemble, theirs, faces_of)][None]
                    for m, e in faces_of.items()}
             found.append((_key(ensemble, gallery, one, photo, SAME_FACE_CUT),
                           {m: e[0] for m, e in one.items()}))
@@ -241,26 +241,32 @@ def holds_photos_of(gallery: Gallery, folder: Path, people: set[str],
     return bool(people) and people <= other
 
 
-def _their_face(ensemble: Ensemble, gallery: Gallery, name: str,
-                read: Sequence[tuple[str, dict[str, torch.Tensor]]],
-                faces: dict[str, torch.Tensor]) -> int:
-    """Which face of a known people's photo (``faces``: model -> (F, D)) is the folder's
-    person: the one most like the folder's photos of one face, else, for a folder named
-    after a person of the audited photos, the one most like them, else the largest (the
-    first). In a group photo the largest face was taken, whoever it was."""
-    from faceguard.identity import pair_distances
-
-    if len(next(iter(faces.values()))) == 1:
-        return 0
+def _folder_person(gallery: Gallery, name: str,
+                   read: Sequence[tuple[str, dict[str, torch.Tensor]]]
+                   ) -> dict[str, torch.Tensor] | None:
+    """model -> (N, D) faces of a known people's folder's person, as far as known before
+    its group photos: its photos of one face, else, for a folder named after a person of
+    the audited photos, theirs; None when neither."""
     alone = [e for _, e in read if len(next(iter(e.values()))) == 1]
     if alone:
-        theirs = {m: torch.cat([e[m] for e in alone]) for m in faces}
-    elif name in gallery.people:
+        return {m: torch.cat([e[m] for e in alone]) for m in alone[0]}
+    if name in gallery.people:
         rows = torch.from_numpy(np.array(gallery.people) == name)
-        theirs = {m: gallery.embeddings[m][rows] for m in faces}
-    else:
+        return {m: e[rows] for m, e in gallery.embeddings.items()}
+    return None
+
+
+def _their_face(ensemble: Ensemble, theirs: dict[str, torch.Tensor] | None,
+                faces: dict[str, torch.Tensor]) -> int:
+    """Which face of a known people's photo (``faces``: model -> (F, D)) is the folder's
+    person (``theirs``, :func:`_folder_person`): the one most like them, else the largest
+    (the first). In a group photo the largest face was taken, whoever it was."""
+    from faceguard.identity import pair_distances
+
+    if len(next(iter(faces.values()))) == 1 or theirs is None:
         return 0
-    return int(pair_distances(ensemble, faces, theirs).mean(1).argmin())
+    return int(pair_distances(ensemble, faces, {m: theirs[m] for m in faces})
+               .mean(1).argmin())
 
 
 def _key(ensemble: Ensemble, gallery: Gallery, embeddings: dict[str, torch.Tensor],
