@@ -45,7 +45,7 @@ from protection_album import (  # noqa: E402
 )
 from protection_data import load_distractors  # noqa: E402
 
-from faceguard.audit.protection import calibrate  # noqa: E402
+from faceguard.audit.protocol import calibrate  # noqa: E402
 from faceguard.detect import FaceDetector  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
 from faceguard.pipeline import CloakJob, cloak_album  # noqa: E402

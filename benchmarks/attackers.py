@@ -40,7 +40,7 @@ from faceguard.audit.defenses.adaptive import AdaptivePurifier, DetectThenPurify
 from faceguard.audit.defenses.robust import RobustRecognizer  # noqa: E402
 from faceguard.audit.detectors.base import separation  # noqa: E402
 from faceguard.audit.detectors.reconstruction import ReconstructionDetector  # noqa: E402
-from faceguard.audit.protection import calibrate, evasion, poisoning  # noqa: E402
+from faceguard.audit.protocol import calibrate, evasion, poisoning  # noqa: E402
 from faceguard.cloak.budget import eight_bit  # noqa: E402
 from faceguard.training_pairs import cloaked_pairs  # noqa: E402
 

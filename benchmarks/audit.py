@@ -47,7 +47,7 @@ from protection_data import Data, load_celeb24  # noqa: E402
 from faceguard.align import ARCFACE_112, face_transform, warp  # noqa: E402
 from faceguard.audit.cloak_detection import cross_validate  # noqa: E402
 from faceguard.audit.defenses import DEFENSES, TRAINED, make_defense  # noqa: E402
-from faceguard.audit.protection import FARS  # noqa: E402
+from faceguard.audit.protocol import FARS  # noqa: E402
 from faceguard.cloak.budget import eight_bit  # noqa: E402
 
 THREATS = ("evasion", "poisoning")

@@ -12,7 +12,13 @@ import numpy as np
 import torch
 
 from faceguard.detect import Face, FaceDetector
-from faceguard.identity import SAME_PERSON_CUT, SURE_FACE, Person, cluster_faces, mean_distance
+from faceguard.identity import (
+    SAME_PERSON_CUT,
+    SURE_FACE,
+    Person,
+    cluster_faces,
+    likeliest_face,
+)
 from faceguard.io import (
     DEFAULT_LIMIT,
     Photo,
@@ -201,7 +207,7 @@ def reference_person(name: str, paths: Sequence[Path], detector: FaceDetector,
     """Build a :class:`Person` from reference photos, one face of each.
 
     A photo with several faces gives the one most like the references with a single
-    face (by :func:`faceguard.identity.mean_distance`), or its largest when there are
+    face (:func:`faceguard.identity.likeliest_face`), or its largest when there are
     none; a note says which. The last event's ``result`` is the person. Raises
     :class:`AlbumError` when no reference photo shows a face.
     """
@@ -217,17 +223,14 @@ def reference_person(name: str, paths: Sequence[Path], detector: FaceDetector,
     if not found:
         raise AlbumError(f"no face found in the reference photos of {name}")
     alone = [p for p in found if len(p.faces) == 1]
-    likely = Person(name, {m: torch.cat([p.embeddings[m] for p in alone])
-                           for m in ensemble.names}) if alone else None
+    theirs = {m: torch.cat([p.embeddings[m] for p in alone])
+              for m in ensemble.names} if alone else None
     chosen = []
     for p in found:
-        k = 0  # the largest
+        k = likeliest_face(ensemble, p.embeddings, theirs)
         if len(p.faces) > 1:
-            if likely is not None:
-                k = int(mean_distance(ensemble, p.embeddings, likely).argmin())
-                how = "the one most like the reference photos with one face"
-            else:
-                how = "the largest (give a photo of them alone to be sure)"
+            how = ("the one most like the reference photos with one face" if alone
+                   else "the largest (give a photo of them alone to be sure)")
             yield Event(total - 1, total, f"reading {name}", p.path,
                         note=f"{p.path}: {len(p.faces)} faces; took {how}")
         chosen.append((p, k))

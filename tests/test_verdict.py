@@ -88,7 +88,7 @@ def _row(defense: str, model: str, share: float, held_out: bool = False) -> dict
 
 
 def test_audit_verdict_protected_in_the_issues_words():
-    from faceguard.verdict import audit_verdict
+    from faceguard.audit.verdict import audit_verdict
 
     rows = [_row(d, m, 1.0, held_out=m == "faceres")
             for d in ("none", "jpeg75") for m in ("dlib", "mobileface", "faceres")]
@@ -105,10 +105,27 @@ def test_audit_verdict_protected_in_the_issues_words():
         "person's faces it recognised without the cloak are beyond its match threshold.")
 
 
+def test_a_recognizer_it_was_not_made_on_matching_one_face_in_ten_is_not_protected():
+    """SFace and FaceNet, never seen, each still matching 1 face of 10 counted as fooled
+    (90%), and the audit said "Protected."; the issue: never while a recognizer the cloak
+    was not made on still matches."""
+    from faceguard.audit.verdict import audit_verdict
+
+    rows = [_row("none", m, 1.0, held_out=False) | {"faces": 10}
+            for m in ("dlib", "mobileface")]
+    rows += [_row("none", m, 0.9, held_out=True) | {"faces": 10} for m in ("sface", "facenet")]
+    v = audit_verdict(rows, {"ssimulacra2": 78.0, "jpeg_equivalent": 90})
+    assert v.not_made_on == (2, 2) and v.status == "partly"
+    assert ("Not every face: sface still recognises 1 of the 10 faces it recognised without "
+            "the cloak; facenet still recognises 1 of the 10 faces") in v.words()
+    rows[-1]["protected"] = rows[-2]["protected"] = 1.0
+    assert audit_verdict(rows).status == "protected"
+
+
 def test_after_clean_up_counts_recognizers_as_after_re_upload():
     """A clean-up that changed nothing read "not protected" (counted per clean-up, every
     recognizer needed) where re-upload read "protected against 1 of 2 recognizers"."""
-    from faceguard.verdict import audit_verdict
+    from faceguard.audit.verdict import audit_verdict
 
     rows = [_row(d, m, 1.0 if m == "dlib" else 0.0)
             for d in ("none", "jpeg75", "bitdepth") for m in ("dlib", "faceres")]
@@ -121,7 +138,7 @@ def test_after_clean_up_counts_recognizers_as_after_re_upload():
 def test_not_measured_says_why_when_no_face_was_recognised_clean():
     """"Not measured" read "No recognizer the cloak was made on was checked" where every
     recognizer ran but none recognised the faces even uncloaked."""
-    from faceguard.verdict import audit_verdict
+    from faceguard.audit.verdict import audit_verdict
 
     rows = [dict(_row("none", m, 0.0), protected=None, clean_recognised=0.0)
             for m in ("dlib", "faceres")]
@@ -137,7 +154,7 @@ def test_measured_only_against_the_photos_the_cloak_knew_is_never_protected():
     """Without a Known people folder's photos of the person, each face was measured
     against the photos the cloak was made to move away from: "Protected." there, 0% once
     two people's other photos were added."""
-    from faceguard.verdict import audit_verdict
+    from faceguard.audit.verdict import audit_verdict
 
     rows = [_row(d, m, 1.0, held_out=m == "faceres")
             for d in ("none", "jpeg75") for m in ("dlib", "faceres")]
@@ -151,7 +168,7 @@ def test_measured_only_against_the_photos_the_cloak_knew_is_never_protected():
 def test_a_recognizer_is_fooled_only_when_each_protected_person_is():
     """90% of ten faces over four people read "Protected." while one person's only face
     was still matched by faceres."""
-    from faceguard.verdict import audit_verdict
+    from faceguard.audit.verdict import audit_verdict
 
     rows = [_row(d, m, 1.0, held_out=m == "faceres")
             for d in ("none", "jpeg75") for m in ("dlib", "faceres")]
@@ -165,7 +182,7 @@ def test_a_recognizer_is_fooled_only_when_each_protected_person_is():
 
 
 def test_audit_verdict_partly_and_unprotected_and_unchecked():
-    from faceguard.verdict import audit_verdict
+    from faceguard.audit.verdict import audit_verdict
 
     partly = audit_verdict([_row("none", "dlib", 1.0), _row("none", "faceres", 0.5, True),
                             _row("jpeg75", "dlib", 0.8), _row("jpeg75", "faceres", 0.0, True)])
@@ -188,7 +205,7 @@ def test_audit_verdict_partly_and_unprotected_and_unchecked():
 def test_the_audit_verdict_says_how_a_recognizer_was_judged():
     """Picked out among the people known (top-1) or by its match threshold: the two can
     differ, as a face past the threshold may still be nearer its person than anyone else."""
-    from faceguard.verdict import audit_verdict
+    from faceguard.audit.verdict import audit_verdict
 
     top1 = dict(_row("none", "dlib", 1.0), protected_top1=0.75, protected=0.75)
     v = audit_verdict([top1, _row("none", "faceres", 1.0, True)], people=12)
@@ -206,7 +223,7 @@ def test_the_audit_verdict_says_how_a_recognizer_was_judged():
 def test_without_the_cloaks_recognizers_known_none_counts_as_a_platforms_own():
     """No manifest: every recognizer was counted as one the cloak was not made on, so a
     cloak fooling the very recognizers it was made on was called "Protected."."""
-    from faceguard.verdict import audit_verdict
+    from faceguard.audit.verdict import audit_verdict
 
     v = audit_verdict([_row(d, m, 1.0, held_out=None)
                        for d in ("none", "jpeg75") for m in ("dlib", "faceres")])
@@ -219,7 +236,7 @@ def test_without_the_cloaks_recognizers_known_none_counts_as_a_platforms_own():
 
 
 def test_a_recognizer_that_misses_the_clean_faces_too_is_not_counted_as_fooled():
-    from faceguard.verdict import audit_verdict
+    from faceguard.audit.verdict import audit_verdict
 
     # protection_table's row of a recognizer that recognised no clean face
     blind = dict(_row("none", "facenet", 1.0, held_out=True), clean_recognised=0.0,
@@ -233,7 +250,7 @@ def test_a_recognizer_that_misses_the_clean_faces_too_is_not_counted_as_fooled()
 def test_the_held_out_check_alone_never_makes_a_cloak_protected():
     """Its cloaks, re-made on face crops, transfer far better than a cloak on whole
     photos (faceres never seen: 50% of crops, 11% of real photos)."""
-    from faceguard.verdict import audit_verdict
+    from faceguard.audit.verdict import audit_verdict
 
     check = dict(_row("none", "faceres", 1.0, held_out=True), check=True)
     v = audit_verdict([_row("none", "dlib", 1.0), check])

@@ -11,12 +11,39 @@ import numpy as np
 import torch
 
 from faceguard.audit.pairs import AuditError
-from faceguard.audit.protection import AuditFace, Gallery
+from faceguard.audit.protection import AuditFace, Gallery, audit_crop, embed_crops
 from faceguard.detect import Face, FaceDetector
 from faceguard.io import resolved
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
 from faceguard.words import plural
+
+
+def reference_faces(references: Sequence[str], faces: Sequence[AuditFace],
+                    detector: FaceDetector, ensemble: Ensemble, limit: int,
+                    notes: list[str]) -> list[tuple[str, Face, torch.Tensor, np.ndarray]]:
+    """The faces of the cloak run's reference photos, as :func:`label_people` takes
+    them: (photo, face, crop, landmarks). Of a photo's faces, the one most like the
+    cloaked faces' originals, as the cloak run took the one most like the other
+    references (the largest was a stranger's in a group photo). ``notes`` gets the
+    photos that could not be read."""
+    from faceguard.identity import likeliest_face
+    from faceguard.io import PhotoError, load_photo, tensor_view
+
+    out, originals = [], None  # model -> (N, D) the originals, when a photo has faces
+    for ref in references:
+        try:
+            photo = load_photo(ref, limit=limit)
+        except PhotoError as exc:
+            notes.append(f"reference photo skipped: {exc}")
+            continue
+        if found := detector(photo.pixels):
+            crops = [audit_crop(tensor_view(photo.pixels), face, ensemble) for face in found]
+            if len(found) > 1 and originals is None:
+                originals = embed_crops(ensemble, [(f.original, f.landmarks) for f in faces])
+            k = likeliest_face(ensemble, embed_crops(ensemble, crops), originals)
+            out.append((str(ref), found[k], *crops[k]))
+    return out
 
 
 def label_people(ensemble: Ensemble, gallery_faces: Sequence[tuple[str, Face, torch.Tensor,
@@ -27,7 +54,7 @@ def label_people(ensemble: Ensemble, gallery_faces: Sequence[tuple[str, Face, to
 
     ``names``: per cloaked face, whom the cloak run protected it as (the name the user
     gave, from the manifest; None or "self" when unnamed): that person's cluster takes
-    the name instead of "person N". With ``protected``, the one person the cloak run
+    the name (:func:`cluster_names`). With ``protected``, the one person the cloak run
     protected from its ``references`` (photos), those and the faces protected as them
     are one person whatever the clustering says: split in two, a match of a cloaked face
     with the person's own photos counted as "someone else".
@@ -51,12 +78,41 @@ def label_people(ensemble: Ensemble, gallery_faces: Sequence[tuple[str, Face, to
             labels[joined] = labels[theirs].min()
     gallery = Gallery()
     keys = _copies_keyed(ensemble, stacked, photos, labels, faces)
+    called = cluster_names(labels, photos, at, names)
     for photo, emb, label in zip(keys, embs, labels, strict=True):
-        gallery.add(f"person {label + 1}", photo, {m: e.detach() for m, e in emb.items()})
+        gallery.add(called[label], photo, {m: e.detach() for m, e in emb.items()})
     for f, k in zip(faces, at, strict=True):
         f.person = gallery.people[k] if k is not None else "unknown"
-    _use_names(gallery, faces, names)
     return gallery
+
+
+def cluster_names(labels: np.ndarray, photos: Sequence[str], at: Sequence[int | None],
+                  names: Sequence[str | None]) -> dict[int, str]:
+    """label -> name of each cluster of clean faces (``labels``, (N,), of faces in
+    ``photos``): as the user named its cloaked faces (``names``, per cloaked face, whose
+    clean face is at row ``at``; None or "self" when unnamed), else "the person in"
+    a photo of theirs: an audited one where there is one, which the user knows.
+
+    Never "person N": the app and ``faceguard people`` call unnamed people so, and a
+    bystander's cluster of that name was taken as the protected person of that name."""
+    named: dict[int, str] = {}
+    for k, name in zip(at, names, strict=False):
+        if k is not None and name and name != "self":
+            named.setdefault(int(labels[k]), name)
+    first: dict[int, str] = {}
+    for i in [*(k for k in at if k is not None), *range(len(photos))]:
+        first.setdefault(int(labels[i]), photos[i])
+    out, used = dict(named), set(named.values())
+    for label, photo in first.items():
+        if label in named:
+            continue
+        out[label] = base = f"the person in {Path(photo).name}"
+        n = 1
+        while out[label] in used:  # two people of one photo
+            n += 1
+            out[label] = f"{base} ({n})"
+        used.add(out[label])
+    return out
 
 
 def _same_face(ensemble: Ensemble, embs: Sequence[dict[str, torch.Tensor]],
@@ -73,25 +129,6 @@ def _same_face(ensemble: Ensemble, embs: Sequence[dict[str, torch.Tensor]],
         if d < best_d:
             best, best_d = k, d
     return best
-
-
-def likeliest_face(ensemble: Ensemble, candidates: Sequence[tuple[torch.Tensor, np.ndarray]],
-                   faces: Sequence[AuditFace]) -> int:
-    """Which of a reference photo's faces (``candidates``: (crop, landmarks) each, as
-    :func:`faceguard.audit.protection.audit_crop` cuts them) is the protected person: the
-    nearest to the cloaked faces' originals, as the cloak run took the one most like the
-    other references (the largest face was a stranger's in a group photo)."""
-    from faceguard.identity import pair_distances
-
-    if len(candidates) == 1:
-        return 0
-    with torch.no_grad():
-        def embedded(pairs) -> dict[str, torch.Tensor]:
-            each = [ensemble.embed(crop, marks) for crop, marks in pairs]
-            return {m: torch.cat([e[m] for e in each]) for m in ensemble.names}
-
-        theirs = embedded([(f.original, f.landmarks) for f in faces])
-        return int(pair_distances(ensemble, embedded(candidates), theirs).min(1).values.argmin())
 
 
 def _copies_keyed(ensemble: Ensemble, embeddings: dict[str, torch.Tensor],
@@ -124,15 +161,6 @@ def _copies_keyed(ensemble: Ensemble, embeddings: dict[str, torch.Tensor],
     return keys
 
 
-def _use_names(gallery: Gallery, faces: list[AuditFace], names: Sequence[str | None]) -> None:
-    """Rename the clusters of named cloaked faces ("person 2" -> "Me")."""
-    renamed = {f.person: name for f, name in zip(faces, names, strict=False)
-               if name and name != "self" and f.person != "unknown"}
-    gallery.people = [renamed.get(p, p) for p in gallery.people]
-    for f in faces:
-        f.person = renamed.get(f.person, f.person)
-
-
 def check_gallery(gallery: Path, cloaked: Path) -> None:
     """Refuse a Known people folder that is, or is inside, the cloaked photos' folder (the
     one to upload: their photos are not cloaked), or that holds it (its cloaked copies
@@ -152,24 +180,22 @@ def check_gallery(gallery: Path, cloaked: Path) -> None:
 
 
 def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, gallery: Gallery,
-                linked: dict[str, tuple[str, str]] | None = None,
-                notes: list[str] | None = None
-                ) -> Iterator[Event]:
+                notes: list[str] | None = None) -> Iterator[Event]:
     """Add the clean photos of a gallery folder (one sub-folder per person).
 
     A sub-folder not named as anyone in the audited photos, whose faces match one of
     them (their mean distance below the cut that groups the originals' own faces:
     :data:`faceguard.identity.SAME_PERSON_CUT`), is that person: its photos are added
     under their name, so that a gallery folder "Alice" holds the photos that recognise
-    "the person to protect". ``linked`` records each such sub-folder -> (the name, a photo
-    of theirs among the audited ones, which the user can find). A face
-    that is an audited face's original itself (a chip ``faceguard people`` cut from it:
+    "the person to protect"; a note says so. A face that is an audited face's original
+    itself (a chip ``faceguard people`` cut from it:
     :data:`faceguard.identity.SAME_FACE_CUT`) is kept under that photo, so that the face
-    is never measured against its own clean copy. ``notes`` gets what was not used, also
-    yielded as events' notes; a photo that cannot be read is an event's error.
+    is never measured against its own clean copy. ``notes`` gets those notes and what was
+    not used, also yielded as events' notes; a photo that cannot be read is an event's
+    error.
     """
     from faceguard.album import detect_photos, gallery_folders
-    from faceguard.identity import SAME_FACE_CUT, SAME_PERSON_CUT, pair_distances
+    from faceguard.identity import SAME_FACE_CUT, SAME_PERSON_CUT, likeliest_face, pair_distances
     from faceguard.io import find_photos
 
     told = notes if notes is not None else []
@@ -193,7 +219,7 @@ def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, galler
                 read.append((str(event.path), event.result.embeddings))
         found, theirs = [], _folder_person(gallery, name, read)
         for photo, faces_of in read:
-            one = {m: e[_their_face(ensemble, theirs, faces_of)][None]
+            one = {m: e[likeliest_face(ensemble, faces_of, theirs)][None]
                    for m, e in faces_of.items()}
             found.append((_key(ensemble, gallery, one, photo, SAME_FACE_CUT),
                           {m: e[0] for m, e in one.items()}))
@@ -218,9 +244,8 @@ def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, galler
                             "audited photos: not used.")
             elif name not in known and match is not None and distance[match] < SAME_PERSON_CUT:
                 person = match
-                if linked is not None:  # with a photo of theirs the user knows
-                    linked[name] = (match, next(ph for p, ph in zip(
-                        gallery.people, gallery.photos, strict=True) if p == match))
+                said.append(f'The known people\'s "{name}" is taken as {match} of the '
+                            "audited photos: their clean faces match.")
         for photo, embeddings in found:
             gallery.add(person, photo, embeddings)
         yield Event(k, len(subs), "reading gallery", folder / name)
@@ -254,19 +279,6 @@ def _folder_person(gallery: Gallery, name: str,
         rows = torch.from_numpy(np.array(gallery.people) == name)
         return {m: e[rows] for m, e in gallery.embeddings.items()}
     return None
-
-
-def _their_face(ensemble: Ensemble, theirs: dict[str, torch.Tensor] | None,
-                faces: dict[str, torch.Tensor]) -> int:
-    """Which face of a known people's photo (``faces``: model -> (F, D)) is the folder's
-    person (``theirs``, :func:`_folder_person`): the one most like them, else the largest
-    (the first). In a group photo the largest face was taken, whoever it was."""
-    from faceguard.identity import pair_distances
-
-    if len(next(iter(faces.values()))) == 1 or theirs is None:
-        return 0
-    return int(pair_distances(ensemble, faces, {m: theirs[m] for m in faces})
-               .mean(1).argmin())
 
 
 def _key(ensemble: Ensemble, gallery: Gallery, embeddings: dict[str, torch.Tensor],

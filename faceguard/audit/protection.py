@@ -14,7 +14,7 @@ people (the gallery). Per (defense, recognizer) we report:
 - ``protected``: the figure verdicts use. Of the faces the recognizer recognised
   uncloaked (their nearest person right, or within the threshold: ``clean_recognised``
   of them), the share the cloak turned on both counts: beyond the threshold, and
-  nearest to someone else (counted with :data:`~faceguard.verdict.TOP1_PEOPLE` people
+  nearest to someone else (counted with :data:`~faceguard.audit.verdict.TOP1_PEOPLE` people
   known or more). A face within the threshold is still matched by whoever asks "is this
   them?", and one the recognizer missed uncloaked is no work of the cloak;
 - ``held_out``: the recognizer's family was not used to make the cloak (None: not known,
@@ -23,17 +23,8 @@ people (the gallery). Per (defense, recognizer) we report:
 The gallery leaves the probe's own photo out (an attacker has other photos of the
 person, not the original of this one).
 
-The protocol behind the figures (also used by ``benchmarks/protection.py``), on
-embeddings of an attacker's view of the faces:
-
-- :func:`calibrate`: each recognizer's match threshold at a false-accept rate (FAR),
-  from clean impostor comparisons of the same data, instead of the recognizer's fixed
-  threshold;
-- :func:`evasion`: cloaked photos are searched in a clean gallery;
-- :func:`poisoning`: the person's gallery entry is built from their cloaked photos
-  (scraped after upload) and clean photos of them are searched;
-- both report verification at each calibrated FAR (protected: farther from the
-  person's entry than the threshold) and top-1 identification among every identity.
+Thresholds are calibrated on the gallery as the benchmarks' protocol calibrates them
+(:mod:`faceguard.audit.protocol`).
 """
 
 from __future__ import annotations
@@ -47,11 +38,12 @@ import torch.nn.functional as F
 
 from faceguard.align import ARCFACE_112, face_transform, warp
 from faceguard.audit.defenses.base import Defense, defend_face
+from faceguard.audit.protocol import FARS, calibrate
+from faceguard.audit.verdict import TOP1_PEOPLE
 from faceguard.detect import Face
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
 from faceguard.regions import crop_face
-from faceguard.verdict import TOP1_PEOPLE
 from faceguard.words import plural
 
 #: faces are audited with their box about this wide (what recognizers get to see)
@@ -102,88 +94,6 @@ class Gallery:
         return names, torch.stack(cents) if cents else torch.zeros(0, e.shape[1])
 
 
-#: false-accept rates the protocol calibrates thresholds at
-FARS = (0.01, 0.001)
-
-Embeddings = Mapping[str, torch.Tensor]  # model -> (N, D)
-
-
-def centroids(ensemble: Ensemble, embeddings: Embeddings, labels: Sequence[str]
-              ) -> tuple[list[str], dict[str, torch.Tensor]]:
-    """(names, model -> (P, D)): each person's mean embedding, people sorted by name."""
-    names = sorted(set(labels))
-    index = np.array(labels)
-    return names, {m: torch.stack([embeddings[m][torch.from_numpy(index == n)].mean(0)
-                                   for n in names]) for m in ensemble.names}
-
-
-def calibrate(ensemble: Ensemble, embeddings: Embeddings, labels: Sequence[str],
-              fars: Sequence[float] = FARS) -> dict[str, dict[float, float]]:
-    """Per recognizer and FAR, the distance below which two faces are called a match.
-
-    The decision the protocol takes is "is this face the person of that gallery entry
-    (a centroid)?", so the threshold is calibrated on the same comparison: every clean
-    face against every *other* person's centroid (impostor pairs). At FAR f, a share f
-    of impostor comparisons falls below the threshold.
-
-    Args:
-        embeddings: model -> (N, D) clean faces of at least two people.
-        labels: (N,) person of each face.
-    """
-    names, cents = centroids(ensemble, embeddings, labels)
-    if len(names) < 2:
-        raise ValueError("calibrating a threshold needs clean faces of at least two people")
-    impostor = torch.from_numpy(np.array(labels)[:, None] != np.array(names)[None])
-    out = {}
-    for m in ensemble.names:
-        d = ensemble[m].compare(embeddings[m][:, None], cents[m][None])[impostor]
-        out[m] = {far: float(torch.quantile(d.double(), far)) for far in fars}
-    return out
-
-
-def _rates(ensemble: Ensemble, queries: Embeddings, truth: Sequence[str], names: list[str],
-           cents: Embeddings, thresholds: Mapping[str, Mapping[float, float]]
-           ) -> dict[str, dict[str, float]]:
-    """Per recognizer: share of ``queries`` not matched to their own entry at each FAR
-    (``"far_0.01"``) and not identified as themselves (``"top1"``)."""
-    own = [names.index(t) for t in truth]
-    out = {}
-    for m in ensemble.names:
-        d = ensemble[m].compare(queries[m][:, None], cents[m][None])  # (Q, P)
-        d_own = d[torch.arange(len(own)), own]
-        row = {f"far_{far:g}": float((d_own > thr).float().mean())
-               for far, thr in thresholds[m].items()}
-        row["top1"] = float((d.argmin(1) != torch.tensor(own)).float().mean())
-        out[m] = {k: round(v, 4) for k, v in row.items()}
-    return out
-
-
-def evasion(ensemble: Ensemble, cloaked: Embeddings, truth: Sequence[str],
-            gallery: Embeddings, gallery_labels: Sequence[str],
-            thresholds: Mapping[str, Mapping[float, float]]) -> dict[str, dict[str, float]]:
-    """Evasion: cloaked photos (model -> (N, D), person ``truth``) searched in a clean
-    gallery (model -> (G, D), every identity). Returns model -> rate name -> share
-    protected (see :func:`_rates`)."""
-    names, cents = centroids(ensemble, gallery, gallery_labels)
-    return _rates(ensemble, cloaked, truth, names, cents, thresholds)
-
-
-def poisoning(ensemble: Ensemble, cloaked: Embeddings, cloaked_labels: Sequence[str],
-              clean_queries: Embeddings, query_labels: Sequence[str], gallery: Embeddings,
-              gallery_labels: Sequence[str],
-              thresholds: Mapping[str, Mapping[float, float]]) -> dict[str, dict[str, float]]:
-    """Poisoning: each protected person's gallery entry is the centroid of their cloaked
-    photos (what a scraper collects after upload); everyone else's is clean. Clean photos
-    of the protected people (``clean_queries``, not the cloaked ones' originals) are
-    searched. Returns model -> rate name -> share protected (see :func:`_rates`)."""
-    protected = set(cloaked_labels)
-    keep = [k for k, n in enumerate(gallery_labels) if n not in protected]
-    mixed = {m: torch.cat([gallery[m][keep], cloaked[m]]) for m in ensemble.names}
-    labels = [gallery_labels[k] for k in keep] + list(cloaked_labels)
-    names, cents = centroids(ensemble, mixed, labels)
-    return _rates(ensemble, clean_queries, query_labels, names, cents, thresholds)
-
-
 def audit_crop(photo: torch.Tensor, face: Face, ensemble: Ensemble,
                face_px: int = AUDIT_FACE_PX) -> tuple[torch.Tensor, np.ndarray]:
     """The face's region at recognition resolution: ((1, 3, h, w), landmarks (5, 2)).
@@ -207,17 +117,18 @@ def audit_crop(photo: torch.Tensor, face: Face, ensemble: Ensemble,
     return pixels.clamp(0, 1), landmarks
 
 
-def _embed_faces(ensemble: Ensemble, defend: Defense, faces: Sequence[AuditFace],
-                 cloaked: bool, batch: int = 32) -> dict[str, torch.Tensor]:
-    """model -> (N, D) embeddings of the faces' crops (cloaked or original) after
-    ``defend``: each crop defended and aligned on its own (crops differ in size), then
-    embedded ``batch`` at a time (on a CPU, a batch costs far less than its faces one by
-    one)."""
+def embed_crops(ensemble: Ensemble, crops: Sequence[tuple[torch.Tensor, np.ndarray]],
+                defend: Defense | None = None, batch: int = 32) -> dict[str, torch.Tensor]:
+    """model -> (N, D) embeddings of face crops ((1, 3, h, w), (5, 2) landmarks each, as
+    :func:`audit_crop` cuts them) after ``defend``: each crop defended and aligned on its
+    own (crops differ in size), then embedded ``batch`` at a time (on a CPU, a batch
+    costs far less than its faces one by one)."""
     aligned: dict[str, list[torch.Tensor]] = {m: [] for m in ensemble.names}
     with torch.no_grad():
-        for f in faces:
-            image = defend_face(defend, f.cloaked if cloaked else f.original, f.landmarks)
-            for m, a in ensemble.align(image, f.landmarks).items():
+        for image, landmarks in crops:
+            if defend is not None:
+                image = defend_face(defend, image, landmarks)
+            for m, a in ensemble.align(image, landmarks).items():
                 aligned[m].append(a)
         return {m: torch.cat([ensemble.embed_aligned({m: torch.cat(xs[k:k + batch])})[m]
                               for k in range(0, len(xs), batch)])
@@ -298,8 +209,8 @@ def protection_table(faces: Sequence[AuditFace], gallery: Gallery, ensemble: Ens
         stats: dict[str, dict[str, list]] = {
             m: {"t1": [], "v": [], "d": [], "ct1": [], "cv": [], "seen": [], "turned": [],
                 "among": [0], "by_person": {}} for m in ens.names}
-        clean_all = _embed_faces(ens, defend, faces, cloaked=False)
-        cloaked_all = _embed_faces(ens, defend, faces, cloaked=True)
+        clean_all = embed_crops(ens, [(f.original, f.landmarks) for f in faces], defend)
+        cloaked_all = embed_crops(ens, [(f.cloaked, f.landmarks) for f in faces], defend)
         for i, face in enumerate(faces):
             clean = {m: e[i] for m, e in clean_all.items()}
             cloaked = {m: e[i] for m, e in cloaked_all.items()}

@@ -19,8 +19,8 @@ from faceguard.atomic import write_json, write_text
 from faceguard.audit.cloak_detection import detector_label, has_auc, shown_auc
 from faceguard.audit.defenses import defense_label
 from faceguard.audit.run import AuditResult
+from faceguard.audit.verdict import TOP1_PEOPLE, protected_share, recognised_clean
 from faceguard.settings import METHODS
-from faceguard.verdict import TOP1_PEOPLE, protected_share, recognised_clean
 from faceguard.words import GIVE_GALLERY, figure_text, plural
 
 

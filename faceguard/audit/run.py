@@ -24,7 +24,7 @@ from faceguard.audit.people import (
     check_gallery,
     holds_photos_of,
     label_people,
-    likeliest_face,
+    reference_faces,
 )
 from faceguard.audit.protection import (
     AuditFace,
@@ -35,6 +35,7 @@ from faceguard.audit.protection import (
     not_made_on,
     protection_table,
 )
+from faceguard.audit.verdict import TOP1_PEOPLE, AuditVerdict, audit_verdict
 from faceguard.detect import Face, FaceDetector
 from faceguard.io import (
     DEFAULT_LIMIT,
@@ -47,7 +48,6 @@ from faceguard.io import (
 )
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
-from faceguard.verdict import TOP1_PEOPLE, AuditVerdict, audit_verdict
 from faceguard.visibility import measure_face, most_visible
 from faceguard.words import GIVE_GALLERY, plural
 from faceguard.workers import in_parallel
@@ -118,7 +118,7 @@ class AuditResult:
     errors: list[str] = field(default_factory=list)
 
     def verdict(self) -> AuditVerdict:
-        """The verdict in plain words (:func:`faceguard.verdict.audit_verdict`)."""
+        """The verdict in plain words (:func:`faceguard.audit.verdict.audit_verdict`)."""
         return audit_verdict(self.protection + self.held_out_check, self.visibility,
                              self.people, self.other_photos)
 
@@ -267,32 +267,19 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
                             "copied without a cloak, spread over the album.")
     result.visibility = most_visible(qualities)
     # the cloak run's reference photos are clean photos of the protected person
-    references = []
-    for ref in manifest.get("references", []):
-        try:
-            photo = load_photo(ref, limit=job.limit)
-        except PhotoError as exc:
-            result.notes.append(f"reference photo skipped: {exc}")
-            continue
-        if found := detector(photo.pixels):
-            crops = [audit_crop(tensor_view(photo.pixels), face, ensemble) for face in found]
-            k = likeliest_face(ensemble, crops, faces)
-            gallery_faces.append((str(ref), found[k], *crops[k]))
-            references.append(str(ref))
+    references = reference_faces(manifest.get("references", []), faces, detector, ensemble,
+                                 job.limit, result.notes)
+    gallery_faces += references
+    references = [photo for photo, *_ in references]
 
     # 2. who is who: cluster the clean faces; each cloaked face takes its original's label
     gallery = label_people(ensemble, gallery_faces, faces, names, references,
                            result.protected_people[0] if len(result.protected_people) == 1
                            else None)
     if job.gallery is not None:
-        linked: dict[str, tuple[str, str]] = {}
-        for event in add_gallery(job.gallery, detector, ensemble, gallery, linked,
-                                 result.notes):
+        for event in add_gallery(job.gallery, detector, ensemble, gallery, result.notes):
             result.errors += [event.error] if event.error else []
             yield event
-        result.notes += [f'The known people\'s "{folder}" is taken as the person in '
-                         f'{Path(photo).name} of the audited photos ("{name}" here): their '
-                         "clean faces match." for folder, (name, photo) in linked.items()]
         result.other_photos = holds_photos_of(gallery, job.gallery, {f.person for f in faces},
                                               [*references, *(p.original for p in pairs)])
     result.faces = len(faces)

@@ -240,8 +240,8 @@ def test_protection_counts_the_faces_recognised_uncloaked_turned_on_both_counts(
         [-1.4, 0],  # beyond the threshold, still nearest p
         [0.9, 0],  # nearest q, but within p's threshold
         [3.0, 0]])  # p's face was not recognised uncloaked: not the cloak's work
-    monkeypatch.setattr(protection, "_embed_faces", lambda ens, defend, faces, cloaked:
-                        {"toy": cloaked_ if cloaked else uncloaked})
+    monkeypatch.setattr(protection, "embed_crops", lambda ens, crops, defend: {
+        "toy": cloaked_ if crops[0][0] is faces[0].cloaked else uncloaked})
     faces = [AuditFace("p", f"face{k}.jpg", torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8),
                        ARCFACE_112) for k in range(4)]
     (row,) = list(protection_table(faces, gallery, ens, {"none": make_defense("none")},

@@ -39,11 +39,11 @@ def test_a_gallery_folder_of_a_known_person_is_taken_as_them(tmp_path, album_by_
         (tmp_path / folder).mkdir()
         for photo in photos:
             shutil.copy(photo, tmp_path / folder / photo.name)
-    linked: dict[str, tuple[str, str]] = {}
+    notes: list[str] = []
     with torch.no_grad():
-        list(add_gallery(tmp_path, detector, ensemble, gallery, linked))
-    # with a photo of theirs: the audit's own "person N" is listed nowhere else
-    assert linked == {"Alice": ("the person to protect", str(album_by_person[alice][0]))}
+        list(add_gallery(tmp_path, detector, ensemble, gallery, notes))
+    assert notes == ['The known people\'s "Alice" is taken as the person to protect of the '
+                     "audited photos: their clean faces match."]
     assert gallery.people.count("the person to protect") == 3
     assert gallery.people.count("Bob") == 2 and "Alice" not in gallery.people
 
@@ -62,7 +62,7 @@ def test_a_folder_with_a_protected_persons_name_but_not_their_face_is_someone_el
         shutil.copy(photo, tmp_path / "Alice" / photo.name)
     notes: list[str] = []
     with torch.no_grad():
-        list(add_gallery(tmp_path, detector, ensemble, gallery, {}, notes))
+        list(add_gallery(tmp_path, detector, ensemble, gallery, notes))
     assert gallery.people == ["Alice"]  # neither hers, nor someone else's
     assert 'The known people\'s "Alice" does not look like Alice of the audited photos: ' \
            "not used." in notes
@@ -88,7 +88,7 @@ def test_a_group_photo_in_a_known_persons_folder_gives_their_face_not_the_larges
     group.save(tmp_path / "Alice" / "group.jpg")
     notes: list[str] = []
     with torch.no_grad():
-        list(add_gallery(tmp_path, detector, ensemble, gallery, {}, notes))
+        list(add_gallery(tmp_path, detector, ensemble, gallery, notes))
     assert gallery.people.count("Alice") == 2, notes
     assert not any("does not look like" in n for n in notes)
 
@@ -158,8 +158,9 @@ def test_the_one_person_protected_is_one_person_with_their_references(album_by_p
     """With these four recognizers the clustering split person_img26's photos in two: the
     audit counted a cloaked face matched to their own reference photos as "someone
     else" (faceres: 100% protected top-1, 0% beyond its threshold)."""
-    from faceguard.audit.people import label_people, likeliest_face
-    from faceguard.audit.protection import AuditFace, audit_crop
+    from faceguard.audit.people import label_people
+    from faceguard.audit.protection import AuditFace, audit_crop, embed_crops
+    from faceguard.identity import likeliest_face
     from faceguard.io import load_photo, to_tensor
 
     four = Ensemble([load_model(n) for n in ("dlib", "mobileface", "faceres", "facenet")])
@@ -177,8 +178,10 @@ def test_the_one_person_protected_is_one_person_with_their_references(album_by_p
         crops = [audit_crop(pixels, face, four) for face in found]
         gallery_faces.append((str(photos[name]), found[0], *crops[0]))
         if name == "img46.jpg":  # her face, not the necklace found as a face below it
-            assert len(found) == 2 and likeliest_face(four, crops, probe()) == 0
-            assert likeliest_face(four, crops[::-1], probe()) == 1
+            theirs = embed_crops(four, [(f.original, f.landmarks) for f in probe()])
+            assert len(found) == 2
+            assert likeliest_face(four, embed_crops(four, crops), theirs) == 0
+            assert likeliest_face(four, embed_crops(four, crops[::-1]), theirs) == 1
 
     references = [photo for photo, *_ in gallery_faces[1:]]
     clustered = label_people(four, gallery_faces, probe(), ["Ann"])
@@ -205,7 +208,7 @@ def test_what_a_gallery_folder_holds_but_the_audit_cannot_use_is_said(tmp_path, 
     (folder / "broken" / "x.jpg").write_text("not a photo")
     notes: list[str] = []
     with torch.no_grad():
-        events = list(add_gallery(folder, detector, ensemble, gallery, {}, notes))
+        events = list(add_gallery(folder, detector, ensemble, gallery, notes))
     assert notes[0].startswith("1 photo directly in the gallery folder")
     assert [e.error for e in events if e.error] == [  # an error: the run's exit code says it
         f"{folder / 'broken' / 'x.jpg'}: not an image (it is a text file) (a known person's "

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from faceguard.align import ARCFACE_112, face_transform, warp
-from faceguard.audit.protection import calibrate, evasion, poisoning
+from faceguard.audit.protocol import calibrate, evasion, poisoning
 from faceguard.models.ensemble import Ensemble
 
 
@@ -66,3 +66,31 @@ def test_evasion_and_poisoning_tell_a_clean_face_from_a_perfect_cloak(embedded):
     cloaked = poisoning(ensemble, perfect, truth, queries, g_labels, g, g_labels, thresholds)
     assert plain["dlib"]["top1"] < 0.1
     assert cloaked["dlib"]["top1"] > 0.9 and cloaked["dlib"]["far_0.01"] > 0.9
+
+
+def test_faces_missed_even_uncloaked_are_counted_apart(embedded):
+    """The benchmarks counted a face the attacker missed without the cloak as protected
+    (mobileface missed 42% of the clean crops); given the photos uncloaked, the share the
+    cloak turned is of those matched without it."""
+    ensemble, emb, labels = embedded
+    thresholds = calibrate(ensemble, emb, labels)
+    probe = [k for k in range(len(labels)) if k % 10 >= 7]
+    gallery = [k for k in range(len(labels)) if k % 10 < 7]
+    g, g_labels = {"dlib": emb["dlib"][gallery]}, [labels[k] for k in gallery]
+    truth = [labels[k] for k in probe]
+    # the first probe "missed uncloaked": its clean face is someone else's
+    clean = {"dlib": emb["dlib"][[(probe[0] + 10) % len(labels), *probe[1:]]]}
+    # a cloak that turns only the first two probes (the first was missed already)
+    cloaked = {"dlib": emb["dlib"][[(k + 10) % len(labels) if i < 2 else k
+                                    for i, k in enumerate(probe)]]}
+    row = evasion(ensemble, cloaked, truth, g, g_labels, thresholds, clean)["dlib"]
+    seen = row["recognised_far_0.01"]
+    assert seen < 1 and row["turned_far_0.01"] < row["far_0.01"]
+    # beyond the first two, cloaked and clean probes are the same: the same ones missed
+    n, missed = len(probe), round(row["far_0.01"] * len(probe))
+    matched = round(seen * n)
+    assert row["turned_far_0.01"] == round((missed - (n - matched)) / matched, 4)
+    queries = {"dlib": emb["dlib"][gallery]}
+    row = poisoning(ensemble, cloaked, truth, queries, g_labels, g, g_labels, thresholds,
+                    {"dlib": emb["dlib"][probe]})["dlib"]
+    assert row["recognised_far_0.01"] > 0.8 and row["turned_far_0.01"] is not None

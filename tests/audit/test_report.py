@@ -181,16 +181,15 @@ def test_the_report_names_the_people_as_the_user_named_them(tmp_path):
 
 
 def test_named_cloaked_faces_name_their_cluster():
+    """Unnamed clusters were "person N", as the app calls the people it finds: a
+    bystander's cluster "person 1" was taken as the protected "person 1" of the app."""
     import numpy as np
-    import torch
 
-    from faceguard.audit.people import _use_names
-    from faceguard.audit.protection import AuditFace, Gallery
+    from faceguard.audit.people import cluster_names
 
-    crop = torch.zeros(1, 3, 4, 4)
-    faces = [AuditFace(p, "a.jpg", crop, crop, np.zeros((5, 2))) for p in ("person 1",
-                                                                          "person 2")]
-    gallery = Gallery(people=["person 1", "person 2", "person 1"], photos=["a", "b", "c"])
-    _use_names(gallery, faces, ["Me", "self"])
-    assert [f.person for f in faces] == ["Me", "person 2"]
-    assert gallery.people == ["Me", "person 2", "Me"]
+    labels = np.array([0, 1, 0, 2, 3])
+    photos = ["x/a.jpg", "x/b.jpg", "x/c.jpg", "x/b.jpg", "x/d.jpg"]
+    # cloaked faces: a.jpg's, named "person 1" (by the app); d.jpg's and b.jpg's, unnamed
+    called = cluster_names(labels, photos, [0, 4, 1], ["person 1", "self", None])
+    assert called == {0: "person 1", 3: "the person in d.jpg", 1: "the person in b.jpg",
+                      2: "the person in b.jpg (2)"}
