@@ -248,6 +248,22 @@ def test_words_follow_the_score():
     assert describe(40) == "visible"
 
 
+def test_a_noticeable_colour_change_is_never_invisible_up_close():
+    """A small face scored 90.3 with its colour shifted 2.9 (2.3 is just noticeable), and
+    the words said "invisible, even up close" beside that figure; the file's colour
+    counts (JPEG's chroma subsampling adds to it)."""
+    from faceguard.visibility import face_words, summary
+
+    assert face_words({"ssimulacra2": 90.3, "ciede2000_p95": 1.9}) == "invisible, even up close"
+    shifted = {"ssimulacra2": 90.3, "ciede2000_p95": 2.9}
+    assert face_words(shifted) == "invisible at normal size, faint up close"
+    assert summary(shifted).startswith("invisible at normal size, faint up close")
+    in_file = {"ssimulacra2": 90.3, "ciede2000_p95": 2.0, "saved_ciede2000_p95": 2.5}
+    assert face_words(in_file) == "invisible at normal size, faint up close"
+    assert "colour shift p95 2.5" in summary(in_file)
+    assert face_words({"ssimulacra2": 70.0, "ciede2000_p95": 2.9}) == describe(70)
+
+
 def test_measure_face_reports_colour_and_the_old_figures(astronaut):
     original = astronaut / 255.0
     cloaked = original.copy()
@@ -268,12 +284,15 @@ def test_a_face_look_measures_the_saved_photo_as_the_cloak(astronaut):
     look = FaceLook(original, box)
     q = look.cloak(cloaked)
     assert q == measure_face(original, cloaked, box)
-    assert look.saved(cloaked) == {"saved_linf": q["linf"], "saved_ssimulacra2": q["ssimulacra2"]}
+    assert look.saved(cloaked) == {"saved_linf": q["linf"], "saved_ssimulacra2": q["ssimulacra2"],
+                                   "saved_ciede2000_p95": q["ciede2000_p95"]}
     jpeg = np.asarray(Image.open(_jpeg_file(cloaked, 75)), dtype=np.float32) / 255
     x0, y0, x1, y1 = face_box(box, 512, 512)
     face = np.s_[y0:y1, x0:x1]
     again = round(score(original[face], jpeg[face]), 2)
     assert look.saved(jpeg)["saved_ssimulacra2"] == again < q["ssimulacra2"]
+    # JPEG's chroma subsampling shifts colour further: the file's figure, not the cloak's
+    assert look.saved(jpeg)["saved_ciede2000_p95"] > q["ciede2000_p95"]
 
 
 def _jpeg_file(image: np.ndarray, quality: int) -> io.BytesIO:

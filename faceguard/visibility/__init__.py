@@ -25,9 +25,10 @@ if TYPE_CHECKING:
     from faceguard.cloak.budget import Seen
 
 # torch is imported where it is used: the CLI reads the words below at start-up
-__all__ = ["FACE_GROWTH", "SCALE", "FaceLook", "describe", "face_box", "in_words", "jpeg_copy",
-           "jpeg_equivalent", "linf",
-           "measure_face", "most_visible", "psnr", "score", "scorer", "ssim", "summary"]
+__all__ = ["FACE_GROWTH", "NOTICEABLE_COLOUR", "SCALE", "FaceLook", "describe", "face_box",
+           "face_words", "in_words", "jpeg_copy", "jpeg_equivalent", "linf", "measure_face",
+           "most_visible", "psnr", "score", "scorer", "seen_colour", "seen_score", "ssim",
+           "summary"]
 
 #: the face region visibility is measured on: the face box grown by this factor
 FACE_GROWTH = 1.3
@@ -54,6 +55,21 @@ def describe(score_: float) -> str:
     return next(words for floor, words in _WORDS if score_ >= floor)
 
 
+#: a face's colour change (CIEDE2000, 95th percentile) above this is noticeable side by
+#: side, up close, whatever its SSIMULACRA2, which is lenient on small faces (90 at 2.9)
+NOTICEABLE_COLOUR = 2.3
+
+
+def face_words(quality: dict) -> str:
+    """Plain words for how visible a face's cloak is in its file (a :func:`measure_face`
+    dict with ``ssimulacra2``): its score's (:func:`seen_score`), but never "invisible,
+    even up close" with a colour change above :data:`NOTICEABLE_COLOUR`."""
+    words = describe(seen_score(quality))
+    if words == _WORDS[0][1] and (seen_colour(quality) or 0.0) > NOTICEABLE_COLOUR:
+        return _WORDS[1][1]
+    return words
+
+
 def seen_score(quality: dict) -> float | None:
     """A face's SSIMULACRA2 as its file shows it (a :func:`measure_face` dict): the
     cloak's, or the file's where its compression took it lower; None when not measured.
@@ -61,6 +77,15 @@ def seen_score(quality: dict) -> float | None:
     if "ssimulacra2" not in quality:
         return None
     return min(quality["ssimulacra2"], quality.get("saved_ssimulacra2", 100.0))
+
+
+def seen_colour(quality: dict) -> float | None:
+    """A face's colour change (CIEDE2000, 95th percentile) as its file shows it: the
+    cloak's, or the file's where its compression took it higher (JPEG's chroma
+    subsampling adds 0.2-0.5); None when not measured."""
+    if "ciede2000_p95" not in quality:
+        return None
+    return max(quality["ciede2000_p95"], quality.get("saved_ciede2000_p95", 0.0))
 
 
 def summary(quality: dict) -> str:
@@ -72,14 +97,15 @@ def summary(quality: dict) -> str:
         return "visibility not measured (face too small)"
     like = (f", like JPEG quality {quality['jpeg_equivalent']}"
             if "jpeg_equivalent" in quality else "")
-    colour = (f"; colour shift p95 {quality['ciede2000_p95']:.1f}, 2.3 is just noticeable"
+    colour = (f"; colour shift p95 {seen_colour(quality):.1f}, {NOTICEABLE_COLOUR} is just "
+              "noticeable"
               if "ciede2000_p95" in quality else "")
     # the cloak keeps the floor; a JPEG or WebP file adds its own loss, said where it counts,
     # and the words are the file's: it is what is seen
     saved = quality.get("saved_ssimulacra2", 100.0)
     written = (f"; {saved:.1f} in the file written, its compression included"
                if saved < quality["ssimulacra2"] - 0.5 else "")
-    return (f"{describe(seen_score(quality))} (SSIMULACRA2 "
+    return (f"{face_words(quality)} (SSIMULACRA2 "
             f"{quality['ssimulacra2']:.1f}{like}{colour}{written})")
 
 
@@ -90,7 +116,7 @@ def in_words(quality: dict) -> str:
         return "not measured"
     like = (f" (like JPEG quality {quality['jpeg_equivalent']})"
             if "jpeg_equivalent" in quality else "")
-    return describe(seen_score(quality)) + like  # the file's words, as the cloak's line
+    return face_words(quality) + like  # the file's words, as the cloak's line
 
 
 def most_visible(qualities: Sequence[dict]) -> dict:
@@ -341,9 +367,16 @@ class FaceLook:
         return out
 
     def saved(self, saved: np.ndarray) -> dict[str, float]:
-        """The face after saving (JPEG adds its own loss): ``saved_ssimulacra2`` of the
-        face region and ``saved_linf`` (grey levels) of the face box."""
-        out = {"saved_linf": round(linf(self.original[self.box], saved[self.box]), 2)}
+        """The face after saving (JPEG adds its own loss): ``saved_ssimulacra2`` and
+        ``saved_ciede2000_p95`` of the face region and ``saved_linf`` (grey levels) of
+        the face box."""
+        import torch
+
+        from faceguard.visibility.colour import face_change
+
+        delta_e = ciede2000(self.face, _rgb(saved[self.region]))
+        out = {"saved_linf": round(linf(self.original[self.box], saved[self.box]), 2),
+               "saved_ciede2000_p95": round(face_change(torch.from_numpy(delta_e)), 3)}
         s = self.ssimulacra2(saved)
         if s is not None:
             out["saved_ssimulacra2"] = round(s, 2)

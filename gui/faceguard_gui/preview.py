@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from faceguard.manifest import FaceRecord
 from faceguard.verdict import verdict
-from faceguard.visibility import SCALE, describe, seen_score, summary
+from faceguard.visibility import SCALE, face_words, summary
 from faceguard.words import plural
 from faceguard_gui.compare_view import CompareView
 from faceguard_gui.images import DIFFERENCE_GAIN
@@ -73,7 +73,7 @@ def face_rows(data: PreviewData, cap: float | None = None,
         q = face.get("quality") or {}
         if _known(q, "ssimulacra2"):
             s = q["ssimulacra2"]
-            row[VISIBLE] = describe(seen_score(q))  # the file's words, as the CLI's
+            row[VISIBLE] = face_words(q)  # the file's words, as the CLI's
             text = f"{s:.1f}" + (f" (floor {floor:.0f})" if floor is not None else "")
             if _known(q, "jpeg_equivalent"):
                 text += f", like JPEG quality {q['jpeg_equivalent']:.0f}"
