@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from faceguard.cloak.base import CHROMA, Cloak, gradient
 
 
@@ -30,5 +32,16 @@ class FGSM(Cloak):
 
     def perturb(self, images, objective, budget, generator, on_step):
         _, grad = gradient(objective, images)
+        flat = grad.flatten(1).abs().amax(1) == 0  # (B,)
+        start = images
+        if flat.any():
+            # a face pushed from its own clean template (--protect-all) sits at the
+            # distance's minimum, where the gradient is zero and eq. (1) changes nothing:
+            # there, R+FGSM's random step of half the budget first (Tramer et al.,
+            # "Ensemble Adversarial Training", 2018), and the gradient from that point
+            noise = torch.randn(images.shape, generator=generator, dtype=images.dtype)
+            moved = self.project(images + budget / 2 * noise.to(images).sign(), images, budget)
+            start = torch.where(flat[:, None, None, None], moved, images)
+            _, grad = gradient(objective, start)
         on_step(1, 1)
-        return self.project(images + budget * grad.sign(), images, budget)
+        return self.project(start + budget * grad.sign(), images, budget)

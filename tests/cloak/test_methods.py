@@ -92,6 +92,19 @@ def test_method_moves_the_face_beyond_dlib_threshold(scene, classifier_scene, cl
     assert changed[weight > 0.5].float().mean() > 0.5
 
 
+def test_fgsm_moves_a_face_from_its_own_clean_template():
+    """With --protect-all a face is pushed from its own clean template, where the
+    distance's gradient is zero: FGSM left the photo unchanged and called it cloaked."""
+    images = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+
+    def away(x: torch.Tensor) -> torch.Tensor:  # (B,) squared distance from the clean image
+        return ((x - images) ** 2).sum((1, 2, 3))
+
+    cloaked = FGSM(EPS)(images, away, generator=torch.Generator().manual_seed(1))
+    change = (cloaked - images).abs().flatten(1)
+    assert (change.amax(1) > EPS / 2).all() and change.max() <= EPS + 1e-6
+
+
 def test_repr_shows_hyper_parameters():
     text = repr(PGD(EPS, steps=7))
     assert text.startswith("PGD(") and "steps=7" in text and "eps=0.03137" in text
