@@ -49,7 +49,6 @@ from faceguard.io.metadata import KEPT_EXIF_TAGS
 from faceguard.io.photo import (
     DEFAULT_LIMIT,
     DEFAULT_MAX_PIXELS,
-    MIN_SIDE,
     NO_LIMIT,
     SUPPORTED_SUFFIXES,
     Photo,
@@ -72,7 +71,6 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "Found",
     "KEPT_EXIF_TAGS",
-    "MIN_SIDE",
     "NO_LIMIT",
     "SUPPORTED_SUFFIXES",
     "Photo",

@@ -16,8 +16,6 @@ from PIL import Image
 
 DEFAULT_MAX_PIXELS = 120_000_000
 """Largest photo accepted by default: 120 megapixels (a 50 MP camera photo is fine)."""
-MIN_SIDE = 16
-"""Smallest width or height accepted: below 16 pixels there is no face to protect."""
 
 # Pillow format name -> lower-case file suffixes, first one canonical for writing.
 _SUFFIXES: dict[str, tuple[str, ...]] = {

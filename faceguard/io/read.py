@@ -18,7 +18,6 @@ from faceguard.io.photo import (
     _READABLE,
     _READABLE_TEXT,
     DEFAULT_LIMIT,
-    MIN_SIDE,
     Photo,
     PhotoError,
     PixelLimit,
@@ -88,9 +87,6 @@ def _load(fp: IO[bytes], path: Path, limit: PixelLimit, decode: bool = True) -> 
         raise PhotoError(path, f"{width}x{height} is {_megapixels(width * height)} megapixels, "
                                f"above the {_megapixels(limit.pixels)}-megapixel limit "
                                "(raise it with --max-megapixels)")
-    if width < MIN_SIDE or height < MIN_SIDE:
-        raise PhotoError(path, f"{width}x{height} is too small to hold a face "
-                               f"(FaceGuard needs at least {MIN_SIDE}x{MIN_SIDE} pixels)")
     if im.mode == "F":
         raise PhotoError(path, "32-bit floating-point images are not supported; "
                                "FaceGuard reads 8- and 16-bit photos")

@@ -64,7 +64,8 @@ def uint8_pixels(pixels: np.ndarray) -> np.ndarray:
     out = np.empty(pixels.shape, np.uint8)
     for top in range(0, len(pixels), _BAND_ROWS):  # no float copy of a whole huge photo
         band = np.s_[top:top + _BAND_ROWS]
-        out[band] = cv2.convertScaleAbs(cv2.max(pixels[band], 0.0), alpha=255)
+        # numpy's max: OpenCV's takes an array of up to 4 values (a 1x1 photo) as a scalar
+        out[band] = cv2.convertScaleAbs(np.maximum(pixels[band], 0.0), alpha=255)
     return out
 
 
