@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -57,19 +58,48 @@ def _json_text(data, indent: int, one_per_line: str | None) -> str:
     return text.replace(json.dumps(placeholder), block, 1)
 
 
+#: the signals that stop a run as Ctrl-C does: a terminal's, and a shutdown's or a closed
+#: terminal's (which killed it at once, its manifest not told it had ended)
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
+
+
+def stop_as_ctrl_c() -> None:
+    """Make every signal of :data:`STOP_SIGNALS` stop the run as Ctrl-C does (raising
+    :class:`KeyboardInterrupt`): the files being written finished or removed, the
+    manifest told. Call from the main thread."""
+    for stop in STOP_SIGNALS:
+        signal.signal(stop, signal.default_int_handler)
+
+
 @contextmanager
 def ctrl_c_deferred() -> Iterator[None]:
-    """Hold Ctrl-C back while files that belong together are written (a photo and its
-    manifest entry), so that an interrupted run never leaves an output the manifest
-    does not know."""
+    """Hold Ctrl-C (and :data:`STOP_SIGNALS`) back while files that belong together are
+    written (a photo and its manifest entry), so that an interrupted run never leaves an
+    output the manifest does not know; saying at once that it will stop."""
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread receives signals (the GUI cancels by closing the job)
         return
     caught: list = []
-    previous = signal.signal(signal.SIGINT, lambda *args: caught.append(args))
+
+    def later(*args) -> None:
+        if not caught:  # a huge photo's saving and measuring take seconds
+            print("stopping once the photo being written is saved...", file=sys.stderr,
+                  flush=True)
+        caught.append(args)
+
+    previous = {stop: signal.signal(stop, later) for stop in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
         if caught:
             raise KeyboardInterrupt
+
+
+def remove_temporaries(folder: Path) -> None:
+    """Remove the temporary files a run killed outright (no Ctrl-C) left in ``folder``
+    and below: hidden, they went along with an upload of the folder."""
+    for tmp in Path(folder).rglob(".faceguard-*.tmp"):
+        tmp.unlink(missing_ok=True)

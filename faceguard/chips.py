@@ -65,17 +65,19 @@ def write_people(people: Sequence[AlbumPerson], outdir: Path, limit: PixelLimit 
     """
     make_outdir(outdir)
     _forget_earlier(outdir)
-    folders = []
-    for person in people:
-        folder = outdir / slug(person.name)
+    folders = [outdir / slug(person.name) for person in people]
+    summary = {"people": [dict(p.to_dict(), folder=f.name) for p, f in
+                          zip(people, folders, strict=True)]}
+    # listed before any chip is written (whole or not at all): a run stopped halfway left
+    # chips no list named, and the next run's person-1 held them beside its own, another
+    # person's faces (a cloak protecting both)
+    write_json(outdir / "people.json", summary | {"complete": False})
+    for person, folder in zip(people, folders, strict=True):
         folder.mkdir(exist_ok=True)
         for k, (path, face) in enumerate(person.faces[:per_person]):
             chip = face_chip(load_photo(path, limit=limit), face)
             save_photo(chip, folder / f"face-{k + 1}.png", overwrite=True)
-        folders.append(folder)
-    summary = {"people": [dict(p.to_dict(), folder=f.name) for p, f in
-                          zip(people, folders, strict=True)]}
-    write_json(outdir / "people.json", summary)  # whole or not at all: it lists what to remove
+    write_json(outdir / "people.json", summary)
     return folders
 
 

@@ -29,6 +29,7 @@ from faceguard.album import (
     reference_person,
     slug,
 )
+from faceguard.atomic import remove_temporaries
 from faceguard.detect import FaceDetector
 from faceguard.identity import Person, split_people
 from faceguard.io import (
@@ -219,6 +220,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     unseen = load_unseen(ensemble, load_ensemble, protected, in_album, decoded.load)
     make_outdir(job.outdir)  # not before: a refused job leaves none
     held = held or hold(job.outdir)  # let go at the end, or when the run is dropped
+    remove_temporaries(job.outdir)  # a killed run's: held, no other run writes them now
     manifest = _manifest(job.outdir)  # earlier runs' entries stay on record
     if mask is None:
         recorded, digest = s.to_dict(), s.digest()

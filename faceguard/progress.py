@@ -148,7 +148,7 @@ def show_in_terminal(events: Iterable[Event], quiet: bool = False) -> Iterator[E
     bar moves within a step as the step reports its part."""
     from tqdm import tqdm
 
-    bar, stage = None, None
+    bar, stage, detail = None, None, ""
     said: set[str] = set()  # a photo that fails to read fails again at each later stage
     try:
         for event in events:
@@ -166,8 +166,12 @@ def show_in_terminal(events: Iterable[Event], quiet: bool = False) -> Iterator[E
             # and is said even when quiet; one per photo is not, as the photos' lines
             if event.note and not (quiet and event.path is not None):
                 bar.write(f"note: {event.note}", file=sys.stderr)
-            bar.set_postfix_str(event.detail, refresh=False)
-            bar.update(round(event.position, 2) - bar.n)
+            moved = round(event.position, 2) - bar.n
+            # a new detail where the bar stands still is drawn too ("measuring how visible
+            # face 1 of 2 is", seconds of a huge photo's work after its last step)
+            bar.set_postfix_str(event.detail, refresh=not moved and event.detail != detail)
+            detail = event.detail
+            bar.update(moved)
             yield event
     finally:
         if bar is not None:

@@ -187,3 +187,37 @@ def test_a_chip_of_a_face_on_its_side_shows_it_upright(album_dir, detector, turn
     got = face_chip(turned, detector(turned.pixels)[0]).pixels
     assert got.shape == want.shape and np.abs(got - want).mean() < 0.03
     assert abs(detector(got)[0].tilt) < 20
+
+
+def test_chips_of_a_people_run_stopped_halfway_are_forgotten_by_the_next(tmp_path, monkeypatch):
+    """people.json was written after the chips: a run stopped halfway left chips no list
+    named, and the next run's person-1 held them beside its own, another person's faces."""
+    from faceguard import chips
+    from faceguard.album import AlbumPerson
+    from faceguard.detect import Face
+    from faceguard.identity import Person
+    from faceguard.io import Photo
+
+    face = Face((0.0, 0.0, 8.0, 8.0), np.zeros((5, 2)), 0.99)
+    monkeypatch.setattr(chips, "load_photo", lambda path, limit: Photo(np.zeros((8, 8, 3))))
+
+    def person(name: str, n: int) -> AlbumPerson:
+        return AlbumPerson(name, Person(name, {}), [(Path(f"{name}-{k}.jpg"), face)
+                                                   for k in range(n)])
+
+    written = []
+    real_save = chips.save_photo
+
+    def stopped(chip, path, overwrite):  # Ctrl-C after three chips
+        if len(written) == 3:
+            raise KeyboardInterrupt
+        written.append(path)
+        return real_save(chip, path, overwrite=overwrite)
+
+    monkeypatch.setattr(chips, "save_photo", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        chips.write_people([person("person 1", 2), person("person 2", 2)], tmp_path)
+    monkeypatch.setattr(chips, "save_photo", real_save)
+    chips.write_people([person("person 1", 1)], tmp_path)
+    assert sorted(p.name for p in (tmp_path / "person-1").iterdir()) == ["face-1.png"]
+    assert not (tmp_path / "person-2").exists()

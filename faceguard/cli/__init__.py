@@ -15,6 +15,7 @@ import os
 import sys
 
 from faceguard import __version__
+from faceguard.atomic import stop_as_ctrl_c
 from faceguard.memory import keep_freed_memory
 
 #: subcommand -> module in faceguard.cli (each has ``add_parser`` and ``run``)
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     keep_freed_memory()
+    stop_as_ctrl_c()  # a shutdown or a closed terminal stops a run as Ctrl-C does
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is printed,
         with contextlib.suppress(AttributeError):  # escaped, not a stop of the batch
             stream.reconfigure(errors="faceguard-name")

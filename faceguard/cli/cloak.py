@@ -88,7 +88,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     rob = how.add_mutually_exclusive_group()
     rob.add_argument("--robust", dest="robust", action="store_true", default=None,
                      help="optimise through JPEG/blur/resize so the cloak survives re-encoding")
-    rob.add_argument("--no-robust", dest="robust", action="store_false",
+    rob.add_argument("--no-robust", dest="robust", action="store_false", default=None,
                      help="optimise on the photo only: faster, weaker after re-encoding")
     how.add_argument("--eot-samples", type=int, default=None,
                      help=f"random transforms per step with --robust (default "
@@ -137,7 +137,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar and no line per photo (the summary, errors and "
                         "the notes on the whole run stay)")
-    p.set_defaults(run=run)
+    # what a saved mask is applied without: their defaults, to tell those given
+    p.set_defaults(run=run, not_for_a_mask={flag: p.get_default(dest)
+                                            for flag, dest in _NOT_FOR_A_MASK.items()})
 
 
 def _presets(table: dict, measured: bool = False) -> str:
@@ -150,6 +152,15 @@ def _presets(table: dict, measured: bool = False) -> str:
                         else "")
                      + f"), eps {v['eps']:g}, {v['steps']} steps"
                      + (", robust" if v["robust"] else "") for k, v in table.items())
+
+
+#: the options that say how a cloak is computed (flag -> its dest): a saved mask is
+#: applied as it was made, and they changed nothing without a word
+_NOT_FOR_A_MASK = {"--method": "method", "--eps": "eps", "--steps": "steps",
+                   "--robust": "robust", "--eot-samples": "eot_samples",
+                   "--objective": "objective", "--targeted": "targeted",
+                   "--transfer": "transfer", "--colour-share": "chroma",
+                   "--person-mask": "person_mask", "--gallery": "gallery"}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -168,6 +179,13 @@ def run(args: argparse.Namespace) -> int:
                        "--protect-all or --mask FILE")
     if args.mask:  # masks saved by earlier versions next to the photos have moved
         args.mask = find_mask(args.mask)
+        given = [flag for flag, default in args.not_for_a_mask.items()
+                 if getattr(args, _NOT_FOR_A_MASK[flag]) != default]
+        if given:
+            raise CLIError(f"{', '.join(given)} cannot change a saved mask, which is applied "
+                           "as it was made (only how it may show applies: --preset, --floor, "
+                           "--delta-e and --texture): leave "
+                           + ("it" if len(given) == 1 else "them") + " out")
     for path in [*(args.protect or []), *([args.mask] if args.mask else []),
                  *([args.gallery] if args.gallery else [])]:
         if not path.exists():

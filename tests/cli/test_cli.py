@@ -186,10 +186,10 @@ def test_detect_mixed_folder(mixed_folder):
     out = json.loads(done.stdout)
     found = {Path(p["path"]).name: len(p["faces"]) for p in out["photos"]}
     assert found["astronaut.png"] == 1 and found["press.jpg"] == 1 and found["blank.png"] == 0
+    assert found["dot.png"] == 0  # too small to hold a face: a photo without one
     errors = "\n".join(out["errors"])
     for name, reason in [("empty.jpg", "empty"), ("notes.jpg", "text"),
-                         ("truncated.jpg", "truncated"), ("dot.png", "small"),
-                         ("bomb.png", "megapixel")]:
+                         ("truncated.jpg", "truncated"), ("bomb.png", "megapixel")]:
         line = next(e for e in out["errors"] if name in e)
         assert reason in line.lower(), line
     assert "anim.gif" not in errors  # not a photo FaceGuard reads: skipped, and said so
@@ -428,13 +428,19 @@ def test_audit_lists(tmp_path):
     assert faceguard("audit", "--cloaked", tmp_path, "--defenses", "nonsense").returncode == 2
 
 
-def test_ctrl_c_leaves_only_complete_files(album_dir, tmp_path, album_by_person):
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_leaves_only_complete_files(album_dir, tmp_path, album_by_person, stop):
+    """SIGTERM (a shutdown) killed the run at once: its manifest was never told it had
+    ended, and its temporary file (hidden, uploaded with the folder) stayed, as one a
+    killed run left before does (removed now)."""
     photos = album_by_person
     album = tmp_path / "album"
     album.mkdir()
     for p in photos["person_img26"][:6]:
         shutil.copy(p, album / p.name)
     out = tmp_path / "out"
+    out.mkdir()
+    (out / ".faceguard-0123456789ab.tmp").write_bytes(b"half a photo")  # a killed run's
     proc = subprocess.Popen([sys.executable, "-m", "faceguard", "cloak", str(album), "-o",
                              str(out), "--protect-all", "--models", "dlib", "--preset", "low",
                              "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -446,7 +452,7 @@ def test_ctrl_c_leaves_only_complete_files(album_dir, tmp_path, album_by_person)
     deadline = time.time() + 600
     while time.time() < deadline and not list(out.glob("*.jpg")):
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, stop))
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "interrupted" in err
     assert "with --resume goes on" in err.splitlines()[-1]  # what to do, said last
@@ -547,3 +553,25 @@ def test_a_mask_is_applied_at_the_preset_it_was_made_at_unless_another_is_given(
     other = faceguard("cloak", album, "-o", tmp_path / "b", "--mask", path, "--preset", "balanced")
     assert "the mask was made keeping faces at SSIMULACRA2 85 (preset low); it is applied " \
         "keeping them at 75: give that preset, or floor," in other.stderr
+
+
+def test_a_mask_with_options_it_is_not_made_by_is_a_usage_error(tmp_path):
+    """--mask with --method, --steps or --eps was applied as made, those options
+    changing nothing without a word."""
+    import torch
+
+    from faceguard.cloak.universal import CANONICAL_SIZE, UniversalMask
+
+    album = tmp_path / "album"
+    album.mkdir()
+    Image.new("RGB", (64, 64)).save(album / "a.jpg")
+    mask = UniversalMask(torch.zeros(1, 3, CANONICAL_SIZE, CANONICAL_SIZE), "Sam", ["dlib"],
+                         {"method": "universal-sgd", "preset": "low", "floor": 85.0,
+                          "centroids": {"dlib": torch.zeros(128)}})
+    path = mask.save(tmp_path / "sam.mask.pt")
+    done = faceguard("cloak", album, "-o", tmp_path / "a", "--mask", path, "--eps", "1",
+                     "--method", "pgd")
+    assert done.returncode == 2 and not (tmp_path / "a").exists()
+    assert "--method, --eps cannot change a saved mask" in done.stderr
+    shows = faceguard("cloak", album, "-o", tmp_path / "b", "--mask", path, "--texture", "0.9")
+    assert shows.returncode == 0, shows.stderr
