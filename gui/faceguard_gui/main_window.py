@@ -281,11 +281,12 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.jobs.busy:
             if not self._close_when_idle and not self.confirm(
-                    "Stop and quit?", f"{self.jobs.title} is still running. Stop it after the "
-                    "current photo and quit? Photos finished so far are kept."):
+                    "Stop and quit?", f"{self.jobs.title} is still running. Stop it and "
+                    "quit? Photos finished so far are kept; the one being cloaked is not "
+                    "written."):
                 event.ignore()
                 return
-            # stop cleanly: quit once the worker has finished its current photo
+            # stop cleanly: quit once the worker has stopped (its current photo dropped)
             self._close_when_idle = True
             self.cancel()
             event.ignore()

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from faceguard.manifest import FaceRecord, why_copied
 from faceguard.verdict import tally, verdict
-from faceguard.visibility import describe, seen_score
+from faceguard.visibility import face_words, most_visible, seen_score
 from faceguard.words import plural
 from faceguard_gui.jobs import load_preview
 from faceguard_gui.protect_how import PRESET_LABELS
@@ -45,21 +45,30 @@ class ResultsPanel:
             QHeaderView.ResizeMode.ResizeToContents)
         self.results.horizontalHeader().setStretchLastSection(True)
         self.results.cellDoubleClicked.connect(self._open_result)
-        self.results_note = note("Double-click a photo to compare it with the original.")
+        self.results_note = note()  # shown with a run's words (:meth:`say`)
+        self.results_note.hide()
         self.open_folder = QPushButton("Open folder")
         self.open_folder.clicked.connect(self._open_output_folder)
         self.next_button = QPushButton("Next: audit the protection  →")
         self.next_button.clicked.connect(lambda: self.next_requested.emit(self.last_output))
+        # the note on a row of its own: beside the buttons its few words a line, it made
+        # the step wider than a 1024-px window, and its last lines were cut off
         row = QHBoxLayout()
-        row.addWidget(self.results_note, 1)
+        row.addStretch(1)
         row.addWidget(self.open_folder)
         row.addWidget(self.next_button)
         inner = QVBoxLayout(box)
         inner.addWidget(self.results, 1)
+        inner.addWidget(self.results_note)
         inner.addLayout(row)
         self.open_folder.setEnabled(False)
         self.next_button.setEnabled(False)
         return box
+
+    def say(self, words: str) -> None:
+        """Put a run's words under its photos (none: the note takes no room)."""
+        self.results_note.setText(words)
+        self.results_note.setVisible(bool(words))
 
     def _add_result(self, event) -> None:
         row = self.results.rowCount()
@@ -91,7 +100,9 @@ class ResultsPanel:
         self.results.setItem(row, 1, QTableWidgetItem(status))
         self.results.setItem(row, 2, QTableWidgetItem(f"{len(protected)} of {len(faces)}"))
         scores = [s for f in protected if (s := seen_score(f.get("quality") or {})) is not None]
-        visible = QTableWidgetItem(describe(min(scores)) if scores else "–")
+        visible = QTableWidgetItem(face_words(most_visible([f.get("quality") or {}
+                                                            for f in protected]))
+                                   if scores else "–")
         if scores:  # as the file shows them: its compression included, as the CLI says
             visible.setToolTip(f"Least SSIMULACRA2 of its protected faces in the file: "
                                f"{min(scores):.1f} (100 = identical)")

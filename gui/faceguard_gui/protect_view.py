@@ -194,7 +194,7 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
             self.ctx.tell("Choose another folder", str(exc))
             return
         # files FaceGuard did not write there are replaced only when the user says so
-        replace = outdir.is_dir() and bool(_manifest(outdir).others())
+        replace = outdir.is_dir() and bool(_manifest_or_empty(outdir).others())
         if replace and not self.ctx.confirm(
                 "Folder not empty", f"{outdir} already holds files FaceGuard did not write. "
                 "Photos with the same names will be replaced. Go on?"):
@@ -211,7 +211,7 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
         self._not_written = Counter()  # photos kept from an earlier run, and failed
         self._shown_names = {path: rel.as_posix() for path, rel in job.photos or []}
         self.results.setRowCount(0)
-        self.results_note.setText("")  # the last run's words are not this one's
+        self.say("")  # the last run's words are not this one's
         notes: list[str] = []  # what the user should know, under the results at the end
 
         def on_event(event) -> None:
@@ -227,17 +227,17 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
                 self.album_protected.emit(outdir)
             if outcome == "failed":
                 self.ctx.tell("Protection stopped", message)
-                self.results_note.setText(f"Stopped: {message}")
+                self.say(f"Stopped: {message}")
             elif outcome == "cancelled":
                 # counted in the manifest: a photo cloaked beside the last one has no row
-                written = _manifest(outdir).written_since(started)
-                self.results_note.setText(f"Stopped: {plural(written, 'photo')} written so "
+                written = _manifest_or_empty(outdir).written_since(started)
+                self.say(f"Stopped: {plural(written, 'photo')} written so "
                                           "far; the files in the folder are all complete. "
                                           "Run again to finish the rest.")
             else:
                 # a stronger preset does not change a saved mask
                 stronger = None if job.mask else job.settings.stronger
-                self.results_note.setText(self.run_words(outdir, stronger)
+                self.say(self.run_words(outdir, stronger)
                                           + "".join(f"\nNote: {n}." for n in notes))
 
         n = len(self.ctx.album.photos)
@@ -246,7 +246,7 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
                             lambda: protect_album(job, people, cache), on_event, on_finished)
 
 
-def _manifest(outdir: Path) -> Manifest:
+def _manifest_or_empty(outdir: Path) -> Manifest:
     """The folder's manifest, or an empty one where it cannot be read (the run says why)."""
     try:
         return Manifest.load(outdir)
