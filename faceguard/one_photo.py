@@ -26,6 +26,7 @@ from faceguard.io import (
     check_writable,
     copy_photo,
     load_photo,
+    name_file,
     output_suffix,
     save_photo,
     tensor_view,
@@ -70,6 +71,11 @@ def output_path(outdir: Path, photo: Photo, rel: Path, format: str, shared: bool
     suffix = output_suffix(photo, format)
     name = rel.name if shared and suffix != rel.suffix else rel.stem
     return outdir / rel.parent / (name + suffix)
+
+
+#: the share of a photo's progress its faces' optimisation shows; measuring, saving and
+#: measuring the file take the rest (seconds on a huge photo, which read 100% all along)
+OPTIMISED = 0.9
 
 
 def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int | None],
@@ -156,18 +162,26 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
                     for j in sorted(centroids)}
         # measured before saving (Ctrl-C and Cancel stop it here), on the pixels written
         for n, (j, look) in enumerate(measured.items()):
-            yield step_event(OPTIMISED + (1 - OPTIMISED) * n / len(measured),
+            yield step_event(OPTIMISED + (1 - OPTIMISED) / 2 * n / len(measured),
                              f"measuring how visible face {n + 1} of {len(centroids)} is")
             looks[j] = look, look.cloak(cloaked)
         written = photo.with_pixels(cloaked)
         del cloaked  # the cloaked pixels are the written photo's now
-    with ctrl_c_deferred():
-        write = save_photo if protected else copy_photo  # a JPEG copied is not re-encoded
-        write(written, out_path, **how)
-        del written  # freed before the saved photo is read back to be measured
-        entry = _measure(photo, out_path, scanned, reports, centroids, looks, ensemble, job,
-                         started, unseen, others)
-        record(entry)
+    write = save_photo if protected else copy_photo  # a JPEG copied is not re-encoded
+    # measured under a temporary name, then named and recorded together: Ctrl-C and
+    # Cancel stopped a huge photo only after seconds of saving and measuring it
+    written_at = write(written, out_path, **how, named=False)
+    del written  # freed before the saved photo is read back to be measured
+    try:
+        if centroids:
+            yield step_event((1 + OPTIMISED) / 2, "measuring the photo written")
+        entry = _measure(photo, out_path, written_at, scanned, reports, centroids, looks,
+                         ensemble, job, started, unseen, others)
+        with ctrl_c_deferred():
+            name_file(written_at, out_path, how["overwrite"])
+            record(entry)
+    finally:
+        written_at.unlink(missing_ok=True)
     return entry
 
 
@@ -187,11 +201,6 @@ def _on_eight_bit_levels(cloaked: np.ndarray, pixels: np.ndarray,
         taken[changed] = eight_bit(torch.from_numpy(taken[changed])).numpy()
 
 
-#: the share of a photo's progress its faces' optimisation shows; measuring, saving and
-#: measuring the file take the rest (seconds on a huge photo, which read 100% all along)
-OPTIMISED = 0.9
-
-
 def _face_step(step_event: Callable[[float, str], Event], n: int, of: int, done: int,
                steps: int) -> Event:
     """The event of an optimisation step of face ``n`` (from 0) of the ``of`` faces of a
@@ -200,18 +209,20 @@ def _face_step(step_event: Callable[[float, str], Event], n: int, of: int, done:
                       f"face {n + 1} of {of}: step {done} of {steps}")
 
 
-def _measure(photo: Photo, out_path: Path, scanned: PhotoFaces, reports: list[FaceRecord],
-             centroids: dict, looks: dict[int, tuple[FaceLook, dict]], ensemble: Ensemble,
-             job: CloakJob, started: float, unseen: Unseen | None = None,
-             others: dict | None = None) -> dict:
-    """The photo's manifest entry: distances measured on the file as written, by the
+def _measure(photo: Photo, out_path: Path, written_at: Path, scanned: PhotoFaces,
+             reports: list[FaceRecord], centroids: dict,
+             looks: dict[int, tuple[FaceLook, dict]], ensemble: Ensemble, job: CloakJob,
+             started: float, unseen: Unseen | None = None, others: dict | None = None
+             ) -> dict:
+    """The photo's manifest entry, the file to be ``out_path`` (now ``written_at``):
+    distances measured on the file as written, by the
     cloak's recognizers and (faces in ``others``: face index -> centroids) by those it is
     not made on; visibility of the cloak itself (``looks``: face index -> its
     :class:`FaceLook` and what :meth:`FaceLook.cloak` measured), plus its SSIMULACRA2
     and L-inf after saving (``saved_``: JPEG adds its own loss)."""
     if centroids:
         # measure what was actually written: quantised to 8 bits, maybe JPEG-compressed
-        saved = load_photo(out_path, limit=NO_LIMIT)
+        saved = load_photo(written_at, limit=NO_LIMIT)
         image = tensor_view(saved.pixels)
         hit = sorted(centroids)
         after = embed_faces(ensemble, image, [scanned.faces[j] for j in hit])

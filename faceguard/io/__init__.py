@@ -61,6 +61,7 @@ from faceguard.io.tensors import from_tensor, tensor_view, to_tensor, uint8_pixe
 from faceguard.io.write import (
     check_writable,
     copy_photo,
+    name_file,
     output_format,
     output_suffix,
     save_photo,
@@ -86,6 +87,7 @@ __all__ = [
     "resolved",
     "check_writable",
     "copy_photo",
+    "name_file",
     "save_photo",
     "search",
     "skipped_lines",

@@ -68,7 +68,7 @@ def output_suffix(photo: Photo, format: str = "keep") -> str:
 
 def save_photo(photo: Photo, path: str | os.PathLike[str], *, format: str | None = None,
                quality: int = 95, metadata: Literal["strip", "keep"] = "strip",
-               overwrite: bool = False) -> Path:
+               overwrite: bool = False, named: bool = True) -> Path:
     """Write ``photo`` atomically, with the metadata policy of the module docstring.
 
     Args:
@@ -80,9 +80,11 @@ def save_photo(photo: Photo, path: str | os.PathLike[str], *, format: str | None
         metadata: ``"strip"`` (keep only the ICC profile) or ``"keep"`` (plus the
             :data:`KEPT_EXIF_TAGS` whitelist).
         overwrite: replace an existing file; never allowed for the input photo itself.
+        named: False: the complete file is left under a temporary name beside ``path``,
+            for :func:`name_file` to give it its own (or for the caller to remove).
 
     Returns:
-        ``path`` as a :class:`~pathlib.Path`.
+        ``path`` as a :class:`~pathlib.Path`, or with ``named`` False the temporary file.
 
     Raises:
         PhotoError: one line naming ``path`` and the reason.
@@ -93,13 +95,11 @@ def save_photo(photo: Photo, path: str | os.PathLike[str], *, format: str | None
         raise ValueError("photo.pixels contains NaN or infinity")
     if _target_mode(photo, fmt) in _COLOUR16_MODES:
         data = _colour16_png(photo, metadata) if fmt == "PNG" else _colour16_ppm(photo)
-        _atomic_write(path, lambda f: f.write(data), overwrite)
-        return path
+        return _atomic_write(path, lambda f: f.write(data), overwrite, named=named)
     image = _as_profiled(photo, _encode_image(photo, fmt))
     params = _save_params(photo, fmt, image.mode, quality, metadata)
-    _atomic_write(path, lambda f: image.save(f, format=fmt, **params), overwrite,
-                  _whole(image, fmt))
-    return path
+    return _atomic_write(path, lambda f: image.save(f, format=fmt, **params), overwrite,
+                         _whole(image, fmt), named)
 
 
 def _as_profiled(photo: Photo, image: Image.Image) -> Image.Image:
@@ -118,7 +118,7 @@ def _as_profiled(photo: Photo, image: Image.Image) -> Image.Image:
 
 def copy_photo(photo: Photo, path: str | os.PathLike[str], *, format: str | None = None,
                quality: int = 95, metadata: Literal["strip", "keep"] = "strip",
-               overwrite: bool = False) -> Path:
+               overwrite: bool = False, named: bool = True) -> Path:
     """Write a photo FaceGuard did not change: a JPEG read from a file keeps its picture
     data as it was, without re-encoding (no second loss, milliseconds), and only the
     metadata :func:`save_photo` would write (:mod:`faceguard.io.jpeg`), plus its EXIF
@@ -133,12 +133,11 @@ def copy_photo(photo: Photo, path: str | os.PathLike[str], *, format: str | None
                                                           _target_mode(photo, fmt))
         data = stripped(photo.jpeg_data, exif, icc)
         if data is not None:
-            _atomic_write(path, lambda f: f.write(data), overwrite)
-            return path
+            return _atomic_write(path, lambda f: f.write(data), overwrite, named=named)
     if not photo.has_pixels:
         photo = load_photo(photo.path, limit=NO_LIMIT)  # its size was checked when read
     return save_photo(photo, path, format=format, quality=quality, metadata=metadata,
-                      overwrite=overwrite)
+                      overwrite=overwrite, named=named)
 
 
 def check_writable(photo: Photo, path: str | os.PathLike[str], *, format: str | None = None,
@@ -330,12 +329,10 @@ def _whole(image: Image.Image, fmt: str) -> Callable[[Path], bool]:
 
 
 def _atomic_write(path: Path, write: Callable[[IO[bytes]], None], overwrite: bool,
-                  whole: Callable[[Path], bool] | None = None) -> None:
-    """Write via a temporary file in the same folder, then rename it into place.
-
-    Without ``overwrite`` the final step is a hard link, which fails if ``path`` appeared
-    meanwhile (no file is ever clobbered); where hard links are unsupported, a checked
-    rename is used. ``whole``: whether the written file is complete (:func:`_whole`).
+                  whole: Callable[[Path], bool] | None = None, named: bool = True) -> Path:
+    """Write via a temporary file in the same folder, then give it ``path``'s name
+    (:func:`name_file`; with ``named`` False, left to the caller: the temporary file is
+    returned, complete). ``whole``: whether the written file is complete (:func:`_whole`).
     """
     # a short name: the output's own may be as long as the system allows
     tmp = path.with_name(f".faceguard-{secrets.token_hex(6)}.tmp")
@@ -352,6 +349,24 @@ def _atomic_write(path: Path, write: Callable[[IO[bytes]], None], overwrite: boo
             os.fsync(f.fileno())
         if whole is not None and not whole(tmp):
             raise PhotoError(path, "cannot write: the file came out short (is the disk full?)")
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise PhotoError(path, f"cannot write ({e.strerror or e})") from e
+    except BaseException:  # Ctrl-C too: no temporary file stays
+        tmp.unlink(missing_ok=True)
+        raise
+    if not named:
+        return tmp
+    name_file(tmp, path, overwrite)
+    return path
+
+
+def name_file(tmp: Path, path: Path, overwrite: bool) -> None:
+    """Give the complete file ``tmp`` (from :func:`save_photo` with ``named`` False) the
+    name ``path``, in one step, and remove it whatever happens. Without ``overwrite`` a
+    hard link, which fails if ``path`` appeared meanwhile (no file is ever clobbered);
+    where hard links are unsupported, a checked rename."""
+    try:
         if overwrite:
             os.replace(tmp, path)
         else:
