@@ -162,9 +162,12 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
                     for j in sorted(centroids)}
         # measured before saving (Ctrl-C and Cancel stop it here), on the pixels written
         for n, (j, look) in enumerate(measured.items()):
-            yield step_event(OPTIMISED + (1 - OPTIMISED) / 2 * n / len(measured),
-                             f"measuring how visible face {n + 1} of {len(centroids)} is")
-            looks[j] = look, look.cloak(cloaked)
+            said = partial(step_event, OPTIMISED + (1 - OPTIMISED) / 2 * n / len(measured),
+                           f"measuring how visible face {n + 1} of {len(centroids)} is")
+            yield said()
+            quality = yield from stepwise(partial(look.cloak, cloaked),
+                                          lambda done, total, said=said: said())
+            looks[j] = look, quality
         written = photo.with_pixels(cloaked)
         del cloaked  # the cloaked pixels are the written photo's now
     write = save_photo if protected else copy_photo  # a JPEG copied is not re-encoded

@@ -295,6 +295,26 @@ def test_a_face_look_measures_the_saved_photo_as_the_cloak(astronaut):
     assert look.saved(jpeg)["saved_ciede2000_p95"] > q["ciede2000_p95"]
 
 
+def test_measuring_a_face_can_be_stopped_between_its_scorings(astronaut):
+    """Measuring a face (its score, its JPEG equivalent's several scorings, its colour)
+    took 9.4 s on a 14 MP photo's face, and Cancel waited it out: each scoring is a point
+    where a job stops."""
+    from faceguard.progress import Cancelled
+
+    original, box = astronaut / 255.0, (181, 62, 268, 172)
+    cloaked = original.copy()
+    cloaked[80:160, 190:260, 0] = np.clip(cloaked[80:160, 190:260, 0] + 0.03, 0, 1)
+    calls = []
+    assert FaceLook(original, box).cloak(cloaked, on_step=lambda *step: calls.append(step))
+    assert len(calls) >= 3
+
+    def stop(*step):
+        raise Cancelled
+
+    with pytest.raises(Cancelled):
+        FaceLook(original, box).cloak(cloaked, on_step=stop)
+
+
 def _jpeg_file(image: np.ndarray, quality: int) -> io.BytesIO:
     f = io.BytesIO()
     Image.fromarray((image * 255 + 0.5).astype(np.uint8)).save(f, "JPEG", quality=quality)

@@ -137,7 +137,10 @@ def visible_scale(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
         return 1.0, None
     original, cloaked = original[..., y0:y1, x0:x1], cloaked[..., y0:y1, x0:x1]
     delta = cloaked - original
+    tried = on_try or (lambda: None)
+    tried()  # a huge face's colour measure and scoring take seconds each: a stop before
     top = 1.0 if colour is None else within_colour(original, delta, colour)
+    tried()
     with torch.no_grad():  # the original's side of the score, once for every try, and
         # only around the pixels the cloak changed (a large face's change covers ~70% of
         # the face region scored: a scoring in 0.6 of the time, the same score)
@@ -145,8 +148,7 @@ def visible_scale(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
     kept: list[Seen] = []  # the last change that kept the floor, as scored
 
     def seen(a: float) -> float:
-        if on_try is not None:
-            on_try()
+        tried()
         x = eight_bit(_scaled(original, cloaked, a * top)).expand(-1, 3, -1, -1)
         with torch.no_grad():
             s = float(ssimulacra2(ref, x))

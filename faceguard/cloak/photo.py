@@ -174,9 +174,10 @@ def cloak_face(
                              judged)
     else:
         cloaked = cloak(work.pixels, objective, work.weight, generator, step, start, judged)
-    if work is not crop:
+    if work is not crop:  # seconds on a huge face: a stop after it
         cloaked = _enlarged(cloaked - work.pixels, crop, cloak,
                             enlarged_blur(face.width, work_px))
+        step(*last[0])
     seen = None
     if floor is not None:
         cloaked, seen = keep_visible(crop.pixels, cloaked, floor, scored, delta_e,
