@@ -5,8 +5,10 @@ the audit's report), each its owner's alone; and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -63,43 +65,60 @@ def _json_text(data, indent: int, one_per_line: str | None) -> str:
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
                      if hasattr(signal, name))
 
+#: the signal that stopped the run last (its exit code is 128 + it: 130, 143, 129)
+stopped_by = [signal.SIGINT]
+
 
 def stop_as_ctrl_c() -> None:
     """Make every signal of :data:`STOP_SIGNALS` stop the run as Ctrl-C does (raising
     :class:`KeyboardInterrupt`): the files being written finished or removed, the
-    manifest told. Call from the main thread."""
+    manifest told. One the user ignores (``nohup``: SIGHUP) stays ignored. Call from the
+    main thread."""
     for stop in STOP_SIGNALS:
-        signal.signal(stop, signal.default_int_handler)
+        if signal.getsignal(stop) is not signal.SIG_IGN:
+            signal.signal(stop, _stop)
+
+
+def _stop(signum: int, frame) -> None:
+    stopped_by[0] = signum
+    raise KeyboardInterrupt
 
 
 @contextmanager
-def ctrl_c_deferred() -> Iterator[None]:
+def ctrl_c_deferred(said: str = "stopping once the photo being written is saved...",
+                    ) -> Iterator[None]:
     """Hold Ctrl-C (and :data:`STOP_SIGNALS`) back while files that belong together are
     written (a photo and its manifest entry), so that an interrupted run never leaves an
-    output the manifest does not know; saying at once that it will stop."""
+    output the manifest does not know; ``said`` at once on stderr (where it can be)."""
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread receives signals (the GUI cancels by closing the job)
         return
     caught: list = []
 
-    def later(*args) -> None:
-        if not caught:  # a huge photo's saving and measuring take seconds
-            print("stopping once the photo being written is saved...", file=sys.stderr,
-                  flush=True)
-        caught.append(args)
+    def later(signum: int, frame) -> None:
+        first = not caught
+        caught.append(signum)  # first: a closed terminal fails the print below
+        if first:
+            with contextlib.suppress(OSError, ValueError):
+                print(said, file=sys.stderr, flush=True)
 
-    previous = {stop: signal.signal(stop, later) for stop in STOP_SIGNALS}
+    previous = {stop: signal.signal(stop, later) for stop in STOP_SIGNALS
+                if signal.getsignal(stop) is not signal.SIG_IGN}
     try:
         yield
     finally:
         for stop, handler in previous.items():
             signal.signal(stop, handler)
         if caught:
+            stopped_by[0] = caught[0]
             raise KeyboardInterrupt
 
 
 def remove_temporaries(folder: Path) -> None:
-    """Remove the temporary files a run killed outright (no Ctrl-C) left in ``folder``
-    and below: hidden, they went along with an upload of the folder."""
+    """Remove the temporary photos a run killed outright (no Ctrl-C) left in ``folder``
+    and below (:func:`faceguard.io.write.save_photo`'s, named by 12 hex digits): hidden,
+    they went along with an upload of the folder. One that cannot be removed stays."""
     for tmp in Path(folder).rglob(".faceguard-*.tmp"):
-        tmp.unlink(missing_ok=True)
+        if re.fullmatch(r"\.faceguard-[0-9a-f]{12}\.tmp", tmp.name):
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)

@@ -91,7 +91,8 @@ class Aside:
         """Stop it at its next step and wait; a photo written but not taken by
         :meth:`result` (the job stopped meanwhile) is ``record``-ed."""
         self._stop.set()
-        with ctrl_c_deferred(), contextlib.suppress(PhotoError):
+        with ctrl_c_deferred("stopping once the photo cloaked beside stops..."), \
+                contextlib.suppress(PhotoError):
             entry = self._future.result()
             if entry is not None and not self._taken:
                 record(entry)

@@ -15,7 +15,7 @@ import os
 import sys
 
 from faceguard import __version__
-from faceguard.atomic import stop_as_ctrl_c
+from faceguard.atomic import stop_as_ctrl_c, stopped_by
 from faceguard.memory import keep_freed_memory
 
 #: subcommand -> module in faceguard.cli (each has ``add_parser`` and ``run``)
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code
     except KeyboardInterrupt:
         print(f"faceguard {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return 128 + stopped_by[0]  # 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP
     except BrokenPipeError:  # the reader went away (`faceguard models list | head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
         return 141

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from faceguard.atomic import stopped_by
 from faceguard.cli import CLIError, common
 from faceguard.visibility import describe
 from faceguard.visibility import summary as visibility_line
@@ -179,7 +180,8 @@ def run(args: argparse.Namespace) -> int:
                        "--protect-all or --mask FILE")
     if args.mask:  # masks saved by earlier versions next to the photos have moved
         args.mask = find_mask(args.mask)
-        given = [flag for flag, default in args.not_for_a_mask.items()
+        given = ["--no-robust" if flag == "--robust" and args.robust is False else flag
+                 for flag, default in args.not_for_a_mask.items()
                  if getattr(args, _NOT_FOR_A_MASK[flag]) != default]
         if given:
             raise CLIError(f"{', '.join(given)} cannot change a saved mask, which is applied "
@@ -241,12 +243,12 @@ def run(args: argparse.Namespace) -> int:
         if not manifest.is_file():
             print("faceguard cloak: interrupted before any photo was written",
                   file=sys.stderr)
-            return 130
+            return 128 + stopped_by[0]
         done = Manifest.load(args.out).written_since(started)  # some had no line above
         print(f"faceguard cloak: interrupted after {plural(done, 'photo')} written; "
               f"every photo finished is kept and in {manifest}: the same "
               "command with --resume goes on from there", file=sys.stderr)
-        return 130
+        return 128 + stopped_by[0]  # 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP
     how = f"the mask {args.mask.name}" if args.mask else METHODS[settings.method].label
     print(f"{plural(counts['cloaked'], 'photo')} cloaked ({plural(len(faces), 'face')}) "
           f"with {how}, {counts['copied']} without a protected "
