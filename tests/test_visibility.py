@@ -262,6 +262,11 @@ def test_a_noticeable_colour_change_is_never_invisible_up_close():
     assert face_words(in_file) == "invisible at normal size, faint up close"
     assert "colour shift p95 2.5" in summary(in_file)
     assert face_words({"ssimulacra2": 70.0, "ciede2000_p95": 2.9}) == describe(70)
+    # of a photo's faces, the one whose words are worst
+    from faceguard.visibility import most_visible
+
+    faces = [{"ssimulacra2": 86.0, "ciede2000_p95": 1.0}, shifted]
+    assert face_words(most_visible(faces)) == "invisible at normal size, faint up close"
 
 
 def test_measure_face_reports_colour_and_the_old_figures(astronaut):

@@ -120,10 +120,13 @@ def in_words(quality: dict) -> str:
 
 
 def most_visible(qualities: Sequence[dict]) -> dict:
-    """The figures of the most visible face (least SSIMULACRA2 as its file shows it,
-    :func:`seen_score`) among :func:`measure_face` dicts, or {} when none was measured."""
+    """The figures of the most visible face among :func:`measure_face` dicts, or {} when
+    none was measured: the worst words (:func:`face_words`: a noticeable colour change
+    counts, which a higher score hid), then the least SSIMULACRA2 as its file shows it."""
     measured = [q for q in qualities if "ssimulacra2" in q]
-    return dict(min(measured, key=seen_score)) if measured else {}
+    words = [w for _, w in _WORDS]
+    return dict(min(measured, key=lambda q: (-words.index(face_words(q)), seen_score(q)))
+                ) if measured else {}
 
 
 def face_box(box: Sequence[float], width: int, height: int,
@@ -349,7 +352,8 @@ class FaceLook:
         ``jpeg_equivalent`` (when ``jpeg``), ``ciede2000_mean`` and ``ciede2000_p95``
         over the region, and, for continuity, ``linf`` (grey levels), ``psnr`` (dB)
         and ``ssim`` (grey) of the face box. ``on_step(0, 1)`` is called before each
-        scoring (seconds each on a huge face): a point where a cancelled job stops."""
+        scoring and before the colour measure (seconds each on a huge face): points where
+        a cancelled job stops."""
         import torch
 
         from faceguard.visibility.colour import face_change
