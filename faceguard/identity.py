@@ -93,13 +93,14 @@ def pair_distances(ensemble: Ensemble, a: Embeddings, b: Embeddings) -> torch.Te
 
 def likeliest_face(ensemble: Ensemble, faces: Embeddings, theirs: Embeddings | None) -> int:
     """Which of one photo's faces (``faces``: model -> (F, D), the largest first) is the
-    person whose other faces ``theirs`` are (model -> (N, D)): the one nearest any of them
-    (:func:`pair_distances`, so that ``theirs`` may hold several people's); the largest
-    when ``theirs`` is None. In a group photo the largest face is often a stranger's."""
+    person whose other faces ``theirs`` are (model -> (N, D)): the one nearest them on
+    average (:func:`pair_distances`; one stray photo among them does not decide); the
+    largest when ``theirs`` is None. In a group photo the largest face is often a
+    stranger's."""
     if theirs is None or len(next(iter(faces.values()))) == 1:
         return 0
     return int(pair_distances(ensemble, faces, {m: theirs[m] for m in faces})
-               .min(1).values.argmin())
+               .mean(1).argmin())
 
 
 #: a reference this close to a face (:func:`pair_distances`) is that very face: the same

@@ -4,6 +4,7 @@ user named them, and the clean photos of a gallery folder."""
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -13,14 +14,14 @@ import torch
 from faceguard.audit.pairs import AuditError
 from faceguard.audit.protection import AuditFace, Gallery, audit_crop, embed_crops
 from faceguard.detect import Face, FaceDetector
-from faceguard.io import resolved
+from faceguard.io import PixelLimit, resolved
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
 from faceguard.words import plural
 
 
 def reference_faces(references: Sequence[str], faces: Sequence[AuditFace],
-                    detector: FaceDetector, ensemble: Ensemble, limit: int,
+                    detector: FaceDetector, ensemble: Ensemble, limit: PixelLimit,
                     notes: list[str]) -> list[tuple[str, Face, torch.Tensor, np.ndarray]]:
     """The faces of the cloak run's reference photos, as :func:`label_people` takes
     them: (photo, face, crop, landmarks). Of a photo's faces, the one most like the
@@ -102,15 +103,19 @@ def cluster_names(labels: np.ndarray, photos: Sequence[str], at: Sequence[int | 
     first: dict[int, str] = {}
     for i in [*(k for k in at if k is not None), *range(len(photos))]:
         first.setdefault(int(labels[i]), photos[i])
+    # a photo by its name, or by its folder too where another of that name is there
+    # (cameras repeat IMG_0001.jpg)
+    named_alike = Counter(Path(p).name for p in set(photos))
     out, used = dict(named), set(named.values())
     for label, photo in first.items():
         if label in named:
             continue
-        out[label] = base = f"the person in {Path(photo).name}"
-        n = 1
-        while out[label] in used:  # two people of one photo
-            n += 1
-            out[label] = f"{base} ({n})"
+        path = Path(photo)
+        shown = path.name if named_alike[path.name] == 1 else f"{path.parent.name}/{path.name}"
+        for nth in ("the", "a second", "a third", *(f"a {k}th" for k in range(4, 100))):
+            out[label] = f"{nth} person in {shown}"  # two people of one photo
+            if out[label] not in used:
+                break
         used.add(out[label])
     return out
 

@@ -267,10 +267,10 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
                             "copied without a cloak, spread over the album.")
     result.visibility = most_visible(qualities)
     # the cloak run's reference photos are clean photos of the protected person
-    references = reference_faces(manifest.get("references", []), faces, detector, ensemble,
-                                 job.limit, result.notes)
-    gallery_faces += references
-    references = [photo for photo, *_ in references]
+    theirs = reference_faces(manifest.get("references", []), faces, detector, ensemble,
+                             job.limit, result.notes)
+    gallery_faces += theirs
+    references = [photo for photo, *_ in theirs]
 
     # 2. who is who: cluster the clean faces; each cloaked face takes its original's label
     gallery = label_people(ensemble, gallery_faces, faces, names, references,

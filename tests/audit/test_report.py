@@ -187,9 +187,10 @@ def test_named_cloaked_faces_name_their_cluster():
 
     from faceguard.audit.people import cluster_names
 
-    labels = np.array([0, 1, 0, 2, 3])
-    photos = ["x/a.jpg", "x/b.jpg", "x/c.jpg", "x/b.jpg", "x/d.jpg"]
+    labels = np.array([0, 1, 0, 2, 3, 4])
+    photos = ["x/a.jpg", "x/b.jpg", "x/c.jpg", "x/b.jpg", "2019/d.jpg", "2020/d.jpg"]
     # cloaked faces: a.jpg's, named "person 1" (by the app); d.jpg's and b.jpg's, unnamed
     called = cluster_names(labels, photos, [0, 4, 1], ["person 1", "self", None])
-    assert called == {0: "person 1", 3: "the person in d.jpg", 1: "the person in b.jpg",
-                      2: "the person in b.jpg (2)"}
+    assert called == {0: "person 1", 3: "the person in 2019/d.jpg",
+                      1: "the person in b.jpg", 2: "a second person in b.jpg",
+                      4: "the person in 2020/d.jpg"}
