@@ -11,7 +11,7 @@ each face's distance is kept, so a lever's effect shows on a dozen faces in minu
   first 2 photos are the references, the rest are cloaked through the pipeline.
 - A face's distance is the recognizer's distance from the cloaked face to the mean of the
   person's 2 references, divided by the threshold calibrated at FAR 1% on clean impostor
-  pairs (:func:`faceguard.audit.protection.calibrate`): above 1, not matched.
+  pairs of the album (:func:`protection_data.own_thresholds`): above 1, not matched.
 - ``redetected``: the attacker finds the face on the cloaked photo (as in the protocol);
   ``clean_geometry``: the cloaked pixels cut with the clean photo's face, the geometry the
   cloak was optimised through. Their gap is what re-detection costs the cloak.
@@ -43,9 +43,8 @@ from protection_album import (  # noqa: E402
     ensemble_loader,
     read_pixels,
 )
-from protection_data import load_distractors  # noqa: E402
+from protection_data import load_distractors, own_thresholds  # noqa: E402
 
-from faceguard.audit.protocol import calibrate  # noqa: E402
 from faceguard.detect import FaceDetector  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
 from faceguard.pipeline import CloakJob, cloak_album  # noqa: E402
@@ -66,7 +65,7 @@ def main() -> None:
     started = time.perf_counter()
     detector, ensemble = FaceDetector(), Ensemble.load(DEFAULT_MODELS)
     clean, labels, paths = load_distractors(ensemble)
-    far1 = {m: t[0.01] for m, t in calibrate(ensemble, clean, labels).items()}
+    far1 = {m: t[0.01] for m, t in own_thresholds(ensemble, clean, labels, "album").items()}
     people = dict(list(album_people(labels, paths).items())[:args.people])
 
     def units(view: dict[str, torch.Tensor], refs: dict[str, torch.Tensor]) -> dict:

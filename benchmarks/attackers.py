@@ -33,14 +33,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_results  # noqa: E402
 from protection import Attacker, cloak_probes, settings_of, white_box  # noqa: E402
-from protection_data import embed_given, load_celeb24  # noqa: E402
+from protection_data import embed_given, load_celeb24, own_thresholds  # noqa: E402
 
 from faceguard.audit.defenses import make_defense  # noqa: E402
 from faceguard.audit.defenses.adaptive import AdaptivePurifier, DetectThenPurify  # noqa: E402
 from faceguard.audit.defenses.robust import RobustRecognizer  # noqa: E402
 from faceguard.audit.detectors.base import separation  # noqa: E402
 from faceguard.audit.detectors.reconstruction import ReconstructionDetector  # noqa: E402
-from faceguard.audit.protocol import calibrate, evasion, poisoning  # noqa: E402
+from faceguard.audit.protocol import evasion, poisoning  # noqa: E402
 from faceguard.cloak.budget import eight_bit  # noqa: E402
 from faceguard.training_pairs import cloaked_pairs  # noqa: E402
 
@@ -73,8 +73,8 @@ def robust_judge(attacker: Attacker, data, robust: RobustRecognizer, images: tor
     gallery = mapped(attacker.gallery)
     both = {m: torch.cat([gallery[m], robust.map(m, refs[m])])
             for m in attacker.ensemble.names}
-    thresholds = calibrate(ens, both, attacker.gallery_labels
-                           + [data.labels[i] for i in data.refs])
+    thresholds = own_thresholds(ens, both, attacker.gallery_labels
+                                + [data.labels[i] for i in data.refs], "celeb24")
     emb = mapped(embed_given(attacker.ensemble, images))
     return {"evasion": evasion(ens, emb, attacker.truth, gallery, attacker.gallery_labels,
                                thresholds),

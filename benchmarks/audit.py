@@ -107,10 +107,15 @@ def detection(data: Data, attacker: Attacker, cloaked: torch.Tensor,
     return out
 
 
-def judged(attacker: Attacker, images: torch.Tensor, defenses: list[str]) -> dict:
+def judged(attacker: Attacker, images: torch.Tensor, defenses: list[str],
+           clean: torch.Tensor | None = None) -> dict:
     """Both threat models on ``images`` after each defense: threat -> defense -> model ->
-    rates (``far_0.01``, ``far_0.001``, ``top1``: shares protected)."""
-    by_defense = {d: attacker.judge(make_defense(d)(images)) for d in defenses}
+    rates (``far_0.01``, ``far_0.001``, ``top1``: shares protected; with ``clean``, the
+    probes' originals, also ``turned_far_0.01``, of the faces matched uncloaked after the
+    same defense: :func:`faceguard.audit.protocol.evasion`)."""
+    by_defense = {d: attacker.judge(make_defense(d)(images),
+                                    None if clean is None else make_defense(d)(clean))
+                  for d in defenses}
     return {threat: {d: by_defense[d][threat] for d in defenses} for threat in THREATS}
 
 
@@ -144,7 +149,7 @@ def main() -> None:
         unseen = [m for m in JUDGES if m not in config["models"]]
         entry = {**config, "not_made_on": unseen, "probes": len(data.probes),
                  "cloak_seconds_per_probe": (time.perf_counter() - t0) / len(data.probes),
-                 **judged(attacker, cloaked, defenses),
+                 **judged(attacker, cloaked, defenses, data.images[data.probes]),
                  "detection": detection(data, attacker, cloaked, args.quick)}
         results["cloaks"].append(entry)
         print(json.dumps({k: v for k, v in entry.items() if k not in THREATS}), flush=True)

@@ -232,13 +232,18 @@ class Attacker:
         self.query_labels = [data.labels[i] for i in self.queries]
         self.truth = [data.labels[i] for i in data.probes]
 
-    def judge(self, images: torch.Tensor, clean: torch.Tensor | None = None
+    def embed(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """model -> (N, D): the attacker's embeddings of (N, 3, 112, 112) images."""
+        return embed_given(self.ensemble, images)
+
+    def judge(self, images: torch.Tensor, clean: torch.Tensor | dict | None = None
               ) -> dict[str, dict]:
         """Both threat models on the probes' (cloaked, purified) images; with ``clean``,
-        the probes' originals seen the same way, also of the faces matched uncloaked
-        (``turned_far_0.01``: :func:`faceguard.audit.protocol.evasion`)."""
-        emb = embed_given(self.ensemble, images)
-        before = None if clean is None else embed_given(self.ensemble, clean)
+        the probes' originals seen the same way (images, or their :meth:`embed`), also
+        of the faces matched uncloaked (``turned_far_0.01``:
+        :func:`faceguard.audit.protocol.evasion`)."""
+        emb = self.embed(images)
+        before = self.embed(clean) if isinstance(clean, torch.Tensor) else clean
         return {
             "evasion": evasion(self.ensemble, emb, self.truth, self.gallery,
                                self.gallery_labels, self.thresholds, before),
@@ -265,10 +270,9 @@ def visibility(data: Data, cloaked: torch.Tensor) -> dict:
             "ssim": stat("ssim"), "psnr": stat("psnr")}
 
 
-def run_config(config: dict, data: Data, attacker: Attacker,
-               clean: dict[str, torch.Tensor]) -> dict:
+def run_config(config: dict, data: Data, attacker: Attacker, clean: dict[str, dict]) -> dict:
     """One run: the probes cloaked by ``config``, judged after each defense against the
-    probes' originals after the same (``clean``: defense -> images)."""
+    probes' originals after the same (``clean``: defense -> their embeddings)."""
     t0 = time.perf_counter()
     cloaked = eight_bit(cloak_probes(config, data))
     seconds = (time.perf_counter() - t0) / len(data.probes)
@@ -291,11 +295,9 @@ def summarise(runs: list[dict], defenses: tuple[str, ...]) -> dict:
     uncloaked is not the cloak's doing)."""
     out: dict[str, dict] = {}
     for r in runs:
-        recipe = out.setdefault(r["recipe"], {})
+        recipe = out.setdefault(r["recipe"], {"transfer": {}, "white_box": {}})
         for part, key in (("", "far_0.01"), ("of_recognised", "turned_far_0.01")):
             entry = recipe.setdefault(part, {"transfer": {}, "white_box": {}}) if part else recipe
-            entry.setdefault("transfer", {})
-            entry.setdefault("white_box", {})
             for threat in ("evasion", "poisoning"):
                 for d in defenses:
                     rates = r[threat][d]
@@ -463,9 +465,10 @@ def main() -> None:
     # the same protocol on the clean probes, after each defense: the share "protected"
     # without a cloak (false rejections at each FAR, top-1 errors), the floor to read
     # every figure against (a defense that blurs every face "protects" clean ones too)
-    clean = {d: make_defense(d)(data.images[data.probes]) for d in defenses}
+    seen = {d: make_defense(d)(data.images[data.probes]) for d in defenses}
+    clean = {d: attacker.embed(images) for d, images in seen.items()}
     results = {"thresholds": attacker.thresholds,
-               "clean": {d: attacker.judge(clean[d]) for d in defenses},
+               "clean": {d: attacker.judge(images) for d, images in seen.items()},
                "runs": []}
     print("clean", json.dumps(results["clean"]), flush=True)
     settings = {"presets": PRESETS, "perceptual_presets": PERCEPTUAL_PRESETS,

@@ -50,11 +50,11 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_results  # noqa: E402
-from protection_data import attacker_models, load_distractors  # noqa: E402
+from protection_data import attacker_models, load_distractors, own_thresholds  # noqa: E402
 
 from faceguard.audit.defenses import Defense, defend_face, make_defense  # noqa: E402
 from faceguard.audit.protection import audit_crop  # noqa: E402
-from faceguard.audit.protocol import calibrate, evasion, poisoning  # noqa: E402
+from faceguard.audit.protocol import evasion, poisoning  # noqa: E402
 from faceguard.detect import Face, FaceDetector  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
 from faceguard.pipeline import CloakJob, cloak_album  # noqa: E402
@@ -181,11 +181,7 @@ def main() -> None:
     started = time.perf_counter()
     detector, ensemble = FaceDetector(), Ensemble.load(attacker_models(args.models))
     clean, labels, paths = load_distractors(ensemble)  # att and the album
-    # calibrated on the album's own impostor pairs: pooled with att's grey faces (two
-    # thirds of the pairs) a threshold was not FAR 1% on the album (dlib 0.5%, faceres 1.4%)
-    album = [k for k, person in enumerate(labels) if person.startswith("album/")]
-    thresholds = calibrate(ensemble, {m: e[album] for m, e in clean.items()},
-                           [labels[k] for k in album])
+    thresholds = own_thresholds(ensemble, clean, labels, "album")
 
     people = album_people(labels, paths)
     probes = [k for ks in people.values() for k in ks[REFERENCES:]]
