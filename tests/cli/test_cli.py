@@ -534,9 +534,8 @@ def test_detecting_after_a_defense_that_learns_needs_it_among_the_defenses(tmp_p
         in done.stderr
 
 
-def test_a_mask_is_applied_at_the_preset_it_was_made_at_unless_another_is_given(tmp_path):
-    """Without --preset a mask made at low (floor 85) was applied at balanced (75):
-    more visible than when it was made."""
+def _album_and_mask(tmp_path: Path) -> tuple[Path, Path]:
+    """(an album of one faceless photo, a saved mask made at low): for what --mask says."""
     import torch
 
     from faceguard.cloak.universal import CANONICAL_SIZE, UniversalMask
@@ -547,7 +546,13 @@ def test_a_mask_is_applied_at_the_preset_it_was_made_at_unless_another_is_given(
     mask = UniversalMask(torch.zeros(1, 3, CANONICAL_SIZE, CANONICAL_SIZE), "Sam", ["dlib"],
                          {"method": "universal-sgd", "preset": "low", "floor": 85.0,
                           "centroids": {"dlib": torch.zeros(128)}})
-    path = mask.save(tmp_path / "sam.mask.pt")
+    return album, mask.save(tmp_path / "sam.mask.pt")
+
+
+def test_a_mask_is_applied_at_the_preset_it_was_made_at_unless_another_is_given(tmp_path):
+    """Without --preset a mask made at low (floor 85) was applied at balanced (75):
+    more visible than when it was made."""
+    album, path = _album_and_mask(tmp_path)
     made_at = faceguard("cloak", album, "-o", tmp_path / "a", "--mask", path)
     assert made_at.returncode == 0 and "it is applied at" not in made_at.stderr
     other = faceguard("cloak", album, "-o", tmp_path / "b", "--mask", path, "--preset", "balanced")
@@ -558,17 +563,7 @@ def test_a_mask_is_applied_at_the_preset_it_was_made_at_unless_another_is_given(
 def test_a_mask_with_options_it_is_not_made_by_is_a_usage_error(tmp_path):
     """--mask with --method, --steps or --eps was applied as made, those options
     changing nothing without a word."""
-    import torch
-
-    from faceguard.cloak.universal import CANONICAL_SIZE, UniversalMask
-
-    album = tmp_path / "album"
-    album.mkdir()
-    Image.new("RGB", (64, 64)).save(album / "a.jpg")
-    mask = UniversalMask(torch.zeros(1, 3, CANONICAL_SIZE, CANONICAL_SIZE), "Sam", ["dlib"],
-                         {"method": "universal-sgd", "preset": "low", "floor": 85.0,
-                          "centroids": {"dlib": torch.zeros(128)}})
-    path = mask.save(tmp_path / "sam.mask.pt")
+    album, path = _album_and_mask(tmp_path)
     done = faceguard("cloak", album, "-o", tmp_path / "a", "--mask", path, "--eps", "1",
                      "--method", "pgd")
     assert done.returncode == 2 and not (tmp_path / "a").exists()
