@@ -66,8 +66,12 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
                             "photos of someone), choose how strongly, try it on one photo, "
                             "then protect the whole album. The originals are never changed.")
         layout = QVBoxLayout(self)
+        # 8 px narrower than the style's margins and spacing: once a run's words make the
+        # step scroll, it fits beside the scroll bar at 1024 px (it scrolled 6 px sideways)
+        layout.setContentsMargins(6, 9, 6, 9)
         layout.addWidget(header)
         top = QHBoxLayout()
+        top.setSpacing(4)
         top.addWidget(self._who_box(), 5)
         top.addWidget(self._how_box(), 6)
         layout.addLayout(top, 3)

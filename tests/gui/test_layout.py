@@ -156,3 +156,16 @@ def test_the_protection_table_shows_every_row_under_the_plot(make_window):
     header = table.horizontalHeader()  # the last column, stretched, was cut to the room left
     assert all(table.columnWidth(c) >= header.sectionSizeHint(c)
                for c in range(table.columnCount()))
+
+
+def test_a_runs_words_make_the_protect_step_scroll_down_not_sideways(make_window):
+    """Once a run's words showed under its photos, the Protect step scrolled 6 px
+    sideways at 1024x680: its least width beside the vertical scroll bar."""
+    window = make_window()
+    window.resize(1024, 680)
+    window.go_to(1)
+    window.protect.say("2 photos cloaked in /tmp/protected. " * 8)
+    QApplication.processEvents()
+    area = window.pages.currentWidget()
+    assert area.verticalScrollBar().maximum() > 0  # the words take room
+    assert area.horizontalScrollBar().maximum() == 0
