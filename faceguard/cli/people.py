@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 from pathlib import Path
 
+from faceguard.atomic import stopped_by
 from faceguard.cli import CLIError, common
 from faceguard.words import plural
 
@@ -51,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
         folders = write_people(people, args.out, common.pixel_limit(args))
     except AlbumError as exc:
         raise CLIError(str(exc)) from None
+    except KeyboardInterrupt:  # some chips written: a folder of a person may lack faces
+        print(f"faceguard people: interrupted while writing the face chips: those in "
+              f"{args.out} are incomplete; run the command again", file=sys.stderr)
+        return 128 + stopped_by[0]
     if people:  # a table, when there is someone to put in it
         print(f"{'person':<10} {'faces':>5} {'photos':>6}  chips")
     for person, folder in zip(people, folders, strict=True):

@@ -570,3 +570,24 @@ def test_a_mask_with_options_it_is_not_made_by_is_a_usage_error(tmp_path):
     assert "--method, --eps cannot change a saved mask" in done.stderr
     shows = faceguard("cloak", album, "-o", tmp_path / "b", "--mask", path, "--texture", "0.9")
     assert shows.returncode == 0, shows.stderr
+
+
+def test_people_stopped_while_writing_chips_says_they_are_incomplete(tmp_path, astronaut,
+                                                                     monkeypatch, capsys):
+    """Stopped while writing chips, `people` said only "interrupted": a person's folder
+    may lack faces (the next run forgets them, people.json listing them first)."""
+    from faceguard import chips
+    from faceguard.cli import main
+
+    album = tmp_path / "album"
+    album.mkdir()
+    Image.fromarray(astronaut).save(album / "a.png")
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(chips, "write_people", stopped)
+    monkeypatch.setattr("faceguard.cli.stop_as_ctrl_c", lambda: None)  # pytest's signals
+    assert main(["people", str(album), "-o", str(tmp_path / "people"), "--models", "dlib",
+                 "--quiet"]) == 130
+    assert "interrupted while writing the face chips" in capsys.readouterr().err
