@@ -4,7 +4,6 @@ user named them, and the clean photos of a gallery folder."""
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -103,20 +102,31 @@ def cluster_names(labels: np.ndarray, photos: Sequence[str], at: Sequence[int | 
     first: dict[int, str] = {}
     for i in [*(k for k in at if k is not None), *range(len(photos))]:
         first.setdefault(int(labels[i]), photos[i])
-    # a photo by its name, or by its folder too where another of that name is there
-    # (cameras repeat IMG_0001.jpg)
-    named_alike = Counter(Path(p).name for p in set(photos))
+    shown = shown_names(photos)
     out, used = dict(named), set(named.values())
     for label, photo in first.items():
         if label in named:
             continue
-        path = Path(photo)
-        shown = path.name if named_alike[path.name] == 1 else f"{path.parent.name}/{path.name}"
         for nth in ("the", "a second", "a third", *(f"a {k}th" for k in range(4, 100))):
-            out[label] = f"{nth} person in {shown}"  # two people of one photo
+            out[label] = f"{nth} person in {shown[photo]}"  # two people of one photo
             if out[label] not in used:
                 break
         used.add(out[label])
+    return out
+
+
+def shown_names(photos: Iterable[str]) -> dict[str, str]:
+    """photo -> how the audit names it: the fewest last parts of its path that no other
+    of ``photos`` ends with ("a.jpg"; "2019/trip/a.jpg" beside "2020/trip/a.jpg": cameras
+    repeat IMG_0001.jpg, and one name for two photos read as one photo)."""
+    parts = {p: Path(p).parts for p in set(photos)}
+    out = {}
+    for photo, mine in parts.items():
+        k = 1
+        while k < len(mine) and any(q != photo and theirs[-k:] == mine[-k:]
+                                    for q, theirs in parts.items()):
+            k += 1
+        out[photo] = "/".join(mine[-k:])
     return out
 
 
@@ -249,8 +259,8 @@ def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, galler
                             "audited photos: not used.")
             elif name not in known and match is not None and distance[match] < SAME_PERSON_CUT:
                 person = match
-                said.append(f'The known people\'s "{name}" is taken as {match} of the '
-                            "audited photos: their clean faces match.")
+                said.append(f'The known people\'s "{name}" are taken as photos of {match} '
+                            "(as the audited photos call them): their clean faces match.")
         for photo, embeddings in found:
             gallery.add(person, photo, embeddings)
         yield Event(k, len(subs), "reading gallery", folder / name)

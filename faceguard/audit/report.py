@@ -18,6 +18,7 @@ from faceguard import __version__
 from faceguard.atomic import write_json, write_text
 from faceguard.audit.cloak_detection import detector_label, has_auc, shown_auc
 from faceguard.audit.defenses import defense_label
+from faceguard.audit.people import shown_names
 from faceguard.audit.run import AuditResult
 from faceguard.audit.verdict import TOP1_PEOPLE, protected_share, recognised_clean
 from faceguard.settings import METHODS
@@ -255,8 +256,13 @@ CHECK_ROW = " (check cloak, re-made without this recognizer's family)"
 
 def protection_rows(result: AuditResult) -> list[dict]:
     """The protection table's rows: the photos' own, then the held-out check's, each with
-    ``what`` the platform does in plain words."""
-    return [dict(r, what=defense_label(r["defense"]) + (CHECK_ROW if r.get("check") else ""))
+    ``what`` the platform does in plain words. Among fewer than :data:`TOP1_PEOPLE`
+    people known, the nearest-person figures are left blank: not counted (a note says
+    why), they read as results beside it."""
+    uncounted = {"protected_top1": None, "clean_top1": None} \
+        if result.people < TOP1_PEOPLE else {}
+    return [dict(r, what=defense_label(r["defense"]) + (CHECK_ROW if r.get("check") else ""),
+                 **uncounted)
             for r in result.protection + result.held_out_check]
 
 
@@ -336,11 +342,12 @@ def _html(result: AuditResult, lines: list[str]) -> str:
         purified = result.examples[0]["purified_by"]  # None: no clean-up was tried
         shown = ("original", "cloaked", *(("purified",) if purified else ()), "difference")
         parts.append(f"<h2>Examples</h2><p class=small>{', '.join(shown)} x10</p>")
+        names = shown_names(ex["photo"] for ex in result.examples if ex.get("photo"))
         for ex in result.examples:
             imgs = "".join(f"<img class=face src='data:image/png;base64,{_image(ex[k])}' "
                            f"title='{k}'>" for k in shown)
-            where = Path(ex["photo"]) if ex.get("photo") else None  # two folders, one name
-            photo = f", {where.parent.name}/{where.name}" if where else ""
+            photo = (f", {names[ex['photo']]}" if ex.get("photo")  # not said twice
+                     and not ex["person"].endswith(names[ex["photo"]]) else "")
             how = f", purified by {defense_label(purified)}" if purified else ""
             parts.append(f"<div>{imgs}<p class=small>{html.escape(ex['person'] + photo + how)}"
                          "</p></div>")

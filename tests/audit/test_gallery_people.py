@@ -42,8 +42,8 @@ def test_a_gallery_folder_of_a_known_person_is_taken_as_them(tmp_path, album_by_
     notes: list[str] = []
     with torch.no_grad():
         list(add_gallery(tmp_path, detector, ensemble, gallery, notes))
-    assert notes == ['The known people\'s "Alice" is taken as the person to protect of the '
-                     "audited photos: their clean faces match."]
+    assert notes == ['The known people\'s "Alice" are taken as photos of the person to protect '
+                     "(as the audited photos call them): their clean faces match."]
     assert gallery.people.count("the person to protect") == 3
     assert gallery.people.count("Bob") == 2 and "Alice" not in gallery.people
 

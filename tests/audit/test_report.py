@@ -148,6 +148,11 @@ def test_the_held_out_checks_rows_are_in_the_table_in_plain_words(tmp_path):
     rows = protection_rows(result)
     assert [r["what"] for r in rows] == ["nothing (as published)",
                                          "nothing (as published)" + CHECK_ROW]
+    # among few people nearest-person figures are not counted: blank, not read as results
+    result.people = 4
+    assert {r["protected_top1"] for r in protection_rows(result)} == {None}
+    result.people = 10
+    assert protection_rows(result)[0]["protected_top1"] == 1.0
     page = write_report(result, tmp_path)[1].read_text()
     assert "re-made without this recognizer" in page
     assert "<th>Cloaked faces flagged</th>" in page
@@ -194,3 +199,9 @@ def test_named_cloaked_faces_name_their_cluster():
     assert called == {0: "person 1", 3: "the person in 2019/d.jpg",
                       1: "the person in b.jpg", 2: "a second person in b.jpg",
                       4: "the person in 2020/d.jpg"}
+    # one folder's name was not enough: two photos, one name
+    from faceguard.audit.people import shown_names
+
+    assert shown_names(["2019/trip/a.jpg", "2020/trip/a.jpg", "trip/b.jpg"]) == {
+        "2019/trip/a.jpg": "2019/trip/a.jpg", "2020/trip/a.jpg": "2020/trip/a.jpg",
+        "trip/b.jpg": "b.jpg"}
