@@ -324,8 +324,8 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
     for name in ("report.html", "report.json"):
         assert (report / name).stat().st_mode & 0o777 == 0o600, name
     assert "Keep this report to yourself" in (report / "report.html").read_text()
-    # each example face names its photo, with its folder
-    assert re.search(r", [^/,]+/img\d+\.jpg, purified by ", (report / "report.html").read_text())
+    # each example face names its photo (with as much of its path as tells it apart)
+    assert re.search(r", img\d+\.jpg, purified by ", (report / "report.html").read_text())
     # with no clean-up tried, no "purified by None" (nor a purified face)
     bare_html = (tmp_path / "bare" / "report.html").read_text()
     assert "purified by" not in bare_html and "original, cloaked, difference x10" in bare_html
