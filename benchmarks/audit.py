@@ -108,13 +108,13 @@ def detection(data: Data, attacker: Attacker, cloaked: torch.Tensor,
 
 
 def judged(attacker: Attacker, images: torch.Tensor, defenses: list[str],
-           clean: torch.Tensor | None = None) -> dict:
+           before: dict[str, dict] | None = None) -> dict:
     """Both threat models on ``images`` after each defense: threat -> defense -> model ->
-    rates (``far_0.01``, ``far_0.001``, ``top1``: shares protected; with ``clean``, the
-    probes' originals, also ``turned_far_0.01``, of the faces matched uncloaked after the
-    same defense: :func:`faceguard.audit.protocol.evasion`)."""
-    by_defense = {d: attacker.judge(make_defense(d)(images),
-                                    None if clean is None else make_defense(d)(clean))
+    rates (``far_0.01``, ``far_0.001``, ``top1``: shares protected; with ``before``,
+    defense -> the attacker's embeddings of the probes' originals after it, also
+    ``turned_far_0.01``, of the faces matched uncloaked: :func:`faceguard.audit.protocol
+    .evasion`)."""
+    by_defense = {d: attacker.judge(make_defense(d)(images), None if before is None else before[d])
                   for d in defenses}
     return {threat: {d: by_defense[d][threat] for d in defenses} for threat in THREATS}
 
@@ -139,6 +139,7 @@ def main() -> None:
                 "poisoning_queries": len(attacker.queries), "fars": FARS,
                 "families": FAMILIES, "judges": JUDGES, "defenses": defenses,
                 "papers": PAPERS}
+    before = {d: attacker.embed(make_defense(d)(data.images[data.probes])) for d in defenses}
     results: dict = {"thresholds": attacker.thresholds,
                      "clean": judged(attacker, data.images[data.probes], defenses),
                      "cloaks": []}
@@ -149,7 +150,7 @@ def main() -> None:
         unseen = [m for m in JUDGES if m not in config["models"]]
         entry = {**config, "not_made_on": unseen, "probes": len(data.probes),
                  "cloak_seconds_per_probe": (time.perf_counter() - t0) / len(data.probes),
-                 **judged(attacker, cloaked, defenses, data.images[data.probes]),
+                 **judged(attacker, cloaked, defenses, before),
                  "detection": detection(data, attacker, cloaked, args.quick)}
         results["cloaks"].append(entry)
         print(json.dumps({k: v for k, v in entry.items() if k not in THREATS}), flush=True)

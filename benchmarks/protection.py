@@ -236,14 +236,12 @@ class Attacker:
         """model -> (N, D): the attacker's embeddings of (N, 3, 112, 112) images."""
         return embed_given(self.ensemble, images)
 
-    def judge(self, images: torch.Tensor, clean: torch.Tensor | dict | None = None
+    def judge(self, images: torch.Tensor, before: dict[str, torch.Tensor] | None = None
               ) -> dict[str, dict]:
-        """Both threat models on the probes' (cloaked, purified) images; with ``clean``,
-        the probes' originals seen the same way (images, or their :meth:`embed`), also
-        of the faces matched uncloaked (``turned_far_0.01``:
-        :func:`faceguard.audit.protocol.evasion`)."""
+        """Both threat models on the probes' (cloaked, purified) images; with ``before``,
+        the :meth:`embed` of the probes' originals seen the same way, also of the faces
+        matched uncloaked (``turned_far_0.01``: :func:`faceguard.audit.protocol.evasion`)."""
         emb = self.embed(images)
-        before = self.embed(clean) if isinstance(clean, torch.Tensor) else clean
         return {
             "evasion": evasion(self.ensemble, emb, self.truth, self.gallery,
                                self.gallery_labels, self.thresholds, before),

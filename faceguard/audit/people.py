@@ -39,9 +39,12 @@ def reference_faces(references: Sequence[str], faces: Sequence[AuditFace],
             continue
         if found := detector(photo.pixels):
             crops = [audit_crop(tensor_view(photo.pixels), face, ensemble) for face in found]
-            if len(found) > 1 and originals is None:
-                originals = embed_crops(ensemble, [(f.original, f.landmarks) for f in faces])
-            k = likeliest_face(ensemble, embed_crops(ensemble, crops), originals)
+            k = 0
+            if len(found) > 1:  # a photo of one face is not embedded here (label_people is)
+                if originals is None:
+                    originals = embed_crops(ensemble, [(f.original, f.landmarks)
+                                                       for f in faces])
+                k = likeliest_face(ensemble, embed_crops(ensemble, crops), originals)
             out.append((str(ref), found[k], *crops[k]))
     return out
 
