@@ -31,6 +31,7 @@ from faceguard.io import (
     save_photo,
     tensor_view,
 )
+from faceguard.io.lossy import lossy_saving
 from faceguard.manifest import FaceRecord
 from faceguard.models.ensemble import Ensemble
 from faceguard.output_folder import make_photo_folder
@@ -109,6 +110,7 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
     # are pasted into one copy of it, which is written (a 120-megapixel photo is 1.4 GB)
     protected = any(k is not None for k in owners)
     cloaked = photo.pixels.copy() if protected else None
+    saved = lossy_saving(photo, job.format, job.quality)  # faces kept visible as filed
     if protected:
         original, image = tensor_view(photo.pixels), tensor_view(cloaked)
     reports, centroids, regions, seen = [], {}, [], {}
@@ -128,7 +130,7 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
         report.person = whom[j]
         if k in plan.masks:
             _, crop = mask_face(image, face, plan.masks[k], ensemble, s.texture,
-                                photo.is_grey, s.floor, s.delta_e, in_place=True)
+                                photo.is_grey, s.floor, s.delta_e, in_place=True, saved=saved)
             report.method = f"{plan.masks[k].settings.get('method', 'universal')} mask"
         else:
             gen = torch.Generator().manual_seed(_face_seed(s.seed, rel, j))
@@ -139,7 +141,8 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
                         make_cloak(replace(s, steps=s.person_mask) if start else s),
                         ensemble, objective_for, texture=s.texture, generator=gen,
                         grey=photo.is_grey, floor=s.floor, delta_e=s.delta_e,
-                        start_for=start.apply_to if start else None, in_place=True),
+                        start_for=start.apply_to if start else None, in_place=True,
+                        saved=saved),
                 partial(_face_step, step_event, optimised.index(j), len(optimised)))
             report.method = s.method + (" from the person's mask" if start else "")
         regions.append(crop.region)
@@ -154,7 +157,7 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
     written, looks = photo, {}
     if protected:
         keep_faces_visible(original, image, [scanned.faces[j] for j in centroids],
-                           regions, s.floor, s.delta_e)  # into ``cloaked``
+                           regions, s.floor, s.delta_e, saved)  # into ``cloaked``
         del image, original
         _on_eight_bit_levels(cloaked, photo.pixels, [np.s_[y0:y1, x0:x1]
                                                      for x0, y0, x1, y1 in regions])

@@ -670,6 +670,38 @@ def test_the_manifest_reuses_the_guards_score_of_the_kept_face(astronaut, detect
     assert quality["saved_ssimulacra2"] == quality["ssimulacra2"]  # PNG: lossless
 
 
+def test_a_jpeg_file_keeps_the_floor_as_it_shows_the_face(astronaut, detector, load_model,
+                                                          tmp_path, monkeypatch):
+    """The guard scores the face as the JPEG file will show it: the file keeps the floor
+    (it fell 1-2 points below it, JPEG's own loss on top of the cloak's), and the file's
+    score is the guard's to the digit: the part cut on the 8-pixel grid decodes to the
+    file's pixels."""
+    from faceguard.cloak import budget
+
+    guarded = []
+    keep = budget.keep_visible
+
+    def spy_keep(*args, **kwargs):
+        out = keep(*args, **kwargs)
+        guarded.append(out[1])
+        return out
+
+    monkeypatch.setattr("faceguard.cloak.photo.keep_visible", spy_keep)
+    root = tmp_path / "in"
+    root.mkdir()
+    Image.fromarray(astronaut).save(root / "a.jpg", quality=90)
+    floor = 88.0  # under what q95 alone keeps (about 93), over what the cloak would
+    job = CloakJob(inputs=[root], outdir=tmp_path / "out", protect_all=True,
+                   settings=CloakSettings(models=("dlib",), steps=4, floor=floor))
+    entry = [e for e in cloak_album(job, detector, _ensemble(load_model))
+             if e.stage == "cloaking" and not e.under_way][0].result
+    (saw,) = guarded
+    quality = entry["faces"][0]["quality"]
+    assert floor <= saw.ssimulacra2 < floor + 0.5  # the guard scaled the cloak down
+    assert quality["saved_ssimulacra2"] == round(saw.ssimulacra2, 2), quality
+    assert quality["ssimulacra2"] > quality["saved_ssimulacra2"]  # JPEG's loss, kept within
+
+
 def test_a_sixteen_bit_png_keeps_its_bits_and_its_measured_look(astronaut, detector,
                                                                  load_model, tmp_path):
     """Outside the faces nothing changes, to the 16th bit; the cloak is written on 8-bit

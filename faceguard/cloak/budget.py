@@ -6,8 +6,8 @@ seam), optionally shaped by local texture: more of the budget where the eye does
 see it (hair, beard, skin texture), less on flat smooth areas.
 
 :func:`keep_visible` is the last word on any cloak: it scales the change down until the
-face, rounded to 8 bits as it will be saved, keeps its visibility floor and its colour
-limit.
+face, rounded to 8 bits as it will be saved (and as a JPEG or WebP file shows it,
+:mod:`faceguard.io.lossy`), keeps its visibility floor and its colour limit.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from faceguard.align import feather_mask
 from faceguard.cloak.transforms import Box
 from faceguard.detect import Face
+from faceguard.io.lossy import Lossy
 from faceguard.regions import Region
 
 
@@ -95,13 +96,14 @@ class Seen:
 
 def keep_visible(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
                  face: tuple[int, int, int, int] | None = None, colour: float | None = None,
-                 on_try: Callable[[], None] | None = None
-                 ) -> tuple[torch.Tensor, Seen | None]:
+                 on_try: Callable[[], None] | None = None, saved: Lossy | None = None,
+                 origin: tuple[int, int] = (0, 0)) -> tuple[torch.Tensor, Seen | None]:
     """``original + a * (cloaked - original)`` with :func:`visible_scale`'s ``a``: the
     change as large as the face's visibility limits allow; ``cloaked`` itself when it
     keeps them. Shape: (1, C, h, w) in [0, 1] (C = 1 or 3). Also returns what the guard
     saw of the face at that ``a`` (None when it scored nothing there)."""
-    a, seen = visible_scale(original, cloaked, floor, face, colour, on_try)
+    a, seen = visible_scale(original, cloaked, floor, face, colour, on_try, saved=saved,
+                            origin=origin)
     return _scaled(original, cloaked, a), seen
 
 
@@ -113,7 +115,8 @@ def _scaled(original: torch.Tensor, cloaked: torch.Tensor, a: float) -> torch.Te
 def visible_scale(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
                   face: tuple[int, int, int, int] | None = None, colour: float | None = None,
                   on_try: Callable[[], None] | None = None, tries: int = 7,
-                  tolerance: float = 0.5) -> tuple[float, Seen | None]:
+                  tolerance: float = 0.5, saved: Lossy | None = None,
+                  origin: tuple[int, int] = (0, 0)) -> tuple[float, Seen | None]:
     """The largest ``a`` in [0, 1] found for which ``original + a * (cloaked - original)``,
     rounded to 8 bits, keeps the face's SSIMULACRA2 >= ``floor`` (a bracketed search on
     ``a``: it stops once the score is within ``tolerance`` points above the floor) and,
@@ -129,27 +132,42 @@ def visible_scale(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
         on_try: called before each scoring (a large face takes seconds each): a point
             where a cancelled job stops.
         tries: the most scorings after the first when the full change is too visible.
+        saved: how the photo is saved, when that loses detail (JPEG, lossy WebP): the
+            face is scored as the file will show it, its compression's loss included
+            (the part around it cut on the format's block grid, which ``origin``, the
+            images' top-left (x, y) in the photo, places).
     """
     from faceguard.visibility.differentiable import changed_box, prepare, ssimulacra2
 
     x0, y0, x1, y1 = box = face or (0, 0, original.shape[-1], original.shape[-2])
     if min(x1 - x0, y1 - y0) < 8:
         return 1.0, None
-    original, cloaked = original[..., y0:y1, x0:x1], cloaked[..., y0:y1, x0:x1]
+    # the part scaled: the face, or around it the whole blocks its file codes it in
+    gx0, gy0, gx1, gy1 = (box if saved is None else
+                          saved.grid_box(box, origin, (original.shape[-1], original.shape[-2])))
+    part = (slice(gy0, gy1), slice(gx0, gx1))
+    face_in_part = (slice(y0 - gy0, y1 - gy0), slice(x0 - gx0, x1 - gx0))
+    original, cloaked = original[..., part[0], part[1]], cloaked[..., part[0], part[1]]
+    face_only = original[..., face_in_part[0], face_in_part[1]]
     delta = cloaked - original
     tried = on_try or (lambda: None)
     tried()  # a huge face's colour measure and scoring take seconds each: a stop before
-    top = 1.0 if colour is None else within_colour(original, delta, colour)
+    top = (1.0 if colour is None else
+           within_colour(face_only, delta[..., face_in_part[0], face_in_part[1]], colour))
     tried()
     with torch.no_grad():  # the original's side of the score, once for every try, and
         # only around the pixels the cloak changed (a large face's change covers ~70% of
         # the face region scored: a scoring in 0.6 of the time, the same score)
-        ref = prepare(eight_bit(original).expand(-1, 3, -1, -1), changed_box(original, cloaked))
+        ref = prepare(eight_bit(face_only).expand(-1, 3, -1, -1),
+                      changed_box(face_only, cloaked[..., face_in_part[0], face_in_part[1]]))
     kept: list[Seen] = []  # the last change that kept the floor, as scored
 
     def seen(a: float) -> float:
         tried()
-        x = eight_bit(_scaled(original, cloaked, a * top)).expand(-1, 3, -1, -1)
+        x = eight_bit(_scaled(original, cloaked, a * top))
+        if saved is not None:
+            x = _as_saved(x, saved)
+        x = x[..., face_in_part[0], face_in_part[1]].expand(-1, 3, -1, -1)
         with torch.no_grad():
             s = float(ssimulacra2(ref, x))
         if s >= floor:
@@ -215,6 +233,13 @@ def within_colour(original: torch.Tensor, delta: torch.Tensor, colour: float,
 
 def eight_bit(x: torch.Tensor) -> torch.Tensor:
     return (x.clamp(0, 1) * 255).round() / 255
+
+
+def _as_saved(x: torch.Tensor, saved: Lossy) -> torch.Tensor:
+    """(1, C, h, w) on 8-bit levels -> (1, 3, h, w) as a file ``saved`` so shows them."""
+    pixels = (x[0].detach().expand(3, -1, -1).permute(1, 2, 0) * 255).round().byte()
+    shown = saved(pixels.cpu().numpy())
+    return torch.from_numpy(shown).permute(2, 0, 1)[None].to(x)
 
 
 #: a pixel's lightness may change by this many times the face's colour limit, which holds

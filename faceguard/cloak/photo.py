@@ -46,6 +46,7 @@ from faceguard.regions import FaceRegion, Region, paste
 
 if TYPE_CHECKING:
     from faceguard.cloak.universal import UniversalMask
+    from faceguard.io.lossy import Lossy
 
 __all__ = ["WORK_PX", "FaceCrop", "cloak_face", "crop_face", "face_in", "keep_faces_visible",
            "mask_face", "paste", "working_view"]
@@ -118,6 +119,7 @@ def cloak_face(
     on_step: StepCallback | None = None,
     start_for: Callable[[FaceCrop], torch.Tensor] | None = None,
     in_place: bool = False,
+    saved: Lossy | None = None,
 ) -> tuple[torch.Tensor, FaceCrop]:
     """Cloak one face of a photo.
 
@@ -147,6 +149,8 @@ def cloak_face(
             warm start for it (e.g. the person's universal mask applied), for methods
             with ``warm_start``.
         in_place: the cloaked face is pasted into ``photo`` itself, not into a copy.
+        saved: how the photo will be saved, when that loses detail: ``floor`` is kept as
+            the file shows the face (:mod:`faceguard.io.lossy`).
 
     Returns:
         (the cloaked photo, the face's crop of the original photo, with what the
@@ -181,7 +185,8 @@ def cloak_face(
     seen = None
     if floor is not None:
         cloaked, seen = keep_visible(crop.pixels, cloaked, floor, scored, delta_e,
-                                     on_try=lambda: step(*last[0]))
+                                     on_try=lambda: step(*last[0]), saved=saved,
+                                     origin=crop.region[:2])
     return (paste(photo, region, cloaked.to(photo.device), in_place),
             _with_seen(region, seen))
 
@@ -231,12 +236,12 @@ def _enlarged(change: torch.Tensor, crop: FaceCrop, cloak: Cloak, sigma: float) 
 
 def mask_face(photo: torch.Tensor, face: Face, mask: UniversalMask, ensemble: Ensemble,
               texture: float = 0.0, grey: bool = False, floor: float | None = None,
-              delta_e: float | None = None, in_place: bool = False
+              delta_e: float | None = None, in_place: bool = False, saved: Lossy | None = None
               ) -> tuple[torch.Tensor, FaceCrop]:
     """Cloak one face of a (1, 3, H, W) photo with a person's universal mask, within the
     same looks limits as :func:`cloak_face` (texture and lightness shaping, the floor and
-    the colour limit; ``in_place`` as there). Returns (the cloaked photo, the face's crop
-    of the original)."""
+    the colour limit; ``in_place`` and ``saved`` as there). Returns (the cloaked photo,
+    the face's crop of the original)."""
     crop = crop_face(photo, face, ensemble, texture)
     weight = crop.weight
     if delta_e is not None:
@@ -246,13 +251,14 @@ def mask_face(photo: torch.Tensor, face: Face, mask: UniversalMask, ensemble: En
     cloaked = cloaked.expand_as(crop.pixels)
     seen = None
     if floor is not None:
-        cloaked, seen = keep_visible(crop.pixels, cloaked, floor, face_in(crop, face), delta_e)
+        cloaked, seen = keep_visible(crop.pixels, cloaked, floor, face_in(crop, face), delta_e,
+                                     saved=saved, origin=crop.region[:2])
     return paste(photo, crop, cloaked, in_place), _with_seen(crop, seen)
 
 
 def keep_faces_visible(original: torch.Tensor, cloaked: torch.Tensor, faces: Sequence[Face],
-                       regions: Sequence[Region], floor: float, delta_e: float | None = None
-                       ) -> torch.Tensor:
+                       regions: Sequence[Region], floor: float, delta_e: float | None = None,
+                       saved: Lossy | None = None) -> torch.Tensor:
     """``cloaked`` with every cloaked face within its looks limits as measured on the
     whole photo, scaled in place (a copy of a huge photo is gigabytes).
 
@@ -265,7 +271,7 @@ def keep_faces_visible(original: torch.Tensor, cloaked: torch.Tensor, faces: Seq
     Args:
         original, cloaked: (1, C, H, W) the photo before and after its faces were cloaked.
         faces: the cloaked faces; regions: the region each face's cloak changed.
-        floor, delta_e: the looks limits (see :func:`cloak_face`).
+        floor, delta_e, saved: the looks limits and the file (see :func:`cloak_face`).
     """
     from faceguard.visibility import face_box
 
@@ -284,7 +290,8 @@ def keep_faces_visible(original: torch.Tensor, cloaked: torch.Tensor, faces: Seq
         x0, y0, x1, y1 = group
         before, after = original[..., y0:y1, x0:x1], out[..., y0:y1, x0:x1]
         a, _ = visible_scale(before, after, floor, (box[0] - x0, box[1] - y0, box[2] - x0,
-                                                     box[3] - y0), delta_e)
+                                                     box[3] - y0), delta_e, saved=saved,
+                             origin=(x0, y0))
         if a < 1:
             out[..., y0:y1, x0:x1] = before + a * (after - before)
     return out

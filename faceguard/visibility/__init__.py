@@ -225,7 +225,8 @@ class FaceLook:
             grown :data:`FACE_GROWTH` times, clipped to the photo.
         seen: what the cloak's visibility guard scored on this photo
             (:class:`faceguard.cloak.budget.Seen`, in its pixels): when it is this
-            region of an 8-bit original and a version's region has its pixels, its score
+            region of an 8-bit original and a version's region has its pixels (the cloak's,
+            or a JPEG file's as the guard saw it, :mod:`faceguard.io.lossy`), its score
             is not computed again.
     """
 
@@ -239,12 +240,12 @@ class FaceLook:
         self.original = original
         self.face = _rgb(original[self.region])
         self._scorer: Callable[[np.ndarray], float] | None = None  # made when first needed
-        # the last region scored, in float32: the scorer sees nothing finer
-        self._last: tuple[np.ndarray, float] | None = None
+        # regions scored, in float32 (the scorer sees nothing finer): the guard's, the last
+        self._known: list[tuple[np.ndarray, float]] = []
         # the guard scored against the original rounded to 8 bits: the same only if it is
         if (seen is not None and seen.box == (x0, y0, x1, y1)
                 and np.array_equal(np.round(self.face * 255) / 255, self.face)):
-            self._last = (seen.pixels, seen.ssimulacra2)
+            self._known.append((seen.pixels, seen.ssimulacra2))
 
     def ssimulacra2(self, other: np.ndarray) -> float | None:
         """SSIMULACRA2 of ``other``'s face region (a photo like the original); None
@@ -252,10 +253,11 @@ class FaceLook:
         if min(self.face.shape[:2]) < 8:
             return None
         b = np.array(_rgb(other[self.region]), dtype=np.float32)  # a copy: ``other`` may change
-        if self._last is not None and np.array_equal(self._last[0], b):
-            return self._last[1]  # e.g. a lossless save of the measured cloak
-        self._last = (b, self._seen(b))
-        return self._last[1]
+        for pixels, score in self._known:
+            if np.array_equal(pixels, b):
+                return score  # e.g. a lossless save of the measured cloak
+        self._known = [*self._known[:1], (b, self._seen(b))][-2:]
+        return self._known[-1][1]
 
     def _seen(self, other_face: np.ndarray) -> float:
         if self._scorer is None:

@@ -1,0 +1,78 @@
+"""What a lossy file does to the pixels written: JPEG and lossy WebP add their own loss
+on top of the cloak's, and a face's visibility floor is kept as the file shows it.
+
+The cloak's visibility guard (:func:`faceguard.cloak.budget.visible_scale`) scores the
+face as :class:`Lossy` gives it back: the part of the photo around the face encoded
+and decoded as :func:`faceguard.io.save_photo` writes it. Before, it scored the
+pixels before saving, and the album's JPEG files showed faces at 73.8 against a floor of
+75 (``benchmarks/results/protection-album-12-06.json``).
+
+JPEG with 4:4:4 chroma codes each 8x8 block on its own (ITU-T T.81, annex A), so a part
+cut on the photo's 8-pixel grid decodes to exactly the whole file's pixels there. Lossy
+WebP (VP8) predicts each 16x16 macroblock from its neighbours and filters across their
+edges: a part cut on its grid decodes close to the file's, not to the bit.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from faceguard.io.photo import Photo
+from faceguard.io.shown import grey_profile
+from faceguard.io.write import _save_params, _target_mode, output_format
+
+
+@dataclass(frozen=True)
+class Lossy:
+    """A lossy format's encoding, to apply to a part of a photo.
+
+    Attributes:
+        format: the Pillow format ("JPEG" or "WEBP").
+        mode: the Pillow mode written ("RGB" or "L": a grey photo's one channel).
+        params: Pillow's save parameters (quality, chroma subsampling).
+        grid: the block size, in pixels, a part is cut on (see :meth:`grid_box`).
+    """
+
+    format: str
+    mode: str
+    params: dict
+    grid: int
+
+    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        """(h, w, 3) uint8 -> the (h, w, 3) float32 in [0, 1] a file shows of them."""
+        image = Image.fromarray(pixels[..., 0] if self.mode == "L" else pixels)
+        buffer = io.BytesIO()
+        image.save(buffer, format=self.format, **self.params)
+        buffer.seek(0)
+        with Image.open(buffer) as decoded:
+            out = np.asarray(decoded.convert(self.mode), dtype=np.float32) / 255
+        return np.repeat(out[..., None], 3, axis=2) if self.mode == "L" else out
+
+    def grid_box(self, box: tuple[int, int, int, int], origin: tuple[int, int],
+                 size: tuple[int, int]) -> tuple[int, int, int, int]:
+        """``box`` (x0, y0, x1, y1) in an image of ``size`` (w, h) that lies at ``origin``
+        (x, y) in the photo, grown to the photo's block grid and clipped to the image:
+        cut there, the part is coded in the same blocks as in the file."""
+        g, (ox, oy), (w, h) = self.grid, origin, size
+        x0, y0, x1, y1 = box
+        return (max(0, x0 - (ox + x0) % g), max(0, y0 - (oy + y0) % g),
+                min(w, x1 + -(ox + x1) % g), min(h, y1 + -(oy + y1) % g))
+
+
+def lossy_saving(photo: Photo, format: str, quality: int) -> Lossy | None:
+    """How :func:`faceguard.io.save_photo` writes ``photo`` in ``format`` (a user's choice,
+    see :func:`faceguard.io.output_format`) at ``quality``, when that loses detail; None
+    for a lossless file, and where the writer first changes the pixels (alpha put on
+    white, a grey profile's tones, CMYK): the guard then scores the pixels themselves."""
+    fmt = output_format(photo, format)
+    mode = _target_mode(photo, fmt)
+    if (fmt not in ("JPEG", "WEBP") or mode not in ("RGB", "L") or photo.alpha is not None
+            or grey_profile(photo) or fmt == "WEBP" and photo.lossless):
+        return None
+    params = {k: v for k, v in _save_params(photo, fmt, mode, quality, "strip").items()
+              if k in ("quality", "subsampling")}  # the pixels', not the file's
+    return Lossy(fmt, mode, params, 8 if fmt == "JPEG" else 16)
