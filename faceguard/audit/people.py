@@ -198,14 +198,17 @@ def check_gallery(gallery: Path, cloaked: Path) -> None:
 
 
 def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, gallery: Gallery,
-                notes: list[str] | None = None) -> Iterator[Event]:
+                notes: list[str] | None = None, made_up: Iterable[str] = ()) -> Iterator[Event]:
     """Add the clean photos of a gallery folder (one sub-folder per person).
 
     A sub-folder not named as anyone in the audited photos, whose faces match one of
     them (their mean distance below the cut that groups the originals' own faces:
     :data:`faceguard.identity.SAME_PERSON_CUT`), is that person: its photos are added
     under their name, so that a gallery folder "Alice" holds the photos that recognise
-    "the person to protect"; a note says so. A face that is an audited face's original
+    "the person to protect"; a note says so. A person the audit has no name for (one of
+    ``made_up``, such as "the person in a.jpg") takes the folder's name instead, in
+    ``gallery`` (the caller renames their faces: the rows before are in the same order).
+    A face that is an audited face's original
     itself (a chip ``faceguard people`` cut from it:
     :data:`faceguard.identity.SAME_FACE_CUT`) is kept under that photo, so that the face
     is never measured against its own clean copy. ``notes`` gets those notes and what was
@@ -226,6 +229,7 @@ def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, galler
     elif not subs:
         said.append(f"The gallery folder {folder} holds no sub-folder of photos: not used.")
     known = sorted(set(gallery.people))  # the people of the audited photos
+    unnamed = set(made_up)
     for k, (name, photos) in enumerate(subs.items(), 1):
         read, unread = [], 0  # (photo, model -> (F, D) its faces)
         for event in detect_photos(photos, detector, ensemble):
@@ -260,6 +264,13 @@ def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, galler
                 found = []
                 said.append(f'The known people\'s "{name}" does not look like {name} of the '
                             "audited photos: not used.")
+            elif name not in known and match in unnamed and distance[match] < SAME_PERSON_CUT:
+                # the user's name for them says more than "the person in a.jpg"
+                unnamed.discard(match)
+                known[known.index(match)] = name
+                gallery.people[:] = [name if p == match else p for p in gallery.people]
+                said.append(f'The known people\'s "{name}" show {match} (their clean faces '
+                            f"match), who is called {name} in this audit.")
             elif name not in known and match is not None and distance[match] < SAME_PERSON_CUT:
                 person = match
                 said.append(f'The known people\'s "{name}" are taken as photos of {match} '

@@ -47,6 +47,7 @@ from faceguard.io import (
     tensor_view,
 )
 from faceguard.models.ensemble import Ensemble
+from faceguard.planning import UNNAMED
 from faceguard.progress import Event
 from faceguard.visibility import measure_face, most_visible
 from faceguard.words import GIVE_GALLERY, plural
@@ -277,9 +278,17 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
                            result.protected_people[0] if len(result.protected_people) == 1
                            else None)
     if job.gallery is not None:
-        for event in add_gallery(job.gallery, detector, ensemble, gallery, result.notes):
+        called = list(gallery.people)
+        # names FaceGuard gave ("the person in a.jpg", "the person to protect") give way
+        # to a Known people folder's
+        made_up = set(called) - (set(names) - {UNNAMED})
+        for event in add_gallery(job.gallery, detector, ensemble, gallery, result.notes,
+                                 made_up):
             result.errors += [event.error] if event.error else []
             yield event
+        renamed = dict(zip(called, gallery.people, strict=False))  # a folder's name lent
+        for f in faces:
+            f.person = renamed.get(f.person, f.person)
         result.other_photos = holds_photos_of(gallery, job.gallery, {f.person for f in faces},
                                               [*references, *(p.original for p in pairs)])
     result.faces = len(faces)

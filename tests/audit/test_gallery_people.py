@@ -48,6 +48,33 @@ def test_a_gallery_folder_of_a_known_person_is_taken_as_them(tmp_path, album_by_
     assert gallery.people.count("Bob") == 2 and "Alice" not in gallery.people
 
 
+def test_a_known_persons_folder_lends_its_name_to_someone_the_audit_could_not_name(
+        tmp_path, album_by_person, detector, ensemble):
+    """A person the cloak run did not name was "the person in a.jpg" in every line of the
+    audit even when the Known people folder "Alice" held their photos: the user's name
+    says more. A person the user named keeps their name."""
+    people = [p for p, photos in sorted(album_by_person.items()) if len(photos) >= 3]
+    alice, sam = people[:2]
+    gallery = Gallery()
+    _known(album_by_person[alice][:1], detector, ensemble, "the person in a.jpg", gallery)
+    _known(album_by_person[sam][:1], detector, ensemble, "Sam", gallery)
+    for folder, photos in (("Alice", album_by_person[alice][1:3]),
+                           ("Samuel", album_by_person[sam][1:3])):
+        (tmp_path / folder).mkdir()
+        for photo in photos:
+            shutil.copy(photo, tmp_path / folder / photo.name)
+    notes: list[str] = []
+    with torch.no_grad():
+        list(add_gallery(tmp_path, detector, ensemble, gallery, notes,
+                         made_up={"the person in a.jpg"}))
+    assert gallery.people[:2] == ["Alice", "Sam"]
+    assert gallery.people.count("Alice") == 3 and gallery.people.count("Sam") == 3
+    assert notes == ['The known people\'s "Alice" show the person in a.jpg (their clean faces '
+                     "match), who is called Alice in this audit.",
+                     'The known people\'s "Samuel" are taken as photos of Sam (as the audited '
+                     "photos call them): their clean faces match."]
+
+
 def test_a_folder_with_a_protected_persons_name_but_not_their_face_is_someone_else(
         tmp_path, album_by_person, detector, ensemble):
     """A sub-folder named after the protected person was taken as them by its name: a

@@ -141,3 +141,18 @@ def test_a_faces_figures_are_taken_as_published_unless_the_file_is_lower():
     assert not _as_published({"ssimulacra2": 88.3, "saved_ssimulacra2": 86.5})
     assert _as_published({"linf": 12.0, "psnr": 40.0})  # an old manifest's, kept
     assert not _as_published({})  # no manifest: measured here
+
+
+def test_a_known_people_folder_names_the_person_the_cloak_run_did_not(
+        cloaked_album, album_by_person, detector, load_model, tmp_path):
+    """Protected from reference photos without a name, the person was "the person to
+    protect" in every line, though the Known people folder "Ann" held their photos."""
+    known = tmp_path / "known" / "Ann"
+    known.mkdir(parents=True)
+    for p in album_by_person["person_img26"][4:6]:
+        shutil.copy(p, known / p.name)
+    _, result = _audit(cloaked_album, detector, load_model, held_out_check=0,
+                       gallery=known.parent)
+    assert ('The known people\'s "Ann" show the person to protect (their clean faces match), '
+            "who is called Ann in this audit." in result.notes), result.notes
+    assert {r["least_person"] for r in result.protection} == {"Ann"}
