@@ -7,6 +7,7 @@ sentence about it; the technical name stays the registry key (in tooltips and JS
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 #: the audit's figures that are plain numbers, not shares: shown "0.95", never "95%" (a
@@ -50,3 +51,12 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     ('1 person', '0 faces')
     """
     return f"{n} {word if n == 1 else many or word + 's'}"
+
+
+def listed(items: Sequence[str]) -> str:
+    """Items in a sentence: "a", "a and b", "a, b and c"; "" for none.
+
+    >>> listed(["Sam", "Jo", "the person in a.jpg"])
+    'Sam, Jo and the person in a.jpg'
+    """
+    return " and ".join(filter(None, [", ".join(items[:-1]), *items[-1:]]))

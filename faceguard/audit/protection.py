@@ -94,6 +94,14 @@ class Gallery:
         return names, torch.stack(cents) if cents else torch.zeros(0, e.shape[1])
 
 
+def unmeasured_people(gallery: Gallery, faces: Sequence[AuditFace]) -> list[str]:
+    """The people of ``faces`` with no photo in ``gallery`` but their cloaked ones' to be
+    recognised by: their faces cannot be measured (:func:`protection_table` skips them)."""
+    others = {(p, photo) for p, photo in zip(gallery.people, gallery.photos, strict=True)}
+    return sorted({f.person for f in faces if f.person in gallery.people
+                   and not any(p == f.person and photo != f.photo for p, photo in others)})
+
+
 def audit_crop(photo: torch.Tensor, face: Face, ensemble: Ensemble,
                face_px: int = AUDIT_FACE_PX) -> tuple[torch.Tensor, np.ndarray]:
     """The face's region at recognition resolution: ((1, 3, h, w), landmarks (5, 2)).

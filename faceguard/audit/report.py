@@ -21,8 +21,9 @@ from faceguard.audit.defenses import defense_label
 from faceguard.audit.people import shown_names
 from faceguard.audit.run import AuditResult
 from faceguard.audit.verdict import TOP1_PEOPLE, protected_share, recognised_clean
+from faceguard.planning import UNNAMED
 from faceguard.settings import METHODS
-from faceguard.words import GIVE_GALLERY, figure_text, plural
+from faceguard.words import GIVE_GALLERY, figure_text, listed, plural
 
 
 def check_report_folder(outdir: Path, cloaked: Path) -> None:
@@ -300,13 +301,17 @@ def _named_people(result: AuditResult) -> list[str]:
 
 
 def _gallery_hint(result: AuditResult) -> str:
-    """How to add photos of the protected people (see
+    """How to add photos of the people whose faces could not be measured (see
     :func:`faceguard.audit.people.add_gallery`)."""
-    named = _named_people(result)
+    # a sub-folder of any name is taken as the person its faces show: FaceGuard's own name
+    # for someone ("the person to protect") is no name to give a folder
+    named = [n for n in _named_people(result) if n != UNNAMED]
     names = " or ".join(f'"{n}"' for n in named)
     whose = f": a sub-folder named {names}, or whose faces match theirs, is taken as them" \
         if named else ""
-    return f"Add clean photos of them {GIVE_GALLERY}, one sub-folder per person{whose}."
+    # "them" named no one: the people left unmeasured, as the audit calls them
+    return (f"Add other clean photos of {listed(result.unmeasured) or 'them'} {GIVE_GALLERY}, "
+            f"one sub-folder per person{whose}.")
 
 
 def _protected(result: AuditResult) -> str:

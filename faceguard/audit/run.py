@@ -34,6 +34,7 @@ from faceguard.audit.protection import (
     examples,
     not_made_on,
     protection_table,
+    unmeasured_people,
 )
 from faceguard.audit.verdict import TOP1_PEOPLE, AuditVerdict, audit_verdict
 from faceguard.detect import Face, FaceDetector
@@ -108,6 +109,8 @@ class AuditResult:
     cloak_models: list[str] = field(default_factory=list)
     cloak_settings: dict = field(default_factory=dict)
     protected_people: list[str] = field(default_factory=list)  # as the user named them
+    # people whose faces could not be measured: no other photo of them to be recognised by
+    unmeasured: list[str] = field(default_factory=list)
     models: list[dict] = field(default_factory=list)
     faces: int = 0
     photos: int = 0
@@ -293,6 +296,7 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
                                               [*references, *(p.original for p in pairs)])
     result.faces = len(faces)
     result.people = len(set(gallery.people))
+    result.unmeasured = unmeasured_people(gallery, faces)
     if result.people < TOP1_PEOPLE:  # nearest among a few people says little
         known = ("Only one person is known" if result.people < 2 else
                  f"Only {result.people} people are known, under {TOP1_PEOPLE}")

@@ -244,3 +244,19 @@ def test_what_a_gallery_folder_holds_but_the_audit_cannot_use_is_said(tmp_path, 
     assert 'The known people\'s "nobody" holds no face found: not used.' in notes
     assert [e.note for e in events if e.note] == notes  # said as they come too
     assert gallery.photos[-1] == str(alice[0])  # the copy, keyed as the original
+
+
+def test_the_people_left_unmeasured_are_those_with_no_other_photo():
+    """A face is measured against its person's photos other than its own; the people
+    with none are named, so that the hint says whom to add photos of."""
+    from faceguard.audit.protection import AuditFace, unmeasured_people
+
+    gallery = Gallery()
+    for person, photo in (("Sam", "a.jpg"), ("Sam", "b.jpg"), ("Jo", "c.jpg"),
+                          ("the person in d.jpg", "d.jpg"), ("the person in d.jpg", "d.jpg")):
+        gallery.add(person, photo, {"dlib": torch.zeros(4)})
+    crop = torch.zeros(1, 3, 8, 8)
+    faces = [AuditFace(person, photo, crop, crop, None) for person, photo in
+             (("Sam", "a.jpg"), ("Jo", "c.jpg"), ("the person in d.jpg", "d.jpg"),
+              ("unknown", "e.jpg"))]
+    assert unmeasured_people(gallery, faces) == ["Jo", "the person in d.jpg"]

@@ -54,22 +54,26 @@ def test_a_recognizer_it_was_not_made_on_gets_its_own_line():
 
 
 def test_unmeasured_faces_say_how_to_add_a_gallery():
-    """The hint names the folder the protected person is found under (or by their faces),
-    or asks for one per person when the cloak run named nobody."""
+    """The hint names whom photos are missing of ("them" named no one), and the folder the
+    protected person is found under (or by their faces); a sub-folder of any name is taken
+    as the person its faces show, so FaceGuard's own names are no folder names to give."""
     unmeasured = _row("none", 0.0) | {"faces": 0}
-    named = summary(_result([unmeasured], protected_people=["the person to protect"]))
+    named = summary(_result([unmeasured], protected_people=["Sam"], unmeasured=["Sam"]))
     assert named == ["No protected face could be measured: each person needs another photo "
-                     "to be recognised by. Add clean photos of them (--gallery DIR; in the app, "
-                     'Known people), one sub-folder per person: a sub-folder named "the '
-                     'person to protect", or whose faces match theirs, is taken as them.']
-    unnamed = summary(_result([unmeasured], protected_people=["self"]))
-    assert unnamed[0].endswith("in the app, Known people), one sub-folder per person.")
-    some = summary(_result([_row("none", 1.0) | {"faces": 2}], protected_people=["Sam", "Jo"]))
+                     "to be recognised by. Add other clean photos of Sam (--gallery DIR; in the "
+                     'app, Known people), one sub-folder per person: a sub-folder named "Sam", '
+                     "or whose faces match theirs, is taken as them."]
+    for own_name in ("self", "the person to protect"):
+        unnamed = summary(_result([unmeasured], protected_people=[own_name]))
+        assert unnamed[0].endswith("photos of them (--gallery DIR; in the app, Known people), "
+                                   "one sub-folder per person.")
+    some = summary(_result([_row("none", 1.0) | {"faces": 2}], protected_people=["Sam", "Jo"],
+                           unmeasured=["Jo", "the person in b.jpg"]))
     assert some[0] == ("Measured on 2 of 4 cloaked faces: a face can only be tested when its "
-                       "person has another photo to be recognised by. Add clean photos of "
-                       "them (--gallery DIR; in the app, Known people), one sub-folder per "
-                       'person: a sub-folder named "Sam" or "Jo", or whose faces match '
-                       "theirs, is taken as them.")
+                       "person has another photo to be recognised by. Add other clean photos "
+                       "of Jo and the person in b.jpg (--gallery DIR; in the app, Known "
+                       'people), one sub-folder per person: a sub-folder named "Sam" or "Jo", '
+                       "or whose faces match theirs, is taken as them.")
 
 
 def test_detection_sentence_uses_the_plain_detector_name():
