@@ -91,7 +91,7 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
     photo of the run has the same name less its suffix (:func:`output_path`).
     ``replaceable``: earlier runs' outputs, which ``--resume`` may write over (a file
     FaceGuard did not write never is, without ``--overwrite``)."""
-    from faceguard.cloak.photo import cloak_face, keep_faces_visible, mask_face
+    from faceguard.cloak.photo import cloak_face, keep_faces_visible, mask_face, reached_by_others
     from faceguard.cloak.recipe import make_cloak
 
     started = time.perf_counter()
@@ -156,8 +156,11 @@ def cloak_photo(photo: Photo, rel: Path, scanned: PhotoFaces, owners: list[int |
             report.distance_before |= _distances(unseen.ensemble, clean, others[j])
     written, looks = photo, {}
     if protected:
-        keep_faces_visible(original, image, [scanned.faces[j] for j in centroids],
-                           regions, s.floor, s.delta_e, saved)  # into ``cloaked``
+        cloaked_faces = [scanned.faces[j] for j in centroids]
+        keep_faces_visible(original, image, cloaked_faces, regions, s.floor, s.delta_e,
+                           saved)  # into ``cloaked``
+        for i in reached_by_others(cloaked_faces, regions, photo.size):
+            seen[list(centroids)[i]] = None  # its guard's score is not the photo's
         del image, original
         _on_eight_bit_levels(cloaked, photo.pixels, [np.s_[y0:y1, x0:x1]
                                                      for x0, y0, x1, y1 in regions])

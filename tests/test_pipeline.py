@@ -702,6 +702,23 @@ def test_a_jpeg_file_keeps_the_floor_as_it_shows_the_face(astronaut, detector, l
     assert quality["ssimulacra2"] > quality["saved_ssimulacra2"]  # JPEG's loss, kept within
 
 
+def test_a_file_whose_compression_alone_breaks_the_floor_keeps_the_cloak_at_it(
+        astronaut, detector, load_model, tmp_path):
+    """JPEG at quality 30 takes the face below the floor of 88 by itself: the guard used to
+    scale the cloak down to nothing (and the run said "1 face cloaked"). The floor is
+    then the cloak's own, before saving, and the manifest says the file's score."""
+    root = tmp_path / "in"
+    root.mkdir()
+    Image.fromarray(astronaut).save(root / "a.png")
+    job = CloakJob(inputs=[root], outdir=tmp_path / "out", protect_all=True, format="jpeg",
+                   quality=30, settings=CloakSettings(models=("dlib",), steps=4, floor=88.0))
+    entry = [e for e in cloak_album(job, detector, _ensemble(load_model))
+             if e.stage == "cloaking" and not e.under_way][0].result
+    quality = entry["faces"][0]["quality"]
+    assert quality["ssimulacra2"] >= 88.0 and quality["linf"] > 0, quality
+    assert quality["saved_ssimulacra2"] < 80, quality
+
+
 def test_a_sixteen_bit_png_keeps_its_bits_and_its_measured_look(astronaut, detector,
                                                                  load_model, tmp_path):
     """Outside the faces nothing changes, to the 16th bit; the cloak is written on 8-bit

@@ -479,7 +479,7 @@ def test_faces_side_by_side_keep_their_limits_together(astronaut):
     region: each change kept its own face at the floor, so together they take the first
     face below it; keep_faces_visible brings both back, and nothing else moves."""
     from faceguard.cloak.budget import face_weight
-    from faceguard.cloak.photo import keep_faces_visible
+    from faceguard.cloak.photo import keep_faces_visible, reached_by_others
     from faceguard.detect import Face
     from faceguard.regions import face_region
 
@@ -504,6 +504,9 @@ def test_faces_side_by_side_keep_their_limits_together(astronaut):
                 for f in faces]
 
     assert min(scores(image)) < 74.8  # each alone kept 75: together they do not
+    # what each face's own guard scored is not what the photo shows of it
+    assert reached_by_others(faces, regions, (512, 512)) == [0, 1]
+    assert reached_by_others(faces, regions[:1] + [(400, 300, 500, 500)], (512, 512)) == []
     kept = keep_faces_visible(x, image, faces, regions, 75.0)
     assert all(75.0 <= s < 78 for s in scores(kept))
     x0, y0, x1, y1 = (min(r[0] for r in regions), min(r[1] for r in regions),

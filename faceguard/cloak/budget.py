@@ -6,8 +6,8 @@ seam), optionally shaped by local texture: more of the budget where the eye does
 see it (hair, beard, skin texture), less on flat smooth areas.
 
 :func:`keep_visible` is the last word on any cloak: it scales the change down until the
-face, rounded to 8 bits as it will be saved (and as a JPEG or WebP file shows it,
-:mod:`faceguard.io.lossy`), keeps its visibility floor and its colour limit.
+face, rounded to 8 bits as it will be saved, keeps its visibility floor (as a JPEG or
+WebP file shows it: :mod:`faceguard.io.lossy`) and its colour limit (before saving).
 """
 
 from __future__ import annotations
@@ -157,10 +157,12 @@ def visible_scale(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
     tried()
     with torch.no_grad():  # the original's side of the score, once for every try, and
         # only around the pixels the cloak changed (a large face's change covers ~70% of
-        # the face region scored: a scoring in 0.6 of the time, the same score)
-        ref = prepare(eight_bit(face_only).expand(-1, 3, -1, -1),
+        # the face region scored: a scoring in 0.6 of the time, the same score); a lossy
+        # file changes every pixel
+        ref = prepare(eight_bit(face_only).expand(-1, 3, -1, -1), None if saved else
                       changed_box(face_only, cloaked[..., face_in_part[0], face_in_part[1]]))
     kept: list[Seen] = []  # the last change that kept the floor, as scored
+    least = floor + (saved.margin if saved else 0.0)  # the score that keeps the floor
 
     def seen(a: float) -> float:
         tried()
@@ -170,31 +172,37 @@ def visible_scale(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
         x = x[..., face_in_part[0], face_in_part[1]].expand(-1, 3, -1, -1)
         with torch.no_grad():
             s = float(ssimulacra2(ref, x))
-        if s >= floor:
+        if s >= least:
             kept[:] = [Seen(box, x[0].permute(1, 2, 0).cpu().numpy(), s)]
         return s
 
     s_hi = seen(1.0)
-    if s_hi >= floor:
+    if s_hi >= least:
         return top, kept[0]
-    lo, s_lo, hi = 0.0, 100.0, 1.0
+    # the score without the cloak: 100, or what the file's compression alone leaves
+    ceiling = 100.0 if saved is None else seen(0.0)
+    if ceiling < least:  # the compression alone takes the face below the floor: then the
+        # floor is the cloak's own, before saving (the manifest says the file's score)
+        return visible_scale(original, cloaked, floor, (x0 - gx0, y0 - gy0, x1 - gx0, y1 - gy0),
+                             colour, on_try, tries, tolerance)
+    lo, s_lo, hi = 0.0, ceiling, 1.0
     for _ in range(tries):
-        # 100 - score grows about as a^p (SSIMULACRA2 ends by raising its error sum to
-        # the power 0.63): solving that model for the floor (plus half the tolerance)
+        # ceiling - score grows about as a^p (SSIMULACRA2 ends by raising its error sum
+        # to the power 0.63): solving that model for the floor (plus half the tolerance)
         # finds it in 1-2 scorings where halving takes 7, and a large face costs seconds
         # per scoring. The guess stays inside the bracket, so the bracket always shrinks.
         p = 0.63
-        if 0 < lo and s_lo < 100 and s_hi < s_lo:
-            p = math.log((100 - s_hi) / (100 - s_lo)) / math.log(hi / lo)
-        target = min(floor + tolerance / 2, 99.99)
-        mid = hi * ((100 - target) / max(100 - s_hi, 1e-9)) ** (1 / max(p, 0.1))
+        if 0 < lo and s_lo < ceiling and s_hi < s_lo:
+            p = math.log((ceiling - s_hi) / (ceiling - s_lo)) / math.log(hi / lo)
+        target = min(least + tolerance / 2, ceiling - 0.01)
+        mid = hi * ((ceiling - target) / max(ceiling - s_hi, 1e-9)) ** (1 / max(p, 0.1))
         mid = min(max(mid, lo + (hi - lo) / 16), hi - (hi - lo) / 16)
         s = seen(mid)
-        if s < floor:
+        if s < least:
             hi, s_hi = mid, s
         else:
             lo, s_lo = mid, s
-            if s - floor < tolerance:
+            if s - least < tolerance:
                 break
     return lo * top, kept[0] if kept else None
 

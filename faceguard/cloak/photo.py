@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from faceguard.io.lossy import Lossy
 
 __all__ = ["WORK_PX", "FaceCrop", "cloak_face", "crop_face", "face_in", "keep_faces_visible",
-           "mask_face", "paste", "working_view"]
+           "mask_face", "paste", "reached_by_others", "working_view"]
 
 #: faces wider than this (pixels) are optimised at a scale where they are this wide (336
 #: before: every per-pixel part of a step, the visibility penalty and the purification levers'
@@ -277,10 +277,8 @@ def keep_faces_visible(original: torch.Tensor, cloaked: torch.Tensor, faces: Seq
 
     h, w = original.shape[-2:]
     out = cloaked
-    for face in faces:
-        box = face_box(face.box, w, h)
-        if sum(_meet(box, r) for r in regions) < 2:
-            continue  # only its own cloak reaches it: already kept
+    for i in reached_by_others(faces, regions, (w, h)):  # else already kept by its own
+        box = face_box(faces[i].box, w, h)
         group = box
         while True:  # grow to every region that meets it, so each change is scaled whole
             grown = _union([group, *(r for r in regions if _meet(group, r))])
@@ -295,6 +293,17 @@ def keep_faces_visible(original: torch.Tensor, cloaked: torch.Tensor, faces: Seq
         if a < 1:
             out[..., y0:y1, x0:x1] = before + a * (after - before)
     return out
+
+
+def reached_by_others(faces: Sequence[Face], regions: Sequence[Region], size: tuple[int, int]
+                      ) -> list[int]:
+    """The positions of the ``faces`` whose measured region (in a photo of ``size`` (w,
+    h)) more than one of the cloaked ``regions`` reaches: another face's cloak adds to
+    theirs there, and what their own guard scored is not what the photo shows."""
+    from faceguard.visibility import face_box
+
+    return [i for i, face in enumerate(faces)
+            if sum(_meet(face_box(face.box, *size), r) for r in regions) >= 2]
 
 
 def _meet(a: Region, b: Region) -> bool:
