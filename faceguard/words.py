@@ -53,10 +53,13 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else many or word + 's'}"
 
 
-def listed(items: Sequence[str]) -> str:
-    """Items in a sentence: "a", "a and b", "a, b and c"; "" for none.
+def listed(items: Sequence[str], most: int = 4) -> str:
+    """Items in a sentence: "a", "a and b", "a, b and c"; "" for none; beyond ``most``,
+    the first few and how many others ("a, b, c and 12 others").
 
     >>> listed(["Sam", "Jo", "the person in a.jpg"])
     'Sam, Jo and the person in a.jpg'
     """
+    if len(items) > most:
+        items = [*items[:most - 1], f"{len(items) - most + 1} others"]
     return " and ".join(filter(None, [", ".join(items[:-1]), *items[-1:]]))

@@ -557,3 +557,37 @@ def test_the_audits_words_and_most_visible_face_are_the_files():
     assert in_words(face) == describe(74.71) == "faint at normal size, visible up close"
     other = {"ssimulacra2": 74.9}
     assert most_visible([other, face]) == face
+
+
+def test_the_guard_keeps_the_floor_in_a_jpeg_file_or_else_before_saving(astronaut):
+    """At quality 95 the face keeps the floor as the whole JPEG file shows it; at quality
+    30 the compression alone breaks it, and the floor is the cloak's own before saving
+    (the cloak was removed); either way what it saw is of the face box it was given."""
+    from faceguard.cloak.budget import visible_scale
+    from faceguard.io import Photo
+    from faceguard.io.lossy import lossy_saving
+
+    x = torch.from_numpy(astronaut / 255.0).permute(2, 0, 1)[None].float()
+    part = np.s_[..., 20:300, 100:360]  # a crop at (100, 20) in the photo
+    box = (60, 20, 200, 200)  # the face, in the crop's pixels
+    torch.manual_seed(0)
+    cloaked = x.clone()
+    cloaked[part] = (x[part] + 10 / 255 * torch.randn_like(x[part])).clamp(0, 1)
+    floor = 86.0
+    for quality in (95, 30):
+        saved = lossy_saving(Photo(pixels=astronaut / 255.0), "jpeg", quality)
+        a, seen = visible_scale(x[part], cloaked[part], floor, box, saved=saved,
+                                origin=(100, 20))
+        assert 0 < a < 1 and seen.box == box and seen.ssimulacra2 >= floor
+        kept = x + a * (cloaked - x)
+        file = io.BytesIO()
+        Image.fromarray((kept[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+                        ).save(file, "JPEG", quality=quality, subsampling=0)
+        shown = np.asarray(Image.open(file), dtype=np.float32) / 255
+        face = np.s_[20 + box[1]:20 + box[3], 100 + box[0]:100 + box[2]]
+        in_file = score(astronaut[face] / 255.0, shown[face])
+        if quality == 95:
+            assert in_file == pytest.approx(seen.ssimulacra2, abs=1e-3)
+        else:  # kept before saving; the file's own loss on top
+            before = (kept[0].permute(1, 2, 0).numpy() * 255).round() / 255
+            assert score(astronaut[face] / 255.0, before[face]) >= floor > in_file

@@ -7,7 +7,7 @@ import pytest
 from faceguard.audit.cloak_detection import DETECTORS
 from faceguard.audit.defenses import DEFENSES, defense_label
 from faceguard.settings import METHODS
-from faceguard.words import plural
+from faceguard.words import listed, plural
 
 
 @pytest.mark.parametrize(("n", "text"), [(0, "0 photos"), (1, "1 photo"), (2, "2 photos")])
@@ -38,3 +38,11 @@ def test_every_defense_detector_and_method_has_its_own_plain_name():
 def test_defense_label_reads_the_cli_syntax():
     assert defense_label("jpeg:quality=60") == "re-upload (JPEG), quality=60"
     assert defense_label("unknown") == "unknown"
+
+
+def test_listed_names_a_few_and_counts_the_rest():
+    assert listed([]) == "" and listed(["Sam"]) == "Sam"
+    assert listed(["Sam", "Jo"]) == "Sam and Jo"
+    assert listed(["Sam", "Jo", "Ann", "Bo"]) == "Sam, Jo, Ann and Bo"
+    many = [f"{k}.jpg" for k in range(15)]
+    assert listed(many) == "0.jpg, 1.jpg, 2.jpg and 12 others"

@@ -205,9 +205,10 @@ def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, galler
     them (their mean distance below the cut that groups the originals' own faces:
     :data:`faceguard.identity.SAME_PERSON_CUT`), is that person: its photos are added
     under their name, so that a gallery folder "Alice" holds the photos that recognise
-    "the person to protect"; a note says so. A person the audit has no name for (one of
-    ``made_up``, such as "the person in a.jpg") takes the folder's name instead, in
-    ``gallery`` (the caller renames their faces: the rows before are in the same order).
+    "Sam"; a note says so. A person FaceGuard named itself (one of ``made_up``, such as
+    "the person to protect" or "the person in a.jpg") takes the folder's name instead,
+    in ``gallery`` (the caller renames their faces: the rows before are in the same
+    order).
     A face that is an audited face's original
     itself (a chip ``faceguard people`` cut from it:
     :data:`faceguard.identity.SAME_FACE_CUT`) is kept under that photo, so that the face

@@ -95,11 +95,14 @@ class Gallery:
 
 
 def unmeasured_people(gallery: Gallery, faces: Sequence[AuditFace]) -> list[str]:
-    """The people of ``faces`` with no photo in ``gallery`` but their cloaked ones' to be
-    recognised by: their faces cannot be measured (:func:`protection_table` skips them)."""
-    others = {(p, photo) for p, photo in zip(gallery.people, gallery.photos, strict=True)}
-    return sorted({f.person for f in faces if f.person in gallery.people
-                   and not any(p == f.person and photo != f.photo for p, photo in others)})
+    """The people of ``faces`` whose gallery photos are only their cloaked ones': their
+    faces cannot be measured (:func:`protection_table` skips them). A face no clean face
+    was found for ("unknown") is no one to add photos of."""
+    photos: dict[str, set[str]] = {}
+    for person, photo in zip(gallery.people, gallery.photos, strict=True):
+        photos.setdefault(person, set()).add(photo)
+    return sorted({f.person for f in faces
+                   if f.person in photos and not photos[f.person] - {f.photo}})
 
 
 def audit_crop(photo: torch.Tensor, face: Face, ensemble: Ensemble,

@@ -292,6 +292,7 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
         renamed = dict(zip(called, gallery.people, strict=False))  # a folder's name lent
         for f in faces:
             f.person = renamed.get(f.person, f.person)
+        result.protected_people = [renamed.get(n, n) for n in result.protected_people]
         result.other_photos = holds_photos_of(gallery, job.gallery, {f.person for f in faces},
                                               [*references, *(p.original for p in pairs)])
     result.faces = len(faces)

@@ -131,11 +131,15 @@ def visible_scale(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
             CIEDE2000 units (what :func:`faceguard.visibility.measure_face` reports).
         on_try: called before each scoring (a large face takes seconds each): a point
             where a cancelled job stops.
-        tries: the most scorings after the first when the full change is too visible.
+        tries: the most scorings of the search, after the full change (and, with
+            ``saved``, the compression alone) scored too visible.
         saved: how the photo is saved, when that loses detail (JPEG, lossy WebP): the
             face is scored as the file will show it, its compression's loss included
             (the part around it cut on the format's block grid, which ``origin``, the
-            images' top-left (x, y) in the photo, places).
+            images' top-left (x, y) in the photo, places). Where the compression alone
+            leaves the face less than ``tolerance`` above the floor, no cloak could be
+            kept there: the floor is then the cloak's own, before saving (the caller
+            says the file's score).
     """
     from faceguard.visibility.differentiable import changed_box, prepare, ssimulacra2
 
@@ -163,6 +167,7 @@ def visible_scale(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
                       changed_box(face_only, cloaked[..., face_in_part[0], face_in_part[1]]))
     kept: list[Seen] = []  # the last change that kept the floor, as scored
     least = floor + (saved.margin if saved else 0.0)  # the score that keeps the floor
+    ceiling = 100.0  # the score without the cloak
 
     def seen(a: float) -> float:
         tried()
@@ -179,12 +184,14 @@ def visible_scale(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
     s_hi = seen(1.0)
     if s_hi >= least:
         return top, kept[0]
-    # the score without the cloak: 100, or what the file's compression alone leaves
-    ceiling = 100.0 if saved is None else seen(0.0)
-    if ceiling < least:  # the compression alone takes the face below the floor: then the
-        # floor is the cloak's own, before saving (the manifest says the file's score)
-        return visible_scale(original, cloaked, floor, (x0 - gx0, y0 - gy0, x1 - gx0, y1 - gy0),
-                             colour, on_try, tries, tolerance)
+    if saved is not None:
+        ceiling = seen(0.0)  # what the file's compression alone leaves
+        if ceiling < least + tolerance:  # no room for a cloak in the file: the floor is
+            saved, least, ceiling = None, floor, 100.0  # the cloak's own, before saving
+            kept.clear()
+            s_hi = seen(1.0)
+            if s_hi >= least:
+                return top, kept[0]
     lo, s_lo, hi = 0.0, ceiling, 1.0
     for _ in range(tries):
         # ceiling - score grows about as a^p (SSIMULACRA2 ends by raising its error sum

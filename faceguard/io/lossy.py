@@ -60,7 +60,9 @@ class Lossy:
                  size: tuple[int, int]) -> tuple[int, int, int, int]:
         """``box`` (x0, y0, x1, y1) in an image of ``size`` (w, h) that lies at ``origin``
         (x, y) in the photo, grown to the photo's block grid and clipped to the image:
-        cut there, the part is coded in the same blocks as in the file."""
+        cut there, the part is coded in the same blocks as in the file. Where the image
+        ends first (a face within a block of its crop's edge), that side is not on the
+        grid, and the part decodes close to the file's pixels, not to the bit."""
         g, (ox, oy), (w, h) = self.grid, origin, size
         x0, y0, x1, y1 = box
         return (max(0, x0 - (ox + x0) % g), max(0, y0 - (oy + y0) % g),
@@ -70,8 +72,9 @@ class Lossy:
 def lossy_saving(photo: Photo, format: str, quality: int) -> Lossy | None:
     """How :func:`faceguard.io.save_photo` writes ``photo`` in ``format`` (a user's choice,
     see :func:`faceguard.io.output_format`) at ``quality``, when that loses detail; None
-    for a lossless file, and where the writer first changes the pixels (alpha put on
-    white, a grey profile's tones, CMYK): the guard then scores the pixels themselves."""
+    for a lossless file, and where what is seen is not the pixels as coded (alpha put on
+    white, a grey profile's tones, CMYK): the guard then scores the pixels themselves,
+    and the manifest says the file's score as a viewer shows it."""
     fmt = output_format(photo, format)
     mode = _target_mode(photo, fmt)
     if (fmt not in ("JPEG", "WEBP") or mode not in ("RGB", "L") or photo.alpha is not None

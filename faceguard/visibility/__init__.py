@@ -240,7 +240,8 @@ class FaceLook:
         self.original = original
         self.face = _rgb(original[self.region])
         self._scorer: Callable[[np.ndarray], float] | None = None  # made when first needed
-        # regions scored, in float32 (the scorer sees nothing finer): the guard's, the last
+        # regions scored, in float32 (the scorer sees nothing finer): the guard's (or the
+        # first scored), and the last
         self._known: list[tuple[np.ndarray, float]] = []
         # the guard scored against the original rounded to 8 bits: the same only if it is
         if (seen is not None and seen.box == (x0, y0, x1, y1)

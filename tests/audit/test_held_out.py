@@ -156,3 +156,4 @@ def test_a_known_people_folder_names_the_person_the_cloak_run_did_not(
     assert ('The known people\'s "Ann" show the person to protect (their clean faces match), '
             "who is called Ann in this audit." in result.notes), result.notes
     assert {r["least_person"] for r in result.protection} == {"Ann"}
+    assert result.protected_people == ["Ann"]  # the report's "Protected: Ann."
