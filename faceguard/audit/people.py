@@ -208,13 +208,11 @@ def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, galler
     "Sam"; a note says so. A person FaceGuard named itself (one of ``made_up``, such as
     "the person to protect" or "the person in a.jpg") takes the folder's name instead,
     in ``gallery`` (the caller renames their faces: the rows before are in the same
-    order).
-    A face that is an audited face's original
-    itself (a chip ``faceguard people`` cut from it:
-    :data:`faceguard.identity.SAME_FACE_CUT`) is kept under that photo, so that the face
-    is never measured against its own clean copy. ``notes`` gets those notes and what was
-    not used, also yielded as events' notes; a photo that cannot be read is an event's
-    error.
+    order). A face that is an audited face's original itself (a chip ``faceguard
+    people`` cut from it: :data:`faceguard.identity.SAME_FACE_CUT`) is kept under that
+    photo, so that the face is never measured against its own clean copy. ``notes`` gets
+    those notes and what was not used, also yielded as events' notes; a photo that cannot
+    be read is an event's error.
     """
     from faceguard.album import detect_photos, gallery_folders
     from faceguard.identity import SAME_FACE_CUT, SAME_PERSON_CUT, likeliest_face, pair_distances
