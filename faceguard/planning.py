@@ -9,6 +9,7 @@ universal masks).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -176,6 +177,13 @@ def _fit_mask(s: CloakSettings, ensemble: Ensemble, person: Person, index: int,
 
 #: the name of a person given as photos, not as a folder
 UNNAMED = "the person to protect"
+
+
+def named_by_faceguard(name: str) -> bool:
+    """Whether a protected person's name is one FaceGuard gave, not the user:
+    :data:`UNNAMED`, or "person 2" of the app and ``faceguard people``'s "person-2" folders
+    (:func:`faceguard.album.group_people`), however deep."""
+    return name == UNNAMED or re.fullmatch(r"(.*/)?person[ -]\d+", name) is not None
 
 
 def reference_groups(protect: Sequence[Path]) -> list[tuple[str, list[Path]]]:

@@ -256,3 +256,20 @@ def test_the_held_out_check_alone_never_makes_a_cloak_protected():
     v = audit_verdict([_row("none", "dlib", 1.0), check])
     assert v.not_made_on == (1, 1) and v.check_faces == 5
     assert v.status == "unchecked" and "at best an upper bound" in v.words()
+
+
+def test_an_audit_that_measured_no_face_says_why_and_whom_to_add():
+    """With no other photo of anyone, the verdict read "No recognizer the cloak was made on
+    was checked", though dlib ran: it had nothing to match the faces against."""
+    from faceguard.audit.verdict import audit_verdict
+
+    rows = [dict(_row("none", m, 0.0), faces=0) for m in ("dlib", "faceres")]
+    v = audit_verdict(rows, unmeasured=["Ann", "the person in b.jpg"])
+    assert v.status == "unmeasured"
+    assert v.words() == ("Not measured. No face could be measured: a face is measured against "
+                         "other photos of its person, and there are none of Ann and the "
+                         "person in b.jpg. Add some (--gallery DIR; in the app, Known people), "
+                         "one sub-folder per person.")
+    assert audit_verdict(rows).words().startswith("Not measured. No recognizer")  # no names
+    measured = [_row("none", "dlib", 1.0, held_out=True)]  # one measured: not said
+    assert audit_verdict(measured, unmeasured=["Ann"]).unmeasured == ()

@@ -46,3 +46,12 @@ def test_listed_names_a_few_and_counts_the_rest():
     assert listed(["Sam", "Jo", "Ann", "Bo"]) == "Sam, Jo, Ann and Bo"
     many = [f"{k}.jpg" for k in range(15)]
     assert listed(many) == "0.jpg, 1.jpg, 2.jpg and 12 others"
+
+
+def test_the_names_faceguard_gives_people_are_told_from_the_users():
+    from faceguard.planning import named_by_faceguard
+
+    for name in ("the person to protect", "person 2", "person-12", "album/person-1"):
+        assert named_by_faceguard(name), name
+    for name in ("Ann", "person", "personal-1", "Ann/person-1x", "the person in a.jpg"):
+        assert not named_by_faceguard(name), name

@@ -273,7 +273,7 @@ def add_gallery(folder: Path, detector: FaceDetector, ensemble: Ensemble, galler
             elif name not in known and match is not None and distance[match] < SAME_PERSON_CUT:
                 person = match
                 said.append(f'The known people\'s "{name}" are taken as photos of {match} '
-                            "(as the audited photos call them): their clean faces match.")
+                            "(as this audit calls them): their clean faces match.")
         for photo, embeddings in found:
             gallery.add(person, photo, embeddings)
         yield Event(k, len(subs), "reading gallery", folder / name)

@@ -21,7 +21,7 @@ from faceguard.audit.defenses import defense_label
 from faceguard.audit.people import shown_names
 from faceguard.audit.run import AuditResult
 from faceguard.audit.verdict import TOP1_PEOPLE, protected_share, recognised_clean
-from faceguard.planning import UNNAMED
+from faceguard.planning import named_by_faceguard
 from faceguard.settings import METHODS
 from faceguard.words import GIVE_GALLERY, figure_text, listed, plural
 
@@ -304,9 +304,11 @@ def _gallery_hint(result: AuditResult) -> str:
     """How to add photos of the people whose faces could not be measured (see
     :func:`faceguard.audit.people.add_gallery`)."""
     # a sub-folder of any name is taken as the person its faces show: FaceGuard's own name
-    # for someone ("the person to protect") is no name to give a folder
-    named = [n for n in _named_people(result) if n != UNNAMED]
-    names = " or ".join(f'"{n}"' for n in named)
+    # for someone ("the person to protect") is no name to give a folder, nor is the name
+    # of someone measured already
+    named = [n for n in _named_people(result) if not named_by_faceguard(n)
+             and (n in result.unmeasured or not result.unmeasured)]
+    names = " or ".join(f'"{n}"' for n in named[:4])
     whose = f": a sub-folder named {names}, or whose faces match theirs, is taken as them" \
         if named else ""
     # "them" named no one: the people left unmeasured, as the audit calls them

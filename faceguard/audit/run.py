@@ -48,7 +48,7 @@ from faceguard.io import (
     tensor_view,
 )
 from faceguard.models.ensemble import Ensemble
-from faceguard.planning import UNNAMED
+from faceguard.planning import named_by_faceguard
 from faceguard.progress import Event
 from faceguard.visibility import measure_face, most_visible
 from faceguard.words import GIVE_GALLERY, plural
@@ -124,7 +124,7 @@ class AuditResult:
     def verdict(self) -> AuditVerdict:
         """The verdict in plain words (:func:`faceguard.audit.verdict.audit_verdict`)."""
         return audit_verdict(self.protection + self.held_out_check, self.visibility,
-                             self.people, self.other_photos)
+                             self.people, self.other_photos, self.unmeasured)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -282,9 +282,9 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
                            else None)
     if job.gallery is not None:
         called = list(gallery.people)
-        # names FaceGuard gave ("the person in a.jpg", "the person to protect") give way
-        # to a Known people folder's
-        made_up = set(called) - (set(names) - {UNNAMED})
+        # names FaceGuard gave ("the person in a.jpg", "the person to protect", "person-1")
+        # give way to a Known people folder's
+        made_up = {n for n in called if n not in names or named_by_faceguard(n)}
         for event in add_gallery(job.gallery, detector, ensemble, gallery, result.notes,
                                  made_up):
             result.errors += [event.error] if event.error else []

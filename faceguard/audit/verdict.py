@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from faceguard.visibility import in_words
-from faceguard.words import GIVE_GALLERY, plural
+from faceguard.words import GIVE_GALLERY, listed, plural
 
 #: an audited recognizer counts as fooled when it misses at least this share of the
 #: faces it recognised without the cloak (with fewer than 10 of them: every one)
@@ -62,6 +62,8 @@ class AuditVerdict:
             :func:`protected_share`); 0 when it was judged by its match threshold alone.
         unrecognised: faces were measured, but no recognizer recognised one even without
             the cloak (the person has no other photo to be recognised by).
+        unmeasured: when no face could be measured at all (no other photo of its person
+            to measure it against), whom other photos are missing of; () otherwise.
         other_photos: the faces were measured against photos of their person the cloak did
             not know (a Known people folder's); only against those it moved away from, it
             fares far better (100% against 0% on two people), and is never "protected".
@@ -82,6 +84,7 @@ class AuditVerdict:
     among: int = 0
     unknown: tuple[int, int] = (0, 0)
     unrecognised: bool = False
+    unmeasured: tuple[str, ...] = ()
     other_photos: bool = True
     left_out: str = ""
     still_matched: str = ""
@@ -116,6 +119,10 @@ class AuditVerdict:
         size, faint up close (like JPEG quality 91)."."""
         n, total = self.made_on
         m, others = self.not_made_on
+        if self.unmeasured and self.status == "unmeasured":  # "none checked" said nothing
+            return ("No face could be measured: a face is measured against other photos of "
+                    f"its person, and there are none of {listed(self.unmeasured)}. Add some "
+                    f"{GIVE_GALLERY}, one sub-folder per person.")
         if self.unrecognised and self.status == "unmeasured":
             return ("No recognizer recognised the faces even without the cloak, so what the "
                     "cloak does could not be measured: they need other photos of the person "
@@ -182,7 +189,8 @@ class AuditVerdict:
                 "reupload": list(self.reupload),
                 "cleanup": list(self.cleanup), "visibility": self.visibility,
                 "check_faces": self.check_faces, "among": self.among,
-                "unrecognised": self.unrecognised, "other_photos": self.other_photos,
+                "unrecognised": self.unrecognised, "unmeasured": list(self.unmeasured),
+                "other_photos": self.other_photos,
                 "left_out": self.left_out, "still_matched": self.still_matched}
 
 
@@ -203,7 +211,8 @@ def _least_person(row: Mapping) -> float:
 
 
 def audit_verdict(rows: Sequence[Mapping], visibility: dict | None = None,
-                  people: int = 0, other_photos: bool = True) -> AuditVerdict:
+                  people: int = 0, other_photos: bool = True,
+                  unmeasured: Sequence[str] = ()) -> AuditVerdict:
     """The verdict of an audit's protection rows (``AuditResult.protection``).
 
     Args:
@@ -214,6 +223,7 @@ def audit_verdict(rows: Sequence[Mapping], visibility: dict | None = None,
         visibility: the most visible face's figures (see :class:`AuditVerdict`).
         people: how many people the audit knew (its gallery's).
         other_photos: see :class:`AuditVerdict`.
+        unmeasured: the people whose faces could not be measured (said when none was).
     """
     from faceguard.audit.defenses import defense_kind
 
@@ -257,6 +267,7 @@ def audit_verdict(rows: Sequence[Mapping], visibility: dict | None = None,
                         among=people if people >= TOP1_PEOPLE and any(
                             r["protected_top1"] is not None for r in rows) else 0,
                         unrecognised=bool(measured) and not rows,
+                        unmeasured=() if measured else tuple(unmeasured),
                         other_photos=other_photos,
                         left_out=(f"{left['least_person']} is still recognised by "
                                   f"{left['model']} ({left['least_person_protected']:.0%} of "

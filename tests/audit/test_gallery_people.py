@@ -43,7 +43,7 @@ def test_a_gallery_folder_of_a_known_person_is_taken_as_them(tmp_path, album_by_
     with torch.no_grad():
         list(add_gallery(tmp_path, detector, ensemble, gallery, notes))
     assert notes == ['The known people\'s "Alice" are taken as photos of the person to protect '
-                     "(as the audited photos call them): their clean faces match."]
+                     "(as this audit calls them): their clean faces match."]
     assert gallery.people.count("the person to protect") == 3
     assert gallery.people.count("Bob") == 2 and "Alice" not in gallery.people
 
@@ -71,8 +71,8 @@ def test_a_known_persons_folder_lends_its_name_to_someone_the_audit_could_not_na
     assert gallery.people.count("Alice") == 3 and gallery.people.count("Sam") == 3
     assert notes == ['The known people\'s "Alice" show the person in a.jpg (their clean faces '
                      "match), who is called Alice in this audit.",
-                     'The known people\'s "Samuel" are taken as photos of Sam (as the audited '
-                     "photos call them): their clean faces match."]
+                     'The known people\'s "Samuel" are taken as photos of Sam (as this audit '
+                     "calls them): their clean faces match."]
 
 
 def test_a_folder_with_a_protected_persons_name_but_not_their_face_is_someone_else(

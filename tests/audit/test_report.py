@@ -72,8 +72,8 @@ def test_unmeasured_faces_say_how_to_add_a_gallery():
     assert some[0] == ("Measured on 2 of 4 cloaked faces: a face can only be tested when its "
                        "person has another photo to be recognised by. Add other clean photos "
                        "of Jo and the person in b.jpg (--gallery DIR; in the app, Known "
-                       'people), one sub-folder per person: a sub-folder named "Sam" or "Jo", '
-                       "or whose faces match theirs, is taken as them.")
+                       'people), one sub-folder per person: a sub-folder named "Jo", or whose '
+                       "faces match theirs, is taken as them.")  # Sam is measured
 
 
 def test_detection_sentence_uses_the_plain_detector_name():
