@@ -282,8 +282,7 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
                            else None)
     if job.gallery is not None:
         called = list(gallery.people)
-        # names FaceGuard gave ("the person in a.jpg", "the person to protect", "person-1")
-        # give way to a Known people folder's
+        # FaceGuard's names ("the person in a.jpg", "person-1") give way to a folder's
         made_up = {n for n in called if n not in names or named_by_faceguard(n)}
         for event in add_gallery(job.gallery, detector, ensemble, gallery, result.notes,
                                  made_up):
