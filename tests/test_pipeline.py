@@ -650,9 +650,9 @@ def test_the_manifest_reuses_the_guards_score_of_the_kept_face(astronaut, detect
 
     seen = FaceLook._seen
 
-    def spy_seen(self, face):
+    def spy_seen(self, face, between=None):
         scored.append(face.copy())
-        return seen(self, face)
+        return seen(self, face, between)
 
     monkeypatch.setattr("faceguard.cloak.photo.keep_visible", spy_keep)
     monkeypatch.setattr(FaceLook, "_seen", spy_seen)

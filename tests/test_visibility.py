@@ -320,6 +320,27 @@ def test_measuring_a_face_can_be_stopped_between_its_scorings(astronaut):
         FaceLook(original, box).cloak(cloaked, on_step=stop)
 
 
+def test_a_scoring_can_be_stopped_between_its_scales(astronaut):
+    """One scoring of a 14 MP photo's face takes about 2 s, and Cancel waited it out (2.2 s
+    from the click): each scale after the first is a point where a job stops."""
+    from faceguard.progress import Cancelled
+
+    x = torch.from_numpy(astronaut / 255.0).permute(2, 0, 1)[None].float()
+    y = (x + 0.02).clamp(0, 1)
+    calls = []
+    assert float(ssimulacra2(x, y, between=lambda: calls.append(1))) == pytest.approx(
+        float(ssimulacra2(x, y)))
+    assert len(calls) == 5  # six scales at 512 px
+
+    def stop():
+        raise Cancelled
+
+    with pytest.raises(Cancelled):
+        ssimulacra2(x, y, between=stop)
+    with pytest.raises(Cancelled):  # the original's side too: as long again
+        prepare(x, between=stop)
+
+
 def _jpeg_file(image: np.ndarray, quality: int) -> io.BytesIO:
     f = io.BytesIO()
     Image.fromarray((image * 255 + 0.5).astype(np.uint8)).save(f, "JPEG", quality=quality)

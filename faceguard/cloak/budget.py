@@ -129,8 +129,8 @@ def visible_scale(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
         face: (x0, y0, x1, y1) the region scored, in these pixels; all of it if None.
         colour: the most the face's colour may change at its 95th percentile, in
             CIEDE2000 units (what :func:`faceguard.visibility.measure_face` reports).
-        on_try: called before each scoring (a large face takes seconds each): a point
-            where a cancelled job stops.
+        on_try: called before each scoring and between its scales (a large face takes
+            seconds a scoring): a point where a cancelled job stops.
         tries: the most scorings of the search, after the full change (and, with
             ``saved``, the compression alone) scored too visible.
         saved: how the photo is saved, when that loses detail (JPEG, lossy WebP): the
@@ -164,7 +164,8 @@ def visible_scale(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
         # the face region scored: a scoring in 0.6 of the time, the same score); a lossy
         # file changes every pixel
         ref = prepare(eight_bit(face_only).expand(-1, 3, -1, -1), None if saved else
-                      changed_box(face_only, cloaked[..., face_in_part[0], face_in_part[1]]))
+                      changed_box(face_only, cloaked[..., face_in_part[0], face_in_part[1]]),
+                      between=tried)
     kept: list[Seen] = []  # the last change that kept the floor, as scored
     least = floor + (saved.margin if saved else 0.0)  # the score that keeps the floor
     ceiling = 100.0  # the score without the cloak
@@ -176,7 +177,7 @@ def visible_scale(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
             x = _as_saved(x, saved)
         x = x[..., face_in_part[0], face_in_part[1]].expand(-1, 3, -1, -1)
         with torch.no_grad():
-            s = float(ssimulacra2(ref, x))
+            s = float(ssimulacra2(ref, x, between=tried))
         if s >= least:
             kept[:] = [Seen(box, x[0].permute(1, 2, 0).cpu().numpy(), s)]
         return s

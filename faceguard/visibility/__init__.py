@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -68,21 +69,24 @@ def _tensor(image: np.ndarray):
     return t.permute(2, 0, 1)[None].expand(1, 3, -1, -1).to(pick_device())
 
 
-def scorer(original: np.ndarray) -> Callable[[np.ndarray], float]:
+def scorer(original: np.ndarray, between: Callable[[], None] | None = None
+           ) -> Callable[..., float]:
     """SSIMULACRA2 against ``original`` ((H, W, 3) in [0, 1]) as a function of the other
-    image: the original's side is computed once for all the images it scores."""
+    image (and ``between``, see :func:`~faceguard.visibility.differentiable.ssimulacra2`):
+    the original's side is computed once for all the images it scores (``between`` is
+    called between its scales too)."""
     import torch
 
     from faceguard.visibility.differentiable import prepare, ssimulacra2
 
     with torch.no_grad():
-        ref = prepare(_tensor(original))
+        ref = prepare(_tensor(original), between=between)
 
-    def seen(other: np.ndarray) -> float:
+    def seen(other: np.ndarray, between: Callable[[], None] | None = None) -> float:
         if np.array_equal(original, other):
             return 100.0
         with torch.no_grad():
-            return float(ssimulacra2(ref, _tensor(other)))
+            return float(ssimulacra2(ref, _tensor(other), between=between))
 
     return seen
 
@@ -248,22 +252,24 @@ class FaceLook:
                 and np.array_equal(np.round(self.face * 255) / 255, self.face)):
             self._known.append((seen.pixels, seen.ssimulacra2))
 
-    def ssimulacra2(self, other: np.ndarray) -> float | None:
+    def ssimulacra2(self, other: np.ndarray, between: Callable[[], None] | None = None
+                    ) -> float | None:
         """SSIMULACRA2 of ``other``'s face region (a photo like the original); None
-        when the region is under 8 pixels."""
+        when the region is under 8 pixels. ``between``: called between its scales."""
         if min(self.face.shape[:2]) < 8:
             return None
         b = np.array(_rgb(other[self.region]), dtype=np.float32)  # a copy: ``other`` may change
         for pixels, score in self._known:
             if np.array_equal(pixels, b):
                 return score  # e.g. a lossless save of the measured cloak
-        self._known = [*self._known[:1], (b, self._seen(b))][-2:]
+        self._known = [*self._known[:1], (b, self._seen(b, between))][-2:]
         return self._known[-1][1]
 
-    def _seen(self, other_face: np.ndarray) -> float:
+    def _seen(self, other_face: np.ndarray, between: Callable[[], None] | None = None
+              ) -> float:
         if self._scorer is None:
-            self._scorer = scorer(self.face)
-        return self._scorer(other_face)
+            self._scorer = scorer(self.face, between)
+        return self._scorer(other_face, between)
 
     def cloak(self, cloaked: np.ndarray, jpeg: bool = True,
               on_step: Callable[[int, int], None] | None = None) -> dict[str, float]:
@@ -271,19 +277,21 @@ class FaceLook:
         ``jpeg_equivalent`` (when ``jpeg``), ``ciede2000_mean`` and ``ciede2000_p95``
         over the region, and, for continuity, ``linf`` (grey levels), ``psnr`` (dB)
         and ``ssim`` (grey) of the face box. ``on_step(0, 1)`` is called before each
-        scoring and before the colour measure (seconds each on a huge face): points where
-        a cancelled job stops."""
+        scoring, between its scales, and before the colour measure (seconds each on a
+        huge face): points where a cancelled job stops."""
         import torch
 
         from faceguard.visibility.colour import face_change
 
+        stop = None if on_step is None else partial(on_step, 0, 1)  # a scoring takes seconds
+
         def scored(face: np.ndarray) -> float:
-            if on_step is not None:
-                on_step(0, 1)
-            return self._seen(face)
+            if stop is not None:
+                stop()
+            return self._seen(face, stop)
 
         out: dict[str, float] = {}
-        s = self.ssimulacra2(cloaked)
+        s = self.ssimulacra2(cloaked, stop)
         if s is not None:
             out["ssimulacra2"] = round(s, 2)
             if jpeg:
