@@ -339,6 +339,8 @@ RECIPES = {
     **{f"perceptual-balanced+{lever}": {"method": "perceptual", "transfer": [lever]}
        for lever in TRANSFER_LEVERS},
     "pgd-balanced": {"method": "pgd"},
+    # momentum (Dong et al., CVPR 2018), which the app offers as the method that transfers
+    "mifgsm-balanced": {"method": "mifgsm"},
     # a person's universal mask from their reference photos, alone (DeepFool, signed
     # SGD) and as the warm start of 10 steps of the default (the speed issue's album path)
     "universal-balanced": {"method": "universal"},

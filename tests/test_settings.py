@@ -3,6 +3,9 @@ choices, with the core's defaults."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from faceguard.cli import build_parser
@@ -12,7 +15,9 @@ from faceguard.settings import (
     DEFAULT_METHOD,
     DEFAULT_PRESET,
     DEFAULT_QUALITY,
+    MEASURED_PROTECTION,
     METHODS,
+    PERSON_MASK_MEASURED,
     PRESETS,
     build_settings,
     preset_values,
@@ -118,3 +123,38 @@ def test_the_album_path_takes_one_draw_per_step_unless_told(monkeypatch):
         planning.make_plan(build_settings(person_mask=15, eot_samples=told), None,
                            [Person("me")], [], [None], [[0]], lambda path: None)
         assert fitted[-1].method == "universal-sgd" and fitted[-1].eot_samples == draws
+
+
+# ----------------------------------------------------------------------------------------
+# The figures the CLI's help and the app quote are the benchmarks' own
+
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+MADE_ON = ("dlib", "mobileface", "faceres")
+
+
+def _turned(name: str, made_on: tuple[str, ...] = MADE_ON) -> dict[str, int]:
+    """recognizer -> % of the album faces it matched uncloaked that the cloak made on
+    ``made_on`` turned, at FAR 1%, in a protection_album.py result file."""
+    runs = json.loads((RESULTS / name).read_text())["results"]["runs"]
+    run = next(r for r in runs if tuple(r["models"]) == made_on)
+    return {m: round(100 * v["turned_far_0.01"]) for m, v in run["evasion"]["none"].items()}
+
+
+def _span(values: list[int]) -> str:
+    return f"{min(values)}-{max(values)}%"
+
+
+@pytest.mark.parametrize("preset, name", [("low", "protection-album-low-12-06.json"),
+                                          ("balanced", "protection-album-12-06-file-floor.json"),
+                                          ("high", "protection-album-high-12-06.json")])
+def test_quoted_protection_is_measured(preset: str, name: str) -> None:
+    turned = _turned(name)
+    assert MEASURED_PROTECTION[preset] == (_span([turned[m] for m in MADE_ON]),
+                                           _span([turned["sface"], turned["facenet"]]))
+
+
+def test_quoted_person_mask_is_measured() -> None:
+    mask = _turned("protection-album-person-mask15-12-06.json")
+    each = _turned("protection-album-12-06-file-floor.json")
+    assert " / ".join(str(mask[m]) for m in MADE_ON) in PERSON_MASK_MEASURED
+    assert " / ".join(str(each[m]) for m in MADE_ON) in PERSON_MASK_MEASURED
