@@ -6,7 +6,8 @@ steps of one probe (3 points on 35 probes); here every variant cloaks the same f
 each face's distance is kept, so a lever's effect shows on a dozen faces in minutes.
 
 - A variant is any :class:`faceguard.settings.CloakSettings` fields; with ``models`` the
-  cloak is made on those families only, and the others show how it transfers.
+  cloak is made on those families only, and the others show how it transfers. Every
+  installed family judges (SFace and FaceNet, which the default cloak never sees, too).
 - The first ``--people`` album people with 3+ photos, as in protection_album.py: their
   first 2 photos are the references, the rest are cloaked through the pipeline.
 - A face's distance is the recognizer's distance from the cloaked face to the mean of the
@@ -43,7 +44,7 @@ from protection_album import (  # noqa: E402
     ensemble_loader,
     read_pixels,
 )
-from protection_data import load_distractors, own_thresholds  # noqa: E402
+from protection_data import attacker_models, load_distractors, own_thresholds  # noqa: E402
 
 from faceguard.detect import FaceDetector  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
@@ -63,7 +64,8 @@ def main() -> None:
     variants = {name: json.loads(values) for name, values in args.variant or [("default", "{}")]}
 
     started = time.perf_counter()
-    detector, ensemble = FaceDetector(), Ensemble.load(DEFAULT_MODELS)
+    # judged by every installed family, as the protocol judges (SFace and FaceNet too)
+    detector, ensemble = FaceDetector(), Ensemble.load(attacker_models(DEFAULT_MODELS))
     clean, labels, paths = load_distractors(ensemble)
     far1 = {m: t[0.01] for m, t in own_thresholds(ensemble, clean, labels, "album").items()}
     people = dict(list(album_people(labels, paths).items())[:args.people])
