@@ -40,6 +40,9 @@ def test_a_signal_held_back_is_said_at_once_and_raised_after(handlers, monkeypat
         def write(self, text: str) -> int:
             raise BrokenPipeError
 
+    # a hang-up as a terminal sends it: under nohup (as a background CI run) SIGHUP comes
+    # in ignored, and a run keeps it so (the test above)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     stop_as_ctrl_c()
     monkeypatch.setattr(sys, "stderr", Closed())
     done = []
