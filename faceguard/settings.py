@@ -105,34 +105,6 @@ DEFAULT_TRANSFER = ("purify",)
 LOOKS = {"low": {"floor": 85.0, "delta_e": 2.0},
          "balanced": {"floor": 75.0, "delta_e": 3.0},
          "high": {"floor": 65.0, "delta_e": 4.0}}
-#: preset -> how visible its cloak measured, as a JPEG quality that changes the face as
-#: much (benchmarks/results/visibility-per-scale-quick.json, SSIMULACRA2 weighed per scale:
-#: the demo's astronaut, and the median of 8 album faces at balanced; with the reference's
-#: weighing, lenient on a face as small as hers, it read 100 / 95 / 65); measured with the
-#: default cloak, not promised
-MEASURED_LOOKS = {
-    "low": "measured like JPEG quality 90 on the demo face",
-    "balanced": "measured like JPEG quality 65 on the demo face and (median) on 8 album faces",
-    "high": "measured like JPEG quality 35 on the demo face",
-}
-#: preset -> how often its cloak kept the face from being matched: of 35 faces of the test
-#: album's press photos (10 people), the share of those each recognizer matched uncloaked
-#: that it no longer matches at its threshold for 1 false match in 100 (calibrated on the
-#: album's clean pairs), a cloaked photo searched among clean ones
-#: (benchmarks/results/protection-album-low-12-06.json, -12-06-file-floor, -high-12-06:
-#: dlib / mobileface / faceres, which the default cloak is made on, then SFace and FaceNet,
-#: which it never saw, named apart: a range hid that the stronger, SFace, is hardly ever
-#: fooled); measured with the default cloak, not promised
-MEASURED_PROTECTION = {"low": ("9-30%", "3%", "21%"), "balanced": ("57-80%", "3%", "64%"),
-                       "high": ("83-94%", "14%", "86%")}
-
-
-def measured_protection(preset: str) -> str:
-    """:data:`MEASURED_PROTECTION` of ``preset`` in words."""
-    made_on, sface, facenet = MEASURED_PROTECTION[preset]
-    return (f"the recognizers it was made on missed {made_on} of 35 album faces they "
-            f"recognised uncloaked; of two it never saw, SFace (the stronger) missed "
-            f"{sface}, FaceNet {facenet}")
 
 
 #: preset -> eps in grey levels, steps, EOT robustness, floor; for sign-gradient methods
@@ -185,42 +157,11 @@ PERSON_MASK_EOT_SAMPLES = 1
 #: 97 / 97 / 96% against 100 / 99 / 99%, SSIMULACRA2 80 against 90
 #: (protection-colour-tintfree.json, -lofo.json).
 DEFAULT_CHROMA = 0.0
-#: what a colour share buys and costs, measured (the CLI's help and the app's tooltip;
-#: benchmarks/results/protection-album-colour-share-12-06.json against
-#: protection-album-12-06-file-floor.json: of the faces each recognizer matched uncloaked,
-#: at FAR 1%; colour p95 in the files 2.4 on average against 2.0)
-COLOUR_SHARE_MEASURED = (
-    "0 changes brightness only, so eyes, lips and skin keep their colour; with 0.25 the "
-    "recognizers the cloak is made on miss a few more of the real faces they matched "
-    "uncloaked (test album, dlib / mobileface / faceres: 83 / 63 / 71% against 80 / 57 / "
-    "69%; from a gallery of cloaked photos 50 / 55 / 55% against 40 / 42 / 50%), those it "
-    "never saw no more (faceres, when left out of the cloak, 14% against 11%), and colour "
-    "changes in fine detail only, never as a tint")
-#: what texture shaping buys and costs, measured (the CLI's help): the album protocol
-#: (protection-album-texture09.json against -judged.json) and the crops
-#: (protection-texture09.json against protection-brightness.json) before the learning rate
-#: annealed; since, paired on 13 album faces (album-distances-texture-annealed.json)
-TEXTURE_MEASURED = (
-    "on the test album's real photos 0.9 changes nothing that can be measured now "
-    "(each face's distance to the person moved by -0.01 to +0.02 of a threshold); before "
-    "the cloak's learning rate annealed it fooled the recognizers the cloak is made on more "
-    "often there (dlib / mobileface / faceres: 86 / 71 / 57% against 80 / 63 / 49% at 0.6) "
-    "but less often on small 112-px faces")
 #: the methods a person's mask can start (a warm start: ``CloakSettings.person_mask``)
 PERSON_MASK_METHODS = ("perceptual",)
 #: the album path's refinement steps as measured and suggested (``--person-mask 15``): on
 #: one draw per step (:data:`PERSON_MASK_EOT_SAMPLES`) a little longer than 10 on two
 PERSON_MASK_STEPS = 15
-#: what the album path buys and costs, measured (benchmarks/results/speed-album-path-ab*.json,
-#: protection-album-person-mask15-12-06.json against protection-album-12-06-file-floor.json:
-#: of the faces each recognizer matched uncloaked, at FAR 1%; the CLI's help and the app's
-#: tooltip)
-PERSON_MASK_MEASURED = (
-    f"{PERSON_MASK_STEPS} steps suggested: fitting each person's mask costs much of what "
-    "the shorter refinement saves (the test album of 59 photos in 0.68x the time, 35 of "
-    "its faces in the same time), and it protects far less: at "
-    f"{PERSON_MASK_STEPS} steps dlib / mobileface / faceres missed 40 / 50 / 34% of the "
-    "album faces they matched uncloaked, against 80 / 57 / 69% from scratch")
 
 #: output format choice -> what the user reads ("keep": each photo's own format)
 OUTPUT_FORMATS = {
@@ -365,7 +306,8 @@ class CloakSettings:
     @property
     def stronger(self) -> str | None:
         """The next stronger preset, when these settings are a preset of the default
-        method as it is (what :data:`MEASURED_PROTECTION` measured), else None."""
+        method as it is (what :data:`faceguard.measured.MEASURED_PROTECTION` measured),
+        else None."""
         order = list(PRESETS)
         own = (self.eps, self.steps, self.robust, self.floor, self.delta_e)
         if self.method != DEFAULT_METHOD or self.preset == order[-1] or \

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from faceguard.manifest import FaceRecord
-from faceguard.settings import measured_protection
+from faceguard.measured import measured_protection
 from faceguard.words import plural
 
 

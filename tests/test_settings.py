@@ -3,22 +3,16 @@ choices, with the core's defaults."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from faceguard.cli import build_parser
 from faceguard.cli.cloak import settings_from_args
 from faceguard.settings import (
-    COLOUR_SHARE_MEASURED,
     DEFAULT_FORMAT,
     DEFAULT_METHOD,
     DEFAULT_PRESET,
     DEFAULT_QUALITY,
-    MEASURED_PROTECTION,
     METHODS,
-    PERSON_MASK_MEASURED,
     PRESETS,
     build_settings,
     preset_values,
@@ -125,54 +119,3 @@ def test_the_album_path_takes_one_draw_per_step_unless_told(monkeypatch):
                            [Person("me")], [], [None], [[0]], lambda path: None)
         assert fitted[-1].method == "universal-sgd" and fitted[-1].eot_samples == draws
 
-
-# ----------------------------------------------------------------------------------------
-# The figures the CLI's help and the app quote are the benchmarks' own
-
-RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
-MADE_ON = ("dlib", "mobileface", "faceres")
-
-
-def _turned(name: str, made_on: tuple[str, ...] = MADE_ON,
-            poisoning: bool = False) -> dict[str, int]:
-    """recognizer -> % of the album faces it matched uncloaked that the cloak made on
-    ``made_on`` turned, at FAR 1%, in a protection_album.py result file (in evasion, or
-    with the person's gallery built from cloaked photos)."""
-    runs = json.loads((RESULTS / name).read_text())["results"]["runs"]
-    run = next(r for r in runs if tuple(r["models"]) == made_on)
-    figures = run["poisoning"] if poisoning else run["evasion"]["none"]
-    return {m: round(100 * v["turned_far_0.01"]) for m, v in figures.items()}
-
-
-def _each(figures: dict[str, int]) -> str:
-    """"80 / 57 / 69": the figures of the families the default cloak is made on."""
-    return " / ".join(str(figures[m]) for m in MADE_ON)
-
-
-def _span(values: list[int]) -> str:
-    return f"{min(values)}-{max(values)}%"
-
-
-@pytest.mark.parametrize("preset, name", [("low", "protection-album-low-12-06.json"),
-                                          ("balanced", "protection-album-12-06-file-floor.json"),
-                                          ("high", "protection-album-high-12-06.json")])
-def test_quoted_protection_is_measured(preset: str, name: str) -> None:
-    turned = _turned(name)
-    assert MEASURED_PROTECTION[preset] == (_span([turned[m] for m in MADE_ON]),
-                                           f"{turned['sface']}%", f"{turned['facenet']}%")
-
-
-def test_quoted_person_mask_is_measured() -> None:
-    mask = _turned("protection-album-person-mask15-12-06.json")
-    each = _turned("protection-album-12-06-file-floor.json")
-    assert _each(mask) in PERSON_MASK_MEASURED and _each(each) in PERSON_MASK_MEASURED
-
-
-def test_quoted_colour_share_is_measured() -> None:
-    two = ("dlib", "mobileface")  # faceres left out of the cloak
-    for name in ("protection-album-colour-share-12-06.json",
-                 "protection-album-12-06-file-floor.json"):
-        evasion, poisoning = _turned(name), _turned(name, poisoning=True)
-        assert f"{_each(evasion)}%" in COLOUR_SHARE_MEASURED
-        assert f"{_each(poisoning)}%" in COLOUR_SHARE_MEASURED
-        assert f"{_turned(name, two)['faceres']}%" in COLOUR_SHARE_MEASURED

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from faceguard.measured import COLOUR_SHARE_MEASURED, PERSON_MASK_MEASURED, TEXTURE_MEASURED
     from faceguard.settings import (
-        COLOUR_SHARE_MEASURED,
         DEFAULT_EOT_SAMPLES,
         DEFAULT_FORMAT,
         DEFAULT_METHOD,
@@ -31,9 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         OUTPUT_FORMATS,
         PERCEPTUAL_PRESETS,
         PERSON_MASK_EOT_SAMPLES,
-        PERSON_MASK_MEASURED,
         PRESETS,
-        TEXTURE_MEASURED,
         TRANSFER_LEVERS,
         CloakSettings,
     )
@@ -146,7 +144,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _presets(table: dict, measured: bool = False) -> str:
     """The presets in one line each; ``measured``: with the default cloak's measured looks
     and protection."""
-    from faceguard.settings import MEASURED_LOOKS, measured_protection
+    from faceguard.measured import MEASURED_LOOKS, measured_protection
 
     return "; ".join(f"{k}: face SSIMULACRA2 >= {v['floor']:g} ({describe(v['floor'])}"
                      + (f"; {MEASURED_LOOKS[k]}; {measured_protection(k)}" if measured

@@ -126,7 +126,7 @@ def jpeg_equivalent(original: np.ndarray, score_: float, step: int = 5) -> int:
 
 
 #: the quality the JPEG-equivalent search scores first: where the default cloak lands
-#: (`balanced`: like quality 65, settings.MEASURED_LOOKS). From 90, where cloaks
+#: (`balanced`: like quality 65, measured.MEASURED_LOOKS). From 90, where cloaks
 #: landed before small faces were scored per scale, 35 scores of 62-80 on 5 album
 #: faces took 149 scorings; from 65, 128, with the same answers.
 _FIRST_GUESS = 65

@@ -20,17 +20,14 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from faceguard.models.catalogue import is_installed, model_info, model_names
-from faceguard.settings import (
+from faceguard.measured import (
     COLOUR_SHARE_MEASURED,
     MEASURED_LOOKS,
-    METHODS,
     PERSON_MASK_MEASURED,
-    PERSON_MASK_METHODS,
-    PRESETS,
     measured_protection,
-    preset_values,
 )
+from faceguard.models.catalogue import is_installed, model_info, model_names
+from faceguard.settings import METHODS, PERSON_MASK_METHODS, PRESETS, preset_values
 from faceguard.visibility import SCALE, describe
 from faceguard_gui.settings import FORMATS
 from faceguard_gui.widgets import FolderField, note

@@ -41,7 +41,8 @@ def test_required_options_are_listed_as_required():
 
 
 def test_the_presets_say_how_visible_and_how_protective_they_measured():
-    from faceguard.settings import MEASURED_LOOKS, PERCEPTUAL_PRESETS, measured_protection
+    from faceguard.measured import MEASURED_LOOKS, measured_protection
+    from faceguard.settings import PERCEPTUAL_PRESETS
 
     text = " ".join(dict(_parsers(build_parser()))["faceguard cloak"].format_help().split())
     for preset in PERCEPTUAL_PRESETS:

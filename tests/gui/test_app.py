@@ -455,7 +455,7 @@ def test_strength_words_follow_every_change_of_the_floor(make_window):
 
 
 def test_each_preset_says_how_protective_it_measured(make_window):
-    from faceguard.settings import measured_protection
+    from faceguard.measured import measured_protection
 
     how = make_window().protect
     for i in range(how.preset.count()):
