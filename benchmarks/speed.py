@@ -11,7 +11,8 @@
 4. The album (``../shared/data/album``, one person protected by two reference photos,
    default settings) per photo and by the person mask (``PERSON_MASK_STEPS``); the album
    repeated to ``--album-size`` photos by the person mask and by a saved universal mask
-   (``--mask``): photos/s and every photo's seconds. Target: >= 5 photos/s.
+   (``--mask``): photos/s, each job's stages (scanning every photo, learning, cloaking)
+   and every photo's seconds. Target: >= 5 photos/s.
 
 Usage: .venv/bin/python benchmarks/speed.py [--quick] [--threads N] [--album-size N]
        [--parts P ...] (a subset writes speed-<parts>.json)
@@ -158,12 +159,13 @@ def cancel_latency(path: Path, ref: Path, detector, ensembles, tmp: Path) -> dic
             "files_left": sorted(p.name for p in job.outdir.iterdir())}
 
 
-def _summary(seconds: float, entries: list[dict]) -> dict:
-    """Album figures from a run's manifest entries: throughput and every photo's."""
+def _summary(seconds: float, entries: list[dict], stages: dict | None = None) -> dict:
+    """Album figures from a run's manifest entries: throughput, the job's ``stages`` when
+    given (scanning every photo, learning, cloaking: :func:`run_job`) and every photo's."""
     cloaked = [e for e in entries if e["status"] == "cloaked"]
     faces = [f for e in cloaked for f in e["faces"] if f["protected"]]
     return {"photos": len(entries), "total_s": seconds, "photos_per_s": len(entries) / seconds,
-            "cloaked_photos": len(cloaked),
+            **({} if stages is None else {"stages_s": stages}), "cloaked_photos": len(cloaked),
             "median_cloaked_photo_s": median([e["seconds"] for e in cloaked]),
             "median_copied_photo_s": median([e["seconds"] for e in entries
                                              if e["status"] == "copied"]),
@@ -210,7 +212,8 @@ def album_paths(album: Path, detector, ensembles, tmp: Path, quick: bool,
     for name, folder, how in runs:
         job = CloakJob(inputs=[folder], outdir=tmp / f"out-{len(out)}", protect=refs,
                        settings=CloakSettings(**how))
-        out[name] = _summary(*run_job(job, detector, ensembles))
+        stages = {}
+        out[name] = _summary(*run_job(job, detector, ensembles, stages), stages)
         print(name, {k: v for k, v in out[name].items() if k != "per_photo_s"}, flush=True)
     return out
 
@@ -223,8 +226,9 @@ def saved_mask(album: Path, detector, ensembles, tmp: Path, quick: bool, size: i
                                  settings=CloakSettings(method="universal-sgd")),
                         detector, ensembles)
     mask = next((tmp / "mask-made" / PRIVATE_FOLDER).glob("*.mask.pt"))
+    stages = {}
     out = _summary(*run_job(CloakJob(inputs=[repeated], outdir=tmp / "with-mask",
-                                     mask=mask), detector, ensembles))
+                                     mask=mask), detector, ensembles, stages), stages)
     return out | {"making_the_mask_s": made_s}
 
 
@@ -294,12 +298,13 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
     embed_faces(ensemble, image, faces[:1])
     lap("embed (reference detected and embedded, then the face)")
     face = faces[0]
-    steps = []
+    steps: dict[int, float] = {}  # step -> when it ended (its first report: the guard
+    # reports the last step again as its points to stop at)
     cloak = make_cloak(s)
     make = objective_factory(s, ensemble, centroids, seed=s.seed)
     cloaked, crop = cloak_face(image, face, cloak, ensemble, make, texture=s.texture,
                                floor=s.floor, delta_e=s.delta_e,  # as the pipeline cloaks
-                               on_step=lambda k, n: steps.append(time.perf_counter()))
+                               on_step=lambda k, n: steps.setdefault(k, time.perf_counter()))
     lap("optimise (with cutting the region and its budget)")
     region = cloaked[..., crop.region[1]:crop.region[3], crop.region[0]:crop.region[2]]
     region, seen = keep_visible(crop.pixels, region, s.floor, face_in(crop, face),
@@ -345,11 +350,11 @@ def stages(path: Path, reference: Path, detector, ensemble, tmp: Path) -> dict:
 
     return {"device": str(ensemble.device), "photo": "x".join(map(str, photo.size)),
             "face_px": round(face.width),
-            "working_px": list(work.pixels.shape[-2:]), "steps_run": len(steps),
+            "working_px": list(work.pixels.shape[-2:]), "steps_run": max(steps, default=0),
             "steps_planned": s.steps, "eot_draws": s.eot_samples,
             # each step from the end of the one before: whether a slow first photo is slow
             # in a few early steps (starting up) or in every step (new shapes each step)
-            "step_s": _step_seconds(steps), "stages_s": out,
+            "step_s": _step_seconds(list(steps.values())), "stages_s": out,
             "total_s": round(sum(out.values()), 3),
             "one_step_s": {"objective_per_recognizer": per_model,
                            "visibility_penalty": round(_seconds(penalty), 4),
