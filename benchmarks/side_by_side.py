@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import data_dir, median, write_results  # noqa: E402
-from speed import _summary, album_folders, run_job  # noqa: E402
+from speed import album_folders, album_run  # noqa: E402
 
 from faceguard import side_by_side  # noqa: E402
 from faceguard.detect import FaceDetector  # noqa: E402
@@ -59,7 +59,7 @@ def main() -> None:
                     n += 1
                     job = CloakJob(inputs=[inputs], outdir=tmp / f"out-{n}", protect=refs,
                                    settings=CloakSettings(**how))
-                    summary = _summary(*run_job(job, detector, ensembles))
+                    summary = album_run(job, detector, ensembles)
                     summary.pop("per_photo_s")
                     runs[path][way].append(summary)
                     print(path, way, round(summary["total_s"], 1), flush=True)

@@ -159,13 +159,19 @@ def cancel_latency(path: Path, ref: Path, detector, ensembles, tmp: Path) -> dic
             "files_left": sorted(p.name for p in job.outdir.iterdir())}
 
 
-def _summary(seconds: float, entries: list[dict], stages: dict | None = None) -> dict:
-    """Album figures from a run's manifest entries: throughput, the job's ``stages`` when
-    given (scanning every photo, learning, cloaking: :func:`run_job`) and every photo's."""
+def album_run(job: CloakJob, detector: FaceDetector, ensembles: dict) -> dict:
+    """An album job run (:func:`run_job`): its figures (:func:`_summary`) and its stages
+    (scanning every photo, learning, cloaking) in ``stages_s``."""
+    stages: dict = {}
+    return _summary(*run_job(job, detector, ensembles, stages)) | {"stages_s": stages}
+
+
+def _summary(seconds: float, entries: list[dict]) -> dict:
+    """Album figures from a run's manifest entries: throughput and every photo's."""
     cloaked = [e for e in entries if e["status"] == "cloaked"]
     faces = [f for e in cloaked for f in e["faces"] if f["protected"]]
     return {"photos": len(entries), "total_s": seconds, "photos_per_s": len(entries) / seconds,
-            **({} if stages is None else {"stages_s": stages}), "cloaked_photos": len(cloaked),
+            "cloaked_photos": len(cloaked),
             "median_cloaked_photo_s": median([e["seconds"] for e in cloaked]),
             "median_copied_photo_s": median([e["seconds"] for e in entries
                                              if e["status"] == "copied"]),
@@ -212,8 +218,7 @@ def album_paths(album: Path, detector, ensembles, tmp: Path, quick: bool,
     for name, folder, how in runs:
         job = CloakJob(inputs=[folder], outdir=tmp / f"out-{len(out)}", protect=refs,
                        settings=CloakSettings(**how))
-        stages = {}
-        out[name] = _summary(*run_job(job, detector, ensembles, stages), stages)
+        out[name] = album_run(job, detector, ensembles)
         print(name, {k: v for k, v in out[name].items() if k != "per_photo_s"}, flush=True)
     return out
 
@@ -226,9 +231,8 @@ def saved_mask(album: Path, detector, ensembles, tmp: Path, quick: bool, size: i
                                  settings=CloakSettings(method="universal-sgd")),
                         detector, ensembles)
     mask = next((tmp / "mask-made" / PRIVATE_FOLDER).glob("*.mask.pt"))
-    stages = {}
-    out = _summary(*run_job(CloakJob(inputs=[repeated], outdir=tmp / "with-mask",
-                                     mask=mask), detector, ensembles, stages), stages)
+    out = album_run(CloakJob(inputs=[repeated], outdir=tmp / "with-mask", mask=mask),
+                    detector, ensembles)
     return out | {"making_the_mask_s": made_s}
 
 
