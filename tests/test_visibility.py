@@ -578,6 +578,12 @@ def test_the_audits_words_and_most_visible_face_are_the_files():
     assert in_words(face) == describe(74.71) == "faint at normal size, visible up close"
     other = {"ssimulacra2": 74.9}
     assert most_visible([other, face]) == face
+    # another face reads as a lower JPEG quality at a higher score: the verdict gives both
+    # (it said "like JPEG quality 70" where a face's own line said 60)
+    faces = [{"ssimulacra2": 75.2, "jpeg_equivalent": 70},
+             {"ssimulacra2": 77.6, "jpeg_equivalent": 60}]
+    assert in_words(most_visible(faces)).endswith("(like JPEG quality 60-70)")
+    assert in_words(most_visible(faces[:1])).endswith("(like JPEG quality 70)")
 
 
 def test_the_guard_keeps_the_floor_in_a_jpeg_file_or_else_before_saving(astronaut):

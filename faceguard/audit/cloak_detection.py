@@ -46,6 +46,9 @@ def detector_label(name: str) -> str:
 MIN_FACES = 8
 #: the ``split`` of a detector trained on stand-in faces and tested on the user's
 STAND_INS = "stand-ins"
+#: each ``split`` as the report and the app say where its detectors were tested
+TESTED_ON = {"person": "other people", "photo": "other photos",
+             STAND_INS: "yours (trained on stand-ins)"}
 _WLMP = {"wlmp-linear": "linear", "wlmp-poly": "poly", "wlmp-rbf": "rbf",
          "wlmp-sigmoid": "sigmoid", "wlmp-rf": "random_forest", "wlmp-knn": "knn"}
 
@@ -98,6 +101,10 @@ class DetectionResult:
     split: str
     roc: dict
     faces: int | None = None  # the user's cloaked faces it was tested on (None: not kept)
+
+    def tested_on(self) -> str:
+        """Where the detector was tested, in words (:data:`TESTED_ON`)."""
+        return TESTED_ON.get(self.split, self.split)
 
     def sentence(self) -> str:
         name = detector_label(self.detector)

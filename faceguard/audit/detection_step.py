@@ -94,7 +94,8 @@ def detect_cloaks(names: Sequence[str], faces: list[AuditFace], stand_ins: list[
                 result.detection_problem = ("The cloak-detection check could not run: "
                                             f"{detector_label(name)}: {exc}.")
             continue
-        entry = asdict(r) | {"sentence": r.sentence(), "after_defense": after,
+        entry = asdict(r) | {"sentence": r.sentence(), "tested_on": r.tested_on(),
+                             "after_defense": after,
                              "watched_model": rec.name if rec is not None else None}
         result.detection.append(entry)
         yield Event(k, len(names), "training detectors", result=entry)

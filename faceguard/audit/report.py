@@ -249,7 +249,7 @@ DETECTION_COLUMNS = [
     ("flagged_clean", "Clean faces wrongly flagged"),
     ("roc_auc", "ROC AUC (0.5 = cannot tell)"),
     ("accuracy", "Accuracy"),
-    ("split", "Tested on other"),
+    ("tested_on", "Tested on"),
 ]
 #: after a protection row's defense, when it is the held-out check's
 CHECK_ROW = " (check cloak, re-made without this recognizer's family)"

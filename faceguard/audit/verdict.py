@@ -55,7 +55,7 @@ class AuditVerdict:
         cleanup: recognizers still fooled after every deliberate clean-up (filters,
             super-resolution, a learned purifier) checked, counted as ``reupload`` is.
         visibility: the most visible face's figures (``ssimulacra2``, ``jpeg_equivalent``;
-            see :mod:`faceguard.visibility`), {} when not measured.
+            see :func:`faceguard.visibility.most_visible`), {} when not measured.
         check_faces: when ``not_made_on`` comes from the held-out check (cloaks re-made
             without each family, :mod:`faceguard.audit.held_out`), on how many faces.
         among: how many people a recognizer picked each face out among (top-1, see
@@ -240,9 +240,12 @@ def audit_verdict(rows: Sequence[Mapping], visibility: dict | None = None,
                  and _least_person(r) < FOOLED_SHARE), None)
 
     # fooled on 90% of the faces is not on all: one a platform's recognizer still matches
-    # shows it the person
-    still = [r for r in rows if defense_kind(r["defense"]) == "none"
+    # shows it the person, as published or after the re-upload every platform does
+    still = [r for r in rows if defense_kind(r["defense"]) in ("none", "re-upload")
              and r["held_out"] is not False and fooled_by([r]) and protected_share(r) < 1]
+    published = {r["model"] for r in still if defense_kind(r["defense"]) == "none"}
+    still = [r for r in still if defense_kind(r["defense"]) == "none"
+             or r["model"] not in published]  # each recognizer said once
 
     def count(rows_of: Mapping[str, list]) -> tuple[int, int]:
         return sum(fooled_by(g) for g in rows_of.values()), len(rows_of)
@@ -276,9 +279,14 @@ def audit_verdict(rows: Sequence[Mapping], visibility: dict | None = None,
 
 
 def _still_matched(row: Mapping) -> str:
-    """ "sface still recognises 1 of the 10 faces it recognised without the cloak"."""
+    """ "sface still recognises 1 of the 10 faces it recognised without the cloak", and
+    after which re-upload where it is one."""
+    from faceguard.audit.defenses import defense_kind, defense_label
+
     recognised = round(row["faces"] * recognised_clean(row))
     matched = max(1, round(recognised * (1 - protected_share(row))))
+    after = (f" after {defense_label(row['defense'])}"
+             if defense_kind(row["defense"]) == "re-upload" else "")
     check = " (in the held-out check)" if row.get("check") else ""
     return (f"{row['model']} still recognises {matched} of the {plural(recognised, 'face')} "
-            f"it recognised without the cloak{check}")
+            f"it recognised without the cloak{after}{check}")

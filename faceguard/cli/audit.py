@@ -19,7 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "report.json and report.html.",
         epilog="Exit codes: 0 every check ran; 1 the audit could not run, or some photos "
                "could not be read (each named); 2 usage error; 3 the report was written but "
-               "the cloak-detection check could not run (the output says why).")
+               "no face could be measured, or the cloak-detection check could not run (the "
+               "output says why).")
     p.add_argument("--cloaked", type=Path, metavar="DIR",
                    help="folder of cloaked photos (a `faceguard cloak` output folder knows its "
                         "originals)")
@@ -162,7 +163,8 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(str(exc), code=1) from None
     from faceguard.audit.report import PRIVATE, summary
 
-    print(result.verdict().words())
+    verdict = result.verdict()
+    print(verdict.words())
     if args.verbose:  # the detection sentences among them
         for line in summary(result):
             print(line)
@@ -175,4 +177,6 @@ def run(args: argparse.Namespace) -> int:
         print("Details: the report, or run with --verbose.")
     print(f"report: {html_path} and {json_path} ({PRIVATE[0].lower()}{PRIVATE[1:]})",
           file=sys.stderr)
-    return 1 if result.errors else 3 if result.detection_problem else 0
+    # a check that could not run is no pass for a script reading the exit code
+    return (1 if result.errors else
+            3 if result.detection_problem or verdict.status == "unmeasured" else 0)

@@ -47,7 +47,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog="presets (perceptual): " + _presets(PERCEPTUAL_PRESETS, measured=True)
                + "\npresets (other methods): " + _presets(PRESETS)
                + "\nmethods:\n" + "\n".join(f"  {k:<14} {v.label}: {v.description}"
-                                          for k, v in METHODS.items()))
+                                          for k, v in METHODS.items())
+               + "\nexit codes: 0 every photo written; 1 some photos failed (each named) or "
+                 "the run could not start; 2 usage error; 130 Ctrl-C, 143 SIGTERM, 129 "
+                 "SIGHUP (the photos written so far are complete: --resume goes on)")
     common.add_input_args(p)
     required = p.add_argument_group("required arguments")
     required.add_argument("-o", "--out", type=Path, required=True, metavar="OUTDIR",

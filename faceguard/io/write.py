@@ -34,8 +34,9 @@ from faceguard.io.tensors import uint8_pixels
 
 #: why an output was not written: in words for the CLI and the app alike (the app
 #: skips what a run with the same settings already wrote, and shows this for the rest)
-EXISTS = ("already exists and was left as it is (--overwrite replaces it; "
-          "or choose another output folder)")
+EXISTS = ("already exists and was left as it is (--resume skips the photos an earlier "
+          "run wrote with the same settings, --overwrite replaces them; or choose another "
+          "output folder)")
 
 
 def output_format(photo: Photo, format: str = "keep") -> str:

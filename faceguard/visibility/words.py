@@ -87,16 +87,26 @@ def in_words(quality: dict) -> str:
     normal size, faint up close (like JPEG quality 91)"``; "not measured" without one."""
     if "ssimulacra2" not in quality:
         return "not measured"
-    like = (f" (like JPEG quality {quality['jpeg_equivalent']})"
-            if "jpeg_equivalent" in quality else "")
+    like = quality.get("jpeg_equivalent")
+    least = quality.get("jpeg_equivalent_least", like)  # another face's, see most_visible
+    like = ("" if like is None else f" (like JPEG quality {like})" if least == like else
+            f" (like JPEG quality {least}-{like})")
     return face_words(quality) + like  # the file's words, as the cloak's line
 
 
 def most_visible(qualities: Sequence[dict]) -> dict:
     """The figures of the most visible face among :func:`measure_face` dicts, or {} when
     none was measured: the worst words (:func:`face_words`: a noticeable colour change
-    counts, which a higher score hid), then the least SSIMULACRA2 as its file shows it."""
+    counts, which a higher score hid), then the least SSIMULACRA2 as its file shows it.
+    Each face reacts to JPEG its own way, so another face may read as a lower JPEG
+    quality at a higher score: then ``jpeg_equivalent_least`` is added, the lowest."""
     measured = [q for q in qualities if "ssimulacra2" in q]
+    if not measured:
+        return {}
     words = [w for _, w in _WORDS]
-    return dict(min(measured, key=lambda q: (-words.index(face_words(q)), seen_score(q)))
-                ) if measured else {}
+    worst = dict(min(measured, key=lambda q: (-words.index(face_words(q)), seen_score(q))))
+    least = min((q["jpeg_equivalent"] for q in measured if "jpeg_equivalent" in q),
+                default=None)
+    if least is not None and least < worst.get("jpeg_equivalent", least):
+        worst["jpeg_equivalent_least"] = least
+    return worst

@@ -301,7 +301,10 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
     assert "stand-in faces" in detection["sentence"]
     assert detection["sentence"] + "." in audit.stdout.splitlines()  # said, not only reported
     # on two faces the report's table gives no ROC AUC, as its sentence says, nor its JSON
-    assert "<td>too few faces</td>" in (report / "report.html").read_text()
+    html = (report / "report.html").read_text()
+    assert "<td>too few faces</td>" in html
+    # the table says where it was tested, in words (it read "Tested on other: stand-ins")
+    assert "<th>Tested on</th>" in html and "<td>yours (trained on stand-ins)</td>" in html
     assert detection["roc_auc"] is None and detection["roc"] is None
     # the method as the run made it: a weakened cloak is not the recommended one
     assert "preset low, 4 steps. " in (report / "report.html").read_text()
@@ -317,7 +320,7 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
     assert ("The cloak-detection check could not run: it needs at least 8 cloaked faces, "
             "this set has 2, and stand-in faces were turned off.") in bare.stdout.splitlines()
     assert "error:" not in bare.stderr
-    assert "3 the report was written but the cloak-detection check could not run" in \
+    assert "or the cloak-detection check could not run" in \
         " ".join(faceguard("audit", "--help").stdout.split())
     assert "<img" in (report / "report.html").read_text()
     # it shows the faces uncloaked: its owner's alone, and it says so
@@ -363,6 +366,25 @@ def test_an_audit_names_what_it_could_not_use(tmp_path, album_by_person):
     gallery_file = faceguard("audit", "--cloaked", cloaked, "--originals", orig, "--gallery",
                              bob / "broken.jpg", "-o", tmp_path / "r2")
     assert gallery_file.returncode == 2 and "is a file: give a folder" in gallery_file.stderr
+
+
+def test_an_audit_that_measured_no_face_exits_3(tmp_path, album_by_person):
+    """With no other photo of the person, no face can be measured: the audit said so and
+    exited 0, which a script reads as a pass."""
+    photo = album_by_person["person_img26"][0]
+    orig, cloaked = tmp_path / "orig", tmp_path / "cloaked"
+    orig.mkdir()
+    cloaked.mkdir()
+    image = np.asarray(Image.open(photo).convert("RGB"))
+    Image.fromarray(image).save(orig / f"{photo.stem}.png")
+    noise = np.random.default_rng(0).integers(-12, 13, image.shape)  # a crude cloak
+    Image.fromarray(np.clip(image + noise, 0, 255).astype(np.uint8)).save(
+        cloaked / f"{photo.stem}.png")
+    done = faceguard("audit", "--cloaked", cloaked, "--originals", orig, "-o",
+                     tmp_path / "report", "--models", "dlib", "--defenses", "none",
+                     "--detectors", "none")
+    assert done.returncode == 3, done.stderr
+    assert done.stdout.startswith("Not measured. No face could be measured")
 
 
 def test_an_audit_knows_whether_it_had_other_photos_of_the_person(tmp_path, album_by_person):

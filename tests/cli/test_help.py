@@ -47,3 +47,11 @@ def test_the_presets_say_how_visible_and_how_protective_they_measured():
     text = " ".join(dict(_parsers(build_parser()))["faceguard cloak"].format_help().split())
     for preset in PERCEPTUAL_PRESETS:
         assert MEASURED_LOOKS[preset] in text and measured_protection(preset) in text
+
+
+def test_cloak_and_audit_say_their_exit_codes():
+    """A script reads a run by its exit code: ``cloak --help`` gave none."""
+    parsers = dict(_parsers(build_parser()))
+    for name in ("faceguard cloak", "faceguard audit"):
+        text = " ".join(parsers[name].format_help().split()).lower()
+        assert "exit codes: 0 " in text and "2 usage error" in text, name
