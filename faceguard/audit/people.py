@@ -49,6 +49,19 @@ def reference_faces(references: Sequence[str], faces: Sequence[AuditFace],
     return out
 
 
+def against_other_photos(faces: Sequence[AuditFace], protect_all: bool) -> list[str]:
+    """A note on why the audit may count otherwise than the cloak run's own lines, which
+    measured each face against the reference photos alone: with the cloaked faces of
+    several photos, each is measured against the others' originals too. Nothing after a
+    run that protected everyone (``protect_all``, or no manifest: no such lines)."""
+    if protect_all or len({f.photo for f in faces}) < 2:
+        return []
+    return ["Each face is measured against all its person's other clean photos here: the "
+            "originals of the other photos too, as a platform holding earlier uploads "
+            "would. The cloak's own lines used the reference photos alone, so the two can "
+            "count differently."]
+
+
 def label_people(ensemble: Ensemble, gallery_faces: Sequence[tuple[str, Face, torch.Tensor,
                                                                    np.ndarray]],
                  faces: list[AuditFace], names: Sequence[str | None] = (),

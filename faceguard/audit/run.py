@@ -15,12 +15,13 @@ import torch
 
 from faceguard.audit import ATTACKER_SECONDS, QUICK_DEFENSES, QUICK_DETECTORS
 from faceguard.audit.cloak_detection import MIN_FACES
-from faceguard.audit.defenses import defense_label
+from faceguard.audit.defenses import defense_label, parse_defense
 from faceguard.audit.detection_step import detect_cloaks, too_few
 from faceguard.audit.held_out import CHECK_FACES, CheckCloak, held_out_check, needed
 from faceguard.audit.pairs import AuditError, Pair, changed_faces, find_pairs
 from faceguard.audit.people import (
     add_gallery,
+    against_other_photos,
     check_gallery,
     holds_photos_of,
     label_people,
@@ -134,8 +135,6 @@ class AuditResult:
 
 def make_defenses(names: Sequence[str]) -> dict:
     """name (or "name:key=value,...") -> defense; raises ValueError on a bad name."""
-    from faceguard.audit.defenses import parse_defense
-
     return {n: parse_defense(n) for n in names}
 
 
@@ -294,6 +293,7 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
         result.protected_people = [renamed.get(n, n) for n in result.protected_people]
         result.other_photos = holds_photos_of(gallery, job.gallery, {f.person for f in faces},
                                               [*references, *(p.original for p in pairs)])
+    result.notes += against_other_photos(faces, manifest.get("protect_all", True))
     result.faces = len(faces)
     result.people = len(set(gallery.people))
     result.unmeasured = unmeasured_people(gallery, faces)

@@ -36,8 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "faceres-deep, a fine-tuned faceres, by name)")
     p.add_argument("--defenses", default=",".join(QUICK_DEFENSES), metavar="NAMES",
                    help="comma-separated defenses, 'all', or name:key=value forms "
-                        f"(default {','.join(QUICK_DEFENSES)}); the attackers who train "
-                        "against FaceGuard first cloak other people's faces with your "
+                        f"(default {','.join(QUICK_DEFENSES)}); adaptive-purifier and "
+                        "robust-recognizer, attackers who train against FaceGuard and not "
+                        "among the default, first cloak other people's faces with your "
                         "settings (minutes on a CPU the first time, then cached)")
     p.add_argument("--detectors", default=",".join(QUICK_DETECTORS), metavar="NAMES",
                    help=f"comma-separated detectors, 'all' or 'none' "

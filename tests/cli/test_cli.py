@@ -273,6 +273,7 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
     again = faceguard("cloak", album, "-o", out, "--protect", *refs, "--models", "dlib",
                       "--preset", "low", "--steps", "4", "--quiet")
     assert again.returncode == 1 and "already exists" in again.stderr
+    assert "--resume skips the photos an earlier run wrote" in again.stderr  # what to do
     resumed = faceguard("cloak", album, "-o", out, "--protect", *refs, "--models", "dlib",
                         "--preset", "low", "--steps", "4", "--resume", "--quiet")
     assert resumed.returncode == 0 and "3 done before (--resume)" in resumed.stderr
@@ -291,6 +292,10 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
         "faces it recognised without the cloak are beyond its match threshold.")
     assert any(n.startswith("Only 2 people are known, under 10, so top-1 identification is "
                             "not counted") for n in data["notes"])
+    # two photos of the person: each face is measured against the other's original too,
+    # which the cloak's own lines did not (their counts differed, unexplained)
+    assert any(n.startswith("Each face is measured against all its person's other clean "
+                            "photos here") for n in data["notes"])
     # the verdict comes first, in plain words; the details only with --verbose
     assert audit.stdout.splitlines()[0] == data["verdict"]["words"]
     assert "recognizer it was made on" in data["verdict"]["words"]
