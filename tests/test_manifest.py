@@ -205,6 +205,31 @@ def test_the_audit_finds_the_originals_from_the_private_manifest(tmp_path, monke
     assert pairs[0].original == moved / "trip" / "a.jpg"
 
 
+def test_the_audit_says_when_photos_were_cloaked_with_other_settings(tmp_path):
+    """A folder resumed with another preset was reported under the last run's settings
+    alone: the audit says how many photos an earlier run cloaked otherwise."""
+    from faceguard.audit.pairs import MODELS_UNKNOWN
+    from faceguard.audit.run import AuditJob, find_pairs
+
+    root, photo, out = _album(tmp_path)
+    manifest = Manifest(out)
+    manifest.start({"preset": "balanced"}, "abc", {"models": ["dlib"]})
+    manifest.record("trip/a.jpg", _entry(photo))
+    (root / "trip" / "b.jpg").write_bytes(b"original")
+    (out / "trip" / "b.png").write_bytes(b"cloaked")
+    manifest.record("trip/b.jpg", _entry(root / "trip" / "b.jpg")
+                    | {"output": "trip/b.png", "settings_digest": "def"})
+    _, data = find_pairs(AuditJob(cloaked=out, outdir=tmp_path / "report"))
+    assert data["notes"] == ["1 of the 2 cloaked photos was cloaked by an earlier run with "
+                             "other settings: the method, preset and steps said are the "
+                             "last run's."]
+    manifest.record("trip/b.jpg", _entry(root / "trip" / "b.jpg") | {"output": "trip/b.png"})
+    assert find_pairs(AuditJob(cloaked=out, outdir=tmp_path / "report"))[1]["notes"] == []
+    (out / MANIFEST_NAME).unlink()  # and without a manifest, the recognizers are not known
+    _, data = find_pairs(AuditJob(cloaked=out, outdir=tmp_path / "r", originals=root))
+    assert data["notes"] == [MODELS_UNKNOWN]
+
+
 def test_without_a_manifest_each_cloaked_photo_meets_its_own_original(tmp_path):
     """By name first: a.png is a.png's, a.webp.png (written beside a.png) a.webp's; by the
     name less its suffix after that: b.png is b.jpg's."""

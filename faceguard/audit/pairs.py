@@ -55,9 +55,15 @@ class Pair:
         return self.original == self.cloaked
 
 
+#: said when the audit does not know which recognizers the cloak was made on
+MODELS_UNKNOWN = ("The cloak's models are unknown (no manifest): no recognizer is marked as "
+                  "not made on.")
+
+
 def find_pairs(job: Folders) -> tuple[list[Pair], dict]:
     """Pairs of (original, cloaked) photos and the cloak run's manifest, or without one
-    ``{"unmatched": [one line per cloaked photo no original was found for]}``."""
+    ``{"unmatched": [one line per cloaked photo no original was found for]}``; either
+    with ``"notes"`` on what the manifest says, or lacks, that the audit should say."""
     for folder in (job.cloaked, job.originals):
         if folder is not None and not folder.exists():
             raise AuditError(f"no such folder: {folder}")
@@ -91,6 +97,15 @@ def find_pairs(job: Folders) -> tuple[list[Pair], dict]:
         data = dict(manifest.data, references=[str(job.cloaked / r) for r in
                                                manifest.data.get("references", [])])
         data["copied"], data["models"] = len(copied), sorted(made_on)
+        # a folder resumed with other settings: the settings recorded are the last run's
+        last = manifest.data.get("settings_digest")
+        other = sum(e.get("status") == "cloaked" and e.get("settings_digest") != last
+                    for e in manifest.photos.values())
+        data["notes"] = ([] if made_on else [MODELS_UNKNOWN]) + (
+            [f"{other} of the {len(pairs)} cloaked photos {'was' if other == 1 else 'were'} "
+             "cloaked by an earlier run with other settings: the method, preset and steps "
+             "said are the last run's."]
+            if other else [])
         if pairs and job.originals is None and not any(p.original.is_file() for p in pairs):
             raise AuditError(f"the originals are no longer where the cloak run read them "
                              f"(such as {os.path.normpath(pairs[0].original)}): give their "
@@ -119,7 +134,7 @@ def find_pairs(job: Folders) -> tuple[list[Pair], dict]:
             pairs.append(Pair(original, path))
         else:
             unmatched.append(f"{path}: no original of its name in {job.originals}")
-    return pairs, {"unmatched": unmatched}
+    return pairs, {"unmatched": unmatched, "notes": [MODELS_UNKNOWN]}
 
 
 def _original(manifest: Manifest, entry: dict, originals: Path | None) -> Path:

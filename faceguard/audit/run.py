@@ -196,14 +196,12 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
     result = AuditResult(cloak_models=list(manifest.get("models", [])),
                          cloak_settings=manifest.get("settings", {}),
                          protected_people=list(manifest.get("protected", [])),
-                         errors=list(manifest.get("unmatched", [])))
+                         errors=list(manifest.get("unmatched", [])),
+                         notes=list(manifest["notes"]))
     cloak_families = {model_info(m)["family"] for m in result.cloak_models}
     result.models = [{"name": m, "family": ensemble[m].family,
                       "held_out": not_made_on(ensemble[m].family, cloak_families)}
                      for m in ensemble.names]
-    if not cloak_families:
-        result.notes.append("The cloak's models are unknown (no manifest): no recognizer is "
-                            "marked as not made on.")
 
     # 1. crops of every face: cloaked ones as probes, all clean ones for the gallery
     faces: list[AuditFace] = []
