@@ -241,6 +241,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     manifest.start(recorded, digest, {"seed": s.seed, "models": ensemble.names,
                                       "protected": [p.name for p in protected],
                                       "references": manifest.places(references),
+                                      "reference_photos": len(references),
                                       "protect_all": job.protect_all})
     if mask is None and plan.masks:
         manifest.private_folder.mkdir(exist_ok=True)  # not uploaded, and not shared:
@@ -333,7 +334,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
 #: the manifest's keys that say how the folder's photos were made (the last run's that
 #: wrote one)
 _DESCRIBES = ("settings", "settings_digest", "seed", "models", "protected", "references",
-              "protect_all")
+              "protect_all", "reference_photos")
 
 
 def _manifest(outdir: Path) -> Manifest:

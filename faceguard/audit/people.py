@@ -49,12 +49,13 @@ def reference_faces(references: Sequence[str], faces: Sequence[AuditFace],
     return out
 
 
-def against_other_photos(faces: Sequence[AuditFace], protect_all: bool) -> list[str]:
+def against_other_photos(faces: Sequence[AuditFace], reference_photos: int) -> list[str]:
     """A note on why the audit may count otherwise than the cloak run's own lines, which
-    measured each face against the reference photos alone: with the cloaked faces of
-    several photos, each is measured against the others' originals too. Nothing after a
-    run that protected everyone (``protect_all``, or no manifest: no such lines)."""
-    if protect_all or len({f.photo for f in faces}) < 2:
+    measured each face against the run's ``reference_photos`` alone (the manifest's
+    count; the paths it may keep private): with the cloaked faces of several photos,
+    each is measured against the others' originals too. Nothing where the run had no
+    reference photos (the app's people are the album's faces, as here)."""
+    if not reference_photos or len({f.photo for f in faces}) < 2:
         return []
     return ["Each face is measured against all its person's other clean photos here: the "
             "originals of the other photos too, as a platform holding earlier uploads "

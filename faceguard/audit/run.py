@@ -291,7 +291,7 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
         result.protected_people = [renamed.get(n, n) for n in result.protected_people]
         result.other_photos = holds_photos_of(gallery, job.gallery, {f.person for f in faces},
                                               [*references, *(p.original for p in pairs)])
-    result.notes += against_other_photos(faces, manifest.get("protect_all", True))
+    result.notes += against_other_photos(faces, manifest.get("reference_photos", 0))
     result.faces = len(faces)
     result.people = len(set(gallery.people))
     result.unmeasured = unmeasured_people(gallery, faces)

@@ -260,3 +260,17 @@ def test_the_people_left_unmeasured_are_those_with_no_other_photo():
              (("Sam", "a.jpg"), ("Jo", "c.jpg"), ("the person in d.jpg", "d.jpg"),
               ("unknown", "e.jpg"))]
     assert unmeasured_people(gallery, faces) == ["Jo", "the person in d.jpg"]
+
+
+def test_the_audit_says_why_it_may_count_otherwise_only_after_reference_photos():
+    """The note that the cloak's lines used the reference photos alone was said after the
+    app's people too, whose lines used the album's faces, as the audit does."""
+    from faceguard.audit.people import against_other_photos
+    from faceguard.audit.protection import AuditFace
+
+    crop = torch.zeros(1, 3, 8, 8)
+    faces = [AuditFace("Ann", f"{name}.jpg", crop, crop, None) for name in "ab"]
+    [note] = against_other_photos(faces, reference_photos=2)
+    assert note.startswith("Each face is measured against all its person's other clean")
+    assert against_other_photos(faces, reference_photos=0) == []  # the app's people
+    assert against_other_photos(faces[:1], reference_photos=2) == []  # nothing else to use
