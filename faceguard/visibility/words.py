@@ -87,10 +87,10 @@ def in_words(quality: dict) -> str:
     normal size, faint up close (like JPEG quality 91)"``; "not measured" without one."""
     if "ssimulacra2" not in quality:
         return "not measured"
-    like = quality.get("jpeg_equivalent")
-    least = quality.get("jpeg_equivalent_least", like)  # another face's, see most_visible
-    like = ("" if like is None else f" (like JPEG quality {like})" if least == like else
-            f" (like JPEG quality {least}-{like})")
+    jpeg = quality.get("jpeg_equivalent")
+    least = quality.get("jpeg_equivalent_least")  # another face's, lower: see most_visible
+    like = ("" if jpeg is None else
+            f" (like JPEG quality {jpeg if least is None else f'{least}-{jpeg}'})")
     return face_words(quality) + like  # the file's words, as the cloak's line
 
 
