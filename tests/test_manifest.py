@@ -205,6 +205,30 @@ def test_the_audit_finds_the_originals_from_the_private_manifest(tmp_path, monke
     assert pairs[0].original == moved / "trip" / "a.jpg"
 
 
+def test_the_audit_takes_the_originals_the_app_knows_when_the_manifest_cannot_say(tmp_path):
+    """An album whose folder the manifest keeps private: the app, which protected those
+    very photos, hands the audit its list of them, so nobody types the folder again."""
+    from faceguard.audit.run import AuditError, AuditJob, find_pairs
+    from faceguard.manifest import file_stat
+
+    root, photo, out = _album(tmp_path)
+    Manifest(out).record("trip/a.jpg", _entry(photo) | {"input_stat": file_stat(photo)})
+    data = json.loads((out / MANIFEST_NAME).read_text())
+    data["inputs"] = [None]
+    (out / MANIFEST_NAME).write_text(json.dumps(data))
+    known = {Path("trip/a.jpg"): photo}
+    job = AuditJob(cloaked=out, outdir=tmp_path / "report", original_photos=known)
+    pairs, _ = find_pairs(job)
+    assert pairs[0].original == photo and pairs[0].cloaked == out / "trip" / "a.png"
+    # another album's photo of the same name, or this one changed since: not its original
+    with pytest.raises(AuditError, match="--originals"):
+        find_pairs(AuditJob(cloaked=out, outdir=tmp_path / "report",
+                            original_photos={Path("trip/b.jpg"): photo}))
+    photo.write_bytes(b"edited since")
+    with pytest.raises(AuditError, match="--originals"):
+        find_pairs(job)
+
+
 def test_the_audit_says_when_photos_were_cloaked_with_other_settings(tmp_path):
     """A folder resumed with another preset was reported under the last run's settings
     alone: the audit says how many photos an earlier run cloaked otherwise."""

@@ -6,6 +6,7 @@ relative path when there is none.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -22,10 +23,13 @@ class AuditError(Exception):
 
 
 class Folders(Protocol):
-    """The two folders an audit pairs (an :class:`~faceguard.audit.run.AuditJob`)."""
+    """The two folders an audit pairs (an :class:`~faceguard.audit.run.AuditJob`), and
+    the originals as a shell that protected them knows them (output-relative path ->
+    photo), for a manifest that keeps their folder private."""
 
     cloaked: Path
     originals: Path | None
+    original_photos: Mapping[Path, Path] | None
 
 
 #: the most photos copied without a cloak that an audit reads for its gallery, spread
@@ -91,7 +95,7 @@ def find_pairs(job: Folders) -> tuple[list[Pair], dict]:
             # the run's figures, unless the file was changed since (then measured again)
             kept = "output_stat" not in entry or not cloaked.is_file() \
                 or entry["output_stat"] == file_stat(cloaked)
-            pairs.append(Pair(_original(manifest, entry, job.originals), cloaked, faces,
+            pairs.append(Pair(_original(manifest, rel, entry, job), cloaked, faces,
                               [f.quality for f in records] if kept else [],
                               [f.person for f in records]))
         data = dict(manifest.data, references=[str(job.cloaked / r) for r in
@@ -137,16 +141,31 @@ def find_pairs(job: Folders) -> tuple[list[Pair], dict]:
     return pairs, {"unmatched": unmatched, "notes": [MODELS_UNKNOWN]}
 
 
-def _original(manifest: Manifest, entry: dict, originals: Path | None) -> Path:
-    """Where a manifest entry's original is: as recorded, else in ``originals``."""
+def _original(manifest: Manifest, rel: str, entry: dict, job: Folders) -> Path:
+    """Where a manifest entry's original is: as recorded, else as the shell knows it (if
+    unchanged since the run read it), else in ``job.originals``."""
     recorded = manifest.input_path(entry)
-    if recorded is not None and (originals is None or recorded.is_file()):
+    if recorded is not None and recorded.is_file():
         return recorded
-    if originals is None:
-        raise AuditError(f"{manifest.path.name} does not say where the originals are (their "
-                         f"folder is kept private): give it {GIVE_ORIGINALS}")
-    below = originals / entry["input"]
-    return below if below.is_file() else originals / Path(entry["input"]).name
+    known = (job.original_photos or {}).get(Path(rel))
+    if known is not None and _as_read(known, entry):
+        return known
+    if job.originals is not None:
+        below = job.originals / entry["input"]
+        return below if below.is_file() else job.originals / Path(entry["input"]).name
+    if recorded is not None:  # gone since: said once for every photo (find_pairs)
+        return recorded
+    raise AuditError(f"{manifest.path.name} does not say where the originals are (their "
+                     f"folder is kept private): give it {GIVE_ORIGINALS}")
+
+
+def _as_read(photo: Path, entry: dict) -> bool:
+    """Whether ``photo`` is the file the cloak run read (same size and time), as far as
+    the entry recorded it: a photo replaced since is not its original."""
+    try:
+        return entry.get("input_stat", file_stat(photo)) == file_stat(photo)
+    except OSError:
+        return False
 
 
 def _relative(path: Path, root: Path) -> Path:

@@ -6,7 +6,7 @@ Driven as a generator of progress events by ``faceguard audit`` and the GUI.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -63,6 +63,7 @@ class AuditJob:
     Attributes:
         cloaked: folder of cloaked photos (with a FaceGuard manifest, or paired by name).
         originals: folder (or file) of the originals; optional with a manifest.
+        original_photos: output-relative path -> original, as the app that cloaked them knows.
         outdir: where report.json and report.html go.
         gallery: extra clean photos of known people (one sub-folder per person).
         models: recognizers to test (default: one per installed family,
@@ -86,6 +87,7 @@ class AuditJob:
     cloaked: Path
     outdir: Path
     originals: Path | None = None
+    original_photos: Mapping[Path, Path] | None = None
     gallery: Path | None = None
     models: list[str] | None = None
     defenses: Sequence[str] = QUICK_DEFENSES

@@ -207,6 +207,10 @@ class AuditView(QWidget):
         originals, gallery = self.originals.text().strip(), self.gallery.text().strip()
         job = AuditJob(cloaked=cloaked, outdir=self.ctx.scratch / "audit",
                        originals=Path(originals).expanduser() if originals else None,
+                       # where the manifest keeps the originals' folder private, the
+                       # album's photos are its originals (those unchanged since)
+                       original_photos={rel: photo for photo, rel
+                                        in self.ctx.album.photo_jobs()},
                        gallery=Path(gallery).expanduser() if gallery else None,
                        models=self.recognizers.ticked(), defenses=self.defenses.ticked(),
                        detectors=self.detectors.ticked())

@@ -1,6 +1,9 @@
-"""The Audit step says its verdict first, in plain words, and forgets stale results."""
+"""The Audit step says its verdict first, in plain words, forgets stale results and
+knows the album's originals."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -119,3 +122,24 @@ def test_new_results_forget_the_report_written_of_the_last_and_show_no_empty_col
     titles = [layout.itemAtPosition(0, c).widget().text() for c in range(layout.columnCount())
               if layout.itemAtPosition(0, c) is not None]
     assert "<b>purified</b>" not in titles and len(titles) == 3
+
+
+def test_the_audit_is_handed_the_album_s_photos_as_originals(make_window, tmp_path,
+                                                            monkeypatch):
+    """An album the manifest cannot place (on another drive than its output, say): the
+    audit takes the photos the app protected as their originals, so nobody has to find
+    their folder again (:func:`faceguard.audit.pairs.find_pairs` checks each is unchanged)."""
+    import faceguard_gui.audit_view as audit_view
+
+    photo = tmp_path / "album" / "trip" / "a.jpg"
+    photo.parent.mkdir(parents=True)
+    photo.write_bytes(b"a photo")
+    window = make_window()
+    window.ctx.album.add([tmp_path / "album"])
+    jobs = []
+    monkeypatch.setattr(audit_view, "audit", lambda job, cache: jobs.append(job) or iter(()))
+    monkeypatch.setattr(window.ctx.jobs, "start", lambda title, work, *_: work())
+    window.audit.cloaked.setText(str(tmp_path / "protected"))
+    window.audit.run()
+    assert jobs[0].original_photos == {Path("trip/a.jpg"): photo.resolve()}
+    assert jobs[0].originals is None  # the field is left for the user
