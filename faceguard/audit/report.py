@@ -23,6 +23,7 @@ from faceguard.audit.run import AuditResult
 from faceguard.audit.verdict import TOP1_PEOPLE, protected_share, recognised_clean
 from faceguard.planning import named_by_faceguard
 from faceguard.settings import METHODS
+from faceguard.visibility import summary as visibility_summary
 from faceguard.words import GIVE_GALLERY, figure_text, listed, plural
 
 
@@ -141,6 +142,10 @@ def summary(result: AuditResult) -> list[str]:
                      "recognising clean "
                      f"faces ({recognised_clean(r):.0%} still recognised), so it is not a "
                      "practical attack on the cloak; the faces it still recognises count.")
+    if result.visibility:  # the verdict's words, with their figures
+        lines.append(f"How visible, the most visible of "
+                     f"{plural(result.faces, 'cloaked face')}: "
+                     f"{visibility_summary(result.visibility)}.")
     for d in result.detection:
         lines.append(d["sentence"])
     return lines

@@ -68,8 +68,7 @@ def summary(quality: dict) -> str:
     compression takes it half a point or more lower."""
     if "ssimulacra2" not in quality:
         return "visibility not measured (face too small)"
-    like = (f", like JPEG quality {quality['jpeg_equivalent']}"
-            if "jpeg_equivalent" in quality else "")
+    like = f", {like}" if (like := _like_jpeg(quality)) else ""
     colour = (f"; colour shift p95 {seen_colour(quality):.1f}, {NOTICEABLE_COLOUR} is just "
               "noticeable"
               if "ciede2000_p95" in quality else "")
@@ -87,11 +86,17 @@ def in_words(quality: dict) -> str:
     normal size, faint up close (like JPEG quality 91)"``; "not measured" without one."""
     if "ssimulacra2" not in quality:
         return "not measured"
-    jpeg = quality.get("jpeg_equivalent")
-    least = quality.get("jpeg_equivalent_least")  # another face's, lower: see most_visible
-    like = ("" if jpeg is None else
-            f" (like JPEG quality {jpeg if least is None else f'{least}-{jpeg}'})")
+    like = f" ({like})" if (like := _like_jpeg(quality)) else ""
     return face_words(quality) + like  # the file's words, as the cloak's line
+
+
+def _like_jpeg(quality: dict) -> str:
+    """``"like JPEG quality 91"``, or a range from another face's lower figure (see
+    :func:`most_visible`); "" when not measured."""
+    if (jpeg := quality.get("jpeg_equivalent")) is None:
+        return ""
+    least = quality.get("jpeg_equivalent_least")
+    return f"like JPEG quality {jpeg if least is None else f'{least}-{jpeg}'}"
 
 
 def most_visible(qualities: Sequence[dict]) -> dict:

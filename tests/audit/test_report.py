@@ -166,8 +166,7 @@ def test_the_held_out_checks_rows_are_in_the_table_in_plain_words(tmp_path):
 def test_the_verdict_comes_first_in_the_report(tmp_path):
     result = _result([_row("none", 1.0), _row("none", 1.0, "faceres", held_out=True),
                       _row("jpeg75", 0.5), _row("jpeg75", 1.0, "faceres", held_out=True)],
-                     visibility={"ssimulacra2": 70.0,
-                                                        "jpeg_equivalent": 80})
+                     visibility={"ssimulacra2": 70.0, "jpeg_equivalent": 80})
     json_path, html_path = write_report(result, tmp_path)
     body = html_path.read_text().split("<body>", 1)[1]
     first = body.split("</p>", 1)[0]
@@ -181,6 +180,9 @@ def test_the_verdict_comes_first_in_the_report(tmp_path):
     verdict = json.loads(json_path.read_text())["verdict"]
     assert verdict["status"] == "partly" and verdict["reupload"] == [1, 2]
     assert "<h2>In detail</h2>" in body  # the findings follow the verdict
+    # and give the figures the verdict's words rest on (the terminal's --details too)
+    assert ("How visible, the most visible of 4 cloaked faces: faint at normal size, visible "
+            "up close (SSIMULACRA2 70.0, like JPEG quality 80).") in summary(result)
 
 
 def test_the_report_names_the_people_as_the_user_named_them(tmp_path):
