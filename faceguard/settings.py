@@ -51,8 +51,6 @@ METHODS = {
 #: on our recognizers fool recognizers it never saw
 TRANSFER_LEVERS = {
     "log": "weigh the least-fooled recognizer most (log distance, no cap)",
-    "even": "weigh each recognizer's gradient alike, so that the steepest does not decide "
-            "the step alone",
     "balance": "weigh the least-fooled recognizer most (a soft minimum over the "
                "recognizers instead of their mean)",
     "diversity": "random resize and pad of the face at every step (input diversity)",

@@ -131,8 +131,6 @@ class _FaceObjective:
         if self.transform is not None:
             draws = [{m: self.transform(f) for m, f in d.items()} for d in draws]
         batched = {m: torch.cat([d[m][:n] for d in draws]) for m in faces}
-        if "even" in self.levers:  # each recognizer's gradient weighed alike
-            batched = transfer.even_gradient(batched)
         ghosts = "dropout" in self.levers  # one ghost model per step, shared by its draws
         skip = "skip" in self.levers
         with (transfer.dropout(self.ensemble, self.generator) if ghosts else nullcontext(),

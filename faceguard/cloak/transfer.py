@@ -52,12 +52,6 @@ so only changes that fool a whole family of similar models survive.
   features the shortcuts carry, which networks share, more than the deep branches'.
   Only where a recognizer's branches are modules (dlib's ResNet:
   :meth:`faceguard.models.base.Recognizer.residual_branches`).
-- ``even``: each recognizer's gradient weighed alike. Before the gradients of the
-  ensemble's recognizers add up in the photo's pixels, each sample's gradient at each
-  recognizer's aligned input is scaled to a mean magnitude of 1 (:func:`even_gradient`),
-  as ensemble attacks normalise each model's gradient before averaging. Otherwise the
-  recognizer with the steepest gradient decides the step's direction while the others
-  hardly move (a 10-step cloak moved dlib 0.45 thresholds and mobileface 0.01).
 - ``log``: the objective's pooling over recognizers: the mean of log distances instead
   of capped distances, so the least-fooled recognizer gets the most weight and no model
   stops pulling once past a cap.
@@ -112,32 +106,6 @@ def smooth_gradient(images: torch.Tensor, sigma: float) -> torch.Tensor:
     """``images`` (B, C, H, W) unchanged, but the gradient that flows back through them
     blurred by a Gaussian of ``sigma`` pixels (TI: a gradient averaged over shifts)."""
     return _SmoothGradient.apply(images, sigma)
-
-
-class _EvenGradient(torch.autograd.Function):
-    """Identity forward on each recognizer's faces; the backward pass scales each
-    sample's incoming gradients to one mean magnitude, their mean over the recognizers
-    (so the objective's gradient keeps its size against the visibility penalty's). A
-    zero gradient, of a recognizer already past its cap, stays 0."""
-
-    @staticmethod
-    def forward(ctx, *faces: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(f.view_as(f) for f in faces)
-
-    @staticmethod
-    def backward(ctx, *grads: torch.Tensor):
-        sizes = torch.stack([g.abs().flatten(1).mean(1) for g in grads])  # (models, B)
-        moving = sizes > 0
-        target = (sizes * moving).sum(0) / moving.sum(0).clamp_min(1)
-        scale = torch.where(moving, target / sizes.clamp_min(1e-30), torch.zeros_like(sizes))
-        return tuple(g * k.view(-1, *[1] * (g.dim() - 1)) for g, k in zip(grads, scale,
-                                                                        strict=True))
-
-
-def even_gradient(faces: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``faces`` (model -> (B, C, H, W)) unchanged; the gradients flowing back through
-    them scaled, per sample, to one mean magnitude (the ``even`` lever)."""
-    return dict(zip(faces, _EvenGradient.apply(*faces.values()), strict=True))
 
 
 #: TI's Gaussian, in eye distances: Dong et al. blur with sigma 2.3 pixels on 299-pixel

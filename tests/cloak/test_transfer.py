@@ -56,21 +56,6 @@ def test_the_balance_levers_soft_minimum_weighs_the_least_fooled_recognizer_most
     assert torch.isclose(weights.sum(), torch.tensor(1.0))
 
 
-def test_even_gradient_weighs_each_recognizers_gradient_alike():
-    """Two recognizers' faces whose gradients differ 100-fold come back at one size per
-    sample, their mean; a recognizer past its cap (zero gradient) stays at zero and does
-    not count in the mean; the faces themselves are unchanged."""
-    steep = torch.rand(2, 3, 8, 8, requires_grad=True)
-    flat = torch.rand(2, 3, 4, 4, requires_grad=True)
-    even = transfer.even_gradient({"steep": steep, "flat": flat})
-    assert torch.equal(even["steep"], steep) and torch.equal(even["flat"], flat)
-    (100 * even["steep"].sum() + even["flat"][0].sum()).backward()
-    size = {m: t.grad.abs().flatten(1).mean(1) for m, t in (("steep", steep), ("flat", flat))}
-    assert torch.allclose(size["steep"][0], size["flat"][0])
-    assert torch.isclose(size["steep"][0], torch.tensor(50.5))  # the mean of 100 and 1
-    assert torch.isclose(size["steep"][1], torch.tensor(100.0)) and size["flat"][1] == 0
-
-
 def test_diversity_keeps_the_shape_and_changes_the_face():
     faces = torch.rand(2, 3, 112, 112)
     gen = torch.Generator().manual_seed(0)
