@@ -854,6 +854,31 @@ def test_jpeg_quality_is_used(astro_png, tmp_path):
     assert err_high < err_low and err_high < 2 / 255
 
 
+def test_a_jpeg_saved_finer_than_the_quality_keeps_its_own_tables(astronaut, tmp_path):
+    """A camera's quality-99 JPEG written again at 95 got a visible loss of its own, larger
+    than the cloak's: it is written with its own tables, and the lossy guard scores the
+    face with them; a coarser original (quality 80) is written at 95 as before."""
+    from faceguard.io.lossy import lossy_saving
+
+    def tables(path: Path) -> dict:
+        with Image.open(path) as image:
+            return image.quantization
+
+    for made_at, kept in ((99, True), (80, False)):
+        Image.fromarray(astronaut).save(tmp_path / "in.jpg", quality=made_at, subsampling=0)
+        photo = load_photo(tmp_path / "in.jpg")
+        cloaked = photo.with_pixels(np.clip(photo.pixels + 2 / 255, 0, 1))
+        out = save_photo(cloaked, tmp_path / f"out{made_at}.jpg")
+        at95 = save_photo(dataclasses.replace(cloaked, jpeg_tables=None),
+                          tmp_path / f"at95-{made_at}.jpg")
+        assert (tables(out) == tables(tmp_path / "in.jpg")) is kept
+        assert (tables(out) == tables(at95)) is not kept
+        # the guard sees what the file shows
+        part = lossy_saving(cloaked, "keep", 95)(
+            np.round(cloaked.pixels[:64, :64] * 255).astype(np.uint8))
+        assert np.array_equal(part, load_photo(out).pixels[:64, :64])
+
+
 def test_originals_are_byte_identical_afterwards(album_dir, tmp_path):
     paths = gps_photos(album_dir)[:3]
     before = {p: sha256(p) for p in paths}

@@ -126,7 +126,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                           f"jpeg or webp (default {DEFAULT_FORMAT}; JPEG has no "
                           "transparency: transparent parts of a photo become white)")
     out.add_argument("--quality", type=int, default=DEFAULT_QUALITY,
-                     help=f"JPEG/WebP quality (default {DEFAULT_QUALITY})")
+                     help=f"JPEG/WebP quality (default {DEFAULT_QUALITY}); a JPEG saved "
+                          "finer than this keeps its own compression")
     out.add_argument("--keep-metadata", action="store_true",
                      help="keep non-identifying EXIF (camera, exposure); GPS, names, "
                           "captions and serials are always removed")

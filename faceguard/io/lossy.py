@@ -81,5 +81,5 @@ def lossy_saving(photo: Photo, format: str, quality: int) -> Lossy | None:
             or grey_profile(photo) or fmt == "WEBP" and photo.lossless):
         return None
     params = {k: v for k, v in _save_params(photo, fmt, mode, quality, "strip").items()
-              if k in ("quality", "subsampling")}  # the pixels', not the file's
+              if k in ("quality", "qtables", "subsampling")}  # the pixels', not the file's
     return Lossy(fmt, mode, params, 8, 0.0) if fmt == "JPEG" else Lossy(fmt, mode, params, 16, 1.2)

@@ -105,6 +105,9 @@ class Photo:
         jpeg_data: the file's bytes when it is a JPEG (or MPO), so that
             :func:`~faceguard.io.copy_photo` can write its picture again without
             re-encoding it; None otherwise, and for pixels changed by :meth:`with_pixels`.
+        jpeg_tables: a JPEG's quantization tables (Pillow's ``quantization``: table
+            number -> 64 steps), so that it is written again no coarser than it came
+            (:func:`~faceguard.io.save_photo`); None for other formats.
 
     A JPEG read only to be copied (``load_photo(..., decode=False)``) has no pixels:
     (0, 0, 3), :attr:`has_pixels` False; :func:`~faceguard.io.copy_photo` decodes it
@@ -122,6 +125,7 @@ class Photo:
     lossless: bool = False
     stat: list[int] | None = None
     jpeg_data: bytes | None = field(default=None, repr=False)
+    jpeg_tables: dict[int, list[int]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.pixels = np.asarray(self.pixels, dtype=np.float32)

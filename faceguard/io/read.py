@@ -94,6 +94,8 @@ def _load(fp: IO[bytes], path: Path, limit: PixelLimit, decode: bool = True) -> 
     icc = im.info.get("icc_profile") or None
     lossless = fmt == "WEBP" and _lossless_webp(fp)
     data = None
+    tables = {k: list(v) for k, v in im.quantization.items()} if fmt in ("JPEG", "MPO") \
+        else None
     if fmt in ("JPEG", "MPO"):  # written again as it is when nothing changes (io.jpeg)
         where = fp.tell()
         fp.seek(0)
@@ -130,7 +132,8 @@ def _load(fp: IO[bytes], path: Path, limit: PixelLimit, decode: bool = True) -> 
     finally:
         im.close()
     return Photo(pixels=pixels, path=path, format=fmt, mode=mode, alpha=alpha,
-                 icc_profile=icc, exif=exif, inks=inks, jpeg_data=data, lossless=lossless)
+                 icc_profile=icc, exif=exif, inks=inks, jpeg_data=data, lossless=lossless,
+                 jpeg_tables=tables)
 
 
 def _colour16(head: bytes) -> bool:

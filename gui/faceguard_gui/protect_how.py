@@ -301,7 +301,8 @@ class HowPanel:
                      "them." if s.robust else ".")
         text += " Photos are written " + WRITTEN_AS.get(s.format, s.format)
         if s.format in ("keep", "jpeg", "webp"):
-            text += f" (JPEG and WebP at quality {s.quality} add a little compression noise)"
+            text += (f" (JPEG and WebP at quality {s.quality} add a little compression "
+                     "noise; a JPEG saved finer keeps its own)")
         text += ("; camera make and exposure are kept, place, date and names removed."
                  if s.keep_metadata else "; all metadata (place, date, camera) is removed.")
         self.how_note.setText(text)
