@@ -94,8 +94,8 @@ def _load(fp: IO[bytes], path: Path, limit: PixelLimit, decode: bool = True) -> 
     icc = im.info.get("icc_profile") or None
     lossless = fmt == "WEBP" and _lossless_webp(fp)
     data = None
-    tables = {k: list(v) for k, v in im.quantization.items()} if fmt in ("JPEG", "MPO") \
-        else None
+    tables = ({k: list(v) for k, v in getattr(im, "quantization", {}).items()} or None
+              if fmt in ("JPEG", "MPO") else None)
     if fmt in ("JPEG", "MPO"):  # written again as it is when nothing changes (io.jpeg)
         where = fp.tell()
         fp.seek(0)

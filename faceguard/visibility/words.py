@@ -68,7 +68,8 @@ def summary(quality: dict) -> str:
     compression takes it half a point or more lower."""
     if "ssimulacra2" not in quality:
         return "visibility not measured (face too small)"
-    like = f", {like}" if (like := _like_jpeg(quality)) else ""
+    jpeg = _like_jpeg(quality)
+    like = f", {jpeg}" if jpeg else ""
     colour = (f"; colour shift p95 {seen_colour(quality):.1f}, {NOTICEABLE_COLOUR} is just "
               "noticeable"
               if "ciede2000_p95" in quality else "")
@@ -86,8 +87,8 @@ def in_words(quality: dict) -> str:
     normal size, faint up close (like JPEG quality 91)"``; "not measured" without one."""
     if "ssimulacra2" not in quality:
         return "not measured"
-    like = f" ({like})" if (like := _like_jpeg(quality)) else ""
-    return face_words(quality) + like  # the file's words, as the cloak's line
+    jpeg = _like_jpeg(quality)  # the file's words, as the cloak's line
+    return face_words(quality) + (f" ({jpeg})" if jpeg else "")
 
 
 def _like_jpeg(quality: dict) -> str:
