@@ -586,6 +586,45 @@ def test_the_audits_words_and_most_visible_face_are_the_files():
     assert in_words(most_visible(faces[:1])).endswith("(like JPEG quality 70)")
 
 
+def test_the_guard_keeps_the_colour_limit_in_a_jpeg_file_or_else_before_saving(astronaut):
+    """The colour limit was kept on the pixels before saving, and the file's compression
+    took the face past it (5.1-5.9 against 5): it is kept as the file shows the face,
+    close under the limit. At quality 50 the compression alone changes the colour by
+    more (5.8), so the limit is the cloak's own, before saving, as for the floor."""
+    from faceguard.cloak.budget import visible_scale
+    from faceguard.io import Photo
+    from faceguard.io.lossy import lossy_saving
+    from faceguard.visibility import ciede2000
+
+    x = torch.from_numpy(astronaut / 255.0).permute(2, 0, 1)[None].float()
+    part = np.s_[..., 20:300, 100:360]  # a crop at (100, 20) in the photo
+    box = (60, 20, 200, 200)  # the face, in the crop's pixels
+    face = np.s_[20 + box[1]:20 + box[3], 100 + box[0]:100 + box[2]]
+    torch.manual_seed(0)
+    cloaked = x.clone()
+    cloaked[part] = (x[part] + 8 / 255 * torch.randn_like(x[part])).clamp(0, 1)
+
+    def p95(quality: int, saved) -> tuple[float, float]:
+        """The face's colour change p95 in the file, and before saving."""
+        a, _ = visible_scale(x[part], cloaked[part], 1.0, box, colour=5.0, saved=saved,
+                             origin=(100, 20))
+        kept = ((x + a * (cloaked - x))[0].permute(1, 2, 0).numpy() * 255).round()
+        file = io.BytesIO()
+        Image.fromarray(kept.astype(np.uint8)).save(file, "JPEG", quality=quality,
+                                                    subsampling=0)
+        shown = np.asarray(Image.open(file), dtype=np.float32) / 255
+        return tuple(float(np.percentile(ciede2000(astronaut[face] / 255.0, y[face]), 95))
+                     for y in (shown, kept / 255))
+
+    for quality in (98, 95):
+        saved = lossy_saving(Photo(pixels=astronaut / 255.0), "jpeg", quality)
+        assert 4.5 < p95(quality, saved)[0] <= 5.0
+        assert p95(quality, None)[0] > 5.0  # kept before saving alone
+    saved = lossy_saving(Photo(pixels=astronaut / 255.0), "jpeg", 50)
+    in_file, before = p95(50, saved)
+    assert 4.5 < before <= 5.0 < in_file
+
+
 def test_the_guard_keeps_the_floor_in_a_jpeg_file_or_else_before_saving(astronaut):
     """At quality 95 the face keeps the floor as the whole JPEG file shows it; at quality
     30 the compression alone breaks it, and the floor is the cloak's own before saving

@@ -6,8 +6,8 @@ seam), optionally shaped by local texture: more of the budget where the eye does
 see it (hair, beard, skin texture), less on flat smooth areas.
 
 :func:`keep_visible` is the last word on any cloak: it scales the change down until the
-face, rounded to 8 bits as it will be saved, keeps its visibility floor (as a JPEG or
-WebP file shows it: :mod:`faceguard.io.lossy`) and its colour limit (before saving).
+face, rounded to 8 bits as it will be saved, keeps its visibility floor and its colour
+limit, both as a JPEG or WebP file shows it (:mod:`faceguard.io.lossy`).
 """
 
 from __future__ import annotations
@@ -120,8 +120,9 @@ def visible_scale(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
     """The largest ``a`` in [0, 1] found for which ``original + a * (cloaked - original)``,
     rounded to 8 bits, keeps the face's SSIMULACRA2 >= ``floor`` (a bracketed search on
     ``a``: it stops once the score is within ``tolerance`` points above the floor) and,
-    with ``colour``, its colour change within it (:func:`within_colour`); with it the
-    face as scored at that ``a`` (:class:`Seen`; None where it was not scored).
+    with ``colour``, its colour change within it (:func:`within_colour`, in the file too
+    with ``saved``); with it the face as scored at that ``a`` (:class:`Seen`; None where
+    it was not scored).
 
     Args:
         original, cloaked: (1, C, h, w) in [0, 1] (C = 1 or 3).
@@ -156,8 +157,8 @@ def visible_scale(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
     delta = cloaked - original
     tried = on_try or (lambda: None)
     tried()  # a huge face's colour measure and scoring take seconds each: a stop before
-    top = (1.0 if colour is None else
-           within_colour(face_only, delta[..., face_in_part[0], face_in_part[1]], colour))
+    top = 1.0 if colour is None else within_colour(original, delta, colour, face_in_part,
+                                                   saved)
     tried()
     with torch.no_grad():  # the original's side of the score, once for every try, and
         # only around the pixels the cloak changed (a large face's change covers ~70% of
@@ -216,35 +217,61 @@ def visible_scale(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
 
 
 def within_colour(original: torch.Tensor, delta: torch.Tensor, colour: float,
+                  face: tuple[slice, slice] | None = None, saved: Lossy | None = None,
                   tries: int = 6) -> float:
     """The largest scale ``a`` in [0, 1] found for which the 95th percentile of the
     CIEDE2000 colour change from ``original`` to ``original + a * delta``, both rounded
-    to 8 bits, is at most ``colour``.
+    to 8 bits, is at most ``colour`` over the ``face`` (rows, cols; all of it if None),
+    and with ``saved`` in the file as well, its compression's loss included.
 
     The per-pixel lightness cap (:func:`lightness_weight`) lets a pixel go a little past
     ``colour`` (see :data:`LIGHTNESS_HEADROOM`); this keeps the face as a whole within
     it. The change grows about linearly with ``a``, so each try scales ``a`` by the ratio
     of the limit to what was measured (one or two tries); 0 if that never gets there.
+    In the file, the compression adds a change of its own that ``a`` does not scale, and
+    the two add about as independent noises do (their squares): the ratio is of what
+    is left of the limit that way. Where the compression alone leaves less than
+    :data:`COLOUR_ROOM` of it, or no ``a`` is found there, the limit is the cloak's own,
+    before saving (the face's line then says the file's figure), as for the floor.
 
-    Shape: original, delta (1, C, h, w), C = 1 or 3.
+    Shape: original, delta (1, C, h, w), C = 1 or 3: with ``saved``, the part of the
+    photo cut on its block grid around the face.
     """
     from faceguard.visibility.colour import ciede2000, face_change, srgb_to_lab
 
+    face = face or (slice(None), slice(None))
     with torch.no_grad():  # the original's side, once for every try
-        base = srgb_to_lab(eight_bit(original).expand(-1, 3, -1, -1))
+        base = srgb_to_lab(eight_bit(original[..., face[0], face[1]]).expand(-1, 3, -1, -1))
 
-    def p95(a: float) -> float:
-        x = eight_bit(original + a * delta).expand(-1, 3, -1, -1)
+    def p95(a: float, file: bool) -> float:
+        x = eight_bit(original + a * delta)
+        x = (_as_saved(x, saved) if file else x)[..., face[0], face[1]]
         with torch.no_grad():
-            return face_change(ciede2000(base, srgb_to_lab(x)))
+            return face_change(ciede2000(base, srgb_to_lab(x.expand(-1, 3, -1, -1))))
 
-    a = 1.0
-    for _ in range(tries):
-        seen = p95(a)
-        if seen <= colour:
-            return a
-        a *= 0.99 * colour / seen
-    return 0.0
+    def largest(start: float, file: bool) -> float | None:
+        own = p95(0.0, True) if file else 0.0  # what the compression alone changes
+        if colour ** 2 - own ** 2 < (COLOUR_ROOM * colour) ** 2:
+            return None
+        a = start
+        for _ in range(tries):
+            seen = p95(a, file)
+            if seen <= colour:
+                return a
+            a *= 0.99 * math.sqrt((colour ** 2 - own ** 2) / (seen ** 2 - own ** 2))
+        return None
+
+    before = largest(1.0, False) or 0.0
+    if saved is None or before == 0:
+        return before
+    return largest(before, True) or before
+
+
+#: the share of the colour limit the file's compression must leave for the cloak (the
+#: two added as their squares), for the limit to be kept as the file shows the face
+#: (else it is kept before saving): a compression that changes the colour by 97% of the
+#: limit leaves a quarter of it
+COLOUR_ROOM = 0.25
 
 
 def eight_bit(x: torch.Tensor) -> torch.Tensor:
