@@ -94,8 +94,6 @@ def _load(fp: IO[bytes], path: Path, limit: PixelLimit, decode: bool = True) -> 
     icc = im.info.get("icc_profile") or None
     lossless = fmt == "WEBP" and _lossless_webp(fp)
     data = None
-    tables = ({k: list(v) for k, v in getattr(im, "quantization", {}).items()} or None
-              if fmt in ("JPEG", "MPO") else None)
     if fmt in ("JPEG", "MPO"):  # written again as it is when nothing changes (io.jpeg)
         where = fp.tell()
         fp.seek(0)
@@ -131,6 +129,8 @@ def _load(fp: IO[bytes], path: Path, limit: PixelLimit, decode: bool = True) -> 
         raise PhotoError(path, f"unsupported pixel mode {mode}") from e
     finally:
         im.close()
+    # a JPEG's tables, so that it is written no coarser than it came (io.jpeg)
+    tables = {k: list(v) for k, v in getattr(im, "quantization", {}).items()} or None
     return Photo(pixels=pixels, path=path, format=fmt, mode=mode, alpha=alpha,
                  icc_profile=icc, exif=exif, inks=inks, jpeg_data=data, lossless=lossless,
                  jpeg_tables=tables)
