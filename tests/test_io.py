@@ -298,6 +298,63 @@ def test_sixteen_bit_colour_ppm_keeps_its_sixteen_bits(tmp_path):
     assert out.read_bytes() == b"P6\n50 40\n65535\n" + deep.astype(">u2").tobytes()
 
 
+@pytest.mark.parametrize("layout", ["interleaved", "alpha", "planes apart", "turned"])
+def test_sixteen_bit_colour_tiff_keeps_its_sixteen_bits(tmp_path, layout):
+    """A photographer's 16-bit TIFF was read and written with 8 bits, the whole photo (its
+    planes stored apart, Pillow even mixed up the bytes of its channels)."""
+    import tifffile
+
+    rng = np.random.default_rng(0)
+    deep = rng.integers(0, 65536, (40, 50, 4 if layout == "alpha" else 3), dtype=np.uint16)
+    stored, extra = deep, {}
+    if layout == "alpha":
+        extra = {"extrasamples": ["unassalpha"]}
+    if layout == "planes apart":
+        stored, extra = np.moveaxis(deep, -1, 0), {"planarconfig": "separate"}
+    if layout == "turned":  # stored turned a quarter anticlockwise, shown upright
+        stored, extra = np.rot90(deep), {"extratags": [(0x0112, "H", 1, 6, True)]}
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    path = tmp_path / "deep.tif"
+    make = [(0x010F, "s", 0, "Camera maker", True)]
+    tifffile.imwrite(path, stored, photometric="rgb", compression="zlib", iccprofile=srgb,
+                     extratags=make + extra.pop("extratags", []), **extra)
+    photo = load_photo(path)
+    assert photo.mode == ("RGBA;16" if layout == "alpha" else "RGB;16")
+    np.testing.assert_array_equal(photo.pixels * 65535, deep[..., :3])
+    if layout == "alpha":
+        np.testing.assert_array_equal(photo.alpha * 65535, deep[..., 3])
+
+    out = save_photo(photo, tmp_path / "out.tif", metadata="keep")
+    with tifffile.TiffFile(out) as written:
+        page = written.pages[0]
+        np.testing.assert_array_equal(page.asarray(), deep)
+        assert page.tags["InterColorProfile"].value == srgb
+        assert page.tags["Make"].value == "Camera maker"
+        assert "Orientation" not in page.tags  # the pixels are upright now
+    again = load_photo(out)
+    assert again.mode == photo.mode
+    np.testing.assert_array_equal(again.pixels, photo.pixels)
+    with tifffile.TiffFile(save_photo(photo, tmp_path / "stripped.tif")) as stripped:
+        assert "Make" not in stripped.pages[0].tags  # metadata "strip": none
+        assert "ImageDescription" not in stripped.pages[0].tags
+
+
+def test_a_sixteen_bit_tiff_of_planes_apart_that_cannot_be_read_says_why(tmp_path, monkeypatch):
+    import tifffile
+
+    path = tmp_path / "apart.tif"
+    tifffile.imwrite(path, np.zeros((3, 20, 20), np.uint16), photometric="rgb",
+                     planarconfig="separate")
+
+    def needs_a_codec(*args, **kwargs):
+        raise ValueError("<COMPRESSION.LZW: 5> requires the 'imagecodecs' package")
+
+    monkeypatch.setattr(tifffile, "imread", needs_a_codec)
+    with pytest.raises(PhotoError, match=r"apart.tif: a 16-bit TIFF with its colour planes "
+                                         r"stored apart.*ZIP compression"):
+        load_photo(path)
+
+
 def test_a_sixteen_bit_grey_pngs_transparent_level_stays_transparent(tmp_path):
     """Its tRNS grey level was dropped: the transparent parts came out opaque black."""
     grey = np.full((32, 40), 30000, np.uint16)

@@ -5,7 +5,8 @@ Reading (:func:`load_photo`)
     recognised by their content, not their name (the test album holds a WebP named
     ``.jpg``). EXIF orientation is applied to the pixels. Every pixel mode becomes
     ``(H, W, 3)`` float32 RGB in [0, 1] for the models, and the :class:`Photo` remembers
-    how to write it back: grey stays grey, 16-bit grey stays 16-bit, alpha is kept,
+    how to write it back: grey stays grey, 16 bits stay 16 (16-bit colour PNG, PPM and
+    TIFF, which Pillow reads with 8, are read with OpenCV or tifffile), alpha is kept,
     CMYK keeps its black ink. The declared size is checked against a pixel limit
     *before* decoding, so a decompression bomb costs nothing. Refused with a clear
     :class:`PhotoError`: GIF (palette animations; a cloak cannot survive 256 colours),

@@ -39,7 +39,8 @@ _EXIF_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF"})
 _ICC_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF"})
 _GREY_MODES = frozenset({"1", "L", "LA", "La"})
 _GREY16_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
-# 16-bit colour PNGs, which Pillow reads as 8 bits: read and written with OpenCV
+# 16-bit colour PNGs, PPMs and TIFFs, which Pillow reads as 8 bits: read with OpenCV,
+# written with OpenCV (PNG, PPM) or tifffile (TIFF)
 _COLOUR16_MODES = frozenset({"RGB;16", "RGBA;16"})
 
 
@@ -92,7 +93,7 @@ class Photo:
         path: the file it came from (None for an in-memory photo).
         format: Pillow's name of the input format ("JPEG", "PNG", "WEBP", ...).
         mode: the original Pillow mode ("RGB", "L", "LA", "P", "RGBA", "CMYK", "I;16", ...);
-            "RGB;16" or "RGBA;16" for a 16-bit colour PNG.
+            "RGB;16" or "RGBA;16" for a 16-bit colour PNG, PPM or TIFF.
         alpha: (H, W) float32 opacity in [0, 1], or None.
         icc_profile: the embedded ICC colour profile, or None.
         exif: the original EXIF, read only by ``save_photo(metadata="keep")``.

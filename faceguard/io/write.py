@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
 import zlib
@@ -95,7 +96,8 @@ def save_photo(photo: Photo, path: str | os.PathLike[str], *, format: str | None
     if not np.isfinite(photo.pixels).all():
         raise ValueError("photo.pixels contains NaN or infinity")
     if _target_mode(photo, fmt) in _COLOUR16_MODES:
-        data = _colour16_png(photo, metadata) if fmt == "PNG" else _colour16_ppm(photo)
+        encode = {"PNG": _colour16_png, "TIFF": _colour16_tiff, "PPM": _colour16_ppm}[fmt]
+        data = encode(photo, metadata)
         return _atomic_write(path, lambda f: f.write(data), overwrite, named=named)
     image = _as_profiled(photo, _encode_image(photo, fmt))
     params = _save_params(photo, fmt, image.mode, quality, metadata)
@@ -196,7 +198,7 @@ def _target_mode(photo: Photo, fmt: str) -> str:
         return "LA" if alpha else "L"
     if photo.mode == "CMYK" and fmt in ("JPEG", "TIFF") and not alpha:
         return "CMYK"
-    if photo.mode in _COLOUR16_MODES and fmt in ("PNG", "PPM"):
+    if photo.mode in _COLOUR16_MODES and fmt in ("PNG", "TIFF", "PPM"):
         return "RGBA;16" if alpha else "RGB;16"  # PPM: never alpha
     return "RGBA" if alpha else "RGB"
 
@@ -269,8 +271,40 @@ def _colour16_png(photo: Photo, metadata: str) -> bytes:
     return data[:header] + chunks + data[header:]
 
 
-def _colour16_ppm(photo: Photo) -> bytes:
-    """A 16-bit colour PPM's file (maxval 65535), encoded by OpenCV (channels B, G, R)."""
+def _colour16_tiff(photo: Photo, metadata: str) -> bytes:
+    """A 16-bit colour TIFF's file, which Pillow cannot write: encoded by tifffile,
+    deflate-compressed as Pillow's TIFFs are (with horizontal differencing, which suits
+    16-bit photos), alpha unassociated as read; the ICC profile and, with ``"keep"``, the
+    kept tags of the first IFD (make, model, resolution) as :func:`_save_params` gives
+    them to Pillow for other photos. The camera's exposure settings are not kept:
+    tifffile writes no EXIF sub-IFD."""
+    import tifffile
+
+    planes = [photo.pixels]
+    if photo.alpha is not None:
+        planes.append(photo.alpha[..., None])
+    pixels = _sixteen_bit(np.concatenate(planes, axis=2)).astype(np.uint16)
+    params = _save_params(photo, "TIFF", "RGB", 95, metadata)
+    extra: dict[str, object] = {}
+    if "exif" in params:
+        exif = photo.exif  # "exif" is only set when the photo has some
+        assert exif is not None
+        extra["extratags"] = [(tag, "s", 0, str(exif[tag]), True) for tag in (0x010F, 0x0110)
+                              if tag in exif]  # make, model
+        if 0x011A in exif and 0x011B in exif:
+            extra |= {"resolution": (float(exif[0x011A]), float(exif[0x011B])),
+                      "resolutionunit": exif.get(0x0128, 2)}
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, pixels, photometric="rgb", compression="zlib", predictor=True,
+                     extrasamples=["unassalpha"] if photo.alpha is not None else None,
+                     iccprofile=params.get("icc_profile"), metadata=None, software=False,
+                     **extra)
+    return buffer.getvalue()
+
+
+def _colour16_ppm(photo: Photo, metadata: str) -> bytes:
+    """A 16-bit colour PPM's file (maxval 65535), encoded by OpenCV (channels B, G, R);
+    PPM holds no metadata."""
     import cv2
 
     ok, encoded = cv2.imencode(".ppm", _sixteen_bit(photo.pixels[..., ::-1]).astype(np.uint16))
