@@ -35,9 +35,9 @@ def _span(values: list[int]) -> str:
     return f"{min(values)}-{max(values)}%"
 
 
-@pytest.mark.parametrize("preset, name", [("low", "protection-album-low-12-06.json"),
-                                          ("balanced", "protection-album-12-06-file-floor.json"),
-                                          ("high", "protection-album-high-12-06.json")])
+@pytest.mark.parametrize("preset, name", [("low", "protection-album-low-colour-after.json"),
+                                          ("balanced", "protection-album-balanced-12-06-b.json"),
+                                          ("high", "protection-album-high-12-06-b.json")])
 def test_quoted_protection_is_measured(preset: str, name: str) -> None:
     turned = _turned(name)
     assert MEASURED_PROTECTION[preset] == (_span([turned[m] for m in MADE_ON]),
