@@ -355,6 +355,34 @@ def test_a_sixteen_bit_tiff_of_planes_apart_that_cannot_be_read_says_why(tmp_pat
         load_photo(path)
 
 
+@pytest.mark.parametrize("deep", [False, True])
+def test_a_pngs_gamma_and_chromaticities_are_kept(tmp_path, deep):
+    """They were dropped: a PNG stored in linear light (gamma 1.0) came out darker."""
+    import struct
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body)))
+
+    depth, channel = (16, ">u2") if deep else (8, "u1")
+    pixels = np.random.default_rng(0).integers(0, 2 ** depth, (12, 16, 3)).astype(channel)
+    rows = b"".join(b"\0" + row.tobytes() for row in pixels)
+    white_and_primaries = (31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000)
+    (tmp_path / "linear.png").write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 16, 12, depth, 2, 0, 0, 0))
+        + chunk(b"gAMA", struct.pack(">I", 100000))
+        + chunk(b"cHRM", struct.pack(">8I", *white_and_primaries))
+        + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    photo = load_photo(tmp_path / "linear.png")
+    assert photo.mode == ("RGB;16" if deep else "RGB")
+    with Image.open(save_photo(photo, tmp_path / "out.png")) as back:
+        assert back.info["gamma"] == 1.0
+        assert back.info["chromaticity"] == tuple(v / 100000 for v in white_and_primaries)
+    again = load_photo(tmp_path / "out.png")
+    assert again.mode == photo.mode
+    np.testing.assert_array_equal(again.pixels * (2 ** depth - 1), pixels)
+
+
 def test_a_sixteen_bit_grey_pngs_transparent_level_stays_transparent(tmp_path):
     """Its tRNS grey level was dropped: the transparent parts came out opaque black."""
     grey = np.full((32, 40), 30000, np.uint16)

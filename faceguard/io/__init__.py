@@ -30,7 +30,8 @@ Metadata policy
     ``metadata="strip"`` (default) writes no EXIF, IPTC, XMP or comments at all: GPS,
     captions, names, serial numbers and the EXIF thumbnail (an uncloaked copy of the
     face!) are gone. The ICC colour profile is kept wherever the format can hold it
-    and it fits the written colour space. ``metadata="keep"`` additionally writes a
+    and it fits the written colour space, and so are a PNG's gamma and chromaticities
+    (gAMA, cHRM, sRGB), which tell viewers its colours when it has no profile. ``metadata="keep"`` additionally writes a
     whitelist of non-identifying EXIF tags (:data:`KEPT_EXIF_TAGS`: camera and lens
     make/model, exposure settings, colour space, resolution) with Orientation reset to
     1, because the orientation is already applied to the pixels. Dates are not kept:

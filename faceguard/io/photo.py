@@ -109,6 +109,8 @@ class Photo:
         jpeg_tables: a JPEG's quantization tables (Pillow's ``quantization``: table
             number -> 64 steps), so that it is written again no coarser than it came
             (:func:`~faceguard.io.save_photo`); None for other formats.
+        png_colour: a PNG's colour chunks (gAMA, cHRM, sRGB) as (type, body) pairs: how a
+            viewer shows a PNG that has no ICC profile, written again into a PNG.
 
     A JPEG read only to be copied (``load_photo(..., decode=False)``) has no pixels:
     (0, 0, 3), :attr:`has_pixels` False; :func:`~faceguard.io.copy_photo` decodes it
@@ -127,6 +129,7 @@ class Photo:
     stat: list[int] | None = None
     jpeg_data: bytes | None = field(default=None, repr=False)
     jpeg_tables: dict[int, list[int]] | None = field(default=None, repr=False)
+    png_colour: tuple[tuple[bytes, bytes], ...] = ()
 
     def __post_init__(self) -> None:
         self.pixels = np.asarray(self.pixels, dtype=np.float32)

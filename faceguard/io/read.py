@@ -117,12 +117,14 @@ def _load(fp: IO[bytes], path: Path, limit: PixelLimit, decode: bool = True) -> 
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as e:
         raise PhotoError(path, f"truncated or corrupt {_nice(fmt)}") from e
     orientation = _orientation(exif)
+    colour = _png_colour(im.info) if fmt == "PNG" else ()
     if colour16:  # read again below with its 16 bits; Pillow checked it is whole
-        im.close()
         apart = fmt == "TIFF" and im.tag_v2.get(284) == 2  # colour planes stored apart
+        im.close()
         pixels, alpha = _decode_colour16(data, path, orientation, fmt, apart)
         return Photo(pixels=pixels, path=path, format=fmt, alpha=alpha, icc_profile=icc,
-                     exif=exif, mode="RGB;16" if alpha is None else "RGBA;16")
+                     exif=exif, mode="RGB;16" if alpha is None else "RGBA;16",
+                     png_colour=colour)
     # Pillow opens a 16-bit grey PNG with alpha as RGBA: it stays grey (with 8 bits)
     mode = "LA" if fmt == "PNG" and head[24:26] == b"\x10\x04" else im.mode
     try:
@@ -135,7 +137,21 @@ def _load(fp: IO[bytes], path: Path, limit: PixelLimit, decode: bool = True) -> 
     tables = {k: list(v) for k, v in getattr(im, "quantization", {}).items()} or None
     return Photo(pixels=pixels, path=path, format=fmt, mode=mode, alpha=alpha,
                  icc_profile=icc, exif=exif, inks=inks, jpeg_data=data, lossless=lossless,
-                 jpeg_tables=tables)
+                 jpeg_tables=tables, png_colour=colour)
+
+
+def _png_colour(info: dict) -> tuple[tuple[bytes, bytes], ...]:
+    """A PNG's gAMA, cHRM and sRGB chunks, rebuilt from what Pillow read of them (``info``;
+    PNG stores gamma and chromaticities times 100000)."""
+    chunks = []
+    if isinstance(info.get("gamma"), float):
+        chunks.append((b"gAMA", struct.pack(">I", round(info["gamma"] * 100000))))
+    if isinstance(info.get("chromaticity"), tuple) and len(info["chromaticity"]) == 8:
+        chunks.append((b"cHRM", struct.pack(">8I", *(round(v * 100000)
+                                                     for v in info["chromaticity"]))))
+    if isinstance(info.get("srgb"), int):
+        chunks.append((b"sRGB", bytes([info["srgb"]])))
+    return tuple(chunks)
 
 
 def _colour16(head: bytes) -> bool:

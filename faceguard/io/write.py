@@ -12,6 +12,7 @@ from typing import IO, Literal
 
 import numpy as np
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from faceguard.io.jpeg import finer_tables, stripped
 from faceguard.io.metadata import _icc_fits, _kept_exif, _orientation
@@ -248,8 +249,8 @@ def _sixteen_bit(values: np.ndarray) -> np.ndarray:
 
 def _colour16_png(photo: Photo, metadata: str) -> bytes:
     """A 16-bit colour PNG's file, which Pillow cannot write: encoded by OpenCV (channels
-    B, G, R, A), with the ICC profile and kept EXIF added as chunks after IHDR, as
-    :func:`_save_params` gives them to Pillow for other photos."""
+    B, G, R, A), with the ICC profile, the colour chunks and kept EXIF added as chunks
+    after IHDR, as :func:`_save_params` gives them to Pillow for other photos."""
     import cv2
 
     planes = [photo.pixels[..., ::-1]]
@@ -263,6 +264,9 @@ def _colour16_png(photo: Photo, metadata: str) -> bytes:
     params = _save_params(photo, "PNG", "RGB", 95, metadata)
     if "icc_profile" in params:  # profile name, its end, compression method 0 (zlib)
         chunks += _png_chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(photo.icc_profile))
+    for kind, body in photo.png_colour:  # sRGB only without an ICC profile, as Pillow
+        if kind != b"sRGB" or "icc_profile" not in params:
+            chunks += _png_chunk(kind, body)
     if "exif" in params:
         exif = params["exif"]
         chunks += _png_chunk(b"eXIf", exif.removeprefix(b"Exif\0\0"))
@@ -336,6 +340,10 @@ def _save_params(photo: Photo, fmt: str, mode: str, quality: int,
         params.update(quality=quality)
     if fmt in _ICC_FORMATS and photo.icc_profile and _icc_fits(photo.icc_profile, mode):
         params["icc_profile"] = photo.icc_profile
+    if fmt == "PNG" and photo.png_colour:  # Pillow writes them before the picture,
+        params["pnginfo"] = PngInfo()          # sRGB only without an ICC profile
+        for kind, body in photo.png_colour:
+            params["pnginfo"].add(kind, body)
     if metadata == "keep" and fmt in _EXIF_FORMATS and photo.exif is not None:
         kept = _kept_exif(photo.exif)
         if kept:
