@@ -31,13 +31,14 @@ Metadata policy
     captions, names, serial numbers and the EXIF thumbnail (an uncloaked copy of the
     face!) are gone. The ICC colour profile is kept wherever the format can hold it
     and it fits the written colour space, and so are a PNG's gamma and chromaticities
-    (gAMA, cHRM, sRGB), which tell viewers its colours when it has no profile. ``metadata="keep"`` additionally writes a
-    whitelist of non-identifying EXIF tags (:data:`KEPT_EXIF_TAGS`: camera and lens
-    make/model, exposure settings, colour space, resolution) with Orientation reset to
-    1, because the orientation is already applied to the pixels. Dates are not kept:
-    a capture time links a photo to an event and a place. A copied JPEG's picture is
-    stored as the camera stored it, so its EXIF keeps the original Orientation (with
-    ``"strip"``, the only tag it holds, and only when it is not 1).
+    (gAMA, cHRM, sRGB), which tell viewers its colours when it has no profile.
+    ``metadata="keep"`` additionally writes a whitelist of non-identifying EXIF tags
+    (:data:`KEPT_EXIF_TAGS`: camera and lens make/model, exposure settings, colour space,
+    resolution; a 16-bit colour TIFF only its make, model and resolution) with
+    Orientation reset to 1, because the orientation is already applied to the pixels.
+    Dates are not kept: a capture time links a photo to an event and a place. A copied
+    JPEG's picture is stored as the camera stored it, so its EXIF keeps the original
+    Orientation (with ``"strip"``, the only tag it holds, and only when it is not 1).
 
 Safety
     Writes are atomic (a temporary file in the destination folder, then a rename), an

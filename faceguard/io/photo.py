@@ -39,8 +39,7 @@ _EXIF_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF"})
 _ICC_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF"})
 _GREY_MODES = frozenset({"1", "L", "LA", "La"})
 _GREY16_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
-# 16-bit colour PNGs, PPMs and TIFFs, which Pillow reads as 8 bits: read with OpenCV,
-# written with OpenCV (PNG, PPM) or tifffile (TIFF)
+# 16-bit colour PNGs, PPMs and TIFFs, which Pillow reads as 8 bits (faceguard.io.deep)
 _COLOUR16_MODES = frozenset({"RGB;16", "RGBA;16"})
 
 

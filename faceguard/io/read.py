@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import os
-import re
 import struct
 import warnings
 from pathlib import Path
@@ -13,6 +11,7 @@ from typing import IO
 import numpy as np
 from PIL import Image
 
+from faceguard.io import deep
 from faceguard.io.metadata import _orientation, _oriented, _read_exif
 from faceguard.io.photo import (
     _GREY16_MODES,
@@ -105,8 +104,7 @@ def _load(fp: IO[bytes], path: Path, limit: PixelLimit, decode: bool = True) -> 
             im.close()
             return Photo(pixels=np.zeros((0, 0, 3), np.float32), path=path, format=fmt,
                          mode=mode, icc_profile=icc, exif=exif, jpeg_data=data)
-    colour16 = (fmt == "PNG" and _colour16(head) and "transparency" not in im.info
-                or fmt == "PPM" and _deep_ppm(head) or fmt == "TIFF" and _colour16_tiff(im))
+    colour16 = deep.is_deep(fmt, head, im)
     if colour16:
         fp.seek(0)
         data = fp.read()
@@ -121,7 +119,7 @@ def _load(fp: IO[bytes], path: Path, limit: PixelLimit, decode: bool = True) -> 
     if colour16:  # read again below with its 16 bits; Pillow checked it is whole
         apart = fmt == "TIFF" and im.tag_v2.get(284) == 2  # colour planes stored apart
         im.close()
-        pixels, alpha = _decode_colour16(data, path, orientation, fmt, apart)
+        pixels, alpha = deep.decode(data, path, orientation, fmt, apart)
         return Photo(pixels=pixels, path=path, format=fmt, alpha=alpha, icc_profile=icc,
                      exif=exif, mode="RGB;16" if alpha is None else "RGBA;16",
                      png_colour=colour)
@@ -152,67 +150,6 @@ def _png_colour(info: dict) -> tuple[tuple[bytes, bytes], ...]:
     if isinstance(info.get("srgb"), int):
         chunks.append((b"sRGB", bytes([info["srgb"]])))
     return tuple(chunks)
-
-
-def _colour16(head: bytes) -> bool:
-    """Whether a PNG's header (IHDR: bit depth, colour type) says 16-bit RGB or RGBA."""
-    return len(head) > 25 and head[24] == 16 and head[25] in (2, 6)
-
-
-def _colour16_tiff(im: Image.Image) -> bool:
-    """Whether a TIFF's tags say 16-bit unsigned RGB, with no extra sample or one of
-    unassociated alpha. Others, such as premultiplied alpha, are read with 8 bits, as
-    Pillow reads them."""
-    tags = im.tag_v2
-    samples = tags.get(277, 1)
-    unsigned = tags.get(339, 1) in (1, (1,) * samples)
-    return (tags.get(262) == 2 and unsigned and tags.get(258) == (16,) * samples
-            and (samples == 3 or samples == 4 and tags.get(338) in (2, (2,))))
-
-
-def _deep_ppm(head: bytes) -> bool:
-    """Whether a PPM's header says 16-bit colour (P6, maxval 65535: a raw converter's, such
-    as dcraw's); other depths over 8 bits are read with 8, as Pillow scales them."""
-    if not head.startswith(b"P6"):
-        return False
-    fields = re.sub(rb"#[^\n]*", b" ", head[2:]).split()  # width, height, maxval
-    return len(fields) >= 3 and fields[2] == b"65535"
-
-
-def _decode_colour16(data: bytes, path: Path, orientation: int, fmt: str,
-                     apart: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-    """A 16-bit colour PNG's, PPM's or TIFF's pixels (H, W, 3) and alpha (H, W) or None,
-    float32 in [0, 1].
-
-    Pillow reads such a photo as 8 bits, so it was written back with 8 bits silently;
-    OpenCV keeps all 16 (its channels come as B, G, R, A). A TIFF whose colour planes are
-    stored ``apart``, which OpenCV and Pillow both misread, is read by tifffile."""
-    import cv2
-
-    if apart:
-        arr = _planes_apart(data, path)
-    else:
-        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-        if arr is None or arr.dtype != np.uint16 or arr.ndim != 3:
-            raise PhotoError(path, f"truncated or corrupt {_nice(fmt)}")
-        arr = arr[..., [2, 1, 0, 3][:arr.shape[2]]]
-    arr = _oriented(arr, orientation)
-    pixels = _to_float(arr[..., :3], 65535)
-    alpha = _to_float(arr[..., 3], 65535) if arr.shape[2] == 4 else None
-    return pixels, alpha
-
-
-def _planes_apart(data: bytes, path: Path) -> np.ndarray:
-    """(H, W, C) uint16 RGB(A) of a 16-bit TIFF whose colour planes are stored apart."""
-    import tifffile
-
-    try:
-        planes = tifffile.imread(io.BytesIO(data))
-    except ValueError as e:  # a compression it needs the imagecodecs package for (LZW)
-        raise PhotoError(path, f"a 16-bit TIFF with its colour planes stored apart, "
-                               f"compressed in a way FaceGuard cannot read ({e}); save it "
-                               "uncompressed or with ZIP compression") from e
-    return np.moveaxis(planes, 0, -1)
 
 
 def _lossless_webp(fp: IO[bytes]) -> bool:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import os
 import secrets
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Literal
@@ -14,6 +12,7 @@ import numpy as np
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
+from faceguard.io import deep
 from faceguard.io.jpeg import finer_tables, stripped
 from faceguard.io.metadata import _icc_fits, _kept_exif, _orientation
 from faceguard.io.photo import (
@@ -97,8 +96,7 @@ def save_photo(photo: Photo, path: str | os.PathLike[str], *, format: str | None
     if not np.isfinite(photo.pixels).all():
         raise ValueError("photo.pixels contains NaN or infinity")
     if _target_mode(photo, fmt) in _COLOUR16_MODES:
-        encode = {"PNG": _colour16_png, "TIFF": _colour16_tiff, "PPM": _colour16_ppm}[fmt]
-        data = encode(photo, metadata)
+        data = deep.encode(photo, fmt, _save_params(photo, fmt, "RGB", quality, metadata))
         return _atomic_write(path, lambda f: f.write(data), overwrite, named=named)
     image = _as_profiled(photo, _encode_image(photo, fmt))
     params = _save_params(photo, fmt, image.mode, quality, metadata)
@@ -214,7 +212,7 @@ def _encode_image(photo: Photo, fmt: str) -> Image.Image:
         # ITU-R BT.601 luma, the weights Pillow's RGB -> L uses; exact for grey pixels.
         grey = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
         if mode == "I;16":
-            return Image.fromarray(_sixteen_bit(grey))
+            return Image.fromarray(deep.sixteen_bit(grey))
         if mode == "LA":
             assert photo.alpha is not None
             grey = np.stack([grey, photo.alpha], axis=2)
@@ -236,91 +234,6 @@ def _encode_image(photo: Photo, fmt: str) -> Image.Image:
         assert photo.alpha is not None
         rgb = np.concatenate([rgb, photo.alpha[..., None]], axis=2)
     return Image.fromarray(uint8_pixels(rgb))
-
-
-def _sixteen_bit(values: np.ndarray) -> np.ndarray:
-    """[0, 1] floats -> little-endian 16-bit integers, rounded to nearest (truncation would
-    darken); 8 bits: :func:`faceguard.io.tensors.uint8_pixels`."""
-    scaled = np.multiply(values, 65535, dtype=np.float32)
-    np.clip(scaled, 0, 65535, out=scaled)
-    np.rint(scaled, out=scaled)
-    return scaled.astype("<u2")
-
-
-def _colour16_png(photo: Photo, metadata: str) -> bytes:
-    """A 16-bit colour PNG's file, which Pillow cannot write: encoded by OpenCV (channels
-    B, G, R, A), with the ICC profile, the colour chunks and kept EXIF added as chunks
-    after IHDR, as :func:`_save_params` gives them to Pillow for other photos."""
-    import cv2
-
-    planes = [photo.pixels[..., ::-1]]
-    if photo.alpha is not None:
-        planes.append(photo.alpha[..., None])
-    pixels = _sixteen_bit(np.concatenate(planes, axis=2)).astype(np.uint16)
-    ok, encoded = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, 3])
-    if not ok:
-        raise ValueError("OpenCV could not encode the 16-bit PNG")
-    chunks = b""
-    params = _save_params(photo, "PNG", "RGB", 95, metadata)
-    if "icc_profile" in params:  # profile name, its end, compression method 0 (zlib)
-        chunks += _png_chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(photo.icc_profile))
-    for kind, body in photo.png_colour:  # sRGB only without an ICC profile, as Pillow
-        if kind != b"sRGB" or "icc_profile" not in params:
-            chunks += _png_chunk(kind, body)
-    if "exif" in params:
-        exif = params["exif"]
-        chunks += _png_chunk(b"eXIf", exif.removeprefix(b"Exif\0\0"))
-    data = encoded.tobytes()
-    header = 8 + 25  # the PNG signature, then IHDR (length, type, 13 bytes, CRC)
-    return data[:header] + chunks + data[header:]
-
-
-def _colour16_tiff(photo: Photo, metadata: str) -> bytes:
-    """A 16-bit colour TIFF's file, which Pillow cannot write: encoded by tifffile,
-    deflate-compressed as Pillow's TIFFs are (with horizontal differencing, which suits
-    16-bit photos), alpha unassociated as read; the ICC profile and, with ``"keep"``, the
-    kept tags of the first IFD (make, model, resolution) as :func:`_save_params` gives
-    them to Pillow for other photos. The camera's exposure settings are not kept:
-    tifffile writes no EXIF sub-IFD."""
-    import tifffile
-
-    planes = [photo.pixels]
-    if photo.alpha is not None:
-        planes.append(photo.alpha[..., None])
-    pixels = _sixteen_bit(np.concatenate(planes, axis=2)).astype(np.uint16)
-    params = _save_params(photo, "TIFF", "RGB", 95, metadata)
-    extra: dict[str, object] = {}
-    if "exif" in params:
-        exif = photo.exif  # "exif" is only set when the photo has some
-        assert exif is not None
-        extra["extratags"] = [(tag, "s", 0, str(exif[tag]), True) for tag in (0x010F, 0x0110)
-                              if tag in exif]  # make, model
-        if 0x011A in exif and 0x011B in exif:
-            extra |= {"resolution": (float(exif[0x011A]), float(exif[0x011B])),
-                      "resolutionunit": exif.get(0x0128, 2)}
-    buffer = io.BytesIO()
-    tifffile.imwrite(buffer, pixels, photometric="rgb", compression="zlib", predictor=True,
-                     extrasamples=["unassalpha"] if photo.alpha is not None else None,
-                     iccprofile=params.get("icc_profile"), metadata=None, software=False,
-                     **extra)
-    return buffer.getvalue()
-
-
-def _colour16_ppm(photo: Photo, metadata: str) -> bytes:
-    """A 16-bit colour PPM's file (maxval 65535), encoded by OpenCV (channels B, G, R);
-    PPM holds no metadata."""
-    import cv2
-
-    ok, encoded = cv2.imencode(".ppm", _sixteen_bit(photo.pixels[..., ::-1]).astype(np.uint16))
-    if not ok:
-        raise ValueError("OpenCV could not encode the 16-bit PPM")
-    return encoded.tobytes()
-
-
-def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    """One PNG chunk: length, type, body, CRC-32 of type and body."""
-    return (len(body).to_bytes(4, "big") + kind + body
-            + zlib.crc32(kind + body).to_bytes(4, "big"))
 
 
 def _save_params(photo: Photo, fmt: str, mode: str, quality: int,
