@@ -317,6 +317,7 @@ def test_sixteen_bit_colour_tiff_keeps_its_sixteen_bits(tmp_path, layout):
     path = tmp_path / "deep.tif"
     make = [(0x010F, "s", 0, "Camera maker", True)]
     tifffile.imwrite(path, stored, photometric="rgb", compression="zlib", iccprofile=srgb,
+                     resolution=(300, 300), resolutionunit="INCH",
                      extratags=make + extra.pop("extratags", []), **extra)
     photo = load_photo(path)
     assert photo.mode == ("RGBA;16" if layout == "alpha" else "RGB;16")
@@ -330,6 +331,7 @@ def test_sixteen_bit_colour_tiff_keeps_its_sixteen_bits(tmp_path, layout):
         np.testing.assert_array_equal(page.asarray(), deep)
         assert page.tags["InterColorProfile"].value == srgb
         assert page.tags["Make"].value == "Camera maker"
+        assert page.tags["XResolution"].value == (300, 1) and page.tags["ResolutionUnit"].value == 2
         assert "Orientation" not in page.tags  # the pixels are upright now
     again = load_photo(out)
     assert again.mode == photo.mode
