@@ -385,6 +385,31 @@ def test_a_pngs_gamma_and_chromaticities_are_kept(tmp_path, deep):
     np.testing.assert_array_equal(again.pixels * (2 ** depth - 1), pixels)
 
 
+@pytest.mark.parametrize("deep", [False, True])
+def test_a_pngs_srgb_chunk_is_kept_only_without_a_profile(tmp_path, deep):
+    """A PNG holds sRGB or an ICC profile, not both: the profile wins, in both writers."""
+    values = np.random.default_rng(0).integers(0, 256, (12, 16, 3)).astype(np.uint8)
+    Image.fromarray(values).save(tmp_path / "s.png", pnginfo=_with_srgb())
+    photo = load_photo(tmp_path / "s.png")
+    if deep:
+        photo = dataclasses.replace(photo, mode="RGB;16")
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    for icc, name in ((None, "plain.png"), (srgb, "profiled.png")):
+        out = save_photo(dataclasses.replace(photo, icc_profile=icc), tmp_path / name)
+        with Image.open(out) as back:
+            assert ("srgb" in back.info) == (icc is None)
+            assert back.info.get("icc_profile") == icc
+        assert out.read_bytes()[24] == (16 if deep else 8)  # IHDR's bit depth: the writer
+
+
+def _with_srgb():
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add(b"sRGB", b"\0")
+    return info
+
+
 def test_a_sixteen_bit_grey_pngs_transparent_level_stays_transparent(tmp_path):
     """Its tRNS grey level was dropped: the transparent parts came out opaque black."""
     grey = np.full((32, 40), 30000, np.uint16)

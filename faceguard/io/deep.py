@@ -88,7 +88,8 @@ def sixteen_bit(values: np.ndarray) -> np.ndarray:
 
 def encode(photo: Photo, fmt: str, params: dict) -> bytes:
     """The file of ``photo``, a 16-bit colour photo, in ``fmt`` ("PNG", "TIFF" or "PPM"),
-    with the metadata of Pillow's save ``params`` (``icc_profile``, ``exif``)."""
+    with the metadata of Pillow's save ``params`` (``icc_profile``, ``exif``, a PNG's
+    ``pnginfo``)."""
     planes = [photo.pixels]
     if photo.alpha is not None and fmt != "PPM":  # PPM: never alpha
         planes.append(photo.alpha[..., None])
@@ -102,17 +103,16 @@ def encode(photo: Photo, fmt: str, params: dict) -> bytes:
     ok, encoded = cv2.imencode(f".{fmt.lower()}", bgr, flags)
     if not ok:
         raise ValueError(f"OpenCV could not encode the 16-bit {fmt}")
-    return _with_chunks(encoded.tobytes(), photo, params) if fmt == "PNG" else encoded.tobytes()
+    return _with_chunks(encoded.tobytes(), params) if fmt == "PNG" else encoded.tobytes()
 
 
-def _with_chunks(png: bytes, photo: Photo, params: dict) -> bytes:
+def _with_chunks(png: bytes, params: dict) -> bytes:
     """``png`` with the ICC profile, the colour chunks and the kept EXIF added after IHDR."""
     chunks = b""
     if "icc_profile" in params:  # profile name, its end, compression method 0 (zlib)
         chunks += _png_chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(params["icc_profile"]))
-    for kind, body in photo.png_colour:  # sRGB only without an ICC profile, as Pillow
-        if kind != b"sRGB" or "icc_profile" not in params:
-            chunks += _png_chunk(kind, body)
+    for kind, body, _ in params["pnginfo"].chunks if "pnginfo" in params else []:
+        chunks += _png_chunk(kind, body)  # the colour chunks
     if "exif" in params:
         chunks += _png_chunk(b"eXIf", params["exif"].removeprefix(b"Exif\0\0"))
     header = 8 + 25  # the PNG signature, then IHDR (length, type, 13 bytes, CRC)

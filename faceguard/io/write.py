@@ -253,10 +253,11 @@ def _save_params(photo: Photo, fmt: str, mode: str, quality: int,
         params.update(quality=quality)
     if fmt in _ICC_FORMATS and photo.icc_profile and _icc_fits(photo.icc_profile, mode):
         params["icc_profile"] = photo.icc_profile
-    if fmt == "PNG" and photo.png_colour:  # Pillow writes them before the picture,
-        params["pnginfo"] = PngInfo()          # sRGB only without an ICC profile
-        for kind, body in photo.png_colour:
-            params["pnginfo"].add(kind, body)
+    if fmt == "PNG" and photo.png_colour:  # written before the picture
+        params["pnginfo"] = PngInfo()
+        for kind, body in photo.png_colour:  # sRGB or a profile, not both (PNG 11.3.3.5)
+            if kind != b"sRGB" or "icc_profile" not in params:
+                params["pnginfo"].add(kind, body)
     if metadata == "keep" and fmt in _EXIF_FORMATS and photo.exif is not None:
         kept = _kept_exif(photo.exif)
         if kept:
