@@ -163,9 +163,10 @@ def _as_read(photo: Path, entry: dict) -> bool:
     """Whether ``photo`` is the file the cloak run read (same size and time), as far as
     the entry recorded it: a photo replaced since is not its original."""
     try:
-        return entry.get("input_stat", file_stat(photo)) == file_stat(photo)
+        stat = file_stat(photo)
     except OSError:
         return False
+    return entry.get("input_stat", stat) == stat
 
 
 def _relative(path: Path, root: Path) -> Path:

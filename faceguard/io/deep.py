@@ -93,7 +93,7 @@ def encode(photo: Photo, fmt: str, params: dict) -> bytes:
     planes = [photo.pixels]
     if photo.alpha is not None and fmt != "PPM":  # PPM: never alpha
         planes.append(photo.alpha[..., None])
-    pixels = sixteen_bit(np.concatenate(planes, axis=2)).astype(np.uint16)
+    pixels = sixteen_bit(np.concatenate(planes, axis=2)).astype(np.uint16, copy=False)
     if fmt == "TIFF":
         return _tiff(photo, pixels, params)
     import cv2
