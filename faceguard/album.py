@@ -14,10 +14,10 @@ import torch
 from faceguard.detect import Face, FaceDetector
 from faceguard.identity import (
     SAME_PERSON_CUT,
-    SURE_FACE,
     Person,
     cluster_faces,
     likeliest_face,
+    sure_face,
 )
 from faceguard.io import (
     DEFAULT_LIMIT,
@@ -291,8 +291,8 @@ def album_people(scanned: Sequence[PhotoFaces], ensemble: Ensemble,
         return []
     emb = {m: torch.cat([p.embeddings[m] for p in scanned if p.faces]) for m in ensemble.names}
     labels = cluster_faces(ensemble, emb, threshold, photos=[i for i, _ in where],
-                           sure=np.array([scanned[i].faces[j].score >= SURE_FACE
-                                          for i, j in where]))
+                           sure=np.array([sure_face(scanned[i].faces[j], scanned[i].width,
+                                                    scanned[i].height) for i, j in where]))
     out = []
     for c in range(labels.max() + 1):
         idx = np.flatnonzero(labels == c)

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from faceguard.detect import Face
 from faceguard.models.ensemble import Ensemble
 
 Embeddings = Mapping[str, torch.Tensor]  # model name -> (N, D)
@@ -133,10 +134,23 @@ def centroids_apart_from(ensemble: Ensemble, person: Person,
     return person.centroids() if apart.all() else person.among(apart).centroids()
 
 
-#: a face the detector scores at least this high is one it is sure of (:func:`cluster_faces`):
+#: a face the detector scores at least this high is one it is sure of (:func:`sure_face`):
 #: on the test album every face in focus scores 0.98 or more; blurred background faces,
-#: faces cut by the edge and a necklace score 0.91-0.96
+#: most faces cut by the edge and a necklace score 0.91-0.96
 SURE_FACE = 0.97
+
+
+def sure_face(face: Face, width: int, height: int) -> bool:
+    """Whether ``face`` of a ``width`` x ``height`` photo has an embedding to trust when
+    grouping people (:func:`cluster_faces`): the detector scores it at least
+    :data:`SURE_FACE` and its five landmarks lie inside the photo. A face the edge cuts
+    through an eye or the mouth can score 0.999 (the test album's, half of a face at a
+    photo's left edge), but half its aligned crop is the photo's mirror: with dlib alone
+    it held three blurred strangers' faces together as one person."""
+    x, y = face.landmarks[:, 0], face.landmarks[:, 1]
+    inside = bool((x >= 0).all() and (y >= 0).all() and (x <= width).all()
+                  and (y <= height).all())
+    return face.score >= SURE_FACE and inside
 
 
 def cluster_faces(ensemble: Ensemble, embeddings: Embeddings,

@@ -81,3 +81,32 @@ def test_faces_the_detector_is_unsure_of_join_a_person_only_near_their_sure_face
     # the unsure face near two sure ones stays with them; the three unsure ones part
     assert labels[5] == labels[0] == labels[1]
     assert len({labels[2], labels[3], labels[4], labels[0]}) == 4
+
+
+def test_a_face_the_edge_cuts_does_not_hold_unsure_faces_together():
+    """The test album's half face at a photo's left edge scores 0.999, but its embedding
+    is poor: with dlib alone it kept three blurred strangers together as one person."""
+    emb = {"toy": torch.tensor([[0.0, 0], [0.3, 0], [0.0, 0.3]])}
+    points = np.array([[2.0, 3], [7, 3], [5, 5], [3, 7], [7, 7]])
+    blurred = Face((0, 0, 10, 10), points, 0.92)
+
+    def people(first: Face) -> int:
+        scanned = [PhotoFaces(None, 10, 10, [face], {"toy": emb["toy"][k:k + 1]})
+                   for k, face in enumerate([first, blurred, blurred])]
+        return len(album_people(scanned, ENSEMBLE))
+
+    assert people(Face((0, 0, 10, 10), points, 0.999)) == 1
+    assert people(Face((0, 0, 10, 10), points - (4, 0), 0.999)) == 3
+
+
+def test_the_album_face_the_edge_cuts_is_not_sure(album_dir, detector):
+    from faceguard.identity import SURE_FACE, sure_face
+    from faceguard.io import load_photo
+
+    photo = load_photo(album_dir / "person_img16" / "img16.jpg")
+    h, w = photo.pixels.shape[:2]
+    faces = detector(photo.pixels)
+    cut = [f for f in faces if f.box[0] == 0]
+    assert len(cut) == 1 and cut[0].score >= SURE_FACE
+    assert not sure_face(cut[0], w, h)
+    assert all(sure_face(f, w, h) for f in faces if f.score >= SURE_FACE and f.box[0] > 0)
