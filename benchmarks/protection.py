@@ -22,6 +22,7 @@ A *recipe* is the cloak's settings without the models (a method, a preset, trans
 levers); the protocol runs it once per held-out family plus once with every family.
 
 Usage: .venv/bin/python benchmarks/protection.py [--quick] [--only RECIPE ...] [--curves] [--grey]
+                                                [--probes-per-person N]
   --quick: about 40 probes, faceres held out, JPEG q75 and bilateral only: a lever screen.
   --defenses D ...: the attacker's defenses instead (e.g. add bl+sr to a quick screen).
   --grey: the probes as grey photos (the person uploads black-and-white photos).
@@ -436,6 +437,10 @@ def main() -> None:
     parser.add_argument("--grey", action="store_true",
                         help="the probes as grey photos, cloaked as the pipeline cloaks "
                              "grey photos (the attacker's gallery stays in colour)")
+    parser.add_argument("--probes-per-person", type=int, metavar="N",
+                        help="cloaked photos per protected person (default 5, 2 with "
+                             "--quick; 6 gives 140 probes, each figure within about 4 "
+                             "points; celeb24 has 10 per person, one person 2)")
     parser.add_argument("--out", help="results file name in benchmarks/results (default: "
                                       "protection, protection-only with --only, "
                                       "protection-curves with --curves)")
@@ -443,7 +448,8 @@ def main() -> None:
     started = time.perf_counter()
     torch.manual_seed(0)
     quick = args.quick or args.curves
-    data = load_celeb24(probes_per_id=2 if quick else 5, user_ids=20 if quick else 24)
+    data = load_celeb24(probes_per_id=args.probes_per_person or (2 if quick else 5),
+                        user_ids=20 if quick else 24)
     if args.grey:
         data = grey_probes(data)
     attacker = Attacker(data)
