@@ -147,10 +147,8 @@ def sure_face(face: Face, width: int, height: int) -> bool:
     through an eye or the mouth can score 0.999 (the test album's, half of a face at a
     photo's left edge), but half its aligned crop is the photo's mirror: with dlib alone
     it held three blurred strangers' faces together as one person."""
-    x, y = face.landmarks[:, 0], face.landmarks[:, 1]
-    inside = bool((x >= 0).all() and (y >= 0).all() and (x <= width).all()
-                  and (y <= height).all())
-    return face.score >= SURE_FACE and inside
+    inside = (face.landmarks >= 0) & (face.landmarks <= (width, height))  # (5, 2) x, y
+    return face.score >= SURE_FACE and bool(inside.all())
 
 
 def cluster_faces(ensemble: Ensemble, embeddings: Embeddings,
