@@ -1,4 +1,5 @@
-"""Clustering an album into people, on synthetic embeddings."""
+"""Clustering an album into people, on synthetic embeddings (and one album photo's
+face the edge cuts)."""
 
 from __future__ import annotations
 
