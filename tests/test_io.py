@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import os
 import struct
 import subprocess
@@ -383,6 +384,47 @@ def test_a_pngs_gamma_and_chromaticities_are_kept(tmp_path, deep):
     again = load_photo(tmp_path / "out.png")
     assert again.mode == photo.mode
     np.testing.assert_array_equal(again.pixels * (2 ** depth - 1), pixels)
+
+
+@pytest.mark.parametrize(("fmt", "deep"), [("JPEG", False), ("WEBP", False), ("TIFF", True)])
+def test_a_pngs_gamma_becomes_a_profile_in_a_format_without_its_chunk(tmp_path, fmt, deep):
+    """A PNG in linear light (gamma 1.0) written as JPEG, WebP or TIFF carries an ICC
+    profile that says so: viewers show its mid grey as sRGB's 188, not 128. A PNG with
+    sRGB's own gamma gets none, as before."""
+    from PIL.PngImagePlugin import PngInfo
+
+    def written(gamma: float) -> bytes | None:
+        info = PngInfo()
+        info.add(b"gAMA", struct.pack(">I", round(gamma * 100000)))
+        Image.new("RGB", (16, 12), (128, 128, 128)).save(tmp_path / "in.png", pnginfo=info)
+        photo = load_photo(tmp_path / "in.png")
+        if deep:
+            photo = dataclasses.replace(photo, mode="RGB;16")
+        out = save_photo(photo, tmp_path / f"{gamma}.{fmt.lower()}", format=fmt, quality=100)
+        with Image.open(out) as back:
+            return back.info.get("icc_profile")
+
+    assert written(0.45455) is None
+    to_srgb = ImageCms.buildTransform(ImageCms.ImageCmsProfile(io.BytesIO(written(1.0))),
+                                      ImageCms.createProfile("sRGB"), "RGB", "RGB")
+    shown = ImageCms.applyTransform(Image.new("RGB", (1, 1), (128, 128, 128)), to_srgb)
+    assert all(abs(v - 188) <= 1 for v in shown.getpixel((0, 0)))
+
+
+def test_a_pngs_gamma_no_profile_can_hold_is_dropped_as_before():
+    """A gamma of 0, a primary at y = 0 or primaries on one line make no profile (and
+    no error: the photo is still written)."""
+    from faceguard.io.png_profile import png_profile
+
+    def chunks(gamma: int, *chromaticity: int) -> tuple:
+        chrm = ((b"cHRM", struct.pack(">8I", *chromaticity)),) if chromaticity else ()
+        return ((b"gAMA", struct.pack(">I", gamma)),) + chrm
+
+    white = (31270, 32900)
+    assert png_profile(chunks(0)) is None
+    assert png_profile(chunks(100000, *white, 64000, 0, 30000, 60000, 15000, 6000)) is None
+    assert png_profile(chunks(100000, *white, 10000, 10000, 20000, 20000, 30000, 30000)) is None
+    assert png_profile(chunks(100000))[36:40] == b"acsp"
 
 
 @pytest.mark.parametrize("deep", [False, True])

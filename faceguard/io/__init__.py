@@ -31,7 +31,9 @@ Metadata policy
     captions, names, serial numbers and the EXIF thumbnail (an uncloaked copy of the
     face!) are gone. The ICC colour profile is kept wherever the format can hold it
     and it fits the written colour space, and so are a PNG's gamma and chromaticities
-    (gAMA, cHRM, sRGB), which tell viewers its colours when it has no profile.
+    (gAMA, cHRM, sRGB), which tell viewers its colours when it has no profile: written
+    as JPEG, WebP or TIFF, which have no such chunks, they become an ICC profile of an
+    RGB photo (:mod:`faceguard.io.png_profile`; none for sRGB's own gamma).
     ``metadata="keep"`` additionally writes a whitelist of non-identifying EXIF tags
     (:data:`KEPT_EXIF_TAGS`: camera and lens make/model, exposure settings, colour space,
     resolution; a 16-bit colour TIFF only its make, model and resolution) with

@@ -29,6 +29,7 @@ from faceguard.io.photo import (
     PhotoError,
     _nice,
 )
+from faceguard.io.png_profile import png_profile
 from faceguard.io.read import load_photo
 from faceguard.io.shown import grey_in_srgb, grey_profile, over_white
 from faceguard.io.tensors import uint8_pixels
@@ -251,8 +252,10 @@ def _save_params(photo: Photo, fmt: str, mode: str, quality: int,
         params.update(lossless=True)
     elif fmt == "WEBP":
         params.update(quality=quality)
-    if fmt in _ICC_FORMATS and photo.icc_profile and _icc_fits(photo.icc_profile, mode):
-        params["icc_profile"] = photo.icc_profile
+    # a PNG's gamma and primaries, in a format without their chunks, become a profile
+    icc = photo.icc_profile or (fmt != "PNG" and png_profile(photo.png_colour))
+    if fmt in _ICC_FORMATS and icc and _icc_fits(icc, mode):
+        params["icc_profile"] = icc
     if fmt == "PNG" and photo.png_colour:  # written before the picture
         params["pnginfo"] = PngInfo()
         for kind, body in photo.png_colour:  # sRGB or a profile, not both (PNG 11.3.3.5)
