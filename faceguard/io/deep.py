@@ -18,6 +18,7 @@ from PIL import Image
 
 from faceguard.io.metadata import _oriented
 from faceguard.io.photo import Photo, PhotoError, _nice
+from faceguard.io.tensors import float_pixels
 
 
 def is_deep(fmt: str, head: bytes, im: Image.Image) -> bool:
@@ -59,8 +60,8 @@ def decode(data: bytes, path: Path, orientation: int, fmt: str, apart: bool = Fa
             raise PhotoError(path, f"truncated or corrupt {_nice(fmt)}")
         arr = arr[..., [2, 1, 0, 3][:arr.shape[2]]]  # OpenCV's B, G, R, A
     arr = _oriented(arr, orientation)
-    pixels = arr[..., :3].astype(np.float32, order="C") / np.float32(65535)
-    alpha = arr[..., 3].astype(np.float32) / np.float32(65535) if arr.shape[2] == 4 else None
+    pixels = float_pixels(arr[..., :3], 65535)
+    alpha = float_pixels(arr[..., 3], 65535) if arr.shape[2] == 4 else None
     return pixels, alpha
 
 

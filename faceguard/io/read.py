@@ -24,6 +24,7 @@ from faceguard.io.photo import (
     _megapixels,
     _nice,
 )
+from faceguard.io.tensors import float_pixels
 
 
 def load_photo(path: str | os.PathLike[str], *, limit: PixelLimit = DEFAULT_LIMIT,
@@ -258,19 +259,19 @@ def _decode(im: Image.Image, orientation: int
         im = converted
     arr = _oriented(_take_array(im), orientation)
     if target == "L":
-        return _grey_to_rgb(_to_float(arr, 255)), None, None
+        return _grey_to_rgb(float_pixels(arr, 255)), None, None
     if target == "LA":
-        return _grey_to_rgb(_to_float(arr[..., 0], 255)), _to_float(arr[..., 1], 255), None
+        return _grey_to_rgb(float_pixels(arr[..., 0], 255)), float_pixels(arr[..., 1], 255), None
     if target == "CMYK":
         # Naive CMYK -> RGB (as Pillow and uncalibrated viewers do): R = (1 - C)(1 - K).
         # The inks are kept so that saving CMYK gives unchanged pixels theirs back.
-        black = _to_float(arr[..., 3], 255)
-        pixels = _to_float(arr[..., :3], 255)
+        black = float_pixels(arr[..., 3], 255)
+        pixels = float_pixels(arr[..., :3], 255)
         np.subtract(1, pixels, out=pixels)
         pixels *= (1 - black)[..., None]
         return pixels, None, np.ascontiguousarray(arr, dtype=np.uint8)
-    alpha = _to_float(arr[..., 3], 255) if target == "RGBA" else None
-    return _to_float(arr[..., :3], 255), alpha, None
+    alpha = float_pixels(arr[..., 3], 255) if target == "RGBA" else None
+    return float_pixels(arr[..., :3], 255), alpha, None
 
 
 def _take_array(im: Image.Image) -> np.ndarray:
@@ -278,12 +279,6 @@ def _take_array(im: Image.Image) -> np.ndarray:
     arr = np.asarray(im)
     im.close()
     return arr
-
-
-def _to_float(arr: np.ndarray, scale: float) -> np.ndarray:
-    out = arr.astype(np.float32, order="C")
-    out /= scale
-    return out
 
 
 def _grey_to_rgb(grey: np.ndarray) -> np.ndarray:

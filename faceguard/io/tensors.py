@@ -11,6 +11,14 @@ if TYPE_CHECKING:
     import torch
 
 
+def float_pixels(arr: np.ndarray, scale: float) -> np.ndarray:
+    """Integer levels (any shape) -> float32 in [0, 1], ``scale`` the top level (255,
+    65535): one C-ordered copy, divided in place (no second photo-sized array)."""
+    out = arr.astype(np.float32, order="C")
+    out /= scale
+    return out
+
+
 def to_tensor(pixels: np.ndarray) -> torch.Tensor:
     """(H, W, 3) or (N, H, W, 3) numpy -> (1 or N, 3, H, W) float32 torch tensor (a copy).
 
