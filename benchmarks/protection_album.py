@@ -20,6 +20,10 @@ written show it.
   its clean floor (``clean_views``: the probes' originals seen the same way).
 - Poisoning: the person's entry is built from their cloaked photos and their clean
   reference photos are searched.
+- ``--everyone``: the cloak is given no references and protects every face, as
+  ``faceguard cloak --protect-all`` and the app's "Everyone" do: each face is pushed from
+  its own clean embedding. The attacker is the same (the person's 2 reference photos are
+  their entry).
 - Run once with the cloak's families (``--models``, the product's default) and once per
   ``--held-out`` family left out of them; the probes' clean originals give the floor
   (``clean``: faces missed without a cloak). The attacker judges with every installed
@@ -29,7 +33,7 @@ written show it.
 Usage: .venv/bin/python benchmarks/protection_album.py [--models M ...] [--held-out FAMILY ...]
     [--no-white-box]
     [--preset P] [--floor F] [--transfer LEVER ...] [--colour-share SHARE] [--texture T] [--steps N]
-    [--person-mask STEPS] [--out NAME]
+    [--person-mask STEPS] [--everyone] [--out NAME]
 (``--no-white-box --held-out`` with no family: only the clean floor, a minute)
 """
 
@@ -173,6 +177,8 @@ def main() -> None:
     parser.add_argument("--person-mask", type=int, metavar="STEPS",
                         help="the album path: each person's mask, fitted on their "
                              "references and album faces, refined for STEPS steps per photo")
+    parser.add_argument("--everyone", action="store_true",
+                        help="cloak every face without references (--protect-all)")
     parser.add_argument("--eot-samples", type=int, help="the cloak's random draws per step "
                         "(default: the product's)")
     parser.add_argument("--out", default="protection-album")
@@ -233,7 +239,9 @@ def main() -> None:
             for person, ks in people.items():
                 job = CloakJob(inputs=[paths[k] for k in ks[REFERENCES:]],
                                outdir=Path(tmp) / person.replace("/", "-"),
-                               protect=[paths[k] for k in ks[:REFERENCES]],
+                               protect=None if args.everyone else
+                               [paths[k] for k in ks[:REFERENCES]],
+                               protect_all=args.everyone,
                                settings=CloakSettings(models=tuple(models), preset=args.preset,
                                                       floor=args.floor, **levers))
                 entries = [(e.path, e.result) for e in cloak_album(job, detector, load)
@@ -275,11 +283,12 @@ def main() -> None:
     settings = {"references_per_person": REFERENCES, "people": len(people),
                 "floor": args.floor, "transfer": args.transfer, "colour_share": args.chroma,
                 "person_mask": args.person_mask, "steps": args.steps,
-                "texture": args.texture,
+                "texture": args.texture, "everyone": args.everyone,
                 "gallery_people": len(set(gallery_labels)), "preset": args.preset,
                 "purifiers": PURIFIERS,
                 "note": "album people with 3+ photos cloaked through the pipeline; the "
-                        "attacker's entry of a person is the cloak's own references"}
+                        "attacker's entry of a person is the cloak's own references (with "
+                        "everyone, the cloak has none: each face is pushed from itself)"}
     write_results(args.out, settings, {"thresholds": thresholds, "clean": baseline,
                                        "clean_views": clean_views,
                                        "runs": runs},
