@@ -30,12 +30,23 @@ MEASURED_PROTECTION = {"low": ("9-30%", "3%", "21%"), "balanced": ("47-86%", "3%
                        "high": ("83-94%", "14%", "86%")}
 
 
-def measured_protection(preset: str) -> str:
-    """:data:`MEASURED_PROTECTION` of ``preset`` in words."""
-    made_on, sface, facenet = MEASURED_PROTECTION[preset]
-    return (f"the recognizers it was made on missed {made_on} of 35 album faces they "
-            f"recognised uncloaked; of two it never saw, SFace (the stronger) missed "
-            f"{sface}, FaceNet {facenet}")
+#: the same for a cloak given no photos of the person, protecting every face (``faceguard
+#: cloak --protect-all``, the app's Everyone): each face pushed from its person's other
+#: faces in the album, or from itself when it has none there; the same 35 faces and
+#: attacker (benchmarks/results/protection-album-everyone-grouped-12-06.json,
+#: -grouped-high-12-06.json)
+MEASURED_EVERYONE = {"balanced": ("43-60%", "3%", "50%"), "high": ("57-94%", "14%", "71%")}
+
+
+def measured_protection(preset: str, everyone: bool = False) -> str:
+    """:data:`MEASURED_PROTECTION` of ``preset`` in words; ``everyone``:
+    :data:`MEASURED_EVERYONE`'s."""
+    made_on, sface, facenet = (MEASURED_EVERYONE if everyone else MEASURED_PROTECTION)[preset]
+    return ("with every face cloaked and no photos of the person given, " if everyone
+            else "") + (
+        f"the recognizers it was made on missed {made_on} of 35 album faces they "
+        f"recognised uncloaked; of two it never saw, SFace (the stronger) missed "
+        f"{sface}, FaceNet {facenet}")
 
 
 #: what a colour share buys and costs, measured (the CLI's help and the app's tooltip;

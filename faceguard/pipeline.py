@@ -46,6 +46,7 @@ from faceguard.planning import (
     SELF,
     UNNAMED,
     Plan,
+    everyone_as_people,
     make_plan,
     needs_others,
     other_people,
@@ -196,6 +197,9 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
             yield Event(0, 0, "finding the people to protect", note=(
                 f"no face in the photos matched {person.name}: no photo is cloaked for "
                 "them. " + ("Is the mask theirs?" if mask else "Check the reference photos")))
+    named = [p.name for p in protected]  # the people the user named (the manifest's)
+    if mask is None and not s.universal and s.person_mask is None:  # masks: per person
+        everyone_as_people(scanned, who, ensemble, protected)
     others: list[Person] = []
     if mask is None and needs_others(s):  # clustering the album takes a second or more
         others = other_people(scanned, who, ensemble)
@@ -239,7 +243,7 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     before = {k: manifest.data[k] for k in _DESCRIBES if k in manifest.data}
     run_started = time.time_ns()
     manifest.start(recorded, digest, {"seed": s.seed, "models": ensemble.names,
-                                      "protected": [p.name for p in protected],
+                                      "protected": named,
                                       "references": manifest.places(references),
                                       "reference_photos": len(references),
                                       "protect_all": job.protect_all})

@@ -64,17 +64,43 @@ def whose_faces(scanned: PhotoFaces, protected: Sequence[Person], ensemble: Ense
     return out
 
 
-def other_people(scanned, who, ensemble) -> list[Person]:
-    """The album's other people (clusters of the faces nobody protects)."""
-    rest = []
-    for p, owners in zip(scanned, who, strict=True):
-        if p is None or not p.faces:
-            continue
-        keep = [j for j, k in enumerate(owners) if k is None]
+def people_among(scanned, who, ensemble: Ensemble, owner: int | None
+                 ) -> list[tuple[Person, list[tuple[int, int]]]]:
+    """:func:`faceguard.album.album_people` of the faces whose owner
+    (:func:`whose_faces`) is ``owner``: [(person, [(photo index, face index) in
+    ``scanned``, ...]), ...]."""
+    rest, where = [], []  # where: per photo kept, (its index in scanned, its faces kept)
+    for i, (p, owners) in enumerate(zip(scanned, who, strict=True)):
+        keep = [j for j, k in enumerate(owners) if k == owner] if p else []
         if keep:
             rest.append(PhotoFaces(p.path, p.width, p.height, [p.faces[j] for j in keep],
                                    {m: e[keep] for m, e in p.embeddings.items()}))
-    return [person for person, _ in album_people(rest, ensemble)]
+            where.append((i, keep))
+    return [(person, [(where[a][0], where[a][1][b]) for a, b in faces])
+            for person, faces in album_people(rest, ensemble)]
+
+
+def other_people(scanned, who, ensemble) -> list[Person]:
+    """The album's other people (clusters of the faces nobody protects)."""
+    return [person for person, _ in people_among(scanned, who, ensemble, None)]
+
+
+def everyone_as_people(scanned, who, ensemble: Ensemble, protected: list[Person]) -> None:
+    """Faces cloaked each for itself (:data:`SELF`: protect-all, the app's Everyone)
+    whose person has other faces in the album are cloaked as that person instead: pushed
+    from, and measured against, their other faces, as a platform matches an upload
+    against other photos of the person. On the album protocol's 35 faces, of those each
+    recognizer matched uncloaked, the cloak made on dlib / mobileface / faceres turned
+    60 / 50 / 43% so, against 43 / 27 / 34% pushed from itself
+    (benchmarks/results/protection-album-everyone-grouped-12-06.json, -everyone-12-06).
+    Each such person is appended to ``protected`` (named "self": nobody named them) and
+    their faces' owners in ``who`` changed in place; a face alone in its group stays
+    :data:`SELF`."""
+    for person, faces in people_among(scanned, who, ensemble, SELF):
+        if len(faces) > 1:
+            protected.append(Person("self", person.embeddings))
+            for i, j in faces:
+                who[i][j] = len(protected) - 1
 
 
 def needs_others(s: CloakSettings) -> bool:

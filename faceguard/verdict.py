@@ -113,11 +113,14 @@ class Tally:
         still: (recognizer, faces it still recognises, faces it recognised before the
             cloak or after, made on), in the order measured. "Before" keeps a weak
             recognizer that missed the clean faces too from reading as fooled.
+        everyone: every face was cloaked without photos of its person (protect-all),
+            which protects less often than from the person's own photos.
     """
 
     faces: int
     unrecognised: int
     still: tuple[tuple[str, int, int, bool], ...]
+    everyone: bool = False
 
     def words(self, stronger: str | None = None, name: Callable[[str], str] = str) -> str:
         """E.g. "Of 12 faces cloaked, 3 got past every recognizer. Faces still
@@ -144,7 +147,7 @@ class Tally:
                     "before the cloak either.")
         if stronger and self.unrecognised < self.faces:
             out += (f" A stronger cloak ({name(stronger)}) shows more and fools more: "
-                    f"{measured_protection(stronger)}.")
+                    f"{measured_protection(stronger, self.everyone)}.")
         return out
 
 
@@ -158,4 +161,5 @@ def tally(faces: Sequence[FaceRecord]) -> Tally:
         unrecognised=sum(bool(f.recognised) and not any(f.recognised.values()) for f in faces),
         still=tuple((m, sum(f.recognised.get(m, False) for f in faces),
                      sum(m in f.recognised and f.took(m) for f in faces),
-                     any(f.made_on.get(m, False) for f in faces)) for m in models))
+                     any(f.made_on.get(m, False) for f in faces)) for m in models),
+        everyone=bool(faces) and all(f.person == "self" for f in faces))

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from faceguard.measured import COLOUR_SHARE_MEASURED, MEASURED_PROTECTION, PERSON_MASK_MEASURED
+from faceguard.measured import (
+    COLOUR_SHARE_MEASURED,
+    MEASURED_EVERYONE,
+    MEASURED_PROTECTION,
+    PERSON_MASK_MEASURED,
+)
 from faceguard.settings import DEFAULT_MODELS
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
@@ -42,6 +47,15 @@ def test_quoted_protection_is_measured(preset: str, name: str) -> None:
     turned = _turned(name)
     assert MEASURED_PROTECTION[preset] == (_span([turned[m] for m in MADE_ON]),
                                            f"{turned['sface']}%", f"{turned['facenet']}%")
+
+
+@pytest.mark.parametrize("preset, name", [
+    ("balanced", "protection-album-everyone-grouped-12-06.json"),
+    ("high", "protection-album-everyone-grouped-high-12-06.json")])
+def test_quoted_protection_of_everyone_is_measured(preset: str, name: str) -> None:
+    turned = _turned(name)
+    assert MEASURED_EVERYONE[preset] == (_span([turned[m] for m in MADE_ON]),
+                                         f"{turned['sface']}%", f"{turned['facenet']}%")
 
 
 def test_quoted_person_mask_is_measured() -> None:

@@ -236,6 +236,33 @@ def test_everyone_with_a_person_cloaks_their_faces_as_them_and_the_rest_each_for
     assert whom == {"a.jpg": ["the person to protect"], "b.jpg": ["self"]}
 
 
+def test_everyone_pushes_a_person_in_several_photos_from_their_other_faces(
+        album, detector, load_model, tmp_path):
+    """``--protect-all`` pushed each face from its own clean copy, which a platform never
+    holds; a person whose face is in other photos of the album is now pushed from, and
+    measured against, those, and a face alone in the album still from itself. Nobody is
+    recorded as a person the user named (the audit would join their faces as one)."""
+    from faceguard.manifest import FaceRecord
+
+    root, refs, theirs = album
+    job = CloakJob(inputs=[root / "trip"], outdir=tmp_path / "out", settings=FAST,
+                   protect_all=True)
+    list(cloak_album(job, detector, _ensemble(load_model)))
+    manifest = json.loads((tmp_path / "out" / MANIFEST_NAME).read_text())
+    assert manifest["protected"] == [] and manifest["protect_all"]
+    largest = {k: max(map(FaceRecord.from_dict, e["faces"]),
+                      key=lambda f: f.box[2] - f.box[0])
+               for k, e in manifest["photos"].items()}
+    assert all(f.protected and f.person == "self" for f in largest.values())
+    for name, face in largest.items():
+        if name in theirs:  # person_img26, in three photos: from the other two
+            assert face.whom() == "its person's other faces in these photos"
+            assert min(face.distance_before.values()) > 0.1  # another photo, not itself
+        else:  # one photo each of two other people
+            assert face.whom() == "its own clean face"
+            assert not any(face.distance_before.values())
+
+
 def test_a_run_that_writes_nothing_leaves_how_the_folders_photos_were_made(
         album, detector, load_model, tmp_path):
     """A second run refused every photo (already there), yet its people and reference

@@ -59,7 +59,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     who.add_argument("--protect", nargs="+", type=Path, metavar="PHOTO",
                      help="reference photos (or folders, e.g. from `faceguard people`) "
                           "of the person to protect")
-    who.add_argument("--protect-all", action="store_true", help="cloak every face")
+    who.add_argument("--protect-all", action="store_true",
+                     help="cloak every face, each pushed from its person's other faces in "
+                          "these photos, or from itself when it has none there, which "
+                          "fools the recognizers less often")
     who.add_argument("--mask", type=Path, metavar="FILE",
                      help="apply a saved universal mask (a universal run keeps its masks in "
                           "OUTDIR/.faceguard/, out of what you upload; the mask knows whose "
@@ -251,7 +254,8 @@ def run(args: argparse.Namespace) -> int:
               f"every photo finished is kept and in {manifest}: the same "
               "command with --resume goes on from there", file=sys.stderr)
         return 128 + stopped_by[0]  # 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP
-    how = f"the mask {args.mask.name}" if args.mask else METHODS[settings.method].label
+    how = (f"the mask {args.mask.name}" if args.mask
+           else f"{METHODS[settings.method].label} at --preset {settings.preset}")
     print(f"{plural(counts['cloaked'], 'photo')} cloaked ({plural(len(faces), 'face')}) "
           f"with {how}, {counts['copied']} without a protected "
           f"face copied, {len(passed_over)} skipped, "
@@ -315,6 +319,5 @@ def _print_photo(entry: dict) -> None:
     print(f"{entry['output']}: {plural(len(faces), 'face')} cloaked in "
           f"{entry['seconds']:.1f}s. {verdict(faces).words()}")
     for k, f in enumerate(faces, 1):
-        whom = "its own clean face" if f.person == "self" else f.person or "the person"
-        print(f"  face {k}: {visibility_line(f.quality)}; distance to {whom}: "
+        print(f"  face {k}: {visibility_line(f.quality)}; distance to {f.whom()}: "
               f"{f.distances_words()}")

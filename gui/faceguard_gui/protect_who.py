@@ -54,7 +54,10 @@ class WhoPanel:
         self.people_list.addAction(rename)
         self.people_note = note()
         self.everyone = QCheckBox("Everyone in the photos")
-        self.everyone.setToolTip("Cloak every face found, whoever it is")
+        self.everyone.setToolTip("Cloak every face found, whoever it is: each is pushed "
+                                 "from its person's other faces in these photos, or from "
+                                 "itself when it has none there, which fools the "
+                                 "recognizers less often")
         self.everyone.toggled.connect(self._save_settings)
         self.everyone.toggled.connect(self._update_actions)
         self.everyone.toggled.connect(lambda _: self.ctx.album.choice_changed.emit())

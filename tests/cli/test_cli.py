@@ -252,8 +252,8 @@ def test_cloak_and_audit_end_to_end(album_dir, tmp_path, album_by_person):
     # each cloaked photo: its verdict, then a line per face saying what its distance means
     faces = [line for line in done.stdout.splitlines() if line.startswith("  face 1: ")]
     assert len(faces) == 2 and all("(same person below 0.60: " in line for line in faces)
-    assert ("2 photos cloaked (2 faces) with Recommended (keeps the look), 1 without a "
-            "protected face copied, 1 skipped, 0 failed") in done.stderr
+    assert ("2 photos cloaked (2 faces) with Recommended (keeps the look) at --preset low, "
+            "1 without a protected face copied, 1 skipped, 0 failed") in done.stderr
     text = (out / ".faceguard-manifest.json").read_text()
     assert str(tmp_path) not in text  # nothing private next to the photos
     manifest = json.loads(text)
