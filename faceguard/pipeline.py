@@ -199,7 +199,10 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
                 "them. " + ("Is the mask theirs?" if mask else "Check the reference photos")))
     named = [p.name for p in protected]  # the people the user named (the manifest's)
     if mask is None and not s.universal and s.person_mask is None:  # masks: per person
-        everyone_as_people(scanned, who, ensemble, protected)
+        mine = {p for p, _ in jobs}
+        context = [p for path, p in (job.scanned or {}).items() if path not in mine
+                   and p.faces and set(p.embeddings) == set(ensemble.names)]
+        everyone_as_people(scanned, who, ensemble, protected, context)
     others: list[Person] = []
     if mask is None and needs_others(s):  # clustering the album takes a second or more
         others = other_people(scanned, who, ensemble)

@@ -85,7 +85,8 @@ def other_people(scanned, who, ensemble) -> list[Person]:
     return [person for person, _ in people_among(scanned, who, ensemble, None)]
 
 
-def everyone_as_people(scanned, who, ensemble: Ensemble, protected: list[Person]) -> None:
+def everyone_as_people(scanned, who, ensemble: Ensemble, protected: list[Person],
+                       context: Sequence[PhotoFaces] = ()) -> None:
     """Faces cloaked each for itself (:data:`SELF`: protect-all, the app's Everyone)
     whose person has other faces in the album are cloaked as that person instead: pushed
     from, and measured against, their other faces, as a platform matches an upload
@@ -93,13 +94,21 @@ def everyone_as_people(scanned, who, ensemble: Ensemble, protected: list[Person]
     recognizer matched uncloaked, the cloak made on dlib / mobileface / faceres turned
     60 / 50 / 43% so, against 43 / 27 / 34% pushed from itself
     (benchmarks/results/protection-album-everyone-grouped-12-06.json, -everyone-12-06).
-    Each such person is appended to ``protected`` (named "self": nobody named them) and
-    their faces' owners in ``who`` changed in place; a face alone in its group stays
-    :data:`SELF`."""
-    for person, faces in people_among(scanned, who, ensemble, SELF):
-        if len(faces) > 1:
-            protected.append(Person("self", person.embeddings))
-            for i, j in faces:
+
+    ``context``: other photos of the album, scanned with ``ensemble``'s recognizers and
+    not cloaked now (the app's whole album, around the one photo its preview cloaks):
+    their faces are grouped too, so a preview pushes a face from what the whole run
+    would. Each such person is appended to ``protected`` (named "self": nobody named
+    them; their ``album_faces`` are all their faces) and their faces' owners in ``who``
+    changed in place; a face alone in its group stays :data:`SELF`."""
+    every = [*scanned, *context]
+    owners = [*who, *([SELF] * len(p.faces) for p in context)]
+    for person, faces in people_among(every, owners, ensemble, SELF):
+        mine = [(i, j) for i, j in faces if i < len(scanned)]
+        if mine and len(faces) > 1:
+            protected.append(Person("self", person.embeddings, album_faces=[
+                (every[i].path, every[i].faces[j]) for i, j in faces]))
+            for i, j in mine:
                 who[i][j] = len(protected) - 1
 
 

@@ -263,6 +263,35 @@ def test_everyone_pushes_a_person_in_several_photos_from_their_other_faces(
             assert not any(face.distance_before.values())
 
 
+def test_everyone_in_one_photo_groups_its_faces_with_the_scanned_album_as_the_run_does(
+        album, detector, load_model, tmp_path):
+    """The app's preview cloaks one photo, with the album it scanned passed along: its
+    person's faces in the other photos are what the face is pushed from, as in the run
+    of the whole album, not the face itself."""
+    from faceguard.album import detect_photos
+    from faceguard.manifest import FaceRecord
+
+    root, refs, theirs = album
+    photos = sorted(root / "trip" / name for name in theirs)
+    ensemble = _ensemble(load_model)(FAST.models)
+    scanned = {e.path: e.result for e in detect_photos(photos, detector, ensemble)}
+    job = CloakJob(inputs=[photos[0]], outdir=tmp_path / "out", settings=FAST,
+                   protect_all=True, scanned=scanned)
+    list(cloak_album(job, detector, _ensemble(load_model)))
+    entry = json.loads((tmp_path / "out" / MANIFEST_NAME).read_text())["photos"]
+    face = max(map(FaceRecord.from_dict, entry[photos[0].name]["faces"]),
+               key=lambda f: f.box[2] - f.box[0])
+    assert face.whom() == "its person's other faces in these photos"
+    assert min(face.distance_before.values()) > 0.1
+    # without the album around it, the face is pushed from itself
+    list(cloak_album(replace(job, outdir=tmp_path / "alone", scanned=None), detector,
+                     _ensemble(load_model)))
+    entry = json.loads((tmp_path / "alone" / MANIFEST_NAME).read_text())["photos"]
+    face = max(map(FaceRecord.from_dict, entry[photos[0].name]["faces"]),
+               key=lambda f: f.box[2] - f.box[0])
+    assert face.whom() == "its own clean face"
+
+
 def test_a_run_that_writes_nothing_leaves_how_the_folders_photos_were_made(
         album, detector, load_model, tmp_path):
     """A second run refused every photo (already there), yet its people and reference
