@@ -42,11 +42,10 @@ def measured_protection(preset: str, everyone: bool = False) -> str:
     """:data:`MEASURED_PROTECTION` of ``preset`` in words; ``everyone``:
     :data:`MEASURED_EVERYONE`'s."""
     made_on, sface, facenet = (MEASURED_EVERYONE if everyone else MEASURED_PROTECTION)[preset]
-    return ("with every face cloaked and no photos of the person given, " if everyone
-            else "") + (
-        f"the recognizers it was made on missed {made_on} of 35 album faces they "
-        f"recognised uncloaked; of two it never saw, SFace (the stronger) missed "
-        f"{sface}, FaceNet {facenet}")
+    how = "with every face cloaked and no photos of the person given, " if everyone else ""
+    return (f"{how}the recognizers it was made on missed {made_on} of 35 album faces they "
+            f"recognised uncloaked; of two it never saw, SFace (the stronger) missed "
+            f"{sface}, FaceNet {facenet}")
 
 
 #: what a colour share buys and costs, measured (the CLI's help and the app's tooltip;

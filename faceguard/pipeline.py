@@ -198,11 +198,8 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
                 f"no face in the photos matched {person.name}: no photo is cloaked for "
                 "them. " + ("Is the mask theirs?" if mask else "Check the reference photos")))
     named = [p.name for p in protected]  # the people the user named (the manifest's)
-    if mask is None and not s.universal and s.person_mask is None:  # masks: per person
-        mine = {p for p, _ in jobs}
-        context = [p for path, p in (job.scanned or {}).items() if path not in mine
-                   and p.faces and set(p.embeddings) == set(ensemble.names)]
-        everyone_as_people(scanned, who, ensemble, protected, context)
+    if mask is None and not s.universal and s.person_mask is None:  # not a mask per person
+        everyone_as_people(scanned, who, ensemble, protected, job.scanned or {})
     others: list[Person] = []
     if mask is None and needs_others(s):  # clustering the album takes a second or more
         others = other_people(scanned, who, ensemble)

@@ -10,7 +10,7 @@ universal masks).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -86,7 +86,7 @@ def other_people(scanned, who, ensemble) -> list[Person]:
 
 
 def everyone_as_people(scanned, who, ensemble: Ensemble, protected: list[Person],
-                       context: Sequence[PhotoFaces] = ()) -> None:
+                       album: Mapping[Path, PhotoFaces] | None = None) -> None:
     """Faces cloaked each for itself (:data:`SELF`: protect-all, the app's Everyone)
     whose person has other faces in the album are cloaked as that person instead: pushed
     from, and measured against, their other faces, as a platform matches an upload
@@ -95,12 +95,15 @@ def everyone_as_people(scanned, who, ensemble: Ensemble, protected: list[Person]
     60 / 50 / 43% so, against 43 / 27 / 34% pushed from itself
     (benchmarks/results/protection-album-everyone-grouped-12-06.json, -everyone-12-06).
 
-    ``context``: other photos of the album, scanned with ``ensemble``'s recognizers and
-    not cloaked now (the app's whole album, around the one photo its preview cloaks):
-    their faces are grouped too, so a preview pushes a face from what the whole run
-    would. Each such person is appended to ``protected`` (named "self": nobody named
+    ``album``: photos already scanned (``CloakJob.scanned``; the app's whole album,
+    around the one photo its preview cloaks): the faces of those not cloaked now, scanned
+    with ``ensemble``'s recognizers, are grouped too, so a preview pushes a face from what
+    the whole run would. Each such person is appended to ``protected`` (named "self": nobody named
     them; their ``album_faces`` are all their faces) and their faces' owners in ``who``
     changed in place; a face alone in its group stays :data:`SELF`."""
+    mine = {p.path for p in scanned if p}
+    context = [p for path, p in (album or {}).items() if path not in mine and p.faces
+               and set(p.embeddings) == set(ensemble.names)]
     every = [*scanned, *context]
     owners = [*who, *([SELF] * len(p.faces) for p in context)]
     for person, faces in people_among(every, owners, ensemble, SELF):
