@@ -88,7 +88,7 @@ def pair_distances(ensemble: Ensemble, a: Embeddings, b: Embeddings) -> torch.Te
     divided by its threshold and averaged over the models of ``a``."""
     dist = 0
     for m, e in a.items():
-        dist = dist + (ensemble[m].compare(e[:, None], b[m][None]) / ensemble[m].threshold).cpu()
+        dist = dist + (ensemble[m].pairwise(e, b[m]) / ensemble[m].threshold).cpu()
     return dist / len(a)
 
 

@@ -111,3 +111,20 @@ def test_the_album_face_the_edge_cuts_is_not_sure(album_dir, detector):
     assert len(cut) == 1 and cut[0].score >= SURE_FACE
     assert not sure_face(cut[0], w, h)
     assert all(sure_face(f, w, h) for f in faces if f.score >= SURE_FACE and f.box[0] > 0)
+
+
+def test_every_pair_is_compared_as_one_pair_is_in_both_metrics():
+    """Grouping an album compares every face with every other (pair_distances): done by
+    broadcasting ``compare``, 2000 faces made an (N, N, 512) array of 8 GB and were killed
+    for want of memory. ``pairwise`` gives the same distances without it."""
+    from faceguard.identity import pair_distances
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(40, 16, generator=g), torch.randn(25, 16, generator=g)
+    cosine = _Toy()
+    cosine.distance = "cosine"
+    for model in (_Toy(), cosine):
+        assert torch.allclose(model.pairwise(a, b), model.compare(a[:, None], b[None]),
+                              atol=1e-5)
+    assert torch.allclose(pair_distances(ENSEMBLE, {"toy": a}, {"toy": b}),
+                          (a[:, None] - b[None]).norm(dim=-1), atol=1e-5)
