@@ -146,15 +146,6 @@ class FaceRecord:
             return self.distance_before[model] < self.thresholds[model]
         return True
 
-    def whom(self) -> str:
-        """What the face's distances are to, in words: the person's name; with
-        protect-all ("self"), the person's other faces in the photos where there are
-        some, else the face's own clean copy (its distances before the cloak are 0)."""
-        if self.person != "self":
-            return self.person or "the person"
-        return ("its own clean face" if not any(self.distance_before.values())
-                else "its person's other faces in these photos")
-
     def took(self, model: str) -> bool:
         """Whether ``model`` took the face for the person, clean or cloaked (True when
         not known): one that never did says nothing about the cloak."""

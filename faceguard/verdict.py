@@ -41,6 +41,15 @@ def unmatched(faces: Sequence[FaceRecord]) -> list[str]:
     return [m for m in models if not any(f.took(m) for f in faces)]
 
 
+def measured_against(face: FaceRecord) -> str:
+    """What a face's distances are to, in words: the person's name; with protect-all
+    ("self"), the person's other faces in the photos where there are some, else the
+    face's own clean copy (its distances before the cloak are 0)."""
+    if face.person != "self":
+        return face.person or "the person"
+    return ("its own clean face" if not any(face.distance_before.values())
+            else "its person's other faces in these photos")
+
 
 @dataclass(frozen=True)
 class Verdict:

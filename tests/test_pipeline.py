@@ -243,6 +243,7 @@ def test_everyone_pushes_a_person_in_several_photos_from_their_other_faces(
     measured against, those, and a face alone in the album still from itself. Nobody is
     recorded as a person the user named (the audit would join their faces as one)."""
     from faceguard.manifest import FaceRecord
+    from faceguard.verdict import measured_against
 
     root, refs, theirs = album
     job = CloakJob(inputs=[root / "trip"], outdir=tmp_path / "out", settings=FAST,
@@ -256,10 +257,10 @@ def test_everyone_pushes_a_person_in_several_photos_from_their_other_faces(
     assert all(f.protected and f.person == "self" for f in largest.values())
     for name, face in largest.items():
         if name in theirs:  # person_img26, in three photos: from the other two
-            assert face.whom() == "its person's other faces in these photos"
+            assert measured_against(face) == "its person's other faces in these photos"
             assert min(face.distance_before.values()) > 0.1  # another photo, not itself
         else:  # one photo each of two other people
-            assert face.whom() == "its own clean face"
+            assert measured_against(face) == "its own clean face"
             assert not any(face.distance_before.values())
 
 
@@ -270,6 +271,7 @@ def test_everyone_in_one_photo_groups_its_faces_with_the_scanned_album_as_the_ru
     of the whole album, not the face itself."""
     from faceguard.album import detect_photos
     from faceguard.manifest import FaceRecord
+    from faceguard.verdict import measured_against
 
     root, refs, theirs = album
     photos = sorted(root / "trip" / name for name in theirs)
@@ -281,7 +283,7 @@ def test_everyone_in_one_photo_groups_its_faces_with_the_scanned_album_as_the_ru
     entry = json.loads((tmp_path / "out" / MANIFEST_NAME).read_text())["photos"]
     face = max(map(FaceRecord.from_dict, entry[photos[0].name]["faces"]),
                key=lambda f: f.box[2] - f.box[0])
-    assert face.whom() == "its person's other faces in these photos"
+    assert measured_against(face) == "its person's other faces in these photos"
     assert min(face.distance_before.values()) > 0.1
     # without the album around it, the face is pushed from itself
     list(cloak_album(replace(job, outdir=tmp_path / "alone", scanned=None), detector,
@@ -289,7 +291,7 @@ def test_everyone_in_one_photo_groups_its_faces_with_the_scanned_album_as_the_ru
     entry = json.loads((tmp_path / "alone" / MANIFEST_NAME).read_text())["photos"]
     face = max(map(FaceRecord.from_dict, entry[photos[0].name]["faces"]),
                key=lambda f: f.box[2] - f.box[0])
-    assert face.whom() == "its own clean face"
+    assert measured_against(face) == "its own clean face"
 
 
 def test_a_run_that_writes_nothing_leaves_how_the_folders_photos_were_made(

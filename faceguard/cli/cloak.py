@@ -309,7 +309,7 @@ def settings_from_args(args: argparse.Namespace) -> CloakSettings:
 
 def _print_photo(entry: dict) -> None:
     from faceguard.manifest import FaceRecord, why_copied
-    from faceguard.verdict import verdict
+    from faceguard.verdict import measured_against, verdict
 
     faces = [r for r in map(FaceRecord.from_dict, entry["faces"]) if r.protected]
     if not faces:
@@ -319,5 +319,5 @@ def _print_photo(entry: dict) -> None:
     print(f"{entry['output']}: {plural(len(faces), 'face')} cloaked in "
           f"{entry['seconds']:.1f}s. {verdict(faces).words()}")
     for k, f in enumerate(faces, 1):
-        print(f"  face {k}: {visibility_line(f.quality)}; distance to {f.whom()}: "
+        print(f"  face {k}: {visibility_line(f.quality)}; distance to {measured_against(f)}: "
               f"{f.distances_words()}")
