@@ -22,8 +22,9 @@ written show it.
   reference photos are searched.
 - ``--everyone``: the cloak is given no references and protects every face, as
   ``faceguard cloak --protect-all`` and the app's "Everyone" do: each face is pushed from
-  its own clean embedding. The attacker is the same (the person's 2 reference photos are
-  their entry).
+  its person's other faces among the photos cloaked, or from its own clean embedding when
+  it has none there (:func:`faceguard.planning.everyone_as_people`). The attacker is the
+  same (the person's 2 reference photos are their entry).
 - Run once with the cloak's families (``--models``, the product's default) and once per
   ``--held-out`` family left out of them; the probes' clean originals give the floor
   (``clean``: faces missed without a cloak). The attacker judges with every installed
@@ -288,7 +289,8 @@ def main() -> None:
                 "purifiers": PURIFIERS,
                 "note": "album people with 3+ photos cloaked through the pipeline; the "
                         "attacker's entry of a person is the cloak's own references (with "
-                        "everyone, the cloak has none: each face is pushed from itself)"}
+                        "everyone, the cloak has none: each face is pushed from its "
+                        "person's other faces there, or from itself)"}
     write_results(args.out, settings, {"thresholds": thresholds, "clean": baseline,
                                        "clean_views": clean_views,
                                        "runs": runs},

@@ -98,20 +98,20 @@ def everyone_as_people(scanned, who, ensemble: Ensemble, protected: list[Person]
     ``album``: photos already scanned (``CloakJob.scanned``; the app's whole album,
     around the one photo its preview cloaks): the faces of those not cloaked now, scanned
     with ``ensemble``'s recognizers, are grouped too, so a preview pushes a face from what
-    the whole run would. Each such person is appended to ``protected`` (named "self": nobody named
-    them; their ``album_faces`` are all their faces) and their faces' owners in ``who``
-    changed in place; a face alone in its group stays :data:`SELF`."""
-    mine = {p.path for p in scanned if p}
-    context = [p for path, p in (album or {}).items() if path not in mine and p.faces
-               and set(p.embeddings) == set(ensemble.names)]
+    the whole run would. Each such person is appended to ``protected`` (named "self":
+    nobody named them; their ``album_faces`` are all their faces) and their faces'
+    owners in ``who`` changed in place; a face alone in its group stays :data:`SELF`."""
+    cloaked_now = {p.path for p in scanned if p}
+    context = [p for path, p in (album or {}).items() if path not in cloaked_now
+               and p.faces and set(p.embeddings) == set(ensemble.names)]
     every = [*scanned, *context]
     owners = [*who, *([SELF] * len(p.faces) for p in context)]
     for person, faces in people_among(every, owners, ensemble, SELF):
-        mine = [(i, j) for i, j in faces if i < len(scanned)]
-        if mine and len(faces) > 1:
+        to_cloak = [(i, j) for i, j in faces if i < len(scanned)]  # not the context's
+        if to_cloak and len(faces) > 1:
             protected.append(Person("self", person.embeddings, album_faces=[
                 (every[i].path, every[i].faces[j]) for i, j in faces]))
-            for i, j in mine:
+            for i, j in to_cloak:
                 who[i][j] = len(protected) - 1
 
 
