@@ -40,6 +40,7 @@ OLD_MANIFEST_NAME = "faceguard-manifest.json"
 #: the hidden folder, next to the manifest, for the run's files that are not photos and
 #: must not be uploaded with them (universal masks: they let anyone re-make the cloak)
 PRIVATE_FOLDER = ".faceguard"
+NOBODY = "self"  #: whom a face cloaked with protect-all is recorded as: nobody's name
 
 
 def find_mask(path: Path) -> Path:
@@ -62,9 +63,8 @@ def manifest_file(folder: Path) -> Path | None:
 def private_place(target: Path, folder: Path) -> str | None:
     """``target`` as a path relative to ``folder``, when that names nothing private.
 
-    None when the two share no folder below the user's home folder's parent (the
-    relative path would then spell out the home folder, i.e. the user's name) or
-    lie on different drives.
+    None when the two share no folder below the user's home folder's parent (the relative
+    path would then spell out the home folder, i.e. the user's name) or lie on different drives.
 
     >>> private_place(Path.home() / "Pictures" / "trip", Path.home() / "trip-protected")
     '../Pictures/trip'
@@ -104,7 +104,7 @@ class FaceRecord:
     Attributes:
         box, landmarks: where the face is, in photo pixels.
         protected: whether it was cloaked.
-        person: whom it was cloaked as ("self" with protect-all); method: how.
+        person: whom it was cloaked as (:data:`NOBODY` with protect-all); method: how.
         quality: the visibility figures measured on the written file, as the pipeline
             measured them (e.g. ``ssim``, ``psnr``, ``linf``): stored as given.
         distance_before, distance_after: recognizer -> distance of the clean face and of

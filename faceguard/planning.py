@@ -19,6 +19,7 @@ import torch
 from faceguard.album import AlbumError, PhotoFaces, album_people
 from faceguard.identity import FaceClassifier, Person, mean_distance
 from faceguard.io import Photo, find_photos, load_photo, resolved, to_tensor
+from faceguard.manifest import NOBODY
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import StepCallback, no_steps
 from faceguard.settings import CloakSettings
@@ -39,8 +40,8 @@ class Plan:
 
     def whom(self, owners: Sequence[int | None]) -> list[str | None]:
         """Per face of a photo (:func:`whose_faces`' owners), whom it is cloaked as, as the
-        manifest records it: the person's name, "self" (protect-all), or None."""
-        return [None if k is None else "self" if k == SELF else self.protected[k].name
+        manifest records it: the person's name, :data:`NOBODY` (protect-all), or None."""
+        return [None if k is None else NOBODY if k == SELF else self.protected[k].name
                 for k in owners]
 
 
@@ -98,7 +99,7 @@ def everyone_as_people(scanned, who, ensemble: Ensemble, protected: list[Person]
     ``album``: photos already scanned (``CloakJob.scanned``; the app's whole album,
     around the one photo its preview cloaks): the faces of those not cloaked now, scanned
     with ``ensemble``'s recognizers, are grouped too, so a preview pushes a face from what
-    the whole run would. Each such person is appended to ``protected`` (named "self":
+    the whole run would. Each such person is appended to ``protected`` (named :data:`NOBODY`:
     nobody named them; their ``album_faces`` are all their faces) and their faces'
     owners in ``who`` changed in place; a face alone in its group stays :data:`SELF`."""
     cloaked_now = {p.path for p in scanned if p}
@@ -109,7 +110,7 @@ def everyone_as_people(scanned, who, ensemble: Ensemble, protected: list[Person]
     for person, faces in people_among(every, owners, ensemble, SELF):
         to_cloak = [(i, j) for i, j in faces if i < len(scanned)]  # not the context's
         if to_cloak and len(faces) > 1:
-            protected.append(Person("self", person.embeddings, album_faces=[
+            protected.append(Person(NOBODY, person.embeddings, album_faces=[
                 (every[i].path, every[i].faces[j]) for i, j in faces]))
             for i, j in to_cloak:
                 who[i][j] = len(protected) - 1

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from faceguard.manifest import FaceRecord
+from faceguard.manifest import NOBODY, FaceRecord
 from faceguard.measured import measured_protection
 from faceguard.words import plural
 
@@ -43,9 +43,9 @@ def unmatched(faces: Sequence[FaceRecord]) -> list[str]:
 
 def measured_against(face: FaceRecord) -> str:
     """What a face's distances are to, in words: the person's name; with protect-all
-    ("self"), the person's other faces in the photos where there are some, else the
+    (:data:`NOBODY`), the person's other faces in the photos where there are some, else the
     face's own clean copy (its distances before the cloak are 0)."""
-    if face.person != "self":
+    if face.person != NOBODY:
         return face.person or "the person"
     return ("its own clean face" if not any(face.distance_before.values())
             else "its person's other faces in these photos")
@@ -171,4 +171,4 @@ def tally(faces: Sequence[FaceRecord]) -> Tally:
         still=tuple((m, sum(f.recognised.get(m, False) for f in faces),
                      sum(m in f.recognised and f.took(m) for f in faces),
                      any(f.made_on.get(m, False) for f in faces)) for m in models),
-        everyone=bool(faces) and all(f.person == "self" for f in faces))
+        everyone=bool(faces) and all(f.person == NOBODY for f in faces))

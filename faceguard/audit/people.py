@@ -14,6 +14,7 @@ from faceguard.audit.pairs import AuditError
 from faceguard.audit.protection import AuditFace, Gallery, audit_crop, embed_crops
 from faceguard.detect import Face, FaceDetector
 from faceguard.io import PixelLimit, resolved
+from faceguard.manifest import NOBODY
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
 from faceguard.words import plural
@@ -70,7 +71,7 @@ def label_people(ensemble: Ensemble, gallery_faces: Sequence[tuple[str, Face, to
     """Cluster every clean face into people; label the cloaked faces from their originals.
 
     ``names``: per cloaked face, whom the cloak run protected it as (the name the user
-    gave, from the manifest; None or "self" when unnamed): that person's cluster takes
+    gave, from the manifest; None or :data:`NOBODY` when unnamed): that person's cluster takes
     the name (:func:`cluster_names`). With ``protected``, the one person the cloak run
     protected from its ``references`` (photos), those and the faces protected as them
     are one person whatever the clustering says: split in two, a match of a cloaked face
@@ -107,14 +108,14 @@ def cluster_names(labels: np.ndarray, photos: Sequence[str], at: Sequence[int | 
                   names: Sequence[str | None]) -> dict[int, str]:
     """label -> name of each cluster of clean faces (``labels``, (N,), of faces in
     ``photos``): as the user named its cloaked faces (``names``, per cloaked face, whose
-    clean face is at row ``at``; None or "self" when unnamed), else "the person in"
+    clean face is at row ``at``; None or :data:`NOBODY` when unnamed), else "the person in"
     a photo of theirs: an audited one where there is one, which the user knows.
 
     Never "person N": the app and ``faceguard people`` call unnamed people so, and a
     bystander's cluster of that name was taken as the protected person of that name."""
     named: dict[int, str] = {}
     for k, name in zip(at, names, strict=False):
-        if k is not None and name and name != "self":
+        if k is not None and name and name != NOBODY:
             named.setdefault(int(labels[k]), name)
     first: dict[int, str] = {}
     for i in [*(k for k in at if k is not None), *range(len(photos))]:

@@ -21,6 +21,7 @@ from faceguard.audit.defenses import defense_label
 from faceguard.audit.people import shown_names
 from faceguard.audit.run import AuditResult
 from faceguard.audit.verdict import TOP1_PEOPLE, protected_share, recognised_clean
+from faceguard.manifest import NOBODY
 from faceguard.planning import named_by_faceguard
 from faceguard.settings import METHODS
 from faceguard.visibility import summary as visibility_summary
@@ -301,8 +302,8 @@ def verdict_html(result: AuditResult) -> str:
 
 
 def _named_people(result: AuditResult) -> list[str]:
-    """The protected people as the cloak run named them ("self" is nobody's name)."""
-    return [n for n in result.protected_people if n and n != "self"]
+    """The protected people as the cloak run named them (:data:`NOBODY` is nobody's name)."""
+    return [n for n in result.protected_people if n and n != NOBODY]
 
 
 def _gallery_hint(result: AuditResult) -> str:
