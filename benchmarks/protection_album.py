@@ -20,6 +20,10 @@ written show it.
   its clean floor (``clean_views``: the probes' originals seen the same way).
 - Poisoning: the person's entry is built from their cloaked photos and their clean
   reference photos are searched.
+- ``other_photos``: both again with an attacker who holds other photos of the person
+  than the cloak's references, as a platform would: for each probe, the person's entry
+  is their other probes' clean originals (poisoning: those probes as cloaked, and the
+  probe's clean original is searched); a person with one probe is left out.
 - ``--everyone``: the cloak is given no references and protects every face, as
   ``faceguard cloak --protect-all`` and the app's "Everyone" do: each face is pushed from
   its person's other faces among the photos cloaked, or from its own clean embedding when
@@ -59,7 +63,7 @@ from protection_data import attacker_models, load_distractors, own_thresholds  #
 
 from faceguard.audit.defenses import Defense, defend_face, make_defense  # noqa: E402
 from faceguard.audit.protection import audit_crop  # noqa: E402
-from faceguard.audit.protocol import evasion, poisoning  # noqa: E402
+from faceguard.audit.protocol import Embeddings, evasion, poisoning  # noqa: E402
 from faceguard.detect import Face, FaceDetector  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
 from faceguard.pipeline import CloakJob, cloak_album  # noqa: E402
@@ -152,6 +156,55 @@ def jpeg75(path: Path) -> np.ndarray:
         im.convert("RGB").save(buffer, "JPEG", quality=75)
     with Image.open(buffer) as im:
         return np.asarray(im.convert("RGB"), dtype=np.float32) / 255
+
+
+def other_photos(ensemble: Ensemble, cloaked: dict[str, Embeddings], ids: Sequence[int],
+                 truth: Sequence[str], clean: Embeddings, keep: Sequence[int],
+                 labels: Sequence[str], thresholds: dict,
+                 seen: Callable[[Sequence[int], str], Embeddings]) -> dict:
+    """The attacker holds other photos of the person than the cloak's references.
+
+    Each cloaked probe ``i`` in turn: the person's entry is the clean originals of their
+    other probes (their references, which the cloak pushed away from, are left out of the
+    gallery); everyone else's entries are as in the main protocol. Evasion searches the
+    cloaked probe (each view); poisoning builds the entry from the other probes as cloaked
+    and searches the probe's clean original. Probes of a person with no other probe are
+    skipped. Returns {"probes": n, "evasion": {view: rates}, "poisoning": rates}, each
+    rate of the faces matched uncloaked pooled over the probes (see :func:`_pooled`)."""
+    at = {k: i for i, k in enumerate(ids)}
+    rows: dict[str, list] = {"poisoning": [], **{view: [] for view in cloaked}}
+    for i, k in enumerate(ids):
+        mates = [at[j] for j in ids if truth[at[j]] == truth[i] and j != k]
+        if not mates:
+            continue
+        others = [g for g in keep if labels[g] != truth[i]]
+        gallery = {m: torch.cat([clean[m][others], clean[m][[ids[j] for j in mates]]])
+                   for m in ensemble.names}
+        gallery_labels = [labels[g] for g in others] + [truth[i]] * len(mates)
+        for view, faces in cloaked.items():
+            rows[view].append(evasion(ensemble, {m: e[[i]] for m, e in faces.items()},
+                                      [truth[i]], gallery, gallery_labels, thresholds,
+                                      seen([k], view)))
+        rows["poisoning"].append(poisoning(
+            ensemble, {m: e[mates] for m, e in cloaked["none"].items()},
+            [truth[i]] * len(mates), {m: clean[m][[k]] for m in ensemble.names}, [truth[i]],
+            gallery, gallery_labels, thresholds, seen([ids[j] for j in mates], "none")))
+    return {"probes": len(rows["poisoning"]),
+            "evasion": {view: _pooled(r) for view, r in rows.items() if view != "poisoning"},
+            "poisoning": _pooled(rows["poisoning"])}
+
+
+def _pooled(rows: list[dict]) -> dict:
+    """Per recognizer, over single-probe results: the share matched uncloaked at FAR 1%
+    (``recognised_far_0.01``), of those the share the cloak turned (``turned_far_0.01``,
+    None when none was matched), and how many were matched (``matched``)."""
+    out = {}
+    for m in rows[0] if rows else ():
+        matched = [r[m]["turned_far_0.01"] for r in rows if r[m]["recognised_far_0.01"]]
+        out[m] = {"recognised_far_0.01": round(len(matched) / len(rows), 4),
+                  "turned_far_0.01": round(float(np.mean(matched)), 4) if matched else None,
+                  "matched": len(matched)}
+    return out
 
 
 def main() -> None:
@@ -274,6 +327,9 @@ def main() -> None:
                "poisoning": poisoning(ensemble, cloaked["none"], truth, clean_refs,
                                       ref_labels, gallery, gallery_labels, thresholds,
                                       seen(ids, "none")),
+               # the attacker's photos of the person are not the cloak's references
+               "other_photos": other_photos(ensemble, cloaked, ids, truth, clean, keep,
+                                            labels, thresholds, seen),
                "ssimulacra2_mean": float(np.mean(looks)) if looks else None,
                "ssimulacra2_min": float(np.min(looks)) if looks else None,
                "colour_p95_mean": float(np.mean(colour)) if colour else None,
@@ -290,7 +346,9 @@ def main() -> None:
                 "note": "album people with 3+ photos cloaked through the pipeline; the "
                         "attacker's entry of a person is the cloak's own references (with "
                         "everyone, the cloak has none: each face is pushed from its "
-                        "person's other faces there, or from itself)"}
+                        "person's other faces there, or from itself); in other_photos it "
+                        "is the person's other probes, which with everyone are the faces "
+                        "the cloak pushed from"}
     write_results(args.out, settings, {"thresholds": thresholds, "clean": baseline,
                                        "clean_views": clean_views,
                                        "runs": runs},
