@@ -123,7 +123,7 @@ class Tally:
             cloak or after, made on), in the order measured. "Before" keeps a weak
             recognizer that missed the clean faces too from reading as fooled.
         everyone: every face was cloaked without photos of its person (protect-all),
-            which protects less often than from the person's own photos.
+            whose protection was measured apart (the hint quotes those figures).
     """
 
     faces: int
