@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from faceguard.manifest import NOBODY, FaceRecord
 from faceguard.measured import measured_protection
-from faceguard.words import plural
+from faceguard.words import AGAINST_OWN_PHOTOS, GIVE_GALLERY, plural
 
 
 def fooled(faces: Sequence[FaceRecord], made_on: bool | None = None) -> tuple[int, int]:
@@ -137,7 +137,8 @@ class Tally:
         faceres 5 of 12 (made on); sface 11 of 12 (not made on)."; then, while a face is
         still recognised, what the ``stronger`` preset measured
         (:attr:`faceguard.settings.CloakSettings.stronger`), called by ``name`` as the
-        shell calls it (``--preset high``)."""
+        shell calls it (``--preset high``); and where a face got past every recognizer,
+        what its distances were to (:data:`faceguard.words.AGAINST_OWN_PHOTOS`)."""
         if not self.faces:
             return "No face was cloaked."
         out = (f"Of {plural(self.faces, 'face')} cloaked, "
@@ -157,6 +158,9 @@ class Tally:
         if stronger and self.unrecognised < self.faces:
             out += (f" A stronger cloak ({name(stronger)}) shows more and fools more: "
                     f"{measured_protection(stronger, self.everyone)}.")
+        if self.unrecognised:  # read as success: say what it was measured against
+            out += (f" {AGAINST_OWN_PHOTOS}; the audit measures that, given other photos "
+                    f"of the person {GIVE_GALLERY}.")
         return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from faceguard.manifest import FaceRecord
 from faceguard.verdict import tally, verdict
+from faceguard.words import AGAINST_OWN_PHOTOS
 
 
 def _face(recognised: dict[str, bool], made_on: dict[str, bool]) -> FaceRecord:
@@ -70,6 +71,8 @@ def test_a_batch_tally_counts_faces_per_recognizer_against_those_it_recognised_b
     assert "stronger" not in t.words()
     assert "stronger" not in tally(faces[:1]).words("high")
     assert tally(faces[:1]).words().startswith("Of 1 face cloaked, 1 got past")
+    # a face past every recognizer is past the photos it was pushed from, not a platform's
+    assert AGAINST_OWN_PHOTOS in words
 
 
 def test_a_tally_of_everyone_quotes_what_the_stronger_preset_measured_cloaking_everyone():

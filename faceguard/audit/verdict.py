@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from faceguard.visibility import in_words
-from faceguard.words import GIVE_GALLERY, listed, plural
+from faceguard.words import AGAINST_OWN_PHOTOS, GIVE_GALLERY, listed, plural
 
 #: an audited recognizer counts as fooled when it misses at least this share of the
 #: faces it recognised without the cloak (with fewer than 10 of them: every one)
@@ -154,9 +154,7 @@ class AuditVerdict:
         cloak that fools none even so)."""
         if self.other_photos or self.status in ("unprotected", "unmeasured"):
             return ""
-        return ("Measured against the photos the cloak was made to move away from (its "
-                "reference photos, or the album's own): a platform matches against others, "
-                f"which may still match; add other photos of the person {GIVE_GALLERY} to "
+        return (f"{AGAINST_OWN_PHOTOS}; add other photos of the person {GIVE_GALLERY} to "
                 "measure that.")
 
     def _judged(self) -> str:
