@@ -34,10 +34,12 @@ FAR = "far_0.01"
 TURNED = f"turned_{FAR}"
 
 
-def _shares(figures: dict) -> dict[str, float]:
-    """family -> % not matched at FAR 1%, from one evasion or poisoning result: of the
-    faces matched uncloaked where the run counted them, else of all."""
-    return {m: round(100 * v.get(TURNED, v[FAR]), 1) for m, v in figures.items()}
+def _shares(figures: dict) -> dict[str, float | None]:
+    """family -> % not matched at FAR 1%, from one evasion or poisoning result (or an
+    ``other_photos`` one): of the faces matched uncloaked where the run counted them
+    (None where it matched none), else of all."""
+    shares = {m: v[TURNED] if TURNED in v else v[FAR] for m, v in figures.items()}
+    return {m: None if s is None else round(100 * s, 1) for m, s in shares.items()}
 
 
 def point(name: str) -> dict:
@@ -70,20 +72,15 @@ def point(name: str) -> dict:
         if "other_photos" in run:  # the attacker's entry: other photos than the references
             other = run["other_photos"]
             out[key]["other_photos"] = {
-                "evasion": _pooled_shares(other["evasion"]["none"]),
-                "evasion_after": {view: _pooled_shares(v)
+                "evasion": _shares(other["evasion"]["none"]),
+                "evasion_after": {view: _shares(v)
                                   for view, v in other["evasion"].items() if view != "none"},
-                "poisoning": _pooled_shares(other["poisoning"]), "probes": other["probes"]}
+                "poisoning": _shares(other["poisoning"]), "probes": other["probes"]}
     return out
 
 
-def _pooled_shares(figures: dict) -> dict[str, float | None]:
-    """family -> % of the faces matched uncloaked not matched at FAR 1%, from an
-    ``other_photos`` result (None where none was matched)."""
-    return {m: None if v[TURNED] is None else round(100 * v[TURNED], 1)
-            for m, v in figures.items()}
-
-
+#: the families the default cloak is made on, and their colour in the plot
+MADE_ON = (("dlib", "tab:blue"), ("mobileface", "tab:orange"), ("faceres", "tab:green"))
 #: the attacker's families the default cloak is never made on, judged in the runs made on
 #: all three since they were installed
 JUDGES = (("sface", "tab:red"), ("facenet", "tab:purple"))
@@ -102,15 +99,13 @@ def plot(points: list[dict], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(10.5, 4.5))
     white = [p for p in points if "made_on_all" in p]
-    for family, colour in (("dlib", "tab:blue"), ("mobileface", "tab:orange"),
-                           ("faceres", "tab:green")):
+    for family, colour in MADE_ON:
         ax.plot([p["made_on_all"]["face_ssimulacra2_mean"] for p in white],
                 [p["made_on_all"]["evasion"][family] for p in white], "-o", color=colour,
                 label=f"{family}, made on all three (against its references)")
     other = [p for p in white if "other_photos" in p["made_on_all"]]
-    for family, colour in (("dlib", "tab:blue"), ("mobileface", "tab:orange"),
-                           ("faceres", "tab:green"), ("facenet", "tab:purple")):
-        if other:
+    if other:  # of the families never seen, FaceNet: SFace is hardly ever fooled either way
+        for family, colour in (*MADE_ON, ("facenet", dict(JUDGES)["facenet"])):
             ax.plot([p["made_on_all"]["face_ssimulacra2_mean"] for p in other],
                     [p["made_on_all"]["other_photos"]["evasion"][family] for p in other],
                     "-.x", color=colour, lw=2,

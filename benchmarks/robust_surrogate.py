@@ -140,7 +140,6 @@ def with_weights(net: Recognizer, path: str) -> Recognizer:
 
 
 def crops(args: argparse.Namespace) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from protection_data import embed_given
 
     from faceguard.models.catalogue import audit_models
