@@ -13,6 +13,10 @@ each face's distance is kept, so a lever's effect shows on a dozen faces in minu
 - A face's distance is the recognizer's distance from the cloaked face to the mean of the
   person's 2 references, divided by the threshold calibrated at FAR 1% on clean impostor
   pairs of the album (:func:`protection_data.own_thresholds`): above 1, not matched.
+- ``other_photos``: as ``redetected``, but to the mean of the clean originals of the
+  person's other cloaked photos, which the cloak never saw (a platform's own photos of
+  the person; None for a person with one such photo). The distance to the references
+  flatters the cloak: they are the photos it pushed away from.
 - ``redetected``: the attacker finds the face on the cloaked photo (as in the protocol);
   ``clean_geometry``: the cloaked pixels cut with the clean photo's face, the geometry the
   cloak was optimised through. Their gap is what re-detection costs the cloak.
@@ -86,10 +90,14 @@ def main() -> None:
                                outdir=Path(tmp) / person.replace("/", "-"),
                                protect=[paths[k] for k in ks[:REFERENCES]],
                                settings=CloakSettings.from_dict(values))
-                by_name = {path.name: path for path in job.inputs}
+                by_name = {paths[k].name: k for k in ks[REFERENCES:]}
                 for entry in (e.result for e in cloak_album(job, detector, load)
                               if e.stage == "cloaking" and e.result):
-                    source = by_name[Path(entry["input"]).name]
+                    k = by_name[Path(entry["input"]).name]
+                    source = paths[k]
+                    mates = [j for j in ks[REFERENCES:] if j != k]
+                    others = {m: clean[m][mates].mean(0, keepdim=True)
+                              for m in ensemble.names} if mates else None
                     original = read_pixels(source)
                     cloaked = read_pixels(job.outdir / entry["output"])
                     face = max(detector(original), key=lambda f: f.width)
@@ -103,13 +111,19 @@ def main() -> None:
                                   "ssimulacra2": look[0].get("ssimulacra2") if look else None,
                                   "clean": units(embed_face(ensemble, original, face), refs),
                                   "redetected": units(seen["none"], refs),
+                                  "other_photos": (units(seen["none"], others)
+                                                   if others else None),
+                                  "clean_other_photos": (units(embed_face(
+                                      ensemble, original, face), others) if others else None),
                                   "clean_geometry": units(embed_face(ensemble, cloaked, face),
                                                           refs)})
                     print(name, faces[-1], flush=True)
-        summary = {view: {m: {"mean": round(float(np.mean([f[view][m] for f in faces])), 3),
-                              "beyond": round(float(np.mean([f[view][m] > 1 for f in faces])), 3)}
+        summary = {view: {m: {"mean": round(float(np.mean([f[view][m] for f in kept])), 3),
+                              "beyond": round(float(np.mean([f[view][m] > 1 for f in kept])), 3)}
                           for m in ensemble.names}
-                   for view in ("clean", "redetected", "clean_geometry")}
+                   for view in ("clean", "redetected", "clean_other_photos", "other_photos",
+                                "clean_geometry")
+                   for kept in [[f for f in faces if f[view] is not None]]}
         results[name] = {"settings": values, "faces": faces, "summary": summary,
                          "cloak_seconds": round(sum(f["seconds"] for f in faces), 1),
                          "seconds": round(time.perf_counter() - t0, 1)}
