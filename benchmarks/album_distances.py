@@ -17,6 +17,11 @@ each face's distance is kept, so a lever's effect shows on a dozen faces in minu
   person's other cloaked photos, which the cloak never saw (a platform's own photos of
   the person; None for a person with one such photo). The distance to the references
   flatters the cloak: they are the photos it pushed away from.
+- A variant ``{"alone": true}`` cloaks each photo in a job of its own with
+  ``--protect-all`` and no photo of the person: each face is pushed from itself alone,
+  as when someone cloaks one photo with nothing else. Only ``other_photos`` compares it
+  with the reference path fairly (the references are photos it never saw, as are the
+  other photos).
 - ``redetected``: the attacker finds the face on the cloaked photo (as in the protocol);
   ``clean_geometry``: the cloaked pixels cut with the clean photo's face, the geometry the
   cloak was optimised through. Their gap is what re-detection costs the cloak.
@@ -46,13 +51,14 @@ from protection_album import (  # noqa: E402
     attacker_view,
     embed_face,
     ensemble_loader,
+    person_jobs,
     read_pixels,
 )
 from protection_data import attacker_models, load_distractors, own_thresholds  # noqa: E402
 
 from faceguard.detect import FaceDetector  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
-from faceguard.pipeline import CloakJob, cloak_album  # noqa: E402
+from faceguard.pipeline import cloak_album  # noqa: E402
 from faceguard.settings import DEFAULT_MODELS, CloakSettings  # noqa: E402
 
 
@@ -86,13 +92,14 @@ def main() -> None:
             for person, ks in people.items():
                 refs = {m: clean[m][ks[:REFERENCES]].mean(0, keepdim=True)
                         for m in ensemble.names}
-                job = CloakJob(inputs=[paths[k] for k in ks[REFERENCES:]],
-                               outdir=Path(tmp) / person.replace("/", "-"),
-                               protect=[paths[k] for k in ks[:REFERENCES]],
-                               settings=CloakSettings.from_dict(values))
+                alone = bool(values.get("alone"))  # each photo cloaked alone, none given
+                jobs = person_jobs([paths[k] for k in ks], Path(tmp) / person.replace("/", "-"),
+                                   CloakSettings.from_dict({k: v for k, v in values.items()
+                                                            if k != "alone"}), alone, alone)
                 by_name = {paths[k].name: k for k in ks[REFERENCES:]}
-                for entry in (e.result for e in cloak_album(job, detector, load)
-                              if e.stage == "cloaking" and e.result):
+                for job, entry in ((one, e.result) for one in jobs
+                                   for e in cloak_album(one, detector, load)
+                                   if e.stage == "cloaking" and e.result):
                     k = by_name[Path(entry["input"]).name]
                     source = paths[k]
                     mates = [j for j in ks[REFERENCES:] if j != k]

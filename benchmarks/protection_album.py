@@ -29,6 +29,9 @@ written show it.
   its person's other faces among the photos cloaked, or from its own clean embedding when
   it has none there (:func:`faceguard.planning.everyone_as_people`). The attacker is the
   same (the person's 2 reference photos are their entry).
+- ``--alone``: as ``--everyone``, but each photo is cloaked in a run of its own, as when
+  someone cloaks one photo: each face is pushed from its own clean embedding alone. Both
+  attackers are then of photos the cloak never saw.
 - Run once with the cloak's families (``--models``, the product's default) and once per
   ``--held-out`` family left out of them; the probes' clean originals give the floor
   (``clean``: faces missed without a cloak). The attacker judges with every installed
@@ -38,7 +41,7 @@ written show it.
 Usage: .venv/bin/python benchmarks/protection_album.py [--models M ...] [--held-out FAMILY ...]
     [--no-white-box]
     [--preset P] [--floor F] [--transfer LEVER ...] [--colour-share SHARE] [--texture T] [--steps N]
-    [--person-mask STEPS] [--everyone] [--out NAME]
+    [--person-mask STEPS] [--everyone [--alone]] [--out NAME]
 (``--no-white-box --held-out`` with no family: only the clean floor, a minute)
 """
 
@@ -149,6 +152,17 @@ def ensemble_loader(ensemble: Ensemble) -> Callable[[Sequence[str]], Ensemble]:
     return load
 
 
+def person_jobs(photos: Sequence[Path], folder: Path, settings: CloakSettings,
+                everyone: bool = False, alone: bool = False) -> list[CloakJob]:
+    """The cloak runs of one person's ``photos``: the first :data:`REFERENCES` are the
+    references, the rest are cloaked, protected by those references (``everyone``: with
+    ``--protect-all`` and none given; ``alone``: each photo in a run of its own)."""
+    refs, probes = photos[:REFERENCES], photos[REFERENCES:]
+    return [CloakJob(inputs=inputs, outdir=folder / str(n), settings=settings,
+                     protect=None if everyone else list(refs), protect_all=everyone)
+            for n, inputs in enumerate([[p] for p in probes] if alone else [list(probes)])]
+
+
 def jpeg75(path: Path) -> np.ndarray:
     """The photo re-saved at JPEG quality 75 (an upload's re-compression)."""
     buffer = io.BytesIO()
@@ -233,10 +247,14 @@ def main() -> None:
                              "references and album faces, refined for STEPS steps per photo")
     parser.add_argument("--everyone", action="store_true",
                         help="cloak every face without references (--protect-all)")
+    parser.add_argument("--alone", action="store_true",
+                        help="with --everyone: each photo cloaked in a run of its own")
     parser.add_argument("--eot-samples", type=int, help="the cloak's random draws per step "
                         "(default: the product's)")
     parser.add_argument("--out", default="protection-album")
     args = parser.parse_args()
+    if args.alone and not args.everyone:
+        parser.error("--alone needs --everyone")
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     detector, ensemble = FaceDetector(), Ensemble.load(attacker_models(args.models))
@@ -291,16 +309,14 @@ def main() -> None:
         truth, ids, looks, colour = [], [], [], []  # ids: the probes cloaked, in order
         with tempfile.TemporaryDirectory() as tmp:
             for person, ks in people.items():
-                job = CloakJob(inputs=[paths[k] for k in ks[REFERENCES:]],
-                               outdir=Path(tmp) / person.replace("/", "-"),
-                               protect=None if args.everyone else
-                               [paths[k] for k in ks[:REFERENCES]],
-                               protect_all=args.everyone,
-                               settings=CloakSettings(models=tuple(models), preset=args.preset,
-                                                      floor=args.floor, **levers))
-                entries = [(e.path, e.result) for e in cloak_album(job, detector, load)
+                jobs = person_jobs([paths[k] for k in ks], Path(tmp) / person.replace("/", "-"),
+                                   CloakSettings(models=tuple(models), preset=args.preset,
+                                                 floor=args.floor, **levers),
+                                   args.everyone, args.alone)
+                entries = [(job, e.path, e.result) for job in jobs
+                           for e in cloak_album(job, detector, load)
                            if e.stage == "cloaking" and e.result]
-                for path, entry in entries:
+                for job, path, entry in entries:
                     k = next(k for k in ks if paths[k] == path)
                     views_of = attacker_views(detector, ensemble, job.outdir / entry["output"])
                     if views_of is None or k not in clean_seen:
@@ -340,7 +356,7 @@ def main() -> None:
     settings = {"references_per_person": REFERENCES, "people": len(people),
                 "floor": args.floor, "transfer": args.transfer, "colour_share": args.chroma,
                 "person_mask": args.person_mask, "steps": args.steps,
-                "texture": args.texture, "everyone": args.everyone,
+                "texture": args.texture, "everyone": args.everyone, "alone": args.alone,
                 "gallery_people": len(set(gallery_labels)), "preset": args.preset,
                 "purifiers": PURIFIERS,
                 "note": "album people with 3+ photos cloaked through the pipeline; the "
@@ -348,7 +364,8 @@ def main() -> None:
                         "everyone, the cloak has none: each face is pushed from its "
                         "person's other faces there, or from itself); in other_photos it "
                         "is the person's other probes, which with everyone are the faces "
-                        "the cloak pushed from"}
+                        "the cloak pushed from (with alone, each photo is cloaked by "
+                        "itself: neither entry holds a photo the cloak saw)"}
     write_results(args.out, settings, {"thresholds": thresholds, "clean": baseline,
                                        "clean_views": clean_views,
                                        "runs": runs},

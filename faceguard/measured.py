@@ -38,16 +38,28 @@ MEASURED_PROTECTION = {"low": ("0-19%", "0%", "18%"), "balanced": ("22-62%", "3%
 #: (benchmarks/results/protection-album-everyone-grouped-12-06.json,
 #: -grouped-high-12-06.json)
 MEASURED_EVERYONE = {"balanced": ("43-60%", "3%", "50%"), "high": ("57-94%", "14%", "71%")}
+#: the same with each photo cloaked in a run of its own (one photo cloaked, as most are):
+#: each face pushed from itself alone, which protects less; the entry as above
+#: (benchmarks/results/protection-album-everyone-alone-12-07.json, -alone-high-12-07.json)
+MEASURED_ALONE = {"balanced": ("27-43%", "3%", "39%"), "high": ("43-77%", "6%", "71%")}
 
 
 def measured_protection(preset: str, everyone: bool = False) -> str:
     """:data:`MEASURED_PROTECTION` of ``preset`` in words; ``everyone``:
-    :data:`MEASURED_EVERYONE`'s."""
-    made_on, sface, facenet = (MEASURED_EVERYONE if everyone else MEASURED_PROTECTION)[preset]
-    how = "with every face cloaked and no photos of the person given, " if everyone else ""
-    return (f"{how}the recognizers it was made on missed {made_on} of a test album's faces "
-            f"they recognised uncloaked, matched against other photos of the person; of two "
-            f"it never saw, SFace (the stronger) missed {sface}, FaceNet {facenet}")
+    :data:`MEASURED_EVERYONE`'s and :data:`MEASURED_ALONE`'s."""
+    if not everyone:
+        made_on, sface, facenet = MEASURED_PROTECTION[preset]
+        return (f"the recognizers it was made on missed {made_on} of a test album's faces "
+                f"they recognised uncloaked, matched against other photos of the person; of "
+                f"two it never saw, SFace (the stronger) missed {sface}, FaceNet {facenet}")
+    (made_on, sface, facenet), (alone, sface_alone, facenet_alone) = (
+        MEASURED_EVERYONE[preset], MEASURED_ALONE[preset])
+    return (f"with every face cloaked and no photos of the person given, the recognizers it "
+            f"was made on missed, of a test album's faces they recognised uncloaked, "
+            f"{made_on} when the person was in other photos of the same run and {alone} "
+            f"when each photo was cloaked on its own, matched against other photos of the "
+            f"person; of two it never saw, SFace (the stronger) missed {sface} and "
+            f"{sface_alone}, FaceNet {facenet} and {facenet_alone}")
 
 
 #: what a colour share buys and costs, measured (the CLI's help and the app's tooltip;

@@ -10,6 +10,7 @@ import pytest
 
 from faceguard.measured import (
     COLOUR_SHARE_MEASURED,
+    MEASURED_ALONE,
     MEASURED_EVERYONE,
     MEASURED_PROTECTION,
     PERSON_MASK_MEASURED,
@@ -51,7 +52,10 @@ def _span(values: list[int]) -> str:
     # every face cloaked with no photos of the person given (--protect-all): the entry,
     # the person's reference photos, is photos the cloak never saw
     (MEASURED_EVERYONE, "balanced", "protection-album-everyone-grouped-12-06.json", False),
-    (MEASURED_EVERYONE, "high", "protection-album-everyone-grouped-high-12-06.json", False)])
+    (MEASURED_EVERYONE, "high", "protection-album-everyone-grouped-high-12-06.json", False),
+    # the same, each photo cloaked in a run of its own
+    (MEASURED_ALONE, "balanced", "protection-album-everyone-alone-12-07.json", False),
+    (MEASURED_ALONE, "high", "protection-album-everyone-alone-high-12-07.json", False)])
 def test_quoted_protection_is_measured(table: dict, preset: str, name: str,
                                        other_photos: bool) -> None:
     turned = _turned(name, other_photos=other_photos)
