@@ -95,7 +95,8 @@ def main() -> None:
                 alone = bool(values.get("alone"))  # each photo cloaked alone, none given
                 jobs = person_jobs([paths[k] for k in ks], Path(tmp) / person.replace("/", "-"),
                                    CloakSettings.from_dict({k: v for k, v in values.items()
-                                                            if k != "alone"}), alone, alone)
+                                                            if k != "alone"}),
+                                   everyone=alone, alone=alone)
                 by_name = {paths[k].name: k for k in ks[REFERENCES:]}
                 for job, entry in ((one, e.result) for one in jobs
                                    for e in cloak_album(one, detector, load)
@@ -112,16 +113,17 @@ def main() -> None:
                     if seen is None:
                         continue
                     look = [f["quality"] for f in entry["faces"] if f.get("protected")]
+                    before = embed_face(ensemble, original, face)
                     faces.append({"photo": source.name,
                                   "face_px": round(face.width),
                                   "seconds": entry["seconds"],
                                   "ssimulacra2": look[0].get("ssimulacra2") if look else None,
-                                  "clean": units(embed_face(ensemble, original, face), refs),
+                                  "clean": units(before, refs),
                                   "redetected": units(seen["none"], refs),
                                   "other_photos": (units(seen["none"], others)
                                                    if others else None),
-                                  "clean_other_photos": (units(embed_face(
-                                      ensemble, original, face), others) if others else None),
+                                  "clean_other_photos": (units(before, others)
+                                                         if others else None),
                                   "clean_geometry": units(embed_face(ensemble, cloaked, face),
                                                           refs)})
                     print(name, faces[-1], flush=True)
