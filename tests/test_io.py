@@ -1417,23 +1417,30 @@ def test_a_short_write_leaves_no_half_photo(tmp_path, astronaut):
 def test_lossy_saving_says_how_a_file_changes_a_part_of_the_photo(tmp_path, astronaut):
     """JPEG: a part cut on the 8-pixel grid decodes to the file's own pixels there; WebP
     (16-pixel macroblocks, predicted from their neighbours) close to them; lossless files
-    and those the writer changes first (alpha put on white) have no such loss."""
+    have no such loss. A photo with transparency (put on white in a JPEG, its alpha
+    beside the picture in a WebP) is coded so in its part too, the part's place in the
+    photo placing its alpha: where the part is opaque (here, the photo around it is
+    not), as the file shows it."""
     from faceguard.io.lossy import lossy_saving
 
     photo = fio.Photo(pixels=astronaut.astype(np.float32) / 255)
     assert lossy_saving(photo, "png", 95) is None
-    with_alpha = dataclasses.replace(photo, alpha=np.ones(astronaut.shape[:2], np.float32))
-    assert lossy_saving(with_alpha, "jpeg", 95) is None
     for fmt, grid, close in (("jpeg", 8, 0.0), ("webp", 16, 0.06)):
-        lossy = lossy_saving(photo, fmt, 90)
-        assert lossy is not None and lossy.grid == grid
-        path = fio.save_photo(photo, tmp_path / f"a.{fmt}", quality=90)
-        whole = fio.load_photo(path).pixels
-        x0, y0, x1, y1 = lossy.grid_box((37, 45, 301, 290), (5, 3), (500, 480))
+        x0, y0, x1, y1 = lossy_saving(photo, fmt, 90).grid_box((37, 45, 301, 290), (5, 3),
+                                                               (500, 480))
         assert (x0 + 5) % grid == (y0 + 3) % grid == (x1 + 5) % grid == (y1 + 3) % grid == 0
-        part = lossy(astronaut[y0 + 3:y1 + 3, x0 + 5:x1 + 5])
-        inner = np.s_[grid:-grid, grid:-grid]  # away from the part's edges
-        error = np.abs(part - whole[y0 + 3:y1 + 3, x0 + 5:x1 + 5])[inner]
-        assert error.max() <= close + 1e-6, (fmt, error.max())
-        if fmt == "jpeg":
-            assert np.array_equal(part, whole[y0 + 3:y1 + 3, x0 + 5:x1 + 5])
+        where = np.s_[y0 + 3:y1 + 3, x0 + 5:x1 + 5]  # the part, in the photo
+        alpha = np.full(astronaut.shape[:2], 0.3, np.float32)
+        alpha[where] = 1.0
+        for kept in (photo, dataclasses.replace(photo, alpha=alpha)):
+            lossy = lossy_saving(kept, fmt, 90)
+            assert lossy is not None and lossy.grid == grid
+            path = fio.save_photo(kept, tmp_path / f"a.{fmt}", quality=90, overwrite=True)
+            file = fio.load_photo(path)
+            assert (file.alpha is not None) == (kept.alpha is not None and fmt == "webp")
+            part = lossy.part_at(x0 + 5, y0 + 3)(astronaut[where])
+            inner = np.s_[grid:-grid, grid:-grid]  # away from the part's edges
+            error = np.abs(part - file.pixels[where])[inner]
+            assert error.max() <= close + 1e-6, (fmt, error.max())
+            if fmt == "jpeg":
+                assert np.array_equal(part, file.pixels[where])

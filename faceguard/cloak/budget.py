@@ -137,10 +137,10 @@ def visible_scale(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
         saved: how the photo is saved, when that loses detail (JPEG, lossy WebP): the
             face is scored as the file will show it, its compression's loss included
             (the part around it cut on the format's block grid, which ``origin``, the
-            images' top-left (x, y) in the photo, places). Where the compression alone
-            leaves the face less than ``tolerance`` above the floor, no cloak could be
-            kept there: the floor is then the cloak's own, before saving (the caller
-            says the file's score).
+            images' top-left (x, y) in the photo, places, with its alpha). Where the
+            compression alone leaves the face less than ``tolerance`` above the floor,
+            no cloak could be kept there: the floor is then the cloak's own, before
+            saving (the caller says the file's score).
     """
     from faceguard.visibility.differentiable import changed_box, prepare, ssimulacra2
 
@@ -151,6 +151,8 @@ def visible_scale(original: torch.Tensor, cloaked: torch.Tensor, floor: float,
     gx0, gy0, gx1, gy1 = (box if saved is None else
                           saved.grid_box(box, origin, (original.shape[-1], original.shape[-2])))
     part = (slice(gy0, gy1), slice(gx0, gx1))
+    if saved is not None:  # the part's place in the photo (its alpha)
+        saved = saved.part_at(origin[0] + gx0, origin[1] + gy0)
     face_in_part = (slice(y0 - gy0, y1 - gy0), slice(x0 - gx0, x1 - gx0))
     original, cloaked = original[..., part[0], part[1]], cloaked[..., part[0], part[1]]
     face_only = original[..., face_in_part[0], face_in_part[1]]
