@@ -20,7 +20,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QApplication, QWidget
 
 from faceguard.models.catalogue import is_installed
-from faceguard.settings import DEFAULT_MODELS
+from faceguard.settings import DEFAULT_MODELS, LOOKS
 
 #: the quick settings used for the screenshots (seconds, not minutes, on a laptop CPU)
 QUICK_AUDIT_SETTINGS = {"audit_defenses": ["none", "jpeg75", "bilateral", "resize"],
@@ -91,7 +91,9 @@ def _take(outdir: Path, scratch: Path, photos: Sequence[Path],
     os.environ.setdefault("FACEGUARD_CONFIG", str(scratch / "config"))
     photos = [Path(p).resolve() for p in photos] or demo_photos(scratch / "album")
     models = [m for m in DEFAULT_MODELS if is_installed(m)] or list(DEFAULT_MODELS)
-    settings = AppSettings(preset="low", eps=8.0, steps=10, robust=False, models=models,
+    # the Light preset's looks (the screens show them beside its name), fewer steps
+    settings = AppSettings(preset="low", eps=8.0, steps=10, robust=False, **LOOKS["low"],
+                           models=models,
                            output_folder=str(scratch / "protected"), **QUICK_AUDIT_SETTINGS)
     window = MainWindow(settings)
     window.resize(1280, 800)
