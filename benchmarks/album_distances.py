@@ -22,6 +22,11 @@ each face's distance is kept, so a lever's effect shows on a dozen faces in minu
   as when someone cloaks one photo with nothing else. Only ``other_photos`` compares it
   with the reference path fairly (the references are photos it never saw, as are the
   other photos).
+- A variant ``{"face_px": N}`` cloaks only the photos whose face is wider than N px,
+  each shrunk first (Lanczos, saved as JPEG quality 95, as an image editor would) so that
+  its face is N px wide, as someone would who posts a smaller copy of a large photo; its
+  references and the other photos stay as they were. Compare it face by face with a run
+  of the full-size photos.
 - ``redetected``: the attacker finds the face on the cloaked photo (as in the protocol);
   ``clean_geometry``: the cloaked pixels cut with the clean photo's face, the geometry the
   cloak was optimised through. Their gap is what re-detection costs the cloak.
@@ -45,6 +50,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_results  # noqa: E402
+from PIL import Image  # noqa: E402
 from protection_album import (  # noqa: E402
     REFERENCES,
     album_people,
@@ -93,16 +99,21 @@ def main() -> None:
                 refs = {m: clean[m][ks[:REFERENCES]].mean(0, keepdim=True)
                         for m in ensemble.names}
                 alone = bool(values.get("alone"))  # each photo cloaked alone, none given
-                jobs = person_jobs([paths[k] for k in ks], Path(tmp) / person.replace("/", "-"),
-                                   CloakSettings.from_dict({k: v for k, v in values.items()
-                                                            if k != "alone"}),
-                                   everyone=alone, alone=alone)
-                by_name = {paths[k].name: k for k in ks[REFERENCES:]}
+                folder = Path(tmp) / person.replace("/", "-")
+                sources = {k: paths[k] for k in ks[REFERENCES:]}
+                if "face_px" in values:
+                    sources = shrunk(sources, values["face_px"], detector, folder / "shrunk")
+                jobs = person_jobs([paths[k] for k in ks[:REFERENCES]] + list(sources.values()),
+                                   folder, CloakSettings.from_dict(
+                                       {k: v for k, v in values.items()
+                                        if k not in ("alone", "face_px")}),
+                                   everyone=alone, alone=alone) if sources else []
+                by_name = {path.name: k for k, path in sources.items()}
                 for job, entry in ((one, e.result) for one in jobs
                                    for e in cloak_album(one, detector, load)
                                    if e.stage == "cloaking" and e.result):
                     k = by_name[Path(entry["input"]).name]
-                    source = paths[k]
+                    source = sources[k]
                     mates = [j for j in ks[REFERENCES:] if j != k]
                     others = {m: clean[m][mates].mean(0, keepdim=True)
                               for m in ensemble.names} if mates else None
@@ -140,6 +151,24 @@ def main() -> None:
     write_results(args.out, {"people": list(people), "references_per_person": REFERENCES,
                              "thresholds_far_0.01": far1},
                   results, started=started)
+
+
+def shrunk(photos: dict[int, Path], face_px: int, detector: FaceDetector, folder: Path
+           ) -> dict[int, Path]:
+    """The photos whose largest face is wider than ``face_px``, each shrunk so that it is
+    ``face_px`` wide and saved in ``folder`` (JPEG quality 95) under its own name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for k, path in photos.items():
+        width = max(f.width for f in detector(read_pixels(path)))
+        if width <= face_px:
+            continue
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            size = (round(im.width * face_px / width), round(im.height * face_px / width))
+            out[k] = folder / path.name
+            im.resize(size, Image.LANCZOS).save(out[k], quality=95)
+    return out
 
 
 if __name__ == "__main__":

@@ -62,6 +62,25 @@ def measured_protection(preset: str, everyone: bool = False) -> str:
             f"{sface_alone}, FaceNet {facenet} and {facenet_alone}")
 
 
+#: a face at least this wide (photo pixels) is fooled less often at the same visibility
+LARGE_FACE_PX = 500
+#: the face width a large face's photo was shrunk to when that was measured
+SHRUNK_FACE_PX = 250
+#: what shrinking the photo of a large face buys (the tally's hint): the test album's 10
+#: faces of 500-1328 px, cloaked at ``balanced`` as they were and in copies shrunk (Lanczos,
+#: JPEG quality 95) so that each face was 250 px wide
+#: (benchmarks/results/album-distances-own-12-07.json ``default`` against
+#: album-distances-shrink-12-07.json ``shrink250``): of the faces each recognizer matched
+#: uncloaked against the person's other photos, the share beyond its FAR 1% threshold
+#: after; every face moved further from the other photos on dlib, faceres, SFace and
+#: FaceNet (+0.12 / +0.16 / +0.06 / +0.14 threshold units), 8 of 10 on mobileface (+0.07)
+LARGE_FACES_MEASURED = (
+    "on a test album at the default preset, photos shrunk first so that such a face was "
+    f"about {SHRUNK_FACE_PX} px wide had it missed more often: dlib / mobileface / faceres "
+    "70 / 33 / 20% of those faces against 30 / 0 / 10% at full size, FaceNet (never seen) "
+    "60 against 20%, in 0.6x the time")
+
+
 #: what a colour share buys and costs, measured (the CLI's help and the app's tooltip;
 #: benchmarks/results/protection-album-colour-share-12-06.json against
 #: protection-album-12-06-file-floor.json: of the faces each recognizer matched uncloaked,

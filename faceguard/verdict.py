@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from faceguard.manifest import NOBODY, FaceRecord
-from faceguard.measured import measured_protection
+from faceguard.measured import LARGE_FACE_PX, LARGE_FACES_MEASURED, measured_protection
 from faceguard.words import AGAINST_OWN_PHOTOS, GIVE_GALLERY, plural
 
 
@@ -124,12 +124,16 @@ class Tally:
             recognizer that missed the clean faces too from reading as fooled.
         everyone: every face was cloaked without photos of its person (protect-all),
             whose protection was measured apart (the hint quotes those figures).
+        large: of the faces some recognizer still takes for the person, those
+            :data:`faceguard.measured.LARGE_FACE_PX` wide or more, which the same
+            visibility protects less (the hint says what shrinking their photos buys).
     """
 
     faces: int
     unrecognised: int
     still: tuple[tuple[str, int, int, bool], ...]
     everyone: bool = False
+    large: int = 0
 
     def words(self, stronger: str | None = None, name: Callable[[str], str] = str) -> str:
         """E.g. "Of 12 faces cloaked, 3 got past every recognizer. Faces still
@@ -158,6 +162,10 @@ class Tally:
         if stronger and self.unrecognised < self.faces:
             out += (f" A stronger cloak ({name(stronger)}) shows more and fools more: "
                     f"{measured_protection(stronger, self.everyone)}.")
+        if self.large:
+            out += (f" {self.large} of the faces still recognised "
+                    f"{'is' if self.large == 1 else 'are'} {LARGE_FACE_PX} px wide or more, "
+                    f"which the same visibility protects less: {LARGE_FACES_MEASURED}.")
         if self.unrecognised:  # read as success: say what it was measured against
             out += (f" {AGAINST_OWN_PHOTOS}; the audit measures that, given other photos "
                     f"of the person {GIVE_GALLERY}.")
@@ -175,4 +183,6 @@ def tally(faces: Sequence[FaceRecord]) -> Tally:
         still=tuple((m, sum(f.recognised.get(m, False) for f in faces),
                      sum(m in f.recognised and f.took(m) for f in faces),
                      any(f.made_on.get(m, False) for f in faces)) for m in models),
-        everyone=bool(faces) and all(f.person == NOBODY for f in faces))
+        everyone=bool(faces) and all(f.person == NOBODY for f in faces),
+        large=sum(f.box[2] - f.box[0] >= LARGE_FACE_PX and any(f.recognised.values())
+                  for f in faces))

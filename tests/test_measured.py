@@ -10,6 +10,8 @@ import pytest
 
 from faceguard.measured import (
     COLOUR_SHARE_MEASURED,
+    LARGE_FACE_PX,
+    LARGE_FACES_MEASURED,
     MEASURED_ALONE,
     MEASURED_EVERYONE,
     MEASURED_PROTECTION,
@@ -77,3 +79,29 @@ def test_quoted_colour_share_is_measured() -> None:
         assert f"{_each(evasion)}%" in COLOUR_SHARE_MEASURED
         assert f"{_each(poisoning)}%" in COLOUR_SHARE_MEASURED
         assert f"{_turned(name, two)['faceres']}%" in COLOUR_SHARE_MEASURED
+
+
+def test_quoted_large_faces_are_measured() -> None:
+    """The album's faces LARGE_FACE_PX wide or more, cloaked as they were and shrunk:
+    of those each recognizer matched uncloaked against the person's other photos, the
+    share beyond its threshold after."""
+    def turned(name: str, variant: str) -> dict[str, int]:
+        faces = json.loads((RESULTS / name).read_text())["results"][variant]["faces"]
+        return {m: round(100 * sum(f["other_photos"][m] > 1 for f in kept) / len(kept))
+                for m in ("dlib", "mobileface", "faceres", "facenet")
+                for kept in [[f for f in faces if f["photo"] in large
+                              and f["clean_other_photos"][m] < 1]]}
+
+    full = json.loads((RESULTS / "album-distances-own-12-07.json").read_text())
+    large = {f["photo"] for f in full["results"]["default"]["faces"]
+             if f["face_px"] >= LARGE_FACE_PX}
+    before = turned("album-distances-own-12-07.json", "default")
+    after = turned("album-distances-shrink-12-07.json", "shrink250")
+    assert len(large) == 10
+    assert f"{_each(after)}% of those faces against {_each(before)}%" in LARGE_FACES_MEASURED
+    assert f"{after['facenet']} against {before['facenet']}%" in LARGE_FACES_MEASURED
+    seconds = [sum(f["seconds"] for f in json.loads((RESULTS / name).read_text())
+                   ["results"][variant]["faces"] if f["photo"] in large)
+               for name, variant in (("album-distances-shrink-12-07.json", "shrink250"),
+                                     ("album-distances-own-12-07.json", "default"))]
+    assert f"in {seconds[0] / seconds[1]:.1f}x the time" in LARGE_FACES_MEASURED

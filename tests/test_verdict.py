@@ -302,3 +302,20 @@ def test_an_audit_that_measured_no_face_says_why_and_whom_to_add():
     assert audit_verdict(rows).words().startswith("Not measured. No recognizer")  # no names
     measured = [_row("none", "dlib", 1.0, held_out=True)]  # one measured: not said
     assert audit_verdict(measured, unmeasured=["Ann"]).unmeasured == ()
+
+
+def test_a_tally_says_what_shrinking_buys_for_a_large_face_still_recognised():
+    """A face 500 px wide or more is fooled less often at the same visibility: while one
+    is still recognised, the tally says what shrinking its photo measured."""
+    from faceguard.measured import LARGE_FACE_PX, LARGE_FACES_MEASURED
+
+    def face(width: float, still: bool) -> FaceRecord:
+        return FaceRecord(box=[10, 10, 10 + width, 20 + width], landmarks=[],
+                          protected=True, made_on={"dlib": True}, recognised={"dlib": still})
+
+    assert tally([face(LARGE_FACE_PX, True), face(100, True)]).large == 1
+    words = tally([face(LARGE_FACE_PX, True), face(100, True)]).words()
+    assert f"1 of the faces still recognised is {LARGE_FACE_PX} px wide or more" in words
+    assert LARGE_FACES_MEASURED in words
+    for faces in ([face(LARGE_FACE_PX - 1, True)], [face(900, False)]):  # small; fooled
+        assert tally(faces).large == 0 and LARGE_FACES_MEASURED not in tally(faces).words()
