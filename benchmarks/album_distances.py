@@ -160,8 +160,8 @@ def shrunk(photos: dict[int, Path], face_px: int, detector: FaceDetector, folder
     folder.mkdir(parents=True, exist_ok=True)
     out = {}
     for k, path in photos.items():
-        width = max(f.width for f in detector(read_pixels(path)))
-        if width <= face_px:
+        width = max((f.width for f in detector(read_pixels(path))), default=0)
+        if width <= face_px:  # small enough already (or no face found: not cloaked)
             continue
         with Image.open(path) as im:
             im = im.convert("RGB")
