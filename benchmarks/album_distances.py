@@ -23,10 +23,10 @@ each face's distance is kept, so a lever's effect shows on a dozen faces in minu
   with the reference path fairly (the references are photos it never saw, as are the
   other photos).
 - A variant ``{"face_px": N}`` cloaks only the photos whose face is wider than N px,
-  each shrunk first (Lanczos, saved as JPEG quality 95, as an image editor would) so that
-  its face is N px wide, as someone would who posts a smaller copy of a large photo; its
-  references and the other photos stay as they were. Compare it face by face with a run
-  of the full-size photos.
+  each in a run of its own shrunk (``CloakJob.max_side``, the CLI's ``--max-side``) to
+  the long side at which its face is N px wide, as someone would who posts a smaller
+  copy of a large photo; its references and the other photos stay as they were. Compare
+  it face by face with a run of the full-size photos.
 - ``redetected``: the attacker finds the face on the cloaked photo (as in the protocol);
   ``clean_geometry``: the cloaked pixels cut with the clean photo's face, the geometry the
   cloak was optimised through. Their gap is what re-detection costs the cloak.
@@ -50,7 +50,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_results  # noqa: E402
-from PIL import Image  # noqa: E402
 from protection_album import (  # noqa: E402
     REFERENCES,
     album_people,
@@ -63,8 +62,9 @@ from protection_album import (  # noqa: E402
 from protection_data import attacker_models, load_distractors, own_thresholds  # noqa: E402
 
 from faceguard.detect import FaceDetector  # noqa: E402
+from faceguard.io import load_photo  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
-from faceguard.pipeline import cloak_album  # noqa: E402
+from faceguard.pipeline import CloakJob, cloak_album  # noqa: E402
 from faceguard.settings import DEFAULT_MODELS, CloakSettings  # noqa: E402
 
 
@@ -101,13 +101,19 @@ def main() -> None:
                 alone = bool(values.get("alone"))  # each photo cloaked alone, none given
                 folder = Path(tmp) / person.replace("/", "-")
                 sources = {k: paths[k] for k in ks[REFERENCES:]}
+                settings = CloakSettings.from_dict({k: v for k, v in values.items()
+                                                    if k not in ("alone", "face_px")})
+                sides = {}  # photo -> the long side its face is face_px wide at
                 if "face_px" in values:
-                    sources = shrunk(sources, values["face_px"], detector, folder / "shrunk")
-                jobs = person_jobs([paths[k] for k in ks[:REFERENCES]] + list(sources.values()),
-                                   folder, CloakSettings.from_dict(
-                                       {k: v for k, v in values.items()
-                                        if k not in ("alone", "face_px")}),
-                                   everyone=alone, alone=alone) if sources else []
+                    sides = long_sides(sources, values["face_px"], detector)
+                    sources = {k: sources[k] for k in sides}
+                    jobs = [CloakJob(inputs=[sources[k]], outdir=folder / str(k),
+                                     settings=settings, max_side=side,
+                                     protect=[paths[j] for j in ks[:REFERENCES]])
+                            for k, side in sides.items()]
+                else:
+                    jobs = person_jobs([paths[k] for k in ks], folder, settings,
+                                       everyone=alone, alone=alone)
                 by_name = {path.name: k for k, path in sources.items()}
                 for job, entry in ((one, e.result) for one in jobs
                                    for e in cloak_album(one, detector, load)
@@ -117,7 +123,8 @@ def main() -> None:
                     mates = [j for j in ks[REFERENCES:] if j != k]
                     others = {m: clean[m][mates].mean(0, keepdim=True)
                               for m in ensemble.names} if mates else None
-                    original = read_pixels(source)
+                    original = (load_photo(source).shrunk(sides[k]).pixels if k in sides
+                                else read_pixels(source))
                     cloaked = read_pixels(job.outdir / entry["output"])
                     face = max(detector(original), key=lambda f: f.width)
                     seen = attacker_view(detector, ensemble, cloaked)
@@ -153,21 +160,16 @@ def main() -> None:
                   results, started=started)
 
 
-def shrunk(photos: dict[int, Path], face_px: int, detector: FaceDetector, folder: Path
-           ) -> dict[int, Path]:
-    """The photos whose largest face is wider than ``face_px``, each shrunk so that it is
-    ``face_px`` wide and saved in ``folder`` (JPEG quality 95) under its own name."""
-    folder.mkdir(parents=True, exist_ok=True)
+def long_sides(photos: dict[int, Path], face_px: int, detector: FaceDetector
+               ) -> dict[int, int]:
+    """photo -> the long side (px) at which its largest face is ``face_px`` wide, for
+    the photos where that face is wider."""
     out = {}
     for k, path in photos.items():
-        width = max((f.width for f in detector(read_pixels(path))), default=0)
-        if width <= face_px:  # small enough already (or no face found: not cloaked)
-            continue
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            size = (round(im.width * face_px / width), round(im.height * face_px / width))
-            out[k] = folder / path.name
-            im.resize(size, Image.LANCZOS).save(out[k], quality=95)
+        pixels = read_pixels(path)
+        width = max((f.width for f in detector(pixels)), default=0)
+        if width > face_px:  # (no face found: not cloaked)
+            out[k] = round(max(pixels.shape[:2]) * face_px / width)
     return out
 
 

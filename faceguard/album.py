@@ -29,6 +29,7 @@ from faceguard.io import (
     resolved,
     to_tensor,
 )
+from faceguard.io.photo import shrunk_size
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
 from faceguard.workers import in_parallel
@@ -58,6 +59,15 @@ class PhotoFaces:
     def to_dict(self) -> dict:
         return {"path": str(self.path), "width": self.width, "height": self.height,
                 "faces": [f.to_dict() for f in self.faces]}
+
+    def shrunk(self, max_side: int | None) -> PhotoFaces:
+        """The same faces in the photo shrunk as :meth:`faceguard.io.Photo.shrunk` does."""
+        size = shrunk_size(self.width, self.height, max_side)
+        k = np.array(size) / (self.width, self.height)
+        return self if size == (self.width, self.height) else replace(
+            self, width=size[0], height=size[1], faces=[replace(
+                f, box=tuple(float(v) for v in np.tile(k, 2) * f.box),
+                landmarks=f.landmarks * k) for f in self.faces])
 
 
 def photo_jobs(inputs: Sequence[Path], recursive: bool = True) -> list[tuple[Path, Path]]:

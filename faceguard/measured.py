@@ -66,19 +66,19 @@ def measured_protection(preset: str, everyone: bool = False) -> str:
 LARGE_FACE_PX = 500
 #: the face width a large face's photo was shrunk to when that was measured
 SHRUNK_FACE_PX = 250
-#: what shrinking the photo of a large face buys (the tally's hint): the test album's 10
-#: faces of 500-1328 px, cloaked at ``balanced`` as they were and in copies shrunk (Lanczos,
-#: JPEG quality 95) so that each face was 250 px wide
+#: what shrinking the photo of a large face buys (the tally's hint, ``--max-side``'s help,
+#: the app's tooltip): the test album's 10 faces of 500-1328 px, cloaked at ``balanced`` as
+#: they were and each in a run shrunk (``max_side``) so that its face was 250 px wide
 #: (benchmarks/results/album-distances-own-12-07.json ``default`` against
 #: album-distances-shrink-12-07.json ``shrink250``): of the faces each recognizer matched
 #: uncloaked against the person's other photos, the share beyond its FAR 1% threshold
 #: after; every face moved further from the other photos on dlib, faceres, SFace and
-#: FaceNet (+0.12 / +0.16 / +0.06 / +0.14 threshold units), 8 of 10 on mobileface (+0.07)
+#: FaceNet, 9 of 10 on mobileface (+0.14 / +0.08 / +0.17 / +0.06 / +0.16 threshold units)
 LARGE_FACES_MEASURED = (
     "on a test album at the default preset, photos shrunk first so that such a face was "
     f"about {SHRUNK_FACE_PX} px wide had it missed more often: dlib / mobileface / faceres "
-    "70 / 33 / 20% of those faces against 30 / 0 / 10% at full size, FaceNet (never seen) "
-    "60 against 20%, in 0.6x the time")
+    "70 / 12 / 30% of those faces against 30 / 0 / 10% at full size, FaceNet (never seen) "
+    "50 against 20%, in 0.37x the time")
 
 
 #: what a colour share buys and costs, measured (the CLI's help and the app's tooltip;

@@ -76,6 +76,7 @@ class CloakJob:
             and decoys.
         mask: a universal mask file to apply instead of optimising.
         format, quality, metadata: how outputs are written (see :func:`faceguard.io.save_photo`).
+        max_side: photos shrunk to this long side (px), cloaked and written so.
         resume: skip photos the manifest says are done with identical settings.
         overwrite: replace existing output files.
         recursive, limit: how inputs are read (folders walked; the pixel limit).
@@ -100,6 +101,7 @@ class CloakJob:
     format: str = DEFAULT_FORMAT
     quality: int = DEFAULT_QUALITY
     metadata: str = "strip"
+    max_side: int | None = None
     resume: bool = False
     overwrite: bool = False
     recursive: bool = True
@@ -235,8 +237,8 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
         # settings (another preset applies the same mask otherwise)
         digest = f"{_file_digest(mask_path)} {s.digest()}"
     # how the photos are written decides the files as much as the cloak
-    digest = hashlib.sha256(f"{digest} {job.format} {job.quality} {job.metadata}".encode()
-                            ).hexdigest()[:16]
+    how = [digest, job.format, job.quality, job.metadata] + ([job.max_side] if job.max_side else [])
+    digest = hashlib.sha256(" ".join(map(str, how)).encode()).hexdigest()[:16]
     earlier = manifest.wrote() if job.resume else frozenset()  # what --resume may replace
     # how the folder's photos were made, as the audit reads it: kept by a run that writes
     # none (all refused, or done before), which read as the folder's people and references
@@ -264,9 +266,10 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     def cloaking(i: int, record: Callable[[dict], None]) -> Generator[Event, None, dict]:
         """Photo ``i`` read (PhotoError here), to be cloaked, written and ``record``-ed."""
         path, rel = jobs[i]
-        # a photo with no face to protect is copied: its pixels are not needed
-        photo = decoded.take(path, decode=any(k is not None for k in who[i]))
-        return cloak_photo(photo, rel, scanned[i], who[i], plan, ensemble, s, job, record,
+        # a photo with no face to protect is copied: its pixels are needed only to shrink
+        photo = decoded.take(path, decode=bool(job.max_side) or any(k is not None for k in who[i]))
+        return cloak_photo(photo.shrunk(job.max_side), rel, scanned[i].shrunk(job.max_side),
+                           who[i], plan, ensemble, s, job, record,
                            lambda part, detail: Event(i, total, "cloaking", path, part=part,
                                                       detail=detail), unseen, rel in shared,
                            earlier)

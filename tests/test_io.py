@@ -1444,3 +1444,32 @@ def test_lossy_saving_says_how_a_file_changes_a_part_of_the_photo(tmp_path, astr
             assert error.max() <= close + 1e-6, (fmt, error.max())
             if fmt == "jpeg":
                 assert np.array_equal(part, file.pixels[where])
+
+
+def test_a_photo_shrunk_to_a_long_side_keeps_its_look_and_is_written_anew(astronaut):
+    """Shrunk (Lanczos), a photo keeps its alpha and its look at the smaller size; it
+    is written anew (no JPEG picture to copy, no CMYK inks of the old pixels); one that
+    fits, or not asked, is itself; the faces found on it move with it."""
+    from faceguard.album import PhotoFaces
+    from faceguard.detect import Face
+    from faceguard.io.photo import shrunk_size
+
+    pixels = astronaut.astype(np.float32) / 255
+    alpha = np.ones(astronaut.shape[:2], np.float32)
+    alpha[:, :100] = 0.0
+    photo = fio.Photo(pixels=pixels, alpha=alpha, jpeg_data=b"jpeg",
+                      inks=np.zeros((*astronaut.shape[:2], 4), np.uint8))
+    assert photo.shrunk(None) is photo and photo.shrunk(512) is photo
+    small = photo.shrunk(128)
+    assert small.size == shrunk_size(512, 512, 128) == (128, 128)
+    assert small.jpeg_data is None and small.inks is None
+    assert 0 <= small.pixels.min() and small.pixels.max() <= 1
+    assert small.alpha[:, :24].max() < 0.05 and small.alpha[:, 27:].min() > 0.95
+    block = pixels.reshape(128, 4, 128, 4, 3).mean(axis=(1, 3))  # the 4x4 means
+    assert np.abs(small.pixels - block).mean() < 0.02
+    assert shrunk_size(4352, 2903, 1100) == (1100, 734)
+    face = Face((100.0, 80.0, 300.0, 320.0), np.array([[150.0, 150.0]] * 5), 0.99)
+    faces = PhotoFaces(Path("a.png"), 512, 512, [face]).shrunk(128)
+    assert (faces.width, faces.height) == (128, 128)
+    assert faces.faces[0].box == (25.0, 20.0, 75.0, 80.0)
+    assert np.allclose(faces.faces[0].landmarks, 37.5)

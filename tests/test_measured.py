@@ -104,4 +104,4 @@ def test_quoted_large_faces_are_measured() -> None:
                    ["results"][variant]["faces"] if f["photo"] in large)
                for name, variant in (("album-distances-shrink-12-07.json", "shrink250"),
                                      ("album-distances-own-12-07.json", "default"))]
-    assert f"in {seconds[0] / seconds[1]:.1f}x the time" in LARGE_FACES_MEASURED
+    assert f"in {seconds[0] / seconds[1]:.2f}x the time" in LARGE_FACES_MEASURED

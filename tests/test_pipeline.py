@@ -1055,3 +1055,37 @@ def test_a_photo_edited_since_the_apps_scan_is_scanned_again(tmp_path, astronaut
     assert not _unchanged(path, scanned)
     path.unlink()
     assert not _unchanged(path, scanned)
+
+
+def test_photos_shrunk_to_a_long_side_are_cloaked_written_and_audited_so(
+        album, detector, load_model, tmp_path):
+    """``max_side``: a photo larger is shrunk before it is scanned and written so, a
+    copied one too, its faces where they are in the smaller photo; the audit compares
+    each with its original shrunk alike; the originals are untouched."""
+    from faceguard.audit.run import AuditJob, run_audit
+    from faceguard.io.photo import shrunk_size
+
+    root, refs, theirs = album
+    before = {p: _digest(p) for p in root.rglob("*.jpg")}
+    job = CloakJob(inputs=[root], outdir=tmp_path / "out", settings=FAST, protect=refs,
+                   max_side=400)
+    done = [e for e in cloak_album(job, detector, _ensemble(load_model))
+            if e.stage == "cloaking" and not e.under_way]
+    assert len(done) == 6 and not any(e.error for e in done)
+    for e in done:
+        entry, size = e.result, load_photo(e.path).size
+        out = load_photo(tmp_path / "out" / entry["output"])
+        assert max(size) > 400 and out.size == shrunk_size(*size, 400)  # a photo larger
+        assert (entry["width"], entry["height"]) == out.size
+        assert entry["status"] == ("cloaked" if e.path.name in theirs else "copied")
+        for f in entry["faces"]:
+            x0, y0, x1, y1 = f["box"]
+            assert 0 <= x0 < x1 <= out.size[0] and 0 <= y0 < y1 <= out.size[1]
+        if entry["status"] == "copied":  # shrunk as the cloaked ones, nothing else
+            shrunk = load_photo(e.path).shrunk(400).pixels
+            assert np.abs(out.pixels - shrunk).mean() < 4 / 255  # and JPEG q95
+    assert before == {p: _digest(p) for p in root.rglob("*.jpg")}
+    audit = AuditJob(cloaked=tmp_path / "out", outdir=tmp_path / "report", models=["dlib"],
+                     defenses=["none"], detectors=(), stand_ins=False, held_out_check=0)
+    result = [e for e in run_audit(audit, detector, _ensemble(load_model))][-1].result
+    assert result.photos == 6 and not result.errors and result.faces == 3

@@ -221,7 +221,7 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
             clk = orig if pair.copied else load_photo(pair.cloaked, limit=job.limit)
         except PhotoError as exc:
             return str(exc)
-        if orig.pixels.shape != clk.pixels.shape:
+        if (orig := orig.shrunk_as(clk)).pixels.shape != clk.pixels.shape:  # (--max-side)
             return f"{pair.cloaked}: not the same size as {pair.original}"
         return orig, clk, detector(orig.pixels)
 

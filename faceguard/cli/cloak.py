@@ -19,7 +19,12 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from faceguard.measured import COLOUR_SHARE_MEASURED, PERSON_MASK_MEASURED, TEXTURE_MEASURED
+    from faceguard.measured import (
+        COLOUR_SHARE_MEASURED,
+        LARGE_FACES_MEASURED,
+        PERSON_MASK_MEASURED,
+        TEXTURE_MEASURED,
+    )
     from faceguard.settings import (
         DEFAULT_EOT_SAMPLES,
         DEFAULT_FORMAT,
@@ -131,6 +136,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     out.add_argument("--quality", type=int, default=DEFAULT_QUALITY,
                      help=f"JPEG/WebP quality (default {DEFAULT_QUALITY}); a JPEG saved "
                           "finer than this keeps its own compression")
+    out.add_argument("--max-side", type=int, metavar="PX",
+                     help="shrink each photo larger than this to PX pixels on its long side "
+                          "before it is cloaked, and write it so (platforms serve 1080-2048; "
+                          "default: as it is). A large face is fooled less often at the "
+                          "same visibility: " + LARGE_FACES_MEASURED.replace("%", "%%"))
     out.add_argument("--keep-metadata", action="store_true",
                      help="keep non-identifying EXIF (camera, exposure); GPS, names, "
                           "captions and serials are always removed")
@@ -172,6 +182,7 @@ _NOT_FOR_A_MASK = {"--method": "method", "--eps": "eps", "--steps": "steps",
 def run(args: argparse.Namespace) -> int:
     from faceguard.album import AlbumError
     from faceguard.io import find_photos
+    from faceguard.io.photo import MIN_SIDE
     from faceguard.manifest import MANIFEST_NAME, PRIVATE_FOLDER, FaceRecord, Manifest, find_mask
     from faceguard.output_folder import check_outdir, make_outdir
     from faceguard.pipeline import CloakJob, cloak_album
@@ -210,10 +221,12 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     if not 1 <= args.quality <= 100:
         raise CLIError("--quality must be 1..100")
+    if args.max_side is not None and args.max_side < MIN_SIDE:
+        raise CLIError(f"--max-side must be at least {MIN_SIDE}")
     job = CloakJob(
         inputs=list(args.inputs), outdir=args.out, settings=settings,
         photos=photos, protect=args.protect, protect_all=args.protect_all, gallery=args.gallery,
-        mask=args.mask, format=args.format, quality=args.quality,
+        mask=args.mask, format=args.format, quality=args.quality, max_side=args.max_side,
         metadata="keep" if args.keep_metadata else "strip", resume=args.resume,
         overwrite=args.overwrite, recursive=args.recursive, limit=common.pixel_limit(args))
     detector = common.make_detector(args)

@@ -169,6 +169,43 @@ class Photo:
             raise ValueError(f"pixels must keep the shape {self.pixels.shape}, got {pixels.shape}")
         return dataclasses.replace(self, pixels=pixels, jpeg_data=None)
 
+    def shrunk(self, max_side: int | None) -> Photo:
+        """The photo with its long side at most ``max_side`` px, as photo editors shrink
+        (Lanczos, each plane in floating point); itself when it fits already, when
+        ``max_side`` is None, or when its pixels were not decoded. Shrunk, it is written
+        anew: a JPEG's picture is not copied, and a CMYK photo's inks are its new pixels'.
+        """
+        size = shrunk_size(*self.size, max_side)
+        if size == self.size or not self.has_pixels:
+            return self
+
+        def fit(plane: np.ndarray) -> np.ndarray:
+            return np.asarray(Image.fromarray(np.ascontiguousarray(plane), "F")
+                              .resize(size, Image.LANCZOS), dtype=np.float32)
+
+        pixels = np.stack([fit(self.pixels[..., c]) for c in range(3)], axis=2)
+        alpha = None if self.alpha is None else fit(self.alpha).clip(0, 1)
+        return dataclasses.replace(self, pixels=pixels.clip(0, 1), alpha=alpha, inks=None,
+                                   jpeg_data=None)
+
+    def shrunk_as(self, written: Photo) -> Photo:
+        """This original shrunk as ``written``, a copy of it written smaller (a cloak run's
+        ``max_side``), was: the two then compare pixel by pixel."""
+        return self.shrunk(max(written.size))
+
+
+#: the smallest long side a photo may be shrunk to (px): a face in it is still found
+MIN_SIDE = 100
+
+
+def shrunk_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    """(width, height) of a photo of that size shrunk to a long side of ``max_side`` px
+    (unchanged when it fits, or for None)."""
+    if max_side is None or max(width, height) <= max_side:
+        return width, height
+    scale = max_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
 
 def _megapixels(pixels: int) -> str:
     mp = pixels / 1e6

@@ -114,9 +114,10 @@ class PreviewData:
 
 def load_preview(original: Path, output: Path, entry: dict) -> PreviewData:
     """Read both photos at full resolution and make the three images."""
-    before = load_photo(original, limit=NO_LIMIT).pixels
-    after = load_photo(output, limit=NO_LIMIT).pixels
-    if before.shape != after.shape:  # never expected: the cloak keeps the size
+    after = load_photo(output, limit=NO_LIMIT)
+    before = load_photo(original, limit=NO_LIMIT).shrunk_as(after).pixels
+    after = after.pixels
+    if before.shape != after.shape:  # never expected: the cloak keeps the (shrunk) size
         diff = np.full_like(after, 0.5)
     else:
         diff = difference_image(before, after)

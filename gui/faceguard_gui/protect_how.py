@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from faceguard.measured import (
     COLOUR_SHARE_MEASURED,
+    LARGE_FACES_MEASURED,
     MEASURED_LOOKS,
     PERSON_MASK_MEASURED,
     measured_protection,
@@ -29,7 +30,7 @@ from faceguard.measured import (
 from faceguard.models.catalogue import is_installed, model_info, model_names
 from faceguard.settings import METHODS, PERSON_MASK_METHODS, PRESETS, preset_values
 from faceguard.visibility import SCALE, describe
-from faceguard_gui.settings import FORMATS
+from faceguard_gui.settings import FORMATS, SIDES
 from faceguard_gui.widgets import FolderField, note
 
 PRESET_LABELS = {
@@ -194,6 +195,14 @@ class HowPanel:
         self.quality.setToolTip("JPEG / WebP quality: below 90 the compression starts to "
                                 "wear the cloak down")
         self.quality.valueChanged.connect(self._save_settings)
+        self.max_side = QComboBox()
+        for side, label in SIDES.items():
+            self.max_side.addItem(label, side)
+        self.max_side.setToolTip("Shrink larger photos to this longest side before they are "
+                                 "protected, as platforms serve them. A large face is fooled "
+                                 "less often at the same visibility: "
+                                 f"{LARGE_FACES_MEASURED}.")
+        self.max_side.currentIndexChanged.connect(self._save_settings)
         self.keep_metadata = QCheckBox("Keep camera details")
         self.keep_metadata.setToolTip("Keep camera make, model and exposure. Place, date, "
                                       "names and the embedded thumbnail are always removed.")
@@ -201,6 +210,7 @@ class HowPanel:
         row = QHBoxLayout()
         row.addWidget(self.format, 1)
         row.addWidget(self.quality)
+        row.addWidget(self.max_side)
         row.addWidget(self.keep_metadata)
         form.addRow("Format", row)
         self.how_note = note()
@@ -225,6 +235,7 @@ class HowPanel:
         self.output.setText(s.output_folder)
         self.format.setCurrentIndex(max(self.format.findData(s.format), 0))
         self.quality.setValue(s.quality)
+        self.max_side.setCurrentIndex(max(self.max_side.findData(s.max_side), 0))
         self.keep_metadata.setChecked(s.keep_metadata)
         self.everyone.setChecked(s.protect_everyone)
         self._loading = False
@@ -267,6 +278,7 @@ class HowPanel:
         s.output_folder = self.output.text().strip()
         s.format = self.format.currentData()
         s.quality = self.quality.value()
+        s.max_side = self.max_side.currentData()
         s.keep_metadata = self.keep_metadata.isChecked()
         s.protect_everyone = self.everyone.isChecked()
         s.save()
@@ -300,6 +312,8 @@ class HowPanel:
             text += (", with random compression, blur and resizing so the cloak survives "
                      "them." if s.robust else ".")
         text += " Photos are written " + WRITTEN_AS.get(s.format, s.format)
+        if s.max_side:
+            text += f", larger ones shrunk to {s.max_side} px on their longest side"
         if s.format in ("keep", "jpeg", "webp"):
             text += (f" (JPEG and WebP at quality {s.quality} add a little compression "
                      "noise; a JPEG saved finer keeps its own)")

@@ -139,6 +139,7 @@ class ProtectView(WhoPanel, HowPanel, ResultsPanel, QWidget):
                         protect=list(self.reference_photos) or None, mask=self.saved_mask,
                         protect_all=self.everyone.isChecked(), format=s.format,
                         quality=s.quality, metadata="keep" if s.keep_metadata else "strip",
+                        max_side=s.max_side or None,
                         # the Photos step's detections: the core re-detects only photos
                         # scanned with other models
                         scanned={p.path: p.faces for p in self.ctx.album.photos.values()

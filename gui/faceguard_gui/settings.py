@@ -32,6 +32,9 @@ SETTINGS_NAME = "gui-settings.json"
 MAX_RECENT = 8
 
 FORMATS = OUTPUT_FORMATS  # output format choice -> what the user reads (the core's)
+#: the written photos' longest side (px; 0: as they are) -> what the user reads: the
+#: sizes platforms serve photos at (the CLI's ``--max-side`` takes any)
+SIDES = {0: "full size", 4096: "≤ 4096 px", 2048: "≤ 2048 px", 1080: "≤ 1080 px"}
 _FIRST = preset_values(DEFAULT_METHOD, DEFAULT_PRESET)  # the first run's sliders
 
 
@@ -51,6 +54,8 @@ class AppSettings:
             CLI's ``--person-mask N``).
         output_folder: where protected photos go ("" = next to the album).
         format, quality, keep_metadata: how protected photos are written.
+        max_side: protected photos shrunk to this long side (px; 0: as they are), the
+            CLI's ``--max-side``.
         protect_everyone: cloak every face instead of chosen people.
         small_faces: look for faces down to 20 px in any photo (the CLI's
             ``--min-face 20``), slower; else from about 1/50 of the photo's longer side.
@@ -74,6 +79,7 @@ class AppSettings:
     format: str = DEFAULT_FORMAT
     quality: int = DEFAULT_QUALITY
     keep_metadata: bool = False
+    max_side: int = 0
     protect_everyone: bool = False
     small_faces: bool = False
     audit_defenses: list[str] = field(default_factory=lambda: list(QUICK_DEFENSES))

@@ -79,7 +79,9 @@ def test_usage_errors_are_said_before_any_work_with_exit_2(tmp_path):
                        (("cloak", album, "-o", album / "out", "--protect-all"),
                         "must not be inside the input folder"),
                        (("cloak", album, "-o", tmp_path / "o", "--protect", empty),
-                        f"no reference photos found in {empty}")):
+                        f"no reference photos found in {empty}"),
+                       (("cloak", album, "-o", tmp_path / "o", "--protect-all", "--max-side",
+                         "50"), "--max-side must be at least 100")):
         done = faceguard(*args)
         assert done.returncode == 2 and said in done.stderr, (args, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1

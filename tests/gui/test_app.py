@@ -915,3 +915,35 @@ def test_a_folder_not_empty_has_its_photos_replaced_when_the_user_says_so(
     window.confirm = lambda title, text: asked.append(title) and False
     window.protect.protect()
     assert asked == ["Folder not empty"] * 2 and not window.jobs.busy
+
+
+def test_photos_shrunk_to_a_longest_side_reach_the_core_and_the_preview(
+        make_window, copy_photos, qtbot, tmp_path, monkeypatch):
+    """The size in the Format row: the photo is protected and written smaller, its faces
+    where the Photos step found them, shrunk alike, and the preview compares it with
+    its original shrunk as it was."""
+    from faceguard_gui import protect_how
+    from faceguard_gui.jobs import load_preview
+    from faceguard_gui.settings import AppSettings
+
+    monkeypatch.setattr(protect_how, "SIDES", {0: "full size", 350: "≤ 350 px"})
+    window = make_window()
+    how = window.protect
+    how.max_side.setCurrentIndex(how.max_side.findData(350))
+    assert AppSettings.load().max_side == 350
+    assert "larger ones shrunk to 350 px on their longest side" in how.how_note.text()
+    photo, = copy_photos("a1")
+    drop_files(window.photos.grid, [photo])
+    wait_idle(qtbot, window)
+    window.photos.next_button.click()
+    how.people_list.item(0).setCheckState(Qt.CheckState.Checked)
+    qtbot.mouseClick(how.protect_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=JOB_TIMEOUT)
+    entry, = manifest_of(tmp_path / "protected")["photos"].values()
+    out = tmp_path / "protected" / entry["output"]
+    assert load_photo(out).size == (entry["width"], entry["height"]) == (233, 350)
+    assert [f["protected"] for f in entry["faces"]] == [True]
+    x0, y0, x1, y1 = entry["faces"][0]["box"]
+    assert 0 <= x0 < x1 <= 233 and 0 <= y0 < y1 <= 350
+    data = load_preview(photo, out, entry)
+    assert data.before.size() == data.after.size() and data.after.width() == 233
