@@ -32,6 +32,9 @@ written show it.
 - ``--alone``: as ``--everyone``, but each photo is cloaked in a run of its own, as when
   someone cloaks one photo: each face is pushed from its own clean embedding alone. Both
   attackers are then of photos the cloak never saw.
+- ``--max-side PX``: each photo written at most PX on its longest side, as
+  ``faceguard cloak --max-side`` writes it; the clean views (the "matched uncloaked" of
+  ``turned_far_0.01``) stay the full-size originals'.
 - Run once with the cloak's families (``--models``, the product's default) and once per
   ``--held-out`` family left out of them; the probes' clean originals give the floor
   (``clean``: faces missed without a cloak). The attacker judges with every installed
@@ -153,12 +156,15 @@ def ensemble_loader(ensemble: Ensemble) -> Callable[[Sequence[str]], Ensemble]:
 
 
 def person_jobs(photos: Sequence[Path], folder: Path, settings: CloakSettings,
-                everyone: bool = False, alone: bool = False) -> list[CloakJob]:
+                everyone: bool = False, alone: bool = False, max_side: int | None = None
+                ) -> list[CloakJob]:
     """The cloak runs of one person's ``photos``: the first :data:`REFERENCES` are the
     references, the rest are cloaked, protected by those references (``everyone``: with
-    ``--protect-all`` and none given; ``alone``: each photo in a run of its own)."""
+    ``--protect-all`` and none given; ``alone``: each photo in a run of its own), and
+    written at most ``max_side`` px on their longest side."""
     refs, probes = photos[:REFERENCES], photos[REFERENCES:]
     return [CloakJob(inputs=inputs, outdir=folder / str(n), settings=settings,
+                     max_side=max_side,
                      protect=None if everyone else list(refs), protect_all=everyone)
             for n, inputs in enumerate([[p] for p in probes] if alone else [list(probes)])]
 
@@ -251,6 +257,9 @@ def main() -> None:
                         help="with --everyone: each photo cloaked in a run of its own")
     parser.add_argument("--eot-samples", type=int, help="the cloak's random draws per step "
                         "(default: the product's)")
+    parser.add_argument("--max-side", type=int, metavar="PX",
+                        help="photos written at most PX on their longest side (the CLI's "
+                             "--max-side); the attacker's clean views stay at full size")
     parser.add_argument("--out", default="protection-album")
     args = parser.parse_args()
     if args.alone and not args.everyone:
@@ -312,7 +321,7 @@ def main() -> None:
                 jobs = person_jobs([paths[k] for k in ks], Path(tmp) / person.replace("/", "-"),
                                    CloakSettings(models=tuple(models), preset=args.preset,
                                                  floor=args.floor, **levers),
-                                   args.everyone, args.alone)
+                                   args.everyone, args.alone, args.max_side)
                 entries = [(job, e.path, e.result) for job in jobs
                            for e in cloak_album(job, detector, load)
                            if e.stage == "cloaking" and e.result]
@@ -357,6 +366,7 @@ def main() -> None:
                 "floor": args.floor, "transfer": args.transfer, "colour_share": args.chroma,
                 "person_mask": args.person_mask, "steps": args.steps,
                 "texture": args.texture, "everyone": args.everyone, "alone": args.alone,
+                "max_side": args.max_side,
                 "gallery_people": len(set(gallery_labels)), "preset": args.preset,
                 "purifiers": PURIFIERS,
                 "note": "album people with 3+ photos cloaked through the pipeline; the "
