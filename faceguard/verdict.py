@@ -135,14 +135,17 @@ class Tally:
     everyone: bool = False
     large: int = 0
 
-    def words(self, stronger: str | None = None, name: Callable[[str], str] = str) -> str:
+    def words(self, stronger: str | None = None, name: Callable[[str], str] = str,
+              shrink: str | None = None) -> str:
         """E.g. "Of 12 faces cloaked, 3 got past every recognizer. Faces still
         recognised, of those each recognizer recognised before the cloak: dlib 1 of 12,
         faceres 5 of 12 (made on); sface 11 of 12 (not made on)."; then, while a face is
         still recognised, what the ``stronger`` preset measured
         (:attr:`faceguard.settings.CloakSettings.stronger`), called by ``name`` as the
-        shell calls it (``--preset high``); and where a face got past every recognizer,
-        what its distances were to (:data:`faceguard.words.AGAINST_OWN_PHOTOS`)."""
+        shell calls it (``--preset high``); while a large face is still recognised, what
+        a smaller copy measured (``shrink``: how the shell makes one, ``--max-side``); and
+        where a face got past every recognizer, what its distances were to
+        (:data:`faceguard.words.AGAINST_OWN_PHOTOS`)."""
         if not self.faces:
             return "No face was cloaked."
         out = (f"Of {plural(self.faces, 'face')} cloaked, "
@@ -165,7 +168,9 @@ class Tally:
         if self.large:
             out += (f" {self.large} of the faces still recognised "
                     f"{'is' if self.large == 1 else 'are'} {LARGE_FACE_PX} px wide or more, "
-                    f"which the same visibility protects less: {LARGE_FACES_MEASURED}.")
+                    f"which the same visibility protects less"
+                    f"{f' ({shrink} writes a smaller copy)' if shrink else ''}: "
+                    f"{LARGE_FACES_MEASURED}.")
         if self.unrecognised:  # read as success: say what it was measured against
             out += (f" {AGAINST_OWN_PHOTOS}; the audit measures that, given other photos "
                     f"of the person {GIVE_GALLERY}.")

@@ -316,6 +316,8 @@ def test_a_tally_says_what_shrinking_buys_for_a_large_face_still_recognised():
     assert tally([face(LARGE_FACE_PX, True), face(100, True)]).large == 1
     words = tally([face(LARGE_FACE_PX, True), face(100, True)]).words()
     assert f"1 of the faces still recognised is {LARGE_FACE_PX} px wide or more" in words
-    assert LARGE_FACES_MEASURED in words
+    assert LARGE_FACES_MEASURED in words and "writes a smaller copy" not in words
+    assert ("which the same visibility protects less (--max-side writes a smaller copy): "
+            in tally([face(LARGE_FACE_PX, True)]).words(shrink="--max-side"))
     for faces in ([face(LARGE_FACE_PX - 1, True)], [face(900, False)]):  # small; fooled
         assert tally(faces).large == 0 and LARGE_FACES_MEASURED not in tally(faces).words()

@@ -279,7 +279,8 @@ def run(args: argparse.Namespace) -> int:
           f"manifest: {args.out / MANIFEST_NAME}", file=sys.stderr)
     if faces:  # an album's outcome at once, not added up from each photo's line
         print(tally(faces).words(None if args.mask else settings.stronger,
-                                 lambda preset: f"--preset {preset}"), file=sys.stderr)
+                                 lambda preset: f"--preset {preset}", "--max-side"),
+              file=sys.stderr)
     masks = sorted((args.out / PRIVATE_FOLDER).glob("*.mask.pt")) if settings.universal else []
     if masks and not args.mask:
         print(f"universal {'masks' if len(masks) > 1 else 'mask'}, kept out of the photos: "

@@ -145,7 +145,8 @@ class ResultsPanel:
         line): each row says one photo, this says the album."""
         return tally([FaceRecord.from_dict(f) for entry in self._results.values()
                       for f in entry["faces"]]).words(
-            stronger, lambda preset: f'preset "{PRESET_LABELS[preset].split(":")[0]}"')
+            stronger, lambda preset: f'preset "{PRESET_LABELS[preset].split(":")[0]}"',
+            "the size in the Format row")
 
     def _open_result(self, row: int, _column: int) -> None:
         item = self.results.item(row, 0)
