@@ -78,7 +78,7 @@ LARGE_FACES_MEASURED = (
     "on a test album at the default preset, photos shrunk first so that such a face was "
     f"about {SHRUNK_FACE_PX} px wide had it missed more often: dlib / mobileface / faceres "
     "70 / 12 / 30% of those faces against 30 / 0 / 10% at full size, FaceNet (never seen) "
-    "50 against 20%, in 0.37x the time")
+    "50 against 20%")
 
 
 #: what a colour share buys and costs, measured (the CLI's help and the app's tooltip;

@@ -100,8 +100,3 @@ def test_quoted_large_faces_are_measured() -> None:
     assert len(large) == 10
     assert f"{_each(after)}% of those faces against {_each(before)}%" in LARGE_FACES_MEASURED
     assert f"{after['facenet']} against {before['facenet']}%" in LARGE_FACES_MEASURED
-    seconds = [sum(f["seconds"] for f in json.loads((RESULTS / name).read_text())
-                   ["results"][variant]["faces"] if f["photo"] in large)
-               for name, variant in (("album-distances-shrink-12-07.json", "shrink250"),
-                                     ("album-distances-own-12-07.json", "default"))]
-    assert f"in {seconds[0] / seconds[1]:.2f}x the time" in LARGE_FACES_MEASURED
