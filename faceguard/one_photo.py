@@ -42,7 +42,7 @@ from faceguard.unseen import Unseen
 from faceguard.visibility import FaceLook
 
 if TYPE_CHECKING:
-    from faceguard.pipeline import CloakJob
+    from faceguard.job import CloakJob
 
 
 def _face_seed(seed: int, rel: Path, index: int) -> int:

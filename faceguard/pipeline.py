@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -32,12 +31,8 @@ from faceguard.album import (
 from faceguard.atomic import remove_temporaries
 from faceguard.detect import FaceDetector
 from faceguard.identity import Person, split_people
-from faceguard.io import (
-    DEFAULT_LIMIT,
-    PhotoError,
-    PixelLimit,
-    find_photos,
-)
+from faceguard.io import PhotoError, find_photos
+from faceguard.job import CloakJob
 from faceguard.manifest import Manifest, file_stat, find_mask
 from faceguard.models.ensemble import Ensemble
 from faceguard.one_photo import cloak_photo, shared_names
@@ -54,61 +49,7 @@ from faceguard.planning import (
     whose_faces,
 )
 from faceguard.progress import Event, stepwise
-from faceguard.settings import DEFAULT_FORMAT, DEFAULT_QUALITY, CloakSettings
 from faceguard.unseen import load_unseen
-
-
-@dataclass
-class CloakJob:
-    """A cloak run: what to read, whom to protect, how, and where to write.
-
-    Attributes:
-        inputs: photos or folders.
-        photos: (photo, output-relative path) pairs already found from the inputs (e.g.
-            by the CLI's checks, with :func:`faceguard.album.photo_jobs`); None: found here.
-        outdir: the output folder (created if needed; never inside an input folder).
-        settings: how to cloak.
-        protect: reference photos (or folders, walked) of one person to protect.
-        protect_people: people to protect given directly (e.g. picked among
-            :func:`faceguard.album.find_people`'s clusters).
-        protect_all: cloak every face.
-        gallery: a folder of other people (one sub-folder each) for the local classifier
-            and decoys.
-        mask: a universal mask file to apply instead of optimising.
-        format, quality, metadata: how outputs are written (see :func:`faceguard.io.save_photo`).
-        max_side: photos shrunk to this long side (px), cloaked and written so.
-        resume: skip photos the manifest says are done with identical settings.
-        overwrite: replace existing output files.
-        recursive, limit: how inputs are read (folders walked; the pixel limit).
-        match_threshold: a face is a protected person when its mean normalised
-            distance to them is below this (1.0 = each model's own threshold; 0.9, the
-            album clustering's cut, keeps look-alikes out).
-        scanned: faces already detected and embedded per photo path (e.g. by the GUI's
-            Photos step, with the same models): reused instead of detecting again.
-        face_choices: photo path -> face index (in ``scanned``'s order) -> True to cloak
-            that face whoever it is, False to leave it as it is, whatever the people say.
-    """
-
-    inputs: list[Path]
-    outdir: Path
-    settings: CloakSettings = field(default_factory=CloakSettings)
-    photos: list[tuple[Path, Path]] | None = None
-    protect: list[Path] | None = None
-    protect_people: list[Person] | None = None
-    protect_all: bool = False
-    gallery: Path | None = None
-    mask: Path | None = None
-    format: str = DEFAULT_FORMAT
-    quality: int = DEFAULT_QUALITY
-    metadata: str = "strip"
-    max_side: int | None = None
-    resume: bool = False
-    overwrite: bool = False
-    recursive: bool = True
-    limit: PixelLimit = DEFAULT_LIMIT
-    match_threshold: float = 0.9
-    scanned: dict[Path, PhotoFaces] | None = None
-    face_choices: dict[Path, dict[int, bool]] | None = None
 
 
 def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
@@ -266,10 +207,12 @@ def cloak_album(job: CloakJob, detector: FaceDetector | None = None,
     def cloaking(i: int, record: Callable[[dict], None]) -> Generator[Event, None, dict]:
         """Photo ``i`` read (PhotoError here), to be cloaked, written and ``record``-ed."""
         path, rel = jobs[i]
-        # a photo with no face to protect is copied: its pixels are needed only to shrink
-        photo = decoded.take(path, decode=bool(job.max_side) or any(k is not None for k in who[i]))
-        return cloak_photo(photo.shrunk(job.max_side), rel, scanned[i].shrunk(job.max_side),
-                           who[i], plan, ensemble, s, job, record,
+        faces = scanned[i].shrunk(job.max_side)  # where they are in the photo written
+        # a photo with no face to protect is copied: its pixels are needed only to shrink it
+        photo = decoded.take(path, decode=faces is not scanned[i]
+                             or any(k is not None for k in who[i]))
+        return cloak_photo(photo.shrunk(job.max_side), rel, faces, who[i], plan, ensemble, s,
+                           job, record,
                            lambda part, detail: Event(i, total, "cloaking", path, part=part,
                                                       detail=detail), unseen, rel in shared,
                            earlier)
