@@ -64,7 +64,7 @@ from protection_data import attacker_models, load_distractors, own_thresholds  #
 from faceguard.detect import FaceDetector  # noqa: E402
 from faceguard.io import load_photo  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
-from faceguard.pipeline import CloakJob, cloak_album  # noqa: E402
+from faceguard.pipeline import cloak_album  # noqa: E402
 from faceguard.settings import DEFAULT_MODELS, CloakSettings  # noqa: E402
 
 
@@ -107,10 +107,9 @@ def main() -> None:
                 if "face_px" in values:
                     sides = long_sides(sources, values["face_px"], detector)
                     sources = {k: sources[k] for k in sides}
-                    jobs = [CloakJob(inputs=[sources[k]], outdir=folder / str(k),
-                                     settings=settings, max_side=side,
-                                     protect=[paths[j] for j in ks[:REFERENCES]])
-                            for k, side in sides.items()]
+                    jobs = [job for k, side in sides.items() for job in person_jobs(
+                        [*(paths[j] for j in ks[:REFERENCES]), sources[k]], folder / str(k),
+                        settings, max_side=side)]
                 else:
                     jobs = person_jobs([paths[k] for k in ks], folder, settings,
                                        everyone=alone, alone=alone)
