@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from itertools import pairwise
 from pathlib import Path
@@ -105,7 +106,7 @@ def small_portrait(album: Path, tmp: Path) -> Path:
 
 
 def twelve_megapixels(path: Path, ref: Path, detector, ensembles, tmp: Path, presets,
-                      sides: list[int] = ()) -> dict:
+                      sides: Sequence[int] = ()) -> dict:
     """The 12 MP photo end to end through ``cloak_album`` at each preset, then at
     ``balanced`` written at most each of ``sides`` px on its longest side, and the floor
     measured in the same run: decoding, detecting and encoding it with nothing cloaked."""
