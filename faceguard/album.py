@@ -61,13 +61,15 @@ class PhotoFaces:
                 "faces": [f.to_dict() for f in self.faces]}
 
     def shrunk(self, max_side: int | None) -> PhotoFaces:
-        """The same faces in the photo shrunk as :meth:`faceguard.io.Photo.shrunk` does."""
+        """The same faces in the photo shrunk as :meth:`faceguard.io.Photo.shrunk` does;
+        itself (the same object) when the photo fits, which tells callers it is not shrunk."""
         size = shrunk_size(self.width, self.height, max_side)
+        if size == (self.width, self.height):
+            return self
         k = np.array(size) / (self.width, self.height)
-        return self if size == (self.width, self.height) else replace(
-            self, width=size[0], height=size[1], faces=[replace(
-                f, box=tuple(float(v) for v in np.tile(k, 2) * f.box),
-                landmarks=f.landmarks * k) for f in self.faces])
+        return replace(self, width=size[0], height=size[1], faces=[replace(
+            f, box=tuple(float(v) for v in np.tile(k, 2) * f.box),
+            landmarks=f.landmarks * k) for f in self.faces])
 
 
 def photo_jobs(inputs: Sequence[Path], recursive: bool = True) -> list[tuple[Path, Path]]:
