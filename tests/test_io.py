@@ -514,16 +514,19 @@ def test_grey_with_transparent_colour_becomes_grey_alpha(tmp_path, astronaut):
     assert Image.open(save_photo(photo, tmp_path / "g_out.png")).mode == "LA"
 
 
-def test_cmyk_jpeg_keeps_mode_and_black_ink(tmp_path, astronaut):
-    rgb = Image.fromarray(astronaut)
-    # Real black ink: K = 60% of the darkness, the rest in C, M, Y.
-    arr = 255 - np.asarray(rgb).astype(np.float64)
+def _cmyk_jpeg(astronaut: np.ndarray, path: Path) -> Path:
+    """The astronaut as a CMYK JPEG with real black ink: K = 60% of the darkness, the
+    rest in C, M, Y."""
+    arr = 255 - astronaut.astype(np.float64)
     k = 0.6 * arr.min(axis=2)
     cmy = (arr - k[..., None]) / (1 - k[..., None] / 255)
     cmyk = np.concatenate([cmy, k[..., None]], axis=2).round().astype(np.uint8)
-    source = Image.frombytes("CMYK", (512, 512), cmyk.tobytes())
-    path = tmp_path / "cmyk.jpg"
-    source.save(path, quality=95)
+    Image.frombytes("CMYK", (512, 512), cmyk.tobytes()).save(path, quality=95)
+    return path
+
+
+def test_cmyk_jpeg_keeps_mode_and_black_ink(tmp_path, astronaut):
+    path = _cmyk_jpeg(astronaut, tmp_path / "cmyk.jpg")
     photo = load_photo(path)
     assert photo.mode == "CMYK" and photo.inks is not None
     np.testing.assert_array_equal(
@@ -542,6 +545,27 @@ def test_cmyk_jpeg_keeps_mode_and_black_ink(tmp_path, astronaut):
     with Image.open(save_photo(photo, tmp_path / "cmyk_out.png")) as png:
         assert png.mode == "RGB"
         np.testing.assert_array_equal(np.asarray(png), as_uint8(photo.pixels))
+
+
+def test_the_lossy_guard_codes_a_cmyk_jpeg_as_its_file_shows_it(tmp_path, astronaut):
+    """A CMYK JPEG is written in inks, with the original black: the guard codes a part of
+    it the same way, so a cloaked face is scored as its file shows it (before, it scored
+    the pixels, and a CMYK album photo's face read 74.8 in its file against a floor of
+    75)."""
+    from faceguard.io.lossy import lossy_saving
+
+    photo = load_photo(_cmyk_jpeg(astronaut, tmp_path / "cmyk.jpg"))
+    pixels = photo.pixels.copy()
+    change = np.random.default_rng(0).normal(0, 4 / 255, (240, 200, 3))
+    pixels[100:340, 150:350] = np.clip(pixels[100:340, 150:350] + change, 0, 1)
+    cloaked = photo.with_pixels(as_uint8(pixels) / np.float32(255))
+    lossy = lossy_saving(cloaked, "keep", 95)
+    assert lossy is not None and lossy.mode == "CMYK" and lossy.grid == 8
+    file = load_photo(save_photo(cloaked, tmp_path / "out.jpg"))
+    x0, y0, x1, y1 = lossy.grid_box((150, 100, 350, 340), (0, 0), (512, 512))
+    part = lossy.part_at(x0, y0)(as_uint8(cloaked.pixels[y0:y1, x0:x1]))
+    np.testing.assert_array_equal(part, file.pixels[y0:y1, x0:x1])
+    assert np.abs(part - cloaked.pixels[y0:y1, x0:x1]).max() > 0  # the file's own loss
 
 
 def test_a_rich_black_keeps_its_inks_outside_the_faces(tmp_path):

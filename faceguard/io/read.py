@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from faceguard.io import deep
+from faceguard.io.inks import rgb_of_inks
 from faceguard.io.metadata import _orientation, _oriented, _read_exif
 from faceguard.io.photo import (
     _GREY16_MODES,
@@ -262,14 +263,8 @@ def _decode(im: Image.Image, orientation: int
         return _grey_to_rgb(float_pixels(arr, 255)), None, None
     if target == "LA":
         return _grey_to_rgb(float_pixels(arr[..., 0], 255)), float_pixels(arr[..., 1], 255), None
-    if target == "CMYK":
-        # Naive CMYK -> RGB (as Pillow and uncalibrated viewers do): R = (1 - C)(1 - K).
-        # The inks are kept so that saving CMYK gives unchanged pixels theirs back.
-        black = float_pixels(arr[..., 3], 255)
-        pixels = float_pixels(arr[..., :3], 255)
-        np.subtract(1, pixels, out=pixels)
-        pixels *= (1 - black)[..., None]
-        return pixels, None, np.ascontiguousarray(arr, dtype=np.uint8)
+    if target == "CMYK":  # the inks are kept: saving CMYK gives unchanged pixels theirs back
+        return rgb_of_inks(arr), None, np.ascontiguousarray(arr, dtype=np.uint8)
     alpha = float_pixels(arr[..., 3], 255) if target == "RGBA" else None
     return float_pixels(arr[..., :3], 255), alpha, None
 

@@ -13,6 +13,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from faceguard.io import deep
+from faceguard.io.inks import inks_of_rgb
 from faceguard.io.jpeg import finer_tables, stripped
 from faceguard.io.metadata import _icc_fits, _kept_exif, _orientation
 from faceguard.io.photo import (
@@ -219,18 +220,7 @@ def _encode_image(photo: Photo, fmt: str) -> Image.Image:
             grey = np.stack([grey, photo.alpha], axis=2)
         return Image.fromarray(uint8_pixels(grey))
     if mode == "CMYK":
-        # Invert the load's R = (1 - C)(1 - K) with the original K, so the black channel
-        # survives; pixels left unchanged get their very inks back (under K 100% the
-        # division cannot find C, M and Y: a rich black lost them)
-        inks = photo.inks if photo.inks is not None else np.zeros((*rgb.shape[:2], 4), np.uint8)
-        k = inks[..., 3].astype(np.float32) / 255
-        room = (1 - k)[..., None]
-        cmy = 1 - np.divide(rgb, room, out=np.ones_like(rgb), where=room > 1e-6)
-        cmyk = uint8_pixels(np.concatenate([cmy, k[..., None]], axis=2))
-        loaded = (1 - inks[..., :3].astype(np.float32) / 255) * room
-        unchanged = (uint8_pixels(rgb) == uint8_pixels(loaded)).all(axis=2)
-        cmyk[unchanged] = inks[unchanged]
-        return Image.frombytes("CMYK", photo.size, cmyk.tobytes())
+        return Image.frombytes("CMYK", photo.size, inks_of_rgb(rgb, photo.inks).tobytes())
     if mode == "RGBA":
         assert photo.alpha is not None
         rgb = np.concatenate([rgb, photo.alpha[..., None]], axis=2)
