@@ -9,8 +9,8 @@ gallery centroid (12 other crops, the protocol's attacker), and to the centroid 
 calibrated on celeb24's clean impostor pairs (as ``protection.py`` does): above 1, not
 matched. Clean and cloaked, per recognizer, with the paired move.
 
-A recipe's ``models`` say which families the cloak is made on (default: mobileface and
-faceres, dlib never seen); the rest of the installed families judge.
+``--models`` names the families the cloak is made on (default: mobileface and faceres,
+dlib never seen); every installed family judges.
 
 Usage: .venv/bin/python benchmarks/crop_distances.py [--probes-per-person N]
     [--models dlib mobileface ...] [--out NAME]
@@ -31,22 +31,28 @@ from common import write_results  # noqa: E402
 from protection import JUDGES, cloak_probes, visibility  # noqa: E402
 from protection_data import embed_given, load_celeb24  # noqa: E402
 
-from faceguard.audit.protocol import calibrate  # noqa: E402
+from faceguard.audit.protocol import calibrate, centroids  # noqa: E402
 from faceguard.models.ensemble import Ensemble  # noqa: E402
 
 
 def distances(ensemble: Ensemble, clean: dict, cloaked: dict, data, thresholds: dict) -> dict:
     """Per recognizer, each probe's distance (clean, cloaked) to its person's gallery and
     reference centroids in threshold units, and their summary."""
-    labels = np.array(data.labels)
+    def person_centroids(rows: list[int]) -> tuple[list[str], dict]:
+        return centroids(ensemble, {m: clean[m][rows] for m in ensemble.names},
+                         [data.labels[i] for i in rows])
+
+    (gallery_names, galleries), (ref_names, refs) = (person_centroids(data.gallery),
+                                                     person_centroids(data.refs))
     out = {}
     for m in ensemble.names:
         rows = []
         for k, i in enumerate(data.probes):
-            gallery = clean[m][[j for j in data.gallery if labels[j] == labels[i]]].mean(0)
-            refs = clean[m][[j for j in data.refs if labels[j] == labels[i]]].mean(0)
+            person = data.labels[i]
             rows.append([float(ensemble[m].compare(e, c)) / thresholds[m][0.01]
-                         for c in (gallery, refs) for e in (clean[m][i], cloaked[m][k])])
+                         for c in (galleries[m][gallery_names.index(person)],
+                                   refs[m][ref_names.index(person)])
+                         for e in (clean[m][i], cloaked[m][k])])
         a = np.array(rows)  # (probes, 4): gallery clean, cloaked; references clean, cloaked
         recognised = a[:, 0] < 1
         out[m] = {"gallery_clean": a[:, 0].mean(), "gallery_cloaked": a[:, 1].mean(),
