@@ -109,7 +109,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                           "the local face classifier (classifier)")
     how.add_argument("--targeted", action="store_true",
                      help="pull towards a decoy person instead (needs --gallery)")
-    common.add_models_arg(how)
+    common.add_models_arg(how, note=": more families move a recognizer the cloak never "
+                          "saw further, in 2-3x the time")
     how.add_argument("--transfer", default=",".join(DEFAULT_TRANSFER), metavar="LEVERS",
                      help="comma-separated transfer levers, to fool recognizers the cloak is "
                           "not made on and survive clean-up (default %(default)s; 'none' for "

@@ -101,19 +101,25 @@ def search_inputs(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]], li
     return jobs, skipped
 
 
-def add_models_arg(parser: argparse.ArgumentParser, default: str | None = None) -> None:
+def add_models_arg(parser: argparse.ArgumentParser, default: str | None = None,
+                   note: str = "") -> None:
+    """``--models``; ``note``: said of 'all' in its help."""
     from faceguard.settings import DEFAULT_MODELS
 
     default = default or ",".join(DEFAULT_MODELS)
     parser.add_argument("--models", default=default, metavar="NAMES",
-                        help=f"comma-separated face recognizers (default {default}; "
-                             "see `faceguard models list`)")
+                        help=f"comma-separated face recognizers (default {default}; 'all' "
+                             f"for one of each installed family{note}; see "
+                             "`faceguard models list`)")
 
 
 def model_list(text: str) -> list[str]:
-    """The recognizers named in ``--models`` (a usage error, exit 2, names one unknown)."""
-    from faceguard.models.catalogue import model_names
+    """The recognizers named in ``--models``, 'all' for one of each installed family (a
+    usage error, exit 2, names one unknown)."""
+    from faceguard.models.catalogue import audit_models, model_names
 
+    if text.strip() == "all":
+        return audit_models()
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise CLIError("--models needs at least one model name")

@@ -88,6 +88,21 @@ def test_usage_errors_are_said_before_any_work_with_exit_2(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["album", "empty"]  # nothing made
 
 
+def test_models_all_is_one_recognizer_of_each_installed_family():
+    """``--models all`` names each installed family once (a fine-tuned variant such as
+    faceres-deep would double its family's weight and time), the default's families
+    among them."""
+    from faceguard.cli.common import model_list
+    from faceguard.models.catalogue import is_installed, model_info
+    from faceguard.settings import DEFAULT_MODELS
+
+    names = model_list("all")
+    families = [model_info(n)["family"] for n in names]
+    assert len(set(families)) == len(families)
+    assert all(is_installed(n) for n in names) and set(DEFAULT_MODELS) <= set(names)
+    assert model_list(" all ") == names
+
+
 def test_an_output_folder_that_holds_originals_is_refused(tmp_path):
     """``-o`` above the album, or around the reference photos, was taken: the folder to
     upload then held the originals, metadata and all."""
