@@ -81,6 +81,16 @@ LARGE_FACES_MEASURED = (
     "50 against 20%")
 
 
+#: what making the cloak on more families buys and costs, measured (the CLI's help for
+#: ``--models all``, the app's tooltip on each recognizer; 12 album faces against the
+#: person's other photos, benchmarks/results/album-distances-more-families-12-07.json, the
+#: two families' figure from the ``base`` run of album-distances-cwa-12-07.json)
+MORE_FAMILIES_MEASURED = (
+    "each family added moved a recognizer the cloak never saw a little further on a test "
+    "album's faces (dlib, left out, +0.20 / +0.26 / +0.32 of its threshold made on 2 / 3 / "
+    "4 families), past its threshold on none of them, in 2-3x the time")
+
+
 #: what a colour share buys and costs, measured (the CLI's help and the app's tooltip;
 #: benchmarks/results/protection-album-colour-share-12-06.json against
 #: protection-album-12-06-file-floor.json: of the faces each recognizer matched uncloaked,

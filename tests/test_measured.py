@@ -15,6 +15,7 @@ from faceguard.measured import (
     MEASURED_ALONE,
     MEASURED_EVERYONE,
     MEASURED_PROTECTION,
+    MORE_FAMILIES_MEASURED,
     PERSON_MASK_MEASURED,
 )
 from faceguard.settings import DEFAULT_MODELS
@@ -100,3 +101,21 @@ def test_quoted_large_faces_are_measured() -> None:
     assert len(large) == 10
     assert f"{_each(after)}% of those faces against {_each(before)}%" in LARGE_FACES_MEASURED
     assert f"{after['facenet']} against {before['facenet']}%" in LARGE_FACES_MEASURED
+
+
+def test_quoted_more_families_are_measured() -> None:
+    """Dlib left out of the cloak, made on 2, 3 and 4 families: its mean move from clean
+    against the person's other photos, in threshold units, and no face past it."""
+    def faces(name: str, variant: str) -> list[dict]:
+        runs = json.loads((RESULTS / name).read_text())["results"]
+        return [f for f in runs[variant]["faces"] if f["other_photos"] is not None]
+
+    runs = [faces("album-distances-cwa-12-07.json", "base"),
+            faces("album-distances-more-families-12-07.json", "lofo-dlib-sface"),
+            faces("album-distances-more-families-12-07.json", "lofo-dlib-sface-facenet")]
+    moves = [sum(f["other_photos"]["dlib"] - f["clean_other_photos"]["dlib"] for f in run)
+             / len(run) for run in runs]
+    assert " / ".join(f"+{m:.2f}" for m in moves) + " of its threshold made on 2 / 3 / 4" \
+        in MORE_FAMILIES_MEASURED
+    assert all(f["other_photos"]["dlib"] < 1 for run in runs for f in run)
+    assert "past its threshold on none" in MORE_FAMILIES_MEASURED

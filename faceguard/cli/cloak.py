@@ -22,6 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     from faceguard.measured import (
         COLOUR_SHARE_MEASURED,
         LARGE_FACES_MEASURED,
+        MORE_FAMILIES_MEASURED,
         PERSON_MASK_MEASURED,
         TEXTURE_MEASURED,
     )
@@ -109,8 +110,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                           "the local face classifier (classifier)")
     how.add_argument("--targeted", action="store_true",
                      help="pull towards a decoy person instead (needs --gallery)")
-    common.add_models_arg(how, note=": more families move a recognizer the cloak never "
-                          "saw further, in 2-3x the time")
+    common.add_models_arg(how, note=": " + MORE_FAMILIES_MEASURED.replace("%", "%%"))
     how.add_argument("--transfer", default=",".join(DEFAULT_TRANSFER), metavar="LEVERS",
                      help="comma-separated transfer levers, to fool recognizers the cloak is "
                           "not made on and survive clean-up (default %(default)s; 'none' for "

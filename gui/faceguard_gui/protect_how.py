@@ -24,6 +24,7 @@ from faceguard.measured import (
     COLOUR_SHARE_MEASURED,
     LARGE_FACES_MEASURED,
     MEASURED_LOOKS,
+    MORE_FAMILIES_MEASURED,
     PERSON_MASK_MEASURED,
     measured_protection,
 )
@@ -165,7 +166,8 @@ class HowPanel:
         row.setSpacing(4)  # one row for six recognizers: the page fits 1024x680 unscrolled
         for name in model_names():
             check = QCheckBox(name)
-            check.setToolTip(model_info(name).get("description", ""))
+            check.setToolTip(f"{model_info(name).get('description', '')}\n\nMore recognizers "
+                             f"ticked: {MORE_FAMILIES_MEASURED}.")
             check.toggled.connect(self._save_settings)
             self.model_boxes[name] = check
             row.addWidget(check)
