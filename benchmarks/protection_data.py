@@ -31,7 +31,7 @@ from PIL import Image
 from faceguard.align import ARCFACE_112, face_transform, warp
 from faceguard.audit.protection import audit_crop
 from faceguard.detect import Face, FaceDetector
-from faceguard.models.catalogue import audit_models
+from faceguard.models.catalogue import one_per_family
 from faceguard.models.ensemble import Ensemble
 
 Embeddings = dict[str, torch.Tensor]  # model -> (N, D)
@@ -105,7 +105,7 @@ def grey_probes(data: Data) -> Data:
 def attacker_models(made_on: list[str] | tuple[str, ...]) -> list[str]:
     """The attacker's recognizers: those a cloak is made on, then every other installed
     family (SFace and FaceNet, for the default cloak), which it never sees."""
-    return list(dict.fromkeys([*made_on, *audit_models()]))
+    return list(dict.fromkeys([*made_on, *one_per_family()]))
 
 
 def embed_given(ensemble: Ensemble, images: torch.Tensor) -> Embeddings:

@@ -142,13 +142,13 @@ def with_weights(net: Recognizer, path: str) -> Recognizer:
 def crops(args: argparse.Namespace) -> None:
     from protection_data import embed_given
 
-    from faceguard.models.catalogue import audit_models
+    from faceguard.models.catalogue import one_per_family
     from faceguard.models.ensemble import Ensemble
 
     torch.manual_seed(0)
     faces, labels = celeb24()
     held = faces[torch.tensor([name in HELD_OUT for name in labels])][::3]
-    judges = Ensemble.load(audit_models())
+    judges = Ensemble.load(one_per_family())
     with torch.no_grad():
         clean = embed_given(judges, held)
     eps, rows, started = args.eps / 255, {}, time.perf_counter()

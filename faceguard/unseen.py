@@ -23,7 +23,7 @@ from faceguard.album import embed_faces
 from faceguard.detect import Face
 from faceguard.identity import Person, apart_from
 from faceguard.io import Photo, PhotoError, to_tensor
-from faceguard.models.catalogue import ModelError, audit_models, model_info
+from faceguard.models.catalogue import ModelError, model_info, one_per_family
 from faceguard.models.ensemble import Ensemble
 
 
@@ -61,13 +61,13 @@ def load_unseen(made_on: Ensemble, load: Callable[[Sequence[str]], Ensemble],
                 protected: Sequence[Person], in_album: dict[int, list[Place]],
                 read: Callable[[Path], Photo]) -> Unseen | None:
     """The installed recognizers of the families ``made_on`` lacks (as the audit picks
-    them: :func:`faceguard.models.catalogue.audit_models`), loaded by ``load``, with the
+    them: :func:`faceguard.models.catalogue.one_per_family`), loaded by ``load``, with the
     ``protected`` people embedded (photos read by ``read``): from their reference faces,
     or else from their faces in the album (:attr:`~faceguard.identity.Person.album_faces`,
     else ``in_album``: person index -> places in the photos cloaked). None when no such
     recognizer is installed."""
     families = {made_on[m].family or m for m in made_on.names}
-    names = [m for m in audit_models() if model_info(m)["family"] not in families]
+    names = [m for m in one_per_family() if model_info(m)["family"] not in families]
     if not names:
         return None
     try:

@@ -866,7 +866,7 @@ def test_recognizers_the_cloak_is_not_made_on_measure_each_written_face(
     checked"."""
     from faceguard.album import embed_faces
     from faceguard.manifest import FaceRecord
-    from faceguard.models.catalogue import audit_models, model_info
+    from faceguard.models.catalogue import model_info, one_per_family
     from faceguard.verdict import verdict
 
     root, refs, theirs = album
@@ -876,7 +876,7 @@ def test_recognizers_the_cloak_is_not_made_on_measure_each_written_face(
                  if e.stage == "cloaking" and e.result)
     faces = [FaceRecord.from_dict(f) for f in entry["faces"] if f["protected"]]
     face = faces[0]
-    unseen = [m for m in audit_models() if model_info(m)["family"] != "dlib"]
+    unseen = [m for m in one_per_family() if model_info(m)["family"] != "dlib"]
     assert unseen and face.made_on == {"dlib": True} | dict.fromkeys(unseen, False)
     for m in unseen:
         assert face.thresholds[m] == pytest.approx(load_model(m).threshold)
@@ -927,10 +927,10 @@ def test_a_photo_cloaked_alone_is_measured_against_the_persons_other_album_photo
 
 
 def test_no_recognizer_is_left_to_measure_a_cloak_made_on_every_family(load_model):
-    from faceguard.models.catalogue import audit_models
+    from faceguard.models.catalogue import one_per_family
     from faceguard.unseen import load_unseen
 
-    every = Ensemble([load_model(m) for m in audit_models()])
+    every = Ensemble([load_model(m) for m in one_per_family()])
     assert load_unseen(every, _ensemble(load_model), [], {}, load_photo) is None
     dlib = Ensemble([load_model("dlib")])
     # a loader that gives only what the cloak has (as the tests' stand-ins do): none left

@@ -67,7 +67,7 @@ class AuditJob:
         outdir: where report.json and report.html go.
         gallery: extra clean photos of known people (one sub-folder per person).
         models: recognizers to test (default: one per installed family,
-            :func:`faceguard.models.catalogue.audit_models`).
+            :func:`faceguard.models.catalogue.one_per_family`).
         defenses: defense names (or "name:key=value" forms); "none", the photos as
             published, is always measured: the verdict rests on it.
         detectors: detector names.
@@ -176,7 +176,7 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
     given: the audit itself never cloaks; the shells pass the functions that do),
     training detectors (one event per detector), then the result.
     """
-    from faceguard.models.catalogue import audit_models, model_info
+    from faceguard.models.catalogue import model_info, one_per_family
     try:
         check_detect_after(job.defenses, job.detect_after)
     except ValueError as exc:
@@ -192,7 +192,7 @@ def run_audit(job: AuditJob, detector: FaceDetector | None = None,
         raise AuditError(f"no photo in {job.cloaked} has an original of its name in "
                          f"{job.originals}" if manifest.get("unmatched") else
                          f"no cloaked photos found in {job.cloaked}")
-    names = job.models or audit_models()
+    names = job.models or one_per_family()
     ensemble = load_ensemble(names)
     defenses = make_defenses(["none", *(d for d in job.defenses if d != "none")])
     result = AuditResult(cloak_models=list(manifest.get("models", [])),

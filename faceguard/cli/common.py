@@ -116,10 +116,10 @@ def add_models_arg(parser: argparse.ArgumentParser, default: str | None = None,
 def model_list(text: str) -> list[str]:
     """The recognizers named in ``--models``, 'all' for one of each installed family (a
     usage error, exit 2, names one unknown)."""
-    from faceguard.models.catalogue import audit_models, model_names
+    from faceguard.models.catalogue import model_names, one_per_family
 
     if text.strip() == "all":
-        return audit_models()
+        return one_per_family()
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise CLIError("--models needs at least one model name")

@@ -80,12 +80,12 @@ def run(args: argparse.Namespace) -> int:
                     print(f"   face cloaked in {face.seconds:.1f}s: "
                           f"{visibility_line(face.quality)}; distance to her reference: "
                           f"{face.distances_words()}", file=sys.stderr)
-    from faceguard.models.catalogue import audit_models
+    from faceguard.models.catalogue import one_per_family
 
     print("2/2 auditing: purification defenses x recognizers (incl. held-out) ...",
           file=sys.stderr)
     audit = AuditJob(cloaked=args.out / "cloaked", outdir=args.out / "report",
-                     models=audit_models(), detectors=())
+                     models=one_per_family(), detectors=())
     result = None
     from faceguard.training_pairs import cloak_check
 

@@ -38,10 +38,11 @@ def model_info(name: str) -> dict:
     return info
 
 
-def audit_models() -> list[str]:
-    """The recognizers an audit tests by default: one per installed family, the first
-    listed (a fine-tuned variant such as faceres-deep adds time to every defense but no
-    family the verdict does not already check; name it with ``--models`` to add it)."""
+def one_per_family() -> list[str]:
+    """One recognizer of each installed family, the first listed: what an audit tests by
+    default and what ``--models all`` makes a cloak on (a fine-tuned variant such as
+    faceres-deep adds time but no family not already there; name it with ``--models``
+    to add it)."""
     families: dict[str, str] = {}
     for name in model_names():
         if is_installed(name):

