@@ -26,8 +26,7 @@ def is_deep(fmt: str, head: bytes, im: Image.Image) -> bool:
     is a 16-bit colour photo read here: a PNG of 16-bit RGB or RGBA without a transparent
     colour; a PPM of maxval 65535 (a raw converter's, such as dcraw's; other depths over 8
     bits are read with 8, as Pillow scales them); a TIFF of 16-bit unsigned RGB with no
-    extra sample or one of unassociated alpha (others, such as premultiplied alpha, are
-    read with 8 bits, as Pillow reads them)."""
+    extra sample or one alpha, unassociated or premultiplied (:func:`premultiplied`)."""
     if fmt == "PNG":  # IHDR: bit depth, colour type
         return (len(head) > 25 and head[24] == 16 and head[25] in (2, 6)
                 and "transparency" not in im.info)
@@ -41,15 +40,23 @@ def is_deep(fmt: str, head: bytes, im: Image.Image) -> bool:
         samples = tags.get(277, 1)
         unsigned = tags.get(339, 1) in (1, (1,) * samples)
         return (tags.get(262) == 2 and unsigned and tags.get(258) == (16,) * samples
-                and (samples == 3 or samples == 4 and tags.get(338) in (2, (2,))))
+                and (samples == 3 or samples == 4 and tags.get(338) in (1, (1,), 2, (2,))))
     return False
 
 
-def decode(data: bytes, path: Path, orientation: int, fmt: str, apart: bool = False
-           ) -> tuple[np.ndarray, np.ndarray | None]:
+def premultiplied(fmt: str, im: Image.Image) -> bool:
+    """Whether a file opened by Pillow stores its colour multiplied by its alpha (a TIFF's
+    associated alpha, ExtraSamples 1)."""
+    return fmt == "TIFF" and im.tag_v2.get(338) in (1, (1,))
+
+
+def decode(data: bytes, path: Path, orientation: int, fmt: str, apart: bool = False,
+           premultiplied: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """A 16-bit colour file's pixels (H, W, 3) and alpha (H, W) or None, float32 in
     [0, 1], turned upright (EXIF ``orientation``). ``apart``: a TIFF whose colour planes
-    are stored apart."""
+    are stored apart. ``premultiplied``: its colour is stored multiplied by its alpha, and
+    is divided back (as Pillow does with 8 bits), so that the cloak works on the colour
+    shown; fully transparent pixels get black."""
     import cv2
 
     if apart:
@@ -62,6 +69,11 @@ def decode(data: bytes, path: Path, orientation: int, fmt: str, apart: bool = Fa
     arr = _oriented(arr, orientation)
     pixels = float_pixels(arr[..., :3], 65535)
     alpha = float_pixels(arr[..., 3], 65535) if arr.shape[2] == 4 else None
+    if premultiplied and alpha is not None:
+        shown = alpha[..., None] > 0
+        np.divide(pixels, alpha[..., None], out=pixels, where=shown)
+        pixels[~shown.repeat(3, axis=2)] = 0
+        np.clip(pixels, 0, 1, out=pixels)  # a colour stored above its alpha
     return pixels, alpha
 
 
@@ -129,9 +141,9 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
 def _tiff(photo: Photo, pixels: np.ndarray, params: dict) -> bytes:
     """A TIFF of (H, W, C) uint16 ``pixels`` by tifffile, deflate-compressed as Pillow's
     TIFFs are (with horizontal differencing, which suits 16-bit photos), alpha
-    unassociated as read; with ``exif`` in ``params`` the kept tags of the first IFD (make,
-    model, resolution). The camera's exposure settings are not kept: tifffile writes no
-    EXIF sub-IFD."""
+    unassociated (a premultiplied file's colour was divided back when read); with
+    ``exif`` in ``params`` the kept tags of the first IFD (make, model, resolution). The
+    camera's exposure settings are not kept: tifffile writes no EXIF sub-IFD."""
     import tifffile
 
     extra: dict[str, object] = {}

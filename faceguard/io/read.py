@@ -120,8 +120,9 @@ def _load(fp: IO[bytes], path: Path, limit: PixelLimit, decode: bool = True) -> 
     colour = _png_colour(im.info) if fmt == "PNG" else ()
     if colour16:  # read again below with its 16 bits; Pillow checked it is whole
         apart = fmt == "TIFF" and im.tag_v2.get(284) == 2  # colour planes stored apart
+        premultiplied = deep.premultiplied(fmt, im)
         im.close()
-        pixels, alpha = deep.decode(data, path, orientation, fmt, apart)
+        pixels, alpha = deep.decode(data, path, orientation, fmt, apart, premultiplied)
         return Photo(pixels=pixels, path=path, format=fmt, alpha=alpha, icc_profile=icc,
                      exif=exif, mode="RGB;16" if alpha is None else "RGBA;16",
                      png_colour=colour)
