@@ -1,11 +1,12 @@
 """The held-out check: does the cloak fool a recognizer it was not made on?
 
 A platform runs its own recognizer, so the audit's real question is about recognizers
-the cloak never saw. When the cloak was made on every installed family (FaceGuard's
-default) none is left to ask. This check answers it the way the protection benchmark
-does (leave one family out): for a sample of the faces, it re-makes the cloak with the
-same settings without one family, and asks that family whether it still recognises the
-face. It does so for each family in turn.
+the cloak never saw. When the cloak was made on every installed family (``--models
+all``) none is left to ask (FaceGuard's default, three families, leaves SFace and
+FaceNet). This check then answers it the way the protection benchmark does (leave one
+family out): for a sample of the faces, it re-makes the cloak with the same settings
+without one family, and asks that family whether it still recognises the face. It does
+so for each family in turn.
 
 The check cloak is made as the audit's stand-in cloaks are: on the aligned 112 px face,
 with at most 20 steps and one draw per step (:func:`faceguard.stand_ins.stand_in_settings`,
