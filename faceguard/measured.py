@@ -83,12 +83,14 @@ LARGE_FACES_MEASURED = (
 
 #: what making the cloak on more families buys and costs, measured (the CLI's help for
 #: ``--models all``, the app's tooltip on each recognizer; 12 album faces against the
-#: person's other photos, benchmarks/results/album-distances-more-families-12-07.json, the
-#: two families' figure from the ``base`` run of album-distances-cwa-12-07.json)
+#: person's other photos, benchmarks/results/album-distances-more-families-12-07.json and
+#: -more-families-mobileface-12-07.json, the two families' figure for dlib from the
+#: ``base`` run of album-distances-cwa-12-07.json)
 MORE_FAMILIES_MEASURED = (
-    "each family added moved a recognizer the cloak never saw a little further on a test "
-    "album's faces (dlib, left out, +0.20 / +0.26 / +0.32 of its threshold made on 2 / 3 / "
-    "4 families), past its threshold on none of them, in 2-3x the time")
+    "each family added moved some recognizers the cloak never saw a little further on a "
+    "test album's faces (dlib, left out, +0.20 / +0.26 / +0.32 of its threshold made on "
+    "2 / 3 / 4 families), past its threshold on none of them, and mobileface, left out, "
+    "not at all (+0.14 / +0.15 made on 2 / 4); in 2-3x the time")
 
 
 #: what a colour share buys and costs, measured (the CLI's help and the app's tooltip;
