@@ -70,9 +70,9 @@ def decode(data: bytes, path: Path, orientation: int, fmt: str, apart: bool = Fa
     pixels = float_pixels(arr[..., :3], 65535)
     alpha = float_pixels(arr[..., 3], 65535) if arr.shape[2] == 4 else None
     if premultiplied and alpha is not None:
-        shown = alpha[..., None] > 0
-        np.divide(pixels, alpha[..., None], out=pixels, where=shown)
-        pixels[~shown.repeat(3, axis=2)] = 0
+        shown = alpha > 0
+        pixels[shown] /= alpha[shown][:, None]
+        pixels[~shown] = 0
         np.clip(pixels, 0, 1, out=pixels)  # a colour stored above its alpha
     return pixels, alpha
 
