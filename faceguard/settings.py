@@ -126,10 +126,10 @@ DEFAULT_METHOD = "perceptual"
 DEFAULT_PRESET = "balanced"
 #: the families the cloak is made on: one made on fewer leaves the others' quirks
 #: unexploited, and the one left out matches the face far more often
-#: (benchmarks/results/protection.json). SFace and FaceNet, added, move a family the cloak
-#: never saw further but past its threshold on no more faces, in 2-3x the time; they stay
-#: recognizers the cloak never saw, for the per-photo check (benchmarks/RESULTS.md, "More
-#: families in the cloak")
+#: (benchmarks/results/protection.json). SFace and FaceNet, added, move dlib or faceres,
+#: when the cloak never saw them, further (mobileface not), but past its threshold on no
+#: more faces, in 2-3x the time; they stay recognizers the cloak never saw, for the
+#: per-photo check (benchmarks/RESULTS.md, "More families in the cloak")
 DEFAULT_MODELS = ("dlib", "mobileface", "faceres")
 DEFAULT_EOT_SAMPLES = 2
 #: random draws per step on the album path (a person's mask, fitted, then refined per
