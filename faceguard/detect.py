@@ -221,15 +221,16 @@ class FaceDetector:
         least :data:`EDGE_INSIDE` of its box is in the photo (not a mirror's face) and no
         face in ``found`` overlaps it (:data:`EDGE_OVERLAP`). Only faces of at least
         :data:`EDGE_LEAST` of the longer side are looked for, on the photo shrunk further
-        so that they are :data:`EDGE_FACE_PX` wide, which keeps the look cheap."""
+        so that they are :data:`EDGE_FACE_PX` wide, and only boxes that may cross its edge
+        go on to R-Net, which keeps the look cheap."""
         least = max(self.min_face_size * scale, EDGE_LEAST * max(small.shape[:2]))
         shrink = min(1.0, EDGE_FACE_PX / least)
         view = _shrunk(small, shrink)
         h, w = view.shape[:2]
         pad = max(1, round(EDGE_MIRROR * max(h, w)))
         mirrored = np.pad(view, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
-        faces = []
-        for face in self._detect(mirrored, max(WINDOW, math.floor(least * shrink))):
+        faces, photo = [], (pad, pad, pad + w, pad + h)  # the photo in the mirrored view
+        for face in self._detect(mirrored, max(WINDOW, math.floor(least * shrink)), 1, photo):
             x0, y0, x1, y1 = (v - pad for v in face.box)
             inside = (max(0, min(w, x1) - max(0, x0)) * max(0, min(h, y1) - max(0, y0))
                       / ((x1 - x0) * (y1 - y0)))
@@ -240,9 +241,10 @@ class FaceDetector:
                 faces.append(Face(box, (face.landmarks - pad) / (scale * shrink), face.score))
         return faces
 
-    def _detect(self, pixels: np.ndarray, min_size: int, scale: float = 1.0) -> list[Face]:
+    def _detect(self, pixels: np.ndarray, min_size: int, scale: float = 1.0,
+                crossing: tuple[int, int, int, int] | None = None) -> list[Face]:
         """MTCNN on (H, W, 3) uint8 ``pixels``, boxes divided by ``scale`` (unclipped)."""
-        boxes, scores, points = self.networks(pixels, min_size)
+        boxes, scores, points = self.networks(pixels, min_size, crossing)
         boxes, points = boxes / scale, points / scale
         return [Face(tuple(b), p, float(c)) for b, p, c in zip(boxes, points, scores,
                                                               strict=True)]
@@ -310,9 +312,8 @@ found at 640 px in 63 of the 64 photos that have one at 1024."""
 EDGE_MIRROR = 0.1
 """The share of a photo's longer side mirrored beyond each edge to find the faces the edge
 cuts (:meth:`FaceDetector._cut_by_edges`). On the test album's 64 photos it finds six
-faces more (79 in all; ``benchmarks/detect.py``): three of the group selfie's seven, one
-cut by a photo's bottom, a blurred head and the back of a head at a photo's side; no face
-is lost and none found twice."""
+faces more (79; ``benchmarks/detect.py``): three of the group selfie's seven, one cut by
+a photo's bottom, a blurred head and the back of a head; none lost, none found twice."""
 
 EDGE_LEAST = 0.04
 """The smallest face looked for beyond the edge, as a share of the photo's longer side
@@ -321,10 +322,9 @@ EDGE_LEAST = 0.04
 
 EDGE_FACE_PX = 12
 """The width the smallest face looked for beyond the edge (:data:`EDGE_LEAST`) is shrunk
-to, MTCNN's smallest: on the test album the look then costs a third of the first (which
-looks for faces of 20 px), and finds a face cut at a third of its width that it misses at
-16 or 24 px. Each face found is refined at full resolution (:meth:`FaceDetector._refine`);
-with it, detection takes about a third longer."""
+to, MTCNN's smallest: it finds a face cut at a third of its width that it misses at 16 or
+24 px. Each face found is refined at full resolution (:meth:`FaceDetector._refine`); with
+it, the test album's detection takes 28% longer (``benchmarks/detect.py``)."""
 
 EDGE_INSIDE = 0.3
 """The least share of a face's box inside the photo: a face mostly in the mirrored margin

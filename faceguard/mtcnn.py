@@ -10,7 +10,11 @@ torchvision (a second of every process's start). The driving differs from its
 adaptive average pooling on float tensors (a third of its time on the album):
 - the pyramid and the crops are resampled by ``cv2.resize`` (INTER_AREA, as the widely
   used reference ports of MTCNN do) on uint8 pixels, 3-4x faster;
-- the networks run on channels-last tensors, 1.5-3x faster on this CPU.
+- the networks run on channels-last tensors, 1.5-3x faster on this CPU;
+- looking for faces the photo's edge cuts (``crossing``), R- and O-Net judge only the
+  boxes near its edge: the album is scanned 5% faster, with the same faces in its 64
+  photos. Of 360 crops cut through its faces, four changed: R-Net's smaller batch moves
+  boxes by 1e-5 px, which moved a borderline face three times and lost one.
 The resampling moves borderline scores a little. On 1,112 single-face portraits
 (celeb24, att) facenet-pytorch found one face twice and missed one; this finds each
 once. On the album's 64 photos it finds the same faces, and a necklace at 0.92 (a score
@@ -30,6 +34,7 @@ from faceguard.paths import bundled, package_file
 WINDOW = 12  # P-Net's window: the smallest face, in pixels, at a pyramid level
 STEP = 0.709  # each pyramid level's scale over the previous one (the paper's factor)
 THRESHOLDS = (0.6, 0.7, 0.7)  # P-, R- and O-Net scores a box must pass
+EDGE_MARGIN = 0.5  # R- and O-Net move a box far less than half its side
 
 
 class Mtcnn:
@@ -40,9 +45,12 @@ class Mtcnn:
         self.pnet, self.rnet, self.onet = (_network(name).to(self.device)
                                            for name in ("pnet", "rnet", "onet"))
 
-    def __call__(self, pixels: np.ndarray, min_size: int
+    def __call__(self, pixels: np.ndarray, min_size: int,
+                 crossing: tuple[int, int, int, int] | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Faces of at least ``min_size`` px (>= 12) in (H, W, 3) uint8 ``pixels``.
+        """Faces of at least ``min_size`` px (>= 12) in (H, W, 3) uint8 ``pixels``; with
+        ``crossing`` (x0, y0, x1, y1), only faces that may cross that rectangle's edge
+        (:func:`_near_edge`).
 
         Returns:
             (boxes (N, 4) x0, y0, x1, y1; scores (N,); landmarks (N, 5, 2) x, y), in
@@ -61,6 +69,8 @@ class Mtcnn:
             size = (boxes[:, 2:4] - boxes[:, 0:2]).repeat(1, 2)  # P-Net's box regression
             boxes = _square(torch.cat([boxes[:, :4] + boxes[:, 5:9] * size, boxes[:, 4:5]], 1))
             boxes = _on_photo(boxes, w, h)
+            if crossing is not None:
+                boxes = boxes[_near_edge(boxes, crossing)]
 
             if len(boxes):
                 prob, reg, _ = self.rnet(self._crops(pixels, boxes, 24))
@@ -198,6 +208,19 @@ def _regressed(boxes: torch.Tensor, reg: torch.Tensor) -> torch.Tensor:
     size = (boxes[:, 2:4] - boxes[:, 0:2] + 1).repeat(1, 2)
     boxes[:, :4] += reg * size
     return boxes
+
+
+def _near_edge(boxes: torch.Tensor, rect: tuple[int, int, int, int],
+               margin: float = EDGE_MARGIN) -> torch.Tensor:
+    """(N,) bool: the (N, >= 4) boxes that, grown by ``margin`` of their side on each
+    side, cross an edge of the (x0, y0, x1, y1) rectangle (they reach both inside and
+    outside it)."""
+    grow = (boxes[:, 2:4] - boxes[:, 0:2]).amax(1) * margin
+    x0, y0 = boxes[:, 0] - grow, boxes[:, 1] - grow
+    x1, y1 = boxes[:, 2] + grow, boxes[:, 3] + grow
+    meets = (x0 < rect[2]) & (x1 > rect[0]) & (y0 < rect[3]) & (y1 > rect[1])
+    within = (x0 >= rect[0]) & (y0 >= rect[1]) & (x1 <= rect[2]) & (y1 <= rect[3])
+    return meets & ~within
 
 
 def _pixel_box(boxes: torch.Tensor, w: int, h: int) -> tuple[np.ndarray, ...]:

@@ -231,6 +231,36 @@ def test_a_face_at_the_edge_is_found_once_not_with_its_mirror(astronaut, share):
         assert len(FaceDetector()(np.ascontiguousarray(cut))) == 1
 
 
+def test_the_edge_look_judges_only_boxes_near_the_edge_and_finds_the_same_face(astronaut):
+    """The look for faces the edge cuts sends to R-Net only the boxes that may cross the
+    photo's edge in its mirrored view, and finds the same face."""
+    import torch
+
+    from faceguard.mtcnn import Mtcnn, _near_edge
+
+    photo = (10, 10, 110, 90)
+    boxes = torch.tensor([[0.0, 30, 20, 50],  # crosses the left edge
+                          [40, 30, 60, 50],  # well inside
+                          [15, 30, 35, 50],  # inside, within half its side of the edge
+                          [-40, -40, -20, -20]])  # well outside, in the mirrored margin
+    assert _near_edge(boxes, photo).tolist() == [True, False, True, False]
+
+    x0, _, x1, _ = FaceDetector(edges=False)(astronaut)[0].box
+    cut = np.ascontiguousarray(astronaut[:, int((x0 + x1) / 2):])  # half the face cut off
+    h, w, pad = *cut.shape[:2], 40
+    mirrored = np.pad(cut, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
+    mtcnn, judged = Mtcnn("cpu"), []
+    rnet = mtcnn.rnet
+    mtcnn.rnet = lambda crops: judged.append(len(crops)) or rnet(crops)
+    everywhere = mtcnn(mirrored, 40)
+    near = mtcnn(mirrored, 40, crossing=(pad, pad, pad + w, pad + h))
+    assert judged[1] < judged[0]
+    crosses = everywhere[0][:, 0] < pad
+    assert crosses.sum() == len(near[0]) == 1
+    np.testing.assert_allclose(near[0], everywhere[0][crosses], atol=1e-3)
+    np.testing.assert_allclose(near[2], everywhere[2][crosses], atol=1e-3)
+
+
 def test_a_small_face_in_a_huge_photo_gets_its_full_resolution_landmarks(astronaut,
                                                                          monkeypatch):
     """Detected on the photo shrunk to 1024 px, then found again on a full-resolution
