@@ -40,14 +40,21 @@ def is_deep(fmt: str, head: bytes, im: Image.Image) -> bool:
         samples = tags.get(277, 1)
         unsigned = tags.get(339, 1) in (1, (1,) * samples)
         return (tags.get(262) == 2 and unsigned and tags.get(258) == (16,) * samples
-                and (samples == 3 or samples == 4 and tags.get(338) in (1, (1,), 2, (2,))))
+                and (samples == 3 or samples == 4 and _extra_sample(im) in (1, 2)))
     return False
 
 
 def premultiplied(fmt: str, im: Image.Image) -> bool:
     """Whether a file opened by Pillow stores its colour multiplied by its alpha (a TIFF's
-    associated alpha, ExtraSamples 1)."""
-    return fmt == "TIFF" and im.tag_v2.get(338) in (1, (1,))
+    associated alpha)."""
+    return fmt == "TIFF" and _extra_sample(im) == 1
+
+
+def _extra_sample(im: Image.Image) -> int | tuple | None:
+    """What a TIFF's one extra sample is (its ExtraSamples tag, 338): 1 associated alpha
+    (the colour is stored multiplied by it), 2 unassociated alpha."""
+    kind = im.tag_v2.get(338)
+    return kind[0] if isinstance(kind, tuple) and len(kind) == 1 else kind
 
 
 def decode(data: bytes, path: Path, orientation: int, fmt: str, apart: bool = False,
