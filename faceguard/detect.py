@@ -87,8 +87,8 @@ class FaceDetector:
             default, :data:`MIN_FACE` where ``max_side`` allows it (below). A size
             given is looked for in any photo: the photo is shrunk no further than
             that face's size allows (to MTCNN's :data:`~faceguard.mtcnn.WINDOW`),
-            which in a large photo costs time (20 px in a 12.6 MP photo: 1.48 s
-            instead of 0.40 on 2 cores; ``benchmarks/detect.py``, ``small_faces``).
+            which in a large photo costs time (20 px in a 12.6 MP photo: 1.14 s
+            instead of 0.22 on 2 cores; ``benchmarks/detect.py``, ``small_faces``).
         min_score: drop detections below this confidence.
         max_side: photos whose longer side exceeds this are downscaled to it for
             detection (MTCNN time grows with pixels); boxes are mapped back and each
