@@ -13,8 +13,9 @@ adaptive average pooling on float tensors (a third of its time on the album):
 - the networks run on channels-last tensors, 1.5-3x faster on this CPU;
 - looking for faces the photo's edge cuts (``crossing``), R- and O-Net judge only the
   boxes near its edge: the album's detection is 6-8% faster on one thread, with the
-  same faces in its 64 photos. Of 360 crops cut through its faces, four changed: R-Net's smaller batch moves
-  boxes by 1e-5 px, which moved a borderline face three times and lost one.
+  same faces in its 64 photos. Of 360 crops cut through its faces, four changed:
+  R-Net's smaller batch moves boxes by 1e-5 px, which moved a borderline face three
+  times and lost one.
 The resampling moves borderline scores a little. On 1,112 single-face portraits
 (celeb24, att) facenet-pytorch found one face twice and missed one; this finds each
 once. On the album's 64 photos it finds the same faces, and a necklace at 0.92 (a score
