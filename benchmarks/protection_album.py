@@ -70,7 +70,8 @@ from protection_data import attacker_models, load_distractors, own_thresholds  #
 from faceguard.audit.defenses import Defense, defend_face, make_defense  # noqa: E402
 from faceguard.audit.protection import audit_crop  # noqa: E402
 from faceguard.audit.protocol import Embeddings, evasion, poisoning  # noqa: E402
-from faceguard.detect import Face, FaceDetector  # noqa: E402
+from faceguard.detect import FaceDetector  # noqa: E402
+from faceguard.face import Face
 from faceguard.models.ensemble import Ensemble  # noqa: E402
 from faceguard.pipeline import CloakJob, cloak_album  # noqa: E402
 from faceguard.settings import DEFAULT_MODELS, DEFAULT_PRESET, PRESETS, CloakSettings  # noqa: E402

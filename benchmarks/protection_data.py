@@ -30,7 +30,8 @@ from PIL import Image
 
 from faceguard.align import ARCFACE_112, face_transform, warp
 from faceguard.audit.protection import audit_crop
-from faceguard.detect import Face, FaceDetector
+from faceguard.detect import FaceDetector
+from faceguard.face import Face
 from faceguard.models.catalogue import one_per_family
 from faceguard.models.ensemble import Ensemble
 

@@ -100,7 +100,8 @@ def main() -> None:
 
     import cv2
 
-    from faceguard.detect import SURE, TURNS, UPRIGHT_DEGREES, FaceDetector
+    from faceguard.detect import SURE, TURNS, FaceDetector
+    from faceguard.face import UPRIGHT_DEGREES
     from faceguard.io import find_photos, load_photo, uint8_pixels
 
     torch.set_num_threads(args.threads)

@@ -13,7 +13,7 @@ _LAZY = {
     "load_photo": "faceguard.io",
     "save_photo": "faceguard.io",
     "Photo": "faceguard.io",
-    "Face": "faceguard.detect",
+    "Face": "faceguard.face",
     "FaceDetector": "faceguard.detect",
     "detect_faces": "faceguard.detect",
     "load_recognizer": "faceguard.models",

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from faceguard.detect import Face, FaceDetector
+from faceguard.detect import FaceDetector
+from faceguard.face import Face
 from faceguard.identity import (
     SAME_PERSON_CUT,
     Person,

@@ -12,7 +12,7 @@ import numpy as np
 
 from faceguard.album import AlbumPerson, slug
 from faceguard.atomic import write_json
-from faceguard.detect import Face
+from faceguard.face import Face
 from faceguard.io import DEFAULT_LIMIT, Photo, PixelLimit, load_photo, save_photo
 from faceguard.output_folder import make_outdir
 

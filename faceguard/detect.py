@@ -2,76 +2,20 @@
 
 Zhang et al. (2016), "Joint Face Detection and Alignment using Multi-task Cascaded
 Convolutional Networks"; the cascade is :mod:`faceguard.mtcnn`, the weights ship inside
-the facenet-pytorch wheel.
+the facenet-pytorch wheel. Each face found is a :class:`~faceguard.face.Face`.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
 
 import numpy as np
 
 from faceguard.device import pick_device
+from faceguard.face import Face
 from faceguard.io import uint8_pixels
 from faceguard.mtcnn import WINDOW, Mtcnn, resize
-
-
-@dataclass(frozen=True)
-class Face:
-    """One detected face.
-
-    Attributes:
-        box: (x0, y0, x1, y1) in photo pixels, within the photo.
-        landmarks: (5, 2) x, y of left eye, right eye, nose tip, left and right mouth
-            corner (left/right as seen in the photo), in photo pixels (beyond the photo
-            for the parts of a face its edge cuts off).
-        score: detector confidence in [0, 1].
-    """
-
-    box: tuple[float, float, float, float]
-    landmarks: np.ndarray
-    score: float
-
-    @property
-    def width(self) -> float:
-        return self.box[2] - self.box[0]
-
-    @property
-    def height(self) -> float:
-        return self.box[3] - self.box[1]
-
-    @property
-    def tilt(self) -> float:
-        """Degrees from upright, -180 to 180: the angle from straight down of the line from
-        the eyes to the mouth, in photo pixels (positive when the mouth lies to the right
-        of straight below the eyes)."""
-        eyes, mouth = self.landmarks[:2].mean(axis=0), self.landmarks[3:].mean(axis=0)
-        dx, dy = mouth - eyes
-        return math.degrees(math.atan2(dx, dy))
-
-    @property
-    def orientation(self) -> str:
-        """"upright", "on its side" (its length along the photo's width) or "upside
-        down": :attr:`tilt` within :data:`UPRIGHT_DEGREES` of 0, +-90 or 180 degrees."""
-        tilt = abs(self.tilt)
-        if tilt <= UPRIGHT_DEGREES:
-            return "upright"
-        return "on its side" if tilt < 180 - UPRIGHT_DEGREES else "upside down"
-
-    def to_dict(self) -> dict:
-        return {
-            "box": [round(float(v), 1) for v in self.box],
-            "landmarks": [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks],
-            "score": round(float(self.score), 4), "orientation": self.orientation,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Face:
-        landmarks = np.asarray(data["landmarks"], dtype=np.float64)
-        return cls(tuple(data["box"]), landmarks, data["score"])
-
 
 MIN_FACE = 20
 """The smallest face found by default, in photo pixels (larger in photos over
@@ -299,11 +243,6 @@ surest faces is 0.984; on 40 strips of its photos beside their faces, turning fo
 false faces, both at 0.92. The surest turn is taken, not the first: MTCNN scores some
 faces of a photo upside down up to 0.998, though lower than the same faces upright."""
 
-UPRIGHT_DEGREES = 45.0
-"""A face is upright when its mouth is below its eyes within this angle: the test
-album's upright faces are within 23 degrees, and MTCNN's detections on a photo turned
-a quarter lie mostly beyond 45."""
-
 PROBE_SIDE = 640
 """The longer side at which each turn is first looked at: a third of the time of the
 full look (0.10 against 0.23 s at 12 MP), and on the test album a sure upright face is
@@ -341,7 +280,7 @@ at on a photo without a sure upright face."""
 
 
 def _sureness(faces: list[Face]) -> float:
-    """The best score among ``faces`` that are upright (:data:`UPRIGHT_DEGREES`), else 0."""
+    """The best score among ``faces`` that are upright (:attr:`Face.orientation`), else 0."""
     return max((f.score for f in faces if f.orientation == "upright"), default=0.0)
 
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from faceguard.detect import Face
+from faceguard.face import Face
 from faceguard.models.ensemble import Ensemble
 
 Embeddings = Mapping[str, torch.Tensor]  # model name -> (N, D)
@@ -28,7 +28,7 @@ class Person:
     """A person: a name and the embeddings of their reference faces, per recognizer;
     ``faces``: where those faces are, as (photo, (5, 2) landmarks), when known (reference
     photos: a universal mask is fitted on them too); ``album_faces``: where their faces
-    are in the album, as (photo, :class:`~faceguard.detect.Face`), when known beyond the
+    are in the album, as (photo, :class:`~faceguard.face.Face`), when known beyond the
     photos being cloaked (the app's people: its preview cloaks one photo, and the
     recognizers a cloak is not made on measure it against the person's other photos)."""
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from faceguard.align import face_transform, source_region
-from faceguard.detect import Face
+from faceguard.face import Face
 
 Region = tuple[int, int, int, int]  # x0, y0, x1, y1 in photo pixels, end-exclusive
 

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from faceguard.align import ARCFACE_112, align_face
-from faceguard.detect import Face
+from faceguard.face import Face
 from faceguard.settings import CloakSettings
 
 #: side of the aligned stand-in crops (pixels)

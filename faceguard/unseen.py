@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from faceguard.album import embed_faces
-from faceguard.detect import Face
+from faceguard.face import Face
 from faceguard.identity import Person, apart_from
 from faceguard.io import Photo, PhotoError, to_tensor
 from faceguard.models.catalogue import ModelError, model_info, one_per_family

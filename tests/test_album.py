@@ -194,7 +194,7 @@ def test_chips_of_a_people_run_stopped_halfway_are_forgotten_by_the_next(tmp_pat
     named, and the next run's person-1 held them beside its own, another person's faces."""
     from faceguard import chips
     from faceguard.album import AlbumPerson
-    from faceguard.detect import Face
+    from faceguard.face import Face
     from faceguard.identity import Person
     from faceguard.io import Photo
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceguard.detect import Face, FaceDetector, iou
+from faceguard.detect import FaceDetector, iou
+from faceguard.face import Face
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from faceguard.album import PhotoFaces, album_people
-from faceguard.detect import Face
+from faceguard.face import Face
 from faceguard.identity import cluster_faces
 from faceguard.models.base import Recognizer
 from faceguard.models.ensemble import Ensemble

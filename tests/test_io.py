@@ -1502,7 +1502,7 @@ def test_a_photo_shrunk_to_a_long_side_keeps_its_look_and_is_written_anew(astron
     is written anew (no JPEG picture to copy, no CMYK inks of the old pixels); one that
     fits, or not asked, is itself; the faces found on it move with it."""
     from faceguard.album import PhotoFaces
-    from faceguard.detect import Face
+    from faceguard.face import Face
     from faceguard.io.photo import shrunk_size
 
     pixels = astronaut.astype(np.float32) / 255

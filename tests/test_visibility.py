@@ -501,7 +501,7 @@ def test_faces_side_by_side_keep_their_limits_together(astronaut):
     face below it; keep_faces_visible brings both back, and nothing else moves."""
     from faceguard.cloak.budget import face_weight
     from faceguard.cloak.photo import keep_faces_visible, reached_by_others
-    from faceguard.detect import Face
+    from faceguard.face import Face
     from faceguard.regions import face_region
 
     x = torch.from_numpy(astronaut / 255.0).permute(2, 0, 1)[None].float()

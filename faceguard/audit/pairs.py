@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from faceguard.detect import Face
+from faceguard.face import Face
 from faceguard.io import find_photos
 from faceguard.manifest import MANIFEST_NAME, Manifest, file_stat, manifest_file
 

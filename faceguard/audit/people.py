@@ -12,7 +12,8 @@ import torch
 
 from faceguard.audit.pairs import AuditError
 from faceguard.audit.protection import AuditFace, Gallery, audit_crop, embed_crops
-from faceguard.detect import Face, FaceDetector
+from faceguard.detect import FaceDetector
+from faceguard.face import Face
 from faceguard.io import PixelLimit, resolved
 from faceguard.manifest import NOBODY
 from faceguard.models.ensemble import Ensemble

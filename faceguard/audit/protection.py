@@ -40,7 +40,7 @@ from faceguard.align import ARCFACE_112, face_transform, warp
 from faceguard.audit.defenses.base import Defense, defend_face
 from faceguard.audit.protocol import FARS, calibrate
 from faceguard.audit.verdict import TOP1_PEOPLE
-from faceguard.detect import Face
+from faceguard.face import Face
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import Event
 from faceguard.regions import crop_face

@@ -1,7 +1,5 @@
 """An audit run: pair originals with cloaked photos, test protection and detection, report.
-
-Driven as a generator of progress events by ``faceguard audit`` and the GUI.
-"""
+Driven as a generator of progress events by ``faceguard audit`` and the GUI."""
 
 from __future__ import annotations
 
@@ -38,7 +36,8 @@ from faceguard.audit.protection import (
     unmeasured_people,
 )
 from faceguard.audit.verdict import TOP1_PEOPLE, AuditVerdict, audit_verdict
-from faceguard.detect import Face, FaceDetector
+from faceguard.detect import FaceDetector
+from faceguard.face import Face
 from faceguard.io import (
     DEFAULT_LIMIT,
     Photo,

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from faceguard.align import feather_mask
 from faceguard.cloak.transforms import Box
-from faceguard.detect import Face
+from faceguard.face import Face
 from faceguard.io.lossy import Lossy
 from faceguard.regions import Region
 

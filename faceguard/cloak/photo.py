@@ -39,7 +39,7 @@ from faceguard.cloak.budget import (
     visible_scale,
 )
 from faceguard.cloak.transforms import Box, blur_radius, filtered_in, gaussian_blur
-from faceguard.detect import Face
+from faceguard.face import Face
 from faceguard.models.ensemble import Ensemble
 from faceguard.progress import StepCallback, no_steps
 from faceguard.regions import FaceRegion, Region, paste

@@ -703,7 +703,7 @@ def test_a_stopped_look_for_faces_is_said_and_taken_up_again(make_window, copy_p
 
 def test_people_stay_chosen_when_the_album_is_grouped_again(qtbot):
     from faceguard.album import AlbumPerson
-    from faceguard.detect import Face
+    from faceguard.face import Face
     from faceguard.identity import Person
     from faceguard_gui.album_state import AlbumPhoto, AlbumState
     from faceguard_gui.jobs import FoundPerson
