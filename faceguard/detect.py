@@ -174,7 +174,7 @@ class FaceDetector:
         pad = max(1, round(EDGE_MIRROR * max(h, w)))
         mirrored = np.pad(view, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
         faces, photo = [], (pad, pad, pad + w, pad + h)  # the photo in the mirrored view
-        for face in self._detect(mirrored, max(WINDOW, math.floor(least * shrink)), 1, photo):
+        for face in self._detect(mirrored, max(WINDOW, math.floor(least * shrink)), crossing=photo):
             x0, y0, x1, y1 = (v - pad for v in face.box)
             inside = (max(0, min(w, x1) - max(0, x0)) * max(0, min(h, y1) - max(0, y0))
                       / ((x1 - x0) * (y1 - y0)))
