@@ -32,6 +32,12 @@ written show it.
 - ``--alone``: as ``--everyone``, but each photo is cloaked in a run of its own, as when
   someone cloaks one photo: each face is pushed from its own clean embedding alone. Both
   attackers are then of photos the cloak never saw.
+- ``--targeted N``: Fawkes's targeted cloak (``CloakSettings.targeted``): each person
+  pulled towards the one least like them of N celeb24 people (4 crops each; none of
+  them an album person), instead of pushed away from their references. A decoy is the
+  same for all of a person's photos, so their cloaked faces move one way together,
+  which is what a gallery built from them (poisoning) would learn. The decoys are in
+  neither the attacker's gallery nor its thresholds' pairs.
 - ``--max-side PX``: each photo written at most PX on its longest side, as
   ``faceguard cloak --max-side`` writes it; the clean views (the "matched uncloaked" of
   ``turned_far_0.01``) stay the full-size originals'.
@@ -44,7 +50,7 @@ written show it.
 Usage: .venv/bin/python benchmarks/protection_album.py [--models M ...] [--held-out FAMILY ...]
     [--no-white-box]
     [--preset P] [--floor F] [--transfer LEVER ...] [--colour-share SHARE] [--texture T] [--steps N]
-    [--person-mask STEPS] [--everyone [--alone]] [--out NAME]
+    [--person-mask STEPS] [--everyone [--alone]] [--targeted N] [--out NAME]
 (``--no-white-box --held-out`` with no family: only the clean floor, a minute)
 """
 
@@ -64,8 +70,13 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_results  # noqa: E402
-from protection_data import attacker_models, load_distractors, own_thresholds  # noqa: E402
+from common import data_dir, write_results  # noqa: E402
+from protection_data import (  # noqa: E402
+    CELEB24_NAMES,
+    attacker_models,
+    load_distractors,
+    own_thresholds,
+)
 
 from faceguard.audit.defenses import Defense, defend_face, make_defense  # noqa: E402
 from faceguard.audit.protection import audit_crop  # noqa: E402
@@ -157,17 +168,30 @@ def ensemble_loader(ensemble: Ensemble) -> Callable[[Sequence[str]], Ensemble]:
 
 
 def person_jobs(photos: Sequence[Path], folder: Path, settings: CloakSettings,
-                everyone: bool = False, alone: bool = False, max_side: int | None = None
-                ) -> list[CloakJob]:
+                everyone: bool = False, alone: bool = False, max_side: int | None = None,
+                decoys: Path | None = None) -> list[CloakJob]:
     """The cloak runs of one person's ``photos``: the first :data:`REFERENCES` are the
     references, the rest are cloaked, protected by those references (``everyone``: with
     ``--protect-all`` and none given; ``alone``: each photo in a run of its own), and
-    written at most ``max_side`` px on their longest side."""
+    written at most ``max_side`` px on their longest side; ``decoys``: the gallery a
+    targeted cloak picks its decoy from."""
     refs, probes = photos[:REFERENCES], photos[REFERENCES:]
     return [CloakJob(inputs=inputs, outdir=folder / str(n), settings=settings,
-                     max_side=max_side,
+                     max_side=max_side, gallery=decoys,
                      protect=None if everyone else list(refs), protect_all=everyone)
             for n, inputs in enumerate([[p] for p in probes] if alone else [list(probes)])]
+
+
+def decoy_gallery(folder: Path, people: int, crops: int = 4) -> Path:
+    """A gallery (one sub-folder per person) of the first ``people`` celeb24 people who
+    are not album people, ``crops`` crops each, linked into ``folder``."""
+    root = data_dir("celeb24")
+    names = [d for d in sorted(root.iterdir()) if d.name not in CELEB24_NAMES.values()]
+    for d in names[:people]:
+        (folder / d.name).mkdir(parents=True)
+        for crop in sorted(d.glob("*.png"))[:crops]:
+            (folder / d.name / crop.name).symlink_to(crop)
+    return folder
 
 
 def jpeg75(path: Path) -> np.ndarray:
@@ -261,6 +285,9 @@ def main() -> None:
     parser.add_argument("--max-side", type=int, metavar="PX",
                         help="photos written at most PX on their longest side (the CLI's "
                              "--max-side); the attacker's clean views stay at full size")
+    parser.add_argument("--targeted", type=int, metavar="N",
+                        help="Fawkes's targeted cloak: each person pulled towards the one "
+                             "least like them of N celeb24 people")
     parser.add_argument("--out", default="protection-album")
     args = parser.parse_args()
     if args.alone and not args.everyone:
@@ -313,6 +340,10 @@ def main() -> None:
         levers["texture"] = args.texture
     if args.eot_samples is not None:
         levers["eot_samples"] = args.eot_samples
+    if args.targeted:
+        levers["targeted"] = True
+    decoy_folder = tempfile.TemporaryDirectory()  # removed when the run ends
+    decoys = decoy_gallery(Path(decoy_folder.name), args.targeted) if args.targeted else None
     for models in configs:
         t0 = time.perf_counter()
         views: dict[str, list[dict]] = {v: [] for v in ("none", "jpeg75", *PURIFIERS)}
@@ -322,7 +353,7 @@ def main() -> None:
                 jobs = person_jobs([paths[k] for k in ks], Path(tmp) / person.replace("/", "-"),
                                    CloakSettings(models=tuple(models), preset=args.preset,
                                                  floor=args.floor, **levers),
-                                   args.everyone, args.alone, args.max_side)
+                                   args.everyone, args.alone, args.max_side, decoys)
                 entries = [(job, e.path, e.result) for job in jobs
                            for e in cloak_album(job, detector, load)
                            if e.stage == "cloaking" and e.result]
@@ -367,7 +398,7 @@ def main() -> None:
                 "floor": args.floor, "transfer": args.transfer, "colour_share": args.chroma,
                 "person_mask": args.person_mask, "steps": args.steps,
                 "texture": args.texture, "everyone": args.everyone, "alone": args.alone,
-                "max_side": args.max_side,
+                "max_side": args.max_side, "targeted": args.targeted,
                 "gallery_people": len(set(gallery_labels)), "preset": args.preset,
                 "purifiers": PURIFIERS,
                 "note": "album people with 3+ photos cloaked through the pipeline; the "
