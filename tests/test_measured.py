@@ -17,6 +17,7 @@ from faceguard.measured import (
     MEASURED_PROTECTION,
     MORE_FAMILIES_MEASURED,
     PERSON_MASK_MEASURED,
+    TARGETED_MEASURED,
 )
 from faceguard.settings import DEFAULT_MODELS
 
@@ -126,3 +127,16 @@ def test_quoted_more_families_are_measured() -> None:
     name = "album-distances-more-families-mobileface-12-07.json"
     mobileface = [faces(name, "lofo-mobileface"), faces(name, "lofo-mobileface-sface-facenet")]
     assert f"({moves(mobileface, 'mobileface')} made on 2 / 4)" in MORE_FAMILIES_MEASURED
+
+
+def test_quoted_targeted_cloak_is_measured() -> None:
+    """Dlib against the person's other photos, the cloak made on dlib and mobileface
+    pulled towards a decoy and pushed away from the person (the default)."""
+    def dlib(name: str, poisoning: bool) -> int:
+        return _turned(name, ("dlib", "mobileface"), poisoning, other_photos=True)["dlib"]
+
+    pulled, pushed = ("protection-album-targeted-faceres-unseen-12-07.json",
+                      "protection-album-other-photos-12-07.json")
+    assert (f"({dlib(pulled, False)}% missed against {dlib(pushed, False)}% pushed away, "
+            f"the default; with a gallery of cloaked photos {dlib(pulled, True)} against "
+            f"{dlib(pushed, True)}%)") in TARGETED_MEASURED

@@ -24,6 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         LARGE_FACES_MEASURED,
         MORE_FAMILIES_MEASURED,
         PERSON_MASK_MEASURED,
+        TARGETED_MEASURED,
         TEXTURE_MEASURED,
     )
     from faceguard.settings import (
@@ -109,7 +110,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="push the face away from the person's centroid (feature) or fool "
                           "the local face classifier (classifier)")
     how.add_argument("--targeted", action="store_true",
-                     help="pull towards a decoy person instead (needs --gallery)")
+                     help="pull towards a decoy person instead (needs --gallery); "
+                          + TARGETED_MEASURED.replace("%", "%%"))
     common.add_models_arg(how, note=": " + MORE_FAMILIES_MEASURED.replace("%", "%%"))
     how.add_argument("--transfer", default=",".join(DEFAULT_TRANSFER), metavar="LEVERS",
                      help="comma-separated transfer levers, to fool recognizers the cloak is "
