@@ -27,6 +27,13 @@ each face's distance is kept, so a lever's effect shows on a dozen faces in minu
   the long side at which its face is N px wide, as someone would who posts a smaller
   copy of a large photo; its references and the other photos stay as they were. Compare
   it face by face with a run of the full-size photos.
+- ``poisoning``: the other way round, as the protocol's poisoning with other photos: the
+  face's clean original against the mean of the person's other cloaked faces (as
+  re-detected), the entry a platform would build from photos scraped after upload (None
+  for a person with one cloaked photo). ``coherence`` (per person and recognizer, raw
+  embeddings): the length of the mean of their faces' moves (cloaked minus clean)
+  over their mean length: 1 when every face moved the same way, about 1/sqrt(n) for n
+  faces moved in unrelated directions, which a gallery's mean then mostly cancels.
 - ``redetected``: the attacker finds the face on the cloaked photo (as in the protocol);
   ``clean_geometry``: the cloaked pixels cut with the clean photo's face, the geometry the
   cloak was optimised through. Their gap is what re-detection costs the cloak.
@@ -93,7 +100,7 @@ def main() -> None:
     load = ensemble_loader(ensemble)  # the cloak's own families
     results = {}
     for name, values in variants.items():
-        t0, faces = time.perf_counter(), []
+        t0, faces, coherence = time.perf_counter(), [], {}
         with tempfile.TemporaryDirectory() as tmp:
             for person, ks in people.items():
                 refs = {m: clean[m][ks[:REFERENCES]].mean(0, keepdim=True)
@@ -114,6 +121,7 @@ def main() -> None:
                     jobs = person_jobs([paths[k] for k in ks], folder, settings,
                                        everyone=alone, alone=alone)
                 by_name = {path.name: k for k, path in sources.items()}
+                moved = []  # (face, clean, cloaked embeddings) of this person's faces
                 for job, entry in ((one, e.result) for one in jobs
                                    for e in cloak_album(one, detector, load)
                                    if e.stage == "cloaking" and e.result):
@@ -143,20 +151,40 @@ def main() -> None:
                                                          if others else None),
                                   "clean_geometry": units(embed_face(ensemble, cloaked, face),
                                                           refs)})
+                    moved.append((faces[-1], before, seen["none"]))
                     print(name, faces[-1], flush=True)
+                coherence[person] = poisoned(moved, units)
         summary = {view: {m: {"mean": round(float(np.mean([f[view][m] for f in kept])), 3),
                               "beyond": round(float(np.mean([f[view][m] > 1 for f in kept])), 3)}
                           for m in ensemble.names}
                    for view in ("clean", "redetected", "clean_other_photos", "other_photos",
-                                "clean_geometry")
+                                "poisoning", "clean_geometry")
                    for kept in [[f for f in faces if f[view] is not None]]}
         results[name] = {"settings": values, "faces": faces, "summary": summary,
+                         "coherence": coherence,
                          "cloak_seconds": round(sum(f["seconds"] for f in faces), 1),
                          "seconds": round(time.perf_counter() - t0, 1)}
         print(name, json.dumps(summary), flush=True)
     write_results(args.out, {"people": list(people), "references_per_person": REFERENCES,
                              "thresholds_far_0.01": far1},
                   results, started=started)
+
+
+def poisoned(moved: list[tuple[dict, dict, dict]], units) -> dict | None:
+    """Each face's ``poisoning`` distance (its clean embedding against the mean of the
+    other faces' cloaked ones, by ``units``), set in its dict; returns the faces'
+    ``coherence`` per recognizer (see the module docstring), None for fewer than 2."""
+    for i, (face, before, _) in enumerate(moved):
+        rest = [seen for j, (_, _, seen) in enumerate(moved) if j != i]
+        face["poisoning"] = (units(before, {m: torch.cat([e[m] for e in rest]).mean(
+            0, keepdim=True) for m in before}) if rest else None)
+    if len(moved) < 2:
+        return None
+    out = {"faces": len(moved)}
+    for m in moved[0][1]:
+        shifts = torch.cat([seen[m] - before[m] for _, before, seen in moved])
+        out[m] = round(float(shifts.mean(0).norm() / shifts.norm(dim=1).mean()), 3)
+    return out
 
 
 def long_sides(photos: dict[int, Path], face_px: int, detector: FaceDetector
