@@ -50,6 +50,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -170,7 +171,8 @@ def main() -> None:
                   results, started=started)
 
 
-def poisoned(moved: list[tuple[dict, dict, dict]], units) -> dict | None:
+def poisoned(moved: list[tuple[dict, dict, dict]], units: Callable[[dict, dict], dict]
+             ) -> dict | None:
     """Each face's ``poisoning`` distance (its clean embedding against the mean of the
     other faces' cloaked ones, by ``units``), set in its dict; returns the faces'
     ``coherence`` per recognizer (see the module docstring), None for fewer than 2."""
