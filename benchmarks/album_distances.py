@@ -34,6 +34,9 @@ each face's distance is kept, so a lever's effect shows on a dozen faces in minu
   embeddings): the length of the mean of their faces' moves (cloaked minus clean)
   over their mean length: 1 when every face moved the same way, about 1/sqrt(n) for n
   faces moved in unrelated directions, which a gallery's mean then mostly cancels.
+- ``common_shift``, ``robust_head``: the cloaked face as two attackers who learnt the
+  cloak from other people's cloaked photos see it, against the person's other photos
+  (:mod:`learned_attackers`; None for a person with one cloaked photo).
 - ``redetected``: the attacker finds the face on the cloaked photo (as in the protocol);
   ``clean_geometry``: the cloaked pixels cut with the clean photo's face, the geometry the
   cloak was optimised through. Their gap is what re-detection costs the cloak.
@@ -58,6 +61,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_results  # noqa: E402
+from learned_attackers import Cloaked, add_learned_views  # noqa: E402
 from protection_album import (  # noqa: E402
     REFERENCES,
     album_people,
@@ -101,7 +105,7 @@ def main() -> None:
     load = ensemble_loader(ensemble)  # the cloak's own families
     results = {}
     for name, values in variants.items():
-        t0, faces, coherence = time.perf_counter(), [], {}
+        t0, faces, coherence, learnt = time.perf_counter(), [], {}, []
         with tempfile.TemporaryDirectory() as tmp:
             for person, ks in people.items():
                 refs = {m: clean[m][ks[:REFERENCES]].mean(0, keepdim=True)
@@ -153,13 +157,15 @@ def main() -> None:
                                   "clean_geometry": units(embed_face(ensemble, cloaked, face),
                                                           refs)})
                     moved.append((faces[-1], before, seen["none"]))
+                    learnt.append(Cloaked(person, faces[-1], before, seen["none"], mates))
                     print(name, faces[-1], flush=True)
                 coherence[person] = poisoned(moved, units)
+        add_learned_views(learnt, ensemble, clean, labels, far1)
         summary = {view: {m: {"mean": round(float(np.mean([f[view][m] for f in kept])), 3),
                               "beyond": round(float(np.mean([f[view][m] > 1 for f in kept])), 3)}
                           for m in ensemble.names}
                    for view in ("clean", "redetected", "clean_other_photos", "other_photos",
-                                "poisoning", "clean_geometry")
+                                "poisoning", "common_shift", "robust_head", "clean_geometry")
                    for kept in [[f for f in faces if f[view] is not None]]}
         results[name] = {"settings": values, "faces": faces, "summary": summary,
                          "coherence": coherence,
