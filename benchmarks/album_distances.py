@@ -126,7 +126,6 @@ def main() -> None:
                     jobs = person_jobs([paths[k] for k in ks], folder, settings,
                                        everyone=alone, alone=alone)
                 by_name = {path.name: k for k, path in sources.items()}
-                moved = []  # (face, clean, cloaked embeddings) of this person's faces
                 for job, entry in ((one, e.result) for one in jobs
                                    for e in cloak_album(one, detector, load)
                                    if e.stage == "cloaking" and e.result):
@@ -156,10 +155,9 @@ def main() -> None:
                                                          if others else None),
                                   "clean_geometry": units(embed_face(ensemble, cloaked, face),
                                                           refs)})
-                    moved.append((faces[-1], before, seen["none"]))
                     learnt.append(Cloaked(person, faces[-1], before, seen["none"], mates))
                     print(name, faces[-1], flush=True)
-                coherence[person] = poisoned(moved, units)
+                coherence[person] = poisoned([c for c in learnt if c.person == person], units)
         add_learned_views(learnt, ensemble, clean, labels, far1)
         summary = {view: {m: {"mean": round(float(np.mean([f[view][m] for f in kept])), 3),
                               "beyond": round(float(np.mean([f[view][m] > 1 for f in kept])), 3)}
@@ -177,20 +175,19 @@ def main() -> None:
                   results, started=started)
 
 
-def poisoned(moved: list[tuple[dict, dict, dict]], units: Callable[[dict, dict], dict]
-             ) -> dict | None:
-    """Each face's ``poisoning`` distance (its clean embedding against the mean of the
-    other faces' cloaked ones, by ``units``), set in its dict; returns the faces'
-    ``coherence`` per recognizer (see the module docstring), None for fewer than 2."""
-    for i, (face, before, _) in enumerate(moved):
-        rest = [seen for j, (_, _, seen) in enumerate(moved) if j != i]
-        face["poisoning"] = (units(before, {m: torch.cat([e[m] for e in rest]).mean(
-            0, keepdim=True) for m in before}) if rest else None)
-    if len(moved) < 2:
+def poisoned(theirs: list[Cloaked], units: Callable[[dict, dict], dict]) -> dict | None:
+    """Each of one person's faces' ``poisoning`` distance (its clean embedding against
+    the mean of the other faces' cloaked ones, by ``units``), set in its row; returns the
+    faces' ``coherence`` per recognizer (see the module docstring), None for fewer than 2."""
+    for face in theirs:
+        rest = [other.cloaked for other in theirs if other is not face]
+        face.row["poisoning"] = (units(face.clean, {m: torch.cat([e[m] for e in rest]).mean(
+            0, keepdim=True) for m in face.clean}) if rest else None)
+    if len(theirs) < 2:
         return None
-    out = {"faces": len(moved)}
-    for m in moved[0][1]:
-        shifts = torch.cat([seen[m] - before[m] for _, before, seen in moved])
+    out = {"faces": len(theirs)}
+    for m in theirs[0].clean:
+        shifts = torch.cat([face.cloaked[m] - face.clean[m] for face in theirs])
         out[m] = round(float(shifts.mean(0).norm() / shifts.norm(dim=1).mean()), 3)
     return out
 
