@@ -17,6 +17,7 @@ from faceguard.measured import (
     MEASURED_PROTECTION,
     MORE_FAMILIES_MEASURED,
     PERSON_MASK_MEASURED,
+    ROBUST_HEAD_MEASURED,
     TARGETED_MEASURED,
 )
 from faceguard.settings import DEFAULT_MODELS
@@ -140,3 +141,22 @@ def test_quoted_targeted_cloak_is_measured() -> None:
     assert (f"({dlib(pulled, False)}% missed against {dlib(pushed, False)}% pushed away, "
             f"the default; with a gallery of cloaked photos {dlib(pulled, True)} against "
             f"{dlib(pushed, True)}%)") in TARGETED_MEASURED
+
+
+def test_quoted_robust_head_is_measured() -> None:
+    """The album faces each recognizer matched uncloaked against the person's other photos:
+    the share beyond its FAR 1% threshold as published and through the head trained on
+    other people's cloaked photos."""
+    results = json.loads((RESULTS / "album-distances-learned-attackers-12-07.json").read_text())
+    faces = results["results"]["default"]["faces"]
+
+    def beyond(view: str, model: str) -> int:
+        seen = [f for f in faces if f["clean_other_photos"] and f["clean_other_photos"][model] < 1]
+        return round(100 * sum(f[view][model] > 1 for f in seen) / len(seen))
+
+    def each(view: str) -> str:
+        return " / ".join(str(beyond(view, m)) for m in MADE_ON)
+
+    assert (f"from {each('other_photos')}% to {each('robust_head')}% (dlib / mobileface / "
+            f"faceres), by FaceNet (never seen) from {beyond('other_photos', 'facenet')} to "
+            f"{beyond('robust_head', 'facenet')}%") in ROBUST_HEAD_MEASURED

@@ -8,6 +8,7 @@ from typing import Any
 
 from faceguard.audit.defenses import adaptive, classic, learned, robust, super_resolution
 from faceguard.audit.defenses.base import Defense
+from faceguard.measured import ROBUST_HEAD_MEASURED
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ _ENTRIES: list[tuple[str, str, str, str, str, type, dict[str, Any]]] = [
         "Each recognizer gets a small extra layer trained so that other people's faces "
         "cloaked with your settings match their clean photos.",
         _FACECURE,
-        _FEW_FACES,
+        f"{_FEW_FACES}, and a loose one: {ROBUST_HEAD_MEASURED}",
         robust.RobustRecognizer,
         {},
     ),
