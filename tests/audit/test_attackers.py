@@ -290,6 +290,7 @@ def test_fit_trained_trains_on_other_peoples_pairs_and_explains(split, monkeypat
     assert defenses[name].detector.is_fitted
     assert events[-1].done == events[-1].total
     assert "8 faces of 4 other people" in notes[0] and notes[0].startswith("Clean-up")
+    assert notes[0].endswith("its figures are an upper bound on protection.")
 
 
 def test_stand_ins_are_cached_per_settings_and_skip_protected_faces(split, monkeypatch,

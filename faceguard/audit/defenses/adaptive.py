@@ -268,5 +268,7 @@ def fit_trained(defenses: dict, names: Sequence[str], training_pairs: Callable[.
         yield Event(k, total, STAGE, part=0.0, detail=defense_label(n))
         defenses[n].fit(pairs.clean, pairs.cloaked, ensemble, pairs.people, pairs.key)
         notes.append(f"{named(n)}: {DEFENSES[n.partition(':')[0]].description} It learned "
-                     f"from {pairs.source}, cloaked with these photos' settings.")
+                     f"from {pairs.source}, cloaked with these photos' settings; an attacker with "
+                     "more such faces learns more, so its figures are an upper bound on "
+                     "protection.")
     yield Event(total, total, STAGE)
