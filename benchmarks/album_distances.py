@@ -33,7 +33,8 @@ each face's distance is kept, so a lever's effect shows on a dozen faces in minu
   for a person with one cloaked photo). ``coherence`` (per person and recognizer, raw
   embeddings): the length of the mean of their faces' moves (cloaked minus clean)
   over their mean length: 1 when every face moved the same way, about 1/sqrt(n) for n
-  faces moved in unrelated directions, which a gallery's mean then mostly cancels.
+  faces moved in unrelated directions, which a gallery's mean then mostly cancels;
+  ``everyone``: the same over all the faces cloaked, across people.
 - ``common_shift``, ``robust_head``: the cloaked face as two attackers who learnt the
   cloak from other people's cloaked photos see it, against the person's other photos
   (:mod:`learned_attackers`; None for a person with one cloaked photo).
@@ -158,6 +159,8 @@ def main() -> None:
                     learnt.append(Cloaked(person, faces[-1], before, seen["none"], mates))
                     print(name, faces[-1], flush=True)
                 coherence[person] = poisoned([c for c in learnt if c.person == person], units)
+        # across people: what an attacker could learn from other people's cloaked photos
+        coherence["everyone"] = coherence_of(learnt)
         add_learned_views(learnt, ensemble, clean, labels, far1)
         summary = {view: {m: {"mean": round(float(np.mean([f[view][m] for f in kept])), 3),
                               "beyond": round(float(np.mean([f[view][m] > 1 for f in kept])), 3)}
@@ -183,11 +186,18 @@ def poisoned(theirs: list[Cloaked], units: Callable[[dict, dict], dict]) -> dict
         rest = [other.cloaked for other in theirs if other is not face]
         face.row["poisoning"] = (units(face.clean, {m: torch.cat([e[m] for e in rest]).mean(
             0, keepdim=True) for m in face.clean}) if rest else None)
-    if len(theirs) < 2:
+    return coherence_of(theirs)
+
+
+def coherence_of(faces: list[Cloaked]) -> dict | None:
+    """The faces' ``coherence`` per recognizer (see the module docstring), with ``faces``
+    and ``unrelated``, what n faces moved in unrelated directions give (1/sqrt(n)); None
+    for fewer than 2 faces."""
+    if len(faces) < 2:
         return None
-    out = {"faces": len(theirs)}
-    for m in theirs[0].clean:
-        shifts = torch.cat([face.cloaked[m] - face.clean[m] for face in theirs])
+    out = {"faces": len(faces), "unrelated": round(len(faces) ** -0.5, 3)}
+    for m in faces[0].clean:
+        shifts = torch.cat([face.cloaked[m] - face.clean[m] for face in faces])
         out[m] = round(float(shifts.mean(0).norm() / shifts.norm(dim=1).mean()), 3)
     return out
 
