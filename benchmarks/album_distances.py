@@ -35,6 +35,9 @@ each face's distance is kept, so a lever's effect shows on a dozen faces in minu
   over their mean length: 1 when every face moved the same way, about 1/sqrt(n) for n
   faces moved in unrelated directions, which a gallery's mean then mostly cancels;
   ``everyone``: the same over all the faces cloaked, across people.
+- ``mirrored``: the cloaked face mirrored left to right against the person's other
+  photos (as ``other_photos``): a mirrored copy of the photo, or the half of a
+  recognizer's test-time flipping that the cloak was not made on.
 - ``common_shift``, ``robust_head``: the cloaked face as two attackers who learnt the
   cloak from other people's cloaked photos see it, against the person's other photos
   (:mod:`learned_attackers`; None for a person with one cloaked photo).
@@ -139,7 +142,7 @@ def main() -> None:
                                 else read_pixels(source))
                     cloaked = read_pixels(job.outdir / entry["output"])
                     face = max(detector(original), key=lambda f: f.width)
-                    seen = attacker_view(detector, ensemble, cloaked)
+                    seen = attacker_view(detector, ensemble, cloaked, mirrored=True)
                     if seen is None:
                         continue
                     look = [f["quality"] for f in entry["faces"] if f.get("protected")]
@@ -154,6 +157,8 @@ def main() -> None:
                                                    if others else None),
                                   "clean_other_photos": (units(before, others)
                                                          if others else None),
+                                  "mirrored": (units(seen["mirrored"], others)
+                                               if others else None),
                                   "clean_geometry": units(embed_face(ensemble, cloaked, face),
                                                           refs)})
                     learnt.append(Cloaked(person, faces[-1], before, seen["none"], mates))
@@ -166,7 +171,8 @@ def main() -> None:
                               "beyond": round(float(np.mean([f[view][m] > 1 for f in kept])), 3)}
                           for m in ensemble.names}
                    for view in ("clean", "redetected", "clean_other_photos", "other_photos",
-                                "poisoning", "common_shift", "robust_head", "clean_geometry")
+                                "mirrored", "poisoning", "common_shift", "robust_head",
+                                "clean_geometry")
                    for kept in [[f for f in faces if f[view] is not None]]}
         results[name] = {"settings": values, "faces": faces, "summary": summary,
                          "coherence": coherence,

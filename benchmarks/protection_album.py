@@ -97,15 +97,21 @@ PURIFIERS = ("bilateral", "bl+sr", "purifier")
 
 
 def attacker_view(detector: FaceDetector, ensemble: Ensemble, pixels: np.ndarray,
-                  purifiers: Sequence[str] = ()) -> dict[str, dict[str, torch.Tensor]] | None:
+                  purifiers: Sequence[str] = (), mirrored: bool = False
+                  ) -> dict[str, dict[str, torch.Tensor]] | None:
     """view -> model -> (1, D): the largest face of (H, W, 3) ``pixels`` in [0, 1] as an
     attacker embeds it (``none``), and with its crop (the crop the audit cuts, at most
-    224 px wide) purified by each of ``purifiers``; None when no face is found."""
+    224 px wide) purified by each of ``purifiers``; with ``mirrored`` also the aligned
+    face mirrored left to right (``mirrored``: a mirrored copy of the photo, or half of
+    a recognizer's test-time flipping); None when no face is found."""
     face = max(detector(pixels), key=lambda f: f.width, default=None)
     if face is None:
         return None
-    return {"none": embed_face(ensemble, pixels, face)} | {
+    views = {"none": embed_face(ensemble, pixels, face)} | {
         name: embed_face(ensemble, pixels, face, _defenses()[name]) for name in purifiers}
+    if mirrored:
+        views["mirrored"] = embed_face(ensemble, pixels, face, mirror=True)
+    return views
 
 
 def attacker_views(detector: FaceDetector, ensemble: Ensemble, path: Path
@@ -124,16 +130,16 @@ def _defenses() -> dict[str, Defense]:
 
 
 def embed_face(ensemble: Ensemble, pixels: np.ndarray, face: Face,
-               defend: Defense | None = None) -> dict[str, torch.Tensor]:
+               defend: Defense | None = None, mirror: bool = False) -> dict[str, torch.Tensor]:
     """model -> (1, D): ``face`` of (H, W, 3) ``pixels`` in [0, 1], cut as the audit cuts
     it (:func:`faceguard.audit.protection.audit_crop`), purified by ``defend`` if given,
-    and embedded."""
+    and embedded (with ``mirror``, its aligned face mirrored left to right)."""
     photo = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32)).permute(2, 0, 1)
     crop, marks = audit_crop(photo[None], face, ensemble)
     with torch.no_grad():
         if defend is not None:
             crop = defend_face(defend, crop, marks)
-        return ensemble.embed(crop, marks)
+        return ensemble.embed(crop, marks, (lambda x: x.flip(-1)) if mirror else None)
 
 
 def read_pixels(path: Path) -> np.ndarray:

@@ -71,6 +71,8 @@ TRANSFER_LEVERS = {
                 "(intermediate features)",
     "hull": "push the face away from every blend of the person's reference photos, not "
             "only from their average (OPOM)",
+    "mirror": "every other draw sees the face mirrored, as a recognizer that also embeds "
+              "the mirrored face (or a mirrored copy of the photo) does",
 }
 
 #: the levers on by default: the bilateral filter in the loop kept dlib's protection

@@ -130,6 +130,10 @@ class _FaceObjective:
                 draws = [{m: change(f, self.generator) for m, f in d.items()} for d in draws]
         if self.transform is not None:
             draws = [{m: self.transform(f) for m, f in d.items()} for d in draws]
+        if "mirror" in self.levers:  # a draw in two, out of step with the purified ones
+            first = self.draws - self.samples + 1  # this call's first draw's number
+            draws = [{m: f.flip(-1) for m, f in d.items()} if (first + k) % 4 in (2, 3) else d
+                     for k, d in enumerate(draws)]
         batched = {m: torch.cat([d[m][:n] for d in draws]) for m in faces}
         ghosts = "dropout" in self.levers  # one ghost model per step, shared by its draws
         skip = "skip" in self.levers

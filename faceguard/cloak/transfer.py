@@ -52,6 +52,10 @@ so only changes that fool a whole family of similar models survive.
   features the shortcuts carry, which networks share, more than the deep branches'.
   Only where a recognizer's branches are modules (dlib's ResNet:
   :meth:`faceguard.models.base.Recognizer.residual_branches`).
+- ``mirror``: every other draw sees the aligned face mirrored left to right. Many
+  recognizers embed a face and its mirror image and add the two (test-time flipping,
+  as in ArcFace's evaluation), and a photo may be posted mirrored; a cloak made on the
+  face as it is only partly holds against its mirror image.
 - ``log``: the objective's pooling over recognizers: the mean of log distances instead
   of capped distances, so the least-fooled recognizer gets the most weight and no model
   stops pulling once past a cap.

@@ -115,6 +115,30 @@ def test_skip_gradient_turns_dlibs_gradient_and_keeps_its_embedding_and_length(a
     assert len(dlib.residual_branches()) == 14
 
 
+def test_the_mirror_lever_mirrors_every_other_draw_out_of_step_with_the_purified_ones(
+        astronaut_scene, monkeypatch):
+    """Draws 2 and 3 of every 4 see the aligned face mirrored, so that with the bilateral
+    lever (draws 2 and 4) each of the four pairings comes up, and each step of two draws
+    has one mirrored."""
+    photo, face, ensemble, centroids = astronaut_scene
+    crop = crop_face(photo, face, ensemble)
+    seen: list[torch.Tensor] = []
+    embed = ensemble.embed_aligned
+
+    def keep(faces, transform=None):
+        seen.append(faces["dlib"].detach())
+        return embed(faces, transform)
+
+    monkeypatch.setattr(ensemble, "embed_aligned", keep)
+    objective = FeatureObjective(ensemble, crop.landmarks, centroids, levers=("mirror",),
+                                 samples=2, jitter=False)
+    objective(crop.pixels)
+    objective(crop.pixels)
+    (first, second), (third, fourth) = (batch.split(1) for batch in seen)
+    assert torch.equal(second, first.flip(-1)) and not torch.equal(second, first)
+    assert torch.equal(third, fourth.flip(-1)) and torch.equal(fourth, first)
+
+
 def test_unknown_lever_is_refused():
     with pytest.raises(ValueError, match="unknown transfer lever"):
         CloakSettings(transfer=("magic",))
