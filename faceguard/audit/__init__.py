@@ -4,9 +4,10 @@ The audit's defaults live here, light to import: the CLI and the app show them b
 anything of torch is loaded.
 """
 
-#: the quick default: what people meet when they upload, and the papers' strongest
-QUICK_DEFENSES = ("none", "jpeg75", "jpeg50", "bilateral", "resize", "bl+sr", "purifier",
-                  "avae-fast")
+#: the quick default: what people meet when they upload (a recognizer may look at the
+#: mirror image too), and the papers' strongest
+QUICK_DEFENSES = ("none", "jpeg75", "jpeg50", "mirror", "bilateral", "resize", "bl+sr",
+                  "purifier", "avae-fast")
 QUICK_DETECTORS = ("wlmp-linear", "wlmp-rbf", "wlmp-rf", "trajectory-lstm")
 
 #: the default time an audit's attackers who train may spend cloaking other people's

@@ -135,12 +135,13 @@ def embed_crops(ensemble: Ensemble, crops: Sequence[tuple[torch.Tensor, np.ndarr
     own (crops differ in size), then embedded ``batch`` at a time (on a CPU, a batch
     costs far less than its faces one by one)."""
     aligned: dict[str, list[torch.Tensor]] = {m: [] for m in ensemble.names}
+    mirror = getattr(defend, "mirrors", False)  # flipped aligned, where its landmarks hold
     with torch.no_grad():
         for image, landmarks in crops:
-            if defend is not None:
+            if defend is not None and not mirror:
                 image = defend_face(defend, image, landmarks)
             for m, a in ensemble.align(image, landmarks).items():
-                aligned[m].append(a)
+                aligned[m].append(a.flip(-1) if mirror else a)
         return {m: torch.cat([ensemble.embed_aligned({m: torch.cat(xs[k:k + batch])})[m]
                               for k in range(0, len(xs), batch)])
                 for m, xs in aligned.items() if xs}

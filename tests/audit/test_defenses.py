@@ -343,3 +343,23 @@ def test_every_default_defense_keeps_a_clean_face_recognisable(astronaut, detect
     assert distances["none"] < 1e-6
     far = {n: round(d, 3) for n, d in distances.items() if d >= rec.threshold}
     assert not far, f"defenses that break clean recognition: {far}"
+
+
+def test_the_mirror_image_is_embedded_as_the_mirrored_photo_with_its_landmarks_mirrored(
+        astronaut, detector, load_model) -> None:
+    """The mirror defense flips the aligned face: what aligning the flipped photo with its
+    landmarks mirrored (left and right swapped) gives, up to the templates' asymmetry."""
+    from faceguard.audit.protection import audit_crop, embed_crops
+    from faceguard.models.ensemble import Ensemble
+
+    ensemble = Ensemble([load_model("dlib"), load_model("mobileface")])
+    crop, marks = audit_crop(to_tensor(astronaut), detector(astronaut)[0], ensemble)
+    flipped = np.stack([crop.shape[-1] - 1 - marks[:, 0], marks[:, 1]], 1)[[1, 0, 2, 4, 3]]
+    mirror = embed_crops(ensemble, [(crop, marks)], make_defense("mirror"))
+    photo_mirrored = embed_crops(ensemble, [(crop.flip(-1), flipped)])
+    plain = embed_crops(ensemble, [(crop, marks)])
+    for m in ensemble.names:  # (dlib: 0.09 of its threshold apart, and 0.31 from plain)
+        model = ensemble[m]
+        apart = float(model.compare(mirror[m], photo_mirrored[m]))
+        assert apart < 0.2 * model.threshold
+        assert apart < 0.5 * float(model.compare(mirror[m], plain[m]))

@@ -34,6 +34,26 @@ class NoDefense:
 
 
 @dataclass(frozen=True)
+class Mirror:
+    """The face mirrored left to right. As an image filter, the image flipped; a
+    recognizer's embedding sees the aligned face flipped (``mirrors``:
+    :func:`faceguard.audit.protection.embed_crops`), as aligning the flipped photo with
+    its landmarks mirrored gives. Many recognizers add the embeddings of a face and its
+    mirror image (test-time flipping), and a photo may be posted mirrored: a cloak made
+    on the face as it is holds less against its mirror image.
+
+    Paper: Deng, Guo, Xue and Zafeiriou, "ArcFace: Additive angular margin loss for deep
+    face recognition", CVPR 2019 (the embedding of a face and of its mirror image added).
+    """
+
+    mirrors = True  # geometry: flipped after alignment, where the landmarks still hold
+
+    def __call__(self, images: Tensor) -> Tensor:
+        _check_images(images)
+        return images.flip(-1)
+
+
+@dataclass(frozen=True)
 class JPEG:
     """JPEG compression: a real encode and decode with Pillow (4:2:0 chroma, its default).
 

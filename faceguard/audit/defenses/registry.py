@@ -90,6 +90,18 @@ _ENTRIES: list[tuple[str, str, str, str, str, type, dict[str, Any]]] = [
     ("jpeg50", "heavy re-upload (JPEG 50)", "JPEG at quality 50, a heavy recompression.", "",
      "", classic.JPEG, {"quality": 50}),
     (
+        "mirror",
+        "mirror image",
+        "The face mirrored left to right, as a recognizer that also embeds the mirror "
+        "image sees it, or a photo posted mirrored.",
+        "Deng, Guo, Xue and Zafeiriou, ArcFace: Additive angular margin loss for deep face "
+        "recognition, CVPR 2019 (test-time flipping)",
+        "the mirror image alone: a recognizer that adds the embeddings of a face and its "
+        "mirror image undoes less of the cloak",
+        classic.Mirror,
+        {},
+    ),
+    (
         "bilateral",
         "smoothing filter (bilateral)",
         "Edge-preserving bilateral filter on the grey image, colour restored (the paper's "
