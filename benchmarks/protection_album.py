@@ -78,8 +78,8 @@ from protection_data import (  # noqa: E402
     own_thresholds,
 )
 
-from faceguard.audit.defenses import Defense, defend_face, make_defense  # noqa: E402
-from faceguard.audit.protection import audit_crop  # noqa: E402
+from faceguard.audit.defenses import Defense, make_defense  # noqa: E402
+from faceguard.audit.protection import audit_crop, embed_crops  # noqa: E402
 from faceguard.audit.protocol import Embeddings, evasion, poisoning  # noqa: E402
 from faceguard.detect import FaceDetector  # noqa: E402
 from faceguard.face import Face
@@ -110,7 +110,7 @@ def attacker_view(detector: FaceDetector, ensemble: Ensemble, pixels: np.ndarray
     views = {"none": embed_face(ensemble, pixels, face)} | {
         name: embed_face(ensemble, pixels, face, _defenses()[name]) for name in purifiers}
     if mirrored:
-        views["mirrored"] = embed_face(ensemble, pixels, face, mirror=True)
+        views["mirrored"] = embed_face(ensemble, pixels, face, make_defense("mirror"))
     return views
 
 
@@ -130,16 +130,12 @@ def _defenses() -> dict[str, Defense]:
 
 
 def embed_face(ensemble: Ensemble, pixels: np.ndarray, face: Face,
-               defend: Defense | None = None, mirror: bool = False) -> dict[str, torch.Tensor]:
+               defend: Defense | None = None) -> dict[str, torch.Tensor]:
     """model -> (1, D): ``face`` of (H, W, 3) ``pixels`` in [0, 1], cut as the audit cuts
     it (:func:`faceguard.audit.protection.audit_crop`), purified by ``defend`` if given,
-    and embedded (with ``mirror``, its aligned face mirrored left to right)."""
+    and embedded, all as the audit does (:func:`faceguard.audit.protection.embed_crops`)."""
     photo = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32)).permute(2, 0, 1)
-    crop, marks = audit_crop(photo[None], face, ensemble)
-    with torch.no_grad():
-        if defend is not None:
-            crop = defend_face(defend, crop, marks)
-        return ensemble.embed(crop, marks, (lambda x: x.flip(-1)) if mirror else None)
+    return embed_crops(ensemble, [audit_crop(photo[None], face, ensemble)], defend)
 
 
 def read_pixels(path: Path) -> np.ndarray:
