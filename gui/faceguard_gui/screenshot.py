@@ -23,7 +23,7 @@ from faceguard.models.catalogue import is_installed
 from faceguard.settings import DEFAULT_MODELS, LOOKS
 
 #: the quick settings used for the screenshots (seconds, not minutes, on a laptop CPU)
-QUICK_AUDIT_SETTINGS = {"audit_defenses": ["none", "jpeg75", "bilateral", "resize"],
+QUICK_AUDIT_SETTINGS = {"audit_defenses": ["none", "jpeg75", "mirror", "bilateral", "resize"],
                         "audit_detectors": ["wlmp-linear"]}
 
 
