@@ -15,9 +15,9 @@ written show it.
   is their 2 reference photos, the same photos the cloak pushes away from (this favours
   the cloak, as the attacker's photos of a person need not be the user's).
 - The attacker detects the face on the cloaked photo (the largest), crops and embeds it
-  (:func:`faceguard.audit.protection.audit_crop`); after JPEG q75 too (re-upload), and
-  with the crop purified (bilateral filter, BL+SR, the learned purifier). Each view has
-  its clean floor (``clean_views``: the probes' originals seen the same way).
+  (:func:`faceguard.audit.protection.audit_crop`); after JPEG q75 too (re-upload), with
+  the crop purified (bilateral filter, BL+SR, the learned purifier), and mirrored. Each
+  view has its clean floor (``clean_views``: the probes' originals seen the same way).
 - Poisoning: the person's entry is built from their cloaked photos and their clean
   reference photos are searched.
 - ``other_photos``: both again with an attacker who holds other photos of the person
@@ -92,8 +92,9 @@ REFERENCES = 2  # photos per person the cloak is given; the rest are cloaked
 
 
 #: the attacker's purifications of the face before embedding it, besides re-saving the
-#: photo at JPEG q75 (:func:`attacker_views`); BL+SR is issue 12's target of 70%
-PURIFIERS = ("bilateral", "bl+sr", "purifier")
+#: photo at JPEG q75 (:func:`attacker_views`); BL+SR is issue 12's target of 70%; the
+#: mirror image (since 8 Dec) is no purification, but as free to the attacker
+PURIFIERS = ("mirror", "bilateral", "bl+sr", "purifier")
 
 
 def attacker_view(detector: FaceDetector, ensemble: Ensemble, pixels: np.ndarray,
