@@ -142,7 +142,7 @@ def main() -> None:
                                 else read_pixels(source))
                     cloaked = read_pixels(job.outdir / entry["output"])
                     face = max(detector(original), key=lambda f: f.width)
-                    seen = attacker_view(detector, ensemble, cloaked, mirrored=True)
+                    seen = attacker_view(detector, ensemble, cloaked, ("mirror",))
                     if seen is None:
                         continue
                     look = [f["quality"] for f in entry["faces"] if f.get("protected")]
@@ -157,7 +157,7 @@ def main() -> None:
                                                    if others else None),
                                   "clean_other_photos": (units(before, others)
                                                          if others else None),
-                                  "mirrored": (units(seen["mirrored"], others)
+                                  "mirrored": (units(seen["mirror"], others)
                                                if others else None),
                                   "clean_geometry": units(embed_face(ensemble, cloaked, face),
                                                           refs)})

@@ -98,21 +98,16 @@ PURIFIERS = ("mirror", "bilateral", "bl+sr", "purifier")
 
 
 def attacker_view(detector: FaceDetector, ensemble: Ensemble, pixels: np.ndarray,
-                  purifiers: Sequence[str] = (), mirrored: bool = False
-                  ) -> dict[str, dict[str, torch.Tensor]] | None:
+                  purifiers: Sequence[str] = ()) -> dict[str, dict[str, torch.Tensor]] | None:
     """view -> model -> (1, D): the largest face of (H, W, 3) ``pixels`` in [0, 1] as an
     attacker embeds it (``none``), and with its crop (the crop the audit cuts, at most
-    224 px wide) purified by each of ``purifiers``; with ``mirrored`` also the aligned
-    face mirrored left to right (``mirrored``: a mirrored copy of the photo, or half of
-    a recognizer's test-time flipping); None when no face is found."""
+    224 px wide) purified by each of ``purifiers`` (of :data:`PURIFIERS`; ``mirror``:
+    its aligned face mirrored); None when no face is found."""
     face = max(detector(pixels), key=lambda f: f.width, default=None)
     if face is None:
         return None
-    views = {"none": embed_face(ensemble, pixels, face)} | {
+    return {"none": embed_face(ensemble, pixels, face)} | {
         name: embed_face(ensemble, pixels, face, _defenses()[name]) for name in purifiers}
-    if mirrored:
-        views["mirrored"] = embed_face(ensemble, pixels, face, make_defense("mirror"))
-    return views
 
 
 def attacker_views(detector: FaceDetector, ensemble: Ensemble, path: Path
